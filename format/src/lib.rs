@@ -1,0 +1,50 @@
+//! termtrail's recording format.
+//!
+//! This crate owns everything about the bytes of a recording and nothing
+//! about where they come from or how they are shown:
+//!
+//! - [`cast`] and [`plain`]: asciicast v2/v3 headers, event lines, streaming
+//!   readers and writers, with the lossless rule for non-UTF-8 output
+//!   ([`utf8`]).
+//! - [`writer::ChainWriter`]: events → chunks with SHA-256 hash-chain records
+//!   → flushed zstd segments → segment index frames → the seal
+//!   ([`seal`], [`chain`], optional Ed25519 signature via [`sign`]).
+//! - [`reader`]: the one verifying reader every consumer uses; it pushes only
+//!   verified events into a [`reader::ReadSink`] and reports damage.
+//!
+//! The byte-level specification is `docs/format.md`.
+//!
+//! ```
+//! use termtrail_format::{cast::Header, event::*, reader::*, seal::EndReason, writer::*};
+//!
+//! let mut file = Vec::new();
+//! let mut w = ChainWriter::new(&mut file, Header::new(TermSize::DEFAULT), WriterOptions::default(), None)?;
+//! w.push(&Event::new(0, EventData::Output(b"hello\r\n".to_vec())))?;
+//! w.seal(EndReason::Exited { code: 0 })?;
+//!
+//! struct Count(usize);
+//! impl ReadSink for Count {
+//!     fn event(&mut self, _: &Event) -> termtrail_format::pipeline::Flow {
+//!         self.0 += 1;
+//!         termtrail_format::pipeline::Flow::Continue
+//!     }
+//! }
+//! let mut count = Count(0);
+//! let report = read_recording(&file[..], &ReadOptions::default(), &mut count)?;
+//! assert_eq!(report.status, Status::Intact);
+//! assert_eq!(count.0, 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod cast;
+pub mod chain;
+pub mod event;
+pub mod frames;
+pub mod pipeline;
+pub mod plain;
+pub mod reader;
+pub mod seal;
+pub mod segment;
+pub mod sign;
+pub mod utf8;
+pub mod writer;

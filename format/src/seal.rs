@@ -1,0 +1,234 @@
+//! The segment index entries and the seal that ends a recording.
+
+use serde::{Deserialize, Serialize};
+
+use crate::chain::{Hash, seal_hash};
+use crate::event::Micros;
+use crate::frames::{SEAL_MAGIC, skippable_frame};
+
+/// Payload prefix of a segment-index frame.
+pub const SEGMENT_PREFIX: &[u8] = b"TTSEG1\n";
+/// Payload prefix of the seal frame.
+pub const SEAL_PREFIX: &[u8] = b"TTSEAL1\n";
+/// The last 8 bytes of a sealed file.
+pub const SEAL_TRAILER: &[u8; 8] = b"TTSEALv1";
+
+/// One segment's index entry: where it is and what it holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SegmentEntry {
+    /// Segment number, from 0.
+    pub segment: u32,
+    /// Byte offset of its zstd frame in the file.
+    pub offset: u64,
+    /// Compressed length of its zstd frame.
+    pub length: u64,
+    /// Uncompressed length.
+    pub ulen: u64,
+    /// Sequence number of its first chunk.
+    pub first_chunk: u64,
+    /// Number of chunks in it.
+    pub chunks: u64,
+    /// Time of its first event (0 when it has none).
+    pub t0: Micros,
+    /// Time of its last event (0 when it has none).
+    pub t1: Micros,
+    /// Chain link before its first chunk (hex).
+    pub link_in: String,
+    /// Chain link after its last chunk (hex).
+    pub link_out: String,
+}
+
+impl SegmentEntry {
+    /// The payload of the skippable frame that follows the segment.
+    pub fn to_payload(&self) -> Vec<u8> {
+        let mut out = SEGMENT_PREFIX.to_vec();
+        out.extend(serde_json::to_vec(self).unwrap_or_default());
+        out.push(b'\n');
+        out
+    }
+
+    /// Parses a segment-index payload.
+    pub fn from_payload(payload: &[u8]) -> Option<SegmentEntry> {
+        let body = payload.strip_prefix(SEGMENT_PREFIX)?.strip_suffix(b"\n")?;
+        serde_json::from_slice(body).ok()
+    }
+}
+
+/// Why a recording ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum EndReason {
+    /// The recorded program exited with this status.
+    Exited {
+        /// Exit status (128+N for signal N).
+        code: i32,
+    },
+    /// The client closed the session.
+    Closed,
+    /// The session idled out.
+    IdleTimeout,
+    /// The recorder was stopped (signal, shutdown) or found a crashed spool.
+    Interrupted {
+        /// What happened.
+        detail: String,
+    },
+    /// Converted from an existing asciicast file.
+    Imported,
+}
+
+impl std::fmt::Display for EndReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EndReason::Exited { code } => write!(f, "exited with code {code}"),
+            EndReason::Closed => f.write_str("closed"),
+            EndReason::IdleTimeout => f.write_str("idle timeout"),
+            EndReason::Interrupted { detail } => write!(f, "interrupted ({detail})"),
+            EndReason::Imported => f.write_str("imported"),
+        }
+    }
+}
+
+/// The seal's JSON body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SealBody {
+    /// Container format version, 1.
+    pub format: u32,
+    /// Recording id (hex), as in the header.
+    pub id: String,
+    /// Number of chunks.
+    pub chunks: u64,
+    /// Number of event lines.
+    pub lines: u64,
+    /// Time of the last event.
+    pub duration: Micros,
+    /// Uncompressed bytes (header, event and record lines).
+    pub bytes: u64,
+    /// Why it ended.
+    pub end: EndReason,
+    /// Unix time of sealing, seconds.
+    pub sealed_at: u64,
+    /// The last chain link (hex): the genesis link when there are no chunks.
+    pub last_link: String,
+    /// Index of every segment.
+    pub segments: Vec<SegmentEntry>,
+}
+
+/// A seal as found in a file.
+#[derive(Debug, Clone)]
+pub struct Seal {
+    /// Parsed body.
+    pub body: SealBody,
+    /// The exact body bytes, as hashed.
+    pub body_bytes: Vec<u8>,
+    /// The stated seal hash.
+    pub hash: Hash,
+    /// The Ed25519 signature of the seal hash, when signed.
+    pub signature: Option<[u8; 64]>,
+}
+
+/// Encodes the seal frame: body, hash, optional signature, trailer.
+pub fn encode_seal(
+    body: &SealBody,
+    last_link: &Hash,
+    sign: impl FnOnce(&Hash) -> Option<[u8; 64]>,
+) -> Vec<u8> {
+    let body_bytes = serde_json::to_vec(body).unwrap_or_default();
+    let hash = seal_hash(last_link, &body_bytes);
+    let mut payload = SEAL_PREFIX.to_vec();
+    payload.extend(&body_bytes);
+    payload.extend(b"\nseal=");
+    payload.extend(hex::encode(hash).as_bytes());
+    payload.push(b'\n');
+    if let Some(sig) = sign(&hash) {
+        payload.extend(b"sig=");
+        payload.extend(hex::encode(sig).as_bytes());
+        payload.push(b'\n');
+    }
+    let total = (payload.len() + 8 + 12) as u32;
+    payload.extend(total.to_le_bytes());
+    payload.extend(SEAL_TRAILER);
+    skippable_frame(SEAL_MAGIC, &payload)
+}
+
+/// Parses a seal frame's payload. Errors say what is malformed.
+pub fn decode_seal(payload: &[u8]) -> Result<Seal, String> {
+    let rest = payload
+        .strip_prefix(SEAL_PREFIX)
+        .ok_or("seal does not start with TTSEAL1")?;
+    if rest.len() < 12 || &rest[rest.len() - 8..] != SEAL_TRAILER {
+        return Err("seal trailer missing".into());
+    }
+    let stated = u32::from_le_bytes(
+        rest[rest.len() - 12..rest.len() - 8]
+            .try_into()
+            .unwrap_or_default(),
+    );
+    if stated as usize != payload.len() + 8 {
+        return Err("seal trailer length does not match".into());
+    }
+    let text = std::str::from_utf8(&rest[..rest.len() - 12]).map_err(|_| "seal is not UTF-8")?;
+    let mut lines = text.split_inclusive('\n');
+    let body_line = lines.next().ok_or("seal body missing")?;
+    let body_bytes = body_line
+        .strip_suffix('\n')
+        .ok_or("seal body unterminated")?;
+    let body: SealBody = serde_json::from_str(body_bytes).map_err(|e| format!("seal body: {e}"))?;
+    let mut hash = [0u8; 32];
+    let seal_line = lines.next().ok_or("seal hash missing")?;
+    let h = seal_line
+        .strip_prefix("seal=")
+        .and_then(|l| l.strip_suffix('\n'))
+        .ok_or("seal hash line malformed")?;
+    hex::decode_to_slice(h, &mut hash).map_err(|_| "seal hash malformed")?;
+    let signature = match lines.next() {
+        None => None,
+        Some(l) => {
+            let s = l
+                .strip_prefix("sig=")
+                .and_then(|l| l.strip_suffix('\n'))
+                .ok_or("seal signature line malformed")?;
+            let mut sig = [0u8; 64];
+            hex::decode_to_slice(s, &mut sig).map_err(|_| "seal signature malformed")?;
+            Some(sig)
+        }
+    };
+    if lines.next().is_some() {
+        return Err("unexpected data in seal".into());
+    }
+    Ok(Seal {
+        body,
+        body_bytes: body_bytes.as_bytes().to_vec(),
+        hash,
+        signature,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seal_round_trip() {
+        let body = SealBody {
+            format: 1,
+            id: "00".repeat(16),
+            chunks: 2,
+            lines: 5,
+            duration: 1_500_000,
+            bytes: 900,
+            end: EndReason::Exited { code: 3 },
+            sealed_at: 1,
+            last_link: "11".repeat(32),
+            segments: vec![],
+        };
+        let frame = encode_seal(&body, &[1; 32], |_| Some([7; 64]));
+        let payload = &frame[8..];
+        let seal = decode_seal(payload).unwrap();
+        assert_eq!(seal.body, body);
+        assert_eq!(seal.signature, Some([7; 64]));
+        assert_eq!(seal.hash, seal_hash(&[1; 32], &seal.body_bytes));
+        let mut bad = payload.to_vec();
+        bad[10] ^= 1;
+        assert!(decode_seal(&bad).is_err());
+    }
+}

@@ -1,0 +1,152 @@
+//! Decoding one segment: decompress it and split it into chunks, checking
+//! each chunk's SHA-256. Pure and independent per segment, so segments can be
+//! checked on several threads; the chain links are checked afterwards, in
+//! order, by the reader.
+
+use std::io::Read;
+use std::ops::Range;
+
+use crate::chain::{ChunkRecord, RECORD_PREFIX, sha256};
+use crate::frames::Frame;
+
+/// Largest uncompressed segment accepted (the writer's bound is ≤ 32 MiB
+/// plus one chunk).
+pub const MAX_SEGMENT: usize = 40 << 20;
+
+/// How decompression ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decompressed {
+    /// The whole frame decoded.
+    Complete,
+    /// The file ended inside the frame; `data` holds what decoded.
+    Truncated,
+    /// The frame is corrupt; `data` holds what decoded before the error.
+    Corrupt(String),
+}
+
+/// One chunk found in a segment.
+#[derive(Debug, Clone)]
+pub struct ChunkScan {
+    /// The event lines, as a range of the segment's data.
+    pub lines: Range<usize>,
+    /// Where the record line starts.
+    pub record_at: usize,
+    /// The record line, parsed (or why it could not be).
+    pub record: Result<ChunkRecord, String>,
+    /// Number of lines in `lines`.
+    pub line_count: u64,
+    /// Whether length, line count and SHA-256 match the record.
+    pub content_ok: bool,
+}
+
+/// A decoded segment.
+#[derive(Debug)]
+pub struct DecodedSegment {
+    /// The frame's offset in the file.
+    pub offset: u64,
+    /// The frame's length in the file.
+    pub length: u64,
+    /// Uncompressed bytes.
+    pub data: Vec<u8>,
+    /// How decompression ended.
+    pub status: Decompressed,
+    /// The header line (segment 0 only), when complete.
+    pub header: Option<Range<usize>>,
+    /// Chunks, in file order.
+    pub chunks: Vec<ChunkScan>,
+    /// Bytes after the last record: an unfinished chunk.
+    pub tail: Range<usize>,
+}
+
+/// Decompresses a segment frame and splits it into chunks.
+pub fn decode_segment(frame: &Frame, first: bool) -> DecodedSegment {
+    let (data, status) = decompress(&frame.bytes, frame.complete);
+    let mut seg = DecodedSegment {
+        offset: frame.offset,
+        length: frame.len,
+        header: None,
+        chunks: Vec::new(),
+        tail: 0..0,
+        data,
+        status,
+    };
+    let data = &seg.data;
+    let mut pos = 0;
+    if first {
+        match memchr::memchr(b'\n', data) {
+            Some(nl) => {
+                seg.header = Some(0..nl + 1);
+                pos = nl + 1;
+            }
+            None => {
+                seg.tail = 0..data.len();
+                return seg;
+            }
+        }
+    }
+    let mut chunk_start = pos;
+    let mut lines = 0u64;
+    while pos < data.len() {
+        let Some(nl) = memchr::memchr(b'\n', &data[pos..]).map(|n| pos + n) else {
+            break;
+        };
+        if data[pos..].starts_with(RECORD_PREFIX) {
+            let record = ChunkRecord::parse(&data[pos..=nl]).map_err(|e| e.to_string());
+            let body = &data[chunk_start..pos];
+            let content_ok = match &record {
+                Ok(r) => r.len == body.len() as u64 && r.lines == lines && r.sha256 == sha256(body),
+                Err(_) => false,
+            };
+            seg.chunks.push(ChunkScan {
+                lines: chunk_start..pos,
+                record_at: pos,
+                record,
+                line_count: lines,
+                content_ok,
+            });
+            chunk_start = nl + 1;
+            lines = 0;
+        } else {
+            lines += 1;
+        }
+        pos = nl + 1;
+    }
+    seg.tail = chunk_start..data.len();
+    seg
+}
+
+fn decompress(bytes: &[u8], complete: bool) -> (Vec<u8>, Decompressed) {
+    let mut out = Vec::with_capacity(bytes.len().saturating_mul(8).min(8 << 20));
+    let mut dec = match zstd::stream::read::Decoder::with_buffer(bytes) {
+        Ok(d) => d.single_frame(),
+        Err(e) => return (out, Decompressed::Corrupt(e.to_string())),
+    };
+    let mut buf = vec![0u8; 128 << 10];
+    loop {
+        match dec.read(&mut buf) {
+            Ok(0) => {
+                return if complete {
+                    (out, Decompressed::Complete)
+                } else {
+                    (out, Decompressed::Truncated)
+                };
+            }
+            Ok(n) => {
+                if out.len() + n > MAX_SEGMENT {
+                    return (
+                        out,
+                        Decompressed::Corrupt("segment decompresses to more than 40 MiB".into()),
+                    );
+                }
+                out.extend_from_slice(&buf[..n]);
+            }
+            Err(e) if !complete && e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                return (out, Decompressed::Truncated);
+            }
+            Err(e) if !complete && e.to_string().contains("incomplete") => {
+                return (out, Decompressed::Truncated);
+            }
+            Err(e) => return (out, Decompressed::Corrupt(e.to_string())),
+        }
+    }
+}
