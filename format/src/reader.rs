@@ -508,6 +508,7 @@ impl<'a> Verifier<'a> {
                     },
                     link_in: hex::encode(link_in),
                     link_out: hex::encode(self.link),
+                    sha256: seg.frame_sha256.clone(),
                 });
             }
         }
@@ -551,6 +552,15 @@ impl<'a> Verifier<'a> {
             }
         };
         let Some(meta) = &header.termtrail else {
+            if self.opts.claims_sealed {
+                self.problem(
+                    ProblemKind::HeaderInvalid,
+                    seg.offset,
+                    Some(0),
+                    "header has no termtrail block".into(),
+                );
+                return false;
+            }
             self.fatal = Some(ReadError::NotRecording(
                 "a zstd-compressed asciicast file without termtrail's hash chain (use `termtrail import`)".into(),
             ));

@@ -36,6 +36,9 @@ pub struct SegmentEntry {
     pub link_in: String,
     /// Chain link after its last chunk (hex).
     pub link_out: String,
+    /// SHA-256 of the segment's compressed frame bytes (hex), so that even
+    /// bytes that do not change the decompressed text are covered.
+    pub sha256: String,
 }
 
 impl SegmentEntry {

@@ -56,6 +56,8 @@ pub struct DecodedSegment {
     pub chunks: Vec<ChunkScan>,
     /// Bytes after the last record: an unfinished chunk.
     pub tail: Range<usize>,
+    /// SHA-256 of the compressed frame bytes (hex).
+    pub frame_sha256: String,
 }
 
 /// Decompresses a segment frame and splits it into chunks.
@@ -67,6 +69,7 @@ pub fn decode_segment(frame: &Frame, first: bool) -> DecodedSegment {
         header: None,
         chunks: Vec::new(),
         tail: 0..0,
+        frame_sha256: hex::encode(sha256(&frame.bytes)),
         data,
         status,
     };

@@ -169,6 +169,8 @@ pub struct SealSummary {
 struct OpenSegment {
     enc: zstd::stream::write::Encoder<'static, Vec<u8>>,
     entry: SegmentEntry,
+    /// Hash of the compressed bytes written so far.
+    hasher: sha2::Sha256,
 }
 
 /// Writes a `.cast.zst` recording. See the module docs.
@@ -360,7 +362,9 @@ impl<W: DurableWrite> ChainWriter<W> {
                     t1: 0,
                     link_in: hex::encode(self.link),
                     link_out: String::new(),
+                    sha256: String::new(),
                 },
+                hasher: sha2::Sha256::default(),
             });
         }
         let seg = self.segment.as_mut().ok_or(WriteError::Failed)?;
@@ -369,6 +373,7 @@ impl<W: DurableWrite> ChainWriter<W> {
         seg.entry.ulen += bytes.len() as u64;
         self.bytes += bytes.len() as u64;
         let out = seg.enc.get_mut();
+        sha2::Digest::update(&mut seg.hasher, &out[..]);
         self.out.write_all(out)?;
         self.written += out.len() as u64;
         seg.entry.length += out.len() as u64;
@@ -415,10 +420,17 @@ impl<W: DurableWrite> ChainWriter<W> {
     }
 
     fn close_segment(&mut self) -> Result<(), WriteError> {
-        let Some(OpenSegment { enc, mut entry }) = self.segment.take() else {
+        let Some(OpenSegment {
+            enc,
+            mut entry,
+            mut hasher,
+        }) = self.segment.take()
+        else {
             return Ok(());
         };
         let tail = enc.finish()?;
+        sha2::Digest::update(&mut hasher, &tail);
+        entry.sha256 = hex::encode(sha2::Digest::finalize(hasher));
         self.out.write_all(&tail)?;
         self.written += tail.len() as u64;
         entry.length += tail.len() as u64;

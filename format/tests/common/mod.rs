@@ -58,7 +58,7 @@ pub fn read(file: &[u8], threads: usize) -> (Report, Collect) {
         claims_sealed: file.ends_with(b"TTSEALv1"),
         ..ReadOptions::default()
     };
-    let r = read_recording(file, &opts, &mut c).unwrap();
+    let r = read_recording(file, &opts, &mut c).unwrap_or_else(|e| panic!("read failed: {e}"));
     (r, c)
 }
 

@@ -1,0 +1,283 @@
+//! Every kind of damage is detected, named, and given the right verdict.
+
+mod common;
+
+use common::*;
+use termtrail_format::frames::{
+    Frame, FrameKind, FrameScanner, SEAL_MAGIC, SEGMENT_INDEX_MAGIC, skippable_frame,
+};
+use termtrail_format::reader::{ProblemKind, Report, Status};
+use termtrail_format::sign::SecretKey;
+
+fn frames(file: &[u8]) -> Vec<Frame> {
+    let mut s = FrameScanner::new(file);
+    let mut out = Vec::new();
+    while let Some(f) = s.next_frame().unwrap() {
+        out.push(f);
+    }
+    out
+}
+
+fn raw(f: &Frame) -> Vec<u8> {
+    match f.kind {
+        FrameKind::Zstd => f.bytes.clone(),
+        FrameKind::Skippable(m) => skippable_frame(m, &f.bytes),
+    }
+}
+
+fn join(fs: &[Vec<u8>]) -> Vec<u8> {
+    fs.concat()
+}
+
+fn recording() -> Vec<u8> {
+    write(&session(1500), small_opts(), None, true)
+}
+
+fn verdict(file: &[u8]) -> Report {
+    read(file, 2).0
+}
+
+fn assert_tampered(file: &[u8], what: &str) -> Report {
+    let r = verdict(file);
+    assert_eq!(r.status, Status::Tampered, "{what}: not detected");
+    assert!(!r.problems.is_empty());
+    r
+}
+
+#[test]
+fn intact_recording_verifies() {
+    let r = verdict(&recording());
+    assert_eq!(r.status, Status::Intact, "{:?}", r.problems);
+    assert!(r.sealed);
+}
+
+#[test]
+fn every_flipped_bit_is_detected() {
+    let file = recording();
+    // Every byte of a small region at the start, of each frame boundary and
+    // of the seal, plus a stride through the rest.
+    let fs = frames(&file);
+    let mut positions: Vec<usize> = (0..64).collect();
+    for f in &fs {
+        let o = f.offset as usize;
+        positions.extend(o.saturating_sub(4)..(o + 16).min(file.len()));
+    }
+    positions.extend((0..file.len()).step_by(97));
+    positions.extend(file.len() - 400..file.len());
+    positions.sort_unstable();
+    positions.dedup();
+    for &pos in &positions {
+        for bit in [0, 3, 7] {
+            let mut bad = file.clone();
+            bad[pos] ^= 1 << bit;
+            let r = verdict(&bad);
+            assert_eq!(
+                r.status,
+                Status::Tampered,
+                "bit {bit} of byte {pos} of {}: {:?}",
+                file.len(),
+                r.problems
+            );
+        }
+    }
+}
+
+fn edit_segment(file: &[u8], seg: usize, edit: impl Fn(&mut Vec<u8>)) -> Vec<u8> {
+    let fs = frames(file);
+    let mut parts = Vec::new();
+    let mut n = 0;
+    for f in &fs {
+        if f.kind == FrameKind::Zstd {
+            if n == seg {
+                let mut data = zstd::decode_all(&f.bytes[..]).unwrap();
+                edit(&mut data);
+                parts.push(zstd::encode_all(&data[..], 3).unwrap());
+                n += 1;
+                continue;
+            }
+            n += 1;
+        }
+        parts.push(raw(f));
+    }
+    join(&parts)
+}
+
+#[test]
+fn changed_character_in_event_line_is_named() {
+    let file = recording();
+    let bad = edit_segment(&file, 2, |data| {
+        let at = data.windows(4).position(|w| w == b"line").unwrap();
+        data[at] = b'L';
+    });
+    let r = assert_tampered(&bad, "edited event");
+    let p = &r.problems[0];
+    assert_eq!(p.kind, ProblemKind::ContentChanged);
+    assert_eq!(p.segment, Some(2));
+    assert!(p.chunk.is_some() && p.data_offset.is_some());
+    assert!(r.chunks > 0 && r.last_verified > 0, "prefix still verified");
+}
+
+#[test]
+fn changed_record_line_is_detected() {
+    let file = recording();
+    for (from, to) in [
+        (&b"n="[..], &b"n=9"[..]),
+        (b"t=", b"t=1"),
+        (b"link=", b"link=0"),
+    ] {
+        let bad = edit_segment(&file, 1, |data| {
+            let rec = data.windows(4).position(|w| w == b"#tt ").unwrap();
+            let at = rec
+                + data[rec..]
+                    .windows(from.len())
+                    .position(|w| w == from)
+                    .unwrap();
+            data.splice(at..at + from.len(), to.iter().copied());
+        });
+        assert_tampered(
+            &bad,
+            &format!("record edit {}", String::from_utf8_lossy(to)),
+        );
+    }
+}
+
+fn segments_and_index(file: &[u8]) -> (Vec<Vec<u8>>, Vec<u8>) {
+    // Pairs of (segment, its index frame) joined; last element is the seal.
+    let fs = frames(file);
+    let mut pairs = Vec::new();
+    let mut seal = Vec::new();
+    for f in &fs {
+        match f.kind {
+            FrameKind::Zstd => pairs.push(raw(f)),
+            FrameKind::Skippable(SEGMENT_INDEX_MAGIC) => pairs.last_mut().unwrap().extend(raw(f)),
+            FrameKind::Skippable(SEAL_MAGIC) => seal = raw(f),
+            _ => unreachable!(),
+        }
+    }
+    (pairs, seal)
+}
+
+#[test]
+fn removed_duplicated_reordered_segments_are_detected() {
+    let file = recording();
+    let (segs, seal) = segments_and_index(&file);
+    assert!(segs.len() >= 4, "need several segments, got {}", segs.len());
+    let removed = [&segs[..2], &segs[3..], &[seal.clone()]].concat();
+    let r = assert_tampered(&join(&removed), "removed");
+    assert_eq!(r.problems[0].kind, ProblemKind::Sequence);
+    let dup = [&segs[..3], &segs[2..], &[seal.clone()]].concat();
+    let r = assert_tampered(&join(&dup), "duplicated");
+    assert_eq!(r.problems[0].kind, ProblemKind::Sequence);
+    let mut swapped = segs.clone();
+    swapped.swap(1, 2);
+    swapped.push(seal.clone());
+    let r = assert_tampered(&join(&swapped), "reordered");
+    assert_eq!(r.problems[0].segment, Some(1));
+    // Chunks after the damage are reported as intact among themselves.
+    assert!(!r.detached.is_empty());
+}
+
+#[test]
+fn spliced_segment_from_another_recording_is_detected() {
+    let a = recording();
+    let b = recording(); // same events, different recording id
+    let (mut sa, seal) = segments_and_index(&a);
+    let (sb, _) = segments_and_index(&b);
+    sa[2] = sb[2].clone();
+    sa.push(seal);
+    let r = assert_tampered(&join(&sa), "spliced");
+    assert_eq!(r.problems[0].kind, ProblemKind::LinkMismatch);
+}
+
+#[test]
+fn cuts_leave_a_verified_prefix() {
+    let file = recording();
+    let fs = frames(&file);
+    let full = verdict(&file);
+    for f in fs.iter().filter(|f| f.kind == FrameKind::Zstd) {
+        for cut in [f.offset as usize, f.offset as usize + f.len as usize / 2] {
+            if cut == 0 {
+                continue;
+            }
+            let r = verdict(&file[..cut]);
+            assert_eq!(r.status, Status::Unsealed, "cut at {cut}: {:?}", r.problems);
+            assert!(!r.sealed);
+            assert!(r.chunks <= full.chunks);
+        }
+    }
+    // A cut just before the seal keeps every chunk.
+    let seal_at = fs.last().unwrap().offset as usize;
+    let r = verdict(&file[..seal_at]);
+    assert_eq!((r.status, r.chunks), (Status::Unsealed, full.chunks));
+}
+
+#[test]
+fn seal_forgery_removal_and_trailing_data() {
+    let file = recording();
+    let (segs, seal) = segments_and_index(&file);
+    // Forged end reason (same length, hash not recomputed).
+    let at = seal.windows(8).position(|w| w == b"\"code\":0").unwrap() + 7;
+    let mut forged = seal.clone();
+    forged[at] = b'7';
+    assert_ne!(forged, seal);
+    let mut f = segs.clone();
+    f.push(forged);
+    let r = assert_tampered(&join(&f), "forged seal");
+    assert_eq!(r.problems[0].kind, ProblemKind::SealInvalid);
+    // Removed seal: unsealed, not intact.
+    assert_eq!(verdict(&join(&segs)).status, Status::Unsealed);
+    // Data after the seal.
+    let mut extra = file.clone();
+    extra.extend(&segs[0]);
+    assert_tampered(&extra, "appended");
+}
+
+#[test]
+fn changed_index_entries_are_detected() {
+    let file = recording();
+    // In a segment index frame.
+    let text = file.clone();
+    let at = text
+        .windows(8)
+        .position(|w| w == b"\"ulen\":")
+        .map(|p| p + 7)
+        .unwrap_or_else(|| text.windows(7).position(|w| w == b"\"ulen\":").unwrap() + 7);
+    let mut bad = file.clone();
+    bad[at] = if bad[at] == b'1' { b'2' } else { b'1' };
+    assert_tampered(&bad, "segment index edit");
+    // In the seal's index.
+    let last = text
+        .windows(7)
+        .rposition(|w| w == b"\"t1\":")
+        .unwrap_or_else(|| text.windows(5).rposition(|w| w == b"\"t1\":").unwrap());
+    let mut bad = file.clone();
+    let at = last + 5;
+    bad[at] = if bad[at] == b'1' { b'2' } else { b'1' };
+    assert_tampered(&bad, "seal index edit");
+}
+
+#[test]
+fn signatures_verify_and_forgeries_fail() {
+    let key = SecretKey::generate().unwrap();
+    let file = write(&session(300), small_opts(), Some(key), true);
+    let r = verdict(&file);
+    assert_eq!(r.status, Status::Intact);
+    assert!(matches!(
+        r.signature,
+        termtrail_format::reader::Signature::Valid { .. }
+    ));
+    let sig_at = file.windows(4).rposition(|w| w == b"sig=").unwrap() + 4;
+    let mut bad = file.clone();
+    bad[sig_at] = if bad[sig_at] == b'a' { b'b' } else { b'a' };
+    let r = assert_tampered(&bad, "signature");
+    assert_eq!(r.problems[0].kind, ProblemKind::SignatureInvalid);
+}
+
+#[test]
+fn unsealed_writer_drop_keeps_every_accepted_event() {
+    let events = session(200);
+    let file = write(&events, small_opts(), None, false);
+    let (r, got) = read(&file, 1);
+    assert_eq!(r.status, Status::Unsealed);
+    assert_eq!(got.events, events);
+}
