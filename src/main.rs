@@ -1,1 +1,290 @@
-fn main() {}
+//! The `termtrail` binary: parses arguments, calls into the crates, maps the
+//! outcome to an exit code. Nothing else lives here.
+
+mod cli;
+
+use std::io::{self, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use termtrail_format::store::{KeyParts, LocalStore};
+use termtrail_format::writer::WriterOptions;
+
+use cli::{Cli, Command, ExportArgs, Format, ImportArgs, KeygenArgs, RecArgs, VerifyArgs};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Rec(a) => rec(a),
+        Command::Verify(a) => verify(a),
+        Command::Export(a) => export(a),
+        Command::Import(a) => import(a),
+        Command::Keygen(a) => keygen(a),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            // `termtrail export … | head` ends quietly, like ripgrep.
+            if e.chain().any(|c| {
+                c.downcast_ref::<io::Error>()
+                    .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+            }) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("termtrail: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn store_root(store: Option<PathBuf>) -> Result<LocalStore> {
+    match store.or_else(LocalStore::default_root) {
+        Some(root) => Ok(LocalStore::new(root)),
+        None => {
+            bail!("no store directory: set HOME or XDG_DATA_HOME, or pass --store DIR or -o FILE")
+        }
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn rec(a: RecArgs) -> Result<u8> {
+    use termtrail_recorder::rec::{MARKER_KEY, RecOptions, record};
+    let writer = WriterOptions::default().chunk_age(Duration::from_millis(a.chunk_ms));
+    let path = match a.output {
+        Some(p) => p,
+        None => {
+            let store = store_root(a.store)?;
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_string())
+                .unwrap_or_else(|_| "localhost".into());
+            let shell = format!("{}-{}", std::process::id(), unix_now());
+            store
+                .create_path(&KeyParts {
+                    source: "local",
+                    session: &host,
+                    shell: &shell,
+                    start: unix_now(),
+                })
+                .with_context(|| {
+                    format!(
+                        "cannot create the store directory under {}",
+                        store.root().display()
+                    )
+                })?
+        }
+    };
+    let opts = RecOptions {
+        command: a.command,
+        headless: a.headless,
+        size: a.size,
+        input: a.input,
+        title: a.title,
+        sign_key: a.sign_key,
+        marker_key: (!a.no_marker_key).then_some(MARKER_KEY),
+        writer,
+        overwrite: a.overwrite,
+        echo_output: true,
+    };
+    if !a.quiet {
+        eprintln!(
+            "::: termtrail recording to {}{}",
+            path.display(),
+            if a.headless {
+                ""
+            } else {
+                " (Ctrl+\\ adds a marker; exit the shell to stop)"
+            }
+        );
+    }
+    match record(&opts, &path) {
+        Ok(outcome) => {
+            if !a.quiet {
+                eprintln!(
+                    "::: recording sealed ({}): {} ({} events, {:.1} s)",
+                    outcome.end,
+                    path.display(),
+                    outcome.summary.events,
+                    outcome.summary.duration as f64 / 1e6
+                );
+            }
+            Ok(u8::try_from(outcome.exit_code & 0xff).unwrap_or(255))
+        }
+        Err(e) => {
+            eprintln!("termtrail: {e}");
+            Ok(125)
+        }
+    }
+}
+
+fn verify(a: VerifyArgs) -> Result<u8> {
+    use termtrail_player::verify::{Verdict, verify_path};
+    let key = a
+        .key
+        .as_deref()
+        .map(termtrail_format::sign::PublicKey::load)
+        .transpose()?;
+    let mut verdicts = Vec::new();
+    let stdout = io::stdout();
+    for file in &a.files {
+        let (verdict, line) = verify_path(file, key.as_ref(), a.json);
+        writeln!(stdout.lock(), "{line}")?;
+        verdicts.push(verdict);
+    }
+    Ok(Verdict::worst(verdicts).exit_code() as u8)
+}
+
+fn export(a: ExportArgs) -> Result<u8> {
+    use termtrail_player::export::{ExportError, ExportFormat, ExportOptions, export_path};
+    let format = a.format.unwrap_or_else(|| match &a.output {
+        Some(p) if p.extension().is_some_and(|e| e == "txt") => Format::Txt,
+        _ => Format::CastV3,
+    });
+    let opts = ExportOptions {
+        format: match format {
+            Format::CastV3 => ExportFormat::CastV3,
+            Format::CastV2 => ExportFormat::CastV2,
+            Format::Txt => ExportFormat::Txt,
+        },
+        force: a.force,
+    };
+    let result = match &a.output {
+        Some(out) => {
+            // Write beside the target and rename, so a refused or failed
+            // export never leaves a partial file under the real name.
+            let tmp = partial_path(out);
+            let mut f = io::BufWriter::new(
+                std::fs::File::create(&tmp)
+                    .with_context(|| format!("cannot create {}", tmp.display()))?,
+            );
+            let r = export_path(&a.file, &mut f, &opts);
+            let flushed = f.flush();
+            match (&r, flushed) {
+                (Ok(_), Ok(())) => std::fs::rename(&tmp, out)
+                    .with_context(|| format!("cannot write {}", out.display()))?,
+                (_, Err(e)) => {
+                    let _ = std::fs::remove_file(&tmp);
+                    return Err(e).with_context(|| format!("cannot write {}", out.display()));
+                }
+                _ => {
+                    let _ = std::fs::remove_file(&tmp);
+                }
+            }
+            r
+        }
+        None => {
+            let stdout = io::stdout();
+            let mut lock = io::BufWriter::new(stdout.lock());
+            let r = export_path(&a.file, &mut lock, &opts);
+            lock.flush()?;
+            r
+        }
+    };
+    match result {
+        Ok(outcome) => {
+            if let Some(report) = &outcome.report {
+                use termtrail_format::reader::Status;
+                match report.status {
+                    Status::Unsealed => eprintln!(
+                        "termtrail: note: {} is unsealed; exported the verified part (up to {})",
+                        a.file.display(),
+                        termtrail_format::event::format_clock(report.last_verified)
+                    ),
+                    Status::Tampered => {
+                        eprintln!(
+                            "termtrail: warning: {} is TAMPERED; the export is marked where verification stops",
+                            a.file.display()
+                        );
+                        return Ok(1);
+                    }
+                    Status::Intact => {}
+                }
+            }
+            Ok(0)
+        }
+        Err(ExportError::Tampered(_)) => {
+            eprintln!("termtrail: {}: {}", a.file.display(), result.unwrap_err());
+            Ok(1)
+        }
+        Err(e) => Err(anyhow::Error::new(e).context(format!("cannot export {}", a.file.display()))),
+    }
+}
+
+fn partial_path(out: &Path) -> PathBuf {
+    let mut name = out.file_name().unwrap_or_default().to_os_string();
+    name.push(".partial");
+    out.with_file_name(name)
+}
+
+fn import(a: ImportArgs) -> Result<u8> {
+    let key = a
+        .sign_key
+        .as_deref()
+        .map(termtrail_format::sign::SecretKey::load)
+        .transpose()?;
+    let input = std::fs::File::open(&a.file)
+        .with_context(|| format!("cannot open {}", a.file.display()))?;
+    let out_path = match (a.output, a.store) {
+        (Some(p), _) => p,
+        (None, Some(store)) => {
+            let stem = a
+                .file
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("imported")
+                .to_string();
+            LocalStore::new(store).create_path(&KeyParts {
+                source: "import",
+                session: &stem,
+                shell: "0",
+                start: unix_now(),
+            })?
+        }
+        (None, None) => {
+            let mut p = a.file.clone().into_os_string();
+            p.push(".zst");
+            PathBuf::from(p)
+        }
+    };
+    let out = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&out_path)
+        .with_context(|| format!("cannot create {}", out_path.display()))?;
+    match termtrail_format::import::import(BufReader::new(input), out, key) {
+        Ok(summary) => {
+            eprintln!(
+                "::: sealed {} → {} ({} events, {} chunks)",
+                a.file.display(),
+                out_path.display(),
+                summary.events,
+                summary.chunks
+            );
+            Ok(0)
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&out_path);
+            Err(anyhow::Error::new(e).context(format!("cannot import {}", a.file.display())))
+        }
+    }
+}
+
+fn keygen(a: KeygenArgs) -> Result<u8> {
+    let key = termtrail_format::sign::SecretKey::generate()?;
+    let public = key.save(&a.file)?;
+    eprintln!(
+        "::: secret key {} (keep it private), public key {} (id {})",
+        a.file.display(),
+        public.display(),
+        key.public().id()
+    );
+    Ok(0)
+}

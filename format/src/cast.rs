@@ -288,6 +288,9 @@ struct V2Out<'a> {
 
 #[derive(Deserialize)]
 struct V3In {
+    /// Consumed here so that it is not kept among the unknown attributes.
+    #[serde(rename = "version")]
+    _version: Value,
     term: Term,
     #[serde(default)]
     timestamp: Option<f64>,
@@ -448,17 +451,17 @@ impl EventAssembler {
         data: String,
         out: &mut Vec<Event>,
     ) -> Result<(), LineError> {
-        if code == "b" {
-            if let Some(mut held) = self.held.take() {
-                if let EventData::Output(bytes) | EventData::Input(bytes) = &mut held.data {
-                    let text = String::from_utf8(std::mem::take(bytes)).unwrap_or_default();
-                    *bytes = decode_lossless(&text, &data).ok_or_else(|| {
-                        LineError(format!("`b` data {data:?} does not fit its event"))
-                    })?;
-                }
-                out.push(held);
-                return Ok(());
+        if code == "b"
+            && let Some(mut held) = self.held.take()
+        {
+            if let EventData::Output(bytes) | EventData::Input(bytes) = &mut held.data {
+                let text = String::from_utf8(std::mem::take(bytes)).unwrap_or_default();
+                *bytes = decode_lossless(&text, &data).ok_or_else(|| {
+                    LineError(format!("`b` data {data:?} does not fit its event"))
+                })?;
             }
+            out.push(held);
+            return Ok(());
         }
         let event = interpret(time, code, data)?;
         out.extend(self.held.take());
@@ -494,6 +497,7 @@ mod tests {
         );
         assert_eq!(h.env.len(), 1);
         assert!(h.extra.contains_key("future"));
+        assert!(!h.extra.contains_key("version"));
         let again = Header::parse(&h.to_line(CastVersion::V3)).unwrap().0;
         assert_eq!(again, h);
         assert!(

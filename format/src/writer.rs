@@ -17,7 +17,7 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::time::Duration;
 
-use crate::cast::{Header, RecordingMeta, write_event};
+use crate::cast::{Header, write_event};
 use crate::chain::{ChunkRecord, Hash, genesis, link, sha256};
 use crate::event::{Event, Micros};
 use crate::frames::{SEGMENT_INDEX_MAGIC, skippable_frame};
@@ -206,9 +206,13 @@ impl<W: DurableWrite> ChainWriter<W> {
         key: Option<SecretKey>,
     ) -> Result<ChainWriter<W>, WriteError> {
         opts.validate()?;
-        let mut id = [0u8; 16];
-        getrandom::fill(&mut id).map_err(|e| WriteError::Random(e.to_string()))?;
         let mut meta = header.termtrail.take().unwrap_or_default();
+        // A caller may choose the id (to name the file after it); otherwise
+        // a fresh random one.
+        let mut id = [0u8; 16];
+        if hex::decode_to_slice(&meta.id, &mut id).is_err() || id == [0; 16] {
+            id = new_recording_id().map_err(WriteError::Random)?;
+        }
         meta.format = 1;
         meta.id = hex::encode(id);
         meta.chunk_ms = opts.chunk_age.as_millis() as u64;
@@ -246,11 +250,6 @@ impl<W: DurableWrite> ChainWriter<W> {
     /// The recording id (hex).
     pub fn id(&self) -> String {
         hex::encode(self.id)
-    }
-
-    /// The metadata block written into the header.
-    pub fn meta_template() -> RecordingMeta {
-        RecordingMeta::default()
     }
 
     /// Time of the last event pushed.
@@ -309,13 +308,12 @@ impl<W: DurableWrite> ChainWriter<W> {
                 w.close_chunk()?;
             }
             let seg_age = w.opts.segment_age.as_micros() as u64;
-            if let Some(seg) = &w.segment {
-                if seg.entry.chunks > 0
-                    && !w.chunk_open
-                    && now.saturating_sub(seg.entry.t0) >= seg_age
-                {
-                    w.close_segment()?;
-                }
+            if let Some(seg) = &w.segment
+                && seg.entry.chunks > 0
+                && !w.chunk_open
+                && now.saturating_sub(seg.entry.t0) >= seg_age
+            {
+                w.close_segment()?;
             }
             w.commit()
         })
@@ -503,6 +501,13 @@ impl<W: DurableWrite> Drop for ChainWriter<W> {
             let _ = self.commit();
         }
     }
+}
+
+/// A fresh random 128-bit recording id.
+pub fn new_recording_id() -> Result<[u8; 16], String> {
+    let mut id = [0u8; 16];
+    getrandom::fill(&mut id).map_err(|e| e.to_string())?;
+    Ok(id)
 }
 
 fn count_lines(bytes: &[u8]) -> u64 {

@@ -1,1 +1,21 @@
-//! placeholder
+//! termtrail's player.
+//!
+//! This crate owns everything that shows or converts a recording once it has
+//! been read through the format crate's verifying reader: today `export`
+//! (asciicast v3/v2 for other tools, and a plain-text transcript rendered
+//! through the vt100 terminal emulator) in [`export`], and the terminal
+//! screen model in [`screen`]. Replay, seeking, snapshots and grep build on
+//! the same pieces.
+//!
+//! ```no_run
+//! use termtrail_player::export::{ExportFormat, ExportOptions, export_path};
+//! let mut out = Vec::new();
+//! let opts = ExportOptions { format: ExportFormat::Txt, force: false };
+//! let outcome = export_path(std::path::Path::new("session.cast.zst"), &mut out, &opts)?;
+//! println!("{} events", outcome.events);
+//! # Ok::<(), termtrail_player::export::ExportError>(())
+//! ```
+
+pub mod export;
+pub mod screen;
+pub mod verify;

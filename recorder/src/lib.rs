@@ -1,1 +1,21 @@
-//! placeholder
+//! termtrail's recorders.
+//!
+//! This crate owns turning live terminals into events for the format crate's
+//! [`ChainWriter`](termtrail_format::writer::ChainWriter): today the local PTY
+//! recorder behind `termtrail rec` ([`rec`]), with the terminal handling it
+//! needs ([`tty`]). The shell host and the WebSocket proxy will live here too.
+//!
+//! ```no_run
+//! use termtrail_recorder::rec::{RecOptions, record};
+//! let opts = RecOptions {
+//!     command: vec!["echo".into(), "hello".into()],
+//!     headless: true,
+//!     ..RecOptions::default()
+//! };
+//! let outcome = record(&opts, std::path::Path::new("/tmp/hello.cast.zst"))?;
+//! assert_eq!(outcome.exit_code, 0);
+//! # Ok::<(), termtrail_recorder::rec::RecError>(())
+//! ```
+
+pub mod rec;
+pub mod tty;

@@ -1,1 +1,8 @@
+//! End-to-end tests: they run the real `termtrail` binary, each in its own
+//! temporary home and store, so they run in parallel.
 
+mod peers;
+mod rec;
+mod samples;
+mod util;
+mod verify_export;

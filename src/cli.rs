@@ -1,0 +1,217 @@
+//! Command-line definitions (clap derive). Value validation only; each
+//! subcommand's arguments are turned into the crates' option types in main.rs.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use termtrail_format::event::TermSize;
+
+/// A flight recorder for interactive shells: tamper-evident, compressed
+/// asciicast recordings you can verify, replay and export.
+#[derive(Parser, Debug)]
+#[command(name = "termtrail", version, about, propagate_version = true)]
+#[command(
+    after_help = "Examples:\n  termtrail rec                         record your shell to the local store\n  termtrail rec -o demo.cast.zst -- htop\n  termtrail verify demo.cast.zst\n  termtrail export demo.cast.zst --format txt\n\nRecordings go to $XDG_DATA_HOME/termtrail/recordings (default ~/.local/share/termtrail/recordings) unless -o or --store says otherwise."
+)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Record a command (default: your shell) in a pseudo-terminal.
+    #[command(after_help = REC_HELP)]
+    Rec(RecArgs),
+    /// Verify recordings: hash chain, seal and signature.
+    #[command(after_help = VERIFY_HELP)]
+    Verify(VerifyArgs),
+    /// Export a recording as plain asciicast v3/v2 or a text transcript.
+    #[command(after_help = EXPORT_HELP)]
+    Export(ExportArgs),
+    /// Seal an existing asciinema recording (.cast v2/v3) into a .cast.zst.
+    #[command(after_help = IMPORT_HELP)]
+    Import(ImportArgs),
+    /// Create an Ed25519 key pair for signing seals.
+    #[command(after_help = KEYGEN_HELP)]
+    Keygen(KeygenArgs),
+}
+
+const REC_HELP: &str = "\
+While recording:
+  Ctrl+\\        add a marker (interactive mode; --no-marker-key passes Ctrl+\\ through)
+  exit / Ctrl+D  end the session (the recorded command exits)
+  SIGUSR1        add a marker (useful with --headless)
+
+Exit status: the recorded command's (128+N if it was killed by signal N);
+125 when termtrail itself fails (the file then keeps every chunk written so far
+and verifies as unsealed); 2 for usage errors.
+
+Input (keystrokes) is recorded only with --input, and never while the terminal
+has echo off in line mode (password prompts: sudo, ssh, getpass, read -s): a
+marker says that input was withheld. Line editors such as readline turn echo off
+in raw mode and echo themselves; what is typed there is recorded.
+
+Examples:
+  termtrail rec                                  your shell, to the local store
+  termtrail rec -o session.cast.zst --title 'db migration'
+  termtrail rec --input --sign-key ~/.termtrail/key -- bash -l
+  printf 'ls\\nexit\\n' | termtrail rec --headless -o out.cast.zst -- bash";
+
+const VERIFY_HELP: &str = "\
+Exit status (the worst over all files):
+  0  intact and sealed (and, when signed, the signature is valid)
+  1  tampered: a changed, missing, duplicated, reordered or foreign chunk or
+     segment, a forged seal or index, a bad signature, or not signed by --key
+  2  not a readable recording, or a usage error
+  3  intact but unsealed (truncated, or the recorder crashed): everything up to
+     the reported time is verified
+
+Examples:
+  termtrail verify session.cast.zst
+  termtrail verify --json ~/.local/share/termtrail/recordings/2026/11/*/*/*/*/*.cast.zst
+  termtrail verify --key recorder.key.pub session.cast.zst";
+
+const EXPORT_HELP: &str = "\
+The recording is verified first; a tampered one is refused unless --force,
+which exports what can be read and marks where verification stops (a marker
+event and a comment in casts, a banner line in text). Plain .cast input is
+converted without verification.
+
+Examples:
+  termtrail export session.cast.zst --format txt
+  termtrail export session.cast.zst -o session.cast           (v3, for asciinema 3)
+  termtrail export session.cast.zst --format cast-v2 -o old.cast  (asciinema 2.x)";
+
+const IMPORT_HELP: &str = "\
+Examples:
+  termtrail import demo.cast                 writes demo.cast.zst beside it
+  termtrail import demo.cast -o sealed.cast.zst --sign-key key";
+
+const KEYGEN_HELP: &str = "\
+Writes the secret key to FILE (mode 0600, never overwritten) and the public
+key to FILE.pub. Give the secret key to `rec --sign-key`, the public key to
+`verify --key`.
+
+Example:
+  termtrail keygen ~/.termtrail/recorder.key";
+
+/// `rec` arguments.
+#[derive(Args, Debug)]
+pub struct RecArgs {
+    /// Write the recording to FILE instead of the store.
+    #[arg(short, long, value_name = "FILE", conflicts_with = "store")]
+    pub output: Option<PathBuf>,
+    /// Store directory (default: $XDG_DATA_HOME/termtrail/recordings).
+    #[arg(long, value_name = "DIR")]
+    pub store: Option<PathBuf>,
+    /// Replace FILE if it exists.
+    #[arg(long, requires = "output")]
+    pub overwrite: bool,
+    /// Also record keystrokes (never while the terminal has echo off).
+    #[arg(long)]
+    pub input: bool,
+    /// Run without a controlling terminal (scripts, CI): fixed size, stdin
+    /// forwarded to the command, Ctrl+D sent when stdin ends.
+    #[arg(long)]
+    pub headless: bool,
+    /// Terminal size COLSxROWS (headless default 80x24).
+    #[arg(long, value_name = "COLSxROWS", value_parser = parse_size)]
+    pub size: Option<TermSize>,
+    /// Title stored in the header.
+    #[arg(short, long)]
+    pub title: Option<String>,
+    /// Sign the seal with this Ed25519 secret key (see `termtrail keygen`).
+    #[arg(long, value_name = "FILE")]
+    pub sign_key: Option<PathBuf>,
+    /// Do not treat Ctrl+\ as the marker key.
+    #[arg(long)]
+    pub no_marker_key: bool,
+    /// Do not print status messages.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Longest time a chunk stays open, in milliseconds (crash loses at most this).
+    #[arg(
+        long,
+        value_name = "MS",
+        default_value_t = 1000,
+        hide_short_help = true
+    )]
+    pub chunk_ms: u64,
+    /// The command to record (default: $SHELL).
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+fn parse_size(s: &str) -> Result<TermSize, String> {
+    TermSize::parse(s).ok_or_else(|| format!("expected COLSxROWS like 120x40, got {s:?}"))
+}
+
+/// `verify` arguments.
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    /// Recordings to verify.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// One JSON object per file (JSON Lines).
+    #[arg(long)]
+    pub json: bool,
+    /// Require a valid signature by this public key (FILE.pub from keygen).
+    #[arg(long, value_name = "PUBKEY")]
+    pub key: Option<PathBuf>,
+}
+
+/// Export formats.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// asciicast v3 (asciinema 3, asciinema-player).
+    CastV3,
+    /// asciicast v2 (asciinema 2.x).
+    CastV2,
+    /// Plain text transcript, as the screen showed it.
+    Txt,
+}
+
+/// `export` arguments.
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// The recording (.cast.zst, or a plain .cast).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Output format (default: from -o's extension, .txt → txt, else cast-v3).
+    #[arg(short, long)]
+    pub format: Option<Format>,
+    /// Output file (default: stdout).
+    #[arg(short, long, value_name = "OUT")]
+    pub output: Option<PathBuf>,
+    /// Export a tampered recording anyway, marked as unverified from the damage on.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `import` arguments.
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// An asciinema recording (.cast, v2 or v3).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Output (default: FILE with .cast.zst).
+    #[arg(short, long, value_name = "OUT", conflicts_with = "store")]
+    pub output: Option<PathBuf>,
+    /// Put the sealed recording in this store instead.
+    #[arg(long, value_name = "DIR")]
+    pub store: Option<PathBuf>,
+    /// Sign the seal with this Ed25519 secret key.
+    #[arg(long, value_name = "FILE")]
+    pub sign_key: Option<PathBuf>,
+}
+
+/// `keygen` arguments.
+#[derive(Args, Debug)]
+pub struct KeygenArgs {
+    /// Where to write the secret key (the public key goes to FILE.pub).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+}

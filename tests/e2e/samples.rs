@@ -1,0 +1,58 @@
+//! The committed samples: each verifies with the verdict samples/MANIFEST
+//! gives it, and every intact one decompresses (`zstd -dc`) to a valid
+//! asciicast v3 file.
+
+use std::path::PathBuf;
+
+use crate::util::*;
+use termtrail_format::plain::CastReader;
+
+fn samples_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("samples")
+}
+
+/// (file, expected verify exit code, description)
+pub fn manifest() -> Vec<(String, i32, String)> {
+    let text = std::fs::read_to_string(samples_dir().join("MANIFEST")).expect("samples/MANIFEST");
+    text.lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let mut parts = l.splitn(3, char::is_whitespace);
+            let file = parts.next().unwrap().to_string();
+            let code = parts.next().unwrap().trim().parse().expect("exit code");
+            (file, code, parts.next().unwrap_or("").trim().to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn every_sample_gets_its_documented_verdict() {
+    let d = Dir::new();
+    let m = manifest();
+    assert!(m.len() >= 8, "samples: {m:?}");
+    for (file, code, what) in &m {
+        let path = samples_dir().join(file);
+        let r = d.run(&["verify", &path.to_string_lossy()]);
+        assert_eq!(r.code, *code, "{file} ({what}): {r:?}");
+    }
+}
+
+#[test]
+fn intact_samples_decompress_to_valid_asciicast_v3() {
+    for (file, code, _) in manifest() {
+        if code != 0 {
+            continue;
+        }
+        let text = zstd_dc(&samples_dir().join(&file));
+        let mut reader = CastReader::new(text.as_bytes()).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(reader.version(), termtrail_format::cast::CastVersion::V3);
+        let mut n = 0;
+        while let Some(_e) = reader.next_event().unwrap_or_else(|e| panic!("{file}: {e}")) {
+            n += 1;
+        }
+        assert!(n > 0, "{file} has events");
+        for line in text.lines().skip(1) {
+            assert!(line.starts_with('[') || line.starts_with("#tt "), "{file}: unexpected line {line}");
+        }
+    }
+}

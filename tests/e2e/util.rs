@@ -1,0 +1,103 @@
+//! Helpers: a temporary directory per test and a runner for the binary.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// The binary under test.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_termtrail")
+}
+
+/// A test's private directory, also used as HOME.
+pub struct Dir {
+    tmp: tempfile::TempDir,
+}
+
+/// What a run produced.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Dir {
+    pub fn new() -> Dir {
+        Dir {
+            tmp: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    pub fn join(&self, p: &str) -> PathBuf {
+        self.tmp.path().join(p)
+    }
+
+    /// A `termtrail` command with HOME and XDG_DATA_HOME inside this dir.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(bin());
+        c.args(args)
+            .current_dir(self.path())
+            .env("HOME", self.path())
+            .env("XDG_DATA_HOME", self.join("data"))
+            .env("TERM", "xterm-256color")
+            .env("SHELL", "/bin/bash");
+        c
+    }
+
+    /// Runs `termtrail ARGS` with the given stdin.
+    pub fn run_with_input(&self, args: &[&str], input: &[u8]) -> Run {
+        let mut c = self.cmd(args);
+        run(&mut c, input)
+    }
+
+    /// Runs `termtrail ARGS` with empty stdin.
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_with_input(args, b"")
+    }
+
+    /// Records `script` (run by bash) headless into `file`; asserts success
+    /// of the recording itself (not of the script).
+    pub fn rec(&self, file: &str, script: &str) -> Run {
+        let r = self.run(&["rec", "--headless", "-q", "-o", file, "--", "bash", "--norc", "--noprofile", "-c", script]);
+        assert!(!r.stderr.contains("termtrail:"), "rec failed: {r:?}");
+        r
+    }
+}
+
+/// Runs a command to completion, feeding `input` to its stdin.
+pub fn run(c: &mut Command, input: &[u8]) -> Run {
+    c.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = c.spawn().expect("spawn");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let input = input.to_vec();
+    let feeder = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let out: Output = child.wait_with_output().expect("wait");
+    let _ = feeder.join();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Decompresses a file with the real zstd CLI.
+pub fn zstd_dc(path: &Path) -> String {
+    let out = Command::new("zstd").arg("-dc").arg(path).output().expect("zstd CLI");
+    assert!(out.status.success(), "zstd -dc {}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+/// Compares texts with a readable diff-like message.
+#[track_caller]
+pub fn assert_text(got: &str, want: &str) {
+    if got != want {
+        panic!("text differs\n--- want\n{want}\n--- got\n{got}\n---");
+    }
+}

@@ -1,0 +1,134 @@
+//! `verify`, `export`, `import`, `keygen` on good and bad input.
+
+use crate::util::*;
+
+fn recorded(d: &Dir) {
+    let r = d.rec("s.cast.zst", "for i in $(seq 1 30); do printf '\\033[3%dmline %d\\033[0m\\n' $((i % 8)) $i; done");
+    assert_eq!(r.code, 0);
+}
+
+#[test]
+fn verify_exit_codes_for_bad_files() {
+    let d = Dir::new();
+    recorded(&d);
+    let good = std::fs::read(d.join("s.cast.zst")).unwrap();
+    let cases: Vec<(&str, Vec<u8>, i32)> = vec![
+        ("empty", vec![], 2),
+        ("garbage", b"hello world, not a recording".to_vec(), 2),
+        ("plain", b"{\"version\": 2, \"width\": 80, \"height\": 24}\n[0.1, \"o\", \"x\"]\n".to_vec(), 2),
+        ("wrong-version", zstd::encode_all(&b"{\"version\": 4}\n"[..], 3).unwrap(), 2),
+        ("zstd-cast", zstd::encode_all(&b"{\"version\":3,\"term\":{\"cols\":80,\"rows\":24}}\n"[..], 3).unwrap(), 2),
+        ("truncated", good[..good.len() / 2].to_vec(), 3),
+        ("no-seal", good[..good.len() - 200].to_vec(), 3),
+        ("flipped", { let mut g = good.clone(); g[good.len() / 3] ^= 0x10; g }, 1),
+        ("appended", [good.clone(), b"more".to_vec()].concat(), 1),
+    ];
+    for (name, bytes, want) in &cases {
+        std::fs::write(d.join(name), bytes).unwrap();
+        let r = d.run(&["verify", name]);
+        assert_eq!(r.code, *want, "{name}: {r:?}");
+        assert_eq!(r.stdout.lines().count(), 1, "one line per file: {r:?}");
+        assert!(!r.stderr.contains("panicked"), "{name}: {}", r.stderr);
+    }
+    // Several files: the worst verdict wins; JSON Lines on request.
+    let r = d.run(&["verify", "--json", "s.cast.zst", "truncated", "flipped", "garbage"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    let verdicts: Vec<String> = r
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["verdict"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(verdicts, ["intact", "unsealed", "tampered", "error"]);
+    let r = d.run(&["verify", "--json", "flipped"]);
+    let v: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert!(v["problems"][0]["file_offset"].is_u64() && v["problems"][0]["message"].is_string(), "{v}");
+    let r = d.run(&["verify", "--json", "truncated"]);
+    let v: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert!(v["last_verified"].as_u64().unwrap() > 0 || v["chunks"].as_u64() == Some(0), "{v}");
+}
+
+#[test]
+fn export_refuses_tampered_unless_forced_and_marks_it() {
+    let d = Dir::new();
+    recorded(&d);
+    // Change one character of an event and recompress: zstd sees nothing wrong.
+    let text = zstd_dc(&d.join("s.cast.zst"));
+    let edited = text.replacen("line 7", "LINE 7", 1);
+    assert_ne!(text, edited);
+    // Keep the original index frame and seal after the recompressed segment.
+    let raw = std::fs::read(d.join("s.cast.zst")).unwrap();
+    let index_at = raw
+        .windows(14)
+        .position(|w| w[..4] == [0x5D, 0x2A, 0x4D, 0x18] && &w[8..] == b"TTSEG1")
+        .unwrap();
+    let mut forged = zstd::encode_all(edited.as_bytes(), 3).unwrap();
+    forged.extend_from_slice(&raw[index_at..]);
+    std::fs::write(d.join("t.cast.zst"), &forged).unwrap();
+
+    let r = d.run(&["export", "t.cast.zst", "-o", "t.txt"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("tampered") && r.stderr.contains("--force"), "{}", r.stderr);
+    assert!(!d.join("t.txt").exists() && !d.join("t.txt.partial").exists(), "no partial output");
+
+    let r = d.run(&["export", "t.cast.zst", "--force", "--format", "txt"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stdout.contains("UNVERIFIED from here"), "{}", r.stdout);
+    assert!(r.stdout.contains("LINE 7"), "forced export shows what is there: {}", r.stdout);
+    let r = d.run(&["export", "t.cast.zst", "--force"]);
+    assert!(r.stdout.contains("# termtrail: UNVERIFIED from here") && r.stdout.contains("\"m\", \"termtrail: UNVERIFIED"), "{}", r.stdout);
+}
+
+#[test]
+fn signed_recordings_and_required_keys() {
+    let d = Dir::new();
+    let r = d.run(&["keygen", "k"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let r = d.run(&["keygen", "other"]);
+    assert_eq!(r.code, 0);
+    assert_eq!(d.run(&["keygen", "k"]).code, 2, "never overwrites a key");
+    let r = d.run(&["rec", "--headless", "-q", "--sign-key", "k", "-o", "signed.cast.zst", "--", "echo", "hi"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let v = d.run(&["verify", "--key", "k.pub", "signed.cast.zst"]);
+    assert_eq!(v.code, 0, "{v:?}");
+    assert!(v.stdout.contains("signed by key"), "{}", v.stdout);
+    let v = d.run(&["verify", "--key", "other.pub", "signed.cast.zst"]);
+    assert_eq!(v.code, 1, "{v:?}");
+    assert!(v.stdout.contains("not by the required key"), "{}", v.stdout);
+    let _ = d.rec("unsigned.cast.zst", "echo hi");
+    let v = d.run(&["verify", "--key", "k.pub", "unsigned.cast.zst"]);
+    assert_eq!(v.code, 1, "{v:?}");
+    let v = d.run(&["verify", "--key", "missing.pub", "unsigned.cast.zst"]);
+    assert_eq!(v.code, 2, "{v:?}");
+}
+
+#[test]
+fn import_rejects_bad_files_with_one_line() {
+    let d = Dir::new();
+    let cases: &[(&str, &[u8], &str)] = &[
+        ("empty.cast", b"", "empty"),
+        ("v4.cast", b"{\"version\": 4}\n", "unsupported asciicast version 4"),
+        ("junk.cast", b"\x00\x01garbage\n", "invalid asciicast header"),
+        ("badline.cast", b"{\"version\": 2, \"width\": 80, \"height\": 24}\n[1, \"o\"]\n[2, \"o\", \"x\"]\n", "line 2"),
+        ("badresize.cast", b"{\"version\": 2, \"width\": 80, \"height\": 24}\n[1, \"r\", \"80\"]\n", "bad resize"),
+    ];
+    for (name, bytes, msg) in cases {
+        std::fs::write(d.join(name), bytes).unwrap();
+        let r = d.run(&["import", name]);
+        assert_eq!(r.code, 2, "{name}: {r:?}");
+        assert!(r.stderr.contains(msg), "{name}: {}", r.stderr);
+        assert_eq!(r.stderr.trim().lines().count(), 1, "{name}: {}", r.stderr);
+        assert!(!d.join(&format!("{name}.zst")).exists(), "{name}: no output left behind");
+    }
+}
+
+#[test]
+fn huge_lines_are_refused_not_buffered_forever() {
+    let d = Dir::new();
+    let mut big = b"{\"version\": 2, \"width\": 80, \"height\": 24}\n[1, \"o\", \"".to_vec();
+    big.resize(big.len() + (65 << 20), b'a');
+    big.extend_from_slice(b"\"]\n");
+    std::fs::write(d.join("big.cast"), &big).unwrap();
+    let r = d.run(&["import", "big.cast"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("longer than 64 MiB"), "{}", r.stderr);
+}
