@@ -162,10 +162,10 @@ fn removed_duplicated_reordered_segments_are_detected() {
     let file = recording();
     let (segs, seal) = segments_and_index(&file);
     assert!(segs.len() >= 4, "need several segments, got {}", segs.len());
-    let removed = [&segs[..2], &segs[3..], &[seal.clone()]].concat();
+    let removed = [&segs[..2], &segs[3..], std::slice::from_ref(&seal)].concat();
     let r = assert_tampered(&join(&removed), "removed");
     assert_eq!(r.problems[0].kind, ProblemKind::Sequence);
-    let dup = [&segs[..3], &segs[2..], &[seal.clone()]].concat();
+    let dup = [&segs[..3], &segs[2..], std::slice::from_ref(&seal)].concat();
     let r = assert_tampered(&join(&dup), "duplicated");
     assert_eq!(r.problems[0].kind, ProblemKind::Sequence);
     let mut swapped = segs.clone();

@@ -236,7 +236,10 @@ pub fn export_path(
     if let Some(message) = sink.pending_problem.take()
         && let Some(o) = sink.output.as_mut()
     {
-        o.unverified(&Event::new(sink.last_time, EventData::Marker(String::new())), &message)?;
+        o.unverified(
+            &Event::new(sink.last_time, EventData::Marker(String::new())),
+            &message,
+        )?;
     }
     if let Some(o) = sink.output.take() {
         o.finish()?;

@@ -222,6 +222,11 @@ pub fn record(opts: &RecOptions, path: &Path) -> Result<RecOutcome, RecError> {
         command: command.join(" "),
         message,
     };
+    // Handlers first: a signal that arrives as soon as the command starts
+    // (a marker, a SIGTERM) must not take the default action and kill us.
+    let mut signals =
+        signal_hook::iterator::Signals::new([SIGWINCH, SIGTERM, SIGINT, SIGHUP, SIGUSR1])?;
+    let signals_handle = signals.handle();
     let (pty, pts) = pty_process::blocking::open().map_err(|e| spawn_err(e.to_string()))?;
     pty.resize(pty_process::Size::new(size.rows, size.cols))
         .map_err(|e| spawn_err(e.to_string()))?;
@@ -280,9 +285,6 @@ pub fn record(opts: &RecOptions, path: &Path) -> Result<RecOutcome, RecError> {
             .name("input".into())
             .spawn(move || pump_input(&pty, &tx, clock, record_input, marker_key, headless))?;
     }
-    let mut signals =
-        signal_hook::iterator::Signals::new([SIGWINCH, SIGTERM, SIGINT, SIGHUP, SIGUSR1])?;
-    let signals_handle = signals.handle();
     {
         let (pty, tx, ctl_tx) = (Arc::clone(&pty), tx.clone(), ctl_tx.clone());
         thread::Builder::new()

@@ -23,28 +23,53 @@ fn peer(var: &str) -> Option<String> {
     }
 }
 
-const SCRIPT: &str = r#"printf '\033[1;31mred\033[0m and \303\251\n'; printf 'bad \377 byte\n'; tput cols"#;
+const SCRIPT: &str =
+    r#"printf '\033[1;31mred\033[0m and \303\251\n'; printf 'bad \377 byte\n'; tput cols"#;
 
 fn output_of(c: &mut Command) -> String {
     let out = c.output().expect("run peer");
-    assert!(out.status.success(), "{c:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{c:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]
 fn asciinema_2_reads_our_v2_export() {
-    let Some(a2) = peer("TERMTRAIL_ASCIINEMA2") else { return };
+    let Some(a2) = peer("TERMTRAIL_ASCIINEMA2") else {
+        return;
+    };
     let d = Dir::new();
     d.rec("p.cast.zst", SCRIPT);
-    assert_eq!(d.run(&["export", "p.cast.zst", "--format", "cast-v2", "-o", "p2.cast"]).code, 0);
-    let out = output_of(Command::new(&a2).arg("cat").arg(d.join("p2.cast")).env("HOME", d.path()));
+    assert_eq!(
+        d.run(&[
+            "export",
+            "p.cast.zst",
+            "--format",
+            "cast-v2",
+            "-o",
+            "p2.cast"
+        ])
+        .code,
+        0
+    );
+    let out = output_of(
+        Command::new(&a2)
+            .arg("cat")
+            .arg(d.join("p2.cast"))
+            .env("HOME", d.path()),
+    );
     assert!(out.contains("\x1b[1;31mred\x1b[0m and é"), "{out:?}");
     assert!(out.contains("bad \u{FFFD} byte"), "{out:?}");
 }
 
 #[test]
 fn asciinema_3_reads_our_v3_export_and_decompressed_recording() {
-    let Some(a3) = peer("TERMTRAIL_ASCIINEMA3") else { return };
+    let Some(a3) = peer("TERMTRAIL_ASCIINEMA3") else {
+        return;
+    };
     let d = Dir::new();
     d.rec("p.cast.zst", SCRIPT);
     assert_eq!(d.run(&["export", "p.cast.zst", "-o", "p3.cast"]).code, 0);

@@ -14,30 +14,47 @@ fn records_known_output_then_verifies_exports_and_imports() {
 
     let v = d.run(&["verify", "a.cast.zst"]);
     assert_eq!(v.code, 0, "{v:?}");
-    assert!(v.stdout.contains("intact, sealed (exited with code 3)"), "{}", v.stdout);
+    assert!(
+        v.stdout.contains("intact, sealed (exited with code 3)"),
+        "{}",
+        v.stdout
+    );
 
     // zstd -dc yields asciicast v3 whose header carries termtrail's block.
     let text = zstd_dc(&d.join("a.cast.zst"));
     let first = text.lines().next().unwrap();
     let (h, _) = Header::parse(first.as_bytes()).unwrap();
     assert_eq!((h.term.cols, h.term.rows), (80, 24));
-    assert!(text.contains("[0.000000, \"b\", \"ff\"]"), "lossless raw bytes: {text}");
+    assert!(
+        text.contains("[0.000000, \"b\", \"ff\"]"),
+        "lossless raw bytes: {text}"
+    );
     assert!(text.contains("\"x\", \"3\"]"), "exit event");
 
     let t = d.run(&["export", "a.cast.zst", "--format", "txt"]);
     assert_eq!(t.code, 0, "{t:?}");
-    assert_text(&t.stdout, "green plain\nsecond\né utf8 \u{FFFD} invalid\n80\n");
+    assert_text(
+        &t.stdout,
+        "green plain\nsecond\né utf8 \u{FFFD} invalid\n80\n",
+    );
 
     let e = d.run(&["export", "a.cast.zst", "-o", "a.cast"]);
     assert_eq!(e.code, 0, "{e:?}");
     let plain = std::fs::read_to_string(d.join("a.cast")).unwrap();
     assert!(plain.starts_with("{\"version\":3,"));
-    assert!(!plain.contains("termtrail") && !plain.contains("\"b\""), "plain export: {plain}");
+    assert!(
+        !plain.contains("termtrail") && !plain.contains("\"b\""),
+        "plain export: {plain}"
+    );
 
     // The default output name (a.cast.zst) exists: never overwritten.
     let i = d.run(&["import", "a.cast"]);
     assert_eq!(i.code, 2, "{i:?}");
-    assert!(i.stderr.contains("a.cast.zst") && i.stderr.contains("exists"), "{}", i.stderr);
+    assert!(
+        i.stderr.contains("a.cast.zst") && i.stderr.contains("exists"),
+        "{}",
+        i.stderr
+    );
     let i = d.run(&["import", "a.cast", "-o", "b.cast.zst"]);
     assert_eq!(i.code, 0, "{i:?}");
     let v = d.run(&["verify", "b.cast.zst"]);
@@ -58,16 +75,32 @@ fn default_store_uses_the_documented_layout() {
     while let Some(p) = stack.pop() {
         for e in std::fs::read_dir(&p).unwrap() {
             let e = e.unwrap().path();
-            if e.is_dir() { stack.push(e) } else { found.push(e) }
+            if e.is_dir() {
+                stack.push(e)
+            } else {
+                found.push(e)
+            }
         }
     }
     assert_eq!(found.len(), 1, "{found:?}");
-    let rel = found[0].strip_prefix(&root).unwrap().to_string_lossy().into_owned();
+    let rel = found[0]
+        .strip_prefix(&root)
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
     let parts: Vec<&str> = rel.split('/').collect();
-    assert_eq!(parts.len(), 7, "YYYY/MM/DD/source/session/shell/start: {rel}");
+    assert_eq!(
+        parts.len(),
+        7,
+        "YYYY/MM/DD/source/session/shell/start: {rel}"
+    );
     assert_eq!(parts[3], "local");
     assert!(parts[6].ends_with("Z.cast.zst"), "{rel}");
-    assert!(r.stderr.contains(&*found[0].to_string_lossy()), "path is announced: {}", r.stderr);
+    assert!(
+        r.stderr.contains(&*found[0].to_string_lossy()),
+        "path is announced: {}",
+        r.stderr
+    );
     let v = d.run(&["verify", &found[0].to_string_lossy()]);
     assert_eq!(v.code, 0, "{v:?}");
 }
@@ -85,10 +118,20 @@ fn scripted_input_is_recorded_but_password_prompts_are_withheld() {
     .env("HOME", d.path());
     let r = run(&mut c, b"");
     assert_eq!(r.code, 0, "{r:?}");
-    assert!(r.stdout.contains("typed-42") && r.stdout.contains("len=7"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("typed-42") && r.stdout.contains("len=7"),
+        "{}",
+        r.stdout
+    );
     let text = zstd_dc(&d.join("in.cast.zst"));
-    assert!(text.contains("\"i\", \"echo typed-$((6*7))\\n\"]"), "{text}");
-    assert!(!text.contains("hunter2"), "the password must not be recorded: {text}");
+    assert!(
+        text.contains("\"i\", \"echo typed-$((6*7))\\n\"]"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("hunter2"),
+        "the password must not be recorded: {text}"
+    );
     assert!(text.contains("input withheld: password prompt"), "{text}");
 }
 
@@ -100,24 +143,57 @@ fn exit_by_signal_and_interrupt_are_recorded() {
     assert!(zstd_dc(&d.join("sig.cast.zst")).contains("\"x\", \"143\"]"));
 
     // SIGTERM to termtrail itself ends the session, sealed as interrupted.
-    let mut c = d.cmd(&["rec", "--headless", "-q", "-o", "int.cast.zst", "--", "sleep", "30"]);
+    let mut c = d.cmd(&[
+        "rec",
+        "--headless",
+        "-q",
+        "-o",
+        "int.cast.zst",
+        "--",
+        "sleep",
+        "30",
+    ]);
     c.stdin(std::process::Stdio::null());
     let mut child = c.spawn().unwrap();
     std::thread::sleep(std::time::Duration::from_millis(500));
-    let _ = std::process::Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    let _ = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
     let status = child.wait().unwrap();
     assert_ne!(status.code(), Some(0));
     let v = d.run(&["verify", "int.cast.zst"]);
     assert_eq!(v.code, 0, "{v:?}");
-    assert!(v.stdout.contains("interrupted (termtrail received signal SIGTERM)"), "{}", v.stdout);
+    assert!(
+        v.stdout
+            .contains("interrupted (termtrail received signal SIGTERM)"),
+        "{}",
+        v.stdout
+    );
 }
 
 #[test]
 fn marker_signal_and_size_option() {
     let d = Dir::new();
-    let r = d.run(&["rec", "--headless", "-q", "--size", "132x43", "-o", "m.cast.zst", "--", "bash", "-c", "kill -USR1 $PPID; sleep 0.2; tput cols; tput lines"]);
+    let r = d.run(&[
+        "rec",
+        "--headless",
+        "-q",
+        "--size",
+        "132x43",
+        "-o",
+        "m.cast.zst",
+        "--",
+        "bash",
+        "-c",
+        "kill -USR1 $PPID; sleep 0.2; tput cols; tput lines",
+    ]);
     assert_eq!(r.code, 0, "{r:?}");
-    assert!(r.stdout.contains("132") && r.stdout.contains("43"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("132") && r.stdout.contains("43"),
+        "{}",
+        r.stdout
+    );
     let text = zstd_dc(&d.join("m.cast.zst"));
     assert!(text.contains("\"m\", \"\"]"), "marker from SIGUSR1: {text}");
 }
@@ -136,7 +212,11 @@ fn failed_writes_end_rec_clearly_and_keep_a_verifiable_prefix() {
         .current_dir(d.path());
     let r = run(&mut c, b"");
     assert_eq!(r.code, 125, "{}", r.stderr);
-    assert!(r.stderr.contains("recording failed") && r.stderr.contains("unsealed"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("recording failed") && r.stderr.contains("unsealed"),
+        "{}",
+        r.stderr
+    );
     let v = d.run(&["verify", "big.cast.zst"]);
     assert_eq!(v.code, 3, "intact but unsealed: {v:?}");
     assert!(v.stdout.contains("verified up to"), "{}", v.stdout);
@@ -151,8 +231,19 @@ fn usage_errors_are_one_line() {
     std::fs::write(d.join("exists.cast.zst"), b"x").unwrap();
     let r = d.run(&["rec", "--headless", "-o", "exists.cast.zst", "--", "true"]);
     assert_eq!(r.code, 125);
-    assert!(r.stderr.contains("cannot create") && r.stderr.contains("exists"), "{}", r.stderr);
-    let r = d.run(&["rec", "--headless", "-o", "x.cast.zst", "--", "/no/such/program"]);
+    assert!(
+        r.stderr.contains("cannot create") && r.stderr.contains("exists"),
+        "{}",
+        r.stderr
+    );
+    let r = d.run(&[
+        "rec",
+        "--headless",
+        "-o",
+        "x.cast.zst",
+        "--",
+        "/no/such/program",
+    ]);
     assert_eq!(r.code, 125, "{r:?}");
     assert!(r.stderr.contains("cannot start"), "{}", r.stderr);
 }

@@ -17,10 +17,10 @@ pub fn manifest() -> Vec<(String, i32, String)> {
     text.lines()
         .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
         .map(|l| {
-            let mut parts = l.splitn(3, char::is_whitespace);
+            let mut parts = l.split_whitespace();
             let file = parts.next().unwrap().to_string();
-            let code = parts.next().unwrap().trim().parse().expect("exit code");
-            (file, code, parts.next().unwrap_or("").trim().to_string())
+            let code = parts.next().unwrap().parse().expect("exit code");
+            (file, code, parts.collect::<Vec<_>>().join(" "))
         })
         .collect()
 }
@@ -47,12 +47,41 @@ fn intact_samples_decompress_to_valid_asciicast_v3() {
         let mut reader = CastReader::new(text.as_bytes()).unwrap_or_else(|e| panic!("{file}: {e}"));
         assert_eq!(reader.version(), termtrail_format::cast::CastVersion::V3);
         let mut n = 0;
-        while let Some(_e) = reader.next_event().unwrap_or_else(|e| panic!("{file}: {e}")) {
+        while let Some(_e) = reader
+            .next_event()
+            .unwrap_or_else(|e| panic!("{file}: {e}"))
+        {
             n += 1;
         }
         assert!(n > 0, "{file} has events");
         for line in text.lines().skip(1) {
-            assert!(line.starts_with('[') || line.starts_with("#tt "), "{file}: unexpected line {line}");
+            assert!(
+                line.starts_with('[') || line.starts_with("#tt "),
+                "{file}: unexpected line {line}"
+            );
         }
     }
+}
+
+#[test]
+fn signed_sample_verifies_with_its_public_key() {
+    let d = Dir::new();
+    let key = samples_dir().join("sample-key.pub");
+    let file = samples_dir().join("signed.cast.zst");
+    let r = d.run(&[
+        "verify",
+        "--key",
+        &key.to_string_lossy(),
+        &file.to_string_lossy(),
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    // The same key does not vouch for an unsigned sample.
+    let other = samples_dir().join("shell-colors.cast.zst");
+    let r = d.run(&[
+        "verify",
+        "--key",
+        &key.to_string_lossy(),
+        &other.to_string_lossy(),
+    ]);
+    assert_eq!(r.code, 1, "{r:?}");
 }

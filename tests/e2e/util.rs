@@ -63,7 +63,19 @@ impl Dir {
     /// Records `script` (run by bash) headless into `file`; asserts success
     /// of the recording itself (not of the script).
     pub fn rec(&self, file: &str, script: &str) -> Run {
-        let r = self.run(&["rec", "--headless", "-q", "-o", file, "--", "bash", "--norc", "--noprofile", "-c", script]);
+        let r = self.run(&[
+            "rec",
+            "--headless",
+            "-q",
+            "-o",
+            file,
+            "--",
+            "bash",
+            "--norc",
+            "--noprofile",
+            "-c",
+            script,
+        ]);
         assert!(!r.stderr.contains("termtrail:"), "rec failed: {r:?}");
         r
     }
@@ -71,7 +83,9 @@ impl Dir {
 
 /// Runs a command to completion, feeding `input` to its stdin.
 pub fn run(c: &mut Command, input: &[u8]) -> Run {
-    c.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    c.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = c.spawn().expect("spawn");
     let mut stdin = child.stdin.take().expect("stdin");
     let input = input.to_vec();
@@ -89,8 +103,17 @@ pub fn run(c: &mut Command, input: &[u8]) -> Run {
 
 /// Decompresses a file with the real zstd CLI.
 pub fn zstd_dc(path: &Path) -> String {
-    let out = Command::new("zstd").arg("-dc").arg(path).output().expect("zstd CLI");
-    assert!(out.status.success(), "zstd -dc {}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("zstd")
+        .arg("-dc")
+        .arg(path)
+        .output()
+        .expect("zstd CLI");
+    assert!(
+        out.status.success(),
+        "zstd -dc {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).expect("utf-8")
 }
 

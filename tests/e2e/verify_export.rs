@@ -3,7 +3,10 @@
 use crate::util::*;
 
 fn recorded(d: &Dir) {
-    let r = d.rec("s.cast.zst", "for i in $(seq 1 30); do printf '\\033[3%dmline %d\\033[0m\\n' $((i % 8)) $i; done");
+    let r = d.rec(
+        "s.cast.zst",
+        "for i in $(seq 1 30); do printf '\\033[3%dmline %d\\033[0m\\n' $((i % 8)) $i; done",
+    );
     assert_eq!(r.code, 0);
 }
 
@@ -15,12 +18,36 @@ fn verify_exit_codes_for_bad_files() {
     let cases: Vec<(&str, Vec<u8>, i32)> = vec![
         ("empty", vec![], 2),
         ("garbage", b"hello world, not a recording".to_vec(), 2),
-        ("plain", b"{\"version\": 2, \"width\": 80, \"height\": 24}\n[0.1, \"o\", \"x\"]\n".to_vec(), 2),
-        ("wrong-version", zstd::encode_all(&b"{\"version\": 4}\n"[..], 3).unwrap(), 2),
-        ("zstd-cast", zstd::encode_all(&b"{\"version\":3,\"term\":{\"cols\":80,\"rows\":24}}\n"[..], 3).unwrap(), 2),
+        (
+            "plain",
+            b"{\"version\": 2, \"width\": 80, \"height\": 24}\n[0.1, \"o\", \"x\"]\n".to_vec(),
+            2,
+        ),
+        (
+            "wrong-version",
+            zstd::encode_all(&b"{\"version\": 4}\n"[..], 3).unwrap(),
+            2,
+        ),
+        (
+            "zstd-cast",
+            zstd::encode_all(
+                &b"{\"version\":3,\"term\":{\"cols\":80,\"rows\":24}}\n"[..],
+                3,
+            )
+            .unwrap(),
+            2,
+        ),
         ("truncated", good[..good.len() / 2].to_vec(), 3),
         ("no-seal", good[..good.len() - 200].to_vec(), 3),
-        ("flipped", { let mut g = good.clone(); g[good.len() / 3] ^= 0x10; g }, 1),
+        (
+            "flipped",
+            {
+                let mut g = good.clone();
+                g[good.len() / 3] ^= 0x10;
+                g
+            },
+            1,
+        ),
         ("appended", [good.clone(), b"more".to_vec()].concat(), 1),
     ];
     for (name, bytes, want) in &cases {
@@ -31,20 +58,38 @@ fn verify_exit_codes_for_bad_files() {
         assert!(!r.stderr.contains("panicked"), "{name}: {}", r.stderr);
     }
     // Several files: the worst verdict wins; JSON Lines on request.
-    let r = d.run(&["verify", "--json", "s.cast.zst", "truncated", "flipped", "garbage"]);
+    let r = d.run(&[
+        "verify",
+        "--json",
+        "s.cast.zst",
+        "truncated",
+        "flipped",
+        "garbage",
+    ]);
     assert_eq!(r.code, 1, "{r:?}");
     let verdicts: Vec<String> = r
         .stdout
         .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["verdict"].as_str().unwrap().to_string())
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["verdict"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect();
     assert_eq!(verdicts, ["intact", "unsealed", "tampered", "error"]);
     let r = d.run(&["verify", "--json", "flipped"]);
     let v: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
-    assert!(v["problems"][0]["file_offset"].is_u64() && v["problems"][0]["message"].is_string(), "{v}");
+    assert!(
+        v["problems"][0]["file_offset"].is_u64() && v["problems"][0]["message"].is_string(),
+        "{v}"
+    );
     let r = d.run(&["verify", "--json", "truncated"]);
     let v: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
-    assert!(v["last_verified"].as_u64().unwrap() > 0 || v["chunks"].as_u64() == Some(0), "{v}");
+    assert!(
+        v["last_verified"].as_u64().unwrap() > 0 || v["chunks"].as_u64() == Some(0),
+        "{v}"
+    );
 }
 
 #[test]
@@ -67,15 +112,31 @@ fn export_refuses_tampered_unless_forced_and_marks_it() {
 
     let r = d.run(&["export", "t.cast.zst", "-o", "t.txt"]);
     assert_eq!(r.code, 1, "{r:?}");
-    assert!(r.stderr.contains("tampered") && r.stderr.contains("--force"), "{}", r.stderr);
-    assert!(!d.join("t.txt").exists() && !d.join("t.txt.partial").exists(), "no partial output");
+    assert!(
+        r.stderr.contains("tampered") && r.stderr.contains("--force"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        !d.join("t.txt").exists() && !d.join("t.txt.partial").exists(),
+        "no partial output"
+    );
 
     let r = d.run(&["export", "t.cast.zst", "--force", "--format", "txt"]);
     assert_eq!(r.code, 1, "{r:?}");
     assert!(r.stdout.contains("UNVERIFIED from here"), "{}", r.stdout);
-    assert!(r.stdout.contains("LINE 7"), "forced export shows what is there: {}", r.stdout);
+    assert!(
+        r.stdout.contains("LINE 7"),
+        "forced export shows what is there: {}",
+        r.stdout
+    );
     let r = d.run(&["export", "t.cast.zst", "--force"]);
-    assert!(r.stdout.contains("# termtrail: UNVERIFIED from here") && r.stdout.contains("\"m\", \"termtrail: UNVERIFIED"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("# termtrail: UNVERIFIED from here")
+            && r.stdout.contains("\"m\", \"termtrail: UNVERIFIED"),
+        "{}",
+        r.stdout
+    );
 }
 
 #[test]
@@ -86,7 +147,18 @@ fn signed_recordings_and_required_keys() {
     let r = d.run(&["keygen", "other"]);
     assert_eq!(r.code, 0);
     assert_eq!(d.run(&["keygen", "k"]).code, 2, "never overwrites a key");
-    let r = d.run(&["rec", "--headless", "-q", "--sign-key", "k", "-o", "signed.cast.zst", "--", "echo", "hi"]);
+    let r = d.run(&[
+        "rec",
+        "--headless",
+        "-q",
+        "--sign-key",
+        "k",
+        "-o",
+        "signed.cast.zst",
+        "--",
+        "echo",
+        "hi",
+    ]);
     assert_eq!(r.code, 0, "{r:?}");
     let v = d.run(&["verify", "--key", "k.pub", "signed.cast.zst"]);
     assert_eq!(v.code, 0, "{v:?}");
@@ -106,10 +178,26 @@ fn import_rejects_bad_files_with_one_line() {
     let d = Dir::new();
     let cases: &[(&str, &[u8], &str)] = &[
         ("empty.cast", b"", "empty"),
-        ("v4.cast", b"{\"version\": 4}\n", "unsupported asciicast version 4"),
-        ("junk.cast", b"\x00\x01garbage\n", "invalid asciicast header"),
-        ("badline.cast", b"{\"version\": 2, \"width\": 80, \"height\": 24}\n[1, \"o\"]\n[2, \"o\", \"x\"]\n", "line 2"),
-        ("badresize.cast", b"{\"version\": 2, \"width\": 80, \"height\": 24}\n[1, \"r\", \"80\"]\n", "bad resize"),
+        (
+            "v4.cast",
+            b"{\"version\": 4}\n",
+            "unsupported asciicast version 4",
+        ),
+        (
+            "junk.cast",
+            b"\x00\x01garbage\n",
+            "invalid asciicast header",
+        ),
+        (
+            "badline.cast",
+            b"{\"version\": 2, \"width\": 80, \"height\": 24}\n[1, \"o\"]\n[2, \"o\", \"x\"]\n",
+            "line 2",
+        ),
+        (
+            "badresize.cast",
+            b"{\"version\": 2, \"width\": 80, \"height\": 24}\n[1, \"r\", \"80\"]\n",
+            "bad resize",
+        ),
     ];
     for (name, bytes, msg) in cases {
         std::fs::write(d.join(name), bytes).unwrap();
@@ -117,7 +205,10 @@ fn import_rejects_bad_files_with_one_line() {
         assert_eq!(r.code, 2, "{name}: {r:?}");
         assert!(r.stderr.contains(msg), "{name}: {}", r.stderr);
         assert_eq!(r.stderr.trim().lines().count(), 1, "{name}: {}", r.stderr);
-        assert!(!d.join(&format!("{name}.zst")).exists(), "{name}: no output left behind");
+        assert!(
+            !d.join(&format!("{name}.zst")).exists(),
+            "{name}: no output left behind"
+        );
     }
 }
 
