@@ -16,6 +16,7 @@
 
 use std::fs::OpenOptions;
 use std::io::{self, Read, Write};
+use std::os::fd::AsFd;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -259,6 +260,12 @@ pub fn record(opts: &RecOptions, path: &Path) -> Result<RecOutcome, RecError> {
         thread::Builder::new()
             .name("writer".into())
             .spawn(move || {
+                // The PTY reader and the recorded program come first: a busy
+                // writer must not slow the session (it has a bounded queue
+                // and back-pressure instead).
+                if let Some(tid) = rustix::process::Pid::from_raw(rustix::thread::gettid().as_raw_nonzero().get()) {
+                    let _ = rustix::process::setpriority_process(Some(tid), 5);
+                }
                 let r = run_writer(writer, rx, clock);
                 if r.is_err() {
                     let _ = ctl_tx.send(Control::WriterFailed);
@@ -511,40 +518,44 @@ fn pump_output(pty: &Pty, tx: &SyncSender<Msg>, clock: Clock, stop: &AtomicBool,
     let stdout = io::stdout();
     let mut stdout_ok = echo;
     let mut drain_started: Option<Instant> = None;
+    // Non-blocking reads: under load every read returns data at once and no
+    // poll(2) is spent; poll only when there is nothing to read, with a
+    // timeout so that the end of the session is noticed even when a
+    // background job keeps the terminal open.
+    let nonblocking = rustix::fs::fcntl_getfl(pty)
+        .and_then(|fl| rustix::fs::fcntl_setfl(pty, fl | rustix::fs::OFlags::NONBLOCK))
+        .is_ok();
     loop {
-        let stopping = stop.load(Ordering::SeqCst);
-        if stopping {
-            let started = *drain_started.get_or_insert_with(Instant::now);
-            if started.elapsed() > DRAIN_MAX {
-                break;
-            }
-        }
-        let timeout =
-            rustix::event::Timespec::try_from(if stopping { DRAIN_QUIET } else { TICK }).ok();
-        let mut fds = [PollFd::new(pty, PollFlags::IN)];
-        match poll(&mut fds, timeout.as_ref()) {
-            Ok(0) if stopping => break,
-            Ok(0) => continue,
-            Ok(_) => {}
-            Err(rustix::io::Errno::INTR) => continue,
-            Err(_) => break,
-        }
         let n = match (&*pty).read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
-            Err(e)
-                if e.kind() == io::ErrorKind::Interrupted
-                    || e.kind() == io::ErrorKind::WouldBlock =>
-            {
-                continue;
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                let stopping = stop.load(Ordering::SeqCst);
+                if stopping {
+                    let started = *drain_started.get_or_insert_with(Instant::now);
+                    if started.elapsed() > DRAIN_MAX {
+                        break;
+                    }
+                }
+                let timeout =
+                    rustix::event::Timespec::try_from(if stopping { DRAIN_QUIET } else { TICK }).ok();
+                let mut fds = [PollFd::new(pty, PollFlags::IN)];
+                match poll(&mut fds, timeout.as_ref()) {
+                    Ok(0) if stopping => break,
+                    Ok(_) | Err(rustix::io::Errno::INTR) => continue,
+                    Err(_) => break,
+                }
             }
             // EIO: every slave descriptor is closed; the session is over.
             Err(_) => break,
         };
+        if !nonblocking && stop.load(Ordering::SeqCst) && drain_started.is_none() {
+            drain_started = Some(Instant::now());
+        }
         let now = clock.now();
         if stdout_ok {
-            let mut out = stdout.lock();
-            stdout_ok = out.write_all(&buf[..n]).and_then(|_| out.flush()).is_ok();
+            stdout_ok = write_all_fd(stdout.as_fd(), &buf[..n]).is_ok();
         }
         let ready = stitch.push(&buf[..n]);
         if !ready.is_empty() && !send(tx, Event::new(now, EventData::Output(ready))) {
@@ -555,6 +566,24 @@ fn pump_output(pty: &Pty, tx: &SyncSender<Msg>, clock: Clock, stop: &AtomicBool,
     if !rest.is_empty() {
         send(tx, Event::new(clock.now(), EventData::Output(rest)));
     }
+}
+
+/// Writes straight to a descriptor: stdout's line buffering would cost a
+/// copy and a second write(2) per read.
+fn write_all_fd(fd: std::os::fd::BorrowedFd<'_>, mut data: &[u8]) -> io::Result<()> {
+    while !data.is_empty() {
+        match rustix::io::write(fd, data) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => data = &data[n..],
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(rustix::io::Errno::AGAIN) => {
+                let mut fds = [PollFd::new(&fd, PollFlags::OUT)];
+                let _ = poll(&mut fds, None);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
 }
 
 fn pump_input(
