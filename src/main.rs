@@ -58,7 +58,7 @@ fn unix_now() -> u64 {
 
 fn rec(a: RecArgs) -> Result<u8> {
     use termtrail_recorder::rec::{MARKER_KEY, RecOptions, record};
-    let writer = WriterOptions::default().chunk_age(Duration::from_millis(a.chunk_ms)).sync(std::env::var_os("XX_NOSYNC").is_none());
+    let writer = WriterOptions::default().chunk_age(Duration::from_millis(a.chunk_ms));
     let path = match a.output {
         Some(p) => p,
         None => {

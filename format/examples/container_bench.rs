@@ -34,8 +34,13 @@ fn main() {
     for _ in 0..runs {
         file = Vec::with_capacity(data.len() / 8);
         let t = Instant::now();
-        let mut w = ChainWriter::new(&mut file, Header::new(TermSize::DEFAULT), WriterOptions::default().sync(false), None)
-            .expect("writer");
+        let mut w = ChainWriter::new(
+            &mut file,
+            Header::new(TermSize::DEFAULT),
+            WriterOptions::default().sync(false),
+            None,
+        )
+        .expect("writer");
         for e in &events {
             w.push(e).expect("push");
         }
@@ -43,12 +48,29 @@ fn main() {
         best_write = best_write.min(t.elapsed().as_secs_f64());
     }
     let mb = ulen as f64 / 1e6;
-    println!("input {} bytes in {} events -> asciicast {} bytes -> file {} bytes", data.len(), events.len(), ulen, file.len());
-    println!("write (events -> chunks -> zstd -> chain): {:8.1} MB/s of asciicast", mb / best_write);
-    for (label, threads, decode) in [("verify, 1 thread", 1, false), ("verify, 2 threads", 2, false), ("read + decode events, 2 threads", 2, true)] {
+    println!(
+        "input {} bytes in {} events -> asciicast {} bytes -> file {} bytes",
+        data.len(),
+        events.len(),
+        ulen,
+        file.len()
+    );
+    println!(
+        "write (events -> chunks -> zstd -> chain): {:8.1} MB/s of asciicast",
+        mb / best_write
+    );
+    for (label, threads, decode) in [
+        ("verify, 1 thread", 1, false),
+        ("verify, 2 threads", 2, false),
+        ("read + decode events, 2 threads", 2, true),
+    ] {
         let mut best = f64::MAX;
         for _ in 0..runs {
-            let opts = ReadOptions { events: decode, threads, ..ReadOptions::default() };
+            let opts = ReadOptions {
+                events: decode,
+                threads,
+                ..ReadOptions::default()
+            };
             let t = Instant::now();
             let report = read_recording(&file[..], &opts, &mut ()).expect("read");
             assert_eq!(report.status, Status::Intact);

@@ -263,7 +263,9 @@ pub fn record(opts: &RecOptions, path: &Path) -> Result<RecOutcome, RecError> {
                 // The PTY reader and the recorded program come first: a busy
                 // writer must not slow the session (it has a bounded queue
                 // and back-pressure instead).
-                if let Some(tid) = rustix::process::Pid::from_raw(rustix::thread::gettid().as_raw_nonzero().get()) {
+                if let Some(tid) =
+                    rustix::process::Pid::from_raw(rustix::thread::gettid().as_raw_nonzero().get())
+                {
                     let _ = rustix::process::setpriority_process(Some(tid), 5);
                 }
                 let r = run_writer(writer, rx, clock);
@@ -539,7 +541,8 @@ fn pump_output(pty: &Pty, tx: &SyncSender<Msg>, clock: Clock, stop: &AtomicBool,
                     }
                 }
                 let timeout =
-                    rustix::event::Timespec::try_from(if stopping { DRAIN_QUIET } else { TICK }).ok();
+                    rustix::event::Timespec::try_from(if stopping { DRAIN_QUIET } else { TICK })
+                        .ok();
                 let mut fds = [PollFd::new(pty, PollFlags::IN)];
                 match poll(&mut fds, timeout.as_ref()) {
                     Ok(0) if stopping => break,
