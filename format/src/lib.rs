@@ -41,6 +41,7 @@ pub mod chain;
 pub mod event;
 pub mod frames;
 pub mod import;
+pub mod index;
 pub mod pipeline;
 pub mod plain;
 pub mod reader;

@@ -1,0 +1,356 @@
+//! Random access: the segment index of a recording, and reading one segment
+//! without touching the others (DESIGN invariant 6).
+//!
+//! The index comes from the seal (found from the end of the file) or, for an
+//! unsealed file, is rebuilt by walking frame headers and block headers with
+//! seeks — segment payloads are skipped, not decompressed. A segment read
+//! this way is verified on its own: its chunks' SHA-256 and their links from
+//! the index entry's `link_in`. (Only a full sequential read proves that the
+//! index itself is untampered; `verify` does that.)
+
+use std::io::{self, Read, Seek, SeekFrom};
+
+use crate::cast::{EventAssembler, Header, parse_line};
+use crate::chain::{Hash, genesis, link};
+use crate::event::{Event, Micros};
+use crate::frames::{Frame, FrameKind, MAX_FRAME, SEAL_MAGIC, SEGMENT_INDEX_MAGIC, ZSTD_MAGIC};
+use crate::seal::{SEAL_TRAILER, SegmentEntry, decode_seal};
+use crate::segment::{Decompressed, decode_segment};
+
+/// One segment's place in the file.
+#[derive(Debug, Clone)]
+pub struct IndexedSegment {
+    /// Byte offset of its zstd frame.
+    pub offset: u64,
+    /// Length of its zstd frame as stored (to the end of the file when cut).
+    pub length: u64,
+    /// Its index entry; None for a trailing segment without one (unsealed).
+    pub entry: Option<SegmentEntry>,
+}
+
+/// The index of a recording.
+#[derive(Debug, Clone)]
+pub struct RecordingIndex {
+    /// The header.
+    pub header: Header,
+    /// The chain's genesis link.
+    pub genesis: Hash,
+    /// Segments in order.
+    pub segments: Vec<IndexedSegment>,
+    /// Whether the index came from the seal.
+    pub sealed: bool,
+    /// Duration from the seal or the last indexed segment.
+    pub duration: Micros,
+}
+
+/// Index failures.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    /// Reading failed.
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    /// The file's structure is not a termtrail recording's.
+    #[error("cannot index: {0}")]
+    Invalid(String),
+}
+
+fn invalid(msg: impl Into<String>) -> IndexError {
+    IndexError::Invalid(msg.into())
+}
+
+/// Loads the index: from the seal when the file ends with one, else by
+/// walking frame headers.
+pub fn load_index<R: Read + Seek>(r: &mut R) -> Result<RecordingIndex, IndexError> {
+    let len = r.seek(SeekFrom::End(0))?;
+    let (header, genesis) = read_header(r)?;
+    if len >= 20 {
+        let mut tail = [0u8; 12];
+        r.seek(SeekFrom::End(-12))?;
+        r.read_exact(&mut tail)?;
+        if &tail[4..] == SEAL_TRAILER {
+            let total = u64::from(u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]));
+            if total > len || total < 20 || total as usize > MAX_FRAME {
+                return Err(invalid("seal trailer gives an impossible length"));
+            }
+            r.seek(SeekFrom::Start(len - total))?;
+            let mut frame = vec![0u8; total as usize];
+            r.read_exact(&mut frame)?;
+            if u32::from_le_bytes([frame[0], frame[1], frame[2], frame[3]]) != SEAL_MAGIC {
+                return Err(invalid("seal frame magic missing"));
+            }
+            let seal = decode_seal(&frame[8..]).map_err(invalid)?;
+            return Ok(RecordingIndex {
+                header,
+                genesis,
+                duration: seal.body.duration,
+                segments: seal
+                    .body
+                    .segments
+                    .into_iter()
+                    .map(|e| IndexedSegment {
+                        offset: e.offset,
+                        length: e.length,
+                        entry: Some(e),
+                    })
+                    .collect(),
+                sealed: true,
+            });
+        }
+    }
+    let segments = scan_segments(r, len)?;
+    let duration = segments
+        .iter()
+        .filter_map(|s| s.entry.as_ref())
+        .map(|e| e.t1)
+        .max()
+        .unwrap_or(0);
+    Ok(RecordingIndex {
+        header,
+        genesis,
+        segments,
+        sealed: false,
+        duration,
+    })
+}
+
+/// Decodes just enough of segment 0 to get the header line.
+fn read_header<R: Read + Seek>(r: &mut R) -> Result<(Header, Hash), IndexError> {
+    r.seek(SeekFrom::Start(0))?;
+    let mut dec = zstd::stream::read::Decoder::new(&mut *r)
+        .map_err(|e| invalid(e.to_string()))?
+        .single_frame();
+    let mut line = Vec::new();
+    let mut byte = [0u8; 4096];
+    while !line.contains(&b'\n') {
+        let n = dec
+            .read(&mut byte)
+            .map_err(|e| invalid(format!("segment 0: {e}")))?;
+        if n == 0 || line.len() > 1 << 20 {
+            return Err(invalid("no header line"));
+        }
+        line.extend_from_slice(&byte[..n]);
+    }
+    let end = line.iter().position(|&b| b == b'\n').unwrap_or(0) + 1;
+    line.truncate(end);
+    let (header, _) = Header::parse(&line).map_err(|e| invalid(e.to_string()))?;
+    let meta = header
+        .termtrail
+        .as_ref()
+        .ok_or_else(|| invalid("no termtrail block in the header"))?;
+    let mut id = [0u8; 16];
+    hex::decode_to_slice(&meta.id, &mut id).map_err(|_| invalid("bad recording id"))?;
+    let g = genesis(&id, &line);
+    Ok((header, g))
+}
+
+/// Walks frames from the start, reading headers and seeking over payloads.
+fn scan_segments<R: Read + Seek>(r: &mut R, len: u64) -> Result<Vec<IndexedSegment>, IndexError> {
+    let mut out: Vec<IndexedSegment> = Vec::new();
+    let mut at = 0u64;
+    while at < len {
+        r.seek(SeekFrom::Start(at))?;
+        let mut m = [0u8; 4];
+        if read_full(r, &mut m)? < 4 {
+            break;
+        }
+        let magic = u32::from_le_bytes(m);
+        if magic == ZSTD_MAGIC {
+            let flen = zstd_frame_len(r, at, len)?;
+            out.push(IndexedSegment {
+                offset: at,
+                length: flen,
+                entry: None,
+            });
+            at += flen;
+        } else if magic & 0xFFFF_FFF0 == 0x184D_2A50 {
+            let mut s = [0u8; 4];
+            if read_full(r, &mut s)? < 4 {
+                break;
+            }
+            let size = u64::from(u32::from_le_bytes(s));
+            if magic == SEGMENT_INDEX_MAGIC && size <= 1 << 20 {
+                let mut payload = vec![0u8; size as usize];
+                if read_full(r, &mut payload)? == payload.len()
+                    && let (Some(last), Some(entry)) =
+                        (out.last_mut(), SegmentEntry::from_payload(&payload))
+                {
+                    last.entry = Some(entry);
+                }
+            }
+            at += 8 + size;
+        } else {
+            return Err(invalid(format!("no frame at byte {at}")));
+        }
+    }
+    Ok(out)
+}
+
+fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
+
+/// Length of the zstd frame at `start` (the magic already read), from its
+/// header and block headers; a frame cut by the end of the file runs to it.
+fn zstd_frame_len<R: Read + Seek>(r: &mut R, start: u64, len: u64) -> Result<u64, IndexError> {
+    let mut fhd = [0u8; 1];
+    if read_full(r, &mut fhd)? < 1 {
+        return Ok(len - start);
+    }
+    let fhd = fhd[0];
+    let single = fhd & 0x20 != 0;
+    let dict = [0u64, 1, 2, 4][(fhd & 3) as usize];
+    let fcs = match fhd >> 6 {
+        0 if single => 1,
+        0 => 0,
+        1 => 2,
+        2 => 4,
+        _ => 8,
+    };
+    let mut pos = start + 5 + u64::from(!single) + dict + fcs;
+    loop {
+        if pos + 3 > len {
+            return Ok(len - start);
+        }
+        r.seek(SeekFrom::Start(pos))?;
+        let mut h = [0u8; 3];
+        read_full(r, &mut h)?;
+        let h = u32::from(h[0]) | u32::from(h[1]) << 8 | u32::from(h[2]) << 16;
+        let size = u64::from(h >> 3);
+        let stored = match (h >> 1) & 3 {
+            0 | 2 => size,
+            1 => 1,
+            _ => return Err(invalid(format!("corrupt block in frame at byte {start}"))),
+        };
+        pos += 3 + stored;
+        if h & 1 != 0 {
+            break;
+        }
+    }
+    if fhd & 0x04 != 0 {
+        pos += 4;
+    }
+    Ok(pos.min(len) - start)
+}
+
+/// Events of one segment, verified on their own.
+#[derive(Debug, Clone)]
+pub struct SegmentEvents {
+    /// Events with absolute times.
+    pub events: Vec<Event>,
+    /// Chunks that verified.
+    pub chunks: u64,
+    /// Why reading stopped early, if it did (damage in this segment).
+    pub problem: Option<String>,
+}
+
+impl RecordingIndex {
+    /// The segment holding time `t` (the last one starting at or before it).
+    pub fn segment_at(&self, t: Micros) -> Option<usize> {
+        let mut best = None;
+        for (i, s) in self.segments.iter().enumerate() {
+            match &s.entry {
+                Some(e) if e.chunks > 0 && e.t0 > t => break,
+                Some(e) if e.chunks == 0 => {}
+                _ => best = Some(i),
+            }
+        }
+        best.or((!self.segments.is_empty()).then_some(0))
+    }
+
+    /// The link before segment `i`.
+    fn link_in(&self, i: usize) -> Option<Hash> {
+        let from_hex = |s: &str| {
+            let mut h = [0u8; 32];
+            hex::decode_to_slice(s, &mut h).ok().map(|_| h)
+        };
+        match &self.segments[i].entry {
+            Some(e) => from_hex(&e.link_in),
+            None if i == 0 => Some(self.genesis),
+            None => self.segments[i - 1]
+                .entry
+                .as_ref()
+                .and_then(|e| from_hex(&e.link_out)),
+        }
+    }
+
+    /// Reads segment `i` alone: decompresses only it, verifies its chunks and
+    /// returns their events.
+    pub fn read_segment<R: Read + Seek>(
+        &self,
+        r: &mut R,
+        i: usize,
+    ) -> Result<SegmentEvents, IndexError> {
+        let seg = self
+            .segments
+            .get(i)
+            .ok_or_else(|| invalid("no such segment"))?;
+        if seg.length as usize > MAX_FRAME {
+            return Err(invalid("segment too large"));
+        }
+        r.seek(SeekFrom::Start(seg.offset))?;
+        let mut bytes = vec![0u8; seg.length as usize];
+        let got = read_full(r, &mut bytes)?;
+        bytes.truncate(got);
+        let complete = seg.entry.is_some();
+        let frame = Frame {
+            offset: seg.offset,
+            kind: FrameKind::Zstd,
+            len: got as u64,
+            bytes,
+            complete,
+        };
+        let decoded = decode_segment(&frame, i == 0);
+        let mut link_prev = self
+            .link_in(i)
+            .ok_or_else(|| invalid("no link for this segment"))?;
+        let mut out = SegmentEvents {
+            events: Vec::new(),
+            chunks: 0,
+            problem: None,
+        };
+        if let Decompressed::Corrupt(e) = &decoded.status {
+            out.problem = Some(format!("segment {i} does not decompress: {e}"));
+        }
+        let mut expected_seq = seg.entry.as_ref().map(|e| e.first_chunk);
+        for chunk in &decoded.chunks {
+            let rec = match &chunk.record {
+                Ok(r) if chunk.content_ok && link(&link_prev, r.body().as_bytes()) == r.link => r,
+                Ok(r) => {
+                    out.problem = Some(format!("chunk {} does not verify", r.seq));
+                    break;
+                }
+                Err(e) => {
+                    out.problem = Some(e.clone());
+                    break;
+                }
+            };
+            if expected_seq.is_some_and(|s| s != rec.seq) {
+                out.problem = Some(format!("chunk {} is out of sequence", rec.seq));
+                break;
+            }
+            expected_seq = Some(rec.seq + 1);
+            let body = &decoded.data[chunk.lines.clone()];
+            let mut asm = EventAssembler::new();
+            let mut t = rec.first;
+            for (k, line) in body.split_inclusive(|&b| b == b'\n').enumerate() {
+                let l = parse_line(line).map_err(|e| invalid(e.0))?;
+                if k > 0 {
+                    t += l.time;
+                }
+                asm.push(t, &l.code, l.data, &mut out.events)
+                    .map_err(|e| invalid(e.0))?;
+            }
+            asm.finish(&mut out.events);
+            link_prev = rec.link;
+            out.chunks += 1;
+        }
+        Ok(out)
+    }
+}
