@@ -303,6 +303,7 @@ struct Verifier<'a> {
     sealed_frame_seen: bool,
     truncated: bool,
     stopped: bool,
+    in_segment: bool,
     events: Vec<Event>,
 }
 
@@ -339,6 +340,7 @@ impl<'a> Verifier<'a> {
             sealed_frame_seen: false,
             truncated: false,
             stopped: false,
+            in_segment: false,
             events: Vec::new(),
         }
     }
@@ -350,10 +352,12 @@ impl<'a> Verifier<'a> {
         data_offset: Option<u64>,
         message: String,
     ) {
+        // Outside a segment (index frames, the seal, the frame structure)
+        // no chunk or segment is meant; the message names what is.
         let p = Problem {
             kind,
-            chunk: Some(self.next_seq),
-            segment: Some(self.segment_no),
+            chunk: self.in_segment.then_some(self.next_seq),
+            segment: self.in_segment.then_some(self.segment_no),
             file_offset: offset,
             data_offset,
             message,
@@ -421,7 +425,12 @@ impl<'a> Verifier<'a> {
                 let _ = f;
                 Flow::Stop
             }
-            Done::Segment(seg, frame) => self.segment(*seg, &frame),
+            Done::Segment(seg, frame) => {
+                self.in_segment = true;
+                let flow = self.segment(*seg, &frame);
+                self.in_segment = false;
+                flow
+            }
             Done::Other(f) => self.skippable(f),
         }
     }

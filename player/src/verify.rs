@@ -116,16 +116,16 @@ fn render_human(path: &Path, r: &Report, verdict: Verdict, key_note: Option<&str
                 s.push_str(&format!(" ({end})"));
             }
             s.push_str(&format!(
-                ", {} chunks, {}",
-                r.chunks,
+                ", {}, {}",
+                plural(r.chunks, "chunk"),
                 format_clock(r.last_verified)
             ));
         }
         Status::Unsealed => {
             s.push_str(&format!(
-                "intact but UNSEALED (truncated or interrupted): verified up to {} ({} chunks)",
+                "intact but UNSEALED (truncated or interrupted): verified up to {} ({})",
                 format_clock(r.last_verified),
-                r.chunks
+                plural(r.chunks, "chunk")
             ));
             if r.lost_tail_bytes > 0 {
                 s.push_str(&format!(
@@ -152,9 +152,9 @@ fn render_human(path: &Path, r: &Report, verdict: Verdict, key_note: Option<&str
                 s.push_str(&format!(" [{}]", at.join(", ")));
             }
             s.push_str(&format!(
-                "; verified from the start up to {} ({} chunks)",
+                "; verified from the start up to {} ({})",
                 format_clock(r.last_verified),
-                r.chunks
+                plural(r.chunks, "chunk")
             ));
             for run in r.detached.iter().take(5) {
                 s.push_str(&format!(
@@ -182,6 +182,14 @@ fn render_human(path: &Path, r: &Report, verdict: Verdict, key_note: Option<&str
     }
     let _ = verdict;
     s
+}
+
+fn plural(n: u64, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
 }
 
 fn render_json(path: &Path, r: &Report, verdict: Verdict, key_note: Option<&str>) -> String {
