@@ -2,6 +2,7 @@
 //! subcommand's arguments are turned into the crates' option types in main.rs.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use termtrail_format::event::TermSize;
@@ -37,6 +38,79 @@ pub enum Command {
     /// Create an Ed25519 key pair for signing seals.
     #[command(after_help = KEYGEN_HELP)]
     Keygen(KeygenArgs),
+    /// Host shells over WebSocket (AgentCore shell protocol), recording each.
+    #[command(after_help = SERVE_HELP)]
+    Serve(ServeArgs),
+}
+
+const SERVE_HELP: &str = "\
+Clients connect to ws://ADDR/runtimes/<runtime-arn>/ws/shells?shellId=ID with the
+header X-Amzn-Bedrock-AgentCore-Runtime-Session-Id (see docs/protocol.md). A new
+(session, shell) pair starts a shell; the same pair re-attaches to it and gets
+the output buffered meanwhile (up to 256 KiB) replayed; a second client takes the
+shell over (the first is closed with code 4000). Every shell is recorded to the
+store under YYYY/MM/DD/serve/<session>/<shell>/.
+
+There is no authentication yet: --no-auth is required, and accepted only on a
+loopback address. GET /healthz and /metrics (Prometheus) are served too.
+SIGTERM/SIGINT: stop accepting, close clients (1001), end shells and seal their
+recordings as interrupted.
+
+Examples:
+  termtrail serve --listen 127.0.0.1:8765 --no-auth
+  termtrail serve --listen 127.0.0.1:8765 --no-auth --max-shells 50 --idle-timeout 30m -- bash -l";
+
+/// `serve` arguments.
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port, printed at start).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8765")]
+    pub listen: String,
+    /// Store directory (default: $XDG_DATA_HOME/termtrail/recordings).
+    #[arg(long, value_name = "DIR")]
+    pub store: Option<PathBuf>,
+    /// At most this many live shells; the next connection is refused (HTTP 429).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_shells: u16,
+    /// End shells without traffic (heartbeats excepted) after this long.
+    #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+    /// End shells that have no client for this long.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    pub grace: Duration,
+    /// Run without authentication (loopback addresses only).
+    #[arg(long)]
+    pub no_auth: bool,
+    /// Command for new shells (default: $SHELL).
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+/// Parses `500ms`, `30s`, `15m`, `2h` (a bare number is seconds).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(
+        s.find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(s.len()),
+    );
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("expected a duration like 30s, 15m or 2h, got {s:?}"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "" | "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => {
+            return Err(format!(
+                "unknown unit {unit:?} in {s:?} (use ms, s, m or h)"
+            ));
+        }
+    };
+    if !(0.0..=1e9).contains(&secs) {
+        return Err(format!("duration {s:?} out of range"));
+    }
+    Ok(Duration::from_secs_f64(secs))
 }
 
 const REC_HELP: &str = "\

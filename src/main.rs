@@ -13,7 +13,9 @@ use clap::Parser;
 use termtrail_format::store::{KeyParts, LocalStore};
 use termtrail_format::writer::WriterOptions;
 
-use cli::{Cli, Command, ExportArgs, Format, ImportArgs, KeygenArgs, RecArgs, VerifyArgs};
+use cli::{
+    Cli, Command, ExportArgs, Format, ImportArgs, KeygenArgs, RecArgs, ServeArgs, VerifyArgs,
+};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -23,6 +25,7 @@ fn main() -> ExitCode {
         Command::Export(a) => export(a),
         Command::Import(a) => import(a),
         Command::Keygen(a) => keygen(a),
+        Command::Serve(a) => serve(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -287,4 +290,61 @@ fn keygen(a: KeygenArgs) -> Result<u8> {
         key.public().id()
     );
     Ok(0)
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_env("TERMTRAIL_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr)
+        .try_init();
+}
+
+fn serve(a: ServeArgs) -> Result<u8> {
+    use termtrail_recorder::serve::{ServeOptions, run};
+    init_logging();
+    let store = store_root(a.store)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    if !a.no_auth {
+        bail!(
+            "no authentication is configured: pass --no-auth to run without it (allowed only on a loopback address such as 127.0.0.1)"
+        );
+    }
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&a.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", a.listen))?;
+        let addr = listener.local_addr()?;
+        if !addr.ip().is_loopback() {
+            bail!("--no-auth is allowed only on a loopback address, not {addr}; authentication for other addresses is not implemented yet");
+        }
+        eprintln!("!!! termtrail serve: NO AUTHENTICATION — anyone who can reach {addr} gets a shell as this user");
+        eprintln!("::: listening on ws://{addr}/runtimes/<arn>/ws/shells (recordings in {})", store.root().display());
+        let opts = ServeOptions {
+            store: store.root().to_path_buf(),
+            max_shells: usize::from(a.max_shells),
+            idle_timeout: a.idle_timeout,
+            grace: a.grace,
+            command: a.command,
+            principal: std::env::var("USER").unwrap_or_else(|_| "anonymous".into()),
+            writer: WriterOptions::default(),
+            shutdown_deadline: Duration::from_secs(10),
+        };
+        let shutdown = async {
+            use tokio::signal::unix::{SignalKind, signal};
+            match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+                }
+                _ => std::future::pending::<()>().await,
+            }
+        };
+        run(listener, opts, shutdown).await?;
+        Ok(0)
+    })
 }

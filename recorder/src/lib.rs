@@ -17,5 +17,8 @@
 //! # Ok::<(), termtrail_recorder::rec::RecError>(())
 //! ```
 
+pub mod protocol;
 pub mod rec;
+pub mod recording;
+pub mod serve;
 pub mod tty;

@@ -5,5 +5,6 @@ mod interactive;
 mod peers;
 mod rec;
 mod samples;
+mod serve;
 mod util;
 mod verify_export;

@@ -1,0 +1,195 @@
+//! One client connection: confirmation, replay, then relaying frames both
+//! ways until the client leaves, the shell exits, or the client is kicked.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use termtrail_format::seal::EndReason;
+
+use super::Host;
+use super::shell::{Kick, Shell, ToClient};
+use crate::protocol::{
+    CLOSE_TAKEN_OVER, Channel, MAX_FRAME, ProtocolError, decode, encode, parse_resize,
+    status_connected, status_exit,
+};
+
+/// Close codes (RFC 6455 §7.4.1, plus the protocol's 4000).
+const CLOSE_NORMAL: u16 = 1000;
+const CLOSE_GOING_AWAY: u16 = 1001;
+const CLOSE_UNSUPPORTED: u16 = 1003;
+const CLOSE_PROTOCOL: u16 = 1002;
+const CLOSE_POLICY: u16 = 1008;
+const CLOSE_TOO_BIG: u16 = 1009;
+
+async fn send(ws: &mut WebSocket, channel: Channel, payload: &[u8]) -> bool {
+    ws.send(Message::Binary(encode(channel, payload).into()))
+        .await
+        .is_ok()
+}
+
+/// Sends output in frames within the 64 KiB limit.
+async fn send_output(ws: &mut WebSocket, bytes: &[u8]) -> bool {
+    for part in bytes.chunks(MAX_FRAME - 1) {
+        if !send(ws, Channel::Stdout, part).await {
+            return false;
+        }
+    }
+    true
+}
+
+async fn close(ws: &mut WebSocket, code: u16, reason: &str) {
+    let _ = ws
+        .send(Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        })))
+        .await;
+}
+
+pub(super) async fn serve_client(
+    mut ws: WebSocket,
+    host: Arc<Host>,
+    shell: Arc<Shell>,
+    id: u64,
+    reconnected: bool,
+) {
+    let mut a = shell.attach(id, reconnected);
+    let shell_id = shell.shell_id.clone();
+    if !send(
+        &mut ws,
+        Channel::Status,
+        &status_connected(&shell_id, reconnected, None),
+    )
+    .await
+    {
+        shell.detach(id);
+        return;
+    }
+    if reconnected {
+        let ok = send_output(&mut ws, &a.replay).await
+            && send(
+                &mut ws,
+                Channel::Status,
+                &status_connected(&shell_id, true, Some(a.dropped)),
+            )
+            .await;
+        host.metrics
+            .bytes_out
+            .fetch_add(a.replay.len() as u64, Ordering::Relaxed);
+        if !ok {
+            shell.detach(id);
+            return;
+        }
+    }
+    if let Some((code, signal)) = a.exited {
+        let _ = send(&mut ws, Channel::Status, &status_exit(code, signal)).await;
+        close(&mut ws, CLOSE_NORMAL, "shell exited").await;
+        return;
+    }
+    loop {
+        tokio::select! {
+            // A kick is sent before the old client's queue is dropped, so
+            // checking it first never mistakes a takeover for a lost queue.
+            biased;
+            why = &mut a.kick => {
+                let (code, reason) = match why {
+                    Ok(Kick::TakenOver) => (CLOSE_TAKEN_OVER, "another client attached to this shell"),
+                    Ok(Kick::TooSlow) => (CLOSE_POLICY, "client too slow: output buffered for re-attach"),
+                    Ok(Kick::Shutdown) | Err(_) => (CLOSE_GOING_AWAY, "shell host shutting down or shell ended"),
+                };
+                tracing::info!(session = %shell.session_id, shell = %shell.shell_id, client = id, reason, "closing client");
+                close(&mut ws, code, reason).await;
+                // Already detached by whoever kicked it.
+                return;
+            }
+            msg = ws.recv() => {
+                let msg = match msg {
+                    Some(Ok(m)) => m,
+                    Some(Err(e)) => {
+                        // The WebSocket layer rejected a frame (over the size
+                        // limit, or malformed): say why before hanging up.
+                        host.metrics.protocol_errors.fetch_add(1, Ordering::Relaxed);
+                        let text = e.to_string();
+                        let code = if text.contains("too long") || text.contains("Space limit") { CLOSE_TOO_BIG } else { CLOSE_PROTOCOL };
+                        tracing::warn!(session = %shell.session_id, shell = %shell.shell_id, client = id, error = %text, "bad frame; closing this connection");
+                        close(&mut ws, code, &text).await;
+                        break;
+                    }
+                    None => break,
+                };
+                match msg {
+                    Message::Binary(b) => {
+                        if let Err(e) = handle_frame(&mut ws, &host, &shell, &b).await {
+                            host.metrics.protocol_errors.fetch_add(1, Ordering::Relaxed);
+                            tracing::warn!(session = %shell.session_id, shell = %shell.shell_id, client = id, error = %e, "protocol error; closing this connection");
+                            let code = match e {
+                                ProtocolError::Text => CLOSE_UNSUPPORTED,
+                                ProtocolError::TooLarge(_) => CLOSE_TOO_BIG,
+                                _ => CLOSE_POLICY,
+                            };
+                            close(&mut ws, code, &e.to_string()).await;
+                            break;
+                        }
+                    }
+                    Message::Text(_) => {
+                        host.metrics.protocol_errors.fetch_add(1, Ordering::Relaxed);
+                        close(&mut ws, CLOSE_UNSUPPORTED, &ProtocolError::Text.to_string()).await;
+                        break;
+                    }
+                    Message::Close(_) => break,
+                    Message::Ping(_) | Message::Pong(_) => {}
+                }
+            }
+            out = a.rx.recv() => match out {
+                Some(ToClient::Stdout(bytes)) => {
+                    host.metrics.bytes_out.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                    if !send_output(&mut ws, &bytes).await {
+                        break;
+                    }
+                }
+                Some(ToClient::Exit(code, signal)) => {
+                    let _ = send(&mut ws, Channel::Status, &status_exit(code, signal)).await;
+                    close(&mut ws, CLOSE_NORMAL, "shell exited").await;
+                    return;
+                }
+                None => break,
+            },
+        }
+    }
+    shell.detach(id);
+}
+
+async fn handle_frame(
+    ws: &mut WebSocket,
+    host: &Host,
+    shell: &Arc<Shell>,
+    msg: &[u8],
+) -> Result<(), ProtocolError> {
+    let (channel, payload) = decode(msg)?;
+    match channel {
+        Channel::Stdin => {
+            host.metrics
+                .bytes_in
+                .fetch_add(payload.len() as u64, Ordering::Relaxed);
+            // A failed write means the shell is ending; its exit status follows.
+            let _ = shell.input(payload).await;
+        }
+        Channel::Resize => {
+            let size = parse_resize(payload)?;
+            let _ = shell.resize(size).await;
+        }
+        Channel::Heartbeat => {
+            let _ = send(ws, Channel::Heartbeat, &[]).await;
+        }
+        Channel::Close => {
+            shell.terminate(EndReason::Closed, Duration::from_secs(2));
+        }
+        Channel::Stdout | Channel::Stderr | Channel::Status => {
+            return Err(ProtocolError::Direction(channel.byte()));
+        }
+        Channel::Unknown(_) => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,344 @@
+//! `termtrail serve`: a shell host speaking the AgentCore shell protocol
+//! (`docs/protocol.md`), recording every shell.
+//!
+//! [`run`] takes a bound listener and a shutdown future from the caller.
+//! Shells live in a registry keyed by (session id, shell id); a semaphore
+//! caps them at `--max-shells`; a sweeper ends idle shells and shells
+//! detached for longer than the grace period.
+
+mod conn;
+pub mod shell;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use termtrail_format::cast::{Header, RecordingMeta};
+use termtrail_format::event::TermSize;
+use termtrail_format::seal::EndReason;
+use termtrail_format::store::{KeyParts, LocalStore};
+use termtrail_format::writer::WriterOptions;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use crate::protocol::{
+    MAX_FRAME, SESSION_HEADER, SHELL_ID_HEADER, status_failure, valid_session_id, valid_shell_id,
+};
+use crate::recording::Recording;
+use shell::{Kick, Shell};
+
+/// How the host runs.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Where recordings go.
+    pub store: PathBuf,
+    /// At most this many live shells.
+    pub max_shells: usize,
+    /// Shells without traffic (heartbeats excepted) end after this.
+    pub idle_timeout: Duration,
+    /// Shells without a client end after this.
+    pub grace: Duration,
+    /// Command for new shells (default `$SHELL`).
+    pub command: Vec<String>,
+    /// Who is recorded as the principal (no authentication yet).
+    pub principal: String,
+    /// Chunk and segment bounds.
+    pub writer: WriterOptions,
+    /// How long shutdown waits for shells to end and recordings to seal.
+    pub shutdown_deadline: Duration,
+}
+
+/// Counters for `/metrics`.
+#[derive(Default)]
+struct Metrics {
+    connections: AtomicU64,
+    shells_started: AtomicU64,
+    refused: AtomicU64,
+    bytes_in: AtomicU64,
+    bytes_out: AtomicU64,
+    protocol_errors: AtomicU64,
+    recording_failures: AtomicU64,
+}
+
+type Key = (String, String);
+
+/// Shared state of the host.
+pub(crate) struct Host {
+    opts: ServeOptions,
+    shells: Mutex<HashMap<Key, Arc<Shell>>>,
+    slots: Arc<Semaphore>,
+    metrics: Metrics,
+    next_client: AtomicU64,
+}
+
+impl Host {
+    fn shells(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Arc<Shell>>> {
+        self.shells.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Serves until `shutdown` resolves, then ends every shell (sealing its
+/// recording as interrupted) within the shutdown deadline.
+pub async fn run(
+    listener: TcpListener,
+    opts: ServeOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let host = Arc::new(Host {
+        slots: Arc::new(Semaphore::new(opts.max_shells)),
+        opts,
+        shells: Mutex::new(HashMap::new()),
+        metrics: Metrics::default(),
+        next_client: AtomicU64::new(1),
+    });
+    let sweeper = tokio::spawn(sweep(Arc::clone(&host)));
+    let app = Router::new()
+        .route("/runtimes/{arn}/ws/shells", get(shell_ws))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(metrics))
+        .with_state(Arc::clone(&host));
+    let stopping = Arc::clone(&host);
+    let graceful = async move {
+        shutdown.await;
+        tracing::info!("shutting down: closing clients and ending shells");
+        let shells: Vec<Arc<Shell>> = stopping.shells().values().cloned().collect();
+        for s in &shells {
+            s.kick(Kick::Shutdown);
+            s.terminate(
+                EndReason::Interrupted {
+                    detail: "shell host shut down".into(),
+                },
+                Duration::from_secs(2),
+            );
+        }
+    };
+    axum::serve(listener, app)
+        .with_graceful_shutdown(graceful)
+        .await?;
+    // Wait for the shells' recordings to be sealed.
+    let deadline = tokio::time::Instant::now() + host.opts.shutdown_deadline;
+    while !host.shells().is_empty() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    sweeper.abort();
+    let left = host.shells().len();
+    if left > 0 {
+        tracing::warn!(
+            left,
+            "shutdown deadline passed with shells still running; their recordings stay unsealed (verify reports them as interrupted)"
+        );
+    }
+    Ok(())
+}
+
+/// Ends idle shells and shells detached past the grace period.
+async fn sweep(host: Arc<Host>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        tick.tick().await;
+        let shells: Vec<Arc<Shell>> = host.shells().values().cloned().collect();
+        for s in shells {
+            if s.idle_for() >= host.opts.idle_timeout {
+                tracing::info!(session = %s.session_id, shell = %s.shell_id, "idle timeout");
+                // The client (if any) gets the exit status, then a normal close.
+                s.terminate(EndReason::IdleTimeout, Duration::from_secs(2));
+            } else if s.detached_for().is_some_and(|d| d >= host.opts.grace) {
+                tracing::info!(session = %s.session_id, shell = %s.shell_id, "no client within the grace period");
+                s.terminate(EndReason::Closed, Duration::from_secs(2));
+            }
+        }
+    }
+}
+
+fn refuse(status: StatusCode, reason: &str, message: &str) -> Response {
+    let body = status_failure(reason, status.as_u16(), message);
+    (status, [("content-type", "application/json")], body).into_response()
+}
+
+async fn shell_ws(
+    State(host): State<Arc<Host>>,
+    Path(_arn): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    host.metrics.connections.fetch_add(1, Ordering::Relaxed);
+    let session = headers
+        .get(SESSION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| {
+            query
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(SESSION_HEADER))
+                .map(|(_, v)| v.clone())
+        });
+    let Some(session) = session.filter(|s| valid_session_id(s)) else {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "a runtime session id (header X-Amzn-Bedrock-AgentCore-Runtime-Session-Id) of 1-256 characters [A-Za-z0-9._:-] is required",
+        );
+    };
+    let shell_id = match query.get("shellId") {
+        Some(id) if valid_shell_id(id) => id.clone(),
+        Some(_) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "BadRequest",
+                "shellId must match ^[a-zA-Z0-9][a-zA-Z0-9_-]{0,127}$",
+            );
+        }
+        None => match termtrail_format::writer::new_recording_id() {
+            Ok(id) => hex::encode(id),
+            Err(e) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", &e),
+        },
+    };
+    let key = (session.clone(), shell_id.clone());
+    let existing = host.shells().get(&key).cloned().filter(|s| !s.exited());
+    let (shell, reconnected) = match existing {
+        Some(s) => (s, true),
+        None => match start_shell(&host, &session, &shell_id) {
+            Ok(s) => (s, false),
+            Err(resp) => return *resp,
+        },
+    };
+    let client = host.next_client.fetch_add(1, Ordering::Relaxed);
+    tracing::info!(session = %session, shell = %shell_id, client, reconnected, "client connected");
+    let conn_host = Arc::clone(&host);
+    let conn_shell = Arc::clone(&shell);
+    let mut resp = ws
+        // The WebSocket layer allows a little more than the protocol's 64 KiB
+        // so that an oversized message gets the protocol's own error.
+        .max_message_size(2 * MAX_FRAME)
+        .max_frame_size(2 * MAX_FRAME)
+        .on_upgrade(move |socket| {
+            conn::serve_client(socket, conn_host, conn_shell, client, reconnected)
+        });
+    if let Ok(v) = HeaderValue::from_str(&shell_id) {
+        resp.headers_mut().insert(SHELL_ID_HEADER, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&session) {
+        resp.headers_mut().insert(SESSION_HEADER, v);
+    }
+    resp
+}
+
+fn start_shell(
+    host: &Arc<Host>,
+    session: &str,
+    shell_id: &str,
+) -> Result<Arc<Shell>, Box<Response>> {
+    let Ok(permit) = Arc::clone(&host.slots).try_acquire_owned() else {
+        host.metrics.refused.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(session, shell = shell_id, "refused: shell limit reached");
+        return Err(Box::new(refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TooManyShells",
+            &format!(
+                "this host already runs its maximum of {} shells; close one or retry later",
+                host.opts.max_shells
+            ),
+        )));
+    };
+    let internal = |e: String| {
+        host.metrics
+            .recording_failures
+            .fetch_add(1, Ordering::Relaxed);
+        tracing::error!(session, shell = shell_id, error = %e, "cannot start shell");
+        Box::new(refuse(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            &e,
+        ))
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let store = LocalStore::new(&host.opts.store);
+    let path = store
+        .create_path(&KeyParts {
+            source: "serve",
+            session,
+            shell: shell_id,
+            start: now,
+        })
+        .map_err(|e| internal(format!("cannot create the recording directory: {e}")))?;
+    let command = if host.opts.command.is_empty() {
+        vec![
+            std::env::var("SHELL")
+                .ok()
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| "/bin/sh".into()),
+        ]
+    } else {
+        host.opts.command.clone()
+    };
+    let size = TermSize::DEFAULT;
+    let mut header = Header::new(size);
+    header.term.kind = Some("xterm-256color".into());
+    header.timestamp = Some(now);
+    header.command = Some(crate::rec::shell_join(&command));
+    header.termtrail = Some(RecordingMeta {
+        source: Some("serve".into()),
+        session: Some(session.to_string()),
+        shell: Some(shell_id.to_string()),
+        principal: Some(host.opts.principal.clone()),
+        host: std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|h| h.trim().to_string()),
+        input: true,
+        ..RecordingMeta::default()
+    });
+    let recording = Recording::start(&path, header, host.opts.writer.clone())
+        .map_err(|e| internal(e.to_string()))?;
+    let registry = Arc::clone(host);
+    let key = (session.to_string(), shell_id.to_string());
+    let shell = Shell::spawn(session.to_string(), shell_id.to_string(), &command, size, recording, permit, move |done| {
+        let mut shells = registry.shells();
+        if shells.get(&key).is_some_and(|s| Arc::ptr_eq(s, &done)) {
+            shells.remove(&key);
+        }
+        tracing::info!(session = %done.session_id, shell = %done.shell_id, recording = %done.recording_path().display(), "shell ended; recording sealed");
+    })
+    .map_err(|e| internal(format!("cannot start {:?}: {e}", command.join(" "))))?;
+    host.metrics.shells_started.fetch_add(1, Ordering::Relaxed);
+    host.shells().insert(
+        (session.to_string(), shell_id.to_string()),
+        Arc::clone(&shell),
+    );
+    tracing::info!(session, shell = shell_id, recording = %path.display(), "shell started");
+    Ok(shell)
+}
+
+async fn metrics(State(host): State<Arc<Host>>) -> impl IntoResponse {
+    let m = &host.metrics;
+    let live = host.shells().len();
+    let body = format!(
+        "# HELP termtrail_live_shells Shells currently running.\n# TYPE termtrail_live_shells gauge\ntermtrail_live_shells {live}\n\
+# HELP termtrail_shells_started_total Shells started.\n# TYPE termtrail_shells_started_total counter\ntermtrail_shells_started_total {}\n\
+# HELP termtrail_connections_total WebSocket connection attempts.\n# TYPE termtrail_connections_total counter\ntermtrail_connections_total {}\n\
+# HELP termtrail_shells_refused_total Connections refused at the shell limit.\n# TYPE termtrail_shells_refused_total counter\ntermtrail_shells_refused_total {}\n\
+# HELP termtrail_bytes_relayed_total Bytes relayed, by direction.\n# TYPE termtrail_bytes_relayed_total counter\ntermtrail_bytes_relayed_total{{direction=\"in\"}} {}\ntermtrail_bytes_relayed_total{{direction=\"out\"}} {}\n\
+# HELP termtrail_protocol_errors_total Connections closed for protocol violations.\n# TYPE termtrail_protocol_errors_total counter\ntermtrail_protocol_errors_total {}\n\
+# HELP termtrail_recording_failures_total Recordings that could not be started or written.\n# TYPE termtrail_recording_failures_total counter\ntermtrail_recording_failures_total {}\n",
+        m.shells_started.load(Ordering::Relaxed),
+        m.connections.load(Ordering::Relaxed),
+        m.refused.load(Ordering::Relaxed),
+        m.bytes_in.load(Ordering::Relaxed),
+        m.bytes_out.load(Ordering::Relaxed),
+        m.protocol_errors.load(Ordering::Relaxed),
+        m.recording_failures.load(Ordering::Relaxed),
+    );
+    ([("content-type", "text/plain; version=0.0.4")], body)
+}

@@ -1,0 +1,502 @@
+//! `serve` driven by a raw WebSocket client (tokio-tungstenite): the wire
+//! protocol byte by byte, re-attach with replay, takeover, limits, bad
+//! input, timeouts, shutdown, and the recordings it leaves.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::PathBuf;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::util::*;
+
+pub const ARN: &str =
+    "arn%3Aaws%3Abedrock-agentcore%3Aus-west-2%3A123456789012%3Aruntime%2Ftermtrail-test";
+pub const SESSION: &str = "e2e-session-0123456789-0123456789-abcdef";
+
+/// A running `termtrail serve`, stopped (SIGTERM) on drop.
+pub struct Server {
+    pub child: Child,
+    pub addr: String,
+    pub store: PathBuf,
+    pub log: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Server {
+    pub fn start(d: &Dir, extra: &[&str]) -> Server {
+        let store = d.join("store");
+        let mut args = vec!["serve", "--listen", "127.0.0.1:0", "--no-auth", "--store"];
+        let store_s = store.to_string_lossy().into_owned();
+        args.push(&store_s);
+        args.extend_from_slice(extra);
+        if !extra.contains(&"--") {
+            args.extend_from_slice(&["--", "bash", "--norc", "--noprofile"]);
+        }
+        let mut c = d.cmd(&args);
+        c.env("PS1", "tt> ").env("HISTFILE", "/dev/null");
+        c.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = c.spawn().expect("spawn serve");
+        let stderr = child.stderr.take().unwrap();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let log2 = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("listening on ws://").nth(1) {
+                    let _ = tx.send(rest.split('/').next().unwrap_or("").to_string());
+                }
+                log2.lock().unwrap().push_str(&(line + "\n"));
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("serve did not start: {}", log.lock().unwrap()));
+        Server {
+            child,
+            addr,
+            store,
+            log,
+        }
+    }
+
+    pub fn url(&self, shell: &str) -> String {
+        format!(
+            "ws://{}/runtimes/{ARN}/ws/shells?shellId={shell}",
+            self.addr
+        )
+    }
+
+    pub fn stop(&mut self) -> i32 {
+        let _ = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s.code().unwrap_or(-1);
+            }
+            assert!(Instant::now() < deadline, "serve did not stop");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Recordings in the store.
+    pub fn recordings(&self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        let mut stack = vec![self.store.clone()];
+        while let Some(p) = stack.pop() {
+            if let Ok(rd) = std::fs::read_dir(&p) {
+                for e in rd.flatten() {
+                    let p = e.path();
+                    if p.is_dir() {
+                        stack.push(p)
+                    } else {
+                        out.push(p)
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            self.stop();
+        }
+    }
+}
+
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+pub async fn connect(
+    url: &str,
+    session: &str,
+) -> Result<
+    (
+        Ws,
+        tokio_tungstenite::tungstenite::handshake::client::Response,
+    ),
+    WsError,
+> {
+    let mut req = url.into_client_request()?;
+    req.headers_mut().insert(
+        "X-Amzn-Bedrock-AgentCore-Runtime-Session-Id",
+        session.parse().unwrap(),
+    );
+    tokio_tungstenite::connect_async(req).await
+}
+
+pub async fn next_frame(ws: &mut Ws) -> Option<(u8, Vec<u8>)> {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("frame within 10 s")
+        {
+            Some(Ok(Message::Binary(b))) => return Some((b[0], b[1..].to_vec())),
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
+            Some(Ok(other)) => panic!("unexpected message {other:?}"),
+        }
+    }
+}
+
+pub async fn status(ws: &mut Ws) -> Value {
+    loop {
+        let (ch, payload) = next_frame(ws).await.expect("a status frame");
+        if ch == 3 {
+            return serde_json::from_slice(&payload).unwrap();
+        }
+    }
+}
+
+/// Reads output until `needle` appears; returns everything read.
+pub async fn read_until(ws: &mut Ws, needle: &str) -> String {
+    let mut out = Vec::new();
+    while !String::from_utf8_lossy(&out).contains(needle) {
+        match next_frame(ws).await {
+            Some((1, b)) => out.extend(b),
+            Some(_) => {}
+            None => panic!(
+                "closed before {needle:?}; got {:?}",
+                String::from_utf8_lossy(&out)
+            ),
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+pub async fn stdin(ws: &mut Ws, text: &str) {
+    let mut m = vec![0u8];
+    m.extend_from_slice(text.as_bytes());
+    ws.send(Message::Binary(m.into())).await.unwrap();
+}
+
+/// The close frame (code, reason) that ends the connection.
+pub async fn close_of(ws: &mut Ws) -> Option<(u16, String)> {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("close within 10 s")
+        {
+            Some(Ok(Message::Close(Some(f)))) => {
+                return Some((u16::from(f.code), f.reason.to_string()));
+            }
+            Some(Ok(Message::Close(None))) | None => return None,
+            Some(Err(_)) => return None,
+            Some(Ok(_)) => continue,
+        }
+    }
+}
+
+fn verify_text(d: &Dir, path: &std::path::Path) -> (i32, String) {
+    let r = d.run(&["verify", &path.to_string_lossy()]);
+    (r.code, r.stdout)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn new_shell_protocol_exit_status_and_recording() {
+    let d = Dir::new();
+    let server = Server::start(&d, &[]);
+    let (mut ws, resp) = connect(&server.url("s1"), SESSION).await.unwrap();
+    assert_eq!(resp.headers()["x-amzn-bedrock-agentcore-shell-id"], "s1");
+    assert_eq!(
+        resp.headers()["x-amzn-bedrock-agentcore-runtime-session-id"],
+        SESSION
+    );
+    let st = status(&mut ws).await;
+    assert_eq!(st["kind"], "Status");
+    assert_eq!(st["status"], "Success");
+    assert_eq!(st["metadata"]["shellId"], "s1");
+    assert_eq!(st["metadata"]["reconnected"], false);
+    ws.send(Message::Binary(
+        [&[4u8][..], br#"{"width":100,"height":30}"#]
+            .concat()
+            .into(),
+    ))
+    .await
+    .unwrap();
+    ws.send(Message::Binary(vec![5u8].into())).await.unwrap();
+    stdin(&mut ws, "echo hello-$((6*7)); tput cols\n").await;
+    let out = read_until(&mut ws, "100\r\n").await;
+    assert!(out.contains("hello-42"), "{out}");
+    stdin(&mut ws, "exit 3\n").await;
+    let st = status(&mut ws).await;
+    assert_eq!(st["status"], "Failure");
+    assert_eq!(st["reason"], "NonZeroExitCode");
+    assert_eq!(st["details"]["causes"][0]["message"], "3");
+    assert_eq!(close_of(&mut ws).await.map(|c| c.0), Some(1000));
+    // The recording is sealed as soon as the shell exits.
+    let recs = server.recordings();
+    assert_eq!(recs.len(), 1, "{recs:?}");
+    let rel = recs[0]
+        .strip_prefix(&server.store)
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert!(rel.contains(&format!("/serve/{SESSION}/s1/")), "{rel}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let (code, text) = loop {
+        let (code, text) = verify_text(&d, &recs[0]);
+        if code == 0 || Instant::now() > deadline {
+            break (code, text);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("exited with code 3"), "{text}");
+    let cast = zstd_dc(&recs[0]);
+    assert!(cast.contains("\"r\", \"100x30\"]"), "{cast}");
+    assert!(
+        cast.contains("\"i\", \"echo hello-$((6*7)); tput cols\\n\"]"),
+        "{cast}"
+    );
+    assert!(cast.contains("attach by client"), "{cast}");
+    assert!(cast.contains("\"session\":\"e2e-session"), "{cast}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reattach_replays_output_and_keeps_state_and_takeover_kicks_with_4000() {
+    let d = Dir::new();
+    let server = Server::start(&d, &[]);
+    let url = server.url("keep");
+    let (mut a, _) = connect(&url, SESSION).await.unwrap();
+    status(&mut a).await;
+    stdin(
+        &mut a,
+        "cd /tmp; export MARK=kept-42; (sleep 0.7; echo while-detached) &\n",
+    )
+    .await;
+    read_until(&mut a, "tt>").await;
+    drop(a); // network loss: no CLOSE frame
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (mut b, _) = connect(&url, SESSION).await.unwrap();
+    let st = status(&mut b).await;
+    assert_eq!(st["metadata"]["reconnected"], true, "{st}");
+    let replay = read_until(&mut b, "while-detached").await;
+    assert!(replay.contains("while-detached"));
+    let st = status(&mut b).await;
+    assert_eq!(st["metadata"]["bytesDropped"], 0, "{st}");
+    stdin(&mut b, "echo $PWD $MARK\n").await;
+    read_until(&mut b, "/tmp kept-42").await;
+
+    // A second client takes the shell over: the first is closed with 4000.
+    let (mut c, _) = connect(&url, SESSION).await.unwrap();
+    assert_eq!(status(&mut c).await["metadata"]["reconnected"], true);
+    let (code, reason) = close_of(&mut b).await.expect("close frame");
+    assert_eq!(code, 4000, "{reason}");
+    stdin(&mut c, "echo still-here\n").await;
+    read_until(&mut c, "still-here").await;
+    stdin(&mut c, "exit\n").await;
+    assert_eq!(status(&mut c).await["status"], "Success");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let cast = zstd_dc(&server.recordings()[0]);
+    assert!(cast.contains("re-attach by client"), "{cast}");
+    assert!(cast.contains("takeover by client"), "{cast}");
+    assert!(cast.contains("detach of client"), "{cast}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shell_limit_refuses_with_a_clear_status() {
+    let d = Dir::new();
+    let server = Server::start(&d, &["--max-shells", "2"]);
+    let (mut a, _) = connect(&server.url("one"), SESSION).await.unwrap();
+    let (mut b, _) = connect(&server.url("two"), SESSION).await.unwrap();
+    status(&mut a).await;
+    status(&mut b).await;
+    match connect(&server.url("three"), SESSION).await {
+        Err(WsError::Http(resp)) => {
+            assert_eq!(resp.status().as_u16(), 429);
+            let body: Value =
+                serde_json::from_slice(resp.body().as_deref().unwrap_or_default()).unwrap();
+            assert_eq!(body["reason"], "TooManyShells");
+            assert!(body["message"].as_str().unwrap().contains("maximum of 2"));
+        }
+        other => panic!("expected HTTP 429, got {other:?}"),
+    }
+    // Re-attaching to an existing shell is not a new shell: allowed.
+    let (mut a2, _) = connect(&server.url("one"), SESSION).await.unwrap();
+    assert_eq!(status(&mut a2).await["metadata"]["reconnected"], true);
+    // When a shell ends, its slot frees up.
+    stdin(&mut b, "exit\n").await;
+    status(&mut b).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (mut c, _) = connect(&server.url("three"), SESSION).await.unwrap();
+    assert_eq!(status(&mut c).await["metadata"]["reconnected"], false);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_frames_close_only_that_connection() {
+    let d = Dir::new();
+    let server = Server::start(&d, &[]);
+    let (mut good, _) = connect(&server.url("good"), SESSION).await.unwrap();
+    status(&mut good).await;
+    let cases: Vec<(&str, Message, u16)> = vec![
+        ("text frame", Message::Text("hello".into()), 1003),
+        ("empty binary", Message::Binary(Vec::new().into()), 1008),
+        (
+            "bad resize json",
+            Message::Binary([&[4u8][..], b"{\"width\":"].concat().into()),
+            1008,
+        ),
+        (
+            "resize zero",
+            Message::Binary([&[4u8][..], br#"{"width":0,"height":5}"#].concat().into()),
+            1008,
+        ),
+        (
+            "client sends stdout",
+            Message::Binary(vec![1u8, b'x'].into()),
+            1008,
+        ),
+        ("oversized", Message::Binary(vec![0u8; 70_000].into()), 1009),
+    ];
+    for (i, (name, msg, want)) in cases.into_iter().enumerate() {
+        let (mut bad, _) = connect(&server.url(&format!("bad{i}")), SESSION)
+            .await
+            .unwrap();
+        status(&mut bad).await;
+        let _ = bad.send(msg).await;
+        let got = close_of(&mut bad).await.map(|c| c.0);
+        assert_eq!(got, Some(want), "{name}");
+    }
+    // Unknown channels are ignored; the good session never noticed anything.
+    good.send(Message::Binary(vec![0x42, 1, 2].into()))
+        .await
+        .unwrap();
+    stdin(&mut good, "echo unaffected\n").await;
+    read_until(&mut good, "unaffected").await;
+    let metrics = http_get(&server.addr, "/metrics");
+    assert!(
+        metrics.contains("termtrail_protocol_errors_total"),
+        "{metrics}"
+    );
+    let errors: u64 = metrics
+        .lines()
+        .find(|l| l.starts_with("termtrail_protocol_errors_total "))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert!(errors >= 5, "{metrics}");
+}
+
+/// A plain HTTP/1.1 GET.
+pub fn http_get(addr: &str, path: &str) -> String {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn health_metrics_and_missing_ids() {
+    let d = Dir::new();
+    let server = Server::start(&d, &[]);
+    let h = http_get(&server.addr, "/healthz");
+    assert!(h.starts_with("HTTP/1.1 200") && h.ends_with("ok\n"), "{h}");
+    let m = http_get(&server.addr, "/metrics");
+    assert!(m.contains("termtrail_live_shells 0"), "{m}");
+    match connect(&server.url("s"), "").await {
+        Err(WsError::Http(resp)) => assert_eq!(resp.status().as_u16(), 400),
+        other => panic!("{other:?}"),
+    }
+    match connect(&server.url("-bad"), SESSION).await {
+        Err(WsError::Http(resp)) => assert_eq!(resp.status().as_u16(), 400),
+        other => panic!("{other:?}"),
+    }
+    // Without shellId the host picks one and says which.
+    let url = format!("ws://{}/runtimes/{ARN}/ws/shells", server.addr);
+    let (mut ws, resp) = connect(&url, SESSION).await.unwrap();
+    let id = resp.headers()["x-amzn-bedrock-agentcore-shell-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(status(&mut ws).await["metadata"]["shellId"], id.as_str());
+    let m = http_get(&server.addr, "/metrics");
+    assert!(m.contains("termtrail_live_shells 1"), "{m}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn idle_timeout_and_grace_end_shells_with_their_reason() {
+    let d = Dir::new();
+    let server = Server::start(&d, &["--idle-timeout", "1s", "--grace", "60s"]);
+    let (mut ws, _) = connect(&server.url("idle"), SESSION).await.unwrap();
+    status(&mut ws).await;
+    // Heartbeats do not count as traffic.
+    for _ in 0..4 {
+        ws.send(Message::Binary(vec![5u8].into())).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    let st = status(&mut ws).await;
+    assert!(
+        st["metadata"].get("shellId").is_none(),
+        "exit status after idle timeout: {st}"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (code, text) = verify_text(&d, &server.recordings()[0]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("idle timeout"), "{text}");
+
+    let d2 = Dir::new();
+    let server2 = Server::start(&d2, &["--grace", "1s"]);
+    let (mut ws, _) = connect(&server2.url("gone"), SESSION).await.unwrap();
+    status(&mut ws).await;
+    drop(ws);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let (code, text) = verify_text(&d2, &server2.recordings()[0]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("(closed)"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_closes_clients_and_seals_recordings_as_interrupted() {
+    let d = Dir::new();
+    let mut server = Server::start(&d, &[]);
+    let (mut ws, _) = connect(&server.url("live"), SESSION).await.unwrap();
+    status(&mut ws).await;
+    stdin(&mut ws, "echo before-shutdown\n").await;
+    read_until(&mut ws, "before-shutdown").await;
+    let _ = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(server.child.id().to_string())
+        .status();
+    let close = close_of(&mut ws).await;
+    assert!(matches!(close, Some((1001, _)) | None), "{close:?}");
+    let code = server.stop();
+    assert_eq!(code, 0, "{}", server.log.lock().unwrap());
+    let (code, text) = verify_text(&d, &server.recordings()[0]);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("interrupted (shell host shut down)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn refuses_to_start_without_auth_or_off_loopback() {
+    let d = Dir::new();
+    let r = d.run(&["serve", "--listen", "127.0.0.1:0"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("--no-auth"), "{}", r.stderr);
+    let r = d.run(&["serve", "--listen", "0.0.0.0:0", "--no-auth"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("loopback"), "{}", r.stderr);
+    let r = d.run(&["serve", "--idle-timeout", "5x", "--no-auth"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("unknown unit"), "{}", r.stderr);
+}
