@@ -6,5 +6,6 @@ mod peers;
 mod rec;
 mod samples;
 mod serve;
+mod serve_sdk;
 mod util;
 mod verify_export;

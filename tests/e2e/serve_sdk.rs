@@ -1,0 +1,110 @@
+//! `serve` driven by the public AgentCore SDK's own ShellSession
+//! (tests/python/sdk_shell.py), installed by scripts/test.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::serve::Server;
+use crate::util::*;
+
+fn python() -> Option<String> {
+    match std::env::var("TERMTRAIL_PYTHON") {
+        Ok(p) if !p.is_empty() => Some(p),
+        _ => {
+            assert!(
+                std::env::var("TERMTRAIL_REQUIRE_PEERS").is_err(),
+                "TERMTRAIL_PYTHON is not set but TERMTRAIL_REQUIRE_PEERS is: run scripts/test"
+            );
+            eprintln!(
+                "SKIPPED: TERMTRAIL_PYTHON not set (run scripts/test to install the AgentCore SDK)"
+            );
+            None
+        }
+    }
+}
+
+fn sdk(py: &str, server: &Server, scenario: &str) -> Value {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/sdk_shell.py");
+    let out = Command::new(py)
+        .arg(script)
+        .arg(&server.addr)
+        .arg(scenario)
+        .output()
+        .expect("python");
+    assert!(
+        out.status.success(),
+        "{scenario}: {}\nserver log:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        server.log.lock().unwrap()
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{scenario}: {e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+#[test]
+fn sdk_session_send_resize_exit_code() {
+    let Some(py) = python() else { return };
+    let d = Dir::new();
+    let server = Server::start(&d, &[]);
+    let r = sdk(&py, &server, "basic");
+    assert_eq!(r["shell_id"], "sdk1", "{r}");
+    assert_eq!(
+        r["session_id"], "sdk-session-0000-1111-2222-3333-4444",
+        "{r}"
+    );
+    let out = r["output"].as_str().unwrap();
+    assert!(out.contains("sdk-42") && out.contains("100"), "{r}");
+    assert_eq!(r["exit_code"], 7, "{r}");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let rec = &server.recordings()[0];
+    let v = d.run(&["verify", &rec.to_string_lossy()]);
+    assert_eq!(v.code, 0, "{v:?}");
+    assert!(v.stdout.contains("exited with code 7"), "{}", v.stdout);
+}
+
+#[test]
+fn sdk_reconnect_gets_replay_and_same_shell() {
+    let Some(py) = python() else { return };
+    let d = Dir::new();
+    let server = Server::start(&d, &[]);
+    let r = sdk(&py, &server, "reconnect");
+    assert!(
+        r["replay"]
+            .as_str()
+            .unwrap()
+            .contains("produced-while-away"),
+        "{r}"
+    );
+    assert!(r["state"].as_str().unwrap().contains("/tmp/kept"), "{r}");
+    assert_eq!(r["exit_code"], 0, "{r}");
+}
+
+#[test]
+fn sdk_takeover_sets_kicked() {
+    let Some(py) = python() else { return };
+    let d = Dir::new();
+    let server = Server::start(&d, &[]);
+    let r = sdk(&py, &server, "takeover");
+    assert_eq!(r["first_kicked"], true, "{r}");
+    assert_eq!(r["second_kicked"], false, "{r}");
+    assert!(
+        r["second_output"]
+            .as_str()
+            .unwrap()
+            .contains("second-client"),
+        "{r}"
+    );
+}
+
+#[test]
+fn sdk_sees_refusal_at_the_shell_limit() {
+    let Some(py) = python() else { return };
+    let d = Dir::new();
+    let server = Server::start(&d, &["--max-shells", "2"]);
+    let r = sdk(&py, &server, "refused");
+    assert_eq!(r["refused"], true, "{r}");
+    assert_eq!(r["opened"], 2, "{r}");
+    assert_eq!(r["status"], 429, "{r}");
+    assert!(r["body"].as_str().unwrap().contains("TooManyShells"), "{r}");
+}
