@@ -41,6 +41,42 @@ pub enum Command {
     /// Host shells over WebSocket (AgentCore shell protocol), recording each.
     #[command(after_help = SERVE_HELP)]
     Serve(ServeArgs),
+    /// Open (or re-attach to) a remote shell in this terminal.
+    #[command(after_help = ATTACH_HELP)]
+    Attach(AttachArgs),
+}
+
+const ATTACH_HELP: &str = "\
+Keys: Ctrl+] detaches (the shell keeps running; the command to re-attach is
+printed); everything else, Ctrl+C included, goes to the remote shell.
+A lost connection is retried with exponential backoff and jitter; the output
+produced meanwhile is replayed on re-attach.
+
+Exit status: the remote shell's; 0 after a detach; 1 when another client took
+the shell over; 2 when the host refused or could not be reached.
+
+Examples:
+  termtrail attach ws://127.0.0.1:8765
+  termtrail attach ws://127.0.0.1:8765 --session 3f1c…e9 --shell debug";
+
+/// `attach` arguments.
+#[derive(Args, Debug)]
+pub struct AttachArgs {
+    /// The host: ws://HOST:PORT, or the full shell endpoint URL.
+    #[arg(value_name = "URL")]
+    pub url: String,
+    /// Runtime session id (default: a new random one).
+    #[arg(long, value_name = "ID")]
+    pub session: Option<String>,
+    /// Shell id (default: a new random one, i.e. a new shell).
+    #[arg(long, value_name = "ID")]
+    pub shell: Option<String>,
+    /// Runtime ARN used in the endpoint path when URL has no path.
+    #[arg(long, value_name = "ARN", default_value = "local")]
+    pub runtime: String,
+    /// Reconnect attempts after a lost connection.
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    pub retries: u32,
 }
 
 const SERVE_HELP: &str = "\

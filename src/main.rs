@@ -14,7 +14,8 @@ use termtrail_format::store::{KeyParts, LocalStore};
 use termtrail_format::writer::WriterOptions;
 
 use cli::{
-    Cli, Command, ExportArgs, Format, ImportArgs, KeygenArgs, RecArgs, ServeArgs, VerifyArgs,
+    AttachArgs, Cli, Command, ExportArgs, Format, ImportArgs, KeygenArgs, RecArgs, ServeArgs,
+    VerifyArgs,
 };
 
 fn main() -> ExitCode {
@@ -26,6 +27,7 @@ fn main() -> ExitCode {
         Command::Import(a) => import(a),
         Command::Keygen(a) => keygen(a),
         Command::Serve(a) => serve(a),
+        Command::Attach(a) => attach(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -347,4 +349,64 @@ fn serve(a: ServeArgs) -> Result<u8> {
         run(listener, opts, shutdown).await?;
         Ok(0)
     })
+}
+
+fn random_id() -> Result<String> {
+    let id = termtrail_format::writer::new_recording_id().map_err(anyhow::Error::msg)?;
+    let h = hex::encode(id);
+    Ok(format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    ))
+}
+
+fn attach(a: AttachArgs) -> Result<u8> {
+    use termtrail_recorder::client::{
+        AttachOptions, AttachOutcome, DETACH_KEY, attach, endpoint_for,
+    };
+    let session = match a.session {
+        Some(s) => s,
+        None => random_id()?,
+    };
+    let shell = match a.shell {
+        Some(s) => s,
+        None => random_id()?.replace('-', ""),
+    };
+    let opts = AttachOptions {
+        endpoint: endpoint_for(&a.url, &a.runtime),
+        session: session.clone(),
+        shell: shell.clone(),
+        detach_key: Some(DETACH_KEY),
+        max_retries: a.retries,
+        base_backoff: Duration::from_millis(500),
+        max_backoff: Duration::from_secs(15),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let outcome = runtime.block_on(attach(&opts));
+    // The stdin thread may still be blocked reading; do not wait for it.
+    runtime.shutdown_background();
+    match outcome {
+        Ok(AttachOutcome::Exited(code)) => Ok(u8::try_from(code & 0xff).unwrap_or(255)),
+        Ok(AttachOutcome::Detached) => {
+            eprintln!(
+                "\r\n::: detached; the shell keeps running. Re-attach with:\r\n    termtrail attach {} --session {session} --shell {shell}",
+                a.url
+            );
+            Ok(0)
+        }
+        Ok(AttachOutcome::TakenOver) => {
+            eprintln!(
+                "\r\n::: another client took this shell over (session {session}, shell {shell})"
+            );
+            Ok(1)
+        }
+        Err(e) => Err(e.into()),
+    }
 }

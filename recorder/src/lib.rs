@@ -17,6 +17,7 @@
 //! # Ok::<(), termtrail_recorder::rec::RecError>(())
 //! ```
 
+pub mod client;
 pub mod protocol;
 pub mod rec;
 pub mod recording;

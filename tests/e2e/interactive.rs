@@ -7,18 +7,18 @@ use std::time::{Duration, Instant};
 
 use crate::util::*;
 
-struct Tmux {
+pub struct Tmux {
     socket: PathBuf,
 }
 
 impl Tmux {
-    fn new(d: &Dir) -> Tmux {
+    pub fn new(d: &Dir) -> Tmux {
         Tmux {
             socket: d.join("tmux.sock"),
         }
     }
 
-    fn cmd(&self, args: &[&str]) -> String {
+    pub fn cmd(&self, args: &[&str]) -> String {
         let out = Command::new("tmux")
             .arg("-S")
             .arg(&self.socket)
@@ -28,12 +28,12 @@ impl Tmux {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    fn screen(&self) -> String {
+    pub fn screen(&self) -> String {
         self.cmd(&["capture-pane", "-p", "-t", "t"])
     }
 
     #[track_caller]
-    fn wait_for(&self, text: &str) -> String {
+    pub fn wait_for(&self, text: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             let s = self.screen();

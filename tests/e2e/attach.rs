@@ -1,0 +1,133 @@
+//! `attach` in a real terminal (tmux) against `serve`: typing, resize,
+//! Ctrl+C to the remote shell, detach and re-attach, reconnect after the
+//! connection drops, and the remote exit code.
+
+use std::time::Duration;
+
+use crate::interactive::Tmux;
+use crate::serve::Server;
+use crate::util::*;
+
+#[test]
+fn attach_type_resize_detach_reattach_and_exit_code() {
+    let d = Dir::new();
+    let server = Server::start(&d, &[]);
+    let t = Tmux::new(&d);
+    let url = format!("ws://{}", server.addr);
+    let first = format!(
+        "cd {dir}; {bin} attach {url} --session sess-attach-0001 --shell sh1; echo rc=$?; sleep 60",
+        dir = d.path().display(),
+        bin = bin()
+    );
+    t.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "t",
+        "-x",
+        "100",
+        "-y",
+        "30",
+        &first,
+    ]);
+    t.wait_for("tt>");
+    t.cmd(&[
+        "send-keys",
+        "-t",
+        "t",
+        "echo remote-$((6*7)); tput cols",
+        "Enter",
+    ]);
+    t.wait_for("remote-42");
+    t.wait_for("100");
+    t.cmd(&["resize-window", "-t", "t", "-x", "90", "-y", "20"]);
+    std::thread::sleep(Duration::from_millis(300));
+    t.cmd(&["send-keys", "-t", "t", "clear; tput cols", "Enter"]);
+    t.wait_for("90");
+    // Ctrl+C reaches the remote shell (interrupts sleep), not the client.
+    t.cmd(&[
+        "send-keys",
+        "-t",
+        "t",
+        "sleep 30; echo after-sleep",
+        "Enter",
+    ]);
+    std::thread::sleep(Duration::from_millis(300));
+    t.cmd(&["send-keys", "-t", "t", "C-c"]);
+    t.cmd(&["send-keys", "-t", "t", "echo interrupted-ok", "Enter"]);
+    t.wait_for("interrupted-ok");
+    // Detach with Ctrl+]; the shell keeps running and the re-attach command is shown.
+    t.cmd(&[
+        "send-keys",
+        "-t",
+        "t",
+        "cd /tmp; (sleep 0.5; echo made-while-detached) &",
+        "Enter",
+    ]);
+    std::thread::sleep(Duration::from_millis(200));
+    t.cmd(&["send-keys", "-t", "t", "C-]"]);
+    let s = t.wait_for("rc=0");
+    assert!(s.contains("--session sess-attach-0001 --shell sh1"), "{s}");
+    std::thread::sleep(Duration::from_millis(800));
+    t.cmd(&["kill-session", "-t", "t"]);
+    let second = format!(
+        "cd {dir}; {bin} attach {url} --session sess-attach-0001 --shell sh1; echo rc=$?; sleep 60",
+        dir = d.path().display(),
+        bin = bin()
+    );
+    t.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "t",
+        "-x",
+        "100",
+        "-y",
+        "30",
+        &second,
+    ]);
+    t.wait_for("made-while-detached");
+    t.cmd(&["send-keys", "-t", "t", "pwd", "Enter"]);
+    t.wait_for("/tmp");
+    t.cmd(&["send-keys", "-t", "t", "exit 5", "Enter"]);
+    t.wait_for("rc=5");
+}
+
+#[test]
+fn attach_reports_refusal_and_unreachable_hosts() {
+    let d = Dir::new();
+    let server = Server::start(&d, &[]);
+    let r = d.run(&[
+        "attach",
+        &format!("ws://{}", server.addr),
+        "--shell",
+        "bad/id",
+        "--retries",
+        "0",
+    ]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr.contains("refused") && r.stderr.contains("HTTP 400"),
+        "{}",
+        r.stderr
+    );
+    let r = d.run(&["attach", "ws://127.0.0.1:9", "--retries", "1"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr.contains("cannot reach") && r.stderr.contains("reconnecting"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn scripted_attach_runs_until_the_shell_exits() {
+    let d = Dir::new();
+    let server = Server::start(&d, &[]);
+    let r = d.run_with_input(
+        &["attach", &format!("ws://{}", server.addr)],
+        b"echo scripted-$((2*21))\nexit 6\n",
+    );
+    assert_eq!(r.code, 6, "{r:?}");
+    assert!(r.stdout.contains("scripted-42"), "{}", r.stdout);
+}
