@@ -3,13 +3,12 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use termtrail_format::seal::EndReason;
 
-use super::Host;
-use super::shell::{Kick, Shell, ToClient};
+use super::attachment::{Kick, ToClient};
+use super::{Host, Target};
 use crate::protocol::{
     CLOSE_TAKEN_OVER, Channel, MAX_FRAME, ProtocolError, decode, encode, parse_resize,
     status_connected, status_exit,
@@ -48,15 +47,15 @@ async fn close(ws: &mut WebSocket, code: u16, reason: &str) {
         .await;
 }
 
-pub(super) async fn serve_client(
+pub(crate) async fn serve_client(
     mut ws: WebSocket,
     host: Arc<Host>,
-    shell: Arc<Shell>,
+    shell: Arc<dyn Target>,
     id: u64,
     reconnected: bool,
 ) {
-    let mut a = shell.attach(id, reconnected);
-    let shell_id = shell.shell_id.clone();
+    let mut a = shell.att().attach(id, reconnected);
+    let shell_id = shell.shell_id().to_string();
     if !send(
         &mut ws,
         Channel::Status,
@@ -64,7 +63,7 @@ pub(super) async fn serve_client(
     )
     .await
     {
-        shell.detach(id);
+        shell.att().detach(id);
         return;
     }
     if reconnected {
@@ -79,7 +78,7 @@ pub(super) async fn serve_client(
             .bytes_out
             .fetch_add(a.replay.len() as u64, Ordering::Relaxed);
         if !ok {
-            shell.detach(id);
+            shell.att().detach(id);
             return;
         }
     }
@@ -99,7 +98,7 @@ pub(super) async fn serve_client(
                     Ok(Kick::TooSlow) => (CLOSE_POLICY, "client too slow: output buffered for re-attach"),
                     Ok(Kick::Shutdown) | Err(_) => (CLOSE_GOING_AWAY, "shell host shutting down or shell ended"),
                 };
-                tracing::info!(session = %shell.session_id, shell = %shell.shell_id, client = id, reason, "closing client");
+                tracing::info!(session = %shell.session_id(), shell = %shell.shell_id(), client = id, reason, "closing client");
                 close(&mut ws, code, reason).await;
                 // Already detached by whoever kicked it.
                 return;
@@ -113,7 +112,7 @@ pub(super) async fn serve_client(
                         host.metrics.protocol_errors.fetch_add(1, Ordering::Relaxed);
                         let text = e.to_string();
                         let code = if text.contains("too long") || text.contains("Space limit") { CLOSE_TOO_BIG } else { CLOSE_PROTOCOL };
-                        tracing::warn!(session = %shell.session_id, shell = %shell.shell_id, client = id, error = %text, "bad frame; closing this connection");
+                        tracing::warn!(session = %shell.session_id(), shell = %shell.shell_id(), client = id, error = %text, "bad frame; closing this connection");
                         close(&mut ws, code, &text).await;
                         break;
                     }
@@ -123,7 +122,7 @@ pub(super) async fn serve_client(
                     Message::Binary(b) => {
                         if let Err(e) = handle_frame(&mut ws, &host, &shell, &b).await {
                             host.metrics.protocol_errors.fetch_add(1, Ordering::Relaxed);
-                            tracing::warn!(session = %shell.session_id, shell = %shell.shell_id, client = id, error = %e, "protocol error; closing this connection");
+                            tracing::warn!(session = %shell.session_id(), shell = %shell.shell_id(), client = id, error = %e, "protocol error; closing this connection");
                             let code = match e {
                                 ProtocolError::Text => CLOSE_UNSUPPORTED,
                                 ProtocolError::TooLarge(_) => CLOSE_TOO_BIG,
@@ -158,13 +157,13 @@ pub(super) async fn serve_client(
             },
         }
     }
-    shell.detach(id);
+    shell.att().detach(id);
 }
 
 async fn handle_frame(
     ws: &mut WebSocket,
     host: &Host,
-    shell: &Arc<Shell>,
+    shell: &Arc<dyn Target>,
     msg: &[u8],
 ) -> Result<(), ProtocolError> {
     let (channel, payload) = decode(msg)?;
@@ -173,18 +172,17 @@ async fn handle_frame(
             host.metrics
                 .bytes_in
                 .fetch_add(payload.len() as u64, Ordering::Relaxed);
-            // A failed write means the shell is ending; its exit status follows.
-            let _ = shell.input(payload).await;
+            shell.input(payload).await;
         }
         Channel::Resize => {
             let size = parse_resize(payload)?;
-            let _ = shell.resize(size).await;
+            shell.resize(size).await;
         }
         Channel::Heartbeat => {
             let _ = send(ws, Channel::Heartbeat, &[]).await;
         }
         Channel::Close => {
-            shell.terminate(EndReason::Closed, Duration::from_secs(2));
+            Arc::clone(shell).end(EndReason::Closed);
         }
         Channel::Stdout | Channel::Stderr | Channel::Status => {
             return Err(ProtocolError::Direction(channel.byte()));

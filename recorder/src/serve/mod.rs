@@ -6,7 +6,8 @@
 //! caps them at `--max-shells`; a sweeper ends idle shells and shells
 //! detached for longer than the grace period.
 
-mod conn;
+pub mod attachment;
+pub(crate) mod conn;
 pub mod shell;
 
 use std::collections::HashMap;
@@ -34,7 +35,29 @@ use crate::protocol::{
     MAX_FRAME, SESSION_HEADER, SHELL_ID_HEADER, status_failure, valid_session_id, valid_shell_id,
 };
 use crate::recording::Recording;
-use shell::{Kick, Shell};
+use attachment::{Attachment, Kick};
+use shell::Shell;
+
+/// A boxed future, for the object-safe [`Target`] trait.
+pub type BoxFut<'a> = std::pin::Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+
+/// Something a client can be attached to: a local shell, or a proxied one.
+pub trait Target: Send + Sync {
+    /// Runtime session id.
+    fn session_id(&self) -> &str;
+    /// Shell id.
+    fn shell_id(&self) -> &str;
+    /// The client side.
+    fn att(&self) -> &Attachment;
+    /// Keystrokes from the client.
+    fn input<'a>(&'a self, bytes: &'a [u8]) -> BoxFut<'a>;
+    /// A resize from the client.
+    fn resize(&self, size: TermSize) -> BoxFut<'_>;
+    /// Ends the shell; `end` becomes its recording's end reason.
+    fn end(self: Arc<Self>, end: EndReason);
+    /// The recording's path.
+    fn recording_path(&self) -> &std::path::Path;
+}
 
 /// How the host runs.
 #[derive(Debug, Clone)]
@@ -74,14 +97,14 @@ type Key = (String, String);
 /// Shared state of the host.
 pub(crate) struct Host {
     opts: ServeOptions,
-    shells: Mutex<HashMap<Key, Arc<Shell>>>,
+    shells: Mutex<HashMap<Key, Arc<dyn Target>>>,
     slots: Arc<Semaphore>,
     metrics: Metrics,
     next_client: AtomicU64,
 }
 
 impl Host {
-    fn shells(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Arc<Shell>>> {
+    fn shells(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Arc<dyn Target>>> {
         self.shells.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -110,15 +133,12 @@ pub async fn run(
     let graceful = async move {
         shutdown.await;
         tracing::info!("shutting down: closing clients and ending shells");
-        let shells: Vec<Arc<Shell>> = stopping.shells().values().cloned().collect();
-        for s in &shells {
-            s.kick(Kick::Shutdown);
-            s.terminate(
-                EndReason::Interrupted {
-                    detail: "shell host shut down".into(),
-                },
-                Duration::from_secs(2),
-            );
+        let shells: Vec<Arc<dyn Target>> = stopping.shells().values().cloned().collect();
+        for s in shells {
+            s.att().kick(Kick::Shutdown);
+            s.end(EndReason::Interrupted {
+                detail: "shell host shut down".into(),
+            });
         }
     };
     axum::serve(listener, app)
@@ -145,15 +165,15 @@ async fn sweep(host: Arc<Host>) {
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     loop {
         tick.tick().await;
-        let shells: Vec<Arc<Shell>> = host.shells().values().cloned().collect();
+        let shells: Vec<Arc<dyn Target>> = host.shells().values().cloned().collect();
         for s in shells {
-            if s.idle_for() >= host.opts.idle_timeout {
-                tracing::info!(session = %s.session_id, shell = %s.shell_id, "idle timeout");
+            if s.att().idle_for() >= host.opts.idle_timeout {
+                tracing::info!(session = %s.session_id(), shell = %s.shell_id(), "idle timeout");
                 // The client (if any) gets the exit status, then a normal close.
-                s.terminate(EndReason::IdleTimeout, Duration::from_secs(2));
-            } else if s.detached_for().is_some_and(|d| d >= host.opts.grace) {
-                tracing::info!(session = %s.session_id, shell = %s.shell_id, "no client within the grace period");
-                s.terminate(EndReason::Closed, Duration::from_secs(2));
+                s.end(EndReason::IdleTimeout);
+            } else if s.att().detached_for().is_some_and(|d| d >= host.opts.grace) {
+                tracing::info!(session = %s.session_id(), shell = %s.shell_id(), "no client within the grace period");
+                s.end(EndReason::Closed);
             }
         }
     }
@@ -204,7 +224,11 @@ async fn shell_ws(
         },
     };
     let key = (session.clone(), shell_id.clone());
-    let existing = host.shells().get(&key).cloned().filter(|s| !s.exited());
+    let existing = host
+        .shells()
+        .get(&key)
+        .cloned()
+        .filter(|s| !s.att().exited());
     let (shell, reconnected) = match existing {
         Some(s) => (s, true),
         None => match start_shell(&host, &session, &shell_id) {
@@ -237,7 +261,7 @@ fn start_shell(
     host: &Arc<Host>,
     session: &str,
     shell_id: &str,
-) -> Result<Arc<Shell>, Box<Response>> {
+) -> Result<Arc<dyn Target>, Box<Response>> {
     let Ok(permit) = Arc::clone(&host.slots).try_acquire_owned() else {
         host.metrics.refused.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(session, shell = shell_id, "refused: shell limit reached");
@@ -306,13 +330,15 @@ fn start_shell(
     let key = (session.to_string(), shell_id.to_string());
     let shell = Shell::spawn(session.to_string(), shell_id.to_string(), &command, size, recording, permit, move |done| {
         let mut shells = registry.shells();
+        let done: Arc<dyn Target> = done;
         if shells.get(&key).is_some_and(|s| Arc::ptr_eq(s, &done)) {
             shells.remove(&key);
         }
-        tracing::info!(session = %done.session_id, shell = %done.shell_id, recording = %done.recording_path().display(), "shell ended; recording sealed");
+        tracing::info!(session = %done.session_id(), shell = %done.shell_id(), recording = %done.recording_path().display(), "shell ended; recording sealed");
     })
     .map_err(|e| internal(format!("cannot start {:?}: {e}", command.join(" "))))?;
     host.metrics.shells_started.fetch_add(1, Ordering::Relaxed);
+    let shell: Arc<dyn Target> = shell;
     host.shells().insert(
         (session.to_string(), shell_id.to_string()),
         Arc::clone(&shell),

@@ -1,82 +1,20 @@
-//! One shell of the shell host: a PTY and its process, the client attached
-//! to it (at most one), output buffered while detached, and its recording.
-//!
-//! Concurrency: the output task is the only reader of the PTY. It records
-//! every read, then hands it to the attached client's bounded queue or, with
-//! no client (or a client too slow to keep up, which is then detached), to a
-//! 256 KiB ring buffer that a re-attaching client gets replayed. The state
-//! below is behind a std mutex held only for these short hand-overs.
+//! A local shell of the shell host: a PTY and its process, its recording,
+//! and its client side ([`Attachment`]). The output task is the only reader
+//! of the PTY: it records every read, then hands it to the attachment.
 
-use std::collections::VecDeque;
 use std::os::fd::OwnedFd;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use termtrail_format::event::{EventData, TermSize};
 use termtrail_format::seal::EndReason;
 use termtrail_format::utf8::Utf8Stitcher;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
+use tokio::sync::OwnedSemaphorePermit;
 
+use super::attachment::Attachment;
 use crate::recording::Recording;
 use crate::tty::reading_secret;
-
-/// Output kept for a detached shell.
-pub const REPLAY_BYTES: usize = 256 << 10;
-/// Messages queued to a client before it counts as too slow.
-const CLIENT_QUEUE: usize = 256;
-
-/// What a client receives from its shell.
-#[derive(Debug)]
-pub enum ToClient {
-    /// PTY output.
-    Stdout(Vec<u8>),
-    /// The process exited: code (128+N for signal N) and signal.
-    Exit(i32, Option<i32>),
-}
-
-/// Why a client is told to go.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kick {
-    /// Another client attached to the same shell (close code 4000).
-    TakenOver,
-    /// It did not read its output fast enough.
-    TooSlow,
-    /// The host is shutting down.
-    Shutdown,
-}
-
-struct Client {
-    id: u64,
-    tx: mpsc::Sender<ToClient>,
-    kick: Option<oneshot::Sender<Kick>>,
-}
-
-struct State {
-    client: Option<Client>,
-    ring: VecDeque<u8>,
-    dropped: u64,
-    last_activity: Instant,
-    detached_since: Option<Instant>,
-    exited: Option<(i32, Option<i32>)>,
-    ending: Option<EndReason>,
-}
-
-/// What attaching returns.
-pub struct Attached {
-    /// Output for this client.
-    pub rx: mpsc::Receiver<ToClient>,
-    /// Fires when the client must go.
-    pub kick: oneshot::Receiver<Kick>,
-    /// Output buffered while no client was attached.
-    pub replay: Vec<u8>,
-    /// Bytes lost because the buffer overflowed.
-    pub dropped: u64,
-    /// Whether this shell already existed.
-    pub reconnected: bool,
-    /// The exit status, when the process has already ended.
-    pub exited: Option<(i32, Option<i32>)>,
-}
 
 /// A live shell.
 pub struct Shell {
@@ -87,7 +25,10 @@ pub struct Shell {
     writer: tokio::sync::Mutex<pty_process::OwnedWritePty>,
     /// A duplicate of the PTY master, for reading its terminal modes.
     modes_fd: OwnedFd,
-    state: Mutex<State>,
+    /// The client side.
+    pub att: Attachment,
+    /// Why the shell is being ended (set before signalling it).
+    ending: Mutex<Option<EndReason>>,
     recording: Recording,
     input_withheld: Mutex<bool>,
     input_stitch: Mutex<Utf8Stitcher>,
@@ -124,15 +65,8 @@ impl Shell {
             shell_id,
             writer: tokio::sync::Mutex::new(writer),
             modes_fd,
-            state: Mutex::new(State {
-                client: None,
-                ring: VecDeque::new(),
-                dropped: 0,
-                last_activity: Instant::now(),
-                detached_since: Some(Instant::now()),
-                exited: None,
-                ending: None,
-            }),
+            att: Attachment::new(recording.clone()),
+            ending: Mutex::new(None),
             recording,
             input_withheld: Mutex::new(false),
             input_stitch: Mutex::new(Utf8Stitcher::new()),
@@ -152,7 +86,7 @@ impl Shell {
                 if !ready.is_empty() {
                     me.recording.record(EventData::Output(ready)).await;
                 }
-                me.deliver(&buf[..n]);
+                me.att.deliver(&buf[..n]);
             }
             let rest = stitch.finish();
             if !rest.is_empty() {
@@ -171,14 +105,13 @@ impl Shell {
                 Err(_) => (255, None),
             };
             me.recording.record(EventData::Exit(code)).await;
-            let end = {
-                let mut st = me.lock();
-                st.exited = Some((code, signal));
-                if let Some(c) = &st.client {
-                    let _ = c.tx.try_send(ToClient::Exit(code, signal));
-                }
-                st.ending.take().unwrap_or(EndReason::Exited { code })
-            };
+            me.att.exit(code, signal);
+            let end = me
+                .ending
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take()
+                .unwrap_or(EndReason::Exited { code });
             if let Err(e) = me.recording.finish(end).await {
                 tracing::error!(session = %me.session_id, shell = %me.shell_id, error = %e, "sealing the recording failed");
             }
@@ -187,101 +120,10 @@ impl Shell {
         Ok(shell)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        // A poisoned lock means a panic elsewhere; the state is still usable.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Hands output to the client, or buffers it.
-    fn deliver(&self, bytes: &[u8]) {
-        let mut st = self.lock();
-        st.last_activity = Instant::now();
-        if let Some(c) = &mut st.client {
-            match c.tx.try_send(ToClient::Stdout(bytes.to_vec())) {
-                Ok(()) => return,
-                Err(_) => {
-                    // Too slow (or gone): detach it; keep the output for a
-                    // later re-attach instead of blocking the shell.
-                    if let Some(k) = c.kick.take() {
-                        let _ = k.send(Kick::TooSlow);
-                    }
-                    st.client = None;
-                    st.detached_since = Some(Instant::now());
-                }
-            }
-        }
-        st.ring.extend(bytes);
-        let excess = st.ring.len().saturating_sub(REPLAY_BYTES);
-        if excess > 0 {
-            st.ring.drain(..excess);
-            st.dropped += excess as u64;
-        }
-    }
-
-    /// Attaches a client (taking over from any other one).
-    pub fn attach(&self, id: u64, reconnected: bool) -> Attached {
-        let (tx, rx) = mpsc::channel(CLIENT_QUEUE);
-        let (kick_tx, kick_rx) = oneshot::channel();
-        let mut st = self.lock();
-        let took_over = match st.client.take() {
-            Some(mut old) => {
-                if let Some(k) = old.kick.take() {
-                    let _ = k.send(Kick::TakenOver);
-                }
-                true
-            }
-            None => false,
-        };
-        let replay: Vec<u8> = st.ring.drain(..).collect();
-        let dropped = std::mem::take(&mut st.dropped);
-        st.client = Some(Client {
-            id,
-            tx,
-            kick: Some(kick_tx),
-        });
-        st.detached_since = None;
-        st.last_activity = Instant::now();
-        let exited = st.exited;
-        drop(st);
-        let label = match (took_over, reconnected) {
-            (true, _) => format!("takeover by client {id}"),
-            (false, true) => format!(
-                "re-attach by client {id} ({} bytes replayed, {dropped} dropped)",
-                replay.len()
-            ),
-            (false, false) => format!("attach by client {id}"),
-        };
-        let rec = self.recording.clone();
-        tokio::spawn(async move { rec.record(EventData::Marker(label)).await });
-        Attached {
-            rx,
-            kick: kick_rx,
-            replay,
-            dropped,
-            reconnected,
-            exited,
-        }
-    }
-
-    /// Detaches client `id` if it is still the attached one.
-    pub fn detach(&self, id: u64) {
-        let mut st = self.lock();
-        if st.client.as_ref().is_some_and(|c| c.id == id) {
-            st.client = None;
-            st.detached_since = Some(Instant::now());
-            drop(st);
-            let rec = self.recording.clone();
-            tokio::spawn(async move {
-                rec.record(EventData::Marker(format!("detach of client {id}")))
-                    .await
-            });
-        }
-    }
-
     /// Writes keystrokes to the PTY, recording them unless a password is
     /// being read (echo off in line mode).
     pub async fn input(&self, bytes: &[u8]) -> std::io::Result<()> {
-        self.lock().last_activity = Instant::now();
+        self.att.touch();
         let secret = reading_secret(&self.modes_fd);
         let to_record = {
             let mut withheld = self
@@ -313,7 +155,7 @@ impl Shell {
 
     /// Resizes the PTY and records it.
     pub async fn resize(&self, size: TermSize) -> std::io::Result<()> {
-        self.lock().last_activity = Instant::now();
+        self.att.touch();
         self.writer
             .lock()
             .await
@@ -326,13 +168,13 @@ impl Shell {
     /// Ends the process: SIGHUP to its process group, SIGKILL after `grace`.
     /// `end` becomes the recording's end reason.
     pub fn terminate(self: &Arc<Self>, end: EndReason, grace: Duration) {
-        {
-            let mut st = self.lock();
-            if st.exited.is_some() {
-                return;
-            }
-            st.ending.get_or_insert(end);
+        if self.att.exited() {
+            return;
         }
+        self.ending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_or_insert(end);
         let Some(pid) = self
             .pid
             .and_then(|p| rustix::process::Pid::from_raw(p as i32))
@@ -344,40 +186,39 @@ impl Shell {
         let me = Arc::clone(self);
         tokio::spawn(async move {
             tokio::time::sleep(grace).await;
-            if me.lock().exited.is_none() {
+            if !me.att.exited() {
                 let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
                 let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
             }
         });
     }
+}
 
-    /// Tells the attached client to go (shutdown).
-    pub fn kick(&self, why: Kick) {
-        let mut st = self.lock();
-        if let Some(c) = &mut st.client
-            && let Some(k) = c.kick.take()
-        {
-            let _ = k.send(why);
-        }
+impl super::Target for Shell {
+    fn session_id(&self) -> &str {
+        &self.session_id
     }
-
-    /// How long since the last input, resize or attach.
-    pub fn idle_for(&self) -> Duration {
-        self.lock().last_activity.elapsed()
+    fn shell_id(&self) -> &str {
+        &self.shell_id
     }
-
-    /// How long it has been without a client (None while attached).
-    pub fn detached_for(&self) -> Option<Duration> {
-        self.lock().detached_since.map(|t| t.elapsed())
+    fn att(&self) -> &Attachment {
+        &self.att
     }
-
-    /// Whether the process has exited.
-    pub fn exited(&self) -> bool {
-        self.lock().exited.is_some()
+    fn input<'a>(&'a self, bytes: &'a [u8]) -> super::BoxFut<'a> {
+        // A failed write means the shell is ending; its exit status follows.
+        Box::pin(async move {
+            let _ = Shell::input(self, bytes).await;
+        })
     }
-
-    /// The recording's path.
-    pub fn recording_path(&self) -> &std::path::Path {
+    fn resize(&self, size: TermSize) -> super::BoxFut<'_> {
+        Box::pin(async move {
+            let _ = Shell::resize(self, size).await;
+        })
+    }
+    fn end(self: Arc<Self>, end: EndReason) {
+        self.terminate(end, Duration::from_secs(2));
+    }
+    fn recording_path(&self) -> &std::path::Path {
         self.recording.path()
     }
 }

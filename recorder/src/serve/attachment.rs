@@ -1,0 +1,226 @@
+//! The client side of a shell, shared by local shells (`serve`) and proxied
+//! ones (`proxy`): at most one attached client with a bounded output queue,
+//! output buffered (256 KiB) while detached for replay on re-attach,
+//! takeover, and activity times for the idle and grace timers.
+//!
+//! The state is behind a std mutex held only for short hand-overs; output is
+//! never awaited under it, so one slow client cannot stall a shell.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use termtrail_format::event::EventData;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::recording::Recording;
+
+/// Output kept for a detached shell.
+pub const REPLAY_BYTES: usize = 256 << 10;
+/// Messages queued to a client before it counts as too slow.
+const CLIENT_QUEUE: usize = 256;
+
+/// What a client receives from its shell.
+#[derive(Debug)]
+pub enum ToClient {
+    /// Output.
+    Stdout(Vec<u8>),
+    /// The shell ended: exit code (128+N for signal N) and signal.
+    Exit(i32, Option<i32>),
+}
+
+/// Why a client is told to go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kick {
+    /// Another client attached to the same shell (close code 4000).
+    TakenOver,
+    /// It did not read its output fast enough.
+    TooSlow,
+    /// The host is shutting down, or the shell is gone.
+    Shutdown,
+}
+
+struct Client {
+    id: u64,
+    tx: mpsc::Sender<ToClient>,
+    kick: Option<oneshot::Sender<Kick>>,
+}
+
+struct State {
+    client: Option<Client>,
+    ring: VecDeque<u8>,
+    dropped: u64,
+    last_activity: Instant,
+    detached_since: Option<Instant>,
+    exited: Option<(i32, Option<i32>)>,
+}
+
+/// What attaching returns.
+pub struct Attached {
+    /// Output for this client.
+    pub rx: mpsc::Receiver<ToClient>,
+    /// Fires when the client must go.
+    pub kick: oneshot::Receiver<Kick>,
+    /// Output buffered while no client was attached.
+    pub replay: Vec<u8>,
+    /// Bytes lost because the buffer overflowed.
+    pub dropped: u64,
+    /// The exit status, when the shell has already ended.
+    pub exited: Option<(i32, Option<i32>)>,
+}
+
+/// The client side of one shell.
+pub struct Attachment {
+    state: Mutex<State>,
+    recording: Recording,
+}
+
+impl Attachment {
+    /// No client yet; the grace timer runs from now.
+    pub fn new(recording: Recording) -> Attachment {
+        Attachment {
+            state: Mutex::new(State {
+                client: None,
+                ring: VecDeque::new(),
+                dropped: 0,
+                last_activity: Instant::now(),
+                detached_since: Some(Instant::now()),
+                exited: None,
+            }),
+            recording,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A poisoned lock means a panic elsewhere; the state is still usable.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The shell's recording.
+    pub fn recording(&self) -> &Recording {
+        &self.recording
+    }
+
+    /// Hands output to the client, or buffers it.
+    pub fn deliver(&self, bytes: &[u8]) {
+        let mut st = self.lock();
+        st.last_activity = Instant::now();
+        if let Some(c) = &mut st.client {
+            if c.tx.try_send(ToClient::Stdout(bytes.to_vec())).is_ok() {
+                return;
+            }
+            // Too slow (or gone): detach it and keep the output for a later
+            // re-attach instead of blocking the shell.
+            if let Some(k) = c.kick.take() {
+                let _ = k.send(Kick::TooSlow);
+            }
+            st.client = None;
+            st.detached_since = Some(Instant::now());
+        }
+        st.ring.extend(bytes);
+        let excess = st.ring.len().saturating_sub(REPLAY_BYTES);
+        if excess > 0 {
+            st.ring.drain(..excess);
+            st.dropped += excess as u64;
+        }
+    }
+
+    /// Records that the shell ended and tells the client.
+    pub fn exit(&self, code: i32, signal: Option<i32>) {
+        let mut st = self.lock();
+        st.exited = Some((code, signal));
+        if let Some(c) = &st.client {
+            let _ = c.tx.try_send(ToClient::Exit(code, signal));
+        }
+    }
+
+    /// Attaches a client, taking over from any other one; records a marker.
+    pub fn attach(&self, id: u64, reconnected: bool) -> Attached {
+        let (tx, rx) = mpsc::channel(CLIENT_QUEUE);
+        let (kick_tx, kick_rx) = oneshot::channel();
+        let mut st = self.lock();
+        let took_over = match st.client.take() {
+            Some(mut old) => {
+                if let Some(k) = old.kick.take() {
+                    let _ = k.send(Kick::TakenOver);
+                }
+                true
+            }
+            None => false,
+        };
+        let replay: Vec<u8> = st.ring.drain(..).collect();
+        let dropped = std::mem::take(&mut st.dropped);
+        st.client = Some(Client {
+            id,
+            tx,
+            kick: Some(kick_tx),
+        });
+        st.detached_since = None;
+        st.last_activity = Instant::now();
+        let exited = st.exited;
+        drop(st);
+        let label = match (took_over, reconnected) {
+            (true, _) => format!("takeover by client {id}"),
+            (false, true) => format!(
+                "re-attach by client {id} ({} bytes replayed, {dropped} dropped)",
+                replay.len()
+            ),
+            (false, false) => format!("attach by client {id}"),
+        };
+        self.mark(label);
+        Attached {
+            rx,
+            kick: kick_rx,
+            replay,
+            dropped,
+            exited,
+        }
+    }
+
+    /// Detaches client `id` if it is still the attached one.
+    pub fn detach(&self, id: u64) {
+        let mut st = self.lock();
+        if st.client.as_ref().is_some_and(|c| c.id == id) {
+            st.client = None;
+            st.detached_since = Some(Instant::now());
+            drop(st);
+            self.mark(format!("detach of client {id}"));
+        }
+    }
+
+    /// Records a marker without waiting.
+    pub fn mark(&self, label: String) {
+        let rec = self.recording.clone();
+        tokio::spawn(async move { rec.record(EventData::Marker(label)).await });
+    }
+
+    /// Tells the attached client to go.
+    pub fn kick(&self, why: Kick) {
+        let mut st = self.lock();
+        if let Some(c) = &mut st.client
+            && let Some(k) = c.kick.take()
+        {
+            let _ = k.send(why);
+        }
+    }
+
+    /// Notes traffic (input, resize) for the idle timer.
+    pub fn touch(&self) {
+        self.lock().last_activity = Instant::now();
+    }
+
+    /// How long since the last traffic or attach.
+    pub fn idle_for(&self) -> Duration {
+        self.lock().last_activity.elapsed()
+    }
+
+    /// How long it has been without a client (None while attached).
+    pub fn detached_for(&self) -> Option<Duration> {
+        self.lock().detached_since.map(|t| t.elapsed())
+    }
+
+    /// Whether the shell has ended.
+    pub fn exited(&self) -> bool {
+        self.lock().exited.is_some()
+    }
+}
