@@ -44,6 +44,72 @@ pub enum Command {
     /// Open (or re-attach to) a remote shell in this terminal.
     #[command(after_help = ATTACH_HELP)]
     Attach(AttachArgs),
+    /// A recording proxy in front of a shell host (AgentCore protocol or terminado).
+    #[command(after_help = PROXY_HELP)]
+    Proxy(ProxyArgs),
+}
+
+const PROXY_HELP: &str = "\
+Clients speak the AgentCore shell protocol to the proxy exactly as to
+`termtrail serve` (docs/protocol.md); the proxy opens the same (session, shell)
+upstream, relays both ways and records every shell to the store under
+YYYY/MM/DD/proxy/<session>/<shell>/. If the client drops, the upstream shell and
+its recording carry on until the client re-attaches or --grace ends. If the
+upstream link drops, the proxy re-attaches with the same ids and records the
+host's replay only where it is new; bytes the host dropped become a gap marker.
+
+Upstreams:
+  --upstream-protocol agentcore  ws://HOST:PORT or the full shell endpoint URL
+                                 (termtrail serve; AgentCore runtimes need SigV4,
+                                 not implemented yet)
+  --upstream-protocol terminado  a NamedTermManager URL; {shell} is replaced by
+                                 the shell id (else appended), e.g.
+                                 ws://127.0.0.1:8888/websocket/{shell}
+
+Examples:
+  termtrail proxy --listen 127.0.0.1:9000 --upstream ws://127.0.0.1:8765 --no-auth
+  termtrail proxy --listen 127.0.0.1:9000 --upstream-protocol terminado \\
+      --upstream 'ws://127.0.0.1:8888/websocket/{shell}' --no-auth";
+
+/// Upstream protocols.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamProtocol {
+    /// The AgentCore shell protocol (termtrail serve).
+    Agentcore,
+    /// terminado (Jupyter's terminal server).
+    Terminado,
+}
+
+/// `proxy` arguments.
+#[derive(Args, Debug)]
+pub struct ProxyArgs {
+    /// Address to listen on (port 0 picks a free port, printed at start).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9000")]
+    pub listen: String,
+    /// The upstream shell host.
+    #[arg(long, value_name = "URL")]
+    pub upstream: String,
+    /// The upstream's protocol.
+    #[arg(long, value_enum, default_value = "agentcore")]
+    pub upstream_protocol: UpstreamProtocol,
+    /// Runtime ARN used in the upstream path when --upstream has no path (agentcore).
+    #[arg(long, value_name = "ARN", default_value = "local")]
+    pub runtime: String,
+    /// Store directory (default: $XDG_DATA_HOME/termtrail/recordings).
+    #[arg(long, value_name = "DIR")]
+    pub store: Option<PathBuf>,
+    /// At most this many live shells through the proxy.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_shells: u16,
+    /// End shells without traffic after this long.
+    #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+    /// Keep a shell and its recording this long after its client dropped.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    pub grace: Duration,
+    /// Run without authentication (loopback addresses only).
+    #[arg(long)]
+    pub no_auth: bool,
 }
 
 const ATTACH_HELP: &str = "\

@@ -14,8 +14,8 @@ use termtrail_format::store::{KeyParts, LocalStore};
 use termtrail_format::writer::WriterOptions;
 
 use cli::{
-    AttachArgs, Cli, Command, ExportArgs, Format, ImportArgs, KeygenArgs, RecArgs, ServeArgs,
-    VerifyArgs,
+    AttachArgs, Cli, Command, ExportArgs, Format, ImportArgs, KeygenArgs, ProxyArgs, RecArgs,
+    ServeArgs, VerifyArgs,
 };
 
 fn main() -> ExitCode {
@@ -28,6 +28,7 @@ fn main() -> ExitCode {
         Command::Keygen(a) => keygen(a),
         Command::Serve(a) => serve(a),
         Command::Attach(a) => attach(a),
+        Command::Proxy(a) => proxy(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -304,39 +305,44 @@ fn init_logging() {
         .try_init();
 }
 
-fn serve(a: ServeArgs) -> Result<u8> {
-    use termtrail_recorder::serve::{ServeOptions, run};
+/// What `serve` and `proxy` share: flags about the listener and the host.
+struct HostArgs {
+    listen: String,
+    store: Option<PathBuf>,
+    no_auth: bool,
+    what: &'static str,
+}
+
+fn run_host(
+    h: HostArgs,
+    make: impl FnOnce(PathBuf) -> termtrail_recorder::serve::ServeOptions,
+) -> Result<u8> {
+    use termtrail_recorder::serve::run;
     init_logging();
-    let store = store_root(a.store)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    if !a.no_auth {
+    if !h.no_auth {
         bail!(
             "no authentication is configured: pass --no-auth to run without it (allowed only on a loopback address such as 127.0.0.1)"
         );
     }
+    let store = store_root(h.store)?;
+    let opts = make(store.root().to_path_buf());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(&a.listen)
+        let listener = tokio::net::TcpListener::bind(&h.listen)
             .await
-            .with_context(|| format!("cannot listen on {}", a.listen))?;
+            .with_context(|| format!("cannot listen on {}", h.listen))?;
         let addr = listener.local_addr()?;
         if !addr.ip().is_loopback() {
             bail!("--no-auth is allowed only on a loopback address, not {addr}; authentication for other addresses is not implemented yet");
         }
-        eprintln!("!!! termtrail serve: NO AUTHENTICATION — anyone who can reach {addr} gets a shell as this user");
-        eprintln!("::: listening on ws://{addr}/runtimes/<arn>/ws/shells (recordings in {})", store.root().display());
-        let opts = ServeOptions {
-            store: store.root().to_path_buf(),
-            max_shells: usize::from(a.max_shells),
-            idle_timeout: a.idle_timeout,
-            grace: a.grace,
-            command: a.command,
-            principal: std::env::var("USER").unwrap_or_else(|_| "anonymous".into()),
-            writer: WriterOptions::default(),
-            shutdown_deadline: Duration::from_secs(10),
-        };
+        eprintln!("!!! termtrail {}: NO AUTHENTICATION — anyone who can reach {addr} gets a shell", h.what);
+        eprintln!(
+            "::: listening on ws://{addr}/runtimes/<arn>/ws/shells (recordings in {})",
+            store.root().display()
+        );
         let shutdown = async {
             use tokio::signal::unix::{SignalKind, signal};
             match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
@@ -348,6 +354,69 @@ fn serve(a: ServeArgs) -> Result<u8> {
         };
         run(listener, opts, shutdown).await?;
         Ok(0)
+    })
+}
+
+fn principal() -> String {
+    std::env::var("USER").unwrap_or_else(|_| "anonymous".into())
+}
+
+fn serve(a: ServeArgs) -> Result<u8> {
+    use termtrail_recorder::serve::{Backend, ServeOptions};
+    let h = HostArgs {
+        listen: a.listen,
+        store: a.store,
+        no_auth: a.no_auth,
+        what: "serve",
+    };
+    run_host(h, |store| ServeOptions {
+        store,
+        max_shells: usize::from(a.max_shells),
+        idle_timeout: a.idle_timeout,
+        grace: a.grace,
+        backend: Backend::Local { command: a.command },
+        principal: principal(),
+        writer: WriterOptions::default(),
+        shutdown_deadline: Duration::from_secs(10),
+    })
+}
+
+fn proxy(a: ProxyArgs) -> Result<u8> {
+    use termtrail_recorder::proxy::{Upstream, UpstreamProtocol};
+    use termtrail_recorder::serve::{Backend, ServeOptions};
+    let upstream = match a.upstream_protocol {
+        cli::UpstreamProtocol::Agentcore => Upstream {
+            protocol: UpstreamProtocol::AgentCore,
+            url: termtrail_recorder::client::endpoint_for(&a.upstream, &a.runtime),
+        },
+        cli::UpstreamProtocol::Terminado => Upstream {
+            protocol: UpstreamProtocol::Terminado,
+            url: a.upstream.clone(),
+        },
+    };
+    if upstream.url.starts_with("wss://") {
+        bail!(
+            "wss:// upstreams need TLS, which is not built yet; use ws:// (e.g. on loopback or through a TLS-terminating sidecar)"
+        );
+    }
+    if !upstream.url.starts_with("ws://") {
+        bail!("--upstream must be a ws:// URL, got {:?}", a.upstream);
+    }
+    let h = HostArgs {
+        listen: a.listen,
+        store: a.store,
+        no_auth: a.no_auth,
+        what: "proxy",
+    };
+    run_host(h, |store| ServeOptions {
+        store,
+        max_shells: usize::from(a.max_shells),
+        idle_timeout: a.idle_timeout,
+        grace: a.grace,
+        backend: Backend::Proxy(upstream),
+        principal: principal(),
+        writer: WriterOptions::default(),
+        shutdown_deadline: Duration::from_secs(10),
     })
 }
 

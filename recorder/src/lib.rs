@@ -19,6 +19,7 @@
 
 pub mod client;
 pub mod protocol;
+pub mod proxy;
 pub mod rec;
 pub mod recording;
 pub mod serve;

@@ -4,6 +4,7 @@
 mod attach;
 mod interactive;
 mod peers;
+mod proxy;
 mod rec;
 mod samples;
 mod serve;

@@ -30,12 +30,17 @@ pub struct Server {
 
 impl Server {
     pub fn start(d: &Dir, extra: &[&str]) -> Server {
+        Server::start_kind(d, "serve", extra)
+    }
+
+    /// Starts `termtrail serve` or `termtrail proxy` with `extra` flags.
+    pub fn start_kind(d: &Dir, kind: &str, extra: &[&str]) -> Server {
         let store = d.join("store");
-        let mut args = vec!["serve", "--listen", "127.0.0.1:0", "--no-auth", "--store"];
+        let mut args = vec![kind, "--listen", "127.0.0.1:0", "--no-auth", "--store"];
         let store_s = store.to_string_lossy().into_owned();
         args.push(&store_s);
         args.extend_from_slice(extra);
-        if !extra.contains(&"--") {
+        if kind == "serve" && !extra.contains(&"--") {
             args.extend_from_slice(&["--", "bash", "--norc", "--noprofile"]);
         }
         let mut c = d.cmd(&args);
@@ -156,6 +161,16 @@ pub async fn status(ws: &mut Ws) -> Value {
         let (ch, payload) = next_frame(ws).await.expect("a status frame");
         if ch == 3 {
             return serde_json::from_slice(&payload).unwrap();
+        }
+    }
+}
+
+/// The next status that is not a connection confirmation (an exit status).
+pub async fn exit_status(ws: &mut Ws) -> Value {
+    loop {
+        let st = status(ws).await;
+        if st["metadata"].get("shellId").is_none() {
+            return st;
         }
     }
 }

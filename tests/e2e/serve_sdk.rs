@@ -108,3 +108,25 @@ fn sdk_sees_refusal_at_the_shell_limit() {
     assert_eq!(r["status"], 429, "{r}");
     assert!(r["body"].as_str().unwrap().contains("TooManyShells"), "{r}");
 }
+
+#[test]
+fn sdk_through_the_proxy() {
+    let Some(py) = python() else { return };
+    let d = Dir::new();
+    let up = Server::start(&d, &[]);
+    let pd = Dir::new();
+    let px = Server::start_kind(&pd, "proxy", &["--upstream", &format!("ws://{}", up.addr)]);
+    let r = sdk(&py, &px, "basic");
+    assert_eq!(r["exit_code"], 7, "{r}");
+    assert!(r["output"].as_str().unwrap().contains("sdk-42"), "{r}");
+    let r = sdk(&py, &px, "takeover");
+    assert_eq!(r["first_kicked"], true, "{r}");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // Both the proxy and the host recorded the shells.
+    assert_eq!(px.recordings().len(), 2);
+    assert_eq!(up.recordings().len(), 2);
+    for rec in px.recordings() {
+        let v = d.run(&["verify", &rec.to_string_lossy()]);
+        assert_eq!(v.code, 0, "{v:?}");
+    }
+}

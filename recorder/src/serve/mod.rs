@@ -70,14 +70,26 @@ pub struct ServeOptions {
     pub idle_timeout: Duration,
     /// Shells without a client end after this.
     pub grace: Duration,
-    /// Command for new shells (default `$SHELL`).
-    pub command: Vec<String>,
+    /// What a new shell is: a local process, or a shell on an upstream host.
+    pub backend: Backend,
     /// Who is recorded as the principal (no authentication yet).
     pub principal: String,
     /// Chunk and segment bounds.
     pub writer: WriterOptions,
     /// How long shutdown waits for shells to end and recordings to seal.
     pub shutdown_deadline: Duration,
+}
+
+/// Where shells come from.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    /// `serve`: run this command (default `$SHELL`) in a local PTY.
+    Local {
+        /// Command and arguments.
+        command: Vec<String>,
+    },
+    /// `proxy`: open the shell on an upstream host.
+    Proxy(crate::proxy::Upstream),
 }
 
 /// Counters for `/metrics`.
@@ -231,7 +243,7 @@ async fn shell_ws(
         .filter(|s| !s.att().exited());
     let (shell, reconnected) = match existing {
         Some(s) => (s, true),
-        None => match start_shell(&host, &session, &shell_id) {
+        None => match start_shell(&host, &session, &shell_id).await {
             Ok(s) => (s, false),
             Err(resp) => return *resp,
         },
@@ -257,7 +269,7 @@ async fn shell_ws(
     resp
 }
 
-fn start_shell(
+async fn start_shell(
     host: &Arc<Host>,
     session: &str,
     shell_id: &str,
@@ -289,32 +301,25 @@ fn start_shell(
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
+    let source = match host.opts.backend {
+        Backend::Local { .. } => "serve",
+        Backend::Proxy(_) => "proxy",
+    };
     let store = LocalStore::new(&host.opts.store);
     let path = store
         .create_path(&KeyParts {
-            source: "serve",
+            source,
             session,
             shell: shell_id,
             start: now,
         })
         .map_err(|e| internal(format!("cannot create the recording directory: {e}")))?;
-    let command = if host.opts.command.is_empty() {
-        vec![
-            std::env::var("SHELL")
-                .ok()
-                .filter(|s| !s.is_empty())
-                .unwrap_or_else(|| "/bin/sh".into()),
-        ]
-    } else {
-        host.opts.command.clone()
-    };
     let size = TermSize::DEFAULT;
     let mut header = Header::new(size);
     header.term.kind = Some("xterm-256color".into());
     header.timestamp = Some(now);
-    header.command = Some(crate::rec::shell_join(&command));
-    header.termtrail = Some(RecordingMeta {
-        source: Some("serve".into()),
+    let mut meta = RecordingMeta {
+        source: Some(source.into()),
         session: Some(session.to_string()),
         shell: Some(shell_id.to_string()),
         principal: Some(host.opts.principal.clone()),
@@ -323,22 +328,84 @@ fn start_shell(
             .map(|h| h.trim().to_string()),
         input: true,
         ..RecordingMeta::default()
-    });
+    };
+    let command = match &host.opts.backend {
+        Backend::Local { command } if command.is_empty() => vec![
+            std::env::var("SHELL")
+                .ok()
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| "/bin/sh".into()),
+        ],
+        Backend::Local { command } => command.clone(),
+        Backend::Proxy(up) => {
+            meta.extra
+                .insert("upstream".into(), serde_json::Value::String(up.url.clone()));
+            Vec::new()
+        }
+    };
+    if !command.is_empty() {
+        header.command = Some(crate::rec::shell_join(&command));
+    }
+    header.termtrail = Some(meta);
     let recording = Recording::start(&path, header, host.opts.writer.clone())
         .map_err(|e| internal(e.to_string()))?;
     let registry = Arc::clone(host);
     let key = (session.to_string(), shell_id.to_string());
-    let shell = Shell::spawn(session.to_string(), shell_id.to_string(), &command, size, recording, permit, move |done| {
+    let on_end = move |done: Arc<dyn Target>| {
         let mut shells = registry.shells();
-        let done: Arc<dyn Target> = done;
         if shells.get(&key).is_some_and(|s| Arc::ptr_eq(s, &done)) {
             shells.remove(&key);
         }
         tracing::info!(session = %done.session_id(), shell = %done.shell_id(), recording = %done.recording_path().display(), "shell ended; recording sealed");
-    })
-    .map_err(|e| internal(format!("cannot start {:?}: {e}", command.join(" "))))?;
+    };
+    let shell: Arc<dyn Target> = match &host.opts.backend {
+        Backend::Local { .. } => Shell::spawn(
+            session.to_string(),
+            shell_id.to_string(),
+            &command,
+            size,
+            recording,
+            permit,
+            move |done| on_end(done),
+        )
+        .map_err(|e| internal(format!("cannot start {:?}: {e}", command.join(" "))))?,
+        Backend::Proxy(up) => {
+            let started = crate::proxy::ProxiedShell::start(
+                up.clone(),
+                session.to_string(),
+                shell_id.to_string(),
+                recording.clone(),
+                move |done| {
+                    // The slot is freed when the proxied shell ends.
+                    drop(permit);
+                    on_end(done)
+                },
+            )
+            .await;
+            match started {
+                Ok(s) => s,
+                Err(e) => {
+                    // Nothing was recorded: no header-only file is left.
+                    let _ = recording.finish(EndReason::Closed).await;
+                    let _ = std::fs::remove_file(&path);
+                    tracing::warn!(session, shell = shell_id, error = ?e, "upstream refused or unreachable");
+                    return Err(Box::new(match e {
+                        crate::proxy::ConnectError::Refused(status, body) => {
+                            let status =
+                                StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+                            (status, [("content-type", "application/json")], body).into_response()
+                        }
+                        crate::proxy::ConnectError::Unreachable(why) => refuse(
+                            StatusCode::BAD_GATEWAY,
+                            "UpstreamUnreachable",
+                            &format!("the upstream shell host cannot be reached: {why}"),
+                        ),
+                    }));
+                }
+            }
+        }
+    };
     host.metrics.shells_started.fetch_add(1, Ordering::Relaxed);
-    let shell: Arc<dyn Target> = shell;
     host.shells().insert(
         (session.to_string(), shell_id.to_string()),
         Arc::clone(&shell),

@@ -1,0 +1,553 @@
+//! `termtrail proxy`: clients speak the AgentCore shell protocol to the
+//! proxy; the proxy speaks to an upstream shell host — AgentCore's protocol
+//! (termtrail `serve`, or a runtime endpoint) or terminado's — relays both
+//! ways and records.
+//!
+//! One [`ProxiedShell`] per (session, shell): its upstream task owns the
+//! upstream WebSocket. When the upstream link drops it re-attaches with the
+//! same ids; the host's replay is compared with the last 256 KiB already
+//! received, and only what is new is recorded and passed on (a host that
+//! replays output the proxy already saw is not recorded twice). Bytes the
+//! host reports as dropped are recorded as a gap marker. When the client
+//! drops, the upstream shell and the recording carry on until the client
+//! comes back or the grace period ends (the serve module's sweeper).
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use termtrail_format::event::{EventData, TermSize};
+use termtrail_format::seal::EndReason;
+use termtrail_format::utf8::Utf8Stitcher;
+use tokio::sync::{Mutex as AsyncMutex, mpsc};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+
+use crate::protocol::{
+    CLOSE_TAKEN_OVER, Channel, SESSION_HEADER, decode, encode, exit_code_of, resize_payload,
+};
+use crate::recording::Recording;
+use crate::serve::attachment::Attachment;
+use crate::serve::{BoxFut, Target};
+
+/// How much recent upstream output is kept to recognise a replay.
+const TAIL_BYTES: usize = 256 << 10;
+/// Upstream reconnect attempts before the shell is given up.
+const UPSTREAM_RETRIES: u32 = 6;
+
+/// The upstream's protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamProtocol {
+    /// AgentCore shell protocol (termtrail serve, AgentCore runtimes).
+    AgentCore,
+    /// terminado (Jupyter's terminal server), NamedTermManager URLs.
+    Terminado,
+}
+
+/// Where the upstream is.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    /// Protocol spoken upstream.
+    pub protocol: UpstreamProtocol,
+    /// AgentCore: the shell endpoint (`ws://h/runtimes/<arn>/ws/shells`);
+    /// terminado: a URL with `{shell}` where the terminal name goes (or the
+    /// name is appended).
+    pub url: String,
+}
+
+impl Upstream {
+    fn url_for(&self, shell: &str) -> String {
+        match self.protocol {
+            UpstreamProtocol::AgentCore => crate::client::shell_url(&self.url, shell),
+            UpstreamProtocol::Terminado => {
+                // terminado names are \w+.
+                let name: String = shell
+                    .chars()
+                    .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                    .collect();
+                if self.url.contains("{shell}") {
+                    self.url.replace("{shell}", &name)
+                } else {
+                    format!("{}/{name}", self.url.trim_end_matches('/'))
+                }
+            }
+        }
+    }
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Why the upstream could not be reached on the first connect.
+#[derive(Debug)]
+pub enum ConnectError {
+    /// The upstream answered with an HTTP status (its body attached).
+    Refused(u16, String),
+    /// The upstream could not be reached.
+    Unreachable(String),
+}
+
+async fn connect(up: &Upstream, session: &str, shell: &str) -> Result<Ws, ConnectError> {
+    let url = up.url_for(shell);
+    let mut req = url
+        .as_str()
+        .into_client_request()
+        .map_err(|e| ConnectError::Unreachable(format!("bad upstream URL {url}: {e}")))?;
+    if up.protocol == UpstreamProtocol::AgentCore {
+        let v = session
+            .parse()
+            .map_err(|_| ConnectError::Unreachable("bad session id".into()))?;
+        req.headers_mut().insert(SESSION_HEADER, v);
+    }
+    match tokio_tungstenite::connect_async(req).await {
+        Ok((ws, _)) => Ok(ws),
+        Err(WsError::Http(resp)) => {
+            let body = resp
+                .body()
+                .as_deref()
+                .map(String::from_utf8_lossy)
+                .unwrap_or_default()
+                .into_owned();
+            Err(ConnectError::Refused(resp.status().as_u16(), body))
+        }
+        Err(e) => Err(ConnectError::Unreachable(format!("{url}: {e}"))),
+    }
+}
+
+enum Up {
+    Stdin(Vec<u8>),
+    Resize(TermSize),
+    Close,
+}
+
+/// A shell reached through the proxy.
+pub struct ProxiedShell {
+    session_id: String,
+    shell_id: String,
+    att: Attachment,
+    recording: Recording,
+    up_tx: mpsc::Sender<Up>,
+    input_stitch: AsyncMutex<Utf8Stitcher>,
+}
+
+impl ProxiedShell {
+    /// Connects upstream (errors map to the client's HTTP answer), then
+    /// starts relaying. `on_end` runs once the upstream shell is gone and the
+    /// recording is sealed.
+    pub async fn start(
+        up: Upstream,
+        session: String,
+        shell: String,
+        recording: Recording,
+        on_end: impl FnOnce(Arc<ProxiedShell>) + Send + 'static,
+    ) -> Result<Arc<ProxiedShell>, ConnectError> {
+        let ws = connect(&up, &session, &shell).await?;
+        let (up_tx, up_rx) = mpsc::channel(256);
+        let me = Arc::new(ProxiedShell {
+            session_id: session,
+            shell_id: shell,
+            att: Attachment::new(recording.clone()),
+            recording,
+            up_tx,
+            input_stitch: AsyncMutex::new(Utf8Stitcher::new()),
+        });
+        let task = Arc::clone(&me);
+        tokio::spawn(async move {
+            let end = task.relay(up, ws, up_rx).await;
+            if let Err(e) = task.recording.finish(end).await {
+                tracing::error!(session = %task.session_id, shell = %task.shell_id, error = %e, "sealing the recording failed");
+            }
+            on_end(task);
+        });
+        Ok(me)
+    }
+
+    /// Relays until the upstream shell ends; returns the end reason.
+    async fn relay(&self, up: Upstream, mut ws: Ws, mut rx: mpsc::Receiver<Up>) -> EndReason {
+        let mut replay = Replay::default();
+        let mut stitch = Utf8Stitcher::new();
+        let mut size = TermSize::DEFAULT;
+        loop {
+            let outcome = match up.protocol {
+                UpstreamProtocol::AgentCore => {
+                    self.relay_agentcore(&mut ws, &mut rx, &mut replay, &mut stitch, &mut size)
+                        .await
+                }
+                UpstreamProtocol::Terminado => {
+                    self.relay_terminado(&mut ws, &mut rx, &mut replay, &mut stitch, &mut size)
+                        .await
+                }
+            };
+            let why = match outcome {
+                Relay::Ended(end) => return end,
+                Relay::Lost(why) => why,
+            };
+            self.att
+                .mark(format!("upstream connection lost ({why}); re-attaching"));
+            tracing::warn!(session = %self.session_id, shell = %self.shell_id, why, "upstream lost; re-attaching");
+            let mut delay = Duration::from_millis(200);
+            let mut attempt = 0;
+            ws = loop {
+                attempt += 1;
+                match connect(&up, &self.session_id, &self.shell_id).await {
+                    Ok(ws) => break ws,
+                    Err(e) if attempt >= UPSTREAM_RETRIES => {
+                        let detail =
+                            format!("upstream unreachable after {attempt} attempts: {e:?}");
+                        self.att.exit(255, None);
+                        return EndReason::Interrupted { detail };
+                    }
+                    Err(_) => {
+                        tokio::time::sleep(delay).await;
+                        delay = (delay * 2).min(Duration::from_secs(5));
+                    }
+                }
+            };
+            if up.protocol == UpstreamProtocol::Terminado {
+                replay.expect();
+                let _ = ws.send(Message::Text(terminado_size(size).into())).await;
+            } else {
+                let _ = ws
+                    .send(Message::Binary(
+                        encode(Channel::Resize, &resize_payload(size)).into(),
+                    ))
+                    .await;
+            }
+        }
+    }
+
+    /// Output from upstream: dedupe a replay, record, pass on.
+    async fn output(&self, bytes: &[u8], replay: &mut Replay, stitch: &mut Utf8Stitcher) {
+        let fresh = replay.filter(bytes);
+        self.emit(&fresh, stitch).await;
+    }
+
+    /// Records and passes on output that is new.
+    async fn emit(&self, fresh: &[u8], stitch: &mut Utf8Stitcher) {
+        if fresh.is_empty() {
+            return;
+        }
+        let ready = stitch.push(fresh);
+        if !ready.is_empty() {
+            self.recording.record(EventData::Output(ready)).await;
+        }
+        self.att.deliver(fresh);
+    }
+
+    async fn upstream_msg(
+        &self,
+        ws: &mut Ws,
+        msg: Option<Up>,
+        size: &mut TermSize,
+        terminado: bool,
+    ) -> Option<Relay> {
+        let frame = match msg? {
+            Up::Stdin(b) if terminado => Message::Text(
+                json!(["stdin", String::from_utf8_lossy(&b)])
+                    .to_string()
+                    .into(),
+            ),
+            Up::Stdin(b) => Message::Binary(encode(Channel::Stdin, &b).into()),
+            Up::Resize(s) => {
+                *size = s;
+                if terminado {
+                    Message::Text(terminado_size(s).into())
+                } else {
+                    Message::Binary(encode(Channel::Resize, &resize_payload(s)).into())
+                }
+            }
+            Up::Close if terminado => {
+                // terminado has no "end this terminal" message: leave it.
+                let _ = ws.close(None).await;
+                self.att.exit(0, None);
+                return Some(Relay::Ended(EndReason::Closed));
+            }
+            Up::Close => Message::Binary(encode(Channel::Close, &[]).into()),
+        };
+        match ws.send(frame).await {
+            Ok(()) => None,
+            Err(e) => Some(Relay::Lost(e.to_string())),
+        }
+    }
+
+    async fn relay_agentcore(
+        &self,
+        ws: &mut Ws,
+        rx: &mut mpsc::Receiver<Up>,
+        replay: &mut Replay,
+        stitch: &mut Utf8Stitcher,
+        size: &mut TermSize,
+    ) -> Relay {
+        loop {
+            tokio::select! {
+                msg = rx.recv() => {
+                    if let Some(r) = self.upstream_msg(ws, msg, size, false).await {
+                        return r;
+                    }
+                }
+                frame = ws.next() => match frame {
+                    Some(Ok(Message::Binary(b))) => {
+                        let Ok((channel, payload)) = decode(&b) else { continue };
+                        match channel {
+                            Channel::Stdout | Channel::Stderr => self.output(payload, replay, stitch).await,
+                            Channel::Status => {
+                                let v: Value = serde_json::from_slice(payload).unwrap_or_default();
+                                let meta = &v["metadata"];
+                                if meta.get("shellId").is_some() {
+                                    // A confirmation during a replay ends it (the
+                                    // host's second one, with bytesDropped).
+                                    if replay.in_replay() {
+                                        let fresh = replay.done();
+                                        self.emit(&fresh, stitch).await;
+                                    } else if meta["reconnected"] == true {
+                                        replay.start();
+                                    }
+                                    let dropped = meta.get("bytesDropped").and_then(Value::as_u64).unwrap_or(0);
+                                    if dropped > 0 {
+                                        self.att.mark(format!("gap: the upstream host dropped {dropped} bytes of output"));
+                                    }
+                                } else {
+                                    let code = exit_code_of(payload).unwrap_or(255);
+                                    let signal = v.pointer("/details/causes").and_then(Value::as_array).and_then(|c| {
+                                        c.iter().find(|c| c["reason"] == "Signal").and_then(|c| c["message"].as_str()?.parse().ok())
+                                    });
+                                    self.finish_output(stitch).await;
+                                    self.recording.record(EventData::Exit(code)).await;
+                                    self.att.exit(code, signal);
+                                    return Relay::Ended(EndReason::Exited { code });
+                                }
+                            }
+                            Channel::Close => {
+                                self.finish_output(stitch).await;
+                                self.att.exit(255, None);
+                                return Relay::Ended(EndReason::Interrupted { detail: "the upstream host closed the shell".into() });
+                            }
+                            _ => {}
+                        }
+                    }
+                    Some(Ok(Message::Close(Some(f)))) if f.code == CloseCode::from(CLOSE_TAKEN_OVER) => {
+                        self.finish_output(stitch).await;
+                        self.att.exit(255, None);
+                        return Relay::Ended(EndReason::Interrupted {
+                            detail: "another client attached to the upstream shell directly".into(),
+                        });
+                    }
+                    Some(Ok(Message::Close(f))) => return Relay::Lost(format!("closed: {f:?}")),
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => return Relay::Lost(e.to_string()),
+                    None => return Relay::Lost("connection ended".into()),
+                },
+            }
+        }
+    }
+
+    async fn relay_terminado(
+        &self,
+        ws: &mut Ws,
+        rx: &mut mpsc::Receiver<Up>,
+        replay: &mut Replay,
+        stitch: &mut Utf8Stitcher,
+        size: &mut TermSize,
+    ) -> Relay {
+        loop {
+            tokio::select! {
+                msg = rx.recv() => {
+                    if let Some(r) = self.upstream_msg(ws, msg, size, true).await {
+                        return r;
+                    }
+                }
+                frame = ws.next() => match frame {
+                    Some(Ok(Message::Text(t))) => {
+                        let v: Value = serde_json::from_str(t.as_str()).unwrap_or_default();
+                        match v.get(0).and_then(Value::as_str) {
+                            Some("setup") => {}
+                            Some("stdout") => {
+                                let text = v.get(1).and_then(Value::as_str).unwrap_or_default();
+                                self.output(text.as_bytes(), replay, stitch).await;
+                                // terminado replays in one stdout message.
+                                if replay.in_replay() {
+                                    let fresh = replay.done();
+                                    self.emit(&fresh, stitch).await;
+                                }
+                            }
+                            Some("disconnect") => {
+                                self.finish_output(stitch).await;
+                                self.att.mark("terminado ended the terminal (it reports no exit code)".into());
+                                self.att.exit(0, None);
+                                return Relay::Ended(EndReason::Closed);
+                            }
+                            _ => {}
+                        }
+                    }
+                    Some(Ok(Message::Close(f))) => return Relay::Lost(format!("closed: {f:?}")),
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => return Relay::Lost(e.to_string()),
+                    None => return Relay::Lost("connection ended".into()),
+                },
+            }
+        }
+    }
+
+    async fn finish_output(&self, stitch: &mut Utf8Stitcher) {
+        let rest = stitch.finish();
+        if !rest.is_empty() {
+            self.recording.record(EventData::Output(rest)).await;
+        }
+    }
+}
+
+fn terminado_size(s: TermSize) -> String {
+    // terminado orders rows, cols.
+    json!(["set_size", s.rows, s.cols]).to_string()
+}
+
+enum Relay {
+    Ended(EndReason),
+    Lost(String),
+}
+
+/// Recognises a replay of output already received. The last bytes received
+/// are kept; a replay is held until it is complete, then only the part not
+/// seen before is released.
+#[derive(Default)]
+struct Replay {
+    tail: VecDeque<u8>,
+    /// Some while a replay is being received.
+    pending: Option<Vec<u8>>,
+    /// The next output starts a replay (terminado re-attach).
+    expecting: bool,
+}
+
+impl Replay {
+    /// After an upstream re-attach: the host's first output is a replay.
+    fn expect(&mut self) {
+        self.expecting = true;
+    }
+
+    fn in_replay(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    /// A replay starts (the host confirmed a re-attach).
+    fn start(&mut self) {
+        self.pending = Some(Vec::new());
+        self.expecting = false;
+    }
+
+    /// Live bytes pass through (and are remembered); replay bytes are held.
+    fn filter(&mut self, bytes: &[u8]) -> Vec<u8> {
+        if self.expecting {
+            self.start();
+        }
+        if let Some(p) = &mut self.pending {
+            p.extend_from_slice(bytes);
+            return Vec::new();
+        }
+        self.remember(bytes);
+        bytes.to_vec()
+    }
+
+    /// The replay is complete: returns its part not seen before.
+    fn done(&mut self) -> Vec<u8> {
+        self.expecting = false;
+        let Some(p) = self.pending.take() else {
+            return Vec::new();
+        };
+        let tail: Vec<u8> = self.tail.iter().copied().collect();
+        let fresh = p[overlap(&tail, &p)..].to_vec();
+        self.remember(&fresh);
+        fresh
+    }
+
+    fn remember(&mut self, bytes: &[u8]) {
+        self.tail.extend(bytes);
+        let excess = self.tail.len().saturating_sub(TAIL_BYTES);
+        self.tail.drain(..excess);
+    }
+}
+
+/// Length of the longest suffix of `seen` that is a prefix of `replay`
+/// (KMP over `replay ‖ sentinel ‖ seen`, linear time).
+fn overlap(seen: &[u8], replay: &[u8]) -> usize {
+    let pat: Vec<u16> = replay.iter().map(|&b| u16::from(b)).collect();
+    let text = seen.iter().map(|&b| u16::from(b));
+    let mut fail = vec![0usize; pat.len()];
+    let mut k = 0;
+    for i in 1..pat.len() {
+        while k > 0 && pat[i] != pat[k] {
+            k = fail[k - 1];
+        }
+        if pat[i] == pat[k] {
+            k += 1;
+        }
+        fail[i] = k;
+    }
+    let mut k = 0;
+    for c in text {
+        while k > 0 && (k == pat.len() || c != pat[k]) {
+            k = fail[k - 1];
+        }
+        if k < pat.len() && c == pat[k] {
+            k += 1;
+        }
+    }
+    k
+}
+
+impl Target for ProxiedShell {
+    fn session_id(&self) -> &str {
+        &self.session_id
+    }
+    fn shell_id(&self) -> &str {
+        &self.shell_id
+    }
+    fn att(&self) -> &Attachment {
+        &self.att
+    }
+    fn input<'a>(&'a self, bytes: &'a [u8]) -> BoxFut<'a> {
+        Box::pin(async move {
+            self.att.touch();
+            // The proxy has no PTY to ask about echo: input is recorded as
+            // typed (password withholding comes with the access policy).
+            let ready = self.input_stitch.lock().await.push(bytes);
+            if !ready.is_empty() {
+                self.recording.record(EventData::Input(ready)).await;
+            }
+            let _ = self.up_tx.send(Up::Stdin(bytes.to_vec())).await;
+        })
+    }
+    fn resize(&self, size: TermSize) -> BoxFut<'_> {
+        Box::pin(async move {
+            self.att.touch();
+            self.recording.record(EventData::Resize(size)).await;
+            let _ = self.up_tx.send(Up::Resize(size)).await;
+        })
+    }
+    fn end(self: Arc<Self>, _end: EndReason) {
+        let tx = self.up_tx.clone();
+        tokio::spawn(async move {
+            let _ = tx.send(Up::Close).await;
+        });
+    }
+    fn recording_path(&self) -> &std::path::Path {
+        self.recording.path()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overlap_finds_the_longest_seen_prefix() {
+        assert_eq!(overlap(b"hello world", b"world and more"), 5);
+        assert_eq!(overlap(b"abcabc", b"abcabcx"), 6);
+        assert_eq!(overlap(b"xyz", b"new"), 0);
+        assert_eq!(overlap(b"", b"new"), 0);
+        assert_eq!(overlap(b"aaaa", b"aa"), 2);
+        assert_eq!(overlap(b"abab", b"abab"), 4);
+    }
+}

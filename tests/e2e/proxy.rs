@@ -1,0 +1,254 @@
+//! `proxy` in front of `serve` (AgentCore protocol) and of terminado: relay,
+//! recording, client re-attach, upstream link loss with replay
+//! de-duplication, and the SDK through the proxy.
+
+use std::io::{BufRead, BufReader};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::SinkExt;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::serve::{SESSION, Server, close_of, connect, exit_status, read_until, status, stdin};
+use crate::util::*;
+
+/// A TCP relay whose connections can be cut, to simulate a network drop.
+pub struct Relay {
+    pub addr: String,
+    conns: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl Relay {
+    pub fn start(target: &str) -> Relay {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let conns: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
+        let (target, list) = (target.to_string(), conns.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let Ok(server) = TcpStream::connect(&target) else {
+                    continue;
+                };
+                list.lock()
+                    .unwrap()
+                    .extend([client.try_clone().unwrap(), server.try_clone().unwrap()]);
+                let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                let (mut c1, mut s1) = (client, server);
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut c1, &mut s1);
+                    let _ = s1.shutdown(Shutdown::Both);
+                });
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut s2, &mut c2);
+                    let _ = c2.shutdown(Shutdown::Both);
+                });
+            }
+        });
+        Relay { addr, conns }
+    }
+
+    /// Drops every connection through the relay (new ones still work).
+    pub fn cut(&self) {
+        for c in self.conns.lock().unwrap().drain(..) {
+            let _ = c.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+fn proxy(d: &Dir, upstream: &str, extra: &[&str]) -> Server {
+    let mut args = vec!["--upstream", upstream];
+    args.extend_from_slice(extra);
+    Server::start_kind(d, "proxy", &args)
+}
+
+fn occurrences(hay: &str, needle: &str) -> usize {
+    hay.matches(needle).count()
+}
+
+/// Lines of a transcript that end with `word` (a prompt may precede
+/// output from a background job).
+fn lines_equal(text: &str, word: &str) -> usize {
+    text.lines()
+        .filter(|l| l.trim_end() == word || l.trim_end().ends_with(&format!("> {word}")))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn proxy_relays_records_and_survives_upstream_loss() {
+    let d = Dir::new();
+    let up = Server::start(&d, &[]);
+    let relay = Relay::start(&up.addr);
+    let pd = Dir::new();
+    let px = proxy(&pd, &format!("ws://{}", relay.addr), &[]);
+    let (mut ws, resp) = connect(&px.url("p1"), SESSION).await.unwrap();
+    assert_eq!(resp.headers()["x-amzn-bedrock-agentcore-shell-id"], "p1");
+    let st = status(&mut ws).await;
+    assert_eq!(st["metadata"]["shellId"], "p1");
+    ws.send(Message::Binary(
+        [&[4u8][..], br#"{"width":120,"height":40}"#]
+            .concat()
+            .into(),
+    ))
+    .await
+    .unwrap();
+    stdin(&mut ws, "echo via-proxy-$((6*7)); tput cols\n").await;
+    read_until(&mut ws, "120\r\n").await;
+
+    // The upstream link drops while the shell prints: the proxy re-attaches,
+    // the host replays what it buffered, and it is recorded exactly once.
+    stdin(&mut ws, "(sleep 0.6; echo during-the-cut) &\n").await;
+    read_until(&mut ws, "tt>").await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    relay.cut();
+    let out = read_until(&mut ws, "during-the-cut\r\n").await;
+    assert_eq!(occurrences(&out, "during-the-cut\r\n"), 1, "{out}");
+    stdin(&mut ws, "echo after-the-cut\n").await;
+    read_until(&mut ws, "after-the-cut\r\n").await;
+
+    // The client drops; the proxy keeps recording; the client re-attaches and
+    // gets what it missed.
+    stdin(&mut ws, "(sleep 0.5; echo while-client-away) &\n").await;
+    read_until(&mut ws, "tt>").await;
+    drop(ws);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let (mut ws, _) = connect(&px.url("p1"), SESSION).await.unwrap();
+    assert_eq!(status(&mut ws).await["metadata"]["reconnected"], true);
+    read_until(&mut ws, "while-client-away\r\n").await;
+    stdin(&mut ws, "exit 9\n").await;
+    let st = exit_status(&mut ws).await;
+    assert_eq!(st["details"]["causes"][0]["message"], "9", "{st}");
+    assert_eq!(close_of(&mut ws).await.map(|c| c.0), Some(1000));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let rec = &px.recordings()[0];
+    assert!(rec.to_string_lossy().contains("/proxy/"), "{rec:?}");
+    let v = d.run(&["verify", &rec.to_string_lossy()]);
+    assert_eq!(v.code, 0, "{v:?}");
+    assert!(v.stdout.contains("exited with code 9"), "{}", v.stdout);
+    let cast = zstd_dc(rec);
+    assert!(cast.contains("\"upstream\":\"ws://"), "upstream in header");
+    assert!(cast.contains("\"r\", \"120x40\"]"));
+    assert!(cast.contains("upstream connection lost"), "{cast}");
+    let text = d
+        .run(&["export", &rec.to_string_lossy(), "--format", "txt"])
+        .stdout;
+    assert_eq!(lines_equal(&text, "during-the-cut"), 1, "{text}\n{cast}");
+    assert_eq!(lines_equal(&text, "while-client-away"), 1, "{text}");
+    assert!(text.contains("via-proxy-42"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn proxy_passes_upstream_refusals_and_unreachable_upstreams() {
+    let d = Dir::new();
+    let up = Server::start(&d, &["--max-shells", "1"]);
+    let px = proxy(&Dir::new(), &format!("ws://{}", up.addr), &[]);
+    let (mut a, _) = connect(&px.url("only"), SESSION).await.unwrap();
+    status(&mut a).await;
+    match connect(&px.url("second"), SESSION).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+            assert_eq!(resp.status().as_u16(), 429)
+        }
+        other => panic!("{other:?}"),
+    }
+    let dead = proxy(&Dir::new(), "ws://127.0.0.1:9", &[]);
+    match connect(&dead.url("x"), SESSION).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+            assert_eq!(resp.status().as_u16(), 502)
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        dead.recordings().is_empty(),
+        "no recording for a shell that never started"
+    );
+}
+
+fn terminado(d: &Dir) -> Option<(Child, u16)> {
+    let py = match std::env::var("TERMTRAIL_PYTHON") {
+        Ok(p) if !p.is_empty() => p,
+        _ => {
+            assert!(
+                std::env::var("TERMTRAIL_REQUIRE_PEERS").is_err(),
+                "TERMTRAIL_PYTHON not set"
+            );
+            eprintln!("SKIPPED: TERMTRAIL_PYTHON not set");
+            return None;
+        }
+    };
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/python/terminado_server.py"
+    );
+    let mut child = Command::new(py)
+        .arg(script)
+        .arg("0")
+        .current_dir(d.path())
+        .env("HOME", d.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line
+        .trim()
+        .strip_prefix("ready ")
+        .expect("terminado ready line")
+        .parse()
+        .unwrap();
+    Some((child, port))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn proxy_in_front_of_terminado() {
+    let d = Dir::new();
+    let Some((mut term, port)) = terminado(&d) else {
+        return;
+    };
+    let relay = Relay::start(&format!("127.0.0.1:{port}"));
+    let px = proxy(
+        &Dir::new(),
+        &format!("ws://{}/websocket/{{shell}}", relay.addr),
+        &["--upstream-protocol", "terminado"],
+    );
+    let (mut ws, _) = connect(&px.url("term1"), SESSION).await.unwrap();
+    status(&mut ws).await;
+    ws.send(Message::Binary(
+        [&[4u8][..], br#"{"width":101,"height":33}"#]
+            .concat()
+            .into(),
+    ))
+    .await
+    .unwrap();
+    stdin(&mut ws, "stty size; echo term-$((6*7))\n").await;
+    let out = read_until(&mut ws, "term-42").await;
+    assert!(out.contains("33 101"), "terminado got rows, cols: {out}");
+    // terminado replays its whole buffer (seen output included) on re-attach:
+    // the proxy passes on and records only what is new.
+    stdin(&mut ws, "echo unique-before-cut\n").await;
+    read_until(&mut ws, "unique-before-cut\r\n").await;
+    relay.cut();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    stdin(&mut ws, "echo after-reattach\n").await;
+    let out = read_until(&mut ws, "after-reattach\r\n").await;
+    assert!(
+        !out.contains("\nunique-before-cut\r\n"),
+        "replayed output passed on twice: {out}"
+    );
+    stdin(&mut ws, "exit\n").await;
+    exit_status(&mut ws).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rec = &px.recordings()[0];
+    let v = d.run(&["verify", &rec.to_string_lossy()]);
+    assert_eq!(v.code, 0, "{v:?}");
+    let text = d
+        .run(&["export", &rec.to_string_lossy(), "--format", "txt"])
+        .stdout;
+    assert_eq!(lines_equal(&text, "unique-before-cut"), 1, "{text}");
+    assert!(text.contains("after-reattach"));
+    let _ = term.kill();
+}
