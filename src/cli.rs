@@ -47,6 +47,38 @@ pub enum Command {
     /// A recording proxy in front of a shell host (AgentCore protocol or terminado).
     #[command(after_help = PROXY_HELP)]
     Proxy(ProxyArgs),
+    /// Run one command on a shell host and print its output (no terminal).
+    #[command(after_help = EXEC_HELP)]
+    Exec(ExecArgs),
+}
+
+const EXEC_HELP: &str = "\
+Runs CMD with `sh -c` on the host (POST /runtimes/<arn>/commands, recorded like
+every shell), streams its stdout and stderr here, and exits with its exit code
+(124 when the host stopped it at --timeout).
+
+Examples:
+  termtrail exec ws://127.0.0.1:8765 -- uname -a
+  termtrail exec ws://127.0.0.1:8765 --timeout 10 -- 'make test 2>&1 | tail'";
+
+/// `exec` arguments.
+#[derive(Args, Debug)]
+pub struct ExecArgs {
+    /// The host: ws://HOST:PORT or http://HOST:PORT.
+    #[arg(value_name = "URL")]
+    pub url: String,
+    /// Runtime session id (default: a new random one).
+    #[arg(long, value_name = "ID")]
+    pub session: Option<String>,
+    /// Runtime ARN in the request path.
+    #[arg(long, value_name = "ARN", default_value = "local")]
+    pub runtime: String,
+    /// Seconds after which the host stops the command (1-3600).
+    #[arg(long, value_name = "SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub timeout: u64,
+    /// The command (joined with spaces and run by sh -c).
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<String>,
 }
 
 const PROXY_HELP: &str = "\

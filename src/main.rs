@@ -14,8 +14,8 @@ use termtrail_format::store::{KeyParts, LocalStore};
 use termtrail_format::writer::WriterOptions;
 
 use cli::{
-    AttachArgs, Cli, Command, ExportArgs, Format, ImportArgs, KeygenArgs, ProxyArgs, RecArgs,
-    ServeArgs, VerifyArgs,
+    AttachArgs, Cli, Command, ExecArgs, ExportArgs, Format, ImportArgs, KeygenArgs, ProxyArgs,
+    RecArgs, ServeArgs, VerifyArgs,
 };
 
 fn main() -> ExitCode {
@@ -29,6 +29,7 @@ fn main() -> ExitCode {
         Command::Serve(a) => serve(a),
         Command::Attach(a) => attach(a),
         Command::Proxy(a) => proxy(a),
+        Command::Exec(a) => exec(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -478,4 +479,36 @@ fn attach(a: AttachArgs) -> Result<u8> {
         }
         Err(e) => Err(e.into()),
     }
+}
+
+fn exec(a: ExecArgs) -> Result<u8> {
+    use termtrail_recorder::exec::{authority, exec};
+    let auth = authority(&a.url)?;
+    let session = match a.session {
+        Some(s) => s,
+        None => random_id()?,
+    };
+    let arn: String = termtrail_recorder::client::endpoint_for("ws://h", &a.runtime)
+        .trim_start_matches("ws://h/runtimes/")
+        .trim_end_matches("/ws/shells")
+        .to_string();
+    let command = a.command.join(" ");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let outcome = runtime.block_on(async {
+        let (mut out, mut err) = (io::stdout(), io::stderr());
+        exec(
+            &auth, &arn, &session, &command, a.timeout, &mut out, &mut err,
+        )
+        .await
+    })?;
+    if outcome.timed_out {
+        eprintln!(
+            "termtrail: the host stopped the command after {} s",
+            a.timeout
+        );
+    }
+    Ok(u8::try_from(outcome.exit_code & 0xff).unwrap_or(255))
 }

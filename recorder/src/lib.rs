@@ -18,6 +18,7 @@
 //! ```
 
 pub mod client;
+pub mod exec;
 pub mod protocol;
 pub mod proxy;
 pub mod rec;

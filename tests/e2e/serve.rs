@@ -515,3 +515,45 @@ fn refuses_to_start_without_auth_or_off_loopback() {
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("unknown unit"), "{}", r.stderr);
 }
+
+#[test]
+fn exec_runs_one_command_streams_and_exits_with_its_code() {
+    let d = Dir::new();
+    let server = Server::start(&d, &[]);
+    let url = format!("ws://{}", server.addr);
+    let r = d.run(&[
+        "exec",
+        &url,
+        "--",
+        "echo to-stdout; echo to-stderr >&2; exit 4",
+    ]);
+    assert_eq!(r.code, 4, "{r:?}");
+    assert_eq!(r.stdout, "to-stdout\n");
+    assert!(r.stderr.contains("to-stderr"), "{}", r.stderr);
+    let r = d.run(&["exec", &url, "--timeout", "1", "--", "sleep 10"]);
+    assert_eq!(r.code, 124, "{r:?}");
+    assert!(
+        r.stderr.contains("stopped the command after 1 s"),
+        "{}",
+        r.stderr
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let recs = server.recordings();
+    assert_eq!(recs.len(), 2, "every command is recorded: {recs:?}");
+    let verdicts: Vec<String> = recs.iter().map(|p| verify_text(&d, p).1).collect();
+    assert!(
+        verdicts.iter().any(|v| v.contains("exited with code 4")),
+        "{verdicts:?}"
+    );
+    assert!(
+        verdicts.iter().any(|v| v.contains("timed out after 1 s")),
+        "{verdicts:?}"
+    );
+    // Bad requests get one-line errors.
+    let r = d.run(&["exec", "ftp://x", "--", "true"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("bad URL"), "{}", r.stderr);
+    let r = d.run(&["exec", "ws://127.0.0.1:9", "--", "true"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("cannot reach"), "{}", r.stderr);
+}

@@ -7,6 +7,7 @@
 //! detached for longer than the grace period.
 
 pub mod attachment;
+mod command;
 pub(crate) mod conn;
 pub mod shell;
 
@@ -138,6 +139,10 @@ pub async fn run(
     let sweeper = tokio::spawn(sweep(Arc::clone(&host)));
     let app = Router::new()
         .route("/runtimes/{arn}/ws/shells", get(shell_ws))
+        .route(
+            "/runtimes/{arn}/commands",
+            axum::routing::post(command::run_command),
+        )
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
         .with_state(Arc::clone(&host));

@@ -1,0 +1,126 @@
+//! `termtrail exec`: the one-shot client. POSTs a command to a shell host's
+//! command endpoint (`docs/protocol.md` §9), prints its output as it streams
+//! (stdout to stdout, stderr to stderr) and returns its exit code.
+
+use std::io::Write;
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use serde_json::{Value, json};
+
+use crate::protocol::SESSION_HEADER;
+
+/// Exec failures.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    /// The URL is not `ws://HOST:PORT[/…]` or `http://HOST:PORT[/…]`.
+    #[error("bad URL {0:?}: expected ws://HOST:PORT or http://HOST:PORT")]
+    Url(String),
+    /// Could not talk to the host.
+    #[error("cannot reach {0}: {1}")]
+    Unreachable(String, String),
+    /// The host refused (HTTP status and its message).
+    #[error("the host refused the command: HTTP {0}: {1}")]
+    Refused(u16, String),
+    /// The stream ended without an exit code.
+    #[error("the host ended the stream without an exit code")]
+    Truncated,
+}
+
+/// How the command ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecOutcome {
+    /// Exit code (124 when it timed out).
+    pub exit_code: i32,
+    /// Whether the host stopped it at the timeout.
+    pub timed_out: bool,
+}
+
+/// `host:port` of a ws:// or http:// URL.
+pub fn authority(url: &str) -> Result<String, ExecError> {
+    let rest = ["ws://", "http://"]
+        .iter()
+        .find_map(|p| url.strip_prefix(p))
+        .ok_or_else(|| ExecError::Url(url.into()))?;
+    let auth = rest.split('/').next().unwrap_or_default();
+    if auth.is_empty() {
+        return Err(ExecError::Url(url.into()));
+    }
+    Ok(auth.to_string())
+}
+
+/// Runs `command` on the host at `authority` (runtime path `arn`).
+pub async fn exec(
+    authority: &str,
+    arn_path: &str,
+    session: &str,
+    command: &str,
+    timeout_secs: u64,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> Result<ExecOutcome, ExecError> {
+    let unreachable =
+        |e: &dyn std::fmt::Display| ExecError::Unreachable(authority.to_string(), e.to_string());
+    let stream = tokio::net::TcpStream::connect(authority)
+        .await
+        .map_err(|e| unreachable(&e))?;
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .map_err(|e| unreachable(&e))?;
+    tokio::spawn(conn);
+    let body = json!({"command": command, "timeout": timeout_secs}).to_string();
+    let req = hyper::Request::post(format!("/runtimes/{arn_path}/commands"))
+        .header("host", authority)
+        .header("content-type", "application/json")
+        .header(SESSION_HEADER, session)
+        .body(Full::new(Bytes::from(body)))
+        .map_err(|e| unreachable(&e))?;
+    let resp = sender
+        .send_request(req)
+        .await
+        .map_err(|e| unreachable(&e))?;
+    let status = resp.status().as_u16();
+    let mut body = resp.into_body();
+    if status != 200 {
+        let bytes = body
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        let v: Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        let msg = v["message"]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned());
+        return Err(ExecError::Refused(status, msg));
+    }
+    let mut pending = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| unreachable(&e))?;
+        let Some(data) = frame.data_ref() else {
+            continue;
+        };
+        pending.extend_from_slice(data);
+        while let Some(nl) = pending.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = pending.drain(..=nl).collect();
+            let v: Value = serde_json::from_slice(&line).unwrap_or_default();
+            if let Some(d) = v.get("contentDelta") {
+                if let Some(s) = d["stdout"].as_str() {
+                    let _ = stdout.write_all(s.as_bytes());
+                    let _ = stdout.flush();
+                }
+                if let Some(s) = d["stderr"].as_str() {
+                    let _ = stderr.write_all(s.as_bytes());
+                    let _ = stderr.flush();
+                }
+            } else if let Some(stop) = v.get("contentStop") {
+                return Ok(ExecOutcome {
+                    exit_code: stop["exitCode"].as_i64().unwrap_or(255) as i32,
+                    timed_out: stop["status"] == "TIMED_OUT",
+                });
+            }
+        }
+    }
+    Err(ExecError::Truncated)
+}

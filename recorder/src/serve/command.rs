@@ -1,0 +1,245 @@
+//! The one-shot command call (the InvokeAgentRuntimeCommand analogue):
+//! `POST /runtimes/<arn>/commands` with `{"command": "...", "timeout": S}`
+//! runs the command with `sh -c` (no PTY), streams its output as JSON Lines
+//! and ends with its exit code. Every call is recorded.
+
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+use termtrail_format::cast::{Header, RecordingMeta};
+use termtrail_format::event::{EventData, TermSize};
+use termtrail_format::seal::EndReason;
+use termtrail_format::store::{KeyParts, LocalStore};
+use tokio::io::AsyncReadExt;
+use tokio::sync::mpsc;
+
+use super::{Host, refuse};
+use crate::protocol::{SESSION_HEADER, valid_session_id};
+use crate::recording::Recording;
+
+/// Largest command accepted, in characters.
+const MAX_COMMAND: usize = 65_536;
+
+#[derive(Deserialize)]
+pub(super) struct CommandRequest {
+    command: String,
+    #[serde(default = "default_timeout")]
+    timeout: u64,
+}
+
+fn default_timeout() -> u64 {
+    300
+}
+
+pub(super) async fn run_command(
+    State(host): State<Arc<Host>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if matches!(host.opts.backend, super::Backend::Proxy(_)) {
+        return refuse(
+            StatusCode::NOT_IMPLEMENTED,
+            "NotImplemented",
+            "one-shot commands through the proxy are not implemented yet; open a shell instead",
+        );
+    }
+    let Some(session) = headers
+        .get(SESSION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|s| valid_session_id(s))
+        .map(str::to_string)
+    else {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "a runtime session id header is required",
+        );
+    };
+    let req: CommandRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "BadRequest",
+                &format!("invalid request body: {e}"),
+            );
+        }
+    };
+    if req.command.is_empty() || req.command.chars().count() > MAX_COMMAND {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "command must be 1 to 65536 characters",
+        );
+    }
+    if !(1..=3600).contains(&req.timeout) {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "timeout must be 1 to 3600 seconds",
+        );
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let id = match termtrail_format::writer::new_recording_id() {
+        Ok(id) => format!("cmd-{}", &hex::encode(id)[..16]),
+        Err(e) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", &e),
+    };
+    let path = match LocalStore::new(&host.opts.store).create_path(&KeyParts {
+        source: "serve",
+        session: &session,
+        shell: &id,
+        start: now,
+    }) {
+        Ok(p) => p,
+        Err(e) => {
+            return refuse(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalError",
+                &e.to_string(),
+            );
+        }
+    };
+    let mut header = Header::new(TermSize::DEFAULT);
+    header.timestamp = Some(now);
+    header.command = Some(req.command.clone());
+    header.termtrail = Some(RecordingMeta {
+        source: Some("serve".into()),
+        session: Some(session.clone()),
+        shell: Some(id.clone()),
+        principal: Some(host.opts.principal.clone()),
+        ..RecordingMeta::default()
+    });
+    let recording = match Recording::start(&path, header, host.opts.writer.clone()) {
+        Ok(r) => r,
+        Err(e) => {
+            return refuse(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalError",
+                &e.to_string(),
+            );
+        }
+    };
+    let mut child = match tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(&req.command)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = recording.finish(EndReason::Closed).await;
+            return refuse(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalError",
+                &format!("cannot run sh: {e}"),
+            );
+        }
+    };
+    tracing::info!(session = %session, command = %id, "command started");
+    let (tx, rx) = mpsc::channel::<String>(64);
+    let mut stdout = child.stdout.take();
+    let mut stderr = child.stderr.take();
+    let timeout = Duration::from_secs(req.timeout);
+    tokio::spawn(async move {
+        let _ = tx
+            .send(json!({"contentStart": {}}).to_string() + "\n")
+            .await;
+        let (out_tx, mut out_rx) = mpsc::channel::<(bool, Vec<u8>)>(16);
+        for (is_err, pipe) in [
+            (false, stdout.take().map(Pipe::Out)),
+            (true, stderr.take().map(Pipe::Err)),
+        ] {
+            let Some(mut pipe) = pipe else { continue };
+            let out_tx = out_tx.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 16 << 10];
+                while let Ok(n) = pipe.read(&mut buf).await {
+                    if n == 0 || out_tx.send((is_err, buf[..n].to_vec())).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(out_tx);
+        let deadline = tokio::time::sleep(timeout);
+        tokio::pin!(deadline);
+        let mut timed_out = false;
+        loop {
+            tokio::select! {
+                chunk = out_rx.recv() => {
+                    let Some((is_err, bytes)) = chunk else { break };
+                    recording.record(EventData::Output(bytes.clone())).await;
+                    let key = if is_err { "stderr" } else { "stdout" };
+                    let line = json!({"contentDelta": {key: String::from_utf8_lossy(&bytes)}}).to_string() + "\n";
+                    let _ = tx.send(line).await;
+                }
+                _ = &mut deadline, if !timed_out => {
+                    timed_out = true;
+                    if let Some(pid) = child.id().and_then(|p| rustix::process::Pid::from_raw(p as i32)) {
+                        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+                    }
+                }
+            }
+        }
+        let code = match child.wait().await {
+            Ok(s) => {
+                use std::os::unix::process::ExitStatusExt;
+                s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(0))
+            }
+            Err(_) => 255,
+        };
+        let code = if timed_out { 124 } else { code };
+        recording.record(EventData::Exit(code)).await;
+        let end = if timed_out {
+            EndReason::Interrupted {
+                detail: format!("command timed out after {} s", timeout.as_secs()),
+            }
+        } else {
+            EndReason::Exited { code }
+        };
+        let _ = recording.finish(end).await;
+        let status = if timed_out { "TIMED_OUT" } else { "COMPLETED" };
+        let _ = tx
+            .send(json!({"contentStop": {"exitCode": code, "status": status}}).to_string() + "\n")
+            .await;
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|line| (Ok::<_, std::io::Error>(line), rx))
+    });
+    (
+        StatusCode::OK,
+        [("content-type", "application/x-ndjson")],
+        Body::from_stream(stream),
+    )
+        .into_response()
+}
+
+enum Pipe {
+    Out(tokio::process::ChildStdout),
+    Err(tokio::process::ChildStderr),
+}
+
+impl Pipe {
+    async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Pipe::Out(p) => p.read(buf).await,
+            Pipe::Err(p) => p.read(buf).await,
+        }
+    }
+}
