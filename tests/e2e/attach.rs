@@ -131,3 +131,32 @@ fn scripted_attach_runs_until_the_shell_exits() {
     assert_eq!(r.code, 6, "{r:?}");
     assert!(r.stdout.contains("scripted-42"), "{}", r.stdout);
 }
+
+#[test]
+fn attach_through_the_proxy_to_serve_and_verify_both_recordings() {
+    let d = Dir::new();
+    let up = Server::start(&d, &[]);
+    let pd = Dir::new();
+    let px = Server::start_kind(&pd, "proxy", &["--upstream", &format!("ws://{}", up.addr)]);
+    let t = Tmux::new(&d);
+    let cmd = format!(
+        "cd {dir}; {bin} attach ws://{addr} --session sess-via-proxy-1 --shell viaproxy; echo rc=$?; sleep 60",
+        dir = d.path().display(),
+        bin = bin(),
+        addr = px.addr
+    );
+    t.cmd(&["new-session", "-d", "-s", "t", "-x", "100", "-y", "30", &cmd]);
+    t.wait_for("tt>");
+    t.cmd(&["send-keys", "-t", "t", "printf '\\033[31mAccessDenied\\033[0m for role %s\\n' admin", "Enter"]);
+    t.wait_for("AccessDenied for role admin");
+    t.cmd(&["send-keys", "-t", "t", "exit 3", "Enter"]);
+    t.wait_for("rc=3");
+    std::thread::sleep(Duration::from_millis(500));
+    for rec in [&px.recordings()[0], &up.recordings()[0]] {
+        let v = d.run(&["verify", &rec.to_string_lossy()]);
+        assert_eq!(v.code, 0, "{v:?}");
+        assert!(v.stdout.contains("exited with code 3"), "{}", v.stdout);
+        let text = d.run(&["export", &rec.to_string_lossy(), "--format", "txt"]).stdout;
+        assert!(text.contains("AccessDenied for role admin"), "{text}");
+    }
+}
