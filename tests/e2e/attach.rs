@@ -145,9 +145,25 @@ fn attach_through_the_proxy_to_serve_and_verify_both_recordings() {
         bin = bin(),
         addr = px.addr
     );
-    t.cmd(&["new-session", "-d", "-s", "t", "-x", "100", "-y", "30", &cmd]);
+    t.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "t",
+        "-x",
+        "100",
+        "-y",
+        "30",
+        &cmd,
+    ]);
     t.wait_for("tt>");
-    t.cmd(&["send-keys", "-t", "t", "printf '\\033[31mAccessDenied\\033[0m for role %s\\n' admin", "Enter"]);
+    t.cmd(&[
+        "send-keys",
+        "-t",
+        "t",
+        "printf '\\033[31mAccessDenied\\033[0m for role %s\\n' admin",
+        "Enter",
+    ]);
     t.wait_for("AccessDenied for role admin");
     t.cmd(&["send-keys", "-t", "t", "exit 3", "Enter"]);
     t.wait_for("rc=3");
@@ -156,7 +172,9 @@ fn attach_through_the_proxy_to_serve_and_verify_both_recordings() {
         let v = d.run(&["verify", &rec.to_string_lossy()]);
         assert_eq!(v.code, 0, "{v:?}");
         assert!(v.stdout.contains("exited with code 3"), "{}", v.stdout);
-        let text = d.run(&["export", &rec.to_string_lossy(), "--format", "txt"]).stdout;
+        let text = d
+            .run(&["export", &rec.to_string_lossy(), "--format", "txt"])
+            .stdout;
         assert!(text.contains("AccessDenied for role admin"), "{text}");
     }
 }

@@ -557,3 +557,47 @@ fn exec_runs_one_command_streams_and_exits_with_its_code() {
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("cannot reach"), "{}", r.stderr);
 }
+
+/// Resident memory of a process, in KiB.
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_never_reads_disturbs_no_one_and_memory_stays_bounded() {
+    let d = Dir::new();
+    let server = Server::start(&d, &[]);
+    let (mut flood, _) = connect(&server.url("flood"), SESSION).await.unwrap();
+    status(&mut flood).await;
+    // 200 MB of output to a client that never reads again.
+    stdin(
+        &mut flood,
+        "head -c 200000000 /dev/zero | tr '\\\\0' x; echo; echo flood-done\n",
+    )
+    .await;
+    let (mut calm, _) = connect(&server.url("calm"), SESSION).await.unwrap();
+    status(&mut calm).await;
+    let mut peak = 0;
+    for i in 0..20 {
+        let t = Instant::now();
+        stdin(&mut calm, &format!("echo calm-{i}\n")).await;
+        read_until(&mut calm, &format!("calm-{i}\r\n")).await;
+        assert!(
+            t.elapsed() < Duration::from_secs(2),
+            "the other session stalled: {:?}",
+            t.elapsed()
+        );
+        peak = peak.max(rss_kib(server.child.id()));
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    assert!(
+        peak > 0 && peak < 150 * 1024,
+        "host RSS {peak} KiB while one client does not read"
+    );
+    drop(flood);
+}

@@ -22,10 +22,16 @@ const CLOSE_PROTOCOL: u16 = 1002;
 const CLOSE_POLICY: u16 = 1008;
 const CLOSE_TOO_BIG: u16 = 1009;
 
+/// A client that does not take a message within this long is dropped (its
+/// output stays buffered for a re-attach).
+const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 async fn send(ws: &mut WebSocket, channel: Channel, payload: &[u8]) -> bool {
-    ws.send(Message::Binary(encode(channel, payload).into()))
-        .await
-        .is_ok()
+    let msg = Message::Binary(encode(channel, payload).into());
+    matches!(
+        tokio::time::timeout(SEND_TIMEOUT, ws.send(msg)).await,
+        Ok(Ok(()))
+    )
 }
 
 /// Sends output in frames within the 64 KiB limit.
