@@ -377,7 +377,8 @@ fn serve(a: ServeArgs) -> Result<u8> {
         grace: a.grace,
         backend: Backend::Local { command: a.command },
         principal: principal(),
-        writer: WriterOptions::default(),
+        // Idle shells close their segment and free its compressor.
+        writer: WriterOptions::default().segment_idle(Some(Duration::from_secs(10))),
         shutdown_deadline: Duration::from_secs(10),
     })
 }
@@ -416,7 +417,8 @@ fn proxy(a: ProxyArgs) -> Result<u8> {
         grace: a.grace,
         backend: Backend::Proxy(upstream),
         principal: principal(),
-        writer: WriterOptions::default(),
+        // Idle shells close their segment and free its compressor.
+        writer: WriterOptions::default().segment_idle(Some(Duration::from_secs(10))),
         shutdown_deadline: Duration::from_secs(10),
     })
 }

@@ -92,3 +92,32 @@ proptest! {
         prop_assert!(valid.starts_with(&text));
     }
 }
+
+#[test]
+fn idle_segments_close_and_the_file_still_verifies() {
+    use termtrail_format::cast::Header;
+    use termtrail_format::seal::EndReason;
+    use termtrail_format::writer::{ChainWriter, WriterOptions};
+    let mut file = Vec::new();
+    let opts = small_opts().segment_idle(Some(std::time::Duration::from_secs(2)));
+    let mut w = ChainWriter::new(&mut file, Header::new(TermSize::DEFAULT), opts, None).unwrap();
+    let mut events = Vec::new();
+    for burst in 0..4u64 {
+        for i in 0..5u64 {
+            let e = Event::new(
+                burst * 10_000_000 + i * 1000,
+                EventData::Output(format!("burst {burst} line {i}\r\n").into_bytes()),
+            );
+            w.push(&e).unwrap();
+            events.push(e);
+        }
+        // Idle: the chunk closes, then the segment closes.
+        w.tick(burst * 10_000_000 + 1_500_000).unwrap();
+        w.tick(burst * 10_000_000 + 5_000_000).unwrap();
+    }
+    w.seal(EndReason::Closed).unwrap();
+    let (report, got) = read(&file, 2);
+    assert_eq!(report.status, Status::Intact, "{:?}", report.problems);
+    assert_eq!(report.segments, 4, "one segment per burst");
+    assert_eq!(got.events, events);
+}

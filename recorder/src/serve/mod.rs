@@ -262,6 +262,9 @@ async fn shell_ws(
         // so that an oversized message gets the protocol's own error.
         .max_message_size(2 * MAX_FRAME)
         .max_frame_size(2 * MAX_FRAME)
+        // Small per-connection buffers: hundreds of idle shells per host.
+        .read_buffer_size(16 << 10)
+        .write_buffer_size(16 << 10)
         .on_upgrade(move |socket| {
             conn::serve_client(socket, conn_host, conn_shell, client, reconnected)
         });

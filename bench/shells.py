@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+"""Shell host and proxy benchmarks (issue 3), each against the direct path
+measured in the same run:
+
+    cargo build --release && python3 bench/shells.py
+
+- added latency: keystroke-to-echo round trips (a shell running `cat`, so the
+  PTY's own echo answers) through `proxy` -> `serve` vs straight to `serve`,
+  p50 and p99;
+- throughput: 200 MB of output (`head -c`) received by a client, via the
+  proxy vs direct;
+- scale: N concurrent shells through one proxy, each echoing, errors counted,
+  and the proxy's resident memory per idle shell.
+Needs the `websockets` Python package (scripts/test's venv has it):
+    target/tools/venv-*/bin/python bench/shells.py
+Environment: ROUNDS (2000), SHELLS (500), MB (200)."""
+
+import asyncio, json, os, signal, statistics, subprocess, sys, tempfile, time
+
+import websockets
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TT = os.path.join(ROOT, "target", "release", "termtrail")
+ROUNDS = int(os.environ.get("ROUNDS", "2000"))
+SHELLS = int(os.environ.get("SHELLS", "500"))
+MB = int(os.environ.get("MB", "200"))
+SESSION = "bench-session-0000-1111-2222-3333"
+
+
+def start(kind, store, extra):
+    p = subprocess.Popen([TT, kind, "--listen", "127.0.0.1:0", "--no-auth", "--store", store, *extra],
+                         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+                         env=dict(os.environ, TERMTRAIL_LOG="warn"))
+    for line in p.stderr:
+        if "listening on ws://" in line:
+            addr = line.split("ws://")[1].split("/")[0]
+            # Keep draining stderr so the server never blocks on it.
+            asyncio.get_event_loop_policy()
+            import threading
+            threading.Thread(target=lambda: [None for _ in p.stderr], daemon=True).start()
+            return p, addr
+    raise SystemExit(f"{kind} did not start")
+
+
+def url(addr, shell):
+    return f"ws://{addr}/runtimes/bench/ws/shells?shellId={shell}"
+
+
+async def open_shell(addr, shell):
+    ws = await websockets.connect(url(addr, shell), additional_headers={"X-Amzn-Bedrock-AgentCore-Runtime-Session-Id": SESSION},
+                                  max_size=None, open_timeout=30)
+    while True:  # confirmation
+        m = await ws.recv()
+        if m[0] == 3:
+            return ws
+
+
+async def latency(addr, shell):
+    ws = await open_shell(addr, shell)
+    times = []
+    for i in range(ROUNDS + 50):
+        t = time.perf_counter()
+        await ws.send(b"\x00x")
+        while True:
+            m = await ws.recv()
+            if m[0] == 1 and b"x" in m[1:]:
+                break
+        if i >= 50:
+            times.append((time.perf_counter() - t) * 1e6)
+    await ws.close()
+    times.sort()
+    return statistics.median(times), times[int(len(times) * 0.99)]
+
+
+async def throughput(addr, shell):
+    ws = await open_shell(addr, shell)
+    total = MB * 1_000_000
+    await ws.send(b"\x00stty -echo; head -c %d /dev/zero | tr '\\0' x; echo; echo END-OF-BENCH\n" % total)
+    got = 0
+    t = None
+    tail = b""
+    while True:
+        m = await ws.recv()
+        if m[0] != 1:
+            continue
+        if t is None:
+            t = time.perf_counter()
+        got += len(m) - 1
+        tail = (tail + m[1:])[-64:]
+        if b"END-OF-BENCH\r\n" in tail:
+            break
+    dt = time.perf_counter() - t
+    await ws.close()
+    return got / dt / 1e6
+
+
+def rss_kib(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+async def scale(addr, proxy_pid):
+    base = rss_kib(proxy_pid)
+    errors = 0
+    shells = []
+    for i in range(SHELLS):
+        try:
+            shells.append(await open_shell(addr, f"scale{i}"))
+        except Exception as e:
+            errors += 1
+            if errors < 3:
+                print("    open failed:", e)
+    async def echo(ws, i):
+        await ws.send(b"\x00echo hi-%d\n" % i)
+        buf = b""
+        while b"hi-%d\r\n" % i not in buf:
+            m = await asyncio.wait_for(ws.recv(), 30)
+            if m[0] == 1:
+                buf += m[1:]
+    results = await asyncio.gather(*(echo(ws, i) for i, ws in enumerate(shells)), return_exceptions=True)
+    errors += sum(1 for r in results if isinstance(r, Exception))
+    # Idle shells close their recording segment (and free its compressor)
+    # after 10 s without output.
+    await asyncio.sleep(12)
+    loaded = rss_kib(proxy_pid)
+    for ws in shells:
+        await ws.close()
+    return len(shells), errors, base, loaded
+
+
+async def main():
+    with tempfile.TemporaryDirectory() as d:
+        serve, saddr = start("serve", os.path.join(d, "s"), ["--max-shells", str(SHELLS + 10), "--", "cat"])
+        proxy, paddr = start("proxy", os.path.join(d, "p"), ["--upstream", f"ws://{saddr}", "--max-shells", str(SHELLS + 10)])
+        try:
+            print(f"# termtrail shell benchmarks ({os.cpu_count()} cores), rounds={ROUNDS}")
+            d50, d99 = await latency(saddr, "lat-direct")
+            p50, p99 = await latency(paddr, "lat-proxy")
+            print(f"latency direct  p50 {d50:7.1f} us  p99 {d99:7.1f} us")
+            print(f"latency proxy   p50 {p50:7.1f} us  p99 {p99:7.1f} us")
+            print(f"added by proxy  p50 {p50 - d50:7.1f} us  p99 {p99 - d99:7.1f} us  (target p99 < 1000 us)")
+            serve2, saddr2 = start("serve", os.path.join(d, "s2"), ["--max-shells", "10"])
+            proxy2, paddr2 = start("proxy", os.path.join(d, "p2"), ["--upstream", f"ws://{saddr2}"])
+            td = await throughput(saddr2, "tp-direct")
+            tp = await throughput(paddr2, "tp-proxy")
+            print(f"throughput direct {td:7.1f} MB/s, via proxy {tp:7.1f} MB/s, ratio {tp / td:.2f} (target >= 0.8)")
+            for p in (serve2, proxy2):
+                p.send_signal(signal.SIGTERM)
+                p.wait()
+            n, errors, base, loaded = await scale(paddr, proxy.pid)
+            print(f"scale: {n} shells through one proxy, {errors} errors; proxy RSS {base / 1024:.1f} MiB -> {loaded / 1024:.1f} MiB"
+                  f" = {(loaded - base) / max(n, 1):.0f} KiB per idle shell (target <= 64)")
+        finally:
+            for p in (proxy, serve):
+                p.send_signal(signal.SIGTERM)
+                p.wait()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
