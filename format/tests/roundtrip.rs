@@ -97,7 +97,7 @@ proptest! {
 fn idle_segments_close_and_the_file_still_verifies() {
     use termtrail_format::cast::Header;
     use termtrail_format::seal::EndReason;
-    use termtrail_format::writer::{ChainWriter, WriterOptions};
+    use termtrail_format::writer::ChainWriter;
     let mut file = Vec::new();
     let opts = small_opts().segment_idle(Some(std::time::Duration::from_secs(2)));
     let mut w = ChainWriter::new(&mut file, Header::new(TermSize::DEFAULT), opts, None).unwrap();
