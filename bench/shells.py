@@ -121,10 +121,12 @@ async def scale(addr, proxy_pid):
                 buf += m[1:]
     results = await asyncio.gather(*(echo(ws, i) for i, ws in enumerate(shells)), return_exceptions=True)
     errors += sum(1 for r in results if isinstance(r, Exception))
+    busy = rss_kib(proxy_pid)
     # Idle shells close their recording segment (and free its compressor)
     # after 10 s without output.
-    await asyncio.sleep(12)
+    await asyncio.sleep(float(os.environ.get("IDLE_WAIT", "15")))
     loaded = rss_kib(proxy_pid)
+    print(f"    proxy RSS right after the echoes {busy / 1024:.1f} MiB, later {loaded / 1024:.1f} MiB")
     for ws in shells:
         await ws.close()
     return len(shells), errors, base, loaded

@@ -18,8 +18,35 @@ use cli::{
     RecArgs, ServeArgs, VerifyArgs,
 };
 
+/// glibc raises its mmap threshold each time a large block is freed, so with
+/// hundreds of shells the zstd contexts (about 1 MiB each, freed when a shell
+/// goes idle) end up in a fragmented heap that is never returned: a host kept
+/// ~350 KiB per idle shell instead of ~80 KiB (bench/shells.py). A fixed
+/// threshold keeps such blocks mmapped, so freeing returns them. The setting
+/// is read only at process start, hence the re-exec; an operator's own
+/// MALLOC_MMAP_THRESHOLD_ wins.
+fn fix_malloc_threshold_for_hosts() {
+    const VAR: &str = "MALLOC_MMAP_THRESHOLD_";
+    if std::env::var_os(VAR).is_some() {
+        return;
+    }
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    use std::os::unix::process::CommandExt;
+    let err = std::process::Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .env(VAR, "131072")
+        .exec();
+    // exec only returns on failure; carry on with the default allocator.
+    eprintln!("termtrail: note: could not re-exec with {VAR} set: {err}");
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(cli.command, Command::Serve(_) | Command::Proxy(_)) {
+        fix_malloc_threshold_for_hosts();
+    }
     let result = match cli.command {
         Command::Rec(a) => rec(a),
         Command::Verify(a) => verify(a),

@@ -239,7 +239,7 @@ impl<W: DurableWrite> ChainWriter<W> {
             next_seq: 0,
             segment: None,
             index: Vec::new(),
-            chunk: Vec::with_capacity(64 << 10),
+            chunk: Vec::new(),
             chunk_lines: 0,
             chunk_first: 0,
             chunk_open: false,
@@ -446,6 +446,9 @@ impl<W: DurableWrite> ChainWriter<W> {
         self.written += tail.len() as u64;
         entry.length += tail.len() as u64;
         entry.link_out = hex::encode(self.link);
+        // A closed segment often means an idle shell: give back the chunk
+        // buffer's memory too.
+        self.chunk.shrink_to(4 << 10);
         let frame = skippable_frame(SEGMENT_INDEX_MAGIC, &entry.to_payload());
         self.out.write_all(&frame)?;
         self.written += frame.len() as u64;

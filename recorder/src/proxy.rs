@@ -104,7 +104,7 @@ async fn connect(up: &Upstream, session: &str, shell: &str) -> Result<Ws, Connec
     }
     // Small buffers: a proxy holds hundreds of mostly idle upstream links.
     let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
-        .read_buffer_size(32 << 10)
+        .read_buffer_size(16 << 10)
         .write_buffer_size(16 << 10)
         .max_message_size(Some(1 << 20));
     match tokio_tungstenite::connect_async_with_config(req, Some(config), false).await {

@@ -1,7 +1,9 @@
-//! A recording fed from async code: events go through a bounded tokio
-//! channel to a dedicated thread that owns the [`ChainWriter`] (zstd, SHA-256
-//! and fsync never run on the async executor). A ticker closes chunks by age
-//! while the shell is quiet.
+//! A recording fed from async code. Each recording is an async task that
+//! batches events from a bounded channel and hands each batch to the
+//! blocking thread pool, where its [`ChainWriter`] compresses, hashes and
+//! fsyncs (never on the async executor). No thread belongs to a recording:
+//! a host with hundreds of idle shells has hundreds of idle tasks, and with
+//! `segment_idle` their compressors are freed too.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -15,12 +17,13 @@ use tokio::sync::{mpsc, oneshot};
 
 /// Capacity of the event queue; when full, producers wait (back-pressure).
 const QUEUE: usize = 1024;
-/// How often idle chunks are closed.
+/// Events handed to the writer per batch, at most.
+const BATCH: usize = 4096;
+/// How often an active recording closes chunks by age.
 const TICK: Duration = Duration::from_millis(200);
 
 enum Msg {
     Event(Event),
-    Tick(Micros),
     Finish(EndReason, oneshot::Sender<Result<SealSummary, String>>),
 }
 
@@ -34,7 +37,8 @@ pub struct Recording {
 }
 
 impl Recording {
-    /// Creates the file (never overwriting) and starts the writer thread.
+    /// Creates the file (never overwriting) and starts the recording task.
+    /// Must be called inside a tokio runtime.
     pub fn start(
         path: &Path,
         header: Header,
@@ -50,37 +54,13 @@ impl Recording {
         let writer = ChainWriter::new(file, header, opts, None)?;
         let (tx, rx) = mpsc::channel(QUEUE);
         let start = Instant::now();
-        let name = format!(
-            "rec:{}",
-            path.file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default()
-        );
-        std::thread::Builder::new()
-            .name(name)
-            .spawn(move || run(writer, rx))
-            .map_err(WriteError::Io)?;
-        let rec = Recording {
-            tx: tx.clone(),
+        let name = path.display().to_string();
+        tokio::spawn(run(writer, rx, start, name));
+        Ok(Recording {
+            tx,
             start,
             path: path.to_path_buf(),
-        };
-        // The ticker holds only a weak handle: it stops when the recording
-        // is finished or every handle is gone.
-        let weak = tx.downgrade();
-        drop(tx);
-        tokio::spawn(async move {
-            let mut interval = tokio::time::interval(TICK);
-            loop {
-                interval.tick().await;
-                let Some(tx) = weak.upgrade() else { break };
-                let now = start.elapsed().as_micros() as Micros;
-                if tx.send(Msg::Tick(now)).await.is_err() {
-                    break;
-                }
-            }
-        });
-        Ok(rec)
+        })
     }
 
     /// The file being written.
@@ -111,55 +91,127 @@ impl Recording {
             .map_err(|_| "the recording already ended".to_string())?;
         done_rx
             .await
-            .map_err(|_| "the recording thread stopped".to_string())?
+            .map_err(|_| "the recording task stopped".to_string())?
     }
 }
 
-fn run(mut w: ChainWriter<File>, mut rx: mpsc::Receiver<Msg>) {
+type Writer = ChainWriter<File>;
+
+/// At most this many writer jobs run at once, whatever the number of
+/// recordings: a burst on hundreds of shells then uses a few pool threads
+/// (and a few allocator arenas) instead of hundreds. Compression is CPU
+/// bound, so more would not be faster on this machine anyway.
+static WRITER_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
+
+/// Runs `f` on the writer in the blocking pool and gives the writer back.
+async fn on_pool<T: Send + 'static>(
+    w: Writer,
+    f: impl FnOnce(&mut Writer) -> T + Send + 'static,
+) -> Option<(Writer, T)> {
+    let _slot = WRITER_SLOTS.acquire().await.ok()?;
+    tokio::task::spawn_blocking(move || {
+        let mut w = w;
+        let r = f(&mut w);
+        (w, r)
+    })
+    .await
+    .ok()
+}
+
+async fn run(writer: Writer, mut rx: mpsc::Receiver<Msg>, start: Instant, name: String) {
+    let now = move || start.elapsed().as_micros() as Micros;
+    let mut w = Some(writer);
     let mut failed: Option<String> = None;
-    while let Some(msg) = rx.blocking_recv() {
-        match msg {
-            Msg::Event(e) if failed.is_none() => {
-                let mut r = w.push(&e);
-                // Group commit: whatever else is queued goes in the same fsync.
-                while r.is_ok() {
-                    match rx.try_recv() {
-                        Ok(Msg::Event(e)) => r = w.push(&e),
-                        Ok(Msg::Tick(_)) => {}
-                        Ok(Msg::Finish(end, done)) => {
-                            let _ = done.send(w.seal(end).map_err(|e| e.to_string()));
-                            return;
+    // Whether a tick may have work (an open chunk, an idle segment to close):
+    // set by events, cleared once the recording has been quiet for a while,
+    // so idle recordings cost nothing.
+    let mut active = false;
+    let mut quiet_ticks = 0u32;
+    let mut ticker = tokio::time::interval(TICK);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let msg = tokio::select! {
+            m = rx.recv() => m,
+            _ = ticker.tick(), if active => {
+                quiet_ticks += 1;
+                // ~1 s for the chunk, then up to 12 s for an idle segment.
+                if quiet_ticks > 60 {
+                    active = false;
+                }
+                if let (Some(writer), None) = (w.take(), &failed) {
+                    let t = now();
+                    match on_pool(writer, move |w| w.tick(t)).await {
+                        Some((writer, r)) => {
+                            w = Some(writer);
+                            if let Err(e) = r {
+                                tracing::error!(recording = %name, error = %e, "recording failed");
+                                failed = Some(e.to_string());
+                            }
                         }
-                        Err(_) => break,
+                        None => failed = Some("recording worker panicked".into()),
                     }
                 }
-                if let Err(e) = r.and_then(|_| w.commit()) {
-                    tracing::error!(error = %e, "recording failed");
-                    failed = Some(e.to_string());
+                continue;
+            }
+        };
+        let Some(msg) = msg else { break };
+        let mut batch = Vec::new();
+        let mut finish = None;
+        match msg {
+            Msg::Event(e) => batch.push(e),
+            Msg::Finish(end, done) => finish = Some((end, done)),
+        }
+        while finish.is_none() && batch.len() < BATCH {
+            match rx.try_recv() {
+                Ok(Msg::Event(e)) => batch.push(e),
+                Ok(Msg::Finish(end, done)) => finish = Some((end, done)),
+                Err(_) => break,
+            }
+        }
+        if !batch.is_empty() && failed.is_none() {
+            active = true;
+            quiet_ticks = 0;
+            if let Some(writer) = w.take() {
+                let r = on_pool(writer, move |w| {
+                    for e in &batch {
+                        w.push(e)?;
+                    }
+                    w.commit()
+                })
+                .await;
+                match r {
+                    Some((writer, r)) => {
+                        w = Some(writer);
+                        if let Err(e) = r {
+                            tracing::error!(recording = %name, error = %e, "recording failed");
+                            failed = Some(e.to_string());
+                        }
+                    }
+                    None => failed = Some("recording worker panicked".into()),
                 }
             }
-            Msg::Event(_) => {}
-            Msg::Tick(now) if failed.is_none() => {
-                if let Err(e) = w.tick(now) {
-                    tracing::error!(error = %e, "recording failed");
-                    failed = Some(e.to_string());
+        }
+        if let Some((end, done)) = finish {
+            let result = match (failed.take(), w.take()) {
+                (Some(e), _) => Err(e),
+                (None, Some(writer)) => {
+                    tokio::task::spawn_blocking(move || writer.seal(end).map_err(|e| e.to_string()))
+                        .await
+                        .unwrap_or_else(|_| Err("recording worker panicked".into()))
                 }
-            }
-            Msg::Tick(_) => {}
-            Msg::Finish(end, done) => {
-                let r = match failed.take() {
-                    Some(e) => Err(e),
-                    None => w.seal(end).map_err(|e| e.to_string()),
-                };
-                let _ = done.send(r);
-                return;
-            }
+                (None, None) => Err("the recording already ended".into()),
+            };
+            let _ = done.send(result);
+            return;
         }
     }
     // Every handle dropped without finishing: seal as interrupted.
-    if failed.is_none() {
-        let _ = w.seal(EndReason::Interrupted {
-            detail: "recorder stopped".into(),
-        });
+    if let (Some(writer), None) = (w, failed) {
+        let _ = tokio::task::spawn_blocking(move || {
+            writer.seal(EndReason::Interrupted {
+                detail: "recorder stopped".into(),
+            })
+        })
+        .await;
     }
 }
