@@ -178,3 +178,45 @@ fn attach_through_the_proxy_to_serve_and_verify_both_recordings() {
         assert!(text.contains("AccessDenied for role admin"), "{text}");
     }
 }
+
+#[test]
+fn attach_reconnects_after_the_link_drops_and_keeps_the_shell() {
+    let d = Dir::new();
+    let server = Server::start(&d, &[]);
+    let relay = crate::proxy::Relay::start(&server.addr);
+    let t = Tmux::new(&d);
+    let cmd = format!(
+        "cd {dir}; {bin} attach ws://{addr} --session sess-reconnect-1 --shell rc1; echo rc=$?; sleep 60",
+        dir = d.path().display(),
+        bin = bin(),
+        addr = relay.addr
+    );
+    t.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "t",
+        "-x",
+        "100",
+        "-y",
+        "30",
+        &cmd,
+    ]);
+    t.wait_for("tt>");
+    t.cmd(&[
+        "send-keys",
+        "-t",
+        "t",
+        "export KEEP=still-$((40+2)); (sleep 1; echo printed-while-cut) &",
+        "Enter",
+    ]);
+    std::thread::sleep(Duration::from_millis(300));
+    relay.cut();
+    t.wait_for("attempt 1 of");
+    t.wait_for("reconnected");
+    t.wait_for("printed-while-cut");
+    t.cmd(&["send-keys", "-t", "t", "echo $KEEP", "Enter"]);
+    t.wait_for("still-42");
+    t.cmd(&["send-keys", "-t", "t", "exit 2", "Enter"]);
+    t.wait_for("rc=2");
+}
