@@ -139,6 +139,12 @@ pub struct ProxyArgs {
     /// Keep a shell and its recording this long after its client dropped.
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
     pub grace: Duration,
+    /// TLS certificate chain (PEM); with --tls-key, clients connect with wss://.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// Run without authentication (loopback addresses only).
     #[arg(long)]
     pub no_auth: bool,
@@ -192,6 +198,7 @@ recordings as interrupted.
 
 Examples:
   termtrail serve --listen 127.0.0.1:8765 --no-auth
+  termtrail serve --listen 127.0.0.1:8443 --no-auth --tls-cert cert.pem --tls-key key.pem
   termtrail serve --listen 127.0.0.1:8765 --no-auth --max-shells 50 --idle-timeout 30m -- bash -l";
 
 /// `serve` arguments.
@@ -212,6 +219,12 @@ pub struct ServeArgs {
     /// End shells that have no client for this long.
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
     pub grace: Duration,
+    /// TLS certificate chain (PEM); with --tls-key, clients connect with wss://.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// Run without authentication (loopback addresses only).
     #[arg(long)]
     pub no_auth: bool,

@@ -338,6 +338,7 @@ struct HostArgs {
     listen: String,
     store: Option<PathBuf>,
     no_auth: bool,
+    tls: Option<(PathBuf, PathBuf)>,
     what: &'static str,
 }
 
@@ -354,6 +355,12 @@ fn run_host(
     }
     let store = store_root(h.store)?;
     let opts = make(store.root().to_path_buf());
+    let acceptor = match &h.tls {
+        Some((cert, key)) => {
+            Some(termtrail_recorder::tls::acceptor(cert, key).map_err(anyhow::Error::msg)?)
+        }
+        None => None,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -367,8 +374,9 @@ fn run_host(
             bail!("--no-auth is allowed only on a loopback address, not {addr}; authentication for other addresses is not implemented yet");
         }
         eprintln!("!!! termtrail {}: NO AUTHENTICATION — anyone who can reach {addr} gets a shell", h.what);
+        let scheme = if acceptor.is_some() { "wss" } else { "ws" };
         eprintln!(
-            "::: listening on ws://{addr}/runtimes/<arn>/ws/shells (recordings in {})",
+            "::: listening on {scheme}://{addr}/runtimes/<arn>/ws/shells (recordings in {})",
             store.root().display()
         );
         let shutdown = async {
@@ -380,7 +388,13 @@ fn run_host(
                 _ => std::future::pending::<()>().await,
             }
         };
-        run(listener, opts, shutdown).await?;
+        match acceptor {
+            Some(acceptor) => {
+                let tls = termtrail_recorder::tls::TlsListener::new(listener, acceptor)?;
+                run(tls, opts, shutdown).await?
+            }
+            None => run(listener, opts, shutdown).await?,
+        }
         Ok(0)
     })
 }
@@ -395,6 +409,7 @@ fn serve(a: ServeArgs) -> Result<u8> {
         listen: a.listen,
         store: a.store,
         no_auth: a.no_auth,
+        tls: a.tls_cert.zip(a.tls_key),
         what: "serve",
     };
     run_host(h, |store| ServeOptions {
@@ -435,6 +450,7 @@ fn proxy(a: ProxyArgs) -> Result<u8> {
         listen: a.listen,
         store: a.store,
         no_auth: a.no_auth,
+        tls: a.tls_cert.zip(a.tls_key),
         what: "proxy",
     };
     run_host(h, |store| ServeOptions {

@@ -24,4 +24,5 @@ pub mod proxy;
 pub mod rec;
 pub mod recording;
 pub mod serve;
+pub mod tls;
 pub mod tty;

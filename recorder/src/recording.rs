@@ -47,10 +47,8 @@ impl Recording {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(path)?;
+        let (file, path) = create_unique(path)?;
+        let path = path.as_path();
         let writer = ChainWriter::new(file, header, opts, None)?;
         let (tx, rx) = mpsc::channel(QUEUE);
         let start = Instant::now();
@@ -93,6 +91,39 @@ impl Recording {
             .await
             .map_err(|_| "the recording task stopped".to_string())?
     }
+}
+
+/// Creates `path`, or `<stem>-N.cast.zst` beside it when that name is taken
+/// (the same session and shell ids started twice within one second).
+fn create_unique(path: &Path) -> std::io::Result<(File, PathBuf)> {
+    let open = |p: &Path| {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(p)
+    };
+    match open(path) {
+        Ok(f) => return Ok((f, path.to_path_buf())),
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),
+        Err(_) => {}
+    }
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("recording.cast.zst");
+    let stem = name.strip_suffix(".cast.zst").unwrap_or(name);
+    for n in 1..1000 {
+        let candidate = path.with_file_name(format!("{stem}-{n}.cast.zst"));
+        match open(&candidate) {
+            Ok(f) => return Ok((f, candidate)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::AlreadyExists,
+        format!("{}: no free name", path.display()),
+    ))
 }
 
 type Writer = ChainWriter<File>;

@@ -55,7 +55,11 @@ impl Server {
         let log2 = log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split("listening on ws://").nth(1) {
+                if let Some(rest) = line
+                    .split("listening on ")
+                    .nth(1)
+                    .and_then(|r| r.split("://").nth(1))
+                {
                     let _ = tx.send(rest.split('/').next().unwrap_or("").to_string());
                 }
                 log2.lock().unwrap().push_str(&(line + "\n"));

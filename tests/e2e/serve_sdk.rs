@@ -25,11 +25,16 @@ fn python() -> Option<String> {
 }
 
 fn sdk(py: &str, server: &Server, scenario: &str) -> Value {
+    sdk_with(py, server, scenario, &[])
+}
+
+fn sdk_with(py: &str, server: &Server, scenario: &str, env: &[(&str, &str)]) -> Value {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/sdk_shell.py");
     let out = Command::new(py)
         .arg(script)
         .arg(&server.addr)
         .arg(scenario)
+        .envs(env.iter().copied())
         .output()
         .expect("python");
     assert!(
@@ -129,4 +134,87 @@ fn sdk_through_the_proxy() {
         let v = d.run(&["verify", &rec.to_string_lossy()]);
         assert_eq!(v.code, 0, "{v:?}");
     }
+}
+
+#[test]
+fn sdk_over_tls() {
+    let Some(py) = python() else { return };
+    let d = Dir::new();
+    let cert = d.join("cert.pem");
+    let key = d.join("key.pem");
+    let ok = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl (installed by scripts/test)");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let (c, k) = (
+        cert.to_string_lossy().into_owned(),
+        key.to_string_lossy().into_owned(),
+    );
+    let server = Server::start(&d, &["--tls-cert", &c, "--tls-key", &k]);
+    assert!(
+        server.log.lock().unwrap().contains("wss://"),
+        "{}",
+        server.log.lock().unwrap()
+    );
+    let r = sdk_with(
+        &py,
+        &server,
+        "basic",
+        &[("SDK_SCHEME", "wss"), ("SSL_CERT_FILE", &c)],
+    );
+    assert_eq!(r["exit_code"], 7, "{r}");
+    assert!(r["output"].as_str().unwrap().contains("sdk-42"), "{r}");
+    // Plain HTTP to the TLS port gets nowhere, and nothing breaks.
+    let h = std::process::Command::new("curl")
+        .args(["-s", "-m", "3", &format!("http://{}/healthz", server.addr)])
+        .output();
+    if let Ok(h) = h {
+        assert!(!String::from_utf8_lossy(&h.stdout).contains("ok"));
+    }
+    let r = sdk_with(
+        &py,
+        &server,
+        "basic",
+        &[("SDK_SCHEME", "wss"), ("SSL_CERT_FILE", &c)],
+    );
+    assert_eq!(r["exit_code"], 7, "still serving after a bad client: {r}");
+    // The same ids again within a second: a second recording, not a clash.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(server.recordings().len(), 2, "{:?}", server.recordings());
+    // Bad key files are one-line errors at start-up.
+    let bad = d.run(&[
+        "serve",
+        "--no-auth",
+        "--listen",
+        "127.0.0.1:0",
+        "--tls-cert",
+        &c,
+        "--tls-key",
+        &c,
+    ]);
+    assert_eq!(bad.code, 2, "{bad:?}");
+    assert!(bad.stderr.contains("key"), "{}", bad.stderr);
 }

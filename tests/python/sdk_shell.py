@@ -8,7 +8,7 @@ Usage: python sdk_shell.py HOST:PORT SCENARIO
 Prints one JSON object with what the SDK observed; tests/e2e/serve_sdk.rs
 asserts on it."""
 
-import asyncio, json, sys, urllib.parse
+import asyncio, json, os, sys, urllib.parse
 
 from bedrock_agentcore.runtime.shell.session import ShellSession
 from bedrock_agentcore.runtime.shell.protocol import ShellChannel
@@ -26,7 +26,8 @@ class LoopbackClient:
 
     def connect_shell(self, runtime_arn, session_id=None, endpoint_name=None, shell_id=None):
         arn = urllib.parse.quote(runtime_arn, safe="")
-        url = f"ws://{self.addr}/runtimes/{arn}/ws/shells?shellId={shell_id}"
+        scheme = os.environ.get("SDK_SCHEME", "ws")
+        url = f"{scheme}://{self.addr}/runtimes/{arn}/ws/shells?shellId={shell_id}"
         return url, {"X-Amzn-Bedrock-AgentCore-Runtime-Session-Id": session_id}
 
 

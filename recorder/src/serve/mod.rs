@@ -29,7 +29,6 @@ use termtrail_format::event::TermSize;
 use termtrail_format::seal::EndReason;
 use termtrail_format::store::{KeyParts, LocalStore};
 use termtrail_format::writer::WriterOptions;
-use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::protocol::{
@@ -124,11 +123,14 @@ impl Host {
 
 /// Serves until `shutdown` resolves, then ends every shell (sealing its
 /// recording as interrupted) within the shutdown deadline.
-pub async fn run(
-    listener: TcpListener,
+pub async fn run<L>(
+    listener: L,
     opts: ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+) -> std::io::Result<()>
+where
+    L: axum::serve::Listener<Addr = std::net::SocketAddr>,
+{
     let host = Arc::new(Host {
         slots: Arc::new(Semaphore::new(opts.max_shells)),
         opts,
