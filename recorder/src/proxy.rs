@@ -78,6 +78,15 @@ impl Upstream {
     }
 }
 
+/// `(host:port, runtime path segment)` of an AgentCore shell endpoint
+/// `ws://host:port/runtimes/<arn>/ws/shells`, for the command call.
+pub fn command_target(endpoint: &str) -> Option<(String, String)> {
+    let rest = endpoint.strip_prefix("ws://")?;
+    let (authority, path) = rest.split_once('/')?;
+    let arn = path.strip_prefix("runtimes/")?.split('/').next()?;
+    Some((authority.to_string(), arn.to_string()))
+}
+
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 

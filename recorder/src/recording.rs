@@ -61,6 +61,11 @@ impl Recording {
         })
     }
 
+    /// Events accepted but not yet handed to the writer (recording lag).
+    pub fn backlog(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+
     /// The file being written.
     pub fn path(&self) -> &Path {
         &self.path

@@ -252,3 +252,29 @@ async fn proxy_in_front_of_terminado() {
     assert!(text.contains("after-reattach"));
     let _ = term.kill();
 }
+
+#[test]
+fn exec_through_the_proxy_is_forwarded_and_recorded_on_both_sides() {
+    let d = Dir::new();
+    let up = Server::start(&d, &[]);
+    let pd = Dir::new();
+    let px = Server::start_kind(&pd, "proxy", &["--upstream", &format!("ws://{}", up.addr)]);
+    let r = d.run(&[
+        "exec",
+        &format!("ws://{}", px.addr),
+        "--",
+        "echo through-proxy; echo oops >&2; exit 5",
+    ]);
+    assert_eq!(r.code, 5, "{r:?}");
+    assert_eq!(r.stdout, "through-proxy\n");
+    assert!(r.stderr.contains("oops"), "{}", r.stderr);
+    std::thread::sleep(Duration::from_millis(300));
+    for rec in [&px.recordings()[0], &up.recordings()[0]] {
+        let v = d.run(&["verify", &rec.to_string_lossy()]);
+        assert_eq!(v.code, 0, "{v:?}");
+        assert!(v.stdout.contains("exited with code 5"), "{}", v.stdout);
+    }
+    assert!(px.recordings()[0].to_string_lossy().contains("/proxy/"));
+    let m = crate::serve::http_get(&px.addr, "/metrics");
+    assert!(m.contains("termtrail_recording_backlog_events 0"), "{m}");
+}

@@ -43,13 +43,19 @@ pub(super) async fn run_command(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    if matches!(host.opts.backend, super::Backend::Proxy(_)) {
-        return refuse(
-            StatusCode::NOT_IMPLEMENTED,
-            "NotImplemented",
-            "one-shot commands through the proxy are not implemented yet; open a shell instead",
-        );
-    }
+    let upstream = match &host.opts.backend {
+        super::Backend::Proxy(up) if up.protocol == crate::proxy::UpstreamProtocol::AgentCore => {
+            Some(up.clone())
+        }
+        super::Backend::Proxy(_) => {
+            return refuse(
+                StatusCode::NOT_IMPLEMENTED,
+                "NotImplemented",
+                "terminado has no one-shot command call; open a shell instead",
+            );
+        }
+        super::Backend::Local { .. } => None,
+    };
     let Some(session) = headers
         .get(SESSION_HEADER)
         .and_then(|v| v.to_str().ok())
@@ -94,8 +100,9 @@ pub(super) async fn run_command(
         Ok(id) => format!("cmd-{}", &hex::encode(id)[..16]),
         Err(e) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", &e),
     };
+    let source = if upstream.is_some() { "proxy" } else { "serve" };
     let path = match LocalStore::new(&host.opts.store).create_path(&KeyParts {
-        source: "serve",
+        source,
         session: &session,
         shell: &id,
         start: now,
@@ -113,7 +120,7 @@ pub(super) async fn run_command(
     header.timestamp = Some(now);
     header.command = Some(req.command.clone());
     header.termtrail = Some(RecordingMeta {
-        source: Some("serve".into()),
+        source: Some(source.into()),
         session: Some(session.clone()),
         shell: Some(id.clone()),
         principal: Some(host.opts.principal.clone()),
@@ -129,6 +136,9 @@ pub(super) async fn run_command(
             );
         }
     };
+    if let Some(up) = upstream {
+        return forward(up, session, body, recording).await;
+    }
     let mut child = match tokio::process::Command::new("sh")
         .arg("-c")
         .arg(&req.command)
@@ -242,4 +252,106 @@ impl Pipe {
             Pipe::Err(p) => p.read(buf).await,
         }
     }
+}
+
+/// The proxy's command call: the same request upstream, its JSON Lines
+/// streamed back as they come and recorded on the way.
+async fn forward(
+    up: crate::proxy::Upstream,
+    session: String,
+    body: axum::body::Bytes,
+    recording: Recording,
+) -> Response {
+    use http_body_util::{BodyExt, Full};
+    let fail = |msg: String| refuse(StatusCode::BAD_GATEWAY, "UpstreamUnreachable", &msg);
+    let (authority, arn) = match crate::proxy::command_target(&up.url) {
+        Some(t) => t,
+        None => return fail(format!("cannot derive the command URL from {}", up.url)),
+    };
+    let stream = match tokio::net::TcpStream::connect(&authority).await {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = recording.finish(EndReason::Closed).await;
+            return fail(format!("{authority}: {e}"));
+        }
+    };
+    let (mut sender, conn) =
+        match hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await {
+            Ok(x) => x,
+            Err(e) => return fail(e.to_string()),
+        };
+    tokio::spawn(conn);
+    let req = hyper::Request::post(format!("/runtimes/{arn}/commands"))
+        .header("host", &authority)
+        .header("content-type", "application/json")
+        .header(SESSION_HEADER, &session)
+        .body(Full::new(body));
+    let resp = match req {
+        Ok(r) => sender.send_request(r).await,
+        Err(e) => return fail(e.to_string()),
+    };
+    let resp = match resp {
+        Ok(r) => r,
+        Err(e) => return fail(e.to_string()),
+    };
+    let status = resp.status();
+    let mut upstream_body = resp.into_body();
+    if status != StatusCode::OK {
+        let bytes = upstream_body
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        let _ = recording.finish(EndReason::Closed).await;
+        return (status, [("content-type", "application/json")], bytes).into_response();
+    }
+    let (tx, rx) = mpsc::channel::<String>(64);
+    tokio::spawn(async move {
+        let mut pending = Vec::new();
+        let mut end = EndReason::Interrupted {
+            detail: "upstream ended the stream early".into(),
+        };
+        while let Some(Ok(frame)) = upstream_body.frame().await {
+            let Some(data) = frame.data_ref() else {
+                continue;
+            };
+            pending.extend_from_slice(data);
+            while let Some(nl) = pending.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = pending.drain(..=nl).collect();
+                let v: serde_json::Value = serde_json::from_slice(&line).unwrap_or_default();
+                if let Some(d) = v.get("contentDelta") {
+                    for key in ["stdout", "stderr"] {
+                        if let Some(text) = d[key].as_str() {
+                            recording
+                                .record(EventData::Output(text.as_bytes().to_vec()))
+                                .await;
+                        }
+                    }
+                } else if let Some(stop) = v.get("contentStop") {
+                    let code = stop["exitCode"].as_i64().unwrap_or(255) as i32;
+                    recording.record(EventData::Exit(code)).await;
+                    end = if stop["status"] == "TIMED_OUT" {
+                        EndReason::Interrupted {
+                            detail: "command timed out upstream".into(),
+                        }
+                    } else {
+                        EndReason::Exited { code }
+                    };
+                }
+                let _ = tx.send(String::from_utf8_lossy(&line).into_owned()).await;
+            }
+        }
+        let _ = recording.finish(end).await;
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|line| (Ok::<_, std::io::Error>(line), rx))
+    });
+    (
+        StatusCode::OK,
+        [("content-type", "application/x-ndjson")],
+        Body::from_stream(stream),
+    )
+        .into_response()
 }

@@ -426,7 +426,11 @@ async fn start_shell(
 
 async fn metrics(State(host): State<Arc<Host>>) -> impl IntoResponse {
     let m = &host.metrics;
-    let live = host.shells().len();
+    let (live, backlog) = {
+        let shells = host.shells();
+        let backlog: usize = shells.values().map(|s| s.att().recording().backlog()).sum();
+        (shells.len(), backlog)
+    };
     let body = format!(
         "# HELP termtrail_live_shells Shells currently running.\n# TYPE termtrail_live_shells gauge\ntermtrail_live_shells {live}\n\
 # HELP termtrail_shells_started_total Shells started.\n# TYPE termtrail_shells_started_total counter\ntermtrail_shells_started_total {}\n\
@@ -434,7 +438,8 @@ async fn metrics(State(host): State<Arc<Host>>) -> impl IntoResponse {
 # HELP termtrail_shells_refused_total Connections refused at the shell limit.\n# TYPE termtrail_shells_refused_total counter\ntermtrail_shells_refused_total {}\n\
 # HELP termtrail_bytes_relayed_total Bytes relayed, by direction.\n# TYPE termtrail_bytes_relayed_total counter\ntermtrail_bytes_relayed_total{{direction=\"in\"}} {}\ntermtrail_bytes_relayed_total{{direction=\"out\"}} {}\n\
 # HELP termtrail_protocol_errors_total Connections closed for protocol violations.\n# TYPE termtrail_protocol_errors_total counter\ntermtrail_protocol_errors_total {}\n\
-# HELP termtrail_recording_failures_total Recordings that could not be started or written.\n# TYPE termtrail_recording_failures_total counter\ntermtrail_recording_failures_total {}\n",
+# HELP termtrail_recording_failures_total Recordings that could not be started or written.\n# TYPE termtrail_recording_failures_total counter\ntermtrail_recording_failures_total {}\n\
+# HELP termtrail_recording_backlog_events Events accepted but not yet written, over all shells (recording lag).\n# TYPE termtrail_recording_backlog_events gauge\ntermtrail_recording_backlog_events {backlog}\n",
         m.shells_started.load(Ordering::Relaxed),
         m.connections.load(Ordering::Relaxed),
         m.refused.load(Ordering::Relaxed),
