@@ -64,7 +64,7 @@ Examples:
 /// `exec` arguments.
 #[derive(Args, Debug)]
 pub struct ExecArgs {
-    /// The host: ws://HOST:PORT or http://HOST:PORT.
+    /// The host: ws[s]://HOST:PORT or http[s]://HOST:PORT.
     #[arg(value_name = "URL")]
     pub url: String,
     /// Runtime session id (default: a new random one).
@@ -76,6 +76,9 @@ pub struct ExecArgs {
     /// Seconds after which the host stops the command (1-3600).
     #[arg(long, value_name = "SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub timeout: u64,
+    /// Extra trusted CA certificate (PEM) for wss:// hosts with a private or self-signed certificate.
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
     /// The command (joined with spaces and run by sh -c).
     #[arg(last = true, required = true, value_name = "CMD")]
     pub command: Vec<String>,
@@ -124,6 +127,9 @@ pub struct ProxyArgs {
     /// The upstream's protocol.
     #[arg(long, value_enum, default_value = "agentcore")]
     pub upstream_protocol: UpstreamProtocol,
+    /// Extra trusted CA certificate (PEM) for wss:// hosts with a private or self-signed certificate.
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
     /// Runtime ARN used in the upstream path when --upstream has no path (agentcore).
     #[arg(long, value_name = "ARN", default_value = "local")]
     pub runtime: String,
@@ -166,7 +172,7 @@ Examples:
 /// `attach` arguments.
 #[derive(Args, Debug)]
 pub struct AttachArgs {
-    /// The host: ws://HOST:PORT, or the full shell endpoint URL.
+    /// The host: ws[s]://HOST:PORT, or the full shell endpoint URL.
     #[arg(value_name = "URL")]
     pub url: String,
     /// Runtime session id (default: a new random one).
@@ -181,6 +187,9 @@ pub struct AttachArgs {
     /// Reconnect attempts after a lost connection.
     #[arg(long, value_name = "N", default_value_t = 8)]
     pub retries: u32,
+    /// Extra trusted CA certificate (PEM) for wss:// hosts with a private or self-signed certificate.
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
 }
 
 const SERVE_HELP: &str = "\

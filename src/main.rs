@@ -428,24 +428,25 @@ fn serve(a: ServeArgs) -> Result<u8> {
 fn proxy(a: ProxyArgs) -> Result<u8> {
     use termtrail_recorder::proxy::{Upstream, UpstreamProtocol};
     use termtrail_recorder::serve::{Backend, ServeOptions};
+    if !(a.upstream.starts_with("ws://") || a.upstream.starts_with("wss://")) {
+        bail!(
+            "--upstream must be a ws:// or wss:// URL, got {:?}",
+            a.upstream
+        );
+    }
+    let tls = client_tls(&a.upstream, a.ca_cert.as_deref())?;
     let upstream = match a.upstream_protocol {
         cli::UpstreamProtocol::Agentcore => Upstream {
             protocol: UpstreamProtocol::AgentCore,
             url: termtrail_recorder::client::endpoint_for(&a.upstream, &a.runtime),
+            tls,
         },
         cli::UpstreamProtocol::Terminado => Upstream {
             protocol: UpstreamProtocol::Terminado,
             url: a.upstream.clone(),
+            tls,
         },
     };
-    if upstream.url.starts_with("wss://") {
-        bail!(
-            "wss:// upstreams need TLS, which is not built yet; use ws:// (e.g. on loopback or through a TLS-terminating sidecar)"
-        );
-    }
-    if !upstream.url.starts_with("ws://") {
-        bail!("--upstream must be a ws:// URL, got {:?}", a.upstream);
-    }
     let h = HostArgs {
         listen: a.listen,
         store: a.store,
@@ -491,7 +492,9 @@ fn attach(a: AttachArgs) -> Result<u8> {
         Some(s) => s,
         None => random_id()?.replace('-', ""),
     };
+    let tls = client_tls(&a.url, a.ca_cert.as_deref())?;
     let opts = AttachOptions {
+        tls,
         endpoint: endpoint_for(&a.url, &a.runtime),
         session: session.clone(),
         shell: shell.clone(),
@@ -527,8 +530,13 @@ fn attach(a: AttachArgs) -> Result<u8> {
 }
 
 fn exec(a: ExecArgs) -> Result<u8> {
-    use termtrail_recorder::exec::{authority, exec};
-    let auth = authority(&a.url)?;
+    use termtrail_recorder::exec::{ExecRequest, authority, exec};
+    let (auth, uses_tls) = authority(&a.url)?;
+    let tls = if uses_tls {
+        client_tls("wss://", a.ca_cert.as_deref())?
+    } else {
+        None
+    };
     let session = match a.session {
         Some(s) => s,
         None => random_id()?,
@@ -544,10 +552,15 @@ fn exec(a: ExecArgs) -> Result<u8> {
         .context("cannot start the async runtime")?;
     let outcome = runtime.block_on(async {
         let (mut out, mut err) = (io::stdout(), io::stderr());
-        exec(
-            &auth, &arn, &session, &command, a.timeout, &mut out, &mut err,
-        )
-        .await
+        let req = ExecRequest {
+            authority: &auth,
+            arn_path: &arn,
+            session: &session,
+            command: &command,
+            timeout_secs: a.timeout,
+            tls: tls.as_ref(),
+        };
+        exec(&req, &mut out, &mut err).await
     })?;
     if outcome.timed_out {
         eprintln!(
@@ -556,4 +569,20 @@ fn exec(a: ExecArgs) -> Result<u8> {
         );
     }
     Ok(u8::try_from(outcome.exit_code & 0xff).unwrap_or(255))
+}
+
+/// The TLS client configuration for a `wss://` URL (None for `ws://`).
+fn client_tls(
+    url: &str,
+    ca: Option<&Path>,
+) -> Result<Option<std::sync::Arc<tokio_rustls::rustls::ClientConfig>>> {
+    if !(url.starts_with("wss://") || url.starts_with("https://")) {
+        if ca.is_some() {
+            eprintln!("termtrail: note: --ca-cert is ignored for a plain ws:// URL");
+        }
+        return Ok(None);
+    }
+    termtrail_recorder::tls::client_config(ca)
+        .map(Some)
+        .map_err(anyhow::Error::msg)
 }

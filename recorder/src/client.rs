@@ -36,6 +36,8 @@ pub struct AttachOptions {
     pub base_backoff: Duration,
     /// Largest backoff delay.
     pub max_backoff: Duration,
+    /// TLS client configuration for `wss://` endpoints.
+    pub tls: Option<std::sync::Arc<tokio_rustls::rustls::ClientConfig>>,
 }
 
 /// How an attach ended.
@@ -150,7 +152,7 @@ pub async fn attach(opts: &AttachOptions) -> Result<AttachOutcome, ClientError> 
     let mut attempt = 0u32;
     let mut delay = opts.base_backoff;
     loop {
-        let step = match connect(&url, &opts.session).await {
+        let step = match connect(&url, &opts.session, opts.tls.as_ref()).await {
             Ok(ws) => {
                 if attempt > 0 {
                     say("reconnected");
@@ -175,6 +177,14 @@ pub async fn attach(opts: &AttachOptions) -> Result<AttachOutcome, ClientError> 
                 } else {
                     return Err(ClientError::Refused { status, message });
                 }
+            }
+            // A certificate the client does not trust will not become trusted
+            // by retrying.
+            Err(e) if e.to_string().contains("certificate") => {
+                return Err(ClientError::Unreachable {
+                    url,
+                    message: e.to_string(),
+                });
             }
             Err(e) => Step::Lost(e.to_string()),
         };
@@ -201,14 +211,17 @@ pub async fn attach(opts: &AttachOptions) -> Result<AttachOutcome, ClientError> 
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn connect(url: &str, session: &str) -> Result<Ws, WsError> {
+async fn connect(
+    url: &str,
+    session: &str,
+    tls: Option<&std::sync::Arc<tokio_rustls::rustls::ClientConfig>>,
+) -> Result<Ws, WsError> {
     let mut req = url.into_client_request()?;
     let value = session.parse().map_err(|_| {
         WsError::Url(tokio_tungstenite::tungstenite::error::UrlError::UnsupportedUrlScheme)
     })?;
     req.headers_mut().insert(SESSION_HEADER, value);
-    let (ws, _) = tokio_tungstenite::connect_async(req).await?;
-    Ok(ws)
+    crate::tls::connect_ws(req, None, tls).await
 }
 
 async fn session(

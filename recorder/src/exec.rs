@@ -14,7 +14,7 @@ use crate::protocol::SESSION_HEADER;
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
     /// The URL is not `ws://HOST:PORT[/…]` or `http://HOST:PORT[/…]`.
-    #[error("bad URL {0:?}: expected ws://HOST:PORT or http://HOST:PORT")]
+    #[error("bad URL {0:?}: expected ws://, wss://, http:// or https://HOST:PORT")]
     Url(String),
     /// Could not talk to the host.
     #[error("cannot reach {0}: {1}")]
@@ -36,32 +36,58 @@ pub struct ExecOutcome {
     pub timed_out: bool,
 }
 
-/// `host:port` of a ws:// or http:// URL.
-pub fn authority(url: &str) -> Result<String, ExecError> {
-    let rest = ["ws://", "http://"]
-        .iter()
-        .find_map(|p| url.strip_prefix(p))
-        .ok_or_else(|| ExecError::Url(url.into()))?;
+/// `host:port` of a ws://, wss://, http:// or https:// URL, and whether it
+/// uses TLS.
+pub fn authority(url: &str) -> Result<(String, bool), ExecError> {
+    let (rest, tls) = [
+        ("ws://", false),
+        ("http://", false),
+        ("wss://", true),
+        ("https://", true),
+    ]
+    .iter()
+    .find_map(|(p, tls)| url.strip_prefix(p).map(|r| (r, *tls)))
+    .ok_or_else(|| ExecError::Url(url.into()))?;
     let auth = rest.split('/').next().unwrap_or_default();
     if auth.is_empty() {
         return Err(ExecError::Url(url.into()));
     }
-    Ok(auth.to_string())
+    Ok((auth.to_string(), tls))
 }
 
-/// Runs `command` on the host at `authority` (runtime path `arn`).
+/// One command call.
+pub struct ExecRequest<'a> {
+    /// `host:port`.
+    pub authority: &'a str,
+    /// Runtime path segment (URL-encoded ARN).
+    pub arn_path: &'a str,
+    /// Runtime session id.
+    pub session: &'a str,
+    /// The command, run with `sh -c`.
+    pub command: &'a str,
+    /// Seconds before the host stops it.
+    pub timeout_secs: u64,
+    /// TLS client configuration for `https`.
+    pub tls: Option<&'a std::sync::Arc<tokio_rustls::rustls::ClientConfig>>,
+}
+
+/// Runs the request, streaming the command's output into `stdout`/`stderr`.
 pub async fn exec(
-    authority: &str,
-    arn_path: &str,
-    session: &str,
-    command: &str,
-    timeout_secs: u64,
+    req: &ExecRequest<'_>,
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
 ) -> Result<ExecOutcome, ExecError> {
+    let ExecRequest {
+        authority,
+        arn_path,
+        session,
+        command,
+        timeout_secs,
+        tls,
+    } = *req;
     let unreachable =
         |e: &dyn std::fmt::Display| ExecError::Unreachable(authority.to_string(), e.to_string());
-    let stream = tokio::net::TcpStream::connect(authority)
+    let stream = crate::tls::connect_stream(authority, tls)
         .await
         .map_err(|e| unreachable(&e))?;
     let (mut sender, conn) =
@@ -70,14 +96,14 @@ pub async fn exec(
             .map_err(|e| unreachable(&e))?;
     tokio::spawn(conn);
     let body = json!({"command": command, "timeout": timeout_secs}).to_string();
-    let req = hyper::Request::post(format!("/runtimes/{arn_path}/commands"))
+    let http_req = hyper::Request::post(format!("/runtimes/{arn_path}/commands"))
         .header("host", authority)
         .header("content-type", "application/json")
         .header(SESSION_HEADER, session)
         .body(Full::new(Bytes::from(body)))
         .map_err(|e| unreachable(&e))?;
     let resp = sender
-        .send_request(req)
+        .send_request(http_req)
         .await
         .map_err(|e| unreachable(&e))?;
     let status = resp.status().as_u16();

@@ -56,6 +56,8 @@ pub struct Upstream {
     /// terminado: a URL with `{shell}` where the terminal name goes (or the
     /// name is appended).
     pub url: String,
+    /// TLS client configuration for `wss://` upstreams.
+    pub tls: Option<Arc<tokio_rustls::rustls::ClientConfig>>,
 }
 
 impl Upstream {
@@ -81,7 +83,9 @@ impl Upstream {
 /// `(host:port, runtime path segment)` of an AgentCore shell endpoint
 /// `ws://host:port/runtimes/<arn>/ws/shells`, for the command call.
 pub fn command_target(endpoint: &str) -> Option<(String, String)> {
-    let rest = endpoint.strip_prefix("ws://")?;
+    let rest = endpoint
+        .strip_prefix("ws://")
+        .or_else(|| endpoint.strip_prefix("wss://"))?;
     let (authority, path) = rest.split_once('/')?;
     let arn = path.strip_prefix("runtimes/")?.split('/').next()?;
     Some((authority.to_string(), arn.to_string()))
@@ -116,8 +120,8 @@ async fn connect(up: &Upstream, session: &str, shell: &str) -> Result<Ws, Connec
         .read_buffer_size(16 << 10)
         .write_buffer_size(16 << 10)
         .max_message_size(Some(1 << 20));
-    match tokio_tungstenite::connect_async_with_config(req, Some(config), false).await {
-        Ok((ws, _)) => Ok(ws),
+    match crate::tls::connect_ws(req, Some(config), up.tls.as_ref()).await {
+        Ok(ws) => Ok(ws),
         Err(WsError::Http(resp)) => {
             let body = resp
                 .body()

@@ -12,7 +12,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
-use tokio_rustls::rustls::ServerConfig;
+use tokio_rustls::rustls::{ClientConfig, RootCertStore, ServerConfig};
 use tokio_rustls::server::TlsStream;
 
 /// How long a client may take to complete the TLS handshake.
@@ -94,4 +94,79 @@ impl axum::serve::Listener for TlsListener {
     fn local_addr(&self) -> std::io::Result<SocketAddr> {
         Ok(self.addr)
     }
+}
+
+/// A client configuration for `wss://`: the system's trusted roots, plus the
+/// certificates in `extra_ca` (PEM) when given — for hosts with a private or
+/// self-signed certificate.
+pub fn client_config(extra_ca: Option<&Path>) -> Result<Arc<ClientConfig>, String> {
+    let mut roots = RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    for cert in native.certs {
+        let _ = roots.add(cert);
+    }
+    if let Some(path) = extra_ca {
+        let certs = CertificateDer::pem_file_iter(path)
+            .map_err(|e| format!("{}: cannot read the CA certificate ({e})", path.display()))?;
+        let mut n = 0;
+        for cert in certs {
+            let cert =
+                cert.map_err(|e| format!("{}: not a PEM certificate ({e})", path.display()))?;
+            roots
+                .add(cert)
+                .map_err(|e| format!("{}: unusable CA certificate ({e})", path.display()))?;
+            n += 1;
+        }
+        if n == 0 {
+            return Err(format!("{}: no certificate in the file", path.display()));
+        }
+    }
+    if roots.is_empty() {
+        return Err("no trusted CA certificates on this system; pass --ca-cert FILE".into());
+    }
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// Opens a WebSocket (`ws://` or `wss://`) with the given TLS client config.
+pub async fn connect_ws(
+    req: tokio_tungstenite::tungstenite::handshake::client::Request,
+    config: Option<tokio_tungstenite::tungstenite::protocol::WebSocketConfig>,
+    tls: Option<&Arc<ClientConfig>>,
+) -> Result<
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>,
+    tokio_tungstenite::tungstenite::Error,
+> {
+    let connector = tls.map(|c| tokio_tungstenite::Connector::Rustls(Arc::clone(c)));
+    tokio_tungstenite::connect_async_tls_with_config(req, config, false, connector)
+        .await
+        .map(|(ws, _)| ws)
+}
+
+/// A TCP connection to `authority` (`host:port`), wrapped in TLS when `tls`
+/// is given (for the command call over `https`).
+pub async fn connect_stream(
+    authority: &str,
+    tls: Option<&Arc<ClientConfig>>,
+) -> std::io::Result<tokio_tungstenite::MaybeTlsStream<TcpStream>> {
+    let tcp = TcpStream::connect(authority).await?;
+    let Some(cfg) = tls else {
+        return Ok(tokio_tungstenite::MaybeTlsStream::Plain(tcp));
+    };
+    let host = authority
+        .rsplit_once(':')
+        .map_or(authority, |(h, _)| h)
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let name = rustls_pki_types::ServerName::try_from(host.to_string())
+        .map_err(|e| std::io::Error::other(format!("{host}: {e}")))?;
+    let conn = tokio_rustls::TlsConnector::from(Arc::clone(cfg))
+        .connect(name, tcp)
+        .await?;
+    Ok(tokio_tungstenite::MaybeTlsStream::Rustls(conn))
 }

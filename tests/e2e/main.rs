@@ -9,5 +9,6 @@ mod rec;
 mod samples;
 mod serve;
 mod serve_sdk;
+mod tls;
 mod util;
 mod verify_export;

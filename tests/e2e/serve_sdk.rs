@@ -140,39 +140,7 @@ fn sdk_through_the_proxy() {
 fn sdk_over_tls() {
     let Some(py) = python() else { return };
     let d = Dir::new();
-    let cert = d.join("cert.pem");
-    let key = d.join("key.pem");
-    let ok = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-        ])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl (installed by scripts/test)");
-    assert!(
-        ok.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
-    );
-    let (c, k) = (
-        cert.to_string_lossy().into_owned(),
-        key.to_string_lossy().into_owned(),
-    );
+    let (ca, c, k) = test_ca(&d);
     let server = Server::start(&d, &["--tls-cert", &c, "--tls-key", &k]);
     assert!(
         server.log.lock().unwrap().contains("wss://"),
@@ -183,7 +151,7 @@ fn sdk_over_tls() {
         &py,
         &server,
         "basic",
-        &[("SDK_SCHEME", "wss"), ("SSL_CERT_FILE", &c)],
+        &[("SDK_SCHEME", "wss"), ("SSL_CERT_FILE", &ca)],
     );
     assert_eq!(r["exit_code"], 7, "{r}");
     assert!(r["output"].as_str().unwrap().contains("sdk-42"), "{r}");
@@ -198,7 +166,7 @@ fn sdk_over_tls() {
         &py,
         &server,
         "basic",
-        &[("SDK_SCHEME", "wss"), ("SSL_CERT_FILE", &c)],
+        &[("SDK_SCHEME", "wss"), ("SSL_CERT_FILE", &ca)],
     );
     assert_eq!(r["exit_code"], 7, "still serving after a bad client: {r}");
     // The same ids again within a second: a second recording, not a clash.

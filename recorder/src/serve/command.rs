@@ -268,7 +268,7 @@ async fn forward(
         Some(t) => t,
         None => return fail(format!("cannot derive the command URL from {}", up.url)),
     };
-    let stream = match tokio::net::TcpStream::connect(&authority).await {
+    let stream = match crate::tls::connect_stream(&authority, up.tls.as_ref()).await {
         Ok(s) => s,
         Err(e) => {
             let _ = recording.finish(EndReason::Closed).await;
