@@ -64,7 +64,7 @@ Examples:
 /// `exec` arguments.
 #[derive(Args, Debug)]
 pub struct ExecArgs {
-    /// The host: ws[s]://HOST:PORT or http[s]://HOST:PORT.
+    /// The host: ws://, wss://, http:// or https://HOST:PORT.
     #[arg(value_name = "URL")]
     pub url: String,
     /// Runtime session id (default: a new random one).
@@ -94,9 +94,10 @@ upstream link drops, the proxy re-attaches with the same ids and records the
 host's replay only where it is new; bytes the host dropped become a gap marker.
 
 Upstreams:
-  --upstream-protocol agentcore  ws://HOST:PORT or the full shell endpoint URL
-                                 (termtrail serve; AgentCore runtimes need SigV4,
-                                 not implemented yet)
+  --upstream-protocol agentcore  ws[s]://HOST:PORT or the full shell endpoint URL
+                                 (termtrail serve, or an AgentCore runtime:
+                                 wss://bedrock-agentcore.REGION.amazonaws.com with
+                                 --runtime ARN; the upgrade is SigV4-signed)
   --upstream-protocol terminado  a NamedTermManager URL; {shell} is replaced by
                                  the shell id (else appended), e.g.
                                  ws://127.0.0.1:8888/websocket/{shell}
@@ -115,6 +116,17 @@ pub enum UpstreamProtocol {
     Terminado,
 }
 
+/// How the proxy authenticates to its upstream.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamAuth {
+    /// SigV4 when the upstream is an AWS endpoint (*.amazonaws.com), else none.
+    Auto,
+    /// Sign the upgrade with SigV4 (AWS credentials from the environment or ~/.aws/credentials).
+    Sigv4,
+    /// No upstream authentication.
+    None,
+}
+
 /// `proxy` arguments.
 #[derive(Args, Debug)]
 pub struct ProxyArgs {
@@ -130,6 +142,12 @@ pub struct ProxyArgs {
     /// Extra trusted CA certificate (PEM) for wss:// hosts with a private or self-signed certificate.
     #[arg(long, value_name = "FILE")]
     pub ca_cert: Option<PathBuf>,
+    /// Authentication towards the upstream (agentcore).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub upstream_auth: UpstreamAuth,
+    /// AWS region for SigV4 (default: from --runtime's ARN).
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
     /// Runtime ARN used in the upstream path when --upstream has no path (agentcore).
     #[arg(long, value_name = "ARN", default_value = "local")]
     pub runtime: String,
@@ -172,7 +190,7 @@ Examples:
 /// `attach` arguments.
 #[derive(Args, Debug)]
 pub struct AttachArgs {
-    /// The host: ws[s]://HOST:PORT, or the full shell endpoint URL.
+    /// The host: ws://HOST:PORT or wss://HOST:PORT, or the full shell endpoint URL.
     #[arg(value_name = "URL")]
     pub url: String,
     /// Runtime session id (default: a new random one).

@@ -435,16 +435,39 @@ fn proxy(a: ProxyArgs) -> Result<u8> {
         );
     }
     let tls = client_tls(&a.upstream, a.ca_cert.as_deref())?;
+    let aws_host = a
+        .upstream
+        .split("://")
+        .nth(1)
+        .and_then(|r| r.split(['/', ':']).next())
+        .is_some_and(|h| h.ends_with(".amazonaws.com"));
+    let sign = match a.upstream_auth {
+        cli::UpstreamAuth::Sigv4 => true,
+        cli::UpstreamAuth::Auto => aws_host,
+        cli::UpstreamAuth::None => false,
+    };
+    let signer = if sign {
+        let region = a
+            .region
+            .clone()
+            .or_else(|| termtrail_recorder::sigv4::region_of_arn(&a.runtime).map(str::to_string))
+            .context("SigV4 needs a region: pass --region, or --runtime with a full runtime ARN")?;
+        Some(termtrail_recorder::sigv4::Signer::from_env(&region).map_err(anyhow::Error::msg)?)
+    } else {
+        None
+    };
     let upstream = match a.upstream_protocol {
         cli::UpstreamProtocol::Agentcore => Upstream {
             protocol: UpstreamProtocol::AgentCore,
             url: termtrail_recorder::client::endpoint_for(&a.upstream, &a.runtime),
             tls,
+            signer,
         },
         cli::UpstreamProtocol::Terminado => Upstream {
             protocol: UpstreamProtocol::Terminado,
             url: a.upstream.clone(),
             tls,
+            signer: None,
         },
     };
     let h = HostArgs {

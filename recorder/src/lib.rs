@@ -24,5 +24,6 @@ pub mod proxy;
 pub mod rec;
 pub mod recording;
 pub mod serve;
+pub mod sigv4;
 pub mod tls;
 pub mod tty;

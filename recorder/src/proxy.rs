@@ -58,6 +58,8 @@ pub struct Upstream {
     pub url: String,
     /// TLS client configuration for `wss://` upstreams.
     pub tls: Option<Arc<tokio_rustls::rustls::ClientConfig>>,
+    /// SigV4 signing of the upgrade (a real AgentCore runtime).
+    pub signer: Option<crate::sigv4::Signer>,
 }
 
 impl Upstream {
@@ -114,6 +116,11 @@ async fn connect(up: &Upstream, session: &str, shell: &str) -> Result<Ws, Connec
             .parse()
             .map_err(|_| ConnectError::Unreachable("bad session id".into()))?;
         req.headers_mut().insert(SESSION_HEADER, v);
+    }
+    if let Some(signer) = &up.signer {
+        signer
+            .sign(&mut req, std::time::SystemTime::now())
+            .map_err(|e| ConnectError::Unreachable(format!("cannot sign the upgrade: {e}")))?;
     }
     // Small buffers: a proxy holds hundreds of mostly idle upstream links.
     let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()

@@ -251,6 +251,7 @@ async fn proxy_in_front_of_terminado() {
     assert_eq!(lines_equal(&text, "unique-before-cut"), 1, "{text}");
     assert!(text.contains("after-reattach"));
     let _ = term.kill();
+    let _ = term.wait();
 }
 
 #[test]
@@ -277,4 +278,102 @@ fn exec_through_the_proxy_is_forwarded_and_recorded_on_both_sides() {
     assert!(px.recordings()[0].to_string_lossy().contains("/proxy/"));
     let m = crate::serve::http_get(&px.addr, "/metrics");
     assert!(m.contains("termtrail_recording_backlog_events 0"), "{m}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn proxy_signs_the_upstream_upgrade_with_sigv4() {
+    let py = match std::env::var("TERMTRAIL_PYTHON") {
+        Ok(p) if !p.is_empty() => p,
+        _ => {
+            assert!(
+                std::env::var("TERMTRAIL_REQUIRE_PEERS").is_err(),
+                "TERMTRAIL_PYTHON not set"
+            );
+            return;
+        }
+    };
+    let (ak, sk, token) = (
+        "AKIDTERMTRAILTEST",
+        "c2VjcmV0LWtleS1mb3ItdGVzdHM",
+        "session-token-for-tests",
+    );
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/python/sigv4_upstream.py"
+    );
+    let mut up = Command::new(py)
+        .args([script, ak, sk, token])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (line_tx, lines) = std::sync::mpsc::channel::<String>();
+    let out = up.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for l in BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = line_tx.send(l);
+        }
+    });
+    let next_line = || {
+        lines
+            .recv_timeout(Duration::from_secs(15))
+            .expect("a line from the upstream")
+    };
+    let port: u16 = next_line().strip_prefix("ready ").unwrap().parse().unwrap();
+    let arn = "arn:aws:bedrock-agentcore:us-west-2:123456789012:runtime/signed-test";
+    let pd = Dir::new();
+    let mut c = pd.cmd(&[
+        "proxy",
+        "--listen",
+        "127.0.0.1:0",
+        "--no-auth",
+        "--store",
+        &pd.join("store").to_string_lossy(),
+        "--upstream",
+        &format!("ws://127.0.0.1:{port}"),
+        "--runtime",
+        arn,
+        "--upstream-auth",
+        "sigv4",
+    ]);
+    c.env("AWS_ACCESS_KEY_ID", ak)
+        .env("AWS_SECRET_ACCESS_KEY", sk)
+        .env("AWS_SESSION_TOKEN", token);
+    c.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut px = c.spawn().unwrap();
+    let mut err = BufReader::new(px.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let l = err.next().expect("proxy start line").unwrap();
+        if let Some(rest) = l.split("listening on ws://").nth(1) {
+            break rest.split('/').next().unwrap().to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in err {});
+    let url = format!("ws://{addr}/runtimes/x/ws/shells?shellId=signed");
+    let (mut ws, _) = connect(&url, SESSION).await.unwrap();
+    status(&mut ws).await;
+    assert_eq!(
+        next_line(),
+        "sigv4 ok",
+        "botocore accepts the proxy's signature"
+    );
+    stdin(&mut ws, "echo signed; exit\n").await;
+    read_until(&mut ws, "signed").await;
+    exit_status(&mut ws).await;
+    let _ = px.kill();
+    let _ = up.kill();
+    let _ = px.wait();
+    let _ = up.wait();
+    // Without credentials the proxy refuses to start, saying why.
+    let r = Dir::new().run(&[
+        "proxy",
+        "--no-auth",
+        "--upstream",
+        "wss://bedrock-agentcore.us-west-2.amazonaws.com",
+        "--runtime",
+        arn,
+    ]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("AWS credentials"), "{}", r.stderr);
 }
