@@ -147,7 +147,13 @@ async def main():
             proxy2, paddr2 = start("proxy", os.path.join(d, "p2"), ["--upstream", f"ws://{saddr2}"])
             td = await throughput(saddr2, "tp-direct")
             tp = await throughput(paddr2, "tp-proxy")
-            print(f"throughput direct {td:7.1f} MB/s, via proxy {tp:7.1f} MB/s, ratio {tp / td:.2f} (target >= 0.8)")
+            print(f"throughput (Python client) direct {td:7.1f} MB/s, via proxy {tp:7.1f} MB/s, ratio {tp / td:.2f}")
+            subprocess.run(["cargo", "build", "--release", "-q", "-p", "termtrail-recorder", "--example", "ws_throughput"],
+                           cwd=ROOT, check=True)
+            rust = os.path.join(ROOT, "target", "release", "examples", "ws_throughput")
+            rd = float(subprocess.run([rust, f"ws://{saddr2}", str(MB)], capture_output=True, text=True, check=True).stdout)
+            rp = float(subprocess.run([rust, f"ws://{paddr2}", str(MB)], capture_output=True, text=True, check=True).stdout)
+            print(f"throughput (Rust client)   direct {rd:7.1f} MB/s, via proxy {rp:7.1f} MB/s, ratio {rp / rd:.2f} (target >= 0.8)")
             for p in (serve2, proxy2):
                 p.send_signal(signal.SIGTERM)
                 p.wait()

@@ -259,7 +259,7 @@ impl ProxiedShell {
         if !ready.is_empty() {
             self.recording.record(EventData::Output(ready)).await;
         }
-        self.att.deliver(fresh);
+        self.att.deliver(fresh).await;
     }
 
     async fn upstream_msg(

@@ -17,8 +17,10 @@ use crate::recording::Recording;
 
 /// Output kept for a detached shell.
 pub const REPLAY_BYTES: usize = 256 << 10;
-/// Messages queued to a client before it counts as too slow.
-const CLIENT_QUEUE: usize = 256;
+/// Messages queued to a client before the shell waits for it.
+const CLIENT_QUEUE: usize = 64;
+/// How long a client may take nothing before it is detached.
+pub const SLOW_CLIENT: Duration = Duration::from_secs(10);
 
 /// What a client receives from its shell.
 #[derive(Debug)]
@@ -101,22 +103,37 @@ impl Attachment {
         &self.recording
     }
 
-    /// Hands output to the client, or buffers it.
-    pub fn deliver(&self, bytes: &[u8]) {
-        let mut st = self.lock();
-        st.last_activity = Instant::now();
-        if let Some(c) = &mut st.client {
-            if c.tx.try_send(ToClient::Stdout(bytes.to_vec())).is_ok() {
+    /// Hands output to the client, or buffers it. A client that is behind
+    /// slows the shell's output down (as a real terminal does, through the
+    /// PTY); one that takes nothing for [`SLOW_CLIENT`] is detached and the
+    /// output is buffered for its re-attach. Other sessions are unaffected.
+    pub async fn deliver(&self, bytes: &[u8]) {
+        for _ in 0..2 {
+            let client = {
+                let mut st = self.lock();
+                st.last_activity = Instant::now();
+                st.client.as_ref().map(|c| (c.id, c.tx.clone()))
+            };
+            let Some((id, tx)) = client else { break };
+            let sent =
+                tokio::time::timeout(SLOW_CLIENT, tx.send(ToClient::Stdout(bytes.to_vec()))).await;
+            if matches!(sent, Ok(Ok(()))) {
                 return;
             }
-            // Too slow (or gone): detach it and keep the output for a later
-            // re-attach instead of blocking the shell.
-            if let Some(k) = c.kick.take() {
-                let _ = k.send(Kick::TooSlow);
+            let mut st = self.lock();
+            if st.client.as_ref().is_some_and(|c| c.id == id) {
+                // Too slow (or gone): detach it.
+                if let Some(mut c) = st.client.take()
+                    && let Some(k) = c.kick.take()
+                {
+                    let _ = k.send(Kick::TooSlow);
+                }
+                st.detached_since = Some(Instant::now());
+                break;
             }
-            st.client = None;
-            st.detached_since = Some(Instant::now());
+            // Another client took over meanwhile: give it the output.
         }
+        let mut st = self.lock();
         st.ring.extend(bytes);
         let excess = st.ring.len().saturating_sub(REPLAY_BYTES);
         if excess > 0 {

@@ -86,7 +86,7 @@ impl Shell {
                 if !ready.is_empty() {
                     me.recording.record(EventData::Output(ready)).await;
                 }
-                me.att.deliver(&buf[..n]);
+                me.att.deliver(&buf[..n]).await;
             }
             let rest = stitch.finish();
             if !rest.is_empty() {
