@@ -26,7 +26,7 @@ async fn main() {
         .await
         .expect("connect");
     let cmd = format!(
-        "stty -echo; head -c {} /dev/zero | tr '\\0' x; echo; echo END-OF-BENCH\n",
+        "stty -echo; head -c {} /dev/zero | tr '\\0' x; echo; echo END-OF-$((1+1))-BENCH\n",
         mb * 1_000_000
     );
     let mut msg = vec![0u8];
@@ -35,7 +35,17 @@ async fn main() {
     let mut got = 0u64;
     let mut start = None;
     let mut tail: Vec<u8> = Vec::new();
-    while let Some(Ok(m)) = ws.next().await {
+    while let Some(m) = ws.next().await {
+        let m = match m {
+            Ok(m) => m,
+            Err(e) => {
+                eprintln!("error after {got} bytes: {e}");
+                break;
+            }
+        };
+        if let Message::Close(f) = &m {
+            eprintln!("closed after {got} bytes: {f:?}");
+        }
         let Message::Binary(b) = m else { continue };
         if b.first() != Some(&1) {
             continue;
@@ -46,10 +56,12 @@ async fn main() {
         if tail.len() > 64 {
             tail.drain(..tail.len() - 64);
         }
-        if tail.windows(14).any(|w| w == b"END-OF-BENCH\r\n") {
+        // The marker as printed; the echoed command line spells it differently.
+        if tail.windows(16).any(|w| w == b"END-OF-2-BENCH\r\n") {
             break;
         }
     }
     let secs = start.map(|s| s.elapsed().as_secs_f64()).unwrap_or(f64::NAN);
+    assert!(got >= mb * 1_000_000, "only {got} bytes arrived");
     println!("{:.1}", got as f64 / secs / 1e6);
 }

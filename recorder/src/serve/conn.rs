@@ -113,10 +113,14 @@ pub(crate) async fn serve_client(
                 let msg = match msg {
                     Some(Ok(m)) => m,
                     Some(Err(e)) => {
+                        let text = e.to_string();
+                        if text.contains("without closing handshake") {
+                            // The client went away (network loss, killed).
+                            break;
+                        }
                         // The WebSocket layer rejected a frame (over the size
                         // limit, or malformed): say why before hanging up.
                         host.metrics.protocol_errors.fetch_add(1, Ordering::Relaxed);
-                        let text = e.to_string();
                         let code = if text.contains("too long") || text.contains("Space limit") { CLOSE_TOO_BIG } else { CLOSE_PROTOCOL };
                         tracing::warn!(session = %shell.session_id(), shell = %shell.shell_id(), client = id, error = %text, "bad frame; closing this connection");
                         close(&mut ws, code, &text).await;
