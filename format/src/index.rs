@@ -185,7 +185,8 @@ fn scan_segments<R: Read + Seek>(r: &mut R, len: u64) -> Result<Vec<IndexedSegme
     Ok(out)
 }
 
-fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+/// Reads until `buf` is full or the reader ends; returns how many bytes came.
+pub fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
         match r.read(&mut buf[n..])? {

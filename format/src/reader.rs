@@ -522,9 +522,6 @@ impl<'a> Verifier<'a> {
             }
         }
         self.segment_no += 1;
-        if self.tampered && !self.opts.lenient && self.opts.events {
-            // Nothing more can be delivered; keep scanning only to report.
-        }
         Flow::Continue
     }
 

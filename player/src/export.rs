@@ -4,7 +4,7 @@
 //! stops). Plain `.cast` files are converted as they are.
 
 use std::fs::File;
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, BufReader, Write};
 use std::path::Path;
 
 use termtrail_format::cast::{CastVersion, Header};
@@ -199,7 +199,7 @@ pub fn export_path(
 ) -> Result<ExportOutcome, ExportError> {
     let mut file = File::open(input)?;
     let mut magic = [0u8; 4];
-    let n = read_up_to(&mut file, &mut magic)?;
+    let n = termtrail_format::index::read_full(&mut file, &mut magic)?;
     if n >= 1 && magic[0] == b'{' {
         drop(file);
         return export_plain(input, out, opts);
@@ -268,15 +268,4 @@ fn export_plain(
         events,
         report: None,
     })
-}
-
-fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..])? {
-            0 => break,
-            k => n += k,
-        }
-    }
-    Ok(n)
 }

@@ -55,7 +55,7 @@ pub fn verify_path(path: &Path, key: Option<&PublicKey>, json: bool) -> (Verdict
             let text = if json {
                 render_json(path, &report, verdict, key_note.as_deref())
             } else {
-                render_human(path, &report, verdict, key_note.as_deref())
+                render_human(path, &report, key_note.as_deref())
             };
             (verdict, text)
         }
@@ -107,7 +107,7 @@ fn judge(report: &Report, key: Option<&PublicKey>) -> (Verdict, Option<String>) 
     }
 }
 
-fn render_human(path: &Path, r: &Report, verdict: Verdict, key_note: Option<&str>) -> String {
+fn render_human(path: &Path, r: &Report, key_note: Option<&str>) -> String {
     let mut s = format!("{}: ", path.display());
     match r.status {
         Status::Intact => {
@@ -180,7 +180,6 @@ fn render_human(path: &Path, r: &Report, verdict: Verdict, key_note: Option<&str
     if let Some(note) = key_note {
         s.push_str(&format!("; REJECTED: {note}"));
     }
-    let _ = verdict;
     s
 }
 

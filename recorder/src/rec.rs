@@ -329,12 +329,7 @@ pub fn record(opts: &RecOptions, path: &Path) -> Result<RecOutcome, RecError> {
         thread::Builder::new()
             .name("waiter".into())
             .spawn(move || {
-                let code = match child.wait() {
-                    Ok(status) => status
-                        .code()
-                        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)),
-                    Err(_) => 255,
-                };
+                let (code, _) = exit_code(child.wait());
                 let _ = ctl_tx.send(Control::Exited(code));
             })?;
     }
@@ -416,6 +411,19 @@ fn build_header(
         ..RecordingMeta::default()
     });
     header
+}
+
+/// A process's exit code as termtrail records it (128+N when killed by
+/// signal N, 255 when it cannot be known), and the signal if any.
+pub fn exit_code(status: std::io::Result<std::process::ExitStatus>) -> (i32, Option<i32>) {
+    match status {
+        Ok(s) => match (s.code(), s.signal()) {
+            (Some(c), _) => (c, None),
+            (None, Some(sig)) => (128 + sig, Some(sig)),
+            _ => (255, None),
+        },
+        Err(_) => (255, None),
+    }
 }
 
 /// Joins arguments the way a shell would need them typed.

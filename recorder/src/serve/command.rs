@@ -205,13 +205,7 @@ pub(super) async fn run_command(
                 }
             }
         }
-        let code = match child.wait().await {
-            Ok(s) => {
-                use std::os::unix::process::ExitStatusExt;
-                s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(0))
-            }
-            Err(_) => 255,
-        };
+        let (code, _) = crate::rec::exit_code(child.wait().await);
         let code = if timed_out { 124 } else { code };
         recording.record(EventData::Exit(code)).await;
         let end = if timed_out {
@@ -227,17 +221,7 @@ pub(super) async fn run_command(
             .send(json!({"contentStop": {"exitCode": code, "status": status}}).to_string() + "\n")
             .await;
     });
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv()
-            .await
-            .map(|line| (Ok::<_, std::io::Error>(line), rx))
-    });
-    (
-        StatusCode::OK,
-        [("content-type", "application/x-ndjson")],
-        Body::from_stream(stream),
-    )
-        .into_response()
+    ndjson(rx)
 }
 
 enum Pipe {
@@ -343,6 +327,11 @@ async fn forward(
         }
         let _ = recording.finish(end).await;
     });
+    ndjson(rx)
+}
+
+/// A 200 response streaming the lines sent into `rx` as JSON Lines.
+fn ndjson(rx: mpsc::Receiver<String>) -> Response {
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv()
             .await

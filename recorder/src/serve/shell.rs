@@ -92,18 +92,7 @@ impl Shell {
             if !rest.is_empty() {
                 me.recording.record(EventData::Output(rest)).await;
             }
-            let status = child.wait().await;
-            let (code, signal) = match status {
-                Ok(s) => {
-                    use std::os::unix::process::ExitStatusExt;
-                    match (s.code(), s.signal()) {
-                        (Some(c), _) => (c, None),
-                        (None, Some(sig)) => (128 + sig, Some(sig)),
-                        _ => (255, None),
-                    }
-                }
-                Err(_) => (255, None),
-            };
+            let (code, signal) = crate::rec::exit_code(child.wait().await);
             me.recording.record(EventData::Exit(code)).await;
             me.att.exit(code, signal);
             let end = me
