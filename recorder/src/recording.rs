@@ -154,6 +154,30 @@ async fn on_pool<T: Send + 'static>(
     .ok()
 }
 
+/// Runs `f` on the writer unless the recording has failed; a write error or
+/// a panic marks it failed (it then accepts nothing more).
+async fn job(
+    w: &mut Option<Writer>,
+    failed: &mut Option<String>,
+    name: &str,
+    f: impl FnOnce(&mut Writer) -> Result<(), WriteError> + Send + 'static,
+) {
+    if failed.is_some() {
+        return;
+    }
+    let Some(writer) = w.take() else { return };
+    match on_pool(writer, f).await {
+        Some((writer, r)) => {
+            *w = Some(writer);
+            if let Err(e) = r {
+                tracing::error!(recording = %name, error = %e, "recording failed");
+                *failed = Some(e.to_string());
+            }
+        }
+        None => *failed = Some("recording worker panicked".into()),
+    }
+}
+
 async fn run(writer: Writer, mut rx: mpsc::Receiver<Msg>, start: Instant, name: String) {
     let now = move || start.elapsed().as_micros() as Micros;
     let mut w = Some(writer);
@@ -174,19 +198,8 @@ async fn run(writer: Writer, mut rx: mpsc::Receiver<Msg>, start: Instant, name: 
                 if quiet_ticks > 60 {
                     active = false;
                 }
-                if let (Some(writer), None) = (w.take(), &failed) {
-                    let t = now();
-                    match on_pool(writer, move |w| w.tick(t)).await {
-                        Some((writer, r)) => {
-                            w = Some(writer);
-                            if let Err(e) = r {
-                                tracing::error!(recording = %name, error = %e, "recording failed");
-                                failed = Some(e.to_string());
-                            }
-                        }
-                        None => failed = Some("recording worker panicked".into()),
-                    }
-                }
+                let t = now();
+                job(&mut w, &mut failed, &name, move |w| w.tick(t)).await;
                 continue;
             }
         };
@@ -207,25 +220,13 @@ async fn run(writer: Writer, mut rx: mpsc::Receiver<Msg>, start: Instant, name: 
         if !batch.is_empty() && failed.is_none() {
             active = true;
             quiet_ticks = 0;
-            if let Some(writer) = w.take() {
-                let r = on_pool(writer, move |w| {
-                    for e in &batch {
-                        w.push(e)?;
-                    }
-                    w.commit()
-                })
-                .await;
-                match r {
-                    Some((writer, r)) => {
-                        w = Some(writer);
-                        if let Err(e) = r {
-                            tracing::error!(recording = %name, error = %e, "recording failed");
-                            failed = Some(e.to_string());
-                        }
-                    }
-                    None => failed = Some("recording worker panicked".into()),
+            job(&mut w, &mut failed, &name, move |w| {
+                for e in &batch {
+                    w.push(e)?;
                 }
-            }
+                w.commit()
+            })
+            .await;
         }
         if let Some((end, done)) = finish {
             let result = match (failed.take(), w.take()) {
