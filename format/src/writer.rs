@@ -356,8 +356,10 @@ impl<W: DurableWrite> ChainWriter<W> {
 
     fn append_to_segment(&mut self, bytes: &[u8]) -> Result<(), WriteError> {
         if self.segment.is_none() {
-            let mut enc =
-                zstd::stream::write::Encoder::new(Vec::with_capacity(256 << 10), self.opts.level)?;
+            // The output buffer is emptied after every append: it grows to
+            // one append's compressed size, no more (hundreds of shells
+            // writing at once each held 256 KiB here).
+            let mut enc = zstd::stream::write::Encoder::new(Vec::new(), self.opts.level)?;
             enc.include_checksum(false)?;
             enc.include_contentsize(false)?;
             self.segment = Some(OpenSegment {

@@ -8,6 +8,19 @@ use termtrail_format::event::TermSize;
 
 /// Largest message accepted or sent, channel byte included (64 KiB).
 pub const MAX_FRAME: usize = 64 << 10;
+
+/// Read buffer a WebSocket connection that carries only keystrokes (a
+/// host's or proxy's client side) allocates up front: tungstenite's default
+/// is 128 KiB, and a proxy holds hundreds of mostly idle shells.
+pub const WS_READ_BUFFER: usize = 4 << 10;
+
+/// Read buffer of a connection that carries output (the proxy's upstream
+/// link). tungstenite reads at most this much per call, so it bounds
+/// throughput: 4 KiB here cost a third of the proxy's output rate.
+pub const WS_OUTPUT_READ_BUFFER: usize = 16 << 10;
+
+/// Bytes tungstenite queues before it writes them out.
+pub const WS_WRITE_BUFFER: usize = 16 << 10;
 /// Close code sent to a client whose shell another client took over.
 pub const CLOSE_TAKEN_OVER: u16 = 4000;
 /// Request header carrying the runtime session id.

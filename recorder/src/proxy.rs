@@ -37,6 +37,10 @@ use crate::serve::{BoxFut, Target};
 const TAIL_BYTES: usize = 256 << 10;
 /// Upstream reconnect attempts before the shell is given up.
 const UPSTREAM_RETRIES: u32 = 6;
+/// The proxy keeps its upstream link alive on its own (client heartbeats
+/// are answered by the proxy, not forwarded): a HEARTBEAT message (a
+/// WebSocket ping for terminado) this often.
+const UPSTREAM_HEARTBEAT: Duration = Duration::from_secs(30);
 
 /// The upstream's protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,8 +128,8 @@ async fn connect(up: &Upstream, session: &str, shell: &str) -> Result<Ws, Connec
     }
     // Small buffers: a proxy holds hundreds of mostly idle upstream links.
     let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
-        .read_buffer_size(16 << 10)
-        .write_buffer_size(16 << 10)
+        .read_buffer_size(crate::protocol::WS_OUTPUT_READ_BUFFER)
+        .write_buffer_size(crate::protocol::WS_WRITE_BUFFER)
         .max_message_size(Some(1 << 20));
     match crate::tls::connect_ws(req, Some(config), up.tls.as_ref()).await {
         Ok(ws) => Ok(ws),
@@ -145,7 +149,12 @@ async fn connect(up: &Upstream, session: &str, shell: &str) -> Result<Ws, Connec
 enum Up {
     Stdin(Vec<u8>),
     Resize(TermSize),
-    Close,
+    /// End the upstream shell (idle timeout, grace period over).
+    Close(EndReason),
+    /// Let go of the upstream shell without ending it (proxy shutdown): the
+    /// host keeps it for its own grace period, and a client re-attaching
+    /// through a restarted proxy finds it again (recorded in a new file).
+    Detach(EndReason),
 }
 
 /// A shell reached through the proxy.
@@ -156,6 +165,7 @@ pub struct ProxiedShell {
     recording: Recording,
     up_tx: mpsc::Sender<Up>,
     input_stitch: AsyncMutex<Utf8Stitcher>,
+    requested_end: AsyncMutex<Option<EndReason>>,
 }
 
 impl ProxiedShell {
@@ -178,10 +188,12 @@ impl ProxiedShell {
             recording,
             up_tx,
             input_stitch: AsyncMutex::new(Utf8Stitcher::new()),
+            requested_end: AsyncMutex::new(None),
         });
         let task = Arc::clone(&me);
         tokio::spawn(async move {
             let end = task.relay(up, ws, up_rx).await;
+            let end = task.requested_end.lock().await.take().unwrap_or(end);
             if let Err(e) = task.recording.finish(end).await {
                 tracing::error!(session = %task.session_id, shell = %task.shell_id, error = %e, "sealing the recording failed");
             }
@@ -284,13 +296,22 @@ impl ProxiedShell {
                     Message::Binary(encode(Channel::Resize, &resize_payload(s)).into())
                 }
             }
-            Up::Close if terminado => {
+            Up::Detach(end) => {
+                let _ = ws.close(None).await;
+                return Some(Relay::Ended(end));
+            }
+            Up::Close(end) if terminado => {
                 // terminado has no "end this terminal" message: leave it.
                 let _ = ws.close(None).await;
                 self.att.exit(0, None);
-                return Some(Relay::Ended(EndReason::Closed));
+                return Some(Relay::Ended(end));
             }
-            Up::Close => Message::Binary(encode(Channel::Close, &[]).into()),
+            Up::Close(end) => {
+                // The host answers with the shell's exit status; the
+                // recording's end reason is why the proxy ended it.
+                *self.requested_end.lock().await = Some(end);
+                Message::Binary(encode(Channel::Close, &[]).into())
+            }
         };
         match ws.send(frame).await {
             Ok(()) => None,
@@ -306,11 +327,17 @@ impl ProxiedShell {
         stitch: &mut Utf8Stitcher,
         size: &mut TermSize,
     ) -> Relay {
+        let mut beat = heartbeat();
         loop {
             tokio::select! {
                 msg = rx.recv() => {
                     if let Some(r) = self.upstream_msg(ws, msg, size, false).await {
                         return r;
+                    }
+                }
+                _ = beat.tick() => {
+                    if let Err(e) = ws.send(Message::Binary(encode(Channel::Heartbeat, &[]).into())).await {
+                        return Relay::Lost(e.to_string());
                     }
                 }
                 frame = ws.next() => match frame {
@@ -377,11 +404,17 @@ impl ProxiedShell {
         stitch: &mut Utf8Stitcher,
         size: &mut TermSize,
     ) -> Relay {
+        let mut beat = heartbeat();
         loop {
             tokio::select! {
                 msg = rx.recv() => {
                     if let Some(r) = self.upstream_msg(ws, msg, size, true).await {
                         return r;
+                    }
+                }
+                _ = beat.tick() => {
+                    if let Err(e) = ws.send(Message::Ping(Vec::new().into())).await {
+                        return Relay::Lost(e.to_string());
                     }
                 }
                 frame = ws.next() => match frame {
@@ -551,15 +584,33 @@ impl Target for ProxiedShell {
             let _ = self.up_tx.send(Up::Resize(size)).await;
         })
     }
-    fn end(self: Arc<Self>, _end: EndReason) {
+    fn end(self: Arc<Self>, end: EndReason) {
         let tx = self.up_tx.clone();
         tokio::spawn(async move {
-            let _ = tx.send(Up::Close).await;
+            let _ = tx.send(Up::Close(end)).await;
+        });
+    }
+    fn shutdown(self: Arc<Self>) {
+        let tx = self.up_tx.clone();
+        tokio::spawn(async move {
+            let end = EndReason::Interrupted {
+                detail: "proxy shut down; the upstream shell was left running (detached)".into(),
+            };
+            let _ = tx.send(Up::Detach(end)).await;
         });
     }
     fn recording_path(&self) -> &std::path::Path {
         self.recording.path()
     }
+}
+
+fn heartbeat() -> tokio::time::Interval {
+    let mut i = tokio::time::interval_at(
+        tokio::time::Instant::now() + UPSTREAM_HEARTBEAT,
+        UPSTREAM_HEARTBEAT,
+    );
+    i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    i
 }
 
 #[cfg(test)]

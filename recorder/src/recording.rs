@@ -154,6 +154,20 @@ async fn on_pool<T: Send + 'static>(
     .ok()
 }
 
+/// Recordings that failed after they started (the shell went on without
+/// them), in this process. Issue 5's `--strict` ends such shells instead.
+static FAILED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many recordings failed while running, in this process.
+pub fn failures() -> u64 {
+    FAILED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+fn mark_failed(failed: &mut Option<String>, why: String) {
+    FAILED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    *failed = Some(why);
+}
+
 /// Runs `f` on the writer unless the recording has failed; a write error or
 /// a panic marks it failed (it then accepts nothing more).
 async fn job(
@@ -170,11 +184,11 @@ async fn job(
         Some((writer, r)) => {
             *w = Some(writer);
             if let Err(e) = r {
-                tracing::error!(recording = %name, error = %e, "recording failed");
-                *failed = Some(e.to_string());
+                tracing::error!(recording = %name, error = %e, "recording failed; the shell goes on unrecorded");
+                mark_failed(failed, e.to_string());
             }
         }
-        None => *failed = Some("recording worker panicked".into()),
+        None => mark_failed(failed, "recording worker panicked".into()),
     }
 }
 

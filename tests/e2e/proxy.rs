@@ -165,6 +165,46 @@ async fn proxy_passes_upstream_refusals_and_unreachable_upstreams() {
     );
 }
 
+/// A proxy that restarts lets go of its upstream shells instead of ending
+/// them: a client re-attaching through the new proxy finds the same shell.
+/// Shells the proxy ends itself (idle timeout) keep that end reason.
+#[tokio::test(flavor = "multi_thread")]
+async fn proxy_restart_detaches_and_idle_timeout_is_the_end_reason() {
+    let d = Dir::new();
+    let up = Server::start(&d, &["--grace", "60s"]);
+    let upstream = format!("ws://{}", up.addr);
+    let pd = Dir::new();
+    let mut px = proxy(&pd, &upstream, &[]);
+    let (mut ws, _) = connect(&px.url("keep"), SESSION).await.unwrap();
+    status(&mut ws).await;
+    stdin(&mut ws, "X=kept-$((6*7)); echo set\n").await;
+    read_until(&mut ws, "set\r\n").await;
+    assert_eq!(px.stop(), 0);
+    assert_eq!(close_of(&mut ws).await.map(|c| c.0), Some(1001));
+    let first = px.recordings();
+    assert_eq!(first.len(), 1);
+    let v = d.run(&["verify", &first[0].to_string_lossy()]);
+    assert!(v.stdout.contains("left running"), "{v:?}");
+
+    let px2 = proxy(&pd, &upstream, &["--idle-timeout", "2s"]);
+    let (mut ws, _) = connect(&px2.url("keep"), SESSION).await.unwrap();
+    status(&mut ws).await;
+    stdin(&mut ws, "echo got-$X\n").await;
+    read_until(&mut ws, "got-kept-42\r\n").await;
+    // No more traffic: the proxy ends the upstream shell after 2 s.
+    exit_status(&mut ws).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let second: Vec<_> = px2
+        .recordings()
+        .into_iter()
+        .filter(|p| !first.contains(p))
+        .collect();
+    assert_eq!(second.len(), 1, "{second:?}");
+    let v = d.run(&["verify", &second[0].to_string_lossy()]);
+    assert_eq!(v.code, 0, "{v:?}");
+    assert!(v.stdout.contains("idle timeout"), "{v:?}");
+}
+
 fn terminado(d: &Dir) -> Option<(Child, u16)> {
     let py = match std::env::var("TERMTRAIL_PYTHON") {
         Ok(p) if !p.is_empty() => p,

@@ -605,3 +605,51 @@ async fn a_client_that_never_reads_disturbs_no_one_and_memory_stays_bounded() {
     );
     drop(flood);
 }
+
+/// A client that reads, but slower than its shell writes, slows that shell
+/// down (back-pressure) and loses nothing: it is not detached while it makes
+/// progress, and every line arrives in order.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slow_reader_slows_its_shell_and_loses_nothing() {
+    let d = Dir::new();
+    let server = Server::start(&d, &[]);
+    let (mut slow, _) = connect(&server.url("slow"), SESSION).await.unwrap();
+    status(&mut slow).await;
+    stdin(&mut slow, "seq 1 400000; echo seq-$((1+1))-done\n").await;
+    let mut out = Vec::new();
+    let start = Instant::now();
+    // ~14 s of slow reading: longer than the 10 s a client may take nothing.
+    while start.elapsed() < Duration::from_secs(14) {
+        match next_frame(&mut slow).await {
+            Some((1, b)) => out.extend(b),
+            Some(_) => {}
+            None => panic!("slow client was closed after {:?}", start.elapsed()),
+        }
+        tokio::time::sleep(Duration::from_millis(40)).await;
+    }
+    let (mut calm, _) = connect(&server.url("calm"), SESSION).await.unwrap();
+    status(&mut calm).await;
+    let t = Instant::now();
+    stdin(&mut calm, "echo calm-ok\n").await;
+    read_until(&mut calm, "calm-ok\r\n").await;
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    let partial = out.len();
+    assert!(
+        !String::from_utf8_lossy(&out).contains("seq-2-done"),
+        "the reader was not slower than the shell ({partial} bytes): the test shows nothing"
+    );
+    out.extend(read_until(&mut slow, "seq-2-done").await.into_bytes());
+    let text = String::from_utf8_lossy(&out);
+    let numbers: Vec<u64> = text
+        .split('\n')
+        // A line may start with the end of bracketed paste and a CR.
+        .filter_map(|l| l.trim_end().rsplit('\r').next()?.parse().ok())
+        .collect();
+    let first = numbers
+        .iter()
+        .position(|&n| n == 1)
+        .unwrap_or_else(|| panic!("no line 1 in {:?}", &text[..text.len().min(300)]));
+    let run = &numbers[first..];
+    assert_eq!(run.len(), 400000, "lines lost or repeated");
+    assert!(run.iter().enumerate().all(|(i, &n)| n == i as u64 + 1));
+}

@@ -55,6 +55,13 @@ pub trait Target: Send + Sync {
     fn resize(&self, size: TermSize) -> BoxFut<'_>;
     /// Ends the shell; `end` becomes its recording's end reason.
     fn end(self: Arc<Self>, end: EndReason);
+    /// The host is shutting down: end the shell, or let go of it where it
+    /// lives on elsewhere (a proxied shell stays on its upstream host).
+    fn shutdown(self: Arc<Self>) {
+        self.end(EndReason::Interrupted {
+            detail: "shell host shut down".into(),
+        });
+    }
     /// The recording's path.
     fn recording_path(&self) -> &std::path::Path;
 }
@@ -155,9 +162,7 @@ where
         let shells: Vec<Arc<dyn Target>> = stopping.shells().values().cloned().collect();
         for s in shells {
             s.att().kick(Kick::Shutdown);
-            s.end(EndReason::Interrupted {
-                detail: "shell host shut down".into(),
-            });
+            s.shutdown();
         }
     };
     axum::serve(listener, app)
@@ -265,8 +270,8 @@ async fn shell_ws(
         .max_message_size(2 * MAX_FRAME)
         .max_frame_size(2 * MAX_FRAME)
         // Small per-connection buffers: hundreds of idle shells per host.
-        .read_buffer_size(16 << 10)
-        .write_buffer_size(16 << 10)
+        .read_buffer_size(crate::protocol::WS_READ_BUFFER)
+        .write_buffer_size(crate::protocol::WS_WRITE_BUFFER)
         .on_upgrade(move |socket| {
             conn::serve_client(socket, conn_host, conn_shell, client, reconnected)
         });
@@ -446,7 +451,7 @@ async fn metrics(State(host): State<Arc<Host>>) -> impl IntoResponse {
         m.bytes_in.load(Ordering::Relaxed),
         m.bytes_out.load(Ordering::Relaxed),
         m.protocol_errors.load(Ordering::Relaxed),
-        m.recording_failures.load(Ordering::Relaxed),
+        m.recording_failures.load(Ordering::Relaxed) + crate::recording::failures(),
     );
     ([("content-type", "text/plain; version=0.0.4")], body)
 }
