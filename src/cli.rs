@@ -32,6 +32,9 @@ pub enum Command {
     /// Export a recording as plain asciicast v3/v2 or a text transcript.
     #[command(after_help = EXPORT_HELP)]
     Export(ExportArgs),
+    /// Print the screen exactly as it looked at a moment of a recording.
+    #[command(after_help = SNAPSHOT_HELP)]
+    Snapshot(SnapshotArgs),
     /// Seal an existing asciinema recording (.cast v2/v3) into a .cast.zst.
     #[command(after_help = IMPORT_HELP)]
     Import(ImportArgs),
@@ -420,6 +423,35 @@ pub enum Format {
     CastV2,
     /// Plain text transcript, as the screen showed it.
     Txt,
+}
+
+const SNAPSHOT_HELP: &str = "\
+The screen is rebuilt by a terminal emulator (avt, the one asciinema's players
+use) from the nearest keyframe: the first snapshot of a recording builds its
+keyframes in one pass and caches them (in $TERMTRAIL_CACHE_DIR, else
+$XDG_CACHE_HOME/termtrail, else ~/.cache/termtrail); later ones read one
+segment. The segments read are verified; damage on the way is an error (exit 1).
+
+Examples:
+  termtrail snapshot session.cast.zst --at 90
+  termtrail snapshot session.cast.zst --at 1:02:03.250 --color
+  termtrail snapshot demo.cast --at 12.5          # plain asciinema files too";
+
+/// `snapshot` arguments.
+#[derive(Args, Debug)]
+pub struct SnapshotArgs {
+    /// The recording (.cast.zst, or a plain .cast).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// The moment: seconds (90, 90.5), m:s or h:m:s, with optional .ms (1:30, 1:02:03.250).
+    #[arg(long, value_name = "T")]
+    pub at: String,
+    /// Keep colours and attributes (SGR escape sequences).
+    #[arg(long)]
+    pub color: bool,
+    /// Neither read nor write the keyframe cache.
+    #[arg(long)]
+    pub no_cache: bool,
 }
 
 /// `export` arguments.

@@ -3,7 +3,7 @@
 
 mod cli;
 
-use std::io::{self, BufReader, Write};
+use std::io::{self, BufReader, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -15,7 +15,7 @@ use termtrail_format::writer::WriterOptions;
 
 use cli::{
     AttachArgs, Cli, Command, ExecArgs, ExportArgs, Format, ImportArgs, KeygenArgs, ProxyArgs,
-    RecArgs, ServeArgs, VerifyArgs,
+    RecArgs, ServeArgs, SnapshotArgs, VerifyArgs,
 };
 
 /// glibc raises its mmap threshold each time a large block is freed, so with
@@ -51,6 +51,7 @@ fn main() -> ExitCode {
         Command::Rec(a) => rec(a),
         Command::Verify(a) => verify(a),
         Command::Export(a) => export(a),
+        Command::Snapshot(a) => snapshot(a),
         Command::Import(a) => import(a),
         Command::Keygen(a) => keygen(a),
         Command::Serve(a) => serve(a),
@@ -70,6 +71,95 @@ fn main() -> ExitCode {
             }
             eprintln!("termtrail: {e:#}");
             ExitCode::from(2)
+        }
+    }
+}
+
+fn snapshot(a: SnapshotArgs) -> Result<u8> {
+    use termtrail_player::seek::{SeekError, Seeker, cache_dir, parse_time};
+    let at = parse_time(&a.at).map_err(anyhow::Error::msg)?;
+    let cache = if a.no_cache { None } else { cache_dir() };
+    let mut bar = Progress::new("building keyframes");
+    let seeker = match Seeker::open(&a.file, cache.as_deref(), &mut |done, total| {
+        bar.update(done, total)
+    }) {
+        Ok(s) => s,
+        Err(e @ SeekError::Tampered { .. }) => {
+            eprintln!("termtrail: {}: {e}", a.file.display());
+            return Ok(1);
+        }
+        Err(e) => return Err(anyhow::Error::new(e).context(a.file.display().to_string())),
+    };
+    drop(bar);
+    let screen = match seeker.screen_at(at) {
+        Ok(s) => s,
+        Err(e @ SeekError::Tampered { .. }) => {
+            eprintln!("termtrail: {}: {e}", a.file.display());
+            return Ok(1);
+        }
+        Err(e) => return Err(anyhow::Error::new(e).context(a.file.display().to_string())),
+    };
+    if !seeker.sealed() && seeker.duration().is_some() {
+        eprintln!(
+            "termtrail: note: the recording is not sealed (cut short or still being written); it is shown up to its last verified event"
+        );
+    } else if let Some(d) = seeker.duration()
+        && at > d
+    {
+        eprintln!(
+            "termtrail: note: {} is past the end of the recording ({}); showing the last screen",
+            termtrail_format::event::format_clock(at),
+            termtrail_format::event::format_clock(d)
+        );
+    }
+    let mut out = io::stdout().lock();
+    out.write_all(screen.render(a.color).as_bytes())?;
+    out.flush()?;
+    Ok(0)
+}
+
+/// A progress bar on stderr, shown only on a terminal and only when the
+/// work takes longer than a moment.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    label: &'static str,
+    start: std::time::Instant,
+}
+
+impl Progress {
+    fn new(label: &'static str) -> Progress {
+        Progress {
+            bar: None,
+            label,
+            start: std::time::Instant::now(),
+        }
+    }
+
+    fn update(&mut self, done: usize, total: usize) {
+        if self.bar.is_none() {
+            if self.start.elapsed() < std::time::Duration::from_millis(300)
+                || !io::stderr().is_terminal()
+            {
+                return;
+            }
+            let bar = indicatif::ProgressBar::new(total as u64);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{msg} {bar:30} {pos}/{len} {eta}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar.set_message(self.label);
+            self.bar = Some(bar);
+        }
+        if let Some(b) = &self.bar {
+            b.set_position(done as u64);
+        }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        if let Some(b) = self.bar.take() {
+            b.finish_and_clear();
         }
     }
 }

@@ -18,4 +18,6 @@
 
 pub mod export;
 pub mod screen;
+pub mod seek;
+pub mod term;
 pub mod verify;

@@ -4,6 +4,7 @@
 mod attach;
 mod interactive;
 mod peers;
+mod player;
 mod proxy;
 mod rec;
 mod samples;

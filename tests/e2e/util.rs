@@ -44,6 +44,8 @@ impl Dir {
             .current_dir(self.path())
             .env("HOME", self.path())
             .env("XDG_DATA_HOME", self.join("data"))
+            .env_remove("XDG_CACHE_HOME")
+            .env_remove("TERMTRAIL_CACHE_DIR")
             .env("TERM", "xterm-256color")
             .env("SHELL", "/bin/bash");
         c

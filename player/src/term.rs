@@ -1,0 +1,210 @@
+//! The terminal emulator behind `snapshot`, seeking and grep's screen lines:
+//! asciinema's `avt`, the same emulator that renders our files in asciinema's
+//! players, so a snapshot shows what the browser player shows. Its `dump()`
+//! (both screen buffers, cursor, modes, unfinished escape sequences) is what a
+//! keyframe stores (see [`crate::seek`]).
+//!
+//! Sizes: asciicast and [`TermSize`] order columns, rows; so does avt. (The
+//! vt100 crate in [`crate::screen`] orders rows, cols: only that module
+//! converts.)
+
+use std::fmt::Write as _;
+
+use termtrail_format::event::{EventData, TermSize};
+
+/// A terminal screen driven by recorded events.
+pub struct Emulator {
+    vt: avt::Terminal,
+}
+
+impl Emulator {
+    /// A blank terminal of `size` (a zero dimension counts as 1).
+    pub fn new(size: TermSize) -> Emulator {
+        let (cols, rows) = dims(size);
+        Emulator {
+            vt: avt::Terminal::new(cols, rows).unwrap_or_else(|_| {
+                avt::Terminal::new(80, 24).expect("80x24 is a valid terminal size")
+            }),
+        }
+    }
+
+    /// A terminal restored from a [`Emulator::dump`] taken at `size`.
+    pub fn restore(size: TermSize, dump: &str) -> Emulator {
+        let mut e = Emulator::new(size);
+        e.vt.feed(dump);
+        e
+    }
+
+    /// Applies one event: output is drawn (invalid UTF-8 shows as U+FFFD, as
+    /// in every terminal), a resize resizes; other events change nothing.
+    pub fn apply(&mut self, data: &EventData) {
+        match data {
+            EventData::Output(bytes) => self.feed(bytes),
+            EventData::Resize(size) => {
+                let (cols, rows) = dims(*size);
+                self.vt.resize(cols, rows);
+            }
+            _ => {}
+        }
+    }
+
+    /// Draws output bytes.
+    pub fn feed(&mut self, bytes: &[u8]) {
+        match std::str::from_utf8(bytes) {
+            Ok(s) => self.vt.feed(s),
+            Err(_) => self.vt.feed(String::from_utf8_lossy(bytes).as_ref()),
+        }
+    }
+
+    /// Escape sequences that recreate this state in a terminal of the same
+    /// size (scrollback excepted).
+    pub fn dump(&self) -> String {
+        self.vt.dump()
+    }
+
+    /// Current size.
+    pub fn size(&self) -> TermSize {
+        let (cols, rows) = self.vt.size();
+        TermSize {
+            cols: cols.min(u16::MAX as usize) as u16,
+            rows: rows.min(u16::MAX as usize) as u16,
+        }
+    }
+
+    /// The visible rows as text, trailing blanks trimmed.
+    pub fn lines(&self) -> Vec<String> {
+        self.vt
+            .screen()
+            .visible_lines()
+            .map(|l| l.text().trim_end().to_string())
+            .collect()
+    }
+
+    /// The screen as text, one line per row (trailing blank rows dropped);
+    /// with `color`, SGR sequences reproduce colours and attributes.
+    pub fn render(&self, color: bool) -> String {
+        let mut out = String::new();
+        let lines: Vec<&avt::Line> = self.vt.screen().visible_lines().collect();
+        let used = if color {
+            lines.len()
+        } else {
+            lines
+                .iter()
+                .rposition(|l| !l.text().trim_end().is_empty())
+                .map_or(0, |i| i + 1)
+        };
+        for line in &lines[..used] {
+            if color {
+                render_colored(line, &mut out);
+            } else {
+                out.push_str(line.text().trim_end());
+            }
+            out.push('\n');
+        }
+        out
+    }
+}
+
+fn dims(size: TermSize) -> (usize, usize) {
+    (usize::from(size.cols.max(1)), usize::from(size.rows.max(1)))
+}
+
+fn render_colored(line: &avt::Line, out: &mut String) {
+    // Trailing cells that are blank with the default pen add nothing.
+    let cells = line.cells();
+    let end = cells
+        .iter()
+        .rposition(|c| c.char() != ' ' || !c.pen().is_default())
+        .map_or(0, |i| i + 1);
+    let mut pen: Option<avt::Pen> = None;
+    for cell in &cells[..end] {
+        if cell.width() == 0 {
+            continue; // the second half of a wide character
+        }
+        if pen.as_ref() != Some(cell.pen()) {
+            sgr(cell.pen(), out);
+            pen = Some(*cell.pen());
+        }
+        out.push(cell.char());
+    }
+    if pen.is_some_and(|p| !p.is_default()) {
+        out.push_str("\x1b[0m");
+    }
+}
+
+fn sgr(pen: &avt::Pen, out: &mut String) {
+    out.push_str("\x1b[0");
+    if pen.is_bold() {
+        out.push_str(";1");
+    }
+    if pen.is_faint() {
+        out.push_str(";2");
+    }
+    if pen.is_italic() {
+        out.push_str(";3");
+    }
+    if pen.is_underline() {
+        out.push_str(";4");
+    }
+    if pen.is_blink() {
+        out.push_str(";5");
+    }
+    if pen.is_inverse() {
+        out.push_str(";7");
+    }
+    if pen.is_strikethrough() {
+        out.push_str(";9");
+    }
+    if let Some(c) = pen.foreground() {
+        color(c, 38, out);
+    }
+    if let Some(c) = pen.background() {
+        color(c, 48, out);
+    }
+    out.push('m');
+}
+
+fn color(c: avt::Color, base: u8, out: &mut String) {
+    match c {
+        avt::Color::Indexed(i) => {
+            let _ = write!(out, ";{base};5;{i}");
+        }
+        avt::Color::RGB(rgb) => {
+            let _ = write!(out, ";{base};2;{};{};{}", rgb.r, rgb.g, rgb.b);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn out(s: &str) -> EventData {
+        EventData::Output(s.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn renders_text_and_colours() {
+        let mut e = Emulator::new(TermSize { cols: 20, rows: 4 });
+        e.apply(&out("plain\r\n\x1b[1;31mred\x1b[0m tail"));
+        assert_eq!(e.render(false), "plain\nred tail\n");
+        let c = e.render(true);
+        assert!(c.contains("\x1b[0;1;38;5;1mred\x1b[0m tail"), "{c:?}");
+    }
+
+    #[test]
+    fn a_dump_restores_both_screens() {
+        let size = TermSize { cols: 30, rows: 5 };
+        let mut a = Emulator::new(size);
+        a.apply(&out(
+            "shell line\r\n$ vim\r\n\x1b[?1049h\x1b[Heditor\x1b[3;4Hx",
+        ));
+        let mut b = Emulator::restore(size, &a.dump());
+        assert_eq!(a.render(true), b.render(true));
+        let leave = out("\x1b[?1049lback");
+        a.apply(&leave);
+        b.apply(&leave);
+        assert_eq!(a.render(true), b.render(true));
+        assert!(b.render(false).starts_with("shell line\n$ vim\nback"));
+    }
+}
