@@ -81,7 +81,7 @@ fn events(seed: u64, n: usize) -> Vec<Event> {
         }
         let mut s = String::new();
         for _ in 0..(1 + rng.next() % 12) {
-            let piece = if rng.next() % 300 == 0 {
+            let piece = if rng.next().is_multiple_of(300) {
                 rng.pick(RARE)
             } else {
                 rng.pick(COMMON)
