@@ -11,7 +11,9 @@ use std::time::Duration;
 use futures_util::SinkExt;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::serve::{SESSION, Server, close_of, connect, exit_status, read_until, status, stdin};
+use crate::serve::{
+    SESSION, Server, close_of, connect, exit_status, open, read_until, status, stdin,
+};
 use crate::util::*;
 
 /// A TCP relay whose connections can be cut, to simulate a network drop.
@@ -113,8 +115,8 @@ async fn proxy_relays_records_and_survives_upstream_loss() {
     read_until(&mut ws, "tt>").await;
     drop(ws);
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    let (mut ws, _) = connect(&px.url("p1"), SESSION).await.unwrap();
-    assert_eq!(status(&mut ws).await["metadata"]["reconnected"], true);
+    let (mut ws, st) = open(&px.url("p1")).await;
+    assert_eq!(st["metadata"]["reconnected"], true);
     read_until(&mut ws, "while-client-away\r\n").await;
     stdin(&mut ws, "exit 9\n").await;
     let st = exit_status(&mut ws).await;
@@ -144,8 +146,7 @@ async fn proxy_passes_upstream_refusals_and_unreachable_upstreams() {
     let d = Dir::new();
     let up = Server::start(&d, &["--max-shells", "1"]);
     let px = proxy(&Dir::new(), &format!("ws://{}", up.addr), &[]);
-    let (mut a, _) = connect(&px.url("only"), SESSION).await.unwrap();
-    status(&mut a).await;
+    let (_held, _) = open(&px.url("only")).await;
     match connect(&px.url("second"), SESSION).await {
         Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
             assert_eq!(resp.status().as_u16(), 429)
@@ -175,8 +176,7 @@ async fn proxy_restart_detaches_and_idle_timeout_is_the_end_reason() {
     let upstream = format!("ws://{}", up.addr);
     let pd = Dir::new();
     let mut px = proxy(&pd, &upstream, &[]);
-    let (mut ws, _) = connect(&px.url("keep"), SESSION).await.unwrap();
-    status(&mut ws).await;
+    let (mut ws, _) = open(&px.url("keep")).await;
     stdin(&mut ws, "X=kept-$((6*7)); echo set\n").await;
     read_until(&mut ws, "set\r\n").await;
     assert_eq!(px.stop(), 0);
@@ -187,8 +187,7 @@ async fn proxy_restart_detaches_and_idle_timeout_is_the_end_reason() {
     assert!(v.stdout.contains("left running"), "{v:?}");
 
     let px2 = proxy(&pd, &upstream, &["--idle-timeout", "2s"]);
-    let (mut ws, _) = connect(&px2.url("keep"), SESSION).await.unwrap();
-    status(&mut ws).await;
+    let (mut ws, _) = open(&px2.url("keep")).await;
     stdin(&mut ws, "echo got-$X\n").await;
     read_until(&mut ws, "got-kept-42\r\n").await;
     // No more traffic: the proxy ends the upstream shell after 2 s.
@@ -255,8 +254,7 @@ async fn proxy_in_front_of_terminado() {
         &format!("ws://{}/websocket/{{shell}}", relay.addr),
         &["--upstream-protocol", "terminado"],
     );
-    let (mut ws, _) = connect(&px.url("term1"), SESSION).await.unwrap();
-    status(&mut ws).await;
+    let (mut ws, _) = open(&px.url("term1")).await;
     ws.send(Message::Binary(
         [&[4u8][..], br#"{"width":101,"height":33}"#]
             .concat()
@@ -391,8 +389,7 @@ async fn proxy_signs_the_upstream_upgrade_with_sigv4() {
     };
     std::thread::spawn(move || for _ in err {});
     let url = format!("ws://{addr}/runtimes/x/ws/shells?shellId=signed");
-    let (mut ws, _) = connect(&url, SESSION).await.unwrap();
-    status(&mut ws).await;
+    let (mut ws, _) = open(&url).await;
     assert_eq!(
         next_line(),
         "sigv4 ok",

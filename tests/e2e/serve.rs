@@ -179,6 +179,13 @@ pub async fn exit_status(ws: &mut Ws) -> Value {
     }
 }
 
+/// Opens (or re-attaches to) a shell and reads its connection confirmation.
+pub async fn open(url: &str) -> (Ws, Value) {
+    let (mut ws, _) = connect(url, SESSION).await.unwrap();
+    let confirmation = status(&mut ws).await;
+    (ws, confirmation)
+}
+
 /// Reads output until `needle` appears; returns everything read.
 pub async fn read_until(ws: &mut Ws, needle: &str) -> String {
     let mut out = Vec::new();
@@ -289,8 +296,7 @@ async fn reattach_replays_output_and_keeps_state_and_takeover_kicks_with_4000() 
     let d = Dir::new();
     let server = Server::start(&d, &[]);
     let url = server.url("keep");
-    let (mut a, _) = connect(&url, SESSION).await.unwrap();
-    status(&mut a).await;
+    let (mut a, _) = open(&url).await;
     stdin(
         &mut a,
         "cd /tmp; export MARK=kept-42; (sleep 0.7; echo while-detached) &\n",
@@ -299,8 +305,7 @@ async fn reattach_replays_output_and_keeps_state_and_takeover_kicks_with_4000() 
     read_until(&mut a, "tt>").await;
     drop(a); // network loss: no CLOSE frame
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let (mut b, _) = connect(&url, SESSION).await.unwrap();
-    let st = status(&mut b).await;
+    let (mut b, st) = open(&url).await;
     assert_eq!(st["metadata"]["reconnected"], true, "{st}");
     let replay = read_until(&mut b, "while-detached").await;
     assert!(replay.contains("while-detached"));
@@ -310,8 +315,8 @@ async fn reattach_replays_output_and_keeps_state_and_takeover_kicks_with_4000() 
     read_until(&mut b, "/tmp kept-42").await;
 
     // A second client takes the shell over: the first is closed with 4000.
-    let (mut c, _) = connect(&url, SESSION).await.unwrap();
-    assert_eq!(status(&mut c).await["metadata"]["reconnected"], true);
+    let (mut c, st) = open(&url).await;
+    assert_eq!(st["metadata"]["reconnected"], true);
     let (code, reason) = close_of(&mut b).await.expect("close frame");
     assert_eq!(code, 4000, "{reason}");
     stdin(&mut c, "echo still-here\n").await;
@@ -344,22 +349,21 @@ async fn shell_limit_refuses_with_a_clear_status() {
         other => panic!("expected HTTP 429, got {other:?}"),
     }
     // Re-attaching to an existing shell is not a new shell: allowed.
-    let (mut a2, _) = connect(&server.url("one"), SESSION).await.unwrap();
-    assert_eq!(status(&mut a2).await["metadata"]["reconnected"], true);
+    let (_a2, st) = open(&server.url("one")).await;
+    assert_eq!(st["metadata"]["reconnected"], true);
     // When a shell ends, its slot frees up.
     stdin(&mut b, "exit\n").await;
     status(&mut b).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let (mut c, _) = connect(&server.url("three"), SESSION).await.unwrap();
-    assert_eq!(status(&mut c).await["metadata"]["reconnected"], false);
+    let (_c, st) = open(&server.url("three")).await;
+    assert_eq!(st["metadata"]["reconnected"], false);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_frames_close_only_that_connection() {
     let d = Dir::new();
     let server = Server::start(&d, &[]);
-    let (mut good, _) = connect(&server.url("good"), SESSION).await.unwrap();
-    status(&mut good).await;
+    let (mut good, _) = open(&server.url("good")).await;
     let cases: Vec<(&str, Message, u16)> = vec![
         ("text frame", Message::Text("hello".into()), 1003),
         ("empty binary", Message::Binary(Vec::new().into()), 1008),
@@ -454,8 +458,7 @@ async fn health_metrics_and_missing_ids() {
 async fn idle_timeout_and_grace_end_shells_with_their_reason() {
     let d = Dir::new();
     let server = Server::start(&d, &["--idle-timeout", "1s", "--grace", "60s"]);
-    let (mut ws, _) = connect(&server.url("idle"), SESSION).await.unwrap();
-    status(&mut ws).await;
+    let (mut ws, _) = open(&server.url("idle")).await;
     // Heartbeats do not count as traffic.
     for _ in 0..4 {
         ws.send(Message::Binary(vec![5u8].into())).await.unwrap();
@@ -473,8 +476,7 @@ async fn idle_timeout_and_grace_end_shells_with_their_reason() {
 
     let d2 = Dir::new();
     let server2 = Server::start(&d2, &["--grace", "1s"]);
-    let (mut ws, _) = connect(&server2.url("gone"), SESSION).await.unwrap();
-    status(&mut ws).await;
+    let (ws, _) = open(&server2.url("gone")).await;
     drop(ws);
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let (code, text) = verify_text(&d2, &server2.recordings()[0]);
@@ -486,8 +488,7 @@ async fn idle_timeout_and_grace_end_shells_with_their_reason() {
 async fn sigterm_closes_clients_and_seals_recordings_as_interrupted() {
     let d = Dir::new();
     let mut server = Server::start(&d, &[]);
-    let (mut ws, _) = connect(&server.url("live"), SESSION).await.unwrap();
-    status(&mut ws).await;
+    let (mut ws, _) = open(&server.url("live")).await;
     stdin(&mut ws, "echo before-shutdown\n").await;
     read_until(&mut ws, "before-shutdown").await;
     let _ = std::process::Command::new("kill")
@@ -576,16 +577,14 @@ pub fn rss_kib(pid: u32) -> u64 {
 async fn a_client_that_never_reads_disturbs_no_one_and_memory_stays_bounded() {
     let d = Dir::new();
     let server = Server::start(&d, &[]);
-    let (mut flood, _) = connect(&server.url("flood"), SESSION).await.unwrap();
-    status(&mut flood).await;
+    let (mut flood, _) = open(&server.url("flood")).await;
     // 200 MB of output to a client that never reads again.
     stdin(
         &mut flood,
         "head -c 200000000 /dev/zero | tr '\\\\0' x; echo; echo flood-done\n",
     )
     .await;
-    let (mut calm, _) = connect(&server.url("calm"), SESSION).await.unwrap();
-    status(&mut calm).await;
+    let (mut calm, _) = open(&server.url("calm")).await;
     let mut peak = 0;
     for i in 0..20 {
         let t = Instant::now();
@@ -613,8 +612,7 @@ async fn a_client_that_never_reads_disturbs_no_one_and_memory_stays_bounded() {
 async fn a_slow_reader_slows_its_shell_and_loses_nothing() {
     let d = Dir::new();
     let server = Server::start(&d, &[]);
-    let (mut slow, _) = connect(&server.url("slow"), SESSION).await.unwrap();
-    status(&mut slow).await;
+    let (mut slow, _) = open(&server.url("slow")).await;
     stdin(&mut slow, "seq 1 400000; echo seq-$((1+1))-done\n").await;
     let mut out = Vec::new();
     let start = Instant::now();
@@ -627,8 +625,7 @@ async fn a_slow_reader_slows_its_shell_and_loses_nothing() {
         }
         tokio::time::sleep(Duration::from_millis(40)).await;
     }
-    let (mut calm, _) = connect(&server.url("calm"), SESSION).await.unwrap();
-    status(&mut calm).await;
+    let (mut calm, _) = open(&server.url("calm")).await;
     let t = Instant::now();
     stdin(&mut calm, "echo calm-ok\n").await;
     read_until(&mut calm, "calm-ok\r\n").await;

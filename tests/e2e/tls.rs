@@ -1,7 +1,7 @@
 //! TLS end to end: `serve` with a certificate; `attach`, `exec` and `proxy`
 //! reaching it over wss:// with `--ca-cert`.
 
-use crate::serve::{SESSION, Server, connect, exit_status, read_until, status, stdin};
+use crate::serve::{Server, exit_status, open, read_until, stdin};
 use crate::util::*;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -30,8 +30,7 @@ async fn clients_and_proxy_reach_a_tls_host() {
     // A plain proxy in front of the TLS host.
     let pd = Dir::new();
     let px = Server::start_kind(&pd, "proxy", &["--upstream", &wss, "--ca-cert", &cert]);
-    let (mut ws, _) = connect(&px.url("tls1"), SESSION).await.unwrap();
-    status(&mut ws).await;
+    let (mut ws, _) = open(&px.url("tls1")).await;
     stdin(&mut ws, "echo proxied-over-tls\n").await;
     read_until(&mut ws, "proxied-over-tls\r\n").await;
     stdin(&mut ws, "exit 4\n").await;
