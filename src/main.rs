@@ -80,19 +80,14 @@ fn snapshot(a: SnapshotArgs) -> Result<u8> {
     let at = parse_time(&a.at).map_err(anyhow::Error::msg)?;
     let cache = if a.no_cache { None } else { cache_dir() };
     let mut bar = Progress::new("building keyframes");
-    let seeker = match Seeker::open(&a.file, cache.as_deref(), &mut |done, total| {
+    let found = Seeker::open(&a.file, cache.as_deref(), &mut |done, total| {
         bar.update(done, total)
-    }) {
-        Ok(s) => s,
-        Err(e @ SeekError::Tampered { .. }) => {
-            eprintln!("termtrail: {}: {e}", a.file.display());
-            return Ok(1);
-        }
-        Err(e) => return Err(anyhow::Error::new(e).context(a.file.display().to_string())),
-    };
+    })
+    .and_then(|seeker| Ok((seeker.screen_at(at)?, seeker)));
     drop(bar);
-    let screen = match seeker.screen_at(at) {
-        Ok(s) => s,
+    let (screen, seeker) = match found {
+        Ok(found) => found,
+        // Damage is a verdict (exit 1, as `verify`), not a failure to run.
         Err(e @ SeekError::Tampered { .. }) => {
             eprintln!("termtrail: {}: {e}", a.file.display());
             return Ok(1);

@@ -197,14 +197,9 @@ pub fn export_path(
     out: &mut dyn Write,
     opts: &ExportOptions,
 ) -> Result<ExportOutcome, ExportError> {
-    let mut file = File::open(input)?;
-    let mut magic = [0u8; 4];
-    let n = termtrail_format::index::read_full(&mut file, &mut magic)?;
-    if n >= 1 && magic[0] == b'{' {
-        drop(file);
+    if crate::seek::is_plain(input)? {
         return export_plain(input, out, opts);
     }
-    drop(file);
     if !opts.force {
         let check = ReadOptions {
             events: false,

@@ -195,79 +195,57 @@ impl Seeker {
                 Ok(emu)
             }
             Inner::Indexed { index, keyframes } => {
-                let k = keyframes
-                    .iter()
-                    .rposition(|k| k.t <= t)
-                    .map(|i| &keyframes[i]);
-                let (mut emu, mut segment, mut skip) = match k {
-                    Some(k) => (Emulator::restore(k.size, &k.dump), k.segment, k.event),
-                    None => (Emulator::new(index.header.size()), 0, 0),
+                let k = keyframes.iter().rev().find(|k| k.t <= t);
+                let (mut emu, from) = match k {
+                    Some(k) => (Emulator::restore(k.size, &k.dump), (k.segment, k.event)),
+                    None => (Emulator::new(index.header.size()), (0, 0)),
                 };
                 let mut file = File::open(&self.path)?;
-                while segment < index.segments.len() {
-                    let seg = index.read_segment(&mut file, segment)?;
-                    for e in seg.events.iter().skip(skip) {
-                        if e.time > t {
-                            return Ok(emu);
-                        }
-                        emu.apply(&e.data);
+                walk(index, &mut file, from, &mut |_, _, e| {
+                    if e.time > t {
+                        return false;
                     }
-                    if let Some(problem) = seg.problem {
-                        return Err(SeekError::Tampered {
-                            at: format!("segment {segment}"),
-                            problem,
-                        });
-                    }
-                    segment += 1;
-                    skip = 0;
-                }
+                    emu.apply(&e.data);
+                    true
+                })?;
                 Ok(emu)
-            }
-        }
-    }
-
-    /// Events from time `t` on (those at or before `t` are in
-    /// [`Seeker::screen_at`]'s screen), one segment at a time.
-    pub fn events_after(
-        &self,
-        t: Micros,
-        each: &mut dyn FnMut(&Event) -> bool,
-    ) -> Result<(), SeekError> {
-        match &self.inner {
-            Inner::Plain { .. } => {
-                let mut reader = CastReader::new(BufReader::new(File::open(&self.path)?))?;
-                while let Some(e) = reader.next_event()? {
-                    if e.time > t && !each(&e) {
-                        break;
-                    }
-                }
-                Ok(())
-            }
-            Inner::Indexed { index, .. } => {
-                let mut file = File::open(&self.path)?;
-                let start = index.segment_at(t).unwrap_or(0);
-                for segment in start..index.segments.len() {
-                    let seg = index.read_segment(&mut file, segment)?;
-                    for e in &seg.events {
-                        if e.time > t && !each(e) {
-                            return Ok(());
-                        }
-                    }
-                    if let Some(problem) = seg.problem {
-                        return Err(SeekError::Tampered {
-                            at: format!("segment {segment}"),
-                            problem,
-                        });
-                    }
-                }
-                Ok(())
             }
         }
     }
 }
 
+/// Passes the events of an indexed recording to `each` (with their segment
+/// and place in it), from event `from.1` of segment `from.0` on, reading and
+/// verifying one segment at a time, until `each` returns false. Events before
+/// damage are passed; the damage is then the error.
+fn walk<R: Read + io::Seek>(
+    index: &RecordingIndex,
+    file: &mut R,
+    from: (usize, usize),
+    each: &mut dyn FnMut(usize, usize, &Event) -> bool,
+) -> Result<(), SeekError> {
+    let mut skip = from.1;
+    for segment in from.0..index.segments.len() {
+        let seg = index.read_segment(file, segment)?;
+        for (i, e) in seg.events.iter().enumerate().skip(skip) {
+            if !each(segment, i, e) {
+                return Ok(());
+            }
+        }
+        if let Some(problem) = seg.problem {
+            return Err(SeekError::Tampered {
+                at: format!("segment {segment}"),
+                problem,
+            });
+        }
+        skip = 0;
+    }
+    Ok(())
+}
+
 /// Builds keyframes by emulating the whole recording once, segment by
-/// segment (each verified on its own).
+/// segment (each verified on its own): one at the first event of every
+/// segment, and one after every [`KEYFRAME_BYTES`] of output inside one.
 pub fn build_keyframes<R: Read + io::Seek>(
     index: &RecordingIndex,
     file: &mut R,
@@ -276,42 +254,32 @@ pub fn build_keyframes<R: Read + io::Seek>(
     let mut emu = Emulator::new(index.header.size());
     let mut out = Vec::new();
     let mut last_t = 0;
+    let mut fed = 0usize;
+    let mut current = None;
     let total = index.segments.len();
-    for segment in 0..total {
-        let seg = index.read_segment(file, segment)?;
-        let mut fed = 0usize;
-        out.push(Keyframe {
-            t: last_t,
-            segment,
-            event: 0,
-            size: emu.size(),
-            dump: emu.dump(),
-        });
-        for (i, e) in seg.events.iter().enumerate() {
-            if fed >= KEYFRAME_BYTES {
-                out.push(Keyframe {
-                    t: last_t,
-                    segment,
-                    event: i,
-                    size: emu.size(),
-                    dump: emu.dump(),
-                });
-                fed = 0;
+    walk(index, file, (0, 0), &mut |segment, event, e| {
+        if current != Some(segment) || fed >= KEYFRAME_BYTES {
+            if current != Some(segment) {
+                progress(segment, total);
+                current = Some(segment);
             }
-            if let EventData::Output(b) = &e.data {
-                fed += b.len();
-            }
-            emu.apply(&e.data);
-            last_t = e.time;
-        }
-        if let Some(problem) = seg.problem {
-            return Err(SeekError::Tampered {
-                at: format!("segment {segment}"),
-                problem,
+            fed = 0;
+            out.push(Keyframe {
+                t: last_t,
+                segment,
+                event,
+                size: emu.size(),
+                dump: emu.dump(),
             });
         }
-        progress(segment + 1, total);
-    }
+        if let EventData::Output(b) = &e.data {
+            fed += b.len();
+        }
+        emu.apply(&e.data);
+        last_t = e.time;
+        true
+    })?;
+    progress(total, total);
     Ok(out)
 }
 

@@ -84,21 +84,20 @@ impl Emulator {
     /// with `color`, SGR sequences reproduce colours and attributes.
     pub fn render(&self, color: bool) -> String {
         let mut out = String::new();
-        let lines: Vec<&avt::Line> = self.vt.screen().visible_lines().collect();
-        let used = if color {
-            lines.len()
-        } else {
-            lines
-                .iter()
-                .rposition(|l| !l.text().trim_end().is_empty())
-                .map_or(0, |i| i + 1)
-        };
-        for line in &lines[..used] {
-            if color {
+        if color {
+            for line in self.vt.screen().visible_lines() {
                 render_colored(line, &mut out);
-            } else {
-                out.push_str(line.text().trim_end());
+                out.push('\n');
             }
+            return out;
+        }
+        let lines = self.lines();
+        let used = lines
+            .iter()
+            .rposition(|l| !l.is_empty())
+            .map_or(0, |i| i + 1);
+        for line in &lines[..used] {
+            out.push_str(line);
             out.push('\n');
         }
         out
@@ -134,26 +133,19 @@ fn render_colored(line: &avt::Line, out: &mut String) {
 
 fn sgr(pen: &avt::Pen, out: &mut String) {
     out.push_str("\x1b[0");
-    if pen.is_bold() {
-        out.push_str(";1");
-    }
-    if pen.is_faint() {
-        out.push_str(";2");
-    }
-    if pen.is_italic() {
-        out.push_str(";3");
-    }
-    if pen.is_underline() {
-        out.push_str(";4");
-    }
-    if pen.is_blink() {
-        out.push_str(";5");
-    }
-    if pen.is_inverse() {
-        out.push_str(";7");
-    }
-    if pen.is_strikethrough() {
-        out.push_str(";9");
+    let attributes = [
+        (pen.is_bold(), ";1"),
+        (pen.is_faint(), ";2"),
+        (pen.is_italic(), ";3"),
+        (pen.is_underline(), ";4"),
+        (pen.is_blink(), ";5"),
+        (pen.is_inverse(), ";7"),
+        (pen.is_strikethrough(), ";9"),
+    ];
+    for (on, code) in attributes {
+        if on {
+            out.push_str(code);
+        }
     }
     if let Some(c) = pen.foreground() {
         color(c, 38, out);
