@@ -165,7 +165,6 @@ pub struct ProxiedShell {
     recording: Recording,
     up_tx: mpsc::Sender<Up>,
     input_stitch: AsyncMutex<Utf8Stitcher>,
-    requested_end: AsyncMutex<Option<EndReason>>,
 }
 
 impl ProxiedShell {
@@ -188,12 +187,10 @@ impl ProxiedShell {
             recording,
             up_tx,
             input_stitch: AsyncMutex::new(Utf8Stitcher::new()),
-            requested_end: AsyncMutex::new(None),
         });
         let task = Arc::clone(&me);
         tokio::spawn(async move {
             let end = task.relay(up, ws, up_rx).await;
-            let end = task.requested_end.lock().await.take().unwrap_or(end);
             if let Err(e) = task.recording.finish(end).await {
                 tracing::error!(session = %task.session_id, shell = %task.shell_id, error = %e, "sealing the recording failed");
             }
@@ -204,22 +201,19 @@ impl ProxiedShell {
 
     /// Relays until the upstream shell ends; returns the end reason.
     async fn relay(&self, up: Upstream, mut ws: Ws, mut rx: mpsc::Receiver<Up>) -> EndReason {
-        let mut replay = Replay::default();
-        let mut stitch = Utf8Stitcher::new();
-        let mut size = TermSize::DEFAULT;
+        let mut link = Link {
+            terminado: up.protocol == UpstreamProtocol::Terminado,
+            replay: Replay::default(),
+            stitch: Utf8Stitcher::new(),
+            size: TermSize::DEFAULT,
+            requested_end: None,
+        };
         loop {
-            let outcome = match up.protocol {
-                UpstreamProtocol::AgentCore => {
-                    self.relay_agentcore(&mut ws, &mut rx, &mut replay, &mut stitch, &mut size)
-                        .await
-                }
-                UpstreamProtocol::Terminado => {
-                    self.relay_terminado(&mut ws, &mut rx, &mut replay, &mut stitch, &mut size)
-                        .await
-                }
-            };
+            let outcome = self.relay_link(&mut ws, &mut rx, &mut link).await;
             let why = match outcome {
-                Relay::Ended(end) => return end,
+                // When the proxy ended the shell, that is the reason, not
+                // the exit status the host answered with.
+                Relay::Ended(end) => return link.requested_end.take().unwrap_or(end),
                 Relay::Lost(why) => why,
             };
             self.att
@@ -243,16 +237,10 @@ impl ProxiedShell {
                     }
                 }
             };
-            if up.protocol == UpstreamProtocol::Terminado {
-                replay.expect();
-                let _ = ws.send(Message::Text(terminado_size(size).into())).await;
-            } else {
-                let _ = ws
-                    .send(Message::Binary(
-                        encode(Channel::Resize, &resize_payload(size)).into(),
-                    ))
-                    .await;
+            if link.terminado {
+                link.replay.expect();
             }
+            let _ = ws.send(link.resize_frame(link.size)).await;
         }
     }
 
@@ -274,42 +262,32 @@ impl ProxiedShell {
         self.att.deliver(fresh).await;
     }
 
-    async fn upstream_msg(
-        &self,
-        ws: &mut Ws,
-        msg: Option<Up>,
-        size: &mut TermSize,
-        terminado: bool,
-    ) -> Option<Relay> {
+    /// A message from the client side, sent on upstream in its protocol.
+    async fn upstream_msg(&self, ws: &mut Ws, msg: Option<Up>, link: &mut Link) -> Option<Relay> {
         let frame = match msg? {
-            Up::Stdin(b) if terminado => Message::Text(
+            Up::Stdin(b) if link.terminado => Message::Text(
                 json!(["stdin", String::from_utf8_lossy(&b)])
                     .to_string()
                     .into(),
             ),
             Up::Stdin(b) => Message::Binary(encode(Channel::Stdin, &b).into()),
             Up::Resize(s) => {
-                *size = s;
-                if terminado {
-                    Message::Text(terminado_size(s).into())
-                } else {
-                    Message::Binary(encode(Channel::Resize, &resize_payload(s)).into())
-                }
+                link.size = s;
+                link.resize_frame(s)
             }
             Up::Detach(end) => {
                 let _ = ws.close(None).await;
                 return Some(Relay::Ended(end));
             }
-            Up::Close(end) if terminado => {
+            Up::Close(end) if link.terminado => {
                 // terminado has no "end this terminal" message: leave it.
                 let _ = ws.close(None).await;
                 self.att.exit(0, None);
                 return Some(Relay::Ended(end));
             }
             Up::Close(end) => {
-                // The host answers with the shell's exit status; the
-                // recording's end reason is why the proxy ended it.
-                *self.requested_end.lock().await = Some(end);
+                // The host answers with the shell's exit status.
+                link.requested_end = Some(end);
                 Message::Binary(encode(Channel::Close, &[]).into())
             }
         };
@@ -319,133 +297,132 @@ impl ProxiedShell {
         }
     }
 
-    async fn relay_agentcore(
-        &self,
-        ws: &mut Ws,
-        rx: &mut mpsc::Receiver<Up>,
-        replay: &mut Replay,
-        stitch: &mut Utf8Stitcher,
-        size: &mut TermSize,
-    ) -> Relay {
+    /// Relays over one upstream connection until the shell ends or the
+    /// connection is lost.
+    async fn relay_link(&self, ws: &mut Ws, rx: &mut mpsc::Receiver<Up>, link: &mut Link) -> Relay {
         let mut beat = heartbeat();
         loop {
             tokio::select! {
                 msg = rx.recv() => {
-                    if let Some(r) = self.upstream_msg(ws, msg, size, false).await {
+                    if let Some(r) = self.upstream_msg(ws, msg, link).await {
                         return r;
                     }
                 }
                 _ = beat.tick() => {
-                    if let Err(e) = ws.send(Message::Binary(encode(Channel::Heartbeat, &[]).into())).await {
+                    let frame = if link.terminado {
+                        Message::Ping(Vec::new().into())
+                    } else {
+                        Message::Binary(encode(Channel::Heartbeat, &[]).into())
+                    };
+                    if let Err(e) = ws.send(frame).await {
                         return Relay::Lost(e.to_string());
                     }
                 }
-                frame = ws.next() => match frame {
-                    Some(Ok(Message::Binary(b))) => {
-                        let Ok((channel, payload)) = decode(&b) else { continue };
-                        match channel {
-                            Channel::Stdout | Channel::Stderr => self.output(payload, replay, stitch).await,
-                            Channel::Status => {
-                                let v: Value = serde_json::from_slice(payload).unwrap_or_default();
-                                let meta = &v["metadata"];
-                                if meta.get("shellId").is_some() {
-                                    // A confirmation during a replay ends it (the
-                                    // host's second one, with bytesDropped).
-                                    if replay.in_replay() {
-                                        let fresh = replay.done();
-                                        self.emit(&fresh, stitch).await;
-                                    } else if meta["reconnected"] == true {
-                                        replay.start();
-                                    }
-                                    let dropped = meta.get("bytesDropped").and_then(Value::as_u64).unwrap_or(0);
-                                    if dropped > 0 {
-                                        self.att.mark(format!("gap: the upstream host dropped {dropped} bytes of output"));
-                                    }
-                                } else {
-                                    let code = exit_code_of(payload).unwrap_or(255);
-                                    let signal = v.pointer("/details/causes").and_then(Value::as_array).and_then(|c| {
-                                        c.iter().find(|c| c["reason"] == "Signal").and_then(|c| c["message"].as_str()?.parse().ok())
-                                    });
-                                    self.finish_output(stitch).await;
-                                    self.recording.record(EventData::Exit(code)).await;
-                                    self.att.exit(code, signal);
-                                    return Relay::Ended(EndReason::Exited { code });
-                                }
-                            }
-                            Channel::Close => {
-                                self.finish_output(stitch).await;
-                                self.att.exit(255, None);
-                                return Relay::Ended(EndReason::Interrupted { detail: "the upstream host closed the shell".into() });
-                            }
-                            _ => {}
+                frame = ws.next() => {
+                    let ended = match frame {
+                        Some(Ok(Message::Binary(b))) if !link.terminado => self.agentcore_msg(&b, link).await,
+                        Some(Ok(Message::Text(t))) if link.terminado => self.terminado_msg(t.as_str(), link).await,
+                        Some(Ok(Message::Close(Some(f)))) if f.code == CloseCode::from(CLOSE_TAKEN_OVER) => {
+                            self.finish_output(&mut link.stitch).await;
+                            self.att.exit(255, None);
+                            Some(EndReason::Interrupted {
+                                detail: "another client attached to the upstream shell directly".into(),
+                            })
                         }
+                        Some(Ok(Message::Close(f))) => return Relay::Lost(format!("closed: {f:?}")),
+                        Some(Ok(_)) => None,
+                        Some(Err(e)) => return Relay::Lost(e.to_string()),
+                        None => return Relay::Lost("connection ended".into()),
+                    };
+                    if let Some(end) = ended {
+                        return Relay::Ended(end);
                     }
-                    Some(Ok(Message::Close(Some(f)))) if f.code == CloseCode::from(CLOSE_TAKEN_OVER) => {
-                        self.finish_output(stitch).await;
-                        self.att.exit(255, None);
-                        return Relay::Ended(EndReason::Interrupted {
-                            detail: "another client attached to the upstream shell directly".into(),
-                        });
-                    }
-                    Some(Ok(Message::Close(f))) => return Relay::Lost(format!("closed: {f:?}")),
-                    Some(Ok(_)) => {}
-                    Some(Err(e)) => return Relay::Lost(e.to_string()),
-                    None => return Relay::Lost("connection ended".into()),
-                },
+                }
             }
         }
     }
 
-    async fn relay_terminado(
-        &self,
-        ws: &mut Ws,
-        rx: &mut mpsc::Receiver<Up>,
-        replay: &mut Replay,
-        stitch: &mut Utf8Stitcher,
-        size: &mut TermSize,
-    ) -> Relay {
-        let mut beat = heartbeat();
-        loop {
-            tokio::select! {
-                msg = rx.recv() => {
-                    if let Some(r) = self.upstream_msg(ws, msg, size, true).await {
-                        return r;
-                    }
-                }
-                _ = beat.tick() => {
-                    if let Err(e) = ws.send(Message::Ping(Vec::new().into())).await {
-                        return Relay::Lost(e.to_string());
-                    }
-                }
-                frame = ws.next() => match frame {
-                    Some(Ok(Message::Text(t))) => {
-                        let v: Value = serde_json::from_str(t.as_str()).unwrap_or_default();
-                        match v.get(0).and_then(Value::as_str) {
-                            Some("setup") => {}
-                            Some("stdout") => {
-                                let text = v.get(1).and_then(Value::as_str).unwrap_or_default();
-                                self.output(text.as_bytes(), replay, stitch).await;
-                                // terminado replays in one stdout message.
-                                if replay.in_replay() {
-                                    let fresh = replay.done();
-                                    self.emit(&fresh, stitch).await;
-                                }
-                            }
-                            Some("disconnect") => {
-                                self.finish_output(stitch).await;
-                                self.att.mark("terminado ended the terminal (it reports no exit code)".into());
-                                self.att.exit(0, None);
-                                return Relay::Ended(EndReason::Closed);
-                            }
-                            _ => {}
-                        }
-                    }
-                    Some(Ok(Message::Close(f))) => return Relay::Lost(format!("closed: {f:?}")),
-                    Some(Ok(_)) => {}
-                    Some(Err(e)) => return Relay::Lost(e.to_string()),
-                    None => return Relay::Lost("connection ended".into()),
-                },
+    /// One AgentCore message from upstream; the end reason when it ends
+    /// the shell.
+    async fn agentcore_msg(&self, b: &[u8], link: &mut Link) -> Option<EndReason> {
+        let (channel, payload) = decode(b).ok()?;
+        match channel {
+            Channel::Stdout | Channel::Stderr => {
+                self.output(payload, &mut link.replay, &mut link.stitch)
+                    .await
             }
+            Channel::Status => {
+                let v: Value = serde_json::from_slice(payload).unwrap_or_default();
+                let meta = &v["metadata"];
+                if meta.get("shellId").is_none() {
+                    let code = exit_code_of(payload).unwrap_or(255);
+                    let signal = v
+                        .pointer("/details/causes")
+                        .and_then(Value::as_array)
+                        .and_then(|c| {
+                            c.iter()
+                                .find(|c| c["reason"] == "Signal")
+                                .and_then(|c| c["message"].as_str()?.parse().ok())
+                        });
+                    self.finish_output(&mut link.stitch).await;
+                    self.recording.record(EventData::Exit(code)).await;
+                    self.att.exit(code, signal);
+                    return Some(EndReason::Exited { code });
+                }
+                // A confirmation during a replay ends it (the host's second
+                // one, with bytesDropped).
+                if link.replay.in_replay() {
+                    let fresh = link.replay.done();
+                    self.emit(&fresh, &mut link.stitch).await;
+                } else if meta["reconnected"] == true {
+                    link.replay.start();
+                }
+                let dropped = meta
+                    .get("bytesDropped")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0);
+                if dropped > 0 {
+                    self.att.mark(format!(
+                        "gap: the upstream host dropped {dropped} bytes of output"
+                    ));
+                }
+            }
+            Channel::Close => {
+                self.finish_output(&mut link.stitch).await;
+                self.att.exit(255, None);
+                return Some(EndReason::Interrupted {
+                    detail: "the upstream host closed the shell".into(),
+                });
+            }
+            _ => {}
+        }
+        None
+    }
+
+    /// One terminado message from upstream; the end reason when it ends
+    /// the terminal.
+    async fn terminado_msg(&self, t: &str, link: &mut Link) -> Option<EndReason> {
+        let v: Value = serde_json::from_str(t).unwrap_or_default();
+        match v.get(0).and_then(Value::as_str) {
+            Some("stdout") => {
+                let text = v.get(1).and_then(Value::as_str).unwrap_or_default();
+                self.output(text.as_bytes(), &mut link.replay, &mut link.stitch)
+                    .await;
+                // terminado replays in one stdout message.
+                if link.replay.in_replay() {
+                    let fresh = link.replay.done();
+                    self.emit(&fresh, &mut link.stitch).await;
+                }
+                None
+            }
+            Some("disconnect") => {
+                self.finish_output(&mut link.stitch).await;
+                self.att
+                    .mark("terminado ended the terminal (it reports no exit code)".into());
+                self.att.exit(0, None);
+                Some(EndReason::Closed)
+            }
+            _ => None,
         }
     }
 
@@ -465,6 +442,26 @@ fn terminado_size(s: TermSize) -> String {
 enum Relay {
     Ended(EndReason),
     Lost(String),
+}
+
+/// What the relay keeps across upstream connections of one shell.
+struct Link {
+    terminado: bool,
+    replay: Replay,
+    stitch: Utf8Stitcher,
+    size: TermSize,
+    /// Why the proxy asked the host to end the shell, if it did.
+    requested_end: Option<EndReason>,
+}
+
+impl Link {
+    fn resize_frame(&self, size: TermSize) -> Message {
+        if self.terminado {
+            Message::Text(terminado_size(size).into())
+        } else {
+            Message::Binary(encode(Channel::Resize, &resize_payload(size)).into())
+        }
+    }
 }
 
 /// Recognises a replay of output already received. The last bytes received
