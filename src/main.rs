@@ -94,17 +94,21 @@ fn snapshot(a: SnapshotArgs) -> Result<u8> {
         }
         Err(e) => return Err(anyhow::Error::new(e).context(a.file.display().to_string())),
     };
-    if !seeker.sealed() && seeker.duration().is_some() {
+    let clock = termtrail_format::event::format_clock;
+    if let Some(damage) = seeker.damage() {
+        eprintln!(
+            "termtrail: warning: the recording does not verify after {}: {damage}; showing the verified part before it (run `termtrail verify` for details)",
+            clock(seeker.duration())
+        );
+    } else if !seeker.sealed() && !seeker.is_plain() {
         eprintln!(
             "termtrail: note: the recording is not sealed (cut short or still being written); it is shown up to its last verified event"
         );
-    } else if let Some(d) = seeker.duration()
-        && at > d
-    {
+    } else if at > seeker.duration() {
         eprintln!(
             "termtrail: note: {} is past the end of the recording ({}); showing the last screen",
-            termtrail_format::event::format_clock(at),
-            termtrail_format::event::format_clock(d)
+            clock(at),
+            clock(seeker.duration())
         );
     }
     let mut out = io::stdout().lock();

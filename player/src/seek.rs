@@ -34,7 +34,7 @@ use crate::term::Emulator;
 /// Output emulated between two keyframes, at most (inside one segment).
 pub const KEYFRAME_BYTES: usize = 256 << 10;
 
-const CACHE_VERSION: u64 = 1;
+const CACHE_VERSION: u64 = 2;
 
 /// A saved emulator state between two events.
 #[derive(Debug, Clone, PartialEq)]
@@ -97,6 +97,9 @@ pub fn is_plain(path: &Path) -> io::Result<bool> {
 pub struct Seeker {
     path: PathBuf,
     inner: Inner,
+    markers: Vec<(Micros, String)>,
+    duration: Micros,
+    damage: Option<String>,
 }
 
 enum Inner {
@@ -109,45 +112,84 @@ enum Inner {
     },
 }
 
+/// What one pass over a recording learns.
+struct Scan {
+    keyframes: Vec<Keyframe>,
+    markers: Vec<(Micros, String)>,
+    last: Micros,
+}
+
 impl Seeker {
     /// Opens `path`, loading cached keyframes or building them (one pass)
     /// when `cache` allows; `progress` is called with segments done / total
     /// while building.
+    ///
+    /// A recording that is damaged part-way still opens: keyframes and
+    /// markers cover the verified part before the damage ([`Seeker::damage`]
+    /// says where), and reading past it fails with [`SeekError::Tampered`].
+    /// Nothing is cached for it.
     pub fn open(
         path: &Path,
         cache: Option<&Path>,
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<Seeker, SeekError> {
         if is_plain(path)? {
-            let reader = CastReader::new(BufReader::new(File::open(path)?))?;
-            return Ok(Seeker {
-                path: path.to_path_buf(),
-                inner: Inner::Plain {
-                    header: Box::new(reader.header().clone()),
-                },
-            });
+            return Seeker::open_plain(path);
         }
         let mut file = File::open(path)?;
         let index = load_index(&mut file)?;
         let key = cache_key(&index);
         let cached = cache.and_then(|d| load_cache(&d.join(format!("{key}.kf")), &key));
-        let keyframes = match cached {
-            Some(k) => k,
+        let (scan, damage) = match cached {
+            Some(scan) => (scan, None),
             None => {
-                let k = build_keyframes(&index, &mut file, progress)?;
-                if let Some(d) = cache {
+                let (scan, damage) = scan_indexed(&index, &mut file, progress);
+                if let (Some(d), None) = (cache, &damage) {
                     // A cache that cannot be written only costs speed.
-                    let _ = save_cache(d, &key, &k);
+                    let _ = save_cache(d, &key, &scan);
                 }
-                k
+                (scan, damage)
             }
+        };
+        let duration = if damage.is_some() {
+            scan.last
+        } else {
+            index.duration.max(scan.last)
         };
         Ok(Seeker {
             path: path.to_path_buf(),
             inner: Inner::Indexed {
                 index: Box::new(index),
-                keyframes,
+                keyframes: scan.keyframes,
             },
+            markers: scan.markers,
+            duration,
+            damage: damage.map(|e| match e {
+                SeekError::Tampered { at, problem } => format!("{problem} ({at})"),
+                other => other.to_string(),
+            }),
+        })
+    }
+
+    /// A plain asciicast file has no index: one pass finds its duration and
+    /// markers; seeking replays from the start.
+    fn open_plain(path: &Path) -> Result<Seeker, SeekError> {
+        let mut reader = CastReader::new(BufReader::new(File::open(path)?))?;
+        let header = Box::new(reader.header().clone());
+        let mut markers = Vec::new();
+        let mut last = 0;
+        while let Some(e) = reader.next_event()? {
+            last = e.time;
+            if let EventData::Marker(label) = e.data {
+                markers.push((e.time, label));
+            }
+        }
+        Ok(Seeker {
+            path: path.to_path_buf(),
+            inner: Inner::Plain { header },
+            markers,
+            duration: last,
+            damage: None,
         })
     }
 
@@ -159,17 +201,30 @@ impl Seeker {
         }
     }
 
-    /// Duration as far as known (the seal's, or the last indexed segment's).
-    pub fn duration(&self) -> Option<Micros> {
-        match &self.inner {
-            Inner::Indexed { index, .. } => Some(index.duration),
-            Inner::Plain { .. } => None,
-        }
+    /// Duration: the seal's, or the time of the last readable event.
+    pub fn duration(&self) -> Micros {
+        self.duration
     }
 
-    /// Whether the recording is sealed (its duration is then known).
+    /// Whether the recording is sealed (false for plain asciicast files,
+    /// which have no seal).
     pub fn sealed(&self) -> bool {
         matches!(&self.inner, Inner::Indexed { index, .. } if index.sealed)
+    }
+
+    /// Whether the file is a plain asciicast file (no chain to verify).
+    pub fn is_plain(&self) -> bool {
+        matches!(self.inner, Inner::Plain { .. })
+    }
+
+    /// Where the recording stops verifying, if it does.
+    pub fn damage(&self) -> Option<&str> {
+        self.damage.as_deref()
+    }
+
+    /// The markers (`m` events) with their times, in order.
+    pub fn markers(&self) -> &[(Micros, String)] {
+        &self.markers
     }
 
     /// The keyframes (empty for plain files).
@@ -182,105 +237,204 @@ impl Seeker {
 
     /// The screen after every event at or before `t`.
     pub fn screen_at(&self, t: Micros) -> Result<Emulator, SeekError> {
-        match &self.inner {
-            Inner::Plain { .. } => {
-                let mut reader = CastReader::new(BufReader::new(File::open(&self.path)?))?;
-                let mut emu = Emulator::new(reader.header().size());
-                while let Some(e) = reader.next_event()? {
-                    if e.time > t {
-                        break;
-                    }
-                    emu.apply(&e.data);
-                }
-                Ok(emu)
+        Ok(self.cursor_at(t)?.0)
+    }
+
+    /// The screen after every event at or before `t`, and a cursor over the
+    /// events after it.
+    pub fn cursor_at(&self, t: Micros) -> Result<(Emulator, Cursor), SeekError> {
+        let (mut emu, mut cursor) = match &self.inner {
+            Inner::Plain { header } => {
+                let reader = CastReader::new(BufReader::new(File::open(&self.path)?))?;
+                (Emulator::new(header.size()), Cursor::plain(reader))
             }
             Inner::Indexed { index, keyframes } => {
                 let k = keyframes.iter().rev().find(|k| k.t <= t);
-                let (mut emu, from) = match k {
+                let (emu, from) = match k {
                     Some(k) => (Emulator::restore(k.size, &k.dump), (k.segment, k.event)),
                     None => (Emulator::new(index.header.size()), (0, 0)),
                 };
-                let mut file = File::open(&self.path)?;
-                walk(index, &mut file, from, &mut |_, _, e| {
-                    if e.time > t {
-                        return false;
-                    }
-                    emu.apply(&e.data);
-                    true
-                })?;
-                Ok(emu)
+                let cursor = Cursor::indexed(File::open(&self.path)?, index.clone(), from);
+                (emu, cursor)
             }
+        };
+        while let Some(e) = cursor.next_if(|e| e.time <= t)? {
+            emu.apply(&e.data);
+        }
+        Ok((emu, cursor))
+    }
+}
+
+/// The events of a recording from some point on, read (and for indexed
+/// recordings, verified) one segment at a time. After the events before a
+/// damaged place, [`Cursor::next`] returns the damage as an error, and then
+/// `None`.
+pub struct Cursor {
+    source: Source,
+    peeked: Option<Event>,
+}
+
+enum Source {
+    Plain(Box<CastReader<BufReader<File>>>),
+    Indexed {
+        file: File,
+        index: Box<RecordingIndex>,
+        /// The next segment to read.
+        segment: usize,
+        /// Events left of the current segment, and its damage.
+        events: std::vec::IntoIter<Event>,
+        problem: Option<(usize, String)>,
+        skip: usize,
+    },
+    Done,
+}
+
+impl Cursor {
+    fn plain(reader: CastReader<BufReader<File>>) -> Cursor {
+        Cursor {
+            source: Source::Plain(Box::new(reader)),
+            peeked: None,
+        }
+    }
+
+    fn indexed(file: File, index: Box<RecordingIndex>, from: (usize, usize)) -> Cursor {
+        Cursor {
+            source: Source::Indexed {
+                file,
+                index,
+                segment: from.0,
+                events: Vec::new().into_iter(),
+                problem: None,
+                skip: from.1,
+            },
+            peeked: None,
+        }
+    }
+
+    /// The next event; None at the end.
+    #[allow(clippy::should_implement_trait)] // fallible, so not an Iterator
+    pub fn next(&mut self) -> Result<Option<Event>, SeekError> {
+        if let Some(e) = self.peeked.take() {
+            return Ok(Some(e));
+        }
+        let result = self.read();
+        if result.is_err() {
+            self.source = Source::Done;
+        }
+        result
+    }
+
+    /// The next event if `keep` accepts it (otherwise it stays next).
+    pub fn next_if(&mut self, keep: impl Fn(&Event) -> bool) -> Result<Option<Event>, SeekError> {
+        match self.next()? {
+            Some(e) if keep(&e) => Ok(Some(e)),
+            Some(e) => {
+                self.peeked = Some(e);
+                Ok(None)
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn read(&mut self) -> Result<Option<Event>, SeekError> {
+        match &mut self.source {
+            Source::Done => Ok(None),
+            Source::Plain(reader) => Ok(reader.next_event()?),
+            Source::Indexed {
+                file,
+                index,
+                segment,
+                events,
+                problem,
+                skip,
+            } => loop {
+                if let Some(e) = events.next() {
+                    return Ok(Some(e));
+                }
+                if let Some((at, problem)) = problem.take() {
+                    return Err(SeekError::Tampered {
+                        at: format!("segment {at}"),
+                        problem,
+                    });
+                }
+                if *segment >= index.segments.len() {
+                    return Ok(None);
+                }
+                let seg = index.read_segment(file, *segment)?;
+                let mut all = seg.events.into_iter();
+                if *skip > 0 {
+                    all.nth(*skip - 1);
+                    *skip = 0;
+                }
+                *events = all;
+                *problem = seg.problem.map(|p| (*segment, p));
+                *segment += 1;
+            },
         }
     }
 }
 
-/// Passes the events of an indexed recording to `each` (with their segment
-/// and place in it), from event `from.1` of segment `from.0` on, reading and
-/// verifying one segment at a time, until `each` returns false. Events before
-/// damage are passed; the damage is then the error.
-fn walk<R: Read + io::Seek>(
+/// One pass over an indexed recording: keyframes (one at the first event of
+/// every segment, and one after every [`KEYFRAME_BYTES`] of output inside
+/// one) and markers. Stops at damage, returning what it found before it.
+fn scan_indexed<R: Read + io::Seek>(
     index: &RecordingIndex,
     file: &mut R,
-    from: (usize, usize),
-    each: &mut dyn FnMut(usize, usize, &Event) -> bool,
-) -> Result<(), SeekError> {
-    let mut skip = from.1;
-    for segment in from.0..index.segments.len() {
-        let seg = index.read_segment(file, segment)?;
-        for (i, e) in seg.events.iter().enumerate().skip(skip) {
-            if !each(segment, i, e) {
-                return Ok(());
+    progress: &mut dyn FnMut(usize, usize),
+) -> (Scan, Option<SeekError>) {
+    let mut emu = Emulator::new(index.header.size());
+    let mut scan = Scan {
+        keyframes: Vec::new(),
+        markers: Vec::new(),
+        last: 0,
+    };
+    let mut fed = 0usize;
+    let total = index.segments.len();
+    for segment in 0..total {
+        progress(segment, total);
+        let seg = match index.read_segment(file, segment) {
+            Ok(seg) => seg,
+            Err(e) => return (scan, Some(e.into())),
+        };
+        for (event, e) in seg.events.iter().enumerate() {
+            if event == 0 || fed >= KEYFRAME_BYTES {
+                fed = 0;
+                scan.keyframes.push(Keyframe {
+                    t: scan.last,
+                    segment,
+                    event,
+                    size: emu.size(),
+                    dump: emu.dump(),
+                });
             }
+            match &e.data {
+                EventData::Output(b) => fed += b.len(),
+                EventData::Marker(label) => scan.markers.push((e.time, label.clone())),
+                _ => {}
+            }
+            emu.apply(&e.data);
+            scan.last = e.time;
         }
         if let Some(problem) = seg.problem {
-            return Err(SeekError::Tampered {
-                at: format!("segment {segment}"),
-                problem,
-            });
+            let at = format!("segment {segment}");
+            return (scan, Some(SeekError::Tampered { at, problem }));
         }
-        skip = 0;
     }
-    Ok(())
+    progress(total, total);
+    (scan, None)
 }
 
 /// Builds keyframes by emulating the whole recording once, segment by
-/// segment (each verified on its own): one at the first event of every
-/// segment, and one after every [`KEYFRAME_BYTES`] of output inside one.
+/// segment (each verified on its own); see [`scan_indexed`].
 pub fn build_keyframes<R: Read + io::Seek>(
     index: &RecordingIndex,
     file: &mut R,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Vec<Keyframe>, SeekError> {
-    let mut emu = Emulator::new(index.header.size());
-    let mut out = Vec::new();
-    let mut last_t = 0;
-    let mut fed = 0usize;
-    let mut current = None;
-    let total = index.segments.len();
-    walk(index, file, (0, 0), &mut |segment, event, e| {
-        if current != Some(segment) || fed >= KEYFRAME_BYTES {
-            if current != Some(segment) {
-                progress(segment, total);
-                current = Some(segment);
-            }
-            fed = 0;
-            out.push(Keyframe {
-                t: last_t,
-                segment,
-                event,
-                size: emu.size(),
-                dump: emu.dump(),
-            });
-        }
-        if let EventData::Output(b) = &e.data {
-            fed += b.len();
-        }
-        emu.apply(&e.data);
-        last_t = e.time;
-        true
-    })?;
-    progress(total, total);
-    Ok(out)
+    match scan_indexed(index, file, progress) {
+        (scan, None) => Ok(scan.keyframes),
+        (_, Some(e)) => Err(e),
+    }
 }
 
 /// The cache file name: binds the recording's chain, so any change to the
@@ -301,7 +455,7 @@ fn cache_key(index: &RecordingIndex) -> String {
     hex::encode(&h.finalize()[..16])
 }
 
-fn load_cache(path: &Path, key: &str) -> Option<Vec<Keyframe>> {
+fn load_cache(path: &Path, key: &str) -> Option<Scan> {
     let file = File::open(path).ok()?;
     let mut lines = BufReader::new(zstd::stream::read::Decoder::new(file).ok()?).lines();
     let head: Value = serde_json::from_str(&lines.next()?.ok()?).ok()?;
@@ -309,10 +463,14 @@ fn load_cache(path: &Path, key: &str) -> Option<Vec<Keyframe>> {
         return None;
     }
     let n = head["keyframes"].as_u64()? as usize;
-    let mut out = Vec::with_capacity(n.min(1 << 20));
+    let mut markers = Vec::new();
+    for m in head["markers"].as_array()? {
+        markers.push((m[0].as_u64()?, m[1].as_str()?.to_string()));
+    }
+    let mut keyframes = Vec::with_capacity(n.min(1 << 20));
     for line in lines {
         let v: Value = serde_json::from_str(&line.ok()?).ok()?;
-        out.push(Keyframe {
+        keyframes.push(Keyframe {
             t: v["t"].as_u64()?,
             segment: v["segment"].as_u64()? as usize,
             event: v["event"].as_u64()? as usize,
@@ -323,19 +481,26 @@ fn load_cache(path: &Path, key: &str) -> Option<Vec<Keyframe>> {
             dump: v["dump"].as_str()?.to_string(),
         });
     }
-    (out.len() == n).then_some(out)
+    (keyframes.len() == n).then_some(Scan {
+        keyframes,
+        markers,
+        last: head["last"].as_u64()?,
+    })
 }
 
-fn save_cache(dir: &Path, key: &str, frames: &[Keyframe]) -> io::Result<()> {
+fn save_cache(dir: &Path, key: &str, scan: &Scan) -> io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let tmp = tempfile::NamedTempFile::new_in(dir)?;
     {
         let mut enc = zstd::stream::write::Encoder::new(tmp.as_file(), 3)?;
         // Damage to the cache is detected (it is then rebuilt).
         enc.include_checksum(true)?;
-        let head = json!({"version": CACHE_VERSION, "key": key, "keyframes": frames.len()});
+        let head = json!({
+            "version": CACHE_VERSION, "key": key, "keyframes": scan.keyframes.len(),
+            "last": scan.last, "markers": scan.markers,
+        });
         writeln!(enc, "{head}")?;
-        for k in frames {
+        for k in &scan.keyframes {
             let v = json!({
                 "t": k.t, "segment": k.segment, "event": k.event,
                 "cols": k.size.cols, "rows": k.size.rows, "dump": k.dump,

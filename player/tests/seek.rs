@@ -79,6 +79,10 @@ fn events(seed: u64, n: usize) -> Vec<Event> {
             out.push(Event::new(t, EventData::Resize(size)));
             continue;
         }
+        if i % 501 == 500 {
+            out.push(Event::new(t, EventData::Marker(format!("mark {i}"))));
+            continue;
+        }
         let mut s = String::new();
         for _ in 0..(1 + rng.next() % 12) {
             let piece = if rng.next().is_multiple_of(300) {
@@ -131,6 +135,17 @@ fn check(seed: u64, n: usize, segment_bytes: usize) {
     // The cached keyframes are the same as the built ones.
     let again = Seeker::open(&path, Some(&cache), &mut |_, _| panic!("rebuilt")).unwrap();
     assert_eq!(again.keyframes(), seeker.keyframes());
+    let markers: Vec<_> = evs
+        .iter()
+        .filter_map(|e| match &e.data {
+            EventData::Marker(m) => Some((e.time, m.clone())),
+            _ => None,
+        })
+        .collect();
+    assert!(!markers.is_empty());
+    assert_eq!(seeker.markers(), markers.as_slice());
+    assert_eq!(again.markers(), markers.as_slice());
+    assert_eq!(again.duration(), evs.last().unwrap().time);
 
     let end = evs.last().unwrap().time;
     let mut times: Vec<u64> = (0..40).map(|i| end * i / 39).collect();
@@ -157,6 +172,16 @@ fn check(seed: u64, n: usize, segment_bytes: usize) {
         assert_eq!(seeked.size(), full.size(), "size at {t}");
         assert_eq!(seeked.render(true), full.render(true), "screen at {t}");
         assert_eq!(seeked.dump(), full.dump(), "state at {t}");
+    }
+    // A cursor continues with exactly the events after the time.
+    for t in [0, end / 3, seeker.keyframes()[2].t, end] {
+        let (_, mut cursor) = seeker.cursor_at(t).unwrap();
+        let mut rest = Vec::new();
+        while let Some(e) = cursor.next().unwrap() {
+            rest.push(e);
+        }
+        let expected: Vec<_> = evs.iter().filter(|e| e.time > t).cloned().collect();
+        assert_eq!(rest, expected, "events after {t}");
     }
     eprintln!(
         "seed {seed}: {} keyframes, {mids} inside segments",

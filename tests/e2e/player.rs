@@ -70,6 +70,12 @@ fn snapshot_refuses_bad_times_and_damaged_recordings() {
     ]);
     assert_eq!(r.code, 1, "{r:?}");
     assert!(r.stderr.contains("does not verify"), "{r:?}");
+    // Before the damage (chunk 1 starts after 0.407 s) the screen is shown,
+    // with a warning.
+    let r = d.run(&["snapshot", &damaged.to_string_lossy(), "--at", "0.3"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.starts_with('$'), "{r:?}");
+    assert!(r.stderr.contains("does not verify after 0.407"), "{r:?}");
     let r = d.run(&["snapshot", "nonexistent.cast.zst", "--at", "1"]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("nonexistent.cast.zst"), "{r:?}");
