@@ -32,6 +32,9 @@ pub enum Command {
     /// Export a recording as plain asciicast v3/v2 or a text transcript.
     #[command(after_help = EXPORT_HELP)]
     Export(ExportArgs),
+    /// Replay a recording in this terminal: pause, step, seek, markers, speed.
+    #[command(after_help = PLAY_HELP)]
+    Play(PlayArgs),
     /// Print the screen exactly as it looked at a moment of a recording.
     #[command(after_help = SNAPSHOT_HELP)]
     Snapshot(SnapshotArgs),
@@ -425,12 +428,62 @@ pub enum Format {
     Txt,
 }
 
+const PLAY_HELP: &str = "\
+Keys:
+  space      pause / resume (at the end: play again)
+  .          one frame forward (pauses)
+  ← →        back / forward 5 seconds (instant, from keyframes)
+  [ ]        previous / next marker
+  + -        twice / half as fast
+  q, Ctrl-C  quit
+
+The recording is drawn from a terminal emulator, never passed through: it
+cannot change your terminal's title, clipboard or modes. A status line shows
+the position; it has its own row when your terminal is taller than the
+recording, otherwise it shows while paused and for a moment after a key.
+Segments are verified as they are played: at damage, playback stops with the
+verify error (exit 1). An unsealed recording plays up to its verified end.
+Without a keyboard (stdin not a terminal) playback ends at the end.
+
+Examples:
+  termtrail play session.cast.zst
+  termtrail play session.cast.zst --start 1:02:03 --speed 2
+  termtrail play demo.cast --idle-time-limit 1     # plain asciinema files too";
+
+/// `play` arguments.
+#[derive(Args, Debug)]
+pub struct PlayArgs {
+    /// The recording (.cast.zst, or a plain .cast v2/v3).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Playback speed (2 = twice as fast).
+    #[arg(long, short, value_name = "X", default_value = "1", value_parser = positive_f64)]
+    pub speed: f64,
+    /// Shorten pauses longer than S seconds to S (default: the recording's own idle_time_limit, if any).
+    #[arg(long, short, value_name = "S", value_parser = positive_f64)]
+    pub idle_time_limit: Option<f64>,
+    /// Start at this moment: seconds (90.5) or m:s / h:m:s (1:02:03.250), as grep prints it.
+    #[arg(long, value_name = "T", default_value = "0")]
+    pub start: String,
+    /// Neither read nor write the keyframe cache.
+    #[arg(long)]
+    pub no_cache: bool,
+}
+
+fn positive_f64(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("{s:?} is not a positive number")),
+    }
+}
+
 const SNAPSHOT_HELP: &str = "\
 The screen is rebuilt by a terminal emulator (avt, the one asciinema's players
 use) from the nearest keyframe: the first snapshot of a recording builds its
 keyframes in one pass and caches them (in $TERMTRAIL_CACHE_DIR, else
 $XDG_CACHE_HOME/termtrail, else ~/.cache/termtrail); later ones read one
-segment. The segments read are verified; damage on the way is an error (exit 1).
+segment. The segments read are verified: a moment after damage is an error
+(exit 1); before it, the screen is shown with a warning.
 
 Examples:
   termtrail snapshot session.cast.zst --at 90

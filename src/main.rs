@@ -14,8 +14,8 @@ use termtrail_format::store::{KeyParts, LocalStore};
 use termtrail_format::writer::WriterOptions;
 
 use cli::{
-    AttachArgs, Cli, Command, ExecArgs, ExportArgs, Format, ImportArgs, KeygenArgs, ProxyArgs,
-    RecArgs, ServeArgs, SnapshotArgs, VerifyArgs,
+    AttachArgs, Cli, Command, ExecArgs, ExportArgs, Format, ImportArgs, KeygenArgs, PlayArgs,
+    ProxyArgs, RecArgs, ServeArgs, SnapshotArgs, VerifyArgs,
 };
 
 /// glibc raises its mmap threshold each time a large block is freed, so with
@@ -51,6 +51,7 @@ fn main() -> ExitCode {
         Command::Rec(a) => rec(a),
         Command::Verify(a) => verify(a),
         Command::Export(a) => export(a),
+        Command::Play(a) => play(a),
         Command::Snapshot(a) => snapshot(a),
         Command::Import(a) => import(a),
         Command::Keygen(a) => keygen(a),
@@ -115,6 +116,101 @@ fn snapshot(a: SnapshotArgs) -> Result<u8> {
     out.write_all(screen.render(a.color).as_bytes())?;
     out.flush()?;
     Ok(0)
+}
+
+fn play(a: PlayArgs) -> Result<u8> {
+    use std::sync::mpsc;
+    use termtrail_player::play::{Input, Outcome, PlayOptions, control};
+    use termtrail_player::seek::{Seeker, cache_dir, parse_time};
+    use termtrail_recorder::tty;
+
+    let start = parse_time(&a.start).map_err(anyhow::Error::msg)?;
+    if !io::stdout().is_terminal() {
+        bail!(
+            "play needs a terminal on stdout; for a screen use `termtrail snapshot {} --at T`, for a file `termtrail export`",
+            a.file.display()
+        );
+    }
+    let cache = if a.no_cache { None } else { cache_dir() };
+    let mut bar = Progress::new("building keyframes");
+    let seeker = Seeker::open(&a.file, cache.as_deref(), &mut |done, total| {
+        bar.update(done, total)
+    })
+    .with_context(|| a.file.display().to_string())?;
+    drop(bar);
+    let idle = a
+        .idle_time_limit
+        .or(seeker.header().idle_time_limit)
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .map(|s| (s * 1e6) as u64);
+
+    let (tx, rx) = mpsc::channel();
+    let raw = tty::RawMode::enter().context("putting the terminal into raw mode")?;
+    if raw.is_some() {
+        let keys = tx.clone();
+        std::thread::spawn(move || {
+            use std::io::Read;
+            let mut buf = [0u8; 64];
+            let mut stdin = io::stdin().lock();
+            while let Ok(n @ 1..) = stdin.read(&mut buf) {
+                if keys.send(Input::Bytes(buf[..n].to_vec())).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGWINCH};
+        let mut signals = signal_hook::iterator::Signals::new([SIGWINCH, SIGTERM, SIGINT, SIGHUP])
+            .context("installing signal handlers")?;
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for sig in signals.forever() {
+                let msg = match sig {
+                    SIGWINCH => match tty::terminal_size() {
+                        Some(size) => Input::Resize(size),
+                        None => continue,
+                    },
+                    _ => Input::Quit,
+                };
+                if tx.send(msg).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    let opts = PlayOptions {
+        speed: a.speed,
+        idle_time_limit: idle,
+        start,
+        exit_at_end: raw.is_none(),
+    };
+    let size =
+        tty::terminal_size().unwrap_or(termtrail_format::event::TermSize { cols: 80, rows: 24 });
+    let outcome = {
+        // Leaves the alternate screen on every path, unwinding included.
+        struct Screen;
+        impl Drop for Screen {
+            fn drop(&mut self) {
+                let mut out = io::stdout();
+                let _ = out.write_all(control::LEAVE.as_bytes());
+                let _ = out.flush();
+            }
+        }
+        let _screen = Screen;
+        termtrail_player::play::play(&seeker, &opts, size, &rx, &mut io::stdout().lock())
+    };
+    drop(raw);
+    match outcome? {
+        Outcome::Quit | Outcome::End => Ok(0),
+        Outcome::Damaged(problem) => {
+            eprintln!(
+                "termtrail: {}: playback stopped: {problem}",
+                a.file.display()
+            );
+            Ok(1)
+        }
+    }
 }
 
 /// A progress bar on stderr, shown only on a terminal and only when the

@@ -104,21 +104,51 @@ impl Emulator {
     }
 }
 
+impl Emulator {
+    /// Each visible row with SGR colours, at most `max_cols` columns wide
+    /// (no newline; trailing default blanks dropped).
+    pub fn colored_rows(&self, max_cols: usize) -> Vec<String> {
+        self.vt
+            .screen()
+            .visible_lines()
+            .map(|line| {
+                let mut s = String::new();
+                render_cells(line, max_cols, &mut s);
+                s
+            })
+            .collect()
+    }
+
+    /// Where the cursor is (column, row), when it is visible.
+    pub fn cursor(&self) -> Option<(usize, usize)> {
+        let c = self.vt.cursor();
+        c.visible.then_some((c.col, c.row))
+    }
+}
+
 fn dims(size: TermSize) -> (usize, usize) {
     (usize::from(size.cols.max(1)), usize::from(size.rows.max(1)))
 }
 
 fn render_colored(line: &avt::Line, out: &mut String) {
+    render_cells(line, usize::MAX, out);
+}
+
+fn render_cells(line: &avt::Line, max_cols: usize, out: &mut String) {
     // Trailing cells that are blank with the default pen add nothing.
     let cells = line.cells();
     let end = cells
         .iter()
         .rposition(|c| c.char() != ' ' || !c.pen().is_default())
-        .map_or(0, |i| i + 1);
+        .map_or(0, |i| i + 1)
+        .min(max_cols);
     let mut pen: Option<avt::Pen> = None;
-    for cell in &cells[..end] {
+    for (col, cell) in cells[..end].iter().enumerate() {
         if cell.width() == 0 {
             continue; // the second half of a wide character
+        }
+        if col + usize::from(cell.width()) > max_cols {
+            break; // a wide character that would not fit
         }
         if pen.as_ref() != Some(cell.pen()) {
             sgr(cell.pen(), out);

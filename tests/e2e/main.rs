@@ -4,6 +4,7 @@
 mod attach;
 mod interactive;
 mod peers;
+mod play;
 mod player;
 mod proxy;
 mod rec;

@@ -1,0 +1,539 @@
+//! `termtrail play`: replay in a terminal with the original timing, pause,
+//! step, seek, jump between markers and change speed.
+//!
+//! The player never passes recorded bytes to the viewer's terminal. It feeds
+//! them to its own emulator ([`Emulator`]) and draws that emulator's screen
+//! (changed rows only, at most once per pass of the loop) on the alternate
+//! screen, so a recording cannot change the viewer's terminal (title,
+//! clipboard via OSC 52, modes, character sets), and seeking is the same
+//! operation as playing: restore a keyframe and draw ([`Seeker::cursor_at`]).
+//!
+//! The caller owns the terminal (raw mode, restoring it, signals) and hands
+//! the player its input as [`Input`] messages; see `src/main.rs`.
+
+use std::io::{self, Write};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use termtrail_format::event::{Event, EventData, Micros, TermSize, format_clock};
+
+use crate::seek::{Cursor, SeekError, Seeker};
+use crate::term::Emulator;
+
+/// How far ←/→ seek.
+pub const SEEK_STEP: Micros = 5_000_000;
+const MIN_SPEED: f64 = 1.0 / 16.0;
+const MAX_SPEED: f64 = 64.0;
+/// How long the status line stays after a key when it covers the recording.
+const STATUS_LINGER: Duration = Duration::from_secs(3);
+/// Longest sleep between two looks at the clock (the status line's clock
+/// ticks at this rate).
+const TICK: Duration = Duration::from_millis(250);
+
+/// What the terminal sends the player.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    /// Bytes typed (keys, decoded by [`keys`]).
+    Bytes(Vec<u8>),
+    /// The terminal changed size.
+    Resize(TermSize),
+    /// Stop now (a signal).
+    Quit,
+}
+
+/// A player command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Key {
+    /// Space: pause or resume.
+    Pause,
+    /// `.`: one frame forward while paused.
+    Step,
+    /// ←: back [`SEEK_STEP`].
+    Back,
+    /// →: forward [`SEEK_STEP`].
+    Forward,
+    /// `]`: the next marker.
+    NextMarker,
+    /// `[`: the previous marker.
+    PrevMarker,
+    /// `+`: twice as fast.
+    Faster,
+    /// `-`: half as fast.
+    Slower,
+    /// `q` or Ctrl-C.
+    Quit,
+}
+
+/// Decodes typed bytes into commands (unknown keys are ignored).
+pub fn keys(bytes: &[u8]) -> Vec<Key> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let key = match bytes[i] {
+            b' ' => Some(Key::Pause),
+            b'.' => Some(Key::Step),
+            b']' => Some(Key::NextMarker),
+            b'[' => Some(Key::PrevMarker),
+            b'+' | b'=' => Some(Key::Faster),
+            b'-' | b'_' => Some(Key::Slower),
+            b'q' | b'Q' | 0x03 => Some(Key::Quit),
+            // Arrows: ESC [ C / ESC O C (application cursor mode).
+            0x1b if i + 2 < bytes.len() && matches!(bytes[i + 1], b'[' | b'O') => {
+                i += 2;
+                match bytes[i] {
+                    b'C' => Some(Key::Forward),
+                    b'D' => Some(Key::Back),
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        out.extend(key);
+        i += 1;
+    }
+    out
+}
+
+/// Playback settings.
+#[derive(Debug, Clone)]
+pub struct PlayOptions {
+    /// Speed factor (1 = original timing).
+    pub speed: f64,
+    /// Pauses longer than this are shortened to it (None: original pauses).
+    pub idle_time_limit: Option<Micros>,
+    /// Where to start.
+    pub start: Micros,
+    /// Quit at the end instead of waiting there (when no keyboard is
+    /// attached, for example).
+    pub exit_at_end: bool,
+}
+
+/// How playback ended.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The viewer quit (or a signal stopped the player).
+    Quit,
+    /// Playback reached the end and `exit_at_end` was set.
+    End,
+    /// The recording stopped verifying; the player stopped there.
+    Damaged(String),
+}
+
+/// Terminal control sequences the player writes.
+pub mod control {
+    /// Switch to the alternate screen, clear it, hide the cursor.
+    pub const ENTER: &str = "\x1b[?1049h\x1b[H\x1b[2J\x1b[?25l";
+    /// Reset attributes, show the cursor, back to the main screen.
+    pub const LEAVE: &str = "\x1b[0m\x1b[?25h\x1b[?1049l";
+}
+
+/// Plays `seeker`'s recording on `out`, a terminal of `size`, taking commands
+/// from `input` until the viewer quits (or, with `exit_at_end`, until the
+/// end). The caller enters raw mode before and writes [`control::LEAVE`]
+/// after, on every path.
+pub fn play(
+    seeker: &Seeker,
+    opts: &PlayOptions,
+    size: TermSize,
+    input: &Receiver<Input>,
+    out: &mut dyn Write,
+) -> Result<Outcome, PlayError> {
+    let mut p = Player::new(seeker, opts, size)?;
+    out.write_all(control::ENTER.as_bytes())?;
+    let mut last_tick = Instant::now();
+    loop {
+        let now = Instant::now();
+        if !p.paused {
+            p.progress += now.duration_since(last_tick).as_secs_f64() * 1e6 * p.speed;
+        }
+        last_tick = now;
+        p.advance()?;
+        if p.at_end() && !p.paused {
+            p.paused = true;
+            if opts.exit_at_end {
+                p.draw(out)?;
+                return Ok(match p.damage.take() {
+                    Some(d) => Outcome::Damaged(d),
+                    None => Outcome::End,
+                });
+            }
+        }
+        p.draw(out)?;
+        let wait = p.wait().min(TICK);
+        let msg = match input.recv_timeout(wait) {
+            Ok(m) => m,
+            Err(RecvTimeoutError::Timeout) => continue,
+            // Nobody sends input any more: keep playing.
+            Err(RecvTimeoutError::Disconnected) => {
+                std::thread::sleep(wait);
+                continue;
+            }
+        };
+        // Time passed while waiting counts before the key acts.
+        let now = Instant::now();
+        if !p.paused {
+            p.progress += now.duration_since(last_tick).as_secs_f64() * 1e6 * p.speed;
+            p.advance()?;
+        }
+        last_tick = now;
+        match msg {
+            Input::Quit => return Ok(p.quit()),
+            Input::Resize(s) => p.resize(s),
+            Input::Bytes(b) => {
+                for key in keys(&b) {
+                    if key == Key::Quit {
+                        p.draw(out)?;
+                        return Ok(p.quit());
+                    }
+                    p.key(key)?;
+                }
+            }
+        }
+    }
+}
+
+/// Playback failures (damage is an [`Outcome`], not an error).
+#[derive(Debug, thiserror::Error)]
+pub enum PlayError {
+    /// Reading the recording failed.
+    #[error(transparent)]
+    Seek(#[from] SeekError),
+    /// Writing to the terminal failed.
+    #[error("writing to the terminal: {0}")]
+    Io(#[from] io::Error),
+}
+
+struct Player<'a> {
+    seeker: &'a Seeker,
+    emu: Emulator,
+    cursor: Cursor,
+    /// The next event, read ahead (None at the end).
+    next: Option<Event>,
+    /// Time of the last event applied (or of the seek target).
+    last: Micros,
+    /// Playback time since `last`, in microseconds of (idle-limited)
+    /// recording time.
+    progress: f64,
+    paused: bool,
+    speed: f64,
+    idle_limit: Option<Micros>,
+    term: TermSize,
+    /// Rows as drawn on the terminal (None: must be drawn).
+    drawn: Vec<Option<String>>,
+    status_drawn: Option<String>,
+    status_until: Option<Instant>,
+    /// Where the recording stops verifying, once reached.
+    damage: Option<String>,
+}
+
+impl<'a> Player<'a> {
+    fn new(
+        seeker: &'a Seeker,
+        opts: &PlayOptions,
+        term: TermSize,
+    ) -> Result<Player<'a>, PlayError> {
+        let start = opts.start.min(seeker.duration());
+        let (emu, cursor) = seeker.cursor_at(start)?;
+        let mut p = Player {
+            seeker,
+            emu,
+            cursor,
+            next: None,
+            last: start,
+            progress: 0.0,
+            paused: false,
+            speed: opts.speed.clamp(MIN_SPEED, MAX_SPEED),
+            idle_limit: opts.idle_time_limit,
+            term,
+            drawn: Vec::new(),
+            status_drawn: None,
+            status_until: None,
+            damage: None,
+        };
+        p.read_next();
+        Ok(p)
+    }
+
+    fn read_next(&mut self) {
+        self.next = match self.cursor.next() {
+            Ok(e) => e,
+            Err(e) => {
+                self.damage = Some(e.to_string());
+                None
+            }
+        };
+    }
+
+    fn at_end(&self) -> bool {
+        self.next.is_none()
+    }
+
+    /// The (idle-limited) wait from `last` to the next event.
+    fn gap(&self) -> Option<f64> {
+        let e = self.next.as_ref()?;
+        let gap = e.time.saturating_sub(self.last);
+        Some(self.idle_limit.map_or(gap, |l| gap.min(l)) as f64)
+    }
+
+    /// Applies every event that is due.
+    fn advance(&mut self) -> Result<(), PlayError> {
+        while let Some(gap) = self.gap() {
+            if self.progress < gap {
+                break;
+            }
+            self.progress -= gap;
+            self.apply_next();
+        }
+        if self.at_end() {
+            self.progress = 0.0;
+        }
+        Ok(())
+    }
+
+    fn apply_next(&mut self) {
+        if let Some(e) = self.next.take() {
+            self.emu.apply(&e.data);
+            self.last = e.time;
+            self.read_next();
+        }
+    }
+
+    /// Wall time until the next event is due.
+    fn wait(&self) -> Duration {
+        match self.gap() {
+            Some(gap) if !self.paused => {
+                Duration::from_secs_f64(((gap - self.progress).max(0.0) / self.speed) / 1e6)
+            }
+            _ => TICK,
+        }
+    }
+
+    /// The playhead in recording time.
+    fn position(&self) -> Micros {
+        match &self.next {
+            Some(e) => (self.last + self.progress as Micros).min(e.time),
+            None => self.last,
+        }
+    }
+
+    fn seek(&mut self, to: Micros) -> Result<(), PlayError> {
+        let to = to.min(self.seeker.duration());
+        let (emu, cursor) = match self.seeker.cursor_at(to) {
+            Ok(found) => found,
+            Err(e @ SeekError::Tampered { .. }) => {
+                self.damage = Some(e.to_string());
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        self.emu = emu;
+        self.cursor = cursor;
+        self.last = to;
+        self.progress = 0.0;
+        self.damage = None;
+        self.read_next();
+        self.drawn.clear();
+        Ok(())
+    }
+
+    fn key(&mut self, key: Key) -> Result<(), PlayError> {
+        self.status_until = Some(Instant::now() + STATUS_LINGER);
+        let pos = self.position();
+        match key {
+            Key::Pause => {
+                if self.at_end() && self.damage.is_none() {
+                    // Space at the end plays again from the start.
+                    self.seek(0)?;
+                    self.paused = false;
+                } else {
+                    self.paused = !self.paused;
+                }
+            }
+            Key::Step => {
+                self.paused = true;
+                // One frame: up to and including the next event that changes
+                // the screen.
+                while let Some(e) = &self.next {
+                    let visible = matches!(e.data, EventData::Output(_) | EventData::Resize(_));
+                    self.apply_next();
+                    self.progress = 0.0;
+                    if visible {
+                        break;
+                    }
+                }
+            }
+            Key::Back => self.seek(pos.saturating_sub(SEEK_STEP))?,
+            Key::Forward => self.seek(pos.saturating_add(SEEK_STEP))?,
+            Key::NextMarker => {
+                if let Some((t, _)) = self.seeker.markers().iter().find(|(t, _)| *t > pos) {
+                    self.seek(*t)?;
+                }
+            }
+            Key::PrevMarker => {
+                let before = self.seeker.markers().iter().rev().find(|(t, _)| *t < pos);
+                if let Some((t, _)) = before {
+                    self.seek(*t)?;
+                }
+            }
+            Key::Faster => self.speed = (self.speed * 2.0).min(MAX_SPEED),
+            Key::Slower => self.speed = (self.speed / 2.0).max(MIN_SPEED),
+            Key::Quit => {}
+        }
+        Ok(())
+    }
+
+    fn resize(&mut self, size: TermSize) {
+        self.term = size;
+        self.drawn.clear();
+        self.status_drawn = None;
+    }
+
+    fn quit(&mut self) -> Outcome {
+        match self.damage.take() {
+            Some(d) => Outcome::Damaged(d),
+            None => Outcome::Quit,
+        }
+    }
+
+    /// The rows of the terminal the recording may use, and whether the
+    /// status line has a row of its own.
+    fn layout(&self) -> (usize, bool) {
+        let rows = usize::from(self.term.rows.max(1));
+        let needed = usize::from(self.emu.size().rows);
+        if needed < rows {
+            (needed, true)
+        } else {
+            (rows, false)
+        }
+    }
+
+    fn status_visible(&self, own_row: bool) -> bool {
+        own_row
+            || self.paused
+            || self.damage.is_some()
+            || self.status_until.is_some_and(|u| Instant::now() < u)
+    }
+
+    fn status(&self) -> String {
+        let pos = self.position();
+        let state = if self.damage.is_some() {
+            "stopped"
+        } else if self.at_end() {
+            "end"
+        } else if self.paused {
+            "paused"
+        } else {
+            "playing"
+        };
+        let mut s = format!(
+            " {state} {} / {}  speed {}",
+            format_clock(pos),
+            format_clock(self.seeker.duration()),
+            speed_label(self.speed)
+        );
+        if let Some((_, label)) = self.seeker.markers().iter().rev().find(|(t, _)| *t <= pos) {
+            s.push_str(&format!("  marker {label:?}"));
+        }
+        if let Some(d) = &self.damage {
+            s.push_str(&format!("  TAMPERED: {d}"));
+        } else if self.at_end() && !self.seeker.sealed() && !self.seeker.is_plain() {
+            s.push_str("  (not sealed: the verified part ends here)");
+        }
+        s.push_str("  | space pause  . step  \u{2190}/\u{2192} 5s  [/] marker  +/- speed  q quit");
+        s
+    }
+
+    /// Draws what changed: rows of the screen, the status line, the cursor.
+    fn draw(&mut self, out: &mut dyn Write) -> io::Result<()> {
+        let (rows, own_row) = self.layout();
+        let cols = usize::from(self.term.cols.max(1));
+        let term_rows = usize::from(self.term.rows.max(1));
+        let mut buf = String::new();
+        if self.drawn.is_empty() {
+            buf.push_str("\x1b[0m\x1b[H\x1b[2J");
+            self.drawn = vec![None; term_rows];
+            self.status_drawn = None;
+        }
+        let screen = self.emu.colored_rows(cols);
+        let show_status = self.status_visible(own_row);
+        let status_row = term_rows - 1;
+        for row in 0..term_rows {
+            let text = if show_status && row == status_row {
+                continue;
+            } else if row < rows {
+                screen.get(row).cloned().unwrap_or_default()
+            } else {
+                String::new()
+            };
+            if self.drawn[row].as_ref() != Some(&text) {
+                buf.push_str(&format!("\x1b[{};1H{text}\x1b[0m\x1b[K", row + 1));
+                self.drawn[row] = Some(text);
+            }
+        }
+        if show_status {
+            let line: String = self.status().chars().take(cols).collect();
+            if self.status_drawn.as_ref() != Some(&line) {
+                let color = if self.damage.is_some() { "41;97" } else { "7" };
+                buf.push_str(&format!(
+                    "\x1b[{};1H\x1b[0;{color}m{line}\x1b[K\x1b[0m",
+                    status_row + 1
+                ));
+                self.status_drawn = Some(line);
+                // The row under the status line must be redrawn when it goes.
+                self.drawn[status_row] = None;
+            }
+        } else {
+            self.status_drawn = None;
+        }
+        match self.emu.cursor() {
+            Some((col, row)) if row < rows && col < cols && !(show_status && row == status_row) => {
+                buf.push_str(&format!("\x1b[{};{}H\x1b[?25h", row + 1, col + 1));
+            }
+            _ => buf.push_str("\x1b[?25l"),
+        }
+        out.write_all(buf.as_bytes())?;
+        out.flush()
+    }
+}
+
+fn speed_label(speed: f64) -> String {
+    if speed >= 1.0 {
+        format!("{speed}x")
+    } else {
+        format!("1/{}x", (1.0 / speed).round())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_decode() {
+        assert_eq!(
+            keys(b" .q\x1b[C\x1b[D\x1bOC][+-\x03x"),
+            vec![
+                Key::Pause,
+                Key::Step,
+                Key::Quit,
+                Key::Forward,
+                Key::Back,
+                Key::Forward,
+                Key::NextMarker,
+                Key::PrevMarker,
+                Key::Faster,
+                Key::Slower,
+                Key::Quit
+            ]
+        );
+        assert_eq!(keys(b"\x1b"), vec![]);
+        assert_eq!(keys(b"\x1b[A"), vec![]);
+    }
+
+    #[test]
+    fn speeds_read_well() {
+        assert_eq!(speed_label(1.0), "1x");
+        assert_eq!(speed_label(2.0), "2x");
+        assert_eq!(speed_label(0.25), "1/4x");
+    }
+}

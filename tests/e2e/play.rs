@@ -1,0 +1,226 @@
+//! `play` in a real terminal (tmux): timing, pause, seek, markers, step,
+//! speed, damage, plain files, and the terminal restored afterwards.
+
+use crate::interactive::Tmux;
+use crate::util::*;
+
+/// 30 s with markers at 5 and 10 s; 80x20, smaller than the 100x30 tmux
+/// window, so the status line has its own row.
+const CAST: &str = r#"{"version": 3, "term": {"cols": 80, "rows": 20}}
+[0.0, "o", "start of the show\r\n"]
+[1.0, "o", "line one\r\n"]
+[4.0, "m", "build"]
+[0.0, "o", "line five\r\n"]
+[5.0, "m", "deploy"]
+[0.0, "o", "line ten\r\n"]
+[10.0, "o", "line \u001b[31mtwenty\u001b[0m\r\n"]
+[10.0, "o", "the end\r\n"]
+"#;
+
+fn start(t: &Tmux, d: &Dir, args: &str) {
+    let script = format!(
+        "cd {dir}; export HOME={dir}; echo BEFORE-PLAY; {bin} play {args} 2>err.txt; echo EXIT=$?; sleep 60",
+        dir = d.path().display(),
+        bin = bin()
+    );
+    t.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "t",
+        "-x",
+        "100",
+        "-y",
+        "30",
+        &script,
+    ]);
+}
+
+fn status(t: &Tmux) -> String {
+    t.screen().lines().nth(29).unwrap_or_default().to_string()
+}
+
+#[track_caller]
+fn wait_status(t: &Tmux, text: &str) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let s = status(t);
+        if s.contains(text) {
+            return s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {text:?} in the status line; screen:\n{}",
+            t.screen()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+fn keys(t: &Tmux, k: &str) {
+    t.cmd(&["send-keys", "-t", "t", k]);
+}
+
+#[test]
+fn play_seeks_pauses_steps_and_jumps_between_markers() {
+    let d = Dir::new();
+    std::fs::write(d.join("show.cast"), CAST).unwrap();
+    let r = d.run(&["import", "show.cast", "-o", "show.cast.zst"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let t = Tmux::new(&d);
+    start(&t, &d, "show.cast.zst --start 10.5");
+    // Everything up to 10.5 s is on the screen at once; 20 s is not yet.
+    let s = t.wait_for("line ten");
+    assert!(s.contains("start of the show") && s.contains("line five"), "{s}");
+    assert!(!s.contains("twenty"), "{s}");
+    assert!(!s.contains("BEFORE-PLAY"), "not on the alternate screen:\n{s}");
+    wait_status(&t, "playing 10.");
+    assert!(status(&t).contains("/ 30.000"), "{}", t.screen());
+
+    keys(&t, "Space");
+    let paused = wait_status(&t, "paused 1");
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    assert_eq!(status(&t), paused, "the clock moved while paused");
+
+    // → 5 s, twice: past 20 s "twenty" appears (not played: seeked).
+    keys(&t, "Right");
+    wait_status(&t, "paused 15.");
+    assert!(!t.screen().contains("twenty"));
+    keys(&t, "Right");
+    wait_status(&t, "paused 20.");
+    let s = t.wait_for("twenty");
+    assert!(!s.contains("the end"), "{s}");
+    // ← ← ←: back before 10 s: "line ten" disappears again.
+    keys(&t, "Left");
+    keys(&t, "Left");
+    keys(&t, "Left");
+    wait_status(&t, "paused 5.");
+    let s = t.screen();
+    assert!(!s.contains("line ten") && s.contains("line five"), "{s}");
+    assert!(status(&t).contains("marker \"build\""), "{}", status(&t));
+
+    // ] jumps to the deploy marker (10 s), [ back to build (5 s).
+    keys(&t, "]");
+    wait_status(&t, "paused 10.000");
+    assert!(status(&t).contains("marker \"deploy\""));
+    assert!(t.screen().contains("line ten"));
+    keys(&t, "[");
+    wait_status(&t, "paused 5.000");
+    assert!(!t.screen().contains("line ten"));
+
+    // . steps one frame: the next output (line ten, at 10 s), then twenty.
+    keys(&t, ".");
+    t.wait_for("line ten");
+    wait_status(&t, "paused 10.000");
+    keys(&t, ".");
+    t.wait_for("twenty");
+    wait_status(&t, "paused 20.000");
+
+    // + doubles the speed; resume and the end arrives ~5 s later.
+    keys(&t, "+");
+    wait_status(&t, "speed 2x");
+    keys(&t, "Space");
+    let s = t.wait_for("the end");
+    assert!(s.contains("twenty"));
+    wait_status(&t, "end 30.000 / 30.000");
+
+    // q: the terminal is back as it was (main screen, cursor shown).
+    keys(&t, "q");
+    let s = t.wait_for("EXIT=0");
+    assert!(s.contains("BEFORE-PLAY"), "{s}");
+    assert!(!s.contains("line five"), "the recording stayed on screen:\n{s}");
+    let err = std::fs::read_to_string(d.join("err.txt")).unwrap();
+    assert_eq!(err, "", "stderr");
+}
+
+#[test]
+fn play_stops_at_damage_with_the_verify_error() {
+    let d = Dir::new();
+    let samples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
+    let damaged = samples.join("damaged-edited-event.cast.zst");
+    let t = Tmux::new(&d);
+    start(&t, &d, &format!("{} --speed 4", damaged.display()));
+    wait_status(&t, "TAMPERED");
+    let s = t.screen();
+    assert!(!s.contains("AccessGranted"), "unverified output shown:\n{s}");
+    keys(&t, "q");
+    t.wait_for("EXIT=1");
+    let err = std::fs::read_to_string(d.join("err.txt")).unwrap();
+    assert!(
+        err.contains("playback stopped") && err.contains("does not verify"),
+        "{err}"
+    );
+}
+
+#[test]
+fn play_plain_casts_and_refuses_what_it_cannot_play() {
+    let d = Dir::new();
+    let samples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
+    // A plain v3 file, started past its end: the last screen, paused at the end.
+    let t = Tmux::new(&d);
+    let v3 = samples.join("failing-command-v3.cast");
+    start(&t, &d, &format!("{} --start 1:00:00", v3.display()));
+    t.wait_for("error: deploy failed");
+    wait_status(&t, "end 0.304 / 0.304");
+    assert!(t.screen().contains("No such file"));
+    keys(&t, "q");
+    t.wait_for("EXIT=0");
+    drop(t);
+
+    // Without a keyboard a plain v2 file plays to its end and exits.
+    let t = Tmux::new(&d);
+    let v2 = samples.join("failing-command-v2.cast");
+    start(&t, &d, &format!("{} --speed 8 </dev/null", v2.display()));
+    t.wait_for("EXIT=0");
+    drop(t);
+
+    // Not a terminal, bad values, missing files: one-line errors, exit 2.
+    let demo = v2.to_string_lossy();
+    for (args, want) in [
+        (vec!["play", &demo], "needs a terminal"),
+        (vec!["play", &demo, "--start", "1:75"], "bad time"),
+        (vec!["play", &demo, "--speed", "0"], "not a positive number"),
+        (vec!["play", "missing.cast.zst"], "missing.cast.zst"),
+    ] {
+        let r = d.run(&args);
+        assert_eq!(r.code, 2, "{args:?}: {r:?}");
+        assert!(r.stderr.contains(want), "{args:?}: {r:?}");
+        // One line, or clap's error with its usage hint.
+        assert!(r.stderr.trim().lines().count() <= 3, "{args:?}: {r:?}");
+    }
+}
+
+#[test]
+fn a_signal_ends_play_and_restores_the_terminal() {
+    let d = Dir::new();
+    std::fs::write(d.join("show.cast"), CAST).unwrap();
+    let t = Tmux::new(&d);
+    let script = format!(
+        "cd {dir}; stty -g > stty.before; echo BEFORE-PLAY; \
+         (sleep 1.5; pkill -TERM -x -P $$ termtrail) & \
+         {bin} play show.cast; echo EXIT=$?; stty -g > stty.after; sleep 60",
+        dir = d.path().display(),
+        bin = bin()
+    );
+    t.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "t",
+        "-x",
+        "100",
+        "-y",
+        "30",
+        &script,
+    ]);
+    t.wait_for("start of the show");
+    let s = t.wait_for("EXIT=");
+    assert!(s.contains("EXIT=0") && s.contains("BEFORE-PLAY"), "{s}");
+    assert!(!s.contains("start of the show"), "{s}");
+    let read = |f: &str| std::fs::read_to_string(d.join(f)).unwrap_or_default();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while read("stty.after").is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(read("stty.before"), read("stty.after"), "terminal settings");
+}
