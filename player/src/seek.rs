@@ -424,19 +424,6 @@ fn scan_indexed<R: Read + io::Seek>(
     (scan, None)
 }
 
-/// Builds keyframes by emulating the whole recording once, segment by
-/// segment (each verified on its own); see [`scan_indexed`].
-pub fn build_keyframes<R: Read + io::Seek>(
-    index: &RecordingIndex,
-    file: &mut R,
-    progress: &mut dyn FnMut(usize, usize),
-) -> Result<Vec<Keyframe>, SeekError> {
-    match scan_indexed(index, file, progress) {
-        (scan, None) => Ok(scan.keyframes),
-        (_, Some(e)) => Err(e),
-    }
-}
-
 /// The cache file name: binds the recording's chain, so any change to the
 /// recording (appended segments, a different file) gives another name.
 fn cache_key(index: &RecordingIndex) -> String {
