@@ -17,6 +17,7 @@
 //! ```
 
 pub mod export;
+pub mod grep;
 pub mod play;
 pub mod screen;
 pub mod seek;

@@ -171,6 +171,32 @@ impl Seeker {
         })
     }
 
+    /// Opens `path` for reading forward (grep's screen lines): cached
+    /// keyframes are used when there are some, but none are built, so
+    /// [`Seeker::cursor_at`] may read from the start, and markers are not
+    /// known.
+    pub fn open_lazy(path: &Path, cache: Option<&Path>) -> Result<Seeker, SeekError> {
+        if is_plain(path)? {
+            return Seeker::open_plain(path);
+        }
+        let mut file = File::open(path)?;
+        let index = load_index(&mut file)?;
+        let key = cache_key(&index);
+        let scan = cache.and_then(|d| load_cache(&d.join(format!("{key}.kf")), &key));
+        let (keyframes, markers) =
+            scan.map_or((Vec::new(), Vec::new()), |s| (s.keyframes, s.markers));
+        Ok(Seeker {
+            path: path.to_path_buf(),
+            duration: index.duration,
+            inner: Inner::Indexed {
+                index: Box::new(index),
+                keyframes,
+            },
+            markers,
+            damage: None,
+        })
+    }
+
     /// A plain asciicast file has no index: one pass finds its duration and
     /// markers; seeking replays from the start.
     fn open_plain(path: &Path) -> Result<Seeker, SeekError> {

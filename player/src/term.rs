@@ -119,6 +119,11 @@ impl Emulator {
             .collect()
     }
 
+    /// The cursor's row, visible or not.
+    pub fn cursor_row(&self) -> usize {
+        self.vt.cursor().row
+    }
+
     /// Where the cursor is (column, row), when it is visible.
     pub fn cursor(&self) -> Option<(usize, usize)> {
         let c = self.vt.cursor();

@@ -71,9 +71,15 @@ fn play_seeks_pauses_steps_and_jumps_between_markers() {
     start(&t, &d, "show.cast.zst --start 10.5");
     // Everything up to 10.5 s is on the screen at once; 20 s is not yet.
     let s = t.wait_for("line ten");
-    assert!(s.contains("start of the show") && s.contains("line five"), "{s}");
+    assert!(
+        s.contains("start of the show") && s.contains("line five"),
+        "{s}"
+    );
     assert!(!s.contains("twenty"), "{s}");
-    assert!(!s.contains("BEFORE-PLAY"), "not on the alternate screen:\n{s}");
+    assert!(
+        !s.contains("BEFORE-PLAY"),
+        "not on the alternate screen:\n{s}"
+    );
     wait_status(&t, "playing 10.");
     assert!(status(&t).contains("/ 30.000"), "{}", t.screen());
 
@@ -128,7 +134,10 @@ fn play_seeks_pauses_steps_and_jumps_between_markers() {
     keys(&t, "q");
     let s = t.wait_for("EXIT=0");
     assert!(s.contains("BEFORE-PLAY"), "{s}");
-    assert!(!s.contains("line five"), "the recording stayed on screen:\n{s}");
+    assert!(
+        !s.contains("line five"),
+        "the recording stayed on screen:\n{s}"
+    );
     let err = std::fs::read_to_string(d.join("err.txt")).unwrap();
     assert_eq!(err, "", "stderr");
 }
@@ -142,7 +151,10 @@ fn play_stops_at_damage_with_the_verify_error() {
     start(&t, &d, &format!("{} --speed 4", damaged.display()));
     wait_status(&t, "TAMPERED");
     let s = t.screen();
-    assert!(!s.contains("AccessGranted"), "unverified output shown:\n{s}");
+    assert!(
+        !s.contains("AccessGranted"),
+        "unverified output shown:\n{s}"
+    );
     keys(&t, "q");
     t.wait_for("EXIT=1");
     let err = std::fs::read_to_string(d.join("err.txt")).unwrap();

@@ -1,0 +1,1125 @@
+//! `termtrail grep`: regular expressions over what appeared on the terminal
+//! (or, with `--input`, over what was typed), across many recordings.
+//!
+//! Two passes per file. The first reads the recording through the verifying
+//! reader (only events of verified chunks arrive), turns output into text —
+//! escape sequences removed, cursor movements and CR/LF as line breaks
+//! ([`Stripper`]) — and runs the regex over logical lines, keeping for every
+//! byte of text the time of the event that wrote it. So a match is found
+//! even when its text was split across events or had colour codes between
+//! its letters, and its time is when its last byte was written. Only files
+//! with hits get the second pass: a terminal emulator brought to each hit's
+//! time (from cached keyframes when there are some, else reading forward)
+//! gives the screen row the text was on, and `-C` rows around it.
+//!
+//! Memory is flat: text is searched in blocks of [`BLOCK`] bytes and only an
+//! unfinished line is carried over; the emulator holds one screen.
+
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
+
+use regex::bytes::{Regex, RegexBuilder};
+use termtrail_format::cast::Header;
+use termtrail_format::event::{Event, EventData, Micros};
+use termtrail_format::index::load_index;
+use termtrail_format::pipeline::Flow;
+use termtrail_format::plain::CastReader;
+use termtrail_format::reader::{ReadOptions, ReadSink, Status, read_path};
+
+use crate::seek::{Cursor, SeekError, Seeker};
+use crate::term::Emulator;
+
+/// Text searched at once (complete lines; a partial line waits for more).
+pub const BLOCK: usize = 256 << 10;
+/// A line longer than this is cut (searched in pieces).
+pub const MAX_LINE: usize = 1 << 20;
+
+/// A compiled search pattern.
+#[derive(Debug, Clone)]
+pub struct Pattern {
+    re: Regex,
+}
+
+/// How to read the pattern.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PatternOptions {
+    /// `-i`: case-insensitive.
+    pub ignore_case: bool,
+    /// `-w`: only whole words.
+    pub word: bool,
+    /// `-F`: a literal string, not a regex.
+    pub fixed: bool,
+}
+
+impl Pattern {
+    /// Compiles `pattern`; the error is one line.
+    pub fn new(pattern: &str, o: PatternOptions) -> Result<Pattern, String> {
+        let mut p = if o.fixed {
+            regex::escape(pattern)
+        } else {
+            pattern.to_string()
+        };
+        if o.word {
+            p = format!(r"\b{{start-half}}(?:{p})\b{{end-half}}");
+        }
+        let re = RegexBuilder::new(&p)
+            .case_insensitive(o.ignore_case)
+            .multi_line(true)
+            .build()
+            .map_err(|e| {
+                let msg = e.to_string();
+                // The syntax error's last line says what is wrong; the lines
+                // before it draw a caret under the pattern.
+                let last = msg
+                    .lines()
+                    .rev()
+                    .find(|l| !l.trim().is_empty())
+                    .unwrap_or("");
+                let last = last.trim().trim_start_matches("error: ");
+                format!("invalid regex {pattern:?}: {last}")
+            })?;
+        Ok(Pattern { re })
+    }
+
+    /// Matches in `line` (byte ranges).
+    pub fn find_all(&self, line: &[u8]) -> Vec<(usize, usize)> {
+        self.re
+            .find_iter(line)
+            .map(|m| (m.start(), m.end()))
+            .collect()
+    }
+}
+
+/// Turns terminal output into searchable text: escape sequences (CSI, OSC,
+/// DCS, charset designations) are dropped; what moves the cursor to another
+/// place (CR, LF, cursor positioning, erase display, scrolling, restore
+/// cursor) becomes a line break; "cursor forward n" becomes n spaces; a
+/// backspace takes back the character before it. State carries over between
+/// calls, so a sequence split across events is still removed.
+#[derive(Debug, Default)]
+pub struct Stripper {
+    state: State,
+    /// First numeric parameter of the CSI being read.
+    param: u32,
+    param_done: bool,
+    len: usize,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+enum State {
+    #[default]
+    Ground,
+    Esc,
+    Csi,
+    /// OSC, DCS, APC, PM, SOS: until BEL or ST.
+    Str,
+    StrEsc,
+    /// One more byte (ESC ( B, ESC # 8, …).
+    Skip1,
+}
+
+const MAX_CSI: usize = 64;
+
+fn line_break(out: &mut Vec<u8>) {
+    if out.last().is_some_and(|&b| b != b'\n') {
+        out.push(b'\n');
+    }
+}
+
+impl Stripper {
+    /// Appends the text in `bytes` to `out`.
+    pub fn feed(&mut self, bytes: &[u8], out: &mut Vec<u8>) {
+        let mut i = 0;
+        while i < bytes.len() {
+            if self.state == State::Ground {
+                // Copy the run of printable bytes at once.
+                let run = bytes[i..]
+                    .iter()
+                    .position(|&b| b < 0x20 || b == 0x7f)
+                    .unwrap_or(bytes.len() - i);
+                out.extend_from_slice(&bytes[i..i + run]);
+                i += run;
+                if i == bytes.len() {
+                    break;
+                }
+            }
+            let b = bytes[i];
+            i += 1;
+            self.byte(b, out);
+        }
+    }
+
+    fn byte(&mut self, b: u8, out: &mut Vec<u8>) {
+        // CAN and SUB abort any sequence.
+        if matches!(b, 0x18 | 0x1a) && self.state != State::Ground {
+            self.state = State::Ground;
+            return;
+        }
+        match self.state {
+            State::Ground => match b {
+                0x1b => self.state = State::Esc,
+                b'\n' | b'\r' | 0x0b | 0x0c => line_break(out),
+                b'\t' => out.push(b'\t'),
+                0x08 => backspace(out),
+                _ => {} // other controls draw nothing
+            },
+            State::Esc => self.escape(b, out),
+            State::Csi => match b {
+                b'0'..=b'9' if !self.param_done => {
+                    self.param = self
+                        .param
+                        .saturating_mul(10)
+                        .saturating_add(u32::from(b - b'0'));
+                    self.len += 1;
+                }
+                0x1b => self.state = State::Esc,
+                0x40..=0x7e => {
+                    self.state = State::Ground;
+                    self.csi(b, out);
+                }
+                0x20..=0x3f => {
+                    if !b.is_ascii_digit() {
+                        self.param_done = true;
+                    }
+                    self.len += 1;
+                    if self.len > MAX_CSI {
+                        self.state = State::Ground;
+                    }
+                }
+                _ => {} // C0 controls inside a CSI are executed: nothing to show
+            },
+            State::Str => match b {
+                0x07 => self.state = State::Ground,
+                0x1b => self.state = State::StrEsc,
+                _ => {}
+            },
+            State::StrEsc => {
+                if b == b'\\' {
+                    self.state = State::Ground;
+                } else {
+                    self.escape(b, out);
+                }
+            }
+            State::Skip1 => self.state = State::Ground,
+        }
+    }
+
+    fn escape(&mut self, b: u8, out: &mut Vec<u8>) {
+        self.state = State::Ground;
+        match b {
+            b'[' => {
+                self.state = State::Csi;
+                self.param = 0;
+                self.param_done = false;
+                self.len = 0;
+            }
+            b']' | b'P' | b'_' | b'^' | b'X' => self.state = State::Str,
+            b'(' | b')' | b'*' | b'+' | b'-' | b'.' | b'/' | b'#' | b' ' | b'%' => {
+                self.state = State::Skip1
+            }
+            b'8' | b'D' | b'E' | b'M' | b'c' => line_break(out),
+            0x1b => self.state = State::Esc,
+            _ => {}
+        }
+    }
+
+    fn csi(&mut self, fin: u8, out: &mut Vec<u8>) {
+        let n = self.param.clamp(1, 256) as usize;
+        match fin {
+            b'C' | b'a' => out.extend(std::iter::repeat_n(b' ', n)),
+            b'I' => out.push(b'\t'),
+            b'A' | b'B' | b'D' | b'E' | b'F' | b'G' | b'H' | b'J' | b'L' | b'M' | b'S' | b'T'
+            | b'Z' | b'd' | b'e' | b'f' | b'r' | b'u' | b'`' => line_break(out),
+            _ => {} // SGR, erase in line, modes, …: no text
+        }
+    }
+}
+
+fn backspace(out: &mut Vec<u8>) {
+    match out.last() {
+        None | Some(b'\n') => {}
+        Some(_) => {
+            // Take back one UTF-8 character.
+            while let Some(b) = out.pop() {
+                if b & 0xc0 != 0x80 {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// A line with matches, as found by the first pass.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LineHit {
+    /// When the first match's last byte was written (µs from the start).
+    pub time: Micros,
+    /// The logical line (escape sequences removed).
+    pub line: String,
+    /// Byte ranges of the matches in `line`.
+    pub matches: Vec<(usize, usize)>,
+}
+
+/// Searches text as it is written, line by line.
+pub struct LineSearch<'a> {
+    pattern: &'a Pattern,
+    strip: Stripper,
+    buf: Vec<u8>,
+    /// (offset in `buf` where an event's text starts, its time), offsets
+    /// ascending.
+    times: Vec<(usize, Micros)>,
+}
+
+impl<'a> LineSearch<'a> {
+    /// A search for `pattern`.
+    pub fn new(pattern: &'a Pattern) -> LineSearch<'a> {
+        LineSearch {
+            pattern,
+            strip: Stripper::default(),
+            buf: Vec::with_capacity(BLOCK + 4096),
+            times: Vec::new(),
+        }
+    }
+
+    /// Adds what one event wrote; `hit` gets every line with matches and
+    /// returns false to stop. Returns false when stopped.
+    pub fn push(
+        &mut self,
+        time: Micros,
+        bytes: &[u8],
+        hit: &mut dyn FnMut(LineHit) -> bool,
+    ) -> bool {
+        let start = self.buf.len();
+        self.strip.feed(bytes, &mut self.buf);
+        let len = self.buf.len();
+        let at = start.min(len);
+        // A backspace may have taken back text of earlier events.
+        while self.times.last().is_some_and(|&(o, _)| o > at) {
+            self.times.pop();
+        }
+        if len > at || self.times.is_empty() {
+            self.times.push((at, time));
+        }
+        if self.buf.len() >= BLOCK {
+            return self.search(false, hit);
+        }
+        true
+    }
+
+    /// Searches what is left (the last line need not be finished).
+    pub fn finish(&mut self, hit: &mut dyn FnMut(LineHit) -> bool) -> bool {
+        self.search(true, hit)
+    }
+
+    fn time_at(&self, offset: usize) -> Micros {
+        let i = self.times.partition_point(|&(o, _)| o <= offset);
+        self.times.get(i.saturating_sub(1)).map_or(0, |t| t.1)
+    }
+
+    fn search(&mut self, last: bool, hit: &mut dyn FnMut(LineHit) -> bool) -> bool {
+        let end = if last {
+            self.buf.len()
+        } else {
+            match memchr::memrchr(b'\n', &self.buf) {
+                Some(i) => i + 1,
+                None if self.buf.len() >= MAX_LINE => self.buf.len(),
+                None => return true,
+            }
+        };
+        let mut go_on = true;
+        let mut pos = 0;
+        let hay = &self.buf[..end];
+        // One pass over the whole block finds candidate places; the lines
+        // around each are then searched on their own, so that no match spans
+        // a line break and every match in a line is reported.
+        while pos < end && go_on {
+            let Some(m) = self.pattern.re.find_at(hay, pos) else {
+                break;
+            };
+            let first = memchr::memrchr(b'\n', &hay[..m.start()]).map_or(0, |i| i + 1);
+            // The line holding the match's last byte ends the candidate run.
+            let from = if m.end() > m.start() {
+                m.end() - 1
+            } else {
+                m.start()
+            };
+            let last_end = memchr::memchr(b'\n', &hay[from.min(end)..]).map_or(end, |i| from + i);
+            let mut ls = first;
+            while ls <= last_end && go_on {
+                let le = memchr::memchr(b'\n', &hay[ls..last_end]).map_or(last_end, |i| ls + i);
+                let line = &hay[ls..le];
+                let matches = self.pattern.find_all(line);
+                if let Some(&(s, e)) = matches.first() {
+                    let time = self.time_at(ls + e.max(s + 1) - 1);
+                    go_on = hit(to_text(line, &matches, time));
+                }
+                ls = le + 1;
+            }
+            pos = last_end + 1;
+        }
+        // Keep the unsearched tail and the time of the event it starts in.
+        let carry_time = self.time_at(end);
+        self.buf.drain(..end);
+        let keep = self.times.partition_point(|&(o, _)| o < end);
+        self.times.drain(..keep);
+        for t in &mut self.times {
+            t.0 -= end;
+        }
+        if self.times.first().is_none_or(|&(o, _)| o > 0) {
+            self.times.insert(0, (0, carry_time));
+        }
+        go_on
+    }
+}
+
+/// The line as text with match ranges mapped into it (invalid UTF-8 shows as
+/// U+FFFD, which moves offsets).
+fn to_text(line: &[u8], matches: &[(usize, usize)], time: Micros) -> LineHit {
+    let mut text = String::with_capacity(line.len());
+    let mut out = Vec::with_capacity(matches.len());
+    let mut at = 0;
+    for &(s, e) in matches {
+        text.push_str(&String::from_utf8_lossy(&line[at..s]));
+        let ts = text.len();
+        text.push_str(&String::from_utf8_lossy(&line[s..e]));
+        out.push((ts, text.len()));
+        at = e;
+    }
+    text.push_str(&String::from_utf8_lossy(&line[at..]));
+    LineHit {
+        time,
+        line: text,
+        matches: out,
+    }
+}
+
+/// The screen row a hit was on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScreenLine {
+    /// Row number, 0 at the top.
+    pub row: usize,
+    /// The row's text.
+    pub line: String,
+    /// Up to `context` rows above it.
+    pub before: Vec<String>,
+    /// Up to `context` rows below it.
+    pub after: Vec<String>,
+}
+
+/// One hit.
+#[derive(Debug, Clone)]
+pub struct Hit {
+    /// The matching line and when it was written.
+    pub found: LineHit,
+    /// Where it was on the screen at that time (None: not on the screen any
+    /// more, or screen lines were not asked for).
+    pub screen: Option<ScreenLine>,
+}
+
+/// What is known about a searched recording.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Every chunk verified and the seal is valid.
+    Intact,
+    /// Verified as far as it goes, not sealed (still being written, or cut).
+    Unsealed,
+    /// A plain asciicast file: nothing to verify.
+    Plain,
+}
+
+/// The result of searching one file.
+#[derive(Debug)]
+pub enum FileResult {
+    /// Searched.
+    Searched {
+        /// The header.
+        header: Box<Header>,
+        /// Verification state.
+        verdict: Verdict,
+        /// The hits (all of them, or the first `max_count`).
+        hits: Vec<Hit>,
+        /// Damage found: hits are only from before it.
+        damage: Option<String>,
+    },
+    /// Left out by a metadata or time filter.
+    Filtered,
+    /// Not searched: not a recording, unreadable.
+    Failed(String),
+}
+
+/// Which recordings to search, and how.
+#[derive(Debug, Clone, Default)]
+pub struct SearchOptions {
+    /// Search typed input (`i` events) instead of output.
+    pub input: bool,
+    /// Stop a file after this many matching lines.
+    pub max_count: Option<u64>,
+    /// Find screen lines (the second pass).
+    pub screen: bool,
+    /// Rows of screen context around a hit.
+    pub context: usize,
+    /// Only hits at or after this Unix time (seconds).
+    pub since: Option<i64>,
+    /// Only hits before this Unix time.
+    pub until: Option<i64>,
+    /// Metadata filters.
+    pub filter: MetaFilter,
+    /// Decoding threads per file.
+    pub threads: usize,
+    /// Keyframe cache directory (read only).
+    pub cache: Option<PathBuf>,
+}
+
+/// Metadata filters; all given ones must match.
+#[derive(Debug, Clone, Default)]
+pub struct MetaFilter {
+    /// Runtime session id (exact).
+    pub session: Option<String>,
+    /// Shell id (exact).
+    pub shell: Option<String>,
+    /// Who opened it (exact).
+    pub principal: Option<String>,
+    /// A part of the title (case-insensitive).
+    pub title: Option<String>,
+}
+
+impl MetaFilter {
+    /// Whether `header` passes.
+    pub fn accepts(&self, header: &Header) -> bool {
+        let meta = header.termtrail.as_ref();
+        let field = |f: fn(&termtrail_format::cast::RecordingMeta) -> Option<&String>| {
+            meta.and_then(f).map(String::as_str)
+        };
+        let exact = |want: &Option<String>, got: Option<&str>| {
+            want.as_deref().is_none_or(|w| got == Some(w))
+        };
+        exact(&self.session, field(|m| m.session.as_ref()))
+            && exact(&self.shell, field(|m| m.shell.as_ref()))
+            && exact(&self.principal, field(|m| m.principal.as_ref()))
+            && self.title.as_deref().is_none_or(|w| {
+                header
+                    .title
+                    .as_deref()
+                    .is_some_and(|t| t.to_lowercase().contains(&w.to_lowercase()))
+            })
+    }
+
+    /// Whether any filter is set.
+    pub fn is_empty(&self) -> bool {
+        self.session.is_none()
+            && self.shell.is_none()
+            && self.principal.is_none()
+            && self.title.is_none()
+    }
+}
+
+fn in_window(opts: &SearchOptions, header: &Header, t: Micros) -> bool {
+    if opts.since.is_none() && opts.until.is_none() {
+        return true;
+    }
+    let Some(start) = header.timestamp else {
+        return false; // no wall-clock time: cannot be placed in a window
+    };
+    let at = start as i64 + (t / 1_000_000) as i64;
+    opts.since.is_none_or(|s| at >= s) && opts.until.is_none_or(|u| at < u)
+}
+
+/// What kind of file this is, from its first bytes.
+fn sniff(path: &Path) -> io::Result<Option<bool>> {
+    let mut head = [0u8; 4];
+    let mut f = File::open(path)?;
+    let mut n = 0;
+    while n < 4 {
+        match f.read(&mut head[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    if n >= 1 && head[0] == b'{' {
+        return Ok(Some(false));
+    }
+    let zstd = n == 4 && head == [0x28, 0xb5, 0x2f, 0xfd];
+    let skippable = n == 4 && head[0] & 0xf0 == 0x50 && head[1..] == [0x2a, 0x4d, 0x18];
+    Ok((zstd || skippable).then_some(true))
+}
+
+/// Searches one file.
+pub fn search_file(path: &Path, pattern: &Pattern, opts: &SearchOptions) -> FileResult {
+    match search_file_inner(path, pattern, opts) {
+        Ok(r) => r,
+        Err(e) => FileResult::Failed(e),
+    }
+}
+
+struct Collect<'a, 'p> {
+    search: LineSearch<'p>,
+    opts: &'a SearchOptions,
+    header: Option<Header>,
+    filtered: bool,
+    hits: Vec<LineHit>,
+    stopped: bool,
+}
+
+impl Collect<'_, '_> {
+    fn take_event(&mut self, e: &Event) -> bool {
+        let bytes = match (&e.data, self.opts.input) {
+            (EventData::Output(b), false) | (EventData::Input(b), true) => b,
+            _ => return true,
+        };
+        let (hits, opts, header) = (&mut self.hits, self.opts, &self.header);
+        let go_on = self
+            .search
+            .push(e.time, bytes, &mut |h| keep(hits, opts, header.as_ref(), h));
+        if !go_on {
+            self.stopped = true;
+        }
+        go_on
+    }
+
+    fn finish(&mut self) {
+        if !self.stopped {
+            let (hits, opts, header) = (&mut self.hits, self.opts, &self.header);
+            self.search
+                .finish(&mut |h| keep(hits, opts, header.as_ref(), h));
+        }
+    }
+}
+
+fn keep(
+    hits: &mut Vec<LineHit>,
+    opts: &SearchOptions,
+    header: Option<&Header>,
+    h: LineHit,
+) -> bool {
+    if header.is_some_and(|hd| in_window(opts, hd, h.time)) {
+        hits.push(h);
+    }
+    opts.max_count.is_none_or(|m| (hits.len() as u64) < m)
+}
+
+impl ReadSink for Collect<'_, '_> {
+    fn header(&mut self, header: &Header) -> Flow {
+        if !self.opts.filter.accepts(header) || opts_until_excludes(self.opts, header) {
+            self.filtered = true;
+            return Flow::Stop;
+        }
+        self.header = Some(header.clone());
+        Flow::Continue
+    }
+
+    fn event(&mut self, e: &Event) -> Flow {
+        if self.take_event(e) {
+            Flow::Continue
+        } else {
+            Flow::Stop
+        }
+    }
+}
+
+fn opts_until_excludes(opts: &SearchOptions, header: &Header) -> bool {
+    match (opts.until, header.timestamp) {
+        (Some(u), Some(start)) => start as i64 >= u,
+        (Some(_) | None, None) => opts.since.is_some() || opts.until.is_some(),
+        (None, Some(_)) => false,
+    }
+}
+
+fn search_file_inner(
+    path: &Path,
+    pattern: &Pattern,
+    opts: &SearchOptions,
+) -> Result<FileResult, String> {
+    let kind = sniff(path).map_err(|e| e.to_string())?;
+    let mut c = Collect {
+        search: LineSearch::new(pattern),
+        opts,
+        header: None,
+        filtered: false,
+        hits: Vec::new(),
+        stopped: false,
+    };
+    let (verdict, damage) = match kind {
+        None => {
+            return Err(
+                "not a recording (neither a termtrail .cast.zst nor an asciicast file); skipped"
+                    .into(),
+            );
+        }
+        Some(false) => {
+            let mut r =
+                CastReader::new(BufReader::new(File::open(path).map_err(|e| e.to_string())?))
+                    .map_err(|e| format!("not a valid asciicast file: {e}"))?;
+            if c.header(r.header()) == Flow::Stop {
+                return Ok(FileResult::Filtered);
+            }
+            while let Some(e) = r.next_event().map_err(|e| format!("asciicast file: {e}"))? {
+                if !c.take_event(&e) {
+                    break;
+                }
+            }
+            (Verdict::Plain, None)
+        }
+        Some(true) => {
+            if let Some(since) = opts.since
+                && let Ok(mut f) = File::open(path)
+                && let Ok(index) = load_index(&mut f)
+                && index.sealed
+                && let Some(start) = index.header.timestamp
+                && (start + index.duration / 1_000_000 + 1) < since.max(0) as u64
+            {
+                return Ok(FileResult::Filtered);
+            }
+            let ro = ReadOptions {
+                threads: opts.threads.max(1),
+                ..ReadOptions::default()
+            };
+            let report = read_path(path, &ro, &mut c).map_err(|e| e.to_string())?;
+            if c.filtered {
+                return Ok(FileResult::Filtered);
+            }
+            let damage = (report.status == Status::Tampered).then(|| {
+                let first = report
+                    .problems
+                    .first()
+                    .map_or("damaged", |p| p.message.as_str());
+                format!(
+                    "TAMPERED: {first} (verified up to {}; run `termtrail verify` for details)",
+                    termtrail_format::event::format_clock(report.last_verified)
+                )
+            });
+            let verdict = if report.sealed {
+                Verdict::Intact
+            } else {
+                Verdict::Unsealed
+            };
+            (verdict, damage)
+        }
+    };
+    c.finish();
+    let Some(header) = c.header.take() else {
+        return Err("no header".into());
+    };
+    let mut hits: Vec<Hit> = c
+        .hits
+        .into_iter()
+        .map(|found| Hit {
+            found,
+            screen: None,
+        })
+        .collect();
+    if opts.screen && !hits.is_empty() {
+        // Screen lines are extras: a failure here leaves them out.
+        let _ = screen_lines(path, pattern, opts, &mut hits);
+    }
+    Ok(FileResult::Searched {
+        header: Box::new(header),
+        verdict,
+        hits,
+        damage,
+    })
+}
+
+/// Brings an emulator forward through the recording: reading on when the
+/// next time is close, jumping from a keyframe when one is nearer.
+struct Walker {
+    seeker: Seeker,
+    at: Option<(Emulator, Cursor, Micros)>,
+}
+
+impl Walker {
+    fn screen_at(&mut self, t: Micros) -> Result<&Emulator, SeekError> {
+        let jump = match &self.at {
+            None => true,
+            Some((_, _, pos)) => {
+                t < *pos
+                    || self
+                        .seeker
+                        .keyframes()
+                        .iter()
+                        .any(|k| k.t > *pos && k.t <= t)
+            }
+        };
+        if jump {
+            let (emu, cursor) = self.seeker.cursor_at(t)?;
+            self.at = Some((emu, cursor, t));
+        } else if let Some((emu, cursor, pos)) = &mut self.at {
+            while let Some(e) = cursor.next_if(|e| e.time <= t)? {
+                emu.apply(&e.data);
+            }
+            *pos = t;
+        }
+        match &self.at {
+            Some((emu, _, _)) => Ok(emu),
+            None => unreachable!("set above"),
+        }
+    }
+}
+
+fn screen_lines(
+    path: &Path,
+    pattern: &Pattern,
+    opts: &SearchOptions,
+    hits: &mut [Hit],
+) -> Result<(), SeekError> {
+    let mut walker = Walker {
+        seeker: Seeker::open_lazy(path, opts.cache.as_deref())?,
+        at: None,
+    };
+    for hit in hits {
+        let emu = walker.screen_at(hit.found.time)?;
+        let rows = emu.lines();
+        let Some(&(s, e)) = hit.found.matches.first() else {
+            continue;
+        };
+        let text = &hit.found.line[s..e];
+        let cursor_row = emu.cursor_row().min(rows.len().saturating_sub(1));
+        // Rows at and above the cursor first (where output just went), then
+        // below it.
+        let order = (0..=cursor_row).rev().chain(cursor_row + 1..rows.len());
+        let mut found = None;
+        for r in order.clone() {
+            if !text.is_empty() && rows[r].contains(text) {
+                found = Some(r);
+                break;
+            }
+        }
+        if found.is_none() {
+            found = order
+                .clone()
+                .find(|&r| pattern.re.is_match(rows[r].as_bytes()));
+        }
+        hit.screen = found.map(|r| ScreenLine {
+            row: r,
+            line: rows[r].clone(),
+            before: rows[r.saturating_sub(opts.context)..r].to_vec(),
+            after: rows[r + 1..(r + 1 + opts.context).min(rows.len())].to_vec(),
+        });
+    }
+    Ok(())
+}
+
+/// Expands `paths` into the files to search: files as given, directories
+/// walked recursively (names starting with `.` skipped, symbolic links to
+/// directories not followed), in name order. Paths that cannot be read are
+/// returned as errors.
+pub fn collect_files(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<(PathBuf, String)>) {
+    let mut files = Vec::new();
+    let mut errors = Vec::new();
+    for p in paths {
+        match std::fs::metadata(p) {
+            Ok(m) if m.is_dir() => walk_dir(p, &mut files, &mut errors),
+            Ok(_) => files.push(p.clone()),
+            Err(e) => errors.push((p.clone(), e.to_string())),
+        }
+    }
+    (files, errors)
+}
+
+fn walk_dir(dir: &Path, files: &mut Vec<PathBuf>, errors: &mut Vec<(PathBuf, String)>) {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) => {
+            errors.push((dir.to_path_buf(), e.to_string()));
+            return;
+        }
+    };
+    let mut names: Vec<_> = entries.filter_map(|e| e.ok()).map(|e| e.path()).collect();
+    names.sort();
+    for p in names {
+        if p.file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        {
+            continue;
+        }
+        let Ok(lm) = std::fs::symlink_metadata(&p) else {
+            continue;
+        };
+        if lm.is_dir() {
+            walk_dir(&p, files, errors);
+        } else if lm.is_file() || (lm.file_type().is_symlink() && p.is_file()) {
+            files.push(p);
+        }
+    }
+}
+
+/// Searches `files` on `jobs` threads, handing each file's result to `done`
+/// as soon as it is complete (in completion order). `done` returns false to
+/// stop the search.
+pub fn search_all(
+    files: &[PathBuf],
+    pattern: &Pattern,
+    opts: &SearchOptions,
+    jobs: usize,
+    done: &mut dyn FnMut(&Path, FileResult) -> bool,
+) {
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let (tx, rx) = mpsc::sync_channel::<(usize, FileResult)>(jobs.max(1) * 2);
+    std::thread::scope(|s| {
+        for _ in 0..jobs.max(1).min(files.len().max(1)) {
+            let tx = tx.clone();
+            let (next, stop) = (&next, &stop);
+            s.spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(path) = files.get(i) else { break };
+                    let r = search_file(path, pattern, opts);
+                    if tx.send((i, r)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        for (i, r) in rx.iter() {
+            if !done(&files[i], r) {
+                stop.store(true, Ordering::Relaxed);
+                break;
+            }
+        }
+    });
+}
+
+/// Parses a `--since`/`--until` value into Unix seconds: `2026-11-20`,
+/// `2026-11-20T14:30:00Z` (or `+hh:mm`), `2026-11-20 14:30`, or a time ago
+/// (`90m`, `36h`, `7d`, `2w`), or `now`.
+pub fn parse_when(s: &str, now: i64) -> Result<i64, String> {
+    let bad = || {
+        format!(
+            "bad time {s:?}: use a date (2026-11-20), a date and time (2026-11-20T14:30:00Z), or a time ago (90m, 36h, 7d, 2w)"
+        )
+    };
+    let s = s.trim();
+    if s == "now" {
+        return Ok(now);
+    }
+    if let Some(unit) = s.chars().last().filter(|c| "smhdw".contains(*c))
+        && let Ok(n) = s[..s.len() - 1].parse::<i64>()
+        && n >= 0
+    {
+        let mult = match unit {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            _ => 7 * 86_400,
+        };
+        return n.checked_mul(mult).map(|d| now - d).ok_or_else(bad);
+    }
+    let (date, rest) = match s.find(['T', ' ']) {
+        Some(i) => (&s[..i], Some(&s[i + 1..])),
+        None => (s, None),
+    };
+    let d: Vec<&str> = date.split('-').collect();
+    if d.len() != 3 || d[0].len() != 4 {
+        return Err(bad());
+    }
+    let num = |x: &str, lo: i64, hi: i64| {
+        x.parse::<i64>()
+            .ok()
+            .filter(|v| (lo..=hi).contains(v) && !x.starts_with('+'))
+            .ok_or_else(bad)
+    };
+    let (y, mo, day) = (num(d[0], 1970, 9999)?, num(d[1], 1, 12)?, num(d[2], 1, 31)?);
+    let mut secs = days_from_civil(y, mo, day) * 86_400;
+    if let Some(rest) = rest {
+        let (clock, offset) = if let Some(c) = rest.strip_suffix('Z') {
+            (c, 0)
+        } else if let Some(i) = rest.rfind(['+', '-']) {
+            let o = &rest[i + 1..];
+            let (oh, om) = o.split_once(':').unwrap_or((o, "0"));
+            let sign = if rest.as_bytes()[i] == b'-' { -1 } else { 1 };
+            (
+                &rest[..i],
+                sign * (num(oh, 0, 23)? * 3600 + num(om, 0, 59)? * 60),
+            )
+        } else {
+            (rest, 0)
+        };
+        let c: Vec<&str> = clock.split(':').collect();
+        if !(2..=3).contains(&c.len()) {
+            return Err(bad());
+        }
+        let sec = c
+            .get(2)
+            .map_or(Ok(0), |x| num(x.split('.').next().unwrap_or(x), 0, 60))?;
+        secs += num(c[0], 0, 23)? * 3600 + num(c[1], 0, 59)? * 60 + sec - offset;
+    }
+    Ok(secs)
+}
+
+/// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strip(parts: &[&str]) -> String {
+        let mut s = Stripper::default();
+        let mut out = Vec::new();
+        for p in parts {
+            s.feed(p.as_bytes(), &mut out);
+        }
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn escape_sequences_are_removed_and_movements_break_lines() {
+        assert_eq!(
+            strip(&["\x1b[31mAcc\x1b[0mess\x1b[1mDenied\x1b[m"]),
+            "AccessDenied"
+        );
+        assert_eq!(
+            strip(&["Acc\x1b[3", "1mess", "Den\x1b", "[0mied"]),
+            "AccessDenied"
+        );
+        assert_eq!(strip(&["a\r\nb\rc\n\nd"]), "a\nb\nc\nd");
+        assert_eq!(strip(&["a\x1b[5;1Hb\x1b[2Jc"]), "a\nb\nc");
+        assert_eq!(strip(&["a\x1b[3Cb"]), "a   b");
+        assert_eq!(
+            strip(&["\x1b]0;title\x07x\x1b]8;;http://e\x1b\\link\x1b]8;;\x1b\\"]),
+            "xlink"
+        );
+        assert_eq!(strip(&["\x1bP+q\x1b\\z\x1b(0q\x1b(B"]), "zq");
+        assert_eq!(strip(&["abc\x08\x08Xy"]), "aXy");
+        assert_eq!(strip(&["caf\u{e9}\x08e"]), "cafe");
+        assert_eq!(strip(&["\x1b[?1049h\x1b[?25lvim"]), "vim");
+        // An unterminated CSI does not swallow what follows forever.
+        let long = format!("\x1b[{}text", "1;".repeat(100));
+        assert!(strip(&[&long]).ends_with("text"));
+    }
+
+    fn hits(pattern: &str, o: PatternOptions, events: &[(Micros, &str)]) -> Vec<LineHit> {
+        let p = Pattern::new(pattern, o).unwrap();
+        let mut s = LineSearch::new(&p);
+        let mut out = Vec::new();
+        for (t, e) in events {
+            s.push(*t, e.as_bytes(), &mut |h| {
+                out.push(h);
+                true
+            });
+        }
+        s.finish(&mut |h| {
+            out.push(h);
+            true
+        });
+        out
+    }
+
+    #[test]
+    fn matches_across_events_report_the_time_of_their_last_byte() {
+        let h = hits(
+            "AccessDenied",
+            PatternOptions::default(),
+            &[
+                (1, "$ aws s3 ls\r\nerror: Acc"),
+                (2, "\x1b[1mess"),
+                (3, "Den"),
+                (4, "ied\r\n$ "),
+            ],
+        );
+        assert_eq!(h.len(), 1, "{h:?}");
+        assert_eq!(h[0].line, "error: AccessDenied");
+        assert_eq!(h[0].time, 4);
+        assert_eq!(h[0].matches, vec![(7, 19)]);
+    }
+
+    #[test]
+    fn matches_stay_inside_lines_and_every_line_is_reported() {
+        let o = PatternOptions::default();
+        // \s would span the line break at block level.
+        let h = hits(r"a\s+b", o, &[(1, "xa\r\nb a  b\r\n")]);
+        assert_eq!(h.len(), 1, "{h:?}");
+        assert_eq!(h[0].line, "b a  b");
+        let h = hits("^ok$", o, &[(1, "ok\r\nnot ok\r\nok")]);
+        assert_eq!(
+            h.iter().map(|h| h.line.as_str()).collect::<Vec<_>>(),
+            ["ok", "ok"]
+        );
+        let h = hits("x", o, &[(1, "x1 x2\nx3\n")]);
+        assert_eq!(h.len(), 2);
+        assert_eq!(h[0].matches.len(), 2);
+    }
+
+    #[test]
+    fn flags() {
+        let i = PatternOptions {
+            ignore_case: true,
+            ..Default::default()
+        };
+        assert_eq!(hits("accessdenied", i, &[(1, "AccessDenied")]).len(), 1);
+        let w = PatternOptions {
+            word: true,
+            ..Default::default()
+        };
+        assert_eq!(hits("deny", w, &[(1, "denying\n")]).len(), 0);
+        assert_eq!(hits("deny", w, &[(1, "x deny.\n")]).len(), 1);
+        let f = PatternOptions {
+            fixed: true,
+            ..Default::default()
+        };
+        assert_eq!(hits("a.b(", f, &[(1, "axb(\n")]).len(), 0);
+        assert_eq!(hits("a.b(", f, &[(1, "a.b(\n")]).len(), 1);
+        let e = Pattern::new("a(b", PatternOptions::default()).unwrap_err();
+        assert!(!e.contains('\n') && e.contains("unclosed group"), "{e}");
+    }
+
+    #[test]
+    fn long_output_is_searched_in_blocks_with_times_kept() {
+        let mut events = Vec::new();
+        let filler = "some ordinary output line here\r\n".repeat(300);
+        for i in 0..200 {
+            events.push((i as Micros, filler.clone()));
+        }
+        events.push((500, "the needle is here\r\n".to_string()));
+        events.push((600, filler.clone()));
+        events.push((700, "another nee".to_string()));
+        events.push((800, "dle\r\n".to_string()));
+        let ev: Vec<(Micros, &str)> = events.iter().map(|(t, s)| (*t, s.as_str())).collect();
+        let h = hits("needle", PatternOptions::default(), &ev);
+        assert_eq!(h.iter().map(|h| h.time).collect::<Vec<_>>(), [500, 800]);
+    }
+
+    #[test]
+    fn when_parses() {
+        let now = 1_800_000_000;
+        assert_eq!(parse_when("2026-11-20", now), Ok(1_795_132_800));
+        assert_eq!(
+            parse_when("2026-11-20T14:30:00Z", now),
+            Ok(1_795_132_800 + 52_200)
+        );
+        assert_eq!(
+            parse_when("2026-11-20T14:30:00+01:00", now),
+            Ok(1_795_132_800 + 48_600)
+        );
+        assert_eq!(
+            parse_when("2026-11-20 14:30", now),
+            Ok(1_795_132_800 + 52_200)
+        );
+        assert_eq!(parse_when("7d", now), Ok(now - 7 * 86_400));
+        assert_eq!(parse_when("90m", now), Ok(now - 5400));
+        assert_eq!(parse_when("now", now), Ok(now));
+        for bad in [
+            "",
+            "yesterday",
+            "2026-13-01",
+            "2026-11-20T25:00",
+            "7y",
+            "-5d",
+        ] {
+            assert!(parse_when(bad, now).is_err(), "{bad}");
+        }
+    }
+}
