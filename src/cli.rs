@@ -32,6 +32,9 @@ pub enum Command {
     /// Export a recording as plain asciicast v3/v2 or a text transcript.
     #[command(after_help = EXPORT_HELP)]
     Export(ExportArgs),
+    /// Search what appeared on the terminal (or was typed) across recordings.
+    #[command(after_help = GREP_HELP)]
+    Grep(GrepArgs),
     /// Replay a recording in this terminal: pause, step, seek, markers, speed.
     #[command(after_help = PLAY_HELP)]
     Play(PlayArgs),
@@ -426,6 +429,113 @@ pub enum Format {
     CastV2,
     /// Plain text transcript, as the screen showed it.
     Txt,
+}
+
+const GREP_HELP: &str = "\
+PATTERN is a Rust regex (https://docs.rs/regex) matched against each line of
+text that appeared on the terminal: escape sequences are removed first, so a
+match is found even with colour codes between its letters or split across
+output events; cursor movements and CR/LF end a line. Each hit prints
+
+  RECORDING:SECONDS:SCREEN LINE
+
+where SECONDS is when the match was complete (give it to `play --start` or
+`snapshot --at`) and SCREEN LINE is the terminal row it was on at that moment
+(-C adds rows around it). Every recording is verified as it is read: hits come
+only from verified chunks, and a damaged recording is reported on stderr.
+
+PATH is a recording or a directory searched recursively (default: the local
+store). Files that are not recordings are reported and skipped. --since and
+--until take a date (2026-11-20), a UTC date and time (2026-11-20T14:30:00Z),
+or a time ago (90m, 36h, 7d, 2w); they select hits by wall-clock time.
+
+Exit status: 0 if there was a hit, 1 if none, 2 if an error happened (a file
+could not be read, was not a recording, or does not verify).
+
+Examples:
+  termtrail grep AccessDenied                      # the whole local store
+  termtrail grep -i 'access ?denied' --since 7d -C 2
+  termtrail grep -F 'rm -rf' --input --principal alice ./recordings
+  termtrail grep -l 'panicked at' --session 7f3c…
+  termtrail grep --json Traceback | jq .at";
+
+/// `grep` arguments.
+#[derive(Args, Debug)]
+pub struct GrepArgs {
+    /// The regex (or, with -F, the text) to look for.
+    #[arg(value_name = "PATTERN", required_unless_present = "regexp")]
+    pub pattern: Option<String>,
+    /// A pattern (may be repeated: any of them matches); PATTERN is then a PATH.
+    #[arg(short = 'e', long, value_name = "PATTERN")]
+    pub regexp: Vec<String>,
+    /// Recordings or directories (default: the local store).
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Ignore case.
+    #[arg(short = 'i', long)]
+    pub ignore_case: bool,
+    /// Match whole words only.
+    #[arg(short = 'w', long)]
+    pub word_regexp: bool,
+    /// PATTERN is a literal string, not a regex.
+    #[arg(short = 'F', long)]
+    pub fixed_strings: bool,
+    /// Print only the names of recordings with hits.
+    #[arg(short = 'l', long, conflicts_with_all = ["count", "json"])]
+    pub files_with_matches: bool,
+    /// Print the number of matching lines per recording.
+    #[arg(short = 'c', long, conflicts_with = "json")]
+    pub count: bool,
+    /// Stop reading a recording after NUM matching lines.
+    #[arg(short = 'm', long, value_name = "NUM")]
+    pub max_count: Option<u64>,
+    /// Show NUM screen rows above and below each hit.
+    #[arg(short = 'C', long, value_name = "NUM", default_value = "0")]
+    pub context: usize,
+    /// Print nothing; only the exit status tells.
+    #[arg(short = 'q', long, conflicts_with_all = ["count", "json", "files_with_matches"])]
+    pub quiet: bool,
+    /// JSON Lines: one object per hit, then a summary (schema in docs/player.md).
+    #[arg(long)]
+    pub json: bool,
+    /// Search what was typed (recordings made with --input) instead of output.
+    #[arg(long)]
+    pub input: bool,
+    /// Colour: auto (on a terminal, unless NO_COLOR is set), always, never.
+    #[arg(long, value_name = "WHEN", default_value = "auto")]
+    pub color: ColorWhen,
+    /// Only hits at or after this time.
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// Only hits before this time.
+    #[arg(long, value_name = "WHEN")]
+    pub until: Option<String>,
+    /// Only recordings of this runtime session id.
+    #[arg(long, value_name = "ID")]
+    pub session: Option<String>,
+    /// Only recordings of this shell id.
+    #[arg(long, value_name = "ID")]
+    pub shell: Option<String>,
+    /// Only recordings opened by this principal.
+    #[arg(long, value_name = "WHO")]
+    pub principal: Option<String>,
+    /// Only recordings whose title contains this (any case).
+    #[arg(long, value_name = "TEXT")]
+    pub title: Option<String>,
+    /// Recordings searched at once (default: one per CPU).
+    #[arg(short = 'j', long, value_name = "N")]
+    pub threads: Option<usize>,
+}
+
+/// When to colour output.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ColorWhen {
+    /// On a terminal, unless NO_COLOR is set.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
 }
 
 const PLAY_HELP: &str = "\

@@ -14,8 +14,8 @@ use termtrail_format::store::{KeyParts, LocalStore};
 use termtrail_format::writer::WriterOptions;
 
 use cli::{
-    AttachArgs, Cli, Command, ExecArgs, ExportArgs, Format, ImportArgs, KeygenArgs, PlayArgs,
-    ProxyArgs, RecArgs, ServeArgs, SnapshotArgs, VerifyArgs,
+    AttachArgs, Cli, ColorWhen, Command, ExecArgs, ExportArgs, Format, GrepArgs, ImportArgs,
+    KeygenArgs, PlayArgs, ProxyArgs, RecArgs, ServeArgs, SnapshotArgs, VerifyArgs,
 };
 
 /// glibc raises its mmap threshold each time a large block is freed, so with
@@ -51,6 +51,7 @@ fn main() -> ExitCode {
         Command::Rec(a) => rec(a),
         Command::Verify(a) => verify(a),
         Command::Export(a) => export(a),
+        Command::Grep(a) => grep(a),
         Command::Play(a) => play(a),
         Command::Snapshot(a) => snapshot(a),
         Command::Import(a) => import(a),
@@ -70,7 +71,18 @@ fn main() -> ExitCode {
             }) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("termtrail: {e:#}");
+            // Causes whose text a wrapper already shows are not repeated.
+            let mut msg = String::new();
+            for cause in e.chain() {
+                let text = cause.to_string();
+                if !msg.contains(&text) {
+                    if !msg.is_empty() {
+                        msg.push_str(": ");
+                    }
+                    msg.push_str(&text);
+                }
+            }
+            eprintln!("termtrail: {msg}");
             ExitCode::from(2)
         }
     }
@@ -116,6 +128,151 @@ fn snapshot(a: SnapshotArgs) -> Result<u8> {
     out.write_all(screen.render(a.color).as_bytes())?;
     out.flush()?;
     Ok(0)
+}
+
+fn grep(a: GrepArgs) -> Result<u8> {
+    use termtrail_player::grep::{
+        MetaFilter, Pattern, PatternOptions, SearchOptions, collect_files, parse_when, search_all,
+    };
+    use termtrail_player::hits::{Mode, PrintOptions, Totals, print_result, summary_json};
+
+    let started = std::time::Instant::now();
+    let mut a = a;
+    let patterns = if a.regexp.is_empty() {
+        a.pattern.iter().cloned().collect()
+    } else {
+        // With -e, the first positional argument is a path.
+        if let Some(p) = a.pattern.take() {
+            a.paths.insert(0, PathBuf::from(p));
+        }
+        a.regexp.clone()
+    };
+    let pattern = Pattern::new(
+        &patterns,
+        PatternOptions {
+            ignore_case: a.ignore_case,
+            word: a.word_regexp,
+            fixed: a.fixed_strings,
+        },
+    )
+    .map_err(anyhow::Error::msg)?;
+    let now = unix_now() as i64;
+    let when = |v: &Option<String>| {
+        v.as_deref()
+            .map(|s| parse_when(s, now))
+            .transpose()
+            .map_err(anyhow::Error::msg)
+    };
+    let (since, until) = (when(&a.since)?, when(&a.until)?);
+    let mode = if a.quiet {
+        Mode::Quiet
+    } else if a.files_with_matches {
+        Mode::Files
+    } else if a.count {
+        Mode::Count
+    } else if a.json {
+        Mode::Json
+    } else {
+        Mode::Lines
+    };
+    let paths = if a.paths.is_empty() {
+        let root = LocalStore::default_root().context(
+            "no store directory: set HOME or XDG_DATA_HOME, or name files or directories",
+        )?;
+        if !root.exists() {
+            bail!(
+                "no recordings yet in the local store ({}); name files or directories to search",
+                root.display()
+            );
+        }
+        vec![root]
+    } else {
+        a.paths.clone()
+    };
+    let (files, missing) = collect_files(&paths);
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let jobs = a.threads.unwrap_or(cpus).max(1);
+    let opts = SearchOptions {
+        input: a.input,
+        max_count: a.max_count,
+        screen: matches!(mode, Mode::Lines | Mode::Json),
+        context: a.context,
+        since,
+        until,
+        filter: MetaFilter {
+            session: a.session.clone(),
+            shell: a.shell.clone(),
+            principal: a.principal.clone(),
+            title: a.title.clone(),
+        },
+        // Few files: let each decode on several threads.
+        threads: (cpus / files.len().clamp(1, cpus)).clamp(1, 4),
+        cache: termtrail_player::seek::cache_dir(),
+    };
+    let color = match a.color {
+        ColorWhen::Always => true,
+        ColorWhen::Never => false,
+        ColorWhen::Auto => io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    };
+    let print = PrintOptions {
+        mode,
+        color,
+        context: a.context,
+    };
+    let mut totals = Totals::default();
+    for (p, e) in &missing {
+        eprintln!("termtrail: {}: {e}", p.display());
+        totals.errors += 1;
+    }
+    let mut bar = Progress::new("searching");
+    let mut failure: Option<io::Error> = None;
+    let mut done = 0usize;
+    let stdout = io::stdout();
+    search_all(&files, &pattern, &opts, jobs, &mut |path, result| {
+        done += 1;
+        let mut out = stdout.lock();
+        let written = bar.suspend(|| {
+            print_result(
+                &mut out,
+                &mut io::stderr(),
+                path,
+                &result,
+                &pattern,
+                &print,
+                &mut totals,
+            )
+            .and_then(|()| out.flush())
+        });
+        bar.update(done, files.len());
+        if let Err(e) = written {
+            failure = Some(e);
+            return false;
+        }
+        // -q: the first hit decides.
+        !(mode == Mode::Quiet && totals.hits > 0)
+    });
+    drop(bar);
+    if let Some(e) = failure {
+        return Err(e.into());
+    }
+    if mode == Mode::Json {
+        let mut out = stdout.lock();
+        writeln!(
+            out,
+            "{}",
+            summary_json(&totals, started.elapsed().as_millis())
+        )?;
+        out.flush()?;
+    }
+    Ok(
+        if totals.errors > 0 && !(mode == Mode::Quiet && totals.hits > 0) {
+            2
+        } else if totals.hits > 0 {
+            0
+        } else {
+            1
+        },
+    )
 }
 
 fn play(a: PlayArgs) -> Result<u8> {
@@ -247,6 +404,16 @@ impl Progress {
         }
         if let Some(b) = &self.bar {
             b.set_position(done as u64);
+        }
+    }
+}
+
+impl Progress {
+    /// Runs `f` with the bar (if shown) out of the way of other output.
+    fn suspend<R>(&self, f: impl FnOnce() -> R) -> R {
+        match &self.bar {
+            Some(b) => b.suspend(f),
+            None => f(),
         }
     }
 }

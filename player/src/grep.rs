@@ -55,12 +55,20 @@ pub struct PatternOptions {
 }
 
 impl Pattern {
-    /// Compiles `pattern`; the error is one line.
-    pub fn new(pattern: &str, o: PatternOptions) -> Result<Pattern, String> {
-        let mut p = if o.fixed {
-            regex::escape(pattern)
-        } else {
-            pattern.to_string()
+    /// Compiles `patterns` (any of them matches); the error is one line.
+    pub fn new(patterns: &[String], o: PatternOptions) -> Result<Pattern, String> {
+        let alternatives: Vec<String> = patterns
+            .iter()
+            .map(|p| if o.fixed { regex::escape(p) } else { p.clone() })
+            .collect();
+        let pattern = patterns.join(" | ");
+        let mut p = match alternatives.as_slice() {
+            [one] => one.clone(),
+            many => many
+                .iter()
+                .map(|a| format!("(?:{a})"))
+                .collect::<Vec<_>>()
+                .join("|"),
         };
         if o.word {
             p = format!(r"\b{{start-half}}(?:{p})\b{{end-half}}");
@@ -712,7 +720,7 @@ fn search_file_inner(
         .collect();
     if opts.screen && !hits.is_empty() {
         // Screen lines are extras: a failure here leaves them out.
-        let _ = screen_lines(path, pattern, opts, &mut hits);
+        let _ = screen_lines(path, opts, &mut hits);
     }
     Ok(FileResult::Searched {
         header: Box::new(header),
@@ -758,12 +766,7 @@ impl Walker {
     }
 }
 
-fn screen_lines(
-    path: &Path,
-    pattern: &Pattern,
-    opts: &SearchOptions,
-    hits: &mut [Hit],
-) -> Result<(), SeekError> {
+fn screen_lines(path: &Path, opts: &SearchOptions, hits: &mut [Hit]) -> Result<(), SeekError> {
     let mut walker = Walker {
         seeker: Seeker::open_lazy(path, opts.cache.as_deref())?,
         at: None,
@@ -774,24 +777,23 @@ fn screen_lines(
         let Some(&(s, e)) = hit.found.matches.first() else {
             continue;
         };
-        let text = &hit.found.line[s..e];
+        let line = &hit.found.line;
         let cursor_row = emu.cursor_row().min(rows.len().saturating_sub(1));
-        // Rows at and above the cursor first (where output just went), then
-        // below it.
+        // The row that shows the matched text with the most of the line's
+        // text around it; among equals, the nearest at or above the cursor
+        // (where output just went). None when the line is no longer on the
+        // screen (scrolled away, overwritten, cleared).
         let order = (0..=cursor_row).rev().chain(cursor_row + 1..rows.len());
-        let mut found = None;
-        for r in order.clone() {
-            if !text.is_empty() && rows[r].contains(text) {
-                found = Some(r);
-                break;
+        let mut found: Option<(usize, usize)> = None;
+        if e > s {
+            for r in order {
+                let score = context_score(&rows[r], line, s, e);
+                if score.is_some_and(|sc| found.is_none_or(|(_, best)| sc > best)) {
+                    found = score.map(|sc| (r, sc));
+                }
             }
         }
-        if found.is_none() {
-            found = order
-                .clone()
-                .find(|&r| pattern.re.is_match(rows[r].as_bytes()));
-        }
-        hit.screen = found.map(|r| ScreenLine {
+        hit.screen = found.map(|(r, _)| ScreenLine {
             row: r,
             line: rows[r].clone(),
             before: rows[r.saturating_sub(opts.context)..r].to_vec(),
@@ -799,6 +801,36 @@ fn screen_lines(
         });
     }
     Ok(())
+}
+
+/// How well `row` shows `line`'s match `line[s..e]`: the number of
+/// characters around an occurrence of the match that agree with the line.
+/// The row must be a faithful window of the line — agreeing up to the start
+/// of the line or of the row, and up to the end of the line or of the row —
+/// so a row holding the same word in other text is not taken for it (None).
+fn context_score(row: &str, line: &str, s: usize, e: usize) -> Option<usize> {
+    let text = &line[s..e];
+    let mut best = None;
+    for (p, _) in row.match_indices(text) {
+        let (row_before, line_before) = (&row[..p], &line[..s]);
+        let (row_after, line_after) = (&row[p + text.len()..], line[e..].trim_end());
+        let before = row_before
+            .chars()
+            .rev()
+            .zip(line_before.chars().rev())
+            .take_while(|(a, b)| a == b)
+            .count();
+        let after = row_after
+            .chars()
+            .zip(line_after.chars())
+            .take_while(|(a, b)| a == b)
+            .count();
+        let whole = |n: usize, x: &str, y: &str| n == x.chars().count() || n == y.chars().count();
+        if whole(before, row_before, line_before) && whole(after, row_after, line_after) {
+            best = best.max(Some(before + after));
+        }
+    }
+    best
 }
 
 /// Expands `paths` into the files to search: files as given, directories
@@ -1002,7 +1034,7 @@ mod tests {
     }
 
     fn hits(pattern: &str, o: PatternOptions, events: &[(Micros, &str)]) -> Vec<LineHit> {
-        let p = Pattern::new(pattern, o).unwrap();
+        let p = Pattern::new(&[pattern.to_string()], o).unwrap();
         let mut s = LineSearch::new(&p);
         let mut out = Vec::new();
         for (t, e) in events {
@@ -1072,7 +1104,9 @@ mod tests {
         };
         assert_eq!(hits("a.b(", f, &[(1, "axb(\n")]).len(), 0);
         assert_eq!(hits("a.b(", f, &[(1, "a.b(\n")]).len(), 1);
-        let e = Pattern::new("a(b", PatternOptions::default()).unwrap_err();
+        let e = Pattern::new(&["a(b".into()], PatternOptions::default()).unwrap_err();
+        let two = Pattern::new(&["x+".into(), "y.".into()], f).unwrap();
+        assert_eq!(two.find_all(b"x+ yy y."), vec![(0, 2), (6, 8)]);
         assert!(!e.contains('\n') && e.contains("unclosed group"), "{e}");
     }
 

@@ -18,6 +18,7 @@
 
 pub mod export;
 pub mod grep;
+pub mod hits;
 pub mod play;
 pub mod screen;
 pub mod seek;

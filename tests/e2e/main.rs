@@ -2,6 +2,7 @@
 //! temporary home and store, so they run in parallel.
 
 mod attach;
+mod grep;
 mod interactive;
 mod peers;
 mod play;

@@ -1,0 +1,277 @@
+//! How `grep` prints what it found: grep-style lines (with colour on a
+//! terminal), file names (`-l`), counts (`-c`), or JSON Lines (`--json`,
+//! schema in `docs/player.md`).
+
+use std::io::{self, Write};
+use std::path::Path;
+
+use serde_json::{Value, json};
+use termtrail_format::cast::Header;
+use termtrail_format::event::{Micros, format_clock};
+
+use crate::grep::{FileResult, Hit, Pattern, Verdict};
+
+/// What to print.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// One line per hit (with screen context).
+    Lines,
+    /// `-l`: the names of recordings with hits.
+    Files,
+    /// `-c`: hits per recording.
+    Count,
+    /// `--json`: JSON Lines.
+    Json,
+    /// `-q`: nothing.
+    Quiet,
+}
+
+/// Printing settings.
+#[derive(Debug, Clone, Copy)]
+pub struct PrintOptions {
+    /// What to print.
+    pub mode: Mode,
+    /// Colour (SGR) in `Lines` mode.
+    pub color: bool,
+    /// Rows of screen context (`-C`).
+    pub context: usize,
+}
+
+/// Totals over a search.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Totals {
+    /// Files looked at.
+    pub files: u64,
+    /// Files searched (not filtered out, not failed).
+    pub searched: u64,
+    /// Files with at least one hit.
+    pub matched: u64,
+    /// Hits.
+    pub hits: u64,
+    /// Files that failed or were damaged.
+    pub errors: u64,
+}
+
+const PATH_COLOR: &str = "\x1b[35m";
+const TIME_COLOR: &str = "\x1b[32m";
+const MATCH_COLOR: &str = "\x1b[1;31m";
+const RESET: &str = "\x1b[0m";
+
+/// Prints one file's result on `out`; damage and failures go to `err`.
+/// Adds to `totals`.
+pub fn print_result(
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+    path: &Path,
+    result: &FileResult,
+    pattern: &Pattern,
+    o: &PrintOptions,
+    totals: &mut Totals,
+) -> io::Result<()> {
+    totals.files += 1;
+    let shown = path.display().to_string();
+    match result {
+        FileResult::Filtered => Ok(()),
+        FileResult::Failed(e) => {
+            totals.errors += 1;
+            if o.mode == Mode::Json {
+                let v = json!({"type": "error", "path": shown, "tampered": false, "error": e});
+                writeln!(out, "{v}")?;
+            }
+            writeln!(err, "termtrail: {shown}: {e}")
+        }
+        FileResult::Searched {
+            header,
+            verdict,
+            hits,
+            damage,
+        } => {
+            totals.searched += 1;
+            totals.hits += hits.len() as u64;
+            if !hits.is_empty() {
+                totals.matched += 1;
+            }
+            match o.mode {
+                Mode::Quiet => {}
+                Mode::Files if !hits.is_empty() => writeln!(out, "{shown}")?,
+                Mode::Files => {}
+                Mode::Count if !hits.is_empty() => writeln!(out, "{shown}:{}", hits.len())?,
+                Mode::Count => {}
+                Mode::Json => {
+                    for h in hits {
+                        let v = hit_json(&shown, header, verdict, damage.is_some(), h);
+                        writeln!(out, "{v}")?;
+                    }
+                }
+                Mode::Lines => {
+                    for (i, h) in hits.iter().enumerate() {
+                        if o.context > 0 && i > 0 {
+                            writeln!(out, "--")?;
+                        }
+                        print_hit(out, &shown, h, pattern, o)?;
+                    }
+                }
+            }
+            if let Some(d) = damage {
+                totals.errors += 1;
+                if o.mode == Mode::Json {
+                    let v = json!({"type": "error", "path": shown, "tampered": true, "error": d});
+                    writeln!(out, "{v}")?;
+                }
+                let what = if hits.is_empty() {
+                    "no hits in the verified part"
+                } else {
+                    "hits above are from the verified part only"
+                };
+                writeln!(err, "termtrail: {shown}: {d}; {what}")?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Seconds with milliseconds: what `play --start` and `snapshot --at` take.
+pub fn seconds(t: Micros) -> String {
+    format!("{}.{:03}", t / 1_000_000, t / 1000 % 1000)
+}
+
+fn print_hit(
+    out: &mut dyn Write,
+    path: &str,
+    h: &Hit,
+    pattern: &Pattern,
+    o: &PrintOptions,
+) -> io::Result<()> {
+    let t = seconds(h.found.time);
+    let prefix = |sep: char| {
+        if o.color {
+            format!("{PATH_COLOR}{path}{RESET}{sep}{TIME_COLOR}{t}{RESET}{sep}")
+        } else {
+            format!("{path}{sep}{t}{sep}")
+        }
+    };
+    match &h.screen {
+        Some(s) => {
+            for row in &s.before {
+                writeln!(out, "{}{row}", prefix('-'))?;
+            }
+            let matches = pattern.find_all(s.line.as_bytes());
+            writeln!(
+                out,
+                "{}{}",
+                prefix(':'),
+                highlight(&s.line, &matches, o.color)
+            )?;
+            for row in &s.after {
+                writeln!(out, "{}{row}", prefix('-'))?;
+            }
+        }
+        None => {
+            let line = highlight(&h.found.line, &h.found.matches, o.color);
+            writeln!(out, "{}{line}", prefix(':'))?;
+        }
+    }
+    Ok(())
+}
+
+fn highlight(line: &str, matches: &[(usize, usize)], color: bool) -> String {
+    if !color {
+        return line.to_string();
+    }
+    let mut s = String::with_capacity(line.len() + 16 * matches.len());
+    let mut at = 0;
+    for &(a, b) in matches {
+        let (Some(pre), Some(m)) = (line.get(at..a), line.get(a..b)) else {
+            return line.to_string();
+        };
+        s.push_str(pre);
+        s.push_str(MATCH_COLOR);
+        s.push_str(m);
+        s.push_str(RESET);
+        at = b;
+    }
+    s.push_str(line.get(at..).unwrap_or(""));
+    s
+}
+
+/// RFC 3339 UTC time of Unix seconds plus microseconds.
+pub fn rfc3339(start: u64, t: Micros) -> String {
+    let secs = start + t / 1_000_000;
+    let (y, mo, d, h, mi, s) = termtrail_format::store::civil(secs);
+    format!(
+        "{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{:03}Z",
+        t / 1000 % 1000
+    )
+}
+
+fn hit_json(path: &str, header: &Header, verdict: &Verdict, tampered: bool, h: &Hit) -> Value {
+    let meta = header.termtrail.as_ref();
+    let verified = match (tampered, verdict) {
+        (true, _) => "tampered",
+        (false, Verdict::Intact) => "intact",
+        (false, Verdict::Unsealed) => "unsealed",
+        (false, Verdict::Plain) => "plain",
+    };
+    let line = &h.found.line;
+    let matches: Vec<Value> = h
+        .found
+        .matches
+        .iter()
+        .map(|&(s, e)| json!({"start": s, "end": e, "text": line.get(s..e).unwrap_or("")}))
+        .collect();
+    json!({
+        "type": "match",
+        "path": path,
+        "time": h.found.time as f64 / 1e6,
+        "clock": format_clock(h.found.time),
+        "at": header.timestamp.map(|s| rfc3339(s, h.found.time)),
+        "line": line,
+        "matches": matches,
+        "screen": h.screen.as_ref().map(|s| json!({
+            "row": s.row, "line": s.line, "before": s.before, "after": s.after,
+        })),
+        "recording": {
+            "id": meta.map(|m| m.id.as_str()),
+            "source": meta.and_then(|m| m.source.as_deref()),
+            "session": meta.and_then(|m| m.session.as_deref()),
+            "shell": meta.and_then(|m| m.shell.as_deref()),
+            "principal": meta.and_then(|m| m.principal.as_deref()),
+            "title": header.title.as_deref(),
+            "start": header.timestamp,
+            "verified": verified,
+        },
+    })
+}
+
+/// The closing summary line of `--json`.
+pub fn summary_json(t: &Totals, elapsed_ms: u128) -> Value {
+    json!({
+        "type": "summary",
+        "files": t.files,
+        "searched": t.searched,
+        "matched": t.matched,
+        "hits": t.hits,
+        "errors": t.errors,
+        "elapsed_ms": elapsed_ms as u64,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_and_highlights() {
+        assert_eq!(seconds(62_500_123), "62.500");
+        assert_eq!(seconds(7), "0.000");
+        assert_eq!(
+            rfc3339(1_795_132_800, 1_500_000),
+            "2026-11-20T00:00:01.500Z"
+        );
+        assert_eq!(
+            highlight("a xx b", &[(2, 4)], true),
+            "a \x1b[1;31mxx\x1b[0m b"
+        );
+        assert_eq!(highlight("a xx b", &[(2, 4)], false), "a xx b");
+    }
+}

@@ -1,0 +1,356 @@
+//! `grep` over directories of recordings: matches through escape sequences
+//! and event boundaries, screen lines, flags, filters, damage, bad input.
+
+use serde_json::Value;
+
+use crate::util::*;
+
+/// A recording's plain asciicast text, with metadata.
+fn cast(ts: u64, title: &str, session: &str, principal: &str, events: &[&str]) -> String {
+    let mut s = format!(
+        r#"{{"version":3,"term":{{"cols":60,"rows":8}},"timestamp":{ts},"title":"{title}","termtrail":{{"format":1,"id":"x","chunk_ms":1000,"session":"{session}","shell":"sh-{session}","principal":"{principal}"}}}}"#
+    );
+    s.push('\n');
+    for e in events {
+        s.push_str(e);
+        s.push('\n');
+    }
+    s
+}
+
+/// 2026-11-01 and 2026-11-20, 00:00 UTC.
+const NOV1: u64 = 1_793_491_200;
+const NOV20: u64 = 1_795_132_800;
+
+/// A directory of recordings: a.cast.zst (colour codes and event
+/// boundaries inside the word), b.cast.zst (on the alternate screen, typed
+/// input), c.cast (a plain file), nothing.cast.zst (no hit).
+fn setup() -> Dir {
+    let d = Dir::new();
+    std::fs::create_dir_all(d.join("recs/deep")).unwrap();
+    let files = [
+        (
+            "a",
+            cast(
+                NOV1,
+                "Deploy prod",
+                "s1",
+                "alice",
+                &[
+                    r#"[0.5, "o", "$ aws s3 ls\r\n"]"#,
+                    r#"[1.0, "o", "An error occurred (Acc"]"#,
+                    r#"[0.25, "o", "\u001b[1;31mess"]"#,
+                    r#"[0.25, "o", "Den\u001b[0mied) when calling\r\n$ "]"#,
+                    r#"[1.0, "o", "echo fine\r\nfine\r\n$ "]"#,
+                ],
+            ),
+        ),
+        (
+            "deep/b",
+            cast(
+                NOV20,
+                "debugging",
+                "s2",
+                "bob",
+                &[
+                    r#"[0.1, "o", "$ "]"#,
+                    r#"[1.0, "i", "rm -rf /tmp/cache\r"]"#,
+                    r#"[0.1, "o", "rm -rf /tmp/cache\r\n$ vim\r\n"]"#,
+                    r#"[1.0, "o", "\u001b[?1049h\u001b[H\u001b[2Jline one\u001b[2;1Hsecond ACCESSDENIED row\u001b[3;1Hthird"]"#,
+                    r#"[2.0, "o", "\u001b[?1049l$ "]"#,
+                ],
+            ),
+        ),
+        (
+            "nothing",
+            cast(
+                NOV20,
+                "quiet",
+                "s3",
+                "alice",
+                &[r#"[1.0, "o", "all good\r\n"]"#],
+            ),
+        ),
+    ];
+    for (name, text) in files {
+        let src = d.join(&format!("{}.cast", name.replace('/', "-")));
+        std::fs::write(&src, text).unwrap();
+        let out = d.join(&format!("recs/{name}.cast.zst"));
+        let r = d.run(&[
+            "import",
+            &src.to_string_lossy(),
+            "-o",
+            &out.to_string_lossy(),
+        ]);
+        assert_eq!(r.code, 0, "{r:?}");
+    }
+    let plain = cast(
+        NOV20,
+        "plain",
+        "s4",
+        "carol",
+        &[r#"[2.5, "o", "plain: AccessDenied here\r\n"]"#],
+    );
+    std::fs::write(d.join("recs/c.cast"), plain).unwrap();
+    d
+}
+
+fn json_lines(s: &str) -> Vec<Value> {
+    s.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+#[test]
+fn grep_finds_text_through_colours_and_event_boundaries_with_screen_lines() {
+    let d = setup();
+    let r = d.run(&["grep", "AccessDenied", "recs", "-j", "1"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.stderr, "");
+    let a = std::path::Path::new("recs/a.cast.zst");
+    let want = "recs/a.cast.zst:2.000:An error occurred (AccessDenied) when calling\n\
+                recs/c.cast:2.500:plain: AccessDenied here\n";
+    assert_text(&r.stdout, want);
+
+    // -i finds the upper-case one on the alternate screen, with its row.
+    let r = d.run(&["grep", "-i", "accessdenied", "recs", "-C", "1", "-j", "1"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let b = "recs/deep/b.cast.zst";
+    assert!(
+        r.stdout.contains(&format!(
+            "{b}-2.200-line one\n{b}:2.200:second ACCESSDENIED row\n{b}-2.200-third\n"
+        )),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(r.stdout.matches("--\n").count(), 0, "one hit per file");
+
+    // JSON: one object per hit, then a summary.
+    let r = d.run(&["grep", "--json", "AccessDenied", "recs/a.cast.zst"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let v = json_lines(&r.stdout);
+    assert_eq!(v.len(), 2, "{}", r.stdout);
+    let hit = &v[0];
+    assert_eq!(hit["type"], "match");
+    assert_eq!(hit["time"], 2.0);
+    assert_eq!(hit["clock"], "2.000");
+    assert_eq!(hit["at"], "2026-11-01T00:00:02.000Z");
+    assert_eq!(hit["line"], "An error occurred (AccessDenied) when calling");
+    assert_eq!(hit["matches"][0]["start"], 19);
+    assert_eq!(hit["matches"][0]["text"], "AccessDenied");
+    assert_eq!(hit["screen"]["row"], 1);
+    assert_eq!(
+        hit["screen"]["line"],
+        "An error occurred (AccessDenied) when calling"
+    );
+    assert_eq!(hit["recording"]["session"], "s1");
+    assert_eq!(hit["recording"]["principal"], "alice");
+    assert_eq!(hit["recording"]["title"], "Deploy prod");
+    assert_eq!(hit["recording"]["verified"], "intact");
+    assert_eq!(v[1]["type"], "summary");
+    assert_eq!(v[1]["hits"], 1);
+
+    // The time a hit prints leads straight to the moment: the screen then
+    // has the line (and did not have it just before).
+    let r = d.run(&["snapshot", &a.to_string_lossy(), "--at", "2.000"]);
+    assert!(r.stdout.contains("(AccessDenied)"), "{r:?}");
+    let r = d.run(&["snapshot", &a.to_string_lossy(), "--at", "1.999"]);
+    assert!(!r.stdout.contains("(AccessDenied)"), "{r:?}");
+}
+
+#[test]
+fn grep_flags_behave_like_grep() {
+    let d = setup();
+    let run = |args: &[&str]| {
+        let mut all = vec!["grep"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["-j", "1"]);
+        d.run(&all)
+    };
+    let (a, b, c) = ("recs/a.cast.zst", "recs/deep/b.cast.zst", "recs/c.cast");
+
+    let r = run(&["-l", "-i", "accessdenied", "recs"]);
+    assert_text(&r.stdout, &format!("{a}\n{c}\n{b}\n"));
+    let r = run(&["-c", r"\$", "recs"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains(&format!("{a}:3\n")), "{}", r.stdout);
+    let r = run(&["-m", "1", r"\$", a]);
+    assert_eq!(r.stdout.lines().count(), 1, "{}", r.stdout);
+    // -w: "occurr" is not a word there; -F: regex characters as text.
+    let r = run(&["-w", "-c", "occurr", a]);
+    assert_eq!(r.code, 1, "{r:?}");
+    let r = run(&["-F", "(AccessDenied)", a]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let r = run(&["-F", "(Access.enied)", a]);
+    assert_eq!(r.code, 1, "{r:?}");
+    let r = run(&["-e", "no such", "-e", "when call", a]);
+    assert_eq!(r.code, 0, "{r:?}");
+    // --input searches what was typed; output does not have "-rf /tmp/cache\r".
+    let r = run(&["--input", "--json", "rm -rf", "recs"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let v = json_lines(&r.stdout);
+    assert_eq!(v[0]["line"], "rm -rf /tmp/cache");
+    assert_eq!(v[0]["time"], 1.1);
+    let r = run(&["--input", "AccessDenied", "recs"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    // -q: nothing printed, the status tells.
+    let r = run(&["-q", "AccessDenied", "recs"]);
+    assert_eq!((r.code, r.stdout.as_str()), (0, ""));
+    let r = run(&["nothing matches this", "recs"]);
+    assert_eq!((r.code, r.stdout.as_str()), (1, ""));
+    // Colour on request: the match is bold red.
+    let r = run(&["--color", "always", "AccessDenied", c]);
+    assert!(r.stdout.contains("\x1b[1;31mAccessDenied\x1b[0m"), "{r:?}");
+}
+
+#[test]
+fn grep_filters_by_metadata_and_time() {
+    let d = setup();
+    let run = |args: &[&str]| {
+        let mut all = vec!["grep", "-l", "-i"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["recs", "-j", "1"]);
+        let r = d.run(&all);
+        assert!(r.code < 2, "{args:?}: {r:?}");
+        r.stdout
+            .lines()
+            .map(|l| l.rsplit('/').next().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        run(&["accessdenied"]),
+        ["a.cast.zst", "c.cast", "b.cast.zst"]
+    );
+    assert_eq!(run(&["accessdenied", "--session", "s2"]), ["b.cast.zst"]);
+    assert_eq!(run(&["accessdenied", "--shell", "sh-s1"]), ["a.cast.zst"]);
+    assert_eq!(run(&["accessdenied", "--principal", "carol"]), ["c.cast"]);
+    assert_eq!(run(&["accessdenied", "--title", "DEPLOY"]), ["a.cast.zst"]);
+    assert_eq!(
+        run(&["accessdenied", "--since", "2026-11-10"]),
+        ["c.cast", "b.cast.zst"]
+    );
+    assert_eq!(
+        run(&["accessdenied", "--until", "2026-11-10"]),
+        ["a.cast.zst"]
+    );
+    // Hits are placed by wall-clock time: a's hit is at 00:00:02.
+    assert_eq!(
+        run(&[
+            "accessdenied",
+            "--since",
+            "2026-11-01T00:00:01Z",
+            "--until",
+            "2026-11-01T00:00:03Z"
+        ]),
+        ["a.cast.zst"]
+    );
+    assert!(
+        run(&[
+            "accessdenied",
+            "--since",
+            "2026-11-01T00:00:03Z",
+            "--until",
+            "2026-11-02"
+        ])
+        .is_empty()
+    );
+}
+
+#[test]
+fn damaged_and_foreign_files_are_reported_and_skipped() {
+    let d = setup();
+    let samples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
+    std::fs::copy(
+        samples.join("damaged-edited-event.cast.zst"),
+        d.join("recs/edited.cast.zst"),
+    )
+    .unwrap();
+    std::fs::write(d.join("recs/notes.txt"), "not a recording\n").unwrap();
+    std::fs::write(
+        d.join("recs/junk.cast.zst"),
+        [0x28, 0xb5, 0x2f, 0xfd, 1, 2, 3],
+    )
+    .unwrap();
+    std::fs::write(d.join("recs/.hidden"), "ignored").unwrap();
+    let r = d.run(&["grep", "AccessDenied", "recs", "-j", "2"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    // The other recordings are still searched.
+    assert_eq!(r.stdout.lines().count(), 2, "{r:?}");
+    assert!(
+        r.stderr.contains("edited.cast.zst: TAMPERED"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("notes.txt: not a recording"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("junk.cast.zst"), "{}", r.stderr);
+    assert!(!r.stderr.contains(".hidden"), "{}", r.stderr);
+    assert_eq!(r.stderr.lines().count(), 3, "{}", r.stderr);
+    // The edited text is in the chunk that fails: never reported.
+    let r = d.run(&["grep", "AccessGranted", "recs/edited.cast.zst"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert_eq!(r.stdout, "");
+    let r = d.run(&["grep", "--json", "AccessGranted", "recs/edited.cast.zst"]);
+    let v = json_lines(&r.stdout);
+    assert_eq!(v[0]["type"], "error");
+    assert_eq!(v[0]["tampered"], true);
+    assert_eq!(v[1]["errors"], 1);
+}
+
+#[test]
+fn bad_input_gets_one_line_errors() {
+    let d = setup();
+    for (args, want) in [
+        (
+            vec!["grep", "a(b", "recs"],
+            "invalid regex \"a(b\": unclosed group",
+        ),
+        (
+            vec!["grep", "x", "recs", "--since", "yesterday"],
+            "bad time \"yesterday\"",
+        ),
+        (vec!["grep", "x", "missing-dir"], "missing-dir"),
+    ] {
+        let r = d.run(&args);
+        assert_eq!(r.code, 2, "{args:?}: {r:?}");
+        assert!(r.stderr.contains(want), "{args:?}: {r:?}");
+        assert_eq!(r.stderr.lines().count(), 1, "{args:?}: {r:?}");
+    }
+    // The default place is the local store; empty, it says what to do.
+    let r = d.run(&["grep", "x"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("name files or directories"), "{r:?}");
+}
+
+#[test]
+fn a_closed_pipe_ends_grep_quietly() {
+    let d = Dir::new();
+    let mut text = String::from("{\"version\":2,\"width\":80,\"height\":24}\n");
+    for i in 0..20000 {
+        text.push_str(&format!(
+            "[{}.0, \"o\", \"line {i} match\\r\\n\"]\n",
+            i / 100
+        ));
+    }
+    std::fs::write(d.join("big.cast"), text).unwrap();
+    let script = format!(
+        "{} grep match big.cast | head -n 1; echo \"status=${{PIPESTATUS[0]}}\"",
+        bin()
+    );
+    let out = std::process::Command::new("bash")
+        .args(["--norc", "--noprofile", "-c", &script])
+        .current_dir(d.path())
+        .env("HOME", d.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.starts_with("big.cast:0.000:line 0 match\n"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("status=0"), "{stdout}");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+}
