@@ -1,11 +1,12 @@
 //! termtrail's player.
 //!
-//! This crate owns everything that shows or converts a recording once it has
-//! been read through the format crate's verifying reader: today `export`
-//! (asciicast v3/v2 for other tools, and a plain-text transcript rendered
-//! through the vt100 terminal emulator) in [`export`], and the terminal
-//! screen model in [`screen`]. Replay, seeking, snapshots and grep build on
-//! the same pieces.
+//! This crate owns everything that shows, searches or converts a recording
+//! once it has been read through the format crate's verifying reader:
+//! [`verify`] verdicts; [`export`] (asciicast v3/v2 for other tools, and a
+//! plain-text transcript through the vt100 emulator in [`screen`]); the avt
+//! emulator behind every screen ([`term`]); keyframes and instant seeking
+//! ([`seek`], behind `snapshot`); terminal replay ([`play`]); and search
+//! across recordings ([`grep`], printed by [`hits`]).
 //!
 //! ```no_run
 //! use termtrail_player::export::{ExportFormat, ExportOptions, export_path};
