@@ -32,6 +32,9 @@ pub enum Command {
     /// Export a recording as plain asciicast v3/v2 or a text transcript.
     #[command(after_help = EXPORT_HELP)]
     Export(ExportArgs),
+    /// List recordings: when, how long, whose, how they ended, verified or not.
+    #[command(after_help = LS_HELP)]
+    Ls(LsArgs),
     /// Search what appeared on the terminal (or was typed) across recordings.
     #[command(after_help = GREP_HELP)]
     Grep(GrepArgs),
@@ -429,6 +432,60 @@ pub enum Format {
     CastV2,
     /// Plain text transcript, as the screen showed it.
     Txt,
+}
+
+const LS_HELP: &str = "\
+One line per recording, sorted by start time: start (UTC), duration, source,
+session and shell ids, principal, size, end reason, state, title, path.
+Without --verify only the header and the index at the end of each file are
+read (fast on any store): STATE is `sealed` or `unsealed` (and `+signed`),
+a claim the file makes. --verify reads and checks every chunk, the seal and
+the signature: STATE is then `verified`, `verified-unsealed` or `TAMPERED`.
+Filters are those of grep; --since/--until select recordings active in the
+window.
+
+Exit status: 0; 1 if --verify found a tampered recording; 2 if a file could
+not be read.
+
+Examples:
+  termtrail ls                                  # the local store
+  termtrail ls --since 7d --principal alice
+  termtrail ls --verify ./recordings
+  termtrail ls --json | jq -r 'select(.end == \"idle timeout\") | .path'";
+
+/// `ls` arguments.
+#[derive(Args, Debug)]
+pub struct LsArgs {
+    /// Recordings or directories (default: the local store).
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Read and verify every recording fully (chain, seal, signature).
+    #[arg(long)]
+    pub verify: bool,
+    /// JSON Lines: one object per recording (schema in docs/player.md).
+    #[arg(long)]
+    pub json: bool,
+    /// Only recordings active at or after this time.
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// Only recordings that started before this time.
+    #[arg(long, value_name = "WHEN")]
+    pub until: Option<String>,
+    /// Only recordings of this runtime session id.
+    #[arg(long, value_name = "ID")]
+    pub session: Option<String>,
+    /// Only recordings of this shell id.
+    #[arg(long, value_name = "ID")]
+    pub shell: Option<String>,
+    /// Only recordings opened by this principal.
+    #[arg(long, value_name = "WHO")]
+    pub principal: Option<String>,
+    /// Only recordings whose title contains this (any case).
+    #[arg(long, value_name = "TEXT")]
+    pub title: Option<String>,
+    /// Recordings read at once (default: one per CPU).
+    #[arg(short = 'j', long, value_name = "N")]
+    pub threads: Option<usize>,
 }
 
 const GREP_HELP: &str = "\

@@ -15,7 +15,7 @@ use termtrail_format::writer::WriterOptions;
 
 use cli::{
     AttachArgs, Cli, ColorWhen, Command, ExecArgs, ExportArgs, Format, GrepArgs, ImportArgs,
-    KeygenArgs, PlayArgs, ProxyArgs, RecArgs, ServeArgs, SnapshotArgs, VerifyArgs,
+    KeygenArgs, LsArgs, PlayArgs, ProxyArgs, RecArgs, ServeArgs, SnapshotArgs, VerifyArgs,
 };
 
 /// glibc raises its mmap threshold each time a large block is freed, so with
@@ -52,6 +52,7 @@ fn main() -> ExitCode {
         Command::Verify(a) => verify(a),
         Command::Export(a) => export(a),
         Command::Grep(a) => grep(a),
+        Command::Ls(a) => ls(a),
         Command::Play(a) => play(a),
         Command::Snapshot(a) => snapshot(a),
         Command::Import(a) => import(a),
@@ -130,9 +131,99 @@ fn snapshot(a: SnapshotArgs) -> Result<u8> {
     Ok(0)
 }
 
+/// The paths to look at: those given, or the local store.
+fn search_roots(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    if !paths.is_empty() {
+        return Ok(paths.to_vec());
+    }
+    let root = LocalStore::default_root()
+        .context("no store directory: set HOME or XDG_DATA_HOME, or name files or directories")?;
+    if !root.exists() {
+        bail!(
+            "no recordings yet in the local store ({}); name files or directories to search",
+            root.display()
+        );
+    }
+    Ok(vec![root])
+}
+
+/// --since / --until as Unix seconds.
+fn time_window(
+    since: &Option<String>,
+    until: &Option<String>,
+) -> Result<(Option<i64>, Option<i64>)> {
+    let now = unix_now() as i64;
+    let when = |v: &Option<String>| {
+        v.as_deref()
+            .map(|s| termtrail_player::grep::parse_when(s, now))
+            .transpose()
+            .map_err(anyhow::Error::msg)
+    };
+    Ok((when(since)?, when(until)?))
+}
+
+fn ls(a: LsArgs) -> Result<u8> {
+    use termtrail_player::grep::{MetaFilter, collect_files};
+    use termtrail_player::list::{State, entries, print_table, sort};
+
+    let (since, until) = time_window(&a.since, &a.until)?;
+    let filter = MetaFilter {
+        session: a.session,
+        shell: a.shell,
+        principal: a.principal,
+        title: a.title,
+    };
+    let (files, missing) = collect_files(&search_roots(&a.paths)?);
+    let mut errors = missing.len();
+    for (p, e) in &missing {
+        eprintln!("termtrail: {}: {e}", p.display());
+    }
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut bar = Progress::new(if a.verify { "verifying" } else { "reading" });
+    let mut list = Vec::new();
+    // In slices, so the progress bar moves.
+    for (i, slice) in files.chunks(64).enumerate() {
+        for (path, r) in slice
+            .iter()
+            .zip(entries(slice, a.verify, a.threads.unwrap_or(cpus)))
+        {
+            match r {
+                Ok(e) if e.selected(&filter, since, until) => list.push(e),
+                Ok(_) => {}
+                Err(e) => {
+                    errors += 1;
+                    bar.suspend(|| eprintln!("termtrail: {}: {e}", path.display()));
+                }
+            }
+        }
+        bar.update((i * 64 + slice.len()).min(files.len()), files.len());
+    }
+    drop(bar);
+    sort(&mut list);
+    let mut out = io::stdout().lock();
+    if a.json {
+        for e in &list {
+            writeln!(out, "{}", e.to_json())?;
+        }
+    } else {
+        print_table(&mut out, &list)?;
+    }
+    out.flush()?;
+    let tampered = list
+        .iter()
+        .any(|e| matches!(e.state, State::Tampered(_)) || e.signed == Some(false));
+    Ok(if errors > 0 {
+        2
+    } else if tampered {
+        1
+    } else {
+        0
+    })
+}
+
 fn grep(a: GrepArgs) -> Result<u8> {
     use termtrail_player::grep::{
-        MetaFilter, Pattern, PatternOptions, SearchOptions, collect_files, parse_when, search_all,
+        MetaFilter, Pattern, PatternOptions, SearchOptions, collect_files, search_all,
     };
     use termtrail_player::hits::{Mode, PrintOptions, Totals, print_result, summary_json};
 
@@ -156,14 +247,7 @@ fn grep(a: GrepArgs) -> Result<u8> {
         },
     )
     .map_err(anyhow::Error::msg)?;
-    let now = unix_now() as i64;
-    let when = |v: &Option<String>| {
-        v.as_deref()
-            .map(|s| parse_when(s, now))
-            .transpose()
-            .map_err(anyhow::Error::msg)
-    };
-    let (since, until) = (when(&a.since)?, when(&a.until)?);
+    let (since, until) = time_window(&a.since, &a.until)?;
     let mode = if a.quiet {
         Mode::Quiet
     } else if a.files_with_matches {
@@ -175,20 +259,7 @@ fn grep(a: GrepArgs) -> Result<u8> {
     } else {
         Mode::Lines
     };
-    let paths = if a.paths.is_empty() {
-        let root = LocalStore::default_root().context(
-            "no store directory: set HOME or XDG_DATA_HOME, or name files or directories",
-        )?;
-        if !root.exists() {
-            bail!(
-                "no recordings yet in the local store ({}); name files or directories to search",
-                root.display()
-            );
-        }
-        vec![root]
-    } else {
-        a.paths.clone()
-    };
+    let paths = search_roots(&a.paths)?;
     let (files, missing) = collect_files(&paths);
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let jobs = a.threads.unwrap_or(cpus).max(1);

@@ -14,7 +14,7 @@ use crate::cast::{EventAssembler, Header, parse_line};
 use crate::chain::{Hash, genesis, link};
 use crate::event::{Event, Micros};
 use crate::frames::{Frame, FrameKind, MAX_FRAME, SEAL_MAGIC, SEGMENT_INDEX_MAGIC, ZSTD_MAGIC};
-use crate::seal::{SEAL_TRAILER, SegmentEntry, decode_seal};
+use crate::seal::{EndReason, SEAL_TRAILER, SegmentEntry, decode_seal};
 use crate::segment::{Decompressed, decode_segment};
 
 /// One segment's place in the file.
@@ -41,6 +41,8 @@ pub struct RecordingIndex {
     pub sealed: bool,
     /// Duration from the seal or the last indexed segment.
     pub duration: Micros,
+    /// Why the recording ended, from the seal (not verified here).
+    pub end: Option<EndReason>,
 }
 
 /// Index failures.
@@ -83,6 +85,7 @@ pub fn load_index<R: Read + Seek>(r: &mut R) -> Result<RecordingIndex, IndexErro
                 header,
                 genesis,
                 duration: seal.body.duration,
+                end: Some(seal.body.end),
                 segments: seal
                     .body
                     .segments
@@ -110,6 +113,7 @@ pub fn load_index<R: Read + Seek>(r: &mut R) -> Result<RecordingIndex, IndexErro
         segments,
         sealed: false,
         duration,
+        end: None,
     })
 }
 

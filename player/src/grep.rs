@@ -535,8 +535,10 @@ fn in_window(opts: &SearchOptions, header: &Header, t: Micros) -> bool {
     opts.since.is_none_or(|s| at >= s) && opts.until.is_none_or(|u| at < u)
 }
 
-/// What kind of file this is, from its first bytes.
-fn sniff(path: &Path) -> io::Result<Option<bool>> {
+/// What kind of file this is, from its first bytes: Some(true) a termtrail
+/// recording (zstd frames), Some(false) a plain asciicast file, None
+/// neither.
+pub fn sniff(path: &Path) -> io::Result<Option<bool>> {
     let mut head = [0u8; 4];
     let mut f = File::open(path)?;
     let mut n = 0;
@@ -553,6 +555,10 @@ fn sniff(path: &Path) -> io::Result<Option<bool>> {
     let skippable = n == 4 && head[0] & 0xf0 == 0x50 && head[1..] == [0x2a, 0x4d, 0x18];
     Ok((zstd || skippable).then_some(true))
 }
+
+/// What is said of a file that is not a recording.
+pub const NOT_A_RECORDING: &str =
+    "not a recording (neither a termtrail .cast.zst nor an asciicast file)";
 
 /// Searches one file.
 pub fn search_file(path: &Path, pattern: &Pattern, opts: &SearchOptions) -> FileResult {
@@ -650,12 +656,7 @@ fn search_file_inner(
         stopped: false,
     };
     let (verdict, damage) = match kind {
-        None => {
-            return Err(
-                "not a recording (neither a termtrail .cast.zst nor an asciicast file); skipped"
-                    .into(),
-            );
-        }
+        None => return Err(format!("{NOT_A_RECORDING}; skipped")),
         Some(false) => {
             let mut r =
                 CastReader::new(BufReader::new(File::open(path).map_err(|e| e.to_string())?))

@@ -6,7 +6,7 @@
 //! plain-text transcript through the vt100 emulator in [`screen`]); the avt
 //! emulator behind every screen ([`term`]); keyframes and instant seeking
 //! ([`seek`], behind `snapshot`); terminal replay ([`play`]); and search
-//! across recordings ([`grep`], printed by [`hits`]).
+//! across recordings ([`grep`], printed by [`hits`]); listing ([`list`]).
 //!
 //! ```no_run
 //! use termtrail_player::export::{ExportFormat, ExportOptions, export_path};
@@ -20,6 +20,7 @@
 pub mod export;
 pub mod grep;
 pub mod hits;
+pub mod list;
 pub mod play;
 pub mod screen;
 pub mod seek;

@@ -1,5 +1,6 @@
 //! `grep` over directories of recordings: matches through escape sequences
-//! and event boundaries, screen lines, flags, filters, damage, bad input.
+//! and event boundaries, screen lines, flags, filters, damage, bad input;
+//! and `ls` over the same recordings.
 
 use serde_json::Value;
 
@@ -353,4 +354,147 @@ fn a_closed_pipe_ends_grep_quietly() {
     );
     assert!(stdout.contains("status=0"), "{stdout}");
     assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+}
+
+#[test]
+fn ls_lists_recordings_by_time_with_their_metadata() {
+    let d = setup();
+    let r = d.run(&["ls", "recs"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert!(
+        lines[0].starts_with("START (UTC)") && lines[0].contains("PRINCIPAL"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(lines.len(), 5, "{}", r.stdout);
+    // Sorted by start time: a (Nov 1) first; then the Nov 20 ones by path.
+    assert!(
+        lines[1].starts_with("2026-11-01 00:00:00") && lines[1].ends_with("recs/a.cast.zst"),
+        "{}",
+        r.stdout
+    );
+    for (line, want) in lines[1..].iter().zip([
+        "a.cast.zst",
+        "c.cast",
+        "deep/b.cast.zst",
+        "nothing.cast.zst",
+    ]) {
+        assert!(line.ends_with(want), "{line} vs {want}");
+    }
+    let a = lines[1];
+    for cell in [
+        "0:00:03",
+        "import",
+        "s1",
+        "sh-s1",
+        "alice",
+        "imported",
+        "sealed",
+        "Deploy prod",
+    ] {
+        assert!(a.contains(cell), "{cell} missing in {a}");
+    }
+    assert!(
+        lines[2].contains("plain") && lines[2].contains("carol"),
+        "{}",
+        lines[2]
+    );
+
+    // Filters as for grep; --since/--until select recordings active then.
+    let names = |args: &[&str]| {
+        let mut all = vec!["ls", "--json"];
+        all.extend_from_slice(args);
+        all.push("recs");
+        let r = d.run(&all);
+        assert_eq!(r.code, 0, "{r:?}");
+        json_lines(&r.stdout)
+            .iter()
+            .map(|v| {
+                v["path"]
+                    .as_str()
+                    .unwrap()
+                    .rsplit('/')
+                    .next()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        names(&["--principal", "alice"]),
+        ["a.cast.zst", "nothing.cast.zst"]
+    );
+    assert_eq!(names(&["--session", "s2"]), ["b.cast.zst"]);
+    assert_eq!(names(&["--title", "QUIET"]), ["nothing.cast.zst"]);
+    assert_eq!(names(&["--until", "2026-11-10"]), ["a.cast.zst"]);
+    assert_eq!(
+        names(&["--since", "2026-11-10"]),
+        ["c.cast", "b.cast.zst", "nothing.cast.zst"]
+    );
+
+    // JSON fields.
+    let r = d.run(&["ls", "--json", "recs/a.cast.zst"]);
+    let v = &json_lines(&r.stdout)[0];
+    assert_eq!(v["start"], NOV1);
+    assert_eq!(v["started"], "2026-11-01T00:00:00.000Z");
+    assert_eq!(v["duration"], 3.0);
+    assert_eq!(v["session"], "s1");
+    assert_eq!(v["end"], "imported");
+    assert_eq!(v["state"], "sealed");
+    assert_eq!(v["signed"], Value::Null);
+}
+
+#[test]
+fn ls_verify_finds_damage_that_the_index_does_not_show() {
+    let d = setup();
+    let samples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
+    for f in [
+        "damaged-edited-event.cast.zst",
+        "damaged-unsealed.cast.zst",
+        "signed.cast.zst",
+    ] {
+        std::fs::copy(samples.join(f), d.join(&format!("recs/{f}"))).unwrap();
+    }
+    std::fs::write(d.join("recs/notes.txt"), "hello").unwrap();
+    let r = d.run(&["ls", "--json", "recs"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("notes.txt: not a recording"), "{r:?}");
+    let state = |out: &str, name: &str| {
+        json_lines(out)
+            .into_iter()
+            .find(|v| v["path"].as_str().unwrap().ends_with(name))
+            .map(|v| {
+                (
+                    v["state"].as_str().unwrap().to_string(),
+                    v["signed"].clone(),
+                )
+            })
+            .unwrap()
+    };
+    // The index alone takes the edited recording's seal at its word.
+    assert_eq!(state(&r.stdout, "edited-event.cast.zst").0, "sealed");
+    assert_eq!(state(&r.stdout, "unsealed.cast.zst").0, "unsealed");
+    assert_eq!(
+        state(&r.stdout, "signed.cast.zst"),
+        ("sealed".into(), Value::Bool(true))
+    );
+    std::fs::remove_file(d.join("recs/notes.txt")).unwrap();
+    let r = d.run(&["ls", "--verify", "--json", "recs"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert_eq!(state(&r.stdout, "edited-event.cast.zst").0, "tampered");
+    assert_eq!(state(&r.stdout, "unsealed.cast.zst").0, "verified-unsealed");
+    assert_eq!(
+        state(&r.stdout, "signed.cast.zst"),
+        ("verified".into(), Value::Bool(true))
+    );
+    assert_eq!(state(&r.stdout, "a.cast.zst").0, "verified");
+    let r = d.run(&["ls", "--verify", "recs"]);
+    assert!(
+        r.stdout
+            .lines()
+            .any(|l| l.contains("TAMPERED") && l.ends_with("damaged-edited-event.cast.zst")),
+        "{}",
+        r.stdout
+    );
 }

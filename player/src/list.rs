@@ -1,0 +1,338 @@
+//! `termtrail ls`: one line per recording, from the index alone (the header,
+//! and the seal or segment index at the end of the file), or fully verified
+//! with `--verify`.
+
+use std::fs::File;
+use std::io::{self, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+use termtrail_format::cast::Header;
+use termtrail_format::event::Micros;
+use termtrail_format::index::load_index;
+use termtrail_format::plain::CastReader;
+use termtrail_format::reader::{ReadOptions, Signature, Status, read_path};
+use termtrail_format::seal::EndReason;
+
+use crate::grep::MetaFilter;
+
+/// What is known of a recording's integrity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum State {
+    /// Has a seal (not verified: `ls` without `--verify`).
+    Sealed,
+    /// No seal (being written, or cut short); not verified.
+    Unsealed,
+    /// Verified: every chunk and the seal.
+    Intact,
+    /// Verified as far as written; no seal.
+    VerifiedUnsealed,
+    /// Verification found damage.
+    Tampered(String),
+    /// A plain asciicast file: nothing to verify.
+    Plain,
+}
+
+impl State {
+    /// The short word shown in the table.
+    pub fn word(&self) -> &'static str {
+        match self {
+            State::Sealed => "sealed",
+            State::Unsealed => "unsealed",
+            State::Intact => "verified",
+            State::VerifiedUnsealed => "verified-unsealed",
+            State::Tampered(_) => "TAMPERED",
+            State::Plain => "plain",
+        }
+    }
+}
+
+/// One recording.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// Where it is.
+    pub path: PathBuf,
+    /// Its header.
+    pub header: Box<Header>,
+    /// File size in bytes.
+    pub size: u64,
+    /// Duration (the seal's, or as far as indexed / read).
+    pub duration: Micros,
+    /// Why it ended (from the seal).
+    pub end: Option<EndReason>,
+    /// Integrity.
+    pub state: State,
+    /// Signature: None unsigned, Some(valid?) — validity known only when
+    /// verified (Some(true) without `--verify` means "carries a signature").
+    pub signed: Option<bool>,
+}
+
+/// Reads what `ls` shows about `path`; `verify` reads and checks everything.
+pub fn entry(path: &Path, verify: bool) -> Result<Entry, String> {
+    let size = std::fs::metadata(path).map_err(|e| e.to_string())?.len();
+    let kind = crate::grep::sniff(path).map_err(|e| e.to_string())?;
+    if kind.is_none() {
+        return Err(crate::grep::NOT_A_RECORDING.into());
+    }
+    if kind == Some(false) {
+        let file = File::open(path).map_err(|e| e.to_string())?;
+        let mut r = CastReader::new(BufReader::new(file))
+            .map_err(|e| format!("not a valid asciicast file: {e}"))?;
+        let header = Box::new(r.header().clone());
+        let mut duration = 0;
+        while let Some(e) = r.next_event().map_err(|e| format!("asciicast file: {e}"))? {
+            duration = e.time;
+        }
+        return Ok(Entry {
+            path: path.to_path_buf(),
+            header,
+            size,
+            duration,
+            end: None,
+            state: State::Plain,
+            signed: None,
+        });
+    }
+    let mut file = File::open(path).map_err(|e| e.to_string())?;
+    let index = load_index(&mut file).map_err(|e| format!("not a readable recording: {e}"))?;
+    let key = index.header.termtrail.as_ref().and_then(|m| m.key.as_ref());
+    let mut e = Entry {
+        path: path.to_path_buf(),
+        signed: key.map(|_| true),
+        header: Box::new(index.header),
+        size,
+        duration: index.duration,
+        end: index.end,
+        state: if index.sealed {
+            State::Sealed
+        } else {
+            State::Unsealed
+        },
+    };
+    if verify {
+        let opts = ReadOptions {
+            events: false,
+            ..ReadOptions::default()
+        };
+        let report = read_path(path, &opts, &mut ()).map_err(|e| e.to_string())?;
+        e.state = match report.status {
+            Status::Intact => State::Intact,
+            Status::Unsealed => State::VerifiedUnsealed,
+            Status::Tampered => State::Tampered(
+                report
+                    .problems
+                    .first()
+                    .map_or_else(|| "damaged".to_string(), |p| p.message.clone()),
+            ),
+        };
+        e.signed = match report.signature {
+            Signature::Unsigned => None,
+            Signature::Valid { .. } => Some(true),
+            Signature::Invalid { .. } => Some(false),
+        };
+        if report.status != Status::Intact {
+            e.duration = report.last_verified;
+        }
+        e.end = report.end.or(e.end.filter(|_| report.sealed));
+    }
+    Ok(e)
+}
+
+impl Entry {
+    /// Start, Unix seconds (None: the header has no timestamp).
+    pub fn start(&self) -> Option<u64> {
+        self.header.timestamp
+    }
+
+    /// Whether the recording passes the metadata filter and overlaps the
+    /// time window `[since, until)`.
+    pub fn selected(&self, filter: &MetaFilter, since: Option<i64>, until: Option<i64>) -> bool {
+        if !filter.accepts(&self.header) {
+            return false;
+        }
+        if since.is_none() && until.is_none() {
+            return true;
+        }
+        let Some(start) = self.start() else {
+            return false;
+        };
+        let start = start as i64;
+        let end = start + (self.duration / 1_000_000) as i64;
+        since.is_none_or(|s| end >= s) && until.is_none_or(|u| start < u)
+    }
+
+    fn meta(&self, f: fn(&termtrail_format::cast::RecordingMeta) -> Option<&String>) -> &str {
+        self.header
+            .termtrail
+            .as_ref()
+            .and_then(f)
+            .map_or("-", String::as_str)
+    }
+
+    /// JSON object for `--json`.
+    pub fn to_json(&self) -> Value {
+        let m = self.header.termtrail.as_ref();
+        json!({
+            "path": self.path.display().to_string(),
+            "start": self.start(),
+            "started": self.start().map(|s| crate::hits::rfc3339(s, 0)),
+            "duration": self.duration as f64 / 1e6,
+            "id": m.map(|m| m.id.as_str()),
+            "source": m.and_then(|m| m.source.as_deref()),
+            "session": m.and_then(|m| m.session.as_deref()),
+            "shell": m.and_then(|m| m.shell.as_deref()),
+            "principal": m.and_then(|m| m.principal.as_deref()),
+            "title": self.header.title.as_deref(),
+            "size": self.size,
+            "end": self.end.as_ref().map(|e| e.to_string()),
+            "state": self.state.word().to_lowercase(),
+            "problem": match &self.state { State::Tampered(p) => Some(p.as_str()), _ => None },
+            "signed": self.signed,
+        })
+    }
+}
+
+/// Sorts by start time (recordings without one first), then path.
+pub fn sort(entries: &mut [Entry]) {
+    entries.sort_by(|a, b| (a.start(), &a.path).cmp(&(b.start(), &b.path)));
+}
+
+fn human_size(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "K", "M", "G", "T"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n}B")
+    } else if v < 10.0 {
+        format!("{v:.1}{}", UNITS[u])
+    } else {
+        format!("{v:.0}{}", UNITS[u])
+    }
+}
+
+fn duration(us: Micros) -> String {
+    let s = us / 1_000_000;
+    format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+}
+
+fn short(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(max - 1).collect();
+        t.push('…');
+        t
+    }
+}
+
+/// Prints the table: a header row, then one aligned row per recording.
+pub fn print_table(out: &mut dyn Write, entries: &[Entry]) -> io::Result<()> {
+    let mut rows = vec![
+        [
+            "START (UTC)",
+            "DURATION",
+            "SOURCE",
+            "SESSION",
+            "SHELL",
+            "PRINCIPAL",
+            "SIZE",
+            "END",
+            "STATE",
+            "TITLE",
+            "PATH",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    for e in entries {
+        let start = e.start().map_or("-".into(), |s| {
+            let t = crate::hits::rfc3339(s, 0);
+            format!("{} {}", &t[..10], &t[11..19])
+        });
+        let state = match e.signed {
+            Some(true) => format!("{}+signed", e.state.word()),
+            Some(false) => format!("{}+BAD-SIGNATURE", e.state.word()),
+            None => e.state.word().to_string(),
+        };
+        rows.push(vec![
+            start,
+            duration(e.duration),
+            e.meta(|m| m.source.as_ref()).to_string(),
+            short(e.meta(|m| m.session.as_ref()), 20),
+            short(e.meta(|m| m.shell.as_ref()), 20),
+            short(e.meta(|m| m.principal.as_ref()), 16),
+            human_size(e.size),
+            e.end
+                .as_ref()
+                .map_or("-".into(), |r| short(&r.to_string(), 24)),
+            state,
+            short(e.header.title.as_deref().unwrap_or("-"), 30),
+            e.path.display().to_string(),
+        ]);
+    }
+    let cols = rows[0].len();
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    for r in &rows {
+        let mut line = String::new();
+        for (c, cell) in r.iter().enumerate() {
+            if c + 1 == cols {
+                line.push_str(cell);
+            } else {
+                line.push_str(cell);
+                let pad = widths[c] - cell.chars().count() + 2;
+                line.extend(std::iter::repeat_n(' ', pad));
+            }
+        }
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_read_well() {
+        assert_eq!(human_size(512), "512B");
+        assert_eq!(human_size(1536), "1.5K");
+        assert_eq!(human_size(200 << 20), "200M");
+        assert_eq!(duration(3_723_000_000), "1:02:03");
+        assert_eq!(short("abcdef", 4), "abc…");
+        assert_eq!(short("abc", 4), "abc");
+    }
+}
+
+/// Reads `files` on `jobs` threads; results in the order of `files`.
+pub fn entries(files: &[PathBuf], verify: bool, jobs: usize) -> Vec<Result<Entry, String>> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let out: Mutex<Vec<Option<Result<Entry, String>>>> =
+        Mutex::new((0..files.len()).map(|_| None).collect());
+    std::thread::scope(|s| {
+        for _ in 0..jobs.clamp(1, files.len().max(1)) {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(path) = files.get(i) else { break };
+                    let r = entry(path, verify);
+                    if let Ok(mut o) = out.lock() {
+                        o[i] = Some(r);
+                    }
+                }
+            });
+        }
+    });
+    out.into_inner()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err("not read".into())))
+        .collect()
+}
