@@ -337,13 +337,19 @@ Examples:
 const EXPORT_HELP: &str = "\
 The recording is verified first; a tampered one is refused unless --force,
 which exports what can be read and marks where verification stops (a marker
-event and a comment in casts, a banner line in text). Plain .cast input is
-converted without verification.
+event and a comment in casts, a banner line in text, a red verdict and a
+marker on a web page). Plain .cast input is converted without verification.
+
+--format html writes one page that needs no network: asciinema-player (its
+bundle is built into termtrail), the recording, its metadata and what
+verification found. Open it in any browser; the default output format
+follows -o's extension (.txt, .html, else cast-v3).
 
 Examples:
   termtrail export session.cast.zst --format txt
   termtrail export session.cast.zst -o session.cast           (v3, for asciinema 3)
-  termtrail export session.cast.zst --format cast-v2 -o old.cast  (asciinema 2.x)";
+  termtrail export session.cast.zst --format cast-v2 -o old.cast  (asciinema 2.x)
+  termtrail export session.cast.zst -o session.html           (a page that plays it)";
 
 const IMPORT_HELP: &str = "\
 Examples:
@@ -432,6 +438,8 @@ pub enum Format {
     CastV2,
     /// Plain text transcript, as the screen showed it.
     Txt,
+    /// One self-contained web page that plays it (asciinema-player inside).
+    Html,
 }
 
 const LS_HELP: &str = "\
@@ -680,7 +688,7 @@ pub struct ExportArgs {
     /// The recording (.cast.zst, or a plain .cast).
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
-    /// Output format (default: from -o's extension, .txt → txt, else cast-v3).
+    /// Output format (default: from -o's extension: .txt → txt, .html → html, else cast-v3).
     #[arg(short, long)]
     pub format: Option<Format>,
     /// Output file (default: stdout).

@@ -603,6 +603,7 @@ fn export(a: ExportArgs) -> Result<u8> {
     use termtrail_player::export::{ExportError, ExportFormat, ExportOptions, export_path};
     let format = a.format.unwrap_or_else(|| match &a.output {
         Some(p) if p.extension().is_some_and(|e| e == "txt") => Format::Txt,
+        Some(p) if p.extension().is_some_and(|e| e == "html" || e == "htm") => Format::Html,
         _ => Format::CastV3,
     });
     let opts = ExportOptions {
@@ -610,6 +611,7 @@ fn export(a: ExportArgs) -> Result<u8> {
             Format::CastV3 => ExportFormat::CastV3,
             Format::CastV2 => ExportFormat::CastV2,
             Format::Txt => ExportFormat::Txt,
+            Format::Html => ExportFormat::Html,
         },
         force: a.force,
     };

@@ -1,5 +1,5 @@
-//! `termtrail export`: a recording to plain asciicast v3/v2 or a text
-//! transcript. A `.cast.zst` is verified first and refused when tampered
+//! `termtrail export`: a recording to plain asciicast v3/v2, a text
+//! transcript, or a web page that plays it. A `.cast.zst` is verified first and refused when tampered
 //! (unless forced, in which case the output is marked where verification
 //! stops). Plain `.cast` files are converted as they are.
 
@@ -15,7 +15,15 @@ use termtrail_format::reader::{
     Problem, ReadError, ReadOptions, ReadSink, Report, Status, read_path,
 };
 
+use crate::html::{JsonString, Verification};
 use crate::screen::TranscriptTerminal;
+
+fn file_name(path: &Path) -> String {
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
 
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +34,8 @@ pub enum ExportFormat {
     CastV2,
     /// Plain text transcript, as the terminal showed it.
     Txt,
+    /// A self-contained web page that plays it (see [`crate::html`]).
+    Html,
 }
 
 /// Export settings.
@@ -66,6 +76,7 @@ pub enum ExportError {
 enum Output<'w> {
     Cast(CastWriter<&'w mut dyn Write>),
     Txt(Box<TranscriptTerminal>, &'w mut dyn Write),
+    Html(CastWriter<JsonString<&'w mut dyn Write>>),
 }
 
 impl<'w> Output<'w> {
@@ -73,6 +84,7 @@ impl<'w> Output<'w> {
         out: &'w mut dyn Write,
         header: &Header,
         format: ExportFormat,
+        name: &str,
     ) -> io::Result<Output<'w>> {
         let mut header = header.clone();
         // The export is no longer a verifiable recording.
@@ -85,12 +97,18 @@ impl<'w> Output<'w> {
                 Output::Cast(CastWriter::new(out, &header, CastVersion::V2, true)?)
             }
             ExportFormat::Txt => Output::Txt(Box::new(TranscriptTerminal::new(header.size())), out),
+            ExportFormat::Html => {
+                crate::html::write_head(out, &header, name)?;
+                let data = JsonString::new(out);
+                Output::Html(CastWriter::new(data, &header, CastVersion::V3, true)?)
+            }
         })
     }
 
     fn event(&mut self, e: &Event) -> io::Result<()> {
         match self {
             Output::Cast(w) => w.write(e),
+            Output::Html(w) => w.write(e),
             Output::Txt(term, out) => {
                 match &e.data {
                     // Events hold whole characters; show invalid bytes as
@@ -114,6 +132,7 @@ impl<'w> Output<'w> {
                 w.comment(&label)?;
                 w.write(&Event::new(e.time, EventData::Marker(label)))
             }
+            Output::Html(w) => w.write(&Event::new(e.time, EventData::Marker(label))),
             Output::Txt(term, out) => {
                 let lines = term.take_lines();
                 out.write_all(lines.as_bytes())?;
@@ -122,12 +141,14 @@ impl<'w> Output<'w> {
         }
     }
 
-    fn finish(self) -> io::Result<()> {
+    /// Finishes; an HTML page gets its writer back for the page's tail.
+    fn finish(self) -> io::Result<Option<&'w mut dyn Write>> {
         match self {
-            Output::Cast(w) => w.finish().map(drop),
+            Output::Cast(w) => w.finish().map(|_| None),
+            Output::Html(w) => Ok(Some(w.finish()?.into_inner())),
             Output::Txt(term, out) => {
                 out.write_all(term.finish().as_bytes())?;
-                out.flush()
+                out.flush().map(|()| None)
             }
         }
     }
@@ -136,6 +157,8 @@ impl<'w> Output<'w> {
 struct ExportSink<'w> {
     out: Option<&'w mut dyn Write>,
     output: Option<Output<'w>>,
+    header: Option<Header>,
+    name: String,
     format: ExportFormat,
     error: Option<io::Error>,
     events: u64,
@@ -160,7 +183,8 @@ impl ReadSink for ExportSink<'_> {
         let Some(out) = self.out.take() else {
             return Flow::Stop;
         };
-        match Output::new(out, header, self.format) {
+        self.header = Some(header.clone());
+        match Output::new(out, header, self.format, &self.name) {
             Ok(o) => {
                 self.output = Some(o);
                 Flow::Continue
@@ -218,6 +242,8 @@ pub fn export_path(
     let mut sink = ExportSink {
         out: Some(out),
         output: None,
+        header: None,
+        name: file_name(input),
         format: opts.format,
         error: None,
         events: 0,
@@ -236,8 +262,12 @@ pub fn export_path(
             &message,
         )?;
     }
-    if let Some(o) = sink.output.take() {
-        o.finish()?;
+    if let Some(o) = sink.output.take()
+        && let Some(page) = o.finish()?
+        && let Some(header) = &sink.header
+    {
+        let v = Verification::Report(Box::new(report.clone()));
+        crate::html::write_tail(page, header, &sink.name, sink.last_time, &v)?;
     }
     Ok(ExportOutcome {
         events: sink.events,
@@ -252,13 +282,18 @@ fn export_plain(
 ) -> Result<ExportOutcome, ExportError> {
     let mut reader = CastReader::new(BufReader::new(File::open(input)?))?;
     let header = reader.header().clone();
-    let mut output = Output::new(out, &header, opts.format)?;
+    let name = file_name(input);
+    let mut output = Output::new(out, &header, opts.format, &name)?;
     let mut events = 0;
+    let mut last = 0;
     while let Some(e) = reader.next_event()? {
         output.event(&e)?;
         events += 1;
+        last = e.time;
     }
-    output.finish()?;
+    if let Some(page) = output.finish()? {
+        crate::html::write_tail(page, &header, &name, last, &Verification::Plain)?;
+    }
     Ok(ExportOutcome {
         events,
         report: None,

@@ -2,8 +2,9 @@
 //!
 //! This crate owns everything that shows, searches or converts a recording
 //! once it has been read through the format crate's verifying reader:
-//! [`verify`] verdicts; [`export`] (asciicast v3/v2 for other tools, and a
-//! plain-text transcript through the vt100 emulator in [`screen`]); the avt
+//! [`verify`] verdicts; [`export`] (asciicast v3/v2 for other tools, a
+//! plain-text transcript through the vt100 emulator in [`screen`], and a
+//! self-contained web page with asciinema-player in [`html`]); the avt
 //! emulator behind every screen ([`term`]); keyframes and instant seeking
 //! ([`seek`], behind `snapshot`); terminal replay ([`play`]); and search
 //! across recordings ([`grep`], printed by [`hits`]); listing ([`list`]).
@@ -20,6 +21,7 @@
 pub mod export;
 pub mod grep;
 pub mod hits;
+pub mod html;
 pub mod list;
 pub mod play;
 pub mod screen;

@@ -3,6 +3,7 @@
 
 mod attach;
 mod grep;
+mod html;
 mod interactive;
 mod peers;
 mod play;

@@ -9,7 +9,7 @@ use std::process::Command;
 
 use crate::util::*;
 
-fn peer(var: &str) -> Option<String> {
+pub fn peer(var: &str) -> Option<String> {
     match std::env::var(var) {
         Ok(p) if !p.is_empty() => Some(p),
         _ => {
@@ -17,7 +17,7 @@ fn peer(var: &str) -> Option<String> {
                 std::env::var("TERMTRAIL_REQUIRE_PEERS").is_err(),
                 "{var} is not set but TERMTRAIL_REQUIRE_PEERS is: run the README's test command"
             );
-            eprintln!("SKIPPED: {var} not set (run scripts/test to install asciinema)");
+            eprintln!("SKIPPED: {var} not set (run scripts/test to install the peers)");
             None
         }
     }
