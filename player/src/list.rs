@@ -294,21 +294,6 @@ pub fn print_table(out: &mut dyn Write, entries: &[Entry]) -> io::Result<()> {
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cells_read_well() {
-        assert_eq!(human_size(512), "512B");
-        assert_eq!(human_size(1536), "1.5K");
-        assert_eq!(human_size(200 << 20), "200M");
-        assert_eq!(duration(3_723_000_000), "1:02:03");
-        assert_eq!(short("abcdef", 4), "abc…");
-        assert_eq!(short("abc", 4), "abc");
-    }
-}
-
 /// Reads `files` on `jobs` threads; results in the order of `files`.
 pub fn entries(files: &[PathBuf], verify: bool, jobs: usize) -> Vec<Result<Entry, String>> {
     use std::sync::Mutex;
@@ -335,4 +320,19 @@ pub fn entries(files: &[PathBuf], verify: bool, jobs: usize) -> Vec<Result<Entry
         .into_iter()
         .map(|r| r.unwrap_or_else(|| Err("not read".into())))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_read_well() {
+        assert_eq!(human_size(512), "512B");
+        assert_eq!(human_size(1536), "1.5K");
+        assert_eq!(human_size(200 << 20), "200M");
+        assert_eq!(duration(3_723_000_000), "1:02:03");
+        assert_eq!(short("abcdef", 4), "abc…");
+        assert_eq!(short("abc", 4), "abc");
+    }
 }

@@ -1,0 +1,176 @@
+#!/usr/bin/env python3
+"""The player's benchmarks: grep throughput against `zstd -dc | rg`, seeking
+against replaying from the start, memory against input size.
+
+    bash bench/corpus.sh && cargo build --release && python3 bench/player.py
+
+grep: FILES recordings (default 16) are made with `termtrail import` from
+asciicast v3 files cut from the ~200 MiB corpus of real terminal output
+(bench/corpus.sh), at least 1 GiB of uncompressed asciicast in all; a needle
+("AccessDenied") is planted in a few events, half of them with colour codes
+between its letters (which rg, searching the raw text, cannot see: the
+pipeline finds only the plain half). Then the median wall time of RUNS runs of
+
+  termtrail grep NEEDLE DIR            (times, screen lines, verification)
+  zstd -dc FILES | rg NEEDLE           (two processes, both cores)
+
+as throughput over the uncompressed bytes, and their ratio (> 1: termtrail is
+faster). Peak RSS of `termtrail grep` over a quarter of the files and over all
+of them (flat: memory does not grow with the number of files).
+
+seek: a 1-hour recording of >= 100 MB (corpus chunks, one every ~0.14 s) made
+the same way; `snapshot --at T` at 21 times spread over the hour: the first
+call (cold: builds and caches keyframes) and the median of the others (warm);
+against `snapshot --no-cache` (which replays from the start, as a player
+without keyframes must), median of 3. Peak RSS of snapshot on it.
+
+Environment: RUNS (default 5), FILES (default 16), CORPUS (path)."""
+
+import json, os, random, shutil, statistics, subprocess, sys, time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+WORK = os.path.join(HERE, "work")
+TT = os.path.join(ROOT, "target", "release", "termtrail")
+CORPUS = os.environ.get("CORPUS", os.path.join(WORK, "corpus.txt"))
+RUNS = int(os.environ.get("RUNS", "5"))
+FILES = int(os.environ.get("FILES", "16"))
+NEEDLE = "AccessDenied"
+
+
+def run(argv, shell=False, env=None):
+    """(wall s, peak RSS KiB) of one command (GNU time measures RSS)."""
+    rss_file = os.path.join(WORK, "rss.txt")
+    cmd = ["/usr/bin/time", "-f", "%M", "-o", rss_file]
+    cmd += ["bash", "--norc", "--noprofile", "-c", argv] if shell else argv
+    t0 = time.perf_counter()
+    p = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    wall = time.perf_counter() - t0
+    if p.returncode not in (0, 1):
+        raise SystemExit(f"{argv} failed ({p.returncode}): {p.stderr.decode()[-500:]}")
+    return wall, int(open(rss_file).read().split()[-1])
+
+
+def chunks(data, size):
+    for i in range(0, len(data), size):
+        yield data[i : i + size]
+
+
+def write_cast(path, pieces, dt, title):
+    """An asciicast v3 file: one output event per piece, dt apart."""
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(json.dumps({"version": 3, "term": {"cols": 160, "rows": 48}, "timestamp": 1795132800,
+                            "title": title}) + "\n")
+        for p in pieces:
+            f.write(json.dumps([dt, "o", p]) + "\n")
+
+
+def make(path, pieces, dt, title):
+    cast = path[: -len(".zst")]
+    write_cast(cast, pieces, dt, title)
+    subprocess.run([TT, "import", cast, "-o", path], check=True, stdout=subprocess.DEVNULL)
+    size = os.path.getsize(cast)
+    os.remove(cast)
+    return size
+
+
+def grep_bench(corpus):
+    d = os.path.join(WORK, "grep")
+    marker = os.path.join(d, f".made-{FILES}")
+    shutil.rmtree(d, ignore_errors=True) if not os.path.exists(marker) else None
+    os.makedirs(d, exist_ok=True)
+    files = [os.path.join(d, f"r{i:03}.cast.zst") for i in range(FILES)]
+    sizes_file = os.path.join(d, ".sizes")
+    if not os.path.exists(marker):
+        print(f"making {FILES} recordings from the corpus ...", flush=True)
+        text = corpus.decode("utf-8", "replace")
+        per = max(1, (1 << 30) // FILES // 3 * 2 + 1)  # text per file; JSON adds ~1/3
+        rnd = random.Random(7)
+        total = 0
+        for i, f in enumerate(files):
+            start = rnd.randrange(0, max(1, len(text) - per))
+            piece = text[start : start + per]
+            if len(piece) < per:
+                piece = (piece + text)[:per]
+            pieces = list(chunks(piece, 4096))
+            # The needle, in a few places: plain and with colour codes inside.
+            for k in range(4):
+                j = rnd.randrange(len(pieces))
+                pieces[j] += ("error: Access\x1b[1;31mDenied\x1b[0m\r\n" if k % 2 else "error: AccessDenied\r\n")
+            total += make(f, pieces, 0.01, f"bench {i}")
+        open(sizes_file, "w").write(str(total))
+        open(marker, "w").close()
+    total = int(open(sizes_file).read())
+    mb = total / 1e6
+    print(f"grep corpus: {FILES} recordings, {mb:.0f} MB uncompressed asciicast, "
+          f"{sum(os.path.getsize(f) for f in files) / 1e6:.0f} MB on disk")
+    if not shutil.which("rg"):
+        subprocess.run(["apt-get", "install", "-y", "-qq", "ripgrep"], check=True, stdout=subprocess.DEVNULL)
+    names = " ".join(files)
+    # The same pattern; rg searches the raw JSON text (and so misses the
+    # needles with colour codes inside, which termtrail finds).
+    peer = f"zstd -dc {names} | rg {NEEDLE}"
+    ours = [TT, "grep", NEEDLE, d]
+    # Warm the page cache, and check the hits.
+    out = subprocess.run(ours, capture_output=True, text=True)
+    hits = out.stdout.count("\n")
+    print(f"termtrail grep found {hits} hits (planted: {4 * FILES}, half with colour codes inside)")
+    t_tt, t_peer, rss_tt = [], [], []
+    for _ in range(RUNS):
+        w, r = run(ours)
+        t_tt.append(w)
+        rss_tt.append(r)
+        w, _ = run(peer, shell=True)
+        t_peer.append(w)
+    a, b = statistics.median(t_tt), statistics.median(t_peer)
+    print(f"grep: termtrail {mb / a:.0f} MB/s ({a:.2f} s), zstd -dc | rg {mb / b:.0f} MB/s ({b:.2f} s); "
+          f"ratio termtrail/peer throughput {b / a:.2f} (median of {RUNS})")
+    quarter = [TT, "grep", NEEDLE, *files[: max(1, FILES // 4)]]
+    _, rss_q = run(quarter)
+    print(f"grep peak RSS: {rss_q / 1024:.0f} MiB over {max(1, FILES // 4)} files, "
+          f"{max(rss_tt) / 1024:.0f} MiB over {FILES}")
+
+
+def seek_bench(corpus):
+    path = os.path.join(WORK, "hour.cast.zst")
+    if not os.path.exists(path):
+        print("making a 1-hour recording ...", flush=True)
+        text = corpus.decode("utf-8", "replace")[: 110 << 20]
+        pieces = list(chunks(text, 4096))
+        dt = 3600.0 / len(pieces)
+        size = make(path, pieces, round(dt, 6), "one hour")
+        open(path + ".size", "w").write(str(size))
+    size = int(open(path + ".size").read())
+    cache = os.path.join(WORK, "kfcache")
+    shutil.rmtree(cache, ignore_errors=True)
+    env = dict(os.environ, TERMTRAIL_CACHE_DIR=cache)
+    rnd = random.Random(11)
+    times = [round(rnd.uniform(0, 3600), 3) for _ in range(21)]
+    cold, _ = run([TT, "snapshot", path, "--at", str(times[0])], env=env)
+    warm, rss = [], []
+    for t in times[1:]:
+        w, r = run([TT, "snapshot", path, "--at", str(t)], env=env)
+        warm.append(w)
+        rss.append(r)
+    replay = [run([TT, "snapshot", path, "--at", str(t), "--no-cache"], env=env)[0] for t in times[:3]]
+    w = statistics.median(warm)
+    print(f"seek: 1-hour recording, {size / 1e6:.0f} MB uncompressed; snapshot warm median {w * 1000:.0f} ms "
+          f"(max {max(warm) * 1000:.0f} ms, {len(warm)} times), cold (builds keyframes) {cold * 1000:.0f} ms, "
+          f"replay from the start {statistics.median(replay) * 1000:.0f} ms; peak RSS {max(rss) / 1024:.0f} MiB")
+
+
+def main():
+    if not os.path.exists(CORPUS):
+        raise SystemExit("run bench/corpus.sh first")
+    if not os.path.exists(TT):
+        raise SystemExit("run cargo build --release first")
+    corpus = open(CORPUS, "rb").read()
+    what = sys.argv[1:] or ["grep", "seek"]
+    if "seek" in what:
+        seek_bench(corpus)
+    if "grep" in what:
+        grep_bench(corpus)
+
+
+if __name__ == "__main__":
+    main()
