@@ -179,6 +179,16 @@ fn play_plain_casts_and_refuses_what_it_cannot_play() {
     t.wait_for("EXIT=0");
     drop(t);
 
+    // An unsealed recording plays to its verified end and says so.
+    let t = Tmux::new(&d);
+    let unsealed = samples.join("damaged-unsealed.cast.zst");
+    start(&t, &d, &format!("{} --start 30", unsealed.display()));
+    wait_status(&t, "not sealed: the verified part ends here");
+    assert!(t.screen().contains("AccessDenied"));
+    keys(&t, "q");
+    t.wait_for("EXIT=0");
+    drop(t);
+
     // Without a keyboard a plain v2 file plays to its end and exits.
     let t = Tmux::new(&d);
     let v2 = samples.join("failing-command-v2.cast");
