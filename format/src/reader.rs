@@ -32,6 +32,14 @@ pub trait ReadSink {
     fn event(&mut self, _event: &Event) -> Flow {
         Flow::Continue
     }
+    /// A chunk verified: its event lines as stored (asciicast v3 lines, each
+    /// ending in `\n`; the first line's event is at `record.first`, each
+    /// later line's time is relative to the line before), before
+    /// [`ReadSink::chunk`]. For sinks that parse lines themselves, with
+    /// [`ReadOptions::events`] off: grep reads text without building events.
+    fn chunk_text(&mut self, _record: &ChunkRecord, _lines: &[u8]) -> Flow {
+        Flow::Continue
+    }
     /// A chunk verified.
     fn chunk(&mut self, _record: &ChunkRecord) -> Flow {
         Flow::Continue
@@ -649,7 +657,10 @@ impl<'a> Verifier<'a> {
                         self.report.lines += r.lines;
                         self.report.last_verified = r.last;
                         let flow = self.flush_events();
-                        if flow == Flow::Stop || self.sink.chunk(&r) == Flow::Stop {
+                        if flow == Flow::Stop
+                            || self.sink.chunk_text(&r, body) == Flow::Stop
+                            || self.sink.chunk(&r) == Flow::Stop
+                        {
                             return Flow::Stop;
                         }
                         return Flow::Continue;

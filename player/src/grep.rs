@@ -23,7 +23,8 @@ use std::sync::mpsc;
 
 use regex::bytes::{Regex, RegexBuilder};
 use termtrail_format::cast::Header;
-use termtrail_format::event::{Event, EventData, Micros};
+use termtrail_format::chain::ChunkRecord;
+use termtrail_format::event::{Event, EventData, Micros, TermSize};
 use termtrail_format::index::load_index;
 use termtrail_format::pipeline::Flow;
 use termtrail_format::plain::CastReader;
@@ -131,6 +132,48 @@ enum State {
 
 const MAX_CSI: usize = 64;
 
+fn is_control(b: u8) -> bool {
+    b < 0x20 || b == 0x7f
+}
+
+/// How many bytes at the start of `s` are not control characters (checked
+/// 16 at a time: the compiler turns the block test into vector code).
+fn printable_run(s: &[u8]) -> usize {
+    let mut i = 0;
+    while let Some(block) = s.get(i..i + 16) {
+        if block.iter().fold(false, |m, &b| m | is_control(b)) {
+            break;
+        }
+        i += 16;
+    }
+    s[i..]
+        .iter()
+        .position(|&b| is_control(b))
+        .map_or(s.len(), |p| i + p)
+}
+
+/// A complete CSI sequence's parameters and final byte at the start of `s`
+/// (after `ESC [`): (first numeric parameter, final byte, length). None when
+/// it is not all there, or holds anything the state machine must see.
+fn whole_csi(s: &[u8], json: bool) -> Option<(u32, u8, usize)> {
+    let mut param: u32 = 0;
+    let mut digits = true;
+    for (j, &c) in s.iter().enumerate().take(MAX_CSI) {
+        match c {
+            // Inside JSON text a backslash starts an escape (not a final
+            // byte), and a quote ends the string.
+            b'\\' | b'"' if json => return None,
+            b'0'..=b'9' if digits => {
+                param = param.saturating_mul(10).saturating_add(u32::from(c - b'0'));
+            }
+            0x20..=0x3f => digits = false,
+            0x40..=0x7e => return Some((param, c, j + 1)),
+            _ => return None,
+        }
+    }
+    None
+}
+
 fn line_break(out: &mut Vec<u8>) {
     if out.last().is_some_and(|&b| b != b'\n') {
         out.push(b'\n');
@@ -140,24 +183,86 @@ fn line_break(out: &mut Vec<u8>) {
 impl Stripper {
     /// Appends the text in `bytes` to `out`.
     pub fn feed(&mut self, bytes: &[u8], out: &mut Vec<u8>) {
+        let n = bytes.len();
         let mut i = 0;
-        while i < bytes.len() {
-            if self.state == State::Ground {
-                // Copy the run of printable bytes at once.
-                let run = bytes[i..]
-                    .iter()
-                    .position(|&b| b < 0x20 || b == 0x7f)
-                    .unwrap_or(bytes.len() - i);
-                out.extend_from_slice(&bytes[i..i + run]);
-                i += run;
-                if i == bytes.len() {
-                    break;
-                }
+        while i < n {
+            if self.state != State::Ground {
+                let b = bytes[i];
+                i += 1;
+                self.byte(b, out);
+                continue;
+            }
+            // Copy the run of printable bytes at once.
+            let run = printable_run(&bytes[i..]);
+            out.extend_from_slice(&bytes[i..i + run]);
+            i += run;
+            if i == n {
+                break;
+            }
+            // A whole CSI sequence in view (colours, mostly): read it here.
+            if bytes[i] == 0x1b
+                && bytes.get(i + 1) == Some(&b'[')
+                && let Some((param, fin, len)) = whole_csi(&bytes[i + 2..], false)
+            {
+                self.param = param;
+                self.csi(fin, out);
+                i += 2 + len;
+                continue;
             }
             let b = bytes[i];
             i += 1;
             self.byte(b, out);
         }
+    }
+
+    /// Like [`Stripper::feed`], for text still escaped as the content of a
+    /// JSON string (as event lines store it): unescaping and stripping in one
+    /// pass, without an intermediate copy. The text ends at an unescaped
+    /// quote (the string's end) or a bad escape; returns where.
+    pub fn feed_json(&mut self, s: &[u8], out: &mut Vec<u8>) -> usize {
+        let n = s.len();
+        let mut i = 0;
+        while i < n {
+            if self.state == State::Ground {
+                // JSON escapes every control character but DEL.
+                let run = memchr::memchr3(b'\\', b'"', 0x7f, &s[i..]).unwrap_or(n - i);
+                out.extend_from_slice(&s[i..i + run]);
+                i += run;
+                if i == n {
+                    break;
+                }
+            }
+            if s[i] == b'"' {
+                return i;
+            }
+            let (used, bytes, len) = if s[i] == b'\\' {
+                match json_escape(&s[i..]) {
+                    Some(x) => x,
+                    None => return i,
+                }
+            } else {
+                (1, [s[i], 0, 0, 0], 1)
+            };
+            i += used;
+            if bytes[0] == 0x1b
+                && self.state == State::Ground
+                && s.get(i) == Some(&b'[')
+                && let Some((param, fin, csi_len)) = whole_csi(&s[i + 1..], true)
+            {
+                self.param = param;
+                self.csi(fin, out);
+                i += 1 + csi_len;
+                continue;
+            }
+            for &b in &bytes[..len] {
+                if self.state == State::Ground && !is_control(b) {
+                    out.push(b);
+                } else {
+                    self.byte(b, out);
+                }
+            }
+        }
+        n
     }
 
     fn byte(&mut self, b: u8, out: &mut Vec<u8>) {
@@ -302,13 +407,32 @@ impl<'a> LineSearch<'a> {
     ) -> bool {
         let start = self.buf.len();
         self.strip.feed(bytes, &mut self.buf);
+        self.pushed(start, time, hit)
+    }
+
+    /// Like [`LineSearch::push`], for an event's data as stored: the content
+    /// of a JSON string (see [`Stripper::feed_json`]).
+    /// Returns whether to go on, and where the string ended.
+    pub fn push_json(
+        &mut self,
+        time: Micros,
+        escaped: &[u8],
+        hit: &mut dyn FnMut(LineHit) -> bool,
+    ) -> (bool, usize) {
+        let start = self.buf.len();
+        let used = self.strip.feed_json(escaped, &mut self.buf);
+        (self.pushed(start, time, hit), used)
+    }
+
+    fn pushed(&mut self, start: usize, time: Micros, hit: &mut dyn FnMut(LineHit) -> bool) -> bool {
         let len = self.buf.len();
         let at = start.min(len);
         // A backspace may have taken back text of earlier events.
         while self.times.last().is_some_and(|&(o, _)| o > at) {
             self.times.pop();
         }
-        if len > at || self.times.is_empty() {
+        if (len > at && self.times.last().is_none_or(|&(_, t)| t != time)) || self.times.is_empty()
+        {
             self.times.push((at, time));
         }
         if self.buf.len() >= BLOCK {
@@ -407,6 +531,8 @@ fn to_text(line: &[u8], matches: &[(usize, usize)], time: Micros) -> LineHit {
 /// The screen row a hit was on.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScreenLine {
+    /// Whether the screen was rebuilt exactly (see [`SCREEN_WINDOW`]).
+    pub exact: bool,
     /// Row number, 0 at the top.
     pub row: usize,
     /// The row's text.
@@ -570,6 +696,8 @@ pub fn search_file(path: &Path, pattern: &Pattern, opts: &SearchOptions) -> File
 
 struct Collect<'a, 'p> {
     search: LineSearch<'p>,
+    /// Every resize: screens are rebuilt at the right size.
+    sizes: Vec<(Micros, TermSize)>,
     opts: &'a SearchOptions,
     header: Option<Header>,
     filtered: bool,
@@ -579,6 +707,9 @@ struct Collect<'a, 'p> {
 
 impl Collect<'_, '_> {
     fn take_event(&mut self, e: &Event) -> bool {
+        if let EventData::Resize(size) = e.data {
+            self.sizes.push((e.time, size));
+        }
         let bytes = match (&e.data, self.opts.input) {
             (EventData::Output(b), false) | (EventData::Input(b), true) => b,
             _ => return true,
@@ -614,7 +745,161 @@ fn keep(
     opts.max_count.is_none_or(|m| (hits.len() as u64) < m)
 }
 
+impl Collect<'_, '_> {
+    /// Searches one verified chunk's event lines without building events:
+    /// each wanted line's JSON string is unescaped straight into the search.
+    fn take_lines(&mut self, first: Micros, lines: &[u8]) -> bool {
+        let want: &[u8] = if self.opts.input { b"i" } else { b"o" };
+        let mut t: Option<Micros> = None;
+        let mut i = 0;
+        while i < lines.len() {
+            let rest = &lines[i..];
+            let Some((interval, code, data)) = event_head(rest) else {
+                // Not an event line (a comment): skip it.
+                i += memchr::memchr(b'\n', rest).map_or(rest.len(), |n| n + 1);
+                continue;
+            };
+            let time = t.map_or(first, |prev| prev + interval);
+            t = Some(time);
+            if code == b"r"
+                && let Some(end) = memchr::memchr(b'"', &rest[data..])
+                && let Some(size) = std::str::from_utf8(&rest[data..data + end])
+                    .ok()
+                    .and_then(TermSize::parse)
+            {
+                self.sizes.push((time, size));
+            }
+            let used = if code == want {
+                let (hits, opts, header) = (&mut self.hits, self.opts, &self.header);
+                let (go_on, used) = self.search.push_json(time, &rest[data..], &mut |h| {
+                    keep(hits, opts, header.as_ref(), h)
+                });
+                if !go_on {
+                    self.stopped = true;
+                    return false;
+                }
+                used
+            } else {
+                json_string_len(&rest[data..])
+            };
+            let after = data + used;
+            i +=
+                after + memchr::memchr(b'\n', &rest[after..]).map_or(rest.len() - after, |n| n + 1);
+        }
+        true
+    }
+}
+
+/// The head of an asciicast v3 event line `[interval, "code", "data…`:
+/// (interval, code, offset of the data string's first byte). None for
+/// anything else.
+fn event_head(line: &[u8]) -> Option<(Micros, &[u8], usize)> {
+    let rest = line.strip_prefix(b"[")?;
+    let comma = memchr::memchr(b',', rest)?;
+    let interval = parse_micros(rest[..comma].trim_ascii())?;
+    let after = rest[comma + 1..].trim_ascii_start();
+    let after = after.strip_prefix(b"\"")?;
+    let q = memchr::memchr(b'"', after)?;
+    let code = &after[..q];
+    let tail = after[q + 1..].trim_ascii_start().strip_prefix(b",")?;
+    let tail = tail.trim_ascii_start().strip_prefix(b"\"")?;
+    Some((interval, code, line.len() - tail.len()))
+}
+
+/// Where an escaped JSON string's content ends (its closing quote).
+fn json_string_len(s: &[u8]) -> usize {
+    let mut i = 0;
+    while let Some(j) = memchr::memchr2(b'\\', b'"', &s[i..]) {
+        if s[i + j] == b'"' {
+            return i + j;
+        }
+        i += j + 2;
+        if i >= s.len() {
+            break;
+        }
+    }
+    s.len()
+}
+
+/// `1.250000` → 1_250_000 µs.
+fn parse_micros(s: &[u8]) -> Option<Micros> {
+    let (whole, frac) = match memchr::memchr(b'.', s) {
+        Some(i) => (&s[..i], &s[i + 1..]),
+        None => (s, &b""[..]),
+    };
+    let mut us: Micros = 0;
+    for &b in whole {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        us = us.checked_mul(10)?.checked_add(Micros::from(b - b'0'))?;
+    }
+    us = us.checked_mul(1_000_000)?;
+    let mut scale = 100_000;
+    for &b in frac.iter().take(6) {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        us += Micros::from(b - b'0') * scale;
+        scale /= 10;
+    }
+    Some(us)
+}
+
+/// The JSON escape at the start of `s` (which starts with a backslash):
+/// (bytes of `s` used, the character's UTF-8 bytes, how many). None when
+/// malformed.
+fn json_escape(s: &[u8]) -> Option<(usize, [u8; 4], usize)> {
+    let one = |b: u8| Some((2, [b, 0, 0, 0], 1));
+    match *s.get(1)? {
+        b'n' => one(b'\n'),
+        b'r' => one(b'\r'),
+        b't' => one(b'\t'),
+        b'b' => one(0x08),
+        b'f' => one(0x0c),
+        b'u' => {
+            let mut cp = hex4(s, 2)?;
+            let mut used = 6;
+            if (0xd800..0xdc00).contains(&cp)
+                && s.get(6..8) == Some(b"\\u")
+                && let Some(lo) = hex4(s, 8).filter(|lo| (0xdc00..0xe000).contains(lo))
+            {
+                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+                used = 12;
+            }
+            let c = char::from_u32(cp).unwrap_or('\u{fffd}');
+            let mut buf = [0u8; 4];
+            let len = c.encode_utf8(&mut buf).len();
+            Some((used, buf, len))
+        }
+        other => one(other), // \" \\ \/
+    }
+}
+
+/// Four hex digits at `s[i..]`.
+fn hex4(s: &[u8], i: usize) -> Option<u32> {
+    let mut v = 0;
+    for &b in s.get(i..i + 4)? {
+        let d = match b {
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'f' => b - b'a' + 10,
+            b'A'..=b'F' => b - b'A' + 10,
+            _ => return None,
+        };
+        v = v << 4 | u32::from(d);
+    }
+    Some(v)
+}
+
 impl ReadSink for Collect<'_, '_> {
+    fn chunk_text(&mut self, record: &ChunkRecord, lines: &[u8]) -> Flow {
+        if self.take_lines(record.first, lines) {
+            Flow::Continue
+        } else {
+            Flow::Stop
+        }
+    }
+
     fn header(&mut self, header: &Header) -> Flow {
         if !self.opts.filter.accepts(header) || opts_until_excludes(self.opts, header) {
             self.filtered = true;
@@ -622,14 +907,6 @@ impl ReadSink for Collect<'_, '_> {
         }
         self.header = Some(header.clone());
         Flow::Continue
-    }
-
-    fn event(&mut self, e: &Event) -> Flow {
-        if self.take_event(e) {
-            Flow::Continue
-        } else {
-            Flow::Stop
-        }
     }
 }
 
@@ -649,6 +926,7 @@ fn search_file_inner(
     let kind = sniff(path).map_err(|e| e.to_string())?;
     let mut c = Collect {
         search: LineSearch::new(pattern),
+        sizes: Vec::new(),
         opts,
         header: None,
         filtered: false,
@@ -683,6 +961,8 @@ fn search_file_inner(
             }
             let ro = ReadOptions {
                 threads: opts.threads.max(1),
+                // Lines are searched as they are (`chunk_text`).
+                events: false,
                 ..ReadOptions::default()
             };
             let report = read_path(path, &ro, &mut c).map_err(|e| e.to_string())?;
@@ -721,7 +1001,7 @@ fn search_file_inner(
         .collect();
     if opts.screen && !hits.is_empty() {
         // Screen lines are extras: a failure here leaves them out.
-        let _ = screen_lines(path, opts, &mut hits);
+        let _ = screen_lines(path, opts, c.sizes, &mut hits);
     }
     Ok(FileResult::Searched {
         header: Box::new(header),
@@ -731,49 +1011,197 @@ fn search_file_inner(
     })
 }
 
-/// Brings an emulator forward through the recording: reading on when the
-/// next time is close, jumping from a keyframe when one is nearer.
+/// Output emulated to rebuild a screen without keyframes (see [`Walker`]).
+pub const SCREEN_WINDOW: usize = crate::seek::KEYFRAME_BYTES;
+
+/// Brings an emulator to each hit's time, in time order.
+///
+/// With cached keyframes (from `play`/`snapshot`) the screens are exact: the
+/// walker jumps from a keyframe when one lies ahead, else reads on. Without,
+/// emulating every recording with hits from its start would cost far more
+/// than the search itself, so a hit more than [`SCREEN_WINDOW`] bytes of
+/// output after the previous one gets a screen rebuilt from a blank terminal
+/// (of the size in force) fed the last [`SCREEN_WINDOW`] bytes of output
+/// before it, from its segment and, when needed, the one before. That is
+/// exact when the window reaches back to the recording's start, and
+/// otherwise right wherever those bytes redrew the screen (scrolling output,
+/// a full-screen program's redraws): what the hit's own text wrote is always
+/// inside the window. Closer hits read on from the previous one.
 struct Walker {
     seeker: Seeker,
-    at: Option<(Emulator, Cursor, Micros)>,
+    /// Resizes seen by the first pass.
+    sizes: Vec<(Micros, TermSize)>,
+    /// Decoded segments (at most two: the current one and the one before).
+    segments: Vec<(usize, Vec<Event>)>,
+    at: Option<WalkState>,
 }
 
-impl Walker {
-    fn screen_at(&mut self, t: Micros) -> Result<&Emulator, SeekError> {
-        let jump = match &self.at {
-            None => true,
-            Some((_, _, pos)) => {
-                t < *pos
-                    || self
-                        .seeker
-                        .keyframes()
-                        .iter()
-                        .any(|k| k.t > *pos && k.t <= t)
-            }
-        };
-        if jump {
-            let (emu, cursor) = self.seeker.cursor_at(t)?;
-            self.at = Some((emu, cursor, t));
-        } else if let Some((emu, cursor, pos)) = &mut self.at {
-            while let Some(e) = cursor.next_if(|e| e.time <= t)? {
-                emu.apply(&e.data);
-            }
-            *pos = t;
-        }
-        match &self.at {
-            Some((emu, _, _)) => Ok(emu),
-            None => unreachable!("set above"),
-        }
+struct WalkState {
+    emu: Emulator,
+    pos: Micros,
+    exact: bool,
+    /// Without keyframes: the segment and its next event to apply.
+    next: Option<(usize, usize)>,
+    /// With keyframes (or for a plain file): a cursor reading on.
+    cursor: Option<Cursor>,
+}
+
+fn out_len(e: &Event) -> usize {
+    match &e.data {
+        EventData::Output(b) => b.len(),
+        _ => 0,
     }
 }
 
-fn screen_lines(path: &Path, opts: &SearchOptions, hits: &mut [Hit]) -> Result<(), SeekError> {
+impl Walker {
+    fn size_before(&self, t: Micros) -> TermSize {
+        self.sizes
+            .iter()
+            .rev()
+            .find(|(at, _)| *at < t)
+            .map_or_else(|| self.seeker.header().size(), |(_, s)| *s)
+    }
+
+    fn load(&mut self, seg: usize) -> Result<(), SeekError> {
+        if self.segments.iter().any(|(s, _)| *s == seg) {
+            return Ok(());
+        }
+        let events = self.seeker.segment_events(seg)?;
+        // Keep only a neighbour (the window may need the segment before).
+        self.segments.retain(|(s, _)| s.abs_diff(seg) == 1);
+        self.segments.push((seg, events));
+        Ok(())
+    }
+
+    fn events(&self, seg: usize) -> &[Event] {
+        self.segments
+            .iter()
+            .find(|(s, _)| *s == seg)
+            .map_or(&[][..], |(_, e)| e)
+    }
+
+    /// The screen at `t`, and whether it is exact.
+    fn screen_at(&mut self, t: Micros) -> Result<(&Emulator, bool), SeekError> {
+        match self.seeker.segment_at(t) {
+            Some(seg) if self.seeker.keyframes().is_empty() => self.by_window(seg, t)?,
+            _ => self.by_cursor(t)?,
+        }
+        match &self.at {
+            Some(s) => Ok((&s.emu, s.exact)),
+            None => unreachable!("set above"),
+        }
+    }
+
+    /// Exact: from keyframes, or (plain files) from the start.
+    fn by_cursor(&mut self, t: Micros) -> Result<(), SeekError> {
+        if let Some(s) = &mut self.at
+            && let Some(cursor) = &mut s.cursor
+            && t >= s.pos
+            && !self
+                .seeker
+                .keyframes()
+                .iter()
+                .any(|k| k.t > s.pos && k.t <= t)
+        {
+            while let Some(e) = cursor.next_if(|e| e.time <= t)? {
+                s.emu.apply(&e.data);
+            }
+            s.pos = t;
+            return Ok(());
+        }
+        let (emu, cursor) = self.seeker.cursor_at(t)?;
+        self.at = Some(WalkState {
+            emu,
+            pos: t,
+            exact: true,
+            next: None,
+            cursor: Some(cursor),
+        });
+        Ok(())
+    }
+
+    fn by_window(&mut self, seg: usize, t: Micros) -> Result<(), SeekError> {
+        self.load(seg)?;
+        let events = self.events(seg);
+        let next = events.partition_point(|e| e.time <= t);
+        // Read on when the previous hit is in this segment and close.
+        if let Some(s) = &self.at
+            && let Some((s_seg, s_next)) = s.next
+            && s_seg == seg
+            && s_next <= next
+            && events[s_next..next].iter().map(out_len).sum::<usize>() <= SCREEN_WINDOW
+        {
+            let mut state = self
+                .at
+                .take()
+                .unwrap_or_else(|| unreachable!("checked above"));
+            for e in &self.events(seg)[s_next..next] {
+                state.emu.apply(&e.data);
+            }
+            state.pos = t;
+            state.next = Some((seg, next));
+            self.at = Some(state);
+            return Ok(());
+        }
+        // Walk back from t until the window is full.
+        let mut bytes = 0;
+        let mut from = next;
+        while from > 0 && bytes < SCREEN_WINDOW {
+            from -= 1;
+            bytes += out_len(&events[from]);
+        }
+        // Exact when everything from the recording's start is in.
+        let mut exact = from == 0 && seg == 0;
+        let mut earlier = 0;
+        if from == 0 && bytes < SCREEN_WINDOW && seg > 0 {
+            self.load(seg - 1)?;
+            let prev = self.events(seg - 1);
+            let mut k = prev.len();
+            while k > 0 && bytes < SCREEN_WINDOW {
+                k -= 1;
+                bytes += out_len(&prev[k]);
+            }
+            exact = k == 0 && seg == 1;
+            earlier = prev.len() - k;
+        }
+        let prev = if earlier > 0 {
+            self.events(seg - 1)
+        } else {
+            &[]
+        };
+        let prev = &prev[prev.len() - earlier..];
+        let events = self.events(seg);
+        let first = prev.first().or(events.get(from));
+        let size = first.map_or_else(|| self.size_before(t), |e| self.size_before(e.time));
+        let mut emu = Emulator::new(size);
+        for e in prev.iter().chain(&events[from..next]) {
+            emu.apply(&e.data);
+        }
+        self.at = Some(WalkState {
+            emu,
+            pos: t,
+            exact,
+            next: Some((seg, next)),
+            cursor: None,
+        });
+        Ok(())
+    }
+}
+
+fn screen_lines(
+    path: &Path,
+    opts: &SearchOptions,
+    sizes: Vec<(Micros, TermSize)>,
+    hits: &mut [Hit],
+) -> Result<(), SeekError> {
     let mut walker = Walker {
         seeker: Seeker::open_lazy(path, opts.cache.as_deref())?,
+        sizes,
+        segments: Vec::new(),
         at: None,
     };
     for hit in hits {
-        let emu = walker.screen_at(hit.found.time)?;
+        let (emu, exact) = walker.screen_at(hit.found.time)?;
         let rows = emu.lines();
         let Some(&(s, e)) = hit.found.matches.first() else {
             continue;
@@ -795,6 +1223,7 @@ fn screen_lines(path: &Path, opts: &SearchOptions, hits: &mut [Hit]) -> Result<(
             }
         }
         hit.screen = found.map(|(r, _)| ScreenLine {
+            exact,
             row: r,
             line: rows[r].clone(),
             before: rows[r.saturating_sub(opts.context)..r].to_vec(),
@@ -1032,6 +1461,59 @@ mod tests {
         // An unterminated CSI does not swallow what follows forever.
         let long = format!("\x1b[{}text", "1;".repeat(100));
         assert!(strip(&[&long]).ends_with("text"));
+    }
+
+    #[test]
+    fn stripping_json_escaped_text_equals_stripping_the_text() {
+        // Random mixes of text, controls and sequences, split anywhere.
+        let pieces = [
+            "plain ",
+            "caf\u{e9} ",
+            "\u{1F600}",
+            "\x1b[1;31m",
+            "\x1b[0m",
+            "\r\n",
+            "\t",
+            "\x08",
+            "\x1b]0;t\x07",
+            "\x1b(0",
+            "q",
+            "\x1b[3C",
+            "\x1b[12;1H",
+            "\"q\"",
+            "\\",
+            "/",
+            "\x7f",
+            "\x1b[",
+            "4",
+            "2m",
+            "\x1bP1$r\x1b\\",
+            "\x1b[?25l",
+        ];
+        let mut seed = 1u64;
+        for _ in 0..300 {
+            let mut events = Vec::new();
+            for _ in 0..6 {
+                let mut e = String::new();
+                for _ in 0..8 {
+                    seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+                    e.push_str(pieces[(seed >> 33) as usize % pieces.len()]);
+                }
+                events.push(e);
+            }
+            let (mut a, mut b) = (Stripper::default(), Stripper::default());
+            let (mut out_a, mut out_b) = (Vec::new(), Vec::new());
+            for e in &events {
+                a.feed(e.as_bytes(), &mut out_a);
+                let json = serde_json::to_string(e).unwrap();
+                b.feed_json(json[1..json.len() - 1].as_bytes(), &mut out_b);
+            }
+            assert_eq!(
+                String::from_utf8_lossy(&out_a),
+                String::from_utf8_lossy(&out_b),
+                "{events:?}"
+            );
+        }
     }
 
     fn hits(pattern: &str, o: PatternOptions, events: &[(Micros, &str)]) -> Vec<LineHit> {

@@ -228,7 +228,7 @@ fn hit_json(path: &str, header: &Header, verdict: &Verdict, tampered: bool, h: &
         "line": line,
         "matches": matches,
         "screen": h.screen.as_ref().map(|s| json!({
-            "row": s.row, "line": s.line, "before": s.before, "after": s.after,
+            "row": s.row, "line": s.line, "before": s.before, "after": s.after, "exact": s.exact,
         })),
         "recording": {
             "id": meta.map(|m| m.id.as_str()),

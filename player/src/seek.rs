@@ -261,6 +261,44 @@ impl Seeker {
         }
     }
 
+    /// The segment holding time `t` (None for plain files, which have no
+    /// segments).
+    pub fn segment_at(&self, t: Micros) -> Option<usize> {
+        match &self.inner {
+            Inner::Indexed { index, .. } => index.segment_at(t),
+            Inner::Plain { .. } => None,
+        }
+    }
+
+    /// A cursor from event `event` of `segment` (plain files: from the
+    /// start), read and verified as [`Seeker::cursor_at`]'s.
+    pub fn cursor_from(&self, segment: usize, event: usize) -> Result<Cursor, SeekError> {
+        Ok(match &self.inner {
+            Inner::Plain { .. } => {
+                Cursor::plain(CastReader::new(BufReader::new(File::open(&self.path)?))?)
+            }
+            Inner::Indexed { index, .. } => {
+                Cursor::indexed(File::open(&self.path)?, index.clone(), (segment, event))
+            }
+        })
+    }
+
+    /// The events of one segment, verified (damage is an error). Empty for
+    /// plain files.
+    pub fn segment_events(&self, segment: usize) -> Result<Vec<Event>, SeekError> {
+        let Inner::Indexed { index, .. } = &self.inner else {
+            return Ok(Vec::new());
+        };
+        let seg = index.read_segment(&mut File::open(&self.path)?, segment)?;
+        match seg.problem {
+            Some(problem) => Err(SeekError::Tampered {
+                at: format!("segment {segment}"),
+                problem,
+            }),
+            None => Ok(seg.events),
+        }
+    }
+
     /// The screen after every event at or before `t`.
     pub fn screen_at(&self, t: Micros) -> Result<Emulator, SeekError> {
         Ok(self.cursor_at(t)?.0)

@@ -498,3 +498,65 @@ fn ls_verify_finds_damage_that_the_index_does_not_show() {
         r.stdout
     );
 }
+
+#[test]
+fn screen_lines_deep_in_long_recordings_match_the_snapshot() {
+    let d = Dir::new();
+    // ~9 MB of output in three segments; a needle every ~2 MB.
+    let mut text = String::from(r#"{"version":3,"term":{"cols":100,"rows":30}}"#);
+    text.push('\n');
+    for i in 0..120_000 {
+        let line = if i % 25_000 == 24_999 {
+            format!("found \x1b[31mNEEDLE\x1b[0m at {i}\r\n")
+        } else {
+            format!("line {i} \x1b[1mbold\x1b[0m and some ordinary output text\r\n")
+        };
+        text.push_str(&serde_json::json!([0.001, "o", line]).to_string());
+        text.push('\n');
+    }
+    std::fs::write(d.join("big.cast"), text).unwrap();
+    assert_eq!(d.run(&["import", "big.cast"]).code, 0);
+    let hits = |d: &Dir| {
+        let r = d.run(&["grep", "--json", "NEEDLE", "big.cast.zst"]);
+        assert_eq!(r.code, 0, "{r:?}");
+        json_lines(&r.stdout)
+            .into_iter()
+            .filter(|v| v["type"] == "match")
+            .collect::<Vec<_>>()
+    };
+    let first = hits(&d);
+    assert_eq!(first.len(), 4);
+    for h in &first {
+        let n = h["line"]
+            .as_str()
+            .unwrap()
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .to_string();
+        let screen = &h["screen"];
+        assert_eq!(screen["line"], format!("found NEEDLE at {n}"), "{h}");
+        // The screen as snapshot (exact, from keyframes) shows it: same row,
+        // same neighbours.
+        let t = h["time"].as_f64().unwrap();
+        let r = d.run(&["snapshot", "big.cast.zst", "--at", &format!("{t:.6}")]);
+        let rows: Vec<&str> = r.stdout.lines().collect();
+        let row = screen["row"].as_u64().unwrap() as usize;
+        assert_eq!(rows[row], screen["line"], "{h}");
+    }
+    // Beyond the first window the screen is rebuilt from a window (not
+    // exact); with keyframes cached (the snapshots above) it is exact.
+    assert!(
+        first[1..].iter().all(|h| h["screen"]["exact"] == false),
+        "{first:?}"
+    );
+    let again = hits(&d);
+    assert!(
+        again.iter().all(|h| h["screen"]["exact"] == true),
+        "{again:?}"
+    );
+    for (a, b) in first.iter().zip(&again) {
+        assert_eq!(a["screen"]["line"], b["screen"]["line"]);
+        assert_eq!(a["screen"]["row"], b["screen"]["row"]);
+    }
+}
