@@ -461,22 +461,14 @@ Examples:
   termtrail ls --verify ./recordings
   termtrail ls --json | jq -r 'select(.end == \"idle timeout\") | .path'";
 
-/// `ls` arguments.
+/// Which recordings (`grep`, `ls`).
 #[derive(Args, Debug)]
-pub struct LsArgs {
-    /// Recordings or directories (default: the local store).
-    #[arg(value_name = "PATH")]
-    pub paths: Vec<PathBuf>,
-    /// Read and verify every recording fully (chain, seal, signature).
-    #[arg(long)]
-    pub verify: bool,
-    /// JSON Lines: one object per recording (schema in docs/player.md).
-    #[arg(long)]
-    pub json: bool,
-    /// Only recordings active at or after this time.
+#[command(next_help_heading = "Filters")]
+pub struct FilterArgs {
+    /// From this time on: a date (2026-11-20), a UTC time (2026-11-20T14:30:00Z) or a time ago (7d, 36h); grep: hits, ls: recordings active then.
     #[arg(long, value_name = "WHEN")]
     pub since: Option<String>,
-    /// Only recordings that started before this time.
+    /// Before this time (same forms).
     #[arg(long, value_name = "WHEN")]
     pub until: Option<String>,
     /// Only recordings of this runtime session id.
@@ -491,6 +483,22 @@ pub struct LsArgs {
     /// Only recordings whose title contains this (any case).
     #[arg(long, value_name = "TEXT")]
     pub title: Option<String>,
+}
+
+/// `ls` arguments.
+#[derive(Args, Debug)]
+pub struct LsArgs {
+    /// Recordings or directories (default: the local store).
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Read and verify every recording fully (chain, seal, signature).
+    #[arg(long)]
+    pub verify: bool,
+    /// JSON Lines: one object per recording (schema in docs/player.md).
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub filter: FilterArgs,
     /// Recordings read at once (default: one per CPU).
     #[arg(short = 'j', long, value_name = "N")]
     pub threads: Option<usize>,
@@ -569,24 +577,8 @@ pub struct GrepArgs {
     /// Colour: auto (on a terminal, unless NO_COLOR is set), always, never.
     #[arg(long, value_name = "WHEN", default_value = "auto")]
     pub color: ColorWhen,
-    /// Only hits at or after this time.
-    #[arg(long, value_name = "WHEN")]
-    pub since: Option<String>,
-    /// Only hits before this time.
-    #[arg(long, value_name = "WHEN")]
-    pub until: Option<String>,
-    /// Only recordings of this runtime session id.
-    #[arg(long, value_name = "ID")]
-    pub session: Option<String>,
-    /// Only recordings of this shell id.
-    #[arg(long, value_name = "ID")]
-    pub shell: Option<String>,
-    /// Only recordings opened by this principal.
-    #[arg(long, value_name = "WHO")]
-    pub principal: Option<String>,
-    /// Only recordings whose title contains this (any case).
-    #[arg(long, value_name = "TEXT")]
-    pub title: Option<String>,
+    #[command(flatten)]
+    pub filter: FilterArgs,
     /// Recordings searched at once (default: one per CPU).
     #[arg(short = 'j', long, value_name = "N")]
     pub threads: Option<usize>,

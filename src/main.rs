@@ -147,11 +147,11 @@ fn search_roots(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(vec![root])
 }
 
-/// --since / --until as Unix seconds.
-fn time_window(
-    since: &Option<String>,
-    until: &Option<String>,
-) -> Result<(Option<i64>, Option<i64>)> {
+/// The filters as the player takes them: metadata, and --since / --until
+/// as Unix seconds.
+fn filters(
+    f: cli::FilterArgs,
+) -> Result<(termtrail_player::grep::MetaFilter, Option<i64>, Option<i64>)> {
     let now = unix_now() as i64;
     let when = |v: &Option<String>| {
         v.as_deref()
@@ -159,20 +159,21 @@ fn time_window(
             .transpose()
             .map_err(anyhow::Error::msg)
     };
-    Ok((when(since)?, when(until)?))
+    let (since, until) = (when(&f.since)?, when(&f.until)?);
+    let meta = termtrail_player::grep::MetaFilter {
+        session: f.session,
+        shell: f.shell,
+        principal: f.principal,
+        title: f.title,
+    };
+    Ok((meta, since, until))
 }
 
 fn ls(a: LsArgs) -> Result<u8> {
-    use termtrail_player::grep::{MetaFilter, collect_files};
+    use termtrail_player::grep::collect_files;
     use termtrail_player::list::{State, entries, print_table, sort};
 
-    let (since, until) = time_window(&a.since, &a.until)?;
-    let filter = MetaFilter {
-        session: a.session,
-        shell: a.shell,
-        principal: a.principal,
-        title: a.title,
-    };
+    let (filter, since, until) = filters(a.filter)?;
     let (files, missing) = collect_files(&search_roots(&a.paths)?);
     let mut errors = missing.len();
     for (p, e) in &missing {
@@ -223,7 +224,7 @@ fn ls(a: LsArgs) -> Result<u8> {
 
 fn grep(a: GrepArgs) -> Result<u8> {
     use termtrail_player::grep::{
-        MetaFilter, Pattern, PatternOptions, SearchOptions, collect_files, search_all,
+        Pattern, PatternOptions, SearchOptions, collect_files, search_all,
     };
     use termtrail_player::hits::{Mode, PrintOptions, Totals, print_result, summary_json};
 
@@ -247,7 +248,7 @@ fn grep(a: GrepArgs) -> Result<u8> {
         },
     )
     .map_err(anyhow::Error::msg)?;
-    let (since, until) = time_window(&a.since, &a.until)?;
+    let (filter, since, until) = filters(a.filter)?;
     let mode = if a.quiet {
         Mode::Quiet
     } else if a.files_with_matches {
@@ -270,12 +271,7 @@ fn grep(a: GrepArgs) -> Result<u8> {
         context: a.context,
         since,
         until,
-        filter: MetaFilter {
-            session: a.session.clone(),
-            shell: a.shell.clone(),
-            principal: a.principal.clone(),
-            title: a.title.clone(),
-        },
+        filter,
         // Few files: let each decode on several threads.
         threads: (cpus / files.len().clamp(1, cpus)).clamp(1, 4),
         cache: termtrail_player::seek::cache_dir(),

@@ -19,17 +19,7 @@ fn attach_type_resize_detach_reattach_and_exit_code() {
         dir = d.path().display(),
         bin = bin()
     );
-    t.cmd(&[
-        "new-session",
-        "-d",
-        "-s",
-        "t",
-        "-x",
-        "100",
-        "-y",
-        "30",
-        &first,
-    ]);
+    t.start(&first);
     t.wait_for("tt>");
     t.cmd(&[
         "send-keys",
@@ -75,17 +65,7 @@ fn attach_type_resize_detach_reattach_and_exit_code() {
         dir = d.path().display(),
         bin = bin()
     );
-    t.cmd(&[
-        "new-session",
-        "-d",
-        "-s",
-        "t",
-        "-x",
-        "100",
-        "-y",
-        "30",
-        &second,
-    ]);
+    t.start(&second);
     t.wait_for("made-while-detached");
     t.cmd(&["send-keys", "-t", "t", "pwd", "Enter"]);
     t.wait_for("/tmp");
@@ -145,17 +125,7 @@ fn attach_through_the_proxy_to_serve_and_verify_both_recordings() {
         bin = bin(),
         addr = px.addr
     );
-    t.cmd(&[
-        "new-session",
-        "-d",
-        "-s",
-        "t",
-        "-x",
-        "100",
-        "-y",
-        "30",
-        &cmd,
-    ]);
+    t.start(&cmd);
     t.wait_for("tt>");
     t.cmd(&[
         "send-keys",
@@ -191,17 +161,7 @@ fn attach_reconnects_after_the_link_drops_and_keeps_the_shell() {
         bin = bin(),
         addr = relay.addr
     );
-    t.cmd(&[
-        "new-session",
-        "-d",
-        "-s",
-        "t",
-        "-x",
-        "100",
-        "-y",
-        "30",
-        &cmd,
-    ]);
+    t.start(&cmd);
     t.wait_for("tt>");
     t.cmd(&[
         "send-keys",

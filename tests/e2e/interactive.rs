@@ -28,6 +28,21 @@ impl Tmux {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Runs `script` in a new 100x30 session named `t`.
+    pub fn start(&self, script: &str) {
+        self.cmd(&[
+            "new-session",
+            "-d",
+            "-s",
+            "t",
+            "-x",
+            "100",
+            "-y",
+            "30",
+            script,
+        ]);
+    }
+
     pub fn screen(&self) -> String {
         self.cmd(&["capture-pane", "-p", "-t", "t"])
     }
@@ -65,17 +80,7 @@ fn interactive_session_with_resize_marker_and_restored_terminal() {
         dir = d.path().display(),
         bin = bin()
     );
-    t.cmd(&[
-        "new-session",
-        "-d",
-        "-s",
-        "t",
-        "-x",
-        "100",
-        "-y",
-        "30",
-        &script,
-    ]);
+    t.start(&script);
     t.wait_for("tt>");
     t.cmd(&[
         "send-keys",
@@ -98,12 +103,7 @@ fn interactive_session_with_resize_marker_and_restored_terminal() {
         "{screen}"
     );
     // The terminal is back in cooked mode with echo on.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !d.join("stty.after").exists() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    std::thread::sleep(Duration::from_millis(100));
-    let after = std::fs::read_to_string(d.join("stty.after")).unwrap();
+    let after = wait_for_file(&d.join("stty.after"), 5);
     let flags: Vec<&str> = after.split_whitespace().collect();
     for f in ["icanon", "echo", "isig", "opost"] {
         assert!(flags.contains(&f), "{f} restored: {after}");
@@ -150,23 +150,10 @@ fn sigterm_in_raw_mode_restores_the_terminal_and_seals_as_interrupted() {
         dir = d.path().display(),
         bin = bin()
     );
-    t.cmd(&[
-        "new-session",
-        "-d",
-        "-s",
-        "t",
-        "-x",
-        "80",
-        "-y",
-        "24",
-        &script,
-    ]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !d.join("rec.pid").exists() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    std::thread::sleep(Duration::from_millis(500));
-    let pid = std::fs::read_to_string(d.join("rec.pid")).unwrap();
+    t.start(&script);
+    let pid = wait_for_file(&d.join("rec.pid"), 10);
+    // Let rec set up its terminal before the signal.
+    std::thread::sleep(Duration::from_millis(400));
     assert!(
         Command::new("kill")
             .args(["-TERM", pid.trim()])
@@ -175,12 +162,7 @@ fn sigterm_in_raw_mode_restores_the_terminal_and_seals_as_interrupted() {
             .success()
     );
     t.wait_for("rc=");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !d.join("stty.after").exists() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    std::thread::sleep(Duration::from_millis(100));
-    let after = std::fs::read_to_string(d.join("stty.after")).unwrap();
+    let after = wait_for_file(&d.join("stty.after"), 5);
     let flags: Vec<&str> = after.split_whitespace().collect();
     for f in ["icanon", "echo", "isig"] {
         assert!(flags.contains(&f), "{f} restored: {after}");

@@ -23,17 +23,7 @@ fn start(t: &Tmux, d: &Dir, args: &str) {
         dir = d.path().display(),
         bin = bin()
     );
-    t.cmd(&[
-        "new-session",
-        "-d",
-        "-s",
-        "t",
-        "-x",
-        "100",
-        "-y",
-        "30",
-        &script,
-    ]);
+    t.start(&script);
 }
 
 fn status(t: &Tmux) -> String {
@@ -224,25 +214,14 @@ fn a_signal_ends_play_and_restores_the_terminal() {
         dir = d.path().display(),
         bin = bin()
     );
-    t.cmd(&[
-        "new-session",
-        "-d",
-        "-s",
-        "t",
-        "-x",
-        "100",
-        "-y",
-        "30",
-        &script,
-    ]);
+    t.start(&script);
     t.wait_for("start of the show");
     let s = t.wait_for("EXIT=");
     assert!(s.contains("EXIT=0") && s.contains("BEFORE-PLAY"), "{s}");
     assert!(!s.contains("start of the show"), "{s}");
-    let read = |f: &str| std::fs::read_to_string(d.join(f)).unwrap_or_default();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while read("stty.after").is_empty() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    assert_eq!(read("stty.before"), read("stty.after"), "terminal settings");
+    assert_eq!(
+        wait_for_file(&d.join("stty.before"), 5),
+        wait_for_file(&d.join("stty.after"), 5),
+        "terminal settings"
+    );
 }

@@ -201,3 +201,24 @@ pub fn test_ca(d: &Dir) -> (String, String, String) {
     ]);
     (p("ca.pem"), p("cert.pem"), p("key.pem"))
 }
+
+/// The contents of a file another process writes: waits (up to `secs`)
+/// until it is there, not empty, and unchanged for 100 ms.
+#[track_caller]
+pub fn wait_for_file(path: &Path, secs: u64) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    let mut last = String::new();
+    loop {
+        let now = std::fs::read_to_string(path).unwrap_or_default();
+        if !now.is_empty() && now == last {
+            return now;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {}",
+            path.display()
+        );
+        last = now;
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
