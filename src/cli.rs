@@ -163,16 +163,24 @@ pub struct ProxyArgs {
     /// Runtime ARN used in the upstream path when --upstream has no path (agentcore).
     #[arg(long, value_name = "ARN", default_value = "local")]
     pub runtime: String,
+    /// At most this many live shells through the proxy; the next is refused (HTTP 429).
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_shells: u16,
+    #[command(flatten)]
+    pub host: HostFlags,
+}
+
+/// What `serve` and `proxy` share: where recordings go, how long shells
+/// live, TLS and authentication.
+#[derive(Args, Debug)]
+pub struct HostFlags {
     /// Store directory (default: $XDG_DATA_HOME/termtrail/recordings).
     #[arg(long, value_name = "DIR")]
     pub store: Option<PathBuf>,
-    /// At most this many live shells through the proxy.
-    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u16).range(1..))]
-    pub max_shells: u16,
-    /// End shells without traffic after this long.
+    /// End shells without traffic (heartbeats excepted) after this long.
     #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse_duration)]
     pub idle_timeout: Duration,
-    /// Keep a shell and its recording this long after its client dropped.
+    /// End a shell (and seal its recording) this long after its last client left.
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
     pub grace: Duration,
     /// TLS certificate chain (PEM); with --tls-key, clients connect with wss://.
@@ -246,27 +254,11 @@ pub struct ServeArgs {
     /// Address to listen on (port 0 picks a free port, printed at start).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8765")]
     pub listen: String,
-    /// Store directory (default: $XDG_DATA_HOME/termtrail/recordings).
-    #[arg(long, value_name = "DIR")]
-    pub store: Option<PathBuf>,
     /// At most this many live shells; the next connection is refused (HTTP 429).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
     pub max_shells: u16,
-    /// End shells without traffic (heartbeats excepted) after this long.
-    #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse_duration)]
-    pub idle_timeout: Duration,
-    /// End shells that have no client for this long.
-    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
-    pub grace: Duration,
-    /// TLS certificate chain (PEM); with --tls-key, clients connect with wss://.
-    #[arg(long, value_name = "FILE", requires = "tls_key")]
-    pub tls_cert: Option<PathBuf>,
-    /// TLS private key (PEM).
-    #[arg(long, value_name = "FILE", requires = "tls_cert")]
-    pub tls_key: Option<PathBuf>,
-    /// Run without authentication (loopback addresses only).
-    #[arg(long)]
-    pub no_auth: bool,
+    #[command(flatten)]
+    pub host: HostFlags,
     /// Command for new shells (default: $SHELL).
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<String>,

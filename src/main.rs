@@ -755,17 +755,14 @@ fn init_logging() {
 }
 
 /// What `serve` and `proxy` share: flags about the listener and the host.
-struct HostArgs {
-    listen: String,
-    store: Option<PathBuf>,
-    no_auth: bool,
-    tls: Option<(PathBuf, PathBuf)>,
-    what: &'static str,
-}
-
+/// Runs `serve` or `proxy` (`what`) on `listen` with `backend` until
+/// SIGTERM or SIGINT.
 fn run_host(
-    h: HostArgs,
-    make: impl FnOnce(PathBuf) -> termtrail_recorder::serve::ServeOptions,
+    what: &'static str,
+    listen: &str,
+    max_shells: u16,
+    h: cli::HostFlags,
+    backend: termtrail_recorder::serve::Backend,
 ) -> Result<u8> {
     use termtrail_recorder::serve::run;
     init_logging();
@@ -775,10 +772,20 @@ fn run_host(
         );
     }
     let store = store_root(h.store)?;
-    let opts = make(store.root().to_path_buf());
-    let acceptor = match &h.tls {
+    let opts = termtrail_recorder::serve::ServeOptions {
+        store: store.root().to_path_buf(),
+        max_shells: usize::from(max_shells),
+        idle_timeout: h.idle_timeout,
+        grace: h.grace,
+        backend,
+        principal: principal(),
+        // Idle shells close their segment and free its compressor.
+        writer: WriterOptions::default().segment_idle(Some(Duration::from_secs(10))),
+        shutdown_deadline: Duration::from_secs(10),
+    };
+    let acceptor = match h.tls_cert.zip(h.tls_key) {
         Some((cert, key)) => {
-            Some(termtrail_recorder::tls::acceptor(cert, key).map_err(anyhow::Error::msg)?)
+            Some(termtrail_recorder::tls::acceptor(&cert, &key).map_err(anyhow::Error::msg)?)
         }
         None => None,
     };
@@ -787,14 +794,14 @@ fn run_host(
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(&h.listen)
+        let listener = tokio::net::TcpListener::bind(listen)
             .await
-            .with_context(|| format!("cannot listen on {}", h.listen))?;
+            .with_context(|| format!("cannot listen on {listen}"))?;
         let addr = listener.local_addr()?;
         if !addr.ip().is_loopback() {
             bail!("--no-auth is allowed only on a loopback address, not {addr}; authentication for other addresses is not implemented yet");
         }
-        eprintln!("!!! termtrail {}: NO AUTHENTICATION — anyone who can reach {addr} gets a shell", h.what);
+        eprintln!("!!! termtrail {what}: NO AUTHENTICATION — anyone who can reach {addr} gets a shell");
         let scheme = if acceptor.is_some() { "wss" } else { "ws" };
         eprintln!(
             "::: listening on {scheme}://{addr}/runtimes/<arn>/ws/shells (recordings in {})",
@@ -825,30 +832,13 @@ fn principal() -> String {
 }
 
 fn serve(a: ServeArgs) -> Result<u8> {
-    use termtrail_recorder::serve::{Backend, ServeOptions};
-    let h = HostArgs {
-        listen: a.listen,
-        store: a.store,
-        no_auth: a.no_auth,
-        tls: a.tls_cert.zip(a.tls_key),
-        what: "serve",
-    };
-    run_host(h, |store| ServeOptions {
-        store,
-        max_shells: usize::from(a.max_shells),
-        idle_timeout: a.idle_timeout,
-        grace: a.grace,
-        backend: Backend::Local { command: a.command },
-        principal: principal(),
-        // Idle shells close their segment and free its compressor.
-        writer: WriterOptions::default().segment_idle(Some(Duration::from_secs(10))),
-        shutdown_deadline: Duration::from_secs(10),
-    })
+    let backend = termtrail_recorder::serve::Backend::Local { command: a.command };
+    run_host("serve", &a.listen, a.max_shells, a.host, backend)
 }
 
 fn proxy(a: ProxyArgs) -> Result<u8> {
     use termtrail_recorder::proxy::{Upstream, UpstreamProtocol};
-    use termtrail_recorder::serve::{Backend, ServeOptions};
+    use termtrail_recorder::serve::Backend;
     if !(a.upstream.starts_with("ws://") || a.upstream.starts_with("wss://")) {
         bail!(
             "--upstream must be a ws:// or wss:// URL, got {:?}",
@@ -891,24 +881,13 @@ fn proxy(a: ProxyArgs) -> Result<u8> {
             signer: None,
         },
     };
-    let h = HostArgs {
-        listen: a.listen,
-        store: a.store,
-        no_auth: a.no_auth,
-        tls: a.tls_cert.zip(a.tls_key),
-        what: "proxy",
-    };
-    run_host(h, |store| ServeOptions {
-        store,
-        max_shells: usize::from(a.max_shells),
-        idle_timeout: a.idle_timeout,
-        grace: a.grace,
-        backend: Backend::Proxy(upstream),
-        principal: principal(),
-        // Idle shells close their segment and free its compressor.
-        writer: WriterOptions::default().segment_idle(Some(Duration::from_secs(10))),
-        shutdown_deadline: Duration::from_secs(10),
-    })
+    run_host(
+        "proxy",
+        &a.listen,
+        a.max_shells,
+        a.host,
+        Backend::Proxy(upstream),
+    )
 }
 
 fn random_id() -> Result<String> {
