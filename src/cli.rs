@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use termtrail_format::event::TermSize;
+use termtrail_format::store::Location;
 
 /// A flight recorder for interactive shells: tamper-evident, compressed
 /// asciicast recordings you can verify, replay and export.
@@ -264,6 +265,11 @@ pub struct ServeArgs {
     pub command: Vec<String>,
 }
 
+/// Parses a store location (a directory or s3://BUCKET/PREFIX).
+pub fn parse_location(s: &str) -> Result<Location, String> {
+    Location::parse(s)
+}
+
 /// Parses `500ms`, `30s`, `15m`, `2h` (a bare number is seconds).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
@@ -362,9 +368,15 @@ pub struct RecArgs {
     /// Write the recording to FILE instead of the store.
     #[arg(short, long, value_name = "FILE", conflicts_with = "store")]
     pub output: Option<PathBuf>,
-    /// Store directory (default: $XDG_DATA_HOME/termtrail/recordings).
-    #[arg(long, value_name = "DIR")]
-    pub store: Option<PathBuf>,
+    /// Store: a directory, or s3://BUCKET/PREFIX (default: $XDG_DATA_HOME/termtrail/recordings).
+    #[arg(long, value_name = "DIR|URL", value_parser = parse_location)]
+    pub store: Option<Location>,
+    /// With an S3 store: most seconds the bucket may lag the live recording.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub upload_interval: Duration,
+    /// Refuse to record when the recording cannot be made durable (S3 unreachable at the start).
+    #[arg(long)]
+    pub strict: bool,
     /// Replace FILE if it exists.
     #[arg(long, requires = "output")]
     pub overwrite: bool,

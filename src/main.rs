@@ -94,7 +94,8 @@ fn snapshot(a: SnapshotArgs) -> Result<u8> {
     let at = parse_time(&a.at).map_err(anyhow::Error::msg)?;
     let cache = if a.no_cache { None } else { cache_dir() };
     let mut bar = Progress::new("building keyframes");
-    let found = Seeker::open(&a.file, cache.as_deref(), &mut |done, total| {
+    let (file, _fetched) = fetch_if_remote(&a.file)?;
+    let found = Seeker::open(&file, cache.as_deref(), &mut |done, total| {
         bar.update(done, total)
     })
     .and_then(|seeker| Ok((seeker.screen_at(at)?, seeker)));
@@ -129,6 +130,40 @@ fn snapshot(a: SnapshotArgs) -> Result<u8> {
     out.write_all(screen.render(a.color).as_bytes())?;
     out.flush()?;
     Ok(0)
+}
+
+/// A local copy of FILE: the file itself, or an `s3://` object fetched into
+/// a temporary file (deleted when the guard drops).
+fn fetch_if_remote(file: &Path) -> Result<(PathBuf, Option<tempfile::TempPath>)> {
+    use termtrail_player::remote::{is_s3, list_url};
+    if !is_s3(file) {
+        return Ok((file.to_path_buf(), None));
+    }
+    let url = file.to_string_lossy();
+    let mut targets = list_url(&url).map_err(anyhow::Error::msg)?;
+    if targets.len() != 1 {
+        bail!(
+            "{url} names {} recordings; name one object (termtrail ls {url} lists them)",
+            targets.len()
+        );
+    }
+    let t = targets.remove(0);
+    t.local().map_err(anyhow::Error::msg)
+}
+
+/// Recordings named on the command line (paths, directories, `s3://`
+/// URLs), or the local store; with what could not be read.
+fn targets(
+    paths: &[PathBuf],
+) -> Result<(Vec<termtrail_player::remote::Target>, Vec<(String, String)>)> {
+    let args: Vec<String> = search_roots(paths)?
+        .iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    Ok(termtrail_player::remote::expand(
+        &args,
+        termtrail_player::grep::collect_files,
+    ))
 }
 
 /// The paths to look at: those given, or the local store.
@@ -170,14 +205,13 @@ fn filters(
 }
 
 fn ls(a: LsArgs) -> Result<u8> {
-    use termtrail_player::grep::collect_files;
     use termtrail_player::list::{State, entries, print_table, sort};
 
     let (filter, since, until) = filters(a.filter)?;
-    let (files, missing) = collect_files(&search_roots(&a.paths)?);
+    let (files, missing) = targets(&a.paths)?;
     let mut errors = missing.len();
     for (p, e) in &missing {
-        eprintln!("termtrail: {}: {e}", p.display());
+        eprintln!("termtrail: {p}: {e}");
     }
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut bar = Progress::new(if a.verify { "verifying" } else { "reading" });
@@ -193,7 +227,7 @@ fn ls(a: LsArgs) -> Result<u8> {
                 Ok(_) => {}
                 Err(e) => {
                     errors += 1;
-                    bar.suspend(|| eprintln!("termtrail: {}: {e}", path.display()));
+                    bar.suspend(|| eprintln!("termtrail: {}: {e}", path.name()));
                 }
             }
         }
@@ -206,7 +240,7 @@ fn ls(a: LsArgs) -> Result<u8> {
         for e in &list {
             writeln!(out, "{}", e.to_json())?;
         }
-    } else {
+    } else if !list.is_empty() {
         print_table(&mut out, &list)?;
     }
     out.flush()?;
@@ -223,9 +257,7 @@ fn ls(a: LsArgs) -> Result<u8> {
 }
 
 fn grep(a: GrepArgs) -> Result<u8> {
-    use termtrail_player::grep::{
-        Pattern, PatternOptions, SearchOptions, collect_files, search_all,
-    };
+    use termtrail_player::grep::{Pattern, PatternOptions, SearchOptions, search_all};
     use termtrail_player::hits::{Mode, PrintOptions, Totals, print_result, summary_json};
 
     let started = std::time::Instant::now();
@@ -260,8 +292,7 @@ fn grep(a: GrepArgs) -> Result<u8> {
     } else {
         Mode::Lines
     };
-    let paths = search_roots(&a.paths)?;
-    let (files, missing) = collect_files(&paths);
+    let (files, missing) = targets(&a.paths)?;
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let jobs = a.threads.unwrap_or(cpus).max(1);
     let opts = SearchOptions {
@@ -288,7 +319,7 @@ fn grep(a: GrepArgs) -> Result<u8> {
     };
     let mut totals = Totals::default();
     for (p, e) in &missing {
-        eprintln!("termtrail: {}: {e}", p.display());
+        eprintln!("termtrail: {p}: {e}");
         totals.errors += 1;
     }
     let mut bar = Progress::new("searching");
@@ -357,7 +388,8 @@ fn play(a: PlayArgs) -> Result<u8> {
     }
     let cache = if a.no_cache { None } else { cache_dir() };
     let mut bar = Progress::new("building keyframes");
-    let seeker = Seeker::open(&a.file, cache.as_deref(), &mut |done, total| {
+    let (file, _fetched) = fetch_if_remote(&a.file)?;
+    let seeker = Seeker::open(&file, cache.as_deref(), &mut |done, total| {
         bar.update(done, total)
     })
     .with_context(|| a.file.display().to_string())?;
@@ -510,30 +542,42 @@ fn unix_now() -> u64 {
 }
 
 fn rec(a: RecArgs) -> Result<u8> {
+    use termtrail_format::store::Location;
     use termtrail_recorder::rec::{MARKER_KEY, RecOptions, record};
+    use termtrail_recorder::store::Destination;
     let writer = WriterOptions::default().chunk_age(Duration::from_millis(a.chunk_ms));
-    let path = match a.output {
-        Some(p) => p,
+    let (dest, new) = match &a.output {
+        Some(_) => (None, None),
         None => {
-            let store = store_root(a.store)?;
+            let location = match a.store {
+                Some(l) => l,
+                None => Location::Local(store_root(None)?.root().to_path_buf()),
+            };
+            let dest = Destination::open(&location, a.upload_interval, a.strict)
+                .map_err(anyhow::Error::msg)?;
             let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
                 .map(|h| h.trim().to_string())
                 .unwrap_or_else(|_| "localhost".into());
             let shell = format!("{}-{}", std::process::id(), unix_now());
-            store
-                .create_path(&KeyParts {
+            let new = dest
+                .create(&KeyParts {
                     source: "local",
                     session: &host,
                     shell: &shell,
                     start: unix_now(),
                 })
-                .with_context(|| {
-                    format!(
-                        "cannot create the store directory under {}",
-                        store.root().display()
-                    )
-                })?
+                .context("cannot create the recording in the store")?;
+            (Some(dest), Some(new))
         }
+    };
+    let path = match (&a.output, &new) {
+        (Some(p), _) => p.clone(),
+        (None, Some(n)) => n.path.clone(),
+        (None, None) => unreachable!("one of them is set above"),
+    };
+    let shown = match (&dest, &new) {
+        (Some(d), Some(n)) => d.describe(n),
+        _ => path.display().to_string(),
     };
     let opts = RecOptions {
         command: a.command,
@@ -549,8 +593,7 @@ fn rec(a: RecArgs) -> Result<u8> {
     };
     if !a.quiet {
         eprintln!(
-            "::: termtrail recording to {}{}",
-            path.display(),
+            "::: termtrail recording to {shown}{}",
             if a.headless {
                 ""
             } else {
@@ -558,28 +601,54 @@ fn rec(a: RecArgs) -> Result<u8> {
             }
         );
     }
-    match record(&opts, &path) {
+    let result = record(&opts, &path);
+    let code = match &result {
         Ok(outcome) => {
             if !a.quiet {
                 eprintln!(
-                    "::: recording sealed ({}): {} ({} events, {:.1} s)",
+                    "::: recording sealed ({}): {shown} ({} events, {:.1} s)",
                     outcome.end,
-                    path.display(),
                     outcome.summary.events,
                     outcome.summary.duration as f64 / 1e6
                 );
             }
-            Ok(u8::try_from(outcome.exit_code & 0xff).unwrap_or(255))
+            u8::try_from(outcome.exit_code & 0xff).unwrap_or(255)
         }
         Err(e) => {
             eprintln!("termtrail: {e}");
-            Ok(125)
+            125
+        }
+    };
+    if let (Some(dest), Some(new)) = (dest, new) {
+        dest.finished(&new);
+        if matches!(dest, Destination::S3 { .. }) {
+            if !a.quiet {
+                eprintln!("::: uploading to {shown}");
+            }
+            let status = dest.flush(Duration::from_secs(60));
+            new.release();
+            if !status.pending.is_empty() {
+                let why = status
+                    .errors
+                    .values()
+                    .next()
+                    .cloned()
+                    .unwrap_or_else(|| "S3 did not answer in time".into());
+                eprintln!(
+                    "termtrail: the recording is not in S3 yet: {why}; it is kept in the spool ({}) and uploaded by the next termtrail run with this store (or `termtrail upload --store URL`)",
+                    path.display()
+                );
+                return Ok(2);
+            }
+        } else {
+            new.release();
         }
     }
+    Ok(code)
 }
 
 fn verify(a: VerifyArgs) -> Result<u8> {
-    use termtrail_player::verify::{Verdict, verify_path};
+    use termtrail_player::verify::{Verdict, verify_named};
     let key = a
         .key
         .as_deref()
@@ -588,9 +657,27 @@ fn verify(a: VerifyArgs) -> Result<u8> {
     let mut verdicts = Vec::new();
     let stdout = io::stdout();
     for file in &a.files {
-        let (verdict, line) = verify_path(file, key.as_ref(), a.json);
-        writeln!(stdout.lock(), "{line}")?;
-        verdicts.push(verdict);
+        if !termtrail_player::remote::is_s3(file) {
+            let (verdict, line) =
+                verify_named(file, &file.display().to_string(), key.as_ref(), a.json);
+            writeln!(stdout.lock(), "{line}")?;
+            verdicts.push(verdict);
+            continue;
+        }
+        // Every recording under an S3 prefix, each fetched and verified.
+        let url = file.to_string_lossy();
+        let found = termtrail_player::remote::list_url(&url).map_err(anyhow::Error::msg)?;
+        if found.is_empty() {
+            bail!("no recordings under {url}");
+        }
+        for t in found {
+            let (verdict, line) = match t.local() {
+                Ok((path, _fetched)) => verify_named(&path, &t.name(), key.as_ref(), a.json),
+                Err(e) => (Verdict::Error, format!("{}: error: {e}", t.name())),
+            };
+            writeln!(stdout.lock(), "{line}")?;
+            verdicts.push(verdict);
+        }
     }
     Ok(Verdict::worst(verdicts).exit_code() as u8)
 }
@@ -611,6 +698,7 @@ fn export(a: ExportArgs) -> Result<u8> {
         },
         force: a.force,
     };
+    let (file, _fetched) = fetch_if_remote(&a.file)?;
     let result = match &a.output {
         Some(out) => {
             // Write beside the target and rename, so a refused or failed
@@ -620,7 +708,7 @@ fn export(a: ExportArgs) -> Result<u8> {
                 std::fs::File::create(&tmp)
                     .with_context(|| format!("cannot create {}", tmp.display()))?,
             );
-            let r = export_path(&a.file, &mut f, &opts);
+            let r = export_path(&file, &mut f, &opts);
             let flushed = f.flush();
             match (&r, flushed) {
                 (Ok(_), Ok(())) => std::fs::rename(&tmp, out)
@@ -638,7 +726,7 @@ fn export(a: ExportArgs) -> Result<u8> {
         None => {
             let stdout = io::stdout();
             let mut lock = io::BufWriter::new(stdout.lock());
-            let r = export_path(&a.file, &mut lock, &opts);
+            let r = export_path(&file, &mut lock, &opts);
             lock.flush()?;
             r
         }

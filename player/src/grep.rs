@@ -1307,15 +1307,15 @@ fn walk_dir(dir: &Path, files: &mut Vec<PathBuf>, errors: &mut Vec<(PathBuf, Str
     }
 }
 
-/// Searches `files` on `jobs` threads, handing each file's result to `done`
+/// Searches `files` (local files or S3 objects) on `jobs` threads, handing each file's result to `done`
 /// as soon as it is complete (in completion order). `done` returns false to
 /// stop the search.
 pub fn search_all(
-    files: &[PathBuf],
+    files: &[crate::remote::Target],
     pattern: &Pattern,
     opts: &SearchOptions,
     jobs: usize,
-    done: &mut dyn FnMut(&Path, FileResult) -> bool,
+    done: &mut dyn FnMut(&str, FileResult) -> bool,
 ) {
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
@@ -1327,8 +1327,12 @@ pub fn search_all(
             s.spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(path) = files.get(i) else { break };
-                    let r = search_file(path, pattern, opts);
+                    let Some(target) = files.get(i) else { break };
+                    // An S3 object is fetched into a temporary file first.
+                    let r = match target.local() {
+                        Ok((path, _fetched)) => search_file(&path, pattern, opts),
+                        Err(e) => FileResult::Failed(e),
+                    };
                     if tx.send((i, r)).is_err() {
                         break;
                     }
@@ -1337,7 +1341,7 @@ pub fn search_all(
         }
         drop(tx);
         for (i, r) in rx.iter() {
-            if !done(&files[i], r) {
+            if !done(&files[i].name(), r) {
                 stop.store(true, Ordering::Relaxed);
                 break;
             }

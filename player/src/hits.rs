@@ -3,7 +3,6 @@
 //! schema in `docs/player.md`).
 
 use std::io::{self, Write};
-use std::path::Path;
 
 use serde_json::{Value, json};
 use termtrail_format::cast::Header;
@@ -62,14 +61,14 @@ const RESET: &str = "\x1b[0m";
 pub fn print_result(
     out: &mut dyn Write,
     err: &mut dyn Write,
-    path: &Path,
+    name: &str,
     result: &FileResult,
     pattern: &Pattern,
     o: &PrintOptions,
     totals: &mut Totals,
 ) -> io::Result<()> {
     totals.files += 1;
-    let shown = path.display().to_string();
+    let shown = name.to_string();
     match result {
         FileResult::Filtered => Ok(()),
         FileResult::Failed(e) => {

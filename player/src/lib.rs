@@ -7,7 +7,8 @@
 //! self-contained web page with asciinema-player in [`html`]); the avt
 //! emulator behind every screen ([`term`]); keyframes and instant seeking
 //! ([`seek`], behind `snapshot`); terminal replay ([`play`]); and search
-//! across recordings ([`grep`], printed by [`hits`]); listing ([`list`]).
+//! across recordings ([`grep`], printed by [`hits`]); listing ([`list`]);
+//! and reading recordings named by `s3://` URLs ([`remote`]).
 //!
 //! ```no_run
 //! use termtrail_player::export::{ExportFormat, ExportOptions, export_path};
@@ -24,6 +25,7 @@ pub mod hits;
 pub mod html;
 pub mod list;
 pub mod play;
+pub mod remote;
 pub mod screen;
 pub mod seek;
 pub mod term;

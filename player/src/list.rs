@@ -4,7 +4,7 @@
 
 use std::fs::File;
 use std::io::{self, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::{Value, json};
 use termtrail_format::cast::Header;
@@ -50,8 +50,8 @@ impl State {
 /// One recording.
 #[derive(Debug, Clone)]
 pub struct Entry {
-    /// Where it is.
-    pub path: PathBuf,
+    /// Where it is: a path or an `s3://` URL.
+    pub name: String,
     /// Its header.
     pub header: Box<Header>,
     /// File size in bytes.
@@ -84,7 +84,7 @@ pub fn entry(path: &Path, verify: bool) -> Result<Entry, String> {
             duration = e.time;
         }
         return Ok(Entry {
-            path: path.to_path_buf(),
+            name: path.display().to_string(),
             header,
             size,
             duration,
@@ -94,10 +94,23 @@ pub fn entry(path: &Path, verify: bool) -> Result<Entry, String> {
         });
     }
     let mut file = File::open(path).map_err(|e| e.to_string())?;
-    let index = load_index(&mut file).map_err(|e| format!("not a readable recording: {e}"))?;
+    let mut e = from_index(&mut file, path.display().to_string(), size)?;
+    if verify {
+        verify_into(&mut e, path)?;
+    }
+    Ok(e)
+}
+
+/// What the header and index say (no verification).
+fn from_index<R: std::io::Read + std::io::Seek>(
+    r: &mut R,
+    name: String,
+    size: u64,
+) -> Result<Entry, String> {
+    let index = load_index(r).map_err(|e| format!("not a readable recording: {e}"))?;
     let key = index.header.termtrail.as_ref().and_then(|m| m.key.as_ref());
-    let mut e = Entry {
-        path: path.to_path_buf(),
+    Ok(Entry {
+        name,
         signed: key.map(|_| true),
         header: Box::new(index.header),
         size,
@@ -108,8 +121,12 @@ pub fn entry(path: &Path, verify: bool) -> Result<Entry, String> {
         } else {
             State::Unsealed
         },
-    };
-    if verify {
+    })
+}
+
+/// Reads `path` fully through the verifying reader into `e`.
+fn verify_into(e: &mut Entry, path: &Path) -> Result<(), String> {
+    {
         let opts = ReadOptions {
             events: false,
             ..ReadOptions::default()
@@ -133,9 +150,30 @@ pub fn entry(path: &Path, verify: bool) -> Result<Entry, String> {
         if report.status != Status::Intact {
             e.duration = report.last_verified;
         }
-        e.end = report.end.or(e.end.filter(|_| report.sealed));
+        e.end = report.end.or(e.end.take().filter(|_| report.sealed));
     }
-    Ok(e)
+    Ok(())
+}
+
+/// [`entry`] for a local file or an S3 object: an object's header and index
+/// come through ranged GETs; with `verify` (or for a plain `.cast`) it is
+/// fetched whole.
+pub fn entry_of(t: &crate::remote::Target, verify: bool) -> Result<Entry, String> {
+    use crate::remote::Target;
+    match t {
+        Target::File(p) => entry(p, verify),
+        Target::S3 { store, key, size } => {
+            if verify || key.ends_with(".cast") {
+                let (path, _fetched) = t.local()?;
+                let mut e = entry(&path, verify)?;
+                e.name = t.name();
+                e.size = *size;
+                return Ok(e);
+            }
+            let mut r = store.open(key, *size, 256 << 10);
+            from_index(&mut r, t.name(), *size)
+        }
+    }
 }
 
 impl Entry {
@@ -173,7 +211,7 @@ impl Entry {
     pub fn to_json(&self) -> Value {
         let m = self.header.termtrail.as_ref();
         json!({
-            "path": self.path.display().to_string(),
+            "path": self.name,
             "start": self.start(),
             "started": self.start().map(|s| crate::hits::rfc3339(s, 0)),
             "duration": self.duration as f64 / 1e6,
@@ -194,7 +232,7 @@ impl Entry {
 
 /// Sorts by start time (recordings without one first), then path.
 pub fn sort(entries: &mut [Entry]) {
-    entries.sort_by(|a, b| (a.start(), &a.path).cmp(&(b.start(), &b.path)));
+    entries.sort_by(|a, b| (a.start(), &a.name).cmp(&(b.start(), &b.name)));
 }
 
 fn human_size(n: u64) -> String {
@@ -271,7 +309,7 @@ pub fn print_table(out: &mut dyn Write, entries: &[Entry]) -> io::Result<()> {
                 .map_or("-".into(), |r| short(&r.to_string(), 24)),
             state,
             short(e.header.title.as_deref().unwrap_or("-"), 30),
-            e.path.display().to_string(),
+            e.name.clone(),
         ]);
     }
     let cols = rows[0].len();
@@ -295,7 +333,11 @@ pub fn print_table(out: &mut dyn Write, entries: &[Entry]) -> io::Result<()> {
 }
 
 /// Reads `files` on `jobs` threads; results in the order of `files`.
-pub fn entries(files: &[PathBuf], verify: bool, jobs: usize) -> Vec<Result<Entry, String>> {
+pub fn entries(
+    files: &[crate::remote::Target],
+    verify: bool,
+    jobs: usize,
+) -> Vec<Result<Entry, String>> {
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
     let next = AtomicUsize::new(0);
@@ -306,8 +348,8 @@ pub fn entries(files: &[PathBuf], verify: bool, jobs: usize) -> Vec<Result<Entry
             s.spawn(|| {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(path) = files.get(i) else { break };
-                    let r = entry(path, verify);
+                    let Some(target) = files.get(i) else { break };
+                    let r = entry_of(target, verify);
                     if let Ok(mut o) = out.lock() {
                         o[i] = Some(r);
                     }

@@ -45,6 +45,17 @@ impl Verdict {
 /// Verifies one file; returns the verdict and one line of output (human
 /// text, or a JSON object with `json`).
 pub fn verify_path(path: &Path, key: Option<&PublicKey>, json: bool) -> (Verdict, String) {
+    verify_named(path, &path.display().to_string(), key, json)
+}
+
+/// [`verify_path`], naming the file `name` in the output (an `s3://` URL
+/// for an object fetched into a temporary file).
+pub fn verify_named(
+    path: &Path,
+    name: &str,
+    key: Option<&PublicKey>,
+    json: bool,
+) -> (Verdict, String) {
     let opts = ReadOptions {
         events: false,
         ..ReadOptions::default()
@@ -53,9 +64,9 @@ pub fn verify_path(path: &Path, key: Option<&PublicKey>, json: bool) -> (Verdict
         Ok(report) => {
             let (verdict, key_note) = judge(&report, key);
             let text = if json {
-                render_json(path, &report, verdict, key_note.as_deref())
+                render_json(name, &report, verdict, key_note.as_deref())
             } else {
-                render_human(path, &report, key_note.as_deref())
+                render_human(name, &report, key_note.as_deref())
             };
             (verdict, text)
         }
@@ -65,9 +76,10 @@ pub fn verify_path(path: &Path, key: Option<&PublicKey>, json: bool) -> (Verdict
                 other => other.to_string(),
             };
             let text = if json {
-                json!({"file": path.display().to_string(), "verdict": "error", "exit_code": 2, "error": message}).to_string()
+                json!({"file": name, "verdict": "error", "exit_code": 2, "error": message})
+                    .to_string()
             } else {
-                format!("{}: error: {message}", path.display())
+                format!("{name}: error: {message}")
             };
             (Verdict::Error, text)
         }
@@ -107,8 +119,8 @@ fn judge(report: &Report, key: Option<&PublicKey>) -> (Verdict, Option<String>) 
     }
 }
 
-fn render_human(path: &Path, r: &Report, key_note: Option<&str>) -> String {
-    let mut s = format!("{}: ", path.display());
+fn render_human(name: &str, r: &Report, key_note: Option<&str>) -> String {
+    let mut s = format!("{name}: ");
     match r.status {
         Status::Intact => {
             s.push_str("intact, sealed");
@@ -191,10 +203,10 @@ fn plural(n: u64, word: &str) -> String {
     }
 }
 
-fn render_json(path: &Path, r: &Report, verdict: Verdict, key_note: Option<&str>) -> String {
+fn render_json(name: &str, r: &Report, verdict: Verdict, key_note: Option<&str>) -> String {
     let mut v = serde_json::to_value(r).unwrap_or_default();
     if let Some(obj) = v.as_object_mut() {
-        obj.insert("file".into(), json!(path.display().to_string()));
+        obj.insert("file".into(), json!(name));
         obj.insert(
             "verdict".into(),
             json!(match verdict {

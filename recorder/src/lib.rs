@@ -1,9 +1,13 @@
 //! termtrail's recorders.
 //!
 //! This crate owns turning live terminals into events for the format crate's
-//! [`ChainWriter`](termtrail_format::writer::ChainWriter): today the local PTY
-//! recorder behind `termtrail rec` ([`rec`]), with the terminal handling it
-//! needs ([`tty`]). The shell host and the WebSocket proxy will live here too.
+//! [`ChainWriter`](termtrail_format::writer::ChainWriter): the local PTY
+//! recorder behind `termtrail rec` ([`rec`]) with the terminal handling it
+//! needs ([`tty`]); the shell host behind `serve` ([`serve`], speaking the
+//! AgentCore shell protocol of [`protocol`]) and the recording proxy
+//! ([`proxy`]) with their recordings ([`recording`]); the clients `attach`
+//! and `exec` ([`client`], [`exec`], [`tls`], [`sigv4`]); and where
+//! recordings go ([`store`]: a local directory, or a spool streamed to S3).
 //!
 //! ```no_run
 //! use termtrail_recorder::rec::{RecOptions, record};
@@ -25,5 +29,6 @@ pub mod rec;
 pub mod recording;
 pub mod serve;
 pub mod sigv4;
+pub mod store;
 pub mod tls;
 pub mod tty;

@@ -1,11 +1,72 @@
-//! Where recordings live. The local directory store is the embedded default;
-//! it moves bytes and never parses them.
+//! Where recordings live: a local directory (the embedded default) or, with
+//! the `s3` feature, an S3 bucket ([`s3`]: the client, and the uploader that
+//! streams spooled recordings into the bucket). Stores move bytes and never
+//! parse them.
 //!
 //! Key layout (stable, documented in `docs/format.md` §8):
 //! `YYYY/MM/DD/<source>/<session-id>/<shell-id>/<start>.cast.zst`, with the
-//! date and `<start>` (`YYYYMMDDTHHMMSSZ`) in UTC.
+//! date and `<start>` (`YYYYMMDDTHHMMSSZ`) in UTC; in S3 under the URL's
+//! prefix.
 
 use std::path::{Path, PathBuf};
+
+#[cfg(feature = "s3")]
+pub mod s3;
+
+/// A store location as users write it: a directory, or `s3://bucket/prefix`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A local directory.
+    Local(PathBuf),
+    /// An S3 bucket and key prefix (empty, or ending in `/`).
+    S3 {
+        /// Bucket name.
+        bucket: String,
+        /// Key prefix.
+        prefix: String,
+    },
+}
+
+impl Location {
+    /// Parses `s3://bucket[/prefix]` or a directory path.
+    pub fn parse(s: &str) -> Result<Location, String> {
+        let Some(rest) = s.strip_prefix("s3://") else {
+            if s.contains("://") {
+                return Err(format!(
+                    "unsupported store URL {s:?}: use a directory or s3://BUCKET/PREFIX"
+                ));
+            }
+            return Ok(Location::Local(PathBuf::from(s)));
+        };
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        let valid = (3..=63).contains(&bucket.len())
+            && bucket
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+            && !bucket.starts_with(['-', '.'])
+            && !bucket.ends_with(['-', '.']);
+        if !valid {
+            return Err(format!(
+                "bad bucket name {bucket:?} in {s:?}: 3-63 characters, lower-case letters, digits, '-' and '.'"
+            ));
+        }
+        let prefix = prefix.trim_matches('/');
+        let prefix = if prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{prefix}/")
+        };
+        Ok(Location::S3 {
+            bucket: bucket.to_string(),
+            prefix,
+        })
+    }
+
+    /// Whether a command-line argument names an S3 location.
+    pub fn is_s3(s: &str) -> bool {
+        s.starts_with("s3://")
+    }
+}
 
 /// A local directory of recordings.
 #[derive(Debug, Clone)]
@@ -115,6 +176,37 @@ pub fn civil(secs: u64) -> (i64, u32, u32, u32, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn locations_parse() {
+        assert_eq!(
+            Location::parse("s3://rec-bucket/a/b/"),
+            Ok(Location::S3 {
+                bucket: "rec-bucket".into(),
+                prefix: "a/b/".into()
+            })
+        );
+        assert_eq!(
+            Location::parse("s3://rec-bucket"),
+            Ok(Location::S3 {
+                bucket: "rec-bucket".into(),
+                prefix: String::new()
+            })
+        );
+        assert_eq!(
+            Location::parse("./recs"),
+            Ok(Location::Local(PathBuf::from("./recs")))
+        );
+        for bad in [
+            "s3://",
+            "s3://Bad_Bucket/x",
+            "s3://ab",
+            "gs://bucket/x",
+            "s3://-x-/y",
+        ] {
+            assert!(Location::parse(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn key_layout() {

@@ -1,0 +1,598 @@
+//! The S3 store: a blocking client over aws-sdk-s3 (its own small tokio
+//! runtime, so it can be used from synchronous code and from a thread of an
+//! async program alike), and the [`Uploader`] that streams spooled
+//! recordings into a bucket while they are written.
+//!
+//! Configuration is AWS's own chain (aws-config): credentials from the
+//! environment, profiles (`AWS_PROFILE`, SSO, `credential_process`), web
+//! identity or the instance/container metadata service; the region from
+//! `AWS_REGION`/the profile (default `us-east-1`); `AWS_ENDPOINT_URL` (or
+//! `AWS_ENDPOINT_URL_S3`) for S3-compatible servers. Path-style addressing
+//! is used when an endpoint is set (local servers have no virtual-host DNS)
+//! or `TERMTRAIL_S3_PATH_STYLE=1`. Request checksums are sent only when the
+//! operation requires them: many S3-compatible servers reject the SDK's
+//! default CRC32 trailers.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::Path;
+use std::time::Duration;
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::{RequestChecksumCalculation, ResponseChecksumValidation};
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+
+mod upload;
+pub use upload::{UploadStatus, Uploader, UploaderOptions, lock_path, meta_of_header};
+
+/// Smallest part of a multipart upload (but the last), by S3's rules.
+pub const MIN_PART: u64 = 5 << 20;
+/// Part size used for uploads.
+pub const PART_SIZE: u64 = 8 << 20;
+
+/// S3 failures, as one line naming the bucket/key and what to check.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct S3Error(pub String);
+
+impl S3Error {
+    fn from_sdk<E, R>(what: &str, target: &str, e: &SdkError<E, R>) -> S3Error
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        let code = e.as_service_error().and_then(|s| s.code()).unwrap_or("");
+        let full = DisplayErrorContext(e).to_string();
+        let hint = match code {
+            "NoSuchBucket" => "the bucket does not exist: check the name and the region",
+            "AccessDenied" | "Forbidden" | "AllAccessDisabled" => {
+                "access denied: check the credentials' IAM policy (docs/storage.md)"
+            }
+            "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "ExpiredToken" => {
+                "the credentials were refused: check AWS_ACCESS_KEY_ID/AWS_PROFILE"
+            }
+            "NoSuchKey" | "NotFound" => "no such object",
+            _ if full.contains("no credentials")
+                || full.contains("CredentialsNotLoaded")
+                || full.contains("loading credentials") =>
+            {
+                "no AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"
+            }
+            _ if matches!(e, SdkError::DispatchFailure(_) | SdkError::TimeoutError(_)) => {
+                "cannot reach S3: check AWS_ENDPOINT_URL, the network and the region"
+            }
+            _ => "",
+        };
+        // A service error's own code and message; else the error's source
+        // chain, without the SDK's debug dumps.
+        let detail = match e.as_service_error() {
+            Some(s) if s.code().is_some() => {
+                format!("{}: {}", code, s.message().unwrap_or("no message"))
+            }
+            _ => {
+                let mut parts = vec![e.to_string()];
+                let mut src = std::error::Error::source(e);
+                while let Some(s) = src {
+                    let t = s.to_string();
+                    if !t.contains('{') && !parts.contains(&t) {
+                        parts.push(t);
+                    }
+                    src = s.source();
+                }
+                parts.join(": ")
+            }
+        };
+        let text = if hint.is_empty() {
+            format!("S3 {what} {target}: {detail}")
+        } else {
+            format!("S3 {what} {target}: {hint} ({detail})")
+        };
+        S3Error(text)
+    }
+
+    /// Whether retrying could help (throttling, server errors, a network
+    /// that is down), as opposed to a refusal that will not change.
+    pub fn is_transient(&self) -> bool {
+        !(self.0.contains("access denied")
+            || self.0.contains("does not exist")
+            || self.0.contains("credentials were refused")
+            || self.0.contains("no AWS credentials"))
+    }
+}
+
+/// One object in a listing.
+#[derive(Debug, Clone)]
+pub struct ObjectInfo {
+    /// Its full key.
+    pub key: String,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// A bucket and prefix, with a client for them.
+pub struct S3Store {
+    rt: tokio::runtime::Runtime,
+    client: Client,
+    bucket: String,
+    prefix: String,
+}
+
+impl S3Store {
+    /// Loads the AWS configuration and makes a client. Nothing is sent yet.
+    pub fn connect(bucket: &str, prefix: &str) -> Result<S3Store, S3Error> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| S3Error(format!("cannot start the S3 client's runtime: {e}")))?;
+        let client = rt.block_on(client());
+        Ok(S3Store {
+            rt,
+            client,
+            bucket: bucket.to_string(),
+            prefix: prefix.to_string(),
+        })
+    }
+
+    /// The bucket.
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    /// The key prefix (empty or ending in `/`).
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// `s3://bucket/key`, for messages.
+    pub fn url(&self, key: &str) -> String {
+        format!("s3://{}/{key}", self.bucket)
+    }
+
+    /// The full key of a key relative to the prefix.
+    pub fn key(&self, rel: &str) -> String {
+        format!("{}{rel}", self.prefix)
+    }
+
+    /// Checks that the bucket exists and is reachable with these
+    /// credentials.
+    pub fn check(&self) -> Result<(), S3Error> {
+        let r = self
+            .rt
+            .block_on(self.client.head_bucket().bucket(&self.bucket).send());
+        r.map(drop).map_err(|e| {
+            // HeadBucket answers 404/403 without an error body.
+            let status = e.raw_response().map(|r| r.status().as_u16());
+            match status {
+                Some(404) => S3Error(format!(
+                    "S3 bucket s3://{}: the bucket does not exist: check the name and the region",
+                    self.bucket
+                )),
+                Some(403) => S3Error(format!(
+                    "S3 bucket s3://{}: access denied: check the credentials' IAM policy (docs/storage.md)",
+                    self.bucket
+                )),
+                _ => S3Error::from_sdk("bucket", &format!("s3://{}", self.bucket), &e),
+            }
+        })
+    }
+
+    /// Every object under `prefix` (a full key prefix), in key order,
+    /// starting after `start_after` when given.
+    pub fn list(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+    ) -> Result<Vec<ObjectInfo>, S3Error> {
+        self.rt.block_on(async {
+            let mut out = Vec::new();
+            let mut pages = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .set_start_after(start_after.map(str::to_string))
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| {
+                    S3Error::from_sdk("list", &format!("s3://{}/{prefix}", self.bucket), &e)
+                })?;
+                for o in page.contents() {
+                    if let Some(key) = o.key() {
+                        out.push(ObjectInfo {
+                            key: key.to_string(),
+                            size: o.size().unwrap_or(0).max(0) as u64,
+                        });
+                    }
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// An object's size and user metadata.
+    pub fn head(&self, key: &str) -> Result<(u64, HashMap<String, String>), S3Error> {
+        let r = self
+            .rt
+            .block_on(
+                self.client
+                    .head_object()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .send(),
+            )
+            .map_err(|e| S3Error::from_sdk("head", &self.url(key), &e))?;
+        let size = r.content_length().unwrap_or(0).max(0) as u64;
+        Ok((size, r.metadata().cloned().unwrap_or_default()))
+    }
+
+    /// Bytes `[start, end)` of an object.
+    pub fn get_range(&self, key: &str, start: u64, end: u64) -> Result<Vec<u8>, S3Error> {
+        if end <= start {
+            return Ok(Vec::new());
+        }
+        self.rt.block_on(async {
+            let r = self
+                .client
+                .get_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .range(format!("bytes={start}-{}", end - 1))
+                .send()
+                .await
+                .map_err(|e| S3Error::from_sdk("get", &self.url(key), &e))?;
+            let body = r
+                .body
+                .collect()
+                .await
+                .map_err(|e| S3Error(format!("S3 get {}: {e}", self.url(key))))?;
+            Ok(body.into_bytes().to_vec())
+        })
+    }
+
+    /// Streams a whole object into `out`.
+    pub fn download(&self, key: &str, out: &mut dyn Write) -> Result<u64, S3Error> {
+        self.rt.block_on(async {
+            let mut r = self
+                .client
+                .get_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .send()
+                .await
+                .map_err(|e| S3Error::from_sdk("get", &self.url(key), &e))?;
+            let mut n = 0u64;
+            while let Some(bytes) = r
+                .body
+                .try_next()
+                .await
+                .map_err(|e| S3Error(format!("S3 get {}: {e}", self.url(key))))?
+            {
+                out.write_all(&bytes)
+                    .map_err(|e| S3Error(format!("writing {}: {e}", self.url(key))))?;
+                n += bytes.len() as u64;
+            }
+            Ok(n)
+        })
+    }
+
+    /// Uploads a whole file: one PutObject when small, else a multipart
+    /// upload in [`PART_SIZE`] parts. Create-only: an existing object of
+    /// that key is never replaced.
+    pub fn put_file(
+        &self,
+        key: &str,
+        path: &Path,
+        meta: &HashMap<String, String>,
+    ) -> Result<(), S3Error> {
+        let len = std::fs::metadata(path)
+            .map_err(|e| S3Error(format!("{}: {e}", path.display())))?
+            .len();
+        if len <= PART_SIZE {
+            let body =
+                std::fs::read(path).map_err(|e| S3Error(format!("{}: {e}", path.display())))?;
+            return self.put(key, body, meta);
+        }
+        let mut mpu = self.create_multipart(key, meta)?;
+        let mut f = File::open(path).map_err(|e| S3Error(format!("{}: {e}", path.display())))?;
+        let mut at = 0;
+        while at < len {
+            let n = PART_SIZE.min(len - at);
+            let part =
+                read_at(&mut f, at, n).map_err(|e| S3Error(format!("{}: {e}", path.display())))?;
+            let number = mpu.parts.len() as i32 + 1;
+            self.upload_part(&mut mpu, number, part)?;
+            at += n;
+        }
+        self.complete(&mpu)
+    }
+
+    /// One PutObject, create-only.
+    pub fn put(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        meta: &HashMap<String, String>,
+    ) -> Result<(), S3Error> {
+        self.rt
+            .block_on(
+                self.client
+                    .put_object()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .content_type("application/zstd")
+                    .set_metadata(Some(meta.clone()))
+                    .if_none_match("*")
+                    .body(ByteStream::from(body))
+                    .send(),
+            )
+            .map(drop)
+            .map_err(|e| S3Error::from_sdk("put", &self.url(key), &e))
+    }
+
+    /// Starts a multipart upload.
+    pub fn create_multipart(
+        &self,
+        key: &str,
+        meta: &HashMap<String, String>,
+    ) -> Result<Multipart, S3Error> {
+        let r = self
+            .rt
+            .block_on(
+                self.client
+                    .create_multipart_upload()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .content_type("application/zstd")
+                    .set_metadata(Some(meta.clone()))
+                    .send(),
+            )
+            .map_err(|e| S3Error::from_sdk("create upload", &self.url(key), &e))?;
+        let id = r
+            .upload_id()
+            .ok_or_else(|| S3Error(format!("S3 create upload {}: no upload id", self.url(key))))?;
+        Ok(Multipart {
+            key: key.to_string(),
+            id: id.to_string(),
+            parts: Vec::new(),
+        })
+    }
+
+    /// Uploads (or replaces) part `number` (1-based).
+    pub fn upload_part(
+        &self,
+        mpu: &mut Multipart,
+        number: i32,
+        body: Vec<u8>,
+    ) -> Result<(), S3Error> {
+        let r = self
+            .rt
+            .block_on(
+                self.client
+                    .upload_part()
+                    .bucket(&self.bucket)
+                    .key(&mpu.key)
+                    .upload_id(&mpu.id)
+                    .part_number(number)
+                    .body(ByteStream::from(body))
+                    .send(),
+            )
+            .map_err(|e| S3Error::from_sdk("upload part", &self.url(&mpu.key), &e))?;
+        let etag = r.e_tag().unwrap_or_default().to_string();
+        let idx = (number - 1) as usize;
+        if idx < mpu.parts.len() {
+            mpu.parts[idx] = etag;
+        } else {
+            mpu.parts.push(etag);
+        }
+        Ok(())
+    }
+
+    /// Completes a multipart upload.
+    pub fn complete(&self, mpu: &Multipart) -> Result<(), S3Error> {
+        let parts = mpu
+            .parts
+            .iter()
+            .enumerate()
+            .map(|(i, etag)| {
+                CompletedPart::builder()
+                    .part_number(i as i32 + 1)
+                    .e_tag(etag)
+                    .build()
+            })
+            .collect();
+        self.rt
+            .block_on(
+                self.client
+                    .complete_multipart_upload()
+                    .bucket(&self.bucket)
+                    .key(&mpu.key)
+                    .upload_id(&mpu.id)
+                    .multipart_upload(
+                        CompletedMultipartUpload::builder()
+                            .set_parts(Some(parts))
+                            .build(),
+                    )
+                    .send(),
+            )
+            .map(drop)
+            .map_err(|e| S3Error::from_sdk("complete upload", &self.url(&mpu.key), &e))
+    }
+
+    /// Gives up a multipart upload (its parts are discarded).
+    pub fn abort(&self, mpu: &Multipart) -> Result<(), S3Error> {
+        self.rt
+            .block_on(
+                self.client
+                    .abort_multipart_upload()
+                    .bucket(&self.bucket)
+                    .key(&mpu.key)
+                    .upload_id(&mpu.id)
+                    .send(),
+            )
+            .map(drop)
+            .map_err(|e| S3Error::from_sdk("abort upload", &self.url(&mpu.key), &e))
+    }
+
+    /// Sets an object's tags (what is known only when a recording ends).
+    pub fn tag(&self, key: &str, tags: &[(&str, String)]) -> Result<(), S3Error> {
+        use aws_sdk_s3::types::{Tag, Tagging};
+        let set: Vec<Tag> = tags
+            .iter()
+            .filter_map(|(k, v)| Tag::builder().key(*k).value(v.clone()).build().ok())
+            .collect();
+        let tagging = Tagging::builder()
+            .set_tag_set(Some(set))
+            .build()
+            .map_err(|e| S3Error(format!("S3 tags for {}: {e}", self.url(key))))?;
+        self.rt
+            .block_on(
+                self.client
+                    .put_object_tagging()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .tagging(tagging)
+                    .send(),
+            )
+            .map(drop)
+            .map_err(|e| S3Error::from_sdk("tag", &self.url(key), &e))
+    }
+
+    /// A reader over an object, fetching ranges as they are read (blocks of
+    /// `block` bytes, the last few kept): what the index and seeking need
+    /// without downloading the whole object.
+    pub fn open(&self, key: &str, size: u64, block: u64) -> RangeReader<'_> {
+        RangeReader {
+            store: self,
+            key: key.to_string(),
+            size,
+            pos: 0,
+            block: block.max(4096),
+            cache: Vec::new(),
+            requests: 0,
+        }
+    }
+}
+
+/// A multipart upload in progress.
+#[derive(Debug, Clone)]
+pub struct Multipart {
+    /// Object key.
+    pub key: String,
+    /// Upload id.
+    pub id: String,
+    /// ETags of the parts uploaded, part 1 first.
+    pub parts: Vec<String>,
+}
+
+fn read_at(f: &mut File, at: u64, n: u64) -> io::Result<Vec<u8>> {
+    f.seek(SeekFrom::Start(at))?;
+    let mut buf = vec![0u8; n as usize];
+    f.read_exact(&mut buf)?;
+    Ok(buf)
+}
+
+async fn client() -> Client {
+    use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(http)
+        .load()
+        .await;
+    let endpoint_set = std::env::var_os("AWS_ENDPOINT_URL").is_some()
+        || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
+    let path_style = endpoint_set
+        || std::env::var("TERMTRAIL_S3_PATH_STYLE").is_ok_and(|v| v == "1" || v == "true");
+    let mut cfg = aws_sdk_s3::config::Builder::from(&shared)
+        .force_path_style(path_style)
+        .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+        .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
+        .retry_config(aws_sdk_s3::config::retry::RetryConfig::standard().with_max_attempts(3))
+        .timeout_config(
+            aws_sdk_s3::config::timeout::TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .operation_attempt_timeout(Duration::from_secs(120))
+                .build(),
+        );
+    if shared.region().is_none() {
+        cfg = cfg.region(aws_sdk_s3::config::Region::new("us-east-1"));
+    }
+    Client::from_conf(cfg.build())
+}
+
+/// Reads an S3 object through ranged GETs (see [`S3Store::open`]).
+pub struct RangeReader<'a> {
+    store: &'a S3Store,
+    key: String,
+    size: u64,
+    pos: u64,
+    block: u64,
+    /// (block start, bytes), most recent last.
+    cache: Vec<(u64, Vec<u8>)>,
+    requests: u64,
+}
+
+impl RangeReader<'_> {
+    /// GET requests made so far.
+    pub fn requests(&self) -> u64 {
+        self.requests
+    }
+}
+
+impl Read for RangeReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.pos >= self.size || buf.is_empty() {
+            return Ok(0);
+        }
+        let start = self.pos / self.block * self.block;
+        let idx = match self.cache.iter().position(|(s, _)| *s == start) {
+            Some(i) => i,
+            None => {
+                let end = (start + self.block).min(self.size);
+                let bytes = self
+                    .store
+                    .get_range(&self.key, start, end)
+                    .map_err(io::Error::other)?;
+                self.requests += 1;
+                if self.cache.len() >= 4 {
+                    self.cache.remove(0);
+                }
+                self.cache.push((start, bytes));
+                self.cache.len() - 1
+            }
+        };
+        let data = &self.cache[idx].1;
+        let off = (self.pos - start) as usize;
+        if off >= data.len() {
+            return Ok(0);
+        }
+        let n = buf.len().min(data.len() - off);
+        buf[..n].copy_from_slice(&data[off..off + n]);
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl Seek for RangeReader<'_> {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let new = match to {
+            SeekFrom::Start(n) => n as i128,
+            SeekFrom::End(d) => self.size as i128 + d as i128,
+            SeekFrom::Current(d) => self.pos as i128 + d as i128,
+        };
+        if new < 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "seek before the start",
+            ));
+        }
+        self.pos = new as u64;
+        Ok(self.pos)
+    }
+}

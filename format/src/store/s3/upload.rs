@@ -1,0 +1,430 @@
+//! Streams spooled recordings into S3 while they are written.
+//!
+//! A recording is written (fsync per chunk) to a spool file under the spool
+//! directory, at the same relative key it gets in the bucket. The uploader,
+//! a thread of its own, follows each spool as it grows:
+//!
+//! - every full [`PART_SIZE`] of the file becomes a part of the object's
+//!   multipart upload;
+//! - the unfinished rest (the tail) is uploaded as the next part at most
+//!   every `interval` (default 10 s) while it grows, replacing the previous
+//!   tail (S3 keeps the last upload of a part number). So what is in the
+//!   bucket — as parts, until the upload completes — lags the recording by
+//!   at most `interval` plus one request;
+//! - when the recording is sealed the last part is sent and the upload
+//!   completed (a recording that ends before its first interval is one
+//!   PutObject); the object's size is checked with a HEAD; only then is the
+//!   spool deleted.
+//!
+//! Failures (S3 unreachable, erroring, restarted and forgetting the upload)
+//! are retried with exponential backoff and jitter, up to a minute apart;
+//! the spool keeps everything meanwhile. Spools left behind (by a process
+//! that was killed, or that gave up waiting at exit) are found when an
+//! uploader starts for the same spool directory and uploaded as they are.
+//! Writers hold an exclusive lock on their spool file, so an uploader never
+//! takes over a recording another process is still writing.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::{Multipart, PART_SIZE, S3Error, S3Store};
+
+/// Uploader settings.
+#[derive(Debug, Clone)]
+pub struct UploaderOptions {
+    /// Where spools are written.
+    pub spool: PathBuf,
+    /// Most time between uploads of a growing recording's tail: the bound on
+    /// how far the bucket lags a live recording.
+    pub interval: Duration,
+}
+
+enum Msg {
+    Watch {
+        path: PathBuf,
+        key: String,
+        meta: HashMap<String, String>,
+        lock: Option<File>,
+    },
+    Finished(PathBuf),
+    Stop,
+}
+
+/// What the uploader is doing, for callers that wait on it.
+#[derive(Debug, Default, Clone)]
+pub struct UploadStatus {
+    /// Spools not yet uploaded completely.
+    pub pending: Vec<PathBuf>,
+    /// Recordings fully uploaded (full keys).
+    pub uploaded: Vec<String>,
+    /// The last failure of each pending spool.
+    pub errors: HashMap<PathBuf, String>,
+}
+
+/// The upload thread and its queue.
+pub struct Uploader {
+    tx: Sender<Msg>,
+    status: Arc<Mutex<UploadStatus>>,
+    thread: Option<JoinHandle<()>>,
+    spool: PathBuf,
+}
+
+struct Entry {
+    path: PathBuf,
+    key: String,
+    meta: HashMap<String, String>,
+    finished: bool,
+    /// A lock held on a spool taken over from an earlier process.
+    _lock: Option<File>,
+    mpu: Option<Multipart>,
+    /// Bytes sent as full parts.
+    full: u64,
+    /// Bytes of the file already in the bucket (full parts and tail).
+    sent: u64,
+    last_tail: Option<Instant>,
+    retry_at: Option<Instant>,
+    failures: u32,
+}
+
+impl Uploader {
+    /// Starts the thread. Spools already in the spool directory that no
+    /// writer holds are queued for upload first.
+    pub fn start(store: Arc<S3Store>, opts: UploaderOptions) -> Uploader {
+        let (tx, rx) = mpsc::channel();
+        let status = Arc::new(Mutex::new(UploadStatus::default()));
+        let spool = opts.spool.clone();
+        for (path, lock) in leftovers(&opts.spool) {
+            if let Some(rel) = path.strip_prefix(&opts.spool).ok().and_then(|r| r.to_str()) {
+                let key = store.key(rel);
+                let _ = tx.send(Msg::Watch {
+                    path: path.clone(),
+                    key,
+                    meta: meta_of_file(&path),
+                    lock: Some(lock),
+                });
+                let _ = tx.send(Msg::Finished(path));
+            }
+        }
+        let st = status.clone();
+        let thread = std::thread::Builder::new()
+            .name("s3-upload".into())
+            .spawn(move || run(store, opts, rx, st))
+            .ok();
+        Uploader {
+            tx,
+            status,
+            thread,
+            spool,
+        }
+    }
+
+    /// The spool path for a key relative to the store's prefix.
+    pub fn spool_path(&self, rel: &str) -> PathBuf {
+        self.spool.join(rel)
+    }
+
+    /// Follows `path` (a spool being written) as the object `key`.
+    pub fn watch(&self, path: &Path, key: &str, meta: HashMap<String, String>) {
+        if let Ok(mut s) = self.status.lock() {
+            s.pending.push(path.to_path_buf());
+        }
+        let _ = self.tx.send(Msg::Watch {
+            path: path.to_path_buf(),
+            key: key.to_string(),
+            meta,
+            lock: None,
+        });
+    }
+
+    /// The writer of `path` is done (sealed): finish its upload.
+    pub fn finished(&self, path: &Path) {
+        let _ = self.tx.send(Msg::Finished(path.to_path_buf()));
+    }
+
+    /// A snapshot of the uploader's state.
+    pub fn status(&self) -> UploadStatus {
+        self.status.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Waits until every spool is uploaded or `deadline` passes; returns
+    /// what is still pending (kept in the spool for a later run).
+    pub fn flush(&self, deadline: Duration) -> UploadStatus {
+        let until = Instant::now() + deadline;
+        loop {
+            let s = self.status();
+            if s.pending.is_empty() || Instant::now() >= until {
+                return s;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Uploader {
+    fn drop(&mut self) {
+        let _ = self.tx.send(Msg::Stop);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Spools under `dir` that no writer holds, each with its lock taken.
+fn leftovers(dir: &Path) -> Vec<(PathBuf, File)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.to_string_lossy().ends_with(".cast.zst")
+                && let Ok(f) = File::create(lock_path(&p))
+                && f.try_lock().is_ok()
+            {
+                out.push((p, f));
+            }
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// The lock file beside a spool file: its writer holds an exclusive lock
+/// on it while writing.
+pub fn lock_path(spool: &Path) -> PathBuf {
+    let mut name = spool.as_os_str().to_os_string();
+    name.push(".lock");
+    PathBuf::from(name)
+}
+
+/// Object metadata from a recording's header.
+pub fn meta_of_file(path: &Path) -> HashMap<String, String> {
+    let mut m = HashMap::new();
+    let Ok(mut f) = File::open(path) else {
+        return m;
+    };
+    if let Ok(index) = crate::index::load_index(&mut f) {
+        m = meta_of_header(&index.header);
+    }
+    m
+}
+
+/// Object metadata (`x-amz-meta-tt-*`) from a header: ASCII values only
+/// (S3 metadata travels in HTTP headers); others are left out.
+pub fn meta_of_header(h: &crate::cast::Header) -> HashMap<String, String> {
+    let mut m = HashMap::new();
+    let mut put = |k: &str, v: Option<&str>| {
+        if let Some(v) = v.filter(|v| v.is_ascii() && !v.chars().any(|c| c.is_ascii_control())) {
+            m.insert(k.to_string(), v.chars().take(256).collect());
+        }
+    };
+    if let Some(t) = &h.termtrail {
+        put("tt-id", Some(&t.id));
+        put("tt-source", t.source.as_deref());
+        put("tt-session", t.session.as_deref());
+        put("tt-shell", t.shell.as_deref());
+        put("tt-principal", t.principal.as_deref());
+    }
+    put("tt-title", h.title.as_deref());
+    if let Some(ts) = h.timestamp {
+        put("tt-start", Some(&ts.to_string()));
+    }
+    m
+}
+
+fn run(
+    store: Arc<S3Store>,
+    opts: UploaderOptions,
+    rx: Receiver<Msg>,
+    status: Arc<Mutex<UploadStatus>>,
+) {
+    let mut entries: Vec<Entry> = Vec::new();
+    let tick = opts
+        .interval
+        .min(Duration::from_secs(1))
+        .max(Duration::from_millis(50));
+    let mut stopping = false;
+    loop {
+        match rx.recv_timeout(tick) {
+            Ok(Msg::Watch {
+                path,
+                key,
+                meta,
+                lock,
+            }) => {
+                if let Ok(mut s) = status.lock()
+                    && !s.pending.contains(&path)
+                {
+                    s.pending.push(path.clone());
+                }
+                entries.push(Entry {
+                    path,
+                    key,
+                    meta,
+                    finished: false,
+                    _lock: lock,
+                    mpu: None,
+                    full: 0,
+                    sent: 0,
+                    last_tail: None,
+                    retry_at: None,
+                    failures: 0,
+                });
+                continue;
+            }
+            Ok(Msg::Finished(path)) => {
+                if let Some(e) = entries.iter_mut().find(|e| e.path == path) {
+                    e.finished = true;
+                    e.retry_at = None;
+                }
+            }
+            Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => stopping = true,
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+        let now = Instant::now();
+        let mut i = 0;
+        while i < entries.len() {
+            let e = &mut entries[i];
+            if e.retry_at.is_some_and(|t| now < t) {
+                i += 1;
+                continue;
+            }
+            match step(&store, e, opts.interval) {
+                Ok(true) => {
+                    let done = entries.remove(i);
+                    let _ = std::fs::remove_file(&done.path);
+                    let _ = std::fs::remove_file(lock_path(&done.path));
+                    if let Ok(mut s) = status.lock() {
+                        s.pending.retain(|p| p != &done.path);
+                        s.errors.remove(&done.path);
+                        s.uploaded.push(done.key);
+                    }
+                    continue;
+                }
+                Ok(false) => {
+                    e.failures = 0;
+                }
+                Err(err) => {
+                    e.failures += 1;
+                    if err.0.contains("NoSuchUpload") {
+                        // The server forgot the upload (restarted): start over
+                        // from the spool, which has everything.
+                        e.mpu = None;
+                        e.full = 0;
+                        e.sent = 0;
+                    }
+                    let backoff = Duration::from_millis(
+                        (250u64 << e.failures.min(8)).min(60_000) + jitter_ms(),
+                    );
+                    e.retry_at = Some(now + backoff);
+                    tracing::warn!(spool = %e.path.display(), "upload failed, retrying in {:.1} s: {err}", backoff.as_secs_f64());
+                    if let Ok(mut s) = status.lock() {
+                        s.errors.insert(e.path.clone(), err.0);
+                    }
+                }
+            }
+            i += 1;
+        }
+        if stopping {
+            return;
+        }
+    }
+}
+
+fn jitter_ms() -> u64 {
+    let mut b = [0u8; 2];
+    let _ = getrandom::fill(&mut b);
+    u64::from(u16::from_le_bytes(b)) % 250
+}
+
+/// One round for one spool; Ok(true) when it is fully uploaded and
+/// confirmed.
+fn step(store: &S3Store, e: &mut Entry, interval: Duration) -> Result<bool, S3Error> {
+    let len = std::fs::metadata(&e.path)
+        .map_err(|err| S3Error(format!("spool {}: {err}", e.path.display())))?
+        .len();
+    if len == 0 && !e.finished {
+        return Ok(false);
+    }
+    if e.meta.is_empty() {
+        e.meta = meta_of_file(&e.path);
+    }
+    if e.finished && e.mpu.is_none() && len <= PART_SIZE {
+        let body = std::fs::read(&e.path)
+            .map_err(|err| S3Error(format!("spool {}: {err}", e.path.display())))?;
+        match store.put(&e.key, body, &e.meta) {
+            Ok(()) => {}
+            // Already there (a retry after a lost response): fine if whole.
+            Err(err) if err.0.contains("PreconditionFailed") => {}
+            Err(err) => return Err(err),
+        }
+        return confirm(store, e, len);
+    }
+    // Full parts.
+    while len - e.full >= PART_SIZE {
+        let part = read_range(&e.path, e.full, PART_SIZE)?;
+        let number = (e.full / PART_SIZE) as i32 + 1;
+        store.upload_part(ensure_mpu(store, e)?, number, part)?;
+        e.full += PART_SIZE;
+        e.sent = e.sent.max(e.full);
+    }
+    let tail_due = e.finished || e.last_tail.is_none_or(|t| t.elapsed() >= interval);
+    if len > e.sent && tail_due {
+        let part = read_range(&e.path, e.full, len - e.full)?;
+        let number = (e.full / PART_SIZE) as i32 + 1;
+        store.upload_part(ensure_mpu(store, e)?, number, part)?;
+        e.sent = len;
+        e.last_tail = Some(Instant::now());
+    }
+    if !e.finished {
+        return Ok(false);
+    }
+    if let Some(mpu) = &mut e.mpu {
+        // Parts past the end (a tail that has since become a full part) are
+        // not part of the object.
+        let parts = len.div_ceil(PART_SIZE) as usize;
+        mpu.parts.truncate(parts);
+        match store.complete(mpu) {
+            Ok(()) => {}
+            Err(err) if err.0.contains("PreconditionFailed") => {}
+            Err(err) => return Err(err),
+        }
+    }
+    confirm(store, e, len)
+}
+
+fn ensure_mpu<'a>(store: &S3Store, e: &'a mut Entry) -> Result<&'a mut Multipart, S3Error> {
+    if e.mpu.is_none() {
+        e.mpu = Some(store.create_multipart(&e.key, &e.meta)?);
+    }
+    e.mpu
+        .as_mut()
+        .ok_or_else(|| S3Error("multipart upload missing".into()))
+}
+
+fn read_range(path: &Path, at: u64, n: u64) -> Result<Vec<u8>, S3Error> {
+    let mut f =
+        File::open(path).map_err(|err| S3Error(format!("spool {}: {err}", path.display())))?;
+    super::read_at(&mut f, at, n).map_err(|err| S3Error(format!("spool {}: {err}", path.display())))
+}
+
+/// The object must be there with the spool's size before the spool goes.
+fn confirm(store: &S3Store, e: &Entry, len: u64) -> Result<bool, S3Error> {
+    let (size, _) = store.head(&e.key)?;
+    if size != len {
+        return Err(S3Error(format!(
+            "S3 object {} has {size} bytes, the spool {len}: not deleting the spool",
+            store.url(&e.key)
+        )));
+    }
+    Ok(true)
+}
