@@ -36,6 +36,9 @@ pub enum Command {
     /// List recordings: when, how long, whose, how they ended, verified or not.
     #[command(after_help = LS_HELP)]
     Ls(LsArgs),
+    /// Upload recordings left in the local spool of an S3 store (after a crash or an outage).
+    #[command(after_help = UPLOAD_HELP)]
+    Upload(UploadArgs),
     /// Search what appeared on the terminal (or was typed) across recordings.
     #[command(after_help = GREP_HELP)]
     Grep(GrepArgs),
@@ -374,6 +377,9 @@ pub struct RecArgs {
     /// With an S3 store: most seconds the bucket may lag the live recording.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub upload_interval: Duration,
+    /// With an S3 store: how long to wait at the end for the upload (what is left stays in the spool).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub upload_wait: Duration,
     /// Refuse to record when the recording cannot be made durable (S3 unreachable at the start).
     #[arg(long)]
     pub strict: bool,
@@ -444,6 +450,34 @@ pub enum Format {
     Txt,
     /// One self-contained web page that plays it (asciinema-player inside).
     Html,
+}
+
+const UPLOAD_HELP: &str = "\
+Recordings for an S3 store are written to a local spool and streamed to the
+bucket as they grow. A recording whose upload did not finish (S3 was down when
+it ended, or the recorder was killed) stays in the spool; every recorder run
+with the same store picks such spools up, and this command does it on demand:
+it uploads every spool no running recorder holds, deletes each once S3 has the
+whole object, and reports what is left.
+
+The spool is $TERMTRAIL_SPOOL_DIR, else $XDG_STATE_HOME/termtrail/spool, else
+~/.local/state/termtrail/spool, then BUCKET/PREFIX.
+
+Exit status: 0 when nothing is left, 2 otherwise.
+
+Examples:
+  termtrail upload --store s3://audit-recordings/prod
+  termtrail upload --store s3://audit-recordings/prod --wait 10m";
+
+/// `upload` arguments.
+#[derive(Args, Debug)]
+pub struct UploadArgs {
+    /// The S3 store: s3://BUCKET/PREFIX.
+    #[arg(long, value_name = "URL", value_parser = parse_location)]
+    pub store: Location,
+    /// Give up after this long (what is left stays in the spool).
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    pub wait: Duration,
 }
 
 const LS_HELP: &str = "\

@@ -15,7 +15,8 @@ use termtrail_format::writer::WriterOptions;
 
 use cli::{
     AttachArgs, Cli, ColorWhen, Command, ExecArgs, ExportArgs, Format, GrepArgs, ImportArgs,
-    KeygenArgs, LsArgs, PlayArgs, ProxyArgs, RecArgs, ServeArgs, SnapshotArgs, VerifyArgs,
+    KeygenArgs, LsArgs, PlayArgs, ProxyArgs, RecArgs, ServeArgs, SnapshotArgs, UploadArgs,
+    VerifyArgs,
 };
 
 /// glibc raises its mmap threshold each time a large block is freed, so with
@@ -53,6 +54,7 @@ fn main() -> ExitCode {
         Command::Export(a) => export(a),
         Command::Grep(a) => grep(a),
         Command::Ls(a) => ls(a),
+        Command::Upload(a) => upload(a),
         Command::Play(a) => play(a),
         Command::Snapshot(a) => snapshot(a),
         Command::Import(a) => import(a),
@@ -153,9 +155,7 @@ fn fetch_if_remote(file: &Path) -> Result<(PathBuf, Option<tempfile::TempPath>)>
 
 /// Recordings named on the command line (paths, directories, `s3://`
 /// URLs), or the local store; with what could not be read.
-fn targets(
-    paths: &[PathBuf],
-) -> Result<(Vec<termtrail_player::remote::Target>, Vec<(String, String)>)> {
+fn targets(paths: &[PathBuf]) -> Result<termtrail_player::remote::Expanded> {
     let args: Vec<String> = search_roots(paths)?
         .iter()
         .map(|p| p.to_string_lossy().into_owned())
@@ -202,6 +202,35 @@ fn filters(
         title: f.title,
     };
     Ok((meta, since, until))
+}
+
+fn upload(a: UploadArgs) -> Result<u8> {
+    use termtrail_format::store::Location;
+    use termtrail_recorder::store::{DEFAULT_UPLOAD_INTERVAL, Destination};
+    if !matches!(a.store, Location::S3 { .. }) {
+        bail!("upload needs an S3 store (s3://BUCKET/PREFIX); a local store needs no upload");
+    }
+    let dest =
+        Destination::open(&a.store, DEFAULT_UPLOAD_INTERVAL, false).map_err(anyhow::Error::msg)?;
+    let status = dest.flush(a.wait);
+    for key in &status.uploaded {
+        println!("uploaded s3://{}/{key}", bucket_of(&a.store));
+    }
+    for p in &status.pending {
+        let why = status
+            .errors
+            .get(p)
+            .map_or("not done in time", String::as_str);
+        eprintln!("termtrail: still in the spool: {} ({why})", p.display());
+    }
+    Ok(if status.pending.is_empty() { 0 } else { 2 })
+}
+
+fn bucket_of(l: &termtrail_format::store::Location) -> &str {
+    match l {
+        termtrail_format::store::Location::S3 { bucket, .. } => bucket,
+        termtrail_format::store::Location::Local(_) => "",
+    }
 }
 
 fn ls(a: LsArgs) -> Result<u8> {
@@ -625,7 +654,7 @@ fn rec(a: RecArgs) -> Result<u8> {
             if !a.quiet {
                 eprintln!("::: uploading to {shown}");
             }
-            let status = dest.flush(Duration::from_secs(60));
+            let status = dest.flush(a.upload_wait);
             new.release();
             if !status.pending.is_empty() {
                 let why = status

@@ -1011,7 +1011,8 @@ fn search_file_inner(
     })
 }
 
-/// Output emulated to rebuild a screen without keyframes (see [`Walker`]).
+/// Output emulated to rebuild a screen when no keyframes are cached (see
+/// `docs/player.md`, grep, Screen lines).
 pub const SCREEN_WINDOW: usize = crate::seek::KEYFRAME_BYTES;
 
 /// Brings an emulator to each hit's time, in time order.

@@ -75,13 +75,16 @@ impl Target {
     }
 }
 
+/// Targets, and the arguments that failed with why.
+pub type Expanded = (Vec<Target>, Vec<(String, String)>);
+
 /// Expands arguments into targets: local paths through `local` (which walks
 /// directories), `s3://` URLs by listing. Failures come back as (argument,
 /// error) pairs.
 pub fn expand(
     args: &[String],
     local: impl Fn(&[PathBuf]) -> (Vec<PathBuf>, Vec<(PathBuf, String)>),
-) -> (Vec<Target>, Vec<(String, String)>) {
+) -> Expanded {
     let mut out = Vec::new();
     let mut errors = Vec::new();
     let mut paths = Vec::new();

@@ -10,6 +10,7 @@ mod play;
 mod player;
 mod proxy;
 mod rec;
+mod s3;
 mod samples;
 mod serve;
 mod serve_sdk;

@@ -20,6 +20,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use aws_sdk_s3::Client;
+use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::config::{RequestChecksumCalculation, ResponseChecksumValidation};
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
@@ -36,13 +37,23 @@ pub const PART_SIZE: u64 = 8 << 20;
 /// S3 failures, as one line naming the bucket/key and what to check.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub struct S3Error(pub String);
+pub struct S3Error(pub String, pub Option<u16>);
 
 impl S3Error {
-    fn from_sdk<E, R>(what: &str, target: &str, e: &SdkError<E, R>) -> S3Error
+    fn msg(text: impl Into<String>) -> S3Error {
+        S3Error(text.into(), None)
+    }
+
+    /// The HTTP status of S3's answer, when there was one.
+    pub fn status(&self) -> Option<u16> {
+        self.1
+    }
+}
+
+impl S3Error {
+    fn from_sdk<E>(what: &str, target: &str, e: &SdkError<E, HttpResponse>) -> S3Error
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug,
     {
         let code = e.as_service_error().and_then(|s| s.code()).unwrap_or("");
         let full = DisplayErrorContext(e).to_string();
@@ -90,7 +101,7 @@ impl S3Error {
         } else {
             format!("S3 {what} {target}: {hint} ({detail})")
         };
-        S3Error(text)
+        S3Error(text, e.raw_response().map(|r| r.status().as_u16()))
     }
 
     /// Whether retrying could help (throttling, server errors, a network
@@ -127,7 +138,7 @@ impl S3Store {
             .worker_threads(2)
             .enable_all()
             .build()
-            .map_err(|e| S3Error(format!("cannot start the S3 client's runtime: {e}")))?;
+            .map_err(|e| S3Error::msg(format!("cannot start the S3 client's runtime: {e}")))?;
         let client = rt.block_on(client());
         Ok(S3Store {
             rt,
@@ -167,11 +178,11 @@ impl S3Store {
             // HeadBucket answers 404/403 without an error body.
             let status = e.raw_response().map(|r| r.status().as_u16());
             match status {
-                Some(404) => S3Error(format!(
+                Some(404) => S3Error::msg(format!(
                     "S3 bucket s3://{}: the bucket does not exist: check the name and the region",
                     self.bucket
                 )),
-                Some(403) => S3Error(format!(
+                Some(403) => S3Error::msg(format!(
                     "S3 bucket s3://{}: access denied: check the credentials' IAM policy (docs/storage.md)",
                     self.bucket
                 )),
@@ -249,7 +260,7 @@ impl S3Store {
                 .body
                 .collect()
                 .await
-                .map_err(|e| S3Error(format!("S3 get {}: {e}", self.url(key))))?;
+                .map_err(|e| S3Error::msg(format!("S3 get {}: {e}", self.url(key))))?;
             Ok(body.into_bytes().to_vec())
         })
     }
@@ -270,10 +281,10 @@ impl S3Store {
                 .body
                 .try_next()
                 .await
-                .map_err(|e| S3Error(format!("S3 get {}: {e}", self.url(key))))?
+                .map_err(|e| S3Error::msg(format!("S3 get {}: {e}", self.url(key))))?
             {
                 out.write_all(&bytes)
-                    .map_err(|e| S3Error(format!("writing {}: {e}", self.url(key))))?;
+                    .map_err(|e| S3Error::msg(format!("writing {}: {e}", self.url(key))))?;
                 n += bytes.len() as u64;
             }
             Ok(n)
@@ -290,20 +301,21 @@ impl S3Store {
         meta: &HashMap<String, String>,
     ) -> Result<(), S3Error> {
         let len = std::fs::metadata(path)
-            .map_err(|e| S3Error(format!("{}: {e}", path.display())))?
+            .map_err(|e| S3Error::msg(format!("{}: {e}", path.display())))?
             .len();
         if len <= PART_SIZE {
-            let body =
-                std::fs::read(path).map_err(|e| S3Error(format!("{}: {e}", path.display())))?;
+            let body = std::fs::read(path)
+                .map_err(|e| S3Error::msg(format!("{}: {e}", path.display())))?;
             return self.put(key, body, meta);
         }
         let mut mpu = self.create_multipart(key, meta)?;
-        let mut f = File::open(path).map_err(|e| S3Error(format!("{}: {e}", path.display())))?;
+        let mut f =
+            File::open(path).map_err(|e| S3Error::msg(format!("{}: {e}", path.display())))?;
         let mut at = 0;
         while at < len {
             let n = PART_SIZE.min(len - at);
-            let part =
-                read_at(&mut f, at, n).map_err(|e| S3Error(format!("{}: {e}", path.display())))?;
+            let part = read_at(&mut f, at, n)
+                .map_err(|e| S3Error::msg(format!("{}: {e}", path.display())))?;
             let number = mpu.parts.len() as i32 + 1;
             self.upload_part(&mut mpu, number, part)?;
             at += n;
@@ -352,9 +364,9 @@ impl S3Store {
                     .send(),
             )
             .map_err(|e| S3Error::from_sdk("create upload", &self.url(key), &e))?;
-        let id = r
-            .upload_id()
-            .ok_or_else(|| S3Error(format!("S3 create upload {}: no upload id", self.url(key))))?;
+        let id = r.upload_id().ok_or_else(|| {
+            S3Error::msg(format!("S3 create upload {}: no upload id", self.url(key)))
+        })?;
         Ok(Multipart {
             key: key.to_string(),
             id: id.to_string(),
@@ -448,7 +460,7 @@ impl S3Store {
         let tagging = Tagging::builder()
             .set_tag_set(Some(set))
             .build()
-            .map_err(|e| S3Error(format!("S3 tags for {}: {e}", self.url(key))))?;
+            .map_err(|e| S3Error::msg(format!("S3 tags for {}: {e}", self.url(key))))?;
         self.rt
             .block_on(
                 self.client

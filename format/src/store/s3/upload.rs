@@ -101,6 +101,9 @@ impl Uploader {
         for (path, lock) in leftovers(&opts.spool) {
             if let Some(rel) = path.strip_prefix(&opts.spool).ok().and_then(|r| r.to_str()) {
                 let key = store.key(rel);
+                if let Ok(mut s) = status.lock() {
+                    s.pending.push(path.clone());
+                }
                 let _ = tx.send(Msg::Watch {
                     path: path.clone(),
                     key,
@@ -315,7 +318,10 @@ fn run(
                 }
                 Err(err) => {
                     e.failures += 1;
-                    if err.0.contains("NoSuchUpload") {
+                    // 404 on a part or completion: the upload is gone.
+                    if err.0.contains("NoSuchUpload")
+                        || (e.mpu.is_some() && err.status() == Some(404))
+                    {
                         // The server forgot the upload (restarted): start over
                         // from the spool, which has everything.
                         e.mpu = None;
@@ -350,7 +356,7 @@ fn jitter_ms() -> u64 {
 /// confirmed.
 fn step(store: &S3Store, e: &mut Entry, interval: Duration) -> Result<bool, S3Error> {
     let len = std::fs::metadata(&e.path)
-        .map_err(|err| S3Error(format!("spool {}: {err}", e.path.display())))?
+        .map_err(|err| S3Error::msg(format!("spool {}: {err}", e.path.display())))?
         .len();
     if len == 0 && !e.finished {
         return Ok(false);
@@ -360,7 +366,7 @@ fn step(store: &S3Store, e: &mut Entry, interval: Duration) -> Result<bool, S3Er
     }
     if e.finished && e.mpu.is_none() && len <= PART_SIZE {
         let body = std::fs::read(&e.path)
-            .map_err(|err| S3Error(format!("spool {}: {err}", e.path.display())))?;
+            .map_err(|err| S3Error::msg(format!("spool {}: {err}", e.path.display())))?;
         match store.put(&e.key, body, &e.meta) {
             Ok(()) => {}
             // Already there (a retry after a lost response): fine if whole.
@@ -408,20 +414,21 @@ fn ensure_mpu<'a>(store: &S3Store, e: &'a mut Entry) -> Result<&'a mut Multipart
     }
     e.mpu
         .as_mut()
-        .ok_or_else(|| S3Error("multipart upload missing".into()))
+        .ok_or_else(|| S3Error::msg("multipart upload missing"))
 }
 
 fn read_range(path: &Path, at: u64, n: u64) -> Result<Vec<u8>, S3Error> {
     let mut f =
-        File::open(path).map_err(|err| S3Error(format!("spool {}: {err}", path.display())))?;
-    super::read_at(&mut f, at, n).map_err(|err| S3Error(format!("spool {}: {err}", path.display())))
+        File::open(path).map_err(|err| S3Error::msg(format!("spool {}: {err}", path.display())))?;
+    super::read_at(&mut f, at, n)
+        .map_err(|err| S3Error::msg(format!("spool {}: {err}", path.display())))
 }
 
 /// The object must be there with the spool's size before the spool goes.
 fn confirm(store: &S3Store, e: &Entry, len: u64) -> Result<bool, S3Error> {
     let (size, _) = store.head(&e.key)?;
     if size != len {
-        return Err(S3Error(format!(
+        return Err(S3Error::msg(format!(
             "S3 object {} has {size} bytes, the spool {len}: not deleting the spool",
             store.url(&e.key)
         )));

@@ -1,0 +1,541 @@
+//! The S3 store against a real S3-compatible server: moto's server (PyPI,
+//! installed by scripts/test), started and stopped by each test on a free
+//! loopback port, reached directly or through a relay that can take the
+//! network down. Buckets are made and objects inspected with boto3.
+
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::peers::peer;
+use crate::util::*;
+
+/// A moto server on 127.0.0.1, killed on drop.
+struct Moto {
+    child: Child,
+    port: u16,
+    python: String,
+}
+
+impl Moto {
+    fn start() -> Option<Moto> {
+        let python = peer("TERMTRAIL_PYTHON")?;
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        Some(Moto::on(&python, port))
+    }
+
+    fn on(python: &str, port: u16) -> Moto {
+        let child = Command::new(python)
+            .args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("moto (installed by scripts/test)");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "moto did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Moto {
+            child,
+            port,
+            python: python.to_string(),
+        }
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Runs Python with boto3 against this server; returns stdout.
+    fn py(&self, code: &str) -> String {
+        self.py_at(&self.endpoint(), code)
+    }
+
+    fn py_at(&self, endpoint: &str, code: &str) -> String {
+        let prelude = format!(
+            "import boto3, json\nc = boto3.client('s3', endpoint_url='{endpoint}', region_name='us-east-1', aws_access_key_id='test', aws_secret_access_key='test')\n"
+        );
+        let out = Command::new(&self.python)
+            .arg("-c")
+            .arg(prelude + code)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "python failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn make_bucket(&self, name: &str) {
+        self.py(&format!("c.create_bucket(Bucket='{name}')"));
+    }
+
+    /// Stops this server and starts a fresh one (empty) on the same port.
+    fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let fresh = Moto::on(&self.python.clone(), self.port);
+        *self = fresh;
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A TCP relay that can take the network down: existing connections are
+/// cut and new ones refused until it is up again.
+struct Outage {
+    addr: String,
+    down: Arc<AtomicBool>,
+    conns: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl Outage {
+    fn start(target: u16) -> Outage {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let down = Arc::new(AtomicBool::new(false));
+        let conns: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
+        let (d, list) = (down.clone(), conns.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                if d.load(Ordering::SeqCst) {
+                    let _ = client.shutdown(Shutdown::Both);
+                    continue;
+                }
+                let Ok(server) = TcpStream::connect(("127.0.0.1", target)) else {
+                    continue;
+                };
+                list.lock()
+                    .unwrap()
+                    .extend([client.try_clone().unwrap(), server.try_clone().unwrap()]);
+                let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                let (mut c1, mut s1) = (client, server);
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut c1, &mut s1);
+                    let _ = s1.shutdown(Shutdown::Both);
+                });
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut s2, &mut c2);
+                    let _ = c2.shutdown(Shutdown::Both);
+                });
+            }
+        });
+        Outage { addr, down, conns }
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+        if down {
+            for c in self.conns.lock().unwrap().drain(..) {
+                let _ = c.shutdown(Shutdown::Both);
+            }
+        }
+    }
+}
+
+/// A `termtrail` command talking to `endpoint`, spooling under the test dir.
+fn tt(d: &Dir, endpoint: &str, args: &[&str]) -> Command {
+    let mut c = d.cmd(args);
+    c.env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("TERMTRAIL_SPOOL_DIR", d.join("spool"));
+    c
+}
+
+fn spooled(d: &Dir) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![d.join("spool")];
+    while let Some(p) = stack.pop() {
+        for e in std::fs::read_dir(&p).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p.display().to_string());
+            }
+        }
+    }
+    out
+}
+
+fn keys(moto: &Moto, bucket: &str) -> Vec<String> {
+    let out = moto.py(&format!(
+        "print(json.dumps([o['Key'] for o in c.list_objects_v2(Bucket='{bucket}').get('Contents', [])]))"
+    ));
+    serde_json::from_str(out.trim()).unwrap()
+}
+
+#[test]
+fn a_recording_goes_to_s3_and_reads_back_from_it() {
+    let Some(moto) = Moto::start() else { return };
+    moto.make_bucket("recs");
+    let d = Dir::new();
+    let ep = moto.endpoint();
+    let r = run(
+        &mut tt(
+            &d,
+            &ep,
+            &[
+                "rec",
+                "--headless",
+                "--store",
+                "s3://recs/team",
+                "--",
+                "bash",
+                "--norc",
+                "--noprofile",
+                "-c",
+                "echo error: AccessDenied; echo bye",
+            ],
+        ),
+        b"",
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("s3://recs/team/"), "{r:?}");
+    // In the bucket under the documented key layout, with metadata; the
+    // spool is gone.
+    let k = keys(&moto, "recs");
+    assert_eq!(k.len(), 1, "{k:?}");
+    assert!(
+        k[0].starts_with("team/20") && k[0].contains("/local/") && k[0].ends_with("Z.cast.zst"),
+        "{k:?}"
+    );
+    let meta = moto.py(&format!(
+        "print(json.dumps(c.head_object(Bucket='recs', Key='{}')['Metadata']))",
+        k[0]
+    ));
+    let meta: Value = serde_json::from_str(meta.trim()).unwrap();
+    assert_eq!(meta["tt-source"], "local");
+    assert_eq!(meta["tt-id"].as_str().unwrap().len(), 32);
+    assert!(spooled(&d).is_empty(), "{:?}", spooled(&d));
+
+    // ls, verify, grep, snapshot, export read it from S3.
+    let url = format!("s3://recs/{}", k[0]);
+    let r = run(&mut tt(&d, &ep, &["ls", "--json", "s3://recs/team"]), b"");
+    assert_eq!(r.code, 0, "{r:?}");
+    let v: Value = serde_json::from_str(r.stdout.lines().next().unwrap()).unwrap();
+    assert_eq!(v["path"], url.as_str());
+    assert_eq!(v["state"], "sealed");
+    assert_eq!(v["end"], "exited with code 0");
+    let r = run(&mut tt(&d, &ep, &["verify", "s3://recs/team"]), b"");
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout.starts_with(&format!("{url}: intact, sealed")),
+        "{r:?}"
+    );
+    let r = run(
+        &mut tt(&d, &ep, &["grep", "AccessDenied", "s3://recs"]),
+        b"",
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout.starts_with(&format!("{url}:")) && r.stdout.contains("error: AccessDenied"),
+        "{r:?}"
+    );
+    let r = run(&mut tt(&d, &ep, &["snapshot", &url, "--at", "60"]), b"");
+    assert!(r.stdout.contains("error: AccessDenied\nbye"), "{r:?}");
+    let r = run(&mut tt(&d, &ep, &["export", &url, "--format", "txt"]), b"");
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("bye"), "{r:?}");
+}
+
+#[test]
+fn a_long_recording_streams_as_multipart_and_the_bucket_keeps_up() {
+    let Some(moto) = Moto::start() else { return };
+    moto.make_bucket("recs");
+    let d = Dir::new();
+    // ~24 MB of incompressible output over ~5 s: several 8 MiB parts.
+    let script = "for i in 1 2 3 4 5 6; do head -c 3000000 /dev/urandom | base64 -w 100; sleep 0.7; done; echo the-end";
+    let mut child = tt(
+        &d,
+        &moto.endpoint(),
+        &[
+            "rec",
+            "-q",
+            "--headless",
+            "--upload-interval",
+            "1s",
+            "--store",
+            "s3://recs/live",
+            "--",
+            "bash",
+            "--norc",
+            "--noprofile",
+            "-c",
+            script,
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    // While it runs, parts of an upload in progress are already there.
+    let mut seen = 0u64;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while seen == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(500));
+        let out = moto.py(
+            "u = c.list_multipart_uploads(Bucket='recs').get('Uploads', [])\n\
+             print(sum(p['Size'] for x in u for p in c.list_parts(Bucket='recs', Key=x['Key'], UploadId=x['UploadId']).get('Parts', [])))",
+        );
+        seen = out.trim().parse().unwrap_or(0);
+    }
+    assert!(seen > 0, "no part was uploaded while recording");
+    let status = child.wait().unwrap();
+    assert!(status.success());
+    let k = keys(&moto, "recs");
+    assert_eq!(k.len(), 1, "{k:?}");
+    let head = moto.py(&format!(
+        "h = c.head_object(Bucket='recs', Key='{}'); print(h['ContentLength'], h['ETag'])",
+        k[0]
+    ));
+    let (size, etag) = head.trim().split_once(' ').unwrap();
+    assert!(size.parse::<u64>().unwrap() > 16 << 20, "{head}");
+    assert!(etag.contains('-'), "not a multipart object: {head}");
+    let r = run(
+        &mut tt(
+            &d,
+            &moto.endpoint(),
+            &["verify", &format!("s3://recs/{}", k[0])],
+        ),
+        b"",
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    let r = run(
+        &mut tt(
+            &d,
+            &moto.endpoint(),
+            &["grep", "-c", "the-end", "s3://recs/live"],
+        ),
+        b"",
+    );
+    assert!(r.stdout.trim().ends_with(":1"), "{r:?}");
+    assert!(spooled(&d).is_empty());
+}
+
+#[test]
+fn an_s3_outage_loses_nothing() {
+    let Some(moto) = Moto::start() else { return };
+    moto.make_bucket("recs");
+    let relay = Outage::start(moto.port);
+    let d = Dir::new();
+    let script = "for i in $(seq 1 40); do echo line-$i; sleep 0.1; done";
+    let child = tt(
+        &d,
+        &relay.endpoint(),
+        &[
+            "rec",
+            "-q",
+            "--headless",
+            "--upload-interval",
+            "500ms",
+            "--store",
+            "s3://recs/o",
+            "--",
+            "bash",
+            "--norc",
+            "--noprofile",
+            "-c",
+            script,
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(1200));
+    relay.set_down(true);
+    std::thread::sleep(Duration::from_millis(2500));
+    relay.set_down(false);
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let k = keys(&moto, "recs");
+    assert_eq!(k.len(), 1, "{k:?}");
+    let url = format!("s3://recs/{}", k[0]);
+    let r = run(&mut tt(&d, &moto.endpoint(), &["verify", &url]), b"");
+    assert_eq!(r.code, 0, "{r:?}");
+    let r = run(
+        &mut tt(&d, &moto.endpoint(), &["grep", "-c", "^line-[0-9]+$", &url]),
+        b"",
+    );
+    assert_eq!(r.stdout.trim(), format!("{url}:40"), "{r:?}");
+}
+
+#[test]
+fn a_restarted_server_and_a_down_one_are_caught_up_later() {
+    let Some(mut moto) = Moto::start() else {
+        return;
+    };
+    moto.make_bucket("recs");
+    let d = Dir::new();
+    let ep = moto.endpoint();
+    // The server restarts mid-recording and forgets the upload in progress:
+    // the uploader starts it over from the spool.
+    let script = "for i in $(seq 1 30); do echo row-$i; sleep 0.1; done";
+    let child = tt(
+        &d,
+        &ep,
+        &[
+            "rec",
+            "-q",
+            "--headless",
+            "--upload-interval",
+            "500ms",
+            "--store",
+            "s3://recs/r",
+            "--",
+            "bash",
+            "--norc",
+            "--noprofile",
+            "-c",
+            script,
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    moto.restart();
+    moto.make_bucket("recs");
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let k = keys(&moto, "recs");
+    assert_eq!(k.len(), 1, "{k:?}");
+    let url = format!("s3://recs/{}", k[0]);
+    let r = run(&mut tt(&d, &ep, &["grep", "-c", "^row-[0-9]+$", &url]), b"");
+    assert_eq!(r.stdout.trim(), format!("{url}:30"), "{r:?}");
+
+    // S3 down for the whole recording: it is kept in the spool (exit 2, one
+    // line saying where), and `upload` sends it once S3 is back.
+    let relay = Outage::start(moto.port);
+    relay.set_down(true);
+    let r = run(
+        &mut tt(
+            &d,
+            &relay.endpoint(),
+            &[
+                "rec",
+                "-q",
+                "--headless",
+                "--upload-wait",
+                "2s",
+                "--store",
+                "s3://recs/later",
+                "--",
+                "echo",
+                "kept-safe",
+            ],
+        ),
+        b"",
+    );
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("kept in the spool"), "{r:?}");
+    assert_eq!(spooled(&d).len(), 1, "{:?}", spooled(&d));
+    relay.set_down(false);
+    let r = run(
+        &mut tt(
+            &d,
+            &relay.endpoint(),
+            &["upload", "--store", "s3://recs/later"],
+        ),
+        b"",
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.starts_with("uploaded s3://recs/later/"), "{r:?}");
+    assert!(spooled(&d).is_empty(), "{:?}", spooled(&d));
+    let r = run(
+        &mut tt(&d, &ep, &["grep", "-l", "kept-safe", "s3://recs/later"]),
+        b"",
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+}
+
+#[test]
+fn bad_s3_locations_get_one_line_errors() {
+    let Some(moto) = Moto::start() else { return };
+    let d = Dir::new();
+    let ep = moto.endpoint();
+    for (args, want) in [
+        (
+            vec![
+                "rec",
+                "--headless",
+                "--store",
+                "s3://no-such-bucket/x",
+                "--",
+                "true",
+            ],
+            "s3://no-such-bucket: the bucket does not exist",
+        ),
+        (
+            vec![
+                "rec",
+                "--headless",
+                "--store",
+                "s3://Bad_Name/x",
+                "--",
+                "true",
+            ],
+            "bad bucket name",
+        ),
+        (
+            vec!["ls", "s3://no-such-bucket"],
+            "the bucket does not exist",
+        ),
+        (
+            vec!["verify", "s3://no-such-bucket/a.cast.zst"],
+            "no-such-bucket",
+        ),
+    ] {
+        let r = run(&mut tt(&d, &ep, &args), b"");
+        assert_eq!(r.code, 2, "{args:?}: {r:?}");
+        assert!(r.stderr.contains(want), "{args:?}: {r:?}");
+        assert!(r.stderr.trim().lines().count() <= 3, "{args:?}: {r:?}");
+    }
+    // Without credentials at all.
+    let mut c = tt(&d, &ep, &["ls", "s3://recs"]);
+    c.env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY");
+    let r = run(&mut c, b"");
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("credentials"), "{r:?}");
+}
