@@ -178,9 +178,15 @@ pub struct ProxyArgs {
 /// live, TLS and authentication.
 #[derive(Args, Debug)]
 pub struct HostFlags {
-    /// Store directory (default: $XDG_DATA_HOME/termtrail/recordings).
-    #[arg(long, value_name = "DIR")]
-    pub store: Option<PathBuf>,
+    /// Store: a directory, or s3://BUCKET/PREFIX (default: $XDG_DATA_HOME/termtrail/recordings).
+    #[arg(long, value_name = "DIR|URL", value_parser = parse_location)]
+    pub store: Option<Location>,
+    /// With an S3 store: most time the bucket may lag a live recording.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub upload_interval: Duration,
+    /// Refuse to start when recordings cannot be made durable (S3 unreachable at the start).
+    #[arg(long)]
+    pub strict: bool,
     /// End shells without traffic (heartbeats excepted) after this long.
     #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse_duration)]
     pub idle_timeout: Duration,

@@ -655,7 +655,6 @@ fn rec(a: RecArgs) -> Result<u8> {
                 eprintln!("::: uploading to {shown}");
             }
             let status = dest.flush(a.upload_wait);
-            new.release();
             if !status.pending.is_empty() {
                 let why = status
                     .errors
@@ -669,8 +668,6 @@ fn rec(a: RecArgs) -> Result<u8> {
                 );
                 return Ok(2);
             }
-        } else {
-            new.release();
         }
     }
     Ok(code)
@@ -888,9 +885,17 @@ fn run_host(
             "no authentication is configured: pass --no-auth to run without it (allowed only on a loopback address such as 127.0.0.1)"
         );
     }
-    let store = store_root(h.store)?;
+    let location = match h.store {
+        Some(l) => l,
+        None => termtrail_format::store::Location::Local(store_root(None)?.root().to_path_buf()),
+    };
+    let dest = std::sync::Arc::new(
+        termtrail_recorder::store::Destination::open(&location, h.upload_interval, h.strict)
+            .map_err(anyhow::Error::msg)?,
+    );
+    let where_to = dest.describe_store();
     let opts = termtrail_recorder::serve::ServeOptions {
-        store: store.root().to_path_buf(),
+        destination: dest.clone(),
         max_shells: usize::from(max_shells),
         idle_timeout: h.idle_timeout,
         grace: h.grace,
@@ -921,8 +926,7 @@ fn run_host(
         eprintln!("!!! termtrail {what}: NO AUTHENTICATION — anyone who can reach {addr} gets a shell");
         let scheme = if acceptor.is_some() { "wss" } else { "ws" };
         eprintln!(
-            "::: listening on {scheme}://{addr}/runtimes/<arn>/ws/shells (recordings in {})",
-            store.root().display()
+            "::: listening on {scheme}://{addr}/runtimes/<arn>/ws/shells (recordings in {where_to})"
         );
         let shutdown = async {
             use tokio::signal::unix::{SignalKind, signal};
@@ -940,8 +944,19 @@ fn run_host(
             }
             None => run(listener, opts, shutdown).await?,
         }
-        Ok(0)
-    })
+        anyhow::Ok(())
+    })?;
+    // Recordings are sealed; give their uploads a moment (what is left stays
+    // in the spool for the next start or `termtrail upload`).
+    let status = dest.flush(Duration::from_secs(30));
+    for p in &status.pending {
+        let why = status
+            .errors
+            .get(p)
+            .map_or("not done in time", String::as_str);
+        eprintln!("termtrail: still in the spool: {} ({why})", p.display());
+    }
+    Ok(if status.pending.is_empty() { 0 } else { 2 })
 }
 
 fn principal() -> String {

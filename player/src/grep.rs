@@ -1511,7 +1511,7 @@ mod tests {
             for e in &events {
                 a.feed(e.as_bytes(), &mut out_a);
                 let json = serde_json::to_string(e).unwrap();
-                b.feed_json(json[1..json.len() - 1].as_bytes(), &mut out_b);
+                b.feed_json(&json.as_bytes()[1..json.len() - 1], &mut out_b);
             }
             assert_eq!(
                 String::from_utf8_lossy(&out_a),

@@ -38,11 +38,13 @@ pub struct Recording {
 
 impl Recording {
     /// Creates the file (never overwriting) and starts the recording task.
-    /// Must be called inside a tokio runtime.
+    /// `on_done` runs once the task has ended (sealed, or failed). Must be
+    /// called inside a tokio runtime.
     pub fn start(
         path: &Path,
         header: Header,
         opts: WriterOptions,
+        on_done: Option<Box<dyn FnOnce() + Send>>,
     ) -> Result<Recording, WriteError> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
@@ -53,7 +55,12 @@ impl Recording {
         let (tx, rx) = mpsc::channel(QUEUE);
         let start = Instant::now();
         let name = path.display().to_string();
-        tokio::spawn(run(writer, rx, start, name));
+        tokio::spawn(async move {
+            run(writer, rx, start, name).await;
+            if let Some(done) = on_done {
+                done();
+            }
+        });
         Ok(Recording {
             tx,
             start,

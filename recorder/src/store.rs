@@ -32,9 +32,6 @@ pub struct NewRecording {
     pub path: PathBuf,
     /// Its S3 key (full), when it goes to S3.
     pub key: Option<String>,
-    /// A lock file held while the recording is written: an uploader of
-    /// another process never takes over a live spool.
-    lock: Option<(PathBuf, File)>,
 }
 
 /// The spool directory for a bucket and prefix: `$TERMTRAIL_SPOOL_DIR`, else
@@ -52,6 +49,12 @@ pub fn spool_dir(bucket: &str, prefix: &str) -> Option<PathBuf> {
             std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state/termtrail/spool"))
         })?;
     Some(base.join(bucket).join(prefix.trim_end_matches('/')))
+}
+
+impl std::fmt::Debug for Destination {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Destination({})", self.describe_store())
+    }
 }
 
 impl Destination {
@@ -95,7 +98,6 @@ impl Destination {
             Destination::Local(store) => Ok(NewRecording {
                 path: store.create_path(parts)?,
                 key: None,
-                lock: None,
             }),
             Destination::S3 { store, uploader } => {
                 let rel = LocalStore::key(parts);
@@ -103,22 +105,21 @@ impl Destination {
                 if let Some(dir) = path.parent() {
                     std::fs::create_dir_all(dir)?;
                 }
-                let lock_path = lock_path(&path);
-                let lock = File::create(&lock_path)?;
+                let lock = File::create(lock_path(&path))?;
                 lock.lock()?;
                 let key = store.key(&rel);
-                // Metadata comes from the header once it is written.
-                uploader.watch(&path, &key, HashMap::new());
+                // Metadata comes from the header once it is written. The
+                // uploader keeps the lock until S3 has the whole object.
+                uploader.watch(&path, &key, HashMap::new(), Some(lock));
                 Ok(NewRecording {
                     path,
                     key: Some(key),
-                    lock: Some((lock_path, lock)),
                 })
             }
         }
     }
 
-    /// The recording is sealed: upload what is left (S3).
+    /// The recording is sealed (or failed): upload what is left (S3).
     pub fn finished(&self, rec: &NewRecording) {
         if let Destination::S3 { uploader, .. } = self {
             uploader.finished(&rec.path);
@@ -134,21 +135,19 @@ impl Destination {
         }
     }
 
+    /// Where recordings go, for messages.
+    pub fn describe_store(&self) -> String {
+        match self {
+            Destination::Local(store) => store.root().display().to_string(),
+            Destination::S3 { store, .. } => store.url(store.prefix()),
+        }
+    }
+
     /// Where a recording ends up, for messages.
     pub fn describe(&self, rec: &NewRecording) -> String {
         match (self, &rec.key) {
             (Destination::S3 { store, .. }, Some(key)) => store.url(key),
             _ => rec.path.display().to_string(),
-        }
-    }
-}
-
-impl NewRecording {
-    /// Lets go of the recording: the lock file goes (the spool itself is
-    /// deleted by the uploader once S3 has it).
-    pub fn release(mut self) {
-        if let Some((path, _file)) = self.lock.take() {
-            let _ = std::fs::remove_file(path);
         }
     }
 }

@@ -539,3 +539,82 @@ fn bad_s3_locations_get_one_line_errors() {
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.stderr.contains("credentials"), "{r:?}");
 }
+
+#[test]
+fn serve_records_shells_into_s3() {
+    use std::io::{BufRead, BufReader};
+    let Some(moto) = Moto::start() else { return };
+    moto.make_bucket("recs");
+    let d = Dir::new();
+    let ep = moto.endpoint();
+    let mut serve = tt(
+        &d,
+        &ep,
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--no-auth",
+            "--store",
+            "s3://recs/hosts",
+            "--",
+            "bash",
+            "--norc",
+            "--noprofile",
+        ],
+    )
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut lines = BufReader::new(serve.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines.next().expect("serve ended").unwrap();
+        if let Some(rest) = line.split("listening on ws://").nth(1) {
+            assert!(line.contains("s3://recs/hosts/"), "{line}");
+            break rest.split('/').next().unwrap().to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    let r = run(
+        &mut tt(
+            &d,
+            &ep,
+            &[
+                "exec",
+                &format!("ws://{addr}"),
+                "--session",
+                "s3-session-0123456789-0123456789-ab",
+                "--",
+                "echo via-serve-$((6*7))",
+            ],
+        ),
+        b"",
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("via-serve-42"), "{r:?}");
+    // The command's recording is uploaded once it is sealed, while serve runs.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while keys(&moto, "recs").is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let k = keys(&moto, "recs");
+    assert_eq!(k.len(), 1, "{k:?}");
+    assert!(
+        k[0].starts_with("hosts/20")
+            && k[0].contains("/serve/s3-session-0123456789-0123456789-ab/"),
+        "{k:?}"
+    );
+    let r = run(
+        &mut tt(&d, &ep, &["grep", "-c", "via-serve-42", "s3://recs/hosts"]),
+        b"",
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    let _ = Command::new("kill")
+        .args(["-TERM", &serve.id().to_string()])
+        .status();
+    let status = serve.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert!(spooled(&d).is_empty(), "{:?}", spooled(&d));
+}

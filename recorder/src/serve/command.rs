@@ -16,7 +16,7 @@ use serde_json::json;
 use termtrail_format::cast::{Header, RecordingMeta};
 use termtrail_format::event::{EventData, TermSize};
 use termtrail_format::seal::EndReason;
-use termtrail_format::store::{KeyParts, LocalStore};
+use termtrail_format::store::KeyParts;
 use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 
@@ -101,13 +101,14 @@ pub(super) async fn run_command(
         Err(e) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", &e),
     };
     let source = if upstream.is_some() { "proxy" } else { "serve" };
-    let path = match LocalStore::new(&host.opts.store).create_path(&KeyParts {
+    let dest = Arc::clone(&host.opts.destination);
+    let new = match dest.create(&KeyParts {
         source,
         session: &session,
         shell: &id,
         start: now,
     }) {
-        Ok(p) => p,
+        Ok(n) => n,
         Err(e) => {
             return refuse(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -126,7 +127,9 @@ pub(super) async fn run_command(
         principal: Some(host.opts.principal.clone()),
         ..RecordingMeta::default()
     });
-    let recording = match Recording::start(&path, header, host.opts.writer.clone()) {
+    let path = new.path.clone();
+    let done: Box<dyn FnOnce() + Send> = Box::new(move || dest.finished(&new));
+    let recording = match Recording::start(&path, header, host.opts.writer.clone(), Some(done)) {
         Ok(r) => r,
         Err(e) => {
             return refuse(

@@ -13,7 +13,6 @@ pub mod shell;
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -27,7 +26,7 @@ use axum::routing::get;
 use termtrail_format::cast::{Header, RecordingMeta};
 use termtrail_format::event::TermSize;
 use termtrail_format::seal::EndReason;
-use termtrail_format::store::{KeyParts, LocalStore};
+use termtrail_format::store::KeyParts;
 use termtrail_format::writer::WriterOptions;
 use tokio::sync::Semaphore;
 
@@ -69,8 +68,8 @@ pub trait Target: Send + Sync {
 /// How the host runs.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
-    /// Where recordings go.
-    pub store: PathBuf,
+    /// Where recordings go (a directory, or S3 through a spool).
+    pub destination: Arc<crate::store::Destination>,
     /// At most this many live shells.
     pub max_shells: usize,
     /// Shells without traffic (heartbeats excepted) end after this.
@@ -320,15 +319,16 @@ async fn start_shell(
         Backend::Local { .. } => "serve",
         Backend::Proxy(_) => "proxy",
     };
-    let store = LocalStore::new(&host.opts.store);
-    let path = store
-        .create_path(&KeyParts {
+    let dest = Arc::clone(&host.opts.destination);
+    let new = dest
+        .create(&KeyParts {
             source,
             session,
             shell: shell_id,
             start: now,
         })
-        .map_err(|e| internal(format!("cannot create the recording directory: {e}")))?;
+        .map_err(|e| internal(format!("cannot create the recording: {e}")))?;
+    let path = new.path.clone();
     let size = TermSize::DEFAULT;
     let mut header = Header::new(size);
     header.term.kind = Some("xterm-256color".into());
@@ -362,7 +362,8 @@ async fn start_shell(
         header.command = Some(crate::rec::shell_join(&command));
     }
     header.termtrail = Some(meta);
-    let recording = Recording::start(&path, header, host.opts.writer.clone())
+    let done: Box<dyn FnOnce() + Send> = Box::new(move || dest.finished(&new));
+    let recording = Recording::start(&path, header, host.opts.writer.clone(), Some(done))
         .map_err(|e| internal(e.to_string()))?;
     let registry = Arc::clone(host);
     let key = (session.to_string(), shell_id.to_string());

@@ -131,8 +131,9 @@ impl Uploader {
         self.spool.join(rel)
     }
 
-    /// Follows `path` (a spool being written) as the object `key`.
-    pub fn watch(&self, path: &Path, key: &str, meta: HashMap<String, String>) {
+    /// Follows `path` (a spool being written) as the object `key`; `lock`
+    /// (the writer's lock on the spool) is kept until the upload is done.
+    pub fn watch(&self, path: &Path, key: &str, meta: HashMap<String, String>, lock: Option<File>) {
         if let Ok(mut s) = self.status.lock() {
             s.pending.push(path.to_path_buf());
         }
@@ -140,7 +141,7 @@ impl Uploader {
             path: path.to_path_buf(),
             key: key.to_string(),
             meta,
-            lock: None,
+            lock,
         });
     }
 
