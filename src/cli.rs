@@ -36,6 +36,9 @@ pub enum Command {
     /// List recordings: when, how long, whose, how they ended, verified or not.
     #[command(after_help = LS_HELP)]
     Ls(LsArgs),
+    /// Seal recordings a recorder left unsealed (killed, crashed) as interrupted.
+    #[command(after_help = RECOVER_HELP)]
+    Recover(RecoverArgs),
     /// Upload recordings left in the local spool of an S3 store (after a crash or an outage).
     #[command(after_help = UPLOAD_HELP)]
     Upload(UploadArgs),
@@ -456,6 +459,29 @@ pub enum Format {
     Txt,
     /// One self-contained web page that plays it (asciinema-player inside).
     Html,
+}
+
+const RECOVER_HELP: &str = "\
+A recorder that is killed leaves its recording unsealed: every committed
+chunk is there and verifies, but there is no seal (verify says `unsealed`).
+This seals it in place with the end reason `interrupted`, keeping the hash
+chain: complete segments are kept byte for byte; the unfinished last segment
+is rewritten as a finished frame holding its verified chunks unchanged; an
+unfinished chunk at the very end (events never committed) is left out. A
+recording that does not verify is left untouched (exit 1). Spools of an S3
+store are sealed this way automatically before they are uploaded.
+
+The seal is not signed (the recorder's key is not used here).
+
+Examples:
+  termtrail recover ~/.local/share/termtrail/recordings/2026/11/28/local/*/*/*.cast.zst";
+
+/// `recover` arguments.
+#[derive(Args, Debug)]
+pub struct RecoverArgs {
+    /// Recordings to seal (sealed ones are left alone).
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
 }
 
 const UPLOAD_HELP: &str = "\

@@ -15,8 +15,8 @@ use termtrail_format::writer::WriterOptions;
 
 use cli::{
     AttachArgs, Cli, ColorWhen, Command, ExecArgs, ExportArgs, Format, GrepArgs, ImportArgs,
-    KeygenArgs, LsArgs, PlayArgs, ProxyArgs, RecArgs, ServeArgs, SnapshotArgs, UploadArgs,
-    VerifyArgs,
+    KeygenArgs, LsArgs, PlayArgs, ProxyArgs, RecArgs, RecoverArgs, ServeArgs, SnapshotArgs,
+    UploadArgs, VerifyArgs,
 };
 
 /// glibc raises its mmap threshold each time a large block is freed, so with
@@ -55,6 +55,7 @@ fn main() -> ExitCode {
         Command::Grep(a) => grep(a),
         Command::Ls(a) => ls(a),
         Command::Upload(a) => upload(a),
+        Command::Recover(a) => recover(a),
         Command::Play(a) => play(a),
         Command::Snapshot(a) => snapshot(a),
         Command::Import(a) => import(a),
@@ -202,6 +203,39 @@ fn filters(
         title: f.title,
     };
     Ok((meta, since, until))
+}
+
+fn recover(a: RecoverArgs) -> Result<u8> {
+    use termtrail_format::recover::{RecoverError, seal_interrupted};
+    let mut code = 0;
+    for f in &a.files {
+        match seal_interrupted(
+            f,
+            "the recorder stopped before sealing; sealed by termtrail recover",
+        ) {
+            Ok(Some(r)) => println!(
+                "{}: sealed as interrupted ({} chunks, {}{})",
+                f.display(),
+                r.chunks,
+                termtrail_format::event::format_clock(r.duration),
+                if r.dropped > 0 {
+                    format!("; {} bytes of an unfinished chunk left out", r.dropped)
+                } else {
+                    String::new()
+                }
+            ),
+            Ok(None) => println!("{}: already sealed", f.display()),
+            Err(e @ RecoverError::Tampered(_)) => {
+                eprintln!("termtrail: {}: {e}", f.display());
+                code = code.max(1);
+            }
+            Err(e) => {
+                eprintln!("termtrail: {}: {e}", f.display());
+                code = 2;
+            }
+        }
+    }
+    Ok(code)
 }
 
 fn upload(a: UploadArgs) -> Result<u8> {

@@ -45,6 +45,7 @@ pub mod index;
 pub mod pipeline;
 pub mod plain;
 pub mod reader;
+pub mod recover;
 pub mod seal;
 pub mod segment;
 pub mod sign;

@@ -12,9 +12,13 @@ pub struct Tmux {
 }
 
 impl Tmux {
+    /// A tmux server of its own (a fresh socket each time: a server being
+    /// killed must not take a new session with it).
     pub fn new(d: &Dir) -> Tmux {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Tmux {
-            socket: d.join("tmux.sock"),
+            socket: d.join(&format!("tmux-{n}.sock")),
         }
     }
 

@@ -469,7 +469,11 @@ fn a_restarted_server_and_a_down_one_are_caught_up_later() {
     );
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.stderr.contains("kept in the spool"), "{r:?}");
-    assert_eq!(spooled(&d).len(), 1, "{:?}", spooled(&d));
+    let left: Vec<String> = spooled(&d)
+        .into_iter()
+        .filter(|p| p.ends_with(".cast.zst"))
+        .collect();
+    assert_eq!(left.len(), 1, "{left:?}");
     relay.set_down(false);
     let r = run(
         &mut tt(
@@ -617,4 +621,56 @@ fn serve_records_shells_into_s3() {
     let status = serve.wait().unwrap();
     assert_eq!(status.code(), Some(0));
     assert!(spooled(&d).is_empty(), "{:?}", spooled(&d));
+}
+
+#[test]
+fn a_killed_recorder_s_spool_is_sealed_as_interrupted_and_uploaded() {
+    let Some(moto) = Moto::start() else { return };
+    moto.make_bucket("recs");
+    let d = Dir::new();
+    let ep = moto.endpoint();
+    let script = "for i in $(seq 1 100); do echo tick-$i; sleep 0.05; done; sleep 30";
+    let mut child = tt(
+        &d,
+        &ep,
+        &[
+            "rec",
+            "-q",
+            "--headless",
+            "--store",
+            "s3://recs/k",
+            "--",
+            "bash",
+            "--norc",
+            "--noprofile",
+            "-c",
+            script,
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(6500));
+    child.kill().unwrap(); // SIGKILL: no seal, no upload
+    child.wait().unwrap();
+    let _ = Command::new("pkill").args(["-f", "tick-\\$i"]).status();
+    let left = spooled(&d);
+    assert!(left.iter().any(|p| p.ends_with(".cast.zst")), "{left:?}");
+    // The next run picks it up: sealed as interrupted, chain intact, every
+    // committed chunk there.
+    let r = run(&mut tt(&d, &ep, &["upload", "--store", "s3://recs/k"]), b"");
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(spooled(&d).is_empty(), "{:?}", spooled(&d));
+    let r = run(&mut tt(&d, &ep, &["verify", "--json", "s3://recs/k"]), b"");
+    assert_eq!(r.code, 0, "{r:?}");
+    let v: Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert_eq!(v["verdict"], "intact", "{v}");
+    assert!(v["end"].to_string().contains("interrupted"), "{v}");
+    let r = run(
+        &mut tt(&d, &ep, &["grep", "-c", "^tick-[0-9]+$", "s3://recs/k"]),
+        b"",
+    );
+    let n: u64 = r.stdout.trim().rsplit(':').next().unwrap().parse().unwrap();
+    assert!(n >= 90, "only {n} of 100 lines: {r:?}");
 }

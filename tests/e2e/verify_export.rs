@@ -223,3 +223,54 @@ fn huge_lines_are_refused_not_buffered_forever() {
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.stderr.contains("longer than 64 MiB"), "{}", r.stderr);
 }
+
+#[test]
+fn recover_seals_what_a_killed_recorder_left_and_leaves_damage_alone() {
+    let d = Dir::new();
+    let samples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
+    for f in [
+        "damaged-unsealed.cast.zst",
+        "damaged-truncated.cast.zst",
+        "damaged-edited-event.cast.zst",
+    ] {
+        std::fs::copy(samples.join(f), d.join(f)).unwrap();
+    }
+    let before = d.run(&["verify", "damaged-truncated.cast.zst"]);
+    assert_eq!(before.code, 3, "{before:?}");
+    let r = d.run(&[
+        "recover",
+        "damaged-unsealed.cast.zst",
+        "damaged-truncated.cast.zst",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(
+        r.stdout.matches("sealed as interrupted").count(),
+        2,
+        "{r:?}"
+    );
+    for f in ["damaged-unsealed.cast.zst", "damaged-truncated.cast.zst"] {
+        let v = d.run(&["verify", f]);
+        assert_eq!(v.code, 0, "{v:?}");
+        assert!(v.stdout.contains("intact, sealed (interrupted"), "{v:?}");
+    }
+    // Everything that verified before is still there.
+    let after = d.run(&["verify", "--json", "damaged-truncated.cast.zst"]);
+    let chunks =
+        |s: &str| serde_json::from_str::<serde_json::Value>(s.trim()).unwrap()["chunks"].clone();
+    let b = d.run(&[
+        "verify",
+        "--json",
+        &samples.join("damaged-truncated.cast.zst").to_string_lossy(),
+    ]);
+    assert_eq!(chunks(&after.stdout), chunks(&b.stdout));
+    let again = d.run(&["recover", "damaged-unsealed.cast.zst"]);
+    assert!(again.stdout.contains("already sealed"), "{again:?}");
+    let edited = std::fs::read(d.join("damaged-edited-event.cast.zst")).unwrap();
+    let r = d.run(&["recover", "damaged-edited-event.cast.zst"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("does not verify"), "{r:?}");
+    assert_eq!(
+        std::fs::read(d.join("damaged-edited-event.cast.zst")).unwrap(),
+        edited
+    );
+}

@@ -50,6 +50,8 @@ enum Msg {
         key: String,
         meta: HashMap<String, String>,
         lock: Option<File>,
+        /// Left behind by a recorder that stopped: seal it first.
+        recover: bool,
     },
     Finished(PathBuf),
     Stop,
@@ -79,6 +81,8 @@ struct Entry {
     key: String,
     meta: HashMap<String, String>,
     finished: bool,
+    /// Seal it as interrupted before uploading (a spool left behind).
+    recover: bool,
     /// A lock held on a spool taken over from an earlier process.
     _lock: Option<File>,
     mpu: Option<Multipart>,
@@ -107,8 +111,9 @@ impl Uploader {
                 let _ = tx.send(Msg::Watch {
                     path: path.clone(),
                     key,
-                    meta: meta_of_file(&path),
+                    meta: HashMap::new(),
                     lock: Some(lock),
+                    recover: true,
                 });
                 let _ = tx.send(Msg::Finished(path));
             }
@@ -142,6 +147,7 @@ impl Uploader {
             key: key.to_string(),
             meta,
             lock,
+            recover: false,
         });
     }
 
@@ -264,6 +270,7 @@ fn run(
                 key,
                 meta,
                 lock,
+                recover,
             }) => {
                 if let Ok(mut s) = status.lock()
                     && !s.pending.contains(&path)
@@ -275,6 +282,7 @@ fn run(
                     key,
                     meta,
                     finished: false,
+                    recover,
                     _lock: lock,
                     mpu: None,
                     full: 0,
@@ -319,9 +327,13 @@ fn run(
                 }
                 Err(err) => {
                     e.failures += 1;
-                    // 404 on a part or completion: the upload is gone.
-                    if err.0.contains("NoSuchUpload")
-                        || (e.mpu.is_some() && err.status() == Some(404))
+                    // The upload is gone (a 404 on a part or completion, or
+                    // the server keeps refusing it, as a restarted server
+                    // that forgot it does): start over from the spool.
+                    if e.mpu.is_some()
+                        && (err.0.contains("NoSuchUpload")
+                            || err.status() == Some(404)
+                            || (e.failures >= 3 && err.status().is_some()))
                     {
                         // The server forgot the upload (restarted): start over
                         // from the spool, which has everything.
@@ -361,6 +373,23 @@ fn step(store: &S3Store, e: &mut Entry, interval: Duration) -> Result<bool, S3Er
         .len();
     if len == 0 && !e.finished {
         return Ok(false);
+    }
+    if e.recover {
+        e.recover = false;
+        match crate::recover::seal_interrupted(
+            &e.path,
+            "the recorder stopped before sealing; sealed from its spool",
+        ) {
+            Ok(Some(r)) => {
+                tracing::warn!(spool = %e.path.display(), chunks = r.chunks, "sealed a recording left unsealed as interrupted")
+            }
+            Ok(None) => {}
+            // Damaged or unreadable: uploaded as it is (verify will say).
+            Err(err) => {
+                tracing::warn!(spool = %e.path.display(), "cannot seal a recording left behind: {err}")
+            }
+        }
+        return step(store, e, interval);
     }
     if e.meta.is_empty() {
         e.meta = meta_of_file(&e.path);

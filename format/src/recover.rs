@@ -1,0 +1,317 @@
+//! Sealing a recording whose recorder stopped without sealing it (killed,
+//! crashed, power lost): in place, as `interrupted`, keeping the chain.
+//!
+//! Complete segments (a finished zstd frame followed by its index frame) are
+//! kept byte for byte. The unfinished last segment — zstd blocks flushed per
+//! chunk, but no end of frame — is decompressed as far as it goes, cut after
+//! the record line of its last chunk that verifies, and written again as a
+//! finished frame with its index frame. The chain is over the text, not the
+//! compressed bytes, so every link stays as it was. Then a seal with end
+//! reason `interrupted` follows. What was cut is an unfinished chunk: events
+//! the recorder had not committed, which no reader would ever have shown.
+//!
+//! The seal cannot be signed here (the recorder's key is not at hand): a
+//! recording whose header names a key verifies with "signature missing".
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::Path;
+
+use crate::chain::{ChunkRecord, Hash};
+use crate::event::Micros;
+use crate::frames::{SEGMENT_INDEX_MAGIC, skippable_frame};
+use crate::index::load_index;
+use crate::pipeline::Flow;
+use crate::reader::{ReadOptions, ReadSink, Status, read_path};
+use crate::seal::{EndReason, SealBody, SegmentEntry, encode_seal};
+
+/// What sealing found and did.
+#[derive(Debug, Clone)]
+pub struct Recovered {
+    /// Chunks in the sealed recording.
+    pub chunks: u64,
+    /// Time of the last event kept.
+    pub duration: Micros,
+    /// Uncompressed bytes of an unfinished chunk left out.
+    pub dropped: u64,
+}
+
+/// Why a recording could not be sealed.
+#[derive(Debug, thiserror::Error)]
+pub enum RecoverError {
+    /// Reading or writing failed.
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    /// The file is not a readable recording.
+    #[error("{0}")]
+    Unreadable(String),
+    /// The file does not verify: it is left as it is.
+    #[error("the recording does not verify ({0}); not sealing it")]
+    Tampered(String),
+}
+
+struct LastChunk(Option<ChunkRecord>);
+
+impl ReadSink for LastChunk {
+    fn chunk(&mut self, record: &ChunkRecord) -> Flow {
+        self.0 = Some(record.clone());
+        Flow::Continue
+    }
+}
+
+/// Seals `path` as interrupted with `detail`; None when it is sealed
+/// already.
+pub fn seal_interrupted(path: &Path, detail: &str) -> Result<Option<Recovered>, RecoverError> {
+    let mut last = LastChunk(None);
+    let opts = ReadOptions {
+        events: false,
+        ..ReadOptions::default()
+    };
+    let report =
+        read_path(path, &opts, &mut last).map_err(|e| RecoverError::Unreadable(e.to_string()))?;
+    match report.status {
+        Status::Intact => return Ok(None),
+        Status::Tampered => {
+            let why = report
+                .problems
+                .first()
+                .map_or_else(|| "damage found".to_string(), |p| p.message.clone());
+            return Err(RecoverError::Tampered(why));
+        }
+        Status::Unsealed => {}
+    }
+    let last = last.0;
+    let mut f = OpenOptions::new().read(true).write(true).open(path)?;
+    let len = f.seek(SeekFrom::End(0))?;
+    let index = load_index(&mut f).map_err(|e| RecoverError::Unreadable(e.to_string()))?;
+    let mut entries: Vec<SegmentEntry> = index
+        .segments
+        .iter()
+        .map_while(|s| s.entry.clone())
+        .collect();
+    let unfinished = index.segments.get(entries.len());
+    let keep = unfinished.map_or(len, |s| s.offset);
+    let mut dropped = 0;
+    // The verified text of the unfinished segment.
+    let mut text = Vec::new();
+    let mut chunks: Vec<ChunkRecord> = Vec::new();
+    if let Some(seg) = unfinished {
+        f.seek(SeekFrom::Start(seg.offset))?;
+        let mut compressed = Vec::new();
+        (&mut f)
+            .take(len - seg.offset)
+            .read_to_end(&mut compressed)?;
+        let all = decompress_prefix(&compressed);
+        let upto = last.as_ref().map_or(0, |r| r.seq + 1);
+        // Keep the header line (segment 0) and every chunk up to the last
+        // verified one, record line included.
+        let mut cut = 0;
+        let mut at = 0;
+        for line in all.split_inclusive(|&b| b == b'\n') {
+            at += line.len();
+            if !line.ends_with(b"\n") {
+                break;
+            }
+            if seg.offset == 0 && cut == 0 && chunks.is_empty() && line.starts_with(b"{") {
+                cut = at; // the header line
+                continue;
+            }
+            if line.starts_with(b"#tt ")
+                && let Ok(r) = ChunkRecord::parse(line)
+            {
+                if r.seq >= upto {
+                    break;
+                }
+                chunks.push(r);
+                cut = at;
+            }
+        }
+        dropped = (all.len() - cut) as u64;
+        text = all[..cut].to_vec();
+    }
+    f.set_len(keep)?;
+    f.seek(SeekFrom::End(0))?;
+    let written = keep;
+    let mut link_in: Hash = match entries.last() {
+        Some(e) => from_hex(&e.link_out)?,
+        None => index.genesis,
+    };
+    if !text.is_empty() {
+        let mut enc = zstd::stream::write::Encoder::new(Vec::new(), 3)?;
+        enc.include_checksum(false)?;
+        enc.include_contentsize(false)?;
+        enc.write_all(&text)?;
+        let frame = enc.finish()?;
+        let first_chunk = chunks
+            .first()
+            .map_or_else(|| last.as_ref().map_or(0, |r| r.seq + 1), |r| r.seq);
+        let link_out = chunks.last().map_or(link_in, |r| r.link);
+        let entry = SegmentEntry {
+            segment: entries.len() as u32,
+            offset: written,
+            length: frame.len() as u64,
+            ulen: text.len() as u64,
+            first_chunk,
+            chunks: chunks.len() as u64,
+            t0: chunks.first().map_or(0, |r| r.first),
+            t1: chunks.last().map_or(0, |r| r.last),
+            link_in: hex::encode(link_in),
+            link_out: hex::encode(link_out),
+            sha256: hex::encode(crate::chain::sha256(&frame)),
+        };
+        f.write_all(&frame)?;
+        let index_frame = skippable_frame(SEGMENT_INDEX_MAGIC, &entry.to_payload());
+        f.write_all(&index_frame)?;
+        link_in = link_out;
+        entries.push(entry);
+    }
+    let last_link = link_in;
+    let duration = last.as_ref().map_or(0, |r| r.last);
+    let body = SealBody {
+        format: 1,
+        id: index
+            .header
+            .termtrail
+            .as_ref()
+            .map(|m| m.id.clone())
+            .unwrap_or_default(),
+        chunks: last.as_ref().map_or(0, |r| r.seq + 1),
+        lines: report.lines,
+        duration,
+        bytes: entries.iter().map(|e| e.ulen).sum(),
+        end: EndReason::Interrupted {
+            detail: detail.to_string(),
+        },
+        sealed_at: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+        last_link: hex::encode(last_link),
+        segments: entries,
+    };
+    f.write_all(&encode_seal(&body, &last_link, |_| None))?;
+    f.sync_all()?;
+    Ok(Some(Recovered {
+        chunks: body.chunks,
+        duration,
+        dropped,
+    }))
+}
+
+fn from_hex(s: &str) -> Result<Hash, RecoverError> {
+    let mut h = [0u8; 32];
+    hex::decode_to_slice(s, &mut h)
+        .map_err(|_| RecoverError::Unreadable(format!("bad link {s:?} in a segment index")))?;
+    Ok(h)
+}
+
+/// As much of a (possibly unfinished) zstd frame as decompresses.
+fn decompress_prefix(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let Ok(mut dec) = zstd::stream::read::Decoder::new(bytes) else {
+        return out;
+    };
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        match dec.read(&mut buf) {
+            Ok(0) | Err(_) => return out,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// Whether a file is a recording that a recorder stopped writing without a
+/// seal (it may be being written right now: callers check the writer's lock).
+pub fn is_unsealed(path: &Path) -> bool {
+    let Ok(mut f) = File::open(path) else {
+        return false;
+    };
+    load_index(&mut f).is_ok_and(|i| !i.sealed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cast::Header;
+    use crate::event::{Event, EventData, TermSize};
+    use crate::writer::{ChainWriter, WriterOptions};
+
+    /// A recording killed mid-way: segments closed and one open, the last
+    /// chunk unfinished (what a SIGKILL leaves: the writer never dropped).
+    fn killed(path: &Path, events: usize) -> Vec<Event> {
+        let file = File::create(path).unwrap();
+        let opts = WriterOptions::default()
+            .chunk_bytes(4 << 10)
+            .segment_bytes(64 << 10)
+            .sync(false);
+        let mut w = ChainWriter::new(file, Header::new(TermSize::DEFAULT), opts, None).unwrap();
+        let mut evs = Vec::new();
+        for i in 0..events {
+            let e = Event::new(
+                i as u64 * 1000,
+                EventData::Output(format!("line {i} of output\r\n").into_bytes()),
+            );
+            w.push(&e).unwrap();
+            evs.push(e);
+        }
+        w.commit().unwrap();
+        std::mem::forget(w); // no Drop: the open chunk is lost, as in a kill
+        evs
+    }
+
+    #[test]
+    fn a_killed_recording_is_sealed_with_its_chain_intact() {
+        for n in [0, 1, 300, 5000] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("r.cast.zst");
+            let evs = killed(&path, n);
+            let before = read_path(&path, &ReadOptions::default(), &mut ()).unwrap();
+            assert_eq!(before.status, Status::Unsealed, "{n}");
+            let r = seal_interrupted(&path, "recovered").unwrap().unwrap();
+            struct Count(u64);
+            impl ReadSink for Count {
+                fn event(&mut self, _: &Event) -> Flow {
+                    self.0 += 1;
+                    Flow::Continue
+                }
+            }
+            let mut c = Count(0);
+            let after = read_path(&path, &ReadOptions::default(), &mut c).unwrap();
+            assert_eq!(after.status, Status::Intact, "{n}: {:?}", after.problems);
+            assert!(after.sealed);
+            assert_eq!(
+                after.chunks, before.chunks,
+                "{n}: every verified chunk kept"
+            );
+            assert_eq!(after.last_verified, before.last_verified);
+            assert!(matches!(after.end, Some(EndReason::Interrupted { .. })));
+            assert_eq!(r.chunks, after.chunks);
+            assert!(
+                c.0 <= evs.len() as u64 && (n < 100 || c.0 > 0),
+                "{n}: {} events",
+                c.0
+            );
+            // Sealed already: nothing more to do.
+            assert!(seal_interrupted(&path, "again").unwrap().is_none());
+            // The index works for seeking.
+            let idx = load_index(&mut File::open(&path).unwrap()).unwrap();
+            assert!(idx.sealed);
+        }
+    }
+
+    #[test]
+    fn a_damaged_recording_is_not_sealed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.cast.zst");
+        killed(&path, 3000);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let mid = bytes.len() / 3;
+        bytes[mid] ^= 0x40;
+        std::fs::write(&path, &bytes).unwrap();
+        assert!(matches!(
+            seal_interrupted(&path, "x"),
+            Err(RecoverError::Tampered(_))
+        ));
+        assert_eq!(std::fs::read(&path).unwrap(), bytes, "left as it was");
+    }
+}
