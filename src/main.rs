@@ -1029,7 +1029,7 @@ fn proxy(a: ProxyArgs) -> Result<u8> {
             .clone()
             .or_else(|| termtrail_recorder::sigv4::region_of_arn(&a.runtime).map(str::to_string))
             .context("SigV4 needs a region: pass --region, or --runtime with a full runtime ARN")?;
-        Some(termtrail_recorder::sigv4::Signer::from_env(&region).map_err(anyhow::Error::msg)?)
+        Some(termtrail_recorder::sigv4::Signer::from_chain(&region).map_err(anyhow::Error::msg)?)
     } else {
         None
     };

@@ -124,6 +124,7 @@ async fn connect(up: &Upstream, session: &str, shell: &str) -> Result<Ws, Connec
     if let Some(signer) = &up.signer {
         signer
             .sign(&mut req, std::time::SystemTime::now())
+            .await
             .map_err(|e| ConnectError::Unreachable(format!("cannot sign the upgrade: {e}")))?;
     }
     // Small buffers: a proxy holds hundreds of mostly idle upstream links.

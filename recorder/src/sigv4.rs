@@ -2,16 +2,18 @@
 //! `bedrock-agentcore`): the request is signed with aws-sigv4, the session id
 //! header included in the signed headers, as AgentCore's own clients do.
 //!
-//! Credentials: `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` /
-//! `AWS_SESSION_TOKEN`, else the shared credentials file
-//! (`AWS_SHARED_CREDENTIALS_FILE`, default `~/.aws/credentials`) for
-//! `AWS_PROFILE` (default `default`). This is the static part of the
-//! standard chain; SSO, IMDS and `credential_process` come with aws-config
-//! (the S3 issue brings it in).
+//! Credentials come from AWS's standard chain (aws-config, the same as the
+//! S3 store's): environment variables, the shared config and credentials
+//! files for `AWS_PROFILE` (SSO, `credential_process`, assumed roles), web
+//! identity tokens, and the ECS/EC2 metadata services. Temporary credentials
+//! are refreshed by the chain before they expire; each upgrade is signed
+//! with the current ones.
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use aws_credential_types::Credentials;
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
 
@@ -21,25 +23,49 @@ pub const SERVICE: &str = "bedrock-agentcore";
 /// Signs upgrade requests.
 #[derive(Clone)]
 pub struct Signer {
-    creds: Credentials,
+    creds: Arc<Creds>,
     region: String,
+}
+
+enum Creds {
+    Static(Credentials),
+    /// The standard chain, built on first use inside the async runtime
+    /// that signs.
+    Chain(tokio::sync::OnceCell<Option<SharedCredentialsProvider>>),
 }
 
 impl std::fmt::Debug for Signer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never print the secret.
+        let source = match &*self.creds {
+            Creds::Static(c) => c.access_key_id().to_string(),
+            Creds::Chain(_) => "standard chain".into(),
+        };
         f.debug_struct("Signer")
-            .field("access_key_id", &self.creds.access_key_id())
+            .field("credentials", &source)
             .field("region", &self.region)
             .finish()
     }
 }
 
 impl Signer {
-    /// A signer with credentials from the environment or the shared file.
-    pub fn from_env(region: &str) -> Result<Signer, String> {
+    /// A signer with credentials from AWS's standard chain. Checks once
+    /// (blocking, outside any async runtime) that the chain yields
+    /// credentials, so a proxy without any refuses to start.
+    pub fn from_chain(region: &str) -> Result<Signer, String> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        rt.block_on(async {
+            let provider = chain().await.ok_or(NO_CREDENTIALS)?;
+            provider
+                .provide_credentials()
+                .await
+                .map_err(|e| format!("{NO_CREDENTIALS} ({e})"))
+        })?;
         Ok(Signer {
-            creds: load_credentials()?,
+            creds: Arc::new(Creds::Chain(tokio::sync::OnceCell::new())),
             region: region.to_string(),
         })
     }
@@ -47,18 +73,58 @@ impl Signer {
     /// A signer with explicit credentials (tests).
     pub fn new(creds: Credentials, region: &str) -> Signer {
         Signer {
-            creds,
+            creds: Arc::new(Creds::Static(creds)),
             region: region.to_string(),
         }
     }
 
-    /// Signs `req` in place (adds `x-amz-date`, `authorization` and, with
-    /// temporary credentials, `x-amz-security-token`).
-    pub fn sign(&self, req: &mut http::Request<()>, at: SystemTime) -> Result<(), String> {
-        let identity = self.creds.clone().into();
+    /// The credentials to sign with now.
+    pub async fn credentials(&self) -> Result<Credentials, String> {
+        match &*self.creds {
+            Creds::Static(c) => Ok(c.clone()),
+            Creds::Chain(cell) => {
+                let provider = cell
+                    .get_or_init(chain)
+                    .await
+                    .as_ref()
+                    .ok_or(NO_CREDENTIALS)?;
+                provider
+                    .provide_credentials()
+                    .await
+                    .map_err(|e| format!("{NO_CREDENTIALS} ({e})"))
+            }
+        }
+    }
+
+    /// Signs `req` in place with the current credentials (adds
+    /// `x-amz-date`, `authorization` and, with temporary credentials,
+    /// `x-amz-security-token`).
+    pub async fn sign(&self, req: &mut http::Request<()>, at: SystemTime) -> Result<(), String> {
+        let creds = self.credentials().await?;
+        sign_with(&creds, &self.region, req, at)
+    }
+}
+
+const NO_CREDENTIALS: &str = "no AWS credentials found for SigV4: set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run where a role is available";
+
+async fn chain() -> Option<SharedCredentialsProvider> {
+    termtrail_format::store::s3::sdk_config()
+        .await
+        .credentials_provider()
+}
+
+/// Signs `req` with `creds` (see [`Signer::sign`]).
+pub fn sign_with(
+    creds: &Credentials,
+    region: &str,
+    req: &mut http::Request<()>,
+    at: SystemTime,
+) -> Result<(), String> {
+    {
+        let identity = creds.clone().into();
         let params = v4::SigningParams::builder()
             .identity(&identity)
-            .region(&self.region)
+            .region(region)
             .name(SERVICE)
             .time(at)
             .settings(SigningSettings::default())
@@ -109,61 +175,6 @@ pub fn region_of_arn(arn: &str) -> Option<&str> {
     parts.next().filter(|r| !r.is_empty())
 }
 
-fn load_credentials() -> Result<Credentials, String> {
-    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    if let (Some(ak), Some(sk)) = (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
-        return Ok(Credentials::new(
-            ak,
-            sk,
-            env("AWS_SESSION_TOKEN"),
-            None,
-            "environment",
-        ));
-    }
-    let path = env("AWS_SHARED_CREDENTIALS_FILE")
-        .map(std::path::PathBuf::from)
-        .or_else(|| env("HOME").map(|h| std::path::Path::new(&h).join(".aws/credentials")))
-        .ok_or("no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or HOME for ~/.aws/credentials")?;
-    let profile = env("AWS_PROFILE").unwrap_or_else(|| "default".into());
-    let text = std::fs::read_to_string(&path).map_err(|e| {
-        format!(
-            "no AWS credentials in the environment, and {}: {e}",
-            path.display()
-        )
-    })?;
-    let mut section = String::new();
-    let (mut ak, mut sk, mut token) = (None, None, None);
-    for line in text.lines() {
-        let line = line.trim();
-        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-            section = name.trim().to_string();
-        } else if section == profile
-            && let Some((k, v)) = line.split_once('=')
-        {
-            let v = Some(v.trim().to_string());
-            match k.trim() {
-                "aws_access_key_id" => ak = v,
-                "aws_secret_access_key" => sk = v,
-                "aws_session_token" => token = v,
-                _ => {}
-            }
-        }
-    }
-    match (ak, sk) {
-        (Some(ak), Some(sk)) => Ok(Credentials::new(
-            ak,
-            sk,
-            token,
-            None,
-            "shared-credentials-file",
-        )),
-        _ => Err(format!(
-            "profile [{profile}] in {} has no access key",
-            path.display()
-        )),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,12 +202,16 @@ mod tests {
         .header("x-amzn-bedrock-agentcore-runtime-session-id", "sess")
         .body(())
         .unwrap();
-        signer
-            .sign(
-                &mut req,
-                SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000),
-            )
+        let creds = futures_util::FutureExt::now_or_never(signer.credentials())
+            .unwrap()
             .unwrap();
+        sign_with(
+            &creds,
+            "us-west-2",
+            &mut req,
+            SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000),
+        )
+        .unwrap();
         let auth = req.headers()["authorization"].to_str().unwrap();
         assert!(auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20270115/us-west-2/bedrock-agentcore/aws4_request"), "{auth}");
         assert!(auth.contains("SignedHeaders=host;x-amz-date;x-amz-security-token;x-amzn-bedrock-agentcore-runtime-session-id,"), "{auth}");

@@ -318,23 +318,17 @@ fn exec_through_the_proxy_is_forwarded_and_recorded_on_both_sides() {
     assert!(m.contains("termtrail_recording_backlog_events 0"), "{m}");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn proxy_signs_the_upstream_upgrade_with_sigv4() {
-    let py = match std::env::var("TERMTRAIL_PYTHON") {
-        Ok(p) if !p.is_empty() => p,
-        _ => {
-            assert!(
-                std::env::var("TERMTRAIL_REQUIRE_PEERS").is_err(),
-                "TERMTRAIL_PYTHON not set"
-            );
-            return;
-        }
-    };
-    let (ak, sk, token) = (
-        "AKIDTERMTRAILTEST",
-        "c2VjcmV0LWtleS1mb3ItdGVzdHM",
-        "session-token-for-tests",
-    );
+/// The SigV4 test's keys.
+const SIGV4_KEYS: (&str, &str, &str) = (
+    "AKIDTERMTRAILTEST",
+    "c2VjcmV0LWtleS1mb3ItdGVzdHM",
+    "session-token-for-tests",
+);
+
+/// Runs a proxy with `env` in front of an upstream that checks the upgrade's
+/// signature with botocore (for SIGV4_KEYS), and a shell through it.
+async fn signed_shell(py: &str, pd: &Dir, env: &[(&str, String)]) {
+    let (ak, sk, token) = SIGV4_KEYS;
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/python/sigv4_upstream.py"
@@ -358,7 +352,6 @@ async fn proxy_signs_the_upstream_upgrade_with_sigv4() {
     };
     let port: u16 = next_line().strip_prefix("ready ").unwrap().parse().unwrap();
     let arn = "arn:aws:bedrock-agentcore:us-west-2:123456789012:runtime/signed-test";
-    let pd = Dir::new();
     let mut c = pd.cmd(&[
         "proxy",
         "--listen",
@@ -373,9 +366,10 @@ async fn proxy_signs_the_upstream_upgrade_with_sigv4() {
         "--upstream-auth",
         "sigv4",
     ]);
-    c.env("AWS_ACCESS_KEY_ID", ak)
-        .env("AWS_SECRET_ACCESS_KEY", sk)
-        .env("AWS_SESSION_TOKEN", token);
+    c.env("AWS_EC2_METADATA_DISABLED", "true");
+    for (k, v) in env {
+        c.env(k, v);
+    }
     c.stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
@@ -402,6 +396,55 @@ async fn proxy_signs_the_upstream_upgrade_with_sigv4() {
     let _ = up.kill();
     let _ = px.wait();
     let _ = up.wait();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn proxy_signs_the_upstream_upgrade_with_sigv4() {
+    let py = match std::env::var("TERMTRAIL_PYTHON") {
+        Ok(p) if !p.is_empty() => p,
+        _ => {
+            assert!(
+                std::env::var("TERMTRAIL_REQUIRE_PEERS").is_err(),
+                "TERMTRAIL_PYTHON not set"
+            );
+            return;
+        }
+    };
+    let (ak, sk, token) = SIGV4_KEYS;
+    // Credentials from the environment.
+    let pd = Dir::new();
+    let env = [
+        ("AWS_ACCESS_KEY_ID", ak.to_string()),
+        ("AWS_SECRET_ACCESS_KEY", sk.to_string()),
+        ("AWS_SESSION_TOKEN", token.to_string()),
+    ];
+    signed_shell(&py, &pd, &env).await;
+    // Credentials from a profile's credential_process (the standard chain,
+    // as for SSO and roles).
+    let pd = Dir::new();
+    let script = pd.join("creds.sh");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\necho '{{\"Version\": 1, \"AccessKeyId\": \"{ak}\", \"SecretAccessKey\": \"{sk}\", \"SessionToken\": \"{token}\"}}'\n"),
+    )
+    .unwrap();
+    std::process::Command::new("chmod")
+        .args(["+x"])
+        .arg(&script)
+        .status()
+        .unwrap();
+    let config = pd.join("aws-config");
+    std::fs::write(
+        &config,
+        format!("[profile tt]\ncredential_process = {}\n", script.display()),
+    )
+    .unwrap();
+    let env = [
+        ("AWS_CONFIG_FILE", config.display().to_string()),
+        ("AWS_PROFILE", "tt".to_string()),
+    ];
+    signed_shell(&py, &pd, &env).await;
+    let arn = "arn:aws:bedrock-agentcore:us-west-2:123456789012:runtime/signed-test";
     // Without credentials the proxy refuses to start, saying why.
     let r = Dir::new().run(&[
         "proxy",

@@ -508,15 +508,22 @@ fn read_at(f: &mut File, at: u64, n: u64) -> io::Result<Vec<u8>> {
     Ok(buf)
 }
 
-async fn client() -> Client {
+/// AWS's shared configuration (credentials chain, region, endpoints),
+/// with rustls+ring as the HTTP client's TLS: what the S3 client and the
+/// proxy's SigV4 signer use.
+pub async fn sdk_config() -> aws_config::SdkConfig {
     use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
     let http = aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
         .build_https();
-    let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
         .http_client(http)
         .load()
-        .await;
+        .await
+}
+
+async fn client() -> Client {
+    let shared = sdk_config().await;
     let endpoint_set = std::env::var_os("AWS_ENDPOINT_URL").is_some()
         || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
     let path_style = endpoint_set
