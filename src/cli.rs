@@ -190,6 +190,8 @@ pub struct HostFlags {
     /// Refuse to start when recordings cannot be made durable (S3 unreachable at the start).
     #[arg(long)]
     pub strict: bool,
+    #[command(flatten)]
+    pub protect: ProtectArgs,
     /// End shells without traffic (heartbeats excepted) after this long.
     #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse_duration)]
     pub idle_timeout: Duration,
@@ -392,6 +394,8 @@ pub struct RecArgs {
     /// Refuse to record when the recording cannot be made durable (S3 unreachable at the start).
     #[arg(long)]
     pub strict: bool,
+    #[command(flatten)]
+    pub protect: ProtectArgs,
     /// Replace FILE if it exists.
     #[arg(long, requires = "output")]
     pub overwrite: bool,
@@ -510,6 +514,8 @@ pub struct UploadArgs {
     /// Give up after this long (what is left stays in the spool).
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
     pub wait: Duration,
+    #[command(flatten)]
+    pub protect: ProtectArgs,
 }
 
 const LS_HELP: &str = "\
@@ -530,6 +536,33 @@ Examples:
   termtrail ls --since 7d --principal alice
   termtrail ls --verify ./recordings
   termtrail ls --json | jq -r 'select(.end == \"idle timeout\") | .path'";
+
+/// How recordings are protected in an S3 bucket (`rec`, `serve`, `proxy`).
+#[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "S3 protection")]
+pub struct ProtectArgs {
+    /// Keep each recording under S3 Object Lock for DAYS (the bucket needs Object Lock enabled).
+    #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=36500))]
+    pub retain_days: Option<u32>,
+    /// Object Lock mode for --retain-days (default governance; compliance cannot be undone by anyone).
+    #[arg(long, value_enum, value_name = "MODE", requires = "retain_days")]
+    pub lock_mode: Option<LockModeArg>,
+    /// Server-side encryption: AES256 (SSE-S3) or aws:kms (SSE-KMS).
+    #[arg(long, value_name = "KIND", value_parser = ["AES256", "aws:kms"])]
+    pub sse: Option<String>,
+    /// KMS key id or ARN for --sse aws:kms (default: the account's aws/s3 key).
+    #[arg(long, value_name = "ID", requires = "sse")]
+    pub kms_key_id: Option<String>,
+}
+
+/// Object Lock modes.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LockModeArg {
+    /// Deletable early only with s3:BypassGovernanceRetention.
+    Governance,
+    /// Not deletable by anyone until it expires.
+    Compliance,
+}
 
 /// Which recordings (`grep`, `ls`).
 #[derive(Args, Debug)]

@@ -135,6 +135,25 @@ fn snapshot(a: SnapshotArgs) -> Result<u8> {
     Ok(0)
 }
 
+/// The S3 protection options as the store takes them.
+fn protection(p: &cli::ProtectArgs) -> Result<termtrail_format::store::s3::Protection> {
+    use termtrail_format::store::s3::{LockMode, Protection, Sse};
+    let retain = p.retain_days.map(|days| {
+        let mode = match p.lock_mode {
+            Some(cli::LockModeArg::Compliance) => LockMode::Compliance,
+            _ => LockMode::Governance,
+        };
+        (mode, days)
+    });
+    let sse = match (p.sse.as_deref(), &p.kms_key_id) {
+        (None, _) => None,
+        (Some("AES256"), Some(_)) => bail!("--kms-key-id goes with --sse aws:kms, not AES256"),
+        (Some("AES256"), None) => Some(Sse::Aes256),
+        (Some(_), key) => Some(Sse::Kms(key.clone())),
+    };
+    Ok(Protection { retain, sse })
+}
+
 /// A local copy of FILE: the file itself, or an `s3://` object fetched into
 /// a temporary file (deleted when the guard drops).
 fn fetch_if_remote(file: &Path) -> Result<(PathBuf, Option<tempfile::TempPath>)> {
@@ -244,8 +263,13 @@ fn upload(a: UploadArgs) -> Result<u8> {
     if !matches!(a.store, Location::S3 { .. }) {
         bail!("upload needs an S3 store (s3://BUCKET/PREFIX); a local store needs no upload");
     }
-    let dest =
-        Destination::open(&a.store, DEFAULT_UPLOAD_INTERVAL, false).map_err(anyhow::Error::msg)?;
+    let dest = Destination::open(
+        &a.store,
+        DEFAULT_UPLOAD_INTERVAL,
+        false,
+        protection(&a.protect)?,
+    )
+    .map_err(anyhow::Error::msg)?;
     let status = dest.flush(a.wait);
     for key in &status.uploaded {
         println!("uploaded s3://{}/{key}", bucket_of(&a.store));
@@ -616,8 +640,13 @@ fn rec(a: RecArgs) -> Result<u8> {
                 Some(l) => l,
                 None => Location::Local(store_root(None)?.root().to_path_buf()),
             };
-            let dest = Destination::open(&location, a.upload_interval, a.strict)
-                .map_err(anyhow::Error::msg)?;
+            let dest = Destination::open(
+                &location,
+                a.upload_interval,
+                a.strict,
+                protection(&a.protect)?,
+            )
+            .map_err(anyhow::Error::msg)?;
             let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
                 .map(|h| h.trim().to_string())
                 .unwrap_or_else(|_| "localhost".into());
@@ -924,8 +953,13 @@ fn run_host(
         None => termtrail_format::store::Location::Local(store_root(None)?.root().to_path_buf()),
     };
     let dest = std::sync::Arc::new(
-        termtrail_recorder::store::Destination::open(&location, h.upload_interval, h.strict)
-            .map_err(anyhow::Error::msg)?,
+        termtrail_recorder::store::Destination::open(
+            &location,
+            h.upload_interval,
+            h.strict,
+            protection(&h.protect)?,
+        )
+        .map_err(anyhow::Error::msg)?,
     );
     let where_to = dest.describe_store();
     let opts = termtrail_recorder::serve::ServeOptions {

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use termtrail_format::store::s3::{S3Store, UploadStatus, Uploader, UploaderOptions, lock_path};
+use termtrail_format::store::s3::{
+    Protection, S3Store, UploadStatus, Uploader, UploaderOptions, lock_path,
+};
 use termtrail_format::store::{KeyParts, LocalStore, Location};
 
 /// Default bound on how far the bucket lags a live recording.
@@ -66,11 +68,18 @@ impl Destination {
         location: &Location,
         interval: Duration,
         strict: bool,
+        protection: Protection,
     ) -> Result<Destination, String> {
         match location {
+            Location::Local(_) if protection.retain.is_some() || protection.sse.is_some() => Err(
+                "--retain-days, --lock-mode and --sse need an S3 store (--store s3://BUCKET/PREFIX)"
+                    .into(),
+            ),
             Location::Local(dir) => Ok(Destination::Local(LocalStore::new(dir))),
             Location::S3 { bucket, prefix } => {
-                let store = S3Store::connect(bucket, prefix).map_err(|e| e.to_string())?;
+                let store = S3Store::connect(bucket, prefix)
+                    .map_err(|e| e.to_string())?
+                    .with_protection(protection);
                 if let Err(e) = store.check() {
                     if strict || !e.is_transient() {
                         return Err(e.to_string());

@@ -674,3 +674,114 @@ fn a_killed_recorder_s_spool_is_sealed_as_interrupted_and_uploaded() {
     let n: u64 = r.stdout.trim().rsplit(':').next().unwrap().parse().unwrap();
     assert!(n >= 90, "only {n} of 100 lines: {r:?}");
 }
+
+#[test]
+fn object_lock_and_encryption_protect_uploads() {
+    let Some(moto) = Moto::start() else { return };
+    moto.py("c.create_bucket(Bucket='locked', ObjectLockEnabledForBucket=True)");
+    let d = Dir::new();
+    let ep = moto.endpoint();
+    // A short recording (one PutObject) and a long one (multipart).
+    for (prefix, script) in [
+        ("short", "echo locked-short".to_string()),
+        (
+            "long",
+            "head -c 12000000 /dev/urandom | base64 -w 100; echo locked-long".to_string(),
+        ),
+    ] {
+        let r = run(
+            &mut tt(
+                &d,
+                &ep,
+                &[
+                    "rec",
+                    "-q",
+                    "--headless",
+                    "--store",
+                    &format!("s3://locked/{prefix}"),
+                    "--retain-days",
+                    "2",
+                    "--lock-mode",
+                    "compliance",
+                    "--sse",
+                    "AES256",
+                    "--",
+                    "bash",
+                    "--norc",
+                    "--noprofile",
+                    "-c",
+                    &script,
+                ],
+            ),
+            b"",
+        );
+        assert_eq!(r.code, 0, "{prefix}: {r:?}");
+    }
+    let out = moto.py(
+        "import datetime\n\
+         for o in c.list_objects_v2(Bucket='locked')['Contents']:\n\
+         \x20   h = c.head_object(Bucket='locked', Key=o['Key'])\n\
+         \x20   days = (h['ObjectLockRetainUntilDate'] - datetime.datetime.now(datetime.timezone.utc)).days\n\
+         \x20   print(o['Key'].split('/')[0], h.get('ObjectLockMode'), days, h.get('ServerSideEncryption'), o['Size'] > 8 << 20)",
+    );
+    let mut lines: Vec<&str> = out.lines().collect();
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            "long COMPLIANCE 1 AES256 True",
+            "short COMPLIANCE 1 AES256 False"
+        ],
+        "{out}"
+    );
+    // A locked version cannot be deleted.
+    let out = moto.py(
+        "k = c.list_objects_v2(Bucket='locked')['Contents'][0]['Key']\n\
+         v = c.head_object(Bucket='locked', Key=k)['VersionId']\n\
+         try:\n\
+         \x20   c.delete_object(Bucket='locked', Key=k, VersionId=v)\n\
+         \x20   print('deleted')\n\
+         except Exception as e:\n\
+         \x20   print('refused', type(e).__name__)",
+    );
+    assert!(out.starts_with("refused"), "{out}");
+    let r = run(&mut tt(&d, &ep, &["verify", "s3://locked"]), b"");
+    assert_eq!(r.code, 0, "{r:?}");
+    // SSE-KMS with a named key.
+    moto.make_bucket("kms");
+    let r = run(
+        &mut tt(
+            &d,
+            &ep,
+            &[
+                "rec",
+                "-q",
+                "--headless",
+                "--store",
+                "s3://kms/x",
+                "--sse",
+                "aws:kms",
+                "--kms-key-id",
+                "alias/recordings",
+                "--",
+                "echo",
+                "kms",
+            ],
+        ),
+        b"",
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    let out = moto.py(
+        "k = c.list_objects_v2(Bucket='kms')['Contents'][0]['Key']\n\
+         h = c.head_object(Bucket='kms', Key=k)\n\
+         print(h.get('ServerSideEncryption'), h.get('SSEKMSKeyId'))",
+    );
+    assert!(
+        out.starts_with("aws:kms") && out.contains("alias/recordings"),
+        "{out}"
+    );
+    // The options need an S3 store.
+    let r = d.run(&["rec", "--headless", "--retain-days", "3", "--", "true"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("need an S3 store"), "{r:?}");
+}

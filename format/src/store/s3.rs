@@ -123,12 +123,41 @@ pub struct ObjectInfo {
     pub size: u64,
 }
 
+/// Object Lock retention mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockMode {
+    /// Users with `s3:BypassGovernanceRetention` can still delete.
+    Governance,
+    /// Nobody, root included, can delete or shorten it before it ends.
+    Compliance,
+}
+
+/// Server-side encryption.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sse {
+    /// SSE-S3 (AES256).
+    Aes256,
+    /// SSE-KMS, with this key (None: the account's default aws/s3 key).
+    Kms(Option<String>),
+}
+
+/// How uploaded recordings are protected in the bucket.
+#[derive(Debug, Clone, Default)]
+pub struct Protection {
+    /// Object Lock: mode and days of retention from the upload's start
+    /// (the bucket must have Object Lock enabled).
+    pub retain: Option<(LockMode, u32)>,
+    /// Server-side encryption.
+    pub sse: Option<Sse>,
+}
+
 /// A bucket and prefix, with a client for them.
 pub struct S3Store {
     rt: tokio::runtime::Runtime,
     client: Client,
     bucket: String,
     prefix: String,
+    protection: Protection,
 }
 
 impl S3Store {
@@ -145,7 +174,56 @@ impl S3Store {
             client,
             bucket: bucket.to_string(),
             prefix: prefix.to_string(),
+            protection: Protection::default(),
         })
+    }
+
+    /// Protects what this store uploads from now on.
+    pub fn with_protection(mut self, p: Protection) -> S3Store {
+        self.protection = p;
+        self
+    }
+
+    fn retain_until(
+        &self,
+    ) -> Option<(
+        aws_sdk_s3::types::ObjectLockMode,
+        aws_sdk_s3::primitives::DateTime,
+    )> {
+        let (mode, days) = self.protection.retain?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let mode = match mode {
+            LockMode::Governance => aws_sdk_s3::types::ObjectLockMode::Governance,
+            LockMode::Compliance => aws_sdk_s3::types::ObjectLockMode::Compliance,
+        };
+        let until =
+            aws_sdk_s3::primitives::DateTime::from_secs((now + u64::from(days) * 86_400) as i64);
+        Some((mode, until))
+    }
+
+    fn sse(
+        &self,
+    ) -> (
+        Option<aws_sdk_s3::types::ServerSideEncryption>,
+        Option<String>,
+    ) {
+        use aws_sdk_s3::types::ServerSideEncryption as E;
+        match &self.protection.sse {
+            None => (None, None),
+            Some(Sse::Aes256) => (Some(E::Aes256), None),
+            Some(Sse::Kms(key)) => (Some(E::AwsKms), key.clone()),
+        }
+    }
+
+    /// Whether uploads carry a SHA-256 checksum: S3 requires one on writes
+    /// with a retention period.
+    fn checksums(&self) -> Option<aws_sdk_s3::types::ChecksumAlgorithm> {
+        self.protection
+            .retain
+            .map(|_| aws_sdk_s3::types::ChecksumAlgorithm::Sha256)
     }
 
     /// The bucket.
@@ -330,6 +408,8 @@ impl S3Store {
         body: Vec<u8>,
         meta: &HashMap<String, String>,
     ) -> Result<(), S3Error> {
+        let (sse, kms) = self.sse();
+        let lock = self.retain_until();
         self.rt
             .block_on(
                 self.client
@@ -339,6 +419,11 @@ impl S3Store {
                     .content_type("application/zstd")
                     .set_metadata(Some(meta.clone()))
                     .if_none_match("*")
+                    .set_server_side_encryption(sse)
+                    .set_ssekms_key_id(kms)
+                    .set_object_lock_mode(lock.as_ref().map(|l| l.0.clone()))
+                    .set_object_lock_retain_until_date(lock.map(|l| l.1))
+                    .set_checksum_algorithm(self.checksums())
                     .body(ByteStream::from(body))
                     .send(),
             )
@@ -352,6 +437,8 @@ impl S3Store {
         key: &str,
         meta: &HashMap<String, String>,
     ) -> Result<Multipart, S3Error> {
+        let (sse, kms) = self.sse();
+        let lock = self.retain_until();
         let r = self
             .rt
             .block_on(
@@ -361,6 +448,11 @@ impl S3Store {
                     .key(key)
                     .content_type("application/zstd")
                     .set_metadata(Some(meta.clone()))
+                    .set_server_side_encryption(sse)
+                    .set_ssekms_key_id(kms)
+                    .set_object_lock_mode(lock.as_ref().map(|l| l.0.clone()))
+                    .set_object_lock_retain_until_date(lock.map(|l| l.1))
+                    .set_checksum_algorithm(self.checksums())
                     .send(),
             )
             .map_err(|e| S3Error::from_sdk("create upload", &self.url(key), &e))?;
@@ -390,16 +482,20 @@ impl S3Store {
                     .key(&mpu.key)
                     .upload_id(&mpu.id)
                     .part_number(number)
+                    .set_checksum_algorithm(self.checksums())
                     .body(ByteStream::from(body))
                     .send(),
             )
             .map_err(|e| S3Error::from_sdk("upload part", &self.url(&mpu.key), &e))?;
-        let etag = r.e_tag().unwrap_or_default().to_string();
+        let part = (
+            r.e_tag().unwrap_or_default().to_string(),
+            r.checksum_sha256().map(str::to_string),
+        );
         let idx = (number - 1) as usize;
         if idx < mpu.parts.len() {
-            mpu.parts[idx] = etag;
+            mpu.parts[idx] = part;
         } else {
-            mpu.parts.push(etag);
+            mpu.parts.push(part);
         }
         Ok(())
     }
@@ -410,10 +506,11 @@ impl S3Store {
             .parts
             .iter()
             .enumerate()
-            .map(|(i, etag)| {
+            .map(|(i, (etag, sha256))| {
                 CompletedPart::builder()
                     .part_number(i as i32 + 1)
                     .e_tag(etag)
+                    .set_checksum_sha256(sha256.clone())
                     .build()
             })
             .collect();
@@ -433,6 +530,36 @@ impl S3Store {
             )
             .map(drop)
             .map_err(|e| S3Error::from_sdk("complete upload", &self.url(&mpu.key), &e))
+    }
+
+    /// Puts the configured Object Lock retention on a completed object (a
+    /// multipart upload asks for it when it starts, but not every
+    /// S3-compatible server carries it over). No-op without retention.
+    pub fn retain_object(&self, key: &str) -> Result<(), S3Error> {
+        use aws_sdk_s3::types::{ObjectLockRetention, ObjectLockRetentionMode};
+        let Some((mode, until)) = self.retain_until() else {
+            return Ok(());
+        };
+        let mode = match mode {
+            aws_sdk_s3::types::ObjectLockMode::Compliance => ObjectLockRetentionMode::Compliance,
+            _ => ObjectLockRetentionMode::Governance,
+        };
+        let retention = ObjectLockRetention::builder()
+            .mode(mode)
+            .retain_until_date(until)
+            .build();
+        self.rt
+            .block_on(
+                self.client
+                    .put_object_retention()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .retention(retention)
+                    .set_checksum_algorithm(self.checksums())
+                    .send(),
+            )
+            .map(drop)
+            .map_err(|e| S3Error::from_sdk("retention", &self.url(key), &e))
     }
 
     /// Gives up a multipart upload (its parts are discarded).
@@ -497,8 +624,9 @@ pub struct Multipart {
     pub key: String,
     /// Upload id.
     pub id: String,
-    /// ETags of the parts uploaded, part 1 first.
-    pub parts: Vec<String>,
+    /// ETags (and SHA-256 checksums, when sent) of the parts uploaded,
+    /// part 1 first.
+    pub parts: Vec<(String, Option<String>)>,
 }
 
 fn read_at(f: &mut File, at: u64, n: u64) -> io::Result<Vec<u8>> {

@@ -434,6 +434,7 @@ fn step(store: &S3Store, e: &mut Entry, interval: Duration) -> Result<bool, S3Er
             Err(err) if err.0.contains("PreconditionFailed") => {}
             Err(err) => return Err(err),
         }
+        store.retain_object(&e.key)?;
     }
     confirm(store, e, len)
 }
