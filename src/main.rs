@@ -93,15 +93,14 @@ fn main() -> ExitCode {
 }
 
 fn snapshot(a: SnapshotArgs) -> Result<u8> {
-    use termtrail_player::seek::{SeekError, Seeker, cache_dir, parse_time};
+    use termtrail_player::seek::{SeekError, cache_dir, parse_time};
     let at = parse_time(&a.at).map_err(anyhow::Error::msg)?;
     let cache = if a.no_cache { None } else { cache_dir() };
     let mut bar = Progress::new("building keyframes");
-    let (file, _fetched) = fetch_if_remote(&a.file)?;
-    let found = Seeker::open(&file, cache.as_deref(), &mut |done, total| {
+    let (found, _fetched) = open_seeker(&a.file, cache.as_deref(), &mut |done, total| {
         bar.update(done, total)
-    })
-    .and_then(|seeker| Ok((seeker.screen_at(at)?, seeker)));
+    })?;
+    let found = found.and_then(|seeker| Ok((seeker.screen_at(at)?, seeker)));
     drop(bar);
     let (screen, seeker) = match found {
         Ok(found) => found,
@@ -152,6 +151,39 @@ fn protection(p: &cli::ProtectArgs) -> Result<termtrail_format::store::s3::Prote
         (Some(_), key) => Some(Sse::Kms(key.clone())),
     };
     Ok(Protection { retain, sse })
+}
+
+/// Opens FILE for seeking: a local file, or an `s3://` object — a
+/// `.cast.zst` read by ranged GETs (index, then the segments needed), a plain
+/// `.cast` fetched first.
+fn open_seeker(
+    file: &Path,
+    cache: Option<&Path>,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<(
+    Result<termtrail_player::seek::Seeker, termtrail_player::seek::SeekError>,
+    Option<tempfile::TempPath>,
+)> {
+    use termtrail_player::remote::{Target, is_s3, list_url};
+    use termtrail_player::seek::Seeker;
+    if is_s3(file) {
+        let url = file.to_string_lossy();
+        let mut targets = list_url(&url).map_err(anyhow::Error::msg)?;
+        if targets.len() != 1 {
+            bail!(
+                "{url} names {} recordings; name one object (termtrail ls {url} lists them)",
+                targets.len()
+            );
+        }
+        if let Target::S3 { store, key, size } = targets.remove(0)
+            && key.ends_with(".cast.zst")
+        {
+            return Ok((Seeker::open_s3(store, &key, size, cache, progress), None));
+        }
+    }
+    // A fetched file is read again when seeking: the caller keeps the guard.
+    let (local, fetched) = fetch_if_remote(file)?;
+    Ok((Seeker::open(&local, cache, progress), fetched))
 }
 
 /// A local copy of FILE: the file itself, or an `s3://` object fetched into
@@ -463,7 +495,7 @@ fn grep(a: GrepArgs) -> Result<u8> {
 fn play(a: PlayArgs) -> Result<u8> {
     use std::sync::mpsc;
     use termtrail_player::play::{Input, Outcome, PlayOptions, control};
-    use termtrail_player::seek::{Seeker, cache_dir, parse_time};
+    use termtrail_player::seek::{cache_dir, parse_time};
     use termtrail_recorder::tty;
 
     let start = parse_time(&a.start).map_err(anyhow::Error::msg)?;
@@ -475,11 +507,10 @@ fn play(a: PlayArgs) -> Result<u8> {
     }
     let cache = if a.no_cache { None } else { cache_dir() };
     let mut bar = Progress::new("building keyframes");
-    let (file, _fetched) = fetch_if_remote(&a.file)?;
-    let seeker = Seeker::open(&file, cache.as_deref(), &mut |done, total| {
+    let (seeker, _fetched) = open_seeker(&a.file, cache.as_deref(), &mut |done, total| {
         bar.update(done, total)
-    })
-    .with_context(|| a.file.display().to_string())?;
+    })?;
+    let seeker = seeker.with_context(|| a.file.display().to_string())?;
     drop(bar);
     let idle = a
         .idle_time_limit

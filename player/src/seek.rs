@@ -93,9 +93,43 @@ pub fn is_plain(path: &Path) -> io::Result<bool> {
     Ok(n == 1 && first[0] == b'{')
 }
 
+/// Where a seeker reads from: a local file, or an S3 object read through
+/// ranged GETs (only the index and the segments needed are fetched).
+#[derive(Clone)]
+enum Origin {
+    File(PathBuf),
+    S3 {
+        store: std::sync::Arc<termtrail_format::store::s3::S3Store>,
+        key: String,
+        size: u64,
+    },
+}
+
+/// Something to read recordings from.
+trait ReadSeek: Read + io::Seek + Send {}
+impl<T: Read + io::Seek + Send> ReadSeek for T {}
+
+impl Origin {
+    fn open(&self) -> io::Result<Box<dyn ReadSeek>> {
+        Ok(match self {
+            Origin::File(p) => Box::new(File::open(p)?),
+            Origin::S3 { store, key, size } => Box::new(store.open(key, *size, 1 << 20)),
+        })
+    }
+
+    fn path(&self) -> io::Result<&Path> {
+        match self {
+            Origin::File(p) => Ok(p),
+            Origin::S3 { .. } => Err(io::Error::other(
+                "a plain asciicast object must be fetched first",
+            )),
+        }
+    }
+}
+
 /// A recording opened for seeking.
 pub struct Seeker {
-    path: PathBuf,
+    path: Origin,
     inner: Inner,
     markers: Vec<(Micros, String)>,
     duration: Micros,
@@ -136,7 +170,32 @@ impl Seeker {
         if is_plain(path)? {
             return Seeker::open_plain(path);
         }
-        let mut file = File::open(path)?;
+        Seeker::open_source(Origin::File(path.to_path_buf()), cache, progress)
+    }
+
+    /// [`Seeker::open`] for a recording in S3 (a `.cast.zst` object): the
+    /// index and then only the segments read are fetched, by ranged GETs.
+    pub fn open_s3(
+        store: std::sync::Arc<termtrail_format::store::s3::S3Store>,
+        key: &str,
+        size: u64,
+        cache: Option<&Path>,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<Seeker, SeekError> {
+        let source = Origin::S3 {
+            store,
+            key: key.to_string(),
+            size,
+        };
+        Seeker::open_source(source, cache, progress)
+    }
+
+    fn open_source(
+        source: Origin,
+        cache: Option<&Path>,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<Seeker, SeekError> {
+        let mut file = source.open()?;
         let index = load_index(&mut file)?;
         let key = cache_key(&index);
         let cached = cache.and_then(|d| load_cache(&d.join(format!("{key}.kf")), &key));
@@ -157,7 +216,7 @@ impl Seeker {
             index.duration.max(scan.last)
         };
         Ok(Seeker {
-            path: path.to_path_buf(),
+            path: source,
             inner: Inner::Indexed {
                 index: Box::new(index),
                 keyframes: scan.keyframes,
@@ -186,7 +245,7 @@ impl Seeker {
         let (keyframes, markers) =
             scan.map_or((Vec::new(), Vec::new()), |s| (s.keyframes, s.markers));
         Ok(Seeker {
-            path: path.to_path_buf(),
+            path: Origin::File(path.to_path_buf()),
             duration: index.duration,
             inner: Inner::Indexed {
                 index: Box::new(index),
@@ -211,7 +270,7 @@ impl Seeker {
             }
         }
         Ok(Seeker {
-            path: path.to_path_buf(),
+            path: Origin::File(path.to_path_buf()),
             inner: Inner::Plain { header },
             markers,
             duration: last,
@@ -274,11 +333,11 @@ impl Seeker {
     /// start), read and verified as [`Seeker::cursor_at`]'s.
     pub fn cursor_from(&self, segment: usize, event: usize) -> Result<Cursor, SeekError> {
         Ok(match &self.inner {
-            Inner::Plain { .. } => {
-                Cursor::plain(CastReader::new(BufReader::new(File::open(&self.path)?))?)
-            }
+            Inner::Plain { .. } => Cursor::plain(CastReader::new(BufReader::new(File::open(
+                self.path.path()?,
+            )?))?),
             Inner::Indexed { index, .. } => {
-                Cursor::indexed(File::open(&self.path)?, index.clone(), (segment, event))
+                Cursor::indexed(self.path.open()?, index.clone(), (segment, event))
             }
         })
     }
@@ -289,7 +348,7 @@ impl Seeker {
         let Inner::Indexed { index, .. } = &self.inner else {
             return Ok(Vec::new());
         };
-        let seg = index.read_segment(&mut File::open(&self.path)?, segment)?;
+        let seg = index.read_segment(&mut self.path.open()?, segment)?;
         match seg.problem {
             Some(problem) => Err(SeekError::Tampered {
                 at: format!("segment {segment}"),
@@ -309,7 +368,7 @@ impl Seeker {
     pub fn cursor_at(&self, t: Micros) -> Result<(Emulator, Cursor), SeekError> {
         let (mut emu, mut cursor) = match &self.inner {
             Inner::Plain { header } => {
-                let reader = CastReader::new(BufReader::new(File::open(&self.path)?))?;
+                let reader = CastReader::new(BufReader::new(File::open(self.path.path()?)?))?;
                 (Emulator::new(header.size()), Cursor::plain(reader))
             }
             Inner::Indexed { index, keyframes } => {
@@ -318,7 +377,7 @@ impl Seeker {
                     Some(k) => (Emulator::restore(k.size, &k.dump), (k.segment, k.event)),
                     None => (Emulator::new(index.header.size()), (0, 0)),
                 };
-                let cursor = Cursor::indexed(File::open(&self.path)?, index.clone(), from);
+                let cursor = Cursor::indexed(self.path.open()?, index.clone(), from);
                 (emu, cursor)
             }
         };
@@ -341,7 +400,7 @@ pub struct Cursor {
 enum Source {
     Plain(Box<CastReader<BufReader<File>>>),
     Indexed {
-        file: File,
+        file: Box<dyn ReadSeek>,
         index: Box<RecordingIndex>,
         /// The next segment to read.
         segment: usize,
@@ -361,7 +420,11 @@ impl Cursor {
         }
     }
 
-    fn indexed(file: File, index: Box<RecordingIndex>, from: (usize, usize)) -> Cursor {
+    fn indexed(
+        file: Box<dyn ReadSeek>,
+        index: Box<RecordingIndex>,
+        from: (usize, usize),
+    ) -> Cursor {
         Cursor {
             source: Source::Indexed {
                 file,

@@ -110,6 +110,8 @@ struct Outage {
     addr: String,
     down: Arc<AtomicBool>,
     conns: Arc<Mutex<Vec<TcpStream>>>,
+    /// Bytes sent from the server to clients.
+    served: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Outage {
@@ -118,7 +120,8 @@ impl Outage {
         let addr = listener.local_addr().unwrap().to_string();
         let down = Arc::new(AtomicBool::new(false));
         let conns: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
-        let (d, list) = (down.clone(), conns.clone());
+        let served: Arc<std::sync::atomic::AtomicU64> = Arc::default();
+        let (d, list, count) = (down.clone(), conns.clone(), served.clone());
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
                 if d.load(Ordering::SeqCst) {
@@ -137,13 +140,26 @@ impl Outage {
                     let _ = std::io::copy(&mut c1, &mut s1);
                     let _ = s1.shutdown(Shutdown::Both);
                 });
+                let count = count.clone();
                 std::thread::spawn(move || {
-                    let _ = std::io::copy(&mut s2, &mut c2);
+                    use std::io::{Read, Write};
+                    let mut buf = [0u8; 64 << 10];
+                    while let Ok(n @ 1..) = s2.read(&mut buf) {
+                        count.fetch_add(n as u64, Ordering::SeqCst);
+                        if c2.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
                     let _ = c2.shutdown(Shutdown::Both);
                 });
             }
         });
-        Outage { addr, down, conns }
+        Outage {
+            addr,
+            down,
+            conns,
+            served,
+        }
     }
 
     fn endpoint(&self) -> String {
@@ -784,4 +800,69 @@ fn object_lock_and_encryption_protect_uploads() {
     let r = d.run(&["rec", "--headless", "--retain-days", "3", "--", "true"]);
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.stderr.contains("need an S3 store"), "{r:?}");
+}
+
+#[test]
+fn snapshot_and_play_seek_in_s3_with_ranged_gets() {
+    let Some(moto) = Moto::start() else { return };
+    moto.make_bucket("recs");
+    let relay = Outage::start(moto.port);
+    let d = Dir::new();
+    let ep = relay.endpoint();
+    // ~12 MB of output: three segments, ~9 MB stored.
+    let script = "for i in 1 2 3 4; do head -c 2300000 /dev/urandom | base64 -w 100; echo mark-$i; sleep 1; done";
+    let r = run(
+        &mut tt(
+            &d,
+            &moto.endpoint(),
+            &[
+                "rec",
+                "-q",
+                "--headless",
+                "--store",
+                "s3://recs/seek",
+                "--",
+                "bash",
+                "--norc",
+                "--noprofile",
+                "-c",
+                script,
+            ],
+        ),
+        b"",
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    let k = keys(&moto, "recs");
+    let url = format!("s3://recs/{}", k[0]);
+    let size: u64 = moto
+        .py(&format!(
+            "print(c.head_object(Bucket='recs', Key='{}')['ContentLength'])",
+            k[0]
+        ))
+        .trim()
+        .parse()
+        .unwrap();
+    // The first snapshot builds the keyframes: it reads everything once.
+    let r = run(&mut tt(&d, &ep, &["snapshot", &url, "--at", "1.5"]), b"");
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout.contains("mark-1") || r.stdout.contains("mark-2"),
+        "{r:?}"
+    );
+    // Later ones read the index and one segment: a fraction of the object.
+    let before = relay.served.load(Ordering::SeqCst);
+    let r = run(&mut tt(&d, &ep, &["snapshot", &url, "--at", "60"]), b"");
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("mark-4"), "{r:?}");
+    let fetched = relay.served.load(Ordering::SeqCst) - before;
+    assert!(
+        fetched < size / 2,
+        "a seek fetched {fetched} bytes of a {size}-byte object"
+    );
+    // Nothing was downloaded to a temporary file.
+    let fetch_dir = d.join(".cache/termtrail/fetch");
+    assert!(
+        std::fs::read_dir(&fetch_dir).map_or(true, |mut r| r.next().is_none()),
+        "a temporary copy was made"
+    );
 }

@@ -604,9 +604,9 @@ impl S3Store {
     /// A reader over an object, fetching ranges as they are read (blocks of
     /// `block` bytes, the last few kept): what the index and seeking need
     /// without downloading the whole object.
-    pub fn open(&self, key: &str, size: u64, block: u64) -> RangeReader<'_> {
+    pub fn open(self: &std::sync::Arc<Self>, key: &str, size: u64, block: u64) -> RangeReader {
         RangeReader {
-            store: self,
+            store: self.clone(),
             key: key.to_string(),
             size,
             pos: 0,
@@ -674,8 +674,8 @@ async fn client() -> Client {
 }
 
 /// Reads an S3 object through ranged GETs (see [`S3Store::open`]).
-pub struct RangeReader<'a> {
-    store: &'a S3Store,
+pub struct RangeReader {
+    store: std::sync::Arc<S3Store>,
     key: String,
     size: u64,
     pos: u64,
@@ -685,14 +685,14 @@ pub struct RangeReader<'a> {
     requests: u64,
 }
 
-impl RangeReader<'_> {
+impl RangeReader {
     /// GET requests made so far.
     pub fn requests(&self) -> u64 {
         self.requests
     }
 }
 
-impl Read for RangeReader<'_> {
+impl Read for RangeReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.pos >= self.size || buf.is_empty() {
             return Ok(0);
@@ -726,7 +726,7 @@ impl Read for RangeReader<'_> {
     }
 }
 
-impl Seek for RangeReader<'_> {
+impl Seek for RangeReader {
     fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
         let new = match to {
             SeekFrom::Start(n) => n as i128,
