@@ -341,10 +341,18 @@ Exit status (the worst over all files):
   3  intact but unsealed (truncated, or the recorder crashed): everything up to
      the reported time is verified
 
+With --store, every recording in the store is verified, and the journals of
+seals the recorders kept there are checked against it: a recording whose
+journaled seal is missing (deleted), different (replaced), or journal entries
+missing or edited make the exit status 1. Recordings no journal names (made
+by an older termtrail, or whose journal entry could not be written) are
+counted, not failed.
+
 Examples:
   termtrail verify session.cast.zst
   termtrail verify --json ~/.local/share/termtrail/recordings/2026/11/*/*/*/*/*.cast.zst
-  termtrail verify --key recorder.key.pub session.cast.zst";
+  termtrail verify --key recorder.key.pub session.cast.zst
+  termtrail verify --store s3://audit-recordings/prod";
 
 const EXPORT_HELP: &str = "\
 The recording is verified first; a tampered one is refused unless --force,
@@ -441,9 +449,13 @@ fn parse_size(s: &str) -> Result<TermSize, String> {
 /// `verify` arguments.
 #[derive(Args, Debug)]
 pub struct VerifyArgs {
-    /// Recordings to verify.
-    #[arg(required = true, value_name = "FILE")]
+    /// Recordings to verify (files or s3:// URLs).
+    #[arg(required_unless_present = "store", value_name = "FILE")]
     pub files: Vec<PathBuf>,
+    /// Verify a whole store: every recording, and the journals of seals that
+    /// show a recording deleted or replaced.
+    #[arg(long, value_name = "DIR|URL", value_parser = parse_location, conflicts_with = "files")]
+    pub store: Option<Location>,
     /// One JSON object per file (JSON Lines).
     #[arg(long)]
     pub json: bool,

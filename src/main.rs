@@ -713,6 +713,7 @@ fn rec(a: RecArgs) -> Result<u8> {
         writer,
         overwrite: a.overwrite,
         echo_output: true,
+        after: new.as_ref().and_then(|n| n.after.clone()),
     };
     if !a.quiet {
         eprintln!(
@@ -743,8 +744,8 @@ fn rec(a: RecArgs) -> Result<u8> {
         }
     };
     if let (Some(dest), Some(new)) = (dest, new) {
-        dest.finished(&new);
-        if matches!(dest, Destination::S3 { .. }) {
+        dest.finished(&new, result.as_ref().ok().map(|o| &o.summary));
+        if dest.is_s3() {
             if !a.quiet {
                 eprintln!("::: uploading to {shown}");
             }
@@ -776,6 +777,9 @@ fn verify(a: VerifyArgs) -> Result<u8> {
         .transpose()?;
     let mut verdicts = Vec::new();
     let stdout = io::stdout();
+    if let Some(location) = &a.store {
+        return verify_store(location, key.as_ref(), a.json);
+    }
     for file in &a.files {
         if !termtrail_player::remote::is_s3(file) {
             let (verdict, line) =
@@ -800,6 +804,67 @@ fn verify(a: VerifyArgs) -> Result<u8> {
         }
     }
     Ok(Verdict::worst(verdicts).exit_code() as u8)
+}
+
+/// `verify --store`: every recording, then the journals.
+fn verify_store(
+    location: &termtrail_format::store::Location,
+    key: Option<&termtrail_format::sign::PublicKey>,
+    json: bool,
+) -> Result<u8> {
+    use termtrail_player::remote::StoreView;
+    use termtrail_player::verify::{Verdict, verify_named};
+    let view = StoreView::open(location).map_err(anyhow::Error::msg)?;
+    let recordings = view.recordings().map_err(anyhow::Error::msg)?;
+    let mut verdicts = Vec::new();
+    let mut out = io::stdout().lock();
+    for rel in &recordings {
+        let t = view.target(rel);
+        let (verdict, line) = match t.local() {
+            Ok((path, _fetched)) => verify_named(&path, &t.name(), key, json),
+            Err(e) => (Verdict::Error, format!("{}: error: {e}", t.name())),
+        };
+        writeln!(out, "{line}")?;
+        verdicts.push(verdict);
+    }
+    let entries = view.journal().map_err(anyhow::Error::msg)?;
+    let report = termtrail_format::journal::check(entries, &recordings, &mut |k| view.seal_of(k));
+    let mut code = Verdict::worst(verdicts).exit_code() as u8;
+    if !report.problems.is_empty() {
+        code = code.max(1);
+    }
+    if json {
+        let v = serde_json::json!({
+            "journal": {
+                "recorders": report.recorders,
+                "journaled": report.journaled,
+                "unjournaled": report.unjournaled.len(),
+                "problems": report.problems,
+                "verdict": if report.problems.is_empty() { "intact" } else { "tampered" },
+            }
+        });
+        writeln!(out, "{v}")?;
+    } else {
+        let recorders = report.recorders.len();
+        if report.problems.is_empty() {
+            writeln!(
+                out,
+                "journal: intact — {} recordings accounted for by {recorders} recorder journal(s); {} recordings not journaled",
+                report.journaled,
+                report.unjournaled.len()
+            )?;
+        } else {
+            writeln!(
+                out,
+                "journal: TAMPERED — {} problem(s) across {recorders} recorder journal(s):",
+                report.problems.len()
+            )?;
+            for p in &report.problems {
+                writeln!(out, "  {p}")?;
+            }
+        }
+    }
+    Ok(code)
 }
 
 fn export(a: ExportArgs) -> Result<u8> {

@@ -43,6 +43,9 @@ pub struct RecordingIndex {
     pub duration: Micros,
     /// Why the recording ended, from the seal (not verified here).
     pub end: Option<EndReason>,
+    /// The seal's stated hash (not verified here): what a journal of seals
+    /// records.
+    pub seal_hash: Option<Hash>,
 }
 
 /// Index failures.
@@ -86,6 +89,7 @@ pub fn load_index<R: Read + Seek>(r: &mut R) -> Result<RecordingIndex, IndexErro
                 genesis,
                 duration: seal.body.duration,
                 end: Some(seal.body.end),
+                seal_hash: Some(seal.hash),
                 segments: seal
                     .body
                     .segments
@@ -114,6 +118,7 @@ pub fn load_index<R: Read + Seek>(r: &mut R) -> Result<RecordingIndex, IndexErro
         sealed: false,
         duration,
         end: None,
+        seal_hash: None,
     })
 }
 

@@ -42,6 +42,7 @@ pub mod event;
 pub mod frames;
 pub mod import;
 pub mod index;
+pub mod journal;
 pub mod pipeline;
 pub mod plain;
 pub mod reader;

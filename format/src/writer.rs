@@ -174,6 +174,10 @@ pub struct SealSummary {
     pub bytes: u64,
     /// The last chain link.
     pub last_link: Hash,
+    /// The seal's hash (over the last link and the seal's body).
+    pub seal_hash: Hash,
+    /// Why it ended.
+    pub end: EndReason,
 }
 
 struct OpenSegment {
@@ -485,6 +489,8 @@ impl<W: DurableWrite> ChainWriter<W> {
                 segments: std::mem::take(&mut w.index),
             };
             let key = w.key.take();
+            let body_bytes = serde_json::to_vec(&body).unwrap_or_default();
+            let seal_hash = crate::chain::seal_hash(&w.link, &body_bytes);
             let frame = encode_seal(&body, &w.link, |h| key.as_ref().map(|k| k.sign(h)));
             w.out.write_all(&frame)?;
             w.written += frame.len() as u64;
@@ -498,6 +504,8 @@ impl<W: DurableWrite> ChainWriter<W> {
                 file_bytes: w.written,
                 bytes: body.bytes,
                 last_link: w.link,
+                seal_hash,
+                end: body.end,
             })
         })
     }

@@ -1300,6 +1300,10 @@ fn walk_dir(dir: &Path, files: &mut Vec<PathBuf>, errors: &mut Vec<(PathBuf, Str
         let Ok(lm) = std::fs::symlink_metadata(&p) else {
             continue;
         };
+        if lm.is_dir() && p.file_name().is_some_and(|n| n == "journal") {
+            // A store's journal of seals (JSON entries), not recordings.
+            continue;
+        }
         if lm.is_dir() {
             walk_dir(&p, files, errors);
         } else if lm.is_file() || (lm.file_type().is_symlink() && p.is_file()) {

@@ -144,3 +144,127 @@ fn is_recording_key(key: &str) -> bool {
 pub fn is_s3(arg: &Path) -> bool {
     arg.to_str().is_some_and(Location::is_s3)
 }
+
+/// A whole store, for checking its journal: every recording key (relative
+/// to the store), every journal entry, and a way to read a recording's
+/// seal hash without reading the recording.
+pub struct StoreView {
+    location: Location,
+    store: Option<Arc<S3Store>>,
+}
+
+impl StoreView {
+    /// Opens a store location (a directory or `s3://BUCKET/PREFIX`).
+    pub fn open(location: &Location) -> Result<StoreView, String> {
+        let store = match location {
+            Location::S3 { bucket, prefix } => Some(Arc::new(
+                S3Store::connect(bucket, prefix).map_err(|e| e.to_string())?,
+            )),
+            Location::Local(dir) if !dir.is_dir() => {
+                return Err(format!("{}: not a directory", dir.display()));
+            }
+            Location::Local(_) => None,
+        };
+        Ok(StoreView {
+            location: location.clone(),
+            store,
+        })
+    }
+
+    /// Recording keys, relative to the store, sorted.
+    pub fn recordings(&self) -> Result<Vec<String>, String> {
+        let mut out = match (&self.location, &self.store) {
+            (_, Some(s)) => s
+                .list(s.prefix(), None)
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .map(|o| o.key[s.prefix().len()..].to_string())
+                .filter(|k| k.ends_with(".cast.zst") && !k.starts_with("journal/"))
+                .collect(),
+            (Location::Local(dir), None) => {
+                let (files, _) = crate::grep::collect_files(std::slice::from_ref(dir));
+                files
+                    .iter()
+                    .filter_map(|p| p.strip_prefix(dir).ok())
+                    .map(|p| p.to_string_lossy().into_owned())
+                    .filter(|k| k.ends_with(".cast.zst"))
+                    .collect()
+            }
+            _ => Vec::new(),
+        };
+        out.sort();
+        Ok(out)
+    }
+
+    /// Every journal entry (parsed, or its key and why not).
+    pub fn journal(&self) -> Result<Vec<termtrail_format::journal::Found>, String> {
+        use termtrail_format::journal::Entry;
+        let mut out = Vec::new();
+        match (&self.location, &self.store) {
+            (_, Some(s)) => {
+                let prefix = s.key("journal/");
+                for o in s.list(&prefix, None).map_err(|e| e.to_string())? {
+                    let mut bytes = Vec::new();
+                    let r = s
+                        .download(&o.key, &mut bytes)
+                        .map_err(|e| e.to_string())
+                        .and_then(|_| Entry::parse(&bytes));
+                    out.push(r.map_err(|e| (o.key.clone(), e)));
+                }
+            }
+            (Location::Local(dir), None) => {
+                let root = dir.join("journal");
+                let mut stack = vec![root];
+                while let Some(d) = stack.pop() {
+                    for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                        let p = e.path();
+                        if p.is_dir() {
+                            stack.push(p);
+                        } else if p.extension().is_some_and(|x| x == "json") {
+                            let r = std::fs::read(&p)
+                                .map_err(|e| e.to_string())
+                                .and_then(|b| Entry::parse(&b));
+                            out.push(r.map_err(|e| (p.display().to_string(), e)));
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(out)
+    }
+
+    /// A recording's seal hash from its index (None: unsealed).
+    pub fn seal_of(&self, rel: &str) -> Result<Option<termtrail_format::chain::Hash>, String> {
+        use termtrail_format::index::load_index;
+        let index = match (&self.location, &self.store) {
+            (_, Some(s)) => {
+                let key = s.key(rel);
+                let (size, _) = s
+                    .head(&key)
+                    .map_err(|_| "it is not in the store".to_string())?;
+                load_index(&mut s.open(&key, size, 256 << 10))
+            }
+            (Location::Local(dir), None) => {
+                let mut f = std::fs::File::open(dir.join(rel))
+                    .map_err(|_| "it is not in the store".to_string())?;
+                load_index(&mut f)
+            }
+            _ => return Err("no store".into()),
+        };
+        index.map(|i| i.seal_hash).map_err(|e| e.to_string())
+    }
+
+    /// A recording as a target (for verifying its content).
+    pub fn target(&self, rel: &str) -> Target {
+        match (&self.location, &self.store) {
+            (_, Some(s)) => Target::S3 {
+                store: s.clone(),
+                key: s.key(rel),
+                size: s.head(&s.key(rel)).map(|h| h.0).unwrap_or(0),
+            },
+            (Location::Local(dir), None) => Target::File(dir.join(rel)),
+            _ => Target::File(PathBuf::from(rel)),
+        }
+    }
+}

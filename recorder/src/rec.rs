@@ -75,6 +75,8 @@ pub struct RecOptions {
     pub overwrite: bool,
     /// Forward the command's output to stdout (default true).
     pub echo_output: bool,
+    /// The store's journal head, bound in the header as `termtrail.after`.
+    pub after: Option<serde_json::Value>,
 }
 
 impl Default for RecOptions {
@@ -90,6 +92,7 @@ impl Default for RecOptions {
             writer: WriterOptions::default(),
             overwrite: false,
             echo_output: true,
+            after: None,
         }
     }
 }
@@ -408,6 +411,11 @@ fn build_header(
             .ok()
             .or_else(|| std::env::var("LOGNAME").ok()),
         input: opts.input,
+        extra: opts
+            .after
+            .iter()
+            .map(|a| ("after".to_string(), a.clone()))
+            .collect(),
         ..RecordingMeta::default()
     });
     header

@@ -38,13 +38,14 @@ pub struct Recording {
 
 impl Recording {
     /// Creates the file (never overwriting) and starts the recording task.
-    /// `on_done` runs once the task has ended (sealed, or failed). Must be
+    /// `on_done` runs once the task has ended, with the seal (None when the
+    /// recording failed). Must be
     /// called inside a tokio runtime.
     pub fn start(
         path: &Path,
         header: Header,
         opts: WriterOptions,
-        on_done: Option<Box<dyn FnOnce() + Send>>,
+        on_done: Option<Box<dyn FnOnce(Option<SealSummary>) + Send>>,
     ) -> Result<Recording, WriteError> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
@@ -56,9 +57,9 @@ impl Recording {
         let start = Instant::now();
         let name = path.display().to_string();
         tokio::spawn(async move {
-            run(writer, rx, start, name).await;
+            let sealed = run(writer, rx, start, name).await;
             if let Some(done) = on_done {
-                done();
+                done(sealed);
             }
         });
         Ok(Recording {
@@ -199,7 +200,13 @@ async fn job(
     }
 }
 
-async fn run(writer: Writer, mut rx: mpsc::Receiver<Msg>, start: Instant, name: String) {
+/// Runs the recording until it is sealed (returning the seal) or fails.
+async fn run(
+    writer: Writer,
+    mut rx: mpsc::Receiver<Msg>,
+    start: Instant,
+    name: String,
+) -> Option<SealSummary> {
     let now = move || start.elapsed().as_micros() as Micros;
     let mut w = Some(writer);
     let mut failed: Option<String> = None;
@@ -259,17 +266,21 @@ async fn run(writer: Writer, mut rx: mpsc::Receiver<Msg>, start: Instant, name: 
                 }
                 (None, None) => Err("the recording already ended".into()),
             };
+            let sealed = result.as_ref().ok().cloned();
             let _ = done.send(result);
-            return;
+            return sealed;
         }
     }
     // Every handle dropped without finishing: seal as interrupted.
     if let (Some(writer), None) = (w, failed) {
-        let _ = tokio::task::spawn_blocking(move || {
+        return tokio::task::spawn_blocking(move || {
             writer.seal(EndReason::Interrupted {
                 detail: "recorder stopped".into(),
             })
         })
-        .await;
+        .await
+        .ok()
+        .and_then(Result::ok);
     }
+    None
 }

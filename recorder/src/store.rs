@@ -1,5 +1,6 @@
 //! Where a recorder puts recordings: straight into a local directory store,
-//! or into a local spool that an [`Uploader`] streams into S3.
+//! or into a local spool that an [`Uploader`] streams into S3; and the
+//! journal entry of each seal beside them.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -7,16 +8,20 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use termtrail_format::journal::entry_key;
 use termtrail_format::store::s3::{
     Protection, S3Store, UploadStatus, Uploader, UploaderOptions, lock_path,
 };
 use termtrail_format::store::{KeyParts, LocalStore, Location};
+use termtrail_format::writer::SealSummary;
+
+use crate::journal::Journal;
 
 /// Default bound on how far the bucket lags a live recording.
 pub const DEFAULT_UPLOAD_INTERVAL: Duration = Duration::from_secs(10);
 
-/// A recorder's destination.
-pub enum Destination {
+/// Where recordings go.
+pub enum Target {
     /// A local directory store.
     Local(LocalStore),
     /// An S3 bucket, through a local spool.
@@ -28,12 +33,25 @@ pub enum Destination {
     },
 }
 
+/// A recorder's destination: the store, and this recorder's journal of
+/// seals in it (see [`crate::journal`]).
+pub struct Destination {
+    /// The store.
+    pub target: Target,
+    journal: Option<Journal>,
+}
+
 /// A recording being made: where to write it, and what keeps it ours.
 pub struct NewRecording {
     /// The file to write (in the store, or a spool file).
     pub path: PathBuf,
     /// Its S3 key (full), when it goes to S3.
     pub key: Option<String>,
+    /// Its key relative to the store (what the journal records).
+    pub rel: String,
+    /// The journal's head when it started: the header binds it as
+    /// `termtrail.after` (None without a journal).
+    pub after: Option<serde_json::Value>,
 }
 
 /// The spool directory for a bucket and prefix: `$TERMTRAIL_SPOOL_DIR`, else
@@ -75,7 +93,10 @@ impl Destination {
                 "--retain-days, --lock-mode and --sse need an S3 store (--store s3://BUCKET/PREFIX)"
                     .into(),
             ),
-            Location::Local(dir) => Ok(Destination::Local(LocalStore::new(dir))),
+            Location::Local(dir) => Ok(Destination {
+                target: Target::Local(LocalStore::new(dir)),
+                journal: Journal::open(&dir.display().to_string()).ok(),
+            }),
             Location::S3 { bucket, prefix } => {
                 let store = S3Store::connect(bucket, prefix)
                     .map_err(|e| e.to_string())?
@@ -96,20 +117,26 @@ impl Destination {
                 })?;
                 let store = Arc::new(store);
                 let uploader = Uploader::start(store.clone(), UploaderOptions { spool, interval });
-                Ok(Destination::S3 { store, uploader })
+                Ok(Destination {
+                    target: Target::S3 { store, uploader },
+                    journal: Journal::open(&format!("s3://{bucket}/{prefix}")).ok(),
+                })
             }
         }
     }
 
     /// A new recording's file (directories created, lock taken).
     pub fn create(&self, parts: &KeyParts<'_>) -> std::io::Result<NewRecording> {
-        match self {
-            Destination::Local(store) => Ok(NewRecording {
+        let rel = LocalStore::key(parts);
+        let after = self.journal.as_ref().map(Journal::after);
+        match &self.target {
+            Target::Local(store) => Ok(NewRecording {
                 path: store.create_path(parts)?,
                 key: None,
+                rel,
+                after,
             }),
-            Destination::S3 { store, uploader } => {
-                let rel = LocalStore::key(parts);
+            Target::S3 { store, uploader } => {
                 let path = uploader.spool_path(&rel);
                 if let Some(dir) = path.parent() {
                     std::fs::create_dir_all(dir)?;
@@ -123,39 +150,84 @@ impl Destination {
                 Ok(NewRecording {
                     path,
                     key: Some(key),
+                    rel,
+                    after,
                 })
             }
         }
     }
 
-    /// The recording is sealed (or failed): upload what is left (S3).
-    pub fn finished(&self, rec: &NewRecording) {
-        if let Destination::S3 { uploader, .. } = self {
+    /// The recording is sealed (with `seal`), or failed (None): journal
+    /// the seal, and upload what is left (S3).
+    pub fn finished(&self, rec: &NewRecording, seal: Option<&SealSummary>) {
+        if let (Some(journal), Some(seal)) = (&self.journal, seal)
+            && let Err(e) = self.journal_seal(journal, rec, seal)
+        {
+            tracing::error!(recording = %rec.rel, "cannot journal the seal: {e}");
+            eprintln!(
+                "termtrail: warning: cannot journal the seal of {}: {e}",
+                rec.rel
+            );
+        }
+        if let Target::S3 { uploader, .. } = &self.target {
             uploader.finished(&rec.path);
         }
+    }
+
+    fn journal_seal(
+        &self,
+        journal: &Journal,
+        rec: &NewRecording,
+        seal: &SealSummary,
+    ) -> std::io::Result<()> {
+        let entry = journal.append(&seal.id, &rec.rel, &seal.seal_hash, &seal.end.to_string())?;
+        let rel = entry_key(journal.recorder(), entry.seq);
+        let path = match &self.target {
+            Target::Local(store) => store.root().join(&rel),
+            Target::S3 { uploader, .. } => uploader.spool_path(&rel),
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
+        std::io::Write::write_all(&mut f, &entry.to_bytes())?;
+        f.sync_all()?;
+        if let Target::S3 { store, uploader } = &self.target {
+            uploader.watch(&path, &store.key(&rel), HashMap::new(), None);
+            uploader.finished(&path);
+        }
+        Ok(())
+    }
+
+    /// Whether recordings go to S3.
+    pub fn is_s3(&self) -> bool {
+        matches!(self.target, Target::S3 { .. })
     }
 
     /// Waits (up to `deadline`) for uploads; what is still pending stays in
     /// the spool. Local stores have nothing to wait for.
     pub fn flush(&self, deadline: Duration) -> UploadStatus {
-        match self {
-            Destination::Local(_) => UploadStatus::default(),
-            Destination::S3 { uploader, .. } => uploader.flush(deadline),
+        match &self.target {
+            Target::Local(_) => UploadStatus::default(),
+            Target::S3 { uploader, .. } => uploader.flush(deadline),
         }
     }
 
     /// Where recordings go, for messages.
     pub fn describe_store(&self) -> String {
-        match self {
-            Destination::Local(store) => store.root().display().to_string(),
-            Destination::S3 { store, .. } => store.url(store.prefix()),
+        match &self.target {
+            Target::Local(store) => store.root().display().to_string(),
+            Target::S3 { store, .. } => store.url(store.prefix()),
         }
     }
 
     /// Where a recording ends up, for messages.
     pub fn describe(&self, rec: &NewRecording) -> String {
-        match (self, &rec.key) {
-            (Destination::S3 { store, .. }, Some(key)) => store.url(key),
+        match (&self.target, &rec.key) {
+            (Target::S3 { store, .. }, Some(key)) => store.url(key),
             _ => rec.path.display().to_string(),
         }
     }

@@ -866,3 +866,53 @@ fn snapshot_and_play_seek_in_s3_with_ranged_gets() {
         "a temporary copy was made"
     );
 }
+
+#[test]
+fn the_journal_in_s3_shows_a_deleted_recording() {
+    let Some(moto) = Moto::start() else { return };
+    moto.make_bucket("recs");
+    let d = Dir::new();
+    let ep = moto.endpoint();
+    for i in 0..3 {
+        let r = run(
+            &mut tt(
+                &d,
+                &ep,
+                &[
+                    "rec",
+                    "-q",
+                    "--headless",
+                    "--store",
+                    "s3://recs/j",
+                    "--",
+                    "echo",
+                    &format!("j-{i}"),
+                ],
+            ),
+            b"",
+        );
+        assert_eq!(r.code, 0, "{r:?}");
+        std::thread::sleep(Duration::from_millis(1100));
+    }
+    let k = keys(&moto, "recs");
+    assert_eq!(
+        k.iter().filter(|k| k.starts_with("j/journal/")).count(),
+        3,
+        "{k:?}"
+    );
+    let r = run(&mut tt(&d, &ep, &["verify", "--store", "s3://recs/j"]), b"");
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout
+            .contains("journal: intact — 3 recordings accounted for"),
+        "{r:?}"
+    );
+    let victim = k.iter().find(|k| k.ends_with(".cast.zst")).unwrap();
+    moto.py(&format!("c.delete_object(Bucket='recs', Key='{victim}')"));
+    let r = run(&mut tt(&d, &ep, &["verify", "--store", "s3://recs/j"]), b"");
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stdout.contains("MISSING"), "{r:?}");
+    // ls and grep over the prefix see recordings only.
+    let r = run(&mut tt(&d, &ep, &["grep", "-c", "j-", "s3://recs/j"]), b"");
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""), "{r:?}");
+}

@@ -274,3 +274,101 @@ fn recover_seals_what_a_killed_recorder_left_and_leaves_damage_alone() {
         edited
     );
 }
+
+#[test]
+fn verify_store_finds_a_deleted_or_replaced_recording() {
+    let d = Dir::new();
+    let store = d.join("st");
+    let st = store.to_string_lossy().into_owned();
+    for i in 0..4 {
+        let r = d.run(&[
+            "rec",
+            "-q",
+            "--headless",
+            "--store",
+            &st,
+            "--",
+            "echo",
+            &format!("rec-{i}"),
+        ]);
+        assert_eq!(r.code, 0, "{r:?}");
+        std::thread::sleep(std::time::Duration::from_millis(1100)); // distinct keys
+    }
+    let r = d.run(&["verify", "--store", &st]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout
+            .contains("journal: intact — 4 recordings accounted for"),
+        "{r:?}"
+    );
+    // Each recording's header names the journal head before it.
+    let mut recs: Vec<_> = walk(&store)
+        .into_iter()
+        .filter(|p| p.ends_with(".cast.zst"))
+        .collect();
+    recs.sort();
+    let header: serde_json::Value = serde_json::from_str(
+        zstd_dc(std::path::Path::new(&recs[2]))
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(header["termtrail"]["after"]["seq"], 1, "{header}");
+    // ls and grep do not take the journal for recordings.
+    let r = d.run(&["grep", "-c", "rec-", &st]);
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""), "{r:?}");
+
+    // Replaced: another valid recording under the same key.
+    let fake = d.join("fake.cast.zst");
+    let r = d.run(&[
+        "rec",
+        "-q",
+        "--headless",
+        "-o",
+        &fake.to_string_lossy(),
+        "--",
+        "echo",
+        "rec-2",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    std::fs::copy(&fake, &recs[2]).unwrap();
+    let r = d.run(&["verify", "--store", &st]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stdout.contains("REPLACED"), "{r:?}");
+    // Deleted: the recording gone, every file left verifies.
+    std::fs::copy(&fake, &recs[2]).unwrap();
+    std::fs::remove_file(&recs[2]).unwrap();
+    std::fs::remove_file(&recs[1]).unwrap();
+    let r = d.run(&["verify", "--store", &st]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert_eq!(r.stdout.matches("intact, sealed").count(), 2, "{r:?}");
+    assert_eq!(r.stdout.matches("MISSING").count(), 2, "{r:?}");
+    // The journal entry deleted too: the gap shows.
+    let entries: Vec<_> = walk(&store.join("journal"))
+        .into_iter()
+        .filter(|p| p.ends_with("000000000001.json"))
+        .collect();
+    std::fs::remove_file(&entries[0]).unwrap();
+    let r = d.run(&["verify", "--store", &st, "--json"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    let last: serde_json::Value = serde_json::from_str(r.stdout.lines().last().unwrap()).unwrap();
+    let problems = last["journal"]["problems"].to_string();
+    assert!(problems.contains("entries 1..1 are missing"), "{problems}");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(p) = stack.pop() {
+        for e in std::fs::read_dir(&p).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p.display().to_string());
+            }
+        }
+    }
+    out
+}

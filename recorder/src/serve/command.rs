@@ -17,6 +17,7 @@ use termtrail_format::cast::{Header, RecordingMeta};
 use termtrail_format::event::{EventData, TermSize};
 use termtrail_format::seal::EndReason;
 use termtrail_format::store::KeyParts;
+use termtrail_format::writer::SealSummary;
 use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 
@@ -120,15 +121,20 @@ pub(super) async fn run_command(
     let mut header = Header::new(TermSize::DEFAULT);
     header.timestamp = Some(now);
     header.command = Some(req.command.clone());
-    header.termtrail = Some(RecordingMeta {
+    let mut meta = RecordingMeta {
         source: Some(source.into()),
         session: Some(session.clone()),
         shell: Some(id.clone()),
         principal: Some(host.opts.principal.clone()),
         ..RecordingMeta::default()
-    });
+    };
+    if let Some(a) = new.after.clone() {
+        meta.extra.insert("after".into(), a);
+    }
+    header.termtrail = Some(meta);
     let path = new.path.clone();
-    let done: Box<dyn FnOnce() + Send> = Box::new(move || dest.finished(&new));
+    let done: Box<dyn FnOnce(Option<SealSummary>) + Send> =
+        Box::new(move |sealed| dest.finished(&new, sealed.as_ref()));
     let recording = match Recording::start(&path, header, host.opts.writer.clone(), Some(done)) {
         Ok(r) => r,
         Err(e) => {

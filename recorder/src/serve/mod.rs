@@ -27,6 +27,7 @@ use termtrail_format::cast::{Header, RecordingMeta};
 use termtrail_format::event::TermSize;
 use termtrail_format::seal::EndReason;
 use termtrail_format::store::KeyParts;
+use termtrail_format::writer::SealSummary;
 use termtrail_format::writer::WriterOptions;
 use tokio::sync::Semaphore;
 
@@ -329,6 +330,7 @@ async fn start_shell(
         })
         .map_err(|e| internal(format!("cannot create the recording: {e}")))?;
     let path = new.path.clone();
+    let after = new.after.clone();
     let size = TermSize::DEFAULT;
     let mut header = Header::new(size);
     header.term.kind = Some("xterm-256color".into());
@@ -361,8 +363,12 @@ async fn start_shell(
     if !command.is_empty() {
         header.command = Some(crate::rec::shell_join(&command));
     }
+    if let Some(a) = after {
+        meta.extra.insert("after".into(), a);
+    }
     header.termtrail = Some(meta);
-    let done: Box<dyn FnOnce() + Send> = Box::new(move || dest.finished(&new));
+    let done: Box<dyn FnOnce(Option<SealSummary>) + Send> =
+        Box::new(move |sealed| dest.finished(&new, sealed.as_ref()));
     let recording = Recording::start(&path, header, host.opts.writer.clone(), Some(done))
         .map_err(|e| internal(e.to_string()))?;
     let registry = Arc::clone(host);

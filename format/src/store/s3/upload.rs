@@ -113,7 +113,7 @@ impl Uploader {
                     key,
                     meta: HashMap::new(),
                     lock: Some(lock),
-                    recover: true,
+                    recover: path.to_string_lossy().ends_with(".cast.zst"),
                 });
                 let _ = tx.send(Msg::Finished(path));
             }
@@ -196,6 +196,15 @@ fn leftovers(dir: &Path) -> Vec<(PathBuf, File)> {
             let p = e.path();
             if p.is_dir() {
                 stack.push(p);
+            } else if p.to_string_lossy().ends_with(".json")
+                && p.components().any(|c| c.as_os_str() == "journal")
+            {
+                // A journal entry (written whole before it was queued).
+                if let Ok(f) = File::create(lock_path(&p))
+                    && f.try_lock().is_ok()
+                {
+                    out.push((p, f));
+                }
             } else if p.to_string_lossy().ends_with(".cast.zst")
                 && let Ok(f) = File::create(lock_path(&p))
                 && f.try_lock().is_ok()
