@@ -187,7 +187,7 @@ pub struct HostFlags {
     /// With an S3 store: most time the bucket may lag a live recording.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub upload_interval: Duration,
-    /// Refuse to start when recordings cannot be made durable (S3 unreachable at the start).
+    /// Refuse to start when recordings cannot be made durable (S3 unreachable at the start), and end a shell whose recording fails.
     #[arg(long)]
     pub strict: bool,
     #[command(flatten)]

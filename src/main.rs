@@ -1068,6 +1068,7 @@ fn run_host(
         // Idle shells close their segment and free its compressor.
         writer: WriterOptions::default().segment_idle(Some(Duration::from_secs(10))),
         shutdown_deadline: Duration::from_secs(10),
+        strict: h.strict,
     };
     let acceptor = match h.tls_cert.zip(h.tls_key) {
         Some((cert, key)) => {

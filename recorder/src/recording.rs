@@ -34,6 +34,8 @@ pub struct Recording {
     tx: mpsc::Sender<Msg>,
     start: Instant,
     path: PathBuf,
+    /// Becomes true when the recording fails.
+    failed: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Recording {
@@ -56,8 +58,9 @@ impl Recording {
         let (tx, rx) = mpsc::channel(QUEUE);
         let start = Instant::now();
         let name = path.display().to_string();
+        let (failed_tx, failed) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
-            let sealed = run(writer, rx, start, name).await;
+            let sealed = run(writer, rx, start, name, failed_tx).await;
             if let Some(done) = on_done {
                 done(sealed);
             }
@@ -66,6 +69,7 @@ impl Recording {
             tx,
             start,
             path: path.to_path_buf(),
+            failed,
         })
     }
 
@@ -91,6 +95,14 @@ impl Recording {
             .send(Msg::Event(Event::new(self.now(), data)))
             .await
             .is_ok()
+    }
+
+    /// Resolves when the recording fails (never, if it ends well).
+    pub async fn wait_failed(&self) {
+        let mut rx = self.failed.clone();
+        if rx.wait_for(|f| *f).await.is_err() {
+            std::future::pending::<()>().await;
+        }
     }
 
     /// Seals the recording.
@@ -206,6 +218,7 @@ async fn run(
     mut rx: mpsc::Receiver<Msg>,
     start: Instant,
     name: String,
+    failed_tx: tokio::sync::watch::Sender<bool>,
 ) -> Option<SealSummary> {
     let now = move || start.elapsed().as_micros() as Micros;
     let mut w = Some(writer);
@@ -228,6 +241,9 @@ async fn run(
                 }
                 let t = now();
                 job(&mut w, &mut failed, &name, move |w| w.tick(t)).await;
+                if failed.is_some() {
+                    failed_tx.send_replace(true);
+                }
                 continue;
             }
         };
@@ -255,6 +271,9 @@ async fn run(
                 w.commit()
             })
             .await;
+            if failed.is_some() {
+                failed_tx.send_replace(true);
+            }
         }
         if let Some((end, done)) = finish {
             let result = match (failed.take(), w.take()) {

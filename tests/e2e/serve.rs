@@ -4,7 +4,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
-use std::process::{Child, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
@@ -649,4 +649,79 @@ async fn a_slow_reader_slows_its_shell_and_loses_nothing() {
     let run = &numbers[first..];
     assert_eq!(run.len(), 400000, "lines lost or repeated");
     assert!(run.iter().enumerate().all(|(i, &n)| n == i as u64 + 1));
+}
+
+/// `serve` under a file-size limit (`ulimit -f`, SIGXFSZ ignored), so its
+/// recordings fail part-way with EFBIG.
+fn serve_with_tiny_disk(d: &Dir, extra: &str) -> (Child, String) {
+    let script = format!(
+        "trap '' XFSZ; ulimit -f 60; exec {bin} serve --listen 127.0.0.1:0 --no-auth --store {store} {extra} -- bash --norc --noprofile",
+        bin = bin(),
+        store = d.join("store").display()
+    );
+    let mut c = Command::new("bash");
+    c.args(["--norc", "--noprofile", "-c", &script])
+        .env("HOME", d.path())
+        .env("XDG_DATA_HOME", d.join("data"))
+        .env("PS1", "tt> ")
+        .env("HISTFILE", "/dev/null")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines.next().expect("serve start line").unwrap();
+        if let Some(rest) = line.split("listening on ws://").nth(1) {
+            break rest.split('/').next().unwrap().to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    (child, addr)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_recording_that_fails_is_counted_and_strict_ends_its_shell() {
+    for strict in [false, true] {
+        let d = Dir::new();
+        let (mut child, addr) = serve_with_tiny_disk(&d, if strict { "--strict" } else { "" });
+        let url = format!("ws://{addr}/runtimes/{ARN}/ws/shells?shellId=big");
+        let (mut ws, _) = open(&url).await;
+        // ~160 KB of incompressible output: more than the 60 KiB the
+        // recording may grow to.
+        stdin(
+            &mut ws,
+            "head -c 120000 /dev/urandom | base64 -w 100; echo printed-all\n",
+        )
+        .await;
+        if strict {
+            // The output that could not be recorded ends the shell.
+            let st = tokio::time::timeout(Duration::from_secs(20), exit_status(&mut ws))
+                .await
+                .expect("the shell was not ended");
+            assert_eq!(st["status"], "Failure", "{st}");
+            assert!(st["message"].to_string().contains("exit code"), "{st}");
+        } else {
+            read_until(&mut ws, "printed-all").await;
+            // The chunk is written (and fails) within a second or so.
+            tokio::time::sleep(Duration::from_millis(2500)).await;
+            // The shell goes on (unrecorded).
+            stdin(&mut ws, "echo still-$((40+2))\n").await;
+            read_until(&mut ws, "still-42").await;
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let metrics = loop {
+            let m = http_get(&addr, "/metrics");
+            if m.contains("termtrail_recording_failures_total 1") || Instant::now() > deadline {
+                break m;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        assert!(
+            metrics.contains("termtrail_recording_failures_total 1"),
+            "strict={strict}: {metrics}"
+        );
+        let _ = child.kill();
+        let _ = child.wait();
+    }
 }

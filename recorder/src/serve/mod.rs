@@ -85,6 +85,9 @@ pub struct ServeOptions {
     pub writer: WriterOptions,
     /// How long shutdown waits for shells to end and recordings to seal.
     pub shutdown_deadline: Duration,
+    /// End a shell whose recording fails (instead of letting it go on
+    /// unrecorded).
+    pub strict: bool,
 }
 
 /// Where shells come from.
@@ -388,6 +391,7 @@ async fn start_shell(
             size,
             recording,
             permit,
+            host.opts.strict,
             move |done| on_end(done),
         )
         .map_err(|e| internal(format!("cannot start {:?}: {e}", command.join(" "))))?,

@@ -47,6 +47,7 @@ impl Shell {
         size: TermSize,
         recording: Recording,
         permit: OwnedSemaphorePermit,
+        strict: bool,
         on_exit: impl FnOnce(Arc<Shell>) + Send + 'static,
     ) -> std::io::Result<Arc<Shell>> {
         let io = |e: pty_process::Error| std::io::Error::other(e.to_string());
@@ -73,6 +74,21 @@ impl Shell {
             pid: child.id(),
             _permit: permit,
         });
+        if strict {
+            // --strict: a shell whose recording fails ends, even when it is
+            // quiet at that moment.
+            let me = Arc::clone(&shell);
+            tokio::spawn(async move {
+                me.recording.wait_failed().await;
+                tracing::error!(session = %me.session_id, shell = %me.shell_id, "the recording failed; ending the shell (--strict)");
+                me.terminate(
+                    EndReason::Interrupted {
+                        detail: "the recording failed (--strict)".into(),
+                    },
+                    Duration::from_secs(2),
+                );
+            });
+        }
         let me = Arc::clone(&shell);
         tokio::spawn(async move {
             let mut buf = vec![0u8; 32 << 10];
@@ -83,8 +99,20 @@ impl Shell {
                     Ok(n) => n,
                 };
                 let ready = stitch.push(&buf[..n]);
-                if !ready.is_empty() {
-                    me.recording.record(EventData::Output(ready)).await;
+                if !ready.is_empty()
+                    && !me.recording.record(EventData::Output(ready)).await
+                    && strict
+                {
+                    // --strict: output that cannot be recorded is not shown,
+                    // and the shell ends.
+                    tracing::error!(session = %me.session_id, shell = %me.shell_id, "the recording failed; ending the shell (--strict)");
+                    me.terminate(
+                        EndReason::Interrupted {
+                            detail: "the recording failed (--strict)".into(),
+                        },
+                        Duration::from_secs(2),
+                    );
+                    break;
                 }
                 me.att.deliver(&buf[..n]).await;
             }
