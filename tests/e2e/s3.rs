@@ -204,11 +204,20 @@ fn spooled(d: &Dir) -> Vec<String> {
     out
 }
 
-fn keys(moto: &Moto, bucket: &str) -> Vec<String> {
+/// Every key in the bucket.
+fn all_keys(moto: &Moto, bucket: &str) -> Vec<String> {
     let out = moto.py(&format!(
         "print(json.dumps([o['Key'] for o in c.list_objects_v2(Bucket='{bucket}').get('Contents', [])]))"
     ));
     serde_json::from_str(out.trim()).unwrap()
+}
+
+/// The recordings in the bucket (not the journal entries beside them).
+fn keys(moto: &Moto, bucket: &str) -> Vec<String> {
+    all_keys(moto, bucket)
+        .into_iter()
+        .filter(|k| k.ends_with(".cast.zst"))
+        .collect()
 }
 
 #[test]

@@ -98,7 +98,7 @@ impl Server {
         }
     }
 
-    /// Recordings in the store.
+    /// Recordings in the store (not the journal of seals beside them).
     pub fn recordings(&self) -> Vec<PathBuf> {
         let mut out = Vec::new();
         let mut stack = vec![self.store.clone()];
@@ -108,7 +108,7 @@ impl Server {
                     let p = e.path();
                     if p.is_dir() {
                         stack.push(p)
-                    } else {
+                    } else if p.to_string_lossy().ends_with(".cast.zst") {
                         out.push(p)
                     }
                 }

@@ -39,7 +39,9 @@ pub struct Shell {
 
 impl Shell {
     /// Starts `command` in a new PTY of `size` and its output task. `on_exit`
-    /// runs once the process has exited and its output is drained.
+    /// runs once the process has exited and its output is drained. With
+    /// `strict`, a failed recording ends the shell.
+    #[allow(clippy::too_many_arguments)] // each is one plain part of a shell
     pub fn spawn(
         session_id: String,
         shell_id: String,
