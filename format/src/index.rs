@@ -46,6 +46,8 @@ pub struct RecordingIndex {
     /// The seal's stated hash (not verified here): what a journal of seals
     /// records.
     pub seal_hash: Option<Hash>,
+    /// The chain's last link as the seal states it (hex).
+    pub last_link: Option<String>,
 }
 
 /// Index failures.
@@ -90,6 +92,7 @@ pub fn load_index<R: Read + Seek>(r: &mut R) -> Result<RecordingIndex, IndexErro
                 duration: seal.body.duration,
                 end: Some(seal.body.end),
                 seal_hash: Some(seal.hash),
+                last_link: Some(seal.body.last_link.clone()),
                 segments: seal
                     .body
                     .segments
@@ -119,6 +122,7 @@ pub fn load_index<R: Read + Seek>(r: &mut R) -> Result<RecordingIndex, IndexErro
         duration,
         end: None,
         seal_hash: None,
+        last_link: None,
     })
 }
 

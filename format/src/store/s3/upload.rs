@@ -233,8 +233,44 @@ pub fn meta_of_file(path: &Path) -> HashMap<String, String> {
     };
     if let Ok(index) = crate::index::load_index(&mut f) {
         m = meta_of_header(&index.header);
+        m.extend(seal_meta(&index));
     }
     m
+}
+
+/// What only the seal knows: the end reason and the last chain link
+/// (`tt-end`, `tt-last-link`); empty for an unsealed file.
+fn seal_meta(index: &crate::index::RecordingIndex) -> HashMap<String, String> {
+    let mut m = HashMap::new();
+    if let Some(end) = &index.end {
+        let text: String = end
+            .to_string()
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || " .-_:/()".contains(*c))
+            .take(200)
+            .collect();
+        m.insert("tt-end".to_string(), text);
+    }
+    if let Some(link) = &index.last_link {
+        m.insert("tt-last-link".to_string(), link.clone());
+    }
+    m
+}
+
+/// The seal's metadata of a sealed spool, for tagging a multipart object
+/// (whose metadata was fixed when its upload started).
+fn seal_tags(path: &Path) -> Vec<(&'static str, String)> {
+    let Ok(mut f) = File::open(path) else {
+        return Vec::new();
+    };
+    let Ok(index) = crate::index::load_index(&mut f) else {
+        return Vec::new();
+    };
+    let m = seal_meta(&index);
+    ["tt-end", "tt-last-link"]
+        .into_iter()
+        .filter_map(|k| m.get(k).map(|v| (k, v.clone())))
+        .collect()
 }
 
 /// Object metadata (`x-amz-meta-tt-*`) from a header: ASCII values only
@@ -404,6 +440,10 @@ fn step(store: &S3Store, e: &mut Entry, interval: Duration) -> Result<bool, S3Er
         e.meta = meta_of_file(&e.path);
     }
     if e.finished && e.mpu.is_none() && len <= PART_SIZE {
+        // Sealed now: the metadata can say how it ended.
+        if e.path.to_string_lossy().ends_with(".cast.zst") {
+            e.meta = meta_of_file(&e.path);
+        }
         let body = std::fs::read(&e.path)
             .map_err(|err| S3Error::msg(format!("spool {}: {err}", e.path.display())))?;
         match store.put(&e.key, body, &e.meta) {
@@ -444,6 +484,10 @@ fn step(store: &S3Store, e: &mut Entry, interval: Duration) -> Result<bool, S3Er
             Err(err) => return Err(err),
         }
         store.retain_object(&e.key)?;
+        let tags = seal_tags(&e.path);
+        if !tags.is_empty() {
+            store.tag(&e.key, &tags)?;
+        }
     }
     confirm(store, e, len)
 }
