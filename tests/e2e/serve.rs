@@ -654,8 +654,14 @@ async fn a_slow_reader_slows_its_shell_and_loses_nothing() {
 /// `serve` under a file-size limit (`ulimit -f`, SIGXFSZ ignored), so its
 /// recordings fail part-way with EFBIG.
 fn serve_with_tiny_disk(d: &Dir, extra: &str) -> (Child, String) {
+    host_with_tiny_disk(d, &format!("serve {extra} -- bash --norc --noprofile"))
+}
+
+/// `termtrail <args>` (serve or proxy) under the file-size limit.
+fn host_with_tiny_disk(d: &Dir, args: &str) -> (Child, String) {
+    let (cmd, rest) = args.split_once(' ').unwrap_or((args, ""));
     let script = format!(
-        "trap '' XFSZ; ulimit -f 60; exec {bin} serve --listen 127.0.0.1:0 --no-auth --store {store} {extra} -- bash --norc --noprofile",
+        "trap '' XFSZ; ulimit -f 60; exec {bin} {cmd} --listen 127.0.0.1:0 --no-auth --store {store} {rest}",
         bin = bin(),
         store = d.join("store").display()
     );
@@ -724,4 +730,32 @@ async fn a_recording_that_fails_is_counted_and_strict_ends_its_shell() {
         let _ = child.kill();
         let _ = child.wait();
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn proxy_strict_ends_a_proxied_shell_whose_recording_fails() {
+    let d = Dir::new();
+    let upstream = Server::start(&Dir::new(), &[]);
+    let (mut child, addr) = host_with_tiny_disk(
+        &d,
+        &format!("proxy --strict --upstream ws://{}", upstream.addr),
+    );
+    let url = format!("ws://{addr}/runtimes/{ARN}/ws/shells?shellId=big");
+    let (mut ws, _) = open(&url).await;
+    stdin(
+        &mut ws,
+        "head -c 120000 /dev/urandom | base64 -w 100; echo printed-all\n",
+    )
+    .await;
+    let st = tokio::time::timeout(Duration::from_secs(20), exit_status(&mut ws))
+        .await
+        .expect("the proxied shell was not ended");
+    assert!(st.to_string().contains("exit code"), "{st}");
+    let metrics = http_get(&addr, "/metrics");
+    assert!(
+        metrics.contains("termtrail_recording_failures_total 1"),
+        "{metrics}"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
 }

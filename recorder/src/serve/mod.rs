@@ -374,6 +374,7 @@ async fn start_shell(
         Box::new(move |sealed| dest.finished(&new, sealed.as_ref()));
     let recording = Recording::start(&path, header, host.opts.writer.clone(), Some(done))
         .map_err(|e| internal(e.to_string()))?;
+    let watch_failure = recording.clone();
     let registry = Arc::clone(host);
     let key = (session.to_string(), shell_id.to_string());
     let on_end = move |done: Arc<dyn Target>| {
@@ -431,6 +432,18 @@ async fn start_shell(
             }
         }
     };
+    if host.opts.strict {
+        // --strict: a shell whose recording fails is ended (local or
+        // proxied), even when it is quiet at that moment.
+        let target = Arc::clone(&shell);
+        tokio::spawn(async move {
+            watch_failure.wait_failed().await;
+            tracing::error!(session = %target.session_id(), shell = %target.shell_id(), "the recording failed; ending the shell (--strict)");
+            target.end(EndReason::Interrupted {
+                detail: "the recording failed (--strict)".into(),
+            });
+        });
+    }
     host.metrics.shells_started.fetch_add(1, Ordering::Relaxed);
     host.shells().insert(
         (session.to_string(), shell_id.to_string()),

@@ -76,21 +76,6 @@ impl Shell {
             pid: child.id(),
             _permit: permit,
         });
-        if strict {
-            // --strict: a shell whose recording fails ends, even when it is
-            // quiet at that moment.
-            let me = Arc::clone(&shell);
-            tokio::spawn(async move {
-                me.recording.wait_failed().await;
-                tracing::error!(session = %me.session_id, shell = %me.shell_id, "the recording failed; ending the shell (--strict)");
-                me.terminate(
-                    EndReason::Interrupted {
-                        detail: "the recording failed (--strict)".into(),
-                    },
-                    Duration::from_secs(2),
-                );
-            });
-        }
         let me = Arc::clone(&shell);
         tokio::spawn(async move {
             let mut buf = vec![0u8; 32 << 10];
