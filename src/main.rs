@@ -207,13 +207,14 @@ fn fetch_if_remote(file: &Path) -> Result<(PathBuf, Option<tempfile::TempPath>)>
 
 /// Recordings named on the command line (paths, directories, `s3://`
 /// URLs), or the local store; with what could not be read.
-fn targets(paths: &[PathBuf]) -> Result<termtrail_player::remote::Expanded> {
+fn targets(paths: &[PathBuf], since: Option<i64>) -> Result<termtrail_player::remote::Expanded> {
     let args: Vec<String> = search_roots(paths)?
         .iter()
         .map(|p| p.to_string_lossy().into_owned())
         .collect();
     Ok(termtrail_player::remote::expand(
         &args,
+        since,
         termtrail_player::grep::collect_files,
     ))
 }
@@ -327,7 +328,7 @@ fn ls(a: LsArgs) -> Result<u8> {
     use termtrail_player::list::{State, entries, print_table, sort};
 
     let (filter, since, until) = filters(a.filter)?;
-    let (files, missing) = targets(&a.paths)?;
+    let (files, missing) = targets(&a.paths, since)?;
     let mut errors = missing.len();
     for (p, e) in &missing {
         eprintln!("termtrail: {p}: {e}");
@@ -411,7 +412,7 @@ fn grep(a: GrepArgs) -> Result<u8> {
     } else {
         Mode::Lines
     };
-    let (files, missing) = targets(&a.paths)?;
+    let (files, missing) = targets(&a.paths, since)?;
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let jobs = a.threads.unwrap_or(cpus).max(1);
     let opts = SearchOptions {

@@ -81,8 +81,12 @@ pub type Expanded = (Vec<Target>, Vec<(String, String)>);
 /// Expands arguments into targets: local paths through `local` (which walks
 /// directories), `s3://` URLs by listing. Failures come back as (argument,
 /// error) pairs.
+/// With `since` (Unix seconds), S3 listings start at that date's keys (the
+/// key layout begins with the UTC date; a day earlier, for recordings still
+/// running then), so older objects are not even listed.
 pub fn expand(
     args: &[String],
+    since: Option<i64>,
     local: impl Fn(&[PathBuf]) -> (Vec<PathBuf>, Vec<(PathBuf, String)>),
 ) -> Expanded {
     let mut out = Vec::new();
@@ -93,7 +97,7 @@ pub fn expand(
             paths.push(PathBuf::from(a));
             continue;
         }
-        match list_url(a) {
+        match list_url_since(a, since) {
             Ok(mut t) => out.append(&mut t),
             Err(e) => errors.push((a.clone(), e)),
         }
@@ -110,6 +114,11 @@ pub fn expand(
 
 /// The recordings an `s3://` URL names.
 pub fn list_url(url: &str) -> Result<Vec<Target>, String> {
+    list_url_since(url, None)
+}
+
+/// [`list_url`], listing from `since`'s date on (see [`expand`]).
+pub fn list_url_since(url: &str, since: Option<i64>) -> Result<Vec<Target>, String> {
     let Location::S3 { bucket, prefix } = Location::parse(url)? else {
         return Err(format!("not an S3 URL: {url}"));
     };
@@ -124,7 +133,13 @@ pub fn list_url(url: &str) -> Result<Vec<Target>, String> {
         let (size, _) = store.head(&key).map_err(|e| e.to_string())?;
         return Ok(vec![Target::S3 { store, key, size }]);
     }
-    let objects = store.list(&prefix, None).map_err(|e| e.to_string())?;
+    let start_after = since.map(|s| {
+        let (y, m, d, ..) = termtrail_format::store::civil((s - 86_400).max(0) as u64);
+        format!("{prefix}{y:04}/{m:02}/{d:02}")
+    });
+    let objects = store
+        .list(&prefix, start_after.as_deref())
+        .map_err(|e| e.to_string())?;
     Ok(objects
         .into_iter()
         .filter(|o| is_recording_key(&o.key))

@@ -294,6 +294,25 @@ fn a_recording_goes_to_s3_and_reads_back_from_it() {
     let r = run(&mut tt(&d, &ep, &["export", &url, "--format", "txt"]), b"");
     assert_eq!(r.code, 0, "{r:?}");
     assert!(r.stdout.contains("bye"), "{r:?}");
+
+    // --since narrows the listing by the key's date: a copy filed under
+    // 2020 is not even listed (its header says today).
+    moto.py(&format!(
+        "c.copy_object(Bucket='recs', Key='team/2020/01/01/local/h/s/20200101T000000Z.cast.zst', CopySource={{'Bucket': 'recs', 'Key': '{}'}})",
+        k[0]
+    ));
+    let r = run(&mut tt(&d, &ep, &["ls", "--json", "s3://recs/team"]), b"");
+    assert_eq!(r.stdout.lines().count(), 2, "{r:?}");
+    let r = run(
+        &mut tt(
+            &d,
+            &ep,
+            &["ls", "--json", "--since", "2026-01-01", "s3://recs/team"],
+        ),
+        b"",
+    );
+    assert_eq!(r.stdout.lines().count(), 1, "{r:?}");
+    assert!(!r.stdout.contains("/2020/"), "{r:?}");
 }
 
 #[test]
