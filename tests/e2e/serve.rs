@@ -55,6 +55,12 @@ impl Server {
         let log2 = log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                // Logged before the address is handed over: a test that
+                // reads the log right after start sees the start line.
+                if let Ok(mut l) = log2.lock() {
+                    l.push_str(&line);
+                    l.push('\n');
+                }
                 if let Some(rest) = line
                     .split("listening on ")
                     .nth(1)
@@ -62,7 +68,6 @@ impl Server {
                 {
                     let _ = tx.send(rest.split('/').next().unwrap_or("").to_string());
                 }
-                log2.lock().unwrap().push_str(&(line + "\n"));
             }
         });
         let addr = rx

@@ -142,11 +142,8 @@ fn sdk_over_tls() {
     let d = Dir::new();
     let (ca, c, k) = test_ca(&d);
     let server = Server::start(&d, &["--tls-cert", &c, "--tls-key", &k]);
-    assert!(
-        server.log.lock().unwrap().contains("wss://"),
-        "{}",
-        server.log.lock().unwrap()
-    );
+    let log = server.log.lock().unwrap().clone();
+    assert!(log.contains("wss://"), "{log}");
     let r = sdk_with(
         &py,
         &server,
