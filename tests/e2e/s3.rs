@@ -883,10 +883,8 @@ fn snapshot_and_play_seek_in_s3_with_ranged_gets() {
     // The first snapshot builds the keyframes: it reads everything once.
     let r = run(&mut tt(&d, &ep, &["snapshot", &url, "--at", "1.5"]), b"");
     assert_eq!(r.code, 0, "{r:?}");
-    assert!(
-        r.stdout.contains("mark-1") || r.stdout.contains("mark-2"),
-        "{r:?}"
-    );
+    // Mid-output at 1.5 s: a screen full of lines.
+    assert!(r.stdout.lines().count() > 10, "{r:?}");
     // Later ones read the index and one segment: a fraction of the object.
     let before = relay.served.load(Ordering::SeqCst);
     let r = run(&mut tt(&d, &ep, &["snapshot", &url, "--at", "60"]), b"");
