@@ -13,7 +13,7 @@
 //! The seal cannot be signed here (the recorder's key is not at hand): a
 //! recording whose header names a key verifies with "signature missing".
 
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
@@ -220,21 +220,13 @@ fn decompress_prefix(bytes: &[u8]) -> Vec<u8> {
     }
 }
 
-/// Whether a file is a recording that a recorder stopped writing without a
-/// seal (it may be being written right now: callers check the writer's lock).
-pub fn is_unsealed(path: &Path) -> bool {
-    let Ok(mut f) = File::open(path) else {
-        return false;
-    };
-    load_index(&mut f).is_ok_and(|i| !i.sealed)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::cast::Header;
     use crate::event::{Event, EventData, TermSize};
     use crate::writer::{ChainWriter, WriterOptions};
+    use std::fs::File;
 
     /// A recording killed mid-way: segments closed and one open, the last
     /// chunk unfinished (what a SIGKILL leaves: the writer never dropped).

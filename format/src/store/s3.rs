@@ -29,9 +29,8 @@ use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 mod upload;
 pub use upload::{UploadStatus, Uploader, UploaderOptions, lock_path, meta_of_header};
 
-/// Smallest part of a multipart upload (but the last), by S3's rules.
-pub const MIN_PART: u64 = 5 << 20;
-/// Part size used for uploads.
+/// Part size used for uploads (S3 wants at least 5 MiB for every part but
+/// the last).
 pub const PART_SIZE: u64 = 8 << 20;
 
 /// S3 failures, as one line naming the bucket/key and what to check.
@@ -612,7 +611,6 @@ impl S3Store {
             pos: 0,
             block: block.max(4096),
             cache: Vec::new(),
-            requests: 0,
         }
     }
 }
@@ -682,14 +680,6 @@ pub struct RangeReader {
     block: u64,
     /// (block start, bytes), most recent last.
     cache: Vec<(u64, Vec<u8>)>,
-    requests: u64,
-}
-
-impl RangeReader {
-    /// GET requests made so far.
-    pub fn requests(&self) -> u64 {
-        self.requests
-    }
 }
 
 impl Read for RangeReader {
@@ -706,7 +696,6 @@ impl Read for RangeReader {
                     .store
                     .get_range(&self.key, start, end)
                     .map_err(io::Error::other)?;
-                self.requests += 1;
                 if self.cache.len() >= 4 {
                     self.cache.remove(0);
                 }

@@ -380,9 +380,12 @@ fn run(
                             || err.status() == Some(404)
                             || (e.failures >= 3 && err.status().is_some()))
                     {
-                        // The server forgot the upload (restarted): start over
-                        // from the spool, which has everything.
-                        e.mpu = None;
+                        // Start over from the spool, which has everything;
+                        // the old upload is aborted (best effort) so its
+                        // parts are not left behind where it still exists.
+                        if let Some(old) = e.mpu.take() {
+                            let _ = store.abort(&old);
+                        }
                         e.full = 0;
                         e.sent = 0;
                     }
