@@ -307,6 +307,12 @@ fn upload(a: UploadArgs) -> Result<u8> {
     for key in &status.uploaded {
         println!("uploaded s3://{}/{key}", bucket_of(&a.store));
     }
+    Ok(report_pending(&status))
+}
+
+/// Says what is still in the spool after waiting for uploads; the exit
+/// status: 0 when nothing is, 2 otherwise.
+fn report_pending(status: &termtrail_format::store::s3::UploadStatus) -> u8 {
     for p in &status.pending {
         let why = status
             .errors
@@ -314,7 +320,7 @@ fn upload(a: UploadArgs) -> Result<u8> {
             .map_or("not done in time", String::as_str);
         eprintln!("termtrail: still in the spool: {} ({why})", p.display());
     }
-    Ok(if status.pending.is_empty() { 0 } else { 2 })
+    if status.pending.is_empty() { 0 } else { 2 }
 }
 
 fn bucket_of(l: &termtrail_format::store::Location) -> &str {
@@ -1115,14 +1121,7 @@ fn run_host(
     // Recordings are sealed; give their uploads a moment (what is left stays
     // in the spool for the next start or `termtrail upload`).
     let status = dest.flush(Duration::from_secs(30));
-    for p in &status.pending {
-        let why = status
-            .errors
-            .get(p)
-            .map_or("not done in time", String::as_str);
-        eprintln!("termtrail: still in the spool: {} ({why})", p.display());
-    }
-    Ok(if status.pending.is_empty() { 0 } else { 2 })
+    Ok(report_pending(&status))
 }
 
 fn principal() -> String {
