@@ -189,19 +189,7 @@ fn tt(d: &Dir, endpoint: &str, args: &[&str]) -> Command {
 }
 
 fn spooled(d: &Dir) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![d.join("spool")];
-    while let Some(p) = stack.pop() {
-        for e in std::fs::read_dir(&p).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p.display().to_string());
-            }
-        }
-    }
-    out
+    files_under(&d.join("spool"))
 }
 
 /// Every key in the bucket.

@@ -222,3 +222,20 @@ pub fn wait_for_file(path: &Path, secs: u64) -> String {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
+
+/// Every file under `dir` (recursively; none when it does not exist).
+pub fn files_under(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(p) = stack.pop() {
+        for e in std::fs::read_dir(&p).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p.display().to_string());
+            }
+        }
+    }
+    out
+}

@@ -302,7 +302,7 @@ fn verify_store_finds_a_deleted_or_replaced_recording() {
         "{r:?}"
     );
     // Each recording's header names the journal head before it.
-    let mut recs: Vec<_> = walk(&store)
+    let mut recs: Vec<_> = files_under(&store)
         .into_iter()
         .filter(|p| p.ends_with(".cast.zst"))
         .collect();
@@ -345,7 +345,7 @@ fn verify_store_finds_a_deleted_or_replaced_recording() {
     assert_eq!(r.stdout.matches("intact, sealed").count(), 2, "{r:?}");
     assert_eq!(r.stdout.matches("MISSING").count(), 2, "{r:?}");
     // The journal entry deleted too: the gap shows.
-    let entries: Vec<_> = walk(&store.join("journal"))
+    let entries: Vec<_> = files_under(&store.join("journal"))
         .into_iter()
         .filter(|p| p.ends_with("000000000001.json"))
         .collect();
@@ -355,20 +355,4 @@ fn verify_store_finds_a_deleted_or_replaced_recording() {
     let last: serde_json::Value = serde_json::from_str(r.stdout.lines().last().unwrap()).unwrap();
     let problems = last["journal"]["problems"].to_string();
     assert!(problems.contains("entries 1..1 are missing"), "{problems}");
-}
-
-fn walk(dir: &std::path::Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(p) = stack.pop() {
-        for e in std::fs::read_dir(&p).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p.display().to_string());
-            }
-        }
-    }
-    out
 }
