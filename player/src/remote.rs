@@ -166,6 +166,9 @@ pub fn is_s3(arg: &Path) -> bool {
 pub struct StoreView {
     location: Location,
     store: Option<Arc<S3Store>>,
+    /// Object sizes from the listing (S3), so reading an object needs no
+    /// HEAD first.
+    sizes: std::sync::Mutex<std::collections::HashMap<String, u64>>,
 }
 
 impl StoreView {
@@ -183,19 +186,26 @@ impl StoreView {
         Ok(StoreView {
             location: location.clone(),
             store,
+            sizes: Default::default(),
         })
     }
 
     /// Recording keys, relative to the store, sorted.
     pub fn recordings(&self) -> Result<Vec<String>, String> {
         let mut out = match (&self.location, &self.store) {
-            (_, Some(s)) => s
-                .list(s.prefix(), None)
-                .map_err(|e| e.to_string())?
-                .into_iter()
-                .map(|o| o.key[s.prefix().len()..].to_string())
-                .filter(|k| k.ends_with(".cast.zst") && !k.starts_with("journal/"))
-                .collect(),
+            (_, Some(s)) => {
+                let mut sizes = self.sizes.lock().map_err(|e| e.to_string())?;
+                s.list(s.prefix(), None)
+                    .map_err(|e| e.to_string())?
+                    .into_iter()
+                    .map(|o| (o.key[s.prefix().len()..].to_string(), o.size))
+                    .filter(|(k, _)| k.ends_with(".cast.zst") && !k.starts_with("journal/"))
+                    .map(|(k, size)| {
+                        sizes.insert(k.clone(), size);
+                        k
+                    })
+                    .collect()
+            }
             (Location::Local(dir), None) => {
                 let (files, _) = crate::grep::collect_files(std::slice::from_ref(dir));
                 files
@@ -249,16 +259,23 @@ impl StoreView {
         Ok(out)
     }
 
+    /// An object's size: from the listing, else a HEAD.
+    fn size_of(&self, s: &S3Store, rel: &str) -> Result<u64, String> {
+        if let Some(n) = self.sizes.lock().ok().and_then(|m| m.get(rel).copied()) {
+            return Ok(n);
+        }
+        s.head(&s.key(rel))
+            .map(|h| h.0)
+            .map_err(|_| "it is not in the store".to_string())
+    }
+
     /// A recording's seal hash from its index (None: unsealed).
     pub fn seal_of(&self, rel: &str) -> Result<Option<termtrail_format::chain::Hash>, String> {
         use termtrail_format::index::load_index;
         let index = match (&self.location, &self.store) {
             (_, Some(s)) => {
-                let key = s.key(rel);
-                let (size, _) = s
-                    .head(&key)
-                    .map_err(|_| "it is not in the store".to_string())?;
-                load_index(&mut s.open(&key, size, 256 << 10))
+                let size = self.size_of(s, rel)?;
+                load_index(&mut s.open(&s.key(rel), size, 256 << 10))
             }
             (Location::Local(dir), None) => {
                 let mut f = std::fs::File::open(dir.join(rel))
@@ -276,7 +293,7 @@ impl StoreView {
             (_, Some(s)) => Target::S3 {
                 store: s.clone(),
                 key: s.key(rel),
-                size: s.head(&s.key(rel)).map(|h| h.0).unwrap_or(0),
+                size: self.size_of(s, rel).unwrap_or(0),
             },
             (Location::Local(dir), None) => Target::File(dir.join(rel)),
             _ => Target::File(PathBuf::from(rel)),
