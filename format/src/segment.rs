@@ -13,6 +13,16 @@ use crate::frames::Frame;
 /// plus one chunk).
 pub const MAX_SEGMENT: usize = 40 << 20;
 
+/// Capacity tried for decoding a whole segment in one call (segments are
+/// cut at ~4 MiB; see `decompress`).
+const ONE_SHOT: usize = 8 << 20;
+
+thread_local! {
+    /// One decompression context per thread, reused for every segment.
+    static DCTX: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        std::cell::RefCell::new(zstd::bulk::Decompressor::new().ok());
+}
+
 /// How decompression ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decompressed {
@@ -119,6 +129,25 @@ pub fn decode_segment(frame: &Frame, first: bool) -> DecodedSegment {
 }
 
 fn decompress(bytes: &[u8], complete: bool) -> (Vec<u8>, Decompressed) {
+    // A whole frame decodes in one call straight into its buffer (zstd's
+    // streaming decoder would stage every block in its window and copy it
+    // out, and the loop below copies once more). The buffer's capacity is
+    // twice a segment's usual size, small enough for the allocator to reuse
+    // the same memory for the next segment (a fresh mapping per segment
+    // costs more in page faults than the copies save). Anything else — a
+    // truncated or corrupt frame, one larger than that — takes the
+    // streaming path, which says what went wrong and keeps what decoded
+    // before it.
+    if complete {
+        let mut out = Vec::with_capacity(ONE_SHOT);
+        let ok = DCTX.with(|d| match d.borrow_mut().as_mut() {
+            Some(d) => d.decompress_to_buffer(bytes, &mut out).is_ok(),
+            None => false,
+        });
+        if ok {
+            return (out, Decompressed::Complete);
+        }
+    }
     let mut out = Vec::with_capacity(bytes.len().saturating_mul(8).min(8 << 20));
     let mut dec = match zstd::stream::read::Decoder::with_buffer(bytes) {
         Ok(d) => d.single_frame(),
@@ -151,5 +180,40 @@ fn decompress(bytes: &[u8], complete: bool) -> (Vec<u8>, Decompressed) {
             }
             Err(e) => return (out, Decompressed::Corrupt(e.to_string())),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(data: &[u8]) -> Vec<u8> {
+        zstd::bulk::compress(data, 3).unwrap()
+    }
+
+    #[test]
+    fn every_decoding_path_gives_the_same_bytes() {
+        // Usual size (one call), larger than the one-call buffer (streamed).
+        for len in [100_000, ONE_SHOT + 12_345] {
+            let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let (out, status) = decompress(&frame(&data), true);
+            assert_eq!(status, Decompressed::Complete, "len {len}");
+            assert!(out == data, "len {len}");
+        }
+    }
+
+    #[test]
+    fn truncated_and_oversized_frames_say_so() {
+        let data: Vec<u8> = (0..1_000_000).map(|i| (i % 13) as u8).collect();
+        let f = frame(&data);
+        let (out, status) = decompress(&f[..f.len() / 2], false);
+        assert_eq!(status, Decompressed::Truncated);
+        assert!(data.starts_with(&out));
+        // A frame cut short but said to be complete is corrupt, not trusted.
+        let (_, status) = decompress(&f[..f.len() / 2], true);
+        assert!(matches!(status, Decompressed::Corrupt(_)), "{status:?}");
+        let big = vec![b'x'; MAX_SEGMENT + 1];
+        let (_, status) = decompress(&frame(&big), true);
+        assert!(matches!(status, Decompressed::Corrupt(m) if m.contains("40 MiB")));
     }
 }
