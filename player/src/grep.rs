@@ -152,6 +152,19 @@ fn printable_run(s: &[u8]) -> usize {
         .map_or(s.len(), |p| i + p)
 }
 
+/// How many bytes at the start of `s` (escaped JSON string content) are
+/// plain text: up to a backslash, a quote or DEL. Runs between colour codes
+/// are mostly a few bytes, so the first 16 are looked at one by one (a call
+/// to memchr costs more than that); longer runs go to memchr.
+fn json_text_run(s: &[u8]) -> usize {
+    let special = |b: u8| b == b'\\' || b == b'"' || b == 0x7f;
+    let head = s.len().min(16);
+    if let Some(p) = s[..head].iter().position(|&b| special(b)) {
+        return p;
+    }
+    head + memchr::memchr3(b'\\', b'"', 0x7f, &s[head..]).unwrap_or(s.len() - head)
+}
+
 /// A complete CSI sequence's parameters and final byte at the start of `s`
 /// (after `ESC [`): (first numeric parameter, final byte, length). None when
 /// it is not all there, or holds anything the state machine must see.
@@ -225,11 +238,22 @@ impl Stripper {
         while i < n {
             if self.state == State::Ground {
                 // JSON escapes every control character but DEL.
-                let run = memchr::memchr3(b'\\', b'"', 0x7f, &s[i..]).unwrap_or(n - i);
+                let run = json_text_run(&s[i..]);
                 out.extend_from_slice(&s[i..i + run]);
                 i += run;
                 if i == n {
                     break;
+                }
+                // The commonest escape by far: a whole CSI sequence
+                // (colours) written by a JSON encoder as `\u001b[`.
+                if s[i + 1..].starts_with(b"u001b[")
+                    && s[i] == b'\\'
+                    && let Some((param, fin, csi_len)) = whole_csi(&s[i + 7..], true)
+                {
+                    self.param = param;
+                    self.csi(fin, out);
+                    i += 7 + csi_len;
+                    continue;
                 }
             }
             if s[i] == b'"' {
