@@ -11,11 +11,11 @@
 use std::io::{self, Read, Seek, SeekFrom};
 
 use crate::cast::{EventAssembler, Header, parse_line};
-use crate::chain::{Hash, genesis, link};
+use crate::chain::{ChunkRecord, Hash, genesis, link, sha256};
 use crate::event::{Event, Micros};
 use crate::frames::{Frame, FrameKind, MAX_FRAME, SEAL_MAGIC, SEGMENT_INDEX_MAGIC, ZSTD_MAGIC};
 use crate::seal::{EndReason, SEAL_TRAILER, SegmentEntry, decode_seal};
-use crate::segment::{Decompressed, decode_segment};
+use crate::segment::{Decompressed, decode_segment_unhashed};
 
 /// One segment's place in the file.
 #[derive(Debug, Clone)]
@@ -301,6 +301,31 @@ impl RecordingIndex {
         r: &mut R,
         i: usize,
     ) -> Result<SegmentEvents, IndexError> {
+        let text = self.read_segment_text(r, i)?;
+        let mut out = SegmentEvents {
+            events: Vec::new(),
+            chunks: 0,
+            problem: text.problem.clone(),
+        };
+        for k in 0..text.chunks() {
+            if !text.push_events(k, &mut out.events)? {
+                out.problem = Some(format!("chunk {} does not verify", text.record(k).seq));
+                break;
+            }
+            out.chunks += 1;
+        }
+        Ok(out)
+    }
+
+    /// Reads segment `i` alone for random access: decompresses it and checks
+    /// its chain of chunk records from the index entry's `link_in`; each
+    /// chunk's content is verified when its events are taken
+    /// ([`SegmentText::push_events`]).
+    pub fn read_segment_text<R: Read + Seek>(
+        &self,
+        r: &mut R,
+        i: usize,
+    ) -> Result<SegmentText, IndexError> {
         let seg = self
             .segments
             .get(i)
@@ -320,51 +345,87 @@ impl RecordingIndex {
             bytes,
             complete,
         };
-        let decoded = decode_segment(&frame, i == 0);
+        let decoded = decode_segment_unhashed(&frame, i == 0);
         let mut link_prev = self
             .link_in(i)
             .ok_or_else(|| invalid("no link for this segment"))?;
-        let mut out = SegmentEvents {
-            events: Vec::new(),
-            chunks: 0,
-            problem: None,
-        };
+        let mut problem = None;
         if let Decompressed::Corrupt(e) = &decoded.status {
-            out.problem = Some(format!("segment {i} does not decompress: {e}"));
+            problem = Some(format!("segment {i} does not decompress: {e}"));
         }
+        let mut chunks = Vec::new();
         let mut expected_seq = seg.entry.as_ref().map(|e| e.first_chunk);
-        for chunk in &decoded.chunks {
-            let rec = match &chunk.record {
+        for chunk in decoded.chunks {
+            let rec = match chunk.record {
                 Ok(r) if chunk.content_ok && link(&link_prev, r.body().as_bytes()) == r.link => r,
                 Ok(r) => {
-                    out.problem = Some(format!("chunk {} does not verify", r.seq));
+                    problem = Some(format!("chunk {} does not verify", r.seq));
                     break;
                 }
                 Err(e) => {
-                    out.problem = Some(e.clone());
+                    problem = Some(e);
                     break;
                 }
             };
             if expected_seq.is_some_and(|s| s != rec.seq) {
-                out.problem = Some(format!("chunk {} is out of sequence", rec.seq));
+                problem = Some(format!("chunk {} is out of sequence", rec.seq));
                 break;
             }
             expected_seq = Some(rec.seq + 1);
-            let body = &decoded.data[chunk.lines.clone()];
-            let mut asm = EventAssembler::new();
-            let mut t = rec.first;
-            for (k, line) in body.split_inclusive(|&b| b == b'\n').enumerate() {
-                let l = parse_line(line).map_err(|e| invalid(e.0))?;
-                if k > 0 {
-                    t += l.time;
-                }
-                asm.push(t, &l.code, l.data, &mut out.events)
-                    .map_err(|e| invalid(e.0))?;
-            }
-            asm.finish(&mut out.events);
             link_prev = rec.link;
-            out.chunks += 1;
+            chunks.push((rec, chunk.lines));
         }
-        Ok(out)
+        Ok(SegmentText {
+            data: decoded.data,
+            chunks,
+            problem,
+        })
+    }
+}
+
+/// One segment read for random access (see
+/// [`RecordingIndex::read_segment_text`]): the chunks whose records chain
+/// from the index, their content not yet hashed.
+#[derive(Debug)]
+pub struct SegmentText {
+    data: Vec<u8>,
+    chunks: Vec<(ChunkRecord, std::ops::Range<usize>)>,
+    /// Why the chain stops before the segment's end (damage), if it does.
+    pub problem: Option<String>,
+}
+
+impl SegmentText {
+    /// How many chunks chain (chunks after damage are left out).
+    pub fn chunks(&self) -> usize {
+        self.chunks.len()
+    }
+
+    /// Chunk `k`'s record (its times, sequence number, hashes).
+    pub fn record(&self, k: usize) -> &ChunkRecord {
+        &self.chunks[k].0
+    }
+
+    /// Hashes chunk `k`'s event lines against its record and, when they
+    /// match, appends its events (absolute times) to `out`. Ok(false) when
+    /// the content does not verify (nothing is appended); an error when
+    /// verified content is not valid asciicast.
+    pub fn push_events(&self, k: usize, out: &mut Vec<Event>) -> Result<bool, IndexError> {
+        let (rec, lines) = &self.chunks[k];
+        let body = &self.data[lines.clone()];
+        if sha256(body) != rec.sha256 {
+            return Ok(false);
+        }
+        let mut asm = EventAssembler::new();
+        let mut t = rec.first;
+        for (n, line) in body.split_inclusive(|&b| b == b'\n').enumerate() {
+            let l = parse_line(line).map_err(|e| invalid(e.0))?;
+            if n > 0 {
+                t += l.time;
+            }
+            asm.push(t, &l.code, l.data, out)
+                .map_err(|e| invalid(e.0))?;
+        }
+        asm.finish(out);
+        Ok(true)
     }
 }

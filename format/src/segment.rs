@@ -72,6 +72,17 @@ pub struct DecodedSegment {
 
 /// Decompresses a segment frame and splits it into chunks.
 pub fn decode_segment(frame: &Frame, first: bool) -> DecodedSegment {
+    decode(frame, first, true)
+}
+
+/// Like [`decode_segment`], but `content_ok` checks only each chunk's length
+/// and line count: the caller hashes the chunks it uses (random access reads
+/// a chunk or two of a segment, not all of them).
+pub(crate) fn decode_segment_unhashed(frame: &Frame, first: bool) -> DecodedSegment {
+    decode(frame, first, false)
+}
+
+fn decode(frame: &Frame, first: bool, hash: bool) -> DecodedSegment {
     let (data, status) = decompress(&frame.bytes, frame.complete);
     let mut seg = DecodedSegment {
         offset: frame.offset,
@@ -107,7 +118,11 @@ pub fn decode_segment(frame: &Frame, first: bool) -> DecodedSegment {
             let record = ChunkRecord::parse(&data[pos..=nl]).map_err(|e| e.to_string());
             let body = &data[chunk_start..pos];
             let content_ok = match &record {
-                Ok(r) => r.len == body.len() as u64 && r.lines == lines && r.sha256 == sha256(body),
+                Ok(r) => {
+                    r.len == body.len() as u64
+                        && r.lines == lines
+                        && (!hash || r.sha256 == sha256(body))
+                }
                 Err(_) => false,
             };
             seg.chunks.push(ChunkScan {

@@ -25,7 +25,7 @@ use regex::bytes::{Regex, RegexBuilder};
 use termtrail_format::cast::Header;
 use termtrail_format::chain::ChunkRecord;
 use termtrail_format::event::{Event, EventData, Micros, TermSize};
-use termtrail_format::index::load_index;
+use termtrail_format::index::{SegmentText, load_index};
 use termtrail_format::pipeline::Flow;
 use termtrail_format::plain::CastReader;
 use termtrail_format::reader::{ReadOptions, ReadSink, Status, read_path};
@@ -1056,17 +1056,29 @@ struct Walker {
     seeker: Seeker,
     /// Resizes seen by the first pass.
     sizes: Vec<(Micros, TermSize)>,
-    /// Decoded segments (at most two: the current one and the one before).
-    segments: Vec<(usize, Vec<Event>)>,
+    /// Segments read (at most two: the current one and the one before).
+    segments: Vec<Loaded>,
     at: Option<WalkState>,
 }
+
+/// A segment read for the window, and the events of the chunks taken from
+/// it so far (a chunk is hashed and parsed only when the window reaches it:
+/// a 256 KiB window needs one or two of a segment's ~16 chunks).
+struct Loaded {
+    seg: usize,
+    text: SegmentText,
+    events: Vec<Option<Vec<Event>>>,
+}
+
+/// A place between events: (segment, chunk, index of the next event).
+type Pos = (usize, usize, usize);
 
 struct WalkState {
     emu: Emulator,
     pos: Micros,
     exact: bool,
-    /// Without keyframes: the segment and its next event to apply.
-    next: Option<(usize, usize)>,
+    /// Without keyframes: the next event to apply.
+    next: Option<Pos>,
     /// With keyframes (or for a plain file): a cursor reading on.
     cursor: Option<Cursor>,
 }
@@ -1087,22 +1099,63 @@ impl Walker {
             .map_or_else(|| self.seeker.header().size(), |(_, s)| *s)
     }
 
-    fn load(&mut self, seg: usize) -> Result<(), SeekError> {
-        if self.segments.iter().any(|(s, _)| *s == seg) {
-            return Ok(());
+    fn load(&mut self, seg: usize) -> Result<usize, SeekError> {
+        if let Some(i) = self.segments.iter().position(|l| l.seg == seg) {
+            return Ok(i);
         }
-        let events = self.seeker.segment_events(seg)?;
+        let text = self.seeker.segment_text(seg)?;
         // Keep only a neighbour (the window may need the segment before).
-        self.segments.retain(|(s, _)| s.abs_diff(seg) == 1);
-        self.segments.push((seg, events));
-        Ok(())
+        self.segments.retain(|l| l.seg.abs_diff(seg) == 1);
+        self.segments.push(Loaded {
+            seg,
+            events: (0..text.chunks()).map(|_| None).collect(),
+            text,
+        });
+        Ok(self.segments.len() - 1)
     }
 
-    fn events(&self, seg: usize) -> &[Event] {
-        self.segments
-            .iter()
-            .find(|(s, _)| *s == seg)
-            .map_or(&[][..], |(_, e)| e)
+    /// The events of chunk `k` of segment `seg`, hashed and parsed on first
+    /// use.
+    fn chunk(&mut self, seg: usize, k: usize) -> Result<&[Event], SeekError> {
+        let i = self.load(seg)?;
+        let l = &mut self.segments[i];
+        if l.events[k].is_none() {
+            let mut events = Vec::new();
+            if !l.text.push_events(k, &mut events)? {
+                return Err(SeekError::Tampered {
+                    at: format!("segment {seg}"),
+                    problem: format!("chunk {} does not verify", l.text.record(k).seq),
+                });
+            }
+            l.events[k] = Some(events);
+        }
+        Ok(l.events[k].as_deref().unwrap_or_default())
+    }
+
+    /// The place right after the last event at or before `t` in `seg`.
+    fn place(&mut self, seg: usize, t: Micros) -> Result<Pos, SeekError> {
+        let i = self.load(seg)?;
+        let text = &self.segments[i].text;
+        let n = text.chunks();
+        let k = (0..n).rev().find(|&k| text.record(k).first <= t);
+        let Some(k) = k.or((n > 0).then_some(0)) else {
+            return Err(SeekError::Tampered {
+                at: format!("segment {seg}"),
+                problem: text.problem.clone().unwrap_or("no chunks".into()),
+            });
+        };
+        if k + 1 == n
+            && t > text.record(k).last
+            && let Some(problem) = text.problem.clone()
+        {
+            // What follows the last chunk that chains is damaged.
+            return Err(SeekError::Tampered {
+                at: format!("segment {seg}"),
+                problem,
+            });
+        }
+        let next = self.chunk(seg, k)?.partition_point(|e| e.time <= t);
+        Ok((seg, k, next))
     }
 
     /// The screen at `t`, and whether it is exact.
@@ -1146,70 +1199,111 @@ impl Walker {
     }
 
     fn by_window(&mut self, seg: usize, t: Micros) -> Result<(), SeekError> {
-        self.load(seg)?;
-        let events = self.events(seg);
-        let next = events.partition_point(|e| e.time <= t);
+        let target = self.place(seg, t)?;
         // Read on when the previous hit is in this segment and close.
         if let Some(s) = &self.at
-            && let Some((s_seg, s_next)) = s.next
-            && s_seg == seg
-            && s_next <= next
-            && events[s_next..next].iter().map(out_len).sum::<usize>() <= SCREEN_WINDOW
+            && let Some(from) = s.next
+            && from.0 == seg
+            && from <= target
+            && let Some(slices) = self.forward(from, target)?
         {
             let mut state = self
                 .at
                 .take()
                 .unwrap_or_else(|| unreachable!("checked above"));
-            for e in &self.events(seg)[s_next..next] {
-                state.emu.apply(&e.data);
+            for (k, range) in slices {
+                for e in &self.chunk(seg, k)?[range] {
+                    state.emu.apply(&e.data);
+                }
             }
             state.pos = t;
-            state.next = Some((seg, next));
+            state.next = Some(target);
             self.at = Some(state);
             return Ok(());
         }
-        // Walk back from t until the window is full.
+        // Walk back from t until the window is full: this segment, then the
+        // one before.
+        let mut slices: Vec<(usize, usize, std::ops::Range<usize>)> = Vec::new();
         let mut bytes = 0;
-        let mut from = next;
-        while from > 0 && bytes < SCREEN_WINDOW {
-            from -= 1;
-            bytes += out_len(&events[from]);
-        }
-        // Exact when everything from the recording's start is in.
-        let mut exact = from == 0 && seg == 0;
-        let mut earlier = 0;
-        if from == 0 && bytes < SCREEN_WINDOW && seg > 0 {
-            self.load(seg - 1)?;
-            let prev = self.events(seg - 1);
-            let mut k = prev.len();
-            while k > 0 && bytes < SCREEN_WINDOW {
-                k -= 1;
-                bytes += out_len(&prev[k]);
+        let mut exact = false;
+        'back: for s in (seg.saturating_sub(1)..=seg).rev() {
+            let last = if s == seg {
+                target.1
+            } else {
+                let i = self.load(s)?;
+                match self.segments[i].text.chunks().checked_sub(1) {
+                    Some(k) => k,
+                    None => break,
+                }
+            };
+            for k in (0..=last).rev() {
+                let events = self.chunk(s, k)?;
+                let mut from = if (s, k) == (seg, target.1) {
+                    target.2
+                } else {
+                    events.len()
+                };
+                let end = from;
+                while from > 0 && bytes < SCREEN_WINDOW {
+                    from -= 1;
+                    bytes += out_len(&events[from]);
+                }
+                slices.push((s, k, from..end));
+                if bytes >= SCREEN_WINDOW {
+                    break 'back;
+                }
             }
-            exact = k == 0 && seg == 1;
-            earlier = prev.len() - k;
+            // Exact when everything from the recording's start is in.
+            exact = s == 0;
         }
-        let prev = if earlier > 0 {
-            self.events(seg - 1)
-        } else {
-            &[]
+        let first = slices
+            .iter()
+            .rev()
+            .find(|(_, _, r)| !r.is_empty())
+            .map(|&(s, k, ref r)| (s, k, r.start));
+        let size = match first {
+            Some((s, k, i)) => {
+                let time = self.chunk(s, k)?[i].time;
+                self.size_before(time)
+            }
+            None => self.size_before(t),
         };
-        let prev = &prev[prev.len() - earlier..];
-        let events = self.events(seg);
-        let first = prev.first().or(events.get(from));
-        let size = first.map_or_else(|| self.size_before(t), |e| self.size_before(e.time));
         let mut emu = Emulator::new(size);
-        for e in prev.iter().chain(&events[from..next]) {
-            emu.apply(&e.data);
+        for (s, k, range) in slices.into_iter().rev() {
+            for e in &self.chunk(s, k)?[range] {
+                emu.apply(&e.data);
+            }
         }
         self.at = Some(WalkState {
             emu,
             pos: t,
             exact,
-            next: Some((seg, next)),
+            next: Some(target),
             cursor: None,
         });
         Ok(())
+    }
+
+    /// The events from `from` to `to` (same segment) as (chunk, range)
+    /// slices, when they hold at most [`SCREEN_WINDOW`] bytes of output.
+    #[allow(clippy::type_complexity)]
+    fn forward(
+        &mut self,
+        from: Pos,
+        to: Pos,
+    ) -> Result<Option<Vec<(usize, std::ops::Range<usize>)>>, SeekError> {
+        let (seg, mut bytes, mut slices) = (from.0, 0, Vec::new());
+        for k in from.1..=to.1 {
+            let events = self.chunk(seg, k)?;
+            let start = if k == from.1 { from.2 } else { 0 };
+            let end = if k == to.1 { to.2 } else { events.len() };
+            bytes += events[start..end].iter().map(out_len).sum::<usize>();
+            if bytes > SCREEN_WINDOW {
+                return Ok(None);
+            }
+            slices.push((k, start..end));
+        }
+        Ok(Some(slices))
     }
 }
 

@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use termtrail_format::cast::Header;
 use termtrail_format::event::{Event, EventData, Micros, TermSize};
-use termtrail_format::index::{RecordingIndex, load_index};
+use termtrail_format::index::{RecordingIndex, SegmentText, load_index};
 use termtrail_format::plain::CastReader;
 
 use crate::term::Emulator;
@@ -342,20 +342,18 @@ impl Seeker {
         })
     }
 
-    /// The events of one segment, verified (damage is an error). Empty for
-    /// plain files.
-    pub fn segment_events(&self, segment: usize) -> Result<Vec<Event>, SeekError> {
+    /// Segment `segment` read for random access (its chunk chain checked,
+    /// each chunk hashed when its events are taken). An error for a plain
+    /// file, which has no segments.
+    pub fn segment_text(&self, segment: usize) -> Result<SegmentText, SeekError> {
         let Inner::Indexed { index, .. } = &self.inner else {
-            return Ok(Vec::new());
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a plain asciicast file has no segments",
+            )
+            .into());
         };
-        let seg = index.read_segment(&mut self.path.open()?, segment)?;
-        match seg.problem {
-            Some(problem) => Err(SeekError::Tampered {
-                at: format!("segment {segment}"),
-                problem,
-            }),
-            None => Ok(seg.events),
-        }
+        Ok(index.read_segment_text(&mut self.path.open()?, segment)?)
     }
 
     /// The screen after every event at or before `t`.
