@@ -352,7 +352,8 @@ Examples:
   termtrail verify session.cast.zst
   termtrail verify --json ~/.local/share/termtrail/recordings/2026/11/*/*/*/*/*.cast.zst
   termtrail verify --key recorder.key.pub session.cast.zst
-  termtrail verify --store s3://audit-recordings/prod";
+  termtrail verify --store s3://audit-recordings/prod
+  termtrail verify --store s3://audit-recordings/prod --since 7d";
 
 const EXPORT_HELP: &str = "\
 The recording is verified first; a tampered one is refused unless --force,
@@ -456,6 +457,12 @@ pub struct VerifyArgs {
     /// show a recording deleted or replaced.
     #[arg(long, value_name = "DIR|URL", value_parser = parse_location, conflicts_with = "files")]
     pub store: Option<Location>,
+    /// With --store: from this day (UTC) on — the recordings of that day and
+    /// later, and the journal entries sealed since its start (older entries
+    /// are checked to be there, not read). A date (2026-11-20), a UTC time or
+    /// a time ago (7d).
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
     /// One JSON object per file (JSON Lines).
     #[arg(long)]
     pub json: bool,

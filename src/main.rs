@@ -784,8 +784,21 @@ fn verify(a: VerifyArgs) -> Result<u8> {
         .transpose()?;
     let mut verdicts = Vec::new();
     let stdout = io::stdout();
+    if a.since.is_some() && a.store.is_none() {
+        bail!(
+            "--since works with --store (it narrows a store's check); to verify files, name them"
+        );
+    }
     if let Some(location) = &a.store {
-        return verify_store(location, key.as_ref(), a.json);
+        let since = a
+            .since
+            .as_deref()
+            .map(|w| termtrail_player::grep::parse_when(w, unix_now() as i64))
+            .transpose()
+            .map_err(anyhow::Error::msg)?
+            // Whole days: keys are dated by day.
+            .map(|s| s.max(0) as u64 / 86_400 * 86_400);
+        return verify_store(location, since, key.as_ref(), a.json);
     }
     for file in &a.files {
         if !termtrail_player::remote::is_s3(file) {
@@ -816,13 +829,14 @@ fn verify(a: VerifyArgs) -> Result<u8> {
 /// `verify --store`: every recording, then the journals.
 fn verify_store(
     location: &termtrail_format::store::Location,
+    since: Option<u64>,
     key: Option<&termtrail_format::sign::PublicKey>,
     json: bool,
 ) -> Result<u8> {
     use termtrail_player::remote::StoreView;
     use termtrail_player::verify::{Verdict, verify_named};
     let view = StoreView::open(location).map_err(anyhow::Error::msg)?;
-    let recordings = view.recordings().map_err(anyhow::Error::msg)?;
+    let recordings = view.recordings(since).map_err(anyhow::Error::msg)?;
     let mut verdicts = Vec::new();
     let mut out = io::stdout().lock();
     for rel in &recordings {
@@ -834,8 +848,13 @@ fn verify_store(
         writeln!(out, "{line}")?;
         verdicts.push(verdict);
     }
-    let entries = view.journal().map_err(anyhow::Error::msg)?;
-    let report = termtrail_format::journal::check(entries, &recordings, &mut |k| view.seal_of(k));
+    let journal = view.journal(since).map_err(anyhow::Error::msg)?;
+    let report =
+        termtrail_format::journal::check(journal, since, &recordings, &mut |k| view.seal_of(k));
+    let scope = since.map_or(String::new(), |s| {
+        let (y, m, d, ..) = termtrail_format::store::civil(s);
+        format!(" since {y:04}-{m:02}-{d:02}")
+    });
     let mut code = Verdict::worst(verdicts).exit_code() as u8;
     if !report.problems.is_empty() {
         code = code.max(1);
@@ -843,6 +862,7 @@ fn verify_store(
     if json {
         let v = serde_json::json!({
             "journal": {
+                "since": since,
                 "recorders": report.recorders,
                 "journaled": report.journaled,
                 "unjournaled": report.unjournaled.len(),
@@ -856,7 +876,7 @@ fn verify_store(
         if report.problems.is_empty() {
             writeln!(
                 out,
-                "journal: intact — {} recordings accounted for by {recorders} recorder journal(s); {} recordings not journaled",
+                "journal: intact — {} recordings{scope} accounted for by {recorders} recorder journal(s); {} recordings not journaled",
                 report.journaled,
                 report.unjournaled.len()
             )?;

@@ -86,18 +86,103 @@ pub struct JournalReport {
     pub unjournaled: Vec<String>,
 }
 
-/// Checks journals against a store. `entries` are every journal entry found
-/// (parsed, or the key and why it could not be); `recordings` every
-/// recording key in the store; `seal_of(key)` reads a recording's seal hash
-/// (None: unsealed; Err: missing or unreadable).
+/// The journal entries a check reads: those read and parsed (or the key and
+/// why not), and, per recorder, the sequence numbers of entries only listed
+/// (older than a `--since` bound: their presence is checked, not their
+/// content).
+#[derive(Debug, Default)]
+pub struct JournalRead {
+    /// Entries read.
+    pub entries: Vec<Found>,
+    /// Entries listed but not read, per recorder.
+    pub listed_only: BTreeMap<String, Vec<u64>>,
+}
+
+/// A recorder and sequence number from an entry's key (see [`entry_key`]).
+pub fn parse_entry_key(key: &str) -> Option<(&str, u64)> {
+    let rest = key.strip_suffix(".json")?;
+    let (dir, seq) = rest.rsplit_once('/')?;
+    let recorder = dir.rsplit('/').next()?;
+    Some((recorder, seq.parse().ok()?))
+}
+
+/// Reads a store's journal. `keys` are the entry keys listed; `read(key)`
+/// fetches one. Without `since` every entry is read. With it, each
+/// recorder's entries are read newest first down to the first one sealed
+/// before `since` (kept as the anchor its successor's `prev` is checked
+/// against); older ones are only listed.
+pub fn read_journal(
+    keys: Vec<String>,
+    since: Option<u64>,
+    read: &mut dyn FnMut(&str) -> Result<Vec<u8>, String>,
+) -> JournalRead {
+    let mut out = JournalRead::default();
+    let mut by_recorder: BTreeMap<String, Vec<(u64, String)>> = BTreeMap::new();
+    for key in keys {
+        match parse_entry_key(&key) {
+            Some((recorder, seq)) if since.is_some() => by_recorder
+                .entry(recorder.to_string())
+                .or_default()
+                .push((seq, key)),
+            // Every entry is read (a stray key gets its error from there).
+            _ => {
+                let found = read_entry(&key, read);
+                out.entries.push(found.map_err(|e| (key, e)));
+            }
+        }
+    }
+    for (recorder, mut list) in by_recorder {
+        list.sort();
+        let mut older = false;
+        for (seq, key) in list.into_iter().rev() {
+            if older {
+                out.listed_only
+                    .entry(recorder.clone())
+                    .or_default()
+                    .push(seq);
+                continue;
+            }
+            let found = read_entry(&key, read);
+            older = matches!(&found, Ok(e) if since.is_some_and(|s| e.sealed_at < s));
+            out.entries.push(found.map_err(|e| (key, e)));
+        }
+    }
+    for seqs in out.listed_only.values_mut() {
+        seqs.sort_unstable();
+    }
+    out
+}
+
+/// One entry, which must be stored where its recorder and sequence number
+/// say (an entry copied to another key is not taken for that one).
+fn read_entry(
+    key: &str,
+    read: &mut dyn FnMut(&str) -> Result<Vec<u8>, String>,
+) -> Result<Entry, String> {
+    let e = read(key).and_then(|b| Entry::parse(&b))?;
+    match parse_entry_key(key) {
+        Some((recorder, seq)) if (recorder, seq) != (e.recorder.as_str(), e.seq) => Err(format!(
+            "it is entry {} of recorder {}, stored under another entry's key",
+            e.seq, e.recorder
+        )),
+        _ => Ok(e),
+    }
+}
+
+/// Checks journals against a store. `journal` is what [`read_journal`] read;
+/// `recordings` the recording keys in the store (from `since` on, when a
+/// bound is given); `seal_of(key)` reads a recording's seal hash (None:
+/// unsealed; Err: missing or unreadable). Entries sealed before `since` are
+/// checked for their place in the chain only.
 pub fn check(
-    entries: Vec<Found>,
+    journal: JournalRead,
+    since: Option<u64>,
     recordings: &[String],
     seal_of: &mut dyn FnMut(&str) -> Result<Option<Hash>, String>,
 ) -> JournalReport {
     let mut report = JournalReport::default();
     let mut by_recorder: BTreeMap<String, Vec<Entry>> = BTreeMap::new();
-    for e in entries {
+    for e in journal.entries {
         match e {
             Ok(e) => by_recorder.entry(e.recorder.clone()).or_default().push(e),
             Err((key, why)) => report.problems.push(format!("journal entry {key}: {why}")),
@@ -106,36 +191,43 @@ pub fn check(
     let mut named = std::collections::BTreeSet::new();
     for (recorder, mut list) in by_recorder {
         list.sort_by_key(|e| e.seq);
+        let listed: &[u64] = journal.listed_only.get(&recorder).map_or(&[], |v| v);
         report.recorders.insert(recorder.clone(), list.len() as u64);
-        let mut expect_seq = list.first().map_or(0, |e| e.seq);
-        if expect_seq != 0 {
-            report.problems.push(format!(
-                "recorder {recorder}: journal entries 0..{} are missing (deleted)",
-                expect_seq - 1
-            ));
+        // Every sequence number, listed or read, in order: gaps are deletions.
+        let mut expect_seq = 0;
+        for &seq in listed.iter().chain(list.iter().map(|e| &e.seq)) {
+            if seq < expect_seq {
+                report.problems.push(format!(
+                    "recorder {recorder}: journal entry {seq} appears twice"
+                ));
+            } else if seq > expect_seq {
+                report.problems.push(format!(
+                    "recorder {recorder}: journal entries {expect_seq}..{} are missing (deleted)",
+                    seq - 1
+                ));
+            }
+            expect_seq = expect_seq.max(seq + 1);
         }
         let mut prev: Option<&Entry> = None;
         for e in &list {
-            if e.seq != expect_seq {
-                report.problems.push(format!(
-                    "recorder {recorder}: journal entries {expect_seq}..{} are missing (deleted)",
-                    e.seq - 1
-                ));
-            } else if let Some(p) = prev
+            if let Some(p) = prev
+                && p.seq + 1 == e.seq
                 && e.prev != hex::encode(p.hash())
             {
                 report.problems.push(format!(
                     "recorder {recorder}: journal entry {} does not follow entry {} (the journal was edited)",
                     e.seq, p.seq
                 ));
-            } else if prev.is_none() && e.seq == 0 && e.prev != ZERO {
+            } else if e.seq == 0 && e.prev != ZERO {
                 report.problems.push(format!(
                     "recorder {recorder}: journal entry 0 does not start the journal"
                 ));
             }
-            expect_seq = e.seq + 1;
             prev = Some(e);
             named.insert(e.key.clone());
+            if since.is_some_and(|s| e.sealed_at < s) {
+                continue; // an anchor: its recording is outside the range
+            }
             match seal_of(&e.key) {
                 Ok(Some(h)) if hex::encode(h) == e.seal => report.journaled += 1,
                 Ok(Some(_)) => report.problems.push(format!(
@@ -198,7 +290,90 @@ mod tests {
                 [seq as u8; 32]
             }))
         };
-        check(entries.into_iter().map(Ok).collect(), &keys, &mut seal_of)
+        let journal = JournalRead {
+            entries: entries.into_iter().map(Ok).collect(),
+            ..JournalRead::default()
+        };
+        check(journal, None, &keys, &mut seal_of)
+    }
+
+    /// Reads `chain` (sealed_at 1000 + seq) as stored, from `since` on.
+    fn read_since(c: &[Entry], since: Option<u64>) -> (JournalRead, Vec<String>) {
+        let keys: Vec<String> = c.iter().map(|e| entry_key(&e.recorder, e.seq)).collect();
+        let mut fetched = Vec::new();
+        let journal = read_journal(keys, since, &mut |k| {
+            fetched.push(k.to_string());
+            let (_, seq) = parse_entry_key(k).unwrap();
+            Ok(c.iter().find(|e| e.seq == seq).unwrap().to_bytes())
+        });
+        (journal, fetched)
+    }
+
+    #[test]
+    fn since_reads_the_newest_entries_and_one_anchor_and_still_sees_gaps() {
+        let c = chain(6);
+        let (j, fetched) = read_since(&c, Some(1004));
+        // Entries 4 and 5 are in range, 3 anchors them; 0..2 only listed.
+        assert_eq!(fetched.len(), 3, "{fetched:?}");
+        assert_eq!(j.listed_only["r1"], vec![0, 1, 2]);
+        let mut seals = Vec::new();
+        let keys = vec!["k4.cast.zst".to_string(), "k5.cast.zst".to_string()];
+        let r = check(j, Some(1004), &keys, &mut |k| {
+            seals.push(k.to_string());
+            let seq: u64 = k[1..k.len() - 9].parse().unwrap();
+            Ok(Some([seq as u8; 32]))
+        });
+        assert!(r.problems.is_empty(), "{:?}", r.problems);
+        assert_eq!(r.journaled, 2);
+        assert_eq!(seals, ["k4.cast.zst", "k5.cast.zst"]);
+        assert!(r.unjournaled.is_empty());
+
+        // An old entry deleted: seen from the listing alone.
+        let mut gap = chain(6);
+        gap.remove(1);
+        let (j, _) = read_since(&gap, Some(1004));
+        let r = check(j, Some(1004), &[], &mut |_| Ok(Some([0; 32])));
+        assert!(
+            r.problems
+                .iter()
+                .any(|p| p.contains("entries 1..1 are missing")),
+            "{:?}",
+            r.problems
+        );
+        // The anchor edited: its successor no longer follows it.
+        let mut edited = chain(6);
+        edited[3].end = "killed".into();
+        let (j, _) = read_since(&edited, Some(1004));
+        let r = check(j, Some(1004), &[], &mut |k| {
+            let seq: u64 = k[1..k.len() - 9].parse().unwrap();
+            Ok(Some([seq as u8; 32]))
+        });
+        assert!(
+            r.problems
+                .iter()
+                .any(|p| p.contains("entry 4 does not follow entry 3")),
+            "{:?}",
+            r.problems
+        );
+    }
+
+    #[test]
+    fn an_entry_under_another_entrys_key_is_refused() {
+        let c = chain(3);
+        let keys: Vec<String> = (0..3).map(|s| entry_key("r1", s)).collect();
+        // Entry 2's key holds entry 1's bytes.
+        let j = read_journal(keys, None, &mut |k| {
+            let (_, seq) = parse_entry_key(k).unwrap();
+            Ok(c[seq.min(1) as usize].to_bytes())
+        });
+        let r = check(j, None, &[], &mut |_| Ok(None));
+        assert!(
+            r.problems
+                .iter()
+                .any(|p| p.contains("stored under another entry's key")),
+            "{:?}",
+            r.problems
+        );
     }
 
     #[test]

@@ -190,16 +190,27 @@ impl StoreView {
         })
     }
 
-    /// Recording keys, relative to the store, sorted.
-    pub fn recordings(&self) -> Result<Vec<String>, String> {
-        let mut out = match (&self.location, &self.store) {
+    /// Recording keys, relative to the store, sorted; with `since` (Unix
+    /// seconds), those that sort from its day on (a store's keys begin with
+    /// their recording's UTC date, `YYYY/MM/DD/`).
+    pub fn recordings(&self, since: Option<u64>) -> Result<Vec<String>, String> {
+        let day = since.map(|s| {
+            let (y, m, d, ..) = termtrail_format::store::civil(s);
+            format!("{y:04}/{m:02}/{d:02}")
+        });
+        let in_range = |k: &String| day.as_ref().is_none_or(|d| k.as_str() >= d.as_str());
+        let mut out: Vec<String> = match (&self.location, &self.store) {
             (_, Some(s)) => {
                 let mut sizes = self.sizes.lock().map_err(|e| e.to_string())?;
-                s.list(s.prefix(), None)
+                // The listing starts at the day.
+                let start_after = day.as_ref().map(|d| s.key(d));
+                s.list(s.prefix(), start_after.as_deref())
                     .map_err(|e| e.to_string())?
                     .into_iter()
                     .map(|o| (o.key[s.prefix().len()..].to_string(), o.size))
-                    .filter(|(k, _)| k.ends_with(".cast.zst") && !k.starts_with("journal/"))
+                    .filter(|(k, _)| {
+                        k.ends_with(".cast.zst") && !k.starts_with("journal/") && in_range(k)
+                    })
                     .map(|(k, size)| {
                         sizes.insert(k.clone(), size);
                         k
@@ -212,7 +223,7 @@ impl StoreView {
                     .iter()
                     .filter_map(|p| p.strip_prefix(dir).ok())
                     .map(|p| p.to_string_lossy().into_owned())
-                    .filter(|k| k.ends_with(".cast.zst"))
+                    .filter(|k| k.ends_with(".cast.zst") && in_range(k))
                     .collect()
             }
             _ => Vec::new(),
@@ -221,42 +232,50 @@ impl StoreView {
         Ok(out)
     }
 
-    /// Every journal entry (parsed, or its key and why not).
-    pub fn journal(&self) -> Result<Vec<termtrail_format::journal::Found>, String> {
-        use termtrail_format::journal::Entry;
-        let mut out = Vec::new();
+    /// The journal's entries: all of them, or with `since` (Unix seconds)
+    /// those sealed from then on and one before per recorder, the older ones
+    /// only listed (see [`termtrail_format::journal::read_journal`]).
+    pub fn journal(
+        &self,
+        since: Option<u64>,
+    ) -> Result<termtrail_format::journal::JournalRead, String> {
+        use termtrail_format::journal::read_journal;
         match (&self.location, &self.store) {
             (_, Some(s)) => {
-                let prefix = s.key("journal/");
-                for o in s.list(&prefix, None).map_err(|e| e.to_string())? {
+                let keys = s
+                    .list(&s.key("journal/"), None)
+                    .map_err(|e| e.to_string())?
+                    .into_iter()
+                    .map(|o| o.key[s.prefix().len()..].to_string())
+                    .collect();
+                Ok(read_journal(keys, since, &mut |k| {
                     let mut bytes = Vec::new();
-                    let r = s
-                        .download(&o.key, &mut bytes)
+                    s.download(&s.key(k), &mut bytes)
+                        .map(|_| bytes)
                         .map_err(|e| e.to_string())
-                        .and_then(|_| Entry::parse(&bytes));
-                    out.push(r.map_err(|e| (o.key.clone(), e)));
-                }
+                }))
             }
             (Location::Local(dir), None) => {
-                let root = dir.join("journal");
-                let mut stack = vec![root];
+                let mut keys = Vec::new();
+                let mut stack = vec![dir.join("journal")];
                 while let Some(d) = stack.pop() {
                     for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
                         let p = e.path();
                         if p.is_dir() {
                             stack.push(p);
-                        } else if p.extension().is_some_and(|x| x == "json") {
-                            let r = std::fs::read(&p)
-                                .map_err(|e| e.to_string())
-                                .and_then(|b| Entry::parse(&b));
-                            out.push(r.map_err(|e| (p.display().to_string(), e)));
+                        } else if p.extension().is_some_and(|x| x == "json")
+                            && let Ok(rel) = p.strip_prefix(dir)
+                        {
+                            keys.push(rel.to_string_lossy().into_owned());
                         }
                     }
                 }
+                Ok(read_journal(keys, since, &mut |k| {
+                    std::fs::read(dir.join(k)).map_err(|e| e.to_string())
+                }))
             }
-            _ => {}
+            _ => Ok(Default::default()),
         }
-        Ok(out)
     }
 
     /// An object's size: from the listing, else a HEAD.
