@@ -621,7 +621,8 @@ pub struct LsArgs {
     pub json: bool,
     #[command(flatten)]
     pub filter: FilterArgs,
-    /// Recordings read at once (default: one per CPU).
+    /// Recordings read at once (default: one per CPU; 16 for S3 objects
+    /// without --verify, where each read waits on a few ranged GETs).
     #[arg(short = 'j', long, value_name = "N")]
     pub threads: Option<usize>,
 }

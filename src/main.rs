@@ -340,14 +340,21 @@ fn ls(a: LsArgs) -> Result<u8> {
         eprintln!("termtrail: {p}: {e}");
     }
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // Reading an object's header and index is a few small ranged GETs:
+    // waiting, not computing, so more at once than there are CPUs.
+    let remote = files
+        .iter()
+        .any(|t| matches!(t, termtrail_player::remote::Target::S3 { .. }));
+    let jobs = a.threads.unwrap_or(if remote && !a.verify {
+        cpus.max(16)
+    } else {
+        cpus
+    });
     let mut bar = Progress::new(if a.verify { "verifying" } else { "reading" });
     let mut list = Vec::new();
     // In slices, so the progress bar moves.
     for (i, slice) in files.chunks(64).enumerate() {
-        for (path, r) in slice
-            .iter()
-            .zip(entries(slice, a.verify, a.threads.unwrap_or(cpus)))
-        {
+        for (path, r) in slice.iter().zip(entries(slice, a.verify, jobs)) {
             match r {
                 Ok(e) if e.selected(&filter, since, until) => list.push(e),
                 Ok(_) => {}
