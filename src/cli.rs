@@ -494,7 +494,9 @@ unfinished chunk at the very end (events never committed) is left out. A
 recording that does not verify is left untouched (exit 1). Spools of an S3
 store are sealed this way automatically before they are uploaded.
 
-The seal is not signed (the recorder's key is not used here).
+The seal is signed when --sign-key gives the key the recording's header
+names (the recorder's own); otherwise it is unsigned, and verify reports
+an INVALID signature for a recording that names a key.
 
 Examples:
   termtrail recover ~/.local/share/termtrail/recordings/2026/11/28/local/*/*/*.cast.zst";
@@ -505,6 +507,10 @@ pub struct RecoverArgs {
     /// Recordings to seal (sealed ones are left alone).
     #[arg(value_name = "FILE", required = true)]
     pub files: Vec<PathBuf>,
+    /// The recorder's Ed25519 secret key: a recording whose header names it
+    /// gets a signed seal.
+    #[arg(long, value_name = "FILE")]
+    pub sign_key: Option<PathBuf>,
 }
 
 const UPLOAD_HELP: &str = "\
@@ -533,6 +539,10 @@ pub struct UploadArgs {
     /// Give up after this long (what is left stays in the spool).
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
     pub wait: Duration,
+    /// The recorder's Ed25519 secret key: spools left unsealed whose header
+    /// names it get a signed seal (others an unsigned one).
+    #[arg(long, value_name = "FILE")]
+    pub sign_key: Option<PathBuf>,
     #[command(flatten)]
     pub protect: ProtectArgs,
 }

@@ -259,14 +259,20 @@ fn filters(
 
 fn recover(a: RecoverArgs) -> Result<u8> {
     use termtrail_format::recover::{RecoverError, seal_interrupted};
+    let key = a
+        .sign_key
+        .as_deref()
+        .map(termtrail_format::sign::SecretKey::load)
+        .transpose()?;
     let mut code = 0;
     for f in &a.files {
         match seal_interrupted(
             f,
             "the recorder stopped before sealing; sealed by termtrail recover",
+            key.as_ref(),
         ) {
             Ok(Some(r)) => println!(
-                "{}: sealed as interrupted ({} chunks, {}{})",
+                "{}: sealed as interrupted ({} chunks, {}{}{})",
                 f.display(),
                 r.chunks,
                 termtrail_format::event::format_clock(r.duration),
@@ -274,6 +280,11 @@ fn recover(a: RecoverArgs) -> Result<u8> {
                     format!("; {} bytes of an unfinished chunk left out", r.dropped)
                 } else {
                     String::new()
+                },
+                match (r.signed, &key) {
+                    (true, _) => "; signed",
+                    (false, Some(_)) => "; not signed: its header names another key or none",
+                    (false, None) => "",
                 }
             ),
             Ok(None) => println!("{}: already sealed", f.display()),
@@ -296,11 +307,17 @@ fn upload(a: UploadArgs) -> Result<u8> {
     if !matches!(a.store, Location::S3 { .. }) {
         bail!("upload needs an S3 store (s3://BUCKET/PREFIX); a local store needs no upload");
     }
+    let key = a
+        .sign_key
+        .as_deref()
+        .map(termtrail_format::sign::SecretKey::load)
+        .transpose()?;
     let dest = Destination::open(
         &a.store,
         DEFAULT_UPLOAD_INTERVAL,
         false,
         protection(&a.protect)?,
+        key,
     )
     .map_err(anyhow::Error::msg)?;
     let status = dest.flush(a.wait);
@@ -685,11 +702,17 @@ fn rec(a: RecArgs) -> Result<u8> {
                 Some(l) => l,
                 None => Location::Local(store_root(None)?.root().to_path_buf()),
             };
+            let key = a
+                .sign_key
+                .as_deref()
+                .map(termtrail_format::sign::SecretKey::load)
+                .transpose()?;
             let dest = Destination::open(
                 &location,
                 a.upload_interval,
                 a.strict,
                 protection(&a.protect)?,
+                key,
             )
             .map_err(anyhow::Error::msg)?;
             let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -1088,6 +1111,7 @@ fn run_host(
             h.upload_interval,
             h.strict,
             protection(&h.protect)?,
+            None, // serve and proxy do not sign
         )
         .map_err(anyhow::Error::msg)?,
     );

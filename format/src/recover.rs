@@ -10,13 +10,16 @@
 //! reason `interrupted` follows. What was cut is an unfinished chunk: events
 //! the recorder had not committed, which no reader would ever have shown.
 //!
-//! The seal cannot be signed here (the recorder's key is not at hand): a
-//! recording whose header names a key verifies with "signature missing".
+//! A recording whose header names a signing key gets a signed seal when that
+//! key is given (the recorder that made it passes its own); without it the
+//! seal is unsigned and `verify` reports an invalid signature for the key the
+//! header names.
 
 use std::fs::OpenOptions;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
+use crate::cast::Header;
 use crate::chain::{ChunkRecord, Hash};
 use crate::event::Micros;
 use crate::frames::{SEGMENT_INDEX_MAGIC, skippable_frame};
@@ -24,6 +27,7 @@ use crate::index::load_index;
 use crate::pipeline::Flow;
 use crate::reader::{ReadOptions, ReadSink, Status, read_path};
 use crate::seal::{EndReason, SealBody, SegmentEntry, encode_seal};
+use crate::sign::SecretKey;
 
 /// What sealing found and did.
 #[derive(Debug, Clone)]
@@ -34,6 +38,8 @@ pub struct Recovered {
     pub duration: Micros,
     /// Uncompressed bytes of an unfinished chunk left out.
     pub dropped: u64,
+    /// Whether the seal is signed (the header names the key that was given).
+    pub signed: bool,
 }
 
 /// Why a recording could not be sealed.
@@ -50,9 +56,20 @@ pub enum RecoverError {
     Tampered(String),
 }
 
-struct LastChunk(Option<ChunkRecord>);
+/// The last verified chunk's record, and the public key the header names.
+#[derive(Default)]
+struct LastChunk(Option<ChunkRecord>, Option<String>);
 
 impl ReadSink for LastChunk {
+    fn header(&mut self, header: &Header) -> Flow {
+        self.1 = header
+            .termtrail
+            .as_ref()
+            .and_then(|m| m.key.as_ref())
+            .map(|k| k.public.clone());
+        Flow::Continue
+    }
+
     fn chunk(&mut self, record: &ChunkRecord) -> Flow {
         self.0 = Some(record.clone());
         Flow::Continue
@@ -60,9 +77,13 @@ impl ReadSink for LastChunk {
 }
 
 /// Seals `path` as interrupted with `detail`; None when it is sealed
-/// already.
-pub fn seal_interrupted(path: &Path, detail: &str) -> Result<Option<Recovered>, RecoverError> {
-    let mut last = LastChunk(None);
+/// already. The seal is signed with `key` when the header names that key.
+pub fn seal_interrupted(
+    path: &Path,
+    detail: &str,
+    key: Option<&SecretKey>,
+) -> Result<Option<Recovered>, RecoverError> {
+    let mut last = LastChunk::default();
     let opts = ReadOptions {
         events: false,
         ..ReadOptions::default()
@@ -80,6 +101,7 @@ pub fn seal_interrupted(path: &Path, detail: &str) -> Result<Option<Recovered>, 
         }
         Status::Unsealed => {}
     }
+    let signer = key.filter(|k| last.1.as_deref() == Some(k.public().key_ref().public.as_str()));
     let last = last.0;
     let mut f = OpenOptions::new().read(true).write(true).open(path)?;
     let len = f.seek(SeekFrom::End(0))?;
@@ -189,12 +211,15 @@ pub fn seal_interrupted(path: &Path, detail: &str) -> Result<Option<Recovered>, 
         last_link: hex::encode(last_link),
         segments: entries,
     };
-    f.write_all(&encode_seal(&body, &last_link, |_| None))?;
+    f.write_all(&encode_seal(&body, &last_link, |h| {
+        signer.map(|k| k.sign(h))
+    }))?;
     f.sync_all()?;
     Ok(Some(Recovered {
         chunks: body.chunks,
         duration,
         dropped,
+        signed: signer.is_some(),
     }))
 }
 
@@ -223,7 +248,6 @@ fn decompress_prefix(bytes: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cast::Header;
     use crate::event::{Event, EventData, TermSize};
     use crate::writer::{ChainWriter, WriterOptions};
     use std::fs::File;
@@ -231,12 +255,16 @@ mod tests {
     /// A recording killed mid-way: segments closed and one open, the last
     /// chunk unfinished (what a SIGKILL leaves: the writer never dropped).
     fn killed(path: &Path, events: usize) -> Vec<Event> {
+        killed_signed(path, events, None)
+    }
+
+    fn killed_signed(path: &Path, events: usize, key: Option<SecretKey>) -> Vec<Event> {
         let file = File::create(path).unwrap();
         let opts = WriterOptions::default()
             .chunk_bytes(4 << 10)
             .segment_bytes(64 << 10)
             .sync(false);
-        let mut w = ChainWriter::new(file, Header::new(TermSize::DEFAULT), opts, None).unwrap();
+        let mut w = ChainWriter::new(file, Header::new(TermSize::DEFAULT), opts, key).unwrap();
         let mut evs = Vec::new();
         for i in 0..events {
             let e = Event::new(
@@ -259,7 +287,7 @@ mod tests {
             let evs = killed(&path, n);
             let before = read_path(&path, &ReadOptions::default(), &mut ()).unwrap();
             assert_eq!(before.status, Status::Unsealed, "{n}");
-            let r = seal_interrupted(&path, "recovered").unwrap().unwrap();
+            let r = seal_interrupted(&path, "recovered", None).unwrap().unwrap();
             struct Count(u64);
             impl ReadSink for Count {
                 fn event(&mut self, _: &Event) -> Flow {
@@ -284,10 +312,41 @@ mod tests {
                 c.0
             );
             // Sealed already: nothing more to do.
-            assert!(seal_interrupted(&path, "again").unwrap().is_none());
+            assert!(seal_interrupted(&path, "again", None).unwrap().is_none());
             // The index works for seeking.
             let idx = load_index(&mut File::open(&path).unwrap()).unwrap();
             assert!(idx.sealed);
+        }
+    }
+
+    #[test]
+    fn the_recorders_key_signs_the_seal_and_no_other_does() {
+        use crate::reader::Signature;
+        let dir = tempfile::tempdir().unwrap();
+        let key_path = dir.path().join("k.key");
+        SecretKey::generate().unwrap().save(&key_path).unwrap();
+        let key = SecretKey::load(&key_path).unwrap();
+        let other = SecretKey::generate().unwrap();
+        let path = dir.path().join("r.cast.zst");
+        for (given, signed) in [(Some(&other), false), (Some(&key), true), (None, false)] {
+            killed_signed(&path, 500, Some(SecretKey::load(&key_path).unwrap()));
+            let r = seal_interrupted(&path, "recovered", given)
+                .unwrap()
+                .unwrap();
+            assert_eq!(r.signed, signed);
+            let report = read_path(&path, &ReadOptions::default(), &mut ()).unwrap();
+            let valid = Signature::Valid {
+                key_id: key.public().id(),
+            };
+            assert_eq!(report.signature == valid, signed, "{:?}", report.signature);
+            // The chain is intact either way; an unsigned seal is reported
+            // as a missing signature, not as damage to the content.
+            assert!(
+                report
+                    .problems
+                    .iter()
+                    .all(|p| p.message.contains("signature"))
+            );
         }
     }
 
@@ -301,7 +360,7 @@ mod tests {
         bytes[mid] ^= 0x40;
         std::fs::write(&path, &bytes).unwrap();
         assert!(matches!(
-            seal_interrupted(&path, "x"),
+            seal_interrupted(&path, "x", None),
             Err(RecoverError::Tampered(_))
         ));
         assert_eq!(std::fs::read(&path).unwrap(), bytes, "left as it was");

@@ -39,6 +39,13 @@ pub struct SecretKey(SigningKey);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublicKey(VerifyingKey);
 
+/// Shows the key's id only, never the secret.
+impl std::fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SecretKey(id {})", self.public().id())
+    }
+}
+
 impl SecretKey {
     /// A new random key.
     pub fn generate() -> Result<SecretKey, KeyError> {

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use termtrail_format::journal::entry_key;
+use termtrail_format::sign::SecretKey;
 use termtrail_format::store::s3::{
     Protection, S3Store, UploadStatus, Uploader, UploaderOptions, lock_path,
 };
@@ -81,12 +82,14 @@ impl Destination {
     /// Opens a destination. For S3 the bucket is checked first: a missing
     /// bucket, refused credentials or no credentials at all are errors; an
     /// unreachable S3 is only a warning (recordings are spooled and
-    /// uploaded when it is back) unless `strict`.
+    /// uploaded when it is back) unless `strict`. `sign_key` signs the seals
+    /// of spools left unsealed (by a killed recorder) that name it.
     pub fn open(
         location: &Location,
         interval: Duration,
         strict: bool,
         protection: Protection,
+        sign_key: Option<SecretKey>,
     ) -> Result<Destination, String> {
         match location {
             Location::Local(_) if protection.retain.is_some() || protection.sse.is_some() => Err(
@@ -116,7 +119,14 @@ impl Destination {
                     format!("cannot create the spool directory {}: {e}", spool.display())
                 })?;
                 let store = Arc::new(store);
-                let uploader = Uploader::start(store.clone(), UploaderOptions { spool, interval });
+                let uploader = Uploader::start(
+                    store.clone(),
+                    UploaderOptions {
+                        spool,
+                        interval,
+                        sign_key: sign_key.map(Arc::new),
+                    },
+                );
                 Ok(Destination {
                     target: Target::S3 { store, uploader },
                     journal: Journal::open(&format!("s3://{bucket}/{prefix}")).ok(),

@@ -671,6 +671,9 @@ fn a_killed_recorder_s_spool_is_sealed_as_interrupted_and_uploaded() {
     moto.make_bucket("recs");
     let d = Dir::new();
     let ep = moto.endpoint();
+    // A signing recorder: the recovered seal is signed by its key too.
+    assert_eq!(d.run(&["keygen", "k"]).code, 0);
+    let key = d.join("k").to_string_lossy().into_owned();
     let script = "for i in $(seq 1 100); do echo tick-$i; sleep 0.05; done; sleep 30";
     let mut child = tt(
         &d,
@@ -679,6 +682,8 @@ fn a_killed_recorder_s_spool_is_sealed_as_interrupted_and_uploaded() {
             "rec",
             "-q",
             "--headless",
+            "--sign-key",
+            &key,
             "--store",
             "s3://recs/k",
             "--",
@@ -701,10 +706,25 @@ fn a_killed_recorder_s_spool_is_sealed_as_interrupted_and_uploaded() {
     assert!(left.iter().any(|p| p.ends_with(".cast.zst")), "{left:?}");
     // The next run picks it up: sealed as interrupted, chain intact, every
     // committed chunk there.
-    let r = run(&mut tt(&d, &ep, &["upload", "--store", "s3://recs/k"]), b"");
+    let r = run(
+        &mut tt(
+            &d,
+            &ep,
+            &["upload", "--store", "s3://recs/k", "--sign-key", &key],
+        ),
+        b"",
+    );
     assert_eq!(r.code, 0, "{r:?}");
     assert!(spooled(&d).is_empty(), "{:?}", spooled(&d));
-    let r = run(&mut tt(&d, &ep, &["verify", "--json", "s3://recs/k"]), b"");
+    let pubkey = format!("{key}.pub");
+    let r = run(
+        &mut tt(
+            &d,
+            &ep,
+            &["verify", "--json", "--key", &pubkey, "s3://recs/k"],
+        ),
+        b"",
+    );
     assert_eq!(r.code, 0, "{r:?}");
     let v: Value = serde_json::from_str(r.stdout.trim()).unwrap();
     assert_eq!(v["verdict"], "intact", "{v}");

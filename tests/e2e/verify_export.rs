@@ -409,3 +409,51 @@ fn verify_store_since_checks_recent_recordings_and_still_sees_old_gaps() {
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.stderr.contains("--store"), "{r:?}");
 }
+
+#[test]
+fn recover_signs_with_the_recorders_key_only() {
+    let d = Dir::new();
+    assert_eq!(d.run(&["keygen", "k"]).code, 0);
+    assert_eq!(d.run(&["keygen", "other"]).code, 0);
+    let mut child = d
+        .cmd(&[
+            "rec",
+            "-q",
+            "--headless",
+            "--sign-key",
+            "k",
+            "-o",
+            "killed.cast.zst",
+            "--",
+            "bash",
+            "--norc",
+            "--noprofile",
+            "-c",
+            "for i in $(seq 1 40); do echo line-$i; sleep 0.05; done; sleep 30",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(3500));
+    child.kill().unwrap(); // SIGKILL: no seal
+    child.wait().unwrap();
+    let _ = std::process::Command::new("pkill")
+        .args(["-f", "line-\\$i"])
+        .status();
+    std::fs::copy(d.join("killed.cast.zst"), d.join("copy.cast.zst")).unwrap();
+    // Another key does not sign it...
+    let r = d.run(&["recover", "--sign-key", "other", "copy.cast.zst"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("not signed"), "{r:?}");
+    let v = d.run(&["verify", "--key", "k.pub", "copy.cast.zst"]);
+    assert_eq!(v.code, 1, "{v:?}");
+    // ...the recorder's own does.
+    let r = d.run(&["recover", "--sign-key", "k", "killed.cast.zst"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("; signed"), "{r:?}");
+    let v = d.run(&["verify", "--key", "k.pub", "killed.cast.zst"]);
+    assert_eq!(v.code, 0, "{v:?}");
+    assert!(v.stdout.contains("interrupted"), "{v:?}");
+    assert!(v.stdout.contains("signed by key"), "{v:?}");
+}

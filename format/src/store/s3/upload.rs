@@ -42,6 +42,9 @@ pub struct UploaderOptions {
     /// Most time between uploads of a growing recording's tail: the bound on
     /// how far the bucket lags a live recording.
     pub interval: Duration,
+    /// The recorder's signing key: a spool left unsealed whose header names
+    /// it gets a signed seal when it is recovered.
+    pub sign_key: Option<Arc<crate::sign::SecretKey>>,
 }
 
 enum Msg {
@@ -355,7 +358,7 @@ fn run(
                 i += 1;
                 continue;
             }
-            match step(&store, e, opts.interval) {
+            match step(&store, e, opts.interval, opts.sign_key.as_deref()) {
                 Ok(true) => {
                     let done = entries.remove(i);
                     let _ = std::fs::remove_file(&done.path);
@@ -415,7 +418,12 @@ fn jitter_ms() -> u64 {
 
 /// One round for one spool; Ok(true) when it is fully uploaded and
 /// confirmed.
-fn step(store: &S3Store, e: &mut Entry, interval: Duration) -> Result<bool, S3Error> {
+fn step(
+    store: &S3Store,
+    e: &mut Entry,
+    interval: Duration,
+    key: Option<&crate::sign::SecretKey>,
+) -> Result<bool, S3Error> {
     let len = std::fs::metadata(&e.path)
         .map_err(|err| S3Error::msg(format!("spool {}: {err}", e.path.display())))?
         .len();
@@ -427,6 +435,7 @@ fn step(store: &S3Store, e: &mut Entry, interval: Duration) -> Result<bool, S3Er
         match crate::recover::seal_interrupted(
             &e.path,
             "the recorder stopped before sealing; sealed from its spool",
+            key,
         ) {
             Ok(Some(r)) => {
                 tracing::warn!(spool = %e.path.display(), chunks = r.chunks, "sealed a recording left unsealed as interrupted")
@@ -437,7 +446,7 @@ fn step(store: &S3Store, e: &mut Entry, interval: Duration) -> Result<bool, S3Er
                 tracing::warn!(spool = %e.path.display(), "cannot seal a recording left behind: {err}")
             }
         }
-        return step(store, e, interval);
+        return step(store, e, interval, key);
     }
     if e.meta.is_empty() {
         e.meta = meta_of_file(&e.path);
