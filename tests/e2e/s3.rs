@@ -704,8 +704,16 @@ fn a_killed_recorder_s_spool_is_sealed_as_interrupted_and_uploaded() {
     let _ = Command::new("pkill").args(["-f", "tick-\\$i"]).status();
     let left = spooled(&d);
     assert!(left.iter().any(|p| p.ends_with(".cast.zst")), "{left:?}");
+    // The killed recorder had a multipart upload open (the live tail).
+    let open_uploads = || {
+        moto.py("print(len(c.list_multipart_uploads(Bucket='recs').get('Uploads', [])))")
+            .trim()
+            .parse::<u32>()
+            .unwrap()
+    };
+    assert_eq!(open_uploads(), 1);
     // The next run picks it up: sealed as interrupted, chain intact, every
-    // committed chunk there.
+    // committed chunk there; the dead recorder's upload aborted, not left.
     let r = run(
         &mut tt(
             &d,
@@ -716,6 +724,7 @@ fn a_killed_recorder_s_spool_is_sealed_as_interrupted_and_uploaded() {
     );
     assert_eq!(r.code, 0, "{r:?}");
     assert!(spooled(&d).is_empty(), "{:?}", spooled(&d));
+    assert_eq!(open_uploads(), 0);
     let pubkey = format!("{key}.pub");
     let r = run(
         &mut tt(

@@ -220,6 +220,56 @@ fn leftovers(dir: &Path) -> Vec<(PathBuf, File)> {
     out
 }
 
+/// The file beside a spool that names its multipart upload (key and upload
+/// id, one per line) while one is open, so that whoever takes over a spool
+/// left behind can abort the upload the dead process started, instead of
+/// leaving its parts in the bucket.
+fn upload_note_path(spool: &Path) -> PathBuf {
+    let mut name = spool.as_os_str().to_os_string();
+    name.push(".upload");
+    PathBuf::from(name)
+}
+
+fn note_upload(spool: &Path, mpu: &Multipart) {
+    let path = upload_note_path(spool);
+    let tmp = path.with_extension("upload.tmp");
+    let written = std::fs::write(&tmp, format!("{}\n{}\n", mpu.key, mpu.id))
+        .and_then(|()| std::fs::rename(&tmp, &path));
+    if let Err(err) = written {
+        tracing::warn!(spool = %spool.display(), "cannot note the multipart upload: {err}");
+    }
+}
+
+/// Aborts the multipart upload an earlier process noted for `spool`, if
+/// any (best effort: an upload already gone is fine), and forgets it.
+fn abort_noted_upload(store: &S3Store, spool: &Path) {
+    let path = upload_note_path(spool);
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return;
+    };
+    let mut lines = text.lines();
+    if let (Some(key), Some(id)) = (lines.next(), lines.next()) {
+        let old = Multipart {
+            key: key.to_string(),
+            id: id.to_string(),
+            parts: Vec::new(),
+        };
+        match store.abort(&old) {
+            Ok(()) => {
+                tracing::info!(spool = %spool.display(), "aborted the multipart upload a stopped recorder left")
+            }
+            Err(err) if err.status() == Some(404) || err.0.contains("NoSuchUpload") => {}
+            // Still there: the next attempt (or the bucket's lifecycle
+            // rule) clears it.
+            Err(err) => {
+                tracing::warn!(spool = %spool.display(), "cannot abort a left multipart upload: {err}");
+                return;
+            }
+        }
+    }
+    let _ = std::fs::remove_file(&path);
+}
+
 /// The lock file beside a spool file: its writer holds an exclusive lock
 /// on it while writing.
 pub fn lock_path(spool: &Path) -> PathBuf {
@@ -362,6 +412,7 @@ fn run(
                 Ok(true) => {
                     let done = entries.remove(i);
                     let _ = std::fs::remove_file(&done.path);
+                    let _ = std::fs::remove_file(upload_note_path(&done.path));
                     let _ = std::fs::remove_file(lock_path(&done.path));
                     if let Ok(mut s) = status.lock() {
                         s.pending.retain(|p| p != &done.path);
@@ -432,6 +483,9 @@ fn step(
     }
     if e.recover {
         e.recover = false;
+        // A spool left behind: the upload its recorder had open goes (the
+        // spool is uploaded anew once it is sealed).
+        abort_noted_upload(store, &e.path);
         match crate::recover::seal_interrupted(
             &e.path,
             "the recorder stopped before sealing; sealed from its spool",
@@ -506,7 +560,9 @@ fn step(
 
 fn ensure_mpu<'a>(store: &S3Store, e: &'a mut Entry) -> Result<&'a mut Multipart, S3Error> {
     if e.mpu.is_none() {
-        e.mpu = Some(store.create_multipart(&e.key, &e.meta)?);
+        let mpu = store.create_multipart(&e.key, &e.meta)?;
+        note_upload(&e.path, &mpu);
+        e.mpu = Some(mpu);
     }
     e.mpu
         .as_mut()
