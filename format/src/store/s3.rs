@@ -520,6 +520,8 @@ impl S3Store {
                     .bucket(&self.bucket)
                     .key(&mpu.key)
                     .upload_id(&mpu.id)
+                    // Create-only, like PutObject: never over an object.
+                    .if_none_match("*")
                     .multipart_upload(
                         CompletedMultipartUpload::builder()
                             .set_parts(Some(parts))
