@@ -297,6 +297,20 @@ mod tests {
         check(journal, None, &keys, &mut seal_of)
     }
 
+    fn assert_problem(r: &JournalReport, text: &str) {
+        assert!(
+            r.problems.iter().any(|p| p.contains(text)),
+            "no problem saying {text:?} in {:?}",
+            r.problems
+        );
+    }
+
+    /// The seal `chain` gives entry N's recording `kN.cast.zst`.
+    fn seal_by_key(k: &str) -> Result<Option<Hash>, String> {
+        let seq: u64 = k[1..k.len() - 9].parse().unwrap();
+        Ok(Some([seq as u8; 32]))
+    }
+
     /// Reads `chain` (sealed_at 1000 + seq) as stored, from `since` on.
     fn read_since(c: &[Entry], since: Option<u64>) -> (JournalRead, Vec<String>) {
         let keys: Vec<String> = c.iter().map(|e| entry_key(&e.recorder, e.seq)).collect();
@@ -320,8 +334,7 @@ mod tests {
         let keys = vec!["k4.cast.zst".to_string(), "k5.cast.zst".to_string()];
         let r = check(j, Some(1004), &keys, &mut |k| {
             seals.push(k.to_string());
-            let seq: u64 = k[1..k.len() - 9].parse().unwrap();
-            Ok(Some([seq as u8; 32]))
+            seal_by_key(k)
         });
         assert!(r.problems.is_empty(), "{:?}", r.problems);
         assert_eq!(r.journaled, 2);
@@ -333,28 +346,13 @@ mod tests {
         gap.remove(1);
         let (j, _) = read_since(&gap, Some(1004));
         let r = check(j, Some(1004), &[], &mut |_| Ok(Some([0; 32])));
-        assert!(
-            r.problems
-                .iter()
-                .any(|p| p.contains("entries 1..1 are missing")),
-            "{:?}",
-            r.problems
-        );
+        assert_problem(&r, "entries 1..1 are missing");
         // The anchor edited: its successor no longer follows it.
         let mut edited = chain(6);
         edited[3].end = "killed".into();
         let (j, _) = read_since(&edited, Some(1004));
-        let r = check(j, Some(1004), &[], &mut |k| {
-            let seq: u64 = k[1..k.len() - 9].parse().unwrap();
-            Ok(Some([seq as u8; 32]))
-        });
-        assert!(
-            r.problems
-                .iter()
-                .any(|p| p.contains("entry 4 does not follow entry 3")),
-            "{:?}",
-            r.problems
-        );
+        let r = check(j, Some(1004), &[], &mut seal_by_key);
+        assert_problem(&r, "entry 4 does not follow entry 3");
     }
 
     #[test]
@@ -367,13 +365,7 @@ mod tests {
             Ok(c[seq.min(1) as usize].to_bytes())
         });
         let r = check(j, None, &[], &mut |_| Ok(None));
-        assert!(
-            r.problems
-                .iter()
-                .any(|p| p.contains("stored under another entry's key")),
-            "{:?}",
-            r.problems
-        );
+        assert_problem(&r, "stored under another entry's key");
     }
 
     #[test]
@@ -387,41 +379,17 @@ mod tests {
     #[test]
     fn deletions_replacements_and_edits_are_found() {
         let r = run(chain(5), &[0, 1, 3, 4], &[]);
-        assert!(
-            r.problems
-                .iter()
-                .any(|p| p.starts_with("k2.cast.zst: MISSING")),
-            "{:?}",
-            r.problems
-        );
+        assert_problem(&r, "k2.cast.zst: MISSING");
         let r = run(chain(5), &[0, 1, 2, 3, 4], &[3]);
-        assert!(
-            r.problems
-                .iter()
-                .any(|p| p.starts_with("k3.cast.zst: REPLACED")),
-            "{:?}",
-            r.problems
-        );
+        assert_problem(&r, "k3.cast.zst: REPLACED");
         let mut c = chain(5);
         c.remove(2);
         let r = run(c, &[0, 1, 3, 4], &[]);
-        assert!(
-            r.problems
-                .iter()
-                .any(|p| p.contains("entries 2..2 are missing")),
-            "{:?}",
-            r.problems
-        );
+        assert_problem(&r, "entries 2..2 are missing");
         let mut c = chain(5);
         c[3].end = "closed".into(); // edited: entry 4's prev no longer matches
         let r = run(c, &[0, 1, 2, 3, 4], &[]);
-        assert!(
-            r.problems
-                .iter()
-                .any(|p| p.contains("entry 4 does not follow entry 3")),
-            "{:?}",
-            r.problems
-        );
+        assert_problem(&r, "entry 4 does not follow entry 3");
         let r = run(chain(3), &[0, 1, 2, 7], &[]);
         assert_eq!(r.unjournaled, ["k7.cast.zst"]);
     }

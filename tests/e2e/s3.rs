@@ -968,25 +968,21 @@ fn the_journal_in_s3_shows_a_deleted_recording() {
     // --since: today's recordings are listed and checked; from a later day
     // on, none are (the listing starts after them) and the old deletion is
     // not looked for.
-    let r = run(
-        &mut tt(
-            &d,
-            &ep,
-            &["verify", "--store", "s3://recs/j", "--since", "1d"],
-        ),
-        b"",
-    );
+    let since = |when: &str| {
+        run(
+            &mut tt(
+                &d,
+                &ep,
+                &["verify", "--store", "s3://recs/j", "--since", when],
+            ),
+            b"",
+        )
+    };
+    let r = since("1d");
     assert_eq!(r.code, 1, "{r:?}");
     assert_eq!(r.stdout.matches("intact, sealed").count(), 2, "{r:?}");
     assert!(r.stdout.contains("MISSING"), "{r:?}");
-    let r = run(
-        &mut tt(
-            &d,
-            &ep,
-            &["verify", "--store", "s3://recs/j", "--since", "2099-01-01"],
-        ),
-        b"",
-    );
+    let r = since("2099-01-01");
     assert_eq!(r.code, 0, "{r:?}");
     assert!(
         r.stdout

@@ -275,12 +275,12 @@ fn recover_seals_what_a_killed_recorder_left_and_leaves_damage_alone() {
     );
 }
 
-#[test]
-fn verify_store_finds_a_deleted_or_replaced_recording() {
-    let d = Dir::new();
+/// A local store `st` with `n` short recordings (`echo rec-I`), a second
+/// apart so that their keys differ.
+fn store_with_recordings(d: &Dir, n: usize) -> (std::path::PathBuf, String) {
     let store = d.join("st");
     let st = store.to_string_lossy().into_owned();
-    for i in 0..4 {
+    for i in 0..n {
         let r = d.run(&[
             "rec",
             "-q",
@@ -292,8 +292,15 @@ fn verify_store_finds_a_deleted_or_replaced_recording() {
             &format!("rec-{i}"),
         ]);
         assert_eq!(r.code, 0, "{r:?}");
-        std::thread::sleep(std::time::Duration::from_millis(1100)); // distinct keys
+        std::thread::sleep(std::time::Duration::from_millis(1100));
     }
+    (store, st)
+}
+
+#[test]
+fn verify_store_finds_a_deleted_or_replaced_recording() {
+    let d = Dir::new();
+    let (store, st) = store_with_recordings(&d, 4);
     let r = d.run(&["verify", "--store", &st]);
     assert_eq!(r.code, 0, "{r:?}");
     assert!(
@@ -360,22 +367,7 @@ fn verify_store_finds_a_deleted_or_replaced_recording() {
 #[test]
 fn verify_store_since_checks_recent_recordings_and_still_sees_old_gaps() {
     let d = Dir::new();
-    let store = d.join("st");
-    let st = store.to_string_lossy().into_owned();
-    for i in 0..3 {
-        let r = d.run(&[
-            "rec",
-            "-q",
-            "--headless",
-            "--store",
-            &st,
-            "--",
-            "echo",
-            &format!("rec-{i}"),
-        ]);
-        assert_eq!(r.code, 0, "{r:?}");
-        std::thread::sleep(std::time::Duration::from_millis(1100)); // distinct keys
-    }
+    let (store, st) = store_with_recordings(&d, 3);
     let mut recs: Vec<_> = files_under(&store)
         .into_iter()
         .filter(|p| p.ends_with(".cast.zst"))
