@@ -153,7 +153,7 @@ fn attach_through_the_proxy_to_serve_and_verify_both_recordings() {
 fn attach_reconnects_after_the_link_drops_and_keeps_the_shell() {
     let d = Dir::new();
     let server = Server::start(&d, &[]);
-    let relay = crate::proxy::Relay::start(&server.addr);
+    let relay = crate::util::Relay::start(&server.addr);
     let t = Tmux::new(&d);
     let cmd = format!(
         "cd {dir}; {bin} attach ws://{addr} --session sess-reconnect-1 --shell rc1; echo rc=$?; sleep 60",

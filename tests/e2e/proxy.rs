@@ -3,9 +3,7 @@
 //! de-duplication, and the SDK through the proxy.
 
 use std::io::{BufRead, BufReader};
-use std::net::{Shutdown, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::SinkExt;
@@ -15,49 +13,6 @@ use crate::serve::{
     SESSION, Server, close_of, connect, exit_status, open, read_until, status, stdin,
 };
 use crate::util::*;
-
-/// A TCP relay whose connections can be cut, to simulate a network drop.
-pub struct Relay {
-    pub addr: String,
-    conns: Arc<Mutex<Vec<TcpStream>>>,
-}
-
-impl Relay {
-    pub fn start(target: &str) -> Relay {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
-        let conns: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
-        let (target, list) = (target.to_string(), conns.clone());
-        std::thread::spawn(move || {
-            for client in listener.incoming().flatten() {
-                let Ok(server) = TcpStream::connect(&target) else {
-                    continue;
-                };
-                list.lock()
-                    .unwrap()
-                    .extend([client.try_clone().unwrap(), server.try_clone().unwrap()]);
-                let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-                let (mut c1, mut s1) = (client, server);
-                std::thread::spawn(move || {
-                    let _ = std::io::copy(&mut c1, &mut s1);
-                    let _ = s1.shutdown(Shutdown::Both);
-                });
-                std::thread::spawn(move || {
-                    let _ = std::io::copy(&mut s2, &mut c2);
-                    let _ = c2.shutdown(Shutdown::Both);
-                });
-            }
-        });
-        Relay { addr, conns }
-    }
-
-    /// Drops every connection through the relay (new ones still work).
-    pub fn cut(&self) {
-        for c in self.conns.lock().unwrap().drain(..) {
-            let _ = c.shutdown(Shutdown::Both);
-        }
-    }
-}
 
 fn proxy(d: &Dir, upstream: &str, extra: &[&str]) -> Server {
     let mut args = vec!["--upstream", upstream];

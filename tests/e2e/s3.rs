@@ -3,10 +3,8 @@
 //! loopback port, reached directly or through a relay that can take the
 //! network down. Buckets are made and objects inspected with boto3.
 
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -104,78 +102,6 @@ impl Drop for Moto {
     }
 }
 
-/// A TCP relay that can take the network down: existing connections are
-/// cut and new ones refused until it is up again.
-struct Outage {
-    addr: String,
-    down: Arc<AtomicBool>,
-    conns: Arc<Mutex<Vec<TcpStream>>>,
-    /// Bytes sent from the server to clients.
-    served: Arc<std::sync::atomic::AtomicU64>,
-}
-
-impl Outage {
-    fn start(target: u16) -> Outage {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
-        let down = Arc::new(AtomicBool::new(false));
-        let conns: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
-        let served: Arc<std::sync::atomic::AtomicU64> = Arc::default();
-        let (d, list, count) = (down.clone(), conns.clone(), served.clone());
-        std::thread::spawn(move || {
-            for client in listener.incoming().flatten() {
-                if d.load(Ordering::SeqCst) {
-                    let _ = client.shutdown(Shutdown::Both);
-                    continue;
-                }
-                let Ok(server) = TcpStream::connect(("127.0.0.1", target)) else {
-                    continue;
-                };
-                list.lock()
-                    .unwrap()
-                    .extend([client.try_clone().unwrap(), server.try_clone().unwrap()]);
-                let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-                let (mut c1, mut s1) = (client, server);
-                std::thread::spawn(move || {
-                    let _ = std::io::copy(&mut c1, &mut s1);
-                    let _ = s1.shutdown(Shutdown::Both);
-                });
-                let count = count.clone();
-                std::thread::spawn(move || {
-                    use std::io::{Read, Write};
-                    let mut buf = [0u8; 64 << 10];
-                    while let Ok(n @ 1..) = s2.read(&mut buf) {
-                        count.fetch_add(n as u64, Ordering::SeqCst);
-                        if c2.write_all(&buf[..n]).is_err() {
-                            break;
-                        }
-                    }
-                    let _ = c2.shutdown(Shutdown::Both);
-                });
-            }
-        });
-        Outage {
-            addr,
-            down,
-            conns,
-            served,
-        }
-    }
-
-    fn endpoint(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    fn set_down(&self, down: bool) {
-        self.down.store(down, Ordering::SeqCst);
-        if down {
-            for c in self.conns.lock().unwrap().drain(..) {
-                let _ = c.shutdown(Shutdown::Both);
-            }
-        }
-    }
-}
-
 /// A `termtrail` command talking to `endpoint`, spooling under the test dir.
 fn tt(d: &Dir, endpoint: &str, args: &[&str]) -> Command {
     let mut c = d.cmd(args);
@@ -186,6 +112,16 @@ fn tt(d: &Dir, endpoint: &str, args: &[&str]) -> Command {
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("TERMTRAIL_SPOOL_DIR", d.join("spool"));
     c
+}
+
+/// `termtrail rec -q --headless OPTS --store STORE -- bash -c SCRIPT` (no
+/// rc files) against `endpoint`.
+fn rec_s3(d: &Dir, endpoint: &str, store: &str, opts: &[&str], script: &str) -> Command {
+    let mut args = vec!["rec", "-q", "--headless"];
+    args.extend_from_slice(opts);
+    args.extend_from_slice(&["--store", store, "--"]);
+    args.extend_from_slice(&["bash", "--norc", "--noprofile", "-c", script]);
+    tt(d, endpoint, &args)
 }
 
 fn spooled(d: &Dir) -> Vec<String> {
@@ -310,24 +246,12 @@ fn a_long_recording_streams_as_multipart_and_the_bucket_keeps_up() {
     let d = Dir::new();
     // ~24 MB of incompressible output over ~5 s: several 8 MiB parts.
     let script = "for i in 1 2 3 4 5 6; do head -c 3000000 /dev/urandom | base64 -w 100; sleep 0.7; done; echo the-end";
-    let mut child = tt(
+    let mut child = rec_s3(
         &d,
         &moto.endpoint(),
-        &[
-            "rec",
-            "-q",
-            "--headless",
-            "--upload-interval",
-            "1s",
-            "--store",
-            "s3://recs/live",
-            "--",
-            "bash",
-            "--norc",
-            "--noprofile",
-            "-c",
-            script,
-        ],
+        "s3://recs/live",
+        &["--upload-interval", "1s"],
+        script,
     )
     .stdout(Stdio::null())
     .stderr(Stdio::piped())
@@ -389,27 +313,15 @@ fn a_long_recording_streams_as_multipart_and_the_bucket_keeps_up() {
 fn an_s3_outage_loses_nothing() {
     let Some(moto) = Moto::start() else { return };
     moto.make_bucket("recs");
-    let relay = Outage::start(moto.port);
+    let relay = Relay::start(&format!("127.0.0.1:{}", moto.port));
     let d = Dir::new();
     let script = "for i in $(seq 1 40); do echo line-$i; sleep 0.1; done";
-    let child = tt(
+    let child = rec_s3(
         &d,
         &relay.endpoint(),
-        &[
-            "rec",
-            "-q",
-            "--headless",
-            "--upload-interval",
-            "500ms",
-            "--store",
-            "s3://recs/o",
-            "--",
-            "bash",
-            "--norc",
-            "--noprofile",
-            "-c",
-            script,
-        ],
+        "s3://recs/o",
+        &["--upload-interval", "500ms"],
+        script,
     )
     .stdout(Stdio::null())
     .stderr(Stdio::piped())
@@ -448,24 +360,12 @@ fn a_restarted_server_and_a_down_one_are_caught_up_later() {
     // The server restarts mid-recording and forgets the upload in progress:
     // the uploader starts it over from the spool.
     let script = "for i in $(seq 1 30); do echo row-$i; sleep 0.1; done";
-    let child = tt(
+    let child = rec_s3(
         &d,
         &ep,
-        &[
-            "rec",
-            "-q",
-            "--headless",
-            "--upload-interval",
-            "500ms",
-            "--store",
-            "s3://recs/r",
-            "--",
-            "bash",
-            "--norc",
-            "--noprofile",
-            "-c",
-            script,
-        ],
+        "s3://recs/r",
+        &["--upload-interval", "500ms"],
+        script,
     )
     .stdout(Stdio::null())
     .stderr(Stdio::piped())
@@ -488,7 +388,7 @@ fn a_restarted_server_and_a_down_one_are_caught_up_later() {
 
     // S3 down for the whole recording: it is kept in the spool (exit 2, one
     // line saying where), and `upload` sends it once S3 is back.
-    let relay = Outage::start(moto.port);
+    let relay = Relay::start(&format!("127.0.0.1:{}", moto.port));
     relay.set_down(true);
     let r = run(
         &mut tt(
@@ -675,29 +575,11 @@ fn a_killed_recorder_s_spool_is_sealed_as_interrupted_and_uploaded() {
     assert_eq!(d.run(&["keygen", "k"]).code, 0);
     let key = d.join("k").to_string_lossy().into_owned();
     let script = "for i in $(seq 1 100); do echo tick-$i; sleep 0.05; done; sleep 30";
-    let mut child = tt(
-        &d,
-        &ep,
-        &[
-            "rec",
-            "-q",
-            "--headless",
-            "--sign-key",
-            &key,
-            "--store",
-            "s3://recs/k",
-            "--",
-            "bash",
-            "--norc",
-            "--noprofile",
-            "-c",
-            script,
-        ],
-    )
-    .stdout(Stdio::null())
-    .stderr(Stdio::null())
-    .spawn()
-    .unwrap();
+    let mut child = rec_s3(&d, &ep, "s3://recs/k", &["--sign-key", &key], script)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     std::thread::sleep(Duration::from_millis(6500));
     child.kill().unwrap(); // SIGKILL: no seal, no upload
     child.wait().unwrap();
@@ -861,29 +743,13 @@ fn object_lock_and_encryption_protect_uploads() {
 fn snapshot_and_play_seek_in_s3_with_ranged_gets() {
     let Some(moto) = Moto::start() else { return };
     moto.make_bucket("recs");
-    let relay = Outage::start(moto.port);
+    let relay = Relay::start(&format!("127.0.0.1:{}", moto.port));
     let d = Dir::new();
     let ep = relay.endpoint();
     // ~12 MB of output: three segments, ~9 MB stored.
     let script = "for i in 1 2 3 4; do head -c 2300000 /dev/urandom | base64 -w 100; echo mark-$i; sleep 1; done";
     let r = run(
-        &mut tt(
-            &d,
-            &moto.endpoint(),
-            &[
-                "rec",
-                "-q",
-                "--headless",
-                "--store",
-                "s3://recs/seek",
-                "--",
-                "bash",
-                "--norc",
-                "--noprofile",
-                "-c",
-                script,
-            ],
-        ),
+        &mut rec_s3(&d, &moto.endpoint(), "s3://recs/seek", &[], script),
         b"",
     );
     assert_eq!(r.code, 0, "{r:?}");
@@ -903,11 +769,11 @@ fn snapshot_and_play_seek_in_s3_with_ranged_gets() {
     // Mid-output at 1.5 s: a screen full of lines.
     assert!(r.stdout.lines().count() > 10, "{r:?}");
     // Later ones read the index and one segment: a fraction of the object.
-    let before = relay.served.load(Ordering::SeqCst);
+    let before = relay.served();
     let r = run(&mut tt(&d, &ep, &["snapshot", &url, "--at", "60"]), b"");
     assert_eq!(r.code, 0, "{r:?}");
     assert!(r.stdout.contains("mark-4"), "{r:?}");
-    let fetched = relay.served.load(Ordering::SeqCst) - before;
+    let fetched = relay.served() - before;
     assert!(
         fetched < size / 2,
         "a seek fetched {fetched} bytes of a {size}-byte object"

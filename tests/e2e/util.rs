@@ -239,3 +239,94 @@ pub fn files_under(dir: &Path) -> Vec<String> {
     }
     out
 }
+
+/// A TCP relay to `target` for fault tests: its connections can be cut
+/// (`cut`: a network drop, new connections still work) or the network taken
+/// down (`set_down(true)`: connections cut and new ones refused until it is
+/// up again); it counts the bytes the server sent (`served`).
+pub struct Relay {
+    pub addr: String,
+    down: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    conns: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+    served: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Relay {
+    pub fn start(target: &str) -> Relay {
+        use std::io::Read;
+        use std::net::{Shutdown, TcpListener, TcpStream};
+        use std::sync::atomic::Ordering;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let relay = Relay {
+            addr,
+            down: Default::default(),
+            conns: Default::default(),
+            served: Default::default(),
+        };
+        let (target, down, list, count) = (
+            target.to_string(),
+            relay.down.clone(),
+            relay.conns.clone(),
+            relay.served.clone(),
+        );
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                if down.load(Ordering::SeqCst) {
+                    let _ = client.shutdown(Shutdown::Both);
+                    continue;
+                }
+                let Ok(server) = TcpStream::connect(&target) else {
+                    continue;
+                };
+                list.lock()
+                    .unwrap()
+                    .extend([client.try_clone().unwrap(), server.try_clone().unwrap()]);
+                let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                let (mut c1, mut s1) = (client, server);
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut c1, &mut s1);
+                    let _ = s1.shutdown(Shutdown::Both);
+                });
+                let count = count.clone();
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 64 << 10];
+                    while let Ok(n @ 1..) = s2.read(&mut buf) {
+                        count.fetch_add(n as u64, Ordering::SeqCst);
+                        if c2.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = c2.shutdown(Shutdown::Both);
+                });
+            }
+        });
+        relay
+    }
+
+    /// `http://ADDR`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Drops every connection through the relay (new ones still work).
+    pub fn cut(&self) {
+        for c in self.conns.lock().unwrap().drain(..) {
+            let _ = c.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    /// Takes the network down (every connection cut, new ones refused) or
+    /// brings it back.
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, std::sync::atomic::Ordering::SeqCst);
+        if down {
+            self.cut();
+        }
+    }
+
+    /// Bytes the server has sent through the relay so far.
+    pub fn served(&self) -> u64 {
+        self.served.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
