@@ -578,6 +578,31 @@ impl S3Store {
             .map_err(|e| S3Error::from_sdk("abort upload", &self.url(&mpu.key), &e))
     }
 
+    /// Whether the server still has multipart upload `mpu` (one ListParts).
+    /// Ok(false) when it answers that the upload (or its bucket) is gone.
+    pub fn upload_exists(&self, mpu: &Multipart) -> Result<bool, S3Error> {
+        let r = self.rt.block_on(
+            self.client
+                .list_parts()
+                .bucket(&self.bucket)
+                .key(&mpu.key)
+                .upload_id(&mpu.id)
+                .max_parts(1)
+                .send(),
+        );
+        match r {
+            Ok(_) => Ok(true),
+            Err(e) => {
+                let err = S3Error::from_sdk("list upload parts", &self.url(&mpu.key), &e);
+                if err.status() == Some(404) || err.0.contains("NoSuchUpload") {
+                    Ok(false)
+                } else {
+                    Err(err)
+                }
+            }
+        }
+    }
+
     /// Sets an object's tags (what is known only when a recording ends).
     pub fn tag(&self, key: &str, tags: &[(&str, String)]) -> Result<(), S3Error> {
         use aws_sdk_s3::types::{Tag, Tagging};

@@ -426,14 +426,22 @@ fn run(
                 }
                 Err(err) => {
                     e.failures += 1;
-                    // The upload is gone (a 404 on a part or completion, or
-                    // the server keeps refusing it, as a restarted server
-                    // that forgot it does): start over from the spool.
-                    if e.mpu.is_some()
-                        && (err.0.contains("NoSuchUpload")
-                            || err.status() == Some(404)
-                            || (e.failures >= 3 && err.status().is_some()))
-                    {
+                    // The upload is gone (a restarted server forgets it,
+                    // and may say so with any error): start over from the
+                    // spool. Whether it is gone, ListParts says; where that
+                    // cannot be asked (refused), three refusals in a row
+                    // count as gone.
+                    let gone = match &e.mpu {
+                        Some(_) if err.0.contains("NoSuchUpload") || err.status() == Some(404) => {
+                            true
+                        }
+                        Some(mpu) if err.status().is_some() => match store.upload_exists(mpu) {
+                            Ok(exists) => !exists,
+                            Err(_) => e.failures >= 3,
+                        },
+                        _ => false,
+                    };
+                    if gone {
                         // Start over from the spool, which has everything;
                         // the old upload is aborted (best effort) so its
                         // parts are not left behind where it still exists.
