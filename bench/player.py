@@ -26,7 +26,7 @@ without keyframes must), median of 3. Peak RSS of snapshot on it.
 
 Environment: RUNS (default 5), FILES (default 16), CORPUS (path)."""
 
-import json, os, random, shutil, statistics, subprocess, sys, time
+import json, os, random, re, shutil, statistics, subprocess, sys, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -57,12 +57,14 @@ def chunks(data, size):
 
 
 def write_cast(path, pieces, dt, title):
-    """An asciicast v3 file: one output event per piece, dt apart."""
+    """An asciicast v3 file: one output event per piece, dt apart. Line feeds
+    become CR LF, as a terminal's output reaches a recorder (the tty's onlcr);
+    the corpus itself was written to a pipe."""
     with open(path, "w", encoding="utf-8") as f:
         f.write(json.dumps({"version": 3, "term": {"cols": 160, "rows": 48}, "timestamp": 1795132800,
                             "title": title}) + "\n")
         for p in pieces:
-            f.write(json.dumps([dt, "o", p]) + "\n")
+            f.write(json.dumps([dt, "o", re.sub(r"(?<!\r)\n", "\r\n", p)]) + "\n")
 
 
 def make(path, pieces, dt, title):
@@ -76,7 +78,7 @@ def make(path, pieces, dt, title):
 
 def grep_bench(corpus):
     d = os.path.join(WORK, "grep")
-    marker = os.path.join(d, f".made-{FILES}-v2")
+    marker = os.path.join(d, f".made-{FILES}-v3")
     shutil.rmtree(d, ignore_errors=True) if not os.path.exists(marker) else None
     os.makedirs(d, exist_ok=True)
     files = [os.path.join(d, f"r{i:03}.cast.zst") for i in range(FILES)]

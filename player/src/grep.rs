@@ -1046,12 +1046,15 @@ pub const SCREEN_WINDOW: usize = crate::seek::KEYFRAME_BYTES;
 /// emulating every recording with hits from its start would cost far more
 /// than the search itself, so a hit more than [`SCREEN_WINDOW`] bytes of
 /// output after the previous one gets a screen rebuilt from a blank terminal
-/// (of the size in force) fed the last [`SCREEN_WINDOW`] bytes of output
-/// before it, from its segment and, when needed, the one before. That is
-/// exact when the window reaches back to the recording's start, and
-/// otherwise right wherever those bytes redrew the screen (scrolling output,
-/// a full-screen program's redraws): what the hit's own text wrote is always
-/// inside the window. Closer hits read on from the previous one.
+/// (of the size in force) fed a window of the output before it, from its
+/// segment and, when needed, the one before: from a carriage return followed
+/// by enough line feeds to scroll every older row away when the output only
+/// writes and scrolls (see [`ScrollScan`]), else the last [`SCREEN_WINDOW`]
+/// bytes. That is exact when the window reaches back to the recording's
+/// start, and otherwise right wherever those bytes redrew the screen
+/// (scrolling output, a full-screen program's redraws): what the hit's own
+/// text wrote is always inside the window. Closer hits read on from the
+/// previous one. `docs/player.md` (Screen lines) says where it can be wrong.
 struct Walker {
     seeker: Seeker,
     /// Resizes seen by the first pass.
@@ -1221,40 +1224,16 @@ impl Walker {
             self.at = Some(state);
             return Ok(());
         }
-        // Walk back from t until the window is full: this segment, then the
-        // one before.
-        let mut slices: Vec<(usize, usize, std::ops::Range<usize>)> = Vec::new();
-        let mut bytes = 0;
-        let mut exact = false;
-        'back: for s in (seg.saturating_sub(1)..=seg).rev() {
-            let last = if s == seg {
-                target.1
-            } else {
-                let i = self.load(s)?;
-                match self.segments[i].text.chunks().checked_sub(1) {
-                    Some(k) => k,
-                    None => break,
-                }
-            };
-            for k in (0..=last).rev() {
-                let events = self.chunk(s, k)?;
-                let mut from = if (s, k) == (seg, target.1) {
-                    target.2
-                } else {
-                    events.len()
-                };
-                let end = from;
-                while from > 0 && bytes < SCREEN_WINDOW {
-                    from -= 1;
-                    bytes += out_len(&events[from]);
-                }
-                slices.push((s, k, from..end));
-                if bytes >= SCREEN_WINDOW {
-                    break 'back;
-                }
-            }
-            // Exact when everything from the recording's start is in.
-            exact = s == 0;
+        // The window: when what came before is plain scrolling output, from
+        // a carriage return (where the column is known) followed by enough
+        // line feeds to scroll every older row off the screen — every row
+        // then shows text written inside it, as it would after the whole
+        // recording; else SCREEN_WINDOW bytes of output.
+        let rows = usize::from(self.size_before(t).rows.max(1));
+        let feeds = 2 * rows + 2;
+        let (mut slices, mut exact, enough) = self.walk_back(seg, target, feeds)?;
+        if enough && !self.scrolls_only(&slices)? {
+            (slices, exact, _) = self.walk_back(seg, target, usize::MAX)?;
         }
         let first = slices
             .iter()
@@ -1284,6 +1263,83 @@ impl Walker {
         Ok(())
     }
 
+    /// Walks back from `target` (this segment, then the one before) until
+    /// the output holds a carriage return followed by `feeds` line feeds,
+    /// or SCREEN_WINDOW bytes: the events as (segment, chunk, range)
+    /// slices, latest first; whether they reach back to the recording's
+    /// start (exact); whether it stopped at the line feeds.
+    #[allow(clippy::type_complexity)]
+    fn walk_back(
+        &mut self,
+        seg: usize,
+        target: Pos,
+        feeds: usize,
+    ) -> Result<(Vec<(usize, usize, std::ops::Range<usize>)>, bool, bool), SeekError> {
+        let mut slices = Vec::new();
+        // Line feeds after the events walked so far, and whether one of
+        // them holds a carriage return with `feeds` line feeds after it.
+        let (mut bytes, mut lfs, mut synced) = (0, 0, false);
+        let full = |bytes: usize, synced: bool| bytes >= SCREEN_WINDOW || synced;
+        for s in (seg.saturating_sub(1)..=seg).rev() {
+            let last = if s == seg {
+                target.1
+            } else {
+                let i = self.load(s)?;
+                match self.segments[i].text.chunks().checked_sub(1) {
+                    Some(k) => k,
+                    None => break,
+                }
+            };
+            for k in (0..=last).rev() {
+                let events = self.chunk(s, k)?;
+                let mut from = if (s, k) == (seg, target.1) {
+                    target.2
+                } else {
+                    events.len()
+                };
+                let end = from;
+                while from > 0 && !full(bytes, synced) {
+                    from -= 1;
+                    if let EventData::Output(b) = &events[from].data {
+                        bytes += b.len();
+                        synced = lfs >= feeds && memchr::memchr(b'\r', b).is_some();
+                        lfs += memchr::memchr_iter(b'\n', b).count();
+                    }
+                }
+                slices.push((s, k, from..end));
+                if full(bytes, synced) {
+                    return Ok((slices, false, synced && bytes < SCREEN_WINDOW));
+                }
+            }
+            if s == 0 {
+                // Everything from the recording's start is in.
+                return Ok((slices, true, false));
+            }
+        }
+        Ok((slices, false, false))
+    }
+
+    /// Whether the output in `slices` only writes and scrolls: nothing that
+    /// moves the cursor up or to a place, changes the scrolling region or
+    /// the screen buffer, saves or restores the cursor, and no resize —
+    /// so the line feeds in it scroll everything older off the screen.
+    fn scrolls_only(
+        &mut self,
+        slices: &[(usize, usize, std::ops::Range<usize>)],
+    ) -> Result<bool, SeekError> {
+        let mut scan = ScrollScan::default();
+        for (s, k, range) in slices.iter().rev() {
+            for e in &self.chunk(*s, *k)?[range.clone()] {
+                match &e.data {
+                    EventData::Output(b) if !scan.feed(b) => return Ok(false),
+                    EventData::Resize(_) => return Ok(false),
+                    _ => {}
+                }
+            }
+        }
+        Ok(true)
+    }
+
     /// The events from `from` to `to` (same segment) as (chunk, range)
     /// slices, when they hold at most [`SCREEN_WINDOW`] bytes of output.
     #[allow(clippy::type_complexity)]
@@ -1304,6 +1360,85 @@ impl Walker {
             slices.push((k, start..end));
         }
         Ok(Some(slices))
+    }
+}
+
+/// Reads output for [`Walker::scrolls_only`]: false at the first sequence
+/// that could leave older text on the screen however many lines scroll.
+#[derive(Default)]
+struct ScrollScan {
+    /// 0: text; 1: after ESC; 2: in a CSI.
+    state: u8,
+    /// The CSI began with `?` (a private mode), its current number, and
+    /// whether a number so far names a mode that matters here.
+    private: bool,
+    num: u32,
+    screen_mode: bool,
+}
+
+impl ScrollScan {
+    fn feed(&mut self, bytes: &[u8]) -> bool {
+        for &b in bytes {
+            match (self.state, b) {
+                (0, 0x1b) => self.state = 1,
+                (0, _) => {}
+                (1, b'[') => {
+                    self.state = 2;
+                    (self.private, self.num, self.screen_mode) = (false, 0, false);
+                }
+                // Save/restore cursor, reverse index, screen alignment.
+                (1, b'7' | b'8' | b'M' | b'#') => return false,
+                (1, 0x1b) => {}
+                (1, _) => self.state = 0,
+                (2, b'?') => self.private = true,
+                (2, b'0'..=b'9') => {
+                    self.num = self
+                        .num
+                        .saturating_mul(10)
+                        .saturating_add(u32::from(b - b'0'))
+                }
+                (2, b';') => self.end_param(),
+                (2, 0x20..=0x3f) => {}
+                (2, fin @ 0x40..=0x7e) => {
+                    self.end_param();
+                    self.state = 0;
+                    // Cursor up or to a place, scrolling region, insert or
+                    // delete lines, scroll down, save/restore cursor.
+                    let moves = matches!(
+                        fin,
+                        b'A' | b'F'
+                            | b'H'
+                            | b'f'
+                            | b'd'
+                            | b'r'
+                            | b'L'
+                            | b'M'
+                            | b'T'
+                            | b'`'
+                            | b's'
+                            | b'u'
+                            | b'^'
+                    );
+                    if moves || (self.screen_mode && matches!(fin, b'h' | b'l')) {
+                        return false;
+                    }
+                }
+                (2, 0x1b) => self.state = 1,
+                (2, _) => {}
+                _ => self.state = 0,
+            }
+        }
+        true
+    }
+
+    /// Private modes that switch the screen buffer (47, 1047, 1049), the
+    /// origin (6) or the margins (69); the rest (cursor shown, bracketed
+    /// paste, mouse, …) change no text.
+    fn end_param(&mut self) {
+        if self.private && matches!(self.num, 6 | 47 | 69 | 1047 | 1049) {
+            self.screen_mode = true;
+        }
+        self.num = 0;
     }
 }
 
@@ -1734,6 +1869,30 @@ mod tests {
         let ev: Vec<(Micros, &str)> = events.iter().map(|(t, s)| (*t, s.as_str())).collect();
         let h = hits("needle", PatternOptions::default(), &ev);
         assert_eq!(h.iter().map(|h| h.time).collect::<Vec<_>>(), [500, 800]);
+    }
+
+    #[test]
+    fn scroll_scan_refuses_what_can_leave_older_text_on_screen() {
+        let ok = |parts: &[&str]| {
+            let mut s = ScrollScan::default();
+            parts.iter().all(|p| s.feed(p.as_bytes()))
+        };
+        assert!(ok(&[
+            "\x1b[01;34mdir\x1b[0m\r\n",
+            "\x1b[K\x1b[?25l\x1b[?2004h$ ls\r\n"
+        ]));
+        assert!(ok(&["\x1b[2J\x1b[3C\x1b[G\x1bc text\x08\t"]));
+        for bad in [
+            &["\x1b[5A"][..],
+            &["\x1b[", "12;1H"],
+            &["\x1b[?1049h"],
+            &["\x1b[?25;1049l"],
+            &["\x1b[3;20r"],
+            &["\x1b7", "x", "\x1b8"],
+            &["\x1bM"],
+        ] {
+            assert!(!ok(bad), "{bad:?}");
+        }
     }
 
     #[test]
