@@ -152,14 +152,22 @@ fn printable_run(s: &[u8]) -> usize {
         .map_or(s.len(), |p| i + p)
 }
 
+/// Bytes that end a run of plain text in escaped JSON string content.
+static JSON_SPECIAL: [bool; 256] = {
+    let mut t = [false; 256];
+    t[b'\\' as usize] = true;
+    t[b'"' as usize] = true;
+    t[0x7f] = true;
+    t
+};
+
 /// How many bytes at the start of `s` (escaped JSON string content) are
 /// plain text: up to a backslash, a quote or DEL. Runs between colour codes
-/// are mostly a few bytes, so the first 16 are looked at one by one (a call
+/// are mostly a few bytes, so the first 16 are looked up one by one (a call
 /// to memchr costs more than that); longer runs go to memchr.
 fn json_text_run(s: &[u8]) -> usize {
-    let special = |b: u8| b == b'\\' || b == b'"' || b == 0x7f;
     let head = s.len().min(16);
-    if let Some(p) = s[..head].iter().position(|&b| special(b)) {
+    if let Some(p) = s[..head].iter().position(|&b| JSON_SPECIAL[usize::from(b)]) {
         return p;
     }
     head + memchr::memchr3(b'\\', b'"', 0x7f, &s[head..]).unwrap_or(s.len() - head)
@@ -169,22 +177,34 @@ fn json_text_run(s: &[u8]) -> usize {
 /// (after `ESC [`): (first numeric parameter, final byte, length). None when
 /// it is not all there, or holds anything the state machine must see.
 fn whole_csi(s: &[u8], json: bool) -> Option<(u32, u8, usize)> {
-    let mut param: u32 = 0;
-    let mut digits = true;
-    for (j, &c) in s.iter().enumerate().take(MAX_CSI) {
+    // Find the final byte first: most sequences are colours (`m`) or
+    // erasures (`K`), whose parameters nobody needs.
+    let mut j = 0;
+    let fin = loop {
+        let &c = s.get(j)?;
         match c {
             // Inside JSON text a backslash starts an escape (not a final
-            // byte), and a quote ends the string.
+            // byte) and a quote ends the string.
             b'\\' | b'"' if json => return None,
-            b'0'..=b'9' if digits => {
-                param = param.saturating_mul(10).saturating_add(u32::from(c - b'0'));
-            }
-            0x20..=0x3f => digits = false,
-            0x40..=0x7e => return Some((param, c, j + 1)),
+            0x20..=0x3f => {}
+            0x40..=0x7e => break c,
+            // Controls go to the state machine.
             _ => return None,
         }
-    }
-    None
+        j += 1;
+        if j >= MAX_CSI {
+            return None;
+        }
+    };
+    let param = if matches!(fin, b'C' | b'a') {
+        s[..j]
+            .iter()
+            .take_while(|c| c.is_ascii_digit())
+            .fold(0u32, |p, &c| p.saturating_mul(10).saturating_add(u32::from(c - b'0')))
+    } else {
+        0
+    };
+    Some((param, fin, j + 1))
 }
 
 fn line_break(out: &mut Vec<u8>) {
