@@ -259,7 +259,13 @@ impl Stripper {
             if self.state == State::Ground {
                 // JSON escapes every control character but DEL.
                 let run = json_text_run(&s[i..]);
-                out.extend_from_slice(&s[i..i + run]);
+                if run < 32 {
+                    // Short runs (between colour codes): copied in line;
+                    // memcpy's call costs more than such a copy.
+                    out.extend(s[i..i + run].iter().copied());
+                } else {
+                    out.extend_from_slice(&s[i..i + run]);
+                }
                 i += run;
                 if i == n {
                     break;
