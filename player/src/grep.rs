@@ -200,7 +200,9 @@ fn whole_csi(s: &[u8], json: bool) -> Option<(u32, u8, usize)> {
         s[..j]
             .iter()
             .take_while(|c| c.is_ascii_digit())
-            .fold(0u32, |p, &c| p.saturating_mul(10).saturating_add(u32::from(c - b'0')))
+            .fold(0u32, |p, &c| {
+                p.saturating_mul(10).saturating_add(u32::from(c - b'0'))
+            })
     } else {
         0
     };

@@ -21,17 +21,28 @@ struct Moto {
 
 impl Moto {
     fn start() -> Option<Moto> {
+        Moto::start_with(&[])
+    }
+
+    /// A server that checks credentials and IAM policies after its first
+    /// `free` requests (moto's INITIAL_NO_AUTH_ACTION_COUNT).
+    fn start_enforcing_iam(free: u32) -> Option<Moto> {
+        Moto::start_with(&[("INITIAL_NO_AUTH_ACTION_COUNT", &free.to_string())])
+    }
+
+    fn start_with(env: &[(&str, &str)]) -> Option<Moto> {
         let python = peer("TERMTRAIL_PYTHON")?;
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        Some(Moto::on(&python, port))
+        Some(Moto::on(&python, port, env))
     }
 
-    fn on(python: &str, port: u16) -> Moto {
+    fn on(python: &str, port: u16, env: &[(&str, &str)]) -> Moto {
         let child = Command::new(python)
+            .envs(env.iter().copied())
             .args([
                 "-m",
                 "moto.server",
@@ -90,7 +101,7 @@ impl Moto {
     fn restart(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let fresh = Moto::on(&self.python.clone(), self.port);
+        let fresh = Moto::on(&self.python.clone(), self.port, &[]);
         *self = fresh;
     }
 }
@@ -484,6 +495,58 @@ fn bad_s3_locations_get_one_line_errors() {
     let r = run(&mut c, b"");
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.stderr.contains("credentials"), "{r:?}");
+}
+
+#[test]
+fn access_denied_is_a_one_line_error_naming_the_bucket() {
+    // Three requests go unchecked: the bucket, a user, its key. The user has
+    // no policy: every request of it is denied.
+    let Some(moto) = Moto::start_enforcing_iam(3) else {
+        return;
+    };
+    let key = moto.py(
+        "c.create_bucket(Bucket='denied')\n\
+         iam = boto3.client('iam', endpoint_url=c.meta.endpoint_url, region_name='us-east-1', aws_access_key_id='test', aws_secret_access_key='test')\n\
+         iam.create_user(UserName='nobody')\n\
+         k = iam.create_access_key(UserName='nobody')['AccessKey']\n\
+         print(k['AccessKeyId'], k['SecretAccessKey'])",
+    );
+    let (id, secret) = key.trim().split_once(' ').unwrap();
+    let d = Dir::new();
+    for (args, want) in [
+        (
+            vec![
+                "rec",
+                "--headless",
+                "--store",
+                "s3://denied/x",
+                "--",
+                "true",
+            ],
+            "s3://denied: access denied",
+        ),
+        (vec!["ls", "s3://denied"], "s3://denied"),
+        (vec!["verify", "--store", "s3://denied/x"], "s3://denied"),
+        // A HEAD: no error body, the status alone says it.
+        (
+            vec!["snapshot", "s3://denied/a.cast.zst", "--at", "1"],
+            "s3://denied/a.cast.zst: access denied",
+        ),
+    ] {
+        let mut c = tt(&d, &moto.endpoint(), &args);
+        c.env("AWS_ACCESS_KEY_ID", id)
+            .env("AWS_SECRET_ACCESS_KEY", secret);
+        let r = run(&mut c, b"");
+        assert_eq!(r.code, 2, "{args:?}: {r:?}");
+        assert!(r.stderr.contains(want), "{args:?}: {r:?}");
+        assert!(
+            r.stderr.to_lowercase().contains("access denied") || r.stderr.contains("AccessDenied"),
+            "{args:?}: {r:?}"
+        );
+        assert_eq!(r.stderr.trim().lines().count(), 1, "{args:?}: {r:?}");
+    }
+    // Nothing was recorded, so nothing is spooled.
+    assert!(spooled(&d).is_empty(), "{:?}", spooled(&d));
 }
 
 #[test]

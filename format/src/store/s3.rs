@@ -54,7 +54,14 @@ impl S3Error {
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
-        let code = e.as_service_error().and_then(|s| s.code()).unwrap_or("");
+        let status = e.raw_response().map(|r| r.status().as_u16());
+        // HEAD answers carry no body, so no error code: the status says it.
+        let code = match (e.as_service_error().and_then(|s| s.code()), status) {
+            (Some(c), _) => c,
+            (None, Some(403)) => "Forbidden",
+            (None, Some(404)) => "NotFound",
+            (None, _) => "",
+        };
         let full = DisplayErrorContext(e).to_string();
         let hint = match code {
             "NoSuchBucket" => "the bucket does not exist: check the name and the region",
@@ -82,6 +89,7 @@ impl S3Error {
             Some(s) if s.code().is_some() => {
                 format!("{}: {}", code, s.message().unwrap_or("no message"))
             }
+            _ if !code.is_empty() => format!("HTTP {}", status.unwrap_or(0)),
             _ => {
                 let mut parts = vec![e.to_string()];
                 let mut src = std::error::Error::source(e);
@@ -100,7 +108,7 @@ impl S3Error {
         } else {
             format!("S3 {what} {target}: {hint} ({detail})")
         };
-        S3Error(text, e.raw_response().map(|r| r.status().as_u16()))
+        S3Error(text, status)
     }
 
     /// Whether retrying could help (throttling, server errors, a network
