@@ -1900,6 +1900,38 @@ mod tests {
     }
 
     #[test]
+    fn text_runs_end_at_the_first_backslash_quote_or_del() {
+        let slow = |s: &[u8]| {
+            s.iter()
+                .position(|&b| b == b'\\' || b == b'"' || b == 0x7f)
+                .unwrap_or(s.len())
+        };
+        let mut seed = 7u64;
+        for len in 0..60 {
+            for _ in 0..200 {
+                let s: Vec<u8> = (0..len)
+                    .map(|_| {
+                        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+                        match (seed >> 33) % 40 {
+                            0 => b'\\',
+                            1 => b'"',
+                            2 => 0x7f,
+                            // Neighbours of the special bytes, and high bytes.
+                            3 => 0x5b,
+                            4 => 0x80,
+                            5 => 0xdc,
+                            6 => 0x21,
+                            7 => 0x7e,
+                            r => b'a' + r as u8 % 26,
+                        }
+                    })
+                    .collect();
+                assert_eq!(json_text_run(&s), slow(&s), "{s:?}");
+            }
+        }
+    }
+
+    #[test]
     fn scroll_scan_refuses_what_can_leave_older_text_on_screen() {
         let ok = |parts: &[&str]| {
             let mut s = ScrollScan::default();
