@@ -844,16 +844,48 @@ fn verify(a: VerifyArgs) -> Result<u8> {
         if found.is_empty() {
             bail!("no recordings under {url}");
         }
-        for t in found {
-            let (verdict, line) = match t.local() {
-                Ok((path, _fetched)) => verify_named(&path, &t.name(), key.as_ref(), a.json),
-                Err(e) => (Verdict::Error, format!("{}: error: {e}", t.name())),
-            };
-            writeln!(stdout.lock(), "{line}")?;
-            verdicts.push(verdict);
-        }
+        verdicts.extend(verify_targets(
+            found,
+            key.as_ref(),
+            a.json,
+            &mut stdout.lock(),
+        )?);
     }
     Ok(Verdict::worst(verdicts).exit_code() as u8)
+}
+
+/// Verifies recordings in order, printing a line for each. S3 objects are
+/// fetched one or two ahead of the one being verified, so downloading and
+/// verifying overlap.
+fn verify_targets(
+    targets: Vec<termtrail_player::remote::Target>,
+    key: Option<&termtrail_format::sign::PublicKey>,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<Vec<termtrail_player::verify::Verdict>> {
+    use termtrail_player::verify::{Verdict, verify_named};
+    std::thread::scope(|s| {
+        let (tx, rx) = std::sync::mpsc::sync_channel(2);
+        s.spawn(move || {
+            for t in targets {
+                let fetched = t.local();
+                if tx.send((t.name(), fetched)).is_err() {
+                    break; // the printer stopped (a closed pipe)
+                }
+            }
+        });
+        let mut verdicts = Vec::new();
+        for (name, fetched) in rx {
+            // A fetched copy is deleted when `_copy` goes, after verifying.
+            let (verdict, line) = match fetched {
+                Ok((path, _copy)) => verify_named(&path, &name, key, json),
+                Err(e) => (Verdict::Error, format!("{name}: error: {e}")),
+            };
+            writeln!(out, "{line}")?;
+            verdicts.push(verdict);
+        }
+        Ok(verdicts)
+    })
 }
 
 /// `verify --store`: every recording, then the journals.
@@ -864,20 +896,12 @@ fn verify_store(
     json: bool,
 ) -> Result<u8> {
     use termtrail_player::remote::StoreView;
-    use termtrail_player::verify::{Verdict, verify_named};
+    use termtrail_player::verify::Verdict;
     let view = StoreView::open(location).map_err(anyhow::Error::msg)?;
     let recordings = view.recordings(since).map_err(anyhow::Error::msg)?;
-    let mut verdicts = Vec::new();
     let mut out = io::stdout().lock();
-    for rel in &recordings {
-        let t = view.target(rel);
-        let (verdict, line) = match t.local() {
-            Ok((path, _fetched)) => verify_named(&path, &t.name(), key, json),
-            Err(e) => (Verdict::Error, format!("{}: error: {e}", t.name())),
-        };
-        writeln!(out, "{line}")?;
-        verdicts.push(verdict);
-    }
+    let targets = recordings.iter().map(|rel| view.target(rel)).collect();
+    let verdicts = verify_targets(targets, key, json, &mut out)?;
     let journal = view.journal(since).map_err(anyhow::Error::msg)?;
     let report =
         termtrail_format::journal::check(journal, since, &recordings, &mut |k| view.seal_of(k));
