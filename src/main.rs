@@ -903,8 +903,18 @@ fn verify_store(
     let targets = recordings.iter().map(|rel| view.target(rel)).collect();
     let verdicts = verify_targets(targets, key, json, &mut out)?;
     let journal = view.journal(since).map_err(anyhow::Error::msg)?;
-    let report =
-        termtrail_format::journal::check(journal, since, &recordings, &mut |k| view.seal_of(k));
+    // The seals the check will ask for, read all at once.
+    let wanted: Vec<String> = journal
+        .entries
+        .iter()
+        .flatten()
+        .filter(|e| since.is_none_or(|s| e.sealed_at >= s))
+        .map(|e| e.key.clone())
+        .collect();
+    let mut seals = view.seals_of(&wanted);
+    let report = termtrail_format::journal::check(journal, since, &recordings, &mut |k| {
+        seals.remove(k).unwrap_or_else(|| view.seal_of(k))
+    });
     let scope = since.map_or(String::new(), |s| {
         let (y, m, d, ..) = termtrail_format::store::civil(s);
         format!(" since {y:04}-{m:02}-{d:02}")

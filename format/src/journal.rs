@@ -106,17 +106,22 @@ pub fn parse_entry_key(key: &str) -> Option<(&str, u64)> {
     Some((recorder, seq.parse().ok()?))
 }
 
-/// Reads a store's journal. `keys` are the entry keys listed; `read(key)`
-/// fetches one. Without `since` every entry is read. With it, each
+/// One entry's stored bytes, or why they could not be read.
+pub type Fetched = Result<Vec<u8>, String>;
+
+/// Reads a store's journal. `keys` are the entry keys listed; `read(keys)`
+/// fetches a batch of them (in parallel, where that helps), one result per
+/// key in order. Without `since` every entry is read. With it, each
 /// recorder's entries are read newest first down to the first one sealed
 /// before `since` (kept as the anchor its successor's `prev` is checked
 /// against); older ones are only listed.
 pub fn read_journal(
     keys: Vec<String>,
     since: Option<u64>,
-    read: &mut dyn FnMut(&str) -> Result<Vec<u8>, String>,
+    read: &mut dyn FnMut(&[String]) -> Vec<Fetched>,
 ) -> JournalRead {
     let mut out = JournalRead::default();
+    let mut every = Vec::new();
     let mut by_recorder: BTreeMap<String, Vec<(u64, String)>> = BTreeMap::new();
     for key in keys {
         match parse_entry_key(&key) {
@@ -125,41 +130,58 @@ pub fn read_journal(
                 .or_default()
                 .push((seq, key)),
             // Every entry is read (a stray key gets its error from there).
-            _ => {
-                let found = read_entry(&key, read);
-                out.entries.push(found.map_err(|e| (key, e)));
-            }
+            _ => every.push(key),
         }
+    }
+    let mut fetch = |batch: &[String]| {
+        let mut got = read(batch).into_iter();
+        batch
+            .iter()
+            .map(|key| {
+                let bytes = got.next().unwrap_or_else(|| Err("not read".into()));
+                entry_at(key, bytes).map_err(|e| (key.clone(), e))
+            })
+            .collect::<Vec<Found>>()
+    };
+    for batch in every.chunks(64) {
+        out.entries.extend(fetch(batch));
     }
     for (recorder, mut list) in by_recorder {
         list.sort();
+        list.reverse();
+        // Newest first, a few at a time: a day's entries are usually few.
+        let mut done = 0;
         let mut older = false;
-        for (seq, key) in list.into_iter().rev() {
-            if older {
-                out.listed_only
-                    .entry(recorder.clone())
-                    .or_default()
-                    .push(seq);
-                continue;
+        while done < list.len() && !older {
+            let batch: Vec<String> = list[done..]
+                .iter()
+                .take(16)
+                .map(|(_, k)| k.clone())
+                .collect();
+            for found in fetch(&batch) {
+                done += 1;
+                older = matches!(&found, Ok(e) if since.is_some_and(|s| e.sealed_at < s));
+                out.entries.push(found);
+                if older {
+                    break;
+                }
             }
-            let found = read_entry(&key, read);
-            older = matches!(&found, Ok(e) if since.is_some_and(|s| e.sealed_at < s));
-            out.entries.push(found.map_err(|e| (key, e)));
         }
+        let rest = list[done..].iter().map(|&(seq, _)| seq);
+        out.listed_only.entry(recorder).or_default().extend(rest);
     }
+    out.listed_only.retain(|_, seqs| !seqs.is_empty());
     for seqs in out.listed_only.values_mut() {
         seqs.sort_unstable();
     }
     out
 }
 
-/// One entry, which must be stored where its recorder and sequence number
-/// say (an entry copied to another key is not taken for that one).
-fn read_entry(
-    key: &str,
-    read: &mut dyn FnMut(&str) -> Result<Vec<u8>, String>,
-) -> Result<Entry, String> {
-    let e = read(key).and_then(|b| Entry::parse(&b))?;
+/// One entry from its stored bytes; it must be stored where its recorder
+/// and sequence number say (an entry copied to another key is not taken
+/// for that one).
+fn entry_at(key: &str, bytes: Fetched) -> Result<Entry, String> {
+    let e = bytes.and_then(|b| Entry::parse(&b))?;
     match parse_entry_key(key) {
         Some((recorder, seq)) if (recorder, seq) != (e.recorder.as_str(), e.seq) => Err(format!(
             "it is entry {} of recorder {}, stored under another entry's key",
@@ -315,10 +337,15 @@ mod tests {
     fn read_since(c: &[Entry], since: Option<u64>) -> (JournalRead, Vec<String>) {
         let keys: Vec<String> = c.iter().map(|e| entry_key(&e.recorder, e.seq)).collect();
         let mut fetched = Vec::new();
-        let journal = read_journal(keys, since, &mut |k| {
-            fetched.push(k.to_string());
-            let (_, seq) = parse_entry_key(k).unwrap();
-            Ok(c.iter().find(|e| e.seq == seq).unwrap().to_bytes())
+        let journal = read_journal(keys, since, &mut |batch| {
+            fetched.extend(batch.iter().cloned());
+            batch
+                .iter()
+                .map(|k| {
+                    let (_, seq) = parse_entry_key(k).unwrap();
+                    Ok(c.iter().find(|e| e.seq == seq).unwrap().to_bytes())
+                })
+                .collect()
         });
         (journal, fetched)
     }
@@ -327,8 +354,11 @@ mod tests {
     fn since_reads_the_newest_entries_and_one_anchor_and_still_sees_gaps() {
         let c = chain(6);
         let (j, fetched) = read_since(&c, Some(1004));
-        // Entries 4 and 5 are in range, 3 anchors them; 0..2 only listed.
-        assert_eq!(fetched.len(), 3, "{fetched:?}");
+        // Entries 4 and 5 are in range, 3 anchors them; 0..2 only listed
+        // (fetched in the same batch, newest first, but not taken).
+        assert_eq!(fetched[0], entry_key("r1", 5), "{fetched:?}");
+        let read: Vec<u64> = j.entries.iter().map(|e| e.as_ref().unwrap().seq).collect();
+        assert_eq!(read, [5, 4, 3]);
         assert_eq!(j.listed_only["r1"], vec![0, 1, 2]);
         let mut seals = Vec::new();
         let keys = vec!["k4.cast.zst".to_string(), "k5.cast.zst".to_string()];
@@ -356,13 +386,33 @@ mod tests {
     }
 
     #[test]
+    fn since_reads_across_batches_and_a_short_reader_is_not_trusted() {
+        let c = chain(40);
+        let (j, _) = read_since(&c, Some(1003));
+        let read: Vec<u64> = j.entries.iter().map(|e| e.as_ref().unwrap().seq).collect();
+        assert_eq!(read, (2..40).rev().collect::<Vec<_>>());
+        assert_eq!(j.listed_only["r1"], vec![0, 1]);
+        // A reader that answers nothing: every entry is an error, and
+        // reading ends (no endless retry).
+        let keys: Vec<String> = (0..20).map(|s| entry_key("r1", s)).collect();
+        let j = read_journal(keys, Some(1003), &mut |_| Vec::new());
+        assert_eq!(j.entries.len(), 20);
+        assert!(j.entries.iter().all(|e| e.is_err()));
+    }
+
+    #[test]
     fn an_entry_under_another_entrys_key_is_refused() {
         let c = chain(3);
         let keys: Vec<String> = (0..3).map(|s| entry_key("r1", s)).collect();
         // Entry 2's key holds entry 1's bytes.
-        let j = read_journal(keys, None, &mut |k| {
-            let (_, seq) = parse_entry_key(k).unwrap();
-            Ok(c[seq.min(1) as usize].to_bytes())
+        let j = read_journal(keys, None, &mut |batch| {
+            batch
+                .iter()
+                .map(|k| {
+                    let (_, seq) = parse_entry_key(k).unwrap();
+                    Ok(c[seq.min(1) as usize].to_bytes())
+                })
+                .collect()
         });
         let r = check(j, None, &[], &mut |_| Ok(None));
         assert_problem(&r, "stored under another entry's key");

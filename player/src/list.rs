@@ -338,30 +338,7 @@ pub fn entries(
     verify: bool,
     jobs: usize,
 ) -> Vec<Result<Entry, String>> {
-    use std::sync::Mutex;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let next = AtomicUsize::new(0);
-    let out: Mutex<Vec<Option<Result<Entry, String>>>> =
-        Mutex::new((0..files.len()).map(|_| None).collect());
-    std::thread::scope(|s| {
-        for _ in 0..jobs.clamp(1, files.len().max(1)) {
-            s.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(target) = files.get(i) else { break };
-                    let r = entry_of(target, verify);
-                    if let Ok(mut o) = out.lock() {
-                        o[i] = Some(r);
-                    }
-                }
-            });
-        }
-    });
-    out.into_inner()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|r| r.unwrap_or_else(|| Err("not read".into())))
-        .collect()
+    crate::remote::par_map(files, jobs, |t| entry_of(t, verify))
 }
 
 #[cfg(test)]
