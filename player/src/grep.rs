@@ -1605,18 +1605,46 @@ pub fn search_all(
 ) {
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
-    let (tx, rx) = mpsc::sync_channel::<(usize, FileResult)>(jobs.max(1) * 2);
+    let jobs = jobs.max(1);
+    let (tx, rx) = mpsc::sync_channel::<(usize, FileResult)>(jobs * 2);
+    // An S3 object is fetched into a temporary file first: fetchers keep up
+    // to `jobs` objects ready ahead of the searchers, so downloading and
+    // searching overlap. Local files go straight to the searchers.
+    let remote = files
+        .iter()
+        .any(|t| matches!(t, crate::remote::Target::S3 { .. }));
+    type Ready = (usize, Result<(PathBuf, Option<tempfile::TempPath>), String>);
+    let (ready_tx, ready_rx) = mpsc::sync_channel::<Ready>(jobs);
+    let ready_rx = std::sync::Mutex::new(ready_rx);
     std::thread::scope(|s| {
-        for _ in 0..jobs.max(1).min(files.len().max(1)) {
-            let tx = tx.clone();
+        let fetchers = if remote { 4 } else { 1 };
+        for _ in 0..fetchers.min(files.len().max(1)) {
+            let ready_tx = ready_tx.clone();
             let (next, stop) = (&next, &stop);
             s.spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(target) = files.get(i) else { break };
-                    // An S3 object is fetched into a temporary file first.
-                    let r = match target.local() {
-                        Ok((path, _fetched)) => search_file(&path, pattern, opts),
+                    if ready_tx.send((i, target.local())).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(ready_tx);
+        for _ in 0..jobs.min(files.len().max(1)) {
+            let tx = tx.clone();
+            let (ready_rx, stop) = (&ready_rx, &stop);
+            s.spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let got = ready_rx.lock().ok().and_then(|r| r.recv().ok());
+                    let Some((i, fetched)) = got else { break };
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    // A fetched copy is deleted when `_copy` goes.
+                    let r = match fetched {
+                        Ok((path, _copy)) => search_file(&path, pattern, opts),
                         Err(e) => FileResult::Failed(e),
                     };
                     if tx.send((i, r)).is_err() {
@@ -1632,6 +1660,9 @@ pub fn search_all(
                 break;
             }
         }
+        // Stopped early: take what the fetchers still hand over (deleting
+        // the copies) until the last of them has seen the stop and gone.
+        while let Some(Ok(_)) = ready_rx.lock().ok().map(|r| r.recv()) {}
     });
 }
 
