@@ -4,9 +4,11 @@
 //! The index comes from the seal (found from the end of the file) or, for an
 //! unsealed file, is rebuilt by walking frame headers and block headers with
 //! seeks — segment payloads are skipped, not decompressed. A segment read
-//! this way is verified on its own: its chunks' SHA-256 and their links from
-//! the index entry's `link_in`. (Only a full sequential read proves that the
-//! index itself is untampered; `verify` does that.)
+//! this way is verified on its own: its chunks' links from the index entry's
+//! `link_in`, and the SHA-256 of every chunk whose events are taken
+//! ([`SegmentText`] hashes a chunk when it is used; [`SegmentEvents`] holds
+//! them all). (Only a full sequential read proves that the index itself is
+//! untampered; `verify` does that.)
 
 use std::io::{self, Read, Seek, SeekFrom};
 
