@@ -1,7 +1,7 @@
 //! Where recordings live: a local directory (the embedded default) or, with
-//! the `s3` feature, an S3 bucket ([`s3`]: the client, and the uploader that
-//! streams spooled recordings into the bucket). Stores move bytes and never
-//! parse them.
+//! the `s3` feature, an S3 bucket (module `s3`: the client, and the uploader
+//! that streams spooled recordings into the bucket). Stores move bytes and
+//! never parse them.
 //!
 //! Key layout (stable, documented in `docs/format.md` §8):
 //! `YYYY/MM/DD/<source>/<session-id>/<shell-id>/<start>.cast.zst`, with the
