@@ -160,17 +160,7 @@ async fn proxy_restart_detaches_and_idle_timeout_is_the_end_reason() {
 }
 
 fn terminado(d: &Dir) -> Option<(Child, u16)> {
-    let py = match std::env::var("TERMTRAIL_PYTHON") {
-        Ok(p) if !p.is_empty() => p,
-        _ => {
-            assert!(
-                std::env::var("TERMTRAIL_REQUIRE_PEERS").is_err(),
-                "TERMTRAIL_PYTHON not set"
-            );
-            eprintln!("SKIPPED: TERMTRAIL_PYTHON not set");
-            return None;
-        }
-    };
+    let py = crate::peers::peer("TERMTRAIL_PYTHON")?;
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/python/terminado_server.py"
@@ -355,15 +345,8 @@ async fn signed_shell(py: &str, pd: &Dir, env: &[(&str, String)]) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn proxy_signs_the_upstream_upgrade_with_sigv4() {
-    let py = match std::env::var("TERMTRAIL_PYTHON") {
-        Ok(p) if !p.is_empty() => p,
-        _ => {
-            assert!(
-                std::env::var("TERMTRAIL_REQUIRE_PEERS").is_err(),
-                "TERMTRAIL_PYTHON not set"
-            );
-            return;
-        }
+    let Some(py) = crate::peers::peer("TERMTRAIL_PYTHON") else {
+        return;
     };
     let (ak, sk, token) = SIGV4_KEYS;
     // Credentials from the environment.

@@ -691,25 +691,36 @@ fn host_with_tiny_disk(d: &Dir, args: &str) -> (Child, String) {
     (child, addr)
 }
 
+/// Opens shell `big` on `addr` and has it print ~160 KB of incompressible
+/// output: more than the 60 KiB a recording may grow to under
+/// [`host_with_tiny_disk`].
+async fn overflow_the_recording(addr: &str) -> Ws {
+    let url = format!("ws://{addr}/runtimes/{ARN}/ws/shells?shellId=big");
+    let (mut ws, _) = open(&url).await;
+    stdin(
+        &mut ws,
+        "head -c 120000 /dev/urandom | base64 -w 100; echo printed-all\n",
+    )
+    .await;
+    ws
+}
+
+/// The exit status of a shell that `--strict` must end (within 20 s).
+async fn ended(ws: &mut Ws) -> Value {
+    tokio::time::timeout(Duration::from_secs(20), exit_status(ws))
+        .await
+        .expect("the shell was not ended")
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_recording_that_fails_is_counted_and_strict_ends_its_shell() {
     for strict in [false, true] {
         let d = Dir::new();
         let (mut child, addr) = serve_with_tiny_disk(&d, if strict { "--strict" } else { "" });
-        let url = format!("ws://{addr}/runtimes/{ARN}/ws/shells?shellId=big");
-        let (mut ws, _) = open(&url).await;
-        // ~160 KB of incompressible output: more than the 60 KiB the
-        // recording may grow to.
-        stdin(
-            &mut ws,
-            "head -c 120000 /dev/urandom | base64 -w 100; echo printed-all\n",
-        )
-        .await;
+        let mut ws = overflow_the_recording(&addr).await;
         if strict {
             // The output that could not be recorded ends the shell.
-            let st = tokio::time::timeout(Duration::from_secs(20), exit_status(&mut ws))
-                .await
-                .expect("the shell was not ended");
+            let st = ended(&mut ws).await;
             assert_eq!(st["status"], "Failure", "{st}");
             assert!(st["message"].to_string().contains("exit code"), "{st}");
         } else {
@@ -745,16 +756,8 @@ async fn proxy_strict_ends_a_proxied_shell_whose_recording_fails() {
         &d,
         &format!("proxy --strict --upstream ws://{}", upstream.addr),
     );
-    let url = format!("ws://{addr}/runtimes/{ARN}/ws/shells?shellId=big");
-    let (mut ws, _) = open(&url).await;
-    stdin(
-        &mut ws,
-        "head -c 120000 /dev/urandom | base64 -w 100; echo printed-all\n",
-    )
-    .await;
-    let st = tokio::time::timeout(Duration::from_secs(20), exit_status(&mut ws))
-        .await
-        .expect("the proxied shell was not ended");
+    let mut ws = overflow_the_recording(&addr).await;
+    let st = ended(&mut ws).await;
     assert!(st.to_string().contains("exit code"), "{st}");
     let metrics = http_get(&addr, "/metrics");
     assert!(

@@ -9,19 +9,7 @@ use crate::serve::Server;
 use crate::util::*;
 
 fn python() -> Option<String> {
-    match std::env::var("TERMTRAIL_PYTHON") {
-        Ok(p) if !p.is_empty() => Some(p),
-        _ => {
-            assert!(
-                std::env::var("TERMTRAIL_REQUIRE_PEERS").is_err(),
-                "TERMTRAIL_PYTHON is not set but TERMTRAIL_REQUIRE_PEERS is: run scripts/test"
-            );
-            eprintln!(
-                "SKIPPED: TERMTRAIL_PYTHON not set (run scripts/test to install the AgentCore SDK)"
-            );
-            None
-        }
-    }
+    crate::peers::peer("TERMTRAIL_PYTHON")
 }
 
 fn sdk(py: &str, server: &Server, scenario: &str) -> Value {
