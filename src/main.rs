@@ -257,13 +257,16 @@ fn filters(
     Ok((meta, since, until))
 }
 
+/// The Ed25519 secret key in `path`, when one is named (`--sign-key`).
+fn secret_key(path: Option<&Path>) -> Result<Option<termtrail_format::sign::SecretKey>> {
+    Ok(path
+        .map(termtrail_format::sign::SecretKey::load)
+        .transpose()?)
+}
+
 fn recover(a: RecoverArgs) -> Result<u8> {
     use termtrail_format::recover::{RecoverError, seal_interrupted};
-    let key = a
-        .sign_key
-        .as_deref()
-        .map(termtrail_format::sign::SecretKey::load)
-        .transpose()?;
+    let key = secret_key(a.sign_key.as_deref())?;
     let mut code = 0;
     for f in &a.files {
         match seal_interrupted(
@@ -307,11 +310,7 @@ fn upload(a: UploadArgs) -> Result<u8> {
     if !matches!(a.store, Location::S3 { .. }) {
         bail!("upload needs an S3 store (s3://BUCKET/PREFIX); a local store needs no upload");
     }
-    let key = a
-        .sign_key
-        .as_deref()
-        .map(termtrail_format::sign::SecretKey::load)
-        .transpose()?;
+    let key = secret_key(a.sign_key.as_deref())?;
     let dest = Destination::open(
         &a.store,
         DEFAULT_UPLOAD_INTERVAL,
@@ -695,6 +694,8 @@ fn rec(a: RecArgs) -> Result<u8> {
     use termtrail_recorder::rec::{MARKER_KEY, RecOptions, record};
     use termtrail_recorder::store::Destination;
     let writer = WriterOptions::default().chunk_age(Duration::from_millis(a.chunk_ms));
+    // Signs the seal, and the seals of spools a killed recorder left.
+    let key = secret_key(a.sign_key.as_deref())?;
     let (dest, new) = match &a.output {
         Some(_) => (None, None),
         None => {
@@ -702,17 +703,12 @@ fn rec(a: RecArgs) -> Result<u8> {
                 Some(l) => l,
                 None => Location::Local(store_root(None)?.root().to_path_buf()),
             };
-            let key = a
-                .sign_key
-                .as_deref()
-                .map(termtrail_format::sign::SecretKey::load)
-                .transpose()?;
             let dest = Destination::open(
                 &location,
                 a.upload_interval,
                 a.strict,
                 protection(&a.protect)?,
-                key,
+                key.clone(),
             )
             .map_err(anyhow::Error::msg)?;
             let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -745,7 +741,7 @@ fn rec(a: RecArgs) -> Result<u8> {
         size: a.size,
         input: a.input,
         title: a.title,
-        sign_key: a.sign_key,
+        sign_key: key,
         marker_key: (!a.no_marker_key).then_some(MARKER_KEY),
         writer,
         overwrite: a.overwrite,
@@ -1044,11 +1040,7 @@ fn partial_path(out: &Path) -> PathBuf {
 }
 
 fn import(a: ImportArgs) -> Result<u8> {
-    let key = a
-        .sign_key
-        .as_deref()
-        .map(termtrail_format::sign::SecretKey::load)
-        .transpose()?;
+    let key = secret_key(a.sign_key.as_deref())?;
     let input = std::fs::File::open(&a.file)
         .with_context(|| format!("cannot open {}", a.file.display()))?;
     let out_path = match (a.output, a.store) {

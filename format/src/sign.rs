@@ -33,6 +33,7 @@ pub enum KeyError {
 }
 
 /// A signing key.
+#[derive(Clone)]
 pub struct SecretKey(SigningKey);
 
 /// A verifying key.

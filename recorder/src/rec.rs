@@ -33,7 +33,7 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGWINCH};
 use termtrail_format::cast::{Header, RecordingMeta};
 use termtrail_format::event::{Event, EventData, Micros, TermSize};
 use termtrail_format::seal::EndReason;
-use termtrail_format::sign::{KeyError, SecretKey};
+use termtrail_format::sign::SecretKey;
 use termtrail_format::utf8::Utf8Stitcher;
 use termtrail_format::writer::{
     ChainWriter, SealSummary, WriteError, WriterOptions, new_recording_id,
@@ -65,8 +65,8 @@ pub struct RecOptions {
     pub input: bool,
     /// Title for the header.
     pub title: Option<String>,
-    /// Ed25519 secret key file to sign the seal with.
-    pub sign_key: Option<PathBuf>,
+    /// Ed25519 secret key to sign the seal with.
+    pub sign_key: Option<SecretKey>,
     /// Marker hotkey byte (interactive only); None disables it.
     pub marker_key: Option<u8>,
     /// Chunk and segment bounds.
@@ -119,9 +119,6 @@ pub enum RecError {
         /// Why.
         source: io::Error,
     },
-    /// The signing key could not be loaded.
-    #[error(transparent)]
-    Key(#[from] KeyError),
     /// The PTY or the command could not be started.
     #[error("cannot start {command:?}: {message}")]
     Spawn {
@@ -178,7 +175,7 @@ fn host_name() -> Option<String> {
 /// Runs the command and records it to `path`. Returns when the command has
 /// exited (or the session was ended by a signal) and the recording is sealed.
 pub fn record(opts: &RecOptions, path: &Path) -> Result<RecOutcome, RecError> {
-    let key = opts.sign_key.as_deref().map(SecretKey::load).transpose()?;
+    let key = opts.sign_key.clone();
     let command = if opts.command.is_empty() {
         vec![
             std::env::var("SHELL")
