@@ -904,7 +904,7 @@ fn verify_store(
         .entries
         .iter()
         .flatten()
-        .filter(|e| since.is_none_or(|s| e.sealed_at >= s))
+        .filter(|e| e.in_range(since))
         .map(|e| e.key.clone())
         .collect();
     let mut seals = view.seals_of(&wanted);

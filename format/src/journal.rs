@@ -55,6 +55,12 @@ impl Entry {
         serde_json::from_slice(bytes).map_err(|e| format!("malformed journal entry: {e}"))
     }
 
+    /// Whether a check from `since` on looks at this entry's recording
+    /// (an entry sealed before is read only as the anchor of the chain).
+    pub fn in_range(&self, since: Option<u64>) -> bool {
+        since.is_none_or(|s| self.sealed_at >= s)
+    }
+
     /// What the next entry's `prev` must be: the hash of these bytes.
     pub fn hash(&self) -> Hash {
         sha256(&self.to_bytes())
@@ -160,7 +166,7 @@ pub fn read_journal(
                 .collect();
             for found in fetch(&batch) {
                 done += 1;
-                older = matches!(&found, Ok(e) if since.is_some_and(|s| e.sealed_at < s));
+                older = matches!(&found, Ok(e) if !e.in_range(since));
                 out.entries.push(found);
                 if older {
                     break;
@@ -247,7 +253,7 @@ pub fn check(
             }
             prev = Some(e);
             named.insert(e.key.clone());
-            if since.is_some_and(|s| e.sealed_at < s) {
+            if !e.in_range(since) {
                 continue; // an anchor: its recording is outside the range
             }
             match seal_of(&e.key) {

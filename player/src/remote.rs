@@ -319,7 +319,10 @@ impl StoreView {
         rels: &[String],
     ) -> std::collections::HashMap<String, Result<Option<termtrail_format::chain::Hash>, String>>
     {
-        let threads = if self.store.is_some() { 16 } else { 2 };
+        let threads = match self.store {
+            Some(_) => 16,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
         let seals = par_map(rels, threads, |rel| self.seal_of(rel));
         rels.iter().cloned().zip(seals).collect()
     }
