@@ -123,7 +123,8 @@ pub fn seal_interrupted(
         (&mut f)
             .take(len - seg.offset)
             .read_to_end(&mut compressed)?;
-        let all = decompress_prefix(&compressed);
+        // As much of the unfinished frame as decompresses.
+        let (all, _) = crate::segment::decompress(&compressed, false);
         let upto = last.as_ref().map_or(0, |r| r.seq + 1);
         // Keep the header line (segment 0) and every chunk up to the last
         // verified one, record line included.
@@ -228,21 +229,6 @@ fn from_hex(s: &str) -> Result<Hash, RecoverError> {
     hex::decode_to_slice(s, &mut h)
         .map_err(|_| RecoverError::Unreadable(format!("bad link {s:?} in a segment index")))?;
     Ok(h)
-}
-
-/// As much of a (possibly unfinished) zstd frame as decompresses.
-fn decompress_prefix(bytes: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let Ok(mut dec) = zstd::stream::read::Decoder::new(bytes) else {
-        return out;
-    };
-    let mut buf = vec![0u8; 64 << 10];
-    loop {
-        match dec.read(&mut buf) {
-            Ok(0) | Err(_) => return out,
-            Ok(n) => out.extend_from_slice(&buf[..n]),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -143,7 +143,9 @@ fn decode(frame: &Frame, first: bool, hash: bool) -> DecodedSegment {
     seg
 }
 
-fn decompress(bytes: &[u8], complete: bool) -> (Vec<u8>, Decompressed) {
+/// Decompresses one segment frame: all of it, or for a frame cut short
+/// (`complete` false) or corrupt, what decoded before the cut.
+pub(crate) fn decompress(bytes: &[u8], complete: bool) -> (Vec<u8>, Decompressed) {
     // A whole frame decodes in one call straight into its buffer (zstd's
     // streaming decoder would stage every block in its window and copy it
     // out, and the loop below copies once more). The buffer's capacity is
