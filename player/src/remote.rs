@@ -134,8 +134,8 @@ pub fn list_url_since(url: &str, since: Option<i64>) -> Result<Vec<Target>, Stri
         return Ok(vec![Target::S3 { store, key, size }]);
     }
     let start_after = since.map(|s| {
-        let (y, m, d, ..) = termtrail_format::store::civil((s - 86_400).max(0) as u64);
-        format!("{prefix}{y:04}/{m:02}/{d:02}")
+        let day = termtrail_format::store::day_prefix((s - 86_400).max(0) as u64);
+        format!("{prefix}{day}")
     });
     let objects = store
         .list(&prefix, start_after.as_deref())
@@ -194,10 +194,7 @@ impl StoreView {
     /// seconds), those that sort from its day on (a store's keys begin with
     /// their recording's UTC date, `YYYY/MM/DD/`).
     pub fn recordings(&self, since: Option<u64>) -> Result<Vec<String>, String> {
-        let day = since.map(|s| {
-            let (y, m, d, ..) = termtrail_format::store::civil(s);
-            format!("{y:04}/{m:02}/{d:02}")
-        });
+        let day = since.map(termtrail_format::store::day_prefix);
         let in_range = |k: &String| day.as_ref().is_none_or(|d| k.as_str() >= d.as_str());
         let mut out: Vec<String> = match (&self.location, &self.store) {
             (_, Some(s)) => {

@@ -112,7 +112,8 @@ impl LocalStore {
     pub fn key(parts: &KeyParts<'_>) -> String {
         let (y, mo, d, h, mi, s) = civil(parts.start);
         format!(
-            "{y:04}/{mo:02}/{d:02}/{}/{}/{}/{y:04}{mo:02}{d:02}T{h:02}{mi:02}{s:02}Z.cast.zst",
+            "{}/{}/{}/{}/{y:04}{mo:02}{d:02}T{h:02}{mi:02}{s:02}Z.cast.zst",
+            day_prefix(parts.start),
             sanitize(parts.source),
             sanitize(parts.session),
             sanitize(parts.shell),
@@ -147,6 +148,14 @@ fn sanitize(s: &str) -> String {
     } else {
         out
     }
+}
+
+/// The start of every key of a recording started at `secs` (Unix seconds):
+/// its UTC day, `YYYY/MM/DD`. Keys sort by it, so a listing can start at a
+/// day.
+pub fn day_prefix(secs: u64) -> String {
+    let (y, m, d, ..) = civil(secs);
+    format!("{y:04}/{m:02}/{d:02}")
 }
 
 /// Unix seconds → (year, month, day, hour, minute, second) in UTC.
