@@ -183,20 +183,30 @@ pub fn failures() -> u64 {
     FAILED.load(std::sync::atomic::Ordering::Relaxed)
 }
 
-fn mark_failed(failed: &mut Option<String>, why: String) {
-    FAILED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    *failed = Some(why);
+/// The recording's failure, and its watchers (`Recording::wait_failed`)
+/// told once, when it happens.
+struct Failure {
+    why: Option<String>,
+    tx: tokio::sync::watch::Sender<bool>,
+}
+
+impl Failure {
+    fn mark(&mut self, why: String) {
+        FAILED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.why = Some(why);
+        self.tx.send_replace(true);
+    }
 }
 
 /// Runs `f` on the writer unless the recording has failed; a write error or
 /// a panic marks it failed (it then accepts nothing more).
 async fn job(
     w: &mut Option<Writer>,
-    failed: &mut Option<String>,
+    failed: &mut Failure,
     name: &str,
     f: impl FnOnce(&mut Writer) -> Result<(), WriteError> + Send + 'static,
 ) {
-    if failed.is_some() {
+    if failed.why.is_some() {
         return;
     }
     let Some(writer) = w.take() else { return };
@@ -205,10 +215,10 @@ async fn job(
             *w = Some(writer);
             if let Err(e) = r {
                 tracing::error!(recording = %name, error = %e, "recording failed; the shell goes on unrecorded");
-                mark_failed(failed, e.to_string());
+                failed.mark(e.to_string());
             }
         }
-        None => mark_failed(failed, "recording worker panicked".into()),
+        None => failed.mark("recording worker panicked".into()),
     }
 }
 
@@ -222,7 +232,10 @@ async fn run(
 ) -> Option<SealSummary> {
     let now = move || start.elapsed().as_micros() as Micros;
     let mut w = Some(writer);
-    let mut failed: Option<String> = None;
+    let mut failed = Failure {
+        why: None,
+        tx: failed_tx,
+    };
     // Whether a tick may have work (an open chunk, an idle segment to close):
     // set by events, cleared once the recording has been quiet for a while,
     // so idle recordings cost nothing.
@@ -241,9 +254,6 @@ async fn run(
                 }
                 let t = now();
                 job(&mut w, &mut failed, &name, move |w| w.tick(t)).await;
-                if failed.is_some() {
-                    failed_tx.send_replace(true);
-                }
                 continue;
             }
         };
@@ -261,7 +271,7 @@ async fn run(
                 Err(_) => break,
             }
         }
-        if !batch.is_empty() && failed.is_none() {
+        if !batch.is_empty() && failed.why.is_none() {
             active = true;
             quiet_ticks = 0;
             job(&mut w, &mut failed, &name, move |w| {
@@ -271,12 +281,9 @@ async fn run(
                 w.commit()
             })
             .await;
-            if failed.is_some() {
-                failed_tx.send_replace(true);
-            }
         }
         if let Some((end, done)) = finish {
-            let result = match (failed.take(), w.take()) {
+            let result = match (failed.why.take(), w.take()) {
                 (Some(e), _) => Err(e),
                 (None, Some(writer)) => {
                     tokio::task::spawn_blocking(move || writer.seal(end).map_err(|e| e.to_string()))
@@ -291,7 +298,7 @@ async fn run(
         }
     }
     // Every handle dropped without finishing: seal as interrupted.
-    if let (Some(writer), None) = (w, failed) {
+    if let (Some(writer), None) = (w, failed.why) {
         return tokio::task::spawn_blocking(move || {
             writer.seal(EndReason::Interrupted {
                 detail: "recorder stopped".into(),
