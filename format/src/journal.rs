@@ -67,6 +67,10 @@ impl Entry {
     }
 }
 
+/// The field of a header's `termtrail` block that names the journal's head
+/// when the recording started (`termtrail.after`, docs/format.md §8.1).
+pub const AFTER_FIELD: &str = "after";
+
 /// Where an entry is stored, relative to the store's prefix.
 pub fn entry_key(recorder: &str, seq: u64) -> String {
     format!("journal/{recorder}/{seq:012}.json")

@@ -411,7 +411,12 @@ fn build_header(
         extra: opts
             .after
             .iter()
-            .map(|a| ("after".to_string(), a.clone()))
+            .map(|a| {
+                (
+                    termtrail_format::journal::AFTER_FIELD.to_string(),
+                    a.clone(),
+                )
+            })
             .collect(),
         ..RecordingMeta::default()
     });

@@ -38,6 +38,9 @@ pub struct Recording {
     failed: tokio::sync::watch::Receiver<bool>,
 }
 
+/// Runs once a recording has ended, with its seal (None when it failed).
+pub type OnDone = Box<dyn FnOnce(Option<SealSummary>) + Send>;
+
 impl Recording {
     /// Creates the file (never overwriting) and starts the recording task.
     /// `on_done` runs once the task has ended, with the seal (None when the
@@ -47,7 +50,7 @@ impl Recording {
         path: &Path,
         header: Header,
         opts: WriterOptions,
-        on_done: Option<Box<dyn FnOnce(Option<SealSummary>) + Send>>,
+        on_done: Option<OnDone>,
     ) -> Result<Recording, WriteError> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;

@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use termtrail_format::journal::entry_key;
+use termtrail_format::cast::RecordingMeta;
+use termtrail_format::journal::{AFTER_FIELD, entry_key};
 use termtrail_format::sign::SecretKey;
 use termtrail_format::store::s3::{
     Protection, S3Store, UploadStatus, Uploader, UploaderOptions, lock_path,
@@ -53,6 +54,15 @@ pub struct NewRecording {
     /// The journal's head when it started: the header binds it as
     /// `termtrail.after` (None without a journal).
     pub after: Option<serde_json::Value>,
+}
+
+impl NewRecording {
+    /// Binds the journal's head into a header's `termtrail` block.
+    pub fn bind_after(&self, meta: &mut RecordingMeta) {
+        if let Some(a) = &self.after {
+            meta.extra.insert(AFTER_FIELD.into(), a.clone());
+        }
+    }
 }
 
 /// The spool directory for a bucket and prefix: `$TERMTRAIL_SPOOL_DIR`, else
@@ -165,6 +175,13 @@ impl Destination {
                 })
             }
         }
+    }
+
+    /// The callback a shell's [`crate::recording::Recording`] runs when it
+    /// ends: [`Destination::finished`] for the recording `rec`.
+    pub fn on_done(self: &Arc<Self>, rec: NewRecording) -> crate::recording::OnDone {
+        let dest = Arc::clone(self);
+        Box::new(move |sealed| dest.finished(&rec, sealed.as_ref()))
     }
 
     /// The recording is sealed (with `seal`), or failed (None): journal

@@ -17,7 +17,6 @@ use termtrail_format::cast::{Header, RecordingMeta};
 use termtrail_format::event::{EventData, TermSize};
 use termtrail_format::seal::EndReason;
 use termtrail_format::store::KeyParts;
-use termtrail_format::writer::SealSummary;
 use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 
@@ -128,13 +127,10 @@ pub(super) async fn run_command(
         principal: Some(host.opts.principal.clone()),
         ..RecordingMeta::default()
     };
-    if let Some(a) = new.after.clone() {
-        meta.extra.insert("after".into(), a);
-    }
+    new.bind_after(&mut meta);
     header.termtrail = Some(meta);
     let path = new.path.clone();
-    let done: Box<dyn FnOnce(Option<SealSummary>) + Send> =
-        Box::new(move |sealed| dest.finished(&new, sealed.as_ref()));
+    let done = dest.on_done(new);
     let recording = match Recording::start(&path, header, host.opts.writer.clone(), Some(done)) {
         Ok(r) => r,
         Err(e) => {

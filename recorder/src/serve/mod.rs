@@ -27,7 +27,6 @@ use termtrail_format::cast::{Header, RecordingMeta};
 use termtrail_format::event::TermSize;
 use termtrail_format::seal::EndReason;
 use termtrail_format::store::KeyParts;
-use termtrail_format::writer::SealSummary;
 use termtrail_format::writer::WriterOptions;
 use tokio::sync::Semaphore;
 
@@ -333,7 +332,6 @@ async fn start_shell(
         })
         .map_err(|e| internal(format!("cannot create the recording: {e}")))?;
     let path = new.path.clone();
-    let after = new.after.clone();
     let size = TermSize::DEFAULT;
     let mut header = Header::new(size);
     header.term.kind = Some("xterm-256color".into());
@@ -366,12 +364,9 @@ async fn start_shell(
     if !command.is_empty() {
         header.command = Some(crate::rec::shell_join(&command));
     }
-    if let Some(a) = after {
-        meta.extra.insert("after".into(), a);
-    }
+    new.bind_after(&mut meta);
     header.termtrail = Some(meta);
-    let done: Box<dyn FnOnce(Option<SealSummary>) + Send> =
-        Box::new(move |sealed| dest.finished(&new, sealed.as_ref()));
+    let done = dest.on_done(new);
     let recording = Recording::start(&path, header, host.opts.writer.clone(), Some(done))
         .map_err(|e| internal(e.to_string()))?;
     let watch_failure = recording.clone();
