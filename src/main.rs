@@ -841,7 +841,7 @@ fn verify(a: VerifyArgs) -> Result<u8> {
             bail!("no recordings under {url}");
         }
         verdicts.extend(verify_targets(
-            found,
+            &found,
             key.as_ref(),
             a.json,
             &mut stdout.lock(),
@@ -854,26 +854,19 @@ fn verify(a: VerifyArgs) -> Result<u8> {
 /// fetched one or two ahead of the one being verified, so downloading and
 /// verifying overlap.
 fn verify_targets(
-    targets: Vec<termtrail_player::remote::Target>,
+    targets: &[termtrail_player::remote::Target],
     key: Option<&termtrail_format::sign::PublicKey>,
     json: bool,
     out: &mut dyn Write,
 ) -> Result<Vec<termtrail_player::verify::Verdict>> {
     use termtrail_player::verify::{Verdict, verify_named};
-    std::thread::scope(|s| {
-        let (tx, rx) = std::sync::mpsc::sync_channel(2);
-        s.spawn(move || {
-            for t in targets {
-                let fetched = t.local();
-                if tx.send((t.name(), fetched)).is_err() {
-                    break; // the printer stopped (a closed pipe)
-                }
-            }
-        });
+    // One fetcher, two ahead: lines come out in order.
+    termtrail_player::remote::fetch_ahead(targets, 1, 2, |ready| {
         let mut verdicts = Vec::new();
-        for (name, fetched) in rx {
+        while let Some((i, local)) = ready.lock().ok().and_then(|r| r.recv().ok()) {
+            let name = targets[i].name();
             // A fetched copy is deleted when `_copy` goes, after verifying.
-            let (verdict, line) = match fetched {
+            let (verdict, line) = match local {
                 Ok((path, _copy)) => verify_named(&path, &name, key, json),
                 Err(e) => (Verdict::Error, format!("{name}: error: {e}")),
             };
@@ -896,8 +889,8 @@ fn verify_store(
     let view = StoreView::open(location).map_err(anyhow::Error::msg)?;
     let recordings = view.recordings(since).map_err(anyhow::Error::msg)?;
     let mut out = io::stdout().lock();
-    let targets = recordings.iter().map(|rel| view.target(rel)).collect();
-    let verdicts = verify_targets(targets, key, json, &mut out)?;
+    let targets: Vec<_> = recordings.iter().map(|rel| view.target(rel)).collect();
+    let verdicts = verify_targets(&targets, key, json, &mut out)?;
     let journal = view.journal(since).map_err(anyhow::Error::msg)?;
     // The seals the check will ask for, read all at once.
     let wanted: Vec<String> = journal

@@ -18,7 +18,7 @@
 use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 
 use regex::bytes::{Regex, RegexBuilder};
@@ -1603,66 +1603,47 @@ pub fn search_all(
     jobs: usize,
     done: &mut dyn FnMut(&str, FileResult) -> bool,
 ) {
-    let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
     let jobs = jobs.max(1);
     let (tx, rx) = mpsc::sync_channel::<(usize, FileResult)>(jobs * 2);
-    // An S3 object is fetched into a temporary file first: fetchers keep up
-    // to `jobs` objects ready ahead of the searchers, so downloading and
-    // searching overlap. Local files go straight to the searchers.
+    // An S3 object is fetched into a temporary file first: four fetchers
+    // keep up to `jobs` objects ready ahead of the searchers, so
+    // downloading and searching overlap. Local files need no fetching.
     let remote = files
         .iter()
         .any(|t| matches!(t, crate::remote::Target::S3 { .. }));
-    type Ready = (usize, Result<(PathBuf, Option<tempfile::TempPath>), String>);
-    let (ready_tx, ready_rx) = mpsc::sync_channel::<Ready>(jobs);
-    let ready_rx = std::sync::Mutex::new(ready_rx);
-    std::thread::scope(|s| {
-        let fetchers = if remote { 4 } else { 1 };
-        for _ in 0..fetchers.min(files.len().max(1)) {
-            let ready_tx = ready_tx.clone();
-            let (next, stop) = (&next, &stop);
-            s.spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(target) = files.get(i) else { break };
-                    if ready_tx.send((i, target.local())).is_err() {
-                        break;
+    let fetchers = if remote { 4 } else { 1 };
+    crate::remote::fetch_ahead(files, fetchers, jobs, |ready| {
+        std::thread::scope(|s| {
+            for _ in 0..jobs.min(files.len().max(1)) {
+                let tx = tx.clone();
+                let stop = &stop;
+                s.spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        let got = ready.lock().ok().and_then(|r| r.recv().ok());
+                        let Some((i, local)) = got else { break };
+                        if stop.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        // A fetched copy is deleted when `_copy` goes.
+                        let r = match local {
+                            Ok((path, _copy)) => search_file(&path, pattern, opts),
+                            Err(e) => FileResult::Failed(e),
+                        };
+                        if tx.send((i, r)).is_err() {
+                            break;
+                        }
                     }
-                }
-            });
-        }
-        drop(ready_tx);
-        for _ in 0..jobs.min(files.len().max(1)) {
-            let tx = tx.clone();
-            let (ready_rx, stop) = (&ready_rx, &stop);
-            s.spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    let got = ready_rx.lock().ok().and_then(|r| r.recv().ok());
-                    let Some((i, fetched)) = got else { break };
-                    if stop.load(Ordering::Relaxed) {
-                        break;
-                    }
-                    // A fetched copy is deleted when `_copy` goes.
-                    let r = match fetched {
-                        Ok((path, _copy)) => search_file(&path, pattern, opts),
-                        Err(e) => FileResult::Failed(e),
-                    };
-                    if tx.send((i, r)).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-        drop(tx);
-        for (i, r) in rx.iter() {
-            if !done(&files[i].name(), r) {
-                stop.store(true, Ordering::Relaxed);
-                break;
+                });
             }
-        }
-        // Stopped early: take what the fetchers still hand over (deleting
-        // the copies) until the last of them has seen the stop and gone.
-        while let Some(Ok(_)) = ready_rx.lock().ok().map(|r| r.recv()) {}
+            drop(tx);
+            for (i, r) in rx.iter() {
+                if !done(&files[i].name(), r) {
+                    stop.store(true, Ordering::Relaxed);
+                    break;
+                }
+            }
+        });
     });
 }
 

@@ -338,6 +338,52 @@ impl StoreView {
     }
 }
 
+/// A target made local: its path, and for an S3 object the temporary copy,
+/// deleted when this is dropped.
+pub type Local = Result<(PathBuf, Option<tempfile::TempPath>), String>;
+
+/// A queue of targets made local, with their index in the list.
+pub type Fetched = std::sync::Mutex<std::sync::mpsc::Receiver<(usize, Local)>>;
+
+/// Runs `consume` while `fetchers` threads make `targets` local
+/// ([`Target::local`]: S3 objects are downloaded) at most `ahead` in front
+/// of it, so that fetching and reading overlap. With one fetcher they come
+/// in order. When `consume` returns, the fetchers stop; what they still
+/// hand over is dropped (copies deleted).
+pub fn fetch_ahead<R>(
+    targets: &[Target],
+    fetchers: usize,
+    ahead: usize,
+    consume: impl FnOnce(&Fetched) -> R,
+) -> R {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let (tx, rx) = std::sync::mpsc::sync_channel(ahead);
+    let rx = std::sync::Mutex::new(rx);
+    std::thread::scope(|s| {
+        for _ in 0..fetchers.clamp(1, targets.len().max(1)) {
+            let tx = tx.clone();
+            let (next, stop) = (&next, &stop);
+            s.spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(target) = targets.get(i) else { break };
+                    if tx.send((i, target.local())).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        let r = consume(&rx);
+        stop.store(true, Ordering::Relaxed);
+        // Until the last fetcher has seen the stop and gone.
+        while let Some(Ok(_)) = rx.lock().ok().map(|r| r.recv()) {}
+        r
+    })
+}
+
 /// `f` over `items` on up to `threads` threads; results in the order of
 /// `items`. For work that mostly waits on S3, where more requests in flight
 /// than there are CPUs is what makes it fast.
