@@ -63,6 +63,41 @@ def write_damaged(name, text, tail):
     open(os.path.join(ROOT, name), "wb").write(comp + tail)
 
 
+def resealed(raw, edit):
+    """`raw` with its segments' text edited by `edit` and, as a forger who
+    knows the format would, every frame hash, index entry and the seal
+    recomputed (unsigned) — but not the chunk records inside the text."""
+    import hashlib, json, struct
+    total = struct.unpack("<I", raw[-12:-8])[0]
+    payload = raw[len(raw) - total + 8:]
+    body_bytes = payload[len(b"TTSEAL1\n"):payload.index(b"\nseal=")]
+    body = json.loads(body_bytes)
+    out, entries = b"", []
+    for e in body["segments"]:
+        frame = raw[e["offset"]:e["offset"] + e["length"]]
+        text = subprocess.run(["zstd", "-dc"], input=frame, capture_output=True, check=True).stdout
+        new_text = edit(text)
+        assert len(new_text) == len(text), "an edit that keeps lengths (records give them)"
+        if new_text != text:
+            frame = subprocess.run(["zstd", "-q", "-3", "-c"], input=new_text, capture_output=True, check=True).stdout
+        e = dict(e, offset=len(out), length=len(frame), sha256=hashlib.sha256(frame).hexdigest())
+        index = b"TTSEG1\n" + json.dumps(e, separators=(",", ":")).encode() + b"\n"
+        out += frame + SEG_MAGIC + struct.pack("<I", len(index)) + index
+        entries.append(e)
+    body["segments"] = entries
+    body_bytes = json.dumps(body, separators=(",", ":")).encode()
+    seal = hashlib.sha256(b"termtrail/seal/v1\0" + bytes.fromhex(body["last_link"]) + body_bytes).hexdigest()
+    payload = b"TTSEAL1\n" + body_bytes + b"\nseal=" + seal.encode() + b"\n"
+    payload += struct.pack("<I", len(payload) + 8 + 12) + b"TTSEALv1"
+    return out + bytes([0x5C, 0x2A, 0x4D, 0x18]) + struct.pack("<I", len(payload)) + payload
+
+
+def write_resealed(shell):
+    raw = open(shell, "rb").read()
+    forged = resealed(raw, lambda t: t.replace(b"AccessDenied", b"AccessGrant!"))
+    open(os.path.join(ROOT, "damaged-resealed-event.cast.zst"), "wb").write(forged)
+
+
 def main():
     shell = rec("shell-colors.cast.zst", ["bash", "--norc", "--noprofile"], [
         (0.4, "ls --color=always -l /usr/share | head -n 12\n"),
@@ -116,6 +151,8 @@ def main():
     open(os.path.join(ROOT, "damaged-truncated.cast.zst"), "wb").write(raw[: len(raw) // 2])
     seal_at = raw.rindex(bytes([0x5C, 0x2A, 0x4D, 0x18]))
     open(os.path.join(ROOT, "damaged-unsealed.cast.zst"), "wb").write(raw[:seal_at])
+    # An edited event with every hash outside the chunks recomputed.
+    write_resealed(shell)
     print("samples regenerated; review `git diff --stat samples/`")
 
 

@@ -648,7 +648,10 @@ output events; cursor movements and CR/LF end a line. Each hit prints
 where SECONDS is when the match was complete (give it to `play --start` or
 `snapshot --at`) and SCREEN LINE is the terminal row it was on at that moment
 (-C adds rows around it). Every recording is verified as it is read: hits come
-only from verified chunks, and a damaged recording is reported on stderr.
+only from verified chunks, and a damaged recording is reported on stderr. In a
+sealed recording, segments whose SHA-256 matches the seal are taken as sealed
+and only the chunks hits come from are hashed again; --hash-every-chunk hashes
+every chunk, as `termtrail verify` does (see docs/player.md).
 
 PATH is a recording or a directory searched recursively (default: the local
 store). Files that are not recordings are reported and skipped. --since and
@@ -707,6 +710,10 @@ pub struct GrepArgs {
     /// Search what was typed (recordings made with --input) instead of output.
     #[arg(long)]
     pub input: bool,
+    /// Hash every chunk against the chain, as `verify` does, instead of
+    /// taking segments that match the seal's hashes as sealed (slower).
+    #[arg(long)]
+    pub hash_every_chunk: bool,
     /// Colour: auto (on a terminal, unless NO_COLOR is set), always, never.
     #[arg(long, value_name = "WHEN", default_value = "auto")]
     pub color: ColorWhen,

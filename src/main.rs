@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
+use termtrail_format::reader::ContentCheck;
 use termtrail_format::store::{KeyParts, LocalStore};
 use termtrail_format::writer::WriterOptions;
 
@@ -455,6 +456,11 @@ fn grep(a: GrepArgs) -> Result<u8> {
         // Few files: let each decode on several threads.
         threads: (cpus / files.len().clamp(1, cpus)).clamp(1, 4),
         cache: termtrail_player::seek::cache_dir(),
+        content: if a.hash_every_chunk {
+            ContentCheck::EveryChunk
+        } else {
+            ContentCheck::SealedFrames
+        },
     };
     let color = match a.color {
         ColorWhen::Always => true,

@@ -16,7 +16,7 @@ use crate::cast::{EventAssembler, Header, parse_line};
 use crate::chain::{ChunkRecord, Hash, genesis, link, sha256};
 use crate::event::{Event, Micros};
 use crate::frames::{Frame, FrameKind, MAX_FRAME, SEAL_MAGIC, SEGMENT_INDEX_MAGIC, ZSTD_MAGIC};
-use crate::seal::{EndReason, SEAL_TRAILER, SegmentEntry, decode_seal};
+use crate::seal::{EndReason, SEAL_TRAILER, Seal, SegmentEntry, decode_seal};
 use crate::segment::{Decompressed, decode_segment_unhashed};
 
 /// One segment's place in the file.
@@ -72,42 +72,26 @@ fn invalid(msg: impl Into<String>) -> IndexError {
 pub fn load_index<R: Read + Seek>(r: &mut R) -> Result<RecordingIndex, IndexError> {
     let len = r.seek(SeekFrom::End(0))?;
     let (header, genesis) = read_header(r)?;
-    if len >= 20 {
-        let mut tail = [0u8; 12];
-        r.seek(SeekFrom::End(-12))?;
-        r.read_exact(&mut tail)?;
-        if &tail[4..] == SEAL_TRAILER {
-            let total = u64::from(u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]));
-            if total > len || total < 20 || total as usize > MAX_FRAME {
-                return Err(invalid("seal trailer gives an impossible length"));
-            }
-            r.seek(SeekFrom::Start(len - total))?;
-            let mut frame = vec![0u8; total as usize];
-            r.read_exact(&mut frame)?;
-            if u32::from_le_bytes([frame[0], frame[1], frame[2], frame[3]]) != SEAL_MAGIC {
-                return Err(invalid("seal frame magic missing"));
-            }
-            let seal = decode_seal(&frame[8..]).map_err(invalid)?;
-            return Ok(RecordingIndex {
-                header,
-                genesis,
-                duration: seal.body.duration,
-                end: Some(seal.body.end),
-                seal_hash: Some(seal.hash),
-                last_link: Some(seal.body.last_link.clone()),
-                segments: seal
-                    .body
-                    .segments
-                    .into_iter()
-                    .map(|e| IndexedSegment {
-                        offset: e.offset,
-                        length: e.length,
-                        entry: Some(e),
-                    })
-                    .collect(),
-                sealed: true,
-            });
-        }
+    if let Some(seal) = read_seal(r)? {
+        return Ok(RecordingIndex {
+            header,
+            genesis,
+            duration: seal.body.duration,
+            end: Some(seal.body.end),
+            seal_hash: Some(seal.hash),
+            last_link: Some(seal.body.last_link.clone()),
+            segments: seal
+                .body
+                .segments
+                .into_iter()
+                .map(|e| IndexedSegment {
+                    offset: e.offset,
+                    length: e.length,
+                    entry: Some(e),
+                })
+                .collect(),
+            sealed: true,
+        });
     }
     let segments = scan_segments(r, len)?;
     let duration = segments
@@ -126,6 +110,33 @@ pub fn load_index<R: Read + Seek>(r: &mut R) -> Result<RecordingIndex, IndexErro
         seal_hash: None,
         last_link: None,
     })
+}
+
+/// The seal at the end of the file, parsed but not checked (its hash,
+/// signature and index are checked against the recording by the reader).
+/// None when the file does not end with a seal trailer.
+pub fn read_seal<R: Read + Seek>(r: &mut R) -> Result<Option<Seal>, IndexError> {
+    let len = r.seek(SeekFrom::End(0))?;
+    if len < 20 {
+        return Ok(None);
+    }
+    let mut tail = [0u8; 12];
+    r.seek(SeekFrom::End(-12))?;
+    r.read_exact(&mut tail)?;
+    if &tail[4..] != SEAL_TRAILER {
+        return Ok(None);
+    }
+    let total = u64::from(u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]));
+    if total > len || total < 20 || total as usize > MAX_FRAME {
+        return Err(invalid("seal trailer gives an impossible length"));
+    }
+    r.seek(SeekFrom::Start(len - total))?;
+    let mut frame = vec![0u8; total as usize];
+    r.read_exact(&mut frame)?;
+    if u32::from_le_bytes([frame[0], frame[1], frame[2], frame[3]]) != SEAL_MAGIC {
+        return Err(invalid("seal frame magic missing"));
+    }
+    decode_seal(&frame[8..]).map(Some).map_err(invalid)
 }
 
 /// Decodes just enough of segment 0 to get the header line.
@@ -278,6 +289,17 @@ impl RecordingIndex {
             }
         }
         best.or((!self.segments.is_empty()).then_some(0))
+    }
+
+    /// The segments that may hold events from `t0` to `t1` (both included):
+    /// those whose time range meets it, and any without an index entry.
+    pub fn segments_between(&self, t0: Micros, t1: Micros) -> Vec<usize> {
+        (0..self.segments.len())
+            .filter(|&i| match &self.segments[i].entry {
+                Some(e) => e.chunks > 0 && e.t0 <= t1 && e.t1 >= t0,
+                None => true,
+            })
+            .collect()
     }
 
     /// The link before segment `i`.

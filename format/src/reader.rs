@@ -16,9 +16,10 @@ use crate::cast::{EventAssembler, Header, parse_line};
 use crate::chain::{ChunkRecord, Hash, genesis, link, seal_hash};
 use crate::event::{Event, Micros};
 use crate::frames::{Frame, FrameError, FrameKind, FrameScanner, SEAL_MAGIC, SEGMENT_INDEX_MAGIC};
+use crate::index::read_seal;
 use crate::pipeline::{Flow, ordered_map};
 use crate::seal::{EndReason, SEAL_TRAILER, SegmentEntry, decode_seal};
-use crate::segment::{ChunkScan, DecodedSegment, Decompressed, decode_segment};
+use crate::segment::{ChunkScan, DecodedSegment, Decompressed, decode_segment_sealed};
 use crate::sign::PublicKey;
 
 /// Receives what the reader finds. Every hook has a default.
@@ -62,6 +63,28 @@ pub struct ReadOptions {
     /// The file ends with a seal trailer (set by [`read_path`]); a missing
     /// seal is then tampering, not truncation.
     pub claims_sealed: bool,
+    /// How chunk content is checked (see [`ContentCheck`]).
+    pub content: ContentCheck,
+}
+
+/// How a reader checks chunk content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ContentCheck {
+    /// Every chunk is hashed against its record: the full verification
+    /// (`termtrail verify`).
+    #[default]
+    EveryChunk,
+    /// In a sealed file read by [`read_path`], a segment frame whose SHA-256
+    /// equals the one the seal's index gives for it is not hashed chunk by
+    /// chunk: its bytes are the bytes that were sealed (the seal itself —
+    /// hash, signature, last link, index — is checked as always when reading
+    /// ends, and a frame that does not match is hashed chunk by chunk). What
+    /// this does not see: content changed by someone who also recomputed
+    /// the frame's hash, the index and the seal but not the chunk's record —
+    /// which a signed seal still catches, and [`ContentCheck::EveryChunk`]
+    /// always. For searching, where hashing every chunk would cost more than
+    /// the search (grep hashes the chunks its hits are in).
+    SealedFrames,
 }
 
 impl Default for ReadOptions {
@@ -71,6 +94,7 @@ impl Default for ReadOptions {
             lenient: false,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
             claims_sealed: false,
+            content: ContentCheck::EveryChunk,
         }
     }
 }
@@ -199,6 +223,9 @@ pub struct Report {
     pub bytes: u64,
     /// Bytes of an unfinished chunk at the end (lost in a crash or cut).
     pub lost_tail_bytes: u64,
+    /// Segments whose chunks were not hashed one by one because the frame
+    /// matched the seal's index ([`ContentCheck::SealedFrames`]).
+    pub segments_by_seal: u32,
     /// Damage, first found first (at most 100 kept).
     pub problems: Vec<Problem>,
     /// Chunks after damage that verify among themselves.
@@ -231,13 +258,29 @@ pub fn read_path(
         file.seek(SeekFrom::End(-8))?;
         file.read_exact(&mut tail)?;
         opts.claims_sealed = &tail == SEAL_TRAILER;
-        file.seek(SeekFrom::Start(0))?;
     }
-    read_recording(BufReader::with_capacity(256 << 10, file), &opts, sink)
+    // The frame hashes the seal gives; a seal that does not parse gives
+    // none (every chunk is hashed, and the seal is reported at the end).
+    let sealed = match opts.content {
+        ContentCheck::SealedFrames if opts.claims_sealed => read_seal(&mut file)
+            .ok()
+            .flatten()
+            .map(|seal| seal.body.segments.into_iter().map(|e| e.sha256).collect())
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    file.seek(SeekFrom::Start(0))?;
+    read_frames(
+        BufReader::with_capacity(256 << 10, file),
+        &opts,
+        &sealed,
+        sink,
+    )
 }
 
 enum Done {
-    Segment(Box<DecodedSegment>, Frame),
+    /// A segment, its frame, and whether the frame matched the seal.
+    Segment(Box<DecodedSegment>, Frame, bool),
     Other(Frame),
     Err(FrameError),
 }
@@ -246,6 +289,17 @@ enum Done {
 pub fn read_recording<R: Read>(
     r: R,
     opts: &ReadOptions,
+    sink: &mut dyn ReadSink,
+) -> Result<Report, ReadError> {
+    read_frames(r, opts, &[], sink)
+}
+
+/// Reads the frames of a recording; `sealed` holds the frame hashes of the
+/// seal's index ([`ContentCheck::SealedFrames`]; empty: hash every chunk).
+fn read_frames<R: Read>(
+    r: R,
+    opts: &ReadOptions,
+    sealed: &[String],
     sink: &mut dyn ReadSink,
 ) -> Result<Report, ReadError> {
     let mut scanner = FrameScanner::new(r);
@@ -257,11 +311,12 @@ pub fn read_recording<R: Read>(
         }
         match scanner.next_frame() {
             Ok(Some(f)) => {
-                let first = f.kind == FrameKind::Zstd && zstd_frames == 0;
+                // Segment number (of a zstd frame).
+                let n = zstd_frames;
                 if f.kind == FrameKind::Zstd {
                     zstd_frames += 1;
                 }
-                Some(Ok((f, first)))
+                Some(Ok((f, n)))
             }
             Ok(None) => None,
             Err(e) => {
@@ -275,8 +330,9 @@ pub fn read_recording<R: Read>(
         opts.threads,
         frames,
         |item| match item {
-            Ok((f, first)) if f.kind == FrameKind::Zstd => {
-                let seg = decode_segment(&f, first);
+            Ok((f, n)) if f.kind == FrameKind::Zstd => {
+                let (seg, by_seal) =
+                    decode_segment_sealed(&f, n == 0, sealed.get(n).map(String::as_str));
                 // The bytes are no longer needed except for the trailer check.
                 let tail_trailer = f.bytes.ends_with(SEAL_TRAILER);
                 let mut f = f;
@@ -285,7 +341,7 @@ pub fn read_recording<R: Read>(
                 } else {
                     Vec::new()
                 };
-                Done::Segment(Box::new(seg), f)
+                Done::Segment(Box::new(seg), f, by_seal)
             }
             Ok((f, _)) => Done::Other(f),
             Err(e) => Done::Err(e),
@@ -333,6 +389,7 @@ impl<'a> Verifier<'a> {
                 last_verified: 0,
                 bytes: 0,
                 lost_tail_bytes: 0,
+                segments_by_seal: 0,
                 problems: Vec::new(),
                 detached: Vec::new(),
             },
@@ -384,7 +441,7 @@ impl<'a> Verifier<'a> {
         let first_frame = self.frames_seen == 1;
         if self.sealed_frame_seen {
             let offset = match &done {
-                Done::Segment(s, _) => s.offset,
+                Done::Segment(s, ..) => s.offset,
                 Done::Other(f) => f.offset,
                 Done::Err(_) => 0,
             };
@@ -433,7 +490,8 @@ impl<'a> Verifier<'a> {
                 let _ = f;
                 Flow::Stop
             }
-            Done::Segment(seg, frame) => {
+            Done::Segment(seg, frame, by_seal) => {
+                self.report.segments_by_seal += u32::from(by_seal);
                 self.in_segment = true;
                 let flow = self.segment(*seg, &frame);
                 self.in_segment = false;

@@ -82,7 +82,28 @@ pub(crate) fn decode_segment_unhashed(frame: &Frame, first: bool) -> DecodedSegm
     decode(frame, first, false)
 }
 
+/// Like [`decode_segment`], for a frame whose SHA-256 the file's seal gives
+/// (`sealed`, hex, from the seal's index entry for this segment): when the
+/// frame's bytes hash to it, they are the bytes that were sealed, so its
+/// chunks are not hashed one by one (`content_ok` checks lengths and line
+/// counts; the seal, checked when reading ends, binds the rest). Returns
+/// whether the frame matched; one that does not is decoded and hashed as
+/// [`decode_segment`] does.
+pub(crate) fn decode_segment_sealed(
+    frame: &Frame,
+    first: bool,
+    sealed: Option<&str>,
+) -> (DecodedSegment, bool) {
+    let frame_sha256 = hex::encode(sha256(&frame.bytes));
+    let matched = frame.complete && sealed == Some(frame_sha256.as_str());
+    (decode_with(frame, first, !matched, frame_sha256), matched)
+}
+
 fn decode(frame: &Frame, first: bool, hash: bool) -> DecodedSegment {
+    decode_with(frame, first, hash, hex::encode(sha256(&frame.bytes)))
+}
+
+fn decode_with(frame: &Frame, first: bool, hash: bool, frame_sha256: String) -> DecodedSegment {
     let (data, status) = decompress(&frame.bytes, frame.complete);
     let mut seg = DecodedSegment {
         offset: frame.offset,
@@ -90,7 +111,7 @@ fn decode(frame: &Frame, first: bool, hash: bool) -> DecodedSegment {
         header: None,
         chunks: Vec::new(),
         tail: 0..0,
-        frame_sha256: hex::encode(sha256(&frame.bytes)),
+        frame_sha256,
         data,
         status,
     };

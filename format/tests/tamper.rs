@@ -6,7 +6,7 @@ use common::*;
 use termtrail_format::frames::{
     Frame, FrameKind, FrameScanner, SEAL_MAGIC, SEGMENT_INDEX_MAGIC, skippable_frame,
 };
-use termtrail_format::reader::{ProblemKind, Report, Status};
+use termtrail_format::reader::{ContentCheck, ProblemKind, Report, Status};
 use termtrail_format::sign::SecretKey;
 
 fn frames(file: &[u8]) -> Vec<Frame> {
@@ -33,8 +33,20 @@ fn recording() -> Vec<u8> {
     write(&session(1500), small_opts(), None, true)
 }
 
+/// The full verification's verdict — after checking that reading with
+/// sealed frame hashes (grep's way) comes to the same verdict and the same
+/// first problem.
 fn verdict(file: &[u8]) -> Report {
-    read(file, 2).0
+    let full = read(file, 2).0;
+    let (by_seal, _) = read_file(file, ContentCheck::SealedFrames);
+    assert_eq!(
+        (by_seal.status, by_seal.problems.first().map(|p| p.kind)),
+        (full.status, full.problems.first().map(|p| p.kind)),
+        "reading by the seal's frame hashes disagrees: {:?} / {:?}",
+        by_seal.problems,
+        full.problems
+    );
+    full
 }
 
 fn assert_tampered(file: &[u8], what: &str) -> Report {
@@ -273,4 +285,88 @@ fn unsealed_writer_drop_keeps_every_accepted_event() {
     let (r, got) = read(&file, 1);
     assert_eq!(r.status, Status::Unsealed);
     assert_eq!(got.events, events);
+}
+
+/// Edits segment `seg`'s text and then, as a forger who knows the format
+/// would, recomputes everything outside the chunks: the frame, every index
+/// entry's offset and hash, and the seal (signed with `key` if given).
+fn reseal_after_edit(
+    file: &[u8],
+    seg: usize,
+    key: Option<&SecretKey>,
+    edit: impl Fn(&mut Vec<u8>),
+) -> Vec<u8> {
+    use termtrail_format::seal::{SegmentEntry, decode_seal, encode_seal};
+    let fs = frames(file);
+    let mut out = Vec::new();
+    let mut entries = Vec::new();
+    let mut seal = None;
+    let (mut n, mut last) = (0, (0u64, 0u64, String::new()));
+    for f in &fs {
+        match f.kind {
+            FrameKind::Zstd => {
+                let bytes = if n == seg {
+                    let mut data = zstd::decode_all(&f.bytes[..]).unwrap();
+                    edit(&mut data);
+                    zstd::encode_all(&data[..], 3).unwrap()
+                } else {
+                    f.bytes.clone()
+                };
+                let sha = hex::encode(termtrail_format::chain::sha256(&bytes));
+                last = (out.len() as u64, bytes.len() as u64, sha);
+                out.extend(bytes);
+                n += 1;
+            }
+            FrameKind::Skippable(SEGMENT_INDEX_MAGIC) => {
+                let mut e = SegmentEntry::from_payload(&f.bytes).unwrap();
+                (e.offset, e.length, e.sha256) = last.clone();
+                out.extend(skippable_frame(SEGMENT_INDEX_MAGIC, &e.to_payload()));
+                entries.push(e);
+            }
+            FrameKind::Skippable(SEAL_MAGIC) => seal = Some(decode_seal(&f.bytes).unwrap()),
+            FrameKind::Skippable(_) => unreachable!(),
+        }
+    }
+    let mut body = seal.unwrap().body;
+    body.segments = entries;
+    let mut last_link = [0u8; 32];
+    hex::decode_to_slice(&body.last_link, &mut last_link).unwrap();
+    out.extend(encode_seal(&body, &last_link, |h| key.map(|k| k.sign(h))));
+    out
+}
+
+#[test]
+fn sealed_frame_hashes_miss_only_a_change_resealed_by_a_forger() {
+    let change = |data: &mut Vec<u8>| {
+        let at = data.windows(4).position(|w| w == b"line").unwrap();
+        data[at] = b'L';
+    };
+    // Unsigned: a forger who recomputes the frame, index and seal (but not
+    // the chunk's record) gets past the frame hashes; the full check names
+    // the chunk. (One who also recomputes records and links gets past both:
+    // only a signature or an external copy of the seal stops that.)
+    let file = recording();
+    let bad = reseal_after_edit(&file, 2, None, change);
+    let full = read(&bad, 2).0;
+    assert_eq!(full.status, Status::Tampered);
+    assert_eq!(full.problems[0].kind, ProblemKind::ContentChanged);
+    let (by_seal, got) = read_file(&bad, ContentCheck::SealedFrames);
+    assert_eq!(by_seal.status, Status::Intact, "{:?}", by_seal.problems);
+    assert_eq!(by_seal.segments_by_seal, by_seal.segments);
+    let changed = |e: &termtrail_format::event::Event| match &e.data {
+        termtrail_format::event::EventData::Output(b) => b.windows(4).any(|w| w == b"Line"),
+        _ => false,
+    };
+    assert!(got.events.iter().any(changed), "the changed text is read");
+    // Signed: the forger cannot sign the new seal.
+    let key = SecretKey::generate().unwrap();
+    let file = write(&session(1500), small_opts(), Some(key.clone()), true);
+    let (intact, _) = read_file(&file, ContentCheck::SealedFrames);
+    assert_eq!(intact.status, Status::Intact);
+    assert!(intact.segments_by_seal > 2);
+    let forger = SecretKey::generate().unwrap();
+    let bad = reseal_after_edit(&file, 2, Some(&forger), change);
+    let (by_seal, _) = read_file(&bad, ContentCheck::SealedFrames);
+    assert_eq!(by_seal.status, Status::Tampered);
+    assert_eq!(by_seal.problems[0].kind, ProblemKind::SignatureInvalid);
 }

@@ -28,7 +28,7 @@ use termtrail_format::event::{Event, EventData, Micros, TermSize};
 use termtrail_format::index::{SegmentText, load_index};
 use termtrail_format::pipeline::Flow;
 use termtrail_format::plain::CastReader;
-use termtrail_format::reader::{ReadOptions, ReadSink, Status, read_path};
+use termtrail_format::reader::{ContentCheck, ReadOptions, ReadSink, Status, read_path};
 
 use crate::seek::{Cursor, SeekError, Seeker};
 use crate::term::Emulator;
@@ -422,6 +422,9 @@ fn backspace(out: &mut Vec<u8>) {
 pub struct LineHit {
     /// When the first match's last byte was written (µs from the start).
     pub time: Micros,
+    /// When the line's first and last bytes were written: the events its
+    /// text came from lie between.
+    pub written: (Micros, Micros),
     /// The logical line (escape sequences removed).
     pub line: String,
     /// Byte ranges of the matches in `line`.
@@ -538,7 +541,8 @@ impl<'a> LineSearch<'a> {
                 let matches = self.pattern.find_all(line);
                 if let Some(&(s, e)) = matches.first() {
                     let time = self.time_at(ls + e.max(s + 1) - 1);
-                    go_on = hit(to_text(line, &matches, time));
+                    let written = (self.time_at(ls), self.time_at(le.max(ls + 1) - 1));
+                    go_on = hit(to_text(line, &matches, time, written));
                 }
                 ls = le + 1;
             }
@@ -561,7 +565,12 @@ impl<'a> LineSearch<'a> {
 
 /// The line as text with match ranges mapped into it (invalid UTF-8 shows as
 /// U+FFFD, which moves offsets).
-fn to_text(line: &[u8], matches: &[(usize, usize)], time: Micros) -> LineHit {
+fn to_text(
+    line: &[u8],
+    matches: &[(usize, usize)],
+    time: Micros,
+    written: (Micros, Micros),
+) -> LineHit {
     let mut text = String::with_capacity(line.len());
     let mut out = Vec::with_capacity(matches.len());
     let mut at = 0;
@@ -575,6 +584,7 @@ fn to_text(line: &[u8], matches: &[(usize, usize)], time: Micros) -> LineHit {
     text.push_str(&String::from_utf8_lossy(&line[at..]));
     LineHit {
         time,
+        written,
         line: text,
         matches: out,
     }
@@ -657,6 +667,10 @@ pub struct SearchOptions {
     pub threads: usize,
     /// Keyframe cache directory (read only).
     pub cache: Option<PathBuf>,
+    /// How chunk content is verified: [`ContentCheck::SealedFrames`] takes
+    /// a sealed file's segments on the seal's frame hashes and hashes the
+    /// chunks hits come from in the second pass.
+    pub content: ContentCheck,
 }
 
 /// Metadata filters; all given ones must match.
@@ -740,7 +754,7 @@ pub const NOT_A_RECORDING: &str =
 
 /// Searches one file.
 pub fn search_file(path: &Path, pattern: &Pattern, opts: &SearchOptions) -> FileResult {
-    match search_file_inner(path, pattern, opts) {
+    match search_file_inner(path, pattern, opts, opts.content) {
         Ok(r) => r,
         Err(e) => FileResult::Failed(e),
     }
@@ -970,10 +984,16 @@ fn opts_until_excludes(opts: &SearchOptions, header: &Header) -> bool {
     }
 }
 
+/// Searches one file, reading chunk content as `content` says: grep takes
+/// a sealed file's segments on the seal's frame hashes and hashes the
+/// chunks its hits come from (the second pass); when one of those does not
+/// verify, the file is read again hashing every chunk, which names the
+/// damage and reports only hits before it.
 fn search_file_inner(
     path: &Path,
     pattern: &Pattern,
     opts: &SearchOptions,
+    content: ContentCheck,
 ) -> Result<FileResult, String> {
     let kind = sniff(path).map_err(|e| e.to_string())?;
     let mut c = Collect {
@@ -985,6 +1005,7 @@ fn search_file_inner(
         hits: Vec::new(),
         stopped: false,
     };
+    let mut by_seal = false;
     let (verdict, damage) = match kind {
         None => return Err(format!("{NOT_A_RECORDING}; skipped")),
         Some(false) => {
@@ -1015,9 +1036,11 @@ fn search_file_inner(
                 threads: opts.threads.max(1),
                 // Lines are searched as they are (`chunk_text`).
                 events: false,
+                content,
                 ..ReadOptions::default()
             };
             let report = read_path(path, &ro, &mut c).map_err(|e| e.to_string())?;
+            by_seal = report.segments_by_seal > 0;
             if c.filtered {
                 return Ok(FileResult::Filtered);
             }
@@ -1051,9 +1074,11 @@ fn search_file_inner(
             screen: None,
         })
         .collect();
-    if opts.screen && !hits.is_empty() {
-        // Screen lines are extras: a failure here leaves them out.
-        let _ = screen_lines(path, opts, c.sizes, &mut hits);
+    if (opts.screen || by_seal)
+        && !hits.is_empty()
+        && second_pass(path, opts, c.sizes, &mut hits, by_seal).is_err()
+    {
+        return search_file_inner(path, pattern, opts, ContentCheck::EveryChunk);
     }
     Ok(FileResult::Searched {
         header: Box::new(header),
@@ -1187,6 +1212,34 @@ impl Walker {
         }
         let next = self.chunk(seg, k)?.partition_point(|e| e.time <= t);
         Ok((seg, k, next))
+    }
+
+    /// Hashes every chunk that may hold events written from `t0` to `t1`
+    /// against its record (chained from the segment's index entry): an
+    /// error when one does not verify or is missing.
+    fn verify_span(&mut self, (t0, t1): (Micros, Micros)) -> Result<(), SeekError> {
+        for seg in self.seeker.segments_between(t0, t1) {
+            let i = self.load(seg)?;
+            let text = &self.segments[i].text;
+            let wanted: Vec<usize> = (0..text.chunks())
+                .filter(|&k| text.record(k).first <= t1 && text.record(k).last >= t0)
+                .collect();
+            let short = text.problem.clone().filter(|_| {
+                // The chain stops early: unless the chunks that do chain
+                // reach past t1, what is needed may be in the rest.
+                text.chunks() == 0 || text.record(text.chunks() - 1).last < t1
+            });
+            if let Some(problem) = short {
+                return Err(SeekError::Tampered {
+                    at: format!("segment {seg}"),
+                    problem,
+                });
+            }
+            for k in wanted {
+                self.chunk(seg, k)?;
+            }
+        }
+        Ok(())
     }
 
     /// The screen at `t`, and whether it is exact.
@@ -1470,49 +1523,72 @@ impl ScrollScan {
     }
 }
 
-fn screen_lines(
+/// The second pass over a file with hits. With `check` (the first pass
+/// took segments on the seal's frame hashes, see [`ContentCheck`]), the
+/// chunks each hit's line was written from are hashed against the chain:
+/// an error when one does not verify. With `opts.screen`, an emulator
+/// brought to each hit's time gives its screen row; screen lines are
+/// extras, so a failure there only leaves them out.
+fn second_pass(
     path: &Path,
     opts: &SearchOptions,
     sizes: Vec<(Micros, TermSize)>,
     hits: &mut [Hit],
+    check: bool,
 ) -> Result<(), SeekError> {
+    let seeker = match Seeker::open_lazy(path, opts.cache.as_deref()) {
+        Ok(s) => s,
+        Err(e) if check => return Err(e),
+        Err(_) => return Ok(()),
+    };
     let mut walker = Walker {
-        seeker: Seeker::open_lazy(path, opts.cache.as_deref())?,
+        seeker,
         sizes,
         segments: Vec::new(),
         at: None,
     };
+    let mut screens = opts.screen;
     for hit in hits {
-        let (emu, exact) = walker.screen_at(hit.found.time)?;
-        let rows = emu.lines();
-        let Some(&(s, e)) = hit.found.matches.first() else {
-            continue;
-        };
-        let line = &hit.found.line;
-        let cursor_row = emu.cursor_row().min(rows.len().saturating_sub(1));
-        // The row that shows the matched text with the most of the line's
-        // text around it; among equals, the nearest at or above the cursor
-        // (where output just went). None when the line is no longer on the
-        // screen (scrolled away, overwritten, cleared).
-        let order = (0..=cursor_row).rev().chain(cursor_row + 1..rows.len());
-        let mut found: Option<(usize, usize)> = None;
-        if e > s {
-            for r in order {
-                let score = context_score(&rows[r], line, s, e);
-                if score.is_some_and(|sc| found.is_none_or(|(_, best)| sc > best)) {
-                    found = score.map(|sc| (r, sc));
-                }
+        if check {
+            walker.verify_span(hit.found.written)?;
+        }
+        if screens {
+            match walker.screen_at(hit.found.time) {
+                Ok((emu, exact)) => hit.screen = screen_line(emu, exact, &hit.found, opts.context),
+                Err(_) => screens = false,
             }
         }
-        hit.screen = found.map(|(r, _)| ScreenLine {
-            exact,
-            row: r,
-            line: rows[r].clone(),
-            before: rows[r.saturating_sub(opts.context)..r].to_vec(),
-            after: rows[r + 1..(r + 1 + opts.context).min(rows.len())].to_vec(),
-        });
     }
     Ok(())
+}
+
+/// The screen row that shows `found`'s first match, with `context` rows
+/// around it: the row showing the matched text with the most of the line's
+/// text around it; among equals, the nearest at or above the cursor (where
+/// output just went). None when the line is no longer on the screen
+/// (scrolled away, overwritten, cleared).
+fn screen_line(emu: &Emulator, exact: bool, found: &LineHit, context: usize) -> Option<ScreenLine> {
+    let rows = emu.lines();
+    let &(s, e) = found.matches.first()?;
+    let line = &found.line;
+    let cursor_row = emu.cursor_row().min(rows.len().saturating_sub(1));
+    let order = (0..=cursor_row).rev().chain(cursor_row + 1..rows.len());
+    let mut best: Option<(usize, usize)> = None;
+    if e > s {
+        for r in order {
+            let score = context_score(&rows[r], line, s, e);
+            if score.is_some_and(|sc| best.is_none_or(|(_, b)| sc > b)) {
+                best = score.map(|sc| (r, sc));
+            }
+        }
+    }
+    best.map(|(r, _)| ScreenLine {
+        exact,
+        row: r,
+        line: rows[r].clone(),
+        before: rows[r.saturating_sub(context)..r].to_vec(),
+        after: rows[r + 1..(r + 1 + context).min(rows.len())].to_vec(),
+    })
 }
 
 /// How well `row` shows `line`'s match `line[s..e]`: the number of

@@ -329,6 +329,15 @@ impl Seeker {
         }
     }
 
+    /// The segments that may hold events from `t0` to `t1` (none for plain
+    /// files).
+    pub fn segments_between(&self, t0: Micros, t1: Micros) -> Vec<usize> {
+        match &self.inner {
+            Inner::Indexed { index, .. } => index.segments_between(t0, t1),
+            Inner::Plain { .. } => Vec::new(),
+        }
+    }
+
     /// A cursor from event `event` of `segment` (plain files: from the
     /// start), read and verified as [`Seeker::cursor_at`]'s.
     pub fn cursor_from(&self, segment: usize, event: usize) -> Result<Cursor, SeekError> {

@@ -302,6 +302,39 @@ fn damaged_and_foreign_files_are_reported_and_skipped() {
 }
 
 #[test]
+fn a_hit_in_a_chunk_resealed_by_a_forger_is_reported_as_tampered() {
+    // Chunk 1's text edited and every hash outside the chunks recomputed
+    // (unsigned): the segment matches the seal, so grep takes it as sealed
+    // and hashes only the chunks its hits come from.
+    let d = Dir::new();
+    let samples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
+    let forged = samples.join("damaged-resealed-event.cast.zst");
+    let forged = forged.to_string_lossy();
+    let r = d.run(&["grep", "AccessGrant", &forged]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert_eq!(r.stdout, "");
+    assert!(r.stderr.contains("TAMPERED: chunk 1 content"), "{r:?}");
+    for flag in ["-c", "-l", "-q", "--json"] {
+        let r = d.run(&["grep", flag, "AccessGrant", &forged]);
+        assert_eq!(r.code, 2, "{flag}: {r:?}");
+        assert!(!r.stdout.contains("Grant"), "{flag}: {r:?}");
+        assert!(
+            !r.stdout.contains("resealed-event.cast.zst:1"),
+            "{flag}: {r:?}"
+        );
+    }
+    // A hit in chunk 0, which is intact, is reported; the edit elsewhere
+    // is not seen unless every chunk is hashed (docs/player.md says so).
+    let r = d.run(&["grep", "bash-completion", &forged]);
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""), "{r:?}");
+    assert_eq!(r.stdout.lines().count(), 1, "{r:?}");
+    let r = d.run(&["grep", "--hash-every-chunk", "bash-completion", &forged]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert_eq!(r.stdout.lines().count(), 1, "{r:?}");
+    assert!(r.stderr.contains("TAMPERED: chunk 1 content"), "{r:?}");
+}
+
+#[test]
 fn bad_input_gets_one_line_errors() {
     let d = setup();
     for (args, want) in [

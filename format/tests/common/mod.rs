@@ -4,7 +4,9 @@
 use termtrail_format::cast::Header;
 use termtrail_format::event::{Event, EventData, TermSize};
 use termtrail_format::pipeline::Flow;
-use termtrail_format::reader::{ReadOptions, ReadSink, Report, read_recording};
+use termtrail_format::reader::{
+    ContentCheck, ReadOptions, ReadSink, Report, read_path, read_recording,
+};
 use termtrail_format::seal::EndReason;
 use termtrail_format::sign::SecretKey;
 use termtrail_format::writer::{ChainWriter, WriterOptions};
@@ -87,4 +89,20 @@ pub fn session(n: usize) -> Vec<Event> {
     }
     out.push(Event::new(t + 1, EventData::Exit(0)));
     out
+}
+
+/// Reads `file` from disk (as `read_path` does, seal looked up first) with
+/// the given content check; the events read come back too.
+pub fn read_file(file: &[u8], content: ContentCheck) -> (Report, Collect) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.cast.zst");
+    std::fs::write(&path, file).unwrap();
+    let mut c = Collect::default();
+    let opts = ReadOptions {
+        threads: 2,
+        content,
+        ..ReadOptions::default()
+    };
+    let r = read_path(&path, &opts, &mut c).unwrap_or_else(|e| panic!("read failed: {e}"));
+    (r, c)
 }
