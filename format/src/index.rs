@@ -369,7 +369,7 @@ impl RecordingIndex {
             bytes,
             complete,
         };
-        let decoded = decode_segment_unhashed(&frame, i == 0);
+        let mut decoded = decode_segment_unhashed(&frame, i == 0);
         let mut link_prev = self
             .link_in(i)
             .ok_or_else(|| invalid("no link for this segment"))?;
@@ -379,7 +379,7 @@ impl RecordingIndex {
         }
         let mut chunks = Vec::new();
         let mut expected_seq = seg.entry.as_ref().map(|e| e.first_chunk);
-        for chunk in decoded.chunks {
+        for chunk in std::mem::take(&mut decoded.chunks) {
             let rec = match chunk.record {
                 Ok(r) if chunk.content_ok && link(&link_prev, r.body().as_bytes()) == r.link => r,
                 Ok(r) => {
@@ -400,9 +400,10 @@ impl RecordingIndex {
             chunks.push((rec, chunk.lines));
         }
         Ok(SegmentText {
-            data: decoded.data,
+            data: std::mem::take(&mut decoded.data),
             chunks,
             problem,
+            hashed: false,
         })
     }
 }
@@ -416,9 +417,34 @@ pub struct SegmentText {
     chunks: Vec<(ChunkRecord, std::ops::Range<usize>)>,
     /// Why the chain stops before the segment's end (damage), if it does.
     pub problem: Option<String>,
+    /// Every chunk's content was already hashed against its record (by the
+    /// reader that handed the segment on).
+    hashed: bool,
+}
+
+impl Drop for SegmentText {
+    fn drop(&mut self) {
+        crate::segment::recycle(std::mem::take(&mut self.data));
+    }
 }
 
 impl SegmentText {
+    /// A segment the reader verified, handed on after its chunks
+    /// ([`crate::reader::ReadSink::segment_text`]); `hashed` when its
+    /// chunks' content was hashed too (not taken on the seal's frame hash).
+    pub(crate) fn verified(
+        data: Vec<u8>,
+        chunks: Vec<(ChunkRecord, std::ops::Range<usize>)>,
+        hashed: bool,
+    ) -> SegmentText {
+        SegmentText {
+            data,
+            chunks,
+            problem: None,
+            hashed,
+        }
+    }
+
     /// How many chunks chain (chunks after damage are left out).
     pub fn chunks(&self) -> usize {
         self.chunks.len()
@@ -436,7 +462,7 @@ impl SegmentText {
     pub fn push_events(&self, k: usize, out: &mut Vec<Event>) -> Result<bool, IndexError> {
         let (rec, lines) = &self.chunks[k];
         let body = &self.data[lines.clone()];
-        if sha256(body) != rec.sha256 {
+        if !self.hashed && sha256(body) != rec.sha256 {
             return Ok(false);
         }
         let mut asm = EventAssembler::new();

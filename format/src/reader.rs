@@ -16,7 +16,7 @@ use crate::cast::{EventAssembler, Header, parse_line};
 use crate::chain::{ChunkRecord, Hash, genesis, link, seal_hash};
 use crate::event::{Event, Micros};
 use crate::frames::{Frame, FrameError, FrameKind, FrameScanner, SEAL_MAGIC, SEGMENT_INDEX_MAGIC};
-use crate::index::read_seal;
+use crate::index::{SegmentText, read_seal};
 use crate::pipeline::{Flow, ordered_map};
 use crate::seal::{EndReason, SEAL_TRAILER, SegmentEntry, decode_seal};
 use crate::segment::{ChunkScan, DecodedSegment, Decompressed, decode_segment_sealed};
@@ -43,6 +43,13 @@ pub trait ReadSink {
     }
     /// A chunk verified.
     fn chunk(&mut self, _record: &ChunkRecord) -> Flow {
+        Flow::Continue
+    }
+    /// Segment `segment` after all its chunks verified and went to the
+    /// sink: its text, handed over for a sink that reads parts of it again
+    /// (grep's screen lines) instead of decompressing it a second time.
+    /// Not called for a segment with damage or an unfinished one.
+    fn segment_text(&mut self, _segment: u32, _text: SegmentText) -> Flow {
         Flow::Continue
     }
     /// Damage was found.
@@ -493,7 +500,7 @@ impl<'a> Verifier<'a> {
             Done::Segment(seg, frame, by_seal) => {
                 self.report.segments_by_seal += u32::from(by_seal);
                 self.in_segment = true;
-                let flow = self.segment(*seg, &frame);
+                let flow = self.segment(*seg, &frame, by_seal);
                 self.in_segment = false;
                 flow
             }
@@ -501,7 +508,7 @@ impl<'a> Verifier<'a> {
         }
     }
 
-    fn segment(&mut self, seg: DecodedSegment, frame: &Frame) -> Flow {
+    fn segment(&mut self, mut seg: DecodedSegment, frame: &Frame, by_seal: bool) -> Flow {
         if let Some(entry) = self.pending_entry.take() {
             self.problem(
                 ProblemKind::IndexMismatch,
@@ -587,7 +594,21 @@ impl<'a> Verifier<'a> {
                 });
             }
         }
+        let whole = seg.status == Decompressed::Complete && seg.tail.is_empty() && !self.tampered;
+        let n = self.segment_no;
         self.segment_no += 1;
+        if whole {
+            // Every chunk verified and went to the sink.
+            let chunks = std::mem::take(&mut seg.chunks)
+                .into_iter()
+                .filter_map(|c| c.record.ok().map(|r| (r, c.lines)))
+                .collect();
+            let text = SegmentText::verified(std::mem::take(&mut seg.data), chunks, !by_seal);
+            if self.sink.segment_text(n, text) == Flow::Stop {
+                self.stopped = true;
+                return Flow::Stop;
+            }
+        }
         Flow::Continue
     }
 

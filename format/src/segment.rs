@@ -17,6 +17,29 @@ pub const MAX_SEGMENT: usize = 40 << 20;
 /// cut at ~4 MiB; see `decompress`).
 const ONE_SHOT: usize = 8 << 20;
 
+/// Segment buffers given back ([`recycle`]) for the next segments to
+/// decode into. A fresh buffer costs a page fault for every page it
+/// touches; while a reader drops each segment before decoding the next, the
+/// allocator hands the same memory back by itself, but not once a sink
+/// keeps segments a while (grep keeps the last two for screen lines).
+static SPARE: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
+/// Buffers kept at most (each up to [`ONE_SHOT`] bytes).
+const SPARES: usize = 4;
+
+/// Gives a segment's buffer back for decoding another (only buffers made
+/// for one-shot decoding are kept).
+pub(crate) fn recycle(mut buf: Vec<u8>) {
+    if buf.capacity() != ONE_SHOT {
+        return;
+    }
+    buf.clear();
+    if let Ok(mut spare) = SPARE.lock()
+        && spare.len() < SPARES
+    {
+        spare.push(buf);
+    }
+}
+
 thread_local! {
     /// One decompression context per thread, reused for every segment.
     static DCTX: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
@@ -68,6 +91,12 @@ pub struct DecodedSegment {
     pub tail: Range<usize>,
     /// SHA-256 of the compressed frame bytes (hex).
     pub frame_sha256: String,
+}
+
+impl Drop for DecodedSegment {
+    fn drop(&mut self) {
+        recycle(std::mem::take(&mut self.data));
+    }
 }
 
 /// Decompresses a segment frame and splits it into chunks.
@@ -177,7 +206,11 @@ pub(crate) fn decompress(bytes: &[u8], complete: bool) -> (Vec<u8>, Decompressed
     // streaming path, which says what went wrong and keeps what decoded
     // before it.
     if complete {
-        let mut out = Vec::with_capacity(ONE_SHOT);
+        let mut out = SPARE
+            .lock()
+            .ok()
+            .and_then(|mut spare| spare.pop())
+            .unwrap_or_else(|| Vec::with_capacity(ONE_SHOT));
         let ok = DCTX.with(|d| match d.borrow_mut().as_mut() {
             Some(d) => d.decompress_to_buffer(bytes, &mut out).is_ok(),
             None => false,

@@ -370,3 +370,59 @@ fn sealed_frame_hashes_miss_only_a_change_resealed_by_a_forger() {
     assert_eq!(by_seal.status, Status::Tampered);
     assert_eq!(by_seal.problems[0].kind, ProblemKind::SignatureInvalid);
 }
+
+/// Collects the segments a reader hands on after verifying them.
+#[derive(Default)]
+struct Segments {
+    got: Vec<(u32, Vec<termtrail_format::event::Event>)>,
+}
+
+impl termtrail_format::reader::ReadSink for Segments {
+    fn segment_text(
+        &mut self,
+        segment: u32,
+        text: termtrail_format::index::SegmentText,
+    ) -> termtrail_format::pipeline::Flow {
+        let mut events = Vec::new();
+        for k in 0..text.chunks() {
+            assert!(
+                text.push_events(k, &mut events).unwrap(),
+                "chunk {k} verifies"
+            );
+        }
+        self.got.push((segment, events));
+        termtrail_format::pipeline::Flow::Continue
+    }
+}
+
+#[test]
+fn verified_segments_are_handed_on_and_damaged_ones_are_not() {
+    use termtrail_format::reader::{ReadOptions, read_recording};
+    let events = session(1500);
+    let file = write(&events, small_opts(), None, true);
+    let read_segments = |file: &[u8]| {
+        let mut sink = Segments::default();
+        let opts = ReadOptions {
+            claims_sealed: true,
+            ..ReadOptions::default()
+        };
+        let r = read_recording(file, &opts, &mut sink).unwrap();
+        (r, sink.got)
+    };
+    let (r, got) = read_segments(&file);
+    assert_eq!(r.status, Status::Intact);
+    assert_eq!(got.len(), r.segments as usize);
+    let numbers: Vec<u32> = got.iter().map(|g| g.0).collect();
+    assert_eq!(numbers, (0..r.segments).collect::<Vec<_>>());
+    // Together they hold every event, in order.
+    let all: Vec<_> = got.into_iter().flat_map(|g| g.1).collect();
+    assert_eq!(all, events);
+    // Damage in segment 2: segments 0 and 1 only.
+    let bad = edit_segment(&file, 2, |data| {
+        let at = data.windows(4).position(|w| w == b"line").unwrap();
+        data[at] = b'L';
+    });
+    let (r, got) = read_segments(&bad);
+    assert_eq!(r.status, Status::Tampered);
+    assert_eq!(got.iter().map(|g| g.0).collect::<Vec<_>>(), vec![0, 1]);
+}

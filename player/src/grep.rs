@@ -496,6 +496,11 @@ impl<'a> LineSearch<'a> {
         true
     }
 
+    /// Searches the lines complete so far (what a block does when full).
+    pub fn flush(&mut self, hit: &mut dyn FnMut(LineHit) -> bool) -> bool {
+        self.search(false, hit)
+    }
+
     /// Searches what is left (the last line need not be finished).
     pub fn finish(&mut self, hit: &mut dyn FnMut(LineHit) -> bool) -> bool {
         self.search(true, hit)
@@ -765,10 +770,27 @@ struct Collect<'a, 'p> {
     /// Every resize: screens are rebuilt at the right size.
     sizes: Vec<(Micros, TermSize)>,
     opts: &'a SearchOptions,
+    path: &'a Path,
     header: Option<Header>,
     filtered: bool,
-    hits: Vec<LineHit>,
+    hits: Vec<Hit>,
     stopped: bool,
+    /// The chunks hits come from are hashed in the second pass (segments
+    /// may have been taken on the seal's frame hashes).
+    check: bool,
+    /// The second pass, once there are hits: it goes along with the first,
+    /// taking each segment the reader verified (so a hit's segment is not
+    /// decompressed again).
+    walker: Option<Walker>,
+    /// Hits the walker has done (`hits[..walked]`).
+    walked: usize,
+    /// The last two segments read, kept until there is a walker.
+    recent: Vec<(usize, SegmentText)>,
+    /// The walker could not be opened.
+    walker_failed: bool,
+    /// A hit's chunk did not verify: the file must be read again, hashing
+    /// every chunk.
+    unverified: bool,
 }
 
 impl Collect<'_, '_> {
@@ -799,16 +821,47 @@ impl Collect<'_, '_> {
     }
 }
 
-fn keep(
-    hits: &mut Vec<LineHit>,
-    opts: &SearchOptions,
-    header: Option<&Header>,
-    h: LineHit,
-) -> bool {
+fn keep(hits: &mut Vec<Hit>, opts: &SearchOptions, header: Option<&Header>, h: LineHit) -> bool {
     if header.is_some_and(|hd| in_window(opts, hd, h.time)) {
-        hits.push(h);
+        hits.push(Hit {
+            found: h,
+            screen: None,
+        });
     }
     opts.max_count.is_none_or(|m| (hits.len() as u64) < m)
+}
+
+impl Collect<'_, '_> {
+    /// Brings the walker to the hits found since it last went (opening it
+    /// for the first hits); false when a hit's chunk does not verify.
+    fn walk_new_hits(&mut self) -> bool {
+        if self.walked == self.hits.len() || !(self.opts.screen || self.check) {
+            return true;
+        }
+        if self.walker.is_none() && !self.walker_failed {
+            match Walker::open(self.path, self.opts) {
+                Ok(mut w) => {
+                    for (seg, text) in self.recent.drain(..) {
+                        w.offer(seg, text);
+                    }
+                    self.walker = Some(w);
+                }
+                Err(_) => self.walker_failed = true,
+            }
+        }
+        let Some(walker) = &mut self.walker else {
+            // Without a walker nothing can be checked.
+            self.unverified |= self.check;
+            return !self.check;
+        };
+        walker.sizes = self.sizes.clone();
+        let ok = walker
+            .walk(&mut self.hits[self.walked..], self.opts, self.check)
+            .is_ok();
+        self.walked = self.hits.len();
+        self.unverified |= !ok;
+        ok
+    }
 }
 
 impl Collect<'_, '_> {
@@ -966,6 +1019,34 @@ impl ReadSink for Collect<'_, '_> {
         }
     }
 
+    fn segment_text(&mut self, segment: u32, text: SegmentText) -> Flow {
+        if !(self.opts.screen || self.check) {
+            return Flow::Continue;
+        }
+        let seg = segment as usize;
+        match &mut self.walker {
+            Some(w) => w.offer(seg, text),
+            None => {
+                if self.recent.len() == 2 {
+                    self.recent.remove(0);
+                }
+                self.recent.push((seg, text));
+            }
+        }
+        // Hits in the lines completed so far, while their segment is here.
+        let (hits, opts, header) = (&mut self.hits, self.opts, &self.header);
+        if !self
+            .search
+            .flush(&mut |h| keep(hits, opts, header.as_ref(), h))
+        {
+            self.stopped = true;
+        }
+        if !self.walk_new_hits() || self.stopped {
+            return Flow::Stop;
+        }
+        Flow::Continue
+    }
+
     fn header(&mut self, header: &Header) -> Flow {
         if !self.opts.filter.accepts(header) || opts_until_excludes(self.opts, header) {
             self.filtered = true;
@@ -1000,12 +1081,18 @@ fn search_file_inner(
         search: LineSearch::new(pattern),
         sizes: Vec::new(),
         opts,
+        path,
         header: None,
         filtered: false,
         hits: Vec::new(),
         stopped: false,
+        check: content == ContentCheck::SealedFrames,
+        walker: None,
+        walked: 0,
+        recent: Vec::new(),
+        walker_failed: false,
+        unverified: false,
     };
-    let mut by_seal = false;
     let (verdict, damage) = match kind {
         None => return Err(format!("{NOT_A_RECORDING}; skipped")),
         Some(false) => {
@@ -1040,7 +1127,6 @@ fn search_file_inner(
                 ..ReadOptions::default()
             };
             let report = read_path(path, &ro, &mut c).map_err(|e| e.to_string())?;
-            by_seal = report.segments_by_seal > 0;
             if c.filtered {
                 return Ok(FileResult::Filtered);
             }
@@ -1063,23 +1149,13 @@ fn search_file_inner(
         }
     };
     c.finish();
+    if !c.walk_new_hits() || c.unverified {
+        return search_file_inner(path, pattern, opts, ContentCheck::EveryChunk);
+    }
     let Some(header) = c.header.take() else {
         return Err("no header".into());
     };
-    let mut hits: Vec<Hit> = c
-        .hits
-        .into_iter()
-        .map(|found| Hit {
-            found,
-            screen: None,
-        })
-        .collect();
-    if (opts.screen || by_seal)
-        && !hits.is_empty()
-        && second_pass(path, opts, c.sizes, &mut hits, by_seal).is_err()
-    {
-        return search_file_inner(path, pattern, opts, ContentCheck::EveryChunk);
-    }
+    let hits = c.hits;
     Ok(FileResult::Searched {
         header: Box::new(header),
         verdict,
@@ -1115,6 +1191,9 @@ struct Walker {
     /// Segments read (at most two: the current one and the one before).
     segments: Vec<Loaded>,
     at: Option<WalkState>,
+    /// Screen lines are still wanted (false once one could not be built:
+    /// they are extras, a failure only leaves them out).
+    screens: bool,
 }
 
 /// A segment read for the window, and the events of the chunks taken from
@@ -1147,6 +1226,55 @@ fn out_len(e: &Event) -> usize {
 }
 
 impl Walker {
+    fn open(path: &Path, opts: &SearchOptions) -> Result<Walker, SeekError> {
+        Ok(Walker {
+            seeker: Seeker::open_lazy(path, opts.cache.as_deref())?,
+            sizes: Vec::new(),
+            segments: Vec::new(),
+            at: None,
+            screens: opts.screen,
+        })
+    }
+
+    /// Takes segment `seg` as the first pass read and verified it (kept
+    /// with the one before it).
+    fn offer(&mut self, seg: usize, text: SegmentText) {
+        self.segments.retain(|l| l.seg + 1 >= seg && l.seg != seg);
+        self.segments.push(Loaded {
+            seg,
+            events: vec![None; text.chunks()],
+            text,
+        });
+    }
+
+    /// The second pass over `hits`, in time order. With `check` (segments
+    /// may have been taken on the seal's frame hashes, see
+    /// [`ContentCheck`]), the chunks each hit's line was written from are
+    /// hashed against the chain: an error when one does not verify. With
+    /// screen lines wanted, an emulator brought to each hit's time gives
+    /// its screen row.
+    fn walk(
+        &mut self,
+        hits: &mut [Hit],
+        opts: &SearchOptions,
+        check: bool,
+    ) -> Result<(), SeekError> {
+        for hit in hits {
+            if check {
+                self.verify_span(hit.found.written)?;
+            }
+            if self.screens {
+                match self.screen_at(hit.found.time) {
+                    Ok((emu, exact)) => {
+                        hit.screen = screen_line(emu, exact, &hit.found, opts.context)
+                    }
+                    Err(_) => self.screens = false,
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn size_before(&self, t: Micros) -> TermSize {
         self.sizes
             .iter()
@@ -1521,45 +1649,6 @@ impl ScrollScan {
         }
         self.num = 0;
     }
-}
-
-/// The second pass over a file with hits. With `check` (the first pass
-/// took segments on the seal's frame hashes, see [`ContentCheck`]), the
-/// chunks each hit's line was written from are hashed against the chain:
-/// an error when one does not verify. With `opts.screen`, an emulator
-/// brought to each hit's time gives its screen row; screen lines are
-/// extras, so a failure there only leaves them out.
-fn second_pass(
-    path: &Path,
-    opts: &SearchOptions,
-    sizes: Vec<(Micros, TermSize)>,
-    hits: &mut [Hit],
-    check: bool,
-) -> Result<(), SeekError> {
-    let seeker = match Seeker::open_lazy(path, opts.cache.as_deref()) {
-        Ok(s) => s,
-        Err(e) if check => return Err(e),
-        Err(_) => return Ok(()),
-    };
-    let mut walker = Walker {
-        seeker,
-        sizes,
-        segments: Vec::new(),
-        at: None,
-    };
-    let mut screens = opts.screen;
-    for hit in hits {
-        if check {
-            walker.verify_span(hit.found.written)?;
-        }
-        if screens {
-            match walker.screen_at(hit.found.time) {
-                Ok((emu, exact)) => hit.screen = screen_line(emu, exact, &hit.found, opts.context),
-                Err(_) => screens = false,
-            }
-        }
-    }
-    Ok(())
 }
 
 /// The screen row that shows `found`'s first match, with `context` rows
