@@ -42,6 +42,11 @@ pub const MAX_LINE: usize = 1 << 20;
 #[derive(Debug, Clone)]
 pub struct Pattern {
     re: Regex,
+    /// Literals every match starts with (one of them), when there is such
+    /// a finite set of non-empty ones: what the prefilter looks for.
+    prefixes: Option<Vec<Vec<u8>>>,
+    /// Case-insensitive (`-i`).
+    fold: bool,
 }
 
 /// How to read the pattern.
@@ -90,7 +95,11 @@ impl Pattern {
                 let last = last.trim().trim_start_matches("error: ");
                 format!("invalid regex {pattern:?}: {last}")
             })?;
-        Ok(Pattern { re })
+        Ok(Pattern {
+            re,
+            prefixes: prefixes(&p, o.ignore_case),
+            fold: o.ignore_case,
+        })
     }
 
     /// Matches in `line` (byte ranges).
@@ -99,6 +108,144 @@ impl Pattern {
             .find_iter(line)
             .map(|m| (m.start(), m.end()))
             .collect()
+    }
+}
+
+/// The literals one of which starts every match of `pattern`, when they are
+/// a finite set of non-empty byte strings (None otherwise: then nothing can
+/// be skipped).
+fn prefixes(pattern: &str, ignore_case: bool) -> Option<Vec<Vec<u8>>> {
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    let hir = regex_syntax::ParserBuilder::new()
+        .case_insensitive(ignore_case)
+        .multi_line(true)
+        .build()
+        .parse(pattern)
+        .ok()?;
+    let seq = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
+    let lits = seq.literals()?;
+    if lits.is_empty() || lits.iter().any(|l| l.as_bytes().is_empty()) {
+        return None;
+    }
+    Some(lits.iter().map(|l| l.as_bytes().to_vec()).collect())
+}
+
+/// Which lines of a recording's output can hold a match, judged from the
+/// event lines as stored, before any unescaping or stripping (most of a
+/// search's work): a match holds every byte of one of the pattern's prefix
+/// literals, so a line of output holding none of the bytes picked from them
+/// (one per literal, the rarest in the recording's first chunk) has none.
+///
+/// Lines here are what a line feed ends: the stripper ends any escape
+/// sequence or string at a line feed, so a line can be read alone, from a
+/// known state. The picked bytes are printable ASCII other than the space
+/// (which cursor movement also writes): JSON leaves them as they are,
+/// unless written as `\u00XX`, which is looked for as well. A line counts
+/// as holding a byte when its stored text does anywhere: in an escape
+/// sequence, an input event between its output events, or the JSON around
+/// them — more lines are read than need be, never fewer.
+#[derive(Debug)]
+struct Prefilter {
+    /// The bytes (one to three).
+    bytes: Vec<u8>,
+    /// `\u00` followed by the high hex digit of a picked byte: where a
+    /// JSON encoder escaped one (checked no further: rare).
+    escaped: Vec<memchr::memmem::Finder<'static>>,
+}
+
+impl Prefilter {
+    /// The prefilter for `pattern`, picking bytes by their counts in
+    /// `sample`; None when the pattern has no usable literals, or its bytes
+    /// are too common for skipping lines to pay.
+    fn new(pattern: &Pattern, sample: &[u8]) -> Option<Prefilter> {
+        Prefilter::with_limit(pattern, sample, sample.len() / 64)
+    }
+
+    /// [`Prefilter::new`], refusing bytes that occur more than `limit`
+    /// times in `sample`.
+    fn with_limit(pattern: &Pattern, sample: &[u8], limit: usize) -> Option<Prefilter> {
+        let lits = pattern.prefixes.as_ref()?;
+        let mut count = [0usize; 256];
+        for &b in sample {
+            count[usize::from(b)] += 1;
+        }
+        let folded = |b: u8| {
+            if pattern.fold && b.is_ascii_alphabetic() {
+                count[usize::from(b.to_ascii_lowercase())]
+                    + count[usize::from(b.to_ascii_uppercase())]
+            } else {
+                count[usize::from(b)]
+            }
+        };
+        let class = |b: u8| {
+            if pattern.fold {
+                b.to_ascii_lowercase()
+            } else {
+                b
+            }
+        };
+        let mut bytes = Vec::new();
+        // Best: one byte (with -i, either case of it) in every literal —
+        // the rarest of those; case variants of one word all share one.
+        let mut shared: Vec<u8> = lits[0]
+            .iter()
+            .copied()
+            .filter(u8::is_ascii_graphic)
+            .map(class)
+            .filter(|&c| lits.iter().all(|l| l.iter().any(|&b| class(b) == c)))
+            .collect();
+        shared.sort_unstable_by_key(|&c| (folded(c), c));
+        if let Some(&c) = shared.first() {
+            bytes.push(c);
+        } else {
+            // Else the rarest of each literal.
+            for lit in lits {
+                let b = lit
+                    .iter()
+                    .copied()
+                    .filter(u8::is_ascii_graphic)
+                    .min_by_key(|&b| folded(b))?;
+                bytes.push(class(b));
+            }
+        }
+        if bytes.iter().any(|&b| folded(b) > limit) {
+            return None;
+        }
+        if pattern.fold {
+            bytes = bytes
+                .iter()
+                .flat_map(|b| [b.to_ascii_lowercase(), b.to_ascii_uppercase()])
+                .collect();
+        }
+        bytes.sort_unstable();
+        bytes.dedup();
+        if bytes.len() > 3 {
+            return None;
+        }
+        let mut highs: Vec<u8> = bytes
+            .iter()
+            .map(|b| b"0123456789abcdef"[usize::from(b >> 4)])
+            .collect();
+        highs.dedup();
+        let escaped = highs
+            .into_iter()
+            .map(|h| memchr::memmem::Finder::new(&[b'\\', b'u', b'0', b'0', h]).into_owned())
+            .collect();
+        Some(Prefilter { bytes, escaped })
+    }
+
+    /// Calls `hot` with every place in `text` that holds a picked byte (in
+    /// no particular order).
+    fn scan(&self, text: &[u8], hot: &mut dyn FnMut(usize)) {
+        match *self.bytes.as_slice() {
+            [a] => memchr::memchr_iter(a, text).for_each(&mut *hot),
+            [a, b] => memchr::memchr2_iter(a, b, text).for_each(&mut *hot),
+            [a, b, c] => memchr::memchr3_iter(a, b, c, text).for_each(&mut *hot),
+            _ => hot(0),
+        }
+        for f in &self.escaped {
+            f.find_iter(text).for_each(&mut *hot);
+        }
     }
 }
 
@@ -115,6 +262,9 @@ pub struct Stripper {
     param: u32,
     param_done: bool,
     len: usize,
+    /// The shortest the output was during the last feed (backspaces take
+    /// back text): what the feed wrote starts there.
+    low: usize,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
@@ -218,6 +368,7 @@ fn line_break(out: &mut Vec<u8>) {
 impl Stripper {
     /// Appends the text in `bytes` to `out`.
     pub fn feed(&mut self, bytes: &[u8], out: &mut Vec<u8>) {
+        self.low = out.len();
         let n = bytes.len();
         let mut i = 0;
         while i < n {
@@ -255,6 +406,7 @@ impl Stripper {
     /// pass, without an intermediate copy. The text ends at an unescaped
     /// quote (the string's end) or a bad escape; returns where.
     pub fn feed_json(&mut self, s: &[u8], out: &mut Vec<u8>) -> usize {
+        self.low = out.len();
         let n = s.len();
         let mut i = 0;
         while i < n {
@@ -323,12 +475,23 @@ impl Stripper {
             self.state = State::Ground;
             return;
         }
+        // A line feed ends the line whatever is being read, and ends that
+        // too: each line starts from a known state, so a search can skip
+        // whole lines without reading them (see `Prefilter`).
+        if b == b'\n' {
+            self.state = State::Ground;
+            line_break(out);
+            return;
+        }
         match self.state {
             State::Ground => match b {
                 0x1b => self.state = State::Esc,
                 b'\n' | b'\r' | 0x0b | 0x0c => line_break(out),
                 b'\t' => out.push(b'\t'),
-                0x08 => backspace(out),
+                0x08 => {
+                    backspace(out);
+                    self.low = self.low.min(out.len());
+                }
                 _ => {} // other controls draw nothing
             },
             State::Esc => self.escape(b, out),
@@ -460,9 +623,8 @@ impl<'a> LineSearch<'a> {
         bytes: &[u8],
         hit: &mut dyn FnMut(LineHit) -> bool,
     ) -> bool {
-        let start = self.buf.len();
         self.strip.feed(bytes, &mut self.buf);
-        self.pushed(start, time, hit)
+        self.pushed(self.strip.low, time, hit)
     }
 
     /// Like [`LineSearch::push`], for an event's data as stored: the content
@@ -474,9 +636,8 @@ impl<'a> LineSearch<'a> {
         escaped: &[u8],
         hit: &mut dyn FnMut(LineHit) -> bool,
     ) -> (bool, usize) {
-        let start = self.buf.len();
         let used = self.strip.feed_json(escaped, &mut self.buf);
-        (self.pushed(start, time, hit), used)
+        (self.pushed(self.strip.low, time, hit), used)
     }
 
     fn pushed(&mut self, start: usize, time: Micros, hit: &mut dyn FnMut(LineHit) -> bool) -> bool {
@@ -494,6 +655,14 @@ impl<'a> LineSearch<'a> {
             return self.search(false, hit);
         }
         true
+    }
+
+    /// Goes on after output that was skipped, which ended with a line feed:
+    /// the line ends, and the stripper starts afresh (as it does after any
+    /// line feed).
+    pub fn restart_line(&mut self) {
+        self.strip = Stripper::default();
+        line_break(&mut self.buf);
     }
 
     /// Searches the lines complete so far (what a block does when full).
@@ -791,6 +960,9 @@ struct Collect<'a, 'p> {
     /// A hit's chunk did not verify: the file must be read again, hashing
     /// every chunk.
     unverified: bool,
+    /// Set from the first chunk (None until then; Some(None): none).
+    prefilter: Option<Option<Prefilter>>,
+    scratch: Scratch,
 }
 
 impl Collect<'_, '_> {
@@ -868,6 +1040,12 @@ impl Collect<'_, '_> {
     /// Searches one verified chunk's event lines without building events:
     /// each wanted line's JSON string is unescaped straight into the search.
     fn take_lines(&mut self, first: Micros, lines: &[u8]) -> bool {
+        if self.prefilter.is_none() {
+            self.prefilter = Some(Prefilter::new(self.search.pattern, lines));
+        }
+        if matches!(self.prefilter, Some(Some(_))) {
+            return self.take_hot_lines(first, lines);
+        }
         let want: &[u8] = if self.opts.input { b"i" } else { b"o" };
         let mut t: Option<Micros> = None;
         let mut i = 0;
@@ -907,6 +1085,122 @@ impl Collect<'_, '_> {
         }
         true
     }
+}
+
+impl Collect<'_, '_> {
+    /// Like [`Collect::take_lines`], reading only the lines of output the
+    /// prefilter finds a picked byte in, and the chunk's first and last
+    /// (which may go on in the chunks around it): the others cannot hold a
+    /// match. Lines are cut at line feeds (JSON `\n`) in the wanted events'
+    /// strings; after skipped lines the stripper starts afresh, as it does
+    /// after any line feed.
+    fn take_hot_lines(&mut self, first: Micros, lines: &[u8]) -> bool {
+        let Some(Some(pre)) = &self.prefilter else {
+            return true;
+        };
+        let want: &[u8] = if self.opts.input { b"i" } else { b"o" };
+        let s = &mut self.scratch;
+        s.events.clear();
+        s.line_ends.clear();
+        s.hot.clear();
+        // The events (resizes taken on the way) and, in the wanted ones'
+        // strings, where each line feed ends.
+        let mut t: Option<Micros> = None;
+        let mut i = 0;
+        while i < lines.len() {
+            let rest = &lines[i..];
+            let end = i + memchr::memchr(b'\n', rest).unwrap_or(rest.len());
+            if let Some((interval, code, data)) = event_head(rest) {
+                let time = t.map_or(first, |prev| prev + interval);
+                t = Some(time);
+                if code == b"r"
+                    && let Some(q) = memchr::memchr(b'"', &rest[data..])
+                    && let Some(size) = std::str::from_utf8(&rest[data..data + q])
+                        .ok()
+                        .and_then(TermSize::parse)
+                {
+                    self.sizes.push((time, size));
+                }
+                if code == want {
+                    let from = i + data;
+                    s.events.push((time, from..end));
+                    for p in LINE_FEED.find_iter(&lines[from..end]) {
+                        let p = from + p;
+                        // A backslash escaped by the one before it is no escape.
+                        let backslashes = lines[from..=p]
+                            .iter()
+                            .rev()
+                            .take_while(|&&b| b == b'\\')
+                            .count();
+                        if backslashes % 2 == 1 {
+                            s.line_ends.push(p + 2);
+                        }
+                    }
+                }
+            }
+            i = end + 1;
+        }
+        // Lines (between line ends) holding a picked byte; the first and the
+        // last always.
+        let n = s.line_ends.len() + 1;
+        s.hot.resize(n, false);
+        s.hot[0] = true;
+        s.hot[n - 1] = true;
+        let (ends, hot) = (&s.line_ends, &mut s.hot);
+        pre.scan(lines, &mut |q| {
+            hot[ends.partition_point(|&e| e <= q)] = true
+        });
+        // Feed the hot lines' parts of each event.
+        let line_start = |k: usize| if k == 0 { 0 } else { s.line_ends[k - 1] };
+        let mut k = 0;
+        let mut fresh = false;
+        for (time, range) in &s.events {
+            let mut at = range.start;
+            while at < range.end {
+                // The line `at` is in, and where it ends.
+                while k + 1 < n && s.line_ends[k] <= at {
+                    k += 1;
+                    fresh = true;
+                }
+                let stop = if k + 1 < n {
+                    s.line_ends[k].min(range.end)
+                } else {
+                    range.end
+                };
+                if s.hot[k] {
+                    if fresh && line_start(k) > 0 {
+                        self.search.restart_line();
+                    }
+                    fresh = false;
+                    let (hits, opts, header) = (&mut self.hits, self.opts, &self.header);
+                    let (go_on, _) = self.search.push_json(*time, &lines[at..stop], &mut |h| {
+                        keep(hits, opts, header.as_ref(), h)
+                    });
+                    if !go_on {
+                        self.stopped = true;
+                        return false;
+                    }
+                }
+                at = stop;
+            }
+        }
+        true
+    }
+}
+
+/// A line feed as JSON escapes it.
+static LINE_FEED: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\\n"));
+
+/// Per-chunk lists [`Collect::take_hot_lines`] reuses.
+#[derive(Default)]
+struct Scratch {
+    /// Wanted events: time, and their string's place (to the line's end).
+    events: Vec<(Micros, std::ops::Range<usize>)>,
+    /// Where each line feed in them ends.
+    line_ends: Vec<usize>,
+    /// Per line: whether it is read.
+    hot: Vec<bool>,
 }
 
 /// The head of an asciicast v3 event line `[interval, "code", "data…`:
@@ -1092,6 +1386,8 @@ fn search_file_inner(
         recent: Vec::new(),
         walker_failed: false,
         unverified: false,
+        prefilter: None,
+        scratch: Scratch::default(),
     };
     let (verdict, damage) = match kind {
         None => return Err(format!("{NOT_A_RECORDING}; skipped")),
@@ -1981,6 +2277,169 @@ mod tests {
                 "{events:?}"
             );
         }
+    }
+
+    /// The hits in `chunks` (event lines as stored, each chunk's first
+    /// event at the time given), read line by line or with the prefilter.
+    fn chunk_hits(
+        pattern: &Pattern,
+        input: bool,
+        chunks: &[(Micros, Vec<u8>)],
+        prefilter: bool,
+    ) -> Vec<LineHit> {
+        let opts = SearchOptions {
+            input,
+            ..SearchOptions::default()
+        };
+        let path = Path::new("test");
+        let mut c = Collect {
+            search: LineSearch::new(pattern),
+            sizes: Vec::new(),
+            opts: &opts,
+            path,
+            header: Some(Header::new(TermSize::DEFAULT)),
+            filtered: false,
+            hits: Vec::new(),
+            stopped: false,
+            check: false,
+            walker: None,
+            walked: 0,
+            recent: Vec::new(),
+            walker_failed: false,
+            unverified: false,
+            prefilter: Some(None),
+            scratch: Scratch::default(),
+        };
+        if prefilter {
+            let pre = Prefilter::with_limit(pattern, &chunks[0].1, usize::MAX);
+            assert!(
+                pre.is_some(),
+                "the pattern gives the prefilter something: {:?}",
+                pattern.prefixes
+            );
+            c.prefilter = Some(pre);
+        }
+        for (first, lines) in chunks {
+            assert!(c.take_lines(*first, lines));
+        }
+        c.finish();
+        c.hits.into_iter().map(|h| h.found).collect()
+    }
+
+    #[test]
+    fn skipping_lines_without_the_picked_bytes_finds_every_hit() {
+        // Output that splits, colours and hides the word in every way the
+        // prefilter must not miss (or wrongly find): colour codes between
+        // its letters, lines across events and chunks, OSC strings holding
+        // it (never text) and left open up to a line feed, backspaces,
+        // letters escaped as \u00XX, input events holding it.
+        let pieces = [
+            "Acc",
+            "ess",
+            "Den",
+            "ied",
+            "AccessDenied",
+            "x",
+            " ",
+            "\x1b[1;31m",
+            "\x1b[0m",
+            "\r\n",
+            "\n",
+            "\r",
+            "\x1b]0;AccessDenied\x07",
+            "\x1b]0;Acc",
+            "\x1b[",
+            "2C",
+            "\x08",
+            "\x08\x08",
+            "\x1b[5;1H",
+            "\\",
+            "\"",
+            "/",
+            "\u{e9}",
+            "\x1bP1$r",
+            "\x1b\\",
+        ];
+        let patterns = [
+            ("AccessDenied", PatternOptions::default()),
+            (
+                "accessdenied",
+                PatternOptions {
+                    ignore_case: true,
+                    ..PatternOptions::default()
+                },
+            ),
+            (
+                "Den",
+                PatternOptions {
+                    word: true,
+                    ..PatternOptions::default()
+                },
+            ),
+            ("ss.*ie", PatternOptions::default()),
+        ];
+        let mut seed = 7u64;
+        let mut next = |n: usize| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) as usize % n
+        };
+        let mut found = 0;
+        for round in 0..400 {
+            let mut lines: Vec<Vec<u8>> = Vec::new();
+            for _ in 0..30 {
+                let mut e = String::new();
+                for _ in 0..1 + next(10) {
+                    e.push_str(pieces[next(pieces.len())]);
+                }
+                let mut json = serde_json::to_string(&e).unwrap();
+                if next(4) == 0 {
+                    // A letter escaped as a JSON encoder may.
+                    json = json.replacen('D', "\\u0044", 1).replacen('e', "\\u0065", 1);
+                }
+                let code = match next(10) {
+                    0 => "i",
+                    1 => "r",
+                    _ => "o",
+                };
+                let json = if code == "r" {
+                    "\"80x24\"".to_string()
+                } else {
+                    json
+                };
+                lines.push(format!("[0.001, \"{code}\", {json}]\n").into_bytes());
+            }
+            // Chunks cut at random lines.
+            let mut chunks = Vec::new();
+            let mut at = 0;
+            while at < lines.len() {
+                let n = 1 + next(8);
+                let end = (at + n).min(lines.len());
+                // Each event is 1 ms after the one before; a chunk's first
+                // event's time is given absolutely.
+                chunks.push((1000 * (at as Micros + 1), lines[at..end].concat()));
+                at = end;
+            }
+            let (pattern, o) = patterns[round % patterns.len()];
+            let p = Pattern::new(&[pattern.to_string()], o).unwrap();
+            for input in [false, true] {
+                let all = chunk_hits(&p, input, &chunks, false);
+                let skipping = chunk_hits(&p, input, &chunks, true);
+                assert_eq!(skipping, all, "{pattern} (input: {input}) in {chunks:?}");
+                found += all.len();
+            }
+        }
+        assert!(found > 200, "the rounds hold hits: {found}");
+    }
+
+    #[test]
+    fn a_line_feed_ends_any_sequence_or_string() {
+        assert_eq!(strip(&["a\x1b[3\nb"]), "a\nb");
+        assert_eq!(strip(&["a\x1b]0;title\nb"]), "a\nb");
+        assert_eq!(strip(&["a\x1bP1$r\nb\x1b\\c"]), "a\nbc");
+        assert_eq!(strip(&["a\x1b\nb"]), "a\nb");
+        assert_eq!(strip(&["a\x1b(\nb"]), "a\nb");
     }
 
     fn hits(pattern: &str, o: PatternOptions, events: &[(Micros, &str)]) -> Vec<LineHit> {
