@@ -455,6 +455,13 @@ impl SegmentText {
         &self.chunks[k].0
     }
 
+    /// Whether chunk `k`'s event lines hash to its record's SHA-256 (true
+    /// without hashing when the reader that handed the segment on did).
+    pub fn verify(&self, k: usize) -> bool {
+        let (rec, lines) = &self.chunks[k];
+        self.hashed || sha256(&self.data[lines.clone()]) == rec.sha256
+    }
+
     /// Hashes chunk `k`'s event lines against its record and, when they
     /// match, appends its events (absolute times) to `out`. Ok(false) when
     /// the content does not verify (nothing is appended); an error when

@@ -1499,6 +1499,8 @@ struct Loaded {
     seg: usize,
     text: SegmentText,
     events: Vec<Option<Vec<Event>>>,
+    /// Chunks whose content verified (a hit's chunk is hashed once).
+    checked: Vec<bool>,
 }
 
 /// A place between events: (segment, chunk, index of the next event).
@@ -1539,6 +1541,7 @@ impl Walker {
         self.segments.push(Loaded {
             seg,
             events: vec![None; text.chunks()],
+            checked: vec![false; text.chunks()],
             text,
         });
     }
@@ -1588,7 +1591,8 @@ impl Walker {
         self.segments.retain(|l| l.seg.abs_diff(seg) == 1);
         self.segments.push(Loaded {
             seg,
-            events: (0..text.chunks()).map(|_| None).collect(),
+            events: vec![None; text.chunks()],
+            checked: vec![false; text.chunks()],
             text,
         });
         Ok(self.segments.len() - 1)
@@ -1659,8 +1663,17 @@ impl Walker {
                     problem,
                 });
             }
+            let l = &mut self.segments[i];
             for k in wanted {
-                self.chunk(seg, k)?;
+                if !l.checked[k] {
+                    if l.events[k].is_none() && !l.text.verify(k) {
+                        return Err(SeekError::Tampered {
+                            at: format!("segment {seg}"),
+                            problem: format!("chunk {} does not verify", l.text.record(k).seq),
+                        });
+                    }
+                    l.checked[k] = true;
+                }
             }
         }
         Ok(())
