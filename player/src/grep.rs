@@ -1721,27 +1721,6 @@ impl Walker {
 
     fn by_window(&mut self, seg: usize, t: Micros) -> Result<(), SeekError> {
         let target = self.place(seg, t)?;
-        // Read on when the previous hit is in this segment and close.
-        if let Some(s) = &self.at
-            && let Some(from) = s.next
-            && from.0 == seg
-            && from <= target
-            && let Some(slices) = self.forward(from, target)?
-        {
-            let mut state = self
-                .at
-                .take()
-                .unwrap_or_else(|| unreachable!("checked above"));
-            for (k, range) in slices {
-                for e in &self.chunk(seg, k)?[range] {
-                    state.emu.apply(&e.data);
-                }
-            }
-            state.pos = t;
-            state.next = Some(target);
-            self.at = Some(state);
-            return Ok(());
-        }
         // The window: when what came before is plain scrolling output, from
         // a carriage return (where the column is known) followed by enough
         // line feeds to scroll every older row off the screen — every row
@@ -1749,10 +1728,49 @@ impl Walker {
         // recording; else SCREEN_WINDOW bytes of output.
         let rows = usize::from(self.size_before(t).rows.max(1));
         let feeds = 2 * rows + 2;
-        let (mut slices, mut exact, enough) = self.walk_back(seg, target, feeds)?;
-        if enough && !self.scrolls_only(&slices)? {
-            (slices, exact, _) = self.walk_back(seg, target, usize::MAX)?;
+        // Read on when the previous hit is in this segment and close: up to
+        // READ_ON bytes always, further while that is less to emulate than a
+        // small window (an exact screen stays exact reading on).
+        let mut small = None;
+        let prev = self.at.as_ref().and_then(|s| s.next.map(|n| (n, s.exact)));
+        if let Some((from, exact)) = prev
+            && from.0 == seg
+            && from <= target
+            && let Some((slices, bytes)) = self.forward(from, target)?
+        {
+            let read_on = exact || bytes <= READ_ON || {
+                let (window, exact, enough) = self.walk_back(seg, target, feeds)?;
+                let size = window_bytes(self, &window)?;
+                let shorter = enough && size < bytes && self.scrolls_only(&window)?;
+                small = shorter.then_some((window, exact));
+                !shorter
+            };
+            if read_on {
+                let mut state = self
+                    .at
+                    .take()
+                    .unwrap_or_else(|| unreachable!("checked above"));
+                for (k, range) in slices {
+                    for e in &self.chunk(seg, k)?[range] {
+                        state.emu.apply(&e.data);
+                    }
+                }
+                state.pos = t;
+                state.next = Some(target);
+                self.at = Some(state);
+                return Ok(());
+            }
         }
+        let (slices, exact) = match small {
+            Some(window) => window,
+            None => {
+                let (mut slices, mut exact, enough) = self.walk_back(seg, target, feeds)?;
+                if enough && !self.scrolls_only(&slices)? {
+                    (slices, exact, _) = self.walk_back(seg, target, usize::MAX)?;
+                }
+                (slices, exact)
+            }
+        };
         let first = slices
             .iter()
             .rev()
@@ -1859,13 +1877,14 @@ impl Walker {
     }
 
     /// The events from `from` to `to` (same segment) as (chunk, range)
-    /// slices, when they hold at most [`SCREEN_WINDOW`] bytes of output.
+    /// slices, and the bytes of output they hold, when that is at most
+    /// [`SCREEN_WINDOW`].
     #[allow(clippy::type_complexity)]
     fn forward(
         &mut self,
         from: Pos,
         to: Pos,
-    ) -> Result<Option<Vec<(usize, std::ops::Range<usize>)>>, SeekError> {
+    ) -> Result<Option<(Vec<(usize, std::ops::Range<usize>)>, usize)>, SeekError> {
         let (seg, mut bytes, mut slices) = (from.0, 0, Vec::new());
         for k in from.1..=to.1 {
             let events = self.chunk(seg, k)?;
@@ -1877,8 +1896,28 @@ impl Walker {
             }
             slices.push((k, start..end));
         }
-        Ok(Some(slices))
+        Ok(Some((slices, bytes)))
     }
+}
+
+/// Output read on from the previous hit's screen without first looking for
+/// a smaller window (a small window after scrolling output holds 2 × rows +
+/// 2 lines: rarely less than this).
+const READ_ON: usize = 32 << 10;
+
+/// Bytes of output in a window's slices.
+fn window_bytes(
+    w: &mut Walker,
+    slices: &[(usize, usize, std::ops::Range<usize>)],
+) -> Result<usize, SeekError> {
+    let mut n = 0;
+    for (s, k, range) in slices {
+        n += w.chunk(*s, *k)?[range.clone()]
+            .iter()
+            .map(out_len)
+            .sum::<usize>();
+    }
+    Ok(n)
 }
 
 /// Reads output for [`Walker::scrolls_only`]: false at the first sequence

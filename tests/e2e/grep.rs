@@ -593,3 +593,52 @@ fn screen_lines_deep_in_long_recordings_match_the_snapshot() {
         assert_eq!(a["screen"]["row"], b["screen"]["row"]);
     }
 }
+
+#[test]
+fn screen_lines_of_close_hits_match_the_snapshot() {
+    // Hits 100, 400 and 1500 lines apart (~6, 24 and 90 KB of output): the
+    // closest are read on from the hit before, the furthest get a window
+    // (less to emulate); every screen agrees with the exact snapshot.
+    let d = Dir::new();
+    let mut text = String::from(r#"{"version":3,"term":{"cols":100,"rows":30}}"#);
+    text.push('\n');
+    let gaps = [100, 400, 1500, 100, 1500, 400, 100, 100, 1500];
+    let mut needles = Vec::new();
+    let mut at = 0;
+    for g in gaps {
+        at += g;
+        needles.push(at);
+    }
+    for i in 0..at + 50 {
+        let line = if needles.contains(&i) {
+            format!("found \x1b[31mNEEDLE\x1b[0m at {i}\r\n")
+        } else {
+            format!("line {i} \x1b[1mbold\x1b[0m and some ordinary output text\r\n")
+        };
+        text.push_str(&serde_json::json!([0.001, "o", line]).to_string());
+        text.push('\n');
+    }
+    std::fs::write(d.join("near.cast"), text).unwrap();
+    assert_eq!(d.run(&["import", "near.cast"]).code, 0);
+    let r = d.run(&["grep", "--json", "-C", "2", "NEEDLE", "near.cast.zst"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let hits: Vec<Value> = json_lines(&r.stdout)
+        .into_iter()
+        .filter(|v| v["type"] == "match")
+        .collect();
+    assert_eq!(hits.len(), needles.len());
+    for (h, n) in hits.iter().zip(&needles) {
+        let screen = &h["screen"];
+        assert_eq!(screen["line"], format!("found NEEDLE at {n}"), "{h}");
+        let t = h["time"].as_f64().unwrap();
+        let r = d.run(&["snapshot", "near.cast.zst", "--at", &format!("{t:.6}")]);
+        let rows: Vec<&str> = r.stdout.lines().collect();
+        let row = screen["row"].as_u64().unwrap() as usize;
+        assert_eq!(rows[row], screen["line"], "{h}");
+        assert_eq!(
+            rows[row - 2..row],
+            [&screen["before"][0], &screen["before"][1]],
+            "{h}"
+        );
+    }
+}
