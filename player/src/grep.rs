@@ -1059,10 +1059,7 @@ impl Collect<'_, '_> {
             let time = t.map_or(first, |prev| prev + interval);
             t = Some(time);
             if code == b"r"
-                && let Some(end) = memchr::memchr(b'"', &rest[data..])
-                && let Some(size) = std::str::from_utf8(&rest[data..data + end])
-                    .ok()
-                    .and_then(TermSize::parse)
+                && let Some(size) = resize_of(&rest[data..])
             {
                 self.sizes.push((time, size));
             }
@@ -1114,10 +1111,7 @@ impl Collect<'_, '_> {
                 let time = t.map_or(first, |prev| prev + interval);
                 t = Some(time);
                 if code == b"r"
-                    && let Some(q) = memchr::memchr(b'"', &rest[data..])
-                    && let Some(size) = std::str::from_utf8(&rest[data..data + q])
-                        .ok()
-                        .and_then(TermSize::parse)
+                    && let Some(size) = resize_of(&rest[data..])
                 {
                     self.sizes.push((time, size));
                 }
@@ -1186,6 +1180,14 @@ impl Collect<'_, '_> {
         }
         true
     }
+}
+
+/// The size in a resize event's data string (`80x24"…`).
+fn resize_of(data: &[u8]) -> Option<TermSize> {
+    let end = memchr::memchr(b'"', data)?;
+    std::str::from_utf8(&data[..end])
+        .ok()
+        .and_then(TermSize::parse)
 }
 
 /// A line feed as JSON escapes it.

@@ -60,11 +60,15 @@ fn attach_type_resize_detach_reattach_and_exit_code() {
     assert!(s.contains("--session sess-attach-0001 --shell sh1"), "{s}");
     std::thread::sleep(Duration::from_millis(800));
     t.cmd(&["kill-session", "-t", "t"]);
+    drop(t);
     let second = format!(
         "cd {dir}; {bin} attach {url} --session sess-attach-0001 --shell sh1; echo rc=$?; sleep 60",
         dir = d.path().display(),
         bin = bin()
     );
+    // A tmux server of its own: the first one exits with its last session,
+    // and a session started on its socket meanwhile could go with it.
+    let t = Tmux::new(&d);
     t.start(&second);
     t.wait_for("made-while-detached");
     t.cmd(&["send-keys", "-t", "t", "pwd", "Enter"]);

@@ -532,14 +532,13 @@ fn ls_verify_finds_damage_that_the_index_does_not_show() {
     );
 }
 
-#[test]
-fn screen_lines_deep_in_long_recordings_match_the_snapshot() {
-    let d = Dir::new();
-    // ~9 MB of output in three segments; a needle every ~2 MB.
+/// `NAME.cast.zst` in `d`: `lines` lines of scrolling output (100×30), the
+/// ones `needle` picks saying "found NEEDLE at N" with the word coloured.
+fn needle_recording(d: &Dir, name: &str, lines: usize, needle: impl Fn(usize) -> bool) {
     let mut text = String::from(r#"{"version":3,"term":{"cols":100,"rows":30}}"#);
     text.push('\n');
-    for i in 0..120_000 {
-        let line = if i % 25_000 == 24_999 {
+    for i in 0..lines {
+        let line = if needle(i) {
             format!("found \x1b[31mNEEDLE\x1b[0m at {i}\r\n")
         } else {
             format!("line {i} \x1b[1mbold\x1b[0m and some ordinary output text\r\n")
@@ -547,8 +546,27 @@ fn screen_lines_deep_in_long_recordings_match_the_snapshot() {
         text.push_str(&serde_json::json!([0.001, "o", line]).to_string());
         text.push('\n');
     }
-    std::fs::write(d.join("big.cast"), text).unwrap();
-    assert_eq!(d.run(&["import", "big.cast"]).code, 0);
+    let cast = format!("{name}.cast");
+    std::fs::write(d.join(&cast), text).unwrap();
+    assert_eq!(d.run(&["import", &cast]).code, 0);
+}
+
+/// The exact snapshot at hit `h`'s time shows its screen line on its row:
+/// the snapshot's rows and that row.
+fn snapshot_agrees(d: &Dir, file: &str, h: &Value) -> (Vec<String>, usize) {
+    let t = h["time"].as_f64().unwrap();
+    let r = d.run(&["snapshot", file, "--at", &format!("{t:.6}")]);
+    let rows: Vec<String> = r.stdout.lines().map(str::to_string).collect();
+    let row = h["screen"]["row"].as_u64().unwrap() as usize;
+    assert_eq!(rows[row], h["screen"]["line"], "{h}");
+    (rows, row)
+}
+
+#[test]
+fn screen_lines_deep_in_long_recordings_match_the_snapshot() {
+    let d = Dir::new();
+    // ~9 MB of output in three segments; a needle every ~2 MB.
+    needle_recording(&d, "big", 120_000, |i| i % 25_000 == 24_999);
     let hits = |d: &Dir| {
         let r = d.run(&["grep", "--json", "NEEDLE", "big.cast.zst"]);
         assert_eq!(r.code, 0, "{r:?}");
@@ -571,11 +589,7 @@ fn screen_lines_deep_in_long_recordings_match_the_snapshot() {
         assert_eq!(screen["line"], format!("found NEEDLE at {n}"), "{h}");
         // The screen as snapshot (exact, from keyframes) shows it: same row,
         // same neighbours.
-        let t = h["time"].as_f64().unwrap();
-        let r = d.run(&["snapshot", "big.cast.zst", "--at", &format!("{t:.6}")]);
-        let rows: Vec<&str> = r.stdout.lines().collect();
-        let row = screen["row"].as_u64().unwrap() as usize;
-        assert_eq!(rows[row], screen["line"], "{h}");
+        snapshot_agrees(&d, "big.cast.zst", h);
     }
     // Beyond the first window the screen is rebuilt from a window (not
     // exact); with keyframes cached (the snapshots above) it is exact.
@@ -600,8 +614,6 @@ fn screen_lines_of_close_hits_match_the_snapshot() {
     // closest are read on from the hit before, the furthest get a window
     // (less to emulate); every screen agrees with the exact snapshot.
     let d = Dir::new();
-    let mut text = String::from(r#"{"version":3,"term":{"cols":100,"rows":30}}"#);
-    text.push('\n');
     let gaps = [100, 400, 1500, 100, 1500, 400, 100, 100, 1500];
     let mut needles = Vec::new();
     let mut at = 0;
@@ -609,17 +621,7 @@ fn screen_lines_of_close_hits_match_the_snapshot() {
         at += g;
         needles.push(at);
     }
-    for i in 0..at + 50 {
-        let line = if needles.contains(&i) {
-            format!("found \x1b[31mNEEDLE\x1b[0m at {i}\r\n")
-        } else {
-            format!("line {i} \x1b[1mbold\x1b[0m and some ordinary output text\r\n")
-        };
-        text.push_str(&serde_json::json!([0.001, "o", line]).to_string());
-        text.push('\n');
-    }
-    std::fs::write(d.join("near.cast"), text).unwrap();
-    assert_eq!(d.run(&["import", "near.cast"]).code, 0);
+    needle_recording(&d, "near", at + 50, |i| needles.contains(&i));
     let r = d.run(&["grep", "--json", "-C", "2", "NEEDLE", "near.cast.zst"]);
     assert_eq!(r.code, 0, "{r:?}");
     let hits: Vec<Value> = json_lines(&r.stdout)
@@ -630,14 +632,10 @@ fn screen_lines_of_close_hits_match_the_snapshot() {
     for (h, n) in hits.iter().zip(&needles) {
         let screen = &h["screen"];
         assert_eq!(screen["line"], format!("found NEEDLE at {n}"), "{h}");
-        let t = h["time"].as_f64().unwrap();
-        let r = d.run(&["snapshot", "near.cast.zst", "--at", &format!("{t:.6}")]);
-        let rows: Vec<&str> = r.stdout.lines().collect();
-        let row = screen["row"].as_u64().unwrap() as usize;
-        assert_eq!(rows[row], screen["line"], "{h}");
+        let (rows, row) = snapshot_agrees(&d, "near.cast.zst", h);
         assert_eq!(
-            rows[row - 2..row],
-            [&screen["before"][0], &screen["before"][1]],
+            screen["before"],
+            serde_json::json!(rows[row - 2..row]),
             "{h}"
         );
     }
