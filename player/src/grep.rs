@@ -1382,7 +1382,8 @@ fn search_file_inner(
         filtered: false,
         hits: Vec::new(),
         stopped: false,
-        check: content == ContentCheck::SealedFrames,
+        // Plain asciicast files have no chain: nothing to hash.
+        check: content == ContentCheck::SealedFrames && kind == Some(true),
         walker: None,
         walked: 0,
         recent: Vec::new(),
