@@ -642,26 +642,38 @@ fn pump_input(
                 // Check before the program sees the bytes: a password
                 // prompt turns echo off before the user types.
                 let echo = !reading_secret(pty);
-                if (&*pty).write_all(part).is_err() {
-                    return;
-                }
+                let mut event = None;
                 if record_input {
                     if echo {
                         withheld = false;
                         let ready = stitch.push(part);
-                        if !ready.is_empty()
-                            && !send(tx, Event::new(clock.now(), EventData::Input(ready)))
-                        {
-                            return;
+                        if !ready.is_empty() {
+                            event = Some(Event::new(clock.now(), EventData::Input(ready)));
                         }
                     } else if !withheld {
                         withheld = true;
                         stitch.finish();
                         let label = "input withheld: password prompt (echo off)".to_string();
-                        if !send(tx, Event::new(clock.now(), EventData::Marker(label))) {
-                            return;
-                        }
+                        event = Some(Event::new(clock.now(), EventData::Marker(label)));
                     }
+                }
+                // Queued before the program gets the bytes when there is
+                // room: a program that exits on this input (`exit`) ends the
+                // recording, and what made it exit must be in it. When the
+                // queue is full (the writer is behind) the bytes go first: a
+                // Ctrl+C must not wait for the disk.
+                let late = match event.map(|e| tx.try_send(Msg::Event(e))) {
+                    Some(Err(TrySendError::Full(m))) => Some(m),
+                    Some(Err(TrySendError::Disconnected(_))) => return,
+                    _ => None,
+                };
+                if (&*pty).write_all(part).is_err() {
+                    return;
+                }
+                if let Some(m) = late
+                    && tx.send(m).is_err()
+                {
+                    return;
                 }
             }
             if marker
