@@ -2008,26 +2008,36 @@ impl ScrollScan {
 /// output just went). None when the line is no longer on the screen
 /// (scrolled away, overwritten, cleared).
 fn screen_line(emu: &Emulator, exact: bool, found: &LineHit, context: usize) -> Option<ScreenLine> {
-    let rows = emu.lines();
+    let n = emu.rows();
+    // Rows are built as they are looked at: usually the cursor's row shows
+    // the whole line and no other is needed.
+    let mut rows: Vec<Option<String>> = vec![None; n];
+    let mut row = |r: usize| -> String { rows[r].get_or_insert_with(|| emu.line(r)).clone() };
     let &(s, e) = found.matches.first()?;
     let line = &found.line;
-    let cursor_row = emu.cursor_row().min(rows.len().saturating_sub(1));
-    let order = (0..=cursor_row).rev().chain(cursor_row + 1..rows.len());
+    let cursor_row = emu.cursor_row().min(n.saturating_sub(1));
+    let order = (0..=cursor_row).rev().chain(cursor_row + 1..n);
+    // No row can agree on more than the whole line around the match.
+    let most = line[..s].chars().count() + line[e..].trim_end().chars().count();
     let mut best: Option<(usize, usize)> = None;
     if e > s {
         for r in order {
-            let score = context_score(&rows[r], line, s, e);
+            let score = context_score(&row(r), line, s, e);
             if score.is_some_and(|sc| best.is_none_or(|(_, b)| sc > b)) {
                 best = score.map(|sc| (r, sc));
             }
+            if best.is_some_and(|(_, b)| b >= most) {
+                break;
+            }
         }
     }
-    best.map(|(r, _)| ScreenLine {
+    let (r, _) = best?;
+    Some(ScreenLine {
         exact,
         row: r,
-        line: rows[r].clone(),
-        before: rows[r.saturating_sub(context)..r].to_vec(),
-        after: rows[r + 1..(r + 1 + context).min(rows.len())].to_vec(),
+        line: row(r),
+        before: (r.saturating_sub(context)..r).map(&mut row).collect(),
+        after: (r + 1..(r + 1 + context).min(n)).map(&mut row).collect(),
     })
 }
 

@@ -119,6 +119,20 @@ impl Emulator {
             .collect()
     }
 
+    /// Visible row `r` as text, trailing blanks trimmed ("" past the last).
+    pub fn line(&self, r: usize) -> String {
+        self.vt
+            .screen()
+            .visible_lines()
+            .nth(r)
+            .map_or_else(String::new, |l| l.text().trim_end().to_string())
+    }
+
+    /// The number of visible rows.
+    pub fn rows(&self) -> usize {
+        self.vt.size().1
+    }
+
     /// The cursor's row, visible or not.
     pub fn cursor_row(&self) -> usize {
         self.vt.cursor().row
