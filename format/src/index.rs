@@ -409,8 +409,9 @@ impl RecordingIndex {
 }
 
 /// One segment read for random access (see
-/// [`RecordingIndex::read_segment_text`]): the chunks whose records chain
-/// from the index, their content not yet hashed.
+/// [`RecordingIndex::read_segment_text`]) or handed on by the reader
+/// ([`crate::reader::ReadSink::segment_text`]): the chunks whose records
+/// chain, their content hashed when it is used unless the reader did.
 #[derive(Debug)]
 pub struct SegmentText {
     data: Vec<u8>,
@@ -468,10 +469,10 @@ impl SegmentText {
     /// verified content is not valid asciicast.
     pub fn push_events(&self, k: usize, out: &mut Vec<Event>) -> Result<bool, IndexError> {
         let (rec, lines) = &self.chunks[k];
-        let body = &self.data[lines.clone()];
-        if !self.hashed && sha256(body) != rec.sha256 {
+        if !self.verify(k) {
             return Ok(false);
         }
+        let body = &self.data[lines.clone()];
         let mut asm = EventAssembler::new();
         let mut t = rec.first;
         for (n, line) in body.split_inclusive(|&b| b == b'\n').enumerate() {

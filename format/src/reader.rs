@@ -19,7 +19,7 @@ use crate::frames::{Frame, FrameError, FrameKind, FrameScanner, SEAL_MAGIC, SEGM
 use crate::index::{SegmentText, read_seal};
 use crate::pipeline::{Flow, ordered_map};
 use crate::seal::{EndReason, SEAL_TRAILER, SegmentEntry, decode_seal};
-use crate::segment::{ChunkScan, DecodedSegment, Decompressed, decode_segment_sealed};
+use crate::segment::{ChunkScan, DecodedSegment, Decompressed, decode_segment};
 use crate::sign::PublicKey;
 
 /// Receives what the reader finds. Every hook has a default.
@@ -338,8 +338,7 @@ fn read_frames<R: Read>(
         frames,
         |item| match item {
             Ok((f, n)) if f.kind == FrameKind::Zstd => {
-                let (seg, by_seal) =
-                    decode_segment_sealed(&f, n == 0, sealed.get(n).map(String::as_str));
+                let (seg, by_seal) = decode_segment(&f, n == 0, sealed.get(n).map(String::as_str));
                 // The bytes are no longer needed except for the trailer check.
                 let tail_trailer = f.bytes.ends_with(SEAL_TRAILER);
                 let mut f = f;

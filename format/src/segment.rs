@@ -99,37 +99,23 @@ impl Drop for DecodedSegment {
     }
 }
 
-/// Decompresses a segment frame and splits it into chunks.
-pub fn decode_segment(frame: &Frame, first: bool) -> DecodedSegment {
-    decode(frame, first, true)
+/// Decompresses a segment frame and splits it into chunks, each hashed
+/// against its record — unless the file's seal gives the frame's SHA-256
+/// (`sealed`, hex, from the seal's index entry for this segment) and the
+/// frame's bytes hash to it: they are then the bytes that were sealed, and
+/// `content_ok` checks lengths and line counts only (the seal, checked when
+/// reading ends, binds the rest). Returns whether the frame matched.
+pub fn decode_segment(frame: &Frame, first: bool, sealed: Option<&str>) -> (DecodedSegment, bool) {
+    let frame_sha256 = hex::encode(sha256(&frame.bytes));
+    let matched = frame.complete && sealed == Some(frame_sha256.as_str());
+    (decode_with(frame, first, !matched, frame_sha256), matched)
 }
 
 /// Like [`decode_segment`], but `content_ok` checks only each chunk's length
 /// and line count: the caller hashes the chunks it uses (random access reads
 /// a chunk or two of a segment, not all of them).
 pub(crate) fn decode_segment_unhashed(frame: &Frame, first: bool) -> DecodedSegment {
-    decode(frame, first, false)
-}
-
-/// Like [`decode_segment`], for a frame whose SHA-256 the file's seal gives
-/// (`sealed`, hex, from the seal's index entry for this segment): when the
-/// frame's bytes hash to it, they are the bytes that were sealed, so its
-/// chunks are not hashed one by one (`content_ok` checks lengths and line
-/// counts; the seal, checked when reading ends, binds the rest). Returns
-/// whether the frame matched; one that does not is decoded and hashed as
-/// [`decode_segment`] does.
-pub(crate) fn decode_segment_sealed(
-    frame: &Frame,
-    first: bool,
-    sealed: Option<&str>,
-) -> (DecodedSegment, bool) {
-    let frame_sha256 = hex::encode(sha256(&frame.bytes));
-    let matched = frame.complete && sealed == Some(frame_sha256.as_str());
-    (decode_with(frame, first, !matched, frame_sha256), matched)
-}
-
-fn decode(frame: &Frame, first: bool, hash: bool) -> DecodedSegment {
-    decode_with(frame, first, hash, hex::encode(sha256(&frame.bytes)))
+    decode_with(frame, first, false, hex::encode(sha256(&frame.bytes)))
 }
 
 fn decode_with(frame: &Frame, first: bool, hash: bool, frame_sha256: String) -> DecodedSegment {
