@@ -486,7 +486,7 @@ impl Stripper {
         match self.state {
             State::Ground => match b {
                 0x1b => self.state = State::Esc,
-                b'\n' | b'\r' | 0x0b | 0x0c => line_break(out),
+                b'\r' | 0x0b | 0x0c => line_break(out),
                 b'\t' => out.push(b'\t'),
                 0x08 => {
                     backspace(out);
@@ -1005,10 +1005,11 @@ fn keep(hits: &mut Vec<Hit>, opts: &SearchOptions, header: Option<&Header>, h: L
 
 impl Collect<'_, '_> {
     /// Brings the walker to the hits found since it last went (opening it
-    /// for the first hits); false when a hit's chunk does not verify.
-    fn walk_new_hits(&mut self) -> bool {
+    /// for the first hits); sets `unverified` when a hit's chunk does not
+    /// verify (or cannot be checked).
+    fn walk_new_hits(&mut self) {
         if self.walked == self.hits.len() || !(self.opts.screen || self.check) {
-            return true;
+            return;
         }
         if self.walker.is_none() && !self.walker_failed {
             match Walker::open(self.path, self.opts) {
@@ -1024,76 +1025,35 @@ impl Collect<'_, '_> {
         let Some(walker) = &mut self.walker else {
             // Without a walker nothing can be checked.
             self.unverified |= self.check;
-            return !self.check;
+            return;
         };
-        walker.sizes = self.sizes.clone();
+        // Resizes only accrue: the walker takes the new ones.
+        walker
+            .sizes
+            .extend_from_slice(&self.sizes[walker.sizes.len()..]);
         let ok = walker
             .walk(&mut self.hits[self.walked..], self.opts, self.check)
             .is_ok();
         self.walked = self.hits.len();
         self.unverified |= !ok;
-        ok
     }
 }
 
 impl Collect<'_, '_> {
     /// Searches one verified chunk's event lines without building events:
     /// each wanted line's JSON string is unescaped straight into the search.
-    fn take_lines(&mut self, first: Micros, lines: &[u8]) -> bool {
-        if self.prefilter.is_none() {
-            self.prefilter = Some(Prefilter::new(self.search.pattern, lines));
-        }
-        if matches!(self.prefilter, Some(Some(_))) {
-            return self.take_hot_lines(first, lines);
-        }
-        let want: &[u8] = if self.opts.input { b"i" } else { b"o" };
-        let mut t: Option<Micros> = None;
-        let mut i = 0;
-        while i < lines.len() {
-            let rest = &lines[i..];
-            let Some((interval, code, data)) = event_head(rest) else {
-                // Not an event line (a comment): skip it.
-                i += memchr::memchr(b'\n', rest).map_or(rest.len(), |n| n + 1);
-                continue;
-            };
-            let time = t.map_or(first, |prev| prev + interval);
-            t = Some(time);
-            if code == b"r"
-                && let Some(size) = resize_of(&rest[data..])
-            {
-                self.sizes.push((time, size));
-            }
-            let used = if code == want {
-                let (hits, opts, header) = (&mut self.hits, self.opts, &self.header);
-                let (go_on, used) = self.search.push_json(time, &rest[data..], &mut |h| {
-                    keep(hits, opts, header.as_ref(), h)
-                });
-                if !go_on {
-                    self.stopped = true;
-                    return false;
-                }
-                used
-            } else {
-                json_string_len(&rest[data..])
-            };
-            let after = data + used;
-            i +=
-                after + memchr::memchr(b'\n', &rest[after..]).map_or(rest.len() - after, |n| n + 1);
-        }
-        true
-    }
-}
-
-impl Collect<'_, '_> {
-    /// Like [`Collect::take_lines`], reading only the lines of output the
-    /// prefilter finds a picked byte in, and the chunk's first and last
+    /// With a prefilter (see [`Prefilter`]), only the lines of output it
+    /// finds a picked byte in are read, and the chunk's first and last
     /// (which may go on in the chunks around it): the others cannot hold a
     /// match. Lines are cut at line feeds (JSON `\n`) in the wanted events'
     /// strings; after skipped lines the stripper starts afresh, as it does
     /// after any line feed.
-    fn take_hot_lines(&mut self, first: Micros, lines: &[u8]) -> bool {
+    fn take_lines(&mut self, first: Micros, lines: &[u8]) -> bool {
+        if self.prefilter.is_none() {
+            self.prefilter = Some(Prefilter::new(self.search.pattern, lines));
+        }
         let Some(Some(pre)) = &self.prefilter else {
-            return true;
+            return self.take_every_line(first, lines);
         };
         let want: &[u8] = if self.opts.input { b"i" } else { b"o" };
         let s = &mut self.scratch;
@@ -1107,28 +1067,21 @@ impl Collect<'_, '_> {
         while i < lines.len() {
             let rest = &lines[i..];
             let end = i + memchr::memchr(b'\n', rest).unwrap_or(rest.len());
-            if let Some((interval, code, data)) = event_head(rest) {
-                let time = t.map_or(first, |prev| prev + interval);
-                t = Some(time);
-                if code == b"r"
-                    && let Some(size) = resize_of(&rest[data..])
-                {
-                    self.sizes.push((time, size));
-                }
-                if code == want {
-                    let from = i + data;
-                    s.events.push((time, from..end));
-                    for p in LINE_FEED.find_iter(&lines[from..end]) {
-                        let p = from + p;
-                        // A backslash escaped by the one before it is no escape.
-                        let backslashes = lines[from..=p]
-                            .iter()
-                            .rev()
-                            .take_while(|&&b| b == b'\\')
-                            .count();
-                        if backslashes % 2 == 1 {
-                            s.line_ends.push(p + 2);
-                        }
+            if let Some((time, code, data)) = event_line(rest, first, &mut t, &mut self.sizes)
+                && code == want
+            {
+                let from = i + data;
+                s.events.push((time, from..end));
+                for p in LINE_FEED.find_iter(&lines[from..end]) {
+                    let p = from + p;
+                    // A backslash escaped by the one before it is no escape.
+                    let backslashes = lines[from..=p]
+                        .iter()
+                        .rev()
+                        .take_while(|&&b| b == b'\\')
+                        .count();
+                    if backslashes % 2 == 1 {
+                        s.line_ends.push(p + 2);
                     }
                 }
             }
@@ -1145,7 +1098,6 @@ impl Collect<'_, '_> {
             hot[ends.partition_point(|&e| e <= q)] = true
         });
         // Feed the hot lines' parts of each event.
-        let line_start = |k: usize| if k == 0 { 0 } else { s.line_ends[k - 1] };
         let mut k = 0;
         let mut fresh = false;
         for (time, range) in &s.events {
@@ -1162,7 +1114,7 @@ impl Collect<'_, '_> {
                     range.end
                 };
                 if s.hot[k] {
-                    if fresh && line_start(k) > 0 {
+                    if fresh {
                         self.search.restart_line();
                     }
                     fresh = false;
@@ -1182,6 +1134,59 @@ impl Collect<'_, '_> {
     }
 }
 
+impl Collect<'_, '_> {
+    /// [`Collect::take_lines`] without a prefilter: each wanted event's
+    /// string is fed whole, and where the string ends (as the stripper
+    /// found it) is where the search for the next line starts.
+    fn take_every_line(&mut self, first: Micros, lines: &[u8]) -> bool {
+        let want: &[u8] = if self.opts.input { b"i" } else { b"o" };
+        let mut t: Option<Micros> = None;
+        let mut i = 0;
+        while i < lines.len() {
+            let rest = &lines[i..];
+            let mut after = 0;
+            if let Some((time, code, data)) = event_line(rest, first, &mut t, &mut self.sizes) {
+                after = data;
+                if code == want {
+                    let (hits, opts, header) = (&mut self.hits, self.opts, &self.header);
+                    let (go_on, used) = self.search.push_json(time, &rest[data..], &mut |h| {
+                        keep(hits, opts, header.as_ref(), h)
+                    });
+                    if !go_on {
+                        self.stopped = true;
+                        return false;
+                    }
+                    after += used;
+                }
+            }
+            i +=
+                after + memchr::memchr(b'\n', &rest[after..]).map_or(rest.len() - after, |n| n + 1);
+        }
+        true
+    }
+}
+
+/// The event line at the start of `rest`: its time (`t` holds the line
+/// before's; the chunk's first line is at `first`), code, and where its
+/// data string's content starts. A resize's size is kept in `sizes`. None
+/// for other lines (comments).
+fn event_line<'l>(
+    rest: &'l [u8],
+    first: Micros,
+    t: &mut Option<Micros>,
+    sizes: &mut Vec<(Micros, TermSize)>,
+) -> Option<(Micros, &'l [u8], usize)> {
+    let (interval, code, data) = event_head(rest)?;
+    let time = t.map_or(first, |prev| prev + interval);
+    *t = Some(time);
+    if code == b"r"
+        && let Some(size) = resize_of(&rest[data..])
+    {
+        sizes.push((time, size));
+    }
+    Some((time, code, data))
+}
+
 /// The size in a resize event's data string (`80x24"…`).
 fn resize_of(data: &[u8]) -> Option<TermSize> {
     let end = memchr::memchr(b'"', data)?;
@@ -1194,7 +1199,7 @@ fn resize_of(data: &[u8]) -> Option<TermSize> {
 static LINE_FEED: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
     std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\\n"));
 
-/// Per-chunk lists [`Collect::take_hot_lines`] reuses.
+/// Per-chunk lists [`Collect::take_lines`] reuses.
 #[derive(Default)]
 struct Scratch {
     /// Wanted events: time, and their string's place (to the line's end).
@@ -1219,21 +1224,6 @@ fn event_head(line: &[u8]) -> Option<(Micros, &[u8], usize)> {
     let tail = after[q + 1..].trim_ascii_start().strip_prefix(b",")?;
     let tail = tail.trim_ascii_start().strip_prefix(b"\"")?;
     Some((interval, code, line.len() - tail.len()))
-}
-
-/// Where an escaped JSON string's content ends (its closing quote).
-fn json_string_len(s: &[u8]) -> usize {
-    let mut i = 0;
-    while let Some(j) = memchr::memchr2(b'\\', b'"', &s[i..]) {
-        if s[i + j] == b'"' {
-            return i + j;
-        }
-        i += j + 2;
-        if i >= s.len() {
-            break;
-        }
-    }
-    s.len()
 }
 
 /// `1.250000` → 1_250_000 µs.
@@ -1337,7 +1327,8 @@ impl ReadSink for Collect<'_, '_> {
         {
             self.stopped = true;
         }
-        if !self.walk_new_hits() || self.stopped {
+        self.walk_new_hits();
+        if self.unverified || self.stopped {
             return Flow::Stop;
         }
         Flow::Continue
@@ -1448,7 +1439,8 @@ fn search_file_inner(
         }
     };
     c.finish();
-    if !c.walk_new_hits() || c.unverified {
+    c.walk_new_hits();
+    if c.unverified {
         return search_file_inner(path, pattern, opts, ContentCheck::EveryChunk);
     }
     let Some(header) = c.header.take() else {
@@ -1506,6 +1498,17 @@ struct Loaded {
     checked: Vec<bool>,
 }
 
+impl Loaded {
+    fn new(seg: usize, text: SegmentText) -> Loaded {
+        Loaded {
+            seg,
+            events: vec![None; text.chunks()],
+            checked: vec![false; text.chunks()],
+            text,
+        }
+    }
+}
+
 /// A place between events: (segment, chunk, index of the next event).
 type Pos = (usize, usize, usize);
 
@@ -1541,12 +1544,7 @@ impl Walker {
     /// with the one before it).
     fn offer(&mut self, seg: usize, text: SegmentText) {
         self.segments.retain(|l| l.seg + 1 >= seg && l.seg != seg);
-        self.segments.push(Loaded {
-            seg,
-            events: vec![None; text.chunks()],
-            checked: vec![false; text.chunks()],
-            text,
-        });
+        self.segments.push(Loaded::new(seg, text));
     }
 
     /// The second pass over `hits`, in time order. With `check` (segments
@@ -1592,12 +1590,7 @@ impl Walker {
         let text = self.seeker.segment_text(seg)?;
         // Keep only a neighbour (the window may need the segment before).
         self.segments.retain(|l| l.seg.abs_diff(seg) == 1);
-        self.segments.push(Loaded {
-            seg,
-            events: vec![None; text.chunks()],
-            checked: vec![false; text.chunks()],
-            text,
-        });
+        self.segments.push(Loaded::new(seg, text));
         Ok(self.segments.len() - 1)
     }
 
@@ -1615,6 +1608,7 @@ impl Walker {
                 });
             }
             l.events[k] = Some(events);
+            l.checked[k] = true;
         }
         Ok(l.events[k].as_deref().unwrap_or_default())
     }
@@ -1669,7 +1663,7 @@ impl Walker {
             let l = &mut self.segments[i];
             for k in wanted {
                 if !l.checked[k] {
-                    if l.events[k].is_none() && !l.text.verify(k) {
+                    if !l.text.verify(k) {
                         return Err(SeekError::Tampered {
                             at: format!("segment {seg}"),
                             problem: format!("chunk {} does not verify", l.text.record(k).seq),
@@ -1742,10 +1736,10 @@ impl Walker {
             && let Some((slices, bytes)) = self.forward(from, target)?
         {
             let read_on = exact || bytes <= READ_ON || {
-                let (window, exact, enough) = self.walk_back(seg, target, feeds)?;
-                let size = window_bytes(self, &window)?;
-                let shorter = enough && size < bytes && self.scrolls_only(&window)?;
-                small = shorter.then_some((window, exact));
+                let window = self.walk_back(seg, target, feeds)?;
+                let shorter =
+                    window.synced && window.bytes < bytes && self.scrolls_only(&window.slices)?;
+                small = shorter.then_some(window);
                 !shorter
             };
             if read_on {
@@ -1764,14 +1758,15 @@ impl Walker {
                 return Ok(());
             }
         }
-        let (slices, exact) = match small {
+        let Window { slices, exact, .. } = match small {
             Some(window) => window,
             None => {
-                let (mut slices, mut exact, enough) = self.walk_back(seg, target, feeds)?;
-                if enough && !self.scrolls_only(&slices)? {
-                    (slices, exact, _) = self.walk_back(seg, target, usize::MAX)?;
+                let window = self.walk_back(seg, target, feeds)?;
+                if window.synced && !self.scrolls_only(&window.slices)? {
+                    self.walk_back(seg, target, usize::MAX)?
+                } else {
+                    window
                 }
-                (slices, exact)
             }
         };
         let first = slices
@@ -1804,16 +1799,8 @@ impl Walker {
 
     /// Walks back from `target` (this segment, then the one before) until
     /// the output holds a carriage return followed by `feeds` line feeds,
-    /// or SCREEN_WINDOW bytes: the events as (segment, chunk, range)
-    /// slices, latest first; whether they reach back to the recording's
-    /// start (exact); whether it stopped at the line feeds.
-    #[allow(clippy::type_complexity)]
-    fn walk_back(
-        &mut self,
-        seg: usize,
-        target: Pos,
-        feeds: usize,
-    ) -> Result<(Vec<(usize, usize, std::ops::Range<usize>)>, bool, bool), SeekError> {
+    /// or SCREEN_WINDOW bytes.
+    fn walk_back(&mut self, seg: usize, target: Pos, feeds: usize) -> Result<Window, SeekError> {
         let mut slices = Vec::new();
         // Line feeds after the events walked so far, and whether one of
         // them holds a carriage return with `feeds` line feeds after it.
@@ -1847,15 +1834,30 @@ impl Walker {
                 }
                 slices.push((s, k, from..end));
                 if full(bytes, synced) {
-                    return Ok((slices, false, synced && bytes < SCREEN_WINDOW));
+                    return Ok(Window {
+                        slices,
+                        bytes,
+                        exact: false,
+                        synced: synced && bytes < SCREEN_WINDOW,
+                    });
                 }
             }
             if s == 0 {
                 // Everything from the recording's start is in.
-                return Ok((slices, true, false));
+                return Ok(Window {
+                    slices,
+                    bytes,
+                    exact: true,
+                    synced: false,
+                });
             }
         }
-        Ok((slices, false, false))
+        Ok(Window {
+            slices,
+            bytes,
+            exact: false,
+            synced: false,
+        })
     }
 
     /// Whether the output in `slices` only writes and scrolls: nothing that
@@ -1908,19 +1910,18 @@ impl Walker {
 /// 2 lines: rarely less than this).
 const READ_ON: usize = 32 << 10;
 
-/// Bytes of output in a window's slices.
-fn window_bytes(
-    w: &mut Walker,
-    slices: &[(usize, usize, std::ops::Range<usize>)],
-) -> Result<usize, SeekError> {
-    let mut n = 0;
-    for (s, k, range) in slices {
-        n += w.chunk(*s, *k)?[range.clone()]
-            .iter()
-            .map(out_len)
-            .sum::<usize>();
-    }
-    Ok(n)
+/// Output before a hit that its screen is rebuilt from
+/// ([`Walker::walk_back`]).
+struct Window {
+    /// The events, as (segment, chunk, range) slices, latest first.
+    slices: Vec<(usize, usize, std::ops::Range<usize>)>,
+    /// Bytes of output in them.
+    bytes: usize,
+    /// They reach back to the recording's start.
+    exact: bool,
+    /// They start at a carriage return followed by the line feeds asked
+    /// for (within [`SCREEN_WINDOW`]).
+    synced: bool,
 }
 
 /// Reads output for [`Walker::scrolls_only`]: false at the first sequence
