@@ -24,7 +24,11 @@ call (cold: builds and caches keyframes) and the median of the others (warm);
 against `snapshot --no-cache` (which replays from the start, as a player
 without keyframes must), median of 3. Peak RSS of snapshot on it.
 
-Environment: RUNS (default 5), FILES (default 16), CORPUS (path)."""
+patterns (`python3 bench/player.py patterns`, not run by default): the same
+files searched for other words (PATTERNS), each against the same pipeline
+in the same run: `grep` and `grep -c` times and their ratios.
+
+Environment: RUNS (default 5; 3 for patterns), FILES (default 16), CORPUS (path)."""
 
 import json, os, random, re, shutil, statistics, subprocess, sys, time
 
@@ -76,7 +80,8 @@ def make(path, pieces, dt, title):
     return size
 
 
-def grep_bench(corpus):
+def grep_corpus(corpus):
+    """The grep corpus's directory, files and size in MB (made once)."""
     d = os.path.join(WORK, "grep")
     marker = os.path.join(d, f".made-{FILES}-v3")
     shutil.rmtree(d, ignore_errors=True) if not os.path.exists(marker) else None
@@ -103,8 +108,11 @@ def grep_bench(corpus):
             total += make(f, pieces, 0.01, f"bench {i}")
         open(sizes_file, "w").write(str(total))
         open(marker, "w").close()
-    total = int(open(sizes_file).read())
-    mb = total / 1e6
+    return d, files, int(open(sizes_file).read()) / 1e6
+
+
+def grep_bench(corpus):
+    d, files, mb = grep_corpus(corpus)
     print(f"grep corpus: {FILES} recordings, {mb:.0f} MB uncompressed asciicast, "
           f"{sum(os.path.getsize(f) for f in files) / 1e6:.0f} MB on disk")
     if not shutil.which("rg"):
@@ -138,6 +146,33 @@ def grep_bench(corpus):
     _, rss_q = run(quarter)
     print(f"grep peak RSS: {rss_q / 1024:.0f} MiB over {max(1, FILES // 4)} files, "
           f"{max(rss_tt) / 1024:.0f} MiB over {FILES}")
+
+
+# Other searches over the same files: words an engineer might look for, some
+# made only of letters common in this output (no rare byte to skip lines
+# by), some with thousands of hits (each hit's screen costs an emulator pass).
+PATTERNS = ["Traceback", "panicked", "ECONNREFUSED", "Exception", "rm -rf",
+            "denied", "sudo", "password", "timeout", "error"]
+
+
+def patterns_bench(corpus):
+    d, files, mb = grep_corpus(corpus)
+    names = " ".join(files)
+    runs = int(os.environ.get("RUNS", "3"))
+    print(f"patterns over {len(files)} recordings, {mb:.0f} MB; wall time, median of {runs}; "
+          "ratio = peer time / termtrail time (> 1: termtrail is faster)")
+    for pat in PATTERNS:
+        counts = subprocess.run([TT, "grep", "-c", pat, d], capture_output=True, text=True).stdout
+        hits = sum(int(l.rsplit(":", 1)[1]) for l in counts.splitlines() if ":" in l)
+        peer = f"zstd -dc {names} | rg '{pat}'"
+        t = {"peer": [], "grep": [], "count": []}
+        for _ in range(runs):
+            t["peer"].append(run(peer, shell=True)[0])
+            t["grep"].append(run([TT, "grep", pat, d])[0])
+            t["count"].append(run([TT, "grep", "-c", pat, d])[0])
+        m = {k: statistics.median(v) for k, v in t.items()}
+        print(f"{pat!r:16} {hits:6} hits  peer {m['peer']:.2f} s  grep {m['grep']:.2f} s "
+              f"({m['peer'] / m['grep']:.2f}x)  grep -c {m['count']:.2f} s ({m['peer'] / m['count']:.2f}x)")
 
 
 def seek_bench(corpus):
@@ -179,6 +214,8 @@ def main():
         seek_bench(corpus)
     if "grep" in what:
         grep_bench(corpus)
+    if "patterns" in what:
+        patterns_bench(corpus)
 
 
 if __name__ == "__main__":
