@@ -359,9 +359,7 @@ fn ls(a: LsArgs) -> Result<u8> {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     // Reading an object's header and index is a few small ranged GETs:
     // waiting, not computing, so more at once than there are CPUs.
-    let remote = files
-        .iter()
-        .any(|t| matches!(t, termtrail_player::remote::Target::S3 { .. }));
+    let remote = termtrail_player::remote::Target::any_remote(&files);
     let jobs = a.threads.unwrap_or(if remote && !a.verify {
         cpus.max(16)
     } else {

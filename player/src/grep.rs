@@ -2136,10 +2136,11 @@ pub fn search_all(
     // An S3 object is fetched into a temporary file first: four fetchers
     // keep up to `jobs` objects ready ahead of the searchers, so
     // downloading and searching overlap. Local files need no fetching.
-    let remote = files
-        .iter()
-        .any(|t| matches!(t, crate::remote::Target::S3 { .. }));
-    let fetchers = if remote { 4 } else { 1 };
+    let fetchers = if crate::remote::Target::any_remote(files) {
+        4
+    } else {
+        1
+    };
     crate::remote::fetch_ahead(files, fetchers, jobs, |ready| {
         std::thread::scope(|s| {
             for _ in 0..jobs.min(files.len().max(1)) {

@@ -37,6 +37,12 @@ impl std::fmt::Debug for Target {
 }
 
 impl Target {
+    /// Whether any of `targets` is an S3 object (reading waits on requests,
+    /// so more run at once than there are CPUs).
+    pub fn any_remote(targets: &[Target]) -> bool {
+        targets.iter().any(|t| matches!(t, Target::S3 { .. }))
+    }
+
     /// How it is shown: the path, or `s3://bucket/key`.
     pub fn name(&self) -> String {
         match self {
