@@ -92,18 +92,23 @@ pub fn endpoint_for(url: &str, runtime: &str) -> String {
         url.to_string()
     } else {
         let base = url.trim_end_matches('/');
-        let arn: String = runtime
-            .bytes()
-            .map(|b| {
-                if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                    (b as char).to_string()
-                } else {
-                    format!("%{b:02X}")
-                }
-            })
-            .collect();
-        format!("{base}/runtimes/{arn}/ws/shells")
+        format!("{base}/runtimes/{}/ws/shells", runtime_path(runtime))
     }
+}
+
+/// A runtime ARN as one segment of a URL path (`/runtimes/<segment>/…`):
+/// every byte but letters, digits and `-_.~` percent-encoded.
+pub fn runtime_path(runtime: &str) -> String {
+    runtime
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 enum Step {
@@ -320,6 +325,8 @@ mod tests {
             endpoint_for("ws://h:1/runtimes/a/ws/shells", "z"),
             "ws://h:1/runtimes/a/ws/shells"
         );
+        assert_eq!(runtime_path("arn:aws:x/y"), "arn%3Aaws%3Ax%2Fy");
+        assert_eq!(runtime_path("a-b_c.d~e"), "a-b_c.d~e");
         assert_eq!(shell_url("ws://h/x", "s"), "ws://h/x?shellId=s");
         assert_eq!(
             shell_url("ws://h/x?qualifier=D", "s"),
