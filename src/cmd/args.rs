@@ -1,0 +1,292 @@
+//! Flag groups several subcommands share (store, S3 protection, timeouts,
+//! TLS, filters), each defined once and flattened where it is used, with the
+//! value parsers and the conversions into the crates' option types.
+//!
+//! clap lists a flattened group's flags where the group is flattened, in the
+//! order they are declared here; a group's `next_help_heading` stays in force
+//! for the flags after it (which is why `--idle-timeout` and the rest show
+//! under "S3 protection" in `serve --help`: kept as it was).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+use clap::{Args, ValueEnum};
+use termtrail_format::store::{LocalStore, Location};
+
+/// `--store` for the commands that record (`rec`, `serve`, `proxy`).
+#[derive(Args, Debug)]
+pub struct StoreArg {
+    /// Store: a directory, or s3://BUCKET/PREFIX (default: $XDG_DATA_HOME/termtrail/recordings).
+    #[arg(long, value_name = "DIR|URL", value_parser = parse_location)]
+    pub store: Option<Location>,
+}
+
+impl StoreArg {
+    /// The store named, or the local store.
+    pub fn location(&self) -> Result<Location> {
+        Ok(match &self.store {
+            Some(l) => l.clone(),
+            None => Location::Local(store_root(None)?.root().to_path_buf()),
+        })
+    }
+}
+
+/// How recordings are protected in an S3 bucket (`rec`, `serve`, `proxy`).
+#[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "S3 protection")]
+pub struct ProtectArgs {
+    /// Keep each recording under S3 Object Lock for DAYS (the bucket needs Object Lock enabled).
+    #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=36500))]
+    pub retain_days: Option<u32>,
+    /// Object Lock mode for --retain-days (default governance; compliance cannot be undone by anyone).
+    #[arg(long, value_enum, value_name = "MODE", requires = "retain_days")]
+    pub lock_mode: Option<LockModeArg>,
+    /// Server-side encryption: AES256 (SSE-S3) or aws:kms (SSE-KMS).
+    #[arg(long, value_name = "KIND", value_parser = ["AES256", "aws:kms"])]
+    pub sse: Option<String>,
+    /// KMS key id or ARN for --sse aws:kms (default: the account's aws/s3 key).
+    #[arg(long, value_name = "ID", requires = "sse")]
+    pub kms_key_id: Option<String>,
+}
+
+/// Object Lock modes.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LockModeArg {
+    /// Deletable early only with s3:BypassGovernanceRetention.
+    Governance,
+    /// Not deletable by anyone until it expires.
+    Compliance,
+}
+
+impl ProtectArgs {
+    /// The S3 protection options as the store takes them.
+    pub fn protection(&self) -> Result<termtrail_format::store::s3::Protection> {
+        use termtrail_format::store::s3::{LockMode, Protection, Sse};
+        let retain = self.retain_days.map(|days| {
+            let mode = match self.lock_mode {
+                Some(LockModeArg::Compliance) => LockMode::Compliance,
+                _ => LockMode::Governance,
+            };
+            (mode, days)
+        });
+        let sse = match (self.sse.as_deref(), &self.kms_key_id) {
+            (None, _) => None,
+            (Some("AES256"), Some(_)) => bail!("--kms-key-id goes with --sse aws:kms, not AES256"),
+            (Some("AES256"), None) => Some(Sse::Aes256),
+            (Some(_), key) => Some(Sse::Kms(key.clone())),
+        };
+        Ok(Protection { retain, sse })
+    }
+}
+
+/// How long a hosted shell lives (`serve`, `proxy`).
+#[derive(Args, Debug)]
+pub struct TimeoutArgs {
+    /// End shells without traffic (heartbeats excepted) after this long.
+    #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+    /// End a shell (and seal its recording) this long after its last client left.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    pub grace: Duration,
+}
+
+/// The listener's TLS certificate and key (`serve`, `proxy`).
+#[derive(Args, Debug)]
+pub struct TlsArgs {
+    /// TLS certificate chain (PEM); with --tls-key, clients connect with wss://.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+}
+
+impl TlsArgs {
+    /// The TLS acceptor, when a certificate and key are given.
+    pub fn acceptor(self) -> Result<Option<tokio_rustls::TlsAcceptor>> {
+        match self.tls_cert.zip(self.tls_key) {
+            Some((cert, key)) => Ok(Some(
+                termtrail_recorder::tls::acceptor(&cert, &key).map_err(anyhow::Error::msg)?,
+            )),
+            None => Ok(None),
+        }
+    }
+}
+
+/// `--ca-cert` for the commands that connect to a host (`attach`, `exec`,
+/// `proxy`).
+#[derive(Args, Debug)]
+pub struct CaCertArg {
+    /// Extra trusted CA certificate (PEM) for wss:// hosts with a private or self-signed certificate.
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+}
+
+impl CaCertArg {
+    /// The TLS client configuration for a `wss://` (or `https://`) URL;
+    /// None for `ws://`.
+    pub fn client_tls(&self, url: &str) -> Result<Option<Arc<tokio_rustls::rustls::ClientConfig>>> {
+        client_tls(url, self.ca_cert.as_deref())
+    }
+}
+
+fn client_tls(
+    url: &str,
+    ca: Option<&Path>,
+) -> Result<Option<Arc<tokio_rustls::rustls::ClientConfig>>> {
+    if !(url.starts_with("wss://") || url.starts_with("https://")) {
+        if ca.is_some() {
+            eprintln!("termtrail: note: --ca-cert is ignored for a plain ws:// URL");
+        }
+        return Ok(None);
+    }
+    termtrail_recorder::tls::client_config(ca)
+        .map(Some)
+        .map_err(anyhow::Error::msg)
+}
+
+/// Which recordings (`grep`, `ls`).
+#[derive(Args, Debug)]
+#[command(next_help_heading = "Filters")]
+pub struct FilterArgs {
+    /// From this time on: a date (2026-11-20), a UTC time (2026-11-20T14:30:00Z) or a time ago (7d, 36h); grep: hits, ls: recordings active then.
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// Before this time (same forms).
+    #[arg(long, value_name = "WHEN")]
+    pub until: Option<String>,
+    /// Only recordings of this runtime session id.
+    #[arg(long, value_name = "ID")]
+    pub session: Option<String>,
+    /// Only recordings of this shell id.
+    #[arg(long, value_name = "ID")]
+    pub shell: Option<String>,
+    /// Only recordings opened by this principal.
+    #[arg(long, value_name = "WHO")]
+    pub principal: Option<String>,
+    /// Only recordings whose title contains this (any case).
+    #[arg(long, value_name = "TEXT")]
+    pub title: Option<String>,
+}
+
+/// What [`FilterArgs`] select, as the player takes it.
+pub struct Filters {
+    /// The metadata filter.
+    pub meta: termtrail_player::grep::MetaFilter,
+    /// `--since` as Unix seconds.
+    pub since: Option<i64>,
+    /// `--until` as Unix seconds.
+    pub until: Option<i64>,
+}
+
+impl FilterArgs {
+    /// The filters as the player takes them: metadata, and --since /
+    /// --until as Unix seconds.
+    pub fn filters(&self) -> Result<Filters> {
+        let now = unix_now() as i64;
+        let when = |v: &Option<String>| {
+            v.as_deref()
+                .map(|s| termtrail_player::grep::parse_when(s, now))
+                .transpose()
+                .map_err(anyhow::Error::msg)
+        };
+        let (since, until) = (when(&self.since)?, when(&self.until)?);
+        let meta = termtrail_player::grep::MetaFilter {
+            session: self.session.clone(),
+            shell: self.shell.clone(),
+            principal: self.principal.clone(),
+            title: self.title.clone(),
+        };
+        Ok(Filters { meta, since, until })
+    }
+}
+
+/// Parses a store location (a directory or s3://BUCKET/PREFIX).
+pub fn parse_location(s: &str) -> Result<Location, String> {
+    Location::parse(s)
+}
+
+/// Parses `500ms`, `30s`, `15m`, `2h` (a bare number is seconds).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(
+        s.find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(s.len()),
+    );
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("expected a duration like 30s, 15m or 2h, got {s:?}"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "" | "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => {
+            return Err(format!(
+                "unknown unit {unit:?} in {s:?} (use ms, s, m or h)"
+            ));
+        }
+    };
+    if !(0.0..=1e9).contains(&secs) {
+        return Err(format!("duration {s:?} out of range"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// The local store in `store`, or the default one.
+pub fn store_root(store: Option<PathBuf>) -> Result<LocalStore> {
+    match store.or_else(LocalStore::default_root) {
+        Some(root) => Ok(LocalStore::new(root)),
+        None => {
+            bail!("no store directory: set HOME or XDG_DATA_HOME, or pass --store DIR or -o FILE")
+        }
+    }
+}
+
+/// The Ed25519 secret key in `path`, when one is named (`--sign-key`).
+pub fn secret_key(path: Option<&Path>) -> Result<Option<termtrail_format::sign::SecretKey>> {
+    Ok(path
+        .map(termtrail_format::sign::SecretKey::load)
+        .transpose()?)
+}
+
+/// A new random id in UUID form: the default `--session` (and, without
+/// dashes, `--shell`) of the client commands.
+pub fn random_id() -> Result<String> {
+    let id = termtrail_format::writer::new_recording_id().map_err(anyhow::Error::msg)?;
+    let h = hex::encode(id);
+    Ok(format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    ))
+}
+
+/// Seconds since the Unix epoch (0 if the clock is before it).
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_take_the_documented_units() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("15m"), Ok(Duration::from_secs(900)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert!(parse_duration("3d").is_err());
+        assert!(parse_duration("soon").is_err());
+    }
+}

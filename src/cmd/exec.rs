@@ -1,0 +1,81 @@
+//! `termtrail exec`: run one command on a shell host and print its output.
+
+use std::io;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use termtrail_recorder::exec::{ExecRequest, authority, exec};
+
+use super::args::{CaCertArg, random_id};
+use crate::exit::Exit;
+
+/// Text after `exec --help`'s options.
+pub const HELP: &str = "\
+Runs CMD with `sh -c` on the host (POST /runtimes/<arn>/commands, recorded like
+every shell), streams its stdout and stderr here, and exits with its exit code
+(124 when the host stopped it at --timeout).
+
+Examples:
+  termtrail exec ws://127.0.0.1:8765 -- uname -a
+  termtrail exec ws://127.0.0.1:8765 --timeout 10 -- 'make test 2>&1 | tail'";
+
+/// `exec` arguments.
+#[derive(Args, Debug)]
+pub struct ExecArgs {
+    /// The host: ws://, wss://, http:// or https://HOST:PORT.
+    #[arg(value_name = "URL")]
+    pub url: String,
+    /// Runtime session id (default: a new random one).
+    #[arg(long, value_name = "ID")]
+    pub session: Option<String>,
+    /// Runtime ARN in the request path.
+    #[arg(long, value_name = "ARN", default_value = "local")]
+    pub runtime: String,
+    /// Seconds after which the host stops the command (1-3600).
+    #[arg(long, value_name = "SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub timeout: u64,
+    #[command(flatten)]
+    pub ca_cert: CaCertArg,
+    /// The command (joined with spaces and run by sh -c).
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+/// Runs `exec`: the remote command's exit status.
+pub fn run(a: ExecArgs) -> Result<Exit> {
+    let (auth, uses_tls) = authority(&a.url)?;
+    let tls = if uses_tls {
+        a.ca_cert.client_tls("wss://")?
+    } else {
+        None
+    };
+    let session = match a.session {
+        Some(s) => s,
+        None => random_id()?,
+    };
+    let arn = termtrail_recorder::client::runtime_path(&a.runtime);
+    let command = a.command.join(" ");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let outcome = runtime.block_on(async {
+        let (mut out, mut err) = (io::stdout(), io::stderr());
+        let req = ExecRequest {
+            authority: &auth,
+            arn_path: &arn,
+            session: &session,
+            command: &command,
+            timeout_secs: a.timeout,
+            tls: tls.as_ref(),
+        };
+        exec(&req, &mut out, &mut err).await
+    })?;
+    if outcome.timed_out {
+        eprintln!(
+            "termtrail: the host stopped the command after {} s",
+            a.timeout
+        );
+    }
+    Ok(Exit::of_child(outcome.exit_code))
+}

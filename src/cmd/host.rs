@@ -1,0 +1,174 @@
+//! What `serve` and `proxy` share: their host flags, and running a shell
+//! host on a listener until SIGTERM or SIGINT.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use termtrail_format::writer::WriterOptions;
+use termtrail_recorder::serve::{Backend, ServeOptions};
+use termtrail_recorder::store::Destination;
+
+use super::args::{ProtectArgs, StoreArg, TimeoutArgs, TlsArgs, parse_duration};
+use super::upload::report_pending;
+use crate::exit::Exit;
+
+/// What `serve` and `proxy` share: where recordings go, how long shells
+/// live, TLS and authentication.
+#[derive(Args, Debug)]
+pub struct HostFlags {
+    #[command(flatten)]
+    pub store: StoreArg,
+    /// With an S3 store: most time the bucket may lag a live recording.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub upload_interval: Duration,
+    /// Refuse to start when recordings cannot be made durable (S3 unreachable at the start), and end a shell whose recording fails.
+    #[arg(long)]
+    pub strict: bool,
+    #[command(flatten)]
+    pub protect: ProtectArgs,
+    #[command(flatten)]
+    pub timeouts: TimeoutArgs,
+    #[command(flatten)]
+    pub tls: TlsArgs,
+    /// Run without authentication (loopback addresses only).
+    #[arg(long)]
+    pub no_auth: bool,
+}
+
+/// glibc raises its mmap threshold each time a large block is freed, so with
+/// hundreds of shells the zstd contexts (about 1 MiB each, freed when a shell
+/// goes idle) end up in a fragmented heap that is never returned: a host kept
+/// ~350 KiB per idle shell instead of ~80 KiB (bench/shells.py). A fixed
+/// threshold keeps such blocks mmapped, so freeing returns them. The setting
+/// is read only at process start, hence the re-exec (before the host says or
+/// does anything); an operator's own MALLOC_MMAP_THRESHOLD_ wins.
+pub fn fix_malloc_threshold() {
+    const VAR: &str = "MALLOC_MMAP_THRESHOLD_";
+    if std::env::var_os(VAR).is_some() {
+        return;
+    }
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    use std::os::unix::process::CommandExt;
+    let err = std::process::Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .env(VAR, "131072")
+        .exec();
+    // exec only returns on failure; carry on with the default allocator.
+    eprintln!("termtrail: note: could not re-exec with {VAR} set: {err}");
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_env("TERMTRAIL_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn principal() -> String {
+    std::env::var("USER").unwrap_or_else(|_| "anonymous".into())
+}
+
+/// Runs `serve` or `proxy` (`what`) on `listen` with `backend` until
+/// SIGTERM or SIGINT, then waits a moment for uploads.
+pub fn run_host(
+    what: &'static str,
+    listen: &str,
+    max_shells: u16,
+    h: HostFlags,
+    backend: Backend,
+) -> Result<Exit> {
+    init_logging();
+    if !h.no_auth {
+        bail!(
+            "no authentication is configured: pass --no-auth to run without it (allowed only on a loopback address such as 127.0.0.1)"
+        );
+    }
+    let dest = Arc::new(
+        Destination::open(
+            &h.store.location()?,
+            h.upload_interval,
+            h.strict,
+            h.protect.protection()?,
+            None, // serve and proxy do not sign
+        )
+        .map_err(anyhow::Error::msg)?,
+    );
+    let where_to = dest.describe_store();
+    let opts = ServeOptions {
+        destination: dest.clone(),
+        max_shells: usize::from(max_shells),
+        idle_timeout: h.timeouts.idle_timeout,
+        grace: h.timeouts.grace,
+        backend,
+        principal: principal(),
+        // Idle shells close their segment and free its compressor.
+        writer: WriterOptions::default().segment_idle(Some(Duration::from_secs(10))),
+        shutdown_deadline: Duration::from_secs(10),
+        strict: h.strict,
+    };
+    let acceptor = h.tls.acceptor()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(serve_on(what, listen, &where_to, acceptor, opts))?;
+    // Recordings are sealed; give their uploads a moment (what is left stays
+    // in the spool for the next start or `termtrail upload`).
+    let status = dest.flush(Duration::from_secs(30));
+    Ok(report_pending(&status))
+}
+
+/// Binds `listen` (loopback only, since there is no authentication) and
+/// serves until a signal asks to stop.
+async fn serve_on(
+    what: &'static str,
+    listen: &str,
+    where_to: &str,
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
+    opts: ServeOptions,
+) -> Result<()> {
+    use termtrail_recorder::serve::run;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let addr = listener.local_addr()?;
+    if !addr.ip().is_loopback() {
+        bail!(
+            "--no-auth is allowed only on a loopback address, not {addr}; authentication for other addresses is not implemented yet"
+        );
+    }
+    eprintln!("!!! termtrail {what}: NO AUTHENTICATION — anyone who can reach {addr} gets a shell");
+    let scheme = if acceptor.is_some() { "wss" } else { "ws" };
+    eprintln!(
+        "::: listening on {scheme}://{addr}/runtimes/<arn>/ws/shells (recordings in {where_to})"
+    );
+    match acceptor {
+        Some(acceptor) => {
+            let tls = termtrail_recorder::tls::TlsListener::new(listener, acceptor)?;
+            run(tls, opts, stop_signal()).await?
+        }
+        None => run(listener, opts, stop_signal()).await?,
+    }
+    Ok(())
+}
+
+/// Resolves at SIGTERM or SIGINT (never, if they cannot be watched).
+async fn stop_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+        }
+        _ => std::future::pending::<()>().await,
+    }
+}

@@ -1,0 +1,99 @@
+//! The command line: the top-level parser and one module per subcommand,
+//! each owning its flags (a clap `Args` struct with its help text), their
+//! conversion into the crates' options, and its `run`.
+
+pub mod args;
+pub mod attach;
+pub mod exec;
+pub mod export;
+pub mod grep;
+mod host;
+pub mod import;
+pub mod keygen;
+mod locate;
+pub mod ls;
+pub mod play;
+pub mod proxy;
+pub mod rec;
+pub mod recover;
+pub mod serve;
+pub mod snapshot;
+pub mod upload;
+pub mod verify;
+
+use clap::{Parser, Subcommand};
+
+/// A flight recorder for interactive shells: tamper-evident, compressed
+/// asciicast recordings you can verify, replay and export.
+#[derive(Parser, Debug)]
+#[command(name = "termtrail", version, about, propagate_version = true)]
+#[command(
+    after_help = "Examples:\n  termtrail rec                         record your shell to the local store\n  termtrail rec -o demo.cast.zst -- htop\n  termtrail verify demo.cast.zst\n  termtrail export demo.cast.zst --format txt\n\nRecordings go to $XDG_DATA_HOME/termtrail/recordings (default ~/.local/share/termtrail/recordings) unless -o or --store says otherwise."
+)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Record a command (default: your shell) in a pseudo-terminal.
+    #[command(after_help = rec::HELP)]
+    Rec(rec::RecArgs),
+    /// Verify recordings: hash chain, seal and signature.
+    #[command(after_help = verify::HELP)]
+    Verify(verify::VerifyArgs),
+    /// Export a recording as plain asciicast v3/v2 or a text transcript.
+    #[command(after_help = export::HELP)]
+    Export(export::ExportArgs),
+    /// List recordings: when, how long, whose, how they ended, verified or not.
+    #[command(after_help = ls::HELP)]
+    Ls(ls::LsArgs),
+    /// Seal recordings a recorder left unsealed (killed, crashed) as interrupted.
+    #[command(after_help = recover::HELP)]
+    Recover(recover::RecoverArgs),
+    /// Upload recordings left in the local spool of an S3 store (after a crash or an outage).
+    #[command(after_help = upload::HELP)]
+    Upload(upload::UploadArgs),
+    /// Search what appeared on the terminal (or was typed) across recordings.
+    #[command(after_help = grep::HELP)]
+    Grep(grep::GrepArgs),
+    /// Replay a recording in this terminal: pause, step, seek, markers, speed.
+    #[command(after_help = play::HELP)]
+    Play(play::PlayArgs),
+    /// Print the screen exactly as it looked at a moment of a recording.
+    #[command(after_help = snapshot::HELP)]
+    Snapshot(snapshot::SnapshotArgs),
+    /// Seal an existing asciinema recording (.cast v2/v3) into a .cast.zst.
+    #[command(after_help = import::HELP)]
+    Import(import::ImportArgs),
+    /// Create an Ed25519 key pair for signing seals.
+    #[command(after_help = keygen::HELP)]
+    Keygen(keygen::KeygenArgs),
+    /// Host shells over WebSocket (AgentCore shell protocol), recording each.
+    #[command(after_help = serve::HELP)]
+    Serve(serve::ServeArgs),
+    /// Open (or re-attach to) a remote shell in this terminal.
+    #[command(after_help = attach::HELP)]
+    Attach(attach::AttachArgs),
+    /// A recording proxy in front of a shell host (AgentCore protocol or terminado).
+    #[command(after_help = proxy::HELP)]
+    Proxy(proxy::ProxyArgs),
+    /// Run one command on a shell host and print its output (no terminal).
+    #[command(after_help = exec::HELP)]
+    Exec(exec::ExecArgs),
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        // clap's own checks: ids named by `requires`/`conflicts_with` exist,
+        // no two flags share a name, and so on.
+        super::Cli::command().debug_assert();
+    }
+}

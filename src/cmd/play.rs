@@ -1,0 +1,168 @@
+//! `termtrail play`: replay a recording in this terminal, with the terminal
+//! set-up it needs (raw mode, the alternate screen, keys and signals as
+//! player input).
+
+use std::io::{self, IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::mpsc;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use termtrail_player::play::{Input, Outcome, PlayOptions, control};
+use termtrail_player::seek::{cache_dir, parse_time};
+use termtrail_recorder::tty;
+
+use super::locate::open_seeker;
+use crate::exit::Exit;
+use crate::progress::Progress;
+
+/// Text after `play --help`'s options.
+pub const HELP: &str = "\
+Keys:
+  space      pause / resume (at the end: play again)
+  .          one frame forward (pauses)
+  ← →        back / forward 5 seconds (instant, from keyframes)
+  [ ]        previous / next marker
+  + -        twice / half as fast
+  q, Ctrl-C  quit
+
+The recording is drawn from a terminal emulator, never passed through: it
+cannot change your terminal's title, clipboard or modes. A status line shows
+the position; it has its own row when your terminal is taller than the
+recording, otherwise it shows while paused and for a moment after a key.
+Segments are verified as they are played: at damage, playback stops with the
+verify error (exit 1). An unsealed recording plays up to its verified end.
+Without a keyboard (stdin not a terminal) playback ends at the end.
+
+Examples:
+  termtrail play session.cast.zst
+  termtrail play session.cast.zst --start 1:02:03 --speed 2
+  termtrail play demo.cast --idle-time-limit 1     # plain asciinema files too";
+
+/// `play` arguments.
+#[derive(Args, Debug)]
+pub struct PlayArgs {
+    /// The recording (.cast.zst, or a plain .cast v2/v3).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Playback speed (2 = twice as fast).
+    #[arg(long, short, value_name = "X", default_value = "1", value_parser = positive_f64)]
+    pub speed: f64,
+    /// Shorten pauses longer than S seconds to S (default: the recording's own idle_time_limit, if any).
+    #[arg(long, short, value_name = "S", value_parser = positive_f64)]
+    pub idle_time_limit: Option<f64>,
+    /// Start at this moment: seconds (90.5) or m:s / h:m:s (1:02:03.250), as grep prints it.
+    #[arg(long, value_name = "T", default_value = "0")]
+    pub start: String,
+    /// Neither read nor write the keyframe cache.
+    #[arg(long)]
+    pub no_cache: bool,
+}
+
+fn positive_f64(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("{s:?} is not a positive number")),
+    }
+}
+
+/// Runs `play`.
+pub fn run(a: PlayArgs) -> Result<Exit> {
+    let start = parse_time(&a.start).map_err(anyhow::Error::msg)?;
+    if !io::stdout().is_terminal() {
+        bail!(
+            "play needs a terminal on stdout; for a screen use `termtrail snapshot {} --at T`, for a file `termtrail export`",
+            a.file.display()
+        );
+    }
+    let cache = if a.no_cache { None } else { cache_dir() };
+    let mut bar = Progress::new("building keyframes");
+    let (seeker, _fetched) = open_seeker(&a.file, cache.as_deref(), &mut |done, total| {
+        bar.update(done, total)
+    })?;
+    let seeker = seeker.with_context(|| a.file.display().to_string())?;
+    drop(bar);
+    let idle = a
+        .idle_time_limit
+        .or(seeker.header().idle_time_limit)
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .map(|s| (s * 1e6) as u64);
+
+    let (tx, rx) = mpsc::channel();
+    let raw = tty::RawMode::enter().context("putting the terminal into raw mode")?;
+    if raw.is_some() {
+        forward_keys(tx.clone());
+    }
+    forward_signals(tx)?;
+    let opts = PlayOptions {
+        speed: a.speed,
+        idle_time_limit: idle,
+        start,
+        exit_at_end: raw.is_none(),
+    };
+    let size =
+        tty::terminal_size().unwrap_or(termtrail_format::event::TermSize { cols: 80, rows: 24 });
+    let outcome = {
+        let _screen = LeaveScreenOnDrop;
+        termtrail_player::play::play(&seeker, &opts, size, &rx, &mut io::stdout().lock())
+    };
+    drop(raw);
+    match outcome? {
+        Outcome::Quit | Outcome::End => Ok(Exit::SUCCESS),
+        Outcome::Damaged(problem) => {
+            eprintln!(
+                "termtrail: {}: playback stopped: {problem}",
+                a.file.display()
+            );
+            Ok(Exit::TAMPERED)
+        }
+    }
+}
+
+/// Leaves the alternate screen on every path, unwinding included.
+struct LeaveScreenOnDrop;
+
+impl Drop for LeaveScreenOnDrop {
+    fn drop(&mut self) {
+        let mut out = io::stdout();
+        let _ = out.write_all(control::LEAVE.as_bytes());
+        let _ = out.flush();
+    }
+}
+
+/// Sends what is typed to the player, from a thread of its own.
+fn forward_keys(keys: mpsc::Sender<Input>) {
+    std::thread::spawn(move || {
+        use std::io::Read;
+        let mut buf = [0u8; 64];
+        let mut stdin = io::stdin().lock();
+        while let Ok(n @ 1..) = stdin.read(&mut buf) {
+            if keys.send(Input::Bytes(buf[..n].to_vec())).is_err() {
+                break;
+            }
+        }
+    });
+}
+
+/// Sends terminal resizes and quit signals to the player, from a thread of
+/// its own.
+fn forward_signals(tx: mpsc::Sender<Input>) -> Result<()> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGWINCH};
+    let mut signals = signal_hook::iterator::Signals::new([SIGWINCH, SIGTERM, SIGINT, SIGHUP])
+        .context("installing signal handlers")?;
+    std::thread::spawn(move || {
+        for sig in signals.forever() {
+            let msg = match sig {
+                SIGWINCH => match tty::terminal_size() {
+                    Some(size) => Input::Resize(size),
+                    None => continue,
+                },
+                _ => Input::Quit,
+            };
+            if tx.send(msg).is_err() {
+                break;
+            }
+        }
+    });
+    Ok(())
+}

@@ -1,0 +1,228 @@
+//! `termtrail rec`: record a command (default: your shell) in a
+//! pseudo-terminal, to a file or into a store.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use termtrail_format::event::TermSize;
+use termtrail_format::sign::SecretKey;
+use termtrail_format::store::KeyParts;
+use termtrail_format::writer::WriterOptions;
+use termtrail_recorder::rec::{MARKER_KEY, RecOptions, record};
+use termtrail_recorder::store::{Destination, NewRecording};
+
+use super::args::{ProtectArgs, StoreArg, parse_duration, secret_key, unix_now};
+use crate::exit::Exit;
+
+/// Text after `rec --help`'s options.
+pub const HELP: &str = "\
+While recording:
+  Ctrl+\\        add a marker (interactive mode; --no-marker-key passes Ctrl+\\ through)
+  exit / Ctrl+D  end the session (the recorded command exits)
+  SIGUSR1        add a marker (useful with --headless)
+
+Exit status: the recorded command's (128+N if it was killed by signal N);
+125 when termtrail itself fails (the file then keeps every chunk written so far
+and verifies as unsealed); 2 for usage errors.
+
+Input (keystrokes) is recorded only with --input, and never while the terminal
+has echo off in line mode (password prompts: sudo, ssh, getpass, read -s): a
+marker says that input was withheld. Line editors such as readline turn echo off
+in raw mode and echo themselves; what is typed there is recorded.
+
+Examples:
+  termtrail rec                                  your shell, to the local store
+  termtrail rec -o session.cast.zst --title 'db migration'
+  termtrail rec --input --sign-key ~/.termtrail/key -- bash -l
+  printf 'ls\\nexit\\n' | termtrail rec --headless -o out.cast.zst -- bash";
+
+/// `rec` arguments.
+#[derive(Args, Debug)]
+pub struct RecArgs {
+    /// Write the recording to FILE instead of the store.
+    #[arg(short, long, value_name = "FILE", conflicts_with = "store")]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: StoreArg,
+    /// With an S3 store: most seconds the bucket may lag the live recording.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub upload_interval: Duration,
+    /// With an S3 store: how long to wait at the end for the upload (what is left stays in the spool).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub upload_wait: Duration,
+    /// Refuse to record when the recording cannot be made durable (S3 unreachable at the start).
+    #[arg(long)]
+    pub strict: bool,
+    #[command(flatten)]
+    pub protect: ProtectArgs,
+    /// Replace FILE if it exists.
+    #[arg(long, requires = "output")]
+    pub overwrite: bool,
+    /// Also record keystrokes (never while the terminal has echo off).
+    #[arg(long)]
+    pub input: bool,
+    /// Run without a controlling terminal (scripts, CI): fixed size, stdin
+    /// forwarded to the command, Ctrl+D sent when stdin ends.
+    #[arg(long)]
+    pub headless: bool,
+    /// Terminal size COLSxROWS (headless default 80x24).
+    #[arg(long, value_name = "COLSxROWS", value_parser = parse_size)]
+    pub size: Option<TermSize>,
+    /// Title stored in the header.
+    #[arg(short, long)]
+    pub title: Option<String>,
+    /// Sign the seal with this Ed25519 secret key (see `termtrail keygen`).
+    #[arg(long, value_name = "FILE")]
+    pub sign_key: Option<PathBuf>,
+    /// Do not treat Ctrl+\ as the marker key.
+    #[arg(long)]
+    pub no_marker_key: bool,
+    /// Do not print status messages.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Longest time a chunk stays open, in milliseconds (crash loses at most this).
+    #[arg(
+        long,
+        value_name = "MS",
+        default_value_t = 1000,
+        hide_short_help = true
+    )]
+    pub chunk_ms: u64,
+    /// The command to record (default: $SHELL).
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+fn parse_size(s: &str) -> Result<TermSize, String> {
+    TermSize::parse(s).ok_or_else(|| format!("expected COLSxROWS like 120x40, got {s:?}"))
+}
+
+/// A recording made in a store (rather than to `-o FILE`): where it goes,
+/// and the store that takes it once sealed.
+struct InStore {
+    dest: Destination,
+    new: NewRecording,
+}
+
+impl InStore {
+    /// Opens the store `-o` did not override and creates the recording in it.
+    fn create(a: &RecArgs, key: Option<SecretKey>) -> Result<InStore> {
+        let dest = Destination::open(
+            &a.store.location()?,
+            a.upload_interval,
+            a.strict,
+            a.protect.protection()?,
+            key,
+        )
+        .map_err(anyhow::Error::msg)?;
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "localhost".into());
+        let shell = format!("{}-{}", std::process::id(), unix_now());
+        let new = dest
+            .create(&KeyParts {
+                source: "local",
+                session: &host,
+                shell: &shell,
+                start: unix_now(),
+            })
+            .context("cannot create the recording in the store")?;
+        Ok(InStore { dest, new })
+    }
+
+    /// Hands the recording (sealed or not) to the store and, for S3, waits
+    /// up to `wait` for its upload; [`Exit::NOT_UPLOADED`] when it is still
+    /// in the spool.
+    fn finish(
+        self,
+        seal: Option<&termtrail_format::writer::SealSummary>,
+        shown: &str,
+        wait: Duration,
+        quiet: bool,
+    ) -> Option<Exit> {
+        self.dest.finished(&self.new, seal);
+        if !self.dest.is_s3() {
+            return None;
+        }
+        if !quiet {
+            eprintln!("::: uploading to {shown}");
+        }
+        let status = self.dest.flush(wait);
+        if status.pending.is_empty() {
+            return None;
+        }
+        let why = status
+            .errors
+            .values()
+            .next()
+            .cloned()
+            .unwrap_or_else(|| "S3 did not answer in time".into());
+        eprintln!(
+            "termtrail: the recording is not in S3 yet: {why}; it is kept in the spool ({}) and uploaded by the next termtrail run with this store (or `termtrail upload --store URL`)",
+            self.new.path.display()
+        );
+        Some(Exit::NOT_UPLOADED)
+    }
+}
+
+/// Runs `rec`: the recorded command's status, or what went wrong.
+pub fn run(mut a: RecArgs) -> Result<Exit> {
+    let writer = WriterOptions::default().chunk_age(Duration::from_millis(a.chunk_ms));
+    // Signs the seal, and the seals of spools a killed recorder left.
+    let key = secret_key(a.sign_key.as_deref())?;
+    let in_store = match &a.output {
+        Some(_) => None,
+        None => Some(InStore::create(&a, key.clone())?),
+    };
+    let (path, shown) = match (&a.output, &in_store) {
+        (Some(p), _) => (p.clone(), p.display().to_string()),
+        (None, Some(s)) => (s.new.path.clone(), s.dest.describe(&s.new)),
+        (None, None) => unreachable!("one of them is set above"),
+    };
+    let opts = RecOptions {
+        command: std::mem::take(&mut a.command),
+        headless: a.headless,
+        size: a.size,
+        input: a.input,
+        title: a.title.take(),
+        sign_key: key,
+        marker_key: (!a.no_marker_key).then_some(MARKER_KEY),
+        writer,
+        overwrite: a.overwrite,
+        echo_output: true,
+        after: in_store.as_ref().and_then(|s| s.new.after.clone()),
+    };
+    if !a.quiet {
+        eprintln!(
+            "::: termtrail recording to {shown}{}",
+            if a.headless {
+                ""
+            } else {
+                " (Ctrl+\\ adds a marker; exit the shell to stop)"
+            }
+        );
+    }
+    let result = record(&opts, &path);
+    let code = match &result {
+        Ok(outcome) => {
+            if !a.quiet {
+                eprintln!(
+                    "::: recording sealed ({}): {shown} ({} events, {:.1} s)",
+                    outcome.end,
+                    outcome.summary.events,
+                    outcome.summary.duration as f64 / 1e6
+                );
+            }
+            Exit::of_child(outcome.exit_code)
+        }
+        Err(e) => {
+            eprintln!("termtrail: {e}");
+            Exit::REC_FAILED
+        }
+    };
+    let seal = result.as_ref().ok().map(|o| &o.summary);
+    let upload = in_store.and_then(|s| s.finish(seal, &shown, a.upload_wait, a.quiet));
+    Ok(upload.unwrap_or(code))
+}

@@ -1,0 +1,89 @@
+//! `termtrail recover`: seal recordings a recorder left unsealed as
+//! interrupted.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Args;
+use termtrail_format::recover::{RecoverError, Recovered, seal_interrupted};
+
+use super::args::secret_key;
+use crate::exit::Exit;
+
+/// Text after `recover --help`'s options.
+pub const HELP: &str = "\
+A recorder that is killed leaves its recording unsealed: every committed
+chunk is there and verifies, but there is no seal (verify says `unsealed`).
+This seals it in place with the end reason `interrupted`, keeping the hash
+chain: complete segments are kept byte for byte; the unfinished last segment
+is rewritten as a finished frame holding its verified chunks unchanged; an
+unfinished chunk at the very end (events never committed) is left out. A
+recording that does not verify is left untouched (exit 1). Spools of an S3
+store are sealed this way automatically before they are uploaded.
+
+The seal is signed when --sign-key gives the key the recording's header
+names (the recorder's own); otherwise it is unsigned, and verify reports
+an INVALID signature for a recording that names a key.
+
+Examples:
+  termtrail recover ~/.local/share/termtrail/recordings/2026/11/28/local/*/*/*.cast.zst";
+
+/// `recover` arguments.
+#[derive(Args, Debug)]
+pub struct RecoverArgs {
+    /// Recordings to seal (sealed ones are left alone).
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
+    /// The recorder's Ed25519 secret key: a recording whose header names it
+    /// gets a signed seal.
+    #[arg(long, value_name = "FILE")]
+    pub sign_key: Option<PathBuf>,
+}
+
+/// Runs `recover`: each file in turn; the worst outcome is the status.
+pub fn run(a: RecoverArgs) -> Result<Exit> {
+    let key = secret_key(a.sign_key.as_deref())?;
+    let mut code = Exit::SUCCESS;
+    for f in &a.files {
+        match seal_interrupted(
+            f,
+            "the recorder stopped before sealing; sealed by termtrail recover",
+            key.as_ref(),
+        ) {
+            Ok(Some(r)) => println!(
+                "{}: sealed as interrupted ({})",
+                f.display(),
+                describe(&r, key.is_some())
+            ),
+            Ok(None) => println!("{}: already sealed", f.display()),
+            Err(e @ RecoverError::Tampered(_)) => {
+                eprintln!("termtrail: {}: {e}", f.display());
+                code = code.max(Exit::TAMPERED);
+            }
+            Err(e) => {
+                eprintln!("termtrail: {}: {e}", f.display());
+                code = Exit::ERROR;
+            }
+        }
+    }
+    Ok(code)
+}
+
+/// What sealing did: chunks, duration, what was left out, the signature.
+fn describe(r: &Recovered, have_key: bool) -> String {
+    format!(
+        "{} chunks, {}{}{}",
+        r.chunks,
+        termtrail_format::event::format_clock(r.duration),
+        if r.dropped > 0 {
+            format!("; {} bytes of an unfinished chunk left out", r.dropped)
+        } else {
+            String::new()
+        },
+        match (r.signed, have_key) {
+            (true, _) => "; signed",
+            (false, true) => "; not signed: its header names another key or none",
+            (false, false) => "",
+        }
+    )
+}

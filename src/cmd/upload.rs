@@ -1,0 +1,86 @@
+//! `termtrail upload`: upload the recordings left in the local spool of an
+//! S3 store, and say what is still there.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+use clap::Args;
+use termtrail_format::store::Location;
+
+use super::args::{ProtectArgs, parse_duration, parse_location, secret_key};
+use crate::exit::Exit;
+
+/// Text after `upload --help`'s options.
+pub const HELP: &str = "\
+Recordings for an S3 store are written to a local spool and streamed to the
+bucket as they grow. A recording whose upload did not finish (S3 was down when
+it ended, or the recorder was killed) stays in the spool; every recorder run
+with the same store picks such spools up, and this command does it on demand:
+it uploads every spool no running recorder holds, deletes each once S3 has the
+whole object, and reports what is left.
+
+The spool is $TERMTRAIL_SPOOL_DIR, else $XDG_STATE_HOME/termtrail/spool, else
+~/.local/state/termtrail/spool, then BUCKET/PREFIX.
+
+Exit status: 0 when nothing is left, 2 otherwise.
+
+Examples:
+  termtrail upload --store s3://audit-recordings/prod
+  termtrail upload --store s3://audit-recordings/prod --wait 10m";
+
+/// `upload` arguments.
+#[derive(Args, Debug)]
+pub struct UploadArgs {
+    /// The S3 store: s3://BUCKET/PREFIX.
+    #[arg(long, value_name = "URL", value_parser = parse_location)]
+    pub store: Location,
+    /// Give up after this long (what is left stays in the spool).
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    pub wait: Duration,
+    /// The recorder's Ed25519 secret key: spools left unsealed whose header
+    /// names it get a signed seal (others an unsigned one).
+    #[arg(long, value_name = "FILE")]
+    pub sign_key: Option<PathBuf>,
+    #[command(flatten)]
+    pub protect: ProtectArgs,
+}
+
+/// Runs `upload`.
+pub fn run(a: UploadArgs) -> Result<Exit> {
+    use termtrail_recorder::store::{DEFAULT_UPLOAD_INTERVAL, Destination};
+    let Location::S3 { bucket, .. } = &a.store else {
+        bail!("upload needs an S3 store (s3://BUCKET/PREFIX); a local store needs no upload");
+    };
+    let key = secret_key(a.sign_key.as_deref())?;
+    let dest = Destination::open(
+        &a.store,
+        DEFAULT_UPLOAD_INTERVAL,
+        false,
+        a.protect.protection()?,
+        key,
+    )
+    .map_err(anyhow::Error::msg)?;
+    let status = dest.flush(a.wait);
+    for key in &status.uploaded {
+        println!("uploaded s3://{bucket}/{key}");
+    }
+    Ok(report_pending(&status))
+}
+
+/// Says what is still in the spool after waiting for uploads; the exit
+/// status: [`Exit::NOT_UPLOADED`] when something is.
+pub fn report_pending(status: &termtrail_format::store::s3::UploadStatus) -> Exit {
+    for p in &status.pending {
+        let why = status
+            .errors
+            .get(p)
+            .map_or("not done in time", String::as_str);
+        eprintln!("termtrail: still in the spool: {} ({why})", p.display());
+    }
+    if status.pending.is_empty() {
+        Exit::SUCCESS
+    } else {
+        Exit::NOT_UPLOADED
+    }
+}

@@ -1,0 +1,220 @@
+//! `termtrail verify`: the chain, seal and signature of recordings, and with
+//! `--store` the journals of seals against the store.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use clap::Args;
+use termtrail_format::sign::PublicKey;
+use termtrail_format::store::Location;
+use termtrail_player::verify::{Verdict, verify_named};
+
+use super::args::{parse_location, unix_now};
+use crate::exit::Exit;
+
+/// Text after `verify --help`'s options.
+pub const HELP: &str = "\
+Exit status (the worst over all files):
+  0  intact and sealed (and, when signed, the signature is valid)
+  1  tampered: a changed, missing, duplicated, reordered or foreign chunk or
+     segment, a forged seal or index, a bad signature, or not signed by --key
+  2  not a readable recording, or a usage error
+  3  intact but unsealed (truncated, or the recorder crashed): everything up to
+     the reported time is verified
+
+With --store, every recording in the store is verified, and the journals of
+seals the recorders kept there are checked against it: a recording whose
+journaled seal is missing (deleted), different (replaced), or journal entries
+missing or edited make the exit status 1. Recordings no journal names (made
+by an older termtrail, or whose journal entry could not be written) are
+counted, not failed.
+
+Examples:
+  termtrail verify session.cast.zst
+  termtrail verify --json ~/.local/share/termtrail/recordings/2026/11/*/*/*/*/*.cast.zst
+  termtrail verify --key recorder.key.pub session.cast.zst
+  termtrail verify --store s3://audit-recordings/prod
+  termtrail verify --store s3://audit-recordings/prod --since 7d";
+
+/// `verify` arguments.
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    /// Recordings to verify (files or s3:// URLs).
+    #[arg(required_unless_present = "store", value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Verify a whole store: every recording, and the journals of seals that
+    /// show a recording deleted or replaced.
+    #[arg(long, value_name = "DIR|URL", value_parser = parse_location, conflicts_with = "files")]
+    pub store: Option<Location>,
+    /// With --store: from this day (UTC) on — the recordings of that day and
+    /// later, and the journal entries sealed since its start (older entries
+    /// are checked to be there, not read). A date (2026-11-20), a UTC time or
+    /// a time ago (7d).
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// One JSON object per file (JSON Lines).
+    #[arg(long)]
+    pub json: bool,
+    /// Require a valid signature by this public key (FILE.pub from keygen).
+    #[arg(long, value_name = "PUBKEY")]
+    pub key: Option<PathBuf>,
+}
+
+/// Runs `verify`: the worst verdict is the status.
+pub fn run(a: VerifyArgs) -> Result<Exit> {
+    let key = a.key.as_deref().map(PublicKey::load).transpose()?;
+    let mut verdicts = Vec::new();
+    let stdout = io::stdout();
+    if a.since.is_some() && a.store.is_none() {
+        bail!(
+            "--since works with --store (it narrows a store's check); to verify files, name them"
+        );
+    }
+    if let Some(location) = &a.store {
+        let since = a
+            .since
+            .as_deref()
+            .map(|w| termtrail_player::grep::parse_when(w, unix_now() as i64))
+            .transpose()
+            .map_err(anyhow::Error::msg)?
+            // Whole days: keys are dated by day.
+            .map(|s| s.max(0) as u64 / 86_400 * 86_400);
+        return verify_store(location, since, key.as_ref(), a.json);
+    }
+    for file in &a.files {
+        if !termtrail_player::remote::is_s3(file) {
+            let (verdict, line) =
+                verify_named(file, &file.display().to_string(), key.as_ref(), a.json);
+            writeln!(stdout.lock(), "{line}")?;
+            verdicts.push(verdict);
+            continue;
+        }
+        // Every recording under an S3 prefix, each fetched and verified.
+        let url = file.to_string_lossy();
+        let found = termtrail_player::remote::list_url(&url).map_err(anyhow::Error::msg)?;
+        if found.is_empty() {
+            bail!("no recordings under {url}");
+        }
+        verdicts.extend(verify_targets(
+            &found,
+            key.as_ref(),
+            a.json,
+            &mut stdout.lock(),
+        )?);
+    }
+    Ok(Exit::of_verdict(Verdict::worst(verdicts)))
+}
+
+/// Verifies recordings in order, printing a line for each. S3 objects are
+/// fetched one or two ahead of the one being verified, so downloading and
+/// verifying overlap.
+fn verify_targets(
+    targets: &[termtrail_player::remote::Target],
+    key: Option<&PublicKey>,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<Vec<Verdict>> {
+    // One fetcher, two ahead: lines come out in order.
+    termtrail_player::remote::fetch_ahead(targets, 1, 2, |ready| {
+        let mut verdicts = Vec::new();
+        while let Some((i, local)) = ready.lock().ok().and_then(|r| r.recv().ok()) {
+            let name = targets[i].name();
+            // A fetched copy is deleted when `_copy` goes, after verifying.
+            let (verdict, line) = match local {
+                Ok((path, _copy)) => verify_named(&path, &name, key, json),
+                Err(e) => (Verdict::Error, format!("{name}: error: {e}")),
+            };
+            writeln!(out, "{line}")?;
+            verdicts.push(verdict);
+        }
+        Ok(verdicts)
+    })
+}
+
+/// `verify --store`: every recording, then the journals.
+fn verify_store(
+    location: &Location,
+    since: Option<u64>,
+    key: Option<&PublicKey>,
+    json: bool,
+) -> Result<Exit> {
+    use termtrail_player::remote::StoreView;
+    let view = StoreView::open(location).map_err(anyhow::Error::msg)?;
+    let recordings = view.recordings(since).map_err(anyhow::Error::msg)?;
+    let mut out = io::stdout().lock();
+    let targets: Vec<_> = recordings.iter().map(|rel| view.target(rel)).collect();
+    let verdicts = verify_targets(&targets, key, json, &mut out)?;
+    let journal = view.journal(since).map_err(anyhow::Error::msg)?;
+    // The seals the check will ask for, read all at once.
+    let wanted: Vec<String> = journal
+        .entries
+        .iter()
+        .flatten()
+        .filter(|e| e.in_range(since))
+        .map(|e| e.key.clone())
+        .collect();
+    let mut seals = view.seals_of(&wanted);
+    let report = termtrail_format::journal::check(journal, since, &recordings, &mut |k| {
+        seals.remove(k).unwrap_or_else(|| view.seal_of(k))
+    });
+    let mut code = Exit::of_verdict(Verdict::worst(verdicts));
+    if !report.problems.is_empty() {
+        code = code.max(Exit::TAMPERED);
+    }
+    if json {
+        writeln!(out, "{}", journal_json(&report, since))?;
+    } else {
+        write_journal(&mut out, &report, since)?;
+    }
+    Ok(code)
+}
+
+/// The journal check as one JSON object (`verify --store --json`).
+fn journal_json(
+    report: &termtrail_format::journal::JournalReport,
+    since: Option<u64>,
+) -> serde_json::Value {
+    serde_json::json!({
+        "journal": {
+            "since": since,
+            "recorders": report.recorders,
+            "journaled": report.journaled,
+            "unjournaled": report.unjournaled.len(),
+            "problems": report.problems,
+            "verdict": if report.problems.is_empty() { "intact" } else { "tampered" },
+        }
+    })
+}
+
+/// The journal check for a person: one line when intact, else a line per
+/// problem.
+fn write_journal(
+    out: &mut dyn Write,
+    report: &termtrail_format::journal::JournalReport,
+    since: Option<u64>,
+) -> io::Result<()> {
+    let scope = since.map_or(String::new(), |s| {
+        let (y, m, d, ..) = termtrail_format::store::civil(s);
+        format!(" since {y:04}-{m:02}-{d:02}")
+    });
+    let recorders = report.recorders.len();
+    if report.problems.is_empty() {
+        writeln!(
+            out,
+            "journal: intact — {} recordings{scope} accounted for by {recorders} recorder journal(s); {} recordings not journaled",
+            report.journaled,
+            report.unjournaled.len()
+        )?;
+    } else {
+        writeln!(
+            out,
+            "journal: TAMPERED — {} problem(s) across {recorders} recorder journal(s):",
+            report.problems.len()
+        )?;
+        for p in &report.problems {
+            writeln!(out, "  {p}")?;
+        }
+    }
+    Ok(())
+}
