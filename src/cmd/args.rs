@@ -147,6 +147,24 @@ fn client_tls(
         .map_err(anyhow::Error::msg)
 }
 
+/// `--session` for the client commands (`attach`, `exec`).
+#[derive(Args, Debug)]
+pub struct SessionArg {
+    /// Runtime session id (default: a new random one).
+    #[arg(long, value_name = "ID")]
+    pub session: Option<String>,
+}
+
+impl SessionArg {
+    /// The session id given, or a new random one.
+    pub fn or_random(self) -> Result<String> {
+        match self.session {
+            Some(s) => Ok(s),
+            None => random_id(),
+        }
+    }
+}
+
 /// Which recordings (`grep`, `ls`).
 #[derive(Args, Debug)]
 #[command(next_help_heading = "Filters")]

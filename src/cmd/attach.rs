@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use termtrail_recorder::client::{AttachOptions, AttachOutcome, DETACH_KEY, attach, endpoint_for};
 
-use super::args::{CaCertArg, random_id};
+use super::args::{CaCertArg, SessionArg, random_id};
 use crate::exit::Exit;
 
 /// Text after `attach --help`'s options.
@@ -30,9 +30,8 @@ pub struct AttachArgs {
     /// The host: ws://HOST:PORT or wss://HOST:PORT, or the full shell endpoint URL.
     #[arg(value_name = "URL")]
     pub url: String,
-    /// Runtime session id (default: a new random one).
-    #[arg(long, value_name = "ID")]
-    pub session: Option<String>,
+    #[command(flatten)]
+    pub session: SessionArg,
     /// Shell id (default: a new random one, i.e. a new shell).
     #[arg(long, value_name = "ID")]
     pub shell: Option<String>,
@@ -48,10 +47,7 @@ pub struct AttachArgs {
 
 /// Runs `attach`: the remote shell's status, or how the session ended.
 pub fn run(a: AttachArgs) -> Result<Exit> {
-    let session = match a.session {
-        Some(s) => s,
-        None => random_id()?,
-    };
+    let session = a.session.or_random()?;
     let shell = match a.shell {
         Some(s) => s,
         None => random_id()?.replace('-', ""),

@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use termtrail_recorder::exec::{ExecRequest, authority, exec};
 
-use super::args::{CaCertArg, random_id};
+use super::args::{CaCertArg, SessionArg};
 use crate::exit::Exit;
 
 /// Text after `exec --help`'s options.
@@ -25,9 +25,8 @@ pub struct ExecArgs {
     /// The host: ws://, wss://, http:// or https://HOST:PORT.
     #[arg(value_name = "URL")]
     pub url: String,
-    /// Runtime session id (default: a new random one).
-    #[arg(long, value_name = "ID")]
-    pub session: Option<String>,
+    #[command(flatten)]
+    pub session: SessionArg,
     /// Runtime ARN in the request path.
     #[arg(long, value_name = "ARN", default_value = "local")]
     pub runtime: String,
@@ -49,10 +48,7 @@ pub fn run(a: ExecArgs) -> Result<Exit> {
     } else {
         None
     };
-    let session = match a.session {
-        Some(s) => s,
-        None => random_id()?,
-    };
+    let session = a.session.or_random()?;
     let arn = termtrail_recorder::client::runtime_path(&a.runtime);
     let command = a.command.join(" ");
     let runtime = tokio::runtime::Builder::new_current_thread()
