@@ -50,6 +50,5 @@ pub mod recover;
 pub mod seal;
 pub mod segment;
 pub mod sign;
-pub mod store;
 pub mod utf8;
 pub mod writer;

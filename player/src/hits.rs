@@ -196,7 +196,7 @@ fn highlight(line: &str, matches: &[(usize, usize)], color: bool) -> String {
 /// RFC 3339 UTC time of Unix seconds plus microseconds.
 pub fn rfc3339(start: u64, t: Micros) -> String {
     let secs = start + t / 1_000_000;
-    let (y, mo, d, h, mi, s) = termtrail_format::store::civil(secs);
+    let (y, mo, d, h, mi, s) = termtrail_store::layout::civil(secs);
     format!(
         "{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{:03}Z",
         t / 1000 % 1000

@@ -162,15 +162,17 @@ pub fn entry_of(t: &crate::remote::Target, verify: bool) -> Result<Entry, String
     use crate::remote::Target;
     match t {
         Target::File(p) => entry(p, verify),
-        Target::S3 { store, key, size } => {
+        Target::Object { store, key, size } => {
             if verify || key.ends_with(".cast") {
-                let (path, _fetched) = t.local()?;
+                let (path, _fetched) = t.local().map_err(|e| e.to_string())?;
                 let mut e = entry(&path, verify)?;
                 e.name = t.name();
                 e.size = *size;
                 return Ok(e);
             }
-            let mut r = store.open(key, *size, 256 << 10);
+            let mut r = store
+                .open(key, *size, 256 << 10)
+                .map_err(|e| e.to_string())?;
             from_index(&mut r, t.name(), *size)
         }
     }

@@ -1,29 +1,27 @@
-//! Recordings named by `s3://` URLs, for the player's commands.
-//!
-//! `s3://bucket/prefix` names every `.cast.zst` (and `.cast`) object under
-//! the prefix, listed without downloading anything; `s3://bucket/key` one
-//! object. Listing reads only each object's header and index through ranged
-//! GETs ([`S3Store::open`]); commands that read a recording through (verify,
-//! export, grep, play, snapshot) fetch it into a temporary file first (the
-//! file goes when the command is done).
+//! Recordings to read, as the player's commands name them: local files, and
+//! objects of a store named by URL (`s3://bucket/prefix` names every
+//! `.cast.zst` and `.cast` object under the prefix, listed without
+//! downloading anything; `s3://bucket/key` one object). Listing reads only
+//! each object's header and index through ranged reads ([`Store::open`]);
+//! commands that read a recording through (verify, export, grep, play,
+//! snapshot) fetch a remote object into a temporary file first (the file
+//! goes when the command is done).
 
-use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use termtrail_format::store::Location;
-use termtrail_format::store::s3::S3Store;
+use termtrail_store::{Location, Store, StoreError};
 
-/// One recording to read: a local file or an S3 object.
+/// One recording to read: a local file or an object of a store.
 #[derive(Clone)]
 pub enum Target {
     /// A local file.
     File(PathBuf),
-    /// An S3 object.
-    S3 {
-        /// The bucket's client.
-        store: Arc<S3Store>,
-        /// Full key.
+    /// An object of a store.
+    Object {
+        /// The store.
+        store: Arc<dyn Store>,
+        /// Its key in the store.
         key: String,
         /// Size in bytes.
         size: u64,
@@ -37,45 +35,32 @@ impl std::fmt::Debug for Target {
 }
 
 impl Target {
-    /// Whether any of `targets` is an S3 object (reading waits on requests,
-    /// so more run at once than there are CPUs).
+    /// Whether any of `targets` is read across a network (reading waits on
+    /// requests, so more run at once than there are CPUs).
     pub fn any_remote(targets: &[Target]) -> bool {
-        targets.iter().any(|t| matches!(t, Target::S3 { .. }))
+        targets
+            .iter()
+            .any(|t| matches!(t, Target::Object { store, .. } if store.remote()))
     }
 
-    /// How it is shown: the path, or `s3://bucket/key`.
+    /// How it is shown: the path, or the store's URL of the object.
     pub fn name(&self) -> String {
         match self {
             Target::File(p) => p.display().to_string(),
-            Target::S3 { store, key, .. } => store.url(key),
+            Target::Object { store, key, .. } => store.url(key),
         }
     }
 
     /// A local file with its content: the file itself, or the object
     /// fetched into a temporary file (deleted when the guard drops).
-    pub fn local(&self) -> Result<(PathBuf, Option<tempfile::TempPath>), String> {
+    pub fn local(&self) -> Result<(PathBuf, Option<tempfile::TempPath>), StoreError> {
         match self {
             Target::File(p) => Ok((p.clone(), None)),
-            Target::S3 { store, key, .. } => {
+            Target::Object { store, key, .. } => {
                 let dir = crate::seek::cache_dir()
                     .map(|d| d.with_file_name("fetch"))
                     .unwrap_or_else(std::env::temp_dir);
-                std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-                let mut tmp = tempfile::Builder::new()
-                    .suffix(if key.ends_with(".cast") {
-                        ".cast"
-                    } else {
-                        ".cast.zst"
-                    })
-                    .tempfile_in(&dir)
-                    .map_err(|e| format!("{}: {e}", dir.display()))?;
-                {
-                    let mut w = io::BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
-                    store.download(key, &mut w).map_err(|e| e.to_string())?;
-                    w.flush().map_err(|e| e.to_string())?;
-                }
-                let path = tmp.into_temp_path();
-                Ok((path.to_path_buf(), Some(path)))
+                store.fetch(key, &dir)
             }
         }
     }
@@ -99,13 +84,13 @@ pub fn expand(
     let mut errors = Vec::new();
     let mut paths = Vec::new();
     for a in args {
-        if !Location::is_s3(a) {
+        if !Location::is_url(a) {
             paths.push(PathBuf::from(a));
             continue;
         }
         match list_url_since(a, since) {
             Ok(mut t) => out.append(&mut t),
-            Err(e) => errors.push((a.clone(), e)),
+            Err(e) => errors.push((a.clone(), e.to_string())),
         }
     }
     let (files, missing) = local(&paths);
@@ -118,38 +103,29 @@ pub fn expand(
     (out, errors)
 }
 
-/// The recordings an `s3://` URL names.
-pub fn list_url(url: &str) -> Result<Vec<Target>, String> {
+/// The recordings a store URL names.
+pub fn list_url(url: &str) -> Result<Vec<Target>, StoreError> {
     list_url_since(url, None)
 }
 
 /// [`list_url`], listing from `since`'s date on (see [`expand`]).
-pub fn list_url_since(url: &str, since: Option<i64>) -> Result<Vec<Target>, String> {
-    let Location::S3 { bucket, prefix } = Location::parse(url)? else {
-        return Err(format!("not an S3 URL: {url}"));
-    };
-    let store = Arc::new(S3Store::connect(&bucket, &prefix).map_err(|e| e.to_string())?);
-    // The URL may name one object exactly.
-    let exact = url
-        .strip_prefix("s3://")
-        .and_then(|r| r.split_once('/'))
-        .map(|(_, k)| k.to_string())
-        .filter(|k| is_recording_key(k));
-    if let Some(key) = exact {
-        let (size, _) = store.head(&key).map_err(|e| e.to_string())?;
-        return Ok(vec![Target::S3 { store, key, size }]);
+pub fn list_url_since(url: &str, since: Option<i64>) -> Result<Vec<Target>, StoreError> {
+    let location = Location::parse(url)?;
+    // The URL may name one object exactly: then it is a key of the store
+    // at the bucket's top.
+    if let Some((top, key)) = exact_object(url) {
+        let store = Location::parse(&top)?.open()?;
+        let size = store.size(&key)?;
+        return Ok(vec![Target::Object { store, key, size }]);
     }
-    let start_after = since.map(|s| {
-        let day = termtrail_format::store::day_prefix((s - 86_400).max(0) as u64);
-        format!("{prefix}{day}")
-    });
-    let objects = store
-        .list(&prefix, start_after.as_deref())
-        .map_err(|e| e.to_string())?;
+    let store = location.open()?;
+    let start_after =
+        since.map(|s| termtrail_store::layout::day_prefix((s - 86_400).max(0) as u64));
+    let objects = store.list("", start_after.as_deref())?;
     Ok(objects
         .into_iter()
         .filter(|o| is_recording_key(&o.key))
-        .map(|o| Target::S3 {
+        .map(|o| Target::Object {
             store: store.clone(),
             key: o.key,
             size: o.size,
@@ -157,191 +133,21 @@ pub fn list_url_since(url: &str, since: Option<i64>) -> Result<Vec<Target>, Stri
         .collect())
 }
 
+/// `s3://bucket/key` of one recording: the URL of the bucket's top and
+/// the key.
+fn exact_object(url: &str) -> Option<(String, String)> {
+    let rest = url.strip_prefix("s3://")?;
+    let (bucket, key) = rest.split_once('/')?;
+    is_recording_key(key).then(|| (format!("s3://{bucket}"), key.to_string()))
+}
+
 fn is_recording_key(key: &str) -> bool {
     key.ends_with(".cast.zst") || key.ends_with(".cast")
 }
 
-/// Whether a path argument is an S3 URL.
-pub fn is_s3(arg: &Path) -> bool {
-    arg.to_str().is_some_and(Location::is_s3)
-}
-
-/// A whole store, for checking its journal: every recording key (relative
-/// to the store), every journal entry, and a way to read a recording's
-/// seal hash without reading the recording.
-pub struct StoreView {
-    location: Location,
-    store: Option<Arc<S3Store>>,
-    /// Object sizes from the listing (S3), so reading an object needs no
-    /// HEAD first.
-    sizes: std::sync::Mutex<std::collections::HashMap<String, u64>>,
-}
-
-impl StoreView {
-    /// Opens a store location (a directory or `s3://BUCKET/PREFIX`).
-    pub fn open(location: &Location) -> Result<StoreView, String> {
-        let store = match location {
-            Location::S3 { bucket, prefix } => Some(Arc::new(
-                S3Store::connect(bucket, prefix).map_err(|e| e.to_string())?,
-            )),
-            Location::Local(dir) if !dir.is_dir() => {
-                return Err(format!("{}: not a directory", dir.display()));
-            }
-            Location::Local(_) => None,
-        };
-        Ok(StoreView {
-            location: location.clone(),
-            store,
-            sizes: Default::default(),
-        })
-    }
-
-    /// Recording keys, relative to the store, sorted; with `since` (Unix
-    /// seconds), those that sort from its day on (a store's keys begin with
-    /// their recording's UTC date, `YYYY/MM/DD/`).
-    pub fn recordings(&self, since: Option<u64>) -> Result<Vec<String>, String> {
-        let day = since.map(termtrail_format::store::day_prefix);
-        let in_range = |k: &String| day.as_ref().is_none_or(|d| k.as_str() >= d.as_str());
-        let mut out: Vec<String> = match (&self.location, &self.store) {
-            (_, Some(s)) => {
-                let mut sizes = self.sizes.lock().map_err(|e| e.to_string())?;
-                // The listing starts at the day.
-                let start_after = day.as_ref().map(|d| s.key(d));
-                s.list(s.prefix(), start_after.as_deref())
-                    .map_err(|e| e.to_string())?
-                    .into_iter()
-                    .map(|o| (o.key[s.prefix().len()..].to_string(), o.size))
-                    .filter(|(k, _)| {
-                        k.ends_with(".cast.zst") && !k.starts_with("journal/") && in_range(k)
-                    })
-                    .map(|(k, size)| {
-                        sizes.insert(k.clone(), size);
-                        k
-                    })
-                    .collect()
-            }
-            (Location::Local(dir), None) => {
-                let (files, _) = crate::grep::collect_files(std::slice::from_ref(dir));
-                files
-                    .iter()
-                    .filter_map(|p| p.strip_prefix(dir).ok())
-                    .map(|p| p.to_string_lossy().into_owned())
-                    .filter(|k| k.ends_with(".cast.zst") && in_range(k))
-                    .collect()
-            }
-            _ => Vec::new(),
-        };
-        out.sort();
-        Ok(out)
-    }
-
-    /// The journal's entries: all of them, or with `since` (Unix seconds)
-    /// those sealed from then on and one before per recorder, the older ones
-    /// only listed (see [`termtrail_format::journal::read_journal`]).
-    pub fn journal(
-        &self,
-        since: Option<u64>,
-    ) -> Result<termtrail_format::journal::JournalRead, String> {
-        use termtrail_format::journal::read_journal;
-        match (&self.location, &self.store) {
-            (_, Some(s)) => {
-                let keys = s
-                    .list(&s.key("journal/"), None)
-                    .map_err(|e| e.to_string())?
-                    .into_iter()
-                    .map(|o| o.key[s.prefix().len()..].to_string())
-                    .collect();
-                // Entries are small objects: a batch is fetched 16 at a time.
-                Ok(read_journal(keys, since, &mut |batch| {
-                    par_map(batch, 16, |k| {
-                        let mut bytes = Vec::new();
-                        s.download(&s.key(k), &mut bytes)
-                            .map(|_| bytes)
-                            .map_err(|e| e.to_string())
-                    })
-                }))
-            }
-            (Location::Local(dir), None) => {
-                let mut keys = Vec::new();
-                let mut stack = vec![dir.join("journal")];
-                while let Some(d) = stack.pop() {
-                    for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-                        let p = e.path();
-                        if p.is_dir() {
-                            stack.push(p);
-                        } else if p.extension().is_some_and(|x| x == "json")
-                            && let Ok(rel) = p.strip_prefix(dir)
-                        {
-                            keys.push(rel.to_string_lossy().into_owned());
-                        }
-                    }
-                }
-                Ok(read_journal(keys, since, &mut |batch| {
-                    batch
-                        .iter()
-                        .map(|k| std::fs::read(dir.join(k)).map_err(|e| e.to_string()))
-                        .collect()
-                }))
-            }
-            _ => Ok(Default::default()),
-        }
-    }
-
-    /// An object's size: from the listing, else a HEAD.
-    fn size_of(&self, s: &S3Store, rel: &str) -> Result<u64, String> {
-        if let Some(n) = self.sizes.lock().ok().and_then(|m| m.get(rel).copied()) {
-            return Ok(n);
-        }
-        s.head(&s.key(rel))
-            .map(|h| h.0)
-            .map_err(|_| "it is not in the store".to_string())
-    }
-
-    /// A recording's seal hash from its index (None: unsealed).
-    pub fn seal_of(&self, rel: &str) -> Result<Option<termtrail_format::chain::Hash>, String> {
-        use termtrail_format::index::load_index;
-        let index = match (&self.location, &self.store) {
-            (_, Some(s)) => {
-                let size = self.size_of(s, rel)?;
-                load_index(&mut s.open(&s.key(rel), size, 256 << 10))
-            }
-            (Location::Local(dir), None) => {
-                let mut f = std::fs::File::open(dir.join(rel))
-                    .map_err(|_| "it is not in the store".to_string())?;
-                load_index(&mut f)
-            }
-            _ => return Err("no store".into()),
-        };
-        index.map(|i| i.seal_hash).map_err(|e| e.to_string())
-    }
-
-    /// [`StoreView::seal_of`] for many recordings at once (16 in flight for
-    /// S3, where each is a ranged GET), by key.
-    pub fn seals_of(
-        &self,
-        rels: &[String],
-    ) -> std::collections::HashMap<String, Result<Option<termtrail_format::chain::Hash>, String>>
-    {
-        let threads = match self.store {
-            Some(_) => 16,
-            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        };
-        let seals = par_map(rels, threads, |rel| self.seal_of(rel));
-        rels.iter().cloned().zip(seals).collect()
-    }
-
-    /// A recording as a target (for verifying its content).
-    pub fn target(&self, rel: &str) -> Target {
-        match (&self.location, &self.store) {
-            (_, Some(s)) => Target::S3 {
-                store: s.clone(),
-                key: s.key(rel),
-                size: self.size_of(s, rel).unwrap_or(0),
-            },
-            (Location::Local(dir), None) => Target::File(dir.join(rel)),
-            _ => Target::File(PathBuf::from(rel)),
-        }
-    }
+/// Whether a path argument names a store by URL.
+pub fn is_url(arg: &Path) -> bool {
+    arg.to_str().is_some_and(Location::is_url)
 }
 
 /// A target made local: its path, and for an S3 object the temporary copy,
@@ -375,7 +181,10 @@ pub fn fetch_ahead<R>(
                 while !stop.load(Ordering::Relaxed) {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(target) = targets.get(i) else { break };
-                    if tx.send((i, target.local())).is_err() {
+                    if tx
+                        .send((i, target.local().map_err(|e| e.to_string())))
+                        .is_err()
+                    {
                         break;
                     }
                 }
@@ -390,37 +199,4 @@ pub fn fetch_ahead<R>(
     })
 }
 
-/// `f` over `items` on up to `threads` threads; results in the order of
-/// `items`. For work that mostly waits on S3, where more requests in flight
-/// than there are CPUs is what makes it fast.
-pub fn par_map<T: Sync, R: Send>(
-    items: &[T],
-    threads: usize,
-    f: impl Fn(&T) -> R + Sync,
-) -> Vec<R> {
-    use std::sync::Mutex;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let next = AtomicUsize::new(0);
-    let out: Mutex<Vec<Option<R>>> = Mutex::new((0..items.len()).map(|_| None).collect());
-    std::thread::scope(|s| {
-        for _ in 0..threads.clamp(1, items.len().max(1)) {
-            s.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(item) = items.get(i) else { break };
-                    let r = f(item);
-                    if let Ok(mut o) = out.lock() {
-                        o[i] = Some(r);
-                    }
-                }
-            });
-        }
-    });
-    // Every slot is filled once the threads are joined (a panicking `f`
-    // has already propagated out of the scope).
-    out.into_inner()
-        .unwrap_or_default()
-        .into_iter()
-        .flatten()
-        .collect()
-}
+pub use termtrail_store::par::par_map;

@@ -28,6 +28,7 @@ use termtrail_format::cast::Header;
 use termtrail_format::event::{Event, EventData, Micros, TermSize};
 use termtrail_format::index::{RecordingIndex, SegmentText, load_index};
 use termtrail_format::plain::CastReader;
+use termtrail_store::{ReadSeek, Store};
 
 use crate::term::Emulator;
 
@@ -93,34 +94,33 @@ pub fn is_plain(path: &Path) -> io::Result<bool> {
     Ok(n == 1 && first[0] == b'{')
 }
 
-/// Where a seeker reads from: a local file, or an S3 object read through
-/// ranged GETs (only the index and the segments needed are fetched).
+/// Where a seeker reads from: a local file, or an object of a store read
+/// through ranged reads (only the index and the segments needed are
+/// fetched).
 #[derive(Clone)]
 enum Origin {
     File(PathBuf),
-    S3 {
-        store: std::sync::Arc<termtrail_format::store::s3::S3Store>,
+    Object {
+        store: std::sync::Arc<dyn Store>,
         key: String,
         size: u64,
     },
 }
 
-/// Something to read recordings from.
-trait ReadSeek: Read + io::Seek + Send {}
-impl<T: Read + io::Seek + Send> ReadSeek for T {}
-
 impl Origin {
     fn open(&self) -> io::Result<Box<dyn ReadSeek>> {
         Ok(match self {
             Origin::File(p) => Box::new(File::open(p)?),
-            Origin::S3 { store, key, size } => Box::new(store.open(key, *size, 1 << 20)),
+            Origin::Object { store, key, size } => {
+                store.open(key, *size, 1 << 20).map_err(io::Error::other)?
+            }
         })
     }
 
     fn path(&self) -> io::Result<&Path> {
         match self {
             Origin::File(p) => Ok(p),
-            Origin::S3 { .. } => Err(io::Error::other(
+            Origin::Object { .. } => Err(io::Error::other(
                 "a plain asciicast object must be fetched first",
             )),
         }
@@ -173,16 +173,17 @@ impl Seeker {
         Seeker::open_source(Origin::File(path.to_path_buf()), cache, progress)
     }
 
-    /// [`Seeker::open`] for a recording in S3 (a `.cast.zst` object): the
-    /// index and then only the segments read are fetched, by ranged GETs.
-    pub fn open_s3(
-        store: std::sync::Arc<termtrail_format::store::s3::S3Store>,
+    /// [`Seeker::open`] for a recording in a store (a `.cast.zst` object):
+    /// the index and then only the segments read are fetched, by ranged
+    /// reads.
+    pub fn open_object(
+        store: std::sync::Arc<dyn Store>,
         key: &str,
         size: u64,
         cache: Option<&Path>,
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<Seeker, SeekError> {
-        let source = Origin::S3 {
+        let source = Origin::Object {
             store,
             key: key.to_string(),
             size,

@@ -6,8 +6,8 @@
 //! needs ([`tty`]); the shell host behind `serve` ([`serve`], speaking the
 //! AgentCore shell protocol of [`protocol`]) and the recording proxy
 //! ([`proxy`]) with their recordings ([`recording`]); the clients `attach`
-//! and `exec` ([`client`], [`exec`], [`tls`], [`sigv4`]); and where
-//! recordings go ([`store`]: a local directory, or a spool streamed to S3).
+//! and `exec` ([`client`], [`exec`], [`tls`], [`sigv4`]). Where recordings
+//! go is the store crate's ([`termtrail_store::destination::Destination`]).
 //!
 //! ```no_run
 //! use termtrail_recorder::rec::{RecOptions, record};
@@ -23,13 +23,11 @@
 
 pub mod client;
 pub mod exec;
-pub mod journal;
 pub mod protocol;
 pub mod proxy;
 pub mod rec;
 pub mod recording;
 pub mod serve;
 pub mod sigv4;
-pub mod store;
 pub mod tls;
 pub mod tty;

@@ -39,7 +39,7 @@ pub struct Recording {
 }
 
 /// Runs once a recording has ended, with its seal (None when it failed).
-pub type OnDone = Box<dyn FnOnce(Option<SealSummary>) + Send>;
+pub use termtrail_store::destination::OnDone;
 
 impl Recording {
     /// Creates the file (never overwriting) and starts the recording task.

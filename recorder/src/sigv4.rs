@@ -108,7 +108,7 @@ impl Signer {
 const NO_CREDENTIALS: &str = "no AWS credentials found for SigV4: set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run where a role is available";
 
 async fn chain() -> Option<SharedCredentialsProvider> {
-    termtrail_format::store::s3::sdk_config()
+    termtrail_store::s3::sdk_config()
         .await
         .credentials_provider()
 }

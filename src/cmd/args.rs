@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
-use termtrail_format::store::{LocalStore, Location};
+use termtrail_store::Location;
+use termtrail_store::local::LocalStore;
 
 /// `--store` for the commands that record (`rec`, `serve`, `proxy`).
 #[derive(Args, Debug)]
@@ -62,8 +63,8 @@ pub enum LockModeArg {
 
 impl ProtectArgs {
     /// The S3 protection options as the store takes them.
-    pub fn protection(&self) -> Result<termtrail_format::store::s3::Protection> {
-        use termtrail_format::store::s3::{LockMode, Protection, Sse};
+    pub fn protection(&self) -> Result<termtrail_store::s3::Protection> {
+        use termtrail_store::s3::{LockMode, Protection, Sse};
         let retain = self.retain_days.map(|days| {
             let mode = match self.lock_mode {
                 Some(LockModeArg::Compliance) => LockMode::Compliance,
@@ -223,7 +224,7 @@ impl FilterArgs {
 
 /// Parses a store location (a directory or s3://BUCKET/PREFIX).
 pub fn parse_location(s: &str) -> Result<Location, String> {
-    Location::parse(s)
+    Location::parse(s).map_err(|e| e.to_string())
 }
 
 /// Parses `500ms`, `30s`, `15m`, `2h` (a bare number is seconds).

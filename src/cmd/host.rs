@@ -8,7 +8,8 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use termtrail_format::writer::WriterOptions;
 use termtrail_recorder::serve::{Backend, ServeOptions};
-use termtrail_recorder::store::Destination;
+use termtrail_store::RecordingOptions;
+use termtrail_store::destination::Destination;
 
 use super::args::{ProtectArgs, StoreArg, TimeoutArgs, TlsArgs, parse_duration};
 use super::upload::report_pending;
@@ -90,16 +91,15 @@ pub fn run_host(
             "no authentication is configured: pass --no-auth to run without it (allowed only on a loopback address such as 127.0.0.1)"
         );
     }
-    let dest = Arc::new(
-        Destination::open(
-            &h.store.location()?,
-            h.upload_interval,
-            h.strict,
-            h.protect.protection()?,
-            None, // serve and proxy do not sign
-        )
-        .map_err(anyhow::Error::msg)?,
-    );
+    let dest = Arc::new(Destination::open(
+        &h.store.location()?,
+        &RecordingOptions {
+            upload_interval: h.upload_interval,
+            strict: h.strict,
+            protection: h.protect.protection()?,
+            sign_key: None, // serve and proxy do not sign
+        },
+    )?);
     let where_to = dest.describe_store();
     let opts = ServeOptions {
         destination: dest.clone(),

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use termtrail_format::store::{KeyParts, LocalStore};
+use termtrail_store::Store;
+use termtrail_store::layout::{self, KeyParts};
+use termtrail_store::local::LocalStore;
 
 use super::args::{secret_key, unix_now};
 use crate::exit::Exit;
@@ -48,12 +50,12 @@ pub fn run(a: ImportArgs) -> Result<Exit> {
                 .and_then(|s| s.to_str())
                 .unwrap_or("imported")
                 .to_string();
-            LocalStore::new(store).create_path(&KeyParts {
+            LocalStore::new(store).create(&layout::key(&KeyParts {
                 source: "import",
                 session: &stem,
                 shell: "0",
                 start: unix_now(),
-            })?
+            }))?
         }
         (None, None) => {
             let mut p = a.file.clone().into_os_string();

@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use termtrail_format::store::LocalStore;
 use termtrail_player::seek::{SeekError, Seeker};
+use termtrail_store::local::LocalStore;
 
 /// Opens FILE for seeking: a local file, or an `s3://` object — a
 /// `.cast.zst` read by ranged GETs (index, then the segments needed), a plain
@@ -15,12 +15,15 @@ pub fn open_seeker(
     cache: Option<&Path>,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<(Result<Seeker, SeekError>, Option<tempfile::TempPath>)> {
-    use termtrail_player::remote::{Target, is_s3};
-    if is_s3(file)
-        && let Target::S3 { store, key, size } = one_object(file)?
+    use termtrail_player::remote::{Target, is_url};
+    if is_url(file)
+        && let Target::Object { store, key, size } = one_object(file)?
         && key.ends_with(".cast.zst")
     {
-        return Ok((Seeker::open_s3(store, &key, size, cache, progress), None));
+        return Ok((
+            Seeker::open_object(store, &key, size, cache, progress),
+            None,
+        ));
     }
     // A fetched file is read again when seeking: the caller keeps the guard.
     let (local, fetched) = fetch_if_remote(file)?;
@@ -30,17 +33,17 @@ pub fn open_seeker(
 /// A local copy of FILE: the file itself, or an `s3://` object fetched into
 /// a temporary file (deleted when the guard drops).
 pub fn fetch_if_remote(file: &Path) -> Result<(PathBuf, Option<tempfile::TempPath>)> {
-    if !termtrail_player::remote::is_s3(file) {
+    if !termtrail_player::remote::is_url(file) {
         return Ok((file.to_path_buf(), None));
     }
-    one_object(file)?.local().map_err(anyhow::Error::msg)
+    Ok(one_object(file)?.local()?)
 }
 
 /// The one recording an `s3://` URL names (an error when it names none or
 /// several).
 fn one_object(file: &Path) -> Result<termtrail_player::remote::Target> {
     let url = file.to_string_lossy();
-    let mut targets = termtrail_player::remote::list_url(&url).map_err(anyhow::Error::msg)?;
+    let mut targets = termtrail_player::remote::list_url(&url)?;
     if targets.len() != 1 {
         bail!(
             "{url} names {} recordings; name one object (termtrail ls {url} lists them)",

@@ -8,10 +8,11 @@ use anyhow::{Context, Result};
 use clap::Args;
 use termtrail_format::event::TermSize;
 use termtrail_format::sign::SecretKey;
-use termtrail_format::store::KeyParts;
 use termtrail_format::writer::WriterOptions;
 use termtrail_recorder::rec::{MARKER_KEY, RecOptions, record};
-use termtrail_recorder::store::{Destination, NewRecording};
+use termtrail_store::RecordingOptions;
+use termtrail_store::destination::{Destination, NewRecording};
+use termtrail_store::layout::KeyParts;
 
 use super::args::{ProtectArgs, StoreArg, parse_duration, secret_key, unix_now};
 use crate::exit::Exit;
@@ -111,12 +112,13 @@ impl InStore {
     fn create(a: &RecArgs, key: Option<SecretKey>) -> Result<InStore> {
         let dest = Destination::open(
             &a.store.location()?,
-            a.upload_interval,
-            a.strict,
-            a.protect.protection()?,
-            key,
-        )
-        .map_err(anyhow::Error::msg)?;
+            &RecordingOptions {
+                upload_interval: a.upload_interval,
+                strict: a.strict,
+                protection: a.protect.protection()?,
+                sign_key: key,
+            },
+        )?;
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
             .map(|h| h.trim().to_string())
             .unwrap_or_else(|_| "localhost".into());
@@ -143,7 +145,7 @@ impl InStore {
         quiet: bool,
     ) -> Option<Exit> {
         self.dest.finished(&self.new, seal);
-        if !self.dest.is_s3() {
+        if !self.dest.uploads() {
             return None;
         }
         if !quiet {

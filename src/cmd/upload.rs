@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Result, bail};
 use clap::Args;
-use termtrail_format::store::Location;
+use termtrail_store::{Location, RecordingOptions};
 
 use super::args::{ProtectArgs, parse_duration, parse_location, secret_key};
 use crate::exit::Exit;
@@ -48,29 +48,30 @@ pub struct UploadArgs {
 
 /// Runs `upload`.
 pub fn run(a: UploadArgs) -> Result<Exit> {
-    use termtrail_recorder::store::{DEFAULT_UPLOAD_INTERVAL, Destination};
-    let Location::S3 { bucket, .. } = &a.store else {
+    use termtrail_store::destination::{DEFAULT_UPLOAD_INTERVAL, Destination};
+    if !a.store.uploads() {
         bail!("upload needs an S3 store (s3://BUCKET/PREFIX); a local store needs no upload");
-    };
+    }
     let key = secret_key(a.sign_key.as_deref())?;
     let dest = Destination::open(
         &a.store,
-        DEFAULT_UPLOAD_INTERVAL,
-        false,
-        a.protect.protection()?,
-        key,
-    )
-    .map_err(anyhow::Error::msg)?;
+        &RecordingOptions {
+            upload_interval: DEFAULT_UPLOAD_INTERVAL,
+            strict: false,
+            protection: a.protect.protection()?,
+            sign_key: key,
+        },
+    )?;
     let status = dest.flush(a.wait);
-    for key in &status.uploaded {
-        println!("uploaded s3://{bucket}/{key}");
+    for url in &status.uploaded {
+        println!("uploaded {url}");
     }
     Ok(report_pending(&status))
 }
 
 /// Says what is still in the spool after waiting for uploads; the exit
 /// status: [`Exit::NOT_UPLOADED`] when something is.
-pub fn report_pending(status: &termtrail_format::store::s3::UploadStatus) -> Exit {
+pub fn report_pending(status: &termtrail_store::UploadStatus) -> Exit {
     for p in &status.pending {
         let why = status
             .errors

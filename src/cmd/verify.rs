@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use clap::Args;
 use termtrail_format::sign::PublicKey;
-use termtrail_format::store::Location;
 use termtrail_player::verify::{Verdict, verify_named};
+use termtrail_store::Location;
 
 use super::args::{parse_location, unix_now};
 use crate::exit::Exit;
@@ -83,7 +83,7 @@ pub fn run(a: VerifyArgs) -> Result<Exit> {
         return verify_store(location, since, key.as_ref(), a.json);
     }
     for file in &a.files {
-        if !termtrail_player::remote::is_s3(file) {
+        if !termtrail_player::remote::is_url(file) {
             let (verdict, line) =
                 verify_named(file, &file.display().to_string(), key.as_ref(), a.json);
             writeln!(stdout.lock(), "{line}")?;
@@ -92,7 +92,7 @@ pub fn run(a: VerifyArgs) -> Result<Exit> {
         }
         // Every recording under an S3 prefix, each fetched and verified.
         let url = file.to_string_lossy();
-        let found = termtrail_player::remote::list_url(&url).map_err(anyhow::Error::msg)?;
+        let found = termtrail_player::remote::list_url(&url)?;
         if found.is_empty() {
             bail!("no recordings under {url}");
         }
@@ -139,13 +139,24 @@ fn verify_store(
     key: Option<&PublicKey>,
     json: bool,
 ) -> Result<Exit> {
-    use termtrail_player::remote::StoreView;
-    let view = StoreView::open(location).map_err(anyhow::Error::msg)?;
-    let recordings = view.recordings(since).map_err(anyhow::Error::msg)?;
+    use termtrail_player::remote::Target;
+    use termtrail_store::view::StoreView;
+    let view = StoreView::open(location)?;
+    let recordings = view.recordings(since)?;
     let mut out = io::stdout().lock();
-    let targets: Vec<_> = recordings.iter().map(|rel| view.target(rel)).collect();
+    let targets: Vec<_> = recordings
+        .iter()
+        .map(|rel| {
+            let o = view.object(rel);
+            Target::Object {
+                store: view.store().clone(),
+                key: o.key,
+                size: o.size,
+            }
+        })
+        .collect();
     let verdicts = verify_targets(&targets, key, json, &mut out)?;
-    let journal = view.journal(since).map_err(anyhow::Error::msg)?;
+    let journal = view.journal(since)?;
     // The seals the check will ask for, read all at once.
     let wanted: Vec<String> = journal
         .entries
@@ -195,7 +206,7 @@ fn write_journal(
     since: Option<u64>,
 ) -> io::Result<()> {
     let scope = since.map_or(String::new(), |s| {
-        let (y, m, d, ..) = termtrail_format::store::civil(s);
+        let (y, m, d, ..) = termtrail_store::layout::civil(s);
         format!(" since {y:04}-{m:02}-{d:02}")
     });
     let recorders = report.recorders.len();

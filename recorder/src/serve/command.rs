@@ -16,7 +16,7 @@ use serde_json::json;
 use termtrail_format::cast::{Header, RecordingMeta};
 use termtrail_format::event::{EventData, TermSize};
 use termtrail_format::seal::EndReason;
-use termtrail_format::store::KeyParts;
+use termtrail_store::layout::KeyParts;
 use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 

@@ -26,8 +26,8 @@ use axum::routing::get;
 use termtrail_format::cast::{Header, RecordingMeta};
 use termtrail_format::event::TermSize;
 use termtrail_format::seal::EndReason;
-use termtrail_format::store::KeyParts;
 use termtrail_format::writer::WriterOptions;
+use termtrail_store::layout::KeyParts;
 use tokio::sync::Semaphore;
 
 use crate::protocol::{
@@ -69,7 +69,7 @@ pub trait Target: Send + Sync {
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
     /// Where recordings go (a directory, or S3 through a spool).
-    pub destination: Arc<crate::store::Destination>,
+    pub destination: Arc<termtrail_store::destination::Destination>,
     /// At most this many live shells.
     pub max_shells: usize,
     /// Shells without traffic (heartbeats excepted) end after this.

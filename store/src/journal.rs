@@ -1,4 +1,4 @@
-//! A recorder's side of the journal of seals (the format is in
+//! The journal's persistence on the recorder's side (its format is in
 //! [`termtrail_format::journal`]): its id and the journal's head, kept in
 //! the state directory per store, and appending an entry when a recording is
 //! sealed. Processes on one host recording into the same store share one

@@ -32,7 +32,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::{Multipart, PART_SIZE, S3Error, S3Store};
+use super::client::{Multipart, PART_SIZE, S3Client, read_at};
+use crate::{ErrorKind, StoreError};
+use termtrail_format::sign::SecretKey;
 
 /// Uploader settings.
 #[derive(Debug, Clone)]
@@ -44,7 +46,7 @@ pub struct UploaderOptions {
     pub interval: Duration,
     /// The recorder's signing key: a spool left unsealed whose header names
     /// it gets a signed seal when it is recovered.
-    pub sign_key: Option<Arc<crate::sign::SecretKey>>,
+    pub sign_key: Option<Arc<SecretKey>>,
 }
 
 enum Msg {
@@ -65,7 +67,7 @@ enum Msg {
 pub struct UploadStatus {
     /// Spools not yet uploaded completely.
     pub pending: Vec<PathBuf>,
-    /// Recordings fully uploaded (full keys).
+    /// Objects fully uploaded, by URL (`s3://bucket/key`).
     pub uploaded: Vec<String>,
     /// The last failure of each pending spool.
     pub errors: HashMap<PathBuf, String>,
@@ -101,7 +103,7 @@ struct Entry {
 impl Uploader {
     /// Starts the thread. Spools already in the spool directory that no
     /// writer holds are queued for upload first.
-    pub fn start(store: Arc<S3Store>, opts: UploaderOptions) -> Uploader {
+    pub fn start(store: S3Client, opts: UploaderOptions) -> Uploader {
         let (tx, rx) = mpsc::channel();
         let status = Arc::new(Mutex::new(UploadStatus::default()));
         let spool = opts.spool.clone();
@@ -242,7 +244,7 @@ fn note_upload(spool: &Path, mpu: &Multipart) {
 
 /// Aborts the multipart upload an earlier process noted for `spool`, if
 /// any (best effort: an upload already gone is fine), and forgets it.
-fn abort_noted_upload(store: &S3Store, spool: &Path) {
+fn abort_noted_upload(store: &S3Client, spool: &Path) {
     let path = upload_note_path(spool);
     let Ok(text) = std::fs::read_to_string(&path) else {
         return;
@@ -258,7 +260,7 @@ fn abort_noted_upload(store: &S3Store, spool: &Path) {
             Ok(()) => {
                 tracing::info!(spool = %spool.display(), "aborted the multipart upload a stopped recorder left")
             }
-            Err(err) if err.status() == Some(404) || err.0.contains("NoSuchUpload") => {}
+            Err(err) if err.status() == Some(404) || err.code() == Some("NoSuchUpload") => {}
             // Still there: the next attempt (or the bucket's lifecycle
             // rule) clears it.
             Err(err) => {
@@ -284,7 +286,7 @@ pub fn meta_of_file(path: &Path) -> HashMap<String, String> {
     let Ok(mut f) = File::open(path) else {
         return m;
     };
-    if let Ok(index) = crate::index::load_index(&mut f) {
+    if let Ok(index) = termtrail_format::index::load_index(&mut f) {
         m = meta_of_header(&index.header);
         m.extend(seal_meta(&index));
     }
@@ -293,7 +295,7 @@ pub fn meta_of_file(path: &Path) -> HashMap<String, String> {
 
 /// What only the seal knows: the end reason and the last chain link
 /// (`tt-end`, `tt-last-link`); empty for an unsealed file.
-fn seal_meta(index: &crate::index::RecordingIndex) -> HashMap<String, String> {
+fn seal_meta(index: &termtrail_format::index::RecordingIndex) -> HashMap<String, String> {
     let mut m = HashMap::new();
     if let Some(end) = &index.end {
         let text: String = end
@@ -316,7 +318,7 @@ fn seal_tags(path: &Path) -> Vec<(&'static str, String)> {
     let Ok(mut f) = File::open(path) else {
         return Vec::new();
     };
-    let Ok(index) = crate::index::load_index(&mut f) else {
+    let Ok(index) = termtrail_format::index::load_index(&mut f) else {
         return Vec::new();
     };
     let m = seal_meta(&index);
@@ -328,7 +330,7 @@ fn seal_tags(path: &Path) -> Vec<(&'static str, String)> {
 
 /// Object metadata (`x-amz-meta-tt-*`) from a header: ASCII values only
 /// (S3 metadata travels in HTTP headers); others are left out.
-pub fn meta_of_header(h: &crate::cast::Header) -> HashMap<String, String> {
+pub fn meta_of_header(h: &termtrail_format::cast::Header) -> HashMap<String, String> {
     let mut m = HashMap::new();
     let mut put = |k: &str, v: Option<&str>| {
         if let Some(v) = v.filter(|v| v.is_ascii() && !v.chars().any(|c| c.is_ascii_control())) {
@@ -350,7 +352,7 @@ pub fn meta_of_header(h: &crate::cast::Header) -> HashMap<String, String> {
 }
 
 fn run(
-    store: Arc<S3Store>,
+    store: S3Client,
     opts: UploaderOptions,
     rx: Receiver<Msg>,
     status: Arc<Mutex<UploadStatus>>,
@@ -417,7 +419,7 @@ fn run(
                     if let Ok(mut s) = status.lock() {
                         s.pending.retain(|p| p != &done.path);
                         s.errors.remove(&done.path);
-                        s.uploaded.push(done.key);
+                        s.uploaded.push(store.url(&done.key));
                     }
                     continue;
                 }
@@ -432,7 +434,9 @@ fn run(
                     // cannot be asked (refused), three refusals in a row
                     // count as gone.
                     let gone = match &e.mpu {
-                        Some(_) if err.0.contains("NoSuchUpload") || err.status() == Some(404) => {
+                        Some(_)
+                            if err.code() == Some("NoSuchUpload") || err.status() == Some(404) =>
+                        {
                             true
                         }
                         Some(mpu) if err.status().is_some() => match store.upload_exists(mpu) {
@@ -457,7 +461,7 @@ fn run(
                     e.retry_at = Some(now + backoff);
                     tracing::warn!(spool = %e.path.display(), "upload failed, retrying in {:.1} s: {err}", backoff.as_secs_f64());
                     if let Ok(mut s) = status.lock() {
-                        s.errors.insert(e.path.clone(), err.0);
+                        s.errors.insert(e.path.clone(), err.to_string());
                     }
                 }
             }
@@ -478,13 +482,13 @@ fn jitter_ms() -> u64 {
 /// One round for one spool; Ok(true) when it is fully uploaded and
 /// confirmed.
 fn step(
-    store: &S3Store,
+    store: &S3Client,
     e: &mut Entry,
     interval: Duration,
-    key: Option<&crate::sign::SecretKey>,
-) -> Result<bool, S3Error> {
+    key: Option<&SecretKey>,
+) -> Result<bool, StoreError> {
     let len = std::fs::metadata(&e.path)
-        .map_err(|err| S3Error::msg(format!("spool {}: {err}", e.path.display())))?
+        .map_err(|err| StoreError::io(format!("spool {}: {err}", e.path.display())))?
         .len();
     if len == 0 && !e.finished {
         return Ok(false);
@@ -494,7 +498,7 @@ fn step(
         // A spool left behind: the upload its recorder had open goes (the
         // spool is uploaded anew once it is sealed).
         abort_noted_upload(store, &e.path);
-        match crate::recover::seal_interrupted(
+        match termtrail_format::recover::seal_interrupted(
             &e.path,
             "the recorder stopped before sealing; sealed from its spool",
             key,
@@ -519,11 +523,11 @@ fn step(
             e.meta = meta_of_file(&e.path);
         }
         let body = std::fs::read(&e.path)
-            .map_err(|err| S3Error::msg(format!("spool {}: {err}", e.path.display())))?;
+            .map_err(|err| StoreError::io(format!("spool {}: {err}", e.path.display())))?;
         match store.put(&e.key, body, &e.meta) {
             Ok(()) => {}
             // Already there (a retry after a lost response): fine if whole.
-            Err(err) if err.0.contains("PreconditionFailed") => {}
+            Err(err) if err.kind() == ErrorKind::AlreadyExists => {}
             Err(err) => return Err(err),
         }
         return confirm(store, e, len);
@@ -554,7 +558,7 @@ fn step(
         mpu.parts.truncate(parts);
         match store.complete(mpu) {
             Ok(()) => {}
-            Err(err) if err.0.contains("PreconditionFailed") => {}
+            Err(err) if err.kind() == ErrorKind::AlreadyExists => {}
             Err(err) => return Err(err),
         }
         store.retain_object(&e.key)?;
@@ -566,7 +570,7 @@ fn step(
     confirm(store, e, len)
 }
 
-fn ensure_mpu<'a>(store: &S3Store, e: &'a mut Entry) -> Result<&'a mut Multipart, S3Error> {
+fn ensure_mpu<'a>(store: &S3Client, e: &'a mut Entry) -> Result<&'a mut Multipart, StoreError> {
     if e.mpu.is_none() {
         let mpu = store.create_multipart(&e.key, &e.meta)?;
         note_upload(&e.path, &mpu);
@@ -574,21 +578,20 @@ fn ensure_mpu<'a>(store: &S3Store, e: &'a mut Entry) -> Result<&'a mut Multipart
     }
     e.mpu
         .as_mut()
-        .ok_or_else(|| S3Error::msg("multipart upload missing"))
+        .ok_or_else(|| StoreError::new(ErrorKind::Service, "multipart upload missing"))
 }
 
-fn read_range(path: &Path, at: u64, n: u64) -> Result<Vec<u8>, S3Error> {
-    let mut f =
-        File::open(path).map_err(|err| S3Error::msg(format!("spool {}: {err}", path.display())))?;
-    super::read_at(&mut f, at, n)
-        .map_err(|err| S3Error::msg(format!("spool {}: {err}", path.display())))
+fn read_range(path: &Path, at: u64, n: u64) -> Result<Vec<u8>, StoreError> {
+    let mut f = File::open(path)
+        .map_err(|err| StoreError::io(format!("spool {}: {err}", path.display())))?;
+    read_at(&mut f, at, n).map_err(|err| StoreError::io(format!("spool {}: {err}", path.display())))
 }
 
 /// The object must be there with the spool's size before the spool goes.
-fn confirm(store: &S3Store, e: &Entry, len: u64) -> Result<bool, S3Error> {
+fn confirm(store: &S3Client, e: &Entry, len: u64) -> Result<bool, StoreError> {
     let (size, _) = store.head(&e.key)?;
     if size != len {
-        return Err(S3Error::msg(format!(
+        return Err(StoreError::io(format!(
             "S3 object {} has {size} bytes, the spool {len}: not deleting the spool",
             store.url(&e.key)
         )));

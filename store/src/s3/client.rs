@@ -1,7 +1,6 @@
-//! The S3 store: a blocking client over aws-sdk-s3 (its own small tokio
-//! runtime, so it can be used from synchronous code and from a thread of an
-//! async program alike), and the [`Uploader`] that streams spooled
-//! recordings into a bucket while they are written.
+//! The S3 requests termtrail makes, as a blocking client over aws-sdk-s3
+//! (its own small tokio runtime, so it can be used from synchronous code and
+//! from a thread of an async program alike), and ranged reading of objects.
 //!
 //! Configuration is AWS's own chain (aws-config): credentials from the
 //! environment, profiles (`AWS_PROFILE`, SSO, `credential_process`), web
@@ -17,118 +16,20 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_s3::Client;
-use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::config::{RequestChecksumCalculation, ResponseChecksumValidation};
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 
-mod upload;
-pub use upload::{UploadStatus, Uploader, UploaderOptions, lock_path, meta_of_header};
+use super::error::from_sdk;
+use crate::{ErrorKind, Object, StoreError};
 
 /// Part size used for uploads (S3 wants at least 5 MiB for every part but
 /// the last).
 pub const PART_SIZE: u64 = 8 << 20;
-
-/// S3 failures, as one line naming the bucket/key and what to check.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct S3Error(pub String, pub Option<u16>);
-
-impl S3Error {
-    fn msg(text: impl Into<String>) -> S3Error {
-        S3Error(text.into(), None)
-    }
-
-    /// The HTTP status of S3's answer, when there was one.
-    pub fn status(&self) -> Option<u16> {
-        self.1
-    }
-}
-
-impl S3Error {
-    fn from_sdk<E>(what: &str, target: &str, e: &SdkError<E, HttpResponse>) -> S3Error
-    where
-        E: ProvideErrorMetadata + std::error::Error + 'static,
-    {
-        let status = e.raw_response().map(|r| r.status().as_u16());
-        // HEAD answers carry no body, so no error code: the status says it.
-        let code = match (e.as_service_error().and_then(|s| s.code()), status) {
-            (Some(c), _) => c,
-            (None, Some(403)) => "Forbidden",
-            (None, Some(404)) => "NotFound",
-            (None, _) => "",
-        };
-        let full = DisplayErrorContext(e).to_string();
-        let hint = match code {
-            "NoSuchBucket" => "the bucket does not exist: check the name and the region",
-            "AccessDenied" | "Forbidden" | "AllAccessDisabled" => {
-                "access denied: check the credentials' IAM policy (docs/storage.md)"
-            }
-            "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "ExpiredToken" => {
-                "the credentials were refused: check AWS_ACCESS_KEY_ID/AWS_PROFILE"
-            }
-            "NoSuchKey" | "NotFound" => "no such object",
-            _ if full.contains("no credentials")
-                || full.contains("CredentialsNotLoaded")
-                || full.contains("loading credentials") =>
-            {
-                "no AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"
-            }
-            _ if matches!(e, SdkError::DispatchFailure(_) | SdkError::TimeoutError(_)) => {
-                "cannot reach S3: check AWS_ENDPOINT_URL, the network and the region"
-            }
-            _ => "",
-        };
-        // A service error's own code and message; else the error's source
-        // chain, without the SDK's debug dumps.
-        let detail = match e.as_service_error() {
-            Some(s) if s.code().is_some() => {
-                format!("{}: {}", code, s.message().unwrap_or("no message"))
-            }
-            _ if !code.is_empty() => format!("HTTP {}", status.unwrap_or(0)),
-            _ => {
-                let mut parts = vec![e.to_string()];
-                let mut src = std::error::Error::source(e);
-                while let Some(s) = src {
-                    let t = s.to_string();
-                    if !t.contains('{') && !parts.contains(&t) {
-                        parts.push(t);
-                    }
-                    src = s.source();
-                }
-                parts.join(": ")
-            }
-        };
-        let text = if hint.is_empty() {
-            format!("S3 {what} {target}: {detail}")
-        } else {
-            format!("S3 {what} {target}: {hint} ({detail})")
-        };
-        S3Error(text, status)
-    }
-
-    /// Whether retrying could help (throttling, server errors, a network
-    /// that is down), as opposed to a refusal that will not change.
-    pub fn is_transient(&self) -> bool {
-        !(self.0.contains("access denied")
-            || self.0.contains("does not exist")
-            || self.0.contains("credentials were refused")
-            || self.0.contains("no AWS credentials"))
-    }
-}
-
-/// One object in a listing.
-#[derive(Debug, Clone)]
-pub struct ObjectInfo {
-    /// Its full key.
-    pub key: String,
-    /// Size in bytes.
-    pub size: u64,
-}
 
 /// Object Lock retention mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,26 +59,35 @@ pub struct Protection {
     pub sse: Option<Sse>,
 }
 
-/// A bucket and prefix, with a client for them.
-pub struct S3Store {
-    rt: tokio::runtime::Runtime,
+/// A blocking client for one bucket and key prefix: its own small tokio
+/// runtime drives aws-sdk-s3, so it serves synchronous code and threads of
+/// an async program alike. Cloning it shares the runtime and connections.
+#[derive(Clone)]
+pub struct S3Client {
+    rt: Arc<tokio::runtime::Runtime>,
     client: Client,
     bucket: String,
     prefix: String,
     protection: Protection,
 }
 
-impl S3Store {
+impl std::fmt::Debug for S3Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "S3Client(s3://{}/{})", self.bucket, self.prefix)
+    }
+}
+
+impl S3Client {
     /// Loads the AWS configuration and makes a client. Nothing is sent yet.
-    pub fn connect(bucket: &str, prefix: &str) -> Result<S3Store, S3Error> {
+    pub fn connect(bucket: &str, prefix: &str) -> Result<S3Client, StoreError> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
-            .map_err(|e| S3Error::msg(format!("cannot start the S3 client's runtime: {e}")))?;
+            .map_err(|e| StoreError::io(format!("cannot start the S3 client's runtime: {e}")))?;
         let client = rt.block_on(client());
-        Ok(S3Store {
-            rt,
+        Ok(S3Client {
+            rt: Arc::new(rt),
             client,
             bucket: bucket.to_string(),
             prefix: prefix.to_string(),
@@ -185,8 +95,8 @@ impl S3Store {
         })
     }
 
-    /// Protects what this store uploads from now on.
-    pub fn with_protection(mut self, p: Protection) -> S3Store {
+    /// Protects what this client uploads from now on.
+    pub fn with_protection(mut self, p: Protection) -> S3Client {
         self.protection = p;
         self
     }
@@ -255,7 +165,7 @@ impl S3Store {
 
     /// Checks that the bucket exists and is reachable with these
     /// credentials.
-    pub fn check(&self) -> Result<(), S3Error> {
+    pub fn check(&self) -> Result<(), StoreError> {
         let r = self
             .rt
             .block_on(self.client.head_bucket().bucket(&self.bucket).send());
@@ -263,26 +173,28 @@ impl S3Store {
             // HeadBucket answers 404/403 without an error body.
             let status = e.raw_response().map(|r| r.status().as_u16());
             match status {
-                Some(404) => S3Error::msg(format!(
-                    "S3 bucket s3://{}: the bucket does not exist: check the name and the region",
-                    self.bucket
-                )),
-                Some(403) => S3Error::msg(format!(
-                    "S3 bucket s3://{}: access denied: check the credentials' IAM policy (docs/storage.md)",
-                    self.bucket
-                )),
-                _ => S3Error::from_sdk("bucket", &format!("s3://{}", self.bucket), &e),
+                Some(404) => StoreError::new(
+                    ErrorKind::NoSuchBucket,
+                    format!(
+                        "S3 bucket s3://{}: the bucket does not exist: check the name and the region",
+                        self.bucket
+                    ),
+                ),
+                Some(403) => StoreError::new(
+                    ErrorKind::AccessDenied,
+                    format!(
+                        "S3 bucket s3://{}: access denied: check the credentials' IAM policy (docs/storage.md)",
+                        self.bucket
+                    ),
+                ),
+                _ => from_sdk("bucket", &format!("s3://{}", self.bucket), &e),
             }
         })
     }
 
     /// Every object under `prefix` (a full key prefix), in key order,
     /// starting after `start_after` when given.
-    pub fn list(
-        &self,
-        prefix: &str,
-        start_after: Option<&str>,
-    ) -> Result<Vec<ObjectInfo>, S3Error> {
+    pub fn list(&self, prefix: &str, start_after: Option<&str>) -> Result<Vec<Object>, StoreError> {
         self.rt.block_on(async {
             let mut out = Vec::new();
             let mut pages = self
@@ -294,12 +206,11 @@ impl S3Store {
                 .into_paginator()
                 .send();
             while let Some(page) = pages.next().await {
-                let page = page.map_err(|e| {
-                    S3Error::from_sdk("list", &format!("s3://{}/{prefix}", self.bucket), &e)
-                })?;
+                let page = page
+                    .map_err(|e| from_sdk("list", &format!("s3://{}/{prefix}", self.bucket), &e))?;
                 for o in page.contents() {
                     if let Some(key) = o.key() {
-                        out.push(ObjectInfo {
+                        out.push(Object {
                             key: key.to_string(),
                             size: o.size().unwrap_or(0).max(0) as u64,
                         });
@@ -311,7 +222,7 @@ impl S3Store {
     }
 
     /// An object's size and user metadata.
-    pub fn head(&self, key: &str) -> Result<(u64, HashMap<String, String>), S3Error> {
+    pub fn head(&self, key: &str) -> Result<(u64, HashMap<String, String>), StoreError> {
         let r = self
             .rt
             .block_on(
@@ -321,13 +232,13 @@ impl S3Store {
                     .key(key)
                     .send(),
             )
-            .map_err(|e| S3Error::from_sdk("head", &self.url(key), &e))?;
+            .map_err(|e| from_sdk("head", &self.url(key), &e))?;
         let size = r.content_length().unwrap_or(0).max(0) as u64;
         Ok((size, r.metadata().cloned().unwrap_or_default()))
     }
 
     /// Bytes `[start, end)` of an object.
-    pub fn get_range(&self, key: &str, start: u64, end: u64) -> Result<Vec<u8>, S3Error> {
+    pub fn get_range(&self, key: &str, start: u64, end: u64) -> Result<Vec<u8>, StoreError> {
         if end <= start {
             return Ok(Vec::new());
         }
@@ -340,18 +251,19 @@ impl S3Store {
                 .range(format!("bytes={start}-{}", end - 1))
                 .send()
                 .await
-                .map_err(|e| S3Error::from_sdk("get", &self.url(key), &e))?;
-            let body = r
-                .body
-                .collect()
-                .await
-                .map_err(|e| S3Error::msg(format!("S3 get {}: {e}", self.url(key))))?;
+                .map_err(|e| from_sdk("get", &self.url(key), &e))?;
+            let body = r.body.collect().await.map_err(|e| {
+                StoreError::new(
+                    ErrorKind::Unreachable,
+                    format!("S3 get {}: {e}", self.url(key)),
+                )
+            })?;
             Ok(body.into_bytes().to_vec())
         })
     }
 
     /// Streams a whole object into `out`.
-    pub fn download(&self, key: &str, out: &mut dyn Write) -> Result<u64, S3Error> {
+    pub fn download(&self, key: &str, out: &mut dyn Write) -> Result<u64, StoreError> {
         self.rt.block_on(async {
             let mut r = self
                 .client
@@ -360,16 +272,16 @@ impl S3Store {
                 .key(key)
                 .send()
                 .await
-                .map_err(|e| S3Error::from_sdk("get", &self.url(key), &e))?;
+                .map_err(|e| from_sdk("get", &self.url(key), &e))?;
             let mut n = 0u64;
-            while let Some(bytes) = r
-                .body
-                .try_next()
-                .await
-                .map_err(|e| S3Error::msg(format!("S3 get {}: {e}", self.url(key))))?
-            {
+            while let Some(bytes) = r.body.try_next().await.map_err(|e| {
+                StoreError::new(
+                    ErrorKind::Unreachable,
+                    format!("S3 get {}: {e}", self.url(key)),
+                )
+            })? {
                 out.write_all(&bytes)
-                    .map_err(|e| S3Error::msg(format!("writing {}: {e}", self.url(key))))?;
+                    .map_err(|e| StoreError::io(format!("writing {}: {e}", self.url(key))))?;
                 n += bytes.len() as u64;
             }
             Ok(n)
@@ -384,23 +296,23 @@ impl S3Store {
         key: &str,
         path: &Path,
         meta: &HashMap<String, String>,
-    ) -> Result<(), S3Error> {
+    ) -> Result<(), StoreError> {
         let len = std::fs::metadata(path)
-            .map_err(|e| S3Error::msg(format!("{}: {e}", path.display())))?
+            .map_err(|e| StoreError::io(format!("{}: {e}", path.display())))?
             .len();
         if len <= PART_SIZE {
             let body = std::fs::read(path)
-                .map_err(|e| S3Error::msg(format!("{}: {e}", path.display())))?;
+                .map_err(|e| StoreError::io(format!("{}: {e}", path.display())))?;
             return self.put(key, body, meta);
         }
         let mut mpu = self.create_multipart(key, meta)?;
         let mut f =
-            File::open(path).map_err(|e| S3Error::msg(format!("{}: {e}", path.display())))?;
+            File::open(path).map_err(|e| StoreError::io(format!("{}: {e}", path.display())))?;
         let mut at = 0;
         while at < len {
             let n = PART_SIZE.min(len - at);
             let part = read_at(&mut f, at, n)
-                .map_err(|e| S3Error::msg(format!("{}: {e}", path.display())))?;
+                .map_err(|e| StoreError::io(format!("{}: {e}", path.display())))?;
             let number = mpu.parts.len() as i32 + 1;
             self.upload_part(&mut mpu, number, part)?;
             at += n;
@@ -414,7 +326,7 @@ impl S3Store {
         key: &str,
         body: Vec<u8>,
         meta: &HashMap<String, String>,
-    ) -> Result<(), S3Error> {
+    ) -> Result<(), StoreError> {
         let (sse, kms) = self.sse();
         let lock = self.retain_until();
         self.rt
@@ -435,7 +347,7 @@ impl S3Store {
                     .send(),
             )
             .map(drop)
-            .map_err(|e| S3Error::from_sdk("put", &self.url(key), &e))
+            .map_err(|e| from_sdk("put", &self.url(key), &e))
     }
 
     /// Starts a multipart upload.
@@ -443,7 +355,7 @@ impl S3Store {
         &self,
         key: &str,
         meta: &HashMap<String, String>,
-    ) -> Result<Multipart, S3Error> {
+    ) -> Result<Multipart, StoreError> {
         let (sse, kms) = self.sse();
         let lock = self.retain_until();
         let r = self
@@ -462,9 +374,12 @@ impl S3Store {
                     .set_checksum_algorithm(self.checksums())
                     .send(),
             )
-            .map_err(|e| S3Error::from_sdk("create upload", &self.url(key), &e))?;
+            .map_err(|e| from_sdk("create upload", &self.url(key), &e))?;
         let id = r.upload_id().ok_or_else(|| {
-            S3Error::msg(format!("S3 create upload {}: no upload id", self.url(key)))
+            StoreError::new(
+                ErrorKind::Service,
+                format!("S3 create upload {}: no upload id", self.url(key)),
+            )
         })?;
         Ok(Multipart {
             key: key.to_string(),
@@ -479,7 +394,7 @@ impl S3Store {
         mpu: &mut Multipart,
         number: i32,
         body: Vec<u8>,
-    ) -> Result<(), S3Error> {
+    ) -> Result<(), StoreError> {
         let r = self
             .rt
             .block_on(
@@ -493,7 +408,7 @@ impl S3Store {
                     .body(ByteStream::from(body))
                     .send(),
             )
-            .map_err(|e| S3Error::from_sdk("upload part", &self.url(&mpu.key), &e))?;
+            .map_err(|e| from_sdk("upload part", &self.url(&mpu.key), &e))?;
         let part = (
             r.e_tag().unwrap_or_default().to_string(),
             r.checksum_sha256().map(str::to_string),
@@ -508,7 +423,7 @@ impl S3Store {
     }
 
     /// Completes a multipart upload.
-    pub fn complete(&self, mpu: &Multipart) -> Result<(), S3Error> {
+    pub fn complete(&self, mpu: &Multipart) -> Result<(), StoreError> {
         let parts = mpu
             .parts
             .iter()
@@ -538,13 +453,13 @@ impl S3Store {
                     .send(),
             )
             .map(drop)
-            .map_err(|e| S3Error::from_sdk("complete upload", &self.url(&mpu.key), &e))
+            .map_err(|e| from_sdk("complete upload", &self.url(&mpu.key), &e))
     }
 
     /// Puts the configured Object Lock retention on a completed object (a
     /// multipart upload asks for it when it starts, but not every
     /// S3-compatible server carries it over). No-op without retention.
-    pub fn retain_object(&self, key: &str) -> Result<(), S3Error> {
+    pub fn retain_object(&self, key: &str) -> Result<(), StoreError> {
         use aws_sdk_s3::types::{ObjectLockRetention, ObjectLockRetentionMode};
         let Some((mode, until)) = self.retain_until() else {
             return Ok(());
@@ -568,11 +483,11 @@ impl S3Store {
                     .send(),
             )
             .map(drop)
-            .map_err(|e| S3Error::from_sdk("retention", &self.url(key), &e))
+            .map_err(|e| from_sdk("retention", &self.url(key), &e))
     }
 
     /// Gives up a multipart upload (its parts are discarded).
-    pub fn abort(&self, mpu: &Multipart) -> Result<(), S3Error> {
+    pub fn abort(&self, mpu: &Multipart) -> Result<(), StoreError> {
         self.rt
             .block_on(
                 self.client
@@ -583,12 +498,12 @@ impl S3Store {
                     .send(),
             )
             .map(drop)
-            .map_err(|e| S3Error::from_sdk("abort upload", &self.url(&mpu.key), &e))
+            .map_err(|e| from_sdk("abort upload", &self.url(&mpu.key), &e))
     }
 
     /// Whether the server still has multipart upload `mpu` (one ListParts).
     /// Ok(false) when it answers that the upload (or its bucket) is gone.
-    pub fn upload_exists(&self, mpu: &Multipart) -> Result<bool, S3Error> {
+    pub fn upload_exists(&self, mpu: &Multipart) -> Result<bool, StoreError> {
         let r = self.rt.block_on(
             self.client
                 .list_parts()
@@ -601,8 +516,8 @@ impl S3Store {
         match r {
             Ok(_) => Ok(true),
             Err(e) => {
-                let err = S3Error::from_sdk("list upload parts", &self.url(&mpu.key), &e);
-                if err.status() == Some(404) || err.0.contains("NoSuchUpload") {
+                let err = from_sdk("list upload parts", &self.url(&mpu.key), &e);
+                if err.status() == Some(404) || err.code() == Some("NoSuchUpload") {
                     Ok(false)
                 } else {
                     Err(err)
@@ -612,7 +527,7 @@ impl S3Store {
     }
 
     /// Sets an object's tags (what is known only when a recording ends).
-    pub fn tag(&self, key: &str, tags: &[(&str, String)]) -> Result<(), S3Error> {
+    pub fn tag(&self, key: &str, tags: &[(&str, String)]) -> Result<(), StoreError> {
         use aws_sdk_s3::types::{Tag, Tagging};
         let set: Vec<Tag> = tags
             .iter()
@@ -621,7 +536,12 @@ impl S3Store {
         let tagging = Tagging::builder()
             .set_tag_set(Some(set))
             .build()
-            .map_err(|e| S3Error::msg(format!("S3 tags for {}: {e}", self.url(key))))?;
+            .map_err(|e| {
+                StoreError::new(
+                    ErrorKind::Service,
+                    format!("S3 tags for {}: {e}", self.url(key)),
+                )
+            })?;
         self.rt
             .block_on(
                 self.client
@@ -632,15 +552,15 @@ impl S3Store {
                     .send(),
             )
             .map(drop)
-            .map_err(|e| S3Error::from_sdk("tag", &self.url(key), &e))
+            .map_err(|e| from_sdk("tag", &self.url(key), &e))
     }
 
     /// A reader over an object, fetching ranges as they are read (blocks of
     /// `block` bytes, the last few kept): what the index and seeking need
     /// without downloading the whole object.
-    pub fn open(self: &std::sync::Arc<Self>, key: &str, size: u64, block: u64) -> RangeReader {
+    pub fn open(&self, key: &str, size: u64, block: u64) -> RangeReader {
         RangeReader {
-            store: self.clone(),
+            client: self.clone(),
             key: key.to_string(),
             size,
             pos: 0,
@@ -662,7 +582,7 @@ pub struct Multipart {
     pub parts: Vec<(String, Option<String>)>,
 }
 
-fn read_at(f: &mut File, at: u64, n: u64) -> io::Result<Vec<u8>> {
+pub(crate) fn read_at(f: &mut File, at: u64, n: u64) -> io::Result<Vec<u8>> {
     f.seek(SeekFrom::Start(at))?;
     let mut buf = vec![0u8; n as usize];
     f.read_exact(&mut buf)?;
@@ -706,9 +626,9 @@ async fn client() -> Client {
     Client::from_conf(cfg.build())
 }
 
-/// Reads an S3 object through ranged GETs (see [`S3Store::open`]).
+/// Reads an S3 object through ranged GETs (see [`S3Client::open`]).
 pub struct RangeReader {
-    store: std::sync::Arc<S3Store>,
+    client: S3Client,
     key: String,
     size: u64,
     pos: u64,
@@ -728,7 +648,7 @@ impl Read for RangeReader {
             None => {
                 let end = (start + self.block).min(self.size);
                 let bytes = self
-                    .store
+                    .client
                     .get_range(&self.key, start, end)
                     .map_err(io::Error::other)?;
                 if self.cache.len() >= 4 {
