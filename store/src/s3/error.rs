@@ -92,3 +92,80 @@ fn source_chain(e: &(dyn std::error::Error + 'static)) -> String {
     }
     parts.join(": ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_s3::error::{ConnectorError, ErrorMetadata};
+    use aws_sdk_s3::operation::get_object::GetObjectError;
+    use aws_sdk_s3::primitives::SdkBody;
+
+    type Sdk = SdkError<GetObjectError, HttpResponse>;
+
+    fn answer(status: u16, code: Option<&str>) -> Sdk {
+        let mut meta = ErrorMetadata::builder().message("the server's words");
+        if let Some(c) = code {
+            meta = meta.code(c);
+        }
+        let raw = HttpResponse::new(status.try_into().unwrap(), SdkBody::empty());
+        SdkError::service_error(GetObjectError::generic(meta.build()), raw)
+    }
+
+    #[test]
+    fn answers_are_classified_by_code_and_status() {
+        let cases = [
+            (403, Some("AccessDenied"), ErrorKind::AccessDenied, false),
+            (404, Some("NoSuchBucket"), ErrorKind::NoSuchBucket, false),
+            (
+                403,
+                Some("InvalidAccessKeyId"),
+                ErrorKind::BadCredentials,
+                false,
+            ),
+            (404, Some("NoSuchKey"), ErrorKind::NotFound, true),
+            (404, Some("NoSuchUpload"), ErrorKind::NotFound, true),
+            (
+                412,
+                Some("PreconditionFailed"),
+                ErrorKind::AlreadyExists,
+                true,
+            ),
+            (503, Some("SlowDown"), ErrorKind::Service, true),
+            // HEAD answers have no body: the status says it.
+            (404, None, ErrorKind::NotFound, true),
+            (403, None, ErrorKind::AccessDenied, false),
+        ];
+        for (status, code, kind, transient) in cases {
+            let e = from_sdk("get", "s3://b/k", &answer(status, code));
+            assert_eq!(e.kind(), kind, "{status} {code:?}: {e}");
+            assert_eq!(e.is_transient(), transient, "{status} {code:?}");
+            assert_eq!(e.status(), Some(status));
+            assert_eq!(e.code(), code);
+            assert!(e.to_string().starts_with("S3 get s3://b/k: "), "{e}");
+        }
+        let e = from_sdk("get", "s3://b/k", &answer(403, Some("AccessDenied")));
+        assert_eq!(
+            e.to_string(),
+            "S3 get s3://b/k: access denied: check the credentials' IAM policy (docs/storage.md) (AccessDenied: the server's words)"
+        );
+    }
+
+    #[test]
+    fn missing_credentials_are_found_in_the_source_chain_not_the_text() {
+        let no_creds = CredentialsError::not_loaded("nothing in the chain");
+        let e: Sdk = SdkError::dispatch_failure(ConnectorError::other(Box::new(no_creds), None));
+        let err = from_sdk("bucket", "s3://b", &e);
+        assert_eq!(err.kind(), ErrorKind::NoCredentials, "{err}");
+        assert!(!err.is_transient());
+        assert!(
+            err.to_string().contains("no AWS credentials found"),
+            "{err}"
+        );
+        // The same words from elsewhere are only a network failure.
+        let words = std::io::Error::other("no credentials");
+        let e: Sdk = SdkError::dispatch_failure(ConnectorError::io(Box::new(words)));
+        let err = from_sdk("bucket", "s3://b", &e);
+        assert_eq!(err.kind(), ErrorKind::Unreachable, "{err}");
+        assert!(err.is_transient());
+    }
+}
