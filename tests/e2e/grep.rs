@@ -260,7 +260,7 @@ fn grep_filters_by_metadata_and_time() {
 #[test]
 fn damaged_and_foreign_files_are_reported_and_skipped() {
     let d = setup();
-    let samples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
+    let samples = samples();
     std::fs::copy(
         samples.join("damaged-edited-event.cast.zst"),
         d.join("recs/edited.cast.zst"),
@@ -307,7 +307,7 @@ fn a_hit_in_a_chunk_resealed_by_a_forger_is_reported_as_tampered() {
     // (unsigned): the segment matches the seal, so grep takes it as sealed
     // and hashes only the chunks its hits come from.
     let d = Dir::new();
-    let samples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
+    let samples = samples();
     let forged = samples.join("damaged-resealed-event.cast.zst");
     let forged = forged.to_string_lossy();
     let r = d.run(&["grep", "AccessGrant", &forged]);
@@ -481,7 +481,7 @@ fn ls_lists_recordings_by_time_with_their_metadata() {
 #[test]
 fn ls_verify_finds_damage_that_the_index_does_not_show() {
     let d = setup();
-    let samples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
+    let samples = samples();
     for f in [
         "damaged-edited-event.cast.zst",
         "damaged-unsealed.cast.zst",

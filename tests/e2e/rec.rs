@@ -70,18 +70,7 @@ fn default_store_uses_the_documented_layout() {
     let r = d.run(&["rec", "--headless", "--", "echo", "stored"]);
     assert_eq!(r.code, 0, "{r:?}");
     let root = d.join("data/termtrail/recordings");
-    let mut found = Vec::new();
-    let mut stack = vec![root.clone()];
-    while let Some(p) = stack.pop() {
-        for e in std::fs::read_dir(&p).unwrap() {
-            let e = e.unwrap().path();
-            if e.is_dir() {
-                stack.push(e)
-            } else if e.to_string_lossy().ends_with(".cast.zst") {
-                found.push(e)
-            }
-        }
-    }
+    let found = recordings_under(&root);
     // One recording (beside it, the journal of seals: docs/format.md §8.1).
     assert_eq!(found.len(), 1, "{found:?}");
     let rel = found[0]
@@ -157,10 +146,7 @@ fn exit_by_signal_and_interrupt_are_recorded() {
     c.stdin(std::process::Stdio::null());
     let mut child = c.spawn().unwrap();
     std::thread::sleep(std::time::Duration::from_millis(500));
-    let _ = std::process::Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status();
+    sigterm(child.id());
     let status = child.wait().unwrap();
     assert_ne!(status.code(), Some(0));
     let v = d.run(&["verify", "int.cast.zst"]);
