@@ -370,23 +370,16 @@ fn a_closed_pipe_ends_grep_quietly() {
         ));
     }
     std::fs::write(d.join("big.cast"), text).unwrap();
-    let script = format!(
-        "{} grep match big.cast | head -n 1; echo \"status=${{PIPESTATUS[0]}}\"",
-        bin()
+    let r = run(
+        &mut d.shell("$TT grep match big.cast | head -n 1; echo \"status=${PIPESTATUS[0]}\""),
+        b"",
     );
-    let out = std::process::Command::new("bash")
-        .args(["--norc", "--noprofile", "-c", &script])
-        .current_dir(d.path())
-        .env("HOME", d.path())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.starts_with("big.cast:0.000:line 0 match\n"),
-        "{stdout}"
+        r.stdout.starts_with("big.cast:0.000:line 0 match\n"),
+        "{r:?}"
     );
-    assert!(stdout.contains("status=0"), "{stdout}");
-    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    assert!(r.stdout.contains("status=0"), "{r:?}");
+    assert_eq!(r.stderr, "");
 }
 
 #[test]

@@ -99,13 +99,9 @@ fn default_store_uses_the_documented_layout() {
 fn scripted_input_is_recorded_but_password_prompts_are_withheld() {
     let d = Dir::new();
     // Input paced so that each line reaches the shell when it reads it.
-    let mut c = std::process::Command::new("bash");
-    c.arg("-c").arg(format!(
-        "(sleep 0.5; echo 'echo typed-$((6*7))'; sleep 0.5; echo 'read -s -p pw: PW; echo len=${{#PW}}'; sleep 0.5; echo hunter2; sleep 0.5; echo exit) | {} rec --headless --input -q -o in.cast.zst -- bash --norc --noprofile",
-        bin()
-    ))
-    .current_dir(d.path())
-    .env("HOME", d.path());
+    let mut c = d.shell(
+        "(sleep 0.5; echo 'echo typed-$((6*7))'; sleep 0.5; echo 'read -s -p pw: PW; echo len=${#PW}'; sleep 0.5; echo hunter2; sleep 0.5; echo exit) | $TT rec --headless --input -q -o in.cast.zst -- bash --norc --noprofile",
+    );
     let r = run(&mut c, b"");
     assert_eq!(r.code, 0, "{r:?}");
     assert!(
@@ -190,13 +186,9 @@ fn failed_writes_end_rec_clearly_and_keep_a_verifiable_prefix() {
     let d = Dir::new();
     // A 64 KiB file size limit makes writes fail mid-session (EFBIG), the way
     // a full disk would.
-    let mut c = std::process::Command::new("bash");
-    c.arg("-c")
-        .arg(format!(
-            "trap '' XFSZ; ulimit -f 64; exec {} rec --headless -q -o big.cast.zst -- bash -c 'for i in $(seq 1 40); do head -c 300000 /dev/urandom | base64; sleep 0.05; done'",
-            bin()
-        ))
-        .current_dir(d.path());
+    let mut c = d.shell(
+        "trap '' XFSZ; ulimit -f 64; exec $TT rec --headless -q -o big.cast.zst -- bash -c 'for i in $(seq 1 40); do head -c 300000 /dev/urandom | base64; sleep 0.05; done'",
+    );
     let r = run(&mut c, b"");
     assert_eq!(r.code, 125, "{}", r.stderr);
     assert!(

@@ -97,17 +97,13 @@ fn a_long_recording_streams_as_multipart_and_the_bucket_keeps_up() {
     let d = Dir::new();
     // ~24 MB of incompressible output over ~5 s: several 8 MiB parts.
     let script = "for i in 1 2 3 4 5 6; do head -c 3000000 /dev/urandom | base64 -w 100; sleep 0.7; done; echo the-end";
-    let mut child = rec_s3(
+    let child = spawn_bg(&mut rec_s3(
         &d,
         &moto.endpoint(),
         "s3://recs/live",
         &["-q", "--upload-interval", "1s"],
         script,
-    )
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
+    ));
     // While it runs, parts of an upload in progress are already there.
     let uploaded = || {
         moto.py(
@@ -120,8 +116,7 @@ fn a_long_recording_streams_as_multipart_and_the_bucket_keeps_up() {
     };
     let seen = poll_until(20, uploaded, |n| *n > 0);
     assert!(seen > 0, "no part was uploaded while recording");
-    let status = child.wait().unwrap();
-    assert!(status.success());
+    wait_ok(child);
     let k = moto.keys("recs");
     assert_eq!(k.len(), 1, "{k:?}");
     let head = moto.py(&format!(
@@ -161,27 +156,18 @@ fn an_s3_outage_loses_nothing() {
     let relay = Relay::start(&format!("127.0.0.1:{}", moto.port));
     let d = Dir::new();
     let script = "for i in $(seq 1 40); do echo line-$i; sleep 0.1; done";
-    let child = rec_s3(
+    let child = spawn_bg(&mut rec_s3(
         &d,
         &relay.endpoint(),
         "s3://recs/o",
         &["-q", "--upload-interval", "500ms"],
         script,
-    )
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
+    ));
     std::thread::sleep(Duration::from_millis(1200));
     relay.set_down(true);
     std::thread::sleep(Duration::from_millis(2500));
     relay.set_down(false);
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    wait_ok(child);
     let k = moto.keys("recs");
     assert_eq!(k.len(), 1, "{k:?}");
     let url = format!("s3://recs/{}", k[0]);
@@ -202,26 +188,17 @@ fn a_restarted_server_and_a_down_one_are_caught_up_later() {
     // The server restarts mid-recording and forgets the upload in progress:
     // the uploader starts it over from the spool.
     let script = "for i in $(seq 1 30); do echo row-$i; sleep 0.1; done";
-    let child = rec_s3(
+    let child = spawn_bg(&mut rec_s3(
         &d,
         &ep,
         "s3://recs/r",
         &["-q", "--upload-interval", "500ms"],
         script,
-    )
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
+    ));
     std::thread::sleep(Duration::from_millis(1500));
     moto.restart();
     moto.make_bucket("recs");
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    wait_ok(child);
     let k = moto.keys("recs");
     assert_eq!(k.len(), 1, "{k:?}");
     let url = format!("s3://recs/{}", k[0]);

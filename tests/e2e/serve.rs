@@ -2,7 +2,6 @@
 //! protocol byte by byte, re-attach with replay, takeover, limits, bad
 //! input, timeouts, shutdown, and the recordings it leaves.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use futures_util::SinkExt;
@@ -425,15 +424,10 @@ fn host_with_tiny_disk(d: &Dir, args: &str) -> Server {
     let (cmd, rest) = args.split_once(' ').unwrap_or((args, ""));
     let store = d.join("store");
     let script = format!(
-        "trap '' XFSZ; ulimit -f 60; exec {bin} {cmd} --listen 127.0.0.1:0 --no-auth --store {store} {rest}",
-        bin = bin(),
+        "trap '' XFSZ; ulimit -f 60; exec $TT {cmd} --listen 127.0.0.1:0 --no-auth --store {store} {rest}",
         store = store.display()
     );
-    let mut c = Command::new("bash");
-    c.args(["--norc", "--noprofile", "-c", &script])
-        .env("HOME", d.path())
-        .env("XDG_DATA_HOME", d.join("data"));
-    Server::spawn(c, &store)
+    Server::spawn(d.shell(&script), &store)
 }
 
 /// Opens shell `big` on `host` and has it print ~160 KB of incompressible

@@ -59,8 +59,23 @@ impl Dir {
     /// A `termtrail` command with HOME and XDG_DATA_HOME inside this dir.
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(bin());
-        c.args(args)
-            .current_dir(self.path())
+        c.args(args);
+        self.in_here(c)
+    }
+
+    /// A bash script (no rc files) run like [`Dir::cmd`], with `$TT`
+    /// naming the binary under test.
+    pub fn shell(&self, script: &str) -> Command {
+        let mut c = Command::new("bash");
+        c.args(["--norc", "--noprofile", "-c", script])
+            .env("TT", bin());
+        self.in_here(c)
+    }
+
+    /// `c` run in this dir, with HOME and XDG_DATA_HOME inside it, no cache
+    /// directory of the caller's, and a known terminal and shell.
+    fn in_here(&self, mut c: Command) -> Command {
+        c.current_dir(self.path())
             .env("HOME", self.path())
             .env("XDG_DATA_HOME", self.join("data"))
             .env_remove("XDG_CACHE_HOME")
@@ -132,6 +147,29 @@ pub fn sigterm(pid: impl std::fmt::Display) {
         .expect("kill")
         .success();
     assert!(ok, "kill -TERM {pid} failed");
+}
+
+/// Starts `c` in the background, its output kept for [`wait_ok`] (stdout
+/// discarded, stderr kept, stdin empty).
+pub fn spawn_bg(c: &mut Command) -> std::process::Child {
+    c.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn")
+}
+
+/// Waits for a command [`spawn_bg`] started; asserts that it succeeded
+/// (showing its stderr when not).
+#[track_caller]
+pub fn wait_ok(child: std::process::Child) {
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Decompresses a file with the real zstd CLI.
