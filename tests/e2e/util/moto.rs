@@ -15,6 +15,8 @@ pub struct Moto {
 }
 
 impl Moto {
+    /// A server on a free port; None (the test is skipped, see [`peer`])
+    /// when the Python test tools are not installed.
     pub fn start() -> Option<Moto> {
         Moto::start_with(&[])
     }
@@ -25,7 +27,7 @@ impl Moto {
         Moto::start_with(&[("INITIAL_NO_AUTH_ACTION_COUNT", &free.to_string())])
     }
 
-    pub fn start_with(env: &[(&str, &str)]) -> Option<Moto> {
+    fn start_with(env: &[(&str, &str)]) -> Option<Moto> {
         let python = peer("TERMTRAIL_PYTHON")?;
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -35,6 +37,7 @@ impl Moto {
         Some(Moto::on(&python, port, env))
     }
 
+    /// Starts moto on `port` with `env` and waits until it listens.
     fn on(python: &str, port: u16, env: &[(&str, &str)]) -> Moto {
         let child = Command::new(python)
             .envs(env.iter().copied())
@@ -62,6 +65,7 @@ impl Moto {
         }
     }
 
+    /// `http://127.0.0.1:PORT`.
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }

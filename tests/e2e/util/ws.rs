@@ -15,8 +15,10 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 /// The AgentCore session id the tests use.
 pub const SESSION: &str = "e2e-session-0123456789-0123456789-abcdef";
 
+/// A client connection to a host.
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
+/// Connects to `url` with the AgentCore session header set to `session`.
 pub async fn connect(
     url: &str,
     session: &str,
@@ -35,6 +37,8 @@ pub async fn connect(
     tokio_tungstenite::connect_async(req).await
 }
 
+/// The next binary frame as (channel, payload), pings skipped; None when
+/// the connection ends (within 10 s).
 pub async fn next_frame(ws: &mut Ws) -> Option<(u8, Vec<u8>)> {
     loop {
         match tokio::time::timeout(Duration::from_secs(10), ws.next())
@@ -49,6 +53,7 @@ pub async fn next_frame(ws: &mut Ws) -> Option<(u8, Vec<u8>)> {
     }
 }
 
+/// The next status frame (channel 3), skipping output.
 pub async fn status(ws: &mut Ws) -> Value {
     loop {
         let (ch, payload) = next_frame(ws).await.expect("a status frame");
@@ -91,6 +96,7 @@ pub async fn read_until(ws: &mut Ws, needle: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Sends `text` as stdin (channel 0).
 pub async fn stdin(ws: &mut Ws, text: &str) {
     let mut m = vec![0u8];
     m.extend_from_slice(text.as_bytes());
