@@ -52,22 +52,29 @@ fn segment_at_finds_the_segment_holding_a_time() {
     let mut cur = Cursor::new(&file[..]);
     let index = load_index(&mut cur).unwrap();
     assert!(index.segments.len() > 5);
-    for probe in [0, events[1500].time, events.last().unwrap().time] {
+    assert!(index.segments.iter().all(|s| s.entry.is_some()), "sealed");
+    // The start, the middle and the end, and each segment's first and last
+    // event and the moment before its first.
+    let mut probes = vec![0, events[1500].time, events.last().unwrap().time];
+    for e in index.segments.iter().filter_map(|s| s.entry.as_ref()) {
+        probes.extend([e.t0.saturating_sub(1), e.t0, e.t1]);
+    }
+    for probe in probes {
         let i = index.segment_at(probe).unwrap();
         let seg = index.read_segment(&mut cur, i).unwrap();
         let first = seg.events.first().unwrap().time;
         assert!(
-            first <= probe || i == 0,
+            first <= probe,
             "segment {i} starts at {first}, probe {probe}"
         );
-        let next_start = index
-            .segments
-            .get(i + 1)
-            .and_then(|s| s.entry.as_ref())
+        let next_start = index.segments[i + 1..]
+            .iter()
+            .filter_map(|s| s.entry.as_ref())
+            .find(|e| e.chunks > 0)
             .map(|e| e.t0);
         assert!(
-            next_start.is_none_or(|t| t > probe || t == first),
-            "probe {probe} belongs later"
+            next_start.is_none_or(|t| t > probe),
+            "probe {probe} belongs later than segment {i}"
         );
     }
 }

@@ -119,18 +119,31 @@ fn write(path: &Path, events: &[Event], segment_bytes: usize) {
     w.seal(EndReason::Exited { code: 0 }).unwrap();
 }
 
-fn check(seed: u64, n: usize, segment_bytes: usize) {
+/// What [`check`] saw of the keyframes.
+struct Keyframes {
+    /// How many segments hold a keyframe.
+    segments: usize,
+    /// Keyframes that follow another in the same segment (inside it, not at
+    /// its start).
+    inside: usize,
+}
+
+/// Checks seeking against replaying for a recording of `n` events in
+/// segments of `segment_bytes`.
+fn check(seed: u64, n: usize, segment_bytes: usize) -> Keyframes {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("r.cast.zst");
     let evs = events(seed, n);
     write(&path, &evs, segment_bytes);
     let cache = dir.path().join("cache");
     let seeker = Seeker::open(&path, Some(&cache), &mut |_, _| {}).unwrap();
-    let mids = seeker
+    let inside = seeker
         .keyframes()
         .windows(2)
         .filter(|w| w[0].segment == w[1].segment)
         .count();
+    let mut segments: Vec<_> = seeker.keyframes().iter().map(|k| k.segment).collect();
+    segments.dedup();
     assert!(seeker.keyframes().len() > 3, "too few keyframes to test");
     // The cached keyframes are the same as the built ones.
     let again = Seeker::open(&path, Some(&cache), &mut |_, _| panic!("rebuilt")).unwrap();
@@ -183,21 +196,23 @@ fn check(seed: u64, n: usize, segment_bytes: usize) {
         let expected: Vec<_> = evs.iter().filter(|e| e.time > t).cloned().collect();
         assert_eq!(rest, expected, "events after {t}");
     }
-    eprintln!(
-        "seed {seed}: {} keyframes, {mids} inside segments",
-        seeker.keyframes().len()
-    );
+    Keyframes {
+        segments: segments.len(),
+        inside,
+    }
 }
 
 #[test]
 fn seeking_equals_replaying_from_the_start_across_segments() {
-    check(1, 15000, 64 << 10);
+    let k = check(1, 15000, 64 << 10);
+    assert!(k.segments > 3, "keyframes in only {} segments", k.segments);
 }
 
 #[test]
 fn seeking_equals_replaying_from_the_start_inside_big_segments() {
     // Large segments: keyframes inside segments (every 256 KiB of output).
-    check(2, 60000, 4 << 20);
+    let k = check(2, 60000, 4 << 20);
+    assert!(k.inside > 3, "only {} keyframes inside segments", k.inside);
 }
 
 #[test]
@@ -208,12 +223,22 @@ fn a_damaged_cache_file_is_rebuilt_not_trusted() {
     write(&path, &evs, 64 << 10);
     let cache = dir.path().join("cache");
     let first = Seeker::open(&path, Some(&cache), &mut |_, _| {}).unwrap();
-    for entry in std::fs::read_dir(&cache).unwrap() {
-        let p = entry.unwrap().path();
-        let mut bytes = std::fs::read(&p).unwrap();
+    // The first open wrote the cache...
+    let files: Vec<_> = std::fs::read_dir(&cache)
+        .expect("a keyframe cache was written")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .collect();
+    assert!(!files.is_empty(), "no keyframe cache was written");
+    // ...and a second open uses it (builds nothing).
+    let mut built = false;
+    Seeker::open(&path, Some(&cache), &mut |_, _| built = true).unwrap();
+    assert!(!built, "the cache written was not used");
+    for p in &files {
+        let mut bytes = std::fs::read(p).unwrap();
         let mid = bytes.len() / 2;
         bytes[mid] ^= 0x55;
-        std::fs::write(&p, bytes).unwrap();
+        std::fs::write(p, bytes).unwrap();
     }
     let mut rebuilt = false;
     let second = Seeker::open(&path, Some(&cache), &mut |_, _| rebuilt = true).unwrap();

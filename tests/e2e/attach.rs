@@ -4,8 +4,6 @@
 
 use std::time::Duration;
 
-use crate::interactive::Tmux;
-use crate::serve::Server;
 use crate::util::*;
 
 #[test]
@@ -14,66 +12,39 @@ fn attach_type_resize_detach_reattach_and_exit_code() {
     let server = Server::start(&d, &[]);
     let t = Tmux::new(&d);
     let url = format!("ws://{}", server.addr);
-    let first = format!(
-        "cd {dir}; {bin} attach {url} --session sess-attach-0001 --shell sh1; echo rc=$?; sleep 60",
-        dir = d.path().display(),
-        bin = bin()
-    );
-    t.start(&first);
+    let attach = format!("$TT attach {url} --session sess-attach-0001 --shell sh1; echo rc=$?");
+    t.start_in(&d, &attach);
     t.wait_for("tt>");
-    t.cmd(&[
-        "send-keys",
-        "-t",
-        "t",
-        "echo remote-$((6*7)); tput cols",
-        "Enter",
-    ]);
+    t.keys(&["echo remote-$((6*7)); tput cols", "Enter"]);
     t.wait_for("remote-42");
     t.wait_for("100");
-    t.cmd(&["resize-window", "-t", "t", "-x", "90", "-y", "20"]);
+    t.resize(90, 20);
     std::thread::sleep(Duration::from_millis(300));
-    t.cmd(&["send-keys", "-t", "t", "clear; tput cols", "Enter"]);
+    t.keys(&["clear; tput cols", "Enter"]);
     t.wait_for("90");
     // Ctrl+C reaches the remote shell (interrupts sleep), not the client.
-    t.cmd(&[
-        "send-keys",
-        "-t",
-        "t",
-        "sleep 30; echo after-sleep",
-        "Enter",
-    ]);
+    t.keys(&["sleep 30; echo after-sleep", "Enter"]);
     std::thread::sleep(Duration::from_millis(300));
-    t.cmd(&["send-keys", "-t", "t", "C-c"]);
-    t.cmd(&["send-keys", "-t", "t", "echo interrupted-ok", "Enter"]);
+    t.keys(&["C-c"]);
+    t.keys(&["echo interrupted-ok", "Enter"]);
     t.wait_for("interrupted-ok");
     // Detach with Ctrl+]; the shell keeps running and the re-attach command is shown.
-    t.cmd(&[
-        "send-keys",
-        "-t",
-        "t",
-        "cd /tmp; (sleep 0.5; echo made-while-detached) &",
-        "Enter",
-    ]);
+    t.keys(&["cd /tmp; (sleep 0.5; echo made-while-detached) &", "Enter"]);
     std::thread::sleep(Duration::from_millis(200));
-    t.cmd(&["send-keys", "-t", "t", "C-]"]);
+    t.keys(&["C-]"]);
     let s = t.wait_for("rc=0");
     assert!(s.contains("--session sess-attach-0001 --shell sh1"), "{s}");
     std::thread::sleep(Duration::from_millis(800));
     t.cmd(&["kill-session", "-t", "t"]);
     drop(t);
-    let second = format!(
-        "cd {dir}; {bin} attach {url} --session sess-attach-0001 --shell sh1; echo rc=$?; sleep 60",
-        dir = d.path().display(),
-        bin = bin()
-    );
     // A tmux server of its own: the first one exits with its last session,
     // and a session started on its socket meanwhile could go with it.
     let t = Tmux::new(&d);
-    t.start(&second);
+    t.start_in(&d, &attach);
     t.wait_for("made-while-detached");
-    t.cmd(&["send-keys", "-t", "t", "pwd", "Enter"]);
+    t.keys(&["pwd", "Enter"]);
     t.wait_for("/tmp");
-    t.cmd(&["send-keys", "-t", "t", "exit 5", "Enter"]);
+    t.keys(&["exit 5", "Enter"]);
     t.wait_for("rc=5");
 }
 
@@ -123,23 +94,20 @@ fn attach_through_the_proxy_to_serve_and_verify_both_recordings() {
     let pd = Dir::new();
     let px = Server::start_kind(&pd, "proxy", &["--upstream", &format!("ws://{}", up.addr)]);
     let t = Tmux::new(&d);
-    let cmd = format!(
-        "cd {dir}; {bin} attach ws://{addr} --session sess-via-proxy-1 --shell viaproxy; echo rc=$?; sleep 60",
-        dir = d.path().display(),
-        bin = bin(),
-        addr = px.addr
+    t.start_in(
+        &d,
+        &format!(
+            "$TT attach ws://{} --session sess-via-proxy-1 --shell viaproxy; echo rc=$?",
+            px.addr
+        ),
     );
-    t.start(&cmd);
     t.wait_for("tt>");
-    t.cmd(&[
-        "send-keys",
-        "-t",
-        "t",
+    t.keys(&[
         "printf '\\033[31mAccessDenied\\033[0m for role %s\\n' admin",
         "Enter",
     ]);
     t.wait_for("AccessDenied for role admin");
-    t.cmd(&["send-keys", "-t", "t", "exit 3", "Enter"]);
+    t.keys(&["exit 3", "Enter"]);
     t.wait_for("rc=3");
     std::thread::sleep(Duration::from_millis(500));
     for rec in [&px.recordings()[0], &up.recordings()[0]] {
@@ -157,20 +125,17 @@ fn attach_through_the_proxy_to_serve_and_verify_both_recordings() {
 fn attach_reconnects_after_the_link_drops_and_keeps_the_shell() {
     let d = Dir::new();
     let server = Server::start(&d, &[]);
-    let relay = crate::util::Relay::start(&server.addr);
+    let relay = Relay::start(&server.addr);
     let t = Tmux::new(&d);
-    let cmd = format!(
-        "cd {dir}; {bin} attach ws://{addr} --session sess-reconnect-1 --shell rc1; echo rc=$?; sleep 60",
-        dir = d.path().display(),
-        bin = bin(),
-        addr = relay.addr
+    t.start_in(
+        &d,
+        &format!(
+            "$TT attach ws://{} --session sess-reconnect-1 --shell rc1; echo rc=$?",
+            relay.addr
+        ),
     );
-    t.start(&cmd);
     t.wait_for("tt>");
-    t.cmd(&[
-        "send-keys",
-        "-t",
-        "t",
+    t.keys(&[
         "export KEEP=still-$((40+2)); (sleep 1; echo printed-while-cut) &",
         "Enter",
     ]);
@@ -179,8 +144,8 @@ fn attach_reconnects_after_the_link_drops_and_keeps_the_shell() {
     t.wait_for("attempt 1 of");
     t.wait_for("reconnected");
     t.wait_for("printed-while-cut");
-    t.cmd(&["send-keys", "-t", "t", "echo $KEEP", "Enter"]);
+    t.keys(&["echo $KEEP", "Enter"]);
     t.wait_for("still-42");
-    t.cmd(&["send-keys", "-t", "t", "exit 2", "Enter"]);
+    t.keys(&["exit 2", "Enter"]);
     t.wait_for("rc=2");
 }

@@ -260,7 +260,7 @@ fn grep_filters_by_metadata_and_time() {
 #[test]
 fn damaged_and_foreign_files_are_reported_and_skipped() {
     let d = setup();
-    let samples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
+    let samples = samples();
     std::fs::copy(
         samples.join("damaged-edited-event.cast.zst"),
         d.join("recs/edited.cast.zst"),
@@ -307,7 +307,7 @@ fn a_hit_in_a_chunk_resealed_by_a_forger_is_reported_as_tampered() {
     // (unsigned): the segment matches the seal, so grep takes it as sealed
     // and hashes only the chunks its hits come from.
     let d = Dir::new();
-    let samples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
+    let samples = samples();
     let forged = samples.join("damaged-resealed-event.cast.zst");
     let forged = forged.to_string_lossy();
     let r = d.run(&["grep", "AccessGrant", &forged]);
@@ -370,23 +370,16 @@ fn a_closed_pipe_ends_grep_quietly() {
         ));
     }
     std::fs::write(d.join("big.cast"), text).unwrap();
-    let script = format!(
-        "{} grep match big.cast | head -n 1; echo \"status=${{PIPESTATUS[0]}}\"",
-        bin()
+    let r = run(
+        &mut d.shell("$TT grep match big.cast | head -n 1; echo \"status=${PIPESTATUS[0]}\""),
+        b"",
     );
-    let out = std::process::Command::new("bash")
-        .args(["--norc", "--noprofile", "-c", &script])
-        .current_dir(d.path())
-        .env("HOME", d.path())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.starts_with("big.cast:0.000:line 0 match\n"),
-        "{stdout}"
+        r.stdout.starts_with("big.cast:0.000:line 0 match\n"),
+        "{r:?}"
     );
-    assert!(stdout.contains("status=0"), "{stdout}");
-    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    assert!(r.stdout.contains("status=0"), "{r:?}");
+    assert_eq!(r.stderr, "");
 }
 
 #[test]
@@ -481,7 +474,7 @@ fn ls_lists_recordings_by_time_with_their_metadata() {
 #[test]
 fn ls_verify_finds_damage_that_the_index_does_not_show() {
     let d = setup();
-    let samples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
+    let samples = samples();
     for f in [
         "damaged-edited-event.cast.zst",
         "damaged-unsealed.cast.zst",

@@ -6,11 +6,11 @@
 
 use serde_json::Value;
 
-use crate::peers::peer;
 use crate::util::*;
 
 fn open_in_browser(page: &std::path::Path, expect: &str) -> Option<Value> {
     let modules = peer("TERMTRAIL_NODE_MODULES")?;
+    let chromium = peer("TERMTRAIL_CHROMIUM")?;
     let script =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/html_page.cjs");
     let out = std::process::Command::new("node")
@@ -18,6 +18,7 @@ fn open_in_browser(page: &std::path::Path, expect: &str) -> Option<Value> {
         .arg(page)
         .arg(expect)
         .env("TERMTRAIL_NODE_MODULES", modules)
+        .env("TERMTRAIL_CHROMIUM", chromium)
         .output()
         .expect("node (installed by scripts/test)");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -36,10 +37,6 @@ fn open_in_browser(page: &std::path::Path, expect: &str) -> Option<Value> {
         "the page asked the network: {v}"
     );
     Some(v)
-}
-
-fn samples() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples")
 }
 
 #[test]

@@ -1,106 +1,29 @@
 //! `rec` in a real terminal: tmux runs it, types into it, resizes it, and
 //! reads the screen.
 
-use std::path::PathBuf;
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::util::*;
-
-pub struct Tmux {
-    socket: PathBuf,
-}
-
-impl Tmux {
-    /// A tmux server of its own (a fresh socket each time: a server being
-    /// killed must not take a new session with it).
-    pub fn new(d: &Dir) -> Tmux {
-        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Tmux {
-            socket: d.join(&format!("tmux-{n}.sock")),
-        }
-    }
-
-    pub fn cmd(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux")
-            .arg("-S")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .expect("tmux (installed by scripts/test)");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Runs `script` in a new 100x30 session named `t`.
-    pub fn start(&self, script: &str) {
-        self.cmd(&[
-            "new-session",
-            "-d",
-            "-s",
-            "t",
-            "-x",
-            "100",
-            "-y",
-            "30",
-            script,
-        ]);
-    }
-
-    pub fn screen(&self) -> String {
-        self.cmd(&["capture-pane", "-p", "-t", "t"])
-    }
-
-    #[track_caller]
-    pub fn wait_for(&self, text: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            let s = self.screen();
-            if s.contains(text) {
-                return s;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {text:?}; screen:\n{s}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.cmd(&["kill-server"]);
-    }
-}
 
 #[test]
 fn interactive_session_with_resize_marker_and_restored_terminal() {
     let d = Dir::new();
     let t = Tmux::new(&d);
-    let script = format!(
-        "cd {dir}; env HOME={dir} PS1='tt> ' HISTFILE=/dev/null {bin} rec --input -o s.cast.zst -- bash --norc --noprofile; \
-         echo rc=$?; stty -a > stty.after; sleep 60",
-        dir = d.path().display(),
-        bin = bin()
+    t.start_in(
+        &d,
+        "env PS1='tt> ' HISTFILE=/dev/null $TT rec --input -o s.cast.zst -- bash --norc --noprofile; \
+         echo rc=$?; stty -a > stty.after",
     );
-    t.start(&script);
     t.wait_for("tt>");
-    t.cmd(&[
-        "send-keys",
-        "-t",
-        "t",
-        "echo hello-$((6*7)); tput cols",
-        "Enter",
-    ]);
+    t.keys(&["echo hello-$((6*7)); tput cols", "Enter"]);
     t.wait_for("hello-42");
     t.wait_for("100");
-    t.cmd(&["send-keys", "-t", "t", "C-\\"]);
-    t.cmd(&["resize-window", "-t", "t", "-x", "90", "-y", "20"]);
+    t.keys(&["C-\\"]);
+    t.resize(90, 20);
     std::thread::sleep(Duration::from_millis(300));
-    t.cmd(&["send-keys", "-t", "t", "clear; tput cols", "Enter"]);
+    t.keys(&["clear; tput cols", "Enter"]);
     t.wait_for("90");
-    t.cmd(&["send-keys", "-t", "t", "exit 4", "Enter"]);
+    t.keys(&["exit 4", "Enter"]);
     let screen = t.wait_for("rc=4");
     assert!(
         screen.contains("recording sealed (exited with code 4)"),
@@ -149,22 +72,14 @@ fn interactive_session_with_resize_marker_and_restored_terminal() {
 fn sigterm_in_raw_mode_restores_the_terminal_and_seals_as_interrupted() {
     let d = Dir::new();
     let t = Tmux::new(&d);
-    let script = format!(
-        "cd {dir}; bash -c 'echo $$ > rec.pid; exec {bin} rec -q -o s.cast.zst -- sleep 100'; echo rc=$?; stty -a > stty.after; sleep 60",
-        dir = d.path().display(),
-        bin = bin()
+    t.start_in(
+        &d,
+        "bash -c 'echo $$ > rec.pid; exec $TT rec -q -o s.cast.zst -- sleep 100'; echo rc=$?; stty -a > stty.after",
     );
-    t.start(&script);
     let pid = wait_for_file(&d.join("rec.pid"), 10);
     // Let rec set up its terminal before the signal.
     std::thread::sleep(Duration::from_millis(400));
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", pid.trim()])
-            .status()
-            .unwrap()
-            .success()
-    );
+    sigterm(pid.trim());
     t.wait_for("rc=");
     let after = wait_for_file(&d.join("stty.after"), 5);
     let flags: Vec<&str> = after.split_whitespace().collect();

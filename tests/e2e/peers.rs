@@ -9,20 +9,6 @@ use std::process::Command;
 
 use crate::util::*;
 
-pub fn peer(var: &str) -> Option<String> {
-    match std::env::var(var) {
-        Ok(p) if !p.is_empty() => Some(p),
-        _ => {
-            assert!(
-                std::env::var("TERMTRAIL_REQUIRE_PEERS").is_err(),
-                "{var} is not set but TERMTRAIL_REQUIRE_PEERS is: run the README's test command"
-            );
-            eprintln!("SKIPPED: {var} not set (run scripts/test to install the peers)");
-            None
-        }
-    }
-}
-
 const SCRIPT: &str =
     r#"printf '\033[1;31mred\033[0m and \303\251\n'; printf 'bad \377 byte\n'; tput cols"#;
 
@@ -88,14 +74,13 @@ fn asciinema_3_reads_our_v3_export_and_decompressed_recording() {
         assert!(out.contains("80"), "{f}: {out:?}");
     }
     // And asciinema 3 converts our v3 to v2, which we import again.
-    let out = output_of(
+    output_of(
         Command::new(&a3)
             .args(["convert", "-f", "asciicast-v2"])
             .arg(d.join("p3.cast"))
             .arg(d.join("back.cast"))
             .env("ASCIINEMA_CONFIG_HOME", d.join("cfg")),
     );
-    let _ = out;
     assert_eq!(d.run(&["import", "back.cast"]).code, 0);
     let t = d.run(&["export", "back.cast.zst", "--format", "txt"]);
     assert!(t.stdout.contains("red and é"), "{}", t.stdout);

@@ -1,7 +1,6 @@
 //! `play` in a real terminal (tmux): timing, pause, seek, markers, step,
 //! speed, damage, plain files, and the terminal restored afterwards.
 
-use crate::interactive::Tmux;
 use crate::util::*;
 
 /// 30 s with markers at 5 and 10 s; 80x20, smaller than the 100x30 tmux
@@ -18,12 +17,10 @@ const CAST: &str = r#"{"version": 3, "term": {"cols": 80, "rows": 20}}
 "#;
 
 fn start(t: &Tmux, d: &Dir, args: &str) {
-    let script = format!(
-        "cd {dir}; export HOME={dir}; echo BEFORE-PLAY; {bin} play {args} 2>err.txt; echo EXIT=$?; sleep 60",
-        dir = d.path().display(),
-        bin = bin()
+    t.start_in(
+        d,
+        &format!("echo BEFORE-PLAY; $TT play {args} 2>err.txt; echo EXIT=$?"),
     );
-    t.start(&script);
 }
 
 fn status(t: &Tmux) -> String {
@@ -32,23 +29,11 @@ fn status(t: &Tmux) -> String {
 
 #[track_caller]
 fn wait_status(t: &Tmux, text: &str) -> String {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-    loop {
-        let s = status(t);
-        if s.contains(text) {
-            return s;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out waiting for {text:?} in the status line; screen:\n{}",
-            t.screen()
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-}
-
-fn keys(t: &Tmux, k: &str) {
-    t.cmd(&["send-keys", "-t", "t", k]);
+    wait_until(
+        15,
+        || format!("{text:?} in the status line; screen:\n{}", t.screen()),
+        || Some(status(t)).filter(|s| s.contains(text)),
+    )
 }
 
 #[test]
@@ -73,55 +58,55 @@ fn play_seeks_pauses_steps_and_jumps_between_markers() {
     wait_status(&t, "playing 10.");
     assert!(status(&t).contains("/ 30.000"), "{}", t.screen());
 
-    keys(&t, "Space");
+    t.keys(&["Space"]);
     let paused = wait_status(&t, "paused 1");
     std::thread::sleep(std::time::Duration::from_millis(700));
     assert_eq!(status(&t), paused, "the clock moved while paused");
 
     // → 5 s, twice: past 20 s "twenty" appears (not played: seeked).
-    keys(&t, "Right");
+    t.keys(&["Right"]);
     wait_status(&t, "paused 15.");
     assert!(!t.screen().contains("twenty"));
-    keys(&t, "Right");
+    t.keys(&["Right"]);
     wait_status(&t, "paused 20.");
     let s = t.wait_for("twenty");
     assert!(!s.contains("the end"), "{s}");
     // ← ← ←: back before 10 s: "line ten" disappears again.
-    keys(&t, "Left");
-    keys(&t, "Left");
-    keys(&t, "Left");
+    t.keys(&["Left"]);
+    t.keys(&["Left"]);
+    t.keys(&["Left"]);
     wait_status(&t, "paused 5.");
     let s = t.screen();
     assert!(!s.contains("line ten") && s.contains("line five"), "{s}");
     assert!(status(&t).contains("marker \"build\""), "{}", status(&t));
 
     // ] jumps to the deploy marker (10 s), [ back to build (5 s).
-    keys(&t, "]");
+    t.keys(&["]"]);
     wait_status(&t, "paused 10.000");
     assert!(status(&t).contains("marker \"deploy\""));
     assert!(t.screen().contains("line ten"));
-    keys(&t, "[");
+    t.keys(&["["]);
     wait_status(&t, "paused 5.000");
     assert!(!t.screen().contains("line ten"));
 
     // . steps one frame: the next output (line ten, at 10 s), then twenty.
-    keys(&t, ".");
+    t.keys(&["."]);
     t.wait_for("line ten");
     wait_status(&t, "paused 10.000");
-    keys(&t, ".");
+    t.keys(&["."]);
     t.wait_for("twenty");
     wait_status(&t, "paused 20.000");
 
     // + doubles the speed; resume and the end arrives ~5 s later.
-    keys(&t, "+");
+    t.keys(&["+"]);
     wait_status(&t, "speed 2x");
-    keys(&t, "Space");
+    t.keys(&["Space"]);
     let s = t.wait_for("the end");
     assert!(s.contains("twenty"));
     wait_status(&t, "end 30.000 / 30.000");
 
     // q: the terminal is back as it was (main screen, cursor shown).
-    keys(&t, "q");
+    t.keys(&["q"]);
     let s = t.wait_for("EXIT=0");
     assert!(s.contains("BEFORE-PLAY"), "{s}");
     assert!(
@@ -135,7 +120,7 @@ fn play_seeks_pauses_steps_and_jumps_between_markers() {
 #[test]
 fn play_stops_at_damage_with_the_verify_error() {
     let d = Dir::new();
-    let samples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
+    let samples = samples();
     let damaged = samples.join("damaged-edited-event.cast.zst");
     let t = Tmux::new(&d);
     start(&t, &d, &format!("{} --speed 4", damaged.display()));
@@ -145,7 +130,7 @@ fn play_stops_at_damage_with_the_verify_error() {
         !s.contains("AccessGranted"),
         "unverified output shown:\n{s}"
     );
-    keys(&t, "q");
+    t.keys(&["q"]);
     t.wait_for("EXIT=1");
     let err = std::fs::read_to_string(d.join("err.txt")).unwrap();
     assert!(
@@ -157,7 +142,7 @@ fn play_stops_at_damage_with_the_verify_error() {
 #[test]
 fn play_plain_casts_and_refuses_what_it_cannot_play() {
     let d = Dir::new();
-    let samples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
+    let samples = samples();
     // A plain v3 file, started past its end: the last screen, paused at the end.
     let t = Tmux::new(&d);
     let v3 = samples.join("failing-command-v3.cast");
@@ -165,7 +150,7 @@ fn play_plain_casts_and_refuses_what_it_cannot_play() {
     t.wait_for("error: deploy failed");
     wait_status(&t, "end 0.304 / 0.304");
     assert!(t.screen().contains("No such file"));
-    keys(&t, "q");
+    t.keys(&["q"]);
     t.wait_for("EXIT=0");
     drop(t);
 
@@ -175,7 +160,7 @@ fn play_plain_casts_and_refuses_what_it_cannot_play() {
     start(&t, &d, &format!("{} --start 30", unsealed.display()));
     wait_status(&t, "not sealed: the verified part ends here");
     assert!(t.screen().contains("AccessDenied"));
-    keys(&t, "q");
+    t.keys(&["q"]);
     t.wait_for("EXIT=0");
     drop(t);
 
@@ -207,14 +192,12 @@ fn a_signal_ends_play_and_restores_the_terminal() {
     let d = Dir::new();
     std::fs::write(d.join("show.cast"), CAST).unwrap();
     let t = Tmux::new(&d);
-    let script = format!(
-        "cd {dir}; stty -g > stty.before; echo BEFORE-PLAY; \
+    t.start_in(
+        &d,
+        "stty -g > stty.before; echo BEFORE-PLAY; \
          (sleep 1.5; pkill -TERM -x -P $$ termtrail) & \
-         {bin} play show.cast; echo EXIT=$?; stty -g > stty.after; sleep 60",
-        dir = d.path().display(),
-        bin = bin()
+         $TT play show.cast; echo EXIT=$?; stty -g > stty.after",
     );
-    t.start(&script);
     t.wait_for("start of the show");
     let s = t.wait_for("EXIT=");
     assert!(s.contains("EXIT=0") && s.contains("BEFORE-PLAY"), "{s}");

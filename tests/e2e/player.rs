@@ -59,7 +59,7 @@ fn snapshot_refuses_bad_times_and_damaged_recordings() {
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("bad time \"1:75\""), "{r:?}");
     assert_eq!(r.stderr.lines().count(), 1, "{r:?}");
-    let samples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
+    let samples = samples();
     let damaged = samples.join("damaged-edited-event.cast.zst");
     let r = d.run(&[
         "snapshot",

@@ -2,16 +2,11 @@
 //! recording, client re-attach, upstream link loss with replay
 //! de-duplication, and the SDK through the proxy.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use futures_util::SinkExt;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::serve::{
-    SESSION, Server, close_of, connect, exit_status, open, read_until, status, stdin,
-};
 use crate::util::*;
 
 fn proxy(d: &Dir, upstream: &str, extra: &[&str]) -> Server {
@@ -159,41 +154,14 @@ async fn proxy_restart_detaches_and_idle_timeout_is_the_end_reason() {
     assert!(v.stdout.contains("idle timeout"), "{v:?}");
 }
 
-fn terminado(d: &Dir) -> Option<(Child, u16)> {
-    let py = crate::peers::peer("TERMTRAIL_PYTHON")?;
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/python/terminado_server.py"
-    );
-    let mut child = Command::new(py)
-        .arg(script)
-        .arg("0")
-        .current_dir(d.path())
-        .env("HOME", d.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port = line
-        .trim()
-        .strip_prefix("ready ")
-        .expect("terminado ready line")
-        .parse()
-        .unwrap();
-    Some((child, port))
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn proxy_in_front_of_terminado() {
     let d = Dir::new();
-    let Some((mut term, port)) = terminado(&d) else {
+    let Some(py) = peer("TERMTRAIL_PYTHON") else {
         return;
     };
-    let relay = Relay::start(&format!("127.0.0.1:{port}"));
+    let term = PeerServer::start(&py, "terminado_server.py", &["0"], &d);
+    let relay = Relay::start(&format!("127.0.0.1:{}", term.port));
     let px = proxy(
         &Dir::new(),
         &format!("ws://{}/websocket/{{shell}}", relay.addr),
@@ -233,8 +201,6 @@ async fn proxy_in_front_of_terminado() {
         .stdout;
     assert_eq!(lines_equal(&text, "unique-before-cut"), 1, "{text}");
     assert!(text.contains("after-reattach"));
-    let _ = term.kill();
-    let _ = term.wait();
 }
 
 #[test]
@@ -259,7 +225,7 @@ fn exec_through_the_proxy_is_forwarded_and_recorded_on_both_sides() {
         assert!(v.stdout.contains("exited with code 5"), "{}", v.stdout);
     }
     assert!(px.recordings()[0].to_string_lossy().contains("/proxy/"));
-    let m = crate::serve::http_get(&px.addr, "/metrics");
+    let m = http_get(&px.addr, "/metrics");
     assert!(m.contains("termtrail_recording_backlog_events 0"), "{m}");
 }
 
@@ -274,38 +240,18 @@ const SIGV4_KEYS: (&str, &str, &str) = (
 /// signature with botocore (for SIGV4_KEYS), and a shell through it.
 async fn signed_shell(py: &str, pd: &Dir, env: &[(&str, String)]) {
     let (ak, sk, token) = SIGV4_KEYS;
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/python/sigv4_upstream.py"
-    );
-    let mut up = Command::new(py)
-        .args([script, ak, sk, token])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (line_tx, lines) = std::sync::mpsc::channel::<String>();
-    let out = up.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for l in BufReader::new(out).lines().map_while(Result::ok) {
-            let _ = line_tx.send(l);
-        }
-    });
-    let next_line = || {
-        lines
-            .recv_timeout(Duration::from_secs(15))
-            .expect("a line from the upstream")
-    };
-    let port: u16 = next_line().strip_prefix("ready ").unwrap().parse().unwrap();
+    let up = PeerServer::start(py, "sigv4_upstream.py", &[ak, sk, token], pd);
     let arn = "arn:aws:bedrock-agentcore:us-west-2:123456789012:runtime/signed-test";
+    let store = pd.join("store");
     let mut c = pd.cmd(&[
         "proxy",
         "--listen",
         "127.0.0.1:0",
         "--no-auth",
         "--store",
-        &pd.join("store").to_string_lossy(),
+        &store.to_string_lossy(),
         "--upstream",
-        &format!("ws://127.0.0.1:{port}"),
+        &format!("ws://127.0.0.1:{}", up.port),
         "--runtime",
         arn,
         "--upstream-auth",
@@ -315,37 +261,22 @@ async fn signed_shell(py: &str, pd: &Dir, env: &[(&str, String)]) {
     for (k, v) in env {
         c.env(k, v);
     }
-    c.stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let mut px = c.spawn().unwrap();
-    let mut err = BufReader::new(px.stderr.take().unwrap()).lines();
-    let addr = loop {
-        let l = err.next().expect("proxy start line").unwrap();
-        if let Some(rest) = l.split("listening on ws://").nth(1) {
-            break rest.split('/').next().unwrap().to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in err {});
-    let url = format!("ws://{addr}/runtimes/x/ws/shells?shellId=signed");
+    let px = Server::spawn(c, &store);
+    let url = format!("ws://{}/runtimes/x/ws/shells?shellId=signed", px.addr);
     let (mut ws, _) = open(&url).await;
     assert_eq!(
-        next_line(),
+        up.next_line(),
         "sigv4 ok",
         "botocore accepts the proxy's signature"
     );
     stdin(&mut ws, "echo signed; exit\n").await;
     read_until(&mut ws, "signed").await;
     exit_status(&mut ws).await;
-    let _ = px.kill();
-    let _ = up.kill();
-    let _ = px.wait();
-    let _ = up.wait();
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn proxy_signs_the_upstream_upgrade_with_sigv4() {
-    let Some(py) = crate::peers::peer("TERMTRAIL_PYTHON") else {
+    let Some(py) = peer("TERMTRAIL_PYTHON") else {
         return;
     };
     let (ak, sk, token) = SIGV4_KEYS;

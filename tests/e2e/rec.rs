@@ -70,18 +70,7 @@ fn default_store_uses_the_documented_layout() {
     let r = d.run(&["rec", "--headless", "--", "echo", "stored"]);
     assert_eq!(r.code, 0, "{r:?}");
     let root = d.join("data/termtrail/recordings");
-    let mut found = Vec::new();
-    let mut stack = vec![root.clone()];
-    while let Some(p) = stack.pop() {
-        for e in std::fs::read_dir(&p).unwrap() {
-            let e = e.unwrap().path();
-            if e.is_dir() {
-                stack.push(e)
-            } else if e.to_string_lossy().ends_with(".cast.zst") {
-                found.push(e)
-            }
-        }
-    }
+    let found = recordings_under(&root);
     // One recording (beside it, the journal of seals: docs/format.md §8.1).
     assert_eq!(found.len(), 1, "{found:?}");
     let rel = found[0]
@@ -110,13 +99,9 @@ fn default_store_uses_the_documented_layout() {
 fn scripted_input_is_recorded_but_password_prompts_are_withheld() {
     let d = Dir::new();
     // Input paced so that each line reaches the shell when it reads it.
-    let mut c = std::process::Command::new("bash");
-    c.arg("-c").arg(format!(
-        "(sleep 0.5; echo 'echo typed-$((6*7))'; sleep 0.5; echo 'read -s -p pw: PW; echo len=${{#PW}}'; sleep 0.5; echo hunter2; sleep 0.5; echo exit) | {} rec --headless --input -q -o in.cast.zst -- bash --norc --noprofile",
-        bin()
-    ))
-    .current_dir(d.path())
-    .env("HOME", d.path());
+    let mut c = d.shell(
+        "(sleep 0.5; echo 'echo typed-$((6*7))'; sleep 0.5; echo 'read -s -p pw: PW; echo len=${#PW}'; sleep 0.5; echo hunter2; sleep 0.5; echo exit) | $TT rec --headless --input -q -o in.cast.zst -- bash --norc --noprofile",
+    );
     let r = run(&mut c, b"");
     assert_eq!(r.code, 0, "{r:?}");
     assert!(
@@ -157,10 +142,7 @@ fn exit_by_signal_and_interrupt_are_recorded() {
     c.stdin(std::process::Stdio::null());
     let mut child = c.spawn().unwrap();
     std::thread::sleep(std::time::Duration::from_millis(500));
-    let _ = std::process::Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status();
+    sigterm(child.id());
     let status = child.wait().unwrap();
     assert_ne!(status.code(), Some(0));
     let v = d.run(&["verify", "int.cast.zst"]);
@@ -204,13 +186,9 @@ fn failed_writes_end_rec_clearly_and_keep_a_verifiable_prefix() {
     let d = Dir::new();
     // A 64 KiB file size limit makes writes fail mid-session (EFBIG), the way
     // a full disk would.
-    let mut c = std::process::Command::new("bash");
-    c.arg("-c")
-        .arg(format!(
-            "trap '' XFSZ; ulimit -f 64; exec {} rec --headless -q -o big.cast.zst -- bash -c 'for i in $(seq 1 40); do head -c 300000 /dev/urandom | base64; sleep 0.05; done'",
-            bin()
-        ))
-        .current_dir(d.path());
+    let mut c = d.shell(
+        "trap '' XFSZ; ulimit -f 64; exec $TT rec --headless -q -o big.cast.zst -- bash -c 'for i in $(seq 1 40); do head -c 300000 /dev/urandom | base64; sleep 0.05; done'",
+    );
     let r = run(&mut c, b"");
     assert_eq!(r.code, 125, "{}", r.stderr);
     assert!(

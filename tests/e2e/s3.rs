@@ -3,157 +3,12 @@
 //! loopback port, reached directly or through a relay that can take the
 //! network down. Buckets are made and objects inspected with boto3.
 
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::peers::peer;
 use crate::util::*;
-
-/// A moto server on 127.0.0.1, killed on drop.
-struct Moto {
-    child: Child,
-    port: u16,
-    python: String,
-}
-
-impl Moto {
-    fn start() -> Option<Moto> {
-        Moto::start_with(&[])
-    }
-
-    /// A server that checks credentials and IAM policies after its first
-    /// `free` requests (moto's INITIAL_NO_AUTH_ACTION_COUNT).
-    fn start_enforcing_iam(free: u32) -> Option<Moto> {
-        Moto::start_with(&[("INITIAL_NO_AUTH_ACTION_COUNT", &free.to_string())])
-    }
-
-    fn start_with(env: &[(&str, &str)]) -> Option<Moto> {
-        let python = peer("TERMTRAIL_PYTHON")?;
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        Some(Moto::on(&python, port, env))
-    }
-
-    fn on(python: &str, port: u16, env: &[(&str, &str)]) -> Moto {
-        let child = Command::new(python)
-            .envs(env.iter().copied())
-            .args([
-                "-m",
-                "moto.server",
-                "-H",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("moto (installed by scripts/test)");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "moto did not start");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Moto {
-            child,
-            port,
-            python: python.to_string(),
-        }
-    }
-
-    fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// Runs Python with boto3 against this server; returns stdout.
-    fn py(&self, code: &str) -> String {
-        self.py_at(&self.endpoint(), code)
-    }
-
-    fn py_at(&self, endpoint: &str, code: &str) -> String {
-        let prelude = format!(
-            "import boto3, json\nc = boto3.client('s3', endpoint_url='{endpoint}', region_name='us-east-1', aws_access_key_id='test', aws_secret_access_key='test')\n"
-        );
-        let out = Command::new(&self.python)
-            .arg("-c")
-            .arg(prelude + code)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "python failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn make_bucket(&self, name: &str) {
-        self.py(&format!("c.create_bucket(Bucket='{name}')"));
-    }
-
-    /// Stops this server and starts a fresh one (empty) on the same port.
-    fn restart(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let fresh = Moto::on(&self.python.clone(), self.port, &[]);
-        *self = fresh;
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A `termtrail` command talking to `endpoint`, spooling under the test dir.
-fn tt(d: &Dir, endpoint: &str, args: &[&str]) -> Command {
-    let mut c = d.cmd(args);
-    c.env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ENDPOINT_URL", endpoint)
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("TERMTRAIL_SPOOL_DIR", d.join("spool"));
-    c
-}
-
-/// `termtrail rec -q --headless OPTS --store STORE -- bash -c SCRIPT` (no
-/// rc files) against `endpoint`.
-fn rec_s3(d: &Dir, endpoint: &str, store: &str, opts: &[&str], script: &str) -> Command {
-    let mut args = vec!["rec", "-q", "--headless"];
-    args.extend_from_slice(opts);
-    args.extend_from_slice(&["--store", store, "--"]);
-    args.extend_from_slice(&["bash", "--norc", "--noprofile", "-c", script]);
-    tt(d, endpoint, &args)
-}
-
-fn spooled(d: &Dir) -> Vec<String> {
-    files_under(&d.join("spool"))
-}
-
-/// Every key in the bucket.
-fn all_keys(moto: &Moto, bucket: &str) -> Vec<String> {
-    let out = moto.py(&format!(
-        "print(json.dumps([o['Key'] for o in c.list_objects_v2(Bucket='{bucket}').get('Contents', [])]))"
-    ));
-    serde_json::from_str(out.trim()).unwrap()
-}
-
-/// The recordings in the bucket (not the journal entries beside them).
-fn keys(moto: &Moto, bucket: &str) -> Vec<String> {
-    all_keys(moto, bucket)
-        .into_iter()
-        .filter(|k| k.ends_with(".cast.zst"))
-        .collect()
-}
 
 #[test]
 fn a_recording_goes_to_s3_and_reads_back_from_it() {
@@ -162,21 +17,12 @@ fn a_recording_goes_to_s3_and_reads_back_from_it() {
     let d = Dir::new();
     let ep = moto.endpoint();
     let r = run(
-        &mut tt(
+        &mut rec_s3(
             &d,
             &ep,
-            &[
-                "rec",
-                "--headless",
-                "--store",
-                "s3://recs/team",
-                "--",
-                "bash",
-                "--norc",
-                "--noprofile",
-                "-c",
-                "echo error: AccessDenied; echo bye",
-            ],
+            "s3://recs/team",
+            &[],
+            "echo error: AccessDenied; echo bye",
         ),
         b"",
     );
@@ -184,7 +30,7 @@ fn a_recording_goes_to_s3_and_reads_back_from_it() {
     assert!(r.stderr.contains("s3://recs/team/"), "{r:?}");
     // In the bucket under the documented key layout, with metadata; the
     // spool is gone.
-    let k = keys(&moto, "recs");
+    let k = moto.keys("recs");
     assert_eq!(k.len(), 1, "{k:?}");
     assert!(
         k[0].starts_with("team/20") && k[0].contains("/local/") && k[0].ends_with("Z.cast.zst"),
@@ -203,30 +49,27 @@ fn a_recording_goes_to_s3_and_reads_back_from_it() {
 
     // ls, verify, grep, snapshot, export read it from S3.
     let url = format!("s3://recs/{}", k[0]);
-    let r = run(&mut tt(&d, &ep, &["ls", "--json", "s3://recs/team"]), b"");
+    let r = run_s3(&d, &ep, &["ls", "--json", "s3://recs/team"]);
     assert_eq!(r.code, 0, "{r:?}");
     let v: Value = serde_json::from_str(r.stdout.lines().next().unwrap()).unwrap();
     assert_eq!(v["path"], url.as_str());
     assert_eq!(v["state"], "sealed");
     assert_eq!(v["end"], "exited with code 0");
-    let r = run(&mut tt(&d, &ep, &["verify", "s3://recs/team"]), b"");
+    let r = run_s3(&d, &ep, &["verify", "s3://recs/team"]);
     assert_eq!(r.code, 0, "{r:?}");
     assert!(
         r.stdout.starts_with(&format!("{url}: intact, sealed")),
         "{r:?}"
     );
-    let r = run(
-        &mut tt(&d, &ep, &["grep", "AccessDenied", "s3://recs"]),
-        b"",
-    );
+    let r = run_s3(&d, &ep, &["grep", "AccessDenied", "s3://recs"]);
     assert_eq!(r.code, 0, "{r:?}");
     assert!(
         r.stdout.starts_with(&format!("{url}:")) && r.stdout.contains("error: AccessDenied"),
         "{r:?}"
     );
-    let r = run(&mut tt(&d, &ep, &["snapshot", &url, "--at", "60"]), b"");
+    let r = run_s3(&d, &ep, &["snapshot", &url, "--at", "60"]);
     assert!(r.stdout.contains("error: AccessDenied\nbye"), "{r:?}");
-    let r = run(&mut tt(&d, &ep, &["export", &url, "--format", "txt"]), b"");
+    let r = run_s3(&d, &ep, &["export", &url, "--format", "txt"]);
     assert_eq!(r.code, 0, "{r:?}");
     assert!(r.stdout.contains("bye"), "{r:?}");
 
@@ -236,15 +79,12 @@ fn a_recording_goes_to_s3_and_reads_back_from_it() {
         "c.copy_object(Bucket='recs', Key='team/2020/01/01/local/h/s/20200101T000000Z.cast.zst', CopySource={{'Bucket': 'recs', 'Key': '{}'}})",
         k[0]
     ));
-    let r = run(&mut tt(&d, &ep, &["ls", "--json", "s3://recs/team"]), b"");
+    let r = run_s3(&d, &ep, &["ls", "--json", "s3://recs/team"]);
     assert_eq!(r.stdout.lines().count(), 2, "{r:?}");
-    let r = run(
-        &mut tt(
-            &d,
-            &ep,
-            &["ls", "--json", "--since", "2026-01-01", "s3://recs/team"],
-        ),
-        b"",
+    let r = run_s3(
+        &d,
+        &ep,
+        &["ls", "--json", "--since", "2026-01-01", "s3://recs/team"],
     );
     assert_eq!(r.stdout.lines().count(), 1, "{r:?}");
     assert!(!r.stdout.contains("/2020/"), "{r:?}");
@@ -257,32 +97,27 @@ fn a_long_recording_streams_as_multipart_and_the_bucket_keeps_up() {
     let d = Dir::new();
     // ~24 MB of incompressible output over ~5 s: several 8 MiB parts.
     let script = "for i in 1 2 3 4 5 6; do head -c 3000000 /dev/urandom | base64 -w 100; sleep 0.7; done; echo the-end";
-    let mut child = rec_s3(
+    let child = spawn_bg(&mut rec_s3(
         &d,
         &moto.endpoint(),
         "s3://recs/live",
-        &["--upload-interval", "1s"],
+        &["-q", "--upload-interval", "1s"],
         script,
-    )
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
+    ));
     // While it runs, parts of an upload in progress are already there.
-    let mut seen = 0u64;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while seen == 0 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(500));
-        let out = moto.py(
+    let uploaded = || {
+        moto.py(
             "u = c.list_multipart_uploads(Bucket='recs').get('Uploads', [])\n\
              print(sum(p['Size'] for x in u for p in c.list_parts(Bucket='recs', Key=x['Key'], UploadId=x['UploadId']).get('Parts', [])))",
-        );
-        seen = out.trim().parse().unwrap_or(0);
-    }
+        )
+        .trim()
+        .parse::<u64>()
+        .unwrap_or(0)
+    };
+    let seen = poll_until(20, uploaded, |n| *n > 0);
     assert!(seen > 0, "no part was uploaded while recording");
-    let status = child.wait().unwrap();
-    assert!(status.success());
-    let k = keys(&moto, "recs");
+    wait_ok(child);
+    let k = moto.keys("recs");
     assert_eq!(k.len(), 1, "{k:?}");
     let head = moto.py(&format!(
         "h = c.head_object(Bucket='recs', Key='{}'); print(h['ContentLength'], h['ETag'])",
@@ -299,22 +134,16 @@ fn a_long_recording_streams_as_multipart_and_the_bucket_keeps_up() {
     let tags: Value = serde_json::from_str(tags.trim()).unwrap();
     assert_eq!(tags["tt-end"], "exited with code 0", "{tags}");
     assert_eq!(tags["tt-last-link"].as_str().unwrap().len(), 64, "{tags}");
-    let r = run(
-        &mut tt(
-            &d,
-            &moto.endpoint(),
-            &["verify", &format!("s3://recs/{}", k[0])],
-        ),
-        b"",
+    let r = run_s3(
+        &d,
+        &moto.endpoint(),
+        &["verify", &format!("s3://recs/{}", k[0])],
     );
     assert_eq!(r.code, 0, "{r:?}");
-    let r = run(
-        &mut tt(
-            &d,
-            &moto.endpoint(),
-            &["grep", "-c", "the-end", "s3://recs/live"],
-        ),
-        b"",
+    let r = run_s3(
+        &d,
+        &moto.endpoint(),
+        &["grep", "-c", "the-end", "s3://recs/live"],
     );
     assert!(r.stdout.trim().ends_with(":1"), "{r:?}");
     assert!(spooled(&d).is_empty());
@@ -327,36 +156,24 @@ fn an_s3_outage_loses_nothing() {
     let relay = Relay::start(&format!("127.0.0.1:{}", moto.port));
     let d = Dir::new();
     let script = "for i in $(seq 1 40); do echo line-$i; sleep 0.1; done";
-    let child = rec_s3(
+    let child = spawn_bg(&mut rec_s3(
         &d,
         &relay.endpoint(),
         "s3://recs/o",
-        &["--upload-interval", "500ms"],
+        &["-q", "--upload-interval", "500ms"],
         script,
-    )
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
+    ));
     std::thread::sleep(Duration::from_millis(1200));
     relay.set_down(true);
     std::thread::sleep(Duration::from_millis(2500));
     relay.set_down(false);
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let k = keys(&moto, "recs");
+    wait_ok(child);
+    let k = moto.keys("recs");
     assert_eq!(k.len(), 1, "{k:?}");
     let url = format!("s3://recs/{}", k[0]);
-    let r = run(&mut tt(&d, &moto.endpoint(), &["verify", &url]), b"");
+    let r = run_s3(&d, &moto.endpoint(), &["verify", &url]);
     assert_eq!(r.code, 0, "{r:?}");
-    let r = run(
-        &mut tt(&d, &moto.endpoint(), &["grep", "-c", "^line-[0-9]+$", &url]),
-        b"",
-    );
+    let r = run_s3(&d, &moto.endpoint(), &["grep", "-c", "^line-[0-9]+$", &url]);
     assert_eq!(r.stdout.trim(), format!("{url}:40"), "{r:?}");
 }
 
@@ -371,30 +188,21 @@ fn a_restarted_server_and_a_down_one_are_caught_up_later() {
     // The server restarts mid-recording and forgets the upload in progress:
     // the uploader starts it over from the spool.
     let script = "for i in $(seq 1 30); do echo row-$i; sleep 0.1; done";
-    let child = rec_s3(
+    let child = spawn_bg(&mut rec_s3(
         &d,
         &ep,
         "s3://recs/r",
-        &["--upload-interval", "500ms"],
+        &["-q", "--upload-interval", "500ms"],
         script,
-    )
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
+    ));
     std::thread::sleep(Duration::from_millis(1500));
     moto.restart();
     moto.make_bucket("recs");
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let k = keys(&moto, "recs");
+    wait_ok(child);
+    let k = moto.keys("recs");
     assert_eq!(k.len(), 1, "{k:?}");
     let url = format!("s3://recs/{}", k[0]);
-    let r = run(&mut tt(&d, &ep, &["grep", "-c", "^row-[0-9]+$", &url]), b"");
+    let r = run_s3(&d, &ep, &["grep", "-c", "^row-[0-9]+$", &url]);
     assert_eq!(r.stdout.trim(), format!("{url}:30"), "{r:?}");
 
     // S3 down for the whole recording: it is kept in the spool (exit 2, one
@@ -402,21 +210,12 @@ fn a_restarted_server_and_a_down_one_are_caught_up_later() {
     let relay = Relay::start(&format!("127.0.0.1:{}", moto.port));
     relay.set_down(true);
     let r = run(
-        &mut tt(
+        &mut rec_s3(
             &d,
             &relay.endpoint(),
-            &[
-                "rec",
-                "-q",
-                "--headless",
-                "--upload-wait",
-                "2s",
-                "--store",
-                "s3://recs/later",
-                "--",
-                "echo",
-                "kept-safe",
-            ],
+            "s3://recs/later",
+            &["-q", "--upload-wait", "2s"],
+            "echo kept-safe",
         ),
         b"",
     );
@@ -428,21 +227,15 @@ fn a_restarted_server_and_a_down_one_are_caught_up_later() {
         .collect();
     assert_eq!(left.len(), 1, "{left:?}");
     relay.set_down(false);
-    let r = run(
-        &mut tt(
-            &d,
-            &relay.endpoint(),
-            &["upload", "--store", "s3://recs/later"],
-        ),
-        b"",
+    let r = run_s3(
+        &d,
+        &relay.endpoint(),
+        &["upload", "--store", "s3://recs/later"],
     );
     assert_eq!(r.code, 0, "{r:?}");
     assert!(r.stdout.starts_with("uploaded s3://recs/later/"), "{r:?}");
     assert!(spooled(&d).is_empty(), "{:?}", spooled(&d));
-    let r = run(
-        &mut tt(&d, &ep, &["grep", "-l", "kept-safe", "s3://recs/later"]),
-        b"",
-    );
+    let r = run_s3(&d, &ep, &["grep", "-l", "kept-safe", "s3://recs/later"]);
     assert_eq!(r.code, 0, "{r:?}");
 }
 
@@ -483,7 +276,7 @@ fn bad_s3_locations_get_one_line_errors() {
             "no-such-bucket",
         ),
     ] {
-        let r = run(&mut tt(&d, &ep, &args), b"");
+        let r = run_s3(&d, &ep, &args);
         assert_eq!(r.code, 2, "{args:?}: {r:?}");
         assert!(r.stderr.contains(want), "{args:?}: {r:?}");
         assert!(r.stderr.trim().lines().count() <= 3, "{args:?}: {r:?}");
@@ -551,12 +344,11 @@ fn access_denied_is_a_one_line_error_naming_the_bucket() {
 
 #[test]
 fn serve_records_shells_into_s3() {
-    use std::io::{BufRead, BufReader};
     let Some(moto) = Moto::start() else { return };
     moto.make_bucket("recs");
     let d = Dir::new();
     let ep = moto.endpoint();
-    let mut serve = tt(
+    let serve = tt(
         &d,
         &ep,
         &[
@@ -571,60 +363,36 @@ fn serve_records_shells_into_s3() {
             "--norc",
             "--noprofile",
         ],
-    )
-    .stdin(Stdio::null())
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
-    let mut lines = BufReader::new(serve.stderr.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines.next().expect("serve ended").unwrap();
-        if let Some(rest) = line.split("listening on ws://").nth(1) {
-            assert!(line.contains("s3://recs/hosts/"), "{line}");
-            break rest.split('/').next().unwrap().to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    let r = run(
-        &mut tt(
-            &d,
-            &ep,
-            &[
-                "exec",
-                &format!("ws://{addr}"),
-                "--session",
-                "s3-session-0123456789-0123456789-ab",
-                "--",
-                "echo via-serve-$((6*7))",
-            ],
-        ),
-        b"",
+    );
+    let mut serve = Server::spawn(serve, &d.join("store"));
+    let addr = serve.addr.clone();
+    let log = serve.log.lock().unwrap().clone();
+    assert!(log.contains("s3://recs/hosts/"), "{log}");
+    let r = run_s3(
+        &d,
+        &ep,
+        &[
+            "exec",
+            &format!("ws://{addr}"),
+            "--session",
+            "s3-session-0123456789-0123456789-ab",
+            "--",
+            "echo via-serve-$((6*7))",
+        ],
     );
     assert_eq!(r.code, 0, "{r:?}");
     assert!(r.stdout.contains("via-serve-42"), "{r:?}");
     // The command's recording is uploaded once it is sealed, while serve runs.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while keys(&moto, "recs").is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    let k = keys(&moto, "recs");
+    let k = poll_until(20, || moto.keys("recs"), |k| !k.is_empty());
     assert_eq!(k.len(), 1, "{k:?}");
     assert!(
         k[0].starts_with("hosts/20")
             && k[0].contains("/serve/s3-session-0123456789-0123456789-ab/"),
         "{k:?}"
     );
-    let r = run(
-        &mut tt(&d, &ep, &["grep", "-c", "via-serve-42", "s3://recs/hosts"]),
-        b"",
-    );
+    let r = run_s3(&d, &ep, &["grep", "-c", "via-serve-42", "s3://recs/hosts"]);
     assert_eq!(r.code, 0, "{r:?}");
-    let _ = Command::new("kill")
-        .args(["-TERM", &serve.id().to_string()])
-        .status();
-    let status = serve.wait().unwrap();
-    assert_eq!(status.code(), Some(0));
+    assert_eq!(serve.stop(), 0);
     assert!(spooled(&d).is_empty(), "{:?}", spooled(&d));
 }
 
@@ -638,7 +406,7 @@ fn a_killed_recorder_s_spool_is_sealed_as_interrupted_and_uploaded() {
     assert_eq!(d.run(&["keygen", "k"]).code, 0);
     let key = d.join("k").to_string_lossy().into_owned();
     let script = "for i in $(seq 1 100); do echo tick-$i; sleep 0.05; done; sleep 30";
-    let mut child = rec_s3(&d, &ep, "s3://recs/k", &["--sign-key", &key], script)
+    let mut child = rec_s3(&d, &ep, "s3://recs/k", &["-q", "--sign-key", &key], script)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -659,34 +427,25 @@ fn a_killed_recorder_s_spool_is_sealed_as_interrupted_and_uploaded() {
     assert_eq!(open_uploads(), 1);
     // The next run picks it up: sealed as interrupted, chain intact, every
     // committed chunk there; the dead recorder's upload aborted, not left.
-    let r = run(
-        &mut tt(
-            &d,
-            &ep,
-            &["upload", "--store", "s3://recs/k", "--sign-key", &key],
-        ),
-        b"",
+    let r = run_s3(
+        &d,
+        &ep,
+        &["upload", "--store", "s3://recs/k", "--sign-key", &key],
     );
     assert_eq!(r.code, 0, "{r:?}");
     assert!(spooled(&d).is_empty(), "{:?}", spooled(&d));
     assert_eq!(open_uploads(), 0);
     let pubkey = format!("{key}.pub");
-    let r = run(
-        &mut tt(
-            &d,
-            &ep,
-            &["verify", "--json", "--key", &pubkey, "s3://recs/k"],
-        ),
-        b"",
+    let r = run_s3(
+        &d,
+        &ep,
+        &["verify", "--json", "--key", &pubkey, "s3://recs/k"],
     );
     assert_eq!(r.code, 0, "{r:?}");
     let v: Value = serde_json::from_str(r.stdout.trim()).unwrap();
     assert_eq!(v["verdict"], "intact", "{v}");
     assert!(v["end"].to_string().contains("interrupted"), "{v}");
-    let r = run(
-        &mut tt(&d, &ep, &["grep", "-c", "^tick-[0-9]+$", "s3://recs/k"]),
-        b"",
-    );
+    let r = run_s3(&d, &ep, &["grep", "-c", "^tick-[0-9]+$", "s3://recs/k"]);
     let n: u64 = r.stdout.trim().rsplit(':').next().unwrap().parse().unwrap();
     assert!(n >= 90, "only {n} of 100 lines: {r:?}");
 }
@@ -706,28 +465,20 @@ fn object_lock_and_encryption_protect_uploads() {
         ),
     ] {
         let r = run(
-            &mut tt(
+            &mut rec_s3(
                 &d,
                 &ep,
+                &format!("s3://locked/{prefix}"),
                 &[
-                    "rec",
                     "-q",
-                    "--headless",
-                    "--store",
-                    &format!("s3://locked/{prefix}"),
                     "--retain-days",
                     "2",
                     "--lock-mode",
                     "compliance",
                     "--sse",
                     "AES256",
-                    "--",
-                    "bash",
-                    "--norc",
-                    "--noprofile",
-                    "-c",
-                    &script,
                 ],
+                &script,
             ),
             b"",
         );
@@ -761,28 +512,17 @@ fn object_lock_and_encryption_protect_uploads() {
          \x20   print('refused', type(e).__name__)",
     );
     assert!(out.starts_with("refused"), "{out}");
-    let r = run(&mut tt(&d, &ep, &["verify", "s3://locked"]), b"");
+    let r = run_s3(&d, &ep, &["verify", "s3://locked"]);
     assert_eq!(r.code, 0, "{r:?}");
     // SSE-KMS with a named key.
     moto.make_bucket("kms");
     let r = run(
-        &mut tt(
+        &mut rec_s3(
             &d,
             &ep,
-            &[
-                "rec",
-                "-q",
-                "--headless",
-                "--store",
-                "s3://kms/x",
-                "--sse",
-                "aws:kms",
-                "--kms-key-id",
-                "alias/recordings",
-                "--",
-                "echo",
-                "kms",
-            ],
+            "s3://kms/x",
+            &["-q", "--sse", "aws:kms", "--kms-key-id", "alias/recordings"],
+            "echo kms",
         ),
         b"",
     );
@@ -812,11 +552,11 @@ fn snapshot_and_play_seek_in_s3_with_ranged_gets() {
     // ~12 MB of output: three segments, ~9 MB stored.
     let script = "for i in 1 2 3 4; do head -c 2300000 /dev/urandom | base64 -w 100; echo mark-$i; sleep 1; done";
     let r = run(
-        &mut rec_s3(&d, &moto.endpoint(), "s3://recs/seek", &[], script),
+        &mut rec_s3(&d, &moto.endpoint(), "s3://recs/seek", &["-q"], script),
         b"",
     );
     assert_eq!(r.code, 0, "{r:?}");
-    let k = keys(&moto, "recs");
+    let k = moto.keys("recs");
     let url = format!("s3://recs/{}", k[0]);
     let size: u64 = moto
         .py(&format!(
@@ -827,13 +567,17 @@ fn snapshot_and_play_seek_in_s3_with_ranged_gets() {
         .parse()
         .unwrap();
     // The first snapshot builds the keyframes: it reads everything once.
-    let r = run(&mut tt(&d, &ep, &["snapshot", &url, "--at", "1.5"]), b"");
+    let r = run_s3(&d, &ep, &["snapshot", &url, "--at", "1.5"]);
     assert_eq!(r.code, 0, "{r:?}");
     // Mid-output at 1.5 s: a screen full of lines.
     assert!(r.stdout.lines().count() > 10, "{r:?}");
-    // Later ones read the index and one segment: a fraction of the object.
+    // Later ones read the index and one segment: a fraction of the object,
+    // and nothing is downloaded to a temporary file (a copy would go to the
+    // fetch directory, made for it, and be deleted when done).
+    let fetch_dir = d.join(".cache/termtrail/fetch");
+    let _ = std::fs::remove_dir_all(&fetch_dir);
     let before = relay.served();
-    let r = run(&mut tt(&d, &ep, &["snapshot", &url, "--at", "60"]), b"");
+    let r = run_s3(&d, &ep, &["snapshot", &url, "--at", "60"]);
     assert_eq!(r.code, 0, "{r:?}");
     assert!(r.stdout.contains("mark-4"), "{r:?}");
     let fetched = relay.served() - before;
@@ -841,12 +585,7 @@ fn snapshot_and_play_seek_in_s3_with_ranged_gets() {
         fetched < size / 2,
         "a seek fetched {fetched} bytes of a {size}-byte object"
     );
-    // Nothing was downloaded to a temporary file.
-    let fetch_dir = d.join(".cache/termtrail/fetch");
-    assert!(
-        std::fs::read_dir(&fetch_dir).map_or(true, |mut r| r.next().is_none()),
-        "a temporary copy was made"
-    );
+    assert!(!fetch_dir.exists(), "a temporary copy was made");
 }
 
 #[test]
@@ -857,32 +596,19 @@ fn the_journal_in_s3_shows_a_deleted_recording() {
     let ep = moto.endpoint();
     for i in 0..3 {
         let r = run(
-            &mut tt(
-                &d,
-                &ep,
-                &[
-                    "rec",
-                    "-q",
-                    "--headless",
-                    "--store",
-                    "s3://recs/j",
-                    "--",
-                    "echo",
-                    &format!("j-{i}"),
-                ],
-            ),
+            &mut rec_s3(&d, &ep, "s3://recs/j", &["-q"], &format!("echo j-{i}")),
             b"",
         );
         assert_eq!(r.code, 0, "{r:?}");
         std::thread::sleep(Duration::from_millis(1100));
     }
-    let k = all_keys(&moto, "recs");
+    let k = moto.all_keys("recs");
     assert_eq!(
         k.iter().filter(|k| k.starts_with("j/journal/")).count(),
         3,
         "{k:?}"
     );
-    let r = run(&mut tt(&d, &ep, &["verify", "--store", "s3://recs/j"]), b"");
+    let r = run_s3(&d, &ep, &["verify", "--store", "s3://recs/j"]);
     assert_eq!(r.code, 0, "{r:?}");
     assert!(
         r.stdout
@@ -891,20 +617,17 @@ fn the_journal_in_s3_shows_a_deleted_recording() {
     );
     let victim = k.iter().find(|k| k.ends_with(".cast.zst")).unwrap();
     moto.py(&format!("c.delete_object(Bucket='recs', Key='{victim}')"));
-    let r = run(&mut tt(&d, &ep, &["verify", "--store", "s3://recs/j"]), b"");
+    let r = run_s3(&d, &ep, &["verify", "--store", "s3://recs/j"]);
     assert_eq!(r.code, 1, "{r:?}");
     assert!(r.stdout.contains("MISSING"), "{r:?}");
     // --since: today's recordings are listed and checked; from a later day
     // on, none are (the listing starts after them) and the old deletion is
     // not looked for.
     let since = |when: &str| {
-        run(
-            &mut tt(
-                &d,
-                &ep,
-                &["verify", "--store", "s3://recs/j", "--since", when],
-            ),
-            b"",
+        run_s3(
+            &d,
+            &ep,
+            &["verify", "--store", "s3://recs/j", "--since", when],
         )
     };
     let r = since("1d");
@@ -919,6 +642,6 @@ fn the_journal_in_s3_shows_a_deleted_recording() {
         "{r:?}"
     );
     // ls and grep over the prefix see recordings only.
-    let r = run(&mut tt(&d, &ep, &["grep", "-c", "j-", "s3://recs/j"]), b"");
+    let r = run_s3(&d, &ep, &["grep", "-c", "j-", "s3://recs/j"]);
     assert_eq!((r.code, r.stderr.as_str()), (0, ""), "{r:?}");
 }

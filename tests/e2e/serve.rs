@@ -2,233 +2,13 @@
 //! protocol byte by byte, re-attach with replay, takeover, limits, bad
 //! input, timeouts, shutdown, and the recordings it leaves.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use serde_json::Value;
-use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::util::*;
-
-pub const ARN: &str =
-    "arn%3Aaws%3Abedrock-agentcore%3Aus-west-2%3A123456789012%3Aruntime%2Ftermtrail-test";
-pub const SESSION: &str = "e2e-session-0123456789-0123456789-abcdef";
-
-/// A running `termtrail serve`, stopped (SIGTERM) on drop.
-pub struct Server {
-    pub child: Child,
-    pub addr: String,
-    pub store: PathBuf,
-    pub log: std::sync::Arc<std::sync::Mutex<String>>,
-}
-
-impl Server {
-    pub fn start(d: &Dir, extra: &[&str]) -> Server {
-        Server::start_kind(d, "serve", extra)
-    }
-
-    /// Starts `termtrail serve` or `termtrail proxy` with `extra` flags.
-    pub fn start_kind(d: &Dir, kind: &str, extra: &[&str]) -> Server {
-        let store = d.join("store");
-        let mut args = vec![kind, "--listen", "127.0.0.1:0", "--no-auth", "--store"];
-        let store_s = store.to_string_lossy().into_owned();
-        args.push(&store_s);
-        args.extend_from_slice(extra);
-        if kind == "serve" && !extra.contains(&"--") {
-            args.extend_from_slice(&["--", "bash", "--norc", "--noprofile"]);
-        }
-        let mut c = d.cmd(&args);
-        c.env("PS1", "tt> ").env("HISTFILE", "/dev/null");
-        c.stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        let mut child = c.spawn().expect("spawn serve");
-        let stderr = child.stderr.take().unwrap();
-        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let log2 = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                // Logged before the address is handed over: a test that
-                // reads the log right after start sees the start line.
-                if let Ok(mut l) = log2.lock() {
-                    l.push_str(&line);
-                    l.push('\n');
-                }
-                if let Some(rest) = line
-                    .split("listening on ")
-                    .nth(1)
-                    .and_then(|r| r.split("://").nth(1))
-                {
-                    let _ = tx.send(rest.split('/').next().unwrap_or("").to_string());
-                }
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(20))
-            .unwrap_or_else(|_| panic!("serve did not start: {}", log.lock().unwrap()));
-        Server {
-            child,
-            addr,
-            store,
-            log,
-        }
-    }
-
-    pub fn url(&self, shell: &str) -> String {
-        format!(
-            "ws://{}/runtimes/{ARN}/ws/shells?shellId={shell}",
-            self.addr
-        )
-    }
-
-    pub fn stop(&mut self) -> i32 {
-        let _ = std::process::Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                return s.code().unwrap_or(-1);
-            }
-            assert!(Instant::now() < deadline, "serve did not stop");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// Recordings in the store (not the journal of seals beside them).
-    pub fn recordings(&self) -> Vec<PathBuf> {
-        let mut out = Vec::new();
-        let mut stack = vec![self.store.clone()];
-        while let Some(p) = stack.pop() {
-            if let Ok(rd) = std::fs::read_dir(&p) {
-                for e in rd.flatten() {
-                    let p = e.path();
-                    if p.is_dir() {
-                        stack.push(p)
-                    } else if p.to_string_lossy().ends_with(".cast.zst") {
-                        out.push(p)
-                    }
-                }
-            }
-        }
-        out
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            self.stop();
-        }
-    }
-}
-
-pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
-pub async fn connect(
-    url: &str,
-    session: &str,
-) -> Result<
-    (
-        Ws,
-        tokio_tungstenite::tungstenite::handshake::client::Response,
-    ),
-    WsError,
-> {
-    let mut req = url.into_client_request()?;
-    req.headers_mut().insert(
-        "X-Amzn-Bedrock-AgentCore-Runtime-Session-Id",
-        session.parse().unwrap(),
-    );
-    tokio_tungstenite::connect_async(req).await
-}
-
-pub async fn next_frame(ws: &mut Ws) -> Option<(u8, Vec<u8>)> {
-    loop {
-        match tokio::time::timeout(Duration::from_secs(10), ws.next())
-            .await
-            .expect("frame within 10 s")
-        {
-            Some(Ok(Message::Binary(b))) => return Some((b[0], b[1..].to_vec())),
-            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
-            Some(Ok(other)) => panic!("unexpected message {other:?}"),
-        }
-    }
-}
-
-pub async fn status(ws: &mut Ws) -> Value {
-    loop {
-        let (ch, payload) = next_frame(ws).await.expect("a status frame");
-        if ch == 3 {
-            return serde_json::from_slice(&payload).unwrap();
-        }
-    }
-}
-
-/// The next status that is not a connection confirmation (an exit status).
-pub async fn exit_status(ws: &mut Ws) -> Value {
-    loop {
-        let st = status(ws).await;
-        if st["metadata"].get("shellId").is_none() {
-            return st;
-        }
-    }
-}
-
-/// Opens (or re-attaches to) a shell and reads its connection confirmation.
-pub async fn open(url: &str) -> (Ws, Value) {
-    let (mut ws, _) = connect(url, SESSION).await.unwrap();
-    let confirmation = status(&mut ws).await;
-    (ws, confirmation)
-}
-
-/// Reads output until `needle` appears; returns everything read.
-pub async fn read_until(ws: &mut Ws, needle: &str) -> String {
-    let mut out = Vec::new();
-    while !String::from_utf8_lossy(&out).contains(needle) {
-        match next_frame(ws).await {
-            Some((1, b)) => out.extend(b),
-            Some(_) => {}
-            None => panic!(
-                "closed before {needle:?}; got {:?}",
-                String::from_utf8_lossy(&out)
-            ),
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-pub async fn stdin(ws: &mut Ws, text: &str) {
-    let mut m = vec![0u8];
-    m.extend_from_slice(text.as_bytes());
-    ws.send(Message::Binary(m.into())).await.unwrap();
-}
-
-/// The close frame (code, reason) that ends the connection.
-pub async fn close_of(ws: &mut Ws) -> Option<(u16, String)> {
-    loop {
-        match tokio::time::timeout(Duration::from_secs(10), ws.next())
-            .await
-            .expect("close within 10 s")
-        {
-            Some(Ok(Message::Close(Some(f)))) => {
-                return Some((u16::from(f.code), f.reason.to_string()));
-            }
-            Some(Ok(Message::Close(None))) | None => return None,
-            Some(Err(_)) => return None,
-            Some(Ok(_)) => continue,
-        }
-    }
-}
 
 fn verify_text(d: &Dir, path: &std::path::Path) -> (i32, String) {
     let r = d.run(&["verify", &path.to_string_lossy()]);
@@ -276,14 +56,7 @@ async fn new_shell_protocol_exit_status_and_recording() {
         .to_string_lossy()
         .into_owned();
     assert!(rel.contains(&format!("/serve/{SESSION}/s1/")), "{rel}");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let (code, text) = loop {
-        let (code, text) = verify_text(&d, &recs[0]);
-        if code == 0 || Instant::now() > deadline {
-            break (code, text);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let (code, text) = poll_until(5, || verify_text(&d, &recs[0]), |(code, _)| *code == 0);
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("exited with code 3"), "{text}");
     let cast = zstd_dc(&recs[0]);
@@ -418,19 +191,6 @@ async fn bad_frames_close_only_that_connection() {
     assert!(errors >= 5, "{metrics}");
 }
 
-/// A plain HTTP/1.1 GET.
-pub fn http_get(addr: &str, path: &str) -> String {
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn health_metrics_and_missing_ids() {
     let d = Dir::new();
@@ -496,12 +256,9 @@ async fn sigterm_closes_clients_and_seals_recordings_as_interrupted() {
     let (mut ws, _) = open(&server.url("live")).await;
     stdin(&mut ws, "echo before-shutdown\n").await;
     read_until(&mut ws, "before-shutdown").await;
-    let _ = std::process::Command::new("kill")
-        .arg("-TERM")
-        .arg(server.child.id().to_string())
-        .status();
+    sigterm(server.child.id());
     let close = close_of(&mut ws).await;
-    assert!(matches!(close, Some((1001, _)) | None), "{close:?}");
+    assert!(matches!(close, Some((1001, _))), "{close:?}");
     let code = server.stop();
     assert_eq!(code, 0, "{}", server.log.lock().unwrap());
     let (code, text) = verify_text(&d, &server.recordings()[0]);
@@ -658,51 +415,38 @@ async fn a_slow_reader_slows_its_shell_and_loses_nothing() {
 
 /// `serve` under a file-size limit (`ulimit -f`, SIGXFSZ ignored), so its
 /// recordings fail part-way with EFBIG.
-fn serve_with_tiny_disk(d: &Dir, extra: &str) -> (Child, String) {
+fn serve_with_tiny_disk(d: &Dir, extra: &str) -> Server {
     host_with_tiny_disk(d, &format!("serve {extra} -- bash --norc --noprofile"))
 }
 
 /// `termtrail <args>` (serve or proxy) under the file-size limit.
-fn host_with_tiny_disk(d: &Dir, args: &str) -> (Child, String) {
+fn host_with_tiny_disk(d: &Dir, args: &str) -> Server {
     let (cmd, rest) = args.split_once(' ').unwrap_or((args, ""));
+    let store = d.join("store");
     let script = format!(
-        "trap '' XFSZ; ulimit -f 60; exec {bin} {cmd} --listen 127.0.0.1:0 --no-auth --store {store} {rest}",
-        bin = bin(),
-        store = d.join("store").display()
+        "trap '' XFSZ; ulimit -f 60; exec $TT {cmd} --listen 127.0.0.1:0 --no-auth --store {store} {rest}",
+        store = store.display()
     );
-    let mut c = Command::new("bash");
-    c.args(["--norc", "--noprofile", "-c", &script])
-        .env("HOME", d.path())
-        .env("XDG_DATA_HOME", d.join("data"))
-        .env("PS1", "tt> ")
-        .env("HISTFILE", "/dev/null")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let mut child = c.spawn().unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines.next().expect("serve start line").unwrap();
-        if let Some(rest) = line.split("listening on ws://").nth(1) {
-            break rest.split('/').next().unwrap().to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    (child, addr)
+    Server::spawn(d.shell(&script), &store)
 }
 
-/// Opens shell `big` on `addr` and has it print ~160 KB of incompressible
+/// Opens shell `big` on `host` and has it print ~160 KB of incompressible
 /// output: more than the 60 KiB a recording may grow to under
 /// [`host_with_tiny_disk`].
-async fn overflow_the_recording(addr: &str) -> Ws {
-    let url = format!("ws://{addr}/runtimes/{ARN}/ws/shells?shellId=big");
-    let (mut ws, _) = open(&url).await;
+async fn overflow_the_recording(host: &Server) -> Ws {
+    let (mut ws, _) = open(&host.url("big")).await;
     stdin(
         &mut ws,
         "head -c 120000 /dev/urandom | base64 -w 100; echo printed-all\n",
     )
     .await;
     ws
+}
+
+/// Kills a host with SIGKILL (its recordings fail anyway).
+fn kill(mut host: Server) {
+    let _ = host.child.kill();
+    let _ = host.child.wait();
 }
 
 /// The exit status of a shell that `--strict` must end (within 20 s).
@@ -716,8 +460,8 @@ async fn ended(ws: &mut Ws) -> Value {
 async fn a_recording_that_fails_is_counted_and_strict_ends_its_shell() {
     for strict in [false, true] {
         let d = Dir::new();
-        let (mut child, addr) = serve_with_tiny_disk(&d, if strict { "--strict" } else { "" });
-        let mut ws = overflow_the_recording(&addr).await;
+        let host = serve_with_tiny_disk(&d, if strict { "--strict" } else { "" });
+        let mut ws = overflow_the_recording(&host).await;
         if strict {
             // The output that could not be recorded ends the shell.
             let st = ended(&mut ws).await;
@@ -731,20 +475,16 @@ async fn a_recording_that_fails_is_counted_and_strict_ends_its_shell() {
             stdin(&mut ws, "echo still-$((40+2))\n").await;
             read_until(&mut ws, "still-42").await;
         }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let metrics = loop {
-            let m = http_get(&addr, "/metrics");
-            if m.contains("termtrail_recording_failures_total 1") || Instant::now() > deadline {
-                break m;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        };
+        let metrics = poll_until(
+            10,
+            || http_get(&host.addr, "/metrics"),
+            |m| m.contains("termtrail_recording_failures_total 1"),
+        );
         assert!(
             metrics.contains("termtrail_recording_failures_total 1"),
             "strict={strict}: {metrics}"
         );
-        let _ = child.kill();
-        let _ = child.wait();
+        kill(host);
     }
 }
 
@@ -752,18 +492,17 @@ async fn a_recording_that_fails_is_counted_and_strict_ends_its_shell() {
 async fn proxy_strict_ends_a_proxied_shell_whose_recording_fails() {
     let d = Dir::new();
     let upstream = Server::start(&Dir::new(), &[]);
-    let (mut child, addr) = host_with_tiny_disk(
+    let host = host_with_tiny_disk(
         &d,
         &format!("proxy --strict --upstream ws://{}", upstream.addr),
     );
-    let mut ws = overflow_the_recording(&addr).await;
+    let mut ws = overflow_the_recording(&host).await;
     let st = ended(&mut ws).await;
     assert!(st.to_string().contains("exit code"), "{st}");
-    let metrics = http_get(&addr, "/metrics");
+    let metrics = http_get(&host.addr, "/metrics");
     assert!(
         metrics.contains("termtrail_recording_failures_total 1"),
         "{metrics}"
     );
-    let _ = child.kill();
-    let _ = child.wait();
+    kill(host);
 }

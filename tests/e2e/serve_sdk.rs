@@ -5,11 +5,10 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::serve::Server;
 use crate::util::*;
 
 fn python() -> Option<String> {
-    crate::peers::peer("TERMTRAIL_PYTHON")
+    peer("TERMTRAIL_PYTHON")
 }
 
 fn sdk(py: &str, server: &Server, scenario: &str) -> Value {

@@ -1,7 +1,6 @@
 //! TLS end to end: `serve` with a certificate; `attach`, `exec` and `proxy`
 //! reaching it over wss:// with `--ca-cert`.
 
-use crate::serve::{Server, exit_status, open, read_until, stdin};
 use crate::util::*;
 
 #[tokio::test(flavor = "multi_thread")]

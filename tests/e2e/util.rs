@@ -1,12 +1,31 @@
-//! Helpers: a temporary directory per test and a runner for the binary.
+//! Helpers, each written once for every test file: a temporary directory
+//! per test and a runner for the binary, waiting, test peers, a relay for
+//! network faults; in submodules, the hosts (`serve`, `proxy`, peer servers)
+//! and their WebSocket client, tmux, and S3 (moto).
+
+mod host;
+mod moto;
+mod tmux;
+mod ws;
+
+pub use host::*;
+pub use moto::*;
+pub use tmux::*;
+pub use ws::*;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 /// The binary under test.
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_termtrail")
+}
+
+/// The repository's `samples/` directory.
+pub fn samples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("samples")
 }
 
 /// A test's private directory, also used as HOME.
@@ -40,8 +59,23 @@ impl Dir {
     /// A `termtrail` command with HOME and XDG_DATA_HOME inside this dir.
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(bin());
-        c.args(args)
-            .current_dir(self.path())
+        c.args(args);
+        self.in_here(c)
+    }
+
+    /// A bash script (no rc files) run like [`Dir::cmd`], with `$TT`
+    /// naming the binary under test.
+    pub fn shell(&self, script: &str) -> Command {
+        let mut c = Command::new("bash");
+        c.args(["--norc", "--noprofile", "-c", script])
+            .env("TT", bin());
+        self.in_here(c)
+    }
+
+    /// `c` run in this dir, with HOME and XDG_DATA_HOME inside it, no cache
+    /// directory of the caller's, and a known terminal and shell.
+    fn in_here(&self, mut c: Command) -> Command {
+        c.current_dir(self.path())
             .env("HOME", self.path())
             .env("XDG_DATA_HOME", self.join("data"))
             .env_remove("XDG_CACHE_HOME")
@@ -101,6 +135,41 @@ pub fn run(c: &mut Command, input: &[u8]) -> Run {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
+}
+
+/// Sends SIGTERM to process `pid` (with the kill CLI); panics when it
+/// cannot be sent.
+pub fn sigterm(pid: impl std::fmt::Display) {
+    let pid = pid.to_string();
+    let ok = Command::new("kill")
+        .args(["-TERM", pid.trim()])
+        .status()
+        .expect("kill")
+        .success();
+    assert!(ok, "kill -TERM {pid} failed");
+}
+
+/// Starts `c` in the background, its output kept for [`wait_ok`] (stdout
+/// discarded, stderr kept, stdin empty).
+pub fn spawn_bg(c: &mut Command) -> std::process::Child {
+    c.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn")
+}
+
+/// Waits for a command [`spawn_bg`] started; asserts that it succeeded
+/// (showing its stderr when not).
+#[track_caller]
+pub fn wait_ok(child: std::process::Child) {
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Decompresses a file with the real zstd CLI.
@@ -202,25 +271,48 @@ pub fn test_ca(d: &Dir) -> (String, String, String) {
     (p("ca.pem"), p("cert.pem"), p("key.pem"))
 }
 
+/// Calls `poll` every 50 ms until `done` holds for what it returns, for up
+/// to `secs`; returns the last value either way (the caller asserts on it,
+/// with its own message).
+pub fn poll_until<T>(secs: u64, mut poll: impl FnMut() -> T, done: impl Fn(&T) -> bool) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let v = poll();
+        if done(&v) || Instant::now() >= deadline {
+            return v;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The value `poll` gives, polled every 50 ms for up to `secs`; panics,
+/// naming `what`, when time runs out.
+#[track_caller]
+pub fn wait_until<T>(secs: u64, what: impl Fn() -> String, poll: impl FnMut() -> Option<T>) -> T {
+    match poll_until(secs, poll, Option::is_some) {
+        Some(v) => v,
+        None => panic!("timed out waiting for {}", what()),
+    }
+}
+
 /// The contents of a file another process writes: waits (up to `secs`)
 /// until it is there, not empty, and unchanged for 100 ms.
 #[track_caller]
 pub fn wait_for_file(path: &Path, secs: u64) -> String {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
-    let mut last = String::new();
-    loop {
-        let now = std::fs::read_to_string(path).unwrap_or_default();
-        if !now.is_empty() && now == last {
-            return now;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out waiting for {}",
-            path.display()
-        );
-        last = now;
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    let mut last = (String::new(), Instant::now());
+    wait_until(
+        secs,
+        || path.display().to_string(),
+        || {
+            let now = std::fs::read_to_string(path).unwrap_or_default();
+            if now != last.0 {
+                last = (now, Instant::now());
+                return None;
+            }
+            let steady = last.1.elapsed() >= Duration::from_millis(100);
+            (!now.is_empty() && steady).then_some(now)
+        },
+    )
 }
 
 /// Every file under `dir` (recursively; none when it does not exist).
@@ -238,6 +330,53 @@ pub fn files_under(dir: &Path) -> Vec<String> {
         }
     }
     out
+}
+
+/// The recordings under `dir` (not the journal of seals beside them),
+/// sorted.
+pub fn recordings_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = files_under(dir)
+        .into_iter()
+        .filter(|p| p.ends_with(".cast.zst"))
+        .map(PathBuf::from)
+        .collect();
+    out.sort();
+    out
+}
+
+/// A test peer (a program `scripts/test` installs: asciinema, the Python
+/// tools with moto, terminado and the AgentCore SDK, playwright-core for
+/// Chromium): the path in the environment variable `var`, if it is there.
+///
+/// When it is not: under `scripts/test` (TERMTRAIL_REQUIRE_PEERS set) the
+/// test fails; under a plain `cargo test` the caller returns early and this
+/// says so with a `SKIPPED <test>: ...` line on the process's stderr. That
+/// line is written to the stderr file itself, not through `eprintln!`, which
+/// the test harness captures and shows only for failing tests: it shows for
+/// a test that passes without running, too.
+pub fn peer(var: &str) -> Option<String> {
+    let found = std::env::var(var)
+        .ok()
+        .filter(|p| !p.is_empty() && Path::new(p).exists());
+    if found.is_some() {
+        return found;
+    }
+    let why = match std::env::var(var) {
+        Ok(p) if !p.is_empty() => format!("{var}={p} not found"),
+        _ => format!("{var} not set"),
+    };
+    let required = std::env::var("TERMTRAIL_REQUIRE_PEERS").is_ok_and(|v| !v.is_empty());
+    assert!(
+        !required,
+        "{why}, and TERMTRAIL_REQUIRE_PEERS is set: run `bash scripts/test` (it installs the test peers)"
+    );
+    let thread = std::thread::current();
+    let test = thread.name().unwrap_or("a test");
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "SKIPPED {test}: {why} (run bash scripts/test)"
+    );
+    None
 }
 
 /// A TCP relay to `target` for fault tests: its connections can be cut
