@@ -16,7 +16,7 @@ use crate::cast::{EventAssembler, Header, parse_line};
 use crate::chain::{ChunkRecord, Hash, genesis, link, sha256};
 use crate::event::{Event, Micros};
 use crate::frames::{Frame, FrameKind, MAX_FRAME, SEAL_MAGIC, SEGMENT_INDEX_MAGIC, ZSTD_MAGIC};
-use crate::seal::{EndReason, SEAL_TRAILER, Seal, SegmentEntry, decode_seal};
+use crate::seal::{EndReason, SEAL_TRAILER, Seal, SealError, SegmentEntry, decode_seal};
 use crate::segment::{Decompressed, decode_segment_unhashed};
 
 /// One segment's place in the file.
@@ -61,6 +61,9 @@ pub enum IndexError {
     /// The file's structure is not a termtrail recording's.
     #[error("cannot index: {0}")]
     Invalid(String),
+    /// The seal at the end of the file is malformed.
+    #[error("cannot index: {0}")]
+    Seal(SealError),
 }
 
 fn invalid(msg: impl Into<String>) -> IndexError {
@@ -136,7 +139,7 @@ pub fn read_seal<R: Read + Seek>(r: &mut R) -> Result<Option<Seal>, IndexError> 
     if u32::from_le_bytes([frame[0], frame[1], frame[2], frame[3]]) != SEAL_MAGIC {
         return Err(invalid("seal frame magic missing"));
     }
-    decode_seal(&frame[8..]).map(Some).map_err(invalid)
+    decode_seal(&frame[8..]).map(Some).map_err(IndexError::Seal)
 }
 
 /// Decodes just enough of segment 0 to get the header line.
@@ -387,7 +390,7 @@ impl RecordingIndex {
                     break;
                 }
                 Err(e) => {
-                    problem = Some(e);
+                    problem = Some(e.to_string());
                     break;
                 }
             };

@@ -16,10 +16,12 @@
 //! (and Object Lock, which forbids deleting either) covers that.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
 use crate::chain::{Hash, sha256};
+use crate::index::IndexError;
 
 /// One sealed recording in a recorder's journal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,8 +53,8 @@ impl Entry {
     }
 
     /// Parses stored bytes.
-    pub fn parse(bytes: &[u8]) -> Result<Entry, String> {
-        serde_json::from_slice(bytes).map_err(|e| format!("malformed journal entry: {e}"))
+    pub fn parse(bytes: &[u8]) -> Result<Entry, MalformedEntry> {
+        serde_json::from_slice(bytes).map_err(MalformedEntry)
     }
 
     /// Whether a check from `since` on looks at this entry's recording
@@ -67,6 +69,50 @@ impl Entry {
     }
 }
 
+/// Stored bytes that are not a journal entry.
+#[derive(Debug, thiserror::Error)]
+#[error("malformed journal entry: {0}")]
+pub struct MalformedEntry(serde_json::Error);
+
+/// Why a journal entry listed in a store was not taken. `E` is the store's
+/// read error.
+#[derive(Debug, thiserror::Error)]
+pub enum EntryError<E> {
+    /// The store could not read it.
+    #[error("{0}")]
+    Unreadable(E),
+    /// The reader answered for fewer keys than it was given.
+    #[error("not read")]
+    NotRead,
+    /// Its bytes are not an entry.
+    #[error(transparent)]
+    Malformed(#[from] MalformedEntry),
+    /// It is another entry, copied under this entry's key.
+    #[error("it is entry {seq} of recorder {recorder}, stored under another entry's key")]
+    Misplaced {
+        /// The recorder the entry names.
+        recorder: String,
+        /// The sequence number the entry names.
+        seq: u64,
+    },
+}
+
+/// Why [`check`] could not read a journaled recording's seal. `E` is the
+/// store's read error.
+#[derive(Debug, thiserror::Error)]
+pub enum SealLookupError<E> {
+    /// The store could not open the recording.
+    #[error("it is not in the store")]
+    NotInStore(E),
+    /// Its index (where the seal's hash is read) is unreadable.
+    #[error(transparent)]
+    Index(#[from] IndexError),
+}
+
+/// A recording's seal hash as [`check`] asks for it: None when the
+/// recording is unsealed.
+pub type SealLookup<E> = Result<Option<Hash>, SealLookupError<E>>;
+
 /// The field of a header's `termtrail` block that names the journal's head
 /// when the recording started (`termtrail.after`, docs/format.md §8.1).
 pub const AFTER_FIELD: &str = "after";
@@ -80,7 +126,7 @@ pub fn entry_key(recorder: &str, seq: u64) -> String {
 pub const ZERO: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// A journal entry as found in a store: parsed, or its key and why not.
-pub type Found = Result<Entry, (String, String)>;
+pub type Found<E> = Result<Entry, (String, EntryError<E>)>;
 
 /// What [`check`] found.
 #[derive(Debug, Default, Clone)]
@@ -100,12 +146,21 @@ pub struct JournalReport {
 /// why not), and, per recorder, the sequence numbers of entries only listed
 /// (older than a `--since` bound: their presence is checked, not their
 /// content).
-#[derive(Debug, Default)]
-pub struct JournalRead {
+#[derive(Debug)]
+pub struct JournalRead<E> {
     /// Entries read.
-    pub entries: Vec<Found>,
+    pub entries: Vec<Found<E>>,
     /// Entries listed but not read, per recorder.
     pub listed_only: BTreeMap<String, Vec<u64>>,
+}
+
+impl<E> Default for JournalRead<E> {
+    fn default() -> JournalRead<E> {
+        JournalRead {
+            entries: Vec::new(),
+            listed_only: BTreeMap::new(),
+        }
+    }
 }
 
 /// A recorder and sequence number from an entry's key (see [`entry_key`]).
@@ -116,8 +171,8 @@ pub fn parse_entry_key(key: &str) -> Option<(&str, u64)> {
     Some((recorder, seq.parse().ok()?))
 }
 
-/// One entry's stored bytes, or why they could not be read.
-pub type Fetched = Result<Vec<u8>, String>;
+/// One entry's stored bytes, or the store's error reading them.
+pub type Fetched<E> = Result<Vec<u8>, E>;
 
 /// Reads a store's journal. `keys` are the entry keys listed; `read(keys)`
 /// fetches a batch of them (in parallel, where that helps), one result per
@@ -125,11 +180,11 @@ pub type Fetched = Result<Vec<u8>, String>;
 /// recorder's entries are read newest first down to the first one sealed
 /// before `since` (kept as the anchor its successor's `prev` is checked
 /// against); older ones are only listed.
-pub fn read_journal(
+pub fn read_journal<E>(
     keys: Vec<String>,
     since: Option<u64>,
-    read: &mut dyn FnMut(&[String]) -> Vec<Fetched>,
-) -> JournalRead {
+    read: &mut dyn FnMut(&[String]) -> Vec<Fetched<E>>,
+) -> JournalRead<E> {
     let mut out = JournalRead::default();
     let mut every = Vec::new();
     let mut by_recorder: BTreeMap<String, Vec<(u64, String)>> = BTreeMap::new();
@@ -148,10 +203,13 @@ pub fn read_journal(
         batch
             .iter()
             .map(|key| {
-                let bytes = got.next().unwrap_or_else(|| Err("not read".into()));
-                entry_at(key, bytes).map_err(|e| (key.clone(), e))
+                let entry = match got.next() {
+                    Some(bytes) => entry_at(key, bytes),
+                    None => Err(EntryError::NotRead),
+                };
+                entry.map_err(|e| (key.clone(), e))
             })
-            .collect::<Vec<Found>>()
+            .collect::<Vec<Found<E>>>()
     };
     for batch in every.chunks(64) {
         out.entries.extend(fetch(batch));
@@ -190,13 +248,15 @@ pub fn read_journal(
 /// One entry from its stored bytes; it must be stored where its recorder
 /// and sequence number say (an entry copied to another key is not taken
 /// for that one).
-fn entry_at(key: &str, bytes: Fetched) -> Result<Entry, String> {
-    let e = bytes.and_then(|b| Entry::parse(&b))?;
+fn entry_at<E>(key: &str, bytes: Fetched<E>) -> Result<Entry, EntryError<E>> {
+    let e = Entry::parse(&bytes.map_err(EntryError::Unreadable)?)?;
     match parse_entry_key(key) {
-        Some((recorder, seq)) if (recorder, seq) != (e.recorder.as_str(), e.seq) => Err(format!(
-            "it is entry {} of recorder {}, stored under another entry's key",
-            e.seq, e.recorder
-        )),
+        Some((recorder, seq)) if (recorder, seq) != (e.recorder.as_str(), e.seq) => {
+            Err(EntryError::Misplaced {
+                recorder: e.recorder,
+                seq: e.seq,
+            })
+        }
         _ => Ok(e),
     }
 }
@@ -206,11 +266,11 @@ fn entry_at(key: &str, bytes: Fetched) -> Result<Entry, String> {
 /// bound is given); `seal_of(key)` reads a recording's seal hash (None:
 /// unsealed; Err: missing or unreadable). Entries sealed before `since` are
 /// checked for their place in the chain only.
-pub fn check(
-    journal: JournalRead,
+pub fn check<E: fmt::Display>(
+    journal: JournalRead<E>,
     since: Option<u64>,
     recordings: &[String],
-    seal_of: &mut dyn FnMut(&str) -> Result<Option<Hash>, String>,
+    seal_of: &mut dyn FnMut(&str) -> SealLookup<E>,
 ) -> JournalReport {
     let mut report = JournalReport::default();
     let mut by_recorder: BTreeMap<String, Vec<Entry>> = BTreeMap::new();
@@ -289,6 +349,9 @@ pub fn check(
 mod tests {
     use super::*;
 
+    /// A store's read error, for these tests.
+    type StoreError = &'static str;
+
     fn chain(n: u64) -> Vec<Entry> {
         let mut out: Vec<Entry> = Vec::new();
         for seq in 0..n {
@@ -311,10 +374,10 @@ mod tests {
 
     fn run(entries: Vec<Entry>, present: &[u64], replaced: &[u64]) -> JournalReport {
         let keys: Vec<String> = present.iter().map(|s| format!("k{s}.cast.zst")).collect();
-        let mut seal_of = |k: &str| -> Result<Option<Hash>, String> {
+        let mut seal_of = |k: &str| -> SealLookup<StoreError> {
             let seq: u64 = k[1..k.len() - 9].parse().unwrap();
             if !present.contains(&seq) {
-                return Err("it is not in the store".into());
+                return Err(SealLookupError::NotInStore("no such key"));
             }
             Ok(Some(if replaced.contains(&seq) {
                 [99; 32]
@@ -338,13 +401,13 @@ mod tests {
     }
 
     /// The seal `chain` gives entry N's recording `kN.cast.zst`.
-    fn seal_by_key(k: &str) -> Result<Option<Hash>, String> {
+    fn seal_by_key(k: &str) -> SealLookup<StoreError> {
         let seq: u64 = k[1..k.len() - 9].parse().unwrap();
         Ok(Some([seq as u8; 32]))
     }
 
     /// Reads `chain` (sealed_at 1000 + seq) as stored, from `since` on.
-    fn read_since(c: &[Entry], since: Option<u64>) -> (JournalRead, Vec<String>) {
+    fn read_since(c: &[Entry], since: Option<u64>) -> (JournalRead<StoreError>, Vec<String>) {
         let keys: Vec<String> = c.iter().map(|e| entry_key(&e.recorder, e.seq)).collect();
         let mut fetched = Vec::new();
         let journal = read_journal(keys, since, &mut |batch| {
@@ -405,7 +468,7 @@ mod tests {
         // A reader that answers nothing: every entry is an error, and
         // reading ends (no endless retry).
         let keys: Vec<String> = (0..20).map(|s| entry_key("r1", s)).collect();
-        let j = read_journal(keys, Some(1003), &mut |_| Vec::new());
+        let j = read_journal::<StoreError>(keys, Some(1003), &mut |_| Vec::new());
         assert_eq!(j.entries.len(), 20);
         assert!(j.entries.iter().all(|e| e.is_err()));
     }
@@ -415,7 +478,7 @@ mod tests {
         let c = chain(3);
         let keys: Vec<String> = (0..3).map(|s| entry_key("r1", s)).collect();
         // Entry 2's key holds entry 1's bytes.
-        let j = read_journal(keys, None, &mut |batch| {
+        let j = read_journal::<StoreError>(keys, None, &mut |batch| {
             batch
                 .iter()
                 .map(|k| {
@@ -452,5 +515,59 @@ mod tests {
         assert_problem(&r, "entry 4 does not follow entry 3");
         let r = run(chain(3), &[0, 1, 2, 7], &[]);
         assert_eq!(r.unjournaled, ["k7.cast.zst"]);
+    }
+
+    #[test]
+    fn each_error_reads_as_the_problem_line_users_see() {
+        let c = chain(3);
+        let keys: Vec<String> = (0..4).map(|s| entry_key("r1", s)).collect();
+        // Entry 0 unreadable, 1 malformed, 2 entry 1's bytes, 3 never answered.
+        let j = read_journal(keys, None, &mut |batch| {
+            vec![Err("access denied"), Ok(b"{".to_vec()), Ok(c[1].to_bytes())]
+                .into_iter()
+                .take(batch.len())
+                .collect()
+        });
+        let why: Vec<String> = j
+            .entries
+            .iter()
+            .map(|e| e.as_ref().unwrap_err().1.to_string())
+            .collect();
+        assert_eq!(why[0], "access denied");
+        assert!(
+            why[1].starts_with("malformed journal entry: EOF"),
+            "{}",
+            why[1]
+        );
+        assert_eq!(
+            why[2],
+            "it is entry 1 of recorder r1, stored under another entry's key"
+        );
+        assert_eq!(why[3], "not read");
+        let r = check(j, None, &[], &mut |_| Ok(None));
+        assert_eq!(
+            r.problems[0],
+            "journal entry journal/r1/000000000000.json: access denied"
+        );
+
+        let r = run(chain(3), &[0, 2], &[]);
+        assert_eq!(
+            r.problems,
+            ["k1.cast.zst: MISSING: journaled by recorder r1 (entry 1) but it is not in the store"]
+        );
+        let journal = JournalRead {
+            entries: chain(1).into_iter().map(Ok).collect(),
+            ..JournalRead::default()
+        };
+        let mut unreadable = |_: &str| -> SealLookup<StoreError> {
+            Err(IndexError::Invalid("seal frame magic missing".into()).into())
+        };
+        let r = check(journal, None, &[], &mut unreadable);
+        assert_eq!(
+            r.problems,
+            [
+                "k0.cast.zst: MISSING: journaled by recorder r1 (entry 0) but cannot index: seal frame magic missing"
+            ]
+        );
     }
 }

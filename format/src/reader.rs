@@ -685,7 +685,7 @@ impl<'a> Verifier<'a> {
                     ProblemKind::BadRecord,
                     seg.offset,
                     Some(chunk.record_at as u64),
-                    e.clone(),
+                    e.to_string(),
                 ),
                 Ok(r) if r.seq != self.next_seq => {
                     let what = if r.seq < self.next_seq {

@@ -153,13 +153,56 @@ pub fn encode_seal(
     skippable_frame(SEAL_MAGIC, &payload)
 }
 
-/// Parses a seal frame's payload. Errors say what is malformed.
-pub fn decode_seal(payload: &[u8]) -> Result<Seal, String> {
-    let rest = payload
-        .strip_prefix(SEAL_PREFIX)
-        .ok_or("seal does not start with TTSEAL1")?;
+/// Why a seal frame's payload is malformed (each message is what `verify`
+/// reports after "seal is malformed: ").
+#[derive(Debug, thiserror::Error)]
+pub enum SealError {
+    /// The payload does not start with the seal's tag.
+    #[error("seal does not start with TTSEAL1")]
+    Prefix,
+    /// The trailer (length and magic) is missing.
+    #[error("seal trailer missing")]
+    TrailerMissing,
+    /// The trailer's length is not the frame's.
+    #[error("seal trailer length does not match")]
+    TrailerLength,
+    /// The text between tag and trailer is not UTF-8.
+    #[error("seal is not UTF-8")]
+    NotUtf8,
+    /// There is no body line.
+    #[error("seal body missing")]
+    BodyMissing,
+    /// The body line has no newline.
+    #[error("seal body unterminated")]
+    BodyUnterminated,
+    /// The body is not the JSON of a [`SealBody`].
+    #[error("seal body: {0}")]
+    Body(serde_json::Error),
+    /// There is no `seal=` line.
+    #[error("seal hash missing")]
+    HashMissing,
+    /// The `seal=` line is malformed.
+    #[error("seal hash line malformed")]
+    HashLine,
+    /// The hash is not 64 hex digits.
+    #[error("seal hash malformed")]
+    Hash,
+    /// The `sig=` line is malformed.
+    #[error("seal signature line malformed")]
+    SignatureLine,
+    /// The signature is not 128 hex digits.
+    #[error("seal signature malformed")]
+    Signature,
+    /// Lines follow the signature.
+    #[error("unexpected data in seal")]
+    TrailingData,
+}
+
+/// Parses a seal frame's payload.
+pub fn decode_seal(payload: &[u8]) -> Result<Seal, SealError> {
+    let rest = payload.strip_prefix(SEAL_PREFIX).ok_or(SealError::Prefix)?;
     if rest.len() < 12 || &rest[rest.len() - 8..] != SEAL_TRAILER {
-        return Err("seal trailer missing".into());
+        return Err(SealError::TrailerMissing);
     }
     let stated = u32::from_le_bytes(
         rest[rest.len() - 12..rest.len() - 8]
@@ -167,36 +210,36 @@ pub fn decode_seal(payload: &[u8]) -> Result<Seal, String> {
             .unwrap_or_default(),
     );
     if stated as usize != payload.len() + 8 {
-        return Err("seal trailer length does not match".into());
+        return Err(SealError::TrailerLength);
     }
-    let text = std::str::from_utf8(&rest[..rest.len() - 12]).map_err(|_| "seal is not UTF-8")?;
+    let text = std::str::from_utf8(&rest[..rest.len() - 12]).map_err(|_| SealError::NotUtf8)?;
     let mut lines = text.split_inclusive('\n');
-    let body_line = lines.next().ok_or("seal body missing")?;
+    let body_line = lines.next().ok_or(SealError::BodyMissing)?;
     let body_bytes = body_line
         .strip_suffix('\n')
-        .ok_or("seal body unterminated")?;
-    let body: SealBody = serde_json::from_str(body_bytes).map_err(|e| format!("seal body: {e}"))?;
+        .ok_or(SealError::BodyUnterminated)?;
+    let body: SealBody = serde_json::from_str(body_bytes).map_err(SealError::Body)?;
     let mut hash = [0u8; 32];
-    let seal_line = lines.next().ok_or("seal hash missing")?;
+    let seal_line = lines.next().ok_or(SealError::HashMissing)?;
     let h = seal_line
         .strip_prefix("seal=")
         .and_then(|l| l.strip_suffix('\n'))
-        .ok_or("seal hash line malformed")?;
-    hex::decode_to_slice(h, &mut hash).map_err(|_| "seal hash malformed")?;
+        .ok_or(SealError::HashLine)?;
+    hex::decode_to_slice(h, &mut hash).map_err(|_| SealError::Hash)?;
     let signature = match lines.next() {
         None => None,
         Some(l) => {
             let s = l
                 .strip_prefix("sig=")
                 .and_then(|l| l.strip_suffix('\n'))
-                .ok_or("seal signature line malformed")?;
+                .ok_or(SealError::SignatureLine)?;
             let mut sig = [0u8; 64];
-            hex::decode_to_slice(s, &mut sig).map_err(|_| "seal signature malformed")?;
+            hex::decode_to_slice(s, &mut sig).map_err(|_| SealError::Signature)?;
             Some(sig)
         }
     };
     if lines.next().is_some() {
-        return Err("unexpected data in seal".into());
+        return Err(SealError::TrailingData);
     }
     Ok(Seal {
         body,
@@ -233,5 +276,38 @@ mod tests {
         let mut bad = payload.to_vec();
         bad[10] ^= 1;
         assert!(decode_seal(&bad).is_err());
+    }
+
+    #[test]
+    fn malformed_seals_say_what_is_wrong() {
+        let body = SealBody {
+            format: 1,
+            id: "00".repeat(16),
+            chunks: 0,
+            lines: 0,
+            duration: 0,
+            bytes: 0,
+            end: EndReason::Exited { code: 0 },
+            sealed_at: 1,
+            last_link: "11".repeat(32),
+            segments: vec![],
+        };
+        let frame = encode_seal(&body, &[1; 32], |_| None);
+        let payload = &frame[8..];
+        let err = |p: &[u8]| decode_seal(p).unwrap_err();
+        assert!(matches!(err(b"TTSEAL0"), SealError::Prefix));
+        assert_eq!(
+            err(b"TTSEAL0").to_string(),
+            "seal does not start with TTSEAL1"
+        );
+        assert!(matches!(
+            err(&payload[..payload.len() - 1]),
+            SealError::TrailerMissing
+        ));
+        let mut extra = payload[..payload.len() - 12].to_vec();
+        extra.extend(b"x\n");
+        extra.extend(((extra.len() + 20) as u32).to_le_bytes());
+        extra.extend(SEAL_TRAILER);
+        assert_eq!(err(&extra).to_string(), "seal signature line malformed");
     }
 }

@@ -6,7 +6,7 @@
 use std::io::Read;
 use std::ops::Range;
 
-use crate::chain::{ChunkRecord, RECORD_PREFIX, sha256};
+use crate::chain::{ChunkRecord, RECORD_PREFIX, RecordError, sha256};
 use crate::frames::Frame;
 
 /// Largest uncompressed segment accepted (the writer's bound is ≤ 32 MiB
@@ -65,7 +65,7 @@ pub struct ChunkScan {
     /// Where the record line starts.
     pub record_at: usize,
     /// The record line, parsed (or why it could not be).
-    pub record: Result<ChunkRecord, String>,
+    pub record: Result<ChunkRecord, RecordError>,
     /// Number of lines in `lines`.
     pub line_count: u64,
     /// Whether length, line count and SHA-256 match the record.
@@ -151,7 +151,7 @@ fn decode_with(frame: &Frame, first: bool, hash: bool, frame_sha256: String) -> 
             break;
         };
         if data[pos..].starts_with(RECORD_PREFIX) {
-            let record = ChunkRecord::parse(&data[pos..=nl]).map_err(|e| e.to_string());
+            let record = ChunkRecord::parse(&data[pos..=nl]);
             let body = &data[chunk_start..pos];
             let content_ok = match &record {
                 Ok(r) => {

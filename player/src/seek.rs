@@ -636,10 +636,14 @@ fn save_cache(dir: &Path, key: &str, scan: &Scan) -> io::Result<()> {
     Ok(())
 }
 
+/// A time argument that [`parse_time`] does not accept.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("bad time {0:?}: use seconds (90, 90.5) or [[h:]m:]s[.ms] (1:30, 1:02:03.250)")]
+pub struct BadTime(pub String);
+
 /// Parses a time: seconds (`90`, `90.5`) or `[[h:]m:]s[.frac]`.
-pub fn parse_time(s: &str) -> Result<Micros, String> {
-    let bad =
-        || format!("bad time {s:?}: use seconds (90, 90.5) or [[h:]m:]s[.ms] (1:30, 1:02:03.250)");
+pub fn parse_time(s: &str) -> Result<Micros, BadTime> {
+    let bad = || BadTime(s.to_string());
     let s = s.trim();
     let parts: Vec<&str> = s.split(':').collect();
     if parts.is_empty() || parts.len() > 3 || parts.iter().any(|p| p.is_empty()) {
@@ -707,5 +711,9 @@ mod tests {
         ] {
             assert!(parse_time(bad).is_err(), "{bad}");
         }
+        assert_eq!(
+            parse_time(" 1:75").unwrap_err().to_string(),
+            "bad time \" 1:75\": use seconds (90, 90.5) or [[h:]m:]s[.ms] (1:30, 1:02:03.250)"
+        );
     }
 }

@@ -13,12 +13,36 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use aws_credential_types::Credentials;
+use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
-use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningError, SigningSettings, sign};
 use aws_sigv4::sign::v4;
 
 /// The AgentCore service name for signing.
 pub const SERVICE: &str = "bedrock-agentcore";
+
+/// Why a request could not be signed (or a signer not made).
+#[derive(Debug, thiserror::Error)]
+pub enum SigV4Error {
+    /// The runtime that checks the credential chain could not start.
+    #[error("{0}")]
+    Runtime(std::io::Error),
+    /// The standard chain has no credentials provider at all.
+    #[error("{}", NO_CREDENTIALS)]
+    NoCredentials,
+    /// The chain's provider yielded no credentials.
+    #[error("{} ({})", NO_CREDENTIALS, .0)]
+    Credentials(CredentialsError),
+    /// The signing parameters are incomplete.
+    #[error("{0}")]
+    Params(v4::signing_params::BuildError),
+    /// The request names no host (neither a `host` header nor in its URI).
+    #[error("the request has no host")]
+    NoHost,
+    /// aws-sigv4 refused the request or could not sign it.
+    #[error("{0}")]
+    Signing(SigningError),
+}
 
 /// Signs upgrade requests.
 #[derive(Clone)]
@@ -52,17 +76,17 @@ impl Signer {
     /// A signer with credentials from AWS's standard chain. Checks once
     /// (blocking, outside any async runtime) that the chain yields
     /// credentials, so a proxy without any refuses to start.
-    pub fn from_chain(region: &str) -> Result<Signer, String> {
+    pub fn from_chain(region: &str) -> Result<Signer, SigV4Error> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|e| e.to_string())?;
+            .map_err(SigV4Error::Runtime)?;
         rt.block_on(async {
-            let provider = chain().await.ok_or(NO_CREDENTIALS)?;
+            let provider = chain().await.ok_or(SigV4Error::NoCredentials)?;
             provider
                 .provide_credentials()
                 .await
-                .map_err(|e| format!("{NO_CREDENTIALS} ({e})"))
+                .map_err(SigV4Error::Credentials)
         })?;
         Ok(Signer {
             creds: Arc::new(Creds::Chain(tokio::sync::OnceCell::new())),
@@ -79,7 +103,7 @@ impl Signer {
     }
 
     /// The credentials to sign with now.
-    pub async fn credentials(&self) -> Result<Credentials, String> {
+    pub async fn credentials(&self) -> Result<Credentials, SigV4Error> {
         match &*self.creds {
             Creds::Static(c) => Ok(c.clone()),
             Creds::Chain(cell) => {
@@ -87,11 +111,11 @@ impl Signer {
                     .get_or_init(chain)
                     .await
                     .as_ref()
-                    .ok_or(NO_CREDENTIALS)?;
+                    .ok_or(SigV4Error::NoCredentials)?;
                 provider
                     .provide_credentials()
                     .await
-                    .map_err(|e| format!("{NO_CREDENTIALS} ({e})"))
+                    .map_err(SigV4Error::Credentials)
             }
         }
     }
@@ -99,7 +123,11 @@ impl Signer {
     /// Signs `req` in place with the current credentials (adds
     /// `x-amz-date`, `authorization` and, with temporary credentials,
     /// `x-amz-security-token`).
-    pub async fn sign(&self, req: &mut http::Request<()>, at: SystemTime) -> Result<(), String> {
+    pub async fn sign(
+        &self,
+        req: &mut http::Request<()>,
+        at: SystemTime,
+    ) -> Result<(), SigV4Error> {
         let creds = self.credentials().await?;
         sign_with(&creds, &self.region, req, at)
     }
@@ -119,7 +147,7 @@ pub fn sign_with(
     region: &str,
     req: &mut http::Request<()>,
     at: SystemTime,
-) -> Result<(), String> {
+) -> Result<(), SigV4Error> {
     {
         let identity = creds.clone().into();
         let params = v4::SigningParams::builder()
@@ -129,7 +157,7 @@ pub fn sign_with(
             .time(at)
             .settings(SigningSettings::default())
             .build()
-            .map_err(|e| e.to_string())?
+            .map_err(SigV4Error::Params)?
             .into();
         // Sign what AgentCore's own clients sign: the host and the session
         // id (aws-sigv4 adds x-amz-date and the security token). Hop-by-hop
@@ -141,7 +169,7 @@ pub fn sign_with(
             .and_then(|v| v.to_str().ok())
             .map(str::to_string)
             .or_else(|| req.uri().authority().map(|a| a.to_string()))
-            .ok_or("the request has no host")?;
+            .ok_or(SigV4Error::NoHost)?;
         let mut headers = vec![("host".to_string(), host)];
         if let Some(v) = req
             .headers()
@@ -157,9 +185,9 @@ pub fn sign_with(
             headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
             SignableBody::Bytes(&[]),
         )
-        .map_err(|e| e.to_string())?;
+        .map_err(SigV4Error::Signing)?;
         let (instructions, _signature) = sign(signable, &params)
-            .map_err(|e| e.to_string())?
+            .map_err(SigV4Error::Signing)?
             .into_parts();
         instructions.apply_to_request_http1x(req);
         Ok(())

@@ -3,39 +3,117 @@
 //! each with a deadline, so a slow or broken client never holds up others.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::pem::{self, PemObject};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
-use tokio_rustls::rustls::{ClientConfig, RootCertStore, ServerConfig};
+use tokio_rustls::rustls::{self, ClientConfig, RootCertStore, ServerConfig};
 use tokio_rustls::server::TlsStream;
 
 /// How long a client may take to complete the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Why a TLS configuration could not be built from the files given.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// The certificate file could not be read.
+    #[error("{}: cannot read the certificate ({error})", .path.display())]
+    ReadCert {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        error: pem::Error,
+    },
+    /// The certificate file is not a PEM certificate chain.
+    #[error("{}: not a PEM certificate chain ({error})", .path.display())]
+    NotCertChain {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        error: pem::Error,
+    },
+    /// A certificate file holds no certificate.
+    #[error("{}: no certificate in the file", .path.display())]
+    NoCert {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The key file holds no usable PEM private key.
+    #[error("{}: no usable PEM private key ({error})", .path.display())]
+    Key {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        error: pem::Error,
+    },
+    /// The certificate and the key do not match (or rustls refuses them).
+    #[error("certificate and key do not work together: {0}")]
+    CertKey(rustls::Error),
+    /// The CA certificate file could not be read.
+    #[error("{}: cannot read the CA certificate ({error})", .path.display())]
+    ReadCa {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        error: pem::Error,
+    },
+    /// A certificate in the CA file is not PEM.
+    #[error("{}: not a PEM certificate ({error})", .path.display())]
+    NotCaCert {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        error: pem::Error,
+    },
+    /// A certificate in the CA file cannot be a trust anchor.
+    #[error("{}: unusable CA certificate ({error})", .path.display())]
+    UnusableCa {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        error: rustls::Error,
+    },
+    /// The system has no trusted roots and no CA file was given.
+    #[error("no trusted CA certificates on this system; pass --ca-cert FILE")]
+    NoRoots,
+    /// rustls refused its own default protocol versions.
+    #[error("{0}")]
+    Protocols(rustls::Error),
+}
+
 /// Builds an acceptor from a PEM certificate chain and a PEM private key.
-pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, String> {
+pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .map_err(|e| format!("{}: cannot read the certificate ({e})", cert.display()))?
+        .map_err(|error| TlsError::ReadCert {
+            path: cert.to_path_buf(),
+            error,
+        })?
         .collect::<Result<_, _>>()
-        .map_err(|e| format!("{}: not a PEM certificate chain ({e})", cert.display()))?;
+        .map_err(|error| TlsError::NotCertChain {
+            path: cert.to_path_buf(),
+            error,
+        })?;
     if certs.is_empty() {
-        return Err(format!("{}: no certificate in the file", cert.display()));
+        return Err(TlsError::NoCert {
+            path: cert.to_path_buf(),
+        });
     }
-    let key = PrivateKeyDer::from_pem_file(key)
-        .map_err(|e| format!("{}: no usable PEM private key ({e})", key.display()))?;
-    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|error| TlsError::Key {
+        path: key.to_path_buf(),
+        error,
+    })?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
+        .map_err(TlsError::Protocols)?
         .with_no_client_auth()
         .with_single_cert(certs, key)
-        .map_err(|e| format!("certificate and key do not work together: {e}"))?;
+        .map_err(TlsError::CertKey)?;
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
@@ -99,35 +177,42 @@ impl axum::serve::Listener for TlsListener {
 /// A client configuration for `wss://`: the system's trusted roots, plus the
 /// certificates in `extra_ca` (PEM) when given — for hosts with a private or
 /// self-signed certificate.
-pub fn client_config(extra_ca: Option<&Path>) -> Result<Arc<ClientConfig>, String> {
+pub fn client_config(extra_ca: Option<&Path>) -> Result<Arc<ClientConfig>, TlsError> {
     let mut roots = RootCertStore::empty();
     let native = rustls_native_certs::load_native_certs();
     for cert in native.certs {
         let _ = roots.add(cert);
     }
     if let Some(path) = extra_ca {
-        let certs = CertificateDer::pem_file_iter(path)
-            .map_err(|e| format!("{}: cannot read the CA certificate ({e})", path.display()))?;
+        let certs = CertificateDer::pem_file_iter(path).map_err(|error| TlsError::ReadCa {
+            path: path.to_path_buf(),
+            error,
+        })?;
         let mut n = 0;
         for cert in certs {
-            let cert =
-                cert.map_err(|e| format!("{}: not a PEM certificate ({e})", path.display()))?;
-            roots
-                .add(cert)
-                .map_err(|e| format!("{}: unusable CA certificate ({e})", path.display()))?;
+            let cert = cert.map_err(|error| TlsError::NotCaCert {
+                path: path.to_path_buf(),
+                error,
+            })?;
+            roots.add(cert).map_err(|error| TlsError::UnusableCa {
+                path: path.to_path_buf(),
+                error,
+            })?;
             n += 1;
         }
         if n == 0 {
-            return Err(format!("{}: no certificate in the file", path.display()));
+            return Err(TlsError::NoCert {
+                path: path.to_path_buf(),
+            });
         }
     }
     if roots.is_empty() {
-        return Err("no trusted CA certificates on this system; pass --ca-cert FILE".into());
+        return Err(TlsError::NoRoots);
     }
-    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
+        .map_err(TlsError::Protocols)?
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(Arc::new(config))
@@ -169,4 +254,45 @@ pub async fn connect_stream(
         .connect(name, tcp)
         .await?;
     Ok(tokio_tungstenite::MaybeTlsStream::Rustls(conn))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unusable_files_are_named_with_what_is_wrong() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "").unwrap();
+        let missing = dir.path().join("missing.pem");
+        let Err(e) = acceptor(&missing, &empty) else {
+            panic!("a missing certificate was accepted")
+        };
+        assert!(matches!(e, TlsError::ReadCert { .. }), "{e:?}");
+        assert!(
+            e.to_string().starts_with(&format!(
+                "{}: cannot read the certificate (",
+                missing.display()
+            )),
+            "{e}"
+        );
+        let Err(e) = acceptor(&empty, &empty) else {
+            panic!("an empty certificate file was accepted")
+        };
+        assert_eq!(
+            e.to_string(),
+            format!("{}: no certificate in the file", empty.display())
+        );
+        let e = client_config(Some(&empty)).unwrap_err();
+        assert!(matches!(e, TlsError::NoCert { .. }), "{e:?}");
+        let e = client_config(Some(&missing)).unwrap_err();
+        assert!(
+            e.to_string().starts_with(&format!(
+                "{}: cannot read the CA certificate (",
+                missing.display()
+            )),
+            "{e}"
+        );
+    }
 }

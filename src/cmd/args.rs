@@ -108,9 +108,7 @@ impl TlsArgs {
     /// The TLS acceptor, when a certificate and key are given.
     pub fn acceptor(self) -> Result<Option<tokio_rustls::TlsAcceptor>> {
         match self.tls_cert.zip(self.tls_key) {
-            Some((cert, key)) => Ok(Some(
-                termtrail_recorder::tls::acceptor(&cert, &key).map_err(anyhow::Error::msg)?,
-            )),
+            Some((cert, key)) => Ok(Some(termtrail_recorder::tls::acceptor(&cert, &key)?)),
             None => Ok(None),
         }
     }
@@ -143,9 +141,7 @@ fn client_tls(
         }
         return Ok(None);
     }
-    termtrail_recorder::tls::client_config(ca)
-        .map(Some)
-        .map_err(anyhow::Error::msg)
+    Ok(Some(termtrail_recorder::tls::client_config(ca)?))
 }
 
 /// `--session` for the client commands (`attach`, `exec`).

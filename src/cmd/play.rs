@@ -68,7 +68,7 @@ fn positive_f64(s: &str) -> Result<f64, String> {
 
 /// Runs `play`.
 pub fn run(a: PlayArgs) -> Result<Exit> {
-    let start = parse_time(&a.start).map_err(anyhow::Error::msg)?;
+    let start = parse_time(&a.start)?;
     if !io::stdout().is_terminal() {
         bail!(
             "play needs a terminal on stdout; for a screen use `termtrail snapshot {} --at T`, for a file `termtrail export`",

@@ -134,9 +134,9 @@ impl ProxyArgs {
             .clone()
             .or_else(|| termtrail_recorder::sigv4::region_of_arn(&self.runtime).map(str::to_string))
             .context("SigV4 needs a region: pass --region, or --runtime with a full runtime ARN")?;
-        Ok(Some(
-            termtrail_recorder::sigv4::Signer::from_chain(&region).map_err(anyhow::Error::msg)?,
-        ))
+        Ok(Some(termtrail_recorder::sigv4::Signer::from_chain(
+            &region,
+        )?))
     }
 }
 

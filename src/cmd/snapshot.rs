@@ -45,7 +45,7 @@ pub struct SnapshotArgs {
 
 /// Runs `snapshot`.
 pub fn run(a: SnapshotArgs) -> Result<Exit> {
-    let at = parse_time(&a.at).map_err(anyhow::Error::msg)?;
+    let at = parse_time(&a.at)?;
     let cache = if a.no_cache { None } else { cache_dir() };
     let mut bar = Progress::new("building keyframes");
     let (found, _fetched) = open_seeker(&a.file, cache.as_deref(), &mut |done, total| {

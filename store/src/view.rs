@@ -5,9 +5,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use termtrail_format::chain::Hash;
 use termtrail_format::index::load_index;
-use termtrail_format::journal::{JournalRead, read_journal};
+use termtrail_format::journal::{JournalRead, SealLookup, SealLookupError, read_journal};
 
 use crate::layout::day_prefix;
 use crate::par::par_map;
@@ -56,7 +55,7 @@ impl StoreView {
     /// The journal's entries: all of them, or with `since` (Unix seconds)
     /// those sealed from then on and one before per recorder, the older ones
     /// only listed (see [`termtrail_format::journal::read_journal`]).
-    pub fn journal(&self, since: Option<u64>) -> Result<JournalRead, StoreError> {
+    pub fn journal(&self, since: Option<u64>) -> Result<JournalRead<StoreError>, StoreError> {
         let keys = self
             .store
             .list("journal/", None)?
@@ -69,10 +68,7 @@ impl StoreView {
         Ok(read_journal(keys, since, &mut |batch| {
             par_map(batch, threads, |k| {
                 let mut bytes = Vec::new();
-                self.store
-                    .read(k, &mut bytes)
-                    .map(|_| bytes)
-                    .map_err(|e| e.to_string())
+                self.store.read(k, &mut bytes).map(|_| bytes)
             })
         }))
     }
@@ -86,22 +82,18 @@ impl StoreView {
     }
 
     /// A recording's seal hash from its index (None: unsealed).
-    pub fn seal_of(&self, rel: &str) -> Result<Option<Hash>, String> {
-        let size = self
-            .size_of(rel)
-            .map_err(|_| "it is not in the store".to_string())?;
+    pub fn seal_of(&self, rel: &str) -> SealLookup<StoreError> {
+        let size = self.size_of(rel).map_err(SealLookupError::NotInStore)?;
         let mut reader = self
             .store
             .open(rel, size, 256 << 10)
-            .map_err(|_| "it is not in the store".to_string())?;
-        load_index(&mut reader)
-            .map(|i| i.seal_hash)
-            .map_err(|e| e.to_string())
+            .map_err(SealLookupError::NotInStore)?;
+        Ok(load_index(&mut reader)?.seal_hash)
     }
 
     /// [`StoreView::seal_of`] for many recordings at once (as many in
     /// flight as the store reads well), by key.
-    pub fn seals_of(&self, rels: &[String]) -> HashMap<String, Result<Option<Hash>, String>> {
+    pub fn seals_of(&self, rels: &[String]) -> HashMap<String, SealLookup<StoreError>> {
         let seals = par_map(rels, self.store.read_threads(), |rel| self.seal_of(rel));
         rels.iter().cloned().zip(seals).collect()
     }
