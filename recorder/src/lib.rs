@@ -23,6 +23,7 @@
 
 pub mod client;
 pub mod exec;
+pub mod header;
 pub mod journal;
 pub mod protocol;
 pub mod proxy;

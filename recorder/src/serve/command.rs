@@ -13,14 +13,14 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
-use termtrail_format::cast::{Header, RecordingMeta};
-use termtrail_format::event::{EventData, TermSize};
+use termtrail_format::event::EventData;
 use termtrail_format::seal::EndReason;
 use termtrail_format::store::KeyParts;
 use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 
 use super::{Host, refuse};
+use crate::header::{RecordingInfo, Source};
 use crate::protocol::{SESSION_HEADER, valid_session_id};
 use crate::recording::Recording;
 
@@ -92,18 +92,19 @@ pub(super) async fn run_command(
             "timeout must be 1 to 3600 seconds",
         );
     }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let now = crate::header::unix_now();
     let id = match termtrail_format::writer::new_recording_id() {
         Ok(id) => format!("cmd-{}", &hex::encode(id)[..16]),
         Err(e) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", &e),
     };
-    let source = if upstream.is_some() { "proxy" } else { "serve" };
+    let source = if upstream.is_some() {
+        Source::Proxy
+    } else {
+        Source::Serve
+    };
     let dest = Arc::clone(&host.opts.destination);
     let new = match dest.create(&KeyParts {
-        source,
+        source: source.as_str(),
         session: &session,
         shell: &id,
         start: now,
@@ -117,18 +118,16 @@ pub(super) async fn run_command(
             );
         }
     };
-    let mut header = Header::new(TermSize::DEFAULT);
-    header.timestamp = Some(now);
-    header.command = Some(req.command.clone());
-    let mut meta = RecordingMeta {
-        source: Some(source.into()),
-        session: Some(session.clone()),
-        shell: Some(id.clone()),
-        principal: Some(host.opts.principal.clone()),
-        ..RecordingMeta::default()
-    };
-    new.bind_after(&mut meta);
-    header.termtrail = Some(meta);
+    let header = RecordingInfo::command(
+        source,
+        &session,
+        &id,
+        &host.opts.principal,
+        &req.command,
+        now,
+    )
+    .after(new.after.clone())
+    .header();
     let path = new.path.clone();
     let done = dest.on_done(new);
     let recording = match Recording::start(&path, header, host.opts.writer.clone(), Some(done)) {

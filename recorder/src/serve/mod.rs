@@ -23,13 +23,13 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use termtrail_format::cast::{Header, RecordingMeta};
 use termtrail_format::event::TermSize;
 use termtrail_format::seal::EndReason;
 use termtrail_format::store::KeyParts;
 use termtrail_format::writer::WriterOptions;
 use tokio::sync::Semaphore;
 
+use crate::header::{RecordingInfo, Source};
 use crate::protocol::{
     MAX_FRAME, SESSION_HEADER, SHELL_ID_HEADER, status_failure, valid_session_id, valid_shell_id,
 };
@@ -314,18 +314,15 @@ async fn start_shell(
             &e,
         ))
     };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let now = crate::header::unix_now();
     let source = match host.opts.backend {
-        Backend::Local { .. } => "serve",
-        Backend::Proxy(_) => "proxy",
+        Backend::Local { .. } => Source::Serve,
+        Backend::Proxy(_) => Source::Proxy,
     };
     let dest = Arc::clone(&host.opts.destination);
     let new = dest
         .create(&KeyParts {
-            source,
+            source: source.as_str(),
             session,
             shell: shell_id,
             start: now,
@@ -333,39 +330,25 @@ async fn start_shell(
         .map_err(|e| internal(format!("cannot create the recording: {e}")))?;
     let path = new.path.clone();
     let size = TermSize::DEFAULT;
-    let mut header = Header::new(size);
-    header.term.kind = Some("xterm-256color".into());
-    header.timestamp = Some(now);
-    let mut meta = RecordingMeta {
-        source: Some(source.into()),
-        session: Some(session.to_string()),
-        shell: Some(shell_id.to_string()),
-        principal: Some(host.opts.principal.clone()),
-        host: std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .ok()
-            .map(|h| h.trim().to_string()),
-        input: true,
-        ..RecordingMeta::default()
-    };
-    let command = match &host.opts.backend {
-        Backend::Local { command } if command.is_empty() => vec![
-            std::env::var("SHELL")
-                .ok()
-                .filter(|s| !s.is_empty())
-                .unwrap_or_else(|| "/bin/sh".into()),
-        ],
-        Backend::Local { command } => command.clone(),
-        Backend::Proxy(up) => {
-            meta.extra
-                .insert("upstream".into(), serde_json::Value::String(up.url.clone()));
-            Vec::new()
+    let info = RecordingInfo::shell(source, session, shell_id, &host.opts.principal, now);
+    let (command, info) = match &host.opts.backend {
+        Backend::Local { command } => {
+            let command = if command.is_empty() {
+                vec![
+                    std::env::var("SHELL")
+                        .ok()
+                        .filter(|s| !s.is_empty())
+                        .unwrap_or_else(|| "/bin/sh".into()),
+                ]
+            } else {
+                command.clone()
+            };
+            let line = crate::rec::shell_join(&command);
+            (command, info.with_command(Some(line)))
         }
+        Backend::Proxy(up) => (Vec::new(), info.with_upstream(&up.url)),
     };
-    if !command.is_empty() {
-        header.command = Some(crate::rec::shell_join(&command));
-    }
-    new.bind_after(&mut meta);
-    header.termtrail = Some(meta);
+    let header = info.after(new.after.clone()).header();
     let done = dest.on_done(new);
     let recording = Recording::start(&path, header, host.opts.writer.clone(), Some(done))
         .map_err(|e| internal(e.to_string()))?;
