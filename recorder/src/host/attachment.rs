@@ -8,10 +8,12 @@
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use termtrail_format::event::EventData;
 use tokio::sync::{mpsc, oneshot};
+// tokio's clock: the idle and grace timers run on paused time in tests.
+use tokio::time::Instant;
 
 use crate::recording::Recording;
 
