@@ -1,13 +1,15 @@
 //! termtrail's recorders.
 //!
-//! This crate owns turning live terminals into events for the format crate's
-//! [`ChainWriter`](termtrail_format::writer::ChainWriter): the local PTY
-//! recorder behind `termtrail rec` ([`rec`]) with the terminal handling it
-//! needs ([`tty`]); the shell host behind `serve` ([`serve`], speaking the
-//! AgentCore shell protocol of [`protocol`]) and the recording proxy
-//! ([`proxy`]) with their recordings ([`recording`]); the clients `attach`
-//! and `exec` ([`client`], [`exec`], [`tls`], [`sigv4`]). Where recordings
-//! go is the store crate's ([`termtrail_store::destination::Destination`]).
+//! This crate owns turning live terminals into recordings: the one
+//! recording engine every source uses ([`recording`]) with the header every
+//! recording starts with ([`header`]); the local PTY recorder behind
+//! `termtrail rec` ([`rec`]) with the terminal handling it needs ([`tty`]);
+//! the shell host behind `serve` and `proxy` ([`host`], speaking the
+//! AgentCore shell protocol of [`protocol`]) over a local PTY or a relay to
+//! an upstream host ([`upstream`]: AgentCore, terminado); the clients
+//! `attach` and `exec` ([`client`], [`exec`], [`tls`], [`sigv4`]). Where
+//! recordings go is the store crate's
+//! ([`termtrail_store::destination::Destination`]).
 //!
 //! ```no_run
 //! use termtrail_recorder::rec::{RecOptions, record};
@@ -23,11 +25,12 @@
 
 pub mod client;
 pub mod exec;
+pub mod header;
+pub mod host;
 pub mod protocol;
-pub mod proxy;
 pub mod rec;
 pub mod recording;
-pub mod serve;
 pub mod sigv4;
 pub mod tls;
 pub mod tty;
+pub mod upstream;

@@ -7,10 +7,11 @@
 //! - signals: SIGWINCH resizes, SIGUSR1 adds a marker, SIGTERM/SIGINT/SIGHUP
 //!   end the session;
 //! - waiter: reaps the child;
-//! - writer: owns the [`ChainWriter`], ticks it every 100 ms, commits once
-//!   per batch of events (group commit).
+//! - writer: runs the recording engine ([`crate::recording`]) on a thread of
+//!   its own: it owns the [`ChainWriter`], ticks it every 100 ms and commits
+//!   once per batch of events (group commit).
 //!
-//! The writer channel is bounded: a slow disk slows the program's output
+//! The engine's queue is bounded: a slow disk slows the program's output
 //! (back-pressure through the PTY) instead of growing memory or dropping
 //! frames.
 
@@ -21,17 +22,14 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{
-    Receiver, RecvTimeoutError, SyncSender, TrySendError, channel, sync_channel,
-};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use pty_process::blocking::Pty;
 use rustix::event::{PollFd, PollFlags, poll};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGWINCH};
-use termtrail_format::cast::{Header, RecordingMeta};
-use termtrail_format::event::{Event, EventData, Micros, TermSize};
+use termtrail_format::event::{Event, EventData, TermSize};
 use termtrail_format::seal::EndReason;
 use termtrail_format::sign::SecretKey;
 use termtrail_format::utf8::Utf8Stitcher;
@@ -39,6 +37,8 @@ use termtrail_format::writer::{
     ChainWriter, SealSummary, WriteError, WriterOptions, new_recording_id,
 };
 
+use crate::header::RecordingInfo;
+use crate::recording::{Clock, Engine, Jobs, Pace, Recording, RecordingError, TryRecord};
 use crate::tty::{RawMode, reading_secret, restore_terminal, stdin_is_tty, terminal_size};
 
 /// The default marker hotkey: Ctrl+\ (0x1c).
@@ -47,8 +47,8 @@ pub const MARKER_KEY: u8 = 0x1c;
 const DRAIN_QUIET: Duration = Duration::from_millis(100);
 /// Upper bound on draining (background jobs may keep writing).
 const DRAIN_MAX: Duration = Duration::from_secs(2);
-/// Writer idle tick (closes chunks by age).
-const TICK: Duration = Duration::from_millis(100);
+/// How often the output pump looks up from an idle PTY.
+const POLL: Duration = Duration::from_millis(100);
 /// Grace between SIGHUP and SIGKILL when ending the command.
 const KILL_GRACE: Duration = Duration::from_secs(2);
 
@@ -144,32 +144,10 @@ pub enum RecError {
     Io(#[from] io::Error),
 }
 
-enum Msg {
-    Event(Event),
-    Finish(EndReason),
-}
-
 enum Control {
     Exited(i32),
     Signal(i32),
     WriterFailed,
-}
-
-/// The recorder's clock: microseconds since the session started.
-#[derive(Clone, Copy)]
-struct Clock(Instant);
-
-impl Clock {
-    fn now(&self) -> Micros {
-        self.0.elapsed().as_micros() as Micros
-    }
-}
-
-fn host_name() -> Option<String> {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
 }
 
 /// Runs the command and records it to `path`. Returns when the command has
@@ -199,7 +177,16 @@ pub fn record(opts: &RecOptions, path: &Path) -> Result<RecOutcome, RecError> {
     let term_type = std::env::var("TERM")
         .ok()
         .filter(|t| !t.is_empty() && t != "dumb");
-    let header = build_header(opts, &command, size, term_type.clone(), &id);
+    let header = RecordingInfo::local(
+        &id,
+        size,
+        term_type.clone(),
+        (!opts.command.is_empty()).then(|| shell_join(&command)),
+        opts.title.clone(),
+        opts.input,
+    )
+    .after(opts.after.clone())
+    .header();
 
     let file = OpenOptions::new()
         .write(true)
@@ -225,9 +212,8 @@ pub fn record(opts: &RecOptions, path: &Path) -> Result<RecOutcome, RecError> {
     };
     // Handlers first: a signal that arrives as soon as the command starts
     // (a marker, a SIGTERM) must not take the default action and kill us.
-    let mut signals =
+    let signals =
         signal_hook::iterator::Signals::new([SIGWINCH, SIGTERM, SIGINT, SIGHUP, SIGUSR1])?;
-    let signals_handle = signals.handle();
     let (pty, pts) = pty_process::blocking::open().map_err(|e| spawn_err(e.to_string()))?;
     pty.resize(pty_process::Size::new(size.rows, size.cols))
         .map_err(|e| spawn_err(e.to_string()))?;
@@ -237,7 +223,7 @@ pub fn record(opts: &RecOptions, path: &Path) -> Result<RecOutcome, RecError> {
     if term_type.is_none() {
         cmd = cmd.env("TERM", "xterm-256color");
     }
-    let mut child = match cmd.spawn(pts) {
+    let child = match cmd.spawn(pts) {
         Ok(c) => c,
         Err(e) => {
             // Nothing was recorded: leave no header-only file behind.
@@ -246,56 +232,166 @@ pub fn record(opts: &RecOptions, path: &Path) -> Result<RecOutcome, RecError> {
             return Err(spawn_err(e.to_string()));
         }
     };
-    let child_pid = child.id();
-    let clock = Clock(Instant::now());
-    let pty = Arc::new(pty);
-
-    let raw = if interactive { RawMode::enter()? } else { None };
-
-    let (tx, rx) = sync_channel::<Msg>(1024);
-    let (ctl_tx, ctl_rx) = channel::<Control>();
-
-    let writer_handle = {
-        let ctl_tx = ctl_tx.clone();
-        thread::Builder::new()
-            .name("writer".into())
-            .spawn(move || {
-                // The PTY reader and the recorded program come first: a busy
-                // writer must not slow the session (it has a bounded queue
-                // and back-pressure instead).
-                if let Some(tid) =
-                    rustix::process::Pid::from_raw(rustix::thread::gettid().as_raw_nonzero().get())
-                {
-                    let _ = rustix::process::setpriority_process(Some(tid), 5);
-                }
-                let r = run_writer(writer, rx, clock);
-                if r.is_err() {
-                    let _ = ctl_tx.send(Control::WriterFailed);
-                }
-                r
-            })?
+    let clock = Clock::start();
+    let (recording, engine) =
+        Recording::new(writer, path.to_path_buf(), clock, Pace::LOCAL, Jobs::Inline);
+    let session = Session {
+        pty: Arc::new(pty),
+        recording,
+        interactive,
+        opts,
     };
-    let stop_output = Arc::new(AtomicBool::new(false));
-    let output_handle = {
-        let (pty, tx, stop) = (Arc::clone(&pty), tx.clone(), Arc::clone(&stop_output));
-        let echo = opts.echo_output;
-        thread::Builder::new()
-            .name("output".into())
-            .spawn(move || pump_output(&pty, &tx, clock, &stop, echo))?
-    };
-    {
-        let (pty, tx) = (Arc::clone(&pty), tx.clone());
-        let (record_input, marker_key, headless) = (
-            opts.input,
-            opts.marker_key.filter(|_| interactive),
-            !interactive,
-        );
-        thread::Builder::new()
-            .name("input".into())
-            .spawn(move || pump_input(&pty, &tx, clock, record_input, marker_key, headless))?;
+    session.run(child, engine, signals)
+}
+
+/// A running `rec` session: the PTY, its recording, and how it runs.
+struct Session<'a> {
+    pty: Arc<Pty>,
+    recording: Recording,
+    interactive: bool,
+    opts: &'a RecOptions,
+}
+
+impl Session<'_> {
+    /// Starts the threads (see the module docs), waits for the end of the
+    /// session and seals the recording.
+    fn run(
+        self,
+        mut child: std::process::Child,
+        engine: Engine,
+        signals: signal_hook::iterator::Signals,
+    ) -> Result<RecOutcome, RecError> {
+        let child_pid = child.id();
+        let raw = if self.interactive {
+            RawMode::enter()?
+        } else {
+            None
+        };
+        let (ctl_tx, ctl_rx) = channel::<Control>();
+        let writer_handle = self.start_writer(engine, ctl_tx.clone())?;
+        let stop_output = Arc::new(AtomicBool::new(false));
+        let output_handle = {
+            let (pty, rec, stop) = (
+                Arc::clone(&self.pty),
+                self.recording.clone(),
+                Arc::clone(&stop_output),
+            );
+            let echo = self.opts.echo_output;
+            thread::Builder::new()
+                .name("output".into())
+                .spawn(move || pump_output(&pty, &rec, &stop, echo))?
+        };
+        {
+            let (pty, rec) = (Arc::clone(&self.pty), self.recording.clone());
+            let (record_input, marker_key, headless) = (
+                self.opts.input,
+                self.opts.marker_key.filter(|_| self.interactive),
+                !self.interactive,
+            );
+            thread::Builder::new()
+                .name("input".into())
+                .spawn(move || pump_input(&pty, &rec, record_input, marker_key, headless))?;
+        }
+        let signals_handle = signals.handle();
+        self.start_signals(signals, ctl_tx.clone())?;
+        {
+            let ctl_tx = ctl_tx.clone();
+            thread::Builder::new()
+                .name("waiter".into())
+                .spawn(move || {
+                    let (code, _) = exit_code(child.wait());
+                    let _ = ctl_tx.send(Control::Exited(code));
+                })?;
+        }
+        drop(ctl_tx);
+
+        // Wait for the end of the session.
+        let (exit_code, end, writer_failed) = match ctl_rx.recv() {
+            Ok(Control::Exited(code)) => (code, EndReason::Exited { code }, false),
+            Ok(Control::Signal(sig)) => {
+                let code = end_child(child_pid, &ctl_rx).unwrap_or(128 + sig);
+                let detail = format!("termtrail received signal {}", signal_name(sig));
+                (code, EndReason::Interrupted { detail }, false)
+            }
+            Ok(Control::WriterFailed) | Err(_) => {
+                let code = end_child(child_pid, &ctl_rx).unwrap_or(255);
+                let detail = "recording failed".into();
+                (code, EndReason::Interrupted { detail }, true)
+            }
+        };
+        signals_handle.close();
+        stop_output.store(true, Ordering::SeqCst);
+        let _ = output_handle.join();
+        let rec = self.recording;
+        if !writer_failed {
+            rec.record_blocking(Event::new(rec.now(), EventData::Exit(exit_code)));
+        }
+        // A failed recording answers with its write error.
+        let sealed = rec.finish_blocking(end.clone());
+        let path = rec.path().to_path_buf();
+        drop(rec);
+        let _ = writer_handle.join();
+        drop(raw);
+        restore_terminal();
+        match sealed {
+            Ok(summary) => Ok(RecOutcome {
+                exit_code,
+                end,
+                summary,
+            }),
+            Err(e) => Err(RecError::Failed {
+                path,
+                source: match e {
+                    RecordingError::Write(e) => e,
+                    RecordingError::Panicked | RecordingError::Ended => WriteError::Failed,
+                },
+                exit_code: Some(exit_code),
+            }),
+        }
     }
-    {
-        let (pty, tx, ctl_tx) = (Arc::clone(&pty), tx.clone(), ctl_tx.clone());
+
+    /// The writer thread: runs the recording engine on a runtime of its
+    /// own; a failure of the recording ends the session.
+    fn start_writer(
+        &self,
+        engine: Engine,
+        ctl_tx: std::sync::mpsc::Sender<Control>,
+    ) -> io::Result<thread::JoinHandle<()>> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()?;
+        let failure = self.recording.failure();
+        thread::Builder::new().name("writer".into()).spawn(move || {
+            // The PTY reader and the recorded program come first: a busy
+            // writer must not slow the session (it has a bounded queue and
+            // back-pressure instead).
+            if let Some(tid) =
+                rustix::process::Pid::from_raw(rustix::thread::gettid().as_raw_nonzero().get())
+            {
+                let _ = rustix::process::setpriority_process(Some(tid), 5);
+            }
+            runtime.block_on(async move {
+                tokio::spawn(async move {
+                    failure.wait().await;
+                    let _ = ctl_tx.send(Control::WriterFailed);
+                });
+                engine.run().await;
+            });
+        })
+    }
+
+    /// The signals thread: resizes, markers, and the signals that end the
+    /// session.
+    fn start_signals(
+        &self,
+        mut signals: signal_hook::iterator::Signals,
+        ctl_tx: std::sync::mpsc::Sender<Control>,
+    ) -> io::Result<()> {
+        let (pty, rec, interactive) = (
+            Arc::clone(&self.pty),
+            self.recording.clone(),
+            self.interactive,
+        );
         thread::Builder::new()
             .name("signals".into())
             .spawn(move || {
@@ -304,17 +400,14 @@ pub fn record(opts: &RecOptions, path: &Path) -> Result<RecOutcome, RecError> {
                         SIGWINCH if interactive => {
                             if let Some(size) = terminal_size() {
                                 let _ = pty.resize(pty_process::Size::new(size.rows, size.cols));
-                                let _ = tx.send(Msg::Event(Event::new(
-                                    clock.now(),
-                                    EventData::Resize(size),
-                                )));
+                                rec.record_blocking(Event::new(rec.now(), EventData::Resize(size)));
                             }
                         }
                         SIGUSR1 => {
-                            let _ = tx.send(Msg::Event(Event::new(
-                                clock.now(),
+                            rec.record_blocking(Event::new(
+                                rec.now(),
                                 EventData::Marker(String::new()),
-                            )));
+                            ));
                         }
                         SIGWINCH => {}
                         other => {
@@ -323,104 +416,8 @@ pub fn record(opts: &RecOptions, path: &Path) -> Result<RecOutcome, RecError> {
                     }
                 }
             })?;
+        Ok(())
     }
-    {
-        let ctl_tx = ctl_tx.clone();
-        thread::Builder::new()
-            .name("waiter".into())
-            .spawn(move || {
-                let (code, _) = exit_code(child.wait());
-                let _ = ctl_tx.send(Control::Exited(code));
-            })?;
-    }
-    drop(ctl_tx);
-
-    // Wait for the end of the session.
-    let (exit_code, end, writer_failed) = match ctl_rx.recv() {
-        Ok(Control::Exited(code)) => (code, EndReason::Exited { code }, false),
-        Ok(Control::Signal(sig)) => {
-            let code = end_child(child_pid, &ctl_rx).unwrap_or(128 + sig);
-            let detail = format!("termtrail received signal {}", signal_name(sig));
-            (code, EndReason::Interrupted { detail }, false)
-        }
-        Ok(Control::WriterFailed) | Err(_) => {
-            let code = end_child(child_pid, &ctl_rx).unwrap_or(255);
-            (
-                code,
-                EndReason::Interrupted {
-                    detail: "recording failed".into(),
-                },
-                true,
-            )
-        }
-    };
-    signals_handle.close();
-    stop_output.store(true, Ordering::SeqCst);
-    let _ = output_handle.join();
-    if !writer_failed {
-        let _ = tx.send(Msg::Event(Event::new(
-            clock.now(),
-            EventData::Exit(exit_code),
-        )));
-        let _ = tx.send(Msg::Finish(end.clone()));
-    }
-    drop(tx);
-    let sealed = writer_handle.join().unwrap_or(Err(WriteError::Failed));
-    drop(raw);
-    restore_terminal();
-    match sealed {
-        Ok(summary) => Ok(RecOutcome {
-            exit_code,
-            end,
-            summary,
-        }),
-        Err(source) => Err(RecError::Failed {
-            path: path.to_path_buf(),
-            source,
-            exit_code: Some(exit_code),
-        }),
-    }
-}
-
-fn build_header(
-    opts: &RecOptions,
-    command: &[String],
-    size: TermSize,
-    term_type: Option<String>,
-    id: &[u8; 16],
-) -> Header {
-    let mut header = Header::new(size);
-    header.term.kind = term_type.or_else(|| Some("xterm-256color".into()));
-    header.timestamp = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .ok()
-        .map(|d| d.as_secs());
-    header.command = (!opts.command.is_empty()).then(|| shell_join(command));
-    header.title = opts.title.clone();
-    if let Ok(shell) = std::env::var("SHELL") {
-        header.env.insert("SHELL".into(), shell);
-    }
-    header.termtrail = Some(RecordingMeta {
-        id: hex::encode(id),
-        source: Some("local".into()),
-        host: host_name(),
-        principal: std::env::var("USER")
-            .ok()
-            .or_else(|| std::env::var("LOGNAME").ok()),
-        input: opts.input,
-        extra: opts
-            .after
-            .iter()
-            .map(|a| {
-                (
-                    termtrail_format::journal::AFTER_FIELD.to_string(),
-                    a.clone(),
-                )
-            })
-            .collect(),
-        ..RecordingMeta::default()
-    });
-    header
 }
 
 /// A process's exit code as termtrail records it (128+N when killed by
@@ -487,52 +484,7 @@ fn signal_name(sig: i32) -> &'static str {
     }
 }
 
-fn run_writer<W: termtrail_format::writer::DurableWrite>(
-    mut w: ChainWriter<W>,
-    rx: Receiver<Msg>,
-    clock: Clock,
-) -> Result<SealSummary, WriteError> {
-    loop {
-        match rx.recv_timeout(TICK) {
-            Ok(Msg::Event(e)) => {
-                w.push(&e)?;
-                // Group commit: take whatever else is already queued.
-                let mut finish = None;
-                for _ in 0..4096 {
-                    match rx.try_recv() {
-                        Ok(Msg::Event(e)) => w.push(&e)?,
-                        Ok(Msg::Finish(end)) => {
-                            finish = Some(end);
-                            break;
-                        }
-                        Err(_) => break,
-                    }
-                }
-                if let Some(end) = finish {
-                    return w.seal(end);
-                }
-                w.tick(clock.now())?;
-            }
-            Ok(Msg::Finish(end)) => return w.seal(end),
-            Err(RecvTimeoutError::Timeout) => w.tick(clock.now())?,
-            Err(RecvTimeoutError::Disconnected) => {
-                return w.seal(EndReason::Interrupted {
-                    detail: "recorder stopped".into(),
-                });
-            }
-        }
-    }
-}
-
-fn send(tx: &SyncSender<Msg>, e: Event) -> bool {
-    match tx.try_send(Msg::Event(e)) {
-        Ok(()) => true,
-        Err(TrySendError::Full(m)) => tx.send(m).is_ok(),
-        Err(TrySendError::Disconnected(_)) => false,
-    }
-}
-
-fn pump_output(pty: &Pty, tx: &SyncSender<Msg>, clock: Clock, stop: &AtomicBool, echo: bool) {
+fn pump_output(pty: &Pty, rec: &Recording, stop: &AtomicBool, echo: bool) {
     let mut buf = vec![0u8; 128 << 10];
     let mut stitch = Utf8Stitcher::new();
     let stdout = io::stdout();
@@ -559,7 +511,7 @@ fn pump_output(pty: &Pty, tx: &SyncSender<Msg>, clock: Clock, stop: &AtomicBool,
                     }
                 }
                 let timeout =
-                    rustix::event::Timespec::try_from(if stopping { DRAIN_QUIET } else { TICK })
+                    rustix::event::Timespec::try_from(if stopping { DRAIN_QUIET } else { POLL })
                         .ok();
                 let mut fds = [PollFd::new(pty, PollFlags::IN)];
                 match poll(&mut fds, timeout.as_ref()) {
@@ -574,18 +526,18 @@ fn pump_output(pty: &Pty, tx: &SyncSender<Msg>, clock: Clock, stop: &AtomicBool,
         if !nonblocking && stop.load(Ordering::SeqCst) && drain_started.is_none() {
             drain_started = Some(Instant::now());
         }
-        let now = clock.now();
+        let now = rec.now();
         if stdout_ok {
             stdout_ok = write_all_fd(stdout.as_fd(), &buf[..n]).is_ok();
         }
         let ready = stitch.push(&buf[..n]);
-        if !ready.is_empty() && !send(tx, Event::new(now, EventData::Output(ready))) {
+        if !ready.is_empty() && !rec.record_blocking(Event::new(now, EventData::Output(ready))) {
             return;
         }
     }
     let rest = stitch.finish();
     if !rest.is_empty() {
-        send(tx, Event::new(clock.now(), EventData::Output(rest)));
+        rec.record_blocking(Event::new(rec.now(), EventData::Output(rest)));
     }
 }
 
@@ -609,8 +561,7 @@ fn write_all_fd(fd: std::os::fd::BorrowedFd<'_>, mut data: &[u8]) -> io::Result<
 
 fn pump_input(
     pty: &Pty,
-    tx: &SyncSender<Msg>,
-    clock: Clock,
+    rec: &Recording,
     record_input: bool,
     marker_key: Option<u8>,
     headless: bool,
@@ -648,13 +599,13 @@ fn pump_input(
                         withheld = false;
                         let ready = stitch.push(part);
                         if !ready.is_empty() {
-                            event = Some(Event::new(clock.now(), EventData::Input(ready)));
+                            event = Some(Event::new(rec.now(), EventData::Input(ready)));
                         }
                     } else if !withheld {
                         withheld = true;
                         stitch.finish();
                         let label = "input withheld: password prompt (echo off)".to_string();
-                        event = Some(Event::new(clock.now(), EventData::Marker(label)));
+                        event = Some(Event::new(rec.now(), EventData::Marker(label)));
                     }
                 }
                 // Queued before the program gets the bytes when there is
@@ -662,25 +613,22 @@ fn pump_input(
                 // recording, and what made it exit must be in it. When the
                 // queue is full (the writer is behind) the bytes go first: a
                 // Ctrl+C must not wait for the disk.
-                let late = match event.map(|e| tx.try_send(Msg::Event(e))) {
-                    Some(Err(TrySendError::Full(m))) => Some(m),
-                    Some(Err(TrySendError::Disconnected(_))) => return,
+                let late = match event.map(|e| rec.try_record(e)) {
+                    Some(TryRecord::Full(e)) => Some(e),
+                    Some(TryRecord::Ended) => return,
                     _ => None,
                 };
                 if (&*pty).write_all(part).is_err() {
                     return;
                 }
-                if let Some(m) = late
-                    && tx.send(m).is_err()
+                if let Some(e) = late
+                    && !rec.record_blocking(e)
                 {
                     return;
                 }
             }
             if marker
-                && !send(
-                    tx,
-                    Event::new(clock.now(), EventData::Marker(String::new())),
-                )
+                && !rec.record_blocking(Event::new(rec.now(), EventData::Marker(String::new())))
             {
                 return;
             }

@@ -1,30 +1,117 @@
-//! A recording fed from async code. Each recording is an async task that
-//! batches events from a bounded channel and hands each batch to the
-//! blocking thread pool, where its [`ChainWriter`] compresses, hashes and
-//! fsyncs (never on the async executor). No thread belongs to a recording:
-//! a host with hundreds of idle shells has hundreds of idle tasks, and with
-//! `segment_idle` their compressors are freed too.
+//! The one recording engine, used by every source (`rec`, the shell host's
+//! shells, the one-shot command call): events come through a bounded queue,
+//! are handed to the [`ChainWriter`] in batches and committed once per batch
+//! (group commit), a tick closes chunks (and idle segments) by age, and a
+//! finish seals. A write error marks the recording failed once.
+//!
+//! Time comes from [`Clock`], which reads tokio's clock: tests run the
+//! engine under paused time and move it with `tokio::time::advance`.
+//!
+//! Where the writer's work runs is a choice ([`Jobs`]): a host with hundreds
+//! of shells hands each batch to the blocking pool (a few at a time, never
+//! on the async executor, and no thread per recording); `rec` gives the
+//! engine a thread of its own and runs the work there.
 
 use std::fs::File;
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use termtrail_format::cast::Header;
 use termtrail_format::event::{Event, EventData, Micros};
 use termtrail_format::seal::EndReason;
 use termtrail_format::writer::{ChainWriter, SealSummary, WriteError, WriterOptions};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 /// Capacity of the event queue; when full, producers wait (back-pressure).
 const QUEUE: usize = 1024;
 /// Events handed to the writer per batch, at most.
 const BATCH: usize = 4096;
-/// How often an active recording closes chunks by age.
-const TICK: Duration = Duration::from_millis(200);
+
+/// How often the engine ticks, and when an idle recording stops ticking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pace {
+    /// How often a recording with recent events closes chunks by age.
+    pub tick: Duration,
+    /// Ticks without events after which ticking stops until the next event
+    /// (None: it never stops).
+    pub quiet_ticks: Option<u32>,
+}
+
+impl Pace {
+    /// A host's shells: every 200 ms, for about 12 s after the last event
+    /// (1 s for the chunk, then up to the segment idle bound), so that idle
+    /// shells cost nothing.
+    pub const HOST: Pace = Pace {
+        tick: Duration::from_millis(200),
+        quiet_ticks: Some(60),
+    };
+    /// `rec`: every 100 ms for as long as the recording runs.
+    pub const LOCAL: Pace = Pace {
+        tick: Duration::from_millis(100),
+        quiet_ticks: None,
+    };
+}
+
+/// Where the writer's work (compression, hashing, fsync) runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Jobs {
+    /// The blocking thread pool, a few jobs at once over all recordings
+    /// (never on the async executor).
+    Pool,
+    /// The thread running the engine (`rec` gives it a thread of its own).
+    Inline,
+}
+
+/// A recording's clock: microseconds since it started. It reads tokio's
+/// clock, so paused time in tests moves it (outside a runtime it is the
+/// monotonic system clock).
+#[derive(Debug, Clone, Copy)]
+pub struct Clock(tokio::time::Instant);
+
+impl Clock {
+    /// A clock starting now.
+    pub fn start() -> Clock {
+        Clock(tokio::time::Instant::now())
+    }
+
+    /// Microseconds since the clock started.
+    pub fn now(&self) -> Micros {
+        self.0.elapsed().as_micros() as Micros
+    }
+}
+
+/// Why a recording could not be written or sealed.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordingError {
+    /// Writing failed (the file keeps every chunk committed before).
+    #[error(transparent)]
+    Write(#[from] WriteError),
+    /// The writer panicked.
+    #[error("recording worker panicked")]
+    Panicked,
+    /// The recording had already ended (or its engine stopped).
+    #[error("the recording already ended")]
+    Ended,
+}
+
+type Sealed = Result<SealSummary, RecordingError>;
 
 enum Msg {
     Event(Event),
-    Finish(EndReason, oneshot::Sender<Result<SealSummary, String>>),
+    Finish(EndReason, oneshot::Sender<Sealed>),
+}
+
+/// What [`Recording::try_record`] did with an event.
+#[derive(Debug)]
+pub enum TryRecord {
+    /// Queued.
+    Queued,
+    /// The queue is full: the event is given back.
+    Full(Event),
+    /// The recording has ended.
+    Ended,
 }
 
 /// Handle to a running recording. Cloneable; events are timestamped by the
@@ -32,20 +119,33 @@ enum Msg {
 #[derive(Clone)]
 pub struct Recording {
     tx: mpsc::Sender<Msg>,
-    start: Instant,
+    clock: Clock,
     path: PathBuf,
     /// Becomes true when the recording fails.
-    failed: tokio::sync::watch::Receiver<bool>,
+    failed: watch::Receiver<bool>,
 }
 
 /// Runs once a recording has ended, with its seal (None when it failed).
 pub use termtrail_store::destination::OnDone;
 
+/// Resolves when a recording fails; holds no sender, so waiting on it does
+/// not keep the recording open.
+pub struct FailureSignal(watch::Receiver<bool>);
+
+impl FailureSignal {
+    /// Resolves when the recording fails (never, if it ends well).
+    pub async fn wait(mut self) {
+        if self.0.wait_for(|f| *f).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
 impl Recording {
-    /// Creates the file (never overwriting) and starts the recording task.
-    /// `on_done` runs once the task has ended, with the seal (None when the
-    /// recording failed). Must be
-    /// called inside a tokio runtime.
+    /// Creates the file (never overwriting: `<stem>-N.cast.zst` when the
+    /// name is taken) and starts the engine as a task of the current tokio
+    /// runtime, at the host's pace, on the blocking pool. `on_done` runs
+    /// once the engine has ended, with the seal (None when it failed).
     pub fn start(
         path: &Path,
         header: Header,
@@ -56,24 +156,49 @@ impl Recording {
             std::fs::create_dir_all(dir)?;
         }
         let (file, path) = create_unique(path)?;
-        let path = path.as_path();
         let writer = ChainWriter::new(file, header, opts, None)?;
-        let (tx, rx) = mpsc::channel(QUEUE);
-        let start = Instant::now();
-        let name = path.display().to_string();
-        let (failed_tx, failed) = tokio::sync::watch::channel(false);
+        let (recording, engine) =
+            Recording::new(writer, path, Clock::start(), Pace::HOST, Jobs::Pool);
         tokio::spawn(async move {
-            let sealed = run(writer, rx, start, name, failed_tx).await;
+            let sealed = engine.run().await;
             if let Some(done) = on_done {
                 done(sealed);
             }
         });
-        Ok(Recording {
+        Ok(recording)
+    }
+
+    /// A recording over `writer` (writing `path`), and the engine that
+    /// must run for it (`Engine::run`) wherever the caller chooses.
+    pub fn new(
+        writer: ChainWriter<File>,
+        path: PathBuf,
+        clock: Clock,
+        pace: Pace,
+        jobs: Jobs,
+    ) -> (Recording, Engine) {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let (failed_tx, failed) = watch::channel(false);
+        let name = path.display().to_string();
+        let engine = Engine {
+            writer: Some(writer),
+            rx,
+            clock,
+            pace,
+            jobs,
+            name,
+            failure: Failure {
+                why: None,
+                tx: failed_tx,
+            },
+        };
+        let recording = Recording {
             tx,
-            start,
-            path: path.to_path_buf(),
+            clock,
+            path,
             failed,
-        })
+        };
+        (recording, engine)
     }
 
     /// Events accepted but not yet handed to the writer (recording lag).
@@ -88,7 +213,7 @@ impl Recording {
 
     /// Microseconds since the recording started.
     pub fn now(&self) -> Micros {
-        self.start.elapsed().as_micros() as Micros
+        self.clock.now()
     }
 
     /// Records an event now. Waits when the writer is behind; returns false
@@ -100,24 +225,52 @@ impl Recording {
             .is_ok()
     }
 
-    /// Resolves when the recording fails (never, if it ends well).
-    pub async fn wait_failed(&self) {
-        let mut rx = self.failed.clone();
-        if rx.wait_for(|f| *f).await.is_err() {
-            std::future::pending::<()>().await;
+    /// Queues a timestamped event without waiting (from any thread).
+    pub fn try_record(&self, event: Event) -> TryRecord {
+        match self.tx.try_send(Msg::Event(event)) {
+            Ok(()) => TryRecord::Queued,
+            Err(mpsc::error::TrySendError::Full(Msg::Event(e))) => TryRecord::Full(e),
+            Err(_) => TryRecord::Ended,
         }
     }
 
-    /// Seals the recording.
-    pub async fn finish(&self, end: EndReason) -> Result<SealSummary, String> {
+    /// Queues a timestamped event, blocking this thread while the queue is
+    /// full; false when the recording has ended. Not for async code.
+    pub fn record_blocking(&self, event: Event) -> bool {
+        match self.try_record(event) {
+            TryRecord::Queued => true,
+            TryRecord::Full(e) => self.tx.blocking_send(Msg::Event(e)).is_ok(),
+            TryRecord::Ended => false,
+        }
+    }
+
+    /// A signal that resolves when the recording fails.
+    pub fn failure(&self) -> FailureSignal {
+        FailureSignal(self.failed.clone())
+    }
+
+    /// Resolves when the recording fails (never, if it ends well).
+    pub async fn wait_failed(&self) {
+        self.failure().wait().await
+    }
+
+    /// Seals the recording (the error of a failed one instead).
+    pub async fn finish(&self, end: EndReason) -> Result<SealSummary, RecordingError> {
         let (done_tx, done_rx) = oneshot::channel();
         self.tx
             .send(Msg::Finish(end, done_tx))
             .await
-            .map_err(|_| "the recording already ended".to_string())?;
-        done_rx
-            .await
-            .map_err(|_| "the recording task stopped".to_string())?
+            .map_err(|_| RecordingError::Ended)?;
+        done_rx.await.map_err(|_| RecordingError::Ended)?
+    }
+
+    /// [`Recording::finish`] from a thread outside the runtime.
+    pub fn finish_blocking(&self, end: EndReason) -> Result<SealSummary, RecordingError> {
+        let (done_tx, done_rx) = oneshot::channel();
+        self.tx
+            .blocking_send(Msg::Finish(end, done_tx))
+            .map_err(|_| RecordingError::Ended)?;
+        done_rx.blocking_recv().map_err(|_| RecordingError::Ended)?
     }
 }
 
@@ -156,160 +309,271 @@ fn create_unique(path: &Path) -> std::io::Result<(File, PathBuf)> {
 
 type Writer = ChainWriter<File>;
 
-/// At most this many writer jobs run at once, whatever the number of
+/// At most this many pool jobs run at once, whatever the number of
 /// recordings: a burst on hundreds of shells then uses a few pool threads
 /// (and a few allocator arenas) instead of hundreds. Compression is CPU
 /// bound, so more would not be faster on this machine anyway.
 static WRITER_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
 
-/// Runs `f` on the writer in the blocking pool and gives the writer back.
-async fn on_pool<T: Send + 'static>(
-    w: Writer,
-    f: impl FnOnce(&mut Writer) -> T + Send + 'static,
-) -> Option<(Writer, T)> {
-    let _slot = WRITER_SLOTS.acquire().await.ok()?;
-    tokio::task::spawn_blocking(move || {
-        let mut w = w;
-        let r = f(&mut w);
-        (w, r)
-    })
-    .await
-    .ok()
+/// Runs `f` where `jobs` says; None when it panicked.
+async fn off_loop<T: Send + 'static>(
+    jobs: Jobs,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
+    match jobs {
+        Jobs::Pool => {
+            let _slot = WRITER_SLOTS.acquire().await.ok()?;
+            tokio::task::spawn_blocking(f).await.ok()
+        }
+        Jobs::Inline => std::panic::catch_unwind(AssertUnwindSafe(f)).ok(),
+    }
 }
 
 /// Recordings that failed after they started (the shell went on without
 /// them), in this process. Issue 5's `--strict` ends such shells instead.
-static FAILED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static FAILED: AtomicU64 = AtomicU64::new(0);
 
 /// How many recordings failed while running, in this process.
 pub fn failures() -> u64 {
-    FAILED.load(std::sync::atomic::Ordering::Relaxed)
+    FAILED.load(Ordering::Relaxed)
 }
 
-/// The recording's failure, and its watchers (`Recording::wait_failed`)
+/// The recording's failure, and its watchers ([`Recording::wait_failed`])
 /// told once, when it happens.
 struct Failure {
-    why: Option<String>,
-    tx: tokio::sync::watch::Sender<bool>,
+    why: Option<RecordingError>,
+    tx: watch::Sender<bool>,
 }
 
 impl Failure {
-    fn mark(&mut self, why: String) {
-        FAILED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    fn mark(&mut self, why: RecordingError) {
+        FAILED.fetch_add(1, Ordering::Relaxed);
         self.why = Some(why);
         self.tx.send_replace(true);
     }
 }
 
-/// Runs `f` on the writer unless the recording has failed; a write error or
-/// a panic marks it failed (it then accepts nothing more).
-async fn job(
-    w: &mut Option<Writer>,
-    failed: &mut Failure,
-    name: &str,
-    f: impl FnOnce(&mut Writer) -> Result<(), WriteError> + Send + 'static,
-) {
-    if failed.why.is_some() {
-        return;
-    }
-    let Some(writer) = w.take() else { return };
-    match on_pool(writer, f).await {
-        Some((writer, r)) => {
-            *w = Some(writer);
-            if let Err(e) = r {
-                tracing::error!(recording = %name, error = %e, "recording failed; the shell goes on unrecorded");
-                failed.mark(e.to_string());
-            }
-        }
-        None => failed.mark("recording worker panicked".into()),
-    }
+/// The engine of one recording: owns the writer until it is sealed.
+pub struct Engine {
+    writer: Option<Writer>,
+    rx: mpsc::Receiver<Msg>,
+    clock: Clock,
+    pace: Pace,
+    jobs: Jobs,
+    /// The file, for log lines.
+    name: String,
+    failure: Failure,
 }
 
-/// Runs the recording until it is sealed (returning the seal) or fails.
-async fn run(
-    writer: Writer,
-    mut rx: mpsc::Receiver<Msg>,
-    start: Instant,
-    name: String,
-    failed_tx: tokio::sync::watch::Sender<bool>,
-) -> Option<SealSummary> {
-    let now = move || start.elapsed().as_micros() as Micros;
-    let mut w = Some(writer);
-    let mut failed = Failure {
-        why: None,
-        tx: failed_tx,
-    };
-    // Whether a tick may have work (an open chunk, an idle segment to close):
-    // set by events, cleared once the recording has been quiet for a while,
-    // so idle recordings cost nothing.
-    let mut active = false;
-    let mut quiet_ticks = 0u32;
-    let mut ticker = tokio::time::interval(TICK);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        let msg = tokio::select! {
-            m = rx.recv() => m,
-            _ = ticker.tick(), if active => {
-                quiet_ticks += 1;
-                // ~1 s for the chunk, then up to 12 s for an idle segment.
-                if quiet_ticks > 60 {
-                    active = false;
+impl Engine {
+    /// Runs the recording until it is sealed (returning the seal) or every
+    /// handle is gone (sealing it as interrupted); None when it failed.
+    pub async fn run(mut self) -> Option<SealSummary> {
+        // Whether a tick may have work (an open chunk, an idle segment to
+        // close): set by events, cleared once the recording has been quiet
+        // for `quiet_ticks`, so idle recordings cost nothing.
+        let mut active = false;
+        let mut quiet_ticks = 0u32;
+        let mut ticker = tokio::time::interval(self.pace.tick);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let msg = tokio::select! {
+                m = self.rx.recv() => m,
+                _ = ticker.tick(), if active => {
+                    quiet_ticks += 1;
+                    if self.pace.quiet_ticks.is_some_and(|q| quiet_ticks > q) {
+                        active = false;
+                    }
+                    let t = self.clock.now();
+                    self.job(move |w| w.tick(t)).await;
+                    continue;
                 }
-                let t = now();
-                job(&mut w, &mut failed, &name, move |w| w.tick(t)).await;
-                continue;
+            };
+            let Some(first) = msg else { break };
+            let (batch, finish) = self.take_batch(first);
+            if !batch.is_empty() && self.failure.why.is_none() {
+                active = true;
+                quiet_ticks = 0;
+                let t = self.clock.now();
+                self.job(move |w| {
+                    for e in &batch {
+                        w.push(e)?;
+                    }
+                    // Closes a chunk past its age and commits the batch.
+                    w.tick(t)
+                })
+                .await;
             }
+            if let Some((end, done)) = finish {
+                let result = self.seal(end).await;
+                let sealed = result.as_ref().ok().cloned();
+                let _ = done.send(result);
+                return sealed;
+            }
+        }
+        // Every handle dropped without finishing: seal as interrupted.
+        let end = EndReason::Interrupted {
+            detail: "recorder stopped".into(),
         };
-        let Some(msg) = msg else { break };
+        self.seal(end).await.ok()
+    }
+
+    /// `first` and whatever else is queued already (group commit), up to a
+    /// finish.
+    fn take_batch(
+        &mut self,
+        first: Msg,
+    ) -> (Vec<Event>, Option<(EndReason, oneshot::Sender<Sealed>)>) {
         let mut batch = Vec::new();
         let mut finish = None;
-        match msg {
+        match first {
             Msg::Event(e) => batch.push(e),
             Msg::Finish(end, done) => finish = Some((end, done)),
         }
         while finish.is_none() && batch.len() < BATCH {
-            match rx.try_recv() {
+            match self.rx.try_recv() {
                 Ok(Msg::Event(e)) => batch.push(e),
                 Ok(Msg::Finish(end, done)) => finish = Some((end, done)),
                 Err(_) => break,
             }
         }
-        if !batch.is_empty() && failed.why.is_none() {
-            active = true;
-            quiet_ticks = 0;
-            job(&mut w, &mut failed, &name, move |w| {
-                for e in &batch {
-                    w.push(e)?;
-                }
-                w.commit()
-            })
-            .await;
-        }
-        if let Some((end, done)) = finish {
-            let result = match (failed.why.take(), w.take()) {
-                (Some(e), _) => Err(e),
-                (None, Some(writer)) => {
-                    tokio::task::spawn_blocking(move || writer.seal(end).map_err(|e| e.to_string()))
-                        .await
-                        .unwrap_or_else(|_| Err("recording worker panicked".into()))
-                }
-                (None, None) => Err("the recording already ended".into()),
-            };
-            let sealed = result.as_ref().ok().cloned();
-            let _ = done.send(result);
-            return sealed;
-        }
+        (batch, finish)
     }
-    // Every handle dropped without finishing: seal as interrupted.
-    if let (Some(writer), None) = (w, failed.why) {
-        return tokio::task::spawn_blocking(move || {
-            writer.seal(EndReason::Interrupted {
-                detail: "recorder stopped".into(),
-            })
+
+    /// Runs `f` on the writer unless the recording has failed; a write
+    /// error or a panic marks it failed (it then accepts nothing more).
+    async fn job(
+        &mut self,
+        f: impl FnOnce(&mut Writer) -> Result<(), WriteError> + Send + 'static,
+    ) {
+        if self.failure.why.is_some() {
+            return;
+        }
+        let Some(mut writer) = self.writer.take() else {
+            return;
+        };
+        let done = off_loop(self.jobs, move || {
+            let r = f(&mut writer);
+            (writer, r)
         })
-        .await
-        .ok()
-        .and_then(Result::ok);
+        .await;
+        match done {
+            Some((writer, r)) => {
+                self.writer = Some(writer);
+                if let Err(e) = r {
+                    tracing::error!(recording = %self.name, error = %e, "recording failed; the shell goes on unrecorded");
+                    self.failure.mark(e.into());
+                }
+            }
+            None => self.failure.mark(RecordingError::Panicked),
+        }
     }
-    None
+
+    /// Seals the recording, or gives its failure.
+    async fn seal(&mut self, end: EndReason) -> Sealed {
+        if let Some(e) = self.failure.why.take() {
+            return Err(e);
+        }
+        let writer = self.writer.take().ok_or(RecordingError::Ended)?;
+        off_loop(self.jobs, move || writer.seal(end))
+            .await
+            .unwrap_or(Err(WriteError::Failed))
+            .map_err(RecordingError::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use termtrail_format::reader::{ReadOptions, Report, read_path};
+
+    /// A recording in a fresh directory, its engine running as a task.
+    fn recording(dir: &Path, opts: WriterOptions, pace: Pace) -> Recording {
+        let path = dir.join("t.cast.zst");
+        let file = File::create(&path).unwrap();
+        let header = Header::new(termtrail_format::event::TermSize::DEFAULT);
+        let writer = ChainWriter::new(file, header, opts.sync(false), None).unwrap();
+        let (rec, engine) = Recording::new(writer, path, Clock::start(), pace, Jobs::Inline);
+        tokio::spawn(engine.run());
+        rec
+    }
+
+    fn report(rec: &Recording) -> Report {
+        read_path(rec.path(), &ReadOptions::default(), &mut ()).unwrap()
+    }
+
+    fn len(rec: &Recording) -> u64 {
+        std::fs::metadata(rec.path()).unwrap().len()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_chunk_is_flushed_by_the_tick_at_its_age_not_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let rec = recording(dir.path(), WriterOptions::default(), Pace::HOST);
+        assert!(rec.record(EventData::Output(b"hello".to_vec())).await);
+        tokio::time::sleep(Duration::from_millis(900)).await;
+        assert_eq!(report(&rec).chunks, 0, "the chunk is still open at 0.9 s");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(report(&rec).chunks, 1, "a tick closed the chunk after 1 s");
+        let seal = rec.finish(EndReason::Exited { code: 0 }).await.unwrap();
+        assert_eq!(seal.events, 1);
+        assert!(report(&rec).sealed);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_segment_is_closed_after_its_idle_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = WriterOptions::default().segment_idle(Some(Duration::from_secs(10)));
+        let rec = recording(dir.path(), opts, Pace::HOST);
+        assert!(rec.record(EventData::Output(b"hello".to_vec())).await);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let chunk_flushed = len(&rec);
+        tokio::time::sleep(Duration::from_secs(7)).await;
+        assert_eq!(len(&rec), chunk_flushed, "nothing written while idle");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert!(
+            len(&rec) > chunk_flushed,
+            "the segment and its index entry were closed after 10 s idle"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_quiet_host_recording_stops_ticking_and_wakes_on_an_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let rec = recording(dir.path(), WriterOptions::default(), Pace::HOST);
+        assert!(rec.record(EventData::Output(b"a".to_vec())).await);
+        // Past the quiet ticks: nothing to do, and no tick runs.
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        assert_eq!(report(&rec).chunks, 1);
+        assert!(rec.record(EventData::Output(b"b".to_vec())).await);
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        assert_eq!(report(&rec).chunks, 2, "ticking resumed with the event");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn dropping_every_handle_seals_the_recording_as_interrupted() {
+        let dir = tempfile::tempdir().unwrap();
+        let rec = recording(dir.path(), WriterOptions::default(), Pace::LOCAL);
+        assert!(rec.record(EventData::Output(b"x".to_vec())).await);
+        let path = rec.path().to_path_buf();
+        drop(rec);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let report = read_path(&path, &ReadOptions::default(), &mut ()).unwrap();
+        assert!(report.sealed);
+        assert!(matches!(report.end, Some(EndReason::Interrupted { .. })));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn events_are_stamped_by_the_recording_clock() {
+        let dir = tempfile::tempdir().unwrap();
+        let rec = recording(dir.path(), WriterOptions::default(), Pace::LOCAL);
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        assert!(rec.record(EventData::Output(b"late".to_vec())).await);
+        let seal = rec.finish(EndReason::Closed).await.unwrap();
+        assert!(
+            (2_500_000..2_502_000).contains(&seal.duration),
+            "{}",
+            seal.duration
+        );
+    }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use termtrail_format::writer::WriterOptions;
-use termtrail_recorder::serve::{Backend, ServeOptions};
+use termtrail_recorder::host::{Backend, ServeOptions};
 use termtrail_store::RecordingOptions;
 use termtrail_store::destination::Destination;
 
@@ -134,7 +134,7 @@ async fn serve_on(
     acceptor: Option<tokio_rustls::TlsAcceptor>,
     opts: ServeOptions,
 ) -> Result<()> {
-    use termtrail_recorder::serve::run;
+    use termtrail_recorder::host::run;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;

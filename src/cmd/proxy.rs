@@ -3,8 +3,8 @@
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
-use termtrail_recorder::proxy::Upstream;
-use termtrail_recorder::serve::Backend;
+use termtrail_recorder::host::Backend;
+use termtrail_recorder::upstream::Upstream;
 
 use super::args::CaCertArg;
 use super::host::{HostFlags, fix_malloc_threshold, run_host};
@@ -88,7 +88,7 @@ pub struct ProxyArgs {
 impl ProxyArgs {
     /// The upstream as the proxy takes it: its URL, TLS and SigV4 signer.
     fn upstream(&self) -> Result<Upstream> {
-        use termtrail_recorder::proxy::UpstreamProtocol as Protocol;
+        use termtrail_recorder::upstream::UpstreamProtocol as Protocol;
         if !(self.upstream.starts_with("ws://") || self.upstream.starts_with("wss://")) {
             bail!(
                 "--upstream must be a ws:// or wss:// URL, got {:?}",

@@ -3,7 +3,7 @@
 
 use anyhow::Result;
 use clap::Args;
-use termtrail_recorder::serve::Backend;
+use termtrail_recorder::host::Backend;
 
 use super::host::{HostFlags, fix_malloc_threshold, run_host};
 use crate::exit::Exit;

@@ -5,8 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use termtrail_format::cast::RecordingMeta;
-use termtrail_format::journal::{AFTER_FIELD, entry_key};
+use termtrail_format::journal::entry_key;
 use termtrail_format::writer::SealSummary;
 
 use crate::journal::Journal;
@@ -37,15 +36,6 @@ pub struct NewRecording {
 /// What a recording runs when it ends: given its seal, or None when it
 /// failed.
 pub type OnDone = Box<dyn FnOnce(Option<SealSummary>) + Send>;
-
-impl NewRecording {
-    /// Binds the journal's head into a header's `termtrail` block.
-    pub fn bind_after(&self, meta: &mut RecordingMeta) {
-        if let Some(a) = &self.after {
-            meta.extra.insert(AFTER_FIELD.into(), a.clone());
-        }
-    }
-}
 
 impl std::fmt::Debug for Destination {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

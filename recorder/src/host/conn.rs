@@ -2,13 +2,13 @@
 //! ways until the client leaves, the shell exits, or the client is kicked.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use termtrail_format::seal::EndReason;
 
 use super::attachment::{Kick, ToClient};
-use super::{Host, Target};
+use super::backend::Shell;
+use super::metrics::{Metrics, add};
 use crate::protocol::{
     CLOSE_TAKEN_OVER, Channel, MAX_FRAME, ProtocolError, decode, encode, parse_resize,
     status_connected, status_exit,
@@ -53,10 +53,12 @@ async fn close(ws: &mut WebSocket, code: u16, reason: &str) {
         .await;
 }
 
+/// Serves client `id` of `shell` on `ws` until it leaves, the shell exits,
+/// or it is kicked.
 pub(crate) async fn serve_client(
     mut ws: WebSocket,
-    host: Arc<Host>,
-    shell: Arc<dyn Target>,
+    metrics: &Metrics,
+    shell: Arc<dyn Shell>,
     id: u64,
     reconnected: bool,
 ) {
@@ -80,9 +82,7 @@ pub(crate) async fn serve_client(
                 &status_connected(&shell_id, true, Some(a.dropped)),
             )
             .await;
-        host.metrics
-            .bytes_out
-            .fetch_add(a.replay.len() as u64, Ordering::Relaxed);
+        add(&metrics.bytes_out, a.replay.len() as u64);
         if !ok {
             shell.att().detach(id);
             return;
@@ -120,7 +120,7 @@ pub(crate) async fn serve_client(
                         }
                         // The WebSocket layer rejected a frame (over the size
                         // limit, or malformed): say why before hanging up.
-                        host.metrics.protocol_errors.fetch_add(1, Ordering::Relaxed);
+                        add(&metrics.protocol_errors, 1);
                         let code = if text.contains("too long") || text.contains("Space limit") { CLOSE_TOO_BIG } else { CLOSE_PROTOCOL };
                         tracing::warn!(session = %shell.session_id(), shell = %shell.shell_id(), client = id, error = %text, "bad frame; closing this connection");
                         close(&mut ws, code, &text).await;
@@ -130,8 +130,8 @@ pub(crate) async fn serve_client(
                 };
                 match msg {
                     Message::Binary(b) => {
-                        if let Err(e) = handle_frame(&mut ws, &host, &shell, &b).await {
-                            host.metrics.protocol_errors.fetch_add(1, Ordering::Relaxed);
+                        if let Err(e) = handle_frame(&mut ws, metrics, &shell, &b).await {
+                            add(&metrics.protocol_errors, 1);
                             tracing::warn!(session = %shell.session_id(), shell = %shell.shell_id(), client = id, error = %e, "protocol error; closing this connection");
                             let code = match e {
                                 ProtocolError::Text => CLOSE_UNSUPPORTED,
@@ -143,7 +143,7 @@ pub(crate) async fn serve_client(
                         }
                     }
                     Message::Text(_) => {
-                        host.metrics.protocol_errors.fetch_add(1, Ordering::Relaxed);
+                        add(&metrics.protocol_errors, 1);
                         close(&mut ws, CLOSE_UNSUPPORTED, &ProtocolError::Text.to_string()).await;
                         break;
                     }
@@ -153,7 +153,7 @@ pub(crate) async fn serve_client(
             }
             out = a.rx.recv() => match out {
                 Some(ToClient::Stdout(bytes)) => {
-                    host.metrics.bytes_out.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                    add(&metrics.bytes_out, bytes.len() as u64);
                     if !send_output(&mut ws, &bytes).await {
                         break;
                     }
@@ -172,16 +172,14 @@ pub(crate) async fn serve_client(
 
 async fn handle_frame(
     ws: &mut WebSocket,
-    host: &Host,
-    shell: &Arc<dyn Target>,
+    metrics: &Metrics,
+    shell: &Arc<dyn Shell>,
     msg: &[u8],
 ) -> Result<(), ProtocolError> {
     let (channel, payload) = decode(msg)?;
     match channel {
         Channel::Stdin => {
-            host.metrics
-                .bytes_in
-                .fetch_add(payload.len() as u64, Ordering::Relaxed);
+            add(&metrics.bytes_in, payload.len() as u64);
             shell.input(payload).await;
         }
         Channel::Resize => {

@@ -8,10 +8,12 @@
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use termtrail_format::event::EventData;
 use tokio::sync::{mpsc, oneshot};
+// tokio's clock: the idle and grace timers run on paused time in tests.
+use tokio::time::Instant;
 
 use crate::recording::Recording;
 
@@ -239,5 +241,65 @@ impl Attachment {
     /// Whether the shell has ended.
     pub fn exited(&self) -> bool {
         self.lock().exited.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs::File;
+
+    use termtrail_format::cast::Header;
+    use termtrail_format::event::TermSize;
+    use termtrail_format::writer::{ChainWriter, WriterOptions};
+
+    use super::*;
+    use crate::recording::{Clock, Jobs, Pace};
+
+    fn attachment(dir: &std::path::Path) -> Attachment {
+        let path = dir.join("t.cast.zst");
+        let file = File::create(&path).unwrap();
+        let opts = WriterOptions::default().sync(false);
+        let writer = ChainWriter::new(file, Header::new(TermSize::DEFAULT), opts, None).unwrap();
+        let (rec, engine) = Recording::new(writer, path, Clock::start(), Pace::HOST, Jobs::Inline);
+        tokio::spawn(engine.run());
+        Attachment::new(rec)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_client_that_takes_nothing_is_detached_and_its_output_kept_for_reattach() {
+        let dir = tempfile::tempdir().unwrap();
+        let att = attachment(dir.path());
+        let mut slow = att.attach(1, false);
+        for _ in 0..CLIENT_QUEUE {
+            att.deliver(b"x").await;
+        }
+        assert_eq!(att.detached_for(), None, "a full queue is not yet too slow");
+        let started = Instant::now();
+        att.deliver(b"late").await;
+        let waited = started.elapsed();
+        assert!(
+            (SLOW_CLIENT..SLOW_CLIENT + Duration::from_secs(1)).contains(&waited),
+            "the shell waited {waited:?} for the client"
+        );
+        assert_eq!(slow.kick.try_recv(), Ok(Kick::TooSlow));
+        assert_eq!(att.detached_for(), Some(Duration::ZERO));
+        let again = att.attach(2, true);
+        assert_eq!(again.replay, b"late");
+        assert_eq!(again.dropped, 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_grace_timer_runs_only_while_detached() {
+        let dir = tempfile::tempdir().unwrap();
+        let att = attachment(dir.path());
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert_eq!(att.detached_for(), Some(Duration::from_secs(5)));
+        let _client = att.attach(1, false);
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert_eq!(att.detached_for(), None);
+        assert_eq!(att.idle_for(), Duration::from_secs(5));
+        att.detach(1);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(att.detached_for(), Some(Duration::from_secs(2)));
     }
 }

@@ -1,152 +1,31 @@
-//! The one-shot command call (the InvokeAgentRuntimeCommand analogue):
-//! `POST /runtimes/<arn>/commands` with `{"command": "...", "timeout": S}`
-//! runs the command with `sh -c` (no PTY), streams its output as JSON Lines
-//! and ends with its exit code. Every call is recorded.
+//! The one-shot command call's two implementations: run it here with
+//! `sh -c` (no PTY), or forward it to an AgentCore upstream. Either streams
+//! the answer's JSON Lines as they come and records the output on the way.
 
 use std::process::Stdio;
-use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
 use serde_json::json;
-use termtrail_format::cast::{Header, RecordingMeta};
-use termtrail_format::event::{EventData, TermSize};
+use termtrail_format::event::EventData;
 use termtrail_format::seal::EndReason;
-use termtrail_store::layout::KeyParts;
 use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 
-use super::{Host, refuse};
-use crate::protocol::{SESSION_HEADER, valid_session_id};
+use super::{CommandCall, CommandError, Lines};
+use crate::protocol::SESSION_HEADER;
 use crate::recording::Recording;
+use crate::upstream::Upstream;
+use crate::upstream::agentcore::command_target;
 
-/// Largest command accepted, in characters.
-const MAX_COMMAND: usize = 65_536;
-
-#[derive(Deserialize)]
-pub(super) struct CommandRequest {
-    command: String,
-    #[serde(default = "default_timeout")]
-    timeout: u64,
-}
-
-fn default_timeout() -> u64 {
-    300
-}
-
-pub(super) async fn run_command(
-    State(host): State<Arc<Host>>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Response {
-    let upstream = match &host.opts.backend {
-        super::Backend::Proxy(up) if up.protocol == crate::proxy::UpstreamProtocol::AgentCore => {
-            Some(up.clone())
-        }
-        super::Backend::Proxy(_) => {
-            return refuse(
-                StatusCode::NOT_IMPLEMENTED,
-                "NotImplemented",
-                "terminado has no one-shot command call; open a shell instead",
-            );
-        }
-        super::Backend::Local { .. } => None,
-    };
-    let Some(session) = headers
-        .get(SESSION_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .filter(|s| valid_session_id(s))
-        .map(str::to_string)
-    else {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            "BadRequest",
-            "a runtime session id header is required",
-        );
-    };
-    let req: CommandRequest = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        Err(e) => {
-            return refuse(
-                StatusCode::BAD_REQUEST,
-                "BadRequest",
-                &format!("invalid request body: {e}"),
-            );
-        }
-    };
-    if req.command.is_empty() || req.command.chars().count() > MAX_COMMAND {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            "BadRequest",
-            "command must be 1 to 65536 characters",
-        );
-    }
-    if !(1..=3600).contains(&req.timeout) {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            "BadRequest",
-            "timeout must be 1 to 3600 seconds",
-        );
-    }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let id = match termtrail_format::writer::new_recording_id() {
-        Ok(id) => format!("cmd-{}", &hex::encode(id)[..16]),
-        Err(e) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", &e),
-    };
-    let source = if upstream.is_some() { "proxy" } else { "serve" };
-    let dest = Arc::clone(&host.opts.destination);
-    let new = match dest.create(&KeyParts {
-        source,
-        session: &session,
-        shell: &id,
-        start: now,
-    }) {
-        Ok(n) => n,
-        Err(e) => {
-            return refuse(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "InternalError",
-                &e.to_string(),
-            );
-        }
-    };
-    let mut header = Header::new(TermSize::DEFAULT);
-    header.timestamp = Some(now);
-    header.command = Some(req.command.clone());
-    let mut meta = RecordingMeta {
-        source: Some(source.into()),
-        session: Some(session.clone()),
-        shell: Some(id.clone()),
-        principal: Some(host.opts.principal.clone()),
-        ..RecordingMeta::default()
-    };
-    new.bind_after(&mut meta);
-    header.termtrail = Some(meta);
-    let path = new.path.clone();
-    let done = dest.on_done(new);
-    let recording = match Recording::start(&path, header, host.opts.writer.clone(), Some(done)) {
-        Ok(r) => r,
-        Err(e) => {
-            return refuse(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "InternalError",
-                &e.to_string(),
-            );
-        }
-    };
-    if let Some(up) = upstream {
-        return forward(up, session, body, recording).await;
-    }
+/// Runs the call with `sh -c` here, killing its process group at the
+/// timeout (exit code 124).
+pub(super) async fn run_local(
+    call: CommandCall,
+    recording: Recording,
+) -> Result<Lines, CommandError> {
     let mut child = match tokio::process::Command::new("sh")
         .arg("-c")
-        .arg(&req.command)
+        .arg(&call.command)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -157,18 +36,14 @@ pub(super) async fn run_command(
         Ok(c) => c,
         Err(e) => {
             let _ = recording.finish(EndReason::Closed).await;
-            return refuse(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "InternalError",
-                &format!("cannot run sh: {e}"),
-            );
+            return Err(CommandError::Internal(format!("cannot run sh: {e}")));
         }
     };
-    tracing::info!(session = %session, command = %id, "command started");
+    tracing::info!(session = %call.session, command = %call.id, "command started");
     let (tx, rx) = mpsc::channel::<String>(64);
     let mut stdout = child.stdout.take();
     let mut stderr = child.stderr.take();
-    let timeout = Duration::from_secs(req.timeout);
+    let timeout = Duration::from_secs(call.timeout);
     tokio::spawn(async move {
         let _ = tx
             .send(json!({"contentStart": {}}).to_string() + "\n")
@@ -226,7 +101,7 @@ pub(super) async fn run_command(
             .send(json!({"contentStop": {"exitCode": code, "status": status}}).to_string() + "\n")
             .await;
     });
-    ndjson(rx)
+    Ok(rx)
 }
 
 enum Pipe {
@@ -245,15 +120,14 @@ impl Pipe {
 
 /// The proxy's command call: the same request upstream, its JSON Lines
 /// streamed back as they come and recorded on the way.
-async fn forward(
-    up: crate::proxy::Upstream,
-    session: String,
-    body: axum::body::Bytes,
+pub(super) async fn forward(
+    up: &Upstream,
+    call: CommandCall,
     recording: Recording,
-) -> Response {
+) -> Result<Lines, CommandError> {
     use http_body_util::{BodyExt, Full};
-    let fail = |msg: String| refuse(StatusCode::BAD_GATEWAY, "UpstreamUnreachable", &msg);
-    let (authority, arn) = match crate::proxy::command_target(&up.url) {
+    let fail = |msg: String| Err(CommandError::Unreachable(msg));
+    let (authority, arn) = match command_target(&up.url) {
         Some(t) => t,
         None => return fail(format!("cannot derive the command URL from {}", up.url)),
     };
@@ -273,8 +147,8 @@ async fn forward(
     let req = hyper::Request::post(format!("/runtimes/{arn}/commands"))
         .header("host", &authority)
         .header("content-type", "application/json")
-        .header(SESSION_HEADER, &session)
-        .body(Full::new(body));
+        .header(SESSION_HEADER, &call.session)
+        .body(Full::new(call.body));
     let resp = match req {
         Ok(r) => sender.send_request(r).await,
         Err(e) => return fail(e.to_string()),
@@ -285,14 +159,14 @@ async fn forward(
     };
     let status = resp.status();
     let mut upstream_body = resp.into_body();
-    if status != StatusCode::OK {
+    if status != hyper::StatusCode::OK {
         let bytes = upstream_body
             .collect()
             .await
             .map(|b| b.to_bytes())
             .unwrap_or_default();
         let _ = recording.finish(EndReason::Closed).await;
-        return (status, [("content-type", "application/json")], bytes).into_response();
+        return Err(CommandError::Answered(status.as_u16(), bytes));
     }
     let (tx, rx) = mpsc::channel::<String>(64);
     tokio::spawn(async move {
@@ -332,20 +206,5 @@ async fn forward(
         }
         let _ = recording.finish(end).await;
     });
-    ndjson(rx)
-}
-
-/// A 200 response streaming the lines sent into `rx` as JSON Lines.
-fn ndjson(rx: mpsc::Receiver<String>) -> Response {
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv()
-            .await
-            .map(|line| (Ok::<_, std::io::Error>(line), rx))
-    });
-    (
-        StatusCode::OK,
-        [("content-type", "application/x-ndjson")],
-        Body::from_stream(stream),
-    )
-        .into_response()
+    Ok(rx)
 }

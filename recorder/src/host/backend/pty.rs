@@ -1,6 +1,7 @@
-//! A local shell of the shell host: a PTY and its process, its recording,
-//! and its client side ([`Attachment`]). The output task is the only reader
-//! of the PTY: it records every read, then hands it to the attachment.
+//! The local backend: each shell is a process in a PTY of this machine,
+//! with its recording and its client side ([`Attachment`]). The output task
+//! is the only reader of the PTY: it records every read, then hands it to
+//! the attachment.
 
 use std::os::fd::OwnedFd;
 use std::sync::{Arc, Mutex};
@@ -10,14 +11,79 @@ use termtrail_format::event::{EventData, TermSize};
 use termtrail_format::seal::EndReason;
 use termtrail_format::utf8::Utf8Stitcher;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::OwnedSemaphorePermit;
 
-use super::attachment::Attachment;
+use super::super::attachment::Attachment;
+use super::{
+    BoxFut, BoxFuture, CommandCall, CommandError, Lines, NewShell, OpenError, Shell, ShellBackend,
+};
+use crate::header::{RecordingInfo, Source};
 use crate::recording::Recording;
 use crate::tty::reading_secret;
 
-/// A live shell.
-pub struct Shell {
+/// How long a shell has between SIGHUP and SIGKILL when it is ended.
+const KILL_GRACE: Duration = Duration::from_secs(2);
+
+/// Shells run as local processes (`serve`).
+pub struct PtyBackend {
+    /// The command line of every shell.
+    command: Vec<String>,
+    /// End a shell whose recording fails.
+    strict: bool,
+}
+
+impl PtyBackend {
+    /// Shells run `command` (empty: `$SHELL`, else `/bin/sh`); with
+    /// `strict`, output that cannot be recorded ends the shell.
+    pub fn new(command: &[String], strict: bool) -> PtyBackend {
+        let command = if command.is_empty() {
+            vec![
+                std::env::var("SHELL")
+                    .ok()
+                    .filter(|s| !s.is_empty())
+                    .unwrap_or_else(|| "/bin/sh".into()),
+            ]
+        } else {
+            command.to_vec()
+        };
+        PtyBackend { command, strict }
+    }
+}
+
+impl ShellBackend for PtyBackend {
+    fn source(&self) -> Source {
+        Source::Serve
+    }
+
+    fn describe(&self, info: RecordingInfo) -> RecordingInfo {
+        info.with_command(Some(crate::rec::shell_join(&self.command)))
+    }
+
+    fn open(&self, new: NewShell) -> BoxFuture<'_, Result<Arc<dyn Shell>, OpenError>> {
+        Box::pin(async move {
+            let shell = PtyShell::spawn(new, &self.command, TermSize::DEFAULT, self.strict)
+                .map_err(|source| OpenError::Spawn {
+                    command: self.command.join(" "),
+                    source,
+                })?;
+            Ok(shell as Arc<dyn Shell>)
+        })
+    }
+
+    fn no_commands(&self) -> Option<String> {
+        None
+    }
+
+    fn command(
+        &self,
+        call: CommandCall,
+        recording: Recording,
+    ) -> BoxFuture<'_, Result<Lines, CommandError>> {
+        Box::pin(super::command::run_local(call, recording))
+    }
+}
+
+/// A live local shell.
+pub struct PtyShell {
     /// Runtime session id.
     pub session_id: String,
     /// Shell id.
@@ -33,25 +99,24 @@ pub struct Shell {
     input_withheld: Mutex<bool>,
     input_stitch: Mutex<Utf8Stitcher>,
     pid: Option<u32>,
-    /// Held for the shell's life: one of the host's `--max-shells` slots.
-    _permit: OwnedSemaphorePermit,
 }
 
-impl Shell {
-    /// Starts `command` in a new PTY of `size` and its output task. `on_exit`
-    /// runs once the process has exited and its output is drained. With
-    /// `strict`, a failed recording ends the shell.
-    #[allow(clippy::too_many_arguments)] // each is one plain part of a shell
-    pub fn spawn(
-        session_id: String,
-        shell_id: String,
+impl PtyShell {
+    /// Starts `command` in a new PTY of `size` and its output task. The
+    /// shell's `on_end` runs once the process has exited and its output is
+    /// drained. With `strict`, a failed recording ends the shell.
+    fn spawn(
+        new: NewShell,
         command: &[String],
         size: TermSize,
-        recording: Recording,
-        permit: OwnedSemaphorePermit,
         strict: bool,
-        on_exit: impl FnOnce(Arc<Shell>) + Send + 'static,
-    ) -> std::io::Result<Arc<Shell>> {
+    ) -> std::io::Result<Arc<PtyShell>> {
+        let NewShell {
+            session: session_id,
+            shell: shell_id,
+            recording,
+            on_end,
+        } = new;
         let io = |e: pty_process::Error| std::io::Error::other(e.to_string());
         let (pty, pts) = pty_process::open().map_err(io)?;
         pty.resize(pty_process::Size::new(size.rows, size.cols))
@@ -63,7 +128,7 @@ impl Shell {
         }
         let mut child = cmd.spawn(pts).map_err(io)?;
         let (mut reader, writer) = pty.into_split();
-        let shell = Arc::new(Shell {
+        let shell = Arc::new(PtyShell {
             session_id,
             shell_id,
             writer: tokio::sync::Mutex::new(writer),
@@ -74,7 +139,6 @@ impl Shell {
             input_withheld: Mutex::new(false),
             input_stitch: Mutex::new(Utf8Stitcher::new()),
             pid: child.id(),
-            _permit: permit,
         });
         let me = Arc::clone(&shell);
         tokio::spawn(async move {
@@ -97,7 +161,7 @@ impl Shell {
                         EndReason::Interrupted {
                             detail: "the recording failed (--strict)".into(),
                         },
-                        Duration::from_secs(2),
+                        KILL_GRACE,
                     );
                     break;
                 }
@@ -119,14 +183,14 @@ impl Shell {
             if let Err(e) = me.recording.finish(end).await {
                 tracing::error!(session = %me.session_id, shell = %me.shell_id, error = %e, "sealing the recording failed");
             }
-            on_exit(me);
+            on_end(me);
         });
         Ok(shell)
     }
 
     /// Writes keystrokes to the PTY, recording them unless a password is
     /// being read (echo off in line mode).
-    pub async fn input(&self, bytes: &[u8]) -> std::io::Result<()> {
+    async fn write_input(&self, bytes: &[u8]) -> std::io::Result<()> {
         self.att.touch();
         let secret = reading_secret(&self.modes_fd);
         let to_record = {
@@ -158,7 +222,7 @@ impl Shell {
     }
 
     /// Resizes the PTY and records it.
-    pub async fn resize(&self, size: TermSize) -> std::io::Result<()> {
+    async fn resize_pty(&self, size: TermSize) -> std::io::Result<()> {
         self.att.touch();
         self.writer
             .lock()
@@ -171,7 +235,7 @@ impl Shell {
 
     /// Ends the process: SIGHUP to its process group, SIGKILL after `grace`.
     /// `end` becomes the recording's end reason.
-    pub fn terminate(self: &Arc<Self>, end: EndReason, grace: Duration) {
+    fn terminate(self: &Arc<Self>, end: EndReason, grace: Duration) {
         if self.att.exited() {
             return;
         }
@@ -198,7 +262,7 @@ impl Shell {
     }
 }
 
-impl super::Target for Shell {
+impl Shell for PtyShell {
     fn session_id(&self) -> &str {
         &self.session_id
     }
@@ -208,19 +272,19 @@ impl super::Target for Shell {
     fn att(&self) -> &Attachment {
         &self.att
     }
-    fn input<'a>(&'a self, bytes: &'a [u8]) -> super::BoxFut<'a> {
+    fn input<'a>(&'a self, bytes: &'a [u8]) -> BoxFut<'a> {
         // A failed write means the shell is ending; its exit status follows.
         Box::pin(async move {
-            let _ = Shell::input(self, bytes).await;
+            let _ = self.write_input(bytes).await;
         })
     }
-    fn resize(&self, size: TermSize) -> super::BoxFut<'_> {
+    fn resize(&self, size: TermSize) -> BoxFut<'_> {
         Box::pin(async move {
-            let _ = Shell::resize(self, size).await;
+            let _ = self.resize_pty(size).await;
         })
     }
     fn end(self: Arc<Self>, end: EndReason) {
-        self.terminate(end, Duration::from_secs(2));
+        self.terminate(end, KILL_GRACE);
     }
     fn recording_path(&self) -> &std::path::Path {
         self.recording.path()

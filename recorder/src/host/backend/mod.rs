@@ -1,0 +1,132 @@
+//! What the shell host runs its shells on: the [`ShellBackend`] trait with
+//! its two implementations, a local PTY shell ([`pty`]) and a relay to an
+//! upstream shell host ([`relay`]); the [`Shell`] each one gives the host;
+//! and the one-shot command call on each ([`command`]).
+
+pub mod command;
+pub mod pty;
+pub mod relay;
+
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use termtrail_format::event::TermSize;
+use termtrail_format::seal::EndReason;
+use tokio::sync::mpsc;
+
+use super::attachment::Attachment;
+use crate::header::{RecordingInfo, Source};
+use crate::recording::Recording;
+use crate::upstream::ConnectError;
+
+/// A boxed future, for the object-safe traits of this module.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+/// A boxed future without a result.
+pub type BoxFut<'a> = BoxFuture<'a, ()>;
+
+/// A live shell as the host sees it: a local one, or one on an upstream.
+pub trait Shell: Send + Sync {
+    /// Runtime session id.
+    fn session_id(&self) -> &str;
+    /// Shell id.
+    fn shell_id(&self) -> &str;
+    /// The client side.
+    fn att(&self) -> &Attachment;
+    /// Keystrokes from the client.
+    fn input<'a>(&'a self, bytes: &'a [u8]) -> BoxFut<'a>;
+    /// A resize from the client.
+    fn resize(&self, size: TermSize) -> BoxFut<'_>;
+    /// Ends the shell; `end` becomes its recording's end reason.
+    fn end(self: Arc<Self>, end: EndReason);
+    /// The host is shutting down: end the shell, or let go of it where it
+    /// lives on elsewhere (a relayed shell stays on its upstream host).
+    fn shutdown(self: Arc<Self>) {
+        self.end(EndReason::Interrupted {
+            detail: "shell host shut down".into(),
+        });
+    }
+    /// The recording's path.
+    fn recording_path(&self) -> &Path;
+}
+
+/// Runs once a shell has ended and its recording is sealed.
+pub type OnEnd = Box<dyn FnOnce(Arc<dyn Shell>) + Send>;
+
+/// A shell to open: its ids, its recording, and what to do when it ends.
+pub struct NewShell {
+    /// Runtime session id.
+    pub session: String,
+    /// Shell id.
+    pub shell: String,
+    /// Its recording (started, header written).
+    pub recording: Recording,
+    /// Runs once, when the shell has ended.
+    pub on_end: OnEnd,
+}
+
+/// Why a shell could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The local process could not be started.
+    #[error("cannot start {command:?}: {source}")]
+    Spawn {
+        /// The command line.
+        command: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The upstream refused or could not be reached.
+    #[error("upstream: {0}")]
+    Upstream(#[from] ConnectError),
+}
+
+/// A one-shot command call, validated.
+pub struct CommandCall {
+    /// Runtime session id.
+    pub session: String,
+    /// The call's id (its recording's shell id).
+    pub id: String,
+    /// The command (run with `sh -c`).
+    pub command: String,
+    /// Seconds before it is killed.
+    pub timeout: u64,
+    /// The request body as received (forwarded as is).
+    pub body: axum::body::Bytes,
+}
+
+/// Why a command call failed before its output started.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// The command could not be started here.
+    #[error("{0}")]
+    Internal(String),
+    /// The upstream could not be reached.
+    #[error("{0}")]
+    Unreachable(String),
+    /// The upstream answered with this status and body.
+    #[error("the upstream answered HTTP {0}")]
+    Answered(u16, axum::body::Bytes),
+}
+
+/// The JSON Lines of a command call's answer, as they come.
+pub type Lines = mpsc::Receiver<String>;
+
+/// Where a host's shells come from.
+pub trait ShellBackend: Send + Sync {
+    /// The recordings' source.
+    fn source(&self) -> Source;
+    /// Adds what this backend runs to a new shell's header.
+    fn describe(&self, info: RecordingInfo) -> RecordingInfo;
+    /// Opens a shell (the host has started its recording).
+    fn open(&self, new: NewShell) -> BoxFuture<'_, Result<Arc<dyn Shell>, OpenError>>;
+    /// Why the one-shot command call is not available here (None: it is).
+    fn no_commands(&self) -> Option<String>;
+    /// Runs a one-shot command call into `recording`.
+    fn command(
+        &self,
+        call: CommandCall,
+        recording: Recording,
+    ) -> BoxFuture<'_, Result<Lines, CommandError>>;
+}

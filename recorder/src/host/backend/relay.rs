@@ -1,0 +1,420 @@
+//! The relay backend (`proxy`): each shell lives on an upstream shell host,
+//! reached through an upstream [`Codec`] (AgentCore or terminado); the relay
+//! passes frames both ways and records them.
+//!
+//! One [`RelayShell`] per (session, shell): its upstream task owns the
+//! upstream WebSocket. When the upstream link drops it re-attaches with the
+//! same ids; the host's replay is compared with the last 256 KiB already
+//! received, and only what is new is recorded and passed on (a host that
+//! replays output the relay already saw is not recorded twice). Bytes the
+//! host reports as dropped are recorded as a gap marker. When the client
+//! drops, the upstream shell and the recording carry on until the client
+//! comes back or the grace period ends (the host's timers).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use termtrail_format::event::{EventData, TermSize};
+use termtrail_format::seal::EndReason;
+use termtrail_format::utf8::Utf8Stitcher;
+use tokio::sync::{Mutex as AsyncMutex, mpsc};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+use super::super::attachment::Attachment;
+use super::{
+    BoxFut, BoxFuture, CommandCall, CommandError, Lines, NewShell, OnEnd, OpenError, Shell,
+    ShellBackend,
+};
+use crate::header::{RecordingInfo, Source};
+use crate::protocol::CLOSE_TAKEN_OVER;
+use crate::recording::Recording;
+use crate::upstream::replay::Replay;
+use crate::upstream::{Codec, Incoming, Upstream, Ws, connect};
+
+/// Upstream reconnect attempts before the shell is given up.
+const UPSTREAM_RETRIES: u32 = 6;
+/// The relay keeps its upstream link alive on its own (client heartbeats
+/// are answered by the host, not forwarded): a keep-alive this often.
+const UPSTREAM_HEARTBEAT: Duration = Duration::from_secs(30);
+
+/// Shells on an upstream host (`proxy`).
+pub struct RelayBackend {
+    upstream: Upstream,
+}
+
+impl RelayBackend {
+    /// Shells on `upstream`.
+    pub fn new(upstream: Upstream) -> RelayBackend {
+        RelayBackend { upstream }
+    }
+}
+
+impl ShellBackend for RelayBackend {
+    fn source(&self) -> Source {
+        Source::Proxy
+    }
+
+    fn describe(&self, info: RecordingInfo) -> RecordingInfo {
+        info.with_upstream(&self.upstream.url)
+    }
+
+    fn open(&self, new: NewShell) -> BoxFuture<'_, Result<Arc<dyn Shell>, OpenError>> {
+        Box::pin(async move {
+            let shell = RelayShell::start(self.upstream.clone(), new).await?;
+            Ok(shell as Arc<dyn Shell>)
+        })
+    }
+
+    fn no_commands(&self) -> Option<String> {
+        let codec = self.upstream.codec();
+        (!codec.has_command_call()).then(|| {
+            format!(
+                "{} has no one-shot command call; open a shell instead",
+                codec.name()
+            )
+        })
+    }
+
+    fn command(
+        &self,
+        call: CommandCall,
+        recording: Recording,
+    ) -> BoxFuture<'_, Result<Lines, CommandError>> {
+        Box::pin(super::command::forward(&self.upstream, call, recording))
+    }
+}
+
+enum Up {
+    Stdin(Vec<u8>),
+    Resize(TermSize),
+    /// End the upstream shell (idle timeout, grace period over).
+    Close(EndReason),
+    /// Let go of the upstream shell without ending it (proxy shutdown): the
+    /// host keeps it for its own grace period, and a client re-attaching
+    /// through a restarted proxy finds it again (recorded in a new file).
+    Detach(EndReason),
+}
+
+/// A shell reached through the relay.
+pub struct RelayShell {
+    session_id: String,
+    shell_id: String,
+    att: Attachment,
+    recording: Recording,
+    up_tx: mpsc::Sender<Up>,
+    input_stitch: AsyncMutex<Utf8Stitcher>,
+}
+
+impl RelayShell {
+    /// Connects upstream (errors map to the client's HTTP answer), then
+    /// starts relaying. The shell's `on_end` runs once the upstream shell is
+    /// gone and the recording is sealed.
+    async fn start(up: Upstream, new: NewShell) -> Result<Arc<RelayShell>, OpenError> {
+        let NewShell {
+            session,
+            shell,
+            recording,
+            on_end,
+        } = new;
+        let ws = connect(&up, &session, &shell).await?;
+        let (up_tx, up_rx) = mpsc::channel(256);
+        let me = Arc::new(RelayShell {
+            session_id: session,
+            shell_id: shell,
+            att: Attachment::new(recording.clone()),
+            recording,
+            up_tx,
+            input_stitch: AsyncMutex::new(Utf8Stitcher::new()),
+        });
+        let task = Arc::clone(&me);
+        tokio::spawn(async move { task.run(up, ws, up_rx, on_end).await });
+        Ok(me)
+    }
+
+    async fn run(self: Arc<Self>, up: Upstream, ws: Ws, rx: mpsc::Receiver<Up>, on_end: OnEnd) {
+        let end = self.relay(up, ws, rx).await;
+        if let Err(e) = self.recording.finish(end).await {
+            tracing::error!(session = %self.session_id, shell = %self.shell_id, error = %e, "sealing the recording failed");
+        }
+        on_end(self);
+    }
+
+    /// Relays until the upstream shell ends; returns the end reason.
+    async fn relay(&self, up: Upstream, mut ws: Ws, mut rx: mpsc::Receiver<Up>) -> EndReason {
+        let mut link = Link {
+            codec: up.codec(),
+            replay: Replay::default(),
+            stitch: Utf8Stitcher::new(),
+            size: TermSize::DEFAULT,
+            requested_end: None,
+        };
+        loop {
+            let outcome = self.relay_link(&mut ws, &mut rx, &mut link).await;
+            let why = match outcome {
+                // When the relay ended the shell, that is the reason, not
+                // the exit status the host answered with.
+                Relay::Ended(end) => return link.requested_end.take().unwrap_or(end),
+                Relay::Lost(why) => why,
+            };
+            self.att
+                .mark(format!("upstream connection lost ({why}); re-attaching"));
+            tracing::warn!(session = %self.session_id, shell = %self.shell_id, why, "upstream lost; re-attaching");
+            ws = match self.reconnect(&up).await {
+                Ok(ws) => ws,
+                Err(end) => return end,
+            };
+            if link.codec.replays_at_once() {
+                link.replay.expect();
+            }
+            let _ = ws.send(link.codec.resize(link.size)).await;
+        }
+    }
+
+    /// Re-attaches upstream with backoff; the end reason when it gives up.
+    async fn reconnect(&self, up: &Upstream) -> Result<Ws, EndReason> {
+        let mut delay = Duration::from_millis(200);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match connect(up, &self.session_id, &self.shell_id).await {
+                Ok(ws) => return Ok(ws),
+                Err(e) if attempt >= UPSTREAM_RETRIES => {
+                    let detail = format!("upstream unreachable after {attempt} attempts: {e:?}");
+                    self.att.exit(255, None);
+                    return Err(EndReason::Interrupted { detail });
+                }
+                Err(_) => {
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    /// Output from upstream: dedupe a replay, record, pass on.
+    async fn output(&self, bytes: &[u8], replay: &mut Replay, stitch: &mut Utf8Stitcher) {
+        let fresh = replay.filter(bytes);
+        self.emit(&fresh, stitch).await;
+    }
+
+    /// Records and passes on output that is new.
+    async fn emit(&self, fresh: &[u8], stitch: &mut Utf8Stitcher) {
+        if fresh.is_empty() {
+            return;
+        }
+        let ready = stitch.push(fresh);
+        if !ready.is_empty() {
+            self.recording.record(EventData::Output(ready)).await;
+        }
+        self.att.deliver(fresh).await;
+    }
+
+    /// A message from the client side, sent on upstream in its protocol.
+    async fn upstream_msg(&self, ws: &mut Ws, msg: Option<Up>, link: &mut Link) -> Option<Relay> {
+        let frame = match msg? {
+            Up::Stdin(b) => link.codec.stdin(&b),
+            Up::Resize(s) => {
+                link.size = s;
+                link.codec.resize(s)
+            }
+            Up::Detach(end) => {
+                let _ = ws.close(None).await;
+                return Some(Relay::Ended(end));
+            }
+            Up::Close(end) => match link.codec.close() {
+                // The host answers with the shell's exit status.
+                Some(frame) => {
+                    link.requested_end = Some(end);
+                    frame
+                }
+                // No way to end the shell upstream: leave it.
+                None => {
+                    let _ = ws.close(None).await;
+                    self.att.exit(0, None);
+                    return Some(Relay::Ended(end));
+                }
+            },
+        };
+        match ws.send(frame).await {
+            Ok(()) => None,
+            Err(e) => Some(Relay::Lost(e.to_string())),
+        }
+    }
+
+    /// Relays over one upstream connection until the shell ends or the
+    /// connection is lost.
+    async fn relay_link(&self, ws: &mut Ws, rx: &mut mpsc::Receiver<Up>, link: &mut Link) -> Relay {
+        let mut beat = heartbeat();
+        loop {
+            tokio::select! {
+                msg = rx.recv() => {
+                    if let Some(r) = self.upstream_msg(ws, msg, link).await {
+                        return r;
+                    }
+                }
+                _ = beat.tick() => {
+                    if let Err(e) = ws.send(link.codec.heartbeat()).await {
+                        return Relay::Lost(e.to_string());
+                    }
+                }
+                frame = ws.next() => {
+                    let ended = match frame {
+                        Some(Ok(Message::Close(Some(f)))) if f.code == CloseCode::from(CLOSE_TAKEN_OVER) => {
+                            self.finish_output(&mut link.stitch).await;
+                            self.att.exit(255, None);
+                            Some(EndReason::Interrupted {
+                                detail: "another client attached to the upstream shell directly".into(),
+                            })
+                        }
+                        Some(Ok(Message::Close(f))) => return Relay::Lost(format!("closed: {f:?}")),
+                        Some(Ok(m)) => self.incoming(&m, link).await,
+                        Some(Err(e)) => return Relay::Lost(e.to_string()),
+                        None => return Relay::Lost("connection ended".into()),
+                    };
+                    if let Some(end) = ended {
+                        return Relay::Ended(end);
+                    }
+                }
+            }
+        }
+    }
+
+    /// One message from upstream; the end reason when it ends the shell.
+    async fn incoming(&self, msg: &Message, link: &mut Link) -> Option<EndReason> {
+        match link.codec.decode(msg) {
+            Incoming::Output(bytes) => {
+                self.output(&bytes, &mut link.replay, &mut link.stitch)
+                    .await;
+                // A protocol that replays in one message has replayed now.
+                if link.codec.replays_at_once() && link.replay.in_replay() {
+                    let fresh = link.replay.done();
+                    self.emit(&fresh, &mut link.stitch).await;
+                }
+            }
+            Incoming::Confirmed {
+                reconnected,
+                dropped,
+            } => {
+                // A confirmation during a replay ends it (the host's second
+                // one, with bytesDropped).
+                if link.replay.in_replay() {
+                    let fresh = link.replay.done();
+                    self.emit(&fresh, &mut link.stitch).await;
+                } else if reconnected {
+                    link.replay.start();
+                }
+                if dropped > 0 {
+                    self.att.mark(format!(
+                        "gap: the upstream host dropped {dropped} bytes of output"
+                    ));
+                }
+            }
+            Incoming::Exited { code, signal } => {
+                self.finish_output(&mut link.stitch).await;
+                self.recording.record(EventData::Exit(code)).await;
+                self.att.exit(code, signal);
+                return Some(EndReason::Exited { code });
+            }
+            Incoming::HostClosed => {
+                self.finish_output(&mut link.stitch).await;
+                self.att.exit(255, None);
+                return Some(EndReason::Interrupted {
+                    detail: "the upstream host closed the shell".into(),
+                });
+            }
+            Incoming::Gone => {
+                self.finish_output(&mut link.stitch).await;
+                self.att.mark(format!(
+                    "{} ended the terminal (it reports no exit code)",
+                    link.codec.name()
+                ));
+                self.att.exit(0, None);
+                return Some(EndReason::Closed);
+            }
+            Incoming::Nothing => {}
+        }
+        None
+    }
+
+    async fn finish_output(&self, stitch: &mut Utf8Stitcher) {
+        let rest = stitch.finish();
+        if !rest.is_empty() {
+            self.recording.record(EventData::Output(rest)).await;
+        }
+    }
+}
+
+enum Relay {
+    Ended(EndReason),
+    Lost(String),
+}
+
+/// What the relay keeps across upstream connections of one shell.
+struct Link {
+    codec: &'static dyn Codec,
+    replay: Replay,
+    stitch: Utf8Stitcher,
+    size: TermSize,
+    /// Why the relay asked the host to end the shell, if it did.
+    requested_end: Option<EndReason>,
+}
+
+impl Shell for RelayShell {
+    fn session_id(&self) -> &str {
+        &self.session_id
+    }
+    fn shell_id(&self) -> &str {
+        &self.shell_id
+    }
+    fn att(&self) -> &Attachment {
+        &self.att
+    }
+    fn input<'a>(&'a self, bytes: &'a [u8]) -> BoxFut<'a> {
+        Box::pin(async move {
+            self.att.touch();
+            // The relay has no PTY to ask about echo: input is recorded as
+            // typed (password withholding comes with the access policy).
+            let ready = self.input_stitch.lock().await.push(bytes);
+            if !ready.is_empty() {
+                self.recording.record(EventData::Input(ready)).await;
+            }
+            let _ = self.up_tx.send(Up::Stdin(bytes.to_vec())).await;
+        })
+    }
+    fn resize(&self, size: TermSize) -> BoxFut<'_> {
+        Box::pin(async move {
+            self.att.touch();
+            self.recording.record(EventData::Resize(size)).await;
+            let _ = self.up_tx.send(Up::Resize(size)).await;
+        })
+    }
+    fn end(self: Arc<Self>, end: EndReason) {
+        let tx = self.up_tx.clone();
+        tokio::spawn(async move {
+            let _ = tx.send(Up::Close(end)).await;
+        });
+    }
+    fn shutdown(self: Arc<Self>) {
+        let tx = self.up_tx.clone();
+        tokio::spawn(async move {
+            let end = EndReason::Interrupted {
+                detail: "proxy shut down; the upstream shell was left running (detached)".into(),
+            };
+            let _ = tx.send(Up::Detach(end)).await;
+        });
+    }
+    fn recording_path(&self) -> &std::path::Path {
+        self.recording.path()
+    }
+}
+
+fn heartbeat() -> tokio::time::Interval {
+    let mut i = tokio::time::interval_at(
+        tokio::time::Instant::now() + UPSTREAM_HEARTBEAT,
+        UPSTREAM_HEARTBEAT,
+    );
+    i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    i
+}

@@ -1,0 +1,218 @@
+//! The host's HTTP side: the shell endpoint (upgrade to a client
+//! connection, starting the shell when it is new), `/metrics`, and the
+//! protocol's JSON refusals.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use termtrail_format::seal::EndReason;
+use termtrail_store::layout::KeyParts;
+
+use super::backend::{NewShell, OpenError, Shell};
+use super::metrics::add;
+use super::state::HostState;
+use crate::header::{RecordingInfo, unix_now};
+use crate::protocol::{
+    MAX_FRAME, SESSION_HEADER, SHELL_ID_HEADER, status_failure, valid_session_id, valid_shell_id,
+};
+use crate::recording::Recording;
+use crate::upstream::ConnectError;
+
+/// A refusal in the protocol's JSON shape.
+pub(crate) fn refuse(status: StatusCode, reason: &str, message: &str) -> Response {
+    let body = status_failure(reason, status.as_u16(), message);
+    (status, [("content-type", "application/json")], body).into_response()
+}
+
+/// `GET /runtimes/<arn>/ws/shells`: a client for a new or existing shell.
+pub(crate) async fn shell_ws(
+    State(host): State<Arc<HostState>>,
+    Path(_arn): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    add(&host.metrics.connections, 1);
+    let session = headers
+        .get(SESSION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| {
+            query
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(SESSION_HEADER))
+                .map(|(_, v)| v.clone())
+        });
+    let Some(session) = session.filter(|s| valid_session_id(s)) else {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "a runtime session id (header X-Amzn-Bedrock-AgentCore-Runtime-Session-Id) of 1-256 characters [A-Za-z0-9._:-] is required",
+        );
+    };
+    let shell_id = match query.get("shellId") {
+        Some(id) if valid_shell_id(id) => id.clone(),
+        Some(_) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "BadRequest",
+                "shellId must match ^[a-zA-Z0-9][a-zA-Z0-9_-]{0,127}$",
+            );
+        }
+        None => match termtrail_format::writer::new_recording_id() {
+            Ok(id) => hex::encode(id),
+            Err(e) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", &e),
+        },
+    };
+    let (shell, reconnected) = match host.shells.live(&session, &shell_id) {
+        Some(s) => (s, true),
+        None => match start_shell(&host, &session, &shell_id).await {
+            Ok(s) => (s, false),
+            Err(resp) => return *resp,
+        },
+    };
+    let client = host.next_client.fetch_add(1, Ordering::Relaxed);
+    tracing::info!(session = %session, shell = %shell_id, client, reconnected, "client connected");
+    let conn_host = Arc::clone(&host);
+    let mut resp = ws
+        // The WebSocket layer allows a little more than the protocol's 64 KiB
+        // so that an oversized message gets the protocol's own error.
+        .max_message_size(2 * MAX_FRAME)
+        .max_frame_size(2 * MAX_FRAME)
+        // Small per-connection buffers: hundreds of idle shells per host.
+        .read_buffer_size(crate::protocol::WS_READ_BUFFER)
+        .write_buffer_size(crate::protocol::WS_WRITE_BUFFER)
+        .on_upgrade(move |socket| async move {
+            super::conn::serve_client(socket, &conn_host.metrics, shell, client, reconnected).await
+        });
+    if let Ok(v) = HeaderValue::from_str(&shell_id) {
+        resp.headers_mut().insert(SHELL_ID_HEADER, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&session) {
+        resp.headers_mut().insert(SESSION_HEADER, v);
+    }
+    resp
+}
+
+/// Starts a shell: takes a slot, starts its recording, opens it on the
+/// backend and registers it; a refusal for the client otherwise.
+async fn start_shell(
+    host: &Arc<HostState>,
+    session: &str,
+    shell_id: &str,
+) -> Result<Arc<dyn Shell>, Box<Response>> {
+    let Ok(permit) = Arc::clone(&host.slots).try_acquire_owned() else {
+        add(&host.metrics.refused, 1);
+        tracing::warn!(session, shell = shell_id, "refused: shell limit reached");
+        return Err(Box::new(refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TooManyShells",
+            &format!(
+                "this host already runs its maximum of {} shells; close one or retry later",
+                host.opts.max_shells
+            ),
+        )));
+    };
+    let internal = |e: String| {
+        add(&host.metrics.recording_failures, 1);
+        tracing::error!(session, shell = shell_id, error = %e, "cannot start shell");
+        Box::new(refuse(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            &e,
+        ))
+    };
+    let now = unix_now();
+    let backend = &host.backend;
+    let dest = Arc::clone(&host.opts.destination);
+    let new = dest
+        .create(&KeyParts {
+            source: backend.source().as_str(),
+            session,
+            shell: shell_id,
+            start: now,
+        })
+        .map_err(|e| internal(format!("cannot create the recording: {e}")))?;
+    let path = new.path.clone();
+    let info = RecordingInfo::shell(
+        backend.source(),
+        session,
+        shell_id,
+        &host.opts.principal,
+        now,
+    );
+    let header = backend.describe(info).after(new.after.clone()).header();
+    let done = dest.on_done(new);
+    let recording = Recording::start(&path, header, host.opts.writer.clone(), Some(done))
+        .map_err(|e| internal(e.to_string()))?;
+    let registry = Arc::clone(&host.shells);
+    let opened = backend
+        .open(NewShell {
+            session: session.to_string(),
+            shell: shell_id.to_string(),
+            recording: recording.clone(),
+            on_end: Box::new(move |done: Arc<dyn Shell>| {
+                // The slot is freed when the shell ends.
+                drop(permit);
+                registry.remove(&done);
+                tracing::info!(session = %done.session_id(), shell = %done.shell_id(), recording = %done.recording_path().display(), "shell ended; recording sealed");
+            }),
+        })
+        .await;
+    let shell = match opened {
+        Ok(s) => s,
+        Err(OpenError::Upstream(e)) => {
+            // Nothing was recorded: no header-only file is left.
+            let _ = recording.finish(EndReason::Closed).await;
+            let _ = std::fs::remove_file(&path);
+            tracing::warn!(session, shell = shell_id, error = ?e, "upstream refused or unreachable");
+            return Err(Box::new(upstream_refusal(e)));
+        }
+        Err(e @ OpenError::Spawn { .. }) => return Err(internal(e.to_string())),
+    };
+    if host.opts.strict {
+        // --strict: a shell whose recording fails is ended (local or
+        // relayed), even when it is quiet at that moment.
+        let target = Arc::clone(&shell);
+        let failure = recording.failure();
+        tokio::spawn(async move {
+            failure.wait().await;
+            tracing::error!(session = %target.session_id(), shell = %target.shell_id(), "the recording failed; ending the shell (--strict)");
+            target.end(EndReason::Interrupted {
+                detail: "the recording failed (--strict)".into(),
+            });
+        });
+    }
+    add(&host.metrics.shells_started, 1);
+    host.shells.insert(Arc::clone(&shell));
+    tracing::info!(session, shell = shell_id, recording = %path.display(), "shell started");
+    Ok(shell)
+}
+
+/// The client's answer when the upstream refused or cannot be reached.
+fn upstream_refusal(e: ConnectError) -> Response {
+    match e {
+        ConnectError::Refused(status, body) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+            (status, [("content-type", "application/json")], body).into_response()
+        }
+        ConnectError::Unreachable(why) => refuse(
+            StatusCode::BAD_GATEWAY,
+            "UpstreamUnreachable",
+            &format!("the upstream shell host cannot be reached: {why}"),
+        ),
+    }
+}
+
+/// `GET /metrics`.
+pub(crate) async fn metrics(State(host): State<Arc<HostState>>) -> impl IntoResponse {
+    let shells = host.shells.all();
+    let backlog: usize = shells.iter().map(|s| s.att().recording().backlog()).sum();
+    let body = host.metrics.render(shells.len(), backlog);
+    ([("content-type", "text/plain; version=0.0.4")], body)
+}

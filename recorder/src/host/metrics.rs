@@ -1,0 +1,45 @@
+//! The host's counters and their Prometheus text for `/metrics`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Counters of one host.
+#[derive(Default)]
+pub(crate) struct Metrics {
+    pub(crate) connections: AtomicU64,
+    pub(crate) shells_started: AtomicU64,
+    pub(crate) refused: AtomicU64,
+    pub(crate) bytes_in: AtomicU64,
+    pub(crate) bytes_out: AtomicU64,
+    pub(crate) protocol_errors: AtomicU64,
+    pub(crate) recording_failures: AtomicU64,
+}
+
+/// Adds `n` to a counter.
+pub(crate) fn add(counter: &AtomicU64, n: u64) {
+    counter.fetch_add(n, Ordering::Relaxed);
+}
+
+impl Metrics {
+    /// The Prometheus text, with the gauges given: `live` shells and their
+    /// recordings' `backlog` (events accepted, not yet written).
+    pub(crate) fn render(&self, live: usize, backlog: usize) -> String {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        format!(
+            "# HELP termtrail_live_shells Shells currently running.\n# TYPE termtrail_live_shells gauge\ntermtrail_live_shells {live}\n\
+# HELP termtrail_shells_started_total Shells started.\n# TYPE termtrail_shells_started_total counter\ntermtrail_shells_started_total {}\n\
+# HELP termtrail_connections_total WebSocket connection attempts.\n# TYPE termtrail_connections_total counter\ntermtrail_connections_total {}\n\
+# HELP termtrail_shells_refused_total Connections refused at the shell limit.\n# TYPE termtrail_shells_refused_total counter\ntermtrail_shells_refused_total {}\n\
+# HELP termtrail_bytes_relayed_total Bytes relayed, by direction.\n# TYPE termtrail_bytes_relayed_total counter\ntermtrail_bytes_relayed_total{{direction=\"in\"}} {}\ntermtrail_bytes_relayed_total{{direction=\"out\"}} {}\n\
+# HELP termtrail_protocol_errors_total Connections closed for protocol violations.\n# TYPE termtrail_protocol_errors_total counter\ntermtrail_protocol_errors_total {}\n\
+# HELP termtrail_recording_failures_total Recordings that could not be started or written.\n# TYPE termtrail_recording_failures_total counter\ntermtrail_recording_failures_total {}\n\
+# HELP termtrail_recording_backlog_events Events accepted but not yet written, over all shells (recording lag).\n# TYPE termtrail_recording_backlog_events gauge\ntermtrail_recording_backlog_events {backlog}\n",
+            get(&self.shells_started),
+            get(&self.connections),
+            get(&self.refused),
+            get(&self.bytes_in),
+            get(&self.bytes_out),
+            get(&self.protocol_errors),
+            get(&self.recording_failures) + crate::recording::failures(),
+        )
+    }
+}

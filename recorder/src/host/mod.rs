@@ -1,0 +1,88 @@
+//! The shell host behind `termtrail serve` and `termtrail proxy`: clients
+//! speak the AgentCore shell protocol (`docs/protocol.md`) to it, and every
+//! shell is recorded.
+//!
+//! Written once for both commands: the registry of live shells keyed by
+//! (session id, shell id) (`registry`), the `--max-shells` limit (a
+//! semaphore permit held by each shell until it ends), client connections
+//! (`conn`, [`attachment`]), the idle and grace timers (`timers`),
+//! `/metrics` (`metrics`) and shutdown ([`run`]). What a shell *is* comes
+//! from a [`backend::ShellBackend`]: a local PTY (`serve`) or a relay to an
+//! upstream host (`proxy`).
+
+pub mod attachment;
+pub mod backend;
+mod command;
+pub(crate) mod conn;
+mod http;
+pub(crate) mod metrics;
+mod options;
+pub(crate) mod registry;
+mod state;
+pub(crate) mod timers;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::get;
+
+use attachment::Kick;
+pub use options::{Backend, ServeOptions};
+use state::HostState;
+use timers::Timers;
+
+/// Serves until `shutdown` resolves, then ends every shell (sealing its
+/// recording as interrupted; a relayed shell is let go on its upstream)
+/// within the shutdown deadline.
+pub async fn run<L>(
+    listener: L,
+    opts: ServeOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()>
+where
+    L: axum::serve::Listener<Addr = std::net::SocketAddr>,
+{
+    let host = Arc::new(HostState::new(opts));
+    let timers = Timers {
+        idle_timeout: host.opts.idle_timeout,
+        grace: host.opts.grace,
+    };
+    let sweeper = tokio::spawn(timers.run(Arc::clone(&host.shells)));
+    let app = Router::new()
+        .route("/runtimes/{arn}/ws/shells", get(http::shell_ws))
+        .route(
+            "/runtimes/{arn}/commands",
+            axum::routing::post(command::run_command),
+        )
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(http::metrics))
+        .with_state(Arc::clone(&host));
+    let stopping = Arc::clone(&host);
+    let graceful = async move {
+        shutdown.await;
+        tracing::info!("shutting down: closing clients and ending shells");
+        for s in stopping.shells.all() {
+            s.att().kick(Kick::Shutdown);
+            s.shutdown();
+        }
+    };
+    axum::serve(listener, app)
+        .with_graceful_shutdown(graceful)
+        .await?;
+    // Wait for the shells' recordings to be sealed.
+    let deadline = tokio::time::Instant::now() + host.opts.shutdown_deadline;
+    while !host.shells.is_empty() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    sweeper.abort();
+    let left = host.shells.len();
+    if left > 0 {
+        tracing::warn!(
+            left,
+            "shutdown deadline passed with shells still running; their recordings stay unsealed (verify reports them as interrupted)"
+        );
+    }
+    Ok(())
+}

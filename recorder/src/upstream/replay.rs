@@ -1,0 +1,120 @@
+//! Recognising a replay of output already received: after a re-attach an
+//! upstream host sends its buffered output again, and what the relay has
+//! seen must be neither recorded nor shown twice.
+
+use std::collections::VecDeque;
+
+/// How much recent upstream output is kept to recognise a replay.
+const TAIL_BYTES: usize = 256 << 10;
+
+/// The last bytes received are kept; a replay is held until it is
+/// complete, then only the part not seen before is released.
+#[derive(Default)]
+pub(crate) struct Replay {
+    tail: VecDeque<u8>,
+    /// Some while a replay is being received.
+    pending: Option<Vec<u8>>,
+    /// The next output starts a replay (terminado re-attach).
+    expecting: bool,
+}
+
+impl Replay {
+    /// After an upstream re-attach: the host's first output is a replay.
+    pub(crate) fn expect(&mut self) {
+        self.expecting = true;
+    }
+
+    pub(crate) fn in_replay(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    /// A replay starts (the host confirmed a re-attach).
+    pub(crate) fn start(&mut self) {
+        self.pending = Some(Vec::new());
+        self.expecting = false;
+    }
+
+    /// Live bytes pass through (and are remembered); replay bytes are held.
+    pub(crate) fn filter(&mut self, bytes: &[u8]) -> Vec<u8> {
+        if self.expecting {
+            self.start();
+        }
+        if let Some(p) = &mut self.pending {
+            p.extend_from_slice(bytes);
+            return Vec::new();
+        }
+        self.remember(bytes);
+        bytes.to_vec()
+    }
+
+    /// The replay is complete: returns its part not seen before.
+    pub(crate) fn done(&mut self) -> Vec<u8> {
+        self.expecting = false;
+        let Some(p) = self.pending.take() else {
+            return Vec::new();
+        };
+        let tail: Vec<u8> = self.tail.iter().copied().collect();
+        let fresh = p[overlap(&tail, &p)..].to_vec();
+        self.remember(&fresh);
+        fresh
+    }
+
+    fn remember(&mut self, bytes: &[u8]) {
+        self.tail.extend(bytes);
+        let excess = self.tail.len().saturating_sub(TAIL_BYTES);
+        self.tail.drain(..excess);
+    }
+}
+
+/// Length of the longest suffix of `seen` that is a prefix of `replay`
+/// (KMP over `replay ‖ sentinel ‖ seen`, linear time).
+fn overlap(seen: &[u8], replay: &[u8]) -> usize {
+    let pat: Vec<u16> = replay.iter().map(|&b| u16::from(b)).collect();
+    let text = seen.iter().map(|&b| u16::from(b));
+    let mut fail = vec![0usize; pat.len()];
+    let mut k = 0;
+    for i in 1..pat.len() {
+        while k > 0 && pat[i] != pat[k] {
+            k = fail[k - 1];
+        }
+        if pat[i] == pat[k] {
+            k += 1;
+        }
+        fail[i] = k;
+    }
+    let mut k = 0;
+    for c in text {
+        while k > 0 && (k == pat.len() || c != pat[k]) {
+            k = fail[k - 1];
+        }
+        if k < pat.len() && c == pat[k] {
+            k += 1;
+        }
+    }
+    k
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overlap_finds_the_longest_seen_prefix() {
+        assert_eq!(overlap(b"hello world", b"world and more"), 5);
+        assert_eq!(overlap(b"abcabc", b"abcabcx"), 6);
+        assert_eq!(overlap(b"xyz", b"new"), 0);
+        assert_eq!(overlap(b"", b"new"), 0);
+        assert_eq!(overlap(b"aaaa", b"aa"), 2);
+        assert_eq!(overlap(b"abab", b"abab"), 4);
+    }
+
+    #[test]
+    fn a_replay_releases_only_what_was_not_seen() {
+        let mut r = Replay::default();
+        assert_eq!(r.filter(b"one two "), b"one two ");
+        r.start();
+        assert!(r.filter(b"two three").is_empty());
+        assert_eq!(r.done(), b"three");
+        assert_eq!(r.filter(b"!"), b"!");
+    }
+}
