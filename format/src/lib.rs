@@ -47,6 +47,7 @@ pub mod pipeline;
 pub mod plain;
 pub mod reader;
 pub mod recover;
+pub mod scan;
 pub mod seal;
 pub mod segment;
 pub mod sign;
