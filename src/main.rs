@@ -213,11 +213,7 @@ fn targets(paths: &[PathBuf], since: Option<i64>) -> Result<termtrail_player::re
         .iter()
         .map(|p| p.to_string_lossy().into_owned())
         .collect();
-    Ok(termtrail_player::remote::expand(
-        &args,
-        since,
-        termtrail_player::grep::collect_files,
-    ))
+    Ok(termtrail_player::remote::expand(&args, since))
 }
 
 /// The paths to look at: those given, or the local store.
@@ -240,16 +236,20 @@ fn search_roots(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
 /// as Unix seconds.
 fn filters(
     f: cli::FilterArgs,
-) -> Result<(termtrail_player::grep::MetaFilter, Option<i64>, Option<i64>)> {
+) -> Result<(
+    termtrail_player::select::MetaFilter,
+    Option<i64>,
+    Option<i64>,
+)> {
     let now = unix_now() as i64;
     let when = |v: &Option<String>| {
         v.as_deref()
-            .map(|s| termtrail_player::grep::parse_when(s, now))
+            .map(|s| termtrail_player::select::parse_when(s, now))
             .transpose()
             .map_err(anyhow::Error::msg)
     };
     let (since, until) = (when(&f.since)?, when(&f.until)?);
-    let meta = termtrail_player::grep::MetaFilter {
+    let meta = termtrail_player::select::MetaFilter {
         session: f.session,
         shell: f.shell,
         principal: f.principal,
@@ -405,6 +405,7 @@ fn ls(a: LsArgs) -> Result<u8> {
 }
 
 fn grep(a: GrepArgs) -> Result<u8> {
+    use termtrail_format::pipeline::Flow;
     use termtrail_player::grep::{Pattern, PatternOptions, SearchOptions, search_all};
     use termtrail_player::hits::{Mode, PrintOptions, Totals, print_result, summary_json};
 
@@ -497,10 +498,14 @@ fn grep(a: GrepArgs) -> Result<u8> {
         bar.update(done, files.len());
         if let Err(e) = written {
             failure = Some(e);
-            return false;
+            return Flow::Stop;
         }
         // -q: the first hit decides.
-        !(mode == Mode::Quiet && totals.hits > 0)
+        if mode == Mode::Quiet && totals.hits > 0 {
+            Flow::Stop
+        } else {
+            Flow::Continue
+        }
     });
     drop(bar);
     if let Some(e) = failure {
@@ -823,7 +828,7 @@ fn verify(a: VerifyArgs) -> Result<u8> {
         let since = a
             .since
             .as_deref()
-            .map(|w| termtrail_player::grep::parse_when(w, unix_now() as i64))
+            .map(|w| termtrail_player::select::parse_when(w, unix_now() as i64))
             .transpose()
             .map_err(anyhow::Error::msg)?
             // Whole days: keys are dated by day.

@@ -14,7 +14,7 @@ use termtrail_format::plain::CastReader;
 use termtrail_format::reader::{ReadOptions, Signature, Status, read_path};
 use termtrail_format::seal::EndReason;
 
-use crate::grep::MetaFilter;
+use crate::select::{Kind, MetaFilter, NOT_A_RECORDING, Window, sniff};
 
 /// What is known of a recording's integrity.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,11 +70,11 @@ pub struct Entry {
 /// Reads what `ls` shows about `path`; `verify` reads and checks everything.
 pub fn entry(path: &Path, verify: bool) -> Result<Entry, String> {
     let size = std::fs::metadata(path).map_err(|e| e.to_string())?.len();
-    let kind = crate::grep::sniff(path).map_err(|e| e.to_string())?;
+    let kind = sniff(path).map_err(|e| e.to_string())?;
     if kind.is_none() {
-        return Err(crate::grep::NOT_A_RECORDING.into());
+        return Err(NOT_A_RECORDING.into());
     }
-    if kind == Some(false) {
+    if kind == Some(Kind::Plain) {
         let file = File::open(path).map_err(|e| e.to_string())?;
         let mut r = CastReader::new(BufReader::new(file))
             .map_err(|e| format!("not a valid asciicast file: {e}"))?;
@@ -185,18 +185,8 @@ impl Entry {
     /// Whether the recording passes the metadata filter and overlaps the
     /// time window `[since, until)`.
     pub fn selected(&self, filter: &MetaFilter, since: Option<i64>, until: Option<i64>) -> bool {
-        if !filter.accepts(&self.header) {
-            return false;
-        }
-        if since.is_none() && until.is_none() {
-            return true;
-        }
-        let Some(start) = self.start() else {
-            return false;
-        };
-        let start = start as i64;
-        let end = start + (self.duration / 1_000_000) as i64;
-        since.is_none_or(|s| end >= s) && until.is_none_or(|u| start < u)
+        filter.accepts(&self.header)
+            && Window { since, until }.overlaps(self.start(), self.duration)
     }
 
     fn meta(&self, f: fn(&termtrail_format::cast::RecordingMeta) -> Option<&String>) -> &str {

@@ -84,17 +84,13 @@ impl Target {
 /// Targets, and the arguments that failed with why.
 pub type Expanded = (Vec<Target>, Vec<(String, String)>);
 
-/// Expands arguments into targets: local paths through `local` (which walks
-/// directories), `s3://` URLs by listing. Failures come back as (argument,
-/// error) pairs.
+/// Expands arguments into targets: local paths through
+/// [`crate::select::collect_files`] (which walks directories), `s3://` URLs
+/// by listing. Failures come back as (argument, error) pairs.
 /// With `since` (Unix seconds), S3 listings start at that date's keys (the
 /// key layout begins with the UTC date; a day earlier, for recordings still
 /// running then), so older objects are not even listed.
-pub fn expand(
-    args: &[String],
-    since: Option<i64>,
-    local: impl Fn(&[PathBuf]) -> (Vec<PathBuf>, Vec<(PathBuf, String)>),
-) -> Expanded {
+pub fn expand(args: &[String], since: Option<i64>) -> Expanded {
     let mut out = Vec::new();
     let mut errors = Vec::new();
     let mut paths = Vec::new();
@@ -108,12 +104,12 @@ pub fn expand(
             Err(e) => errors.push((a.clone(), e)),
         }
     }
-    let (files, missing) = local(&paths);
+    let (files, missing) = crate::select::collect_files(&paths);
     out.extend(files.into_iter().map(Target::File));
     errors.extend(
         missing
             .into_iter()
-            .map(|(p, e)| (p.display().to_string(), e)),
+            .map(|(p, e)| (p.display().to_string(), e.to_string())),
     );
     (out, errors)
 }
@@ -221,7 +217,7 @@ impl StoreView {
                     .collect()
             }
             (Location::Local(dir), None) => {
-                let (files, _) = crate::grep::collect_files(std::slice::from_ref(dir));
+                let (files, _) = crate::select::collect_files(std::slice::from_ref(dir));
                 files
                     .iter()
                     .filter_map(|p| p.strip_prefix(dir).ok())
