@@ -21,7 +21,9 @@ use super::walker::Walker;
 use super::{FileResult, Hit, SearchError, SearchOptions, Verdict};
 use crate::select::{Kind, sniff};
 
-pub(super) struct Collect<'a, 'p> {
+/// The first pass over one file, fed by the verifying reader (as a
+/// [`ReadSink`]) or, for a plain asciicast file, event by event.
+struct Collect<'a, 'p> {
     search: LineSearch<'p>,
     /// Every resize: screens are rebuilt at the right size.
     sizes: Vec<(Micros, TermSize)>,
