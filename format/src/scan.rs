@@ -4,9 +4,9 @@
 //! walked.
 //!
 //! This is the one scanner of event lines: [`crate::cast::parse_line`]
-//! takes its fast path through it (falling back to a full JSON parser for
-//! lines it does not cover exactly), and search reads stored chunks with it
-//! directly — a hot loop (over a gigabyte a second), so nothing here
+//! reads every line's head through it (falling back to a full JSON parser
+//! for lines it does not read exactly), and search reads stored chunks with
+//! it directly — a hot loop (over a gigabyte a second), so nothing here
 //! allocates and the small functions are `#[inline]` for callers in other
 //! crates.
 
@@ -160,31 +160,6 @@ fn hex4(s: &[u8], i: usize) -> Option<u32> {
     Some(v)
 }
 
-/// Decodes JSON string content (after the opening quote) as a JSON parser
-/// would: the text, and the offset of the closing quote. None when the
-/// string is unterminated or not what JSON allows (a raw control
-/// character, an unknown escape, a lone surrogate, invalid UTF-8).
-pub fn string(s: &[u8]) -> Option<(String, usize)> {
-    let mut out = Vec::with_capacity(s.len());
-    let mut i = 0;
-    loop {
-        let run = memchr::memchr2(b'\\', b'"', &s[i..])?;
-        let raw = &s[i..i + run];
-        if raw.iter().any(|&b| b < 0x20) {
-            return None;
-        }
-        out.extend_from_slice(raw);
-        i += run;
-        if s[i] == b'"' {
-            break;
-        }
-        let e = escape(&s[i..]).filter(|e| e.json)?;
-        out.extend_from_slice(&e.bytes[..e.len]);
-        i += e.used;
-    }
-    Some((String::from_utf8(out).ok()?, i))
-}
-
 /// A line feed as JSON escapes it.
 static LINE_FEED: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\\n"));
 
@@ -306,24 +281,6 @@ mod tests {
         assert!(escape(b"\\/").unwrap().json);
         assert_eq!(escape(b"\\u12"), None);
         assert_eq!(escape(b"\\"), None);
-    }
-
-    #[test]
-    fn strings_decode_as_json_does() {
-        for text in [
-            "",
-            "plain",
-            "a\"b\\c/d",
-            "\x1b[1m\r\n\t\x08\x0c\x7f",
-            "caf\u{e9} 😀",
-        ] {
-            let json = serde_json::to_string(text).unwrap();
-            let (got, end) = string(&json.as_bytes()[1..]).unwrap();
-            assert_eq!((got.as_str(), end), (text, json.len() - 2));
-        }
-        for bad in [&b"open"[..], b"a\nb\"", b"\\x\"", b"\\udc00\"", b"\xff\""] {
-            assert_eq!(string(bad), None, "{}", String::from_utf8_lossy(bad));
-        }
     }
 
     #[test]
