@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::event::{Event, EventData, Micros, TermSize, format_secs};
+use crate::scan;
 use crate::utf8::{decode_lossless, encode_lossless};
 
 /// The asciicast version of a file or export.
@@ -383,8 +384,47 @@ pub struct LineError(pub String);
 
 /// Parses `[time, code, data]`.
 pub fn parse_line(line: &[u8]) -> Result<RawLine, LineError> {
+    let line = trim_newline(line);
+    match scanned_line(line) {
+        Some(raw) => Ok(raw),
+        None => parse_json_line(line),
+    }
+}
+
+/// [`parse_line`] with the head (time, code) read by the in-place scanner
+/// ([`crate::scan`]), for the lines it reads exactly as a JSON parser would
+/// (every line termtrail writes): None for any other, which
+/// [`parse_json_line`] then reads.
+fn scanned_line(line: &[u8]) -> Option<RawLine> {
+    let h = scan::head(line)?;
+    // JSON whitespace has no form feed; the scanner skips one.
+    let plain_code = !h.code.is_empty() && h.code.iter().all(|&b| b >= 0x20 && b != b'\\');
+    if !h.exact_time || !plain_code || memchr::memchr(0x0c, &line[..h.data]).is_some() {
+        return None;
+    }
+    // The data string from its opening quote, by the JSON parser (long
+    // strings are what it is fastest at).
+    let mut strings =
+        serde_json::Deserializer::from_slice(&line[h.data - 1..]).into_iter::<String>();
+    let data = strings.next()?.ok()?;
+    let tail = line[h.data - 1 + strings.byte_offset()..].strip_prefix(b"]".as_slice())?;
+    if !tail
+        .iter()
+        .all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+    {
+        return None;
+    }
+    Some(RawLine {
+        time: h.interval,
+        code: String::from_utf8(h.code.to_vec()).ok()?,
+        data,
+    })
+}
+
+/// [`parse_line`] by a full JSON parser: any JSON the line may hold.
+fn parse_json_line(line: &[u8]) -> Result<RawLine, LineError> {
     let (time, code, data): (Value, String, Value) =
-        serde_json::from_slice(trim_newline(line)).map_err(|e| LineError(e.to_string()))?;
+        serde_json::from_slice(line).map_err(|e| LineError(e.to_string()))?;
     let secs = time
         .as_f64()
         .ok_or_else(|| LineError("time is not a number".into()))?;
@@ -560,6 +600,43 @@ mod tests {
         asm.finish(&mut out);
         assert_eq!(out[0].data, EventData::Output(raw));
         assert_eq!(out[1].data, EventData::Marker("m".into()));
+    }
+
+    proptest::proptest! {
+        /// Whatever line the scanner reads, the JSON parser reads the same
+        /// way; every line the writer writes is read by the scanner.
+        #[test]
+        fn the_scanner_reads_lines_as_the_json_parser_does(
+            whole in 0u64..20_000_000_000,
+            frac in "[0-9]{0,8}",
+            code in "[a-z\\\\\"]{0,2}",
+            data in proptest::prelude::any::<String>(),
+            pad in "[ \t\x0c]{0,2}",
+            cut in 0usize..64,
+            flip in proptest::prelude::any::<u8>(),
+        ) {
+            let time = if frac.is_empty() { whole.to_string() } else { format!("{whole}.{frac}") };
+            let json = serde_json::to_string(&data).unwrap();
+            let code = serde_json::to_string(&code).unwrap();
+            let line = format!("[{pad}{time},{pad}{code}, {json}{pad}]");
+            let mut variants = vec![line.clone().into_bytes()];
+            // Damaged copies: a byte changed, the line cut.
+            let mut changed = line.clone().into_bytes();
+            let at = cut % changed.len();
+            changed[at] = flip;
+            variants.push(changed);
+            variants.push(line.as_bytes()[..cut.min(line.len())].to_vec());
+            for v in &variants {
+                if let Some(raw) = scanned_line(v) {
+                    proptest::prop_assert_eq!(Ok(raw), parse_json_line(v));
+                }
+            }
+            let mut written = Vec::new();
+            write_line(&mut written, whole.min(999_999_999) * 1_000_000 + 123, "o", &data);
+            let scanned = scanned_line(trim_newline(&written));
+            proptest::prop_assert!(scanned.is_some());
+            proptest::prop_assert_eq!(scanned.map(Ok), Some(parse_json_line(trim_newline(&written))));
+        }
     }
 
     #[test]

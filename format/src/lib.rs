@@ -6,6 +6,8 @@
 //! - [`cast`] and [`plain`]: asciicast v2/v3 headers, event lines, streaming
 //!   readers and writers, with the lossless rule for non-UTF-8 output
 //!   ([`utf8`]).
+//! - [`scan`]: stored event lines read in place, without JSON values — the
+//!   line parser's fast path, and what search reads chunks with.
 //! - [`writer::ChainWriter`]: events → chunks with SHA-256 hash-chain records
 //!   → flushed zstd segments → segment index frames → the seal
 //!   ([`seal`], [`chain`], optional Ed25519 signature via [`sign`]).
@@ -47,6 +49,7 @@ pub mod pipeline;
 pub mod plain;
 pub mod reader;
 pub mod recover;
+pub mod scan;
 pub mod seal;
 pub mod segment;
 pub mod sign;

@@ -74,7 +74,7 @@ pub fn print_result(
         FileResult::Failed(e) => {
             totals.errors += 1;
             if o.mode == Mode::Json {
-                let v = json!({"type": "error", "path": shown, "tampered": false, "error": e});
+                let v = json!({"type": "error", "path": shown, "tampered": false, "error": e.to_string()});
                 writeln!(out, "{v}")?;
             }
             writeln!(err, "termtrail: {shown}: {e}")

@@ -8,7 +8,8 @@
 //! emulator behind every screen ([`term`]); keyframes and instant seeking
 //! ([`seek`], behind `snapshot`); terminal replay ([`play`]); and search
 //! across recordings ([`grep`], printed by [`hits`]); listing ([`list`]);
-//! and reading recordings named by `s3://` URLs ([`remote`]).
+//! which recordings a command reads ([`select`]: files, metadata and time
+//! filters); and reading recordings named by `s3://` URLs ([`remote`]).
 //!
 //! ```no_run
 //! use termtrail_player::export::{ExportFormat, ExportOptions, export_path};
@@ -28,5 +29,6 @@ pub mod play;
 pub mod remote;
 pub mod screen;
 pub mod seek;
+pub mod select;
 pub mod term;
 pub mod verify;

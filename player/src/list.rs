@@ -9,12 +9,41 @@ use std::path::Path;
 use serde_json::{Value, json};
 use termtrail_format::cast::Header;
 use termtrail_format::event::Micros;
+use termtrail_format::index::IndexError;
 use termtrail_format::index::load_index;
+use termtrail_format::plain::CastError;
 use termtrail_format::plain::CastReader;
+use termtrail_format::reader::ReadError;
 use termtrail_format::reader::{ReadOptions, Signature, Status, read_path};
 use termtrail_format::seal::EndReason;
 
-use crate::grep::MetaFilter;
+use crate::select::{Kind, MetaFilter, NOT_A_RECORDING, Window, sniff};
+
+/// Why a recording could not be listed.
+#[derive(Debug, thiserror::Error)]
+pub enum ListError {
+    /// Reading the file failed.
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    /// Neither a termtrail recording nor an asciicast file.
+    #[error("{}", NOT_A_RECORDING)]
+    NotARecording,
+    /// An asciicast file whose header does not read.
+    #[error("not a valid asciicast file: {0}")]
+    NotCast(CastError),
+    /// An asciicast file with a bad line.
+    #[error("asciicast file: {0}")]
+    Cast(CastError),
+    /// A recording whose header and index do not read.
+    #[error("not a readable recording: {0}")]
+    Index(IndexError),
+    /// The verifying reader could not read the recording.
+    #[error("{0}")]
+    Read(#[from] ReadError),
+    /// An object of a store could not be read.
+    #[error("{0}")]
+    Fetch(#[from] termtrail_store::StoreError),
+}
 
 /// What is known of a recording's integrity.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,19 +97,18 @@ pub struct Entry {
 }
 
 /// Reads what `ls` shows about `path`; `verify` reads and checks everything.
-pub fn entry(path: &Path, verify: bool) -> Result<Entry, String> {
-    let size = std::fs::metadata(path).map_err(|e| e.to_string())?.len();
-    let kind = crate::grep::sniff(path).map_err(|e| e.to_string())?;
+pub fn entry(path: &Path, verify: bool) -> Result<Entry, ListError> {
+    let size = std::fs::metadata(path)?.len();
+    let kind = sniff(path)?;
     if kind.is_none() {
-        return Err(crate::grep::NOT_A_RECORDING.into());
+        return Err(ListError::NotARecording);
     }
-    if kind == Some(false) {
-        let file = File::open(path).map_err(|e| e.to_string())?;
-        let mut r = CastReader::new(BufReader::new(file))
-            .map_err(|e| format!("not a valid asciicast file: {e}"))?;
+    if kind == Some(Kind::Plain) {
+        let file = File::open(path)?;
+        let mut r = CastReader::new(BufReader::new(file)).map_err(ListError::NotCast)?;
         let header = Box::new(r.header().clone());
         let mut duration = 0;
-        while let Some(e) = r.next_event().map_err(|e| format!("asciicast file: {e}"))? {
+        while let Some(e) = r.next_event().map_err(ListError::Cast)? {
             duration = e.time;
         }
         return Ok(Entry {
@@ -93,7 +121,7 @@ pub fn entry(path: &Path, verify: bool) -> Result<Entry, String> {
             signed: None,
         });
     }
-    let mut file = File::open(path).map_err(|e| e.to_string())?;
+    let mut file = File::open(path)?;
     let mut e = from_index(&mut file, path.display().to_string(), size)?;
     if verify {
         verify_into(&mut e, path)?;
@@ -106,8 +134,8 @@ fn from_index<R: std::io::Read + std::io::Seek>(
     r: &mut R,
     name: String,
     size: u64,
-) -> Result<Entry, String> {
-    let index = load_index(r).map_err(|e| format!("not a readable recording: {e}"))?;
+) -> Result<Entry, ListError> {
+    let index = load_index(r).map_err(ListError::Index)?;
     let key = index.header.termtrail.as_ref().and_then(|m| m.key.as_ref());
     Ok(Entry {
         name,
@@ -125,13 +153,13 @@ fn from_index<R: std::io::Read + std::io::Seek>(
 }
 
 /// Reads `path` fully through the verifying reader into `e`.
-fn verify_into(e: &mut Entry, path: &Path) -> Result<(), String> {
+fn verify_into(e: &mut Entry, path: &Path) -> Result<(), ListError> {
     {
         let opts = ReadOptions {
             events: false,
             ..ReadOptions::default()
         };
-        let report = read_path(path, &opts, &mut ()).map_err(|e| e.to_string())?;
+        let report = read_path(path, &opts, &mut ())?;
         e.state = match report.status {
             Status::Intact => State::Intact,
             Status::Unsealed => State::VerifiedUnsealed,
@@ -158,21 +186,19 @@ fn verify_into(e: &mut Entry, path: &Path) -> Result<(), String> {
 /// [`entry`] for a local file or an S3 object: an object's header and index
 /// come through ranged GETs; with `verify` (or for a plain `.cast`) it is
 /// fetched whole.
-pub fn entry_of(t: &crate::remote::Target, verify: bool) -> Result<Entry, String> {
+pub fn entry_of(t: &crate::remote::Target, verify: bool) -> Result<Entry, ListError> {
     use crate::remote::Target;
     match t {
         Target::File(p) => entry(p, verify),
         Target::Object { store, key, size } => {
             if verify || key.ends_with(".cast") {
-                let (path, _fetched) = t.local().map_err(|e| e.to_string())?;
+                let (path, _fetched) = t.local().map_err(ListError::Fetch)?;
                 let mut e = entry(&path, verify)?;
                 e.name = t.name();
                 e.size = *size;
                 return Ok(e);
             }
-            let mut r = store
-                .open(key, *size, 256 << 10)
-                .map_err(|e| e.to_string())?;
+            let mut r = store.open(key, *size, 256 << 10)?;
             from_index(&mut r, t.name(), *size)
         }
     }
@@ -187,18 +213,8 @@ impl Entry {
     /// Whether the recording passes the metadata filter and overlaps the
     /// time window `[since, until)`.
     pub fn selected(&self, filter: &MetaFilter, since: Option<i64>, until: Option<i64>) -> bool {
-        if !filter.accepts(&self.header) {
-            return false;
-        }
-        if since.is_none() && until.is_none() {
-            return true;
-        }
-        let Some(start) = self.start() else {
-            return false;
-        };
-        let start = start as i64;
-        let end = start + (self.duration / 1_000_000) as i64;
-        since.is_none_or(|s| end >= s) && until.is_none_or(|u| start < u)
+        filter.accepts(&self.header)
+            && Window { since, until }.overlaps(self.start(), self.duration)
     }
 
     fn meta(&self, f: fn(&termtrail_format::cast::RecordingMeta) -> Option<&String>) -> &str {
@@ -339,7 +355,7 @@ pub fn entries(
     files: &[crate::remote::Target],
     verify: bool,
     jobs: usize,
-) -> Vec<Result<Entry, String>> {
+) -> Vec<Result<Entry, ListError>> {
     crate::remote::par_map(files, jobs, |t| entry_of(t, verify))
 }
 

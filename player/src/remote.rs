@@ -69,17 +69,13 @@ impl Target {
 /// Targets, and the arguments that failed with why.
 pub type Expanded = (Vec<Target>, Vec<(String, String)>);
 
-/// Expands arguments into targets: local paths through `local` (which walks
-/// directories), `s3://` URLs by listing. Failures come back as (argument,
-/// error) pairs.
+/// Expands arguments into targets: local paths through
+/// [`crate::select::collect_files`] (which walks directories), `s3://` URLs
+/// by listing. Failures come back as (argument, error) pairs.
 /// With `since` (Unix seconds), S3 listings start at that date's keys (the
 /// key layout begins with the UTC date; a day earlier, for recordings still
 /// running then), so older objects are not even listed.
-pub fn expand(
-    args: &[String],
-    since: Option<i64>,
-    local: impl Fn(&[PathBuf]) -> (Vec<PathBuf>, Vec<(PathBuf, String)>),
-) -> Expanded {
+pub fn expand(args: &[String], since: Option<i64>) -> Expanded {
     let mut out = Vec::new();
     let mut errors = Vec::new();
     let mut paths = Vec::new();
@@ -93,12 +89,12 @@ pub fn expand(
             Err(e) => errors.push((a.clone(), e.to_string())),
         }
     }
-    let (files, missing) = local(&paths);
+    let (files, missing) = crate::select::collect_files(&paths);
     out.extend(files.into_iter().map(Target::File));
     errors.extend(
         missing
             .into_iter()
-            .map(|(p, e)| (p.display().to_string(), e)),
+            .map(|(p, e)| (p.display().to_string(), e.to_string())),
     );
     (out, errors)
 }
@@ -152,7 +148,7 @@ pub fn is_url(arg: &Path) -> bool {
 
 /// A target made local: its path, and for an S3 object the temporary copy,
 /// deleted when this is dropped.
-pub type Local = Result<(PathBuf, Option<tempfile::TempPath>), String>;
+pub type Local = Result<(PathBuf, Option<tempfile::TempPath>), StoreError>;
 
 /// A queue of targets made local, with their index in the list.
 pub type Fetched = std::sync::Mutex<std::sync::mpsc::Receiver<(usize, Local)>>;
@@ -181,10 +177,7 @@ pub fn fetch_ahead<R>(
                 while !stop.load(Ordering::Relaxed) {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(target) = targets.get(i) else { break };
-                    if tx
-                        .send((i, target.local().map_err(|e| e.to_string())))
-                        .is_err()
-                    {
+                    if tx.send((i, target.local())).is_err() {
                         break;
                     }
                 }

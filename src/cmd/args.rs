@@ -189,7 +189,7 @@ pub struct FilterArgs {
 /// What [`FilterArgs`] select, as the player takes it.
 pub struct Filters {
     /// The metadata filter.
-    pub meta: termtrail_player::grep::MetaFilter,
+    pub meta: termtrail_player::select::MetaFilter,
     /// `--since` as Unix seconds.
     pub since: Option<i64>,
     /// `--until` as Unix seconds.
@@ -203,12 +203,12 @@ impl FilterArgs {
         let now = unix_now() as i64;
         let when = |v: &Option<String>| {
             v.as_deref()
-                .map(|s| termtrail_player::grep::parse_when(s, now))
+                .map(|s| termtrail_player::select::parse_when(s, now))
                 .transpose()
                 .map_err(anyhow::Error::msg)
         };
         let (since, until) = (when(&self.since)?, when(&self.until)?);
-        let meta = termtrail_player::grep::MetaFilter {
+        let meta = termtrail_player::select::MetaFilter {
             session: self.session.clone(),
             shell: self.shell.clone(),
             principal: self.principal.clone(),

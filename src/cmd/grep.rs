@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::{Args, ValueEnum};
+use termtrail_format::pipeline::Flow;
 use termtrail_format::reader::ContentCheck;
 use termtrail_player::grep::{Pattern, PatternOptions, SearchOptions, search_all};
 use termtrail_player::hits::{Mode, PrintOptions, Totals, print_result, summary_json};
@@ -231,10 +232,14 @@ pub fn run(mut a: GrepArgs) -> Result<Exit> {
         bar.update(done, files.len());
         if let Err(e) = written {
             failure = Some(e);
-            return false;
+            return Flow::Stop;
         }
         // -q: the first hit decides.
-        !(mode == Mode::Quiet && totals.hits > 0)
+        if mode == Mode::Quiet && totals.hits > 0 {
+            Flow::Stop
+        } else {
+            Flow::Continue
+        }
     });
     drop(bar);
     if let Some(e) = failure {

@@ -63,11 +63,7 @@ pub fn targets(
         .iter()
         .map(|p| p.to_string_lossy().into_owned())
         .collect();
-    Ok(termtrail_player::remote::expand(
-        &args,
-        since,
-        termtrail_player::grep::collect_files,
-    ))
+    Ok(termtrail_player::remote::expand(&args, since))
 }
 
 /// The paths to look at: those given, or the local store.

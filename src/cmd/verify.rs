@@ -75,7 +75,7 @@ pub fn run(a: VerifyArgs) -> Result<Exit> {
         let since = a
             .since
             .as_deref()
-            .map(|w| termtrail_player::grep::parse_when(w, unix_now() as i64))
+            .map(|w| termtrail_player::select::parse_when(w, unix_now() as i64))
             .transpose()
             .map_err(anyhow::Error::msg)?
             // Whole days: keys are dated by day.

@@ -1,0 +1,588 @@
+//! The first pass over a recording: its verified chunks' event lines are
+//! searched as stored (a prefilter skipping lines that cannot match), the
+//! resizes kept, and the second pass ([`Walker`]) taken along for the hits.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::Path;
+
+use termtrail_format::cast::Header;
+use termtrail_format::chain::ChunkRecord;
+use termtrail_format::event::{Event, EventData, Micros, TermSize};
+use termtrail_format::index::{SegmentText, load_index};
+use termtrail_format::pipeline::Flow;
+use termtrail_format::plain::CastReader;
+use termtrail_format::reader::{ContentCheck, ReadOptions, ReadSink, Status, read_path};
+use termtrail_format::scan::{self, ChunkClock, Timed};
+
+use super::pattern::{Pattern, Prefilter};
+use super::search::{LineHit, LineSearch};
+use super::walker::Walker;
+use super::{FileResult, Hit, SearchError, SearchOptions, Verdict};
+use crate::select::{Kind, sniff};
+
+/// The first pass over one file, fed by the verifying reader (as a
+/// [`ReadSink`]) or, for a plain asciicast file, event by event.
+struct Collect<'a, 'p> {
+    search: LineSearch<'p>,
+    /// Every resize: screens are rebuilt at the right size.
+    sizes: Vec<(Micros, TermSize)>,
+    opts: &'a SearchOptions,
+    path: &'a Path,
+    header: Option<Header>,
+    filtered: bool,
+    hits: Vec<Hit>,
+    stopped: bool,
+    /// The chunks hits come from are hashed in the second pass (segments
+    /// may have been taken on the seal's frame hashes).
+    check: bool,
+    /// The second pass, once there are hits: it goes along with the first,
+    /// taking each segment the reader verified (so a hit's segment is not
+    /// decompressed again).
+    walker: Option<Walker>,
+    /// Hits the walker has done (`hits[..walked]`).
+    walked: usize,
+    /// The last two segments read, kept until there is a walker.
+    recent: Vec<(usize, SegmentText)>,
+    /// The walker could not be opened.
+    walker_failed: bool,
+    /// A hit's chunk did not verify: the file must be read again, hashing
+    /// every chunk.
+    unverified: bool,
+    /// Set from the first chunk (None until then; Some(None): none).
+    prefilter: Option<Option<Prefilter>>,
+    scratch: Scratch,
+}
+
+impl Collect<'_, '_> {
+    fn take_event(&mut self, e: &Event) -> Flow {
+        if let EventData::Resize(size) = e.data {
+            self.sizes.push((e.time, size));
+        }
+        let bytes = match (&e.data, self.opts.input) {
+            (EventData::Output(b), false) | (EventData::Input(b), true) => b,
+            _ => return Flow::Continue,
+        };
+        let (hits, opts, header) = (&mut self.hits, self.opts, &self.header);
+        let flow = self
+            .search
+            .push(e.time, bytes, &mut |h| keep(hits, opts, header.as_ref(), h));
+        if flow == Flow::Stop {
+            self.stopped = true;
+        }
+        flow
+    }
+
+    fn finish(&mut self) {
+        if !self.stopped {
+            let (hits, opts, header) = (&mut self.hits, self.opts, &self.header);
+            self.search
+                .finish(&mut |h| keep(hits, opts, header.as_ref(), h));
+        }
+    }
+}
+
+/// Keeps `h` when it is inside the time window; stops at `max_count`.
+fn keep(hits: &mut Vec<Hit>, opts: &SearchOptions, header: Option<&Header>, h: LineHit) -> Flow {
+    if header.is_some_and(|hd| opts.window().holds(hd, h.time)) {
+        hits.push(Hit {
+            found: h,
+            screen: None,
+        });
+    }
+    if opts.max_count.is_none_or(|m| (hits.len() as u64) < m) {
+        Flow::Continue
+    } else {
+        Flow::Stop
+    }
+}
+
+impl Collect<'_, '_> {
+    /// Brings the walker to the hits found since it last went (opening it
+    /// for the first hits); sets `unverified` when a hit's chunk does not
+    /// verify (or cannot be checked).
+    fn walk_new_hits(&mut self) {
+        if self.walked == self.hits.len() || !(self.opts.screen || self.check) {
+            return;
+        }
+        if self.walker.is_none() && !self.walker_failed {
+            match Walker::open(self.path, self.opts) {
+                Ok(mut w) => {
+                    for (seg, text) in self.recent.drain(..) {
+                        w.offer(seg, text);
+                    }
+                    self.walker = Some(w);
+                }
+                Err(_) => self.walker_failed = true,
+            }
+        }
+        let Some(walker) = &mut self.walker else {
+            // Without a walker nothing can be checked.
+            self.unverified |= self.check;
+            return;
+        };
+        // Resizes only accrue: the walker takes the new ones.
+        walker
+            .sizes
+            .extend_from_slice(&self.sizes[walker.sizes.len()..]);
+        let ok = walker
+            .walk(&mut self.hits[self.walked..], self.opts, self.check)
+            .is_ok();
+        self.walked = self.hits.len();
+        self.unverified |= !ok;
+    }
+}
+
+impl Collect<'_, '_> {
+    /// Searches one verified chunk's event lines without building events:
+    /// each wanted line's JSON string is unescaped straight into the search.
+    /// With a prefilter (see [`Prefilter`]), only the lines of output it
+    /// finds a picked byte in are read, and the chunk's first and last
+    /// (which may go on in the chunks around it): the others cannot hold a
+    /// match. Lines are cut at line feeds (JSON `\n`) in the wanted events'
+    /// strings; after skipped lines the stripper starts afresh, as it does
+    /// after any line feed.
+    fn take_lines(&mut self, first: Micros, lines: &[u8]) -> Flow {
+        if self.prefilter.is_none() {
+            self.prefilter = Some(Prefilter::new(self.search.pattern, lines));
+        }
+        let Some(Some(pre)) = &self.prefilter else {
+            return self.take_every_line(first, lines);
+        };
+        let want: &[u8] = if self.opts.input { b"i" } else { b"o" };
+        let s = &mut self.scratch;
+        s.events.clear();
+        s.line_ends.clear();
+        s.hot.clear();
+        // The events (resizes taken on the way) and, in the wanted ones'
+        // strings, where each line feed ends.
+        let mut clock = ChunkClock::new(first);
+        let mut i = 0;
+        while i < lines.len() {
+            let rest = &lines[i..];
+            let end = i + memchr::memchr(b'\n', rest).unwrap_or(rest.len());
+            if let Some(line) = event_line(&mut clock, rest, &mut self.sizes)
+                && line.code == want
+            {
+                let from = i + line.data;
+                s.events.push((line.time, from..end));
+                let ends = &mut s.line_ends;
+                scan::escaped_line_feeds(&lines[from..end], |e| ends.push(from + e));
+            }
+            i = end + 1;
+        }
+        // Lines (between line ends) holding a picked byte; the first and the
+        // last always.
+        let n = s.line_ends.len() + 1;
+        s.hot.resize(n, false);
+        s.hot[0] = true;
+        s.hot[n - 1] = true;
+        let (ends, hot) = (&s.line_ends, &mut s.hot);
+        pre.scan(lines, &mut |q| {
+            hot[ends.partition_point(|&e| e <= q)] = true
+        });
+        // Feed the hot lines' parts of each event.
+        let mut k = 0;
+        let mut fresh = false;
+        for (time, range) in &s.events {
+            let mut at = range.start;
+            while at < range.end {
+                // The line `at` is in, and where it ends.
+                while k + 1 < n && s.line_ends[k] <= at {
+                    k += 1;
+                    fresh = true;
+                }
+                let stop = if k + 1 < n {
+                    s.line_ends[k].min(range.end)
+                } else {
+                    range.end
+                };
+                if s.hot[k] {
+                    if fresh {
+                        self.search.restart_line();
+                    }
+                    fresh = false;
+                    let (hits, opts, header) = (&mut self.hits, self.opts, &self.header);
+                    let (flow, _) = self.search.push_json(*time, &lines[at..stop], &mut |h| {
+                        keep(hits, opts, header.as_ref(), h)
+                    });
+                    if flow == Flow::Stop {
+                        self.stopped = true;
+                        return Flow::Stop;
+                    }
+                }
+                at = stop;
+            }
+        }
+        Flow::Continue
+    }
+}
+
+impl Collect<'_, '_> {
+    /// [`Collect::take_lines`] without a prefilter: each wanted event's
+    /// string is fed whole, and where the string ends (as the stripper
+    /// found it) is where the search for the next line starts.
+    fn take_every_line(&mut self, first: Micros, lines: &[u8]) -> Flow {
+        let want: &[u8] = if self.opts.input { b"i" } else { b"o" };
+        let mut clock = ChunkClock::new(first);
+        let mut i = 0;
+        while i < lines.len() {
+            let rest = &lines[i..];
+            let mut after = 0;
+            if let Some(line) = event_line(&mut clock, rest, &mut self.sizes) {
+                after = line.data;
+                if line.code == want {
+                    let (hits, opts, header) = (&mut self.hits, self.opts, &self.header);
+                    let (flow, used) =
+                        self.search
+                            .push_json(line.time, &rest[line.data..], &mut |h| {
+                                keep(hits, opts, header.as_ref(), h)
+                            });
+                    if flow == Flow::Stop {
+                        self.stopped = true;
+                        return Flow::Stop;
+                    }
+                    after += used;
+                }
+            }
+            i +=
+                after + memchr::memchr(b'\n', &rest[after..]).map_or(rest.len() - after, |n| n + 1);
+        }
+        Flow::Continue
+    }
+}
+
+/// The event line at the start of `rest`, timed by `clock`; a resize's
+/// size is kept in `sizes`. None for other lines (comments).
+#[inline]
+fn event_line<'l>(
+    clock: &mut ChunkClock,
+    rest: &'l [u8],
+    sizes: &mut Vec<(Micros, TermSize)>,
+) -> Option<Timed<'l>> {
+    let line = clock.line(rest)?;
+    if line.code == b"r"
+        && let Some(size) = scan::resize(&rest[line.data..])
+    {
+        sizes.push((line.time, size));
+    }
+    Some(line)
+}
+
+/// Per-chunk lists [`Collect::take_lines`] reuses.
+#[derive(Default)]
+struct Scratch {
+    /// Wanted events: time, and their string's place (to the line's end).
+    events: Vec<(Micros, std::ops::Range<usize>)>,
+    /// Where each line feed in them ends.
+    line_ends: Vec<usize>,
+    /// Per line: whether it is read.
+    hot: Vec<bool>,
+}
+
+impl ReadSink for Collect<'_, '_> {
+    fn chunk_text(&mut self, record: &ChunkRecord, lines: &[u8]) -> Flow {
+        self.take_lines(record.first, lines)
+    }
+
+    fn segment_text(&mut self, segment: u32, text: SegmentText) -> Flow {
+        if !(self.opts.screen || self.check) {
+            return Flow::Continue;
+        }
+        let seg = segment as usize;
+        match &mut self.walker {
+            Some(w) => w.offer(seg, text),
+            None => {
+                if self.recent.len() == 2 {
+                    self.recent.remove(0);
+                }
+                self.recent.push((seg, text));
+            }
+        }
+        // Hits in the lines completed so far, while their segment is here.
+        let (hits, opts, header) = (&mut self.hits, self.opts, &self.header);
+        if self
+            .search
+            .flush(&mut |h| keep(hits, opts, header.as_ref(), h))
+            == Flow::Stop
+        {
+            self.stopped = true;
+        }
+        self.walk_new_hits();
+        if self.unverified || self.stopped {
+            return Flow::Stop;
+        }
+        Flow::Continue
+    }
+
+    fn header(&mut self, header: &Header) -> Flow {
+        if !self.opts.filter.accepts(header) || self.opts.window().excludes_start(header) {
+            self.filtered = true;
+            return Flow::Stop;
+        }
+        self.header = Some(header.clone());
+        Flow::Continue
+    }
+}
+
+/// Searches one file, reading chunk content as `content` says: grep takes
+/// a sealed file's segments on the seal's frame hashes and hashes the
+/// chunks its hits come from (the second pass); when one of those does not
+/// verify, the file is read again hashing every chunk, which names the
+/// damage and reports only hits before it.
+pub(super) fn search_file(
+    path: &Path,
+    pattern: &Pattern,
+    opts: &SearchOptions,
+    content: ContentCheck,
+) -> Result<FileResult, SearchError> {
+    let kind = sniff(path)?;
+    let mut c = Collect {
+        search: LineSearch::new(pattern),
+        sizes: Vec::new(),
+        opts,
+        path,
+        header: None,
+        filtered: false,
+        hits: Vec::new(),
+        stopped: false,
+        // Plain asciicast files have no chain: nothing to hash.
+        check: content == ContentCheck::SealedFrames && kind == Some(Kind::Chained),
+        walker: None,
+        walked: 0,
+        recent: Vec::new(),
+        walker_failed: false,
+        unverified: false,
+        prefilter: None,
+        scratch: Scratch::default(),
+    };
+    let (verdict, damage) = match kind {
+        None => return Err(SearchError::NotARecording),
+        Some(Kind::Plain) => {
+            let mut r =
+                CastReader::new(BufReader::new(File::open(path)?)).map_err(SearchError::NotCast)?;
+            if c.header(r.header()) == Flow::Stop {
+                return Ok(FileResult::Filtered);
+            }
+            while let Some(e) = r.next_event().map_err(SearchError::Cast)? {
+                if c.take_event(&e) == Flow::Stop {
+                    break;
+                }
+            }
+            (Verdict::Plain, None)
+        }
+        Some(Kind::Chained) => {
+            if opts.since.is_some()
+                && let Ok(mut f) = File::open(path)
+                && let Ok(index) = load_index(&mut f)
+                && index.sealed
+                && let Some(start) = index.header.timestamp
+                && opts.window().ended_before(start, index.duration)
+            {
+                return Ok(FileResult::Filtered);
+            }
+            let ro = ReadOptions {
+                threads: opts.threads.max(1),
+                // Lines are searched as they are (`chunk_text`).
+                events: false,
+                content,
+                ..ReadOptions::default()
+            };
+            let report = read_path(path, &ro, &mut c)?;
+            if c.filtered {
+                return Ok(FileResult::Filtered);
+            }
+            let damage = (report.status == Status::Tampered).then(|| {
+                let first = report
+                    .problems
+                    .first()
+                    .map_or("damaged", |p| p.message.as_str());
+                format!(
+                    "TAMPERED: {first} (verified up to {}; run `termtrail verify` for details)",
+                    termtrail_format::event::format_clock(report.last_verified)
+                )
+            });
+            let verdict = if report.sealed {
+                Verdict::Intact
+            } else {
+                Verdict::Unsealed
+            };
+            (verdict, damage)
+        }
+    };
+    c.finish();
+    c.walk_new_hits();
+    if c.unverified {
+        return search_file(path, pattern, opts, ContentCheck::EveryChunk);
+    }
+    let Some(header) = c.header.take() else {
+        return Err(SearchError::NoHeader);
+    };
+    let hits = c.hits;
+    Ok(FileResult::Searched {
+        header: Box::new(header),
+        verdict,
+        hits,
+        damage,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::pattern::PatternOptions;
+    use super::*;
+
+    /// The hits in `chunks` (event lines as stored, each chunk's first
+    /// event at the time given), read line by line or with the prefilter.
+    fn chunk_hits(
+        pattern: &Pattern,
+        input: bool,
+        chunks: &[(Micros, Vec<u8>)],
+        prefilter: bool,
+    ) -> Vec<LineHit> {
+        let opts = SearchOptions {
+            input,
+            ..SearchOptions::default()
+        };
+        let path = Path::new("test");
+        let mut c = Collect {
+            search: LineSearch::new(pattern),
+            sizes: Vec::new(),
+            opts: &opts,
+            path,
+            header: Some(Header::new(TermSize::DEFAULT)),
+            filtered: false,
+            hits: Vec::new(),
+            stopped: false,
+            check: false,
+            walker: None,
+            walked: 0,
+            recent: Vec::new(),
+            walker_failed: false,
+            unverified: false,
+            prefilter: Some(None),
+            scratch: Scratch::default(),
+        };
+        if prefilter {
+            let pre = Prefilter::with_limit(pattern, &chunks[0].1, usize::MAX);
+            assert!(
+                pre.is_some(),
+                "the pattern gives the prefilter something: {:?}",
+                pattern.prefixes
+            );
+            c.prefilter = Some(pre);
+        }
+        for (first, lines) in chunks {
+            assert_eq!(c.take_lines(*first, lines), Flow::Continue);
+        }
+        c.finish();
+        c.hits.into_iter().map(|h| h.found).collect()
+    }
+
+    #[test]
+    fn skipping_lines_without_the_picked_bytes_finds_every_hit() {
+        // Output that splits, colours and hides the word in every way the
+        // prefilter must not miss (or wrongly find): colour codes between
+        // its letters, lines across events and chunks, OSC strings holding
+        // it (never text) and left open up to a line feed, backspaces,
+        // letters escaped as \u00XX, input events holding it.
+        let pieces = [
+            "Acc",
+            "ess",
+            "Den",
+            "ied",
+            "AccessDenied",
+            "x",
+            " ",
+            "\x1b[1;31m",
+            "\x1b[0m",
+            "\r\n",
+            "\n",
+            "\r",
+            "\x1b]0;AccessDenied\x07",
+            "\x1b]0;Acc",
+            "\x1b[",
+            "2C",
+            "\x08",
+            "\x08\x08",
+            "\x1b[5;1H",
+            "\\",
+            "\"",
+            "/",
+            "\u{e9}",
+            "\x1bP1$r",
+            "\x1b\\",
+        ];
+        let patterns = [
+            ("AccessDenied", PatternOptions::default()),
+            (
+                "accessdenied",
+                PatternOptions {
+                    ignore_case: true,
+                    ..PatternOptions::default()
+                },
+            ),
+            (
+                "Den",
+                PatternOptions {
+                    word: true,
+                    ..PatternOptions::default()
+                },
+            ),
+            ("ss.*ie", PatternOptions::default()),
+        ];
+        let mut seed = 7u64;
+        let mut next = |n: usize| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) as usize % n
+        };
+        let mut found = 0;
+        for round in 0..400 {
+            let mut lines: Vec<Vec<u8>> = Vec::new();
+            for _ in 0..30 {
+                let mut e = String::new();
+                for _ in 0..1 + next(10) {
+                    e.push_str(pieces[next(pieces.len())]);
+                }
+                let mut json = serde_json::to_string(&e).unwrap();
+                if next(4) == 0 {
+                    // A letter escaped as a JSON encoder may.
+                    json = json.replacen('D', "\\u0044", 1).replacen('e', "\\u0065", 1);
+                }
+                let code = match next(10) {
+                    0 => "i",
+                    1 => "r",
+                    _ => "o",
+                };
+                let json = if code == "r" {
+                    "\"80x24\"".to_string()
+                } else {
+                    json
+                };
+                lines.push(format!("[0.001, \"{code}\", {json}]\n").into_bytes());
+            }
+            // Chunks cut at random lines.
+            let mut chunks = Vec::new();
+            let mut at = 0;
+            while at < lines.len() {
+                let n = 1 + next(8);
+                let end = (at + n).min(lines.len());
+                // Each event is 1 ms after the one before; a chunk's first
+                // event's time is given absolutely.
+                chunks.push((1000 * (at as Micros + 1), lines[at..end].concat()));
+                at = end;
+            }
+            let (pattern, o) = patterns[round % patterns.len()];
+            let p = Pattern::new(&[pattern.to_string()], o).unwrap();
+            for input in [false, true] {
+                let all = chunk_hits(&p, input, &chunks, false);
+                let skipping = chunk_hits(&p, input, &chunks, true);
+                assert_eq!(skipping, all, "{pattern} (input: {input}) in {chunks:?}");
+                found += all.len();
+            }
+        }
+        assert!(found > 200, "the rounds hold hits: {found}");
+    }
+}
