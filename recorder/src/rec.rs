@@ -150,11 +150,10 @@ enum Control {
     WriterFailed,
 }
 
-/// Runs the command and records it to `path`. Returns when the command has
-/// exited (or the session was ended by a signal) and the recording is sealed.
-pub fn record(opts: &RecOptions, path: &Path) -> Result<RecOutcome, RecError> {
-    let key = opts.sign_key.clone();
-    let command = if opts.command.is_empty() {
+/// The command to run: the one given, else the user's `$SHELL` (else
+/// `/bin/sh`).
+pub fn command_or_shell(command: &[String]) -> Vec<String> {
+    if command.is_empty() {
         vec![
             std::env::var("SHELL")
                 .ok()
@@ -162,8 +161,15 @@ pub fn record(opts: &RecOptions, path: &Path) -> Result<RecOutcome, RecError> {
                 .unwrap_or_else(|| "/bin/sh".into()),
         ]
     } else {
-        opts.command.clone()
-    };
+        command.to_vec()
+    }
+}
+
+/// Runs the command and records it to `path`. Returns when the command has
+/// exited (or the session was ended by a signal) and the recording is sealed.
+pub fn record(opts: &RecOptions, path: &Path) -> Result<RecOutcome, RecError> {
+    let key = opts.sign_key.clone();
+    let command = command_or_shell(&opts.command);
     let interactive = !opts.headless && stdin_is_tty();
     let size = if interactive {
         terminal_size().or(opts.size).unwrap_or(TermSize::DEFAULT)

@@ -35,16 +35,7 @@ impl PtyBackend {
     /// Shells run `command` (empty: `$SHELL`, else `/bin/sh`); with
     /// `strict`, output that cannot be recorded ends the shell.
     pub fn new(command: &[String], strict: bool) -> PtyBackend {
-        let command = if command.is_empty() {
-            vec![
-                std::env::var("SHELL")
-                    .ok()
-                    .filter(|s| !s.is_empty())
-                    .unwrap_or_else(|| "/bin/sh".into()),
-            ]
-        } else {
-            command.to_vec()
-        };
+        let command = crate::rec::command_or_shell(command);
         PtyBackend { command, strict }
     }
 }
