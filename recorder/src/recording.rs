@@ -28,6 +28,10 @@ use tokio::sync::{mpsc, oneshot, watch};
 const QUEUE: usize = 1024;
 /// Events handed to the writer per batch, at most.
 const BATCH: usize = 4096;
+/// Bytes of event data handed to the writer per batch, at most: a batch is
+/// held whole while the queue fills again, so this bounds the memory a
+/// fast producer can pin (with [`QUEUE`]) to about one chunk's worth.
+const BATCH_BYTES: usize = 256 << 10;
 
 /// How often the engine ticks, and when an idle recording stops ticking.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -338,6 +342,16 @@ pub fn failures() -> u64 {
     FAILED.load(Ordering::Relaxed)
 }
 
+/// The bytes an event carries (what a batch of it holds in memory).
+fn data_len(e: &Event) -> usize {
+    match &e.data {
+        EventData::Output(b) | EventData::Input(b) => b.len(),
+        EventData::Marker(s) => s.len(),
+        EventData::Other { code, data } => code.len() + data.len(),
+        EventData::Resize(_) | EventData::Exit(_) => 0,
+    }
+}
+
 /// The recording's failure, and its watchers ([`Recording::wait_failed`])
 /// told once, when it happens.
 struct Failure {
@@ -425,14 +439,21 @@ impl Engine {
         first: Msg,
     ) -> (Vec<Event>, Option<(EndReason, oneshot::Sender<Sealed>)>) {
         let mut batch = Vec::new();
+        let mut bytes = 0;
         let mut finish = None;
         match first {
-            Msg::Event(e) => batch.push(e),
+            Msg::Event(e) => {
+                bytes += data_len(&e);
+                batch.push(e);
+            }
             Msg::Finish(end, done) => finish = Some((end, done)),
         }
-        while finish.is_none() && batch.len() < BATCH {
+        while finish.is_none() && batch.len() < BATCH && bytes < BATCH_BYTES {
             match self.rx.try_recv() {
-                Ok(Msg::Event(e)) => batch.push(e),
+                Ok(Msg::Event(e)) => {
+                    bytes += data_len(&e);
+                    batch.push(e);
+                }
                 Ok(Msg::Finish(end, done)) => finish = Some((end, done)),
                 Err(_) => break,
             }
