@@ -225,7 +225,7 @@ impl<W: DurableWrite> ChainWriter<W> {
         // a fresh random one.
         let mut id = [0u8; 16];
         if hex::decode_to_slice(&meta.id, &mut id).is_err() || id == [0; 16] {
-            id = new_recording_id().map_err(WriteError::Random)?;
+            id = new_recording_id().map_err(|e| WriteError::Random(e.to_string()))?;
         }
         meta.format = 1;
         meta.id = hex::encode(id);
@@ -530,9 +530,9 @@ impl<W: DurableWrite> Drop for ChainWriter<W> {
 }
 
 /// A fresh random 128-bit recording id.
-pub fn new_recording_id() -> Result<[u8; 16], String> {
+pub fn new_recording_id() -> Result<[u8; 16], getrandom::Error> {
     let mut id = [0u8; 16];
-    getrandom::fill(&mut id).map_err(|e| e.to_string())?;
+    getrandom::fill(&mut id)?;
     Ok(id)
 }
 

@@ -178,7 +178,7 @@ pub fn record(opts: &RecOptions, path: &Path) -> Result<RecOutcome, RecError> {
     };
     let id = new_recording_id().map_err(|e| RecError::Spawn {
         command: command.join(" "),
-        message: e,
+        message: e.to_string(),
     })?;
     let term_type = std::env::var("TERM")
         .ok()

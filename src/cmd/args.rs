@@ -270,7 +270,7 @@ pub fn secret_key(path: Option<&Path>) -> Result<Option<termtrail_format::sign::
 /// A new random id in UUID form: the default `--session` (and, without
 /// dashes, `--shell`) of the client commands.
 pub fn random_id() -> Result<String> {
-    let id = termtrail_format::writer::new_recording_id().map_err(anyhow::Error::msg)?;
+    let id = termtrail_format::writer::new_recording_id()?;
     let h = hex::encode(id);
     Ok(format!(
         "{}-{}-{}-{}-{}",

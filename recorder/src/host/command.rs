@@ -83,7 +83,13 @@ pub(super) async fn run_command(
     let now = crate::header::unix_now();
     let id = match termtrail_format::writer::new_recording_id() {
         Ok(id) => format!("cmd-{}", &hex::encode(id)[..16]),
-        Err(e) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", &e),
+        Err(e) => {
+            return refuse(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalError",
+                &e.to_string(),
+            );
+        }
     };
     let source = host.backend.source();
     let dest = Arc::clone(&host.opts.destination);

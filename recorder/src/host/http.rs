@@ -66,7 +66,13 @@ pub(crate) async fn shell_ws(
         }
         None => match termtrail_format::writer::new_recording_id() {
             Ok(id) => hex::encode(id),
-            Err(e) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", &e),
+            Err(e) => {
+                return refuse(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "InternalError",
+                    &e.to_string(),
+                );
+            }
         },
     };
     let (shell, reconnected) = match host.shells.live(&session, &shell_id) {
