@@ -225,7 +225,7 @@ fn a_restarted_server_and_a_down_one_are_caught_up_later() {
             &d,
             &relay.endpoint(),
             "s3://recs/later",
-            &["-q", "--upload-wait", "2s"],
+            &["-q", "--upload-wait", "500ms"],
             "echo kept-safe",
         ),
         b"",
@@ -428,15 +428,15 @@ fn a_killed_recorder_s_spool_is_sealed_as_interrupted_and_uploaded() {
             .parse::<u32>()
             .unwrap()
     };
-    // Killed once every tick is committed to the spool and the live tail's
-    // upload is open.
+    // Killed once the ticks the test counts below are committed to the
+    // spool and the live tail's upload is open.
     let ticks = || {
         let spool = spooled(&d).into_iter().find(|p| p.ends_with(".cast.zst"));
         let r = spool.map(|p| d.run(&["grep", "-c", "^tick-[0-9]+$", &p]));
         r.and_then(|r| r.stdout.trim().rsplit(':').next()?.parse::<u64>().ok())
             .unwrap_or(0)
     };
-    poll_until(30, || ticks() == 100 && open_uploads() == 1, |done| *done);
+    poll_until(30, || ticks() >= 90 && open_uploads() == 1, |done| *done);
     child.kill().unwrap(); // SIGKILL: no seal, no upload
     child.wait().unwrap();
     let _ = Command::new("pkill").args(["-f", "tick-\\$i"]).status();
