@@ -27,7 +27,7 @@ fn attach_type_resize_detach_reattach_and_exit_code() {
     // Ctrl+C reaches the remote shell (interrupts sleep), not the client.
     t.keys(&["sleep 30.25; echo after-sleep", "Enter"]);
     // Once the sleep runs (the remote shell is local to the test).
-    let sleeping = poll_until(15, sleep_30_25, |p| !p.is_empty());
+    let sleeping = poll_until(15, || sleep_30_25(server.child.id()), |p| !p.is_empty());
     assert!(!sleeping.is_empty(), "the remote sleep did not start");
     t.keys(&["C-c"]);
     t.keys(&["echo interrupted-ok", "Enter"]);
@@ -163,10 +163,15 @@ fn attach_reconnects_after_the_link_drops_and_keeps_the_shell() {
     t.wait_for("rc=2");
 }
 
-/// The pids of `sleep 30.25` processes (the one the attach test starts).
-fn sleep_30_25() -> String {
+/// The pids of the `sleep 30.25` the attach test starts: a child of a
+/// shell of `serve` (pid `server`), not of anyone else's.
+fn sleep_30_25(server: u32) -> String {
+    let shells = children(server);
+    if shells.is_empty() {
+        return String::new();
+    }
     let out = std::process::Command::new("pgrep")
-        .args(["-x", "-f", "sleep 30.25"])
+        .args(["-x", "-f", "sleep 30.25", "-P", &shells.join(",")])
         .output()
         .expect("pgrep");
     String::from_utf8_lossy(&out.stdout).into_owned()
