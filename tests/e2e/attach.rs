@@ -19,22 +19,35 @@ fn attach_type_resize_detach_reattach_and_exit_code() {
     t.wait_for("remote-42");
     t.wait_for("100");
     t.resize(90, 20);
+    // Kept: the resize must reach the remote PTY before the keys do (they
+    // race through attach's signal and stdin paths); nothing shows it.
     std::thread::sleep(Duration::from_millis(300));
     t.keys(&["clear; tput cols", "Enter"]);
     t.wait_for("90");
     // Ctrl+C reaches the remote shell (interrupts sleep), not the client.
-    t.keys(&["sleep 30; echo after-sleep", "Enter"]);
-    std::thread::sleep(Duration::from_millis(300));
+    t.keys(&["sleep 30.25; echo after-sleep", "Enter"]);
+    // Once the sleep runs (the remote shell is local to the test).
+    let sleeping = poll_until(15, || sleep_30_25(server.child.id()), |p| !p.is_empty());
+    assert!(!sleeping.is_empty(), "the remote sleep did not start");
     t.keys(&["C-c"]);
     t.keys(&["echo interrupted-ok", "Enter"]);
     t.wait_for("interrupted-ok");
     // Detach with Ctrl+]; the shell keeps running and the re-attach command is shown.
-    t.keys(&["cd /tmp; (sleep 0.5; echo made-while-detached) &", "Enter"]);
-    std::thread::sleep(Duration::from_millis(200));
+    // The job notes (in a file) that it printed, while detached.
+    let printed = d.join("printed");
+    t.keys(&[
+        &format!(
+            "cd /tmp; (sleep 0.5; echo made-while-detached; echo x > {}) &",
+            printed.display()
+        ),
+        "Enter",
+    ]);
+    // The job started (its job number shows), then detach.
+    t.wait_for("[1]");
     t.keys(&["C-]"]);
     let s = t.wait_for("rc=0");
     assert!(s.contains("--session sess-attach-0001 --shell sh1"), "{s}");
-    std::thread::sleep(Duration::from_millis(800));
+    wait_for_file(&printed, 10);
     t.cmd(&["kill-session", "-t", "t"]);
     drop(t);
     // A tmux server of its own: the first one exits with its last session,
@@ -109,9 +122,8 @@ fn attach_through_the_proxy_to_serve_and_verify_both_recordings() {
     t.wait_for("AccessDenied for role admin");
     t.keys(&["exit 3", "Enter"]);
     t.wait_for("rc=3");
-    std::thread::sleep(Duration::from_millis(500));
     for rec in [&px.recordings()[0], &up.recordings()[0]] {
-        let v = d.run(&["verify", &rec.to_string_lossy()]);
+        let v = verified(&d, rec, "exited with code 3");
         assert_eq!(v.code, 0, "{v:?}");
         assert!(v.stdout.contains("exited with code 3"), "{}", v.stdout);
         let text = d
@@ -139,7 +151,8 @@ fn attach_reconnects_after_the_link_drops_and_keeps_the_shell() {
         "export KEEP=still-$((40+2)); (sleep 1; echo printed-while-cut) &",
         "Enter",
     ]);
-    std::thread::sleep(Duration::from_millis(300));
+    // The job started (its job number shows): cut before it prints.
+    t.wait_for("[1]");
     relay.cut();
     t.wait_for("attempt 1 of");
     t.wait_for("reconnected");
@@ -148,4 +161,18 @@ fn attach_reconnects_after_the_link_drops_and_keeps_the_shell() {
     t.wait_for("still-42");
     t.keys(&["exit 2", "Enter"]);
     t.wait_for("rc=2");
+}
+
+/// The pids of the `sleep 30.25` the attach test starts: a child of a
+/// shell of `serve` (pid `server`), not of anyone else's.
+fn sleep_30_25(server: u32) -> String {
+    let shells = children(server);
+    if shells.is_empty() {
+        return String::new();
+    }
+    let out = std::process::Command::new("pgrep")
+        .args(["-x", "-f", "sleep 30.25", "-P", &shells.join(",")])
+        .output()
+        .expect("pgrep");
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }

@@ -20,6 +20,8 @@ fn interactive_session_with_resize_marker_and_restored_terminal() {
     t.wait_for("100");
     t.keys(&["C-\\"]);
     t.resize(90, 20);
+    // Kept: the resize must reach the recorded PTY before the keys do (they
+    // race through rec's signal and stdin paths); nothing shows it.
     std::thread::sleep(Duration::from_millis(300));
     t.keys(&["clear; tput cols", "Enter"]);
     t.wait_for("90");
@@ -77,8 +79,10 @@ fn sigterm_in_raw_mode_restores_the_terminal_and_seals_as_interrupted() {
         "bash -c 'echo $$ > rec.pid; exec $TT rec -q -o s.cast.zst -- sleep 100'; echo rc=$?; stty -a > stty.after",
     );
     let pid = wait_for_file(&d.join("rec.pid"), 10);
-    // Let rec set up its terminal before the signal.
-    std::thread::sleep(Duration::from_millis(400));
+    // Let rec set up its terminal (raw mode) before the signal.
+    let tty = t.cmd(&["display-message", "-p", "-t", "t", "#{pane_tty}"]);
+    let raw = poll_until(10, || stty_of(tty.trim()), |s| s.contains("-icanon"));
+    assert!(raw.contains("-icanon"), "rec set no raw mode: {raw}");
     sigterm(pid.trim());
     t.wait_for("rc=");
     let after = wait_for_file(&d.join("stty.after"), 5);
@@ -94,4 +98,13 @@ fn sigterm_in_raw_mode_restores_the_terminal_and_seals_as_interrupted() {
         "{}",
         v.stdout
     );
+}
+
+/// `stty -a` of terminal `tty`.
+fn stty_of(tty: &str) -> String {
+    let out = std::process::Command::new("stty")
+        .args(["-a", "-F", tty])
+        .output()
+        .expect("stty");
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }

@@ -141,7 +141,9 @@ fn exit_by_signal_and_interrupt_are_recorded() {
     ]);
     c.stdin(std::process::Stdio::null());
     let mut child = c.spawn().unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    // Once the command runs (rec's signal handlers come before it).
+    let kids = poll_until(10, || children(child.id()), |k| !k.is_empty());
+    assert!(!kids.is_empty(), "rec started no command");
     sigterm(child.id());
     let status = child.wait().unwrap();
     assert_ne!(status.code(), Some(0));

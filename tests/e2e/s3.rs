@@ -163,9 +163,12 @@ fn an_s3_outage_loses_nothing() {
         &["-q", "--upload-interval", "500ms"],
         script,
     ));
-    std::thread::sleep(Duration::from_millis(1200));
+    // S3 goes down once the uploads have begun...
+    poll_until(10, || relay.served(), |n| *n > 0);
     relay.set_down(true);
-    std::thread::sleep(Duration::from_millis(2500));
+    // ...for a while (kept: the outage must outlast several upload rounds,
+    // 500 ms each, and end before the recording does).
+    std::thread::sleep(Duration::from_millis(1500));
     relay.set_down(false);
     wait_ok(child);
     let k = moto.keys("recs");
@@ -195,7 +198,15 @@ fn a_restarted_server_and_a_down_one_are_caught_up_later() {
         &["-q", "--upload-interval", "500ms"],
         script,
     ));
-    std::thread::sleep(Duration::from_millis(1500));
+    // Once its upload is in progress.
+    let uploads = || {
+        moto.py("print(len(c.list_multipart_uploads(Bucket='recs').get('Uploads', [])))")
+            .trim()
+            .parse::<u32>()
+            .unwrap()
+    };
+    let open = poll_until(10, uploads, |n| *n > 0);
+    assert!(open > 0, "no upload in progress to forget");
     moto.restart();
     moto.make_bucket("recs");
     wait_ok(child);
@@ -214,7 +225,7 @@ fn a_restarted_server_and_a_down_one_are_caught_up_later() {
             &d,
             &relay.endpoint(),
             "s3://recs/later",
-            &["-q", "--upload-wait", "2s"],
+            &["-q", "--upload-wait", "500ms"],
             "echo kept-safe",
         ),
         b"",
@@ -411,19 +422,27 @@ fn a_killed_recorder_s_spool_is_sealed_as_interrupted_and_uploaded() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(6500));
-    child.kill().unwrap(); // SIGKILL: no seal, no upload
-    child.wait().unwrap();
-    let _ = Command::new("pkill").args(["-f", "tick-\\$i"]).status();
-    let left = spooled(&d);
-    assert!(left.iter().any(|p| p.ends_with(".cast.zst")), "{left:?}");
-    // The killed recorder had a multipart upload open (the live tail).
     let open_uploads = || {
         moto.py("print(len(c.list_multipart_uploads(Bucket='recs').get('Uploads', [])))")
             .trim()
             .parse::<u32>()
             .unwrap()
     };
+    // Killed once the ticks the test counts below are committed to the
+    // spool and the live tail's upload is open.
+    let ticks = || {
+        let spool = spooled(&d).into_iter().find(|p| p.ends_with(".cast.zst"));
+        let r = spool.map(|p| d.run(&["grep", "-c", "^tick-[0-9]+$", &p]));
+        r.and_then(|r| r.stdout.trim().rsplit(':').next()?.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    poll_until(30, || ticks() >= 90 && open_uploads() == 1, |done| *done);
+    child.kill().unwrap(); // SIGKILL: no seal, no upload
+    child.wait().unwrap();
+    let _ = Command::new("pkill").args(["-f", "tick-\\$i"]).status();
+    let left = spooled(&d);
+    assert!(left.iter().any(|p| p.ends_with(".cast.zst")), "{left:?}");
+    // The killed recorder had a multipart upload open (the live tail).
     assert_eq!(open_uploads(), 1);
     // The next run picks it up: sealed as interrupted, chain intact, every
     // committed chunk there; the dead recorder's upload aborted, not left.
@@ -599,8 +618,8 @@ fn the_journal_in_s3_shows_a_deleted_recording() {
             &mut rec_s3(&d, &ep, "s3://recs/j", &["-q"], &format!("echo j-{i}")),
             b"",
         );
+        // One after the other: their keys differ by the recorder's pid.
         assert_eq!(r.code, 0, "{r:?}");
-        std::thread::sleep(Duration::from_millis(1100));
     }
     let k = moto.all_keys("recs");
     assert_eq!(

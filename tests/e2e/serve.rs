@@ -75,14 +75,20 @@ async fn reattach_replays_output_and_keeps_state_and_takeover_kicks_with_4000() 
     let server = Server::start(&d, &[]);
     let url = server.url("keep");
     let (mut a, _) = open(&url).await;
+    // The job notes (in a file) that it printed: the output is then in the
+    // detached shell's buffer, to be replayed.
+    let printed = d.join("printed");
     stdin(
         &mut a,
-        "cd /tmp; export MARK=kept-42; (sleep 0.7; echo while-detached) &\n",
+        &format!(
+            "cd /tmp; export MARK=kept-42; (sleep 0.7; echo while-detached; echo x > {}) &\n",
+            printed.display()
+        ),
     )
     .await;
     read_until(&mut a, "tt>").await;
     drop(a); // network loss: no CLOSE frame
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    wait_for_file(&printed, 10);
     let (mut b, st) = open(&url).await;
     assert_eq!(st["metadata"]["reconnected"], true, "{st}");
     let replay = read_until(&mut b, "while-detached").await;
@@ -101,8 +107,10 @@ async fn reattach_replays_output_and_keeps_state_and_takeover_kicks_with_4000() 
     read_until(&mut c, "still-here").await;
     stdin(&mut c, "exit\n").await;
     assert_eq!(status(&mut c).await["status"], "Success");
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let cast = zstd_dc(&server.recordings()[0]);
+    let rec = &server.recordings()[0];
+    let v = verified(&d, rec, "");
+    assert_eq!(v.code, 0, "sealed: {v:?}");
+    let cast = zstd_dc(rec);
     assert!(cast.contains("re-attach by client"), "{cast}");
     assert!(cast.contains("takeover by client"), "{cast}");
     assert!(cast.contains("detach of client"), "{cast}");
@@ -132,7 +140,13 @@ async fn shell_limit_refuses_with_a_clear_status() {
     // When a shell ends, its slot frees up.
     stdin(&mut b, "exit\n").await;
     status(&mut b).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let live = |n: usize| format!("termtrail_live_shells {n}\n");
+    let m = poll_until(
+        10,
+        || http_get(&server.addr, "/metrics"),
+        |m| m.contains(&live(1)),
+    );
+    assert!(m.contains(&live(1)), "{m}");
     let (_c, st) = open(&server.url("three")).await;
     assert_eq!(st["metadata"]["reconnected"], false);
 }
@@ -222,31 +236,50 @@ async fn health_metrics_and_missing_ids() {
 #[tokio::test(flavor = "multi_thread")]
 async fn idle_timeout_and_grace_end_shells_with_their_reason() {
     let d = Dir::new();
-    let server = Server::start(&d, &["--idle-timeout", "1s", "--grace", "60s"]);
+    // The timers' timing is tested under paused time (recorder/src/host/
+    // timers.rs); here: the flags reach them, and the end reasons the seals.
+    let server = Server::start(&d, &["--idle-timeout", "300ms", "--grace", "60s"]);
     let (mut ws, _) = open(&server.url("idle")).await;
-    // Heartbeats do not count as traffic.
-    for _ in 0..4 {
-        ws.send(Message::Binary(vec![5u8].into())).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(400)).await;
-    }
-    let st = status(&mut ws).await;
+    // Heartbeats do not count as traffic: sent every 100 ms until the exit
+    // status comes, they do not keep the shell alive. (Frames are read
+    // first: a heartbeat sent after the host closed would be refused.)
+    let started = Instant::now();
+    let mut beat = tokio::time::interval(Duration::from_millis(100));
+    let st = loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "heartbeats kept an idle shell alive"
+        );
+        tokio::select! {
+            biased;
+            frame = next_frame(&mut ws) => match frame {
+                Some((3, payload)) => {
+                    let st: Value = serde_json::from_slice(&payload).unwrap();
+                    if st["metadata"].get("shellId").is_none() {
+                        break st;
+                    }
+                }
+                Some(_) => {}
+                None => panic!("closed without an exit status"),
+            },
+            _ = beat.tick() => ws.send(Message::Binary(vec![5u8].into())).await.unwrap(),
+        }
+    };
     assert!(
         st["metadata"].get("shellId").is_none(),
         "exit status after idle timeout: {st}"
     );
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let (code, text) = verify_text(&d, &server.recordings()[0]);
-    assert_eq!(code, 0, "{text}");
-    assert!(text.contains("idle timeout"), "{text}");
+    let v = verified(&d, &server.recordings()[0], "idle timeout");
+    assert_eq!(v.code, 0, "{v:?}");
+    assert!(v.stdout.contains("idle timeout"), "{}", v.stdout);
 
     let d2 = Dir::new();
-    let server2 = Server::start(&d2, &["--grace", "1s"]);
+    let server2 = Server::start(&d2, &["--grace", "200ms"]);
     let (ws, _) = open(&server2.url("gone")).await;
     drop(ws);
-    tokio::time::sleep(Duration::from_millis(2500)).await;
-    let (code, text) = verify_text(&d2, &server2.recordings()[0]);
-    assert_eq!(code, 0, "{text}");
-    assert!(text.contains("(closed)"), "{text}");
+    let v = verified(&d2, &server2.recordings()[0], "(closed)");
+    assert_eq!(v.code, 0, "{v:?}");
+    assert!(v.stdout.contains("(closed)"), "{}", v.stdout);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -304,8 +337,12 @@ fn exec_runs_one_command_streams_and_exits_with_its_code() {
         "{}",
         r.stderr
     );
-    std::thread::sleep(Duration::from_millis(300));
-    let recs = server.recordings();
+    // Both recordings sealed (a moment after their commands end).
+    let recs = poll_until(
+        10,
+        || server.recordings(),
+        |recs| recs.len() == 2 && recs.iter().all(|p| verify_text(&d, p).0 == 0),
+    );
     assert_eq!(recs.len(), 2, "every command is recorded: {recs:?}");
     let verdicts: Vec<String> = recs.iter().map(|p| verify_text(&d, p).1).collect();
     assert!(
@@ -358,6 +395,8 @@ async fn a_client_that_never_reads_disturbs_no_one_and_memory_stays_bounded() {
             t.elapsed()
         );
         peak = peak.max(rss_kib(server.child.id()));
+        // Kept: it spreads the samples over the flood (3 s), there is
+        // nothing to wait for.
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
     assert!(
@@ -378,13 +417,16 @@ async fn a_slow_reader_slows_its_shell_and_loses_nothing() {
     stdin(&mut slow, "seq 1 400000; echo seq-$((1+1))-done\n").await;
     let mut out = Vec::new();
     let start = Instant::now();
-    // ~14 s of slow reading: longer than the 10 s a client may take nothing.
-    while start.elapsed() < Duration::from_secs(14) {
+    // 3 s of slow reading. That a slow reader is kept past the 10 s a client
+    // may take nothing (attachment::SLOW_CLIENT) is tested under paused time
+    // in recorder/src/host/attachment.rs.
+    while start.elapsed() < Duration::from_secs(3) {
         match next_frame(&mut slow).await {
             Some((1, b)) => out.extend(b),
             Some(_) => {}
             None => panic!("slow client was closed after {:?}", start.elapsed()),
         }
+        // Kept: this is what makes the reader slow.
         tokio::time::sleep(Duration::from_millis(40)).await;
     }
     let (mut calm, _) = open(&server.url("calm")).await;
@@ -470,7 +512,11 @@ async fn a_recording_that_fails_is_counted_and_strict_ends_its_shell() {
         } else {
             read_until(&mut ws, "printed-all").await;
             // The chunk is written (and fails) within a second or so.
-            tokio::time::sleep(Duration::from_millis(2500)).await;
+            poll_until(
+                10,
+                || http_get(&host.addr, "/metrics"),
+                |m| m.contains("termtrail_recording_failures_total 1"),
+            );
             // The shell goes on (unrecorded).
             stdin(&mut ws, "echo still-$((40+2))\n").await;
             read_until(&mut ws, "still-42").await;

@@ -48,9 +48,8 @@ fn sdk_session_send_resize_exit_code() {
     let out = r["output"].as_str().unwrap();
     assert!(out.contains("sdk-42") && out.contains("100"), "{r}");
     assert_eq!(r["exit_code"], 7, "{r}");
-    std::thread::sleep(std::time::Duration::from_millis(300));
     let rec = &server.recordings()[0];
-    let v = d.run(&["verify", &rec.to_string_lossy()]);
+    let v = verified(&d, rec, "exited with code 7");
     assert_eq!(v.code, 0, "{v:?}");
     assert!(v.stdout.contains("exited with code 7"), "{}", v.stdout);
 }
@@ -113,8 +112,16 @@ fn sdk_through_the_proxy() {
     assert!(r["output"].as_str().unwrap().contains("sdk-42"), "{r}");
     let r = sdk(&py, &px, "takeover");
     assert_eq!(r["first_kicked"], true, "{r}");
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    // Both the proxy and the host recorded the shells.
+    // Both the proxy and the host recorded the shells (sealed a moment
+    // after they end).
+    let sealed = |recs: &Vec<std::path::PathBuf>| {
+        recs.len() == 2
+            && recs
+                .iter()
+                .all(|p| d.run(&["verify", &p.to_string_lossy()]).code == 0)
+    };
+    poll_until(10, || px.recordings(), sealed);
+    poll_until(10, || up.recordings(), |r| r.len() == 2);
     assert_eq!(px.recordings().len(), 2);
     assert_eq!(up.recordings().len(), 2);
     for rec in px.recordings() {
@@ -165,7 +172,7 @@ fn sdk_over_tls() {
     );
     assert_eq!(r["exit_code"], 7, "still serving after a bad client: {r}");
     // The same ids again within a second: a second recording, not a clash.
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    poll_until(10, || server.recordings(), |r| r.len() == 2);
     assert_eq!(server.recordings().len(), 2, "{:?}", server.recordings());
     // Bad key files are one-line errors at start-up.
     let bad = d.run(&[

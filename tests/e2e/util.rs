@@ -295,6 +295,31 @@ pub fn wait_until<T>(secs: u64, what: impl Fn() -> String, poll: impl FnMut() ->
     }
 }
 
+/// `termtrail verify PATH` once it passes (exit 0) and its report
+/// contains `want`: a recording is sealed a moment after its shell ends.
+/// Polled for up to 10 s; returns the last run either way (the caller
+/// asserts on it).
+pub fn verified(d: &Dir, path: &Path, want: &str) -> Run {
+    let path = path.to_string_lossy().into_owned();
+    poll_until(
+        10,
+        || d.run(&["verify", &path]),
+        |v| v.code == 0 && v.stdout.contains(want),
+    )
+}
+
+/// The children of process `pid` (pgrep -P), as their pids.
+pub fn children(pid: u32) -> Vec<String> {
+    let out = Command::new("pgrep")
+        .args(["-P", &pid.to_string()])
+        .output()
+        .expect("pgrep");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
 /// The contents of a file another process writes: waits (up to `secs`)
 /// until it is there, not empty, and unchanged for 100 ms.
 #[track_caller]

@@ -276,8 +276,9 @@ fn recover_seals_what_a_killed_recorder_left_and_leaves_damage_alone() {
     );
 }
 
-/// A local store `st` with `n` short recordings (`echo rec-I`), a second
-/// apart so that their keys differ.
+/// A local store `st` with `n` short recordings (`echo rec-I`), one after
+/// the other (their keys differ by the recorder's pid, which `rec` puts in
+/// the shell id: no need to wait a second between them).
 fn store_with_recordings(d: &Dir, n: usize) -> (std::path::PathBuf, String) {
     let store = d.join("st");
     let st = store.to_string_lossy().into_owned();
@@ -293,7 +294,6 @@ fn store_with_recordings(d: &Dir, n: usize) -> (std::path::PathBuf, String) {
             &format!("rec-{i}"),
         ]);
         assert_eq!(r.code, 0, "{r:?}");
-        std::thread::sleep(std::time::Duration::from_millis(1100));
     }
     (store, st)
 }
@@ -415,7 +415,13 @@ fn recover_signs_with_the_recorders_key_only() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(3500));
+    // Killed once it has committed chunks (verify reads an unsealed file).
+    let v = poll_until(
+        10,
+        || d.run(&["verify", "killed.cast.zst"]).stdout,
+        |v| v.contains("intact but UNSEALED") && !v.contains("(0 chunks)"),
+    );
+    assert!(v.contains("UNSEALED"), "{v}");
     child.kill().unwrap(); // SIGKILL: no seal
     child.wait().unwrap();
     let _ = std::process::Command::new("pkill")

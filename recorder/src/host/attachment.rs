@@ -289,6 +289,48 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_slow_client_that_keeps_reading_is_never_detached() {
+        let dir = tempfile::tempdir().unwrap();
+        let att = attachment(dir.path());
+        let Attached {
+            mut rx, mut kick, ..
+        } = att.attach(1, false);
+        // One message a second: far slower than the shell writes.
+        let reader = tokio::spawn(async move {
+            let mut got = Vec::new();
+            while let Some(msg) = rx.recv().await {
+                got.push(msg);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            got
+        });
+        let n = CLIENT_QUEUE + 40;
+        let started = Instant::now();
+        for i in 0..n {
+            att.deliver(i.to_string().as_bytes()).await;
+        }
+        let took = started.elapsed();
+        assert!(
+            took > 2 * SLOW_CLIENT,
+            "the shell was not slowed down past SLOW_CLIENT: {took:?}"
+        );
+        assert_eq!(kick.try_recv(), Err(oneshot::error::TryRecvError::Empty));
+        assert_eq!(att.detached_for(), None, "still attached");
+        att.detach(1);
+        let got: Vec<Vec<u8>> = reader
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| match m {
+                ToClient::Stdout(b) => b,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        let want: Vec<Vec<u8>> = (0..n).map(|i| i.to_string().into_bytes()).collect();
+        assert_eq!(got, want, "every message, in order");
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn the_grace_timer_runs_only_while_detached() {
         let dir = tempfile::tempdir().unwrap();
         let att = attachment(dir.path());

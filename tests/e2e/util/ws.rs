@@ -82,8 +82,17 @@ pub async fn open(url: &str) -> (Ws, Value) {
 
 /// Reads output until `needle` appears; returns everything read.
 pub async fn read_until(ws: &mut Ws, needle: &str) -> String {
-    let mut out = Vec::new();
-    while !String::from_utf8_lossy(&out).contains(needle) {
+    let needle_bytes = needle.as_bytes();
+    let mut out: Vec<u8> = Vec::new();
+    // Only the new bytes (and the needle's length before them) are searched:
+    // megabytes of output arrive in thousands of frames.
+    let mut from = 0;
+    while !needle.is_empty()
+        && !out[from..]
+            .windows(needle_bytes.len())
+            .any(|w| w == needle_bytes)
+    {
+        from = out.len().saturating_sub(needle_bytes.len());
         match next_frame(ws).await {
             Some((1, b)) => out.extend(b),
             Some(_) => {}
