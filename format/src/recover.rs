@@ -15,7 +15,7 @@
 //! seal is unsigned and `verify` reports an invalid signature for the key the
 //! header names.
 
-use std::fs::OpenOptions;
+use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
@@ -83,24 +83,9 @@ pub fn seal_interrupted(
     detail: &str,
     key: Option<&SecretKey>,
 ) -> Result<Option<Recovered>, RecoverError> {
-    let mut last = LastChunk::default();
-    let opts = ReadOptions {
-        events: false,
-        ..ReadOptions::default()
+    let Some((last, lines)) = unsealed(path)? else {
+        return Ok(None);
     };
-    let report =
-        read_path(path, &opts, &mut last).map_err(|e| RecoverError::Unreadable(e.to_string()))?;
-    match report.status {
-        Status::Intact => return Ok(None),
-        Status::Tampered => {
-            let why = report
-                .problems
-                .first()
-                .map_or_else(|| "damage found".to_string(), |p| p.message.clone());
-            return Err(RecoverError::Tampered(why));
-        }
-        Status::Unsealed => {}
-    }
     let signer = key.filter(|k| last.1.as_deref() == Some(k.public().key_ref().public.as_str()));
     let last = last.0;
     let mut f = OpenOptions::new().read(true).write(true).open(path)?;
@@ -113,82 +98,22 @@ pub fn seal_interrupted(
         .collect();
     let unfinished = index.segments.get(entries.len());
     let keep = unfinished.map_or(len, |s| s.offset);
-    let mut dropped = 0;
-    // The verified text of the unfinished segment.
-    let mut text = Vec::new();
-    let mut chunks: Vec<ChunkRecord> = Vec::new();
-    if let Some(seg) = unfinished {
-        f.seek(SeekFrom::Start(seg.offset))?;
-        let mut compressed = Vec::new();
-        (&mut f)
-            .take(len - seg.offset)
-            .read_to_end(&mut compressed)?;
-        // As much of the unfinished frame as decompresses.
-        let (all, _) = crate::segment::decompress(&compressed, false);
-        let upto = last.as_ref().map_or(0, |r| r.seq + 1);
-        // Keep the header line (segment 0) and every chunk up to the last
-        // verified one, record line included.
-        let mut cut = 0;
-        let mut at = 0;
-        for line in all.split_inclusive(|&b| b == b'\n') {
-            at += line.len();
-            if !line.ends_with(b"\n") {
-                break;
-            }
-            if seg.offset == 0 && cut == 0 && chunks.is_empty() && line.starts_with(b"{") {
-                cut = at; // the header line
-                continue;
-            }
-            if line.starts_with(b"#tt ")
-                && let Ok(r) = ChunkRecord::parse(line)
-            {
-                if r.seq >= upto {
-                    break;
-                }
-                chunks.push(r);
-                cut = at;
-            }
-        }
-        dropped = (all.len() - cut) as u64;
-        text = all[..cut].to_vec();
-    }
+    let cut = match unfinished {
+        Some(seg) => verified_part(&mut f, seg.offset, len, last.as_ref())?,
+        None => Cut::default(),
+    };
     f.set_len(keep)?;
     f.seek(SeekFrom::End(0))?;
-    let written = keep;
-    let mut link_in: Hash = match entries.last() {
+    let mut last_link: Hash = match entries.last() {
         Some(e) => from_hex(&e.link_out)?,
         None => index.genesis,
     };
-    if !text.is_empty() {
-        let mut enc = zstd::stream::write::Encoder::new(Vec::new(), 3)?;
-        enc.include_checksum(false)?;
-        enc.include_contentsize(false)?;
-        enc.write_all(&text)?;
-        let frame = enc.finish()?;
-        let first_chunk = chunks
-            .first()
-            .map_or_else(|| last.as_ref().map_or(0, |r| r.seq + 1), |r| r.seq);
-        let link_out = chunks.last().map_or(link_in, |r| r.link);
-        let entry = SegmentEntry {
-            segment: entries.len() as u32,
-            offset: written,
-            length: frame.len() as u64,
-            ulen: text.len() as u64,
-            first_chunk,
-            chunks: chunks.len() as u64,
-            t0: chunks.first().map_or(0, |r| r.first),
-            t1: chunks.last().map_or(0, |r| r.last),
-            link_in: hex::encode(link_in),
-            link_out: hex::encode(link_out),
-            sha256: hex::encode(crate::chain::sha256(&frame)),
-        };
-        f.write_all(&frame)?;
-        let index_frame = skippable_frame(SEGMENT_INDEX_MAGIC, &entry.to_payload());
-        f.write_all(&index_frame)?;
-        link_in = link_out;
+    if !cut.text.is_empty() {
+        let next = last.as_ref().map_or(0, |r| r.seq + 1);
+        let entry = write_segment(&mut f, &cut, entries.len() as u32, keep, last_link, next)?;
+        last_link = cut.chunks.last().map_or(last_link, |r| r.link);
         entries.push(entry);
     }
-    let last_link = link_in;
     let duration = last.as_ref().map_or(0, |r| r.last);
     let body = SealBody {
         format: 1,
@@ -199,7 +124,7 @@ pub fn seal_interrupted(
             .map(|m| m.id.clone())
             .unwrap_or_default(),
         chunks: last.as_ref().map_or(0, |r| r.seq + 1),
-        lines: report.lines,
+        lines,
         duration,
         bytes: entries.iter().map(|e| e.ulen).sum(),
         end: EndReason::Interrupted {
@@ -219,9 +144,126 @@ pub fn seal_interrupted(
     Ok(Some(Recovered {
         chunks: body.chunks,
         duration,
-        dropped,
+        dropped: cut.dropped,
         signed: signer.is_some(),
     }))
+}
+
+/// Reads `path` through the verifying reader: None when it is sealed
+/// already; for an unsealed one, its last verified chunk, the key its
+/// header names and the event lines verified. A tampered file is an error
+/// (it is left as it is).
+fn unsealed(path: &Path) -> Result<Option<(LastChunk, u64)>, RecoverError> {
+    let mut last = LastChunk::default();
+    let opts = ReadOptions {
+        events: false,
+        ..ReadOptions::default()
+    };
+    let report =
+        read_path(path, &opts, &mut last).map_err(|e| RecoverError::Unreadable(e.to_string()))?;
+    match report.status {
+        Status::Intact => Ok(None),
+        Status::Tampered => {
+            let why = report
+                .problems
+                .first()
+                .map_or_else(|| "damage found".to_string(), |p| p.message.clone());
+            Err(RecoverError::Tampered(why))
+        }
+        Status::Unsealed => Ok(Some((last, report.lines))),
+    }
+}
+
+/// The verified text of the unfinished segment: what is kept of it.
+#[derive(Default)]
+struct Cut {
+    /// The header line (segment 0) and every chunk up to the last verified
+    /// one, record lines included.
+    text: Vec<u8>,
+    /// The records of the chunks in `text`.
+    chunks: Vec<ChunkRecord>,
+    /// Uncompressed bytes left out after `text`.
+    dropped: u64,
+}
+
+/// Decompresses the unfinished segment at `offset` (to the file's end,
+/// `len`) as far as it goes and cuts it after the record of `last`, the
+/// last chunk that verified.
+fn verified_part(
+    f: &mut File,
+    offset: u64,
+    len: u64,
+    last: Option<&ChunkRecord>,
+) -> Result<Cut, RecoverError> {
+    f.seek(SeekFrom::Start(offset))?;
+    let mut compressed = Vec::new();
+    f.take(len - offset).read_to_end(&mut compressed)?;
+    // As much of the unfinished frame as decompresses.
+    let (all, _) = crate::segment::decompress(&compressed, false);
+    let upto = last.map_or(0, |r| r.seq + 1);
+    let mut chunks = Vec::new();
+    let mut cut = 0;
+    let mut at = 0;
+    for line in all.split_inclusive(|&b| b == b'\n') {
+        at += line.len();
+        if !line.ends_with(b"\n") {
+            break;
+        }
+        if offset == 0 && cut == 0 && chunks.is_empty() && line.starts_with(b"{") {
+            cut = at; // the header line
+            continue;
+        }
+        if line.starts_with(b"#tt ")
+            && let Ok(r) = ChunkRecord::parse(line)
+        {
+            if r.seq >= upto {
+                break;
+            }
+            chunks.push(r);
+            cut = at;
+        }
+    }
+    Ok(Cut {
+        dropped: (all.len() - cut) as u64,
+        text: all[..cut].to_vec(),
+        chunks,
+    })
+}
+
+/// Writes `cut` at the end of `f` (at `offset`) as a finished segment
+/// number `segment` followed by its index frame, and returns its index
+/// entry; `link_in` is the link it continues, `next` the sequence number of
+/// the chunk after the last verified one.
+fn write_segment(
+    f: &mut File,
+    cut: &Cut,
+    segment: u32,
+    offset: u64,
+    link_in: Hash,
+    next: u64,
+) -> Result<SegmentEntry, RecoverError> {
+    let mut enc = zstd::stream::write::Encoder::new(Vec::new(), 3)?;
+    enc.include_checksum(false)?;
+    enc.include_contentsize(false)?;
+    enc.write_all(&cut.text)?;
+    let frame = enc.finish()?;
+    let chunks = &cut.chunks;
+    let entry = SegmentEntry {
+        segment,
+        offset,
+        length: frame.len() as u64,
+        ulen: cut.text.len() as u64,
+        first_chunk: chunks.first().map_or(next, |r| r.seq),
+        chunks: chunks.len() as u64,
+        t0: chunks.first().map_or(0, |r| r.first),
+        t1: chunks.last().map_or(0, |r| r.last),
+        link_in: hex::encode(link_in),
+        link_out: hex::encode(chunks.last().map_or(link_in, |r| r.link)),
+        sha256: hex::encode(crate::chain::sha256(&frame)),
+    };
+    f.write_all(&frame)?;
+    f.write_all(&skippable_frame(SEGMENT_INDEX_MAGIC, &entry.to_payload()))?;
+    Ok(entry)
 }
 
 fn from_hex(s: &str) -> Result<Hash, RecoverError> {

@@ -12,7 +12,7 @@ use termtrail_format::event::{Event, EventData};
 use termtrail_format::pipeline::Flow;
 use termtrail_format::plain::{CastError, CastReader, CastWriter};
 use termtrail_format::reader::{
-    Problem, ReadError, ReadOptions, ReadSink, Report, Status, read_path,
+    FileKind, Problem, ReadError, ReadOptions, ReadSink, Report, Status, read_path, sniff_path,
 };
 
 use crate::html::{JsonString, Verification};
@@ -221,7 +221,7 @@ pub fn export_path(
     out: &mut dyn Write,
     opts: &ExportOptions,
 ) -> Result<ExportOutcome, ExportError> {
-    if crate::seek::is_plain(input)? {
+    if sniff_path(input)? == Some(FileKind::Plain) {
         return export_plain(input, out, opts);
     }
     if !opts.force {

@@ -14,10 +14,10 @@ use termtrail_format::index::load_index;
 use termtrail_format::plain::CastError;
 use termtrail_format::plain::CastReader;
 use termtrail_format::reader::ReadError;
-use termtrail_format::reader::{ReadOptions, Signature, Status, read_path};
+use termtrail_format::reader::{FileKind, ReadOptions, Signature, Status, read_path, sniff_path};
 use termtrail_format::seal::EndReason;
 
-use crate::select::{Kind, MetaFilter, NOT_A_RECORDING, Window, sniff};
+use crate::select::{MetaFilter, NOT_A_RECORDING, Window};
 
 /// Why a recording could not be listed.
 #[derive(Debug, thiserror::Error)]
@@ -99,11 +99,11 @@ pub struct Entry {
 /// Reads what `ls` shows about `path`; `verify` reads and checks everything.
 pub fn entry(path: &Path, verify: bool) -> Result<Entry, ListError> {
     let size = std::fs::metadata(path)?.len();
-    let kind = sniff(path)?;
+    let kind = sniff_path(path)?;
     if kind.is_none() {
         return Err(ListError::NotARecording);
     }
-    if kind == Some(Kind::Plain) {
+    if kind == Some(FileKind::Plain) {
         let file = File::open(path)?;
         let mut r = CastReader::new(BufReader::new(file)).map_err(ListError::NotCast)?;
         let header = Box::new(r.header().clone());

@@ -28,6 +28,7 @@ use termtrail_format::cast::Header;
 use termtrail_format::event::{Event, EventData, Micros, TermSize};
 use termtrail_format::index::{RecordingIndex, SegmentText, load_index};
 use termtrail_format::plain::CastReader;
+use termtrail_format::reader::{FileKind, sniff_path};
 use termtrail_store::{ReadSeek, Store};
 
 use crate::term::Emulator;
@@ -85,13 +86,6 @@ pub fn cache_dir() -> Option<PathBuf> {
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
     Some(base.join("termtrail").join("keyframes"))
-}
-
-/// Whether the file is a plain (uncompressed) asciicast file.
-pub fn is_plain(path: &Path) -> io::Result<bool> {
-    let mut first = [0u8; 1];
-    let n = File::open(path)?.read(&mut first)?;
-    Ok(n == 1 && first[0] == b'{')
 }
 
 /// Where a seeker reads from: a local file, or an object of a store read
@@ -167,7 +161,7 @@ impl Seeker {
         cache: Option<&Path>,
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<Seeker, SeekError> {
-        if is_plain(path)? {
+        if sniff_path(path)? == Some(FileKind::Plain) {
             return Seeker::open_plain(path);
         }
         Seeker::open_source(Origin::File(path.to_path_buf()), cache, progress)
@@ -236,7 +230,7 @@ impl Seeker {
     /// [`Seeker::cursor_at`] may read from the start, and markers are not
     /// known.
     pub fn open_lazy(path: &Path, cache: Option<&Path>) -> Result<Seeker, SeekError> {
-        if is_plain(path)? {
+        if sniff_path(path)? == Some(FileKind::Plain) {
             return Seeker::open_plain(path);
         }
         let mut file = File::open(path)?;

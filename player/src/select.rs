@@ -1,11 +1,10 @@
 //! Which recordings a command reads: files found under the paths given
-//! (directories walked), what kind of file each is, and the filters on
-//! them — metadata ([`MetaFilter`]) and a time window ([`Window`], from
+//! (directories walked; `termtrail_format::reader::sniff_path` says what
+//! kind of file each is), and the filters on them — metadata ([`MetaFilter`]) and a time window ([`Window`], from
 //! `--since` / `--until` values read by [`parse_when`]). grep, ls and the
 //! reading of S3 prefixes all select through here.
 
-use std::fs::File;
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use termtrail_format::cast::Header;
@@ -245,35 +244,6 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let doy = (153 * mp + 2) / 5 + d - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     era * 146_097 + doe - 719_468
-}
-
-/// What kind of recording a file holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// A termtrail recording (zstd frames).
-    Chained,
-    /// A plain asciicast file.
-    Plain,
-}
-
-/// What kind of file this is, from its first bytes (None: not a
-/// recording).
-pub fn sniff(path: &Path) -> io::Result<Option<Kind>> {
-    let mut head = [0u8; 4];
-    let mut f = File::open(path)?;
-    let mut n = 0;
-    while n < 4 {
-        match f.read(&mut head[n..])? {
-            0 => break,
-            k => n += k,
-        }
-    }
-    if n >= 1 && head[0] == b'{' {
-        return Ok(Some(Kind::Plain));
-    }
-    let zstd = n == 4 && head == [0x28, 0xb5, 0x2f, 0xfd];
-    let skippable = n == 4 && head[0] & 0xf0 == 0x50 && head[1..] == [0x2a, 0x4d, 0x18];
-    Ok((zstd || skippable).then_some(Kind::Chained))
 }
 
 /// What is said of a file that is not a recording.

@@ -12,14 +12,15 @@ use termtrail_format::event::{Event, EventData, Micros, TermSize};
 use termtrail_format::index::{SegmentText, load_index};
 use termtrail_format::pipeline::Flow;
 use termtrail_format::plain::CastReader;
-use termtrail_format::reader::{ContentCheck, ReadOptions, ReadSink, Status, read_path};
+use termtrail_format::reader::{
+    ContentCheck, FileKind, ReadOptions, ReadSink, Status, read_path, sniff_path,
+};
 use termtrail_format::scan::{self, ChunkClock, Timed};
 
 use super::pattern::{Pattern, Prefilter};
 use super::search::{LineHit, LineSearch};
 use super::walker::Walker;
 use super::{FileResult, Hit, SearchError, SearchOptions, Verdict};
-use crate::select::{Kind, sniff};
 
 /// The first pass over one file, fed by the verifying reader (as a
 /// [`ReadSink`]) or, for a plain asciicast file, event by event.
@@ -336,7 +337,7 @@ pub(super) fn search_file(
     opts: &SearchOptions,
     content: ContentCheck,
 ) -> Result<FileResult, SearchError> {
-    let kind = sniff(path)?;
+    let kind = sniff_path(path)?;
     let mut c = Collect {
         search: LineSearch::new(pattern),
         sizes: Vec::new(),
@@ -347,7 +348,7 @@ pub(super) fn search_file(
         hits: Vec::new(),
         stopped: false,
         // Plain asciicast files have no chain: nothing to hash.
-        check: content == ContentCheck::SealedFrames && kind == Some(Kind::Chained),
+        check: content == ContentCheck::SealedFrames && kind == Some(FileKind::Chained),
         walker: None,
         walked: 0,
         recent: Vec::new(),
@@ -358,7 +359,7 @@ pub(super) fn search_file(
     };
     let (verdict, damage) = match kind {
         None => return Err(SearchError::NotARecording),
-        Some(Kind::Plain) => {
+        Some(FileKind::Plain) => {
             let mut r =
                 CastReader::new(BufReader::new(File::open(path)?)).map_err(SearchError::NotCast)?;
             if c.header(r.header()) == Flow::Stop {
@@ -371,7 +372,7 @@ pub(super) fn search_file(
             }
             (Verdict::Plain, None)
         }
-        Some(Kind::Chained) => {
+        Some(FileKind::Chained) => {
             if opts.since.is_some()
                 && let Ok(mut f) = File::open(path)
                 && let Ok(index) = load_index(&mut f)

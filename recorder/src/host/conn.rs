@@ -110,45 +110,8 @@ pub(crate) async fn serve_client(
                 return;
             }
             msg = ws.recv() => {
-                let msg = match msg {
-                    Some(Ok(m)) => m,
-                    Some(Err(e)) => {
-                        let text = e.to_string();
-                        if text.contains("without closing handshake") {
-                            // The client went away (network loss, killed).
-                            break;
-                        }
-                        // The WebSocket layer rejected a frame (over the size
-                        // limit, or malformed): say why before hanging up.
-                        add(&metrics.protocol_errors, 1);
-                        let code = if text.contains("too long") || text.contains("Space limit") { CLOSE_TOO_BIG } else { CLOSE_PROTOCOL };
-                        tracing::warn!(session = %shell.session_id(), shell = %shell.shell_id(), client = id, error = %text, "bad frame; closing this connection");
-                        close(&mut ws, code, &text).await;
-                        break;
-                    }
-                    None => break,
-                };
-                match msg {
-                    Message::Binary(b) => {
-                        if let Err(e) = handle_frame(&mut ws, metrics, &shell, &b).await {
-                            add(&metrics.protocol_errors, 1);
-                            tracing::warn!(session = %shell.session_id(), shell = %shell.shell_id(), client = id, error = %e, "protocol error; closing this connection");
-                            let code = match e {
-                                ProtocolError::Text => CLOSE_UNSUPPORTED,
-                                ProtocolError::TooLarge(_) => CLOSE_TOO_BIG,
-                                _ => CLOSE_POLICY,
-                            };
-                            close(&mut ws, code, &e.to_string()).await;
-                            break;
-                        }
-                    }
-                    Message::Text(_) => {
-                        add(&metrics.protocol_errors, 1);
-                        close(&mut ws, CLOSE_UNSUPPORTED, &ProtocolError::Text.to_string()).await;
-                        break;
-                    }
-                    Message::Close(_) => break,
-                    Message::Ping(_) | Message::Pong(_) => {}
+                if !from_client(&mut ws, metrics, &shell, id, msg).await {
+                    break;
                 }
             }
             out = a.rx.recv() => match out {
@@ -168,6 +131,63 @@ pub(crate) async fn serve_client(
         }
     }
     shell.att().detach(id);
+}
+
+/// Handles what client `id` sent (`msg` from [`WebSocket::recv`]); false
+/// when the connection ends (the client left, or sent something that closes
+/// it, which it is told).
+async fn from_client(
+    ws: &mut WebSocket,
+    metrics: &Metrics,
+    shell: &Arc<dyn Shell>,
+    id: u64,
+    msg: Option<Result<Message, axum::Error>>,
+) -> bool {
+    let msg = match msg {
+        Some(Ok(m)) => m,
+        Some(Err(e)) => {
+            let text = e.to_string();
+            if text.contains("without closing handshake") {
+                // The client went away (network loss, killed).
+                return false;
+            }
+            // The WebSocket layer rejected a frame (over the size limit, or
+            // malformed): say why before hanging up.
+            add(&metrics.protocol_errors, 1);
+            let code = if text.contains("too long") || text.contains("Space limit") {
+                CLOSE_TOO_BIG
+            } else {
+                CLOSE_PROTOCOL
+            };
+            tracing::warn!(session = %shell.session_id(), shell = %shell.shell_id(), client = id, error = %text, "bad frame; closing this connection");
+            close(ws, code, &text).await;
+            return false;
+        }
+        None => return false,
+    };
+    match msg {
+        Message::Binary(b) => {
+            if let Err(e) = handle_frame(ws, metrics, shell, &b).await {
+                add(&metrics.protocol_errors, 1);
+                tracing::warn!(session = %shell.session_id(), shell = %shell.shell_id(), client = id, error = %e, "protocol error; closing this connection");
+                let code = match e {
+                    ProtocolError::Text => CLOSE_UNSUPPORTED,
+                    ProtocolError::TooLarge(_) => CLOSE_TOO_BIG,
+                    _ => CLOSE_POLICY,
+                };
+                close(ws, code, &e.to_string()).await;
+                return false;
+            }
+            true
+        }
+        Message::Text(_) => {
+            add(&metrics.protocol_errors, 1);
+            close(ws, CLOSE_UNSUPPORTED, &ProtocolError::Text.to_string()).await;
+            false
+        }
+        Message::Close(_) => false,
+        Message::Ping(_) | Message::Pong(_) => true,
+    }
 }
 
 async fn handle_frame(

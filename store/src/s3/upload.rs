@@ -377,20 +377,7 @@ fn run(
                 {
                     s.pending.push(path.clone());
                 }
-                entries.push(Entry {
-                    path,
-                    key,
-                    meta,
-                    finished: false,
-                    recover,
-                    _lock: lock,
-                    mpu: None,
-                    full: 0,
-                    sent: 0,
-                    last_tail: None,
-                    retry_at: None,
-                    failures: 0,
-                });
+                entries.push(Entry::new(path, key, meta, lock, recover));
                 continue;
             }
             Ok(Msg::Finished(path)) => {
@@ -412,64 +399,102 @@ fn run(
             }
             match step(&store, e, opts.interval, opts.sign_key.as_deref()) {
                 Ok(true) => {
-                    let done = entries.remove(i);
-                    let _ = std::fs::remove_file(&done.path);
-                    let _ = std::fs::remove_file(upload_note_path(&done.path));
-                    let _ = std::fs::remove_file(lock_path(&done.path));
-                    if let Ok(mut s) = status.lock() {
-                        s.pending.retain(|p| p != &done.path);
-                        s.errors.remove(&done.path);
-                        s.uploaded.push(store.url(&done.key));
-                    }
+                    uploaded(&store, entries.remove(i), &status);
                     continue;
                 }
                 Ok(false) => {
                     e.failures = 0;
                 }
-                Err(err) => {
-                    e.failures += 1;
-                    // The upload is gone (a restarted server forgets it,
-                    // and may say so with any error): start over from the
-                    // spool. Whether it is gone, ListParts says; where that
-                    // cannot be asked (refused), three refusals in a row
-                    // count as gone.
-                    let gone = match &e.mpu {
-                        Some(_)
-                            if err.code() == Some("NoSuchUpload") || err.status() == Some(404) =>
-                        {
-                            true
-                        }
-                        Some(mpu) if err.status().is_some() => match store.upload_exists(mpu) {
-                            Ok(exists) => !exists,
-                            Err(_) => e.failures >= 3,
-                        },
-                        _ => false,
-                    };
-                    if gone {
-                        // Start over from the spool, which has everything;
-                        // the old upload is aborted (best effort) so its
-                        // parts are not left behind where it still exists.
-                        if let Some(old) = e.mpu.take() {
-                            let _ = store.abort(&old);
-                        }
-                        e.full = 0;
-                        e.sent = 0;
-                    }
-                    let backoff = Duration::from_millis(
-                        (250u64 << e.failures.min(8)).min(60_000) + jitter_ms(),
-                    );
-                    e.retry_at = Some(now + backoff);
-                    tracing::warn!(spool = %e.path.display(), "upload failed, retrying in {:.1} s: {err}", backoff.as_secs_f64());
-                    if let Ok(mut s) = status.lock() {
-                        s.errors.insert(e.path.clone(), err.to_string());
-                    }
-                }
+                Err(err) => failed(&store, e, &err, now, &status),
             }
             i += 1;
         }
         if stopping {
             return;
         }
+    }
+}
+
+impl Entry {
+    /// A spool to follow, nothing of it sent yet.
+    fn new(
+        path: PathBuf,
+        key: String,
+        meta: HashMap<String, String>,
+        lock: Option<File>,
+        recover: bool,
+    ) -> Entry {
+        Entry {
+            path,
+            key,
+            meta,
+            finished: false,
+            recover,
+            _lock: lock,
+            mpu: None,
+            full: 0,
+            sent: 0,
+            last_tail: None,
+            retry_at: None,
+            failures: 0,
+        }
+    }
+}
+
+/// `done` is in the bucket whole: its spool (with the upload note and the
+/// lock file beside it) goes, and the status says so.
+fn uploaded(store: &S3Client, done: Entry, status: &Mutex<UploadStatus>) {
+    let _ = std::fs::remove_file(&done.path);
+    let _ = std::fs::remove_file(upload_note_path(&done.path));
+    let _ = std::fs::remove_file(lock_path(&done.path));
+    if let Ok(mut s) = status.lock() {
+        s.pending.retain(|p| p != &done.path);
+        s.errors.remove(&done.path);
+        s.uploaded.push(store.url(&done.key));
+    }
+}
+
+/// A round for `e` failed with `err` at `now`: when its multipart upload
+/// is gone it starts over from the spool, and it is retried after an
+/// exponential backoff with jitter (up to a minute).
+fn failed(
+    store: &S3Client,
+    e: &mut Entry,
+    err: &StoreError,
+    now: Instant,
+    status: &Mutex<UploadStatus>,
+) {
+    e.failures += 1;
+    if upload_gone(store, e, err) {
+        // Start over from the spool, which has everything; the old upload
+        // is aborted (best effort) so its parts are not left behind where
+        // it still exists.
+        if let Some(old) = e.mpu.take() {
+            let _ = store.abort(&old);
+        }
+        e.full = 0;
+        e.sent = 0;
+    }
+    let backoff = Duration::from_millis((250u64 << e.failures.min(8)).min(60_000) + jitter_ms());
+    e.retry_at = Some(now + backoff);
+    tracing::warn!(spool = %e.path.display(), "upload failed, retrying in {:.1} s: {err}", backoff.as_secs_f64());
+    if let Ok(mut s) = status.lock() {
+        s.errors.insert(e.path.clone(), err.to_string());
+    }
+}
+
+/// Whether `e`'s multipart upload is gone after `err` (a restarted server
+/// forgets it, and may say so with any error). Whether it is gone,
+/// ListParts says; where that cannot be asked (refused), three refusals in
+/// a row count as gone.
+fn upload_gone(store: &S3Client, e: &Entry, err: &StoreError) -> bool {
+    match &e.mpu {
+        Some(_) if err.code() == Some("NoSuchUpload") || err.status() == Some(404) => true,
+        Some(mpu) if err.status().is_some() => match store.upload_exists(mpu) {
+            Ok(exists) => !exists,
+            Err(_) => e.failures >= 3,
+        },
+        _ => false,
     }
 }
 
