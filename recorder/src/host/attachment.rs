@@ -245,7 +245,7 @@ impl Attachment {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::fs::File;
 
     use termtrail_format::cast::Header;
@@ -255,7 +255,8 @@ mod tests {
     use super::*;
     use crate::recording::{Clock, Jobs, Pace};
 
-    fn attachment(dir: &std::path::Path) -> Attachment {
+    /// An attachment over a recording into `dir`, its engine running.
+    pub(crate) fn attachment(dir: &std::path::Path) -> Attachment {
         let path = dir.join("t.cast.zst");
         let file = File::create(&path).unwrap();
         let opts = WriterOptions::default().sync(false);

@@ -49,17 +49,13 @@ impl Timers {
 
 #[cfg(test)]
 mod tests {
-    use std::fs::File;
     use std::sync::Mutex;
 
-    use termtrail_format::cast::Header;
     use termtrail_format::event::TermSize;
-    use termtrail_format::writer::{ChainWriter, WriterOptions};
 
     use super::*;
     use crate::host::attachment::Attachment;
     use crate::host::backend::{BoxFut, Shell};
-    use crate::recording::{Clock, Jobs, Pace, Recording};
 
     /// A shell that only notes why it was ended.
     struct Fake {
@@ -92,14 +88,8 @@ mod tests {
     }
 
     fn fake(dir: &std::path::Path) -> Arc<Fake> {
-        let path = dir.join("t.cast.zst");
-        let file = File::create(&path).unwrap();
-        let opts = WriterOptions::default().sync(false);
-        let writer = ChainWriter::new(file, Header::new(TermSize::DEFAULT), opts, None).unwrap();
-        let (rec, engine) = Recording::new(writer, path, Clock::start(), Pace::HOST, Jobs::Inline);
-        tokio::spawn(engine.run());
         Arc::new(Fake {
-            att: Attachment::new(rec),
+            att: crate::host::attachment::tests::attachment(dir),
             ended: Mutex::new(None),
         })
     }
