@@ -416,8 +416,12 @@ fn a_killed_recorder_s_spool_is_sealed_as_interrupted_and_uploaded() {
     // A signing recorder: the recovered seal is signed by its key too.
     assert_eq!(d.run(&["keygen", "k"]).code, 0);
     let key = d.join("k").to_string_lossy().into_owned();
-    let script = "for i in $(seq 1 100); do echo tick-$i; sleep 0.05; done; sleep 30";
-    let mut child = rec_s3(&d, &ep, "s3://recs/k", &["-q", "--sign-key", &key], script)
+    // The test's directory in the script names its processes, for the
+    // pkill below (other runs of this test may be going on beside it).
+    let tag = d.join("ticks").to_string_lossy().into_owned();
+    let script =
+        format!(": {tag}; for i in $(seq 1 100); do echo tick-$i; sleep 0.05; done; sleep 30");
+    let mut child = rec_s3(&d, &ep, "s3://recs/k", &["-q", "--sign-key", &key], &script)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -439,7 +443,7 @@ fn a_killed_recorder_s_spool_is_sealed_as_interrupted_and_uploaded() {
     poll_until(30, || ticks() >= 90 && open_uploads() == 1, |done| *done);
     child.kill().unwrap(); // SIGKILL: no seal, no upload
     child.wait().unwrap();
-    let _ = Command::new("pkill").args(["-f", "tick-\\$i"]).status();
+    let _ = Command::new("pkill").args(["-f", &tag]).status();
     let left = spooled(&d);
     assert!(left.iter().any(|p| p.ends_with(".cast.zst")), "{left:?}");
     // The killed recorder had a multipart upload open (the live tail).
