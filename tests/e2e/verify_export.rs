@@ -395,6 +395,11 @@ fn recover_signs_with_the_recorders_key_only() {
     let d = Dir::new();
     assert_eq!(d.run(&["keygen", "k"]).code, 0);
     assert_eq!(d.run(&["keygen", "other"]).code, 0);
+    // The test's directory in the script names its processes, for the
+    // pkill below (other runs of this test may be going on beside it).
+    let tag = d.join("lines").to_string_lossy().into_owned();
+    let script =
+        format!(": {tag}; for i in $(seq 1 40); do echo line-$i; sleep 0.05; done; sleep 30");
     let mut child = d
         .cmd(&[
             "rec",
@@ -409,7 +414,7 @@ fn recover_signs_with_the_recorders_key_only() {
             "--norc",
             "--noprofile",
             "-c",
-            "for i in $(seq 1 40); do echo line-$i; sleep 0.05; done; sleep 30",
+            &script,
         ])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -425,7 +430,7 @@ fn recover_signs_with_the_recorders_key_only() {
     child.kill().unwrap(); // SIGKILL: no seal
     child.wait().unwrap();
     let _ = std::process::Command::new("pkill")
-        .args(["-f", "line-\\$i"])
+        .args(["-f", &tag])
         .status();
     std::fs::copy(d.join("killed.cast.zst"), d.join("copy.cast.zst")).unwrap();
     // Another key does not sign it...
