@@ -20,7 +20,7 @@ use termtrail_store::local::LocalStore;
 #[derive(Args, Debug)]
 pub struct StoreArg {
     /// Store: a directory, or s3://BUCKET/PREFIX (default: $XDG_DATA_HOME/termtrail/recordings).
-    #[arg(long, value_name = "DIR|URL", value_parser = parse_location)]
+    #[arg(long, value_name = "DIR|URL", value_parser = Location::parse)]
     pub store: Option<Location>,
 }
 
@@ -218,34 +218,44 @@ impl FilterArgs {
     }
 }
 
-/// Parses a store location (a directory or s3://BUCKET/PREFIX).
-pub fn parse_location(s: &str) -> Result<Location, String> {
-    Location::parse(s).map_err(|e| e.to_string())
+/// A flag's value that does not parse, with what was expected (clap prints
+/// it after "invalid value … for …").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadValue(pub String);
+
+impl std::fmt::Display for BadValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
+impl std::error::Error for BadValue {}
+
 /// Parses `500ms`, `30s`, `15m`, `2h` (a bare number is seconds).
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
+pub fn parse_duration(s: &str) -> Result<Duration, BadValue> {
     let s = s.trim();
     let (num, unit) = s.split_at(
         s.find(|c: char| !c.is_ascii_digit() && c != '.')
             .unwrap_or(s.len()),
     );
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("expected a duration like 30s, 15m or 2h, got {s:?}"))?;
+    let n: f64 = num.parse().map_err(|_| {
+        BadValue(format!(
+            "expected a duration like 30s, 15m or 2h, got {s:?}"
+        ))
+    })?;
     let secs = match unit {
         "ms" => n / 1000.0,
         "" | "s" => n,
         "m" => n * 60.0,
         "h" => n * 3600.0,
         _ => {
-            return Err(format!(
+            return Err(BadValue(format!(
                 "unknown unit {unit:?} in {s:?} (use ms, s, m or h)"
-            ));
+            )));
         }
     };
     if !(0.0..=1e9).contains(&secs) {
-        return Err(format!("duration {s:?} out of range"));
+        return Err(BadValue(format!("duration {s:?} out of range")));
     }
     Ok(Duration::from_secs_f64(secs))
 }

@@ -12,6 +12,7 @@ use termtrail_player::play::{Input, Outcome, PlayOptions, control};
 use termtrail_player::seek::{cache_dir, parse_time};
 use termtrail_recorder::tty;
 
+use super::args::BadValue;
 use super::locate::open_seeker;
 use crate::exit::Exit;
 use crate::progress::Progress;
@@ -59,10 +60,10 @@ pub struct PlayArgs {
     pub no_cache: bool,
 }
 
-fn positive_f64(s: &str) -> Result<f64, String> {
+fn positive_f64(s: &str) -> Result<f64, BadValue> {
     match s.parse::<f64>() {
         Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
-        _ => Err(format!("{s:?} is not a positive number")),
+        _ => Err(BadValue(format!("{s:?} is not a positive number"))),
     }
 }
 

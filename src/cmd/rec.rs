@@ -14,7 +14,7 @@ use termtrail_store::RecordingOptions;
 use termtrail_store::destination::{Destination, NewRecording};
 use termtrail_store::layout::KeyParts;
 
-use super::args::{ProtectArgs, StoreArg, parse_duration, secret_key, unix_now};
+use super::args::{BadValue, ProtectArgs, StoreArg, parse_duration, secret_key, unix_now};
 use crate::exit::Exit;
 
 /// Text after `rec --help`'s options.
@@ -96,8 +96,8 @@ pub struct RecArgs {
     pub command: Vec<String>,
 }
 
-fn parse_size(s: &str) -> Result<TermSize, String> {
-    TermSize::parse(s).ok_or_else(|| format!("expected COLSxROWS like 120x40, got {s:?}"))
+fn parse_size(s: &str) -> Result<TermSize, BadValue> {
+    TermSize::parse(s).ok_or_else(|| BadValue(format!("expected COLSxROWS like 120x40, got {s:?}")))
 }
 
 /// A recording made in a store (rather than to `-o FILE`): where it goes,

@@ -8,7 +8,7 @@ use anyhow::{Result, bail};
 use clap::Args;
 use termtrail_store::{Location, RecordingOptions};
 
-use super::args::{ProtectArgs, parse_duration, parse_location, secret_key};
+use super::args::{ProtectArgs, parse_duration, secret_key};
 use crate::exit::Exit;
 
 /// Text after `upload --help`'s options.
@@ -33,7 +33,7 @@ Examples:
 #[derive(Args, Debug)]
 pub struct UploadArgs {
     /// The S3 store: s3://BUCKET/PREFIX.
-    #[arg(long, value_name = "URL", value_parser = parse_location)]
+    #[arg(long, value_name = "URL", value_parser = Location::parse)]
     pub store: Location,
     /// Give up after this long (what is left stays in the spool).
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]

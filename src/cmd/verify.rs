@@ -10,7 +10,7 @@ use termtrail_format::sign::PublicKey;
 use termtrail_player::verify::{Verdict, verify_named};
 use termtrail_store::Location;
 
-use super::args::{parse_location, unix_now};
+use super::args::unix_now;
 use crate::exit::Exit;
 
 /// Text after `verify --help`'s options.
@@ -45,7 +45,7 @@ pub struct VerifyArgs {
     pub files: Vec<PathBuf>,
     /// Verify a whole store: every recording, and the journals of seals that
     /// show a recording deleted or replaced.
-    #[arg(long, value_name = "DIR|URL", value_parser = parse_location, conflicts_with = "files")]
+    #[arg(long, value_name = "DIR|URL", value_parser = Location::parse, conflicts_with = "files")]
     pub store: Option<Location>,
     /// With --store: from this day (UTC) on — the recordings of that day and
     /// later, and the journal entries sealed since its start (older entries
