@@ -27,6 +27,9 @@ use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use super::error::from_sdk;
 use crate::{ErrorKind, Object, StoreError};
 
+/// An object's user metadata (`x-amz-meta-*`), by name.
+pub type Metadata = HashMap<String, String>;
+
 /// Part size used for uploads (S3 wants at least 5 MiB for every part but
 /// the last).
 pub const PART_SIZE: u64 = 8 << 20;
@@ -222,7 +225,7 @@ impl S3Client {
     }
 
     /// An object's size and user metadata.
-    pub fn head(&self, key: &str) -> Result<(u64, HashMap<String, String>), StoreError> {
+    pub fn head(&self, key: &str) -> Result<(u64, Metadata), StoreError> {
         let r = self
             .rt
             .block_on(
@@ -295,7 +298,7 @@ impl S3Client {
         &self,
         key: &str,
         path: &Path,
-        meta: &HashMap<String, String>,
+        meta: &Metadata,
     ) -> Result<(), StoreError> {
         let len = std::fs::metadata(path)
             .map_err(|e| StoreError::io(format!("{}: {e}", path.display())))?
@@ -325,7 +328,7 @@ impl S3Client {
         &self,
         key: &str,
         body: Vec<u8>,
-        meta: &HashMap<String, String>,
+        meta: &Metadata,
     ) -> Result<(), StoreError> {
         let (sse, kms) = self.sse();
         let lock = self.retain_until();
@@ -354,7 +357,7 @@ impl S3Client {
     pub fn create_multipart(
         &self,
         key: &str,
-        meta: &HashMap<String, String>,
+        meta: &Metadata,
     ) -> Result<Multipart, StoreError> {
         let (sse, kms) = self.sse();
         let lock = self.retain_until();
