@@ -294,12 +294,7 @@ impl S3Client {
     /// Uploads a whole file: one PutObject when small, else a multipart
     /// upload in [`PART_SIZE`] parts. Create-only: an existing object of
     /// that key is never replaced.
-    pub fn put_file(
-        &self,
-        key: &str,
-        path: &Path,
-        meta: &Metadata,
-    ) -> Result<(), StoreError> {
+    pub fn put_file(&self, key: &str, path: &Path, meta: &Metadata) -> Result<(), StoreError> {
         let len = std::fs::metadata(path)
             .map_err(|e| StoreError::io(format!("{}: {e}", path.display())))?
             .len();
@@ -324,12 +319,7 @@ impl S3Client {
     }
 
     /// One PutObject, create-only.
-    pub fn put(
-        &self,
-        key: &str,
-        body: Vec<u8>,
-        meta: &Metadata,
-    ) -> Result<(), StoreError> {
+    pub fn put(&self, key: &str, body: Vec<u8>, meta: &Metadata) -> Result<(), StoreError> {
         let (sse, kms) = self.sse();
         let lock = self.retain_until();
         self.rt
@@ -354,11 +344,7 @@ impl S3Client {
     }
 
     /// Starts a multipart upload.
-    pub fn create_multipart(
-        &self,
-        key: &str,
-        meta: &Metadata,
-    ) -> Result<Multipart, StoreError> {
+    pub fn create_multipart(&self, key: &str, meta: &Metadata) -> Result<Multipart, StoreError> {
         let (sse, kms) = self.sse();
         let lock = self.retain_until();
         let r = self
