@@ -23,6 +23,7 @@
 //! # Ok::<(), termtrail_recorder::rec::RecError>(())
 //! ```
 
+pub mod auth;
 pub mod client;
 pub mod exec;
 pub mod header;
