@@ -12,7 +12,8 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use crate::protocol::{
-    CLOSE_TAKEN_OVER, Channel, SESSION_HEADER, decode, encode, exit_code_of, resize_payload,
+    CLOSE_TAKEN_OVER, Channel, SESSION_HEADER, decode, encode, exit_code_of, notice_of,
+    resize_payload,
 };
 use crate::tty::{RawMode, stdin_is_tty, terminal_size};
 
@@ -287,6 +288,12 @@ async fn session(
                         Channel::Status => {
                             if let Some(code) = exit_code_of(payload) {
                                 return Step::Done(AttachOutcome::Exited(code));
+                            }
+                            if let Some((reason, message)) = notice_of(payload) {
+                                // Raw mode: \r\n, and controls from the host made visible.
+                                let text: String = message.chars().map(|c| if c.is_control() { '?' } else { c }).collect();
+                                let _ = write!(stdout, "\r\n[termtrail: {reason}: {text}]\r\n");
+                                let _ = stdout.flush();
                             }
                         }
                         _ => {}

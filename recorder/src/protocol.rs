@@ -187,6 +187,18 @@ pub fn status_failure(reason: &str, code: u16, message: &str) -> Vec<u8> {
     .into_bytes()
 }
 
+/// The message of a status that is neither a confirmation nor an exit
+/// status (e.g. the host saying why it ends the shell), with its reason.
+pub fn notice_of(status: &[u8]) -> Option<(String, String)> {
+    let v: Value = serde_json::from_slice(status).ok()?;
+    if exit_code_of(status).is_some() || v.pointer("/metadata/shellId").is_some() {
+        return None;
+    }
+    let reason = v.get("reason")?.as_str()?.to_string();
+    let message = v.get("message")?.as_str()?.to_string();
+    Some((reason, message))
+}
+
 /// Reads an exit code from a status payload (None for non-exit statuses).
 pub fn exit_code_of(status: &[u8]) -> Option<i32> {
     let v: Value = serde_json::from_slice(status).ok()?;

@@ -31,6 +31,9 @@ pub enum ToClient {
     Stdout(Vec<u8>),
     /// The shell ended: exit code (128+N for signal N) and signal.
     Exit(i32, Option<i32>),
+    /// A status object to pass on (channel 0x03) before the exit status,
+    /// e.g. why the host ended the shell.
+    Status(Vec<u8>),
 }
 
 /// Why a client is told to go.
@@ -57,6 +60,17 @@ struct State {
     last_activity: Instant,
     detached_since: Option<Instant>,
     exited: Option<(i32, Option<i32>)>,
+    /// When the shell must end (a break-glass grant's expiry), and why.
+    deadline: Option<Deadline>,
+}
+
+/// A time at which the host ends a shell.
+#[derive(Debug, Clone)]
+pub struct Deadline {
+    /// When.
+    pub at: Instant,
+    /// Why (recorded as the end reason's detail and told to the client).
+    pub why: String,
 }
 
 /// What attaching returns.
@@ -90,6 +104,7 @@ impl Attachment {
                 last_activity: Instant::now(),
                 detached_since: Some(Instant::now()),
                 exited: None,
+                deadline: None,
             }),
             recording,
         }
@@ -236,6 +251,28 @@ impl Attachment {
     /// How long it has been without a client (None while attached).
     pub fn detached_for(&self) -> Option<Duration> {
         self.lock().detached_since.map(|t| t.elapsed())
+    }
+
+    /// Ends the shell at `deadline` (the host's timers do).
+    pub fn set_deadline(&self, deadline: Deadline) {
+        self.lock().deadline = Some(deadline);
+    }
+
+    /// The deadline, once it has passed.
+    pub fn past_deadline(&self) -> Option<Deadline> {
+        let st = self.lock();
+        st.deadline
+            .as_ref()
+            .filter(|d| Instant::now() >= d.at)
+            .cloned()
+    }
+
+    /// Sends a status object to the attached client, if any (it is not
+    /// kept for a later one).
+    pub fn status(&self, status: Vec<u8>) {
+        if let Some(c) = &self.lock().client {
+            let _ = c.tx.try_send(ToClient::Status(status));
+        }
     }
 
     /// Whether the shell has ended.

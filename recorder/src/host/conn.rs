@@ -121,6 +121,11 @@ pub(crate) async fn serve_client(
                         break;
                     }
                 }
+                Some(ToClient::Status(status)) => {
+                    if !send(&mut ws, Channel::Status, &status).await {
+                        break;
+                    }
+                }
                 Some(ToClient::Exit(code, signal)) => {
                     let _ = send(&mut ws, Channel::Status, &status_exit(code, signal)).await;
                     close(&mut ws, CLOSE_NORMAL, "shell exited").await;

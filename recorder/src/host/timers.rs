@@ -1,6 +1,8 @@
 //! The host's timers: a shell without traffic for the idle timeout ends
 //! (end reason "idle timeout"), and a shell without a client for the grace
-//! period ends (closed). Both run on tokio's clock, so tests use paused time.
+//! period ends (closed), and a shell past its deadline (a break-glass
+//! grant's expiry) ends with a status saying why. All run on tokio's clock,
+//! so tests use paused time.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,6 +10,7 @@ use std::time::Duration;
 use termtrail_format::seal::EndReason;
 
 use super::registry::Registry;
+use crate::protocol::status_failure;
 
 /// How often the timers look at the shells.
 const SWEEP_EVERY: Duration = Duration::from_millis(500);
@@ -35,7 +38,15 @@ impl Timers {
     /// Ends the shells past a bound, now.
     fn sweep(&self, shells: &Registry) {
         for s in shells.all() {
-            if s.att().idle_for() >= self.idle_timeout {
+            if let Some(deadline) = s.att().past_deadline() {
+                tracing::info!(session = %s.session_id(), shell = %s.shell_id(), why = %deadline.why, "deadline reached: ending the shell");
+                s.att()
+                    .status(status_failure("BreakGlassExpired", 403, &deadline.why));
+                s.att().mark(deadline.why.clone());
+                s.end(EndReason::Interrupted {
+                    detail: deadline.why,
+                });
+            } else if s.att().idle_for() >= self.idle_timeout {
                 tracing::info!(session = %s.session_id(), shell = %s.shell_id(), "idle timeout");
                 // The client (if any) gets the exit status, then a normal close.
                 s.end(EndReason::IdleTimeout);
@@ -120,6 +131,47 @@ mod tests {
         assert_eq!(ended(&shell), None, "traffic restarted the idle timer");
         tokio::time::sleep(Duration::from_secs(2)).await;
         assert_eq!(ended(&shell), Some(EndReason::IdleTimeout));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_shell_past_its_deadline_ends_and_its_client_is_told_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let shell = fake(dir.path());
+        let mut client = shell.att.attach(1, false);
+        let why = "break-glass period of 1m over".to_string();
+        shell.att.set_deadline(crate::host::attachment::Deadline {
+            at: tokio::time::Instant::now() + Duration::from_secs(60),
+            why: why.clone(),
+        });
+        let timers = Timers {
+            idle_timeout: Duration::from_secs(3600),
+            grace: Duration::from_secs(3600),
+        };
+        start(&shell, timers);
+        // Traffic does not extend a deadline.
+        for _ in 0..5 {
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            shell.input(b"x").await;
+        }
+        tokio::time::sleep(Duration::from_secs(9)).await;
+        assert_eq!(ended(&shell), None);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(
+            ended(&shell),
+            Some(EndReason::Interrupted {
+                detail: why.clone()
+            })
+        );
+        let status = loop {
+            match client.rx.try_recv() {
+                Ok(crate::host::attachment::ToClient::Status(s)) => break s,
+                Ok(_) => continue,
+                Err(e) => panic!("no status for the client: {e:?}"),
+            }
+        };
+        let status: serde_json::Value = serde_json::from_slice(&status).unwrap();
+        assert_eq!(status["reason"], "BreakGlassExpired");
+        assert_eq!(status["message"], why.as_str());
     }
 
     #[tokio::test(start_paused = true)]
