@@ -5,7 +5,10 @@
 //!
 //!     cargo run --release -p termtrail-recorder --example policy_decide [-- ROUNDS]
 //!
-//! Prints the load time and the decision time (mean, p50, p99, max).
+//! Prints the load time and the decision time (mean, p50, p99, max): once
+//! as measured, and once as the best of 3 tries per request, which leaves
+//! out the time the thread was preempted (on a loaded machine the raw p99
+//! is the scheduler's time slice, not Cedar's).
 
 use std::path::Path;
 use std::time::Instant;
@@ -98,6 +101,7 @@ fn main() {
     ];
     let environments = ["shop-dev", "billing-production", "ads-staging", ""];
     let mut times = Vec::with_capacity(rounds);
+    let mut best_times = Vec::with_capacity(rounds);
     let mut allowed = 0usize;
     for i in 0..rounds {
         let who = &people[i % people.len()];
@@ -115,18 +119,29 @@ fn main() {
         };
         let t = Instant::now();
         let verdict = policy.decide_for(&request);
-        times.push(t.elapsed());
+        let first = t.elapsed();
+        times.push(first);
         allowed += usize::from(verdict.decision.allowed);
+        let best = (0..2)
+            .map(|_| {
+                let t = Instant::now();
+                std::hint::black_box(policy.decide_for(&request));
+                t.elapsed()
+            })
+            .fold(first, std::cmp::min);
+        best_times.push(best);
     }
-    times.sort();
-    let mean = times.iter().sum::<std::time::Duration>() / rounds as u32;
-    let at = |q: f64| times[((rounds as f64 * q) as usize).min(rounds - 1)];
     println!("policies: {}, load: {load:?}", policy.ids().len());
-    println!(
-        "decide_for over {rounds} requests ({allowed} allowed): mean {mean:?}, p50 {:?}, p99 {:?}, max {:?}",
-        at(0.50),
-        at(0.99),
-        times[rounds - 1]
-    );
+    for (what, mut times) in [("as measured", times), ("best of 3", best_times)] {
+        times.sort();
+        let mean = times.iter().sum::<std::time::Duration>() / rounds as u32;
+        let at = |q: f64| times[((rounds as f64 * q) as usize).min(rounds - 1)];
+        println!(
+            "decide_for, {what}, over {rounds} requests ({allowed} allowed): mean {mean:?}, p50 {:?}, p99 {:?}, max {:?}",
+            at(0.50),
+            at(0.99),
+            times[rounds - 1]
+        );
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
