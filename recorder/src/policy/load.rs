@@ -57,10 +57,13 @@ impl Policy {
         entities::check_model(&schema, &actions).map_err(model)?;
         let validator = cedar::Validator::new(schema.clone());
         let result = validator.validate(&set, cedar::ValidationMode::Strict);
-        let errors: Vec<Problem> = result
-            .validation_errors()
-            .flat_map(|e| problems(e, &src))
-            .collect();
+        let mut errors: Vec<Problem> = Vec::new();
+        for problem in result.validation_errors().flat_map(|e| problems(e, &src)) {
+            // Cedar reports one error per action a policy applies to.
+            if !errors.contains(&problem) {
+                errors.push(problem);
+            }
+        }
         if !errors.is_empty() {
             return Err(PolicyError::Invalid {
                 path: policy.to_path_buf(),

@@ -7,6 +7,13 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use super::{Policy, PolicyError};
 
+// Hosts share one policy between connection tasks.
+const _: fn() = || {
+    fn shared<T: Send + Sync>() {}
+    shared::<Reloadable>();
+    shared::<Arc<Policy>>();
+};
+
 /// The current policy, reloadable from its files.
 ///
 /// Readers take an `Arc` of the current policy (a read lock held only for
@@ -42,7 +49,9 @@ impl Reloadable {
 
     /// Re-reads the files. On success the new policy is in force for every
     /// later [`Reloadable::current`] and is returned; on failure the old
-    /// one stays in force and the error says why (for the log).
+    /// one stays in force and the error says why (for the log). Blocking
+    /// (file reads and validation, milliseconds): from async code, call it
+    /// in `spawn_blocking`.
     pub fn reload(&self) -> Result<Arc<Policy>, PolicyError> {
         let loaded = Arc::new(Policy::load(&self.policy, self.schema.as_deref())?);
         *self.current.write().unwrap_or_else(PoisonError::into_inner) = loaded.clone();
