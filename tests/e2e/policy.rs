@@ -279,6 +279,13 @@ fn json_verdicts() {
     assert_eq!(v["decision"], "allow");
     assert_eq!(v["needs_break_glass"], true);
     assert_eq!(v["policies"], serde_json::json!(["oncall-break-glass"]));
+    // docs/policy.md shows this very line.
+    let docs_text = std::fs::read_to_string(docs().join("policy.md")).unwrap();
+    let line = r.stdout.trim_end();
+    assert!(
+        docs_text.contains(&format!("\n{line}\n")),
+        "not in the docs: {line}"
+    );
 }
 
 #[test]
@@ -407,6 +414,13 @@ fn malformed_files_exit_2_naming_file_and_line() {
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.stderr.starts_with("termtrail: typo.cedar:4:"), "{r:?}");
     assert!(r.stderr.contains("enviroment"), "{r:?}");
+    // docs/policy.md shows this very message.
+    let docs_text = std::fs::read_to_string(docs().join("policy.md")).unwrap();
+    assert!(
+        docs_text.contains(&r.stderr),
+        "not in the docs: {}",
+        r.stderr
+    );
 
     // A schema with a syntax error on line 2.
     std::fs::write(
