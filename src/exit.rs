@@ -6,7 +6,8 @@
 //! | 1     | [`Exit::TAMPERED`]    | a recording does not verify: `verify`, `ls --verify`, `export` (refused, or forced), `recover` (left untouched), `play` (playback stopped at the damage), `snapshot` (a moment after the damage); `verify --store`: a journal problem |
 //! | 1     | [`Exit::NO_MATCH`]    | `grep`: no hit |
 //! | 1     | [`Exit::TAKEN_OVER`]  | `attach`: another client took the shell over |
-//! | 2     | [`Exit::ERROR`]       | every subcommand: an error (a file could not be read or is not a recording, the host refused or could not be reached, …) and usage errors (clap exits with 2 itself) |
+//! | 1     | [`Exit::DENIED`]      | `policy check`: the policy denies the request (0: it allows it) |
+//! | 2     | [`Exit::ERROR`]       | every subcommand: an error (a file could not be read or is not a recording, a malformed policy or schema, the host refused or could not be reached, …) and usage errors (clap exits with 2 itself) |
 //! | 2     | [`Exit::NOT_UPLOADED`]| `upload`, `rec`, `serve`, `proxy` with an S3 store: recordings are still in the local spool |
 //! | 3     | [`Exit::UNSEALED`]    | `verify`: intact but unsealed (truncated, or the recorder crashed) |
 //! | 125   | [`Exit::REC_FAILED`]  | `rec`: termtrail itself failed (the file keeps every chunk written so far) |
@@ -31,6 +32,8 @@ impl Exit {
     pub const NO_MATCH: Exit = Exit(1);
     /// `attach`: another client took the shell over.
     pub const TAKEN_OVER: Exit = Exit(1);
+    /// `policy check`: the policy denies the request.
+    pub const DENIED: Exit = Exit(1);
     /// An error (or a usage error).
     pub const ERROR: Exit = Exit(2);
     /// Recordings are still in the spool of an S3 store.

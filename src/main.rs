@@ -32,6 +32,7 @@ fn main() -> ExitCode {
         Command::Attach(a) => cmd::attach::run(a),
         Command::Proxy(a) => cmd::proxy::run(a),
         Command::Exec(a) => cmd::exec::run(a),
+        Command::Policy(a) => cmd::policy::run(a),
     };
     match result {
         Ok(exit) => exit.into(),

@@ -7,9 +7,10 @@
 //! the shell host behind `serve` and `proxy` ([`host`], speaking the
 //! AgentCore shell protocol of [`protocol`]) over a local PTY or a relay to
 //! an upstream host ([`upstream`]: AgentCore, terminado); the clients
-//! `attach` and `exec` ([`client`], [`exec`], [`tls`], [`sigv4`]). Where
-//! recordings go is the store crate's
-//! ([`termtrail_store::destination::Destination`]).
+//! `attach` and `exec` ([`client`], [`exec`], [`tls`], [`sigv4`]); who a
+//! client is ([`auth`]) and what it may do ([`policy`]: Cedar decisions,
+//! the proxy's environments file). Where recordings go is the store
+//! crate's ([`termtrail_store::destination::Destination`]).
 //!
 //! ```no_run
 //! use termtrail_recorder::rec::{RecOptions, record};
@@ -28,6 +29,7 @@ pub mod client;
 pub mod exec;
 pub mod header;
 pub mod host;
+pub mod policy;
 pub mod protocol;
 pub mod rec;
 pub mod recording;

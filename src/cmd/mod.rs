@@ -13,6 +13,7 @@ pub mod keygen;
 mod locate;
 pub mod ls;
 pub mod play;
+pub mod policy;
 pub mod proxy;
 pub mod rec;
 pub mod recover;
@@ -84,6 +85,9 @@ pub enum Command {
     /// Run one command on a shell host and print its output (no terminal).
     #[command(after_help = exec::HELP)]
     Exec(exec::ExecArgs),
+    /// Check what a Cedar access policy decides, or validate it.
+    #[command(after_help = policy::HELP)]
+    Policy(policy::PolicyArgs),
 }
 
 #[cfg(test)]

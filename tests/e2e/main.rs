@@ -8,6 +8,7 @@ mod interactive;
 mod peers;
 mod play;
 mod player;
+mod policy;
 mod proxy;
 mod rec;
 mod s3;
