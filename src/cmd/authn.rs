@@ -55,7 +55,7 @@ pub struct HostAuthArgs {
     /// This server's name in IAM tokens (their signed X-Termtrail-Server-Id header).
     #[arg(long, value_name = "ID")]
     pub iam_server_id: Option<String>,
-    /// The STS endpoint IAM tokens are checked with (default: https://sts.REGION.amazonaws.com/).
+    /// The STS endpoint IAM tokens are checked with (default: the regional STS, sts.REGION.amazonaws.com).
     #[arg(long, value_name = "URL")]
     pub iam_sts_endpoint: Option<String>,
     /// Region of the default STS endpoint (default: $AWS_REGION, $AWS_DEFAULT_REGION).
@@ -164,7 +164,7 @@ pub struct ClientAuthArgs {
     /// The host's --iam-server-id (required with --auth iam).
     #[arg(long, value_name = "ID")]
     pub iam_server_id: Option<String>,
-    /// The STS endpoint the host checks with (default: https://sts.REGION.amazonaws.com/).
+    /// The STS endpoint the host checks with (default: the regional STS, sts.REGION.amazonaws.com).
     #[arg(long, value_name = "URL")]
     pub iam_sts_endpoint: Option<String>,
     /// Region to sign for (default: $AWS_REGION, $AWS_DEFAULT_REGION).

@@ -101,7 +101,8 @@ fn parse_jwks(bytes: &[u8], what: &str) -> Result<Vec<Key>, AuthConfigError> {
         what: what.to_string(),
         reason,
     };
-    let set: JwkSet = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
+    let raw: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
+    let set: JwkSet = serde_json::from_value(raw.clone()).map_err(|e| bad(e.to_string()))?;
     if set.keys.is_empty() {
         return Err(bad("it holds no keys".into()));
     }
@@ -121,8 +122,17 @@ fn parse_jwks(bytes: &[u8], what: &str) -> Result<Vec<Key>, AuthConfigError> {
                 )));
             }
             _ => {
+                // Unknown types, and known ones with missing or malformed
+                // parameters, land here: name what the key says it is.
+                let said = |field: &str| {
+                    raw["keys"][i][field]
+                        .as_str()
+                        .map_or("?".to_string(), printable)
+                };
                 return Err(bad(format!(
-                    "{name}: unsupported key type or curve; only RSA, EC P-256 and Ed25519 are accepted"
+                    "{name}: unsupported or malformed key (kty {}, crv {}); only RSA, EC P-256 and Ed25519 public keys with their parameters are accepted",
+                    said("kty"),
+                    said("crv")
                 )));
             }
         }
@@ -410,10 +420,25 @@ mod tests {
                 .starts_with("/x/jwks.json: not a usable JWKS: key 1 (kid k1): a symmetric"),
             "{e}"
         );
-        let e = parse_jwks(b"{\"keys\": [\n  {\"kty\": 7}]}", "f.json")
+        let e = parse_jwks(b"{\"keys\": [\n  {\"kty\": \"RSA\",}]}", "f.json")
             .err()
             .unwrap();
         assert!(e.to_string().contains("line 2"), "{e}");
+        let e = parse_jwks(
+            br#"{"keys":[{"kty":"EC","crv":"P-384","x":"AA","y":"AA"}]}"#,
+            "f.json",
+        )
+        .err()
+        .unwrap();
+        assert!(
+            e.to_string()
+                .contains("key 1: unsupported or malformed key (kty EC, crv P-384)"),
+            "{e}"
+        );
+        let e = parse_jwks(br#"{"keys":[{"kty":"RSA","n":5,"e":"AQAB"}]}"#, "f.json")
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("(kty RSA, crv ?)"), "{e}");
         let e = parse_jwks(br#"{"keys":[]}"#, "f.json").err().unwrap();
         assert_eq!(e.to_string(), "f.json: not a usable JWKS: it holds no keys");
         let ok = parse_jwks(

@@ -229,10 +229,13 @@ pub struct Authenticator {
 enum Inner {
     /// `--no-auth`: everyone is this principal.
     Off { principal: String },
-    On {
-        jwt: Option<jwt::JwtVerifier>,
-        iam: Option<iam::IamVerifier>,
-    },
+    /// Boxed: the verifiers are large, and there is one authenticator.
+    On(Box<Verifiers>),
+}
+
+struct Verifiers {
+    jwt: Option<jwt::JwtVerifier>,
+    iam: Option<iam::IamVerifier>,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -273,24 +276,25 @@ impl Authenticator {
             None => None,
         };
         Ok(Authenticator {
-            inner: Inner::On { jwt, iam },
+            inner: Inner::On(Box::new(Verifiers { jwt, iam })),
         })
     }
 
     /// Whether clients must authenticate (false with `--no-auth`).
     pub fn is_enabled(&self) -> bool {
-        matches!(self.inner, Inner::On { .. })
+        matches!(self.inner, Inner::On(_))
     }
 
     /// The accepted methods (`[None]` with `--no-auth`).
     pub fn methods(&self) -> Vec<AuthMethod> {
         match &self.inner {
             Inner::Off { .. } => vec![AuthMethod::None],
-            Inner::On { jwt, iam } => jwt
+            Inner::On(v) => v
+                .jwt
                 .as_ref()
                 .map(|_| AuthMethod::Jwt)
                 .into_iter()
-                .chain(iam.as_ref().map(|_| AuthMethod::Iam))
+                .chain(v.iam.as_ref().map(|_| AuthMethod::Iam))
                 .collect(),
         }
     }
@@ -299,7 +303,7 @@ impl Authenticator {
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Identity, AuthError> {
         let (jwt, iam) = match &self.inner {
             Inner::Off { principal } => return Ok(Identity::unauthenticated(principal)),
-            Inner::On { jwt, iam } => (jwt, iam),
+            Inner::On(v) => (&v.jwt, &v.iam),
         };
         let bearer = token::extract(headers)?;
         if bearer.token.starts_with(iam::TOKEN_PREFIX) {
