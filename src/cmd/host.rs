@@ -157,6 +157,7 @@ async fn serve_on(
             "!!! termtrail {what}: NO AUTHENTICATION — anyone who can reach {addr} gets a shell"
         );
     }
+    let stop = stop_signal();
     let scheme = if acceptor.is_some() { "wss" } else { "ws" };
     eprintln!(
         "::: listening on {scheme}://{addr}/runtimes/<arn>/ws/shells (recordings in {where_to})"
@@ -164,23 +165,28 @@ async fn serve_on(
     match acceptor {
         Some(acceptor) => {
             let tls = termtrail_recorder::tls::TlsListener::new(listener, acceptor)?;
-            run(tls, opts, stop_signal()).await?
+            run(tls, opts, stop).await?
         }
-        None => run(listener, opts, stop_signal()).await?,
+        None => run(listener, opts, stop).await?,
     }
     Ok(())
 }
 
-/// Resolves at SIGTERM or SIGINT (never, if they cannot be watched).
-async fn stop_signal() {
+/// Resolves at SIGTERM or SIGINT (never, if they cannot be watched). The
+/// handlers are installed when this is called, not when it is first polled:
+/// a SIGTERM right after the "listening" line must not kill the process.
+fn stop_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     use tokio::signal::unix::{SignalKind, signal};
-    match (
+    let signals = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
-    ) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+    );
+    async move {
+        match signals {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+            }
+            _ => std::future::pending::<()>().await,
         }
-        _ => std::future::pending::<()>().await,
     }
 }
