@@ -599,3 +599,70 @@ fn the_agentcore_sdk_opens_a_shell_with_a_bearer_token() {
     assert_eq!(v["status"], 401, "{v}");
     assert!(v["body"].as_str().unwrap().contains("TokenExpired"), "{v}");
 }
+
+#[test]
+fn attach_through_an_authenticating_proxy_records_the_principal() {
+    let Some(py) = peer("TERMTRAIL_PYTHON") else {
+        return;
+    };
+    let d = Dir::new();
+    let jwks = d.join("jwks.json");
+    keys(&py, d.path(), &jwks, &["ed1"]);
+    let up = Server::start(&d, &[]);
+    let pd = Dir::new();
+    let pstore = pd.join("store");
+    let ps = pstore.to_string_lossy().into_owned();
+    let j = jwks.to_string_lossy().into_owned();
+    let upstream = format!("ws://{}", up.addr);
+    let px = Server::spawn(
+        pd.cmd(&[
+            "proxy",
+            "--listen",
+            "127.0.0.1:0",
+            "--store",
+            &ps,
+            "--upstream",
+            &upstream,
+            "--auth",
+            "jwt",
+            "--jwt-jwks",
+            &j,
+        ]),
+        &pstore,
+    );
+    let url = format!("ws://{}", px.addr);
+    let token = mint(
+        &py,
+        d.path(),
+        "ed1",
+        claims(serde_json::json!({"sub": "via-proxy"})),
+        None,
+    );
+    let tf = d.join("token");
+    std::fs::write(&tf, &token).unwrap();
+    let tfs = tf.to_string_lossy().into_owned();
+    let r = d.run_with_input(
+        &["attach", &url, "--shell", "pxauth", "--token-file", &tfs],
+        b"echo proxied-$((2*21))\nexit 4\n",
+    );
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(r.stdout.contains("proxied-42"), "{}", r.stdout);
+    let h = header_of(&px, "pxauth");
+    assert_eq!(
+        (h["principal"].as_str(), h["auth"].as_str()),
+        (Some("via-proxy"), Some("jwt"))
+    );
+    assert!(!r.stderr.contains(&token) && !px.log.lock().unwrap().contains(&token));
+    // Without a token: refused before any upstream shell is opened.
+    let r = run(
+        d.cmd(&["attach", &url, "--shell", "nope"])
+            .env_remove("TERMTRAIL_TOKEN"),
+        b"",
+    );
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr.contains("HTTP 401") && r.stderr.contains("no token"),
+        "{r:?}"
+    );
+    assert_eq!(up.recordings().len(), 1, "{:?}", up.recordings());
+}

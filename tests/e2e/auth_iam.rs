@@ -134,6 +134,97 @@ async fn iam_tokens_checked_by_moto_sts() {
         refused(&url, Carry::Header(&elsewhere)).await,
         (401, "WrongStsEndpoint".into())
     );
+    // An assumed role: temporary credentials (the session token is signed
+    // too); the principal is the role session's ARN.
+    let role = moto.py(&format!(
+        "iam = boto3.client('iam', endpoint_url='{e}', region_name='us-east-1', aws_access_key_id='{a}', aws_secret_access_key='{s}')\n\
+iam.create_role(RoleName='oncall', AssumeRolePolicyDocument=json.dumps({{'Version': '2012-10-17', 'Statement': [{{'Effect': 'Allow', 'Principal': {{'AWS': '*'}}, 'Action': 'sts:AssumeRole'}}]}}))\n\
+sts = boto3.client('sts', endpoint_url='{e}', region_name='us-east-1', aws_access_key_id='{a}', aws_secret_access_key='{s}')\n\
+c = sts.assume_role(RoleArn='arn:aws:iam::123456789012:role/oncall', RoleSessionName='ann-debug')['Credentials']\n\
+print(c['AccessKeyId'], c['SecretAccessKey'], c['SessionToken'])",
+        e = moto.endpoint(),
+        a = key.0,
+        s = key.1
+    ));
+    let mut it = role.split_whitespace();
+    let (ra, rs, rt) = (it.next().unwrap(), it.next().unwrap(), it.next().unwrap());
+    let mut c = d.cmd(&[
+        "exec",
+        &base,
+        "--auth",
+        "iam",
+        "--iam-server-id",
+        "tt.test",
+        "--iam-sts-endpoint",
+        &sts,
+        "--iam-region",
+        "us-east-1",
+        "--session",
+        "iam-role-session",
+        "--",
+        "echo",
+        "as-role",
+    ]);
+    c.env("AWS_ACCESS_KEY_ID", ra)
+        .env("AWS_SECRET_ACCESS_KEY", rs)
+        .env("AWS_SESSION_TOKEN", rt)
+        .env_remove("AWS_PROFILE")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    let r = run(&mut c, b"");
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (0, "as-role\n"),
+        "{r:?}\n{}",
+        server.log.lock().unwrap()
+    );
+    let rec = wait_until(
+        10,
+        || "the role's recording".into(),
+        || {
+            server
+                .recordings()
+                .into_iter()
+                .find(|p| p.to_string_lossy().contains("iam-role-session"))
+        },
+    );
+    let text = wait_until(
+        10,
+        || "a sealed recording".into(),
+        || {
+            let out = Command::new("zstd").arg("-dc").arg(&rec).output().ok()?;
+            out.status
+                .success()
+                .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+        },
+    );
+    assert!(
+        text.lines()
+            .next()
+            .unwrap()
+            .contains("\"principal\":\"arn:aws:sts::123456789012:assumed-role/oncall/ann-debug\""),
+        "{}",
+        text.lines().next().unwrap()
+    );
+    // STS unreachable: 503, not 401.
+    let d2 = Dir::new();
+    let dead = serve(
+        &d2,
+        &[
+            "--auth",
+            "iam",
+            "--iam-server-id",
+            "tt.test",
+            "--iam-sts-endpoint",
+            "http://127.0.0.1:1/",
+        ],
+    );
+    let to_dead = iam_token(&py, "http://127.0.0.1:1/", "tt.test", &key, 0);
+    assert_eq!(
+        refused(&dead.url("x"), Carry::Header(&to_dead)).await,
+        (503, "StsUnavailable".into())
+    );
     // A JWT where only IAM is accepted.
     assert_eq!(
         refused(&url, Carry::Header("a.b.c")).await,
