@@ -488,4 +488,51 @@ mod tests {
         assert_eq!(xml_text(err, "Code"), Some("SignatureDoesNotMatch"));
         assert_eq!(xml_text(err, "Arn"), None);
     }
+
+    #[tokio::test]
+    async fn sts_answers_are_cached_and_its_refusals_and_failures_told_apart() {
+        use crate::auth::fake_http::FakeHttp;
+        let ok = "<GetCallerIdentityResponse><GetCallerIdentityResult><Arn>arn:aws:sts::123456789012:assumed-role/oncall/ann</Arn></GetCallerIdentityResult></GetCallerIdentityResponse>";
+        let sts = FakeHttp::start(200, ok).await;
+        let endpoint = format!("{}/", sts.base);
+        let v = IamVerifier::new(
+            IamConfig {
+                server_id: "tt.example".into(),
+                sts_endpoint: endpoint.clone(),
+            },
+            None,
+        )
+        .unwrap();
+        let now = SystemTime::now();
+        let secs = now.duration_since(UNIX_EPOCH).unwrap().as_secs();
+        let t = token(&endpoint, "tt.example", secs);
+        let id = v.verify(&t, now).await.unwrap();
+        assert_eq!(
+            id.principal,
+            "arn:aws:sts::123456789012:assumed-role/oncall/ann"
+        );
+        assert_eq!(id.method, AuthMethod::Iam);
+        assert!(v.verify(&t, now).await.is_ok());
+        assert_eq!(sts.hits(), 1, "the second use is answered from the cache");
+        sts.set(
+            403,
+            "<ErrorResponse><Error><Code>SignatureDoesNotMatch</Code></Error></ErrorResponse>",
+        );
+        let t2 = token(&endpoint, "tt.example", secs - 1);
+        let e = v.verify(&t2, now).await.unwrap_err();
+        assert!(
+            matches!(&e, AuthError::IamRefused(c) if c == "SignatureDoesNotMatch"),
+            "{e:?}"
+        );
+        assert_eq!((e.status(), e.reason()), (401, "IamRefused"));
+        sts.set(500, "oops");
+        let e = v
+            .verify(&token(&endpoint, "tt.example", secs - 2), now)
+            .await
+            .unwrap_err();
+        assert_eq!((e.status(), e.reason()), (503, "StsUnavailable"));
+        // A cached identity ends with its token's 15 minutes.
+        let later = now + MAX_AGE + Duration::from_secs(1);
+        assert!(matches!(v.verify(&t, later).await, Err(AuthError::Expired)));
+    }
 }

@@ -448,4 +448,87 @@ mod tests {
         .unwrap();
         assert_eq!(ok[0].kid.as_deref(), Some("e"));
     }
+
+    const KEY_1: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIIFB41QCfD1WiRrZVCg2sUgyK3ePoZZ8saGM2bTFd6Ap\n-----END PRIVATE KEY-----\n";
+    const PUB_1: &str = "J5-xlCL3-ei1rlsahqYHguzEHFK0LfuF7QFMFnXPqGU";
+    const KEY_2: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIPMv+qFVIwoGDqyPmV80RxQ8XPtgAZY0wDTWJbt1e11h\n-----END PRIVATE KEY-----\n";
+    const PUB_2: &str = "Ky34Ri2pQDLshUUoQvCO8KnGOTgRN93ZW6cP9z1k3Dw";
+
+    fn signed(pem: &str, kid: &str, claims: serde_json::Value) -> String {
+        let mut header = jsonwebtoken::Header::new(Algorithm::EdDSA);
+        header.kid = Some(kid.into());
+        let key = jsonwebtoken::EncodingKey::from_ed_pem(pem.as_bytes()).unwrap();
+        jsonwebtoken::encode(&header, &claims, &key).unwrap()
+    }
+
+    fn jwks(keys: &[(&str, &str)]) -> String {
+        let keys: Vec<_> = keys
+            .iter()
+            .map(|(kid, x)| serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": x, "kid": kid}))
+            .collect();
+        serde_json::json!({ "keys": keys }).to_string()
+    }
+
+    #[tokio::test]
+    async fn unknown_kids_refetch_at_most_once_per_interval_and_a_dead_provider_keeps_the_cache() {
+        use crate::auth::fake_http::FakeHttp;
+        let idp = FakeHttp::start(200, &jwks(&[("k1", PUB_1)])).await;
+        let discovery = FakeHttp::start(
+            200,
+            &serde_json::json!({"issuer": "https://idp", "jwks_uri": format!("{}/jwks", idp.base)})
+                .to_string(),
+        )
+        .await;
+        let cfg = JwtConfig {
+            keys: KeySource::Discovery(format!(
+                "{}/.well-known/openid-configuration",
+                discovery.base
+            )),
+            issuers: vec![],
+            audiences: vec![],
+            client_ids: vec![],
+        };
+        let v = JwtVerifier::new(cfg, None).await.unwrap();
+        assert_eq!(idp.hits(), 1);
+        let exp = jsonwebtoken::get_current_timestamp() + 300;
+        let claims = |sub: &str| serde_json::json!({"sub": sub, "iss": "https://idp", "exp": exp, "groups": "solo"});
+        let id = v.verify(&signed(KEY_1, "k1", claims("ann"))).await.unwrap();
+        assert_eq!(
+            (id.principal.as_str(), id.groups.as_slice()),
+            ("ann", &["solo".to_string()][..])
+        );
+        assert_eq!(idp.hits(), 1, "a known kid costs no request");
+        // Rotation: k2 appears; the first unknown kid refetches.
+        idp.set(200, &jwks(&[("k1", PUB_1), ("k2", PUB_2)]));
+        let id = v.verify(&signed(KEY_2, "k2", claims("bob"))).await.unwrap();
+        assert_eq!(id.principal, "bob");
+        assert_eq!(idp.hits(), 2);
+        // Another unknown kid within the interval: no request, refused.
+        let e = v
+            .verify(&signed(KEY_2, "k3", claims("eve")))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, AuthError::UnknownKey), "{e:?}");
+        assert_eq!(idp.hits(), 2, "refetches are rate-limited");
+        // The issuer came from discovery; a key swap is a bad signature.
+        let wrong_iss = serde_json::json!({"sub": "x", "iss": "https://other", "exp": exp});
+        assert!(matches!(
+            v.verify(&signed(KEY_1, "k1", wrong_iss)).await,
+            Err(AuthError::WrongIssuer)
+        ));
+        assert!(matches!(
+            v.verify(&signed(KEY_2, "k1", claims("x"))).await,
+            Err(AuthError::BadSignature)
+        ));
+        // The provider breaks: after the interval a refetch fails, and the
+        // cached keys stay in use.
+        idp.set(500, "down");
+        *v.last_refetch.lock().await = None;
+        assert!(matches!(
+            v.verify(&signed(KEY_2, "k4", claims("x"))).await,
+            Err(AuthError::UnknownKey)
+        ));
+        assert_eq!(idp.hits(), 3);
+        assert!(v.verify(&signed(KEY_1, "k1", claims("ann"))).await.is_ok());
+    }
 }

@@ -9,6 +9,8 @@
 //! they need (`fetch`).
 
 pub mod client;
+#[cfg(test)]
+mod fake_http;
 mod fetch;
 pub mod iam;
 pub mod jwt;
