@@ -1,8 +1,9 @@
 //! `--auth jwt`: OAuth 2.0 / OIDC bearer tokens checked the way AgentCore's
 //! JWT authorizer checks them — keys from a JWKS (a file, or the `jwks_uri`
-//! of an OIDC discovery document, cached and refetched on an unknown `kid`,
-//! at most once per [`MIN_REFETCH`]), issuer, audiences, clients (`client_id`
-//! or `azp`), `exp`/`nbf` with [`LEEWAY`]. Only RS256, ES256 and EdDSA:
+//! of an OIDC discovery document, cached; refetched on an unknown `kid` at
+//! most once per [`MIN_REFETCH`], and when older than [`MAX_KEY_AGE`]),
+//! issuer, audiences, clients (`client_id` or `azp`), `exp`/`nbf` with
+//! [`LEEWAY`]. Only RS256, ES256 and EdDSA:
 //! `alg: none` and HMAC (a public key used as a shared secret) are refused
 //! before any key is looked at.
 
@@ -26,6 +27,11 @@ pub const LEEWAY: Duration = Duration::from_secs(60);
 /// flood of tokens with made-up `kid`s costs the identity provider at most
 /// one request per this interval).
 pub const MIN_REFETCH: Duration = Duration::from_secs(10);
+
+/// Cached keys older than this are refetched (with discovery) before the
+/// next token is checked, so that a key the provider withdrew stops being
+/// trusted.
+pub const MAX_KEY_AGE: Duration = Duration::from_secs(3600);
 
 /// The accepted algorithms, by their `alg` names.
 const ALGORITHMS: [(&str, Algorithm); 3] = [
@@ -76,6 +82,8 @@ pub(crate) struct JwtVerifier {
     /// When the last refetch for an unknown key started; held while one
     /// runs so concurrent unknown `kid`s wait for it instead of adding more.
     last_refetch: tokio::sync::Mutex<Option<Instant>>,
+    /// When the cached keys were fetched.
+    fetched: std::sync::Mutex<Instant>,
 }
 
 #[derive(Deserialize)]
@@ -207,6 +215,7 @@ impl JwtVerifier {
             jwks_uri,
             tls,
             last_refetch: tokio::sync::Mutex::new(None),
+            fetched: std::sync::Mutex::new(Instant::now()),
         })
     }
 
@@ -221,7 +230,7 @@ impl JwtVerifier {
     }
 
     /// Refetches the JWKS (rate-limited); whether the keys were replaced.
-    async fn refetch(&self) -> bool {
+    async fn refetch(&self, why: &str) -> bool {
         let Some(url) = &self.jwks_uri else {
             return false;
         };
@@ -232,8 +241,9 @@ impl JwtVerifier {
         *last = Some(Instant::now());
         match fetch_jwks(url, self.tls.as_ref()).await {
             Ok(keys) => {
-                tracing::info!(jwks = %url, keys = keys.len(), "JWKS refetched for an unknown key id");
+                tracing::info!(jwks = %url, keys = keys.len(), "JWKS refetched: {why}");
                 *self.keys.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(keys);
+                *self.fetched.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
                 true
             }
             Err(e) => {
@@ -250,10 +260,20 @@ impl JwtVerifier {
         let header = jsonwebtoken::decode_header(token)
             .map_err(|e| AuthError::Malformed(format!("bad JWT header ({e})")))?;
         let kid = header.kid.as_deref();
+        let stale = self.jwks_uri.is_some()
+            && self
+                .fetched
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .elapsed()
+                > MAX_KEY_AGE;
+        if stale {
+            self.refetch("the cached keys are over an hour old").await;
+        }
         let key = match self.find(kid) {
             Some(k) => k,
             None => {
-                let found = if self.refetch().await {
+                let found = if self.refetch("an unknown key id").await {
                     self.find(kid)
                 } else {
                     None
@@ -530,5 +550,16 @@ mod tests {
         ));
         assert_eq!(idp.hits(), 3);
         assert!(v.verify(&signed(KEY_1, "k1", claims("ann"))).await.is_ok());
+        // Keys older than an hour are refetched: a withdrawn key stops working.
+        idp.set(200, &jwks(&[("k2", PUB_2)]));
+        *v.last_refetch.lock().await = None;
+        *v.fetched.lock().unwrap() = Instant::now() - MAX_KEY_AGE - Duration::from_secs(1);
+        let e = v
+            .verify(&signed(KEY_1, "k1", claims("ann")))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, AuthError::UnknownKey), "{e:?}");
+        assert_eq!(idp.hits(), 4);
+        assert!(v.verify(&signed(KEY_2, "k2", claims("bob"))).await.is_ok());
     }
 }
