@@ -39,6 +39,8 @@ pub struct AttachOptions {
     pub max_backoff: Duration,
     /// TLS client configuration for `wss://` endpoints.
     pub tls: Option<std::sync::Arc<tokio_rustls::rustls::ClientConfig>>,
+    /// How to authenticate (a token for each connection), if at all.
+    pub auth: Option<crate::auth::client::ClientAuth>,
 }
 
 /// How an attach ended.
@@ -74,6 +76,9 @@ pub enum ClientError {
     /// Terminal setup failed.
     #[error("terminal: {0}")]
     Io(#[from] io::Error),
+    /// No token could be made for the connection.
+    #[error("{0}")]
+    Auth(#[from] crate::auth::client::ClientAuthError),
 }
 
 /// The URL of a shell: the endpoint plus `shellId`.
@@ -158,7 +163,12 @@ pub async fn attach(opts: &AttachOptions) -> Result<AttachOutcome, ClientError> 
     let mut attempt = 0u32;
     let mut delay = opts.base_backoff;
     loop {
-        let step = match connect(&url, &opts.session, opts.tls.as_ref()).await {
+        // A fresh token per connection: an IAM token lasts 15 minutes.
+        let authorization = match &opts.auth {
+            Some(a) => Some(a.header().await?),
+            None => None,
+        };
+        let step = match connect(&url, &opts.session, authorization, opts.tls.as_ref()).await {
             Ok(ws) => {
                 if attempt > 0 {
                     say("reconnected");
@@ -220,6 +230,7 @@ type Ws =
 async fn connect(
     url: &str,
     session: &str,
+    authorization: Option<http::HeaderValue>,
     tls: Option<&std::sync::Arc<tokio_rustls::rustls::ClientConfig>>,
 ) -> Result<Ws, WsError> {
     let mut req = url.into_client_request()?;
@@ -227,6 +238,9 @@ async fn connect(
         WsError::Url(tokio_tungstenite::tungstenite::error::UrlError::UnsupportedUrlScheme)
     })?;
     req.headers_mut().insert(SESSION_HEADER, value);
+    if let Some(v) = authorization {
+        req.headers_mut().insert(http::header::AUTHORIZATION, v);
+    }
     crate::tls::connect_ws(req, None, tls).await
 }
 

@@ -25,6 +25,9 @@ pub enum ExecError {
     /// The stream ended without an exit code.
     #[error("the host ended the stream without an exit code")]
     Truncated,
+    /// No token could be made for the request.
+    #[error("{0}")]
+    Auth(#[from] crate::auth::client::ClientAuthError),
 }
 
 /// How the command ended.
@@ -69,6 +72,8 @@ pub struct ExecRequest<'a> {
     pub timeout_secs: u64,
     /// TLS client configuration for `https`.
     pub tls: Option<&'a std::sync::Arc<tokio_rustls::rustls::ClientConfig>>,
+    /// How to authenticate, if at all.
+    pub auth: Option<&'a crate::auth::client::ClientAuth>,
 }
 
 /// Runs the request, streaming the command's output into `stdout`/`stderr`.
@@ -84,7 +89,12 @@ pub async fn exec(
         command,
         timeout_secs,
         tls,
+        auth,
     } = *req;
+    let authorization = match auth {
+        Some(a) => Some(a.header().await?),
+        None => None,
+    };
     let unreachable =
         |e: &dyn std::fmt::Display| ExecError::Unreachable(authority.to_string(), e.to_string());
     let stream = crate::tls::connect_stream(authority, tls)
@@ -96,12 +106,17 @@ pub async fn exec(
             .map_err(|e| unreachable(&e))?;
     tokio::spawn(conn);
     let body = json!({"command": command, "timeout": timeout_secs}).to_string();
-    let http_req = hyper::Request::post(format!("/runtimes/{arn_path}/commands"))
+    let mut http_req = hyper::Request::post(format!("/runtimes/{arn_path}/commands"))
         .header("host", authority)
         .header("content-type", "application/json")
         .header(SESSION_HEADER, session)
         .body(Full::new(Bytes::from(body)))
         .map_err(|e| unreachable(&e))?;
+    if let Some(v) = authorization {
+        http_req
+            .headers_mut()
+            .insert(http::header::AUTHORIZATION, v);
+    }
     let resp = sender
         .send_request(http_req)
         .await

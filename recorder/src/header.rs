@@ -3,11 +3,14 @@
 //! principal, host), and the chain link to the recorder's previous recording
 //! (`termtrail.after`). Each source's choices are one constructor here.
 
+use std::net::SocketAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use termtrail_format::cast::{Header, RecordingMeta};
 use termtrail_format::event::TermSize;
 use termtrail_format::journal::AFTER_FIELD;
+
+use crate::auth::Identity;
 
 /// The terminal type a host's shells get (and `rec` when `TERM` says none).
 const DEFAULT_TERM: &str = "xterm-256color";
@@ -51,6 +54,9 @@ pub struct RecordingInfo {
     session: Option<String>,
     shell: Option<String>,
     principal: Option<String>,
+    auth: Option<&'static str>,
+    groups: Vec<String>,
+    source_addr: Option<String>,
     host: Option<String>,
     input: bool,
     upstream: Option<String>,
@@ -87,6 +93,9 @@ impl RecordingInfo {
             session: None,
             shell: None,
             principal: None,
+            auth: None,
+            groups: Vec::new(),
+            source_addr: None,
             host: None,
             input: false,
             upstream: None,
@@ -166,6 +175,21 @@ impl RecordingInfo {
         self
     }
 
+    /// Who the client authenticated as: the principal, how (`auth`), and
+    /// its groups (`groups`, only when there are some).
+    pub fn with_identity(mut self, identity: &Identity) -> RecordingInfo {
+        self.principal = Some(identity.principal.clone());
+        self.auth = Some(identity.method.as_str());
+        self.groups = identity.groups.clone();
+        self
+    }
+
+    /// The client's address as the host saw it (`source_addr`).
+    pub fn with_source(mut self, addr: SocketAddr) -> RecordingInfo {
+        self.source_addr = Some(addr.to_string());
+        self
+    }
+
     /// The upstream endpoint a proxied shell runs on.
     pub fn with_upstream(mut self, url: &str) -> RecordingInfo {
         self.upstream = Some(url.into());
@@ -199,6 +223,15 @@ impl RecordingInfo {
             input: self.input,
             ..RecordingMeta::default()
         };
+        if let Some(method) = self.auth {
+            meta.extra.insert("auth".into(), method.into());
+        }
+        if !self.groups.is_empty() {
+            meta.extra.insert("groups".into(), self.groups.into());
+        }
+        if let Some(addr) = self.source_addr {
+            meta.extra.insert("source_addr".into(), addr.into());
+        }
         if let Some(url) = self.upstream {
             meta.extra
                 .insert("upstream".into(), serde_json::Value::String(url));
@@ -228,6 +261,27 @@ mod tests {
         assert_eq!(meta.extra[AFTER_FIELD], serde_json::json!({"seq": 3}));
         assert_eq!(header.term.kind.as_deref(), Some(DEFAULT_TERM));
         assert!(meta.input);
+    }
+
+    #[test]
+    fn the_identity_and_source_address_go_into_the_header() {
+        let id = Identity {
+            principal: "ann".into(),
+            groups: vec!["oncall".into(), "dev".into()],
+            method: crate::auth::AuthMethod::Jwt,
+        };
+        let header = RecordingInfo::shell(Source::Serve, "s1", "sh1", "nobody", 7)
+            .with_identity(&id)
+            .with_source("192.0.2.7:51234".parse().unwrap())
+            .header();
+        let meta = header.termtrail.as_ref().unwrap();
+        assert_eq!(meta.principal.as_deref(), Some("ann"));
+        assert_eq!(meta.extra["auth"], "jwt");
+        assert_eq!(meta.extra["groups"], serde_json::json!(["oncall", "dev"]));
+        assert_eq!(meta.extra["source_addr"], "192.0.2.7:51234");
+        let plain = RecordingInfo::shell(Source::Serve, "s1", "sh1", "ann", 7).header();
+        let meta = plain.termtrail.as_ref().unwrap();
+        assert!(!meta.extra.contains_key("auth") && !meta.extra.contains_key("groups"));
     }
 
     #[test]

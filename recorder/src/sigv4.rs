@@ -102,6 +102,11 @@ impl Signer {
         }
     }
 
+    /// The region it signs for.
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
     /// The credentials to sign with now.
     pub async fn credentials(&self) -> Result<Credentials, SigV4Error> {
         match &*self.creds {

@@ -8,6 +8,7 @@ use clap::Args;
 use termtrail_recorder::client::{AttachOptions, AttachOutcome, DETACH_KEY, attach, endpoint_for};
 
 use super::args::{CaCertArg, SessionArg, random_id};
+use super::authn::ClientAuthArgs;
 use crate::exit::Exit;
 
 /// Text after `attach --help`'s options.
@@ -20,9 +21,17 @@ produced meanwhile is replayed on re-attach.
 Exit status: the remote shell's; 0 after a detach; 1 when another client took
 the shell over; 2 when the host refused or could not be reached.
 
+Authentication: a bearer token (JWT) from --token-file FILE or the
+TERMTRAIL_TOKEN environment variable (never a command-line value: it would
+show in `ps`), or --auth iam --iam-server-id ID, which signs an
+sts:GetCallerIdentity request with the standard AWS credential chain for each
+connection. A refusal (HTTP 401) names the reason, e.g. TokenExpired.
+
 Examples:
   termtrail attach ws://127.0.0.1:8765
-  termtrail attach ws://127.0.0.1:8765 --session 3f1c…e9 --shell debug";
+  termtrail attach ws://127.0.0.1:8765 --session 3f1c…e9 --shell debug
+  termtrail attach wss://shells.example.com:8443 --token-file ~/.cache/idp-token
+  termtrail attach wss://shells.example.com:8443 --auth iam --iam-server-id shells.example.com --iam-region eu-west-1";
 
 /// `attach` arguments.
 #[derive(Args, Debug)]
@@ -43,6 +52,8 @@ pub struct AttachArgs {
     pub retries: u32,
     #[command(flatten)]
     pub ca_cert: CaCertArg,
+    #[command(flatten)]
+    pub auth: ClientAuthArgs,
 }
 
 /// Runs `attach`: the remote shell's status, or how the session ended.
@@ -55,6 +66,7 @@ pub fn run(a: AttachArgs) -> Result<Exit> {
     let tls = a.ca_cert.client_tls(&a.url)?;
     let opts = AttachOptions {
         tls,
+        auth: a.auth.client_auth()?,
         endpoint: endpoint_for(&a.url, &a.runtime),
         session: session.clone(),
         shell: shell.clone(),

@@ -7,6 +7,7 @@ use clap::Args;
 use termtrail_recorder::exec::{ExecRequest, authority, exec};
 
 use super::args::{CaCertArg, SessionArg};
+use super::authn::ClientAuthArgs;
 use crate::exit::Exit;
 
 /// Text after `exec --help`'s options.
@@ -15,8 +16,12 @@ Runs CMD with `sh -c` on the host (POST /runtimes/<arn>/commands, recorded like
 every shell), streams its stdout and stderr here, and exits with its exit code
 (124 when the host stopped it at --timeout).
 
+Authentication as for `attach`: --token-file FILE or TERMTRAIL_TOKEN (a JWT),
+or --auth iam --iam-server-id ID (AWS credential chain).
+
 Examples:
   termtrail exec ws://127.0.0.1:8765 -- uname -a
+  TERMTRAIL_TOKEN=$(cat token) termtrail exec wss://shells.example.com:8443 -- id
   termtrail exec ws://127.0.0.1:8765 --timeout 10 -- 'make test 2>&1 | tail'";
 
 /// `exec` arguments.
@@ -35,6 +40,8 @@ pub struct ExecArgs {
     pub timeout: u64,
     #[command(flatten)]
     pub ca_cert: CaCertArg,
+    #[command(flatten)]
+    pub auth: ClientAuthArgs,
     /// The command (joined with spaces and run by sh -c).
     #[arg(last = true, required = true, value_name = "CMD")]
     pub command: Vec<String>,
@@ -49,6 +56,7 @@ pub fn run(a: ExecArgs) -> Result<Exit> {
         None
     };
     let session = a.session.or_random()?;
+    let client_auth = a.auth.client_auth()?;
     let arn = termtrail_recorder::client::runtime_path(&a.runtime);
     let command = a.command.join(" ");
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -64,6 +72,7 @@ pub fn run(a: ExecArgs) -> Result<Exit> {
             command: &command,
             timeout_secs: a.timeout,
             tls: tls.as_ref(),
+            auth: client_auth.as_ref(),
         };
         exec(&req, &mut out, &mut err).await
     })?;

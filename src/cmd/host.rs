@@ -4,14 +4,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::Args;
 use termtrail_format::writer::WriterOptions;
+use termtrail_recorder::auth::Authenticator;
 use termtrail_recorder::host::{Backend, ServeOptions};
 use termtrail_store::RecordingOptions;
 use termtrail_store::destination::Destination;
 
 use super::args::{ProtectArgs, StoreArg, TimeoutArgs, TlsArgs, parse_duration};
+use super::authn::HostAuthArgs;
 use super::upload::report_pending;
 use crate::exit::Exit;
 
@@ -33,9 +35,8 @@ pub struct HostFlags {
     pub timeouts: TimeoutArgs,
     #[command(flatten)]
     pub tls: TlsArgs,
-    /// Run without authentication (loopback addresses only).
-    #[arg(long)]
-    pub no_auth: bool,
+    #[command(flatten)]
+    pub auth: HostAuthArgs,
 }
 
 /// glibc raises its mmap threshold each time a large block is freed, so with
@@ -86,11 +87,7 @@ pub fn run_host(
     backend: Backend,
 ) -> Result<Exit> {
     init_logging();
-    if !h.no_auth {
-        bail!(
-            "no authentication is configured: pass --no-auth to run without it (allowed only on a loopback address such as 127.0.0.1)"
-        );
-    }
+    let auth_config = h.auth.config()?;
     let dest = Arc::new(Destination::open(
         &h.store.location()?,
         &RecordingOptions {
@@ -107,7 +104,8 @@ pub fn run_host(
         idle_timeout: h.timeouts.idle_timeout,
         grace: h.timeouts.grace,
         backend,
-        principal: principal(),
+        // Replaced below once the authenticator is built.
+        auth: Arc::new(Authenticator::disabled(&principal())),
         // Idle shells close their segment and free its compressor.
         writer: WriterOptions::default().segment_idle(Some(Duration::from_secs(10))),
         shutdown_deadline: Duration::from_secs(10),
@@ -118,20 +116,26 @@ pub fn run_host(
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(serve_on(what, listen, &where_to, acceptor, opts))?;
+    let mut opts = opts;
+    if let Some(cfg) = auth_config {
+        // Keys are loaded (and discovery fetched) before anything listens.
+        opts.auth = Arc::new(runtime.block_on(Authenticator::build(cfg))?);
+    }
+    runtime.block_on(serve_on(what, listen, &where_to, acceptor, &h.auth, opts))?;
     // Recordings are sealed; give their uploads a moment (what is left stays
     // in the spool for the next start or `termtrail upload`).
     let status = dest.flush(Duration::from_secs(30));
     Ok(report_pending(&status))
 }
 
-/// Binds `listen` (loopback only, since there is no authentication) and
-/// serves until a signal asks to stop.
+/// Binds `listen` (beyond loopback only with authentication, and with TLS
+/// or `--insecure-plaintext`) and serves until a signal asks to stop.
 async fn serve_on(
     what: &'static str,
     listen: &str,
     where_to: &str,
     acceptor: Option<tokio_rustls::TlsAcceptor>,
+    auth: &HostAuthArgs,
     opts: ServeOptions,
 ) -> Result<()> {
     use termtrail_recorder::host::run;
@@ -139,12 +143,21 @@ async fn serve_on(
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
-    if !addr.ip().is_loopback() {
-        bail!(
-            "--no-auth is allowed only on a loopback address, not {addr}; authentication for other addresses is not implemented yet"
+    auth.check_address(addr, acceptor.is_some())?;
+    if opts.auth.is_enabled() {
+        let methods: Vec<&str> = opts.auth.methods().iter().map(|m| m.as_str()).collect();
+        eprintln!("::: authentication: {}", methods.join(", "));
+        if acceptor.is_none() && !addr.ip().is_loopback() {
+            eprintln!(
+                "!!! termtrail {what}: plaintext ws:// on {addr} (--insecure-plaintext): tokens cross the network readable"
+            );
+        }
+    } else {
+        eprintln!(
+            "!!! termtrail {what}: NO AUTHENTICATION — anyone who can reach {addr} gets a shell"
         );
     }
-    eprintln!("!!! termtrail {what}: NO AUTHENTICATION — anyone who can reach {addr} gets a shell");
+    let stop = stop_signal();
     let scheme = if acceptor.is_some() { "wss" } else { "ws" };
     eprintln!(
         "::: listening on {scheme}://{addr}/runtimes/<arn>/ws/shells (recordings in {where_to})"
@@ -152,23 +165,28 @@ async fn serve_on(
     match acceptor {
         Some(acceptor) => {
             let tls = termtrail_recorder::tls::TlsListener::new(listener, acceptor)?;
-            run(tls, opts, stop_signal()).await?
+            run(tls, opts, stop).await?
         }
-        None => run(listener, opts, stop_signal()).await?,
+        None => run(listener, opts, stop).await?,
     }
     Ok(())
 }
 
-/// Resolves at SIGTERM or SIGINT (never, if they cannot be watched).
-async fn stop_signal() {
+/// Resolves at SIGTERM or SIGINT (never, if they cannot be watched). The
+/// handlers are installed when this is called, not when it is first polled:
+/// a SIGTERM right after the "listening" line must not kill the process.
+fn stop_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     use tokio::signal::unix::{SignalKind, signal};
-    match (
+    let signals = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
-    ) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+    );
+    async move {
+        match signals {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+            }
+            _ => std::future::pending::<()>().await,
         }
-        _ => std::future::pending::<()>().await,
     }
 }

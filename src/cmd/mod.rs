@@ -4,6 +4,7 @@
 
 pub mod args;
 pub mod attach;
+mod authn;
 pub mod exec;
 pub mod export;
 pub mod grep;

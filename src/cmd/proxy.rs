@@ -29,8 +29,15 @@ Upstreams:
                                  the shell id (else appended), e.g.
                                  ws://127.0.0.1:8888/websocket/{shell}
 
+Clients authenticate to the proxy exactly as to `serve` (--auth jwt, --auth
+iam, or --no-auth on loopback; see `termtrail serve --help` and
+docs/protocol.md §8); the proxy records the authenticated principal.
+
 Examples:
   termtrail proxy --listen 127.0.0.1:9000 --upstream ws://127.0.0.1:8765 --no-auth
+  termtrail proxy --listen 0.0.0.0:9443 --tls-cert cert.pem --tls-key key.pem \\
+      --auth jwt --jwt-jwks jwks.json --jwt-issuer https://idp.example.com \\
+      --upstream wss://bedrock-agentcore.us-west-2.amazonaws.com --runtime arn:aws:bedrock-agentcore:…
   termtrail proxy --listen 127.0.0.1:9000 --upstream-protocol terminado \\
       --upstream 'ws://127.0.0.1:8888/websocket/{shell}' --no-auth";
 

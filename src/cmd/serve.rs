@@ -17,14 +17,30 @@ the output buffered meanwhile (up to 256 KiB) replayed; a second client takes th
 shell over (the first is closed with code 4000). Every shell is recorded to the
 store under YYYY/MM/DD/serve/<session>/<shell>/.
 
-There is no authentication yet: --no-auth is required, and accepted only on a
-loopback address. GET /healthz and /metrics (Prometheus) are served too.
+Authentication (docs/protocol.md §8) comes first on every request; a client
+without a valid token gets HTTP 401 (503 when STS cannot be asked) with a
+reason such as NoToken, TokenExpired or WrongAudience, before anything starts:
+  --auth jwt   OAuth/OIDC bearer tokens (Authorization: Bearer, or the WebSocket
+               subprotocol base64UrlBearerAuthorization.<base64url token>):
+               keys from --jwt-discovery-url or --jwt-jwks; RS256/ES256/EdDSA
+  --auth iam   a signed sts:GetCallerIdentity naming --iam-server-id, replayed
+               to --iam-sts-endpoint (default the regional STS); the principal
+               is the caller's ARN
+  --no-auth    every client is this host's $USER (loopback addresses only)
+One of them is required. Beyond loopback, plaintext ws:// also needs
+--insecure-plaintext (use --tls-cert/--tls-key). The principal, the method and
+the client's address go into each recording's header.
+GET /healthz and /metrics (Prometheus) are served too (not authenticated).
 SIGTERM/SIGINT: stop accepting, close clients (1001), end shells and seal their
 recordings as interrupted.
 
 Examples:
   termtrail serve --listen 127.0.0.1:8765 --no-auth
-  termtrail serve --listen 127.0.0.1:8443 --no-auth --tls-cert cert.pem --tls-key key.pem
+  termtrail serve --listen 0.0.0.0:8443 --tls-cert cert.pem --tls-key key.pem \\
+      --auth jwt --jwt-discovery-url https://idp.example.com/.well-known/openid-configuration \\
+      --jwt-audience termtrail
+  termtrail serve --listen 0.0.0.0:8443 --tls-cert cert.pem --tls-key key.pem \\
+      --auth jwt,iam --jwt-jwks jwks.json --iam-server-id shells.example.com --iam-region eu-west-1
   termtrail serve --listen 127.0.0.1:8765 --no-auth --max-shells 50 --idle-timeout 30m -- bash -l";
 
 /// `serve` arguments. `--listen` and `--max-shells` are not a shared group:

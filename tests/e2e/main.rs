@@ -2,6 +2,8 @@
 //! temporary home and store, so they run in parallel.
 
 mod attach;
+mod auth;
+mod auth_iam;
 mod grep;
 mod html;
 mod interactive;

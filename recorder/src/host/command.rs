@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -15,7 +15,7 @@ use termtrail_store::layout::KeyParts;
 use tokio::sync::mpsc;
 
 use super::backend::{CommandCall, CommandError};
-use super::http::refuse;
+use super::http::{auth_refusal, refuse};
 use super::state::HostState;
 use crate::header::RecordingInfo;
 use crate::protocol::{SESSION_HEADER, valid_session_id};
@@ -38,9 +38,15 @@ fn default_timeout() -> u64 {
 /// `POST /runtimes/<arn>/commands`.
 pub(super) async fn run_command(
     State(host): State<Arc<HostState>>,
+    ConnectInfo(super::ClientAddr(peer)): ConnectInfo<super::ClientAddr>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
+    // Who it is, before anything is read or started.
+    let identity = match host.opts.auth.authenticate(&headers).await {
+        Ok(id) => id,
+        Err(e) => return auth_refusal(&host, &e, peer),
+    };
     if let Some(why) = host.backend.no_commands() {
         return refuse(StatusCode::NOT_IMPLEMENTED, "NotImplemented", &why);
     }
@@ -112,10 +118,12 @@ pub(super) async fn run_command(
         source,
         &session,
         &id,
-        &host.opts.principal,
+        &identity.principal,
         &req.command,
         now,
     )
+    .with_identity(&identity)
+    .with_source(peer)
     .after(new.after.clone())
     .header();
     let path = new.path.clone();

@@ -3,11 +3,12 @@
 //! protocol's JSON refusals.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{Path, Query, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use termtrail_format::seal::EndReason;
@@ -16,6 +17,7 @@ use termtrail_store::layout::KeyParts;
 use super::backend::{NewShell, OpenError, Shell};
 use super::metrics::add;
 use super::state::HostState;
+use crate::auth::{AuthError, Identity};
 use crate::header::{RecordingInfo, unix_now};
 use crate::protocol::{
     MAX_FRAME, SESSION_HEADER, SHELL_ID_HEADER, status_failure, valid_session_id, valid_shell_id,
@@ -29,15 +31,35 @@ pub(crate) fn refuse(status: StatusCode, reason: &str, message: &str) -> Respons
     (status, [("content-type", "application/json")], body).into_response()
 }
 
+/// The answer to a request that is not authenticated: 401 (503 when STS
+/// could not be asked) with a Status body saying why.
+pub(crate) fn auth_refusal(host: &HostState, e: &AuthError, peer: SocketAddr) -> Response {
+    add(&host.metrics.auth_failures, 1);
+    tracing::info!(%peer, reason = e.reason(), "refused: {e}");
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::UNAUTHORIZED);
+    let mut resp = refuse(status, e.reason(), &e.to_string());
+    if status == StatusCode::UNAUTHORIZED {
+        resp.headers_mut()
+            .insert("www-authenticate", HeaderValue::from_static("Bearer"));
+    }
+    resp
+}
+
 /// `GET /runtimes/<arn>/ws/shells`: a client for a new or existing shell.
 pub(crate) async fn shell_ws(
     State(host): State<Arc<HostState>>,
+    ConnectInfo(super::ClientAddr(peer)): ConnectInfo<super::ClientAddr>,
     Path(_arn): Path<String>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
     add(&host.metrics.connections, 1);
+    // Who it is, before anything is read or started.
+    let identity = match host.opts.auth.authenticate(&headers).await {
+        Ok(id) => id,
+        Err(e) => return auth_refusal(&host, &e, peer),
+    };
     let session = headers
         .get(SESSION_HEADER)
         .and_then(|v| v.to_str().ok())
@@ -77,13 +99,13 @@ pub(crate) async fn shell_ws(
     };
     let (shell, reconnected) = match host.shells.live(&session, &shell_id) {
         Some(s) => (s, true),
-        None => match start_shell(&host, &session, &shell_id).await {
+        None => match start_shell(&host, &session, &shell_id, &identity, peer).await {
             Ok(s) => (s, false),
             Err(resp) => return *resp,
         },
     };
     let client = host.next_client.fetch_add(1, Ordering::Relaxed);
-    tracing::info!(session = %session, shell = %shell_id, client, reconnected, "client connected");
+    tracing::info!(session = %session, shell = %shell_id, client, reconnected, principal = %identity.principal, %peer, "client connected");
     let conn_host = Arc::clone(&host);
     let mut resp = ws
         // The WebSocket layer allows a little more than the protocol's 64 KiB
@@ -93,6 +115,9 @@ pub(crate) async fn shell_ws(
         // Small per-connection buffers: hundreds of idle shells per host.
         .read_buffer_size(crate::protocol::WS_READ_BUFFER)
         .write_buffer_size(crate::protocol::WS_WRITE_BUFFER)
+        // A browser that sent its token as a subprotocol also offers the
+        // bare marker; selecting it (never the token) completes its upgrade.
+        .protocols([crate::auth::token::BEARER_PROTOCOL])
         .on_upgrade(move |socket| async move {
             super::conn::serve_client(socket, &conn_host.metrics, shell, client, reconnected).await
         });
@@ -111,6 +136,8 @@ async fn start_shell(
     host: &Arc<HostState>,
     session: &str,
     shell_id: &str,
+    identity: &Identity,
+    peer: SocketAddr,
 ) -> Result<Arc<dyn Shell>, Box<Response>> {
     let Ok(permit) = Arc::clone(&host.slots).try_acquire_owned() else {
         add(&host.metrics.refused, 1);
@@ -149,9 +176,11 @@ async fn start_shell(
         backend.source(),
         session,
         shell_id,
-        &host.opts.principal,
+        &identity.principal,
         now,
-    );
+    )
+    .with_identity(identity)
+    .with_source(peer);
     let header = backend.describe(info).after(new.after.clone()).header();
     let done = dest.on_done(new);
     let recording = Recording::start(&path, header, host.opts.writer.clone(), Some(done))

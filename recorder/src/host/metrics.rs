@@ -12,6 +12,8 @@ pub(crate) struct Metrics {
     pub(crate) bytes_out: AtomicU64,
     pub(crate) protocol_errors: AtomicU64,
     pub(crate) recording_failures: AtomicU64,
+    /// Requests refused because they were not authenticated.
+    pub(crate) auth_failures: AtomicU64,
 }
 
 /// Adds `n` to a counter.
@@ -32,6 +34,7 @@ impl Metrics {
 # HELP termtrail_bytes_relayed_total Bytes relayed, by direction.\n# TYPE termtrail_bytes_relayed_total counter\ntermtrail_bytes_relayed_total{{direction=\"in\"}} {}\ntermtrail_bytes_relayed_total{{direction=\"out\"}} {}\n\
 # HELP termtrail_protocol_errors_total Connections closed for protocol violations.\n# TYPE termtrail_protocol_errors_total counter\ntermtrail_protocol_errors_total {}\n\
 # HELP termtrail_recording_failures_total Recordings that could not be started or written.\n# TYPE termtrail_recording_failures_total counter\ntermtrail_recording_failures_total {}\n\
+# HELP termtrail_auth_failures_total Requests refused as not authenticated (401 or 503).\n# TYPE termtrail_auth_failures_total counter\ntermtrail_auth_failures_total {}\n\
 # HELP termtrail_recording_backlog_events Events accepted but not yet written, over all shells (recording lag).\n# TYPE termtrail_recording_backlog_events gauge\ntermtrail_recording_backlog_events {backlog}\n",
             get(&self.shells_started),
             get(&self.connections),
@@ -40,6 +43,7 @@ impl Metrics {
             get(&self.bytes_out),
             get(&self.protocol_errors),
             get(&self.recording_failures) + crate::recording::failures(),
+            get(&self.auth_failures),
         )
     }
 }

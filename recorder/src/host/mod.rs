@@ -26,12 +26,32 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::connect_info::Connected;
 use axum::routing::get;
+use axum::serve::IncomingStream;
 
 use attachment::Kick;
 pub use options::{Backend, ServeOptions};
 use state::HostState;
 use timers::Timers;
+
+/// The address a client connected from (the peer of the TCP connection, with
+/// or without TLS), for the handlers' `ConnectInfo`. A listener [`run`]
+/// accepts must provide it (the TCP and TLS listeners do).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub std::net::SocketAddr);
+
+impl Connected<IncomingStream<'_, tokio::net::TcpListener>> for ClientAddr {
+    fn connect_info(stream: IncomingStream<'_, tokio::net::TcpListener>) -> ClientAddr {
+        ClientAddr(*stream.remote_addr())
+    }
+}
+
+impl Connected<IncomingStream<'_, crate::tls::TlsListener>> for ClientAddr {
+    fn connect_info(stream: IncomingStream<'_, crate::tls::TlsListener>) -> ClientAddr {
+        ClientAddr(*stream.remote_addr())
+    }
+}
 
 /// Serves until `shutdown` resolves, then ends every shell (sealing its
 /// recording as interrupted; a relayed shell is let go on its upstream)
@@ -43,6 +63,7 @@ pub async fn run<L>(
 ) -> std::io::Result<()>
 where
     L: axum::serve::Listener<Addr = std::net::SocketAddr>,
+    for<'a> ClientAddr: Connected<IncomingStream<'a, L>>,
 {
     let host = Arc::new(HostState::new(opts));
     let timers = Timers {
@@ -68,6 +89,9 @@ where
             s.shutdown();
         }
     };
+    // The client's address reaches the handlers (ConnectInfo) for the
+    // recording header; with TLS it is the peer the TLS listener accepted.
+    let app = app.into_make_service_with_connect_info::<ClientAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(graceful)
         .await?;

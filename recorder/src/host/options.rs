@@ -9,6 +9,7 @@ use termtrail_format::writer::WriterOptions;
 use super::backend::ShellBackend;
 use super::backend::pty::PtyBackend;
 use super::backend::relay::RelayBackend;
+use crate::auth::Authenticator;
 use crate::upstream::Upstream;
 
 /// How the host runs.
@@ -24,8 +25,9 @@ pub struct ServeOptions {
     pub grace: Duration,
     /// What a new shell is: a local process, or a shell on an upstream host.
     pub backend: Backend,
-    /// Who is recorded as the principal (no authentication yet).
-    pub principal: String,
+    /// Who clients are: every request is authenticated by it first
+    /// ([`Authenticator::disabled`] for `--no-auth`).
+    pub auth: Arc<Authenticator>,
     /// Chunk and segment bounds.
     pub writer: WriterOptions,
     /// How long shutdown waits for shells to end and recordings to seal.
