@@ -11,6 +11,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
+use crate::host::access::BREAK_GLASS_HEADER;
 use crate::protocol::{
     CLOSE_TAKEN_OVER, Channel, SESSION_HEADER, decode, encode, exit_code_of, notice_of,
     resize_payload,
@@ -41,6 +42,8 @@ pub struct AttachOptions {
     pub tls: Option<std::sync::Arc<tokio_rustls::rustls::ClientConfig>>,
     /// How to authenticate (a token for each connection), if at all.
     pub auth: Option<crate::auth::client::ClientAuth>,
+    /// A break-glass reason to state (header `X-Termtrail-Break-Glass`).
+    pub break_glass: Option<String>,
 }
 
 /// How an attach ended.
@@ -168,7 +171,12 @@ pub async fn attach(opts: &AttachOptions) -> Result<AttachOutcome, ClientError> 
             Some(a) => Some(a.header().await?),
             None => None,
         };
-        let step = match connect(&url, &opts.session, authorization, opts.tls.as_ref()).await {
+        let headers = Headers {
+            session: &opts.session,
+            authorization,
+            break_glass: opts.break_glass.as_deref(),
+        };
+        let step = match connect(&url, headers, opts.tls.as_ref()).await {
             Ok(ws) => {
                 if attempt > 0 {
                     say("reconnected");
@@ -227,19 +235,28 @@ pub async fn attach(opts: &AttachOptions) -> Result<AttachOutcome, ClientError> 
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
+/// The request headers of one connection.
+struct Headers<'a> {
+    session: &'a str,
+    authorization: Option<http::HeaderValue>,
+    break_glass: Option<&'a str>,
+}
+
 async fn connect(
     url: &str,
-    session: &str,
-    authorization: Option<http::HeaderValue>,
+    headers: Headers<'_>,
     tls: Option<&std::sync::Arc<tokio_rustls::rustls::ClientConfig>>,
 ) -> Result<Ws, WsError> {
     let mut req = url.into_client_request()?;
-    let value = session.parse().map_err(|_| {
-        WsError::Url(tokio_tungstenite::tungstenite::error::UrlError::UnsupportedUrlScheme)
-    })?;
+    let bad = || WsError::Url(tokio_tungstenite::tungstenite::error::UrlError::UnsupportedUrlScheme);
+    let value = headers.session.parse().map_err(|_| bad())?;
     req.headers_mut().insert(SESSION_HEADER, value);
-    if let Some(v) = authorization {
+    if let Some(v) = headers.authorization {
         req.headers_mut().insert(http::header::AUTHORIZATION, v);
+    }
+    if let Some(reason) = headers.break_glass {
+        let value = http::HeaderValue::from_str(reason).map_err(|_| bad())?;
+        req.headers_mut().insert(BREAK_GLASS_HEADER, value);
     }
     crate::tls::connect_ws(req, None, tls).await
 }

@@ -74,6 +74,8 @@ pub struct ExecRequest<'a> {
     pub tls: Option<&'a std::sync::Arc<tokio_rustls::rustls::ClientConfig>>,
     /// How to authenticate, if at all.
     pub auth: Option<&'a crate::auth::client::ClientAuth>,
+    /// A break-glass reason to state (header `X-Termtrail-Break-Glass`).
+    pub break_glass: Option<&'a str>,
 }
 
 /// Runs the request, streaming the command's output into `stdout`/`stderr`.
@@ -90,6 +92,7 @@ pub async fn exec(
         timeout_secs,
         tls,
         auth,
+        break_glass,
     } = *req;
     let authorization = match auth {
         Some(a) => Some(a.header().await?),
@@ -116,6 +119,12 @@ pub async fn exec(
         http_req
             .headers_mut()
             .insert(http::header::AUTHORIZATION, v);
+    }
+    if let Some(reason) = break_glass {
+        let v = http::HeaderValue::from_str(reason).map_err(|e| unreachable(&e))?;
+        http_req
+            .headers_mut()
+            .insert(crate::host::access::BREAK_GLASS_HEADER, v);
     }
     let resp = sender
         .send_request(http_req)

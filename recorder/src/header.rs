@@ -54,6 +54,7 @@ pub struct RecordingInfo {
     session: Option<String>,
     shell: Option<String>,
     principal: Option<String>,
+    reason: Option<String>,
     auth: Option<&'static str>,
     groups: Vec<String>,
     source_addr: Option<String>,
@@ -93,6 +94,7 @@ impl RecordingInfo {
             session: None,
             shell: None,
             principal: None,
+            reason: None,
             auth: None,
             groups: Vec::new(),
             source_addr: None,
@@ -184,6 +186,12 @@ impl RecordingInfo {
         self
     }
 
+    /// The break-glass reason the shell was granted on (`reason`).
+    pub fn with_break_glass(mut self, reason: Option<&str>) -> RecordingInfo {
+        self.reason = reason.map(str::to_string);
+        self
+    }
+
     /// The client's address as the host saw it (`source_addr`).
     pub fn with_source(mut self, addr: SocketAddr) -> RecordingInfo {
         self.source_addr = Some(addr.to_string());
@@ -219,6 +227,7 @@ impl RecordingInfo {
             session: self.session,
             shell: self.shell,
             principal: self.principal,
+            reason: self.reason,
             host: self.host,
             input: self.input,
             ..RecordingMeta::default()

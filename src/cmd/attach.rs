@@ -67,6 +67,7 @@ pub fn run(a: AttachArgs) -> Result<Exit> {
     let opts = AttachOptions {
         tls,
         auth: a.auth.client_auth()?,
+        break_glass: a.auth.break_glass.clone(),
         endpoint: endpoint_for(&a.url, &a.runtime),
         session: session.clone(),
         shell: shell.clone(),

@@ -8,6 +8,8 @@ use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
+
+use super::args::BadValue;
 use termtrail_recorder::auth::client::ClientAuth;
 use termtrail_recorder::auth::iam::regional_endpoint;
 use termtrail_recorder::auth::{AuthConfig, IamConfig, JwtConfig, KeySource};
@@ -170,6 +172,23 @@ pub struct ClientAuthArgs {
     /// Region to sign for (default: $AWS_REGION, $AWS_DEFAULT_REGION).
     #[arg(long, value_name = "REGION")]
     pub iam_region: Option<String>,
+    /// Ask for break-glass access, stating why (recorded with the shell and in the audit log; the grant is time-boxed).
+    #[arg(long, value_name = "REASON", value_parser = parse_reason)]
+    pub break_glass: Option<String>,
+}
+
+/// A break-glass reason: 1 to 1024 bytes of text without control characters.
+fn parse_reason(s: &str) -> Result<String, BadValue> {
+    let t = s.trim();
+    if t.is_empty() {
+        return Err(BadValue("a break-glass reason must say something".into()));
+    }
+    if t.len() > termtrail_recorder::host::access::MAX_REASON || t.chars().any(char::is_control) {
+        return Err(BadValue(
+            "a break-glass reason is at most 1024 bytes, without control characters".into(),
+        ));
+    }
+    Ok(t.to_string())
 }
 
 /// Client-side methods that need more than a token.

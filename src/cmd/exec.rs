@@ -73,6 +73,7 @@ pub fn run(a: ExecArgs) -> Result<Exit> {
             timeout_secs: a.timeout,
             tls: tls.as_ref(),
             auth: client_auth.as_ref(),
+            break_glass: a.auth.break_glass.as_deref(),
         };
         exec(&req, &mut out, &mut err).await
     })?;

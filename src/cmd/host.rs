@@ -13,6 +13,7 @@ use termtrail_store::RecordingOptions;
 use termtrail_store::destination::Destination;
 
 use super::args::{ProtectArgs, StoreArg, TimeoutArgs, TlsArgs, parse_duration};
+use super::access::HostAccessArgs;
 use super::authn::HostAuthArgs;
 use super::upload::report_pending;
 use crate::exit::Exit;
@@ -37,6 +38,8 @@ pub struct HostFlags {
     pub tls: TlsArgs,
     #[command(flatten)]
     pub auth: HostAuthArgs,
+    #[command(flatten)]
+    pub access: HostAccessArgs,
 }
 
 /// glibc raises its mmap threshold each time a large block is freed, so with
@@ -88,6 +91,7 @@ pub fn run_host(
 ) -> Result<Exit> {
     init_logging();
     let auth_config = h.auth.config()?;
+    let access = h.access.options()?;
     let dest = Arc::new(Destination::open(
         &h.store.location()?,
         &RecordingOptions {
@@ -106,6 +110,7 @@ pub fn run_host(
         backend,
         // Replaced below once the authenticator is built.
         auth: Arc::new(Authenticator::disabled(&principal())),
+        access: Arc::new(access),
         // Idle shells close their segment and free its compressor.
         writer: WriterOptions::default().segment_idle(Some(Duration::from_secs(10))),
         shutdown_deadline: Duration::from_secs(10),
@@ -147,6 +152,17 @@ async fn serve_on(
     if opts.auth.is_enabled() {
         let methods: Vec<&str> = opts.auth.methods().iter().map(|m| m.as_str()).collect();
         eprintln!("::: authentication: {}", methods.join(", "));
+        if opts.access.policy.is_none() {
+            eprintln!(
+                "!!! termtrail {what}: no --policy: every authenticated client may open shells and run commands"
+            );
+        }
+    }
+    if let Some(path) = opts.access.policy_path() {
+        eprintln!(
+            "::: access policy: {} (SIGHUP re-reads it)",
+            path.display()
+        );
         if acceptor.is_none() && !addr.ip().is_loopback() {
             eprintln!(
                 "!!! termtrail {what}: plaintext ws:// on {addr} (--insecure-plaintext): tokens cross the network readable"

@@ -2,6 +2,7 @@
 //! each owning its flags (a clap `Args` struct with its help text), their
 //! conversion into the crates' options, and its `run`.
 
+mod access;
 pub mod args;
 pub mod attach;
 mod authn;

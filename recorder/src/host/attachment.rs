@@ -62,6 +62,8 @@ struct State {
     exited: Option<(i32, Option<i32>)>,
     /// When the shell must end (a break-glass grant's expiry), and why.
     deadline: Option<Deadline>,
+    /// The principal that opened the shell (only it may re-attach).
+    owner: Option<String>,
 }
 
 /// A time at which the host ends a shell.
@@ -105,6 +107,7 @@ impl Attachment {
                 detached_since: Some(Instant::now()),
                 exited: None,
                 deadline: None,
+                owner: None,
             }),
             recording,
         }
@@ -256,6 +259,16 @@ impl Attachment {
     /// Ends the shell at `deadline` (the host's timers do).
     pub fn set_deadline(&self, deadline: Deadline) {
         self.lock().deadline = Some(deadline);
+    }
+
+    /// Notes who opened the shell.
+    pub fn set_owner(&self, principal: &str) {
+        self.lock().owner = Some(principal.to_string());
+    }
+
+    /// Who opened the shell, once noted.
+    pub fn owner(&self) -> Option<String> {
+        self.lock().owner.clone()
     }
 
     /// The deadline, once it has passed.

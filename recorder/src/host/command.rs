@@ -7,17 +7,19 @@
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use termtrail_store::layout::KeyParts;
 use tokio::sync::mpsc;
 
+use super::access::{self, Ask};
 use super::backend::{CommandCall, CommandError};
 use super::http::{auth_refusal, refuse};
 use super::state::HostState;
 use crate::header::RecordingInfo;
+use crate::policy::Action;
 use crate::protocol::{SESSION_HEADER, valid_session_id};
 use crate::recording::Recording;
 
@@ -39,6 +41,7 @@ fn default_timeout() -> u64 {
 pub(super) async fn run_command(
     State(host): State<Arc<HostState>>,
     ConnectInfo(super::ClientAddr(peer)): ConnectInfo<super::ClientAddr>,
+    Path(runtime): Path<String>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
@@ -61,6 +64,19 @@ pub(super) async fn run_command(
             "BadRequest",
             "a runtime session id header is required",
         );
+    };
+    // Running one command is its own grant, distinct from opening a shell.
+    let ask = Ask {
+        identity: &identity,
+        action: Action::RunCommand,
+        runtime: &runtime,
+        session: Some(&session),
+        peer,
+        headers: &headers,
+    };
+    let grant = match access::decide(&host, &ask) {
+        Ok(g) => g,
+        Err(resp) => return *resp,
     };
     let req: CommandRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
@@ -124,6 +140,7 @@ pub(super) async fn run_command(
     )
     .with_identity(&identity)
     .with_source(peer)
+    .with_break_glass(grant.break_glass.as_deref())
     .after(new.after.clone())
     .header();
     let path = new.path.clone();
@@ -142,7 +159,11 @@ pub(super) async fn run_command(
         session,
         id,
         command: req.command,
-        timeout: req.timeout,
+        // A break-glass grant bounds the command too.
+        timeout: match grant.until {
+            Some(until) => req.timeout.min(until.as_secs().max(1)),
+            None => req.timeout,
+        },
         body,
     };
     match host.backend.command(call, recording).await {

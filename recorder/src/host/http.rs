@@ -17,7 +17,9 @@ use termtrail_store::layout::KeyParts;
 use super::backend::{NewShell, OpenError, Shell};
 use super::metrics::add;
 use super::state::HostState;
+use super::access::{self, Ask, Grant};
 use crate::auth::{AuthError, Identity};
+use crate::policy::Action;
 use crate::header::{RecordingInfo, unix_now};
 use crate::protocol::{
     MAX_FRAME, SESSION_HEADER, SHELL_ID_HEADER, status_failure, valid_session_id, valid_shell_id,
@@ -49,7 +51,7 @@ pub(crate) fn auth_refusal(host: &HostState, e: &AuthError, peer: SocketAddr) ->
 pub(crate) async fn shell_ws(
     State(host): State<Arc<HostState>>,
     ConnectInfo(super::ClientAddr(peer)): ConnectInfo<super::ClientAddr>,
-    Path(_arn): Path<String>,
+    Path(runtime): Path<String>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
@@ -97,12 +99,38 @@ pub(crate) async fn shell_ws(
             }
         },
     };
+    // What it may do: a decision of the policy for every connect, re-attach
+    // included.
+    let ask = Ask {
+        identity: &identity,
+        action: Action::OpenShell,
+        runtime: &runtime,
+        session: Some(&session),
+        peer,
+        headers: &headers,
+    };
+    let grant = match access::decide(&host, &ask) {
+        Ok(g) => g,
+        Err(resp) => return *resp,
+    };
     let (shell, reconnected) = match host.shells.live(&session, &shell_id) {
-        Some(s) => (s, true),
-        None => match start_shell(&host, &session, &shell_id, &identity, peer).await {
-            Ok(s) => (s, false),
+        Some(s) => match access::may_rejoin(&host, s.as_ref(), &identity) {
+            Ok(()) => (s, true),
             Err(resp) => return *resp,
         },
+        None => {
+            let opening = Opening {
+                session: &session,
+                shell_id: &shell_id,
+                identity: &identity,
+                peer,
+                grant: &grant,
+            };
+            match start_shell(&host, &opening).await {
+                Ok(s) => (s, false),
+                Err(resp) => return *resp,
+            }
+        }
     };
     let client = host.next_client.fetch_add(1, Ordering::Relaxed);
     tracing::info!(session = %session, shell = %shell_id, client, reconnected, principal = %identity.principal, %peer, "client connected");
@@ -130,15 +158,28 @@ pub(crate) async fn shell_ws(
     resp
 }
 
+/// A new shell: for whom, on what grant.
+struct Opening<'a> {
+    session: &'a str,
+    shell_id: &'a str,
+    identity: &'a Identity,
+    peer: SocketAddr,
+    grant: &'a Grant,
+}
+
 /// Starts a shell: takes a slot, starts its recording, opens it on the
 /// backend and registers it; a refusal for the client otherwise.
 async fn start_shell(
     host: &Arc<HostState>,
-    session: &str,
-    shell_id: &str,
-    identity: &Identity,
-    peer: SocketAddr,
+    opening: &Opening<'_>,
 ) -> Result<Arc<dyn Shell>, Box<Response>> {
+    let Opening {
+        session,
+        shell_id,
+        identity,
+        peer,
+        grant,
+    } = *opening;
     let Ok(permit) = Arc::clone(&host.slots).try_acquire_owned() else {
         add(&host.metrics.refused, 1);
         tracing::warn!(session, shell = shell_id, "refused: shell limit reached");
@@ -180,7 +221,8 @@ async fn start_shell(
         now,
     )
     .with_identity(identity)
-    .with_source(peer);
+    .with_source(peer)
+    .with_break_glass(grant.break_glass.as_deref());
     let header = backend.describe(info).after(new.after.clone()).header();
     let done = dest.on_done(new);
     let recording = Recording::start(&path, header, host.opts.writer.clone(), Some(done))
@@ -222,6 +264,10 @@ async fn start_shell(
                 detail: "the recording failed (--strict)".into(),
             });
         });
+    }
+    shell.att().set_owner(&identity.principal);
+    if let Some(deadline) = access::deadline_of(grant) {
+        shell.att().set_deadline(deadline);
     }
     add(&host.metrics.shells_started, 1);
     host.shells.insert(Arc::clone(&shell));

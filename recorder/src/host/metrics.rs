@@ -14,6 +14,10 @@ pub(crate) struct Metrics {
     pub(crate) recording_failures: AtomicU64,
     /// Requests refused because they were not authenticated.
     pub(crate) auth_failures: AtomicU64,
+    /// Requests the access policy denied.
+    pub(crate) denied: AtomicU64,
+    /// Grants that held only through break-glass.
+    pub(crate) break_glass: AtomicU64,
 }
 
 /// Adds `n` to a counter.
@@ -35,6 +39,8 @@ impl Metrics {
 # HELP termtrail_protocol_errors_total Connections closed for protocol violations.\n# TYPE termtrail_protocol_errors_total counter\ntermtrail_protocol_errors_total {}\n\
 # HELP termtrail_recording_failures_total Recordings that could not be started or written.\n# TYPE termtrail_recording_failures_total counter\ntermtrail_recording_failures_total {}\n\
 # HELP termtrail_auth_failures_total Requests refused as not authenticated (401 or 503).\n# TYPE termtrail_auth_failures_total counter\ntermtrail_auth_failures_total {}\n\
+# HELP termtrail_access_denied_total Requests the access policy denied (403).\n# TYPE termtrail_access_denied_total counter\ntermtrail_access_denied_total {}\n\
+# HELP termtrail_break_glass_grants_total Requests allowed only through break-glass.\n# TYPE termtrail_break_glass_grants_total counter\ntermtrail_break_glass_grants_total {}\n\
 # HELP termtrail_recording_backlog_events Events accepted but not yet written, over all shells (recording lag).\n# TYPE termtrail_recording_backlog_events gauge\ntermtrail_recording_backlog_events {backlog}\n",
             get(&self.shells_started),
             get(&self.connections),
@@ -44,6 +50,8 @@ impl Metrics {
             get(&self.protocol_errors),
             get(&self.recording_failures) + crate::recording::failures(),
             get(&self.auth_failures),
+            get(&self.denied),
+            get(&self.break_glass),
         )
     }
 }

@@ -10,6 +10,7 @@
 //! from a [`backend::ShellBackend`]: a local PTY (`serve`) or a relay to an
 //! upstream host (`proxy`).
 
+pub mod access;
 pub mod attachment;
 pub mod backend;
 mod command;
@@ -71,6 +72,7 @@ where
         grace: host.opts.grace,
     };
     let sweeper = tokio::spawn(timers.run(Arc::clone(&host.shells)));
+    let reloader = tokio::spawn(access::reload_on_hangup(Arc::clone(&host)));
     let app = Router::new()
         .route("/runtimes/{arn}/ws/shells", get(http::shell_ws))
         .route(
@@ -101,6 +103,7 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     sweeper.abort();
+    reloader.abort();
     let left = host.shells.len();
     if left > 0 {
         tracing::warn!(

@@ -9,6 +9,7 @@ use termtrail_format::writer::WriterOptions;
 use super::backend::ShellBackend;
 use super::backend::pty::PtyBackend;
 use super::backend::relay::RelayBackend;
+use super::access::AccessOptions;
 use crate::auth::Authenticator;
 use crate::upstream::Upstream;
 
@@ -28,6 +29,9 @@ pub struct ServeOptions {
     /// Who clients are: every request is authenticated by it first
     /// ([`Authenticator::disabled`] for `--no-auth`).
     pub auth: Arc<Authenticator>,
+    /// What authenticated clients may do: the Cedar policy, environments,
+    /// break-glass ([`AccessOptions::open`]: everything).
+    pub access: Arc<AccessOptions>,
     /// Chunk and segment bounds.
     pub writer: WriterOptions,
     /// How long shutdown waits for shells to end and recordings to seal.
