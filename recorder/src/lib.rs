@@ -31,6 +31,7 @@ pub mod host;
 pub mod protocol;
 pub mod rec;
 pub mod recording;
+pub mod secrets;
 pub mod sigv4;
 pub mod tls;
 pub mod tty;

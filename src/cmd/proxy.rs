@@ -6,7 +6,7 @@ use clap::{Args, ValueEnum};
 use termtrail_recorder::host::Backend;
 use termtrail_recorder::upstream::Upstream;
 
-use super::args::CaCertArg;
+use super::args::{CaCertArg, PromptArgs};
 use super::host::{HostFlags, fix_malloc_threshold, run_host};
 use crate::exit::Exit;
 
@@ -83,6 +83,8 @@ pub struct ProxyArgs {
     pub max_shells: u16,
     #[command(flatten)]
     pub host: HostFlags,
+    #[command(flatten)]
+    pub secret_prompts: PromptArgs,
 }
 
 impl ProxyArgs {
@@ -149,6 +151,9 @@ pub fn run(a: ProxyArgs) -> Result<Exit> {
         &a.listen,
         a.max_shells,
         a.host,
-        Backend::Proxy(upstream),
+        Backend::Proxy {
+            upstream,
+            prompts: a.secret_prompts.rules()?,
+        },
     )
 }

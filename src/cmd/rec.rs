@@ -14,7 +14,9 @@ use termtrail_store::RecordingOptions;
 use termtrail_store::destination::{Destination, NewRecording};
 use termtrail_store::layout::KeyParts;
 
-use super::args::{BadValue, ProtectArgs, StoreArg, parse_duration, secret_key, unix_now};
+use super::args::{
+    BadValue, ProtectArgs, RedactArgs, StoreArg, parse_duration, secret_key, unix_now,
+};
 use crate::exit::Exit;
 
 /// Text after `rec --help`'s options.
@@ -91,6 +93,8 @@ pub struct RecArgs {
         hide_short_help = true
     )]
     pub chunk_ms: u64,
+    #[command(flatten)]
+    pub redact: RedactArgs,
     /// The command to record (default: $SHELL).
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<String>,
@@ -195,6 +199,7 @@ pub fn run(mut a: RecArgs) -> Result<Exit> {
         overwrite: a.overwrite,
         echo_output: true,
         after: in_store.as_ref().and_then(|s| s.new.after.clone()),
+        redaction: a.redact.redaction(),
     };
     if !a.quiet {
         eprintln!(
