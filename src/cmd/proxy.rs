@@ -20,6 +20,14 @@ its recording carry on until the client re-attaches or --grace ends. If the
 upstream link drops, the proxy re-attaches with the same ids and records the
 host's replay only where it is new; bytes the host dropped become a gap marker.
 
+Secrets: the proxy cannot see the remote terminal's echo flag, so after output
+whose last line ends with a password prompt (password:, password for …:,
+passphrase …:, PIN …:, token:, case-insensitive; --secret-prompt REGEX adds
+one, --no-default-secret-prompts drops these) the input up to and including the
+next CR/LF is sent upstream but not recorded; a marker records how many bytes
+were withheld. Recorded output is redacted as with serve (--redact,
+--no-default-redactions). See docs/recording.md (Secrets).
+
 Upstreams:
   --upstream-protocol agentcore  ws[s]://HOST:PORT or the full shell endpoint URL
                                  (termtrail serve, or an AgentCore runtime:
@@ -32,7 +40,9 @@ Upstreams:
 Examples:
   termtrail proxy --listen 127.0.0.1:9000 --upstream ws://127.0.0.1:8765 --no-auth
   termtrail proxy --listen 127.0.0.1:9000 --upstream-protocol terminado \\
-      --upstream 'ws://127.0.0.1:8888/websocket/{shell}' --no-auth";
+      --upstream 'ws://127.0.0.1:8888/websocket/{shell}' --no-auth
+  termtrail proxy --listen 127.0.0.1:9000 --upstream ws://127.0.0.1:8765 --no-auth \\
+      --secret-prompt '(?i)one-time code: *$'";
 
 /// Upstream protocols.
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]

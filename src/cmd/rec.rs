@@ -35,10 +35,18 @@ has echo off in line mode (password prompts: sudo, ssh, getpass, read -s): a
 marker says that input was withheld. Line editors such as readline turn echo off
 in raw mode and echo themselves; what is typed there is recorded.
 
+Output is redacted before it is written (your terminal shows it unchanged):
+AWS secret access keys, Authorization: Bearer tokens and PEM private-key blocks
+become [REDACTED:<rule>] followed by a marker naming the rule, also when a
+secret is printed in pieces. --redact NAME=REGEX adds a rule (a group named
+`secret` limits what is replaced); --no-default-redactions drops the defaults.
+See docs/recording.md (Secrets).
+
 Examples:
   termtrail rec                                  your shell, to the local store
   termtrail rec -o session.cast.zst --title 'db migration'
   termtrail rec --input --sign-key ~/.termtrail/key -- bash -l
+  termtrail rec --redact 'ghp=ghp_[A-Za-z0-9]{36}' --redact 'pin=PIN=(?P<secret>[0-9]+)'
   printf 'ls\\nexit\\n' | termtrail rec --headless -o out.cast.zst -- bash";
 
 /// `rec` arguments.

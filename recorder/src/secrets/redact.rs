@@ -310,18 +310,16 @@ impl Redactor {
             self.pieces.push((self.buf.len(), time));
             self.buf.extend_from_slice(&bytes);
         }
-        let line_end = self
-            .buf
-            .iter()
-            .rposition(|&b| b == b'\n')
-            .map_or(0, |i| i + 1);
+        let line_end = memchr::memrchr(b'\n', &self.buf).map_or(0, |i| i + 1);
         let end = if self.buf.len() - line_end > MAX_HOLD {
             char_floor(&self.buf, self.buf.len() - KEEP)
         } else {
             line_end
         };
         if end > 0 {
-            self.release(end, false, out);
+            // A match that keeps growing is held, but not without bound.
+            let forced = self.buf.len() > 4 * MAX_HOLD;
+            self.release(end, forced, out);
         }
     }
 
