@@ -20,6 +20,9 @@ const KEY_PIECES: [&str; 3] = ["wJalrXUtnFEMI", "K7MDENG", "bPxRfiCYEXAMPLEKEY"]
 /// prompt's text, so that waiting for the prompt does not stop at the
 /// command's echo.
 fn prompt_commands(d: &Dir) -> [String; 3] {
+    // The test peers' Python (a pyenv shim would look for its root in the
+    // test's HOME).
+    let python = peer("TERMTRAIL_PYTHON").unwrap_or_else(|| "python3".into());
     let sudo = d.join("sudo-style.sh");
     std::fs::write(
         &sudo,
@@ -28,8 +31,9 @@ fn prompt_commands(d: &Dir) -> [String; 3] {
     .unwrap();
     [
         "P=Pass; read -s -p \"${P}word: \" PW; echo; echo read-len=${#PW}".to_string(),
-        "python3 -c 'import getpass; s = getpass.getpass(); print(\"getpass-len=%d\" % len(s))'"
-            .to_string(),
+        format!(
+            "{python} -c 'import getpass; s = getpass.getpass(); print(\"getpass-len=%d\" % len(s))'"
+        ),
         format!("bash {}", sudo.display()),
     ]
 }
@@ -83,6 +87,9 @@ fn key_script(d: &Dir) -> String {
 /// finds no piece of the key.
 #[track_caller]
 fn key_redacted(d: &Dir, rec: &Path) {
+    // Sealed (a moment after the shell ends).
+    let v = verified(d, rec, "");
+    assert_eq!(v.code, 0, "{v:?}");
     let raw = zstd_dc(rec);
     no_key("the decompressed recording", &raw);
     assert!(
@@ -97,22 +104,28 @@ fn key_redacted(d: &Dir, rec: &Path) {
         let g = d.run(&["grep", piece, &rec.to_string_lossy()]);
         assert_eq!(g.code, 1, "grep {piece} finds nothing: {g:?}");
     }
-    let v = verified(d, rec, "");
-    assert_eq!(v.code, 0, "{v:?}");
 }
 
 #[test]
 fn rec_input_withholds_no_echo_prompts_in_a_real_terminal() {
     let d = Dir::new();
-    let t = tmux::Tmux::new(&d);
+    let t = Tmux::new(&d);
     t.start_in(
         &d,
         "PS1='tt> ' $TT rec --input -o s.cast.zst -- bash --norc --noprofile 2>rec.err",
     );
-    t.wait_for("tt> ");
+    // tmux's screen text has no trailing spaces.
+    t.wait_for("tt>");
     for (cmd, (prompt, secret, len)) in prompt_commands(&d).iter().zip(SECRETS) {
+        // The prompt is new on the screen (an earlier one may show too).
+        let prompt = prompt.trim_end();
+        let before = t.screen().matches(prompt).count();
         t.keys(&[cmd, "Enter"]);
-        t.wait_for(prompt);
+        wait_until(
+            15,
+            || format!("prompt {prompt:?}; screen:\n{}", t.screen()),
+            || (t.screen().matches(prompt).count() > before).then_some(()),
+        );
         t.keys(&[secret, "Enter"]);
         t.wait_for(len);
     }
@@ -150,7 +163,8 @@ async fn serve_withholds_no_echo_prompts() {
     let d = Dir::new();
     let mut host = Server::start(&d, &[]);
     let (mut ws, _) = open(&host.url("pw")).await;
-    read_until(&mut ws, "tt> ").await;
+    stdin(&mut ws, "echo ready-$((6*7))\n").await;
+    read_until(&mut ws, "ready-42").await;
     for (cmd, (prompt, secret, len)) in prompt_commands(&d).iter().zip(SECRETS) {
         stdin(&mut ws, &format!("{cmd}\n")).await;
         read_until(&mut ws, prompt).await;
@@ -262,7 +276,7 @@ async fn proxy_withholds_input_after_a_password_prompt_in_front_of_terminado() {
     let Some(py) = peer("TERMTRAIL_PYTHON") else {
         return;
     };
-    let term = host::PeerServer::start(&py, "terminado_server.py", &["0"], &d);
+    let term = PeerServer::start(&py, "terminado_server.py", &["0"], &d);
     let pd = Dir::new();
     let mut px = Server::start_kind(
         &pd,
@@ -312,12 +326,12 @@ fn rec_redacts_a_key_printed_in_two_pieces_and_the_terminal_still_sees_it() {
         &format!("{script}; echo TKT-123456"),
     ]);
     assert_eq!(r.code, 0, "{r:?}");
-    let raw = zstd_dc(&d.join("plain.cast.zst"));
-    assert!(raw.contains(KEY), "{raw}");
-    assert!(
-        raw.contains("[REDACTED:ticket]") && !raw.contains("TKT-123456"),
-        "{raw}"
-    );
+    let plain = d.join("plain.cast.zst");
+    let text = transcript(&d, &plain);
+    assert!(text.contains(KEY), "{text}");
+    assert!(!text.contains("TKT-123456"), "{text}");
+    let raw = zstd_dc(&plain);
+    assert!(raw.contains("[REDACTED:ticket]"), "{raw}");
     assert!(raw.contains("\"m\", \"redacted: ticket\"]"), "{raw}");
 
     // A bad rule stops rec before anything runs, naming the flag.
@@ -341,7 +355,8 @@ async fn serve_redacts_a_key_printed_in_two_pieces() {
     let d = Dir::new();
     let mut host = Server::start(&d, &[]);
     let (mut ws, _) = open(&host.url("key")).await;
-    read_until(&mut ws, "tt> ").await;
+    stdin(&mut ws, "echo ready-$((6*7))\n").await;
+    read_until(&mut ws, "ready-42").await;
     stdin(&mut ws, &format!("{}\n", key_script(&d))).await;
     let out = read_until(&mut ws, "printed-key").await;
     assert!(
