@@ -696,7 +696,7 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(3000)).await;
         assert_eq!(report(&rec).chunks, 2);
         let seal = rec.finish(EndReason::Closed).await.unwrap();
-        assert_eq!(seal.events, 4);
+        assert_eq!(seal.events, 3);
         let got = events(rec.path());
         assert_eq!(
             got.iter()
@@ -708,8 +708,7 @@ mod tests {
                     EventData::Output(b"AWS_SECRET_ACCESS_KEY=[REDACTED:aws-secret-key]".to_vec())
                 ),
                 (0, EventData::Marker("redacted: aws-secret-key".into())),
-                (3, EventData::Output(b"\r\n".to_vec())),
-                (3, EventData::Output(b"tt> ".to_vec())),
+                (3, EventData::Output(b"\r\ntt> ".to_vec())),
             ]
         );
     }

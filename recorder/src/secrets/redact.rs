@@ -121,24 +121,22 @@ impl Rule {
         &self.name
     }
 
-    /// Calls `f` with the range to replace of each match in `hay`, in
-    /// order, until it returns false.
-    fn each(&self, hay: &[u8], mut f: impl FnMut(usize, usize) -> bool) {
+    /// Calls `f` with each match in `hay`, in order: the whole match's
+    /// range, and the range to replace.
+    fn each(&self, hay: &[u8], mut f: impl FnMut((usize, usize), (usize, usize))) {
         match self.group {
             None => {
                 for m in self.regex.find_iter(hay) {
-                    if !f(m.start(), m.end()) {
-                        return;
-                    }
+                    f((m.start(), m.end()), (m.start(), m.end()));
                 }
             }
             Some(g) => {
                 for c in self.regex.captures_iter(hay) {
-                    let Some(m) = c.get(g).or_else(|| c.get(0)) else {
+                    let (Some(whole), Some(part)) = (c.get(0), c.get(g)) else {
                         continue;
                     };
-                    if !m.is_empty() && !f(m.start(), m.end()) {
-                        return;
+                    if !part.is_empty() {
+                        f((whole.start(), whole.end()), (part.start(), part.end()));
                     }
                 }
             }
@@ -249,10 +247,11 @@ struct Span {
 
 /// The redaction stage of one recording: events go in with
 /// [`Redactor::push`] and come out, redacted, into a vector, in order and
-/// with their timestamps. Output is held back up to the end of its last
-/// complete line; [`Redactor::tick`] releases an unfinished line once it is
-/// [`HOLD`] old, and any other event, or [`Redactor::flush`], releases
-/// everything first.
+/// with their timestamps. Output is held back from the start of the frame
+/// its unfinished last line starts in (a frame that ends a line is written
+/// at once); [`Redactor::tick`] releases what is held once it is [`HOLD`]
+/// old, and any other event, or [`Redactor::flush`], releases everything
+/// first.
 pub struct Redactor {
     rules: Arc<Rules>,
     /// Output held back (the unfinished last line).
@@ -313,8 +312,17 @@ impl Redactor {
         let line_end = memchr::memrchr(b'\n', &self.buf).map_or(0, |i| i + 1);
         let end = if self.buf.len() - line_end > MAX_HOLD {
             char_floor(&self.buf, self.buf.len() - KEEP)
-        } else {
+        } else if line_end == self.buf.len() {
             line_end
+        } else {
+            // The frame the unfinished line starts in is held whole, so
+            // frames are written as they came (no more events than frames).
+            self.pieces
+                .iter()
+                .rev()
+                .map(|&(start, _)| start)
+                .find(|&start| start <= line_end)
+                .unwrap_or(0)
         };
         if end > 0 {
             // A match that keeps growing is held, but not without bound.
@@ -366,32 +374,39 @@ impl Redactor {
     /// Fills `spans` with what to replace when releasing up to `end`, and
     /// returns where the release really ends: past a match that starts
     /// before `end`, or (unless `forced`) before a match that reaches the
-    /// end of what has arrived, as it may still grow.
+    /// end of what has arrived, as it may still grow. Whole matches decide
+    /// (not just the part replaced), so a key's name is never written
+    /// without its value.
     fn find(&mut self, mut end: usize, forced: bool) -> usize {
         self.spans.clear();
         let buf = &self.buf;
         let rules = Arc::clone(&self.rules);
-        let mut found = Vec::new();
+        // (whole match, what to replace)
+        let mut found: Vec<((usize, usize), Span)> = Vec::new();
         for (i, rule) in rules.line.iter().enumerate() {
-            rule.each(buf, |start, stop| {
-                found.push(Span {
+            rule.each(buf, |whole, (start, stop)| {
+                let span = Span {
                     start,
                     end: stop,
                     rule: i,
                     insert: true,
-                });
-                true
+                };
+                found.push((whole, span));
             });
         }
         if !forced {
-            for s in &found {
-                if s.start < end && s.end == buf.len() {
-                    end = end.min(s.start);
+            for &((start, stop), _) in &found {
+                if start < end && stop == buf.len() {
+                    end = end.min(start);
                 }
             }
         }
-        found.retain(|s| s.start < end);
-        end = found.iter().map(|s| s.end).fold(end, usize::max);
+        found.retain(|&((start, _), _)| start < end);
+        end = found
+            .iter()
+            .map(|&((_, stop), _)| stop)
+            .fold(end, usize::max);
+        let mut found: Vec<Span> = found.into_iter().map(|(_, span)| span).collect();
         found.sort_by_key(|s| s.start);
         if rules.pem {
             end = self.blocks(end);

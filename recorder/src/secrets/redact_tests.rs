@@ -187,9 +187,11 @@ fn each_frame_keeps_its_timestamp_and_the_marker_goes_with_the_match() {
     assert_eq!(
         out,
         vec![
-            // The complete line is released at once, the rest held back.
-            Event::new(100, EventData::Output(b"line one\r\n".to_vec())),
-            Event::new(100, EventData::Output(b"aws_secret_access_key".to_vec())),
+            // The frame is held whole (not split at its line break).
+            Event::new(
+                100,
+                EventData::Output(b"line one\r\naws_secret_access_key".to_vec()),
+            ),
             Event::new(
                 200,
                 EventData::Output(b" = [REDACTED:aws-secret-key]".to_vec())
@@ -204,23 +206,18 @@ fn each_frame_keeps_its_timestamp_and_the_marker_goes_with_the_match() {
 fn an_unfinished_line_is_held_until_it_is_old_and_other_events_release_it() {
     let mut red = Redaction::defaults().redactor().unwrap();
     let mut out = Vec::new();
-    red.push(
-        Event::new(0, EventData::Output(b"done\r\ntt> ".to_vec())),
-        &mut out,
-    );
-    assert_eq!(
-        out,
-        vec![Event::new(0, EventData::Output(b"done\r\n".to_vec()))]
-    );
-    assert_eq!(red.held(), 4);
+    let ls = Event::new(0, EventData::Output(b"ls\r\n".to_vec()));
+    red.push(ls.clone(), &mut out);
+    assert_eq!(out, vec![ls], "a frame that ends a line is not held");
     out.clear();
-    red.tick(HOLD - 1, &mut out);
+    let done = Event::new(1, EventData::Output(b"done\r\ntt> ".to_vec()));
+    red.push(done.clone(), &mut out);
     assert!(out.is_empty());
+    assert_eq!(red.held(), 10);
     red.tick(HOLD, &mut out);
-    assert_eq!(
-        out,
-        vec![Event::new(0, EventData::Output(b"tt> ".to_vec()))]
-    );
+    assert!(out.is_empty());
+    red.tick(HOLD + 1, &mut out);
+    assert_eq!(out, vec![done], "held whole, written by the tick");
     out.clear();
     red.push(Event::new(10, EventData::Output(b"$ ".to_vec())), &mut out);
     red.push(Event::new(20, EventData::Input(b"l".to_vec())), &mut out);
@@ -251,6 +248,23 @@ fn a_long_line_is_released_but_for_its_tail_and_a_secret_across_the_cut_is_caugh
         got.len(),
         filler.len() + MAX_HOLD + secret.len() - KEY.len() + 25
     );
+}
+
+#[test]
+fn frames_are_written_as_they_came_one_event_each() {
+    let text = "total 8\r\n-rw-r--r-- 1 u u 12 a.txt\r\n-rw-r--r-- 1 u u 7 b.txt\r\ntt> ";
+    let frames: Vec<(Micros, &[u8])> = text
+        .as_bytes()
+        .chunks(9)
+        .enumerate()
+        .map(|(i, c)| (i as Micros, c))
+        .collect();
+    let out = run(&Redaction::defaults(), &frames);
+    let want: Vec<Event> = frames
+        .iter()
+        .map(|(t, b)| Event::new(*t, EventData::Output(b.to_vec())))
+        .collect();
+    assert_eq!(out, want);
 }
 
 #[test]
