@@ -321,8 +321,13 @@ mod tests {
 #[derive(Args, Debug, Clone)]
 #[command(next_help_heading = "Secrets")]
 pub struct RedactArgs {
-    /// Also redact recorded output matching REGEX: written as [REDACTED:NAME], plus a marker naming NAME (repeatable; with a group named `secret`, only that group is replaced).
-    #[arg(long, value_name = "NAME=REGEX", value_parser = parse_redact)]
+    /// Extra redaction rules (`--redact NAME=REGEX`).
+    #[arg(
+        long,
+        value_name = "NAME=REGEX",
+        value_parser = parse_redact,
+        help = "Also redact recorded output matching REGEX: written as [REDACTED:NAME], plus a marker naming NAME (repeatable; with a group named `secret`, only that group is replaced)"
+    )]
     pub redact: Vec<Rule>,
     /// Drop the default redactions (AWS secret access keys, Authorization: Bearer tokens, PEM private-key blocks).
     #[arg(long)]
