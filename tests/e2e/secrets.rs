@@ -363,6 +363,9 @@ async fn serve_redacts_a_key_printed_in_two_pieces() {
         out.contains(KEY),
         "the client sees the output unchanged: {out}"
     );
+    let metrics = http_get(&host.addr, "/metrics");
+    assert!(metrics.contains("termtrail_live_shells"), "{metrics}");
+    no_key("the metrics", &metrics);
     stdin(&mut ws, "exit\n").await;
     exit_status(&mut ws).await;
     assert_eq!(host.stop(), 0);

@@ -331,3 +331,25 @@ fn an_unterminated_private_key_block_is_redacted_up_to_its_bound() {
     assert!(got.len() < 8192, "{}", got.len());
     assert!(got.ends_with("after\n"));
 }
+
+#[test]
+fn a_private_key_block_stays_open_across_other_events_and_flushes() {
+    let mut red = Redaction::defaults().redactor().unwrap();
+    let mut out = Vec::new();
+    let out_ev = |t, b: &str| Event::new(t, EventData::Output(b.as_bytes().to_vec()));
+    red.push(
+        out_ev(1, "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEE"),
+        &mut out,
+    );
+    red.push(Event::new(2, EventData::Input(b"q".to_vec())), &mut out);
+    red.push(out_ev(3, "IDk2nSecretBits\n"), &mut out);
+    red.tick(10 * HOLD, &mut out);
+    red.push(out_ev(4, "-----END EC PRIVATE KEY-----\nok\n"), &mut out);
+    red.flush(&mut out);
+    let got = text(&out);
+    assert_eq!(got, "[REDACTED:private-key]\nok\n");
+    assert!(!got.contains("MHcC") && !got.contains("Secret"));
+    assert_eq!(markers(&out), ["redacted: private-key"]);
+    let times: Vec<Micros> = out.iter().map(|e| e.time).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+}
