@@ -203,6 +203,15 @@ impl PromptWatch {
     pub fn withholding(&self) -> bool {
         self.withholding.is_some()
     }
+
+    /// The shell ended: the marker for an answer still being withheld (no
+    /// line break came), if there is one.
+    pub fn finish(&mut self) -> Option<String> {
+        let (n, prompt) = self.withholding.take()?;
+        Some(format!(
+            "input withheld: {n} bytes after a password prompt ({prompt:?}; no line break before the end)"
+        ))
+    }
 }
 
 /// `line` without terminal escape sequences (CSI, OSC, two-byte escapes)
@@ -302,6 +311,21 @@ mod tests {
         );
         assert!(!w.withholding());
         assert_eq!(w.input(b"ls\r").record, b"ls\r", "not armed any more");
+    }
+
+    #[test]
+    fn an_answer_without_a_line_break_is_counted_at_the_end() {
+        let mut w = watch();
+        assert_eq!(w.finish(), None);
+        w.output(b"Enter PIN for 'card': ");
+        assert!(w.input(b"12\x03").record.is_empty());
+        assert_eq!(
+            w.finish().as_deref(),
+            Some(
+                "input withheld: 3 bytes after a password prompt (\"Enter PIN for 'card':\"; no line break before the end)"
+            )
+        );
+        assert!(!w.withholding());
     }
 
     #[test]

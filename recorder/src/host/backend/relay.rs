@@ -152,6 +152,11 @@ impl RelayShell {
 
     async fn run(self: Arc<Self>, up: Upstream, ws: Ws, rx: mpsc::Receiver<Up>, on_end: OnEnd) {
         let end = self.relay(up, ws, rx).await;
+        // An answer still being withheld when the shell ends gets its marker.
+        let unfinished = self.prompt_watch().finish();
+        if let Some(marker) = unfinished {
+            self.recording.record(EventData::Marker(marker)).await;
+        }
         if let Err(e) = self.recording.finish(end).await {
             tracing::error!(session = %self.session_id, shell = %self.shell_id, error = %e, "sealing the recording failed");
         }
