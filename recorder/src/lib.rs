@@ -33,6 +33,7 @@ pub mod policy;
 pub mod protocol;
 pub mod rec;
 pub mod recording;
+pub mod secrets;
 pub mod sigv4;
 pub mod tls;
 pub mod tty;

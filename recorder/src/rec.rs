@@ -39,6 +39,7 @@ use termtrail_format::writer::{
 
 use crate::header::RecordingInfo;
 use crate::recording::{Clock, Engine, Jobs, Pace, Recording, RecordingError, TryRecord};
+use crate::secrets::Redaction;
 use crate::tty::{RawMode, reading_secret, restore_terminal, stdin_is_tty, terminal_size};
 
 /// The default marker hotkey: Ctrl+\ (0x1c).
@@ -77,6 +78,9 @@ pub struct RecOptions {
     pub echo_output: bool,
     /// The store's journal head, bound in the header as `termtrail.after`.
     pub after: Option<serde_json::Value>,
+    /// Output redaction rules (none by default here; the binary turns the
+    /// default rules on).
+    pub redaction: Redaction,
 }
 
 impl Default for RecOptions {
@@ -93,6 +97,7 @@ impl Default for RecOptions {
             overwrite: false,
             echo_output: true,
             after: None,
+            redaction: Redaction::none(),
         }
     }
 }
@@ -241,6 +246,7 @@ pub fn record(opts: &RecOptions, path: &Path) -> Result<RecOutcome, RecError> {
     let clock = Clock::start();
     let (recording, engine) =
         Recording::new(writer, path.to_path_buf(), clock, Pace::LOCAL, Jobs::Inline);
+    let engine = engine.redact(&opts.redaction);
     let session = Session {
         pty: Arc::new(pty),
         recording,

@@ -4,6 +4,10 @@
 //! (group commit), a tick closes chunks (and idle segments) by age, and a
 //! finish seals. A write error marks the recording failed once.
 //!
+//! Output redaction ([`crate::secrets::Redactor`]) runs inside the
+//! writer's job, after the queue: producers, batching and [`TryRecord`] are
+//! unchanged, and a recording without rules does not run it at all.
+//!
 //! Time comes from [`Clock`], which reads tokio's clock: tests run the
 //! engine under paused time and move it with `tokio::time::advance`.
 //!
@@ -23,6 +27,8 @@ use termtrail_format::event::{Event, EventData, Micros};
 use termtrail_format::seal::EndReason;
 use termtrail_format::writer::{ChainWriter, SealSummary, WriteError, WriterOptions};
 use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::secrets::{Redaction, Redactor};
 
 /// Capacity of the event queue; when full, producers wait (back-pressure).
 const QUEUE: usize = 1024;
@@ -150,10 +156,12 @@ impl Recording {
     /// name is taken) and starts the engine as a task of the current tokio
     /// runtime, at the host's pace, on the blocking pool. `on_done` runs
     /// once the engine has ended, with the seal (None when it failed).
+    /// Output is redacted by `redaction`'s rules before it is written.
     pub fn start(
         path: &Path,
         header: Header,
         opts: WriterOptions,
+        redaction: &Redaction,
         on_done: Option<OnDone>,
     ) -> Result<Recording, WriteError> {
         if let Some(dir) = path.parent() {
@@ -163,6 +171,7 @@ impl Recording {
         let writer = ChainWriter::new(file, header, opts, None)?;
         let (recording, engine) =
             Recording::new(writer, path, Clock::start(), Pace::HOST, Jobs::Pool);
+        let engine = engine.redact(redaction);
         tokio::spawn(async move {
             let sealed = engine.run().await;
             if let Some(done) = on_done {
@@ -185,7 +194,11 @@ impl Recording {
         let (failed_tx, failed) = watch::channel(false);
         let name = path.display().to_string();
         let engine = Engine {
-            writer: Some(writer),
+            writer: Some(Out {
+                writer,
+                redactor: None,
+                scratch: Vec::new(),
+            }),
             rx,
             clock,
             pace,
@@ -313,6 +326,61 @@ fn create_unique(path: &Path) -> std::io::Result<(File, PathBuf)> {
 
 type Writer = ChainWriter<File>;
 
+/// What the engine's jobs run on: the writer, behind the redactor when
+/// the recording has rules.
+struct Out {
+    writer: Writer,
+    redactor: Option<Redactor>,
+    /// The redactor's output, reused.
+    scratch: Vec<Event>,
+}
+
+impl Out {
+    /// Pushes a batch (through the redactor), then ticks at `now`: closes a
+    /// chunk past its age and commits.
+    fn push_batch(&mut self, batch: Vec<Event>, now: Micros) -> Result<(), WriteError> {
+        match &mut self.redactor {
+            None => {
+                for e in &batch {
+                    self.writer.push(e)?;
+                }
+            }
+            Some(r) => {
+                for e in batch {
+                    r.push(e, &mut self.scratch);
+                }
+                for e in self.scratch.drain(..) {
+                    self.writer.push(&e)?;
+                }
+            }
+        }
+        self.tick(now)
+    }
+
+    /// Releases output the redactor has held long enough, then ticks the
+    /// writer.
+    fn tick(&mut self, now: Micros) -> Result<(), WriteError> {
+        if let Some(r) = &mut self.redactor {
+            r.tick(now, &mut self.scratch);
+            for e in self.scratch.drain(..) {
+                self.writer.push(&e)?;
+            }
+        }
+        self.writer.tick(now)
+    }
+
+    /// Releases everything held back and seals.
+    fn seal(mut self, end: EndReason) -> Result<SealSummary, WriteError> {
+        if let Some(r) = &mut self.redactor {
+            r.flush(&mut self.scratch);
+            for e in self.scratch.drain(..) {
+                self.writer.push(&e)?;
+            }
+        }
+        self.writer.seal(end)
+    }
+}
+
 /// At most this many pool jobs run at once, whatever the number of
 /// recordings: a burst on hundreds of shells then uses a few pool threads
 /// (and a few allocator arenas) instead of hundreds. Compression is CPU
@@ -369,7 +437,7 @@ impl Failure {
 
 /// The engine of one recording: owns the writer until it is sealed.
 pub struct Engine {
-    writer: Option<Writer>,
+    writer: Option<Out>,
     rx: mpsc::Receiver<Msg>,
     clock: Clock,
     pace: Pace,
@@ -380,6 +448,15 @@ pub struct Engine {
 }
 
 impl Engine {
+    /// Redacts output by `redaction`'s rules before it is written (nothing
+    /// changes without rules).
+    pub fn redact(mut self, redaction: &Redaction) -> Engine {
+        if let Some(out) = &mut self.writer {
+            out.redactor = redaction.redactor();
+        }
+        self
+    }
+
     /// Runs the recording until it is sealed (returning the seal) or every
     /// handle is gone (sealing it as interrupted); None when it failed.
     pub async fn run(mut self) -> Option<SealSummary> {
@@ -409,14 +486,8 @@ impl Engine {
                 active = true;
                 quiet_ticks = 0;
                 let t = self.clock.now();
-                self.job(move |w| {
-                    for e in &batch {
-                        w.push(e)?;
-                    }
-                    // Closes a chunk past its age and commits the batch.
-                    w.tick(t)
-                })
-                .await;
+                // Closes a chunk past its age and commits the batch.
+                self.job(move |w| w.push_batch(batch, t)).await;
             }
             if let Some((end, done)) = finish {
                 let result = self.seal(end).await;
@@ -463,10 +534,7 @@ impl Engine {
 
     /// Runs `f` on the writer unless the recording has failed; a write
     /// error or a panic marks it failed (it then accepts nothing more).
-    async fn job(
-        &mut self,
-        f: impl FnOnce(&mut Writer) -> Result<(), WriteError> + Send + 'static,
-    ) {
+    async fn job(&mut self, f: impl FnOnce(&mut Out) -> Result<(), WriteError> + Send + 'static) {
         if self.failure.why.is_some() {
             return;
         }
@@ -582,6 +650,67 @@ mod tests {
         let report = read_path(&path, &ReadOptions::default(), &mut ()).unwrap();
         assert!(report.sealed);
         assert!(matches!(report.end, Some(EndReason::Interrupted { .. })));
+    }
+
+    /// The events of a sealed recording.
+    fn events(path: &Path) -> Vec<Event> {
+        struct Collect(Vec<Event>);
+        impl termtrail_format::reader::ReadSink for Collect {
+            fn event(&mut self, e: &Event) -> termtrail_format::pipeline::Flow {
+                self.0.push(e.clone());
+                termtrail_format::pipeline::Flow::Continue
+            }
+        }
+        let mut c = Collect(Vec::new());
+        read_path(path, &ReadOptions::default(), &mut c).unwrap();
+        c.0
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn output_is_redacted_across_events_and_a_held_line_is_written_by_the_tick() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.cast.zst");
+        let file = File::create(&path).unwrap();
+        let header = Header::new(termtrail_format::event::TermSize::DEFAULT);
+        let writer =
+            ChainWriter::new(file, header, WriterOptions::default().sync(false), None).unwrap();
+        let (rec, engine) = Recording::new(writer, path, Clock::start(), Pace::HOST, Jobs::Inline);
+        tokio::spawn(engine.redact(&Redaction::defaults()).run());
+        let key = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+        assert!(
+            rec.record(EventData::Output(
+                format!("AWS_SECRET_ACCESS_KEY={}", &key[..9]).into_bytes()
+            ))
+            .await
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            rec.record(EventData::Output(
+                format!("{}\r\ntt> ", &key[9..]).into_bytes()
+            ))
+            .await
+        );
+        // The first chunk closes at 1 s; the prompt line, held back, is
+        // written by the tick once 1 s old, into a second chunk closed 1 s
+        // later: both before the seal.
+        tokio::time::sleep(Duration::from_millis(3000)).await;
+        assert_eq!(report(&rec).chunks, 2);
+        let seal = rec.finish(EndReason::Closed).await.unwrap();
+        assert_eq!(seal.events, 3);
+        let got = events(rec.path());
+        assert_eq!(
+            got.iter()
+                .map(|e| (e.time / 100_000, e.data.clone()))
+                .collect::<Vec<_>>(),
+            vec![
+                (
+                    0,
+                    EventData::Output(b"AWS_SECRET_ACCESS_KEY=[REDACTED:aws-secret-key]".to_vec())
+                ),
+                (0, EventData::Marker("redacted: aws-secret-key".into())),
+                (3, EventData::Output(b"\r\ntt> ".to_vec())),
+            ]
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
+use termtrail_recorder::secrets::{PromptRules, Redaction, Rule};
 use termtrail_store::Location;
 use termtrail_store::local::LocalStore;
 
@@ -314,4 +315,59 @@ mod tests {
         assert!(parse_duration("3d").is_err());
         assert!(parse_duration("soon").is_err());
     }
+}
+
+/// Output redaction rules (`rec`, `serve`, `proxy`).
+#[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Secrets")]
+pub struct RedactArgs {
+    /// Extra redaction rules (`--redact NAME=REGEX`).
+    #[arg(
+        long,
+        value_name = "NAME=REGEX",
+        value_parser = parse_redact,
+        help = "Also redact recorded output matching REGEX: written as [REDACTED:NAME], plus a marker naming NAME (repeatable; with a group named `secret`, only that group is replaced)"
+    )]
+    pub redact: Vec<Rule>,
+    /// Drop the default redactions (AWS secret access keys, Authorization: Bearer tokens, PEM private-key blocks).
+    #[arg(long)]
+    pub no_default_redactions: bool,
+}
+
+impl RedactArgs {
+    /// The rules as the recording engine takes them.
+    pub fn redaction(&self) -> Redaction {
+        Redaction::new(!self.no_default_redactions, self.redact.clone())
+    }
+}
+
+fn parse_redact(s: &str) -> Result<Rule, BadValue> {
+    Rule::parse(s).map_err(|e| BadValue(e.to_string()))
+}
+
+/// Password-prompt patterns (`proxy`).
+#[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Secrets")]
+pub struct PromptArgs {
+    /// Also treat output whose last line matches REGEX as a password prompt: the input up to the next line break is not recorded (repeatable; anchor with $ for the end of the line).
+    #[arg(long, value_name = "REGEX", value_parser = parse_prompt)]
+    pub secret_prompt: Vec<String>,
+    /// Drop the default prompt patterns (password:, password for …:, passphrase …:, PIN …:, token: at the end of the last line).
+    #[arg(long)]
+    pub no_default_secret_prompts: bool,
+}
+
+impl PromptArgs {
+    /// The prompt rules as the relay takes them.
+    pub fn rules(&self) -> Result<PromptRules> {
+        Ok(PromptRules::new(
+            !self.no_default_secret_prompts,
+            &self.secret_prompt,
+        )?)
+    }
+}
+
+fn parse_prompt(s: &str) -> Result<String, BadValue> {
+    PromptRules::new(false, &[s.to_string()]).map_err(|e| BadValue(e.to_string()))?;
+    Ok(s.to_string())
 }

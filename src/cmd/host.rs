@@ -12,8 +12,8 @@ use termtrail_recorder::host::{Backend, ServeOptions};
 use termtrail_store::RecordingOptions;
 use termtrail_store::destination::Destination;
 
-use super::args::{ProtectArgs, StoreArg, TimeoutArgs, TlsArgs, parse_duration};
 use super::access::HostAccessArgs;
+use super::args::{ProtectArgs, RedactArgs, StoreArg, TimeoutArgs, TlsArgs, parse_duration};
 use super::authn::HostAuthArgs;
 use super::upload::report_pending;
 use crate::exit::Exit;
@@ -40,6 +40,8 @@ pub struct HostFlags {
     pub auth: HostAuthArgs,
     #[command(flatten)]
     pub access: HostAccessArgs,
+    #[command(flatten)]
+    pub redact: RedactArgs,
 }
 
 /// glibc raises its mmap threshold each time a large block is freed, so with
@@ -115,6 +117,7 @@ pub fn run_host(
         writer: WriterOptions::default().segment_idle(Some(Duration::from_secs(10))),
         shutdown_deadline: Duration::from_secs(10),
         strict: h.strict,
+        redaction: h.redact.redaction(),
     };
     let acceptor = h.tls.acceptor()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

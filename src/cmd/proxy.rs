@@ -6,7 +6,7 @@ use clap::{Args, ValueEnum};
 use termtrail_recorder::host::Backend;
 use termtrail_recorder::upstream::Upstream;
 
-use super::args::CaCertArg;
+use super::args::{CaCertArg, PromptArgs};
 use super::host::{HostFlags, fix_malloc_threshold, run_host};
 use crate::exit::Exit;
 
@@ -19,6 +19,14 @@ YYYY/MM/DD/proxy/<session>/<shell>/. If the client drops, the upstream shell and
 its recording carry on until the client re-attaches or --grace ends. If the
 upstream link drops, the proxy re-attaches with the same ids and records the
 host's replay only where it is new; bytes the host dropped become a gap marker.
+
+Secrets: the proxy cannot see the remote terminal's echo flag, so after output
+whose last line ends with a password prompt (password:, password for …:,
+passphrase …:, PIN …:, token:, case-insensitive; --secret-prompt REGEX adds
+one, --no-default-secret-prompts drops these) the input up to and including the
+next CR/LF is sent upstream but not recorded; a marker records how many bytes
+were withheld. Recorded output is redacted as with serve (--redact,
+--no-default-redactions). See docs/recording.md (Secrets).
 
 Upstreams:
   --upstream-protocol agentcore  ws[s]://HOST:PORT or the full shell endpoint URL
@@ -39,7 +47,9 @@ Examples:
       --auth jwt --jwt-jwks jwks.json --jwt-issuer https://idp.example.com \\
       --upstream wss://bedrock-agentcore.us-west-2.amazonaws.com --runtime arn:aws:bedrock-agentcore:…
   termtrail proxy --listen 127.0.0.1:9000 --upstream-protocol terminado \\
-      --upstream 'ws://127.0.0.1:8888/websocket/{shell}' --no-auth";
+      --upstream 'ws://127.0.0.1:8888/websocket/{shell}' --no-auth
+  termtrail proxy --listen 127.0.0.1:9000 --upstream ws://127.0.0.1:8765 --no-auth \\
+      --secret-prompt '(?i)one-time code: *$'";
 
 /// Upstream protocols.
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,6 +100,8 @@ pub struct ProxyArgs {
     pub max_shells: u16,
     #[command(flatten)]
     pub host: HostFlags,
+    #[command(flatten)]
+    pub secret_prompts: PromptArgs,
 }
 
 impl ProxyArgs {
@@ -156,6 +168,9 @@ pub fn run(a: ProxyArgs) -> Result<Exit> {
         &a.listen,
         a.max_shells,
         a.host,
-        Backend::Proxy(upstream),
+        Backend::Proxy {
+            upstream,
+            prompts: a.secret_prompts.rules()?,
+        },
     )
 }

@@ -14,7 +14,9 @@ use termtrail_store::RecordingOptions;
 use termtrail_store::destination::{Destination, NewRecording};
 use termtrail_store::layout::KeyParts;
 
-use super::args::{BadValue, ProtectArgs, StoreArg, parse_duration, secret_key, unix_now};
+use super::args::{
+    BadValue, ProtectArgs, RedactArgs, StoreArg, parse_duration, secret_key, unix_now,
+};
 use crate::exit::Exit;
 
 /// Text after `rec --help`'s options.
@@ -33,10 +35,18 @@ has echo off in line mode (password prompts: sudo, ssh, getpass, read -s): a
 marker says that input was withheld. Line editors such as readline turn echo off
 in raw mode and echo themselves; what is typed there is recorded.
 
+Output is redacted before it is written (your terminal shows it unchanged):
+AWS secret access keys, Authorization: Bearer tokens and PEM private-key blocks
+become [REDACTED:<rule>] followed by a marker naming the rule, also when a
+secret is printed in pieces. --redact NAME=REGEX adds a rule (a group named
+`secret` limits what is replaced); --no-default-redactions drops the defaults.
+See docs/recording.md (Secrets).
+
 Examples:
   termtrail rec                                  your shell, to the local store
   termtrail rec -o session.cast.zst --title 'db migration'
   termtrail rec --input --sign-key ~/.termtrail/key -- bash -l
+  termtrail rec --redact 'ghp=ghp_[A-Za-z0-9]{36}' --redact 'pin=PIN=(?P<secret>[0-9]+)'
   printf 'ls\\nexit\\n' | termtrail rec --headless -o out.cast.zst -- bash";
 
 /// `rec` arguments.
@@ -91,6 +101,8 @@ pub struct RecArgs {
         hide_short_help = true
     )]
     pub chunk_ms: u64,
+    #[command(flatten)]
+    pub redact: RedactArgs,
     /// The command to record (default: $SHELL).
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<String>,
@@ -195,6 +207,7 @@ pub fn run(mut a: RecArgs) -> Result<Exit> {
         overwrite: a.overwrite,
         echo_output: true,
         after: in_store.as_ref().and_then(|s| s.new.after.clone()),
+        redaction: a.redact.redaction(),
     };
     if !a.quiet {
         eprintln!(

@@ -34,6 +34,12 @@ GET /healthz and /metrics (Prometheus) are served too (not authenticated).
 SIGTERM/SIGINT: stop accepting, close clients (1001), end shells and seal their
 recordings as interrupted.
 
+Secrets: input is not recorded while the shell's terminal has echo off (password
+prompts), and recorded output is redacted (AWS secret access keys, Authorization:
+Bearer tokens, PEM private keys; --redact NAME=REGEX adds a rule,
+--no-default-redactions drops these); clients see output unchanged. See
+docs/recording.md (Secrets).
+
 Examples:
   termtrail serve --listen 127.0.0.1:8765 --no-auth
   termtrail serve --listen 0.0.0.0:8443 --tls-cert cert.pem --tls-key key.pem \\
@@ -41,7 +47,8 @@ Examples:
       --jwt-audience termtrail
   termtrail serve --listen 0.0.0.0:8443 --tls-cert cert.pem --tls-key key.pem \\
       --auth jwt,iam --jwt-jwks jwks.json --iam-server-id shells.example.com --iam-region eu-west-1
-  termtrail serve --listen 127.0.0.1:8765 --no-auth --max-shells 50 --idle-timeout 30m -- bash -l";
+  termtrail serve --listen 127.0.0.1:8765 --no-auth --max-shells 50 --idle-timeout 30m -- bash -l
+  termtrail serve --listen 127.0.0.1:8765 --no-auth --redact 'ghp=ghp_[A-Za-z0-9]{36}'";
 
 /// `serve` arguments. `--listen` and `--max-shells` are not a shared group:
 /// their defaults and texts differ from `proxy`'s.

@@ -15,6 +15,7 @@ mod proxy;
 mod rec;
 mod s3;
 mod samples;
+mod secrets;
 mod serve;
 mod serve_sdk;
 mod tls;

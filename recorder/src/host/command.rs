@@ -145,7 +145,13 @@ pub(super) async fn run_command(
     .header();
     let path = new.path.clone();
     let done = dest.on_done(new);
-    let recording = match Recording::start(&path, header, host.opts.writer.clone(), Some(done)) {
+    let recording = match Recording::start(
+        &path,
+        header,
+        host.opts.writer.clone(),
+        &host.opts.redaction,
+        Some(done),
+    ) {
         Ok(r) => r,
         Err(e) => {
             return refuse(

@@ -225,8 +225,14 @@ async fn start_shell(
     .with_break_glass(grant.break_glass.as_deref());
     let header = backend.describe(info).after(new.after.clone()).header();
     let done = dest.on_done(new);
-    let recording = Recording::start(&path, header, host.opts.writer.clone(), Some(done))
-        .map_err(|e| internal(e.to_string()))?;
+    let recording = Recording::start(
+        &path,
+        header,
+        host.opts.writer.clone(),
+        &host.opts.redaction,
+        Some(done),
+    )
+    .map_err(|e| internal(e.to_string()))?;
     let registry = Arc::clone(&host.shells);
     let opened = backend
         .open(NewShell {

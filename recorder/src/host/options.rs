@@ -11,6 +11,7 @@ use super::backend::pty::PtyBackend;
 use super::backend::relay::RelayBackend;
 use super::access::AccessOptions;
 use crate::auth::Authenticator;
+use crate::secrets::{PromptRules, Redaction};
 use crate::upstream::Upstream;
 
 /// How the host runs.
@@ -39,6 +40,8 @@ pub struct ServeOptions {
     /// End a shell whose recording fails (instead of letting it go on
     /// unrecorded).
     pub strict: bool,
+    /// Output redaction rules for every recording (shells and commands).
+    pub redaction: Redaction,
 }
 
 /// Where shells come from.
@@ -50,7 +53,14 @@ pub enum Backend {
         command: Vec<String>,
     },
     /// `proxy`: open the shell on an upstream host.
-    Proxy(Upstream),
+    Proxy {
+        /// The upstream host.
+        upstream: Upstream,
+        /// Input after output matching these is withheld from the
+        /// recording up to the next line break (the relay cannot see the
+        /// remote terminal's echo flag).
+        prompts: PromptRules,
+    },
 }
 
 impl Backend {
@@ -59,7 +69,9 @@ impl Backend {
     pub(super) fn build(&self, strict: bool) -> Arc<dyn ShellBackend> {
         match self {
             Backend::Local { command } => Arc::new(PtyBackend::new(command, strict)),
-            Backend::Proxy(up) => Arc::new(RelayBackend::new(up.clone())),
+            Backend::Proxy { upstream, prompts } => {
+                Arc::new(RelayBackend::new(upstream.clone(), prompts.clone()))
+            }
         }
     }
 }

@@ -10,6 +10,12 @@
 //! host reports as dropped are recorded as a gap marker. When the client
 //! drops, the upstream shell and the recording carry on until the client
 //! comes back or the grace period ends (the host's timers).
+//!
+//! The relay cannot see the remote terminal's echo flag, so passwords are
+//! kept out of the recording by the prompt rule instead
+//! ([`crate::secrets::PromptWatch`]): input typed after output that ends
+//! with a password prompt is sent upstream but not recorded, up to the next
+//! line break, and a marker says how many bytes were withheld.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,6 +36,7 @@ use super::{
 use crate::header::{RecordingInfo, Source};
 use crate::protocol::CLOSE_TAKEN_OVER;
 use crate::recording::Recording;
+use crate::secrets::{PromptRules, PromptWatch};
 use crate::upstream::replay::Replay;
 use crate::upstream::{Codec, Incoming, Upstream, Ws, connect};
 
@@ -42,12 +49,14 @@ const UPSTREAM_HEARTBEAT: Duration = Duration::from_secs(30);
 /// Shells on an upstream host (`proxy`).
 pub struct RelayBackend {
     upstream: Upstream,
+    prompts: PromptRules,
 }
 
 impl RelayBackend {
-    /// Shells on `upstream`.
-    pub fn new(upstream: Upstream) -> RelayBackend {
-        RelayBackend { upstream }
+    /// Shells on `upstream`; input after a prompt matching `prompts` is
+    /// withheld from the recording.
+    pub fn new(upstream: Upstream, prompts: PromptRules) -> RelayBackend {
+        RelayBackend { upstream, prompts }
     }
 }
 
@@ -62,7 +71,8 @@ impl ShellBackend for RelayBackend {
 
     fn open(&self, new: NewShell) -> BoxFuture<'_, Result<Arc<dyn Shell>, OpenError>> {
         Box::pin(async move {
-            let shell = RelayShell::start(self.upstream.clone(), new).await?;
+            let watch = self.prompts.watch();
+            let shell = RelayShell::start(self.upstream.clone(), new, watch).await?;
             Ok(shell as Arc<dyn Shell>)
         })
     }
@@ -105,13 +115,19 @@ pub struct RelayShell {
     recording: Recording,
     up_tx: mpsc::Sender<Up>,
     input_stitch: AsyncMutex<Utf8Stitcher>,
+    /// Password prompts seen in the output, and input withheld after them.
+    prompts: std::sync::Mutex<PromptWatch>,
 }
 
 impl RelayShell {
     /// Connects upstream (errors map to the client's HTTP answer), then
     /// starts relaying. The shell's `on_end` runs once the upstream shell is
     /// gone and the recording is sealed.
-    async fn start(up: Upstream, new: NewShell) -> Result<Arc<RelayShell>, OpenError> {
+    async fn start(
+        up: Upstream,
+        new: NewShell,
+        prompts: PromptWatch,
+    ) -> Result<Arc<RelayShell>, OpenError> {
         let NewShell {
             session,
             shell,
@@ -127,6 +143,7 @@ impl RelayShell {
             recording,
             up_tx,
             input_stitch: AsyncMutex::new(Utf8Stitcher::new()),
+            prompts: std::sync::Mutex::new(prompts),
         });
         let task = Arc::clone(&me);
         tokio::spawn(async move { task.run(up, ws, up_rx, on_end).await });
@@ -135,6 +152,11 @@ impl RelayShell {
 
     async fn run(self: Arc<Self>, up: Upstream, ws: Ws, rx: mpsc::Receiver<Up>, on_end: OnEnd) {
         let end = self.relay(up, ws, rx).await;
+        // An answer still being withheld when the shell ends gets its marker.
+        let unfinished = self.prompt_watch().finish();
+        if let Some(marker) = unfinished {
+            self.recording.record(EventData::Marker(marker)).await;
+        }
         if let Err(e) = self.recording.finish(end).await {
             tracing::error!(session = %self.session_id, shell = %self.shell_id, error = %e, "sealing the recording failed");
         }
@@ -204,6 +226,7 @@ impl RelayShell {
         if fresh.is_empty() {
             return;
         }
+        self.prompt_watch().output(fresh);
         let ready = stitch.push(fresh);
         if !ready.is_empty() {
             self.recording.record(EventData::Output(ready)).await;
@@ -338,6 +361,10 @@ impl RelayShell {
         None
     }
 
+    fn prompt_watch(&self) -> std::sync::MutexGuard<'_, PromptWatch> {
+        self.prompts.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     async fn finish_output(&self, stitch: &mut Utf8Stitcher) {
         let rest = stitch.finish();
         if !rest.is_empty() {
@@ -374,11 +401,17 @@ impl Shell for RelayShell {
     fn input<'a>(&'a self, bytes: &'a [u8]) -> BoxFut<'a> {
         Box::pin(async move {
             self.att.touch();
-            // The relay has no PTY to ask about echo: input is recorded as
-            // typed (password withholding comes with the access policy).
-            let ready = self.input_stitch.lock().await.push(bytes);
-            if !ready.is_empty() {
-                self.recording.record(EventData::Input(ready)).await;
+            // The relay has no PTY to ask about echo: input after a password
+            // prompt is withheld up to the next line break.
+            let filtered = self.prompt_watch().input(bytes);
+            if let Some(marker) = filtered.marker {
+                self.recording.record(EventData::Marker(marker)).await;
+            }
+            if !filtered.record.is_empty() {
+                let ready = self.input_stitch.lock().await.push(&filtered.record);
+                if !ready.is_empty() {
+                    self.recording.record(EventData::Input(ready)).await;
+                }
             }
             let _ = self.up_tx.send(Up::Stdin(bytes.to_vec())).await;
         })
