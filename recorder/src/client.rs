@@ -248,7 +248,8 @@ async fn connect(
     tls: Option<&std::sync::Arc<tokio_rustls::rustls::ClientConfig>>,
 ) -> Result<Ws, WsError> {
     let mut req = url.into_client_request()?;
-    let bad = || WsError::Url(tokio_tungstenite::tungstenite::error::UrlError::UnsupportedUrlScheme);
+    let bad =
+        || WsError::Url(tokio_tungstenite::tungstenite::error::UrlError::UnsupportedUrlScheme);
     let value = headers.session.parse().map_err(|_| bad())?;
     req.headers_mut().insert(SESSION_HEADER, value);
     if let Some(v) = headers.authorization {

@@ -162,10 +162,7 @@ async fn serve_on(
         }
     }
     if let Some(path) = opts.access.policy_path() {
-        eprintln!(
-            "::: access policy: {} (SIGHUP re-reads it)",
-            path.display()
-        );
+        eprintln!("::: access policy: {} (SIGHUP re-reads it)", path.display());
         if acceptor.is_none() && !addr.ip().is_loopback() {
             eprintln!(
                 "!!! termtrail {what}: plaintext ws:// on {addr} (--insecure-plaintext): tokens cross the network readable"

@@ -13,7 +13,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::util::*;
 
-const ISSUER: &str = "https://idp.termtrail.test";
+pub(crate) const ISSUER: &str = "https://idp.termtrail.test";
 
 fn tool(py: &str, args: &[&str]) -> String {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/jwt_tool.py");
@@ -31,7 +31,7 @@ fn tool(py: &str, args: &[&str]) -> String {
 }
 
 /// Keys `kids` in `dir/keys`, their JWKS at `jwks`.
-fn keys(py: &str, dir: &Path, jwks: &Path, kids: &[&str]) {
+pub(crate) fn keys(py: &str, dir: &Path, jwks: &Path, kids: &[&str]) {
     let k = dir.join("keys").to_string_lossy().into_owned();
     let mut args = vec!["keys", k.as_str()];
     args.extend_from_slice(kids);
@@ -49,7 +49,7 @@ fn publish(py: &str, dir: &Path, jwks: &Path, kids: &[&str]) {
 }
 
 /// A token signed with `kid`'s key (`alg` overrides the header's).
-fn mint(py: &str, dir: &Path, kid: &str, claims: Value, alg: Option<&str>) -> String {
+pub(crate) fn mint(py: &str, dir: &Path, kid: &str, claims: Value, alg: Option<&str>) -> String {
     let k = dir.join("keys").to_string_lossy().into_owned();
     let c = claims.to_string();
     let mut args = vec!["mint", k.as_str(), kid, c.as_str()];
@@ -58,7 +58,7 @@ fn mint(py: &str, dir: &Path, kid: &str, claims: Value, alg: Option<&str>) -> St
 }
 
 /// Claims that pass the host's checks, with `extra` merged in.
-fn claims(extra: Value) -> Value {
+pub(crate) fn claims(extra: Value) -> Value {
     let mut c = serde_json::json!({
         "sub": "ann", "iss": ISSUER, "aud": "termtrail", "client_id": "cli-1",
         "exp": "+300", "iat": "-5", "groups": ["oncall", "dev"],

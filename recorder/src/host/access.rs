@@ -153,7 +153,11 @@ pub(crate) fn decide(host: &HostState, ask: &Ask<'_>) -> Result<Grant, Box<Respo
     add(&host.metrics.denied, 1);
     let message = denial(&policy, &verdict, ask, environment, reason.is_some());
     tracing::info!(principal = %ask.identity.principal, action = ask.action.as_str(), runtime = ask.runtime, "denied: {message}");
-    Err(Box::new(refuse(StatusCode::FORBIDDEN, "AccessDenied", &message)))
+    Err(Box::new(refuse(
+        StatusCode::FORBIDDEN,
+        "AccessDenied",
+        &message,
+    )))
 }
 
 /// Whether `identity` may re-attach to (or take over) `shell`: only the
@@ -211,13 +215,18 @@ fn denial(
 ) -> String {
     let who = &ask.identity.principal;
     let what = ask.action.as_str();
-    let env = environment.map(|e| format!(" (environment {e:?})")).unwrap_or_default();
+    let env = environment
+        .map(|e| format!(" (environment {e:?})"))
+        .unwrap_or_default();
     let why = if verdict.decision.policies.is_empty() {
         "no policy permits it".to_string()
     } else {
         format!("forbidden by {}", verdict.decision.policies.join(", "))
     };
-    let mut message = format!("{who} may not {what} on runtime {:?}{env}: {why}", ask.runtime);
+    let mut message = format!(
+        "{who} may not {what} on runtime {:?}{env}: {why}",
+        ask.runtime
+    );
     if verdict.needs_break_glass && !asked_glass {
         message.push_str(&format!(
             "; it is allowed with break-glass: state a reason in the {BREAK_GLASS_HEADER} header (termtrail attach --break-glass REASON)"

@@ -14,13 +14,13 @@ use axum::response::{IntoResponse, Response};
 use termtrail_format::seal::EndReason;
 use termtrail_store::layout::KeyParts;
 
+use super::access::{self, Ask, Grant};
 use super::backend::{NewShell, OpenError, Shell};
 use super::metrics::add;
 use super::state::HostState;
-use super::access::{self, Ask, Grant};
 use crate::auth::{AuthError, Identity};
-use crate::policy::Action;
 use crate::header::{RecordingInfo, unix_now};
+use crate::policy::Action;
 use crate::protocol::{
     MAX_FRAME, SESSION_HEADER, SHELL_ID_HEADER, status_failure, valid_session_id, valid_shell_id,
 };

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use termtrail_format::writer::WriterOptions;
 
+use super::access::AccessOptions;
 use super::backend::ShellBackend;
 use super::backend::pty::PtyBackend;
 use super::backend::relay::RelayBackend;
-use super::access::AccessOptions;
 use crate::auth::Authenticator;
 use crate::secrets::{PromptRules, Redaction};
 use crate::upstream::Upstream;
