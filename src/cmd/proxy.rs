@@ -39,13 +39,18 @@ Upstreams:
 
 Clients authenticate to the proxy exactly as to `serve` (--auth jwt, --auth
 iam, or --no-auth on loopback; see `termtrail serve --help` and
-docs/protocol.md §8); the proxy records the authenticated principal.
+docs/protocol.md §8); the proxy records the authenticated principal. The access
+policy decides as on serve (--policy, docs/policy.md); --environments FILE
+gives each runtime ARN its environment (`PATTERN NAME` lines, first match wins),
+so one proxy can open dev shells freely and production ones only through
+break-glass.
 
 Examples:
   termtrail proxy --listen 127.0.0.1:9000 --upstream ws://127.0.0.1:8765 --no-auth
   termtrail proxy --listen 0.0.0.0:9443 --tls-cert cert.pem --tls-key key.pem \\
       --auth jwt --jwt-jwks jwks.json --jwt-issuer https://idp.example.com \\
-      --upstream wss://bedrock-agentcore.us-west-2.amazonaws.com --runtime arn:aws:bedrock-agentcore:…
+      --upstream wss://bedrock-agentcore.us-west-2.amazonaws.com --runtime arn:aws:bedrock-agentcore:… \\
+      --policy team.cedar --policy-schema termtrail.cedarschema --environments environments.txt
   termtrail proxy --listen 127.0.0.1:9000 --upstream-protocol terminado \\
       --upstream 'ws://127.0.0.1:8888/websocket/{shell}' --no-auth
   termtrail proxy --listen 127.0.0.1:9000 --upstream ws://127.0.0.1:8765 --no-auth \\

@@ -30,6 +30,14 @@ reason such as NoToken, TokenExpired or WrongAudience, before anything starts:
 One of them is required. Beyond loopback, plaintext ws:// also needs
 --insecure-plaintext (use --tls-cert/--tls-key). The principal, the method and
 the client's address go into each recording's header.
+
+Then the access policy decides (docs/policy.md): --policy FILE.cedar is a Cedar
+policy over the principal and its groups, the action (OpenShell for a shell,
+RunCommand for one command), the runtime with its --environment, and the
+break-glass reason a client states (X-Termtrail-Break-Glass, attach
+--break-glass). Denied: HTTP 403 naming the deciding policies. A shell allowed
+only through break-glass ends after --break-glass-duration. Only the principal
+that opened a shell may re-attach. SIGHUP re-reads the policy.
 GET /healthz and /metrics (Prometheus) are served too (not authenticated).
 SIGTERM/SIGINT: stop accepting, close clients (1001), end shells and seal their
 recordings as interrupted.
@@ -45,6 +53,8 @@ Examples:
   termtrail serve --listen 0.0.0.0:8443 --tls-cert cert.pem --tls-key key.pem \\
       --auth jwt --jwt-discovery-url https://idp.example.com/.well-known/openid-configuration \\
       --jwt-audience termtrail
+  termtrail serve --listen 0.0.0.0:8443 --tls-cert cert.pem --tls-key key.pem \\
+      --auth jwt --jwt-jwks jwks.json --policy team.cedar --environment production
   termtrail serve --listen 0.0.0.0:8443 --tls-cert cert.pem --tls-key key.pem \\
       --auth jwt,iam --jwt-jwks jwks.json --iam-server-id shells.example.com --iam-region eu-west-1
   termtrail serve --listen 127.0.0.1:8765 --no-auth --max-shells 50 --idle-timeout 30m -- bash -l

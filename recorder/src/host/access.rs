@@ -72,9 +72,9 @@ impl AccessOptions {
 /// What a client was granted.
 #[derive(Debug, Clone)]
 pub(crate) struct Grant {
-    /// The break-glass reason, when the grant holds only because of it.
+    /// The break-glass reason the client stated, if any.
     pub(crate) break_glass: Option<String>,
-    /// When such a grant ends.
+    /// When the grant ends: set when it holds only because of break-glass.
     pub(crate) until: Option<Duration>,
     /// The policies that decided.
     pub(crate) policies: Vec<String>,
@@ -145,7 +145,8 @@ pub(crate) fn decide(host: &HostState, ask: &Ask<'_>) -> Result<Grant, Box<Respo
             tracing::warn!(principal = %ask.identity.principal, action = ask.action.as_str(), runtime = ask.runtime, "break-glass grant");
         }
         return Ok(Grant {
-            break_glass: if glass { reason } else { None },
+            // A reason given is recorded even when it was not needed.
+            break_glass: reason,
             until: glass.then_some(access.break_glass_duration),
             policies: verdict.decision.policies,
         });
