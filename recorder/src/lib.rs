@@ -7,7 +7,8 @@
 //! the shell host behind `serve` and `proxy` ([`host`], speaking the
 //! AgentCore shell protocol of [`protocol`]) over a local PTY or a relay to
 //! an upstream host ([`upstream`]: AgentCore, terminado); the clients
-//! `attach` and `exec` ([`client`], [`exec`], [`tls`], [`sigv4`]). Where
+//! `attach` and `exec` ([`client`], [`exec`], [`tls`], [`sigv4`]); the
+//! host's hash-chained audit log ([`audit`]). Where
 //! recordings go is the store crate's
 //! ([`termtrail_store::destination::Destination`]).
 //!
@@ -23,6 +24,7 @@
 //! # Ok::<(), termtrail_recorder::rec::RecError>(())
 //! ```
 
+pub mod audit;
 pub mod auth;
 pub mod client;
 pub mod exec;

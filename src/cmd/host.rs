@@ -36,6 +36,12 @@ pub struct HostFlags {
     /// Run without authentication (loopback addresses only).
     #[arg(long)]
     pub no_auth: bool,
+    /// Append every shell start and end, re-attach, takeover and recording
+    /// seal (and the host's start and stop) to this hash-chained audit log,
+    /// fsynced line by line; an existing log is continued (see
+    /// `termtrail verify --audit`, docs/audit.md).
+    #[arg(long, value_name = "FILE")]
+    pub audit: Option<std::path::PathBuf>,
 }
 
 /// glibc raises its mmap threshold each time a large block is freed, so with
@@ -101,6 +107,11 @@ pub fn run_host(
         },
     )?);
     let where_to = dest.describe_store();
+    let audit = h
+        .audit
+        .as_deref()
+        .map(termtrail_recorder::audit::AuditLog::open)
+        .transpose()?;
     let opts = ServeOptions {
         destination: dest.clone(),
         max_shells: usize::from(max_shells),
@@ -112,6 +123,7 @@ pub fn run_host(
         writer: WriterOptions::default().segment_idle(Some(Duration::from_secs(10))),
         shutdown_deadline: Duration::from_secs(10),
         strict: h.strict,
+        audit,
     };
     let acceptor = h.tls.acceptor()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

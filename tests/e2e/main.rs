@@ -2,6 +2,7 @@
 //! temporary home and store, so they run in parallel.
 
 mod attach;
+mod audit;
 mod grep;
 mod html;
 mod interactive;

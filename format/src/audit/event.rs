@@ -126,7 +126,7 @@ pub struct ShellStart {
     /// The client's address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
-    /// The recording's file (local path, or spool file of an S3 store).
+    /// The recording's key relative to its store.
     pub recording: String,
     /// The break-glass reason, when the shell was opened with one.
     #[serde(default, skip_serializing_if = "Option::is_none")]

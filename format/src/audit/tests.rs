@@ -303,11 +303,9 @@ fn over_long_lines_stop_the_check() {
 #[test]
 fn an_anchor_finds_a_cut_end_and_an_edited_last_line() {
     let lines = lines_of(LOG, 5);
-    let anchor = Head {
-        seq: 5,
-        hash: line_hash(&lines[4]),
-        log: LOG.into(),
-    };
+    let anchor: Anchor = format!("5:{}", line_hash(&lines[4])).parse().unwrap();
+    assert!("5:abc".parse::<Anchor>().is_err());
+    assert!("x:".parse::<Anchor>().is_err());
     let all = lines.concat();
     assert_eq!(
         verify_with(&all[..], Some(&anchor)).verdict,

@@ -59,6 +59,33 @@ pub enum AuditVerdict {
     },
 }
 
+/// A line the log must hold, recorded elsewhere (`SEQ:SHA256` in text):
+/// the line with this `seq` must hash to `hash`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Anchor {
+    /// The line's `seq`.
+    pub seq: u64,
+    /// SHA-256 of its bytes, newline included (lower-case hex).
+    pub hash: String,
+}
+
+impl std::str::FromStr for Anchor {
+    type Err = String;
+
+    /// `SEQ:SHA256`, e.g. `42:9f86d0…` (64 hex characters).
+    fn from_str(s: &str) -> Result<Anchor, String> {
+        let bad =
+            || format!("expected SEQ:SHA256 (a line number and 64 hex characters), not {s:?}");
+        let (seq, hash) = s.split_once(':').ok_or_else(bad)?;
+        let seq: u64 = seq.parse().map_err(|_| bad())?;
+        let hash = hash.to_ascii_lowercase();
+        if seq == 0 || !is_hex(&hash, 64) {
+            return Err(bad());
+        }
+        Ok(Anchor { seq, hash })
+    }
+}
+
 /// A torn tail.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Torn {
@@ -245,7 +272,7 @@ pub fn verify(reader: impl BufRead) -> AuditReport {
 /// copy, a recording, an operator's note), the log must also hold line
 /// `anchor.seq` with exactly that hash, which finds lines cut from the end
 /// up to the anchor and an edited last line.
-pub fn verify_with(mut reader: impl BufRead, anchor: Option<&Head>) -> AuditReport {
+pub fn verify_with(mut reader: impl BufRead, anchor: Option<&Anchor>) -> AuditReport {
     let mut report = AuditReport {
         lines: 0,
         verdict: AuditVerdict::Intact,
@@ -334,7 +361,7 @@ pub fn verify_with(mut reader: impl BufRead, anchor: Option<&Head>) -> AuditRepo
                 if let Some(a) = anchor
                     && a.seq == good.head.seq
                 {
-                    if *a != good.head {
+                    if a.hash != good.head.hash {
                         report.verdict = AuditVerdict::Tampered {
                             line: report.lines,
                             reason: TamperReason::AnchorDiffers(a.seq),
@@ -398,7 +425,7 @@ fn accounts_for(good: &Good, s: &Suspect) -> bool {
 }
 
 /// An anchor the chain never reached: lines were cut from the end.
-fn finish_anchor(mut report: AuditReport, anchor: Option<&Head>, seen: bool) -> AuditReport {
+fn finish_anchor(mut report: AuditReport, anchor: Option<&Anchor>, seen: bool) -> AuditReport {
     if let Some(a) = anchor
         && !seen
     {

@@ -119,7 +119,12 @@ pub(super) async fn run_command(
     .after(new.after.clone())
     .header();
     let path = new.path.clone();
+    let rel = new.rel.clone();
+    // A command call's recording is audited as sealed (no shell events).
+    let (started, started_rx) = tokio::sync::oneshot::channel();
+    let _ = started.send(());
     let done = dest.on_done(new);
+    let done = super::audit::audited_on_done(&host, &session, &id, &rel, false, started_rx, done);
     let recording = match Recording::start(&path, header, host.opts.writer.clone(), Some(done)) {
         Ok(r) => r,
         Err(e) => {

@@ -85,6 +85,12 @@ pub(crate) async fn shell_ws(
     let client = host.next_client.fetch_add(1, Ordering::Relaxed);
     tracing::info!(session = %session, shell = %shell_id, client, reconnected, "client connected");
     let conn_host = Arc::clone(&host);
+    let (s, sh) = (session.clone(), shell_id.clone());
+    let on_attach = move |took_over| {
+        if reconnected || took_over {
+            host.audit(super::audit::attach_event(&s, &sh, client, took_over));
+        }
+    };
     let mut resp = ws
         // The WebSocket layer allows a little more than the protocol's 64 KiB
         // so that an oversized message gets the protocol's own error.
@@ -94,7 +100,8 @@ pub(crate) async fn shell_ws(
         .read_buffer_size(crate::protocol::WS_READ_BUFFER)
         .write_buffer_size(crate::protocol::WS_WRITE_BUFFER)
         .on_upgrade(move |socket| async move {
-            super::conn::serve_client(socket, &conn_host.metrics, shell, client, reconnected).await
+            let metrics = &conn_host.metrics;
+            super::conn::serve_client(socket, metrics, shell, client, reconnected, on_attach).await
         });
     if let Ok(v) = HeaderValue::from_str(&shell_id) {
         resp.headers_mut().insert(SHELL_ID_HEADER, v);
@@ -145,6 +152,8 @@ async fn start_shell(
         })
         .map_err(|e| internal(format!("cannot create the recording: {e}")))?;
     let path = new.path.clone();
+    let rel = new.rel.clone();
+    let (started, started_rx) = tokio::sync::oneshot::channel();
     let info = RecordingInfo::shell(
         backend.source(),
         session,
@@ -154,6 +163,7 @@ async fn start_shell(
     );
     let header = backend.describe(info).after(new.after.clone()).header();
     let done = dest.on_done(new);
+    let done = super::audit::audited_on_done(host, session, shell_id, &rel, true, started_rx, done);
     let recording = Recording::start(&path, header, host.opts.writer.clone(), Some(done))
         .map_err(|e| internal(e.to_string()))?;
     let registry = Arc::clone(&host.shells);
@@ -194,6 +204,18 @@ async fn start_shell(
             });
         });
     }
+    let principal = &host.opts.principal;
+    let audited = host
+        .audit_start_of_shell(super::audit::shell_start_event(session, shell_id, principal, &rel))
+        .await;
+    let _ = started.send(());
+    if let Err(e) = audited {
+        shell.end(EndReason::Interrupted {
+            detail: "its start could not be audited (--strict)".into(),
+        });
+        let why = format!("the shell's start could not be audited (--strict): {e}");
+        return Err(Box::new(refuse(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", &why)));
+    }
     add(&host.metrics.shells_started, 1);
     host.shells.insert(Arc::clone(&shell));
     tracing::info!(session, shell = shell_id, recording = %path.display(), "shell started");
@@ -219,6 +241,6 @@ fn upstream_refusal(e: ConnectError) -> Response {
 pub(crate) async fn metrics(State(host): State<Arc<HostState>>) -> impl IntoResponse {
     let shells = host.shells.all();
     let backlog: usize = shells.iter().map(|s| s.att().recording().backlog()).sum();
-    let body = host.metrics.render(shells.len(), backlog);
+    let body = host.metrics.render(shells.len(), backlog) + &super::audit::metrics(&host);
     ([("content-type", "text/plain; version=0.0.4")], body)
 }

@@ -11,6 +11,7 @@
 //! upstream host (`proxy`).
 
 pub mod attachment;
+mod audit;
 pub mod backend;
 mod command;
 pub(crate) mod conn;
@@ -45,6 +46,12 @@ where
     L: axum::serve::Listener<Addr = std::net::SocketAddr>,
 {
     let host = Arc::new(HostState::new(opts));
+    let listen = listener.local_addr().ok().map(|a| a.to_string());
+    if let Err(e) = host.audit_durable(audit::start_event(listen)).await
+        && host.opts.strict
+    {
+        return Err(std::io::Error::other(e));
+    }
     let timers = Timers {
         idle_timeout: host.opts.idle_timeout,
         grace: host.opts.grace,
@@ -84,5 +91,6 @@ where
             "shutdown deadline passed with shells still running; their recordings stay unsealed (verify reports them as interrupted)"
         );
     }
+    audit::stopped(&host, left).await;
     Ok(())
 }
