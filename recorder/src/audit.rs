@@ -297,9 +297,19 @@ fn open_file(path: &Path) -> Result<Open, AuditError> {
             }
         };
         match report.verdict {
-            AuditVerdict::Intact => return Ok(Open { file, path: path.to_path_buf(), chain }),
+            AuditVerdict::Intact => {
+                return Ok(Open {
+                    file,
+                    path: path.to_path_buf(),
+                    chain,
+                });
+            }
             AuditVerdict::NotAuditLog { .. } if report.lines == 0 => {
-                return Ok(Open { file, path: path.to_path_buf(), chain });
+                return Ok(Open {
+                    file,
+                    path: path.to_path_buf(),
+                    chain,
+                });
             }
             AuditVerdict::NotAuditLog { reason } => {
                 return Err(AuditError::NotAuditLog {
