@@ -7,9 +7,9 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::util::host::Server;
-use crate::util::ws::{SESSION, close_of, open, read_until, status, stdin};
-use crate::util::{Dir, wait_until};
+use crate::util::{
+    Dir, SESSION, Server, close_of, open, read_until, status, stdin, wait_until, zstd_dc,
+};
 
 fn events(path: &Path) -> Vec<Value> {
     std::fs::read_to_string(path)
@@ -56,7 +56,11 @@ async fn shell_events_are_audited_in_order_and_verify_finds_edits() {
     wait_until(
         20,
         || format!("the seal in {:?}", names(&events(&audit))),
-        || names(&events(&audit)).contains(&"seal".to_string()).then_some(()),
+        || {
+            names(&events(&audit))
+                .contains(&"seal".to_string())
+                .then_some(())
+        },
     );
     assert_eq!(server.stop(), 0);
 
@@ -98,7 +102,7 @@ async fn shell_events_are_audited_in_order_and_verify_finds_edits() {
     assert_eq!(lines[6]["shells_left"], 0);
     // The seal names the recording's own id (its header's).
     let rec = &server.recordings()[0];
-    let header = crate::util::zstd_dc(rec);
+    let header = zstd_dc(rec);
     let header = header.lines().next().unwrap();
     assert!(
         header.contains(seal["recording_id"].as_str().unwrap()),
@@ -158,7 +162,10 @@ async fn shell_events_are_audited_in_order_and_verify_finds_edits() {
     assert_eq!(r.code, 1, "{r:?}");
     assert!(r.stdout.contains("cut from the end"), "{r:?}");
     // Controls in text from the log are shown visible.
-    let evil = raw[6].replace("\"event\":\"stop\"", "\"event\":\"\\u001b]52;c;eA==\\u0007\"");
+    let evil = raw[6].replace(
+        "\"event\":\"stop\"",
+        "\"event\":\"\\u001b]52;c;eA==\\u0007\"",
+    );
     let mut copy = raw.clone();
     copy[6] = &evil;
     let (code, out) = verify_copy(&d, "controls", &copy, "");
@@ -190,7 +197,10 @@ async fn a_killed_host_leaves_a_verifiable_log_and_a_restart_continues_it() {
 
     // A crash mid-write leaves a torn line: kept, and accounted for.
     let torn = "{\"seq\":3,\"time\":\"2026-";
-    let mut f = std::fs::OpenOptions::new().append(true).open(&audit).unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&audit)
+        .unwrap();
     std::io::Write::write_all(&mut f, torn.as_bytes()).unwrap();
     drop(f);
     let r = d.run(&["verify", "--audit", &audit_s]);
@@ -209,13 +219,27 @@ async fn a_killed_host_leaves_a_verifiable_log_and_a_restart_continues_it() {
     assert!(std::fs::read_to_string(&audit).unwrap().contains(torn));
     let r = d.run(&["verify", "--audit", &audit_s]);
     assert_eq!(r.code, 0, "{r:?}");
-    assert!(r.stdout.contains("1 torn write(s) kept and recovered"), "{r:?}");
+    assert!(
+        r.stdout.contains("1 torn write(s) kept and recovered"),
+        "{r:?}"
+    );
 
     // A damaged log is refused at start, with the line.
     let text = std::fs::read_to_string(&audit).unwrap();
-    std::fs::write(&audit, text.replacen("\"shell_start\"", "\"shell_stort\"", 1)).unwrap();
+    std::fs::write(
+        &audit,
+        text.replacen("\"shell_start\"", "\"shell_stort\"", 1),
+    )
+    .unwrap();
     let r = d.run(&[
-        "serve", "--listen", "127.0.0.1:0", "--no-auth", "--audit", &audit_s, "--", "true",
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--no-auth",
+        "--audit",
+        &audit_s,
+        "--",
+        "true",
     ]);
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.stderr.contains("audit.jsonl:3 does not verify"), "{r:?}");

@@ -47,7 +47,12 @@ impl HostState {
 
 /// `shell_start` of a shell opened by `principal` (no authentication yet:
 /// `auth` is `none`), recorded as `rel`.
-pub(crate) fn shell_start_event(session: &str, shell: &str, principal: &str, rel: &str) -> AuditEvent {
+pub(crate) fn shell_start_event(
+    session: &str,
+    shell: &str,
+    principal: &str,
+    rel: &str,
+) -> AuditEvent {
     AuditEvent::ShellStart(termtrail_format::audit::ShellStart {
         session: session.to_string(),
         shell: shell.to_string(),

@@ -206,7 +206,9 @@ async fn start_shell(
     }
     let principal = &host.opts.principal;
     let audited = host
-        .audit_start_of_shell(super::audit::shell_start_event(session, shell_id, principal, &rel))
+        .audit_start_of_shell(super::audit::shell_start_event(
+            session, shell_id, principal, &rel,
+        ))
         .await;
     let _ = started.send(());
     if let Err(e) = audited {
@@ -214,7 +216,11 @@ async fn start_shell(
             detail: "its start could not be audited (--strict)".into(),
         });
         let why = format!("the shell's start could not be audited (--strict): {e}");
-        return Err(Box::new(refuse(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", &why)));
+        return Err(Box::new(refuse(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            &why,
+        )));
     }
     add(&host.metrics.shells_started, 1);
     host.shells.insert(Arc::clone(&shell));
