@@ -207,6 +207,8 @@ async fn a_killed_host_leaves_a_verifiable_log_and_a_restart_continues_it() {
     assert_eq!(r.code, 3, "{r:?}");
 
     let mut again = Server::start(&d, &["--audit", &audit_s]);
+    // Serving (its signal handlers set) once the host answers.
+    assert!(crate::util::http_get(&again.addr, "/healthz").contains("ok"));
     assert_eq!(again.stop(), 0);
     let after = events(&audit);
     assert_eq!(
