@@ -24,6 +24,7 @@ recordings as interrupted.
 
 Examples:
   termtrail serve --listen 127.0.0.1:8765 --no-auth
+  termtrail serve --listen 127.0.0.1:8765 --no-auth --audit /var/log/termtrail/audit.jsonl
   termtrail serve --listen 127.0.0.1:8443 --no-auth --tls-cert cert.pem --tls-key key.pem
   termtrail serve --listen 127.0.0.1:8765 --no-auth --max-shells 50 --idle-timeout 30m -- bash -l";
 
