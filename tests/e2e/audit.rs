@@ -246,3 +246,34 @@ async fn a_killed_host_leaves_a_verifiable_log_and_a_restart_continues_it() {
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.stderr.contains("audit.jsonl:3 does not verify"), "{r:?}");
 }
+
+#[test]
+fn a_command_call_recording_is_audited_as_sealed() {
+    let d = Dir::new();
+    let audit = d.join("audit.jsonl");
+    let mut server = Server::start(&d, &["--audit", audit.to_str().unwrap()]);
+    let url = format!("ws://{}", server.addr);
+    let r = d.run(&["exec", &url, "--", "echo hi; exit 5"]);
+    assert_eq!(r.code, 5, "{r:?}");
+    wait_until(
+        20,
+        || format!("the seal in {:?}", names(&events(&audit))),
+        || {
+            names(&events(&audit))
+                .contains(&"seal".to_string())
+                .then_some(())
+        },
+    );
+    assert_eq!(server.stop(), 0);
+    let lines = events(&audit);
+    assert_eq!(names(&lines), ["start", "seal", "stop"], "no shell events");
+    let seal = &lines[1];
+    assert!(
+        seal["shell"].as_str().unwrap().starts_with("cmd-"),
+        "{seal}"
+    );
+    assert_eq!(seal["end"]["reason"], "exited");
+    assert_eq!(seal["end"]["code"], 5);
+    let r = d.run(&["verify", "--audit", audit.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{r:?}");
+}
