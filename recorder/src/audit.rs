@@ -99,6 +99,8 @@ struct Shared {
     path: PathBuf,
     failures: AtomicU64,
     head: Mutex<Option<Head>>,
+    /// Asks the shipping thread to ship now (and answer whether all is).
+    ship: Mutex<Option<mpsc::Sender<mpsc::Sender<bool>>>>,
 }
 
 /// An audit log open for appending. Cloneable; every clone writes into the
@@ -127,6 +129,7 @@ impl AuditLog {
             path: path.to_path_buf(),
             failures: AtomicU64::new(0),
             head: Mutex::new(head),
+            ship: Mutex::new(None),
         });
         let (tx, rx) = mpsc::channel::<Job>();
         let writer = Arc::clone(&shared);
@@ -191,6 +194,64 @@ impl AuditLog {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// Ships the log's complete lines to `store` every `every` (see
+    /// [`crate::audit_ship`]) from a thread of its own, until every handle
+    /// is gone; failures are logged and retried at the next interval.
+    pub fn ship_to(&self, store: Arc<dyn termtrail_store::Store>, every: std::time::Duration) {
+        let (tx, rx) = mpsc::channel::<mpsc::Sender<bool>>();
+        let shared = Arc::clone(&self.shared);
+        let mut shipper = crate::audit_ship::Shipper::new(store, &shared.path);
+        let spawned = std::thread::Builder::new()
+            .name("audit-ship".into())
+            .spawn(move || {
+                loop {
+                    let ack = match rx.recv_timeout(every) {
+                        Ok(ack) => Some(ack),
+                        Err(mpsc::RecvTimeoutError::Timeout) => None,
+                        Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                    };
+                    let log = shared
+                        .head
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .as_ref()
+                        .map(|h| h.log.clone());
+                    let ok = match log.map(|log| shipper.ship(&log)) {
+                        Some(Err(e)) => {
+                            tracing::warn!(audit = %shared.path.display(), error = %e, "the audit log could not be shipped to the store; retrying at the next interval");
+                            false
+                        }
+                        _ => true,
+                    };
+                    if let Some(ack) = ack {
+                        let _ = ack.send(ok);
+                    }
+                }
+            });
+        match spawned {
+            Ok(_) => *self.shared.ship.lock().unwrap_or_else(|p| p.into_inner()) = Some(tx),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start shipping the audit log to the store")
+            }
+        }
+    }
+
+    /// Ships what is written now and waits (up to `deadline`); true when it
+    /// is all in the store (or nothing ships). Blocks: not for async code.
+    pub fn flush_shipping(&self, deadline: std::time::Duration) -> bool {
+        let Some(tx) = self
+            .shared
+            .ship
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+        else {
+            return true;
+        };
+        let (ack, done) = mpsc::channel();
+        tx.send(ack).is_ok() && done.recv_timeout(deadline).unwrap_or(false)
     }
 
     fn failed(&self, e: &AuditError) {

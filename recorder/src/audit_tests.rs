@@ -174,3 +174,46 @@ async fn concurrent_callers_are_written_in_order_of_handing_over() {
     }
     assert_eq!(log.failures(), 0);
 }
+
+#[tokio::test]
+async fn shipping_puts_new_lines_in_new_pieces_and_resumes_where_the_store_stands() {
+    use crate::audit_ship::{ShipError, Shipper, piece_key};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let store: Arc<dyn termtrail_store::Store> = Arc::new(termtrail_store::local::LocalStore::new(
+        dir.path().join("store"),
+    ));
+    let log = AuditLog::open(&path).unwrap();
+    let id = log.record(stop(1)).await.unwrap().log;
+    log.record(stop(2)).await.unwrap();
+    let mut shipper = Shipper::new(Arc::clone(&store), &path);
+    assert_eq!(shipper.ship(&id).unwrap(), 1);
+    assert_eq!(shipper.ship(&id).unwrap(), 0, "nothing new");
+    log.record(stop(3)).await.unwrap();
+    // A torn tail is not shipped until it is a line.
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap()
+        .write_all(b"{\"seq\":4,")
+        .unwrap();
+    // A new shipper (a restart) skips what the store holds.
+    let mut again = Shipper::new(Arc::clone(&store), &path);
+    assert_eq!(again.ship(&id).unwrap(), 1);
+    let mut second = Vec::new();
+    store.read(&piece_key(&id, 3), &mut second).unwrap();
+    assert_eq!(lines_of_bytes(&second), 1, "line 3 only: {second:?}");
+    // A piece changed in the store is a conflict, never overwritten.
+    let first = dir.path().join("store").join(piece_key(&id, 1));
+    let text = std::fs::read_to_string(&first).unwrap();
+    std::fs::remove_file(&first).unwrap();
+    std::fs::write(&first, text.replace("shells_left\":1", "shells_left\":9")).unwrap();
+    let e = Shipper::new(Arc::clone(&store), &path)
+        .ship(&id)
+        .unwrap_err();
+    assert!(matches!(e, ShipError::Conflict { offset: 0, .. }), "{e:?}");
+}
+
+fn lines_of_bytes(b: &[u8]) -> usize {
+    b.iter().filter(|&&c| c == b'\n').count()
+}

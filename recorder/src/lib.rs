@@ -25,6 +25,7 @@
 //! ```
 
 pub mod audit;
+pub mod audit_ship;
 pub mod auth;
 pub mod client;
 pub mod exec;

@@ -38,8 +38,9 @@ pub struct HostFlags {
     pub no_auth: bool,
     /// Append every shell start and end, re-attach, takeover and recording
     /// seal (and the host's start and stop) to this hash-chained audit log,
-    /// fsynced line by line; an existing log is continued (see
-    /// `termtrail verify --audit`, docs/audit.md).
+    /// fsynced line by line; an existing log is continued, and a copy goes
+    /// to the store every --upload-interval (see `termtrail verify --audit`,
+    /// docs/audit.md).
     #[arg(long, value_name = "FILE")]
     pub audit: Option<std::path::PathBuf>,
 }
@@ -112,6 +113,10 @@ pub fn run_host(
         .as_deref()
         .map(termtrail_recorder::audit::AuditLog::open)
         .transpose()?;
+    if let Some(log) = &audit {
+        // The store gets a copy, in create-only pieces (docs/audit.md).
+        log.ship_to(Arc::clone(dest.store()), h.upload_interval);
+    }
     let opts = ServeOptions {
         destination: dest.clone(),
         max_shells: usize::from(max_shells),

@@ -2,8 +2,9 @@
 //! `termtrail_format::audit::verify_with`, as one line for a person or one
 //! JSON object, and the exit status of its verdict.
 
-use std::io::BufReader;
+use std::io::{BufReader, Cursor, Read};
 use std::path::Path;
+use std::sync::Arc;
 
 use serde_json::json;
 use termtrail_format::audit::{Anchor, AuditReport, AuditVerdict, verify_with, visible};
@@ -14,7 +15,15 @@ use crate::exit::Exit;
 /// status and the line to print.
 pub fn verify_audit(file: &Path, anchor: Option<&Anchor>, json: bool) -> (Exit, String) {
     let name = visible(&file.display().to_string());
-    let report = match std::fs::File::open(file) {
+    let text = file.to_string_lossy();
+    let opened: Result<Box<dyn Read>, String> = if text.starts_with("s3://") || file.is_dir() {
+        pieces(&text).map(|p| Box::new(p) as Box<dyn Read>)
+    } else {
+        std::fs::File::open(file)
+            .map(|f| Box::new(f) as Box<dyn Read>)
+            .map_err(|e| e.to_string())
+    };
+    let report = match opened {
         Ok(f) => verify_with(BufReader::new(f), anchor),
         Err(e) => {
             let message = format!("cannot read: {e}");
@@ -33,6 +42,67 @@ pub fn verify_audit(file: &Path, anchor: Option<&Anchor>, json: bool) -> (Exit, 
         render_human(&name, &report)
     };
     (exit, text)
+}
+
+/// The shipped pieces of one log under `location` (a directory or an
+/// `s3://` URL naming `…/audit/<log id>/`), read in key order as one log.
+fn pieces(location: &str) -> Result<Pieces, String> {
+    let store = termtrail_store::Location::parse(location)
+        .and_then(|l| l.open())
+        .map_err(|e| e.to_string())?;
+    let keys: Vec<String> = store
+        .list("", None)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|o| o.key)
+        .collect();
+    if keys.is_empty() {
+        return Err("no audit pieces there".into());
+    }
+    if let Some(bad) = keys.iter().find(|k| !is_piece_name(k)) {
+        return Err(format!(
+            "{} is not an audit piece (NNNNNNNNNNNNNNNNNNNN.jsonl); name the directory of one log's pieces",
+            visible(bad)
+        ));
+    }
+    let mut keys = keys;
+    keys.sort();
+    Ok(Pieces {
+        store,
+        keys: keys.into_iter(),
+        current: Cursor::new(Vec::new()),
+    })
+}
+
+fn is_piece_name(key: &str) -> bool {
+    key.strip_suffix(".jsonl")
+        .is_some_and(|n| n.len() == 20 && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Pieces read one after the other (one piece in memory at a time).
+struct Pieces {
+    store: Arc<dyn termtrail_store::Store>,
+    keys: std::vec::IntoIter<String>,
+    current: Cursor<Vec<u8>>,
+}
+
+impl Read for Pieces {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            let n = self.current.read(buf)?;
+            if n > 0 {
+                return Ok(n);
+            }
+            let Some(key) = self.keys.next() else {
+                return Ok(0);
+            };
+            let mut bytes = Vec::new();
+            self.store
+                .read(&key, &mut bytes)
+                .map_err(std::io::Error::other)?;
+            self.current = Cursor::new(bytes);
+        }
+    }
 }
 
 fn exit_of(v: &AuditVerdict) -> Exit {

@@ -226,6 +226,45 @@ async fn a_killed_host_leaves_a_verifiable_log_and_a_restart_continues_it() {
         "{r:?}"
     );
 
+    // The store holds the log in create-only pieces: the restarted host
+    // shipped everything, lines from before the kill included; a third run
+    // adds a piece; the pieces verify as one log, and one missing shows.
+    let mut third = Server::start(&d, &["--audit", &audit_s]);
+    assert!(crate::util::http_get(&third.addr, "/healthz").contains("ok"));
+    assert_eq!(third.stop(), 0);
+    let log_id = before[0]["log"].as_str().unwrap();
+    let pieces = d.join("store").join("audit").join(log_id);
+    let mut names_of: Vec<String> = std::fs::read_dir(&pieces)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names_of.sort();
+    assert_eq!(
+        names_of,
+        ["00000000000000000001.jsonl", "00000000000000000006.jsonl"]
+    );
+    let shipped: Vec<u8> = names_of
+        .iter()
+        .flat_map(|n| std::fs::read(pieces.join(n)).unwrap())
+        .collect();
+    assert_eq!(
+        shipped,
+        std::fs::read(&audit).unwrap(),
+        "the pieces are the log"
+    );
+    let pieces_s = pieces.to_str().unwrap();
+    let r = d.run(&["verify", "--audit", pieces_s]);
+    assert_eq!(r.code, 0, "{r:?}");
+    // 8 lines: the torn bytes and their newline make one.
+    assert!(
+        r.stdout.contains("audit log intact, 8 line(s): seq 1-7"),
+        "{r:?}"
+    );
+    std::fs::remove_file(pieces.join(&names_of[0])).unwrap();
+    let r = d.run(&["verify", "--audit", pieces_s]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stdout.contains("seq 6 where 1 was expected"), "{r:?}");
+
     // A damaged log is refused at start, with the line.
     let text = std::fs::read_to_string(&audit).unwrap();
     std::fs::write(

@@ -175,6 +175,12 @@ pub(crate) async fn stopped(host: &HostState, shells_left: usize) {
     if let Ok(head) = log.record(stop).await {
         tracing::info!(audit = %log.path().display(), head = %format!("{}:{}", head.seq, head.hash), "audit log closed; keep its head to check it later with verify --audit-head");
     }
+    let shipping = log.clone();
+    let deadline = std::time::Duration::from_secs(30);
+    let shipped = tokio::task::spawn_blocking(move || shipping.flush_shipping(deadline)).await;
+    if !matches!(shipped, Ok(true)) {
+        tracing::warn!(audit = %log.path().display(), "the audit log's last lines are not in the store yet; the next start ships them");
+    }
 }
 
 /// The audit counter for `/metrics`.
