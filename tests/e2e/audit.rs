@@ -316,3 +316,45 @@ fn a_command_call_recording_is_audited_as_sealed() {
     let r = d.run(&["verify", "--audit", audit.to_str().unwrap()]);
     assert_eq!(r.code, 0, "{r:?}");
 }
+
+#[test]
+fn with_an_s3_store_the_log_is_shipped_and_verifies_there() {
+    use crate::util::{Moto, run_s3, tt};
+    let Some(moto) = Moto::start() else { return };
+    moto.make_bucket("recs");
+    let d = Dir::new();
+    let ep = moto.endpoint();
+    let audit = d.join("audit.jsonl");
+    let serve = tt(
+        &d,
+        &ep,
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--no-auth",
+            "--store",
+            "s3://recs/hosts",
+            "--audit",
+            audit.to_str().unwrap(),
+            "--",
+            "true",
+        ],
+    );
+    let mut serve = Server::spawn(serve, &d.join("store"));
+    assert!(crate::util::http_get(&serve.addr, "/healthz").contains("ok"));
+    assert_eq!(serve.stop(), 0);
+    let lines = events(&audit);
+    assert_eq!(names(&lines), ["start", "stop"]);
+    let log_id = lines[0]["log"].as_str().unwrap();
+    let keys = moto.all_keys("recs");
+    let piece = format!("hosts/audit/{log_id}/00000000000000000001.jsonl");
+    assert!(keys.contains(&piece), "{keys:?}");
+    let url = format!("s3://recs/hosts/audit/{log_id}/");
+    let r = run_s3(&d, &ep, &["verify", "--audit", &url]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("audit log intact, 2 line(s)"), "{r:?}");
+    // Pieces are named per log: the prefix of every log is not one log.
+    let r = run_s3(&d, &ep, &["verify", "--audit", "s3://recs/hosts/audit/"]);
+    assert_eq!(r.code, 2, "a prefix of several logs is not one log: {r:?}");
+}
