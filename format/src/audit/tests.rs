@@ -280,6 +280,12 @@ fn empty_files_and_other_files_are_not_audit_logs() {
         verify(&b"hello\nworld\n"[..]).verdict,
         AuditVerdict::NotAuditLog { .. }
     ));
+    for other in [&b"hello\nworld"[..], b"hello"] {
+        assert!(
+            matches!(verify(other).verdict, AuditVerdict::NotAuditLog { .. }),
+            "{other:?}"
+        );
+    }
     // A broken first line before intact ones is tampering, not another file.
     let mut lines = lines_of(LOG, 3);
     lines[0] = b"garbage\n".to_vec();

@@ -312,28 +312,9 @@ pub fn verify_with(mut reader: impl BufRead, anchor: Option<&Anchor>) -> AuditRe
             return report;
         }
         if line.last() != Some(&b'\n') {
-            // The last bytes, without a newline: a torn write, unless they
-            // follow complete lines that are not.
-            report.verdict = match &suspect {
-                Some(s) if !s.torn_like => AuditVerdict::Tampered {
-                    line: s.first_line,
-                    reason: s.reason.clone(),
-                },
-                Some(s) => AuditVerdict::Torn(Torn {
-                    intact_up_to: report.head.as_ref().map_or(0, |h| h.seq),
-                    bytes: s.bytes + line.len() as u64,
-                    completable: false,
-                }),
-                None => {
-                    let mut whole = line.clone();
-                    whole.push(b'\n');
-                    AuditVerdict::Torn(Torn {
-                        intact_up_to: report.head.as_ref().map_or(0, |h| h.seq),
-                        bytes: line.len() as u64,
-                        completable: check(&whole, &expect).is_ok(),
-                    })
-                }
-            };
+            let head_seq = report.head.as_ref().map_or(0, |h| h.seq);
+            report.verdict =
+                torn_verdict(suspect.as_ref(), &line, &expect, head_seq, saw_audit_line);
             return finish_anchor(report, anchor, anchor_seen);
         }
         let checked = check(&line, &expect);
@@ -370,12 +351,8 @@ pub fn verify_with(mut reader: impl BufRead, anchor: Option<&Anchor>) -> AuditRe
                     }
                     anchor_seen = true;
                 }
-                report.first_time.get_or_insert_with(|| good.time.clone());
-                report.last_time = Some(good.time);
-                report.last_event = Some(good.event);
-                report.end_offset = offset;
-                report.head = Some(good.head.clone());
-                expect = Expect::After(good.head);
+                expect = Expect::After(good.head.clone());
+                report.accept(good, offset);
             }
             None => {
                 if let Some(s) = &mut suspect {
@@ -386,23 +363,78 @@ pub fn verify_with(mut reader: impl BufRead, anchor: Option<&Anchor>) -> AuditRe
             }
         }
     }
-    report.verdict = match suspect {
-        None if report.lines == 0 => AuditVerdict::NotAuditLog {
+    report.verdict = end_verdict(suspect, report.lines, saw_audit_line);
+    if report.verdict != AuditVerdict::Intact {
+        return report;
+    }
+    finish_anchor(report, anchor, anchor_seen)
+}
+
+impl AuditReport {
+    /// `good` is the new head, its line ending at `offset`.
+    fn accept(&mut self, good: Good, offset: u64) {
+        self.first_time.get_or_insert_with(|| good.time.clone());
+        self.last_time = Some(good.time);
+        self.last_event = Some(good.event);
+        self.end_offset = offset;
+        self.head = Some(good.head);
+    }
+}
+
+/// The verdict when the file ends in `line`, bytes without a newline: a
+/// torn write, unless complete lines before them are not (after `head_seq`,
+/// the last intact line; `saw` whether any line looked like an audit line).
+fn torn_verdict(
+    suspect: Option<&Suspect>,
+    line: &[u8],
+    expect: &Expect,
+    head_seq: u64,
+    saw: bool,
+) -> AuditVerdict {
+    match suspect {
+        Some(s) if !saw => AuditVerdict::NotAuditLog {
+            reason: format!("line {} is not an audit line ({})", s.first_line, s.reason),
+        },
+        Some(s) if !s.torn_like => AuditVerdict::Tampered {
+            line: s.first_line,
+            reason: s.reason.clone(),
+        },
+        Some(s) => AuditVerdict::Torn(Torn {
+            intact_up_to: head_seq,
+            bytes: s.bytes + line.len() as u64,
+            completable: false,
+        }),
+        // Not even the start of a line: another kind of file.
+        None if head_seq == 0 && line.first() != Some(&b'{') => AuditVerdict::NotAuditLog {
+            reason: "its only line is not an audit line".into(),
+        },
+        None => {
+            let mut whole = line.to_vec();
+            whole.push(b'\n');
+            AuditVerdict::Torn(Torn {
+                intact_up_to: head_seq,
+                bytes: line.len() as u64,
+                completable: check(&whole, expect).is_ok(),
+            })
+        }
+    }
+}
+
+/// The verdict at the end of a file of `lines` lines, all complete.
+fn end_verdict(suspect: Option<Suspect>, lines: u64, saw: bool) -> AuditVerdict {
+    match suspect {
+        None if lines == 0 => AuditVerdict::NotAuditLog {
             reason: "the file is empty".into(),
         },
         None => AuditVerdict::Intact,
-        Some(s) if !saw_audit_line => AuditVerdict::NotAuditLog {
+        Some(s) if !saw => AuditVerdict::NotAuditLog {
             reason: format!("line {} is not an audit line ({})", s.first_line, s.reason),
         },
         Some(s) => AuditVerdict::Tampered {
             line: s.first_line,
             reason: s.reason,
         },
-    };
-    if report.verdict != AuditVerdict::Intact {
-        return report;
     }
-    finish_anchor(report, anchor, anchor_seen)
 }
 
 impl Suspect {
@@ -426,7 +458,9 @@ fn accounts_for(good: &Good, s: &Suspect) -> bool {
 
 /// An anchor the chain never reached: lines were cut from the end.
 fn finish_anchor(mut report: AuditReport, anchor: Option<&Anchor>, seen: bool) -> AuditReport {
+    let checked = matches!(report.verdict, AuditVerdict::Intact | AuditVerdict::Torn(_));
     if let Some(a) = anchor
+        && checked
         && !seen
     {
         let last = report.head.as_ref().map_or(0, |h| h.seq);
