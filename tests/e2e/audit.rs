@@ -358,3 +358,31 @@ fn with_an_s3_store_the_log_is_shipped_and_verifies_there() {
     let r = run_s3(&d, &ep, &["verify", "--audit", "s3://recs/hosts/audit/"]);
     assert_eq!(r.code, 2, "a prefix of several logs is not one log: {r:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shells_ended_by_a_stopping_host_are_audited_as_terminated() {
+    let d = Dir::new();
+    let audit = d.join("audit.jsonl");
+    let mut server = Server::start(&d, &["--audit", audit.to_str().unwrap()]);
+    let (mut a, _) = open(&server.url("t1")).await;
+    stdin(&mut a, "echo up-$((3+3))\n").await;
+    read_until(&mut a, "up-6").await;
+    assert_eq!(server.stop(), 0);
+    let lines = events(&audit);
+    assert_eq!(
+        names(&lines),
+        [
+            "start",
+            "shell_start",
+            "terminate",
+            "shell_end",
+            "seal",
+            "stop"
+        ]
+    );
+    assert_eq!(lines[2]["shell"], "t1");
+    assert_eq!(lines[2]["reason"], "the host is shutting down");
+    assert_eq!(lines[3]["end"]["reason"], "interrupted");
+    let r = d.run(&["verify", "--audit", audit.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{r:?}");
+}

@@ -155,6 +155,16 @@ fn ended_events(
     events
 }
 
+/// `terminate` of `shell` by the host itself, for `reason`.
+pub(crate) fn terminate_event(shell: &dyn super::backend::Shell, reason: &str) -> AuditEvent {
+    AuditEvent::Terminate(termtrail_format::audit::Terminate {
+        session: shell.session_id().to_string(),
+        shell: shell.shell_id().to_string(),
+        by: None,
+        reason: reason.to_string(),
+    })
+}
+
 /// `start` of this host, listening on `listen`.
 pub(crate) fn start_event(listen: Option<String>) -> AuditEvent {
     AuditEvent::Start(termtrail_format::audit::ServerStart {

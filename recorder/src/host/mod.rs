@@ -71,6 +71,7 @@ where
         shutdown.await;
         tracing::info!("shutting down: closing clients and ending shells");
         for s in stopping.shells.all() {
+            stopping.audit(audit::terminate_event(&*s, "the host is shutting down"));
             s.att().kick(Kick::Shutdown);
             s.shutdown();
         }
