@@ -3,13 +3,13 @@
 //! | code  | name                  | meaning, by subcommand |
 //! | ----- | --------------------- | ---------------------- |
 //! | 0     | [`Exit::SUCCESS`]     | done: recordings intact and sealed (`verify`, `ls --verify`, `export`), a hit (`grep`), sealed or already sealed (`recover`), nothing left in the spool (`upload`, `serve`, `proxy`), a detach (`attach`) |
-//! | 1     | [`Exit::TAMPERED`]    | a recording does not verify: `verify`, `ls --verify`, `export` (refused, or forced), `recover` (left untouched), `play` (playback stopped at the damage), `snapshot` (a moment after the damage); `verify --store`: a journal problem |
+//! | 1     | [`Exit::TAMPERED`]    | a recording or an audit log (`verify --audit`) does not verify: `verify`, `ls --verify`, `export` (refused, or forced), `recover` (left untouched), `play` (playback stopped at the damage), `snapshot` (a moment after the damage); `verify --store`: a journal problem |
 //! | 1     | [`Exit::NO_MATCH`]    | `grep`: no hit |
 //! | 1     | [`Exit::TAKEN_OVER`]  | `attach`: another client took the shell over |
 //! | 1     | [`Exit::DENIED`]      | `policy check`: the policy denies the request (0: it allows it) |
 //! | 2     | [`Exit::ERROR`]       | every subcommand: an error (a file could not be read or is not a recording, a malformed policy or schema, the host refused or could not be reached, …) and usage errors (clap exits with 2 itself) |
 //! | 2     | [`Exit::NOT_UPLOADED`]| `upload`, `rec`, `serve`, `proxy` with an S3 store: recordings are still in the local spool |
-//! | 3     | [`Exit::UNSEALED`]    | `verify`: intact but unsealed (truncated, or the recorder crashed) |
+//! | 3     | [`Exit::UNSEALED`]    | `verify`: intact but unsealed (truncated, or the recorder crashed); `verify --audit`: intact up to a torn last line |
 //! | 125   | [`Exit::REC_FAILED`]  | `rec`: termtrail itself failed (the file keeps every chunk written so far) |
 //! | other | [`Exit::of_child`]    | `rec`, `attach`, `exec`: the recorded command's, the remote shell's or the remote command's own status (`rec`: 128+N when killed by signal N; `exec`: 124 when the host stopped the command at `--timeout`) |
 //!
@@ -46,6 +46,11 @@ impl Exit {
     /// Passes on the exit status of a command termtrail ran (its low byte).
     pub fn of_child(code: i32) -> Exit {
         Exit(u8::try_from(code & 0xff).unwrap_or(255))
+    }
+
+    /// The number the process exits with.
+    pub fn code(self) -> u8 {
+        self.0
     }
 
     /// The status for a `verify` verdict.

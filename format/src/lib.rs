@@ -14,6 +14,9 @@
 //! - [`reader`]: the one verifying reader every consumer uses; it pushes only
 //!   verified events into a [`reader::ReadSink`] and reports damage.
 //!
+//! - [`audit`]: the hash-chained audit log of a shell host (JSON Lines),
+//!   its events and its streaming verifier (specified in `docs/audit.md`).
+//!
 //! The byte-level specification is `docs/format.md`.
 //!
 //! ```
@@ -38,6 +41,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod audit;
 pub mod cast;
 pub mod chain;
 pub mod event;

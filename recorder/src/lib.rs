@@ -9,8 +9,9 @@
 //! an upstream host ([`upstream`]: AgentCore, terminado); the clients
 //! `attach` and `exec` ([`client`], [`exec`], [`tls`], [`sigv4`]); who a
 //! client is ([`auth`]) and what it may do ([`policy`]: Cedar decisions,
-//! the proxy's environments file). Where recordings go is the store
-//! crate's ([`termtrail_store::destination::Destination`]).
+//! the proxy's environments file); the host's hash-chained audit log
+//! ([`audit`]). Where recordings go is the store crate's
+//! ([`termtrail_store::destination::Destination`]).
 //!
 //! ```no_run
 //! use termtrail_recorder::rec::{RecOptions, record};
@@ -24,6 +25,8 @@
 //! # Ok::<(), termtrail_recorder::rec::RecError>(())
 //! ```
 
+pub mod audit;
+pub mod audit_ship;
 pub mod auth;
 pub mod client;
 pub mod exec;

@@ -42,6 +42,13 @@ pub struct HostFlags {
     pub access: HostAccessArgs,
     #[command(flatten)]
     pub redact: RedactArgs,
+    /// Append every shell start and end, re-attach, takeover and recording
+    /// seal (and the host's start and stop) to this hash-chained audit log,
+    /// fsynced line by line; an existing log is continued, and a copy goes
+    /// to the store every --upload-interval (see `termtrail verify --audit`,
+    /// docs/audit.md).
+    #[arg(long, value_name = "FILE")]
+    pub audit: Option<std::path::PathBuf>,
 }
 
 /// glibc raises its mmap threshold each time a large block is freed, so with
@@ -104,6 +111,15 @@ pub fn run_host(
         },
     )?);
     let where_to = dest.describe_store();
+    let audit = h
+        .audit
+        .as_deref()
+        .map(termtrail_recorder::audit::AuditLog::open)
+        .transpose()?;
+    if let Some(log) = &audit {
+        // The store gets a copy, in create-only pieces (docs/audit.md).
+        log.ship_to(Arc::clone(dest.store()), h.upload_interval);
+    }
     let opts = ServeOptions {
         destination: dest.clone(),
         max_shells: usize::from(max_shells),
@@ -118,6 +134,7 @@ pub fn run_host(
         shutdown_deadline: Duration::from_secs(10),
         strict: h.strict,
         redaction: h.redact.redaction(),
+        audit,
     };
     let acceptor = h.tls.acceptor()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -23,6 +23,7 @@ pub mod serve;
 pub mod snapshot;
 pub mod upload;
 pub mod verify;
+pub mod verify_audit;
 
 use clap::{Parser, Subcommand};
 

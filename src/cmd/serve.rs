@@ -57,6 +57,7 @@ Examples:
       --auth jwt --jwt-jwks jwks.json --policy team.cedar --environment production
   termtrail serve --listen 0.0.0.0:8443 --tls-cert cert.pem --tls-key key.pem \\
       --auth jwt,iam --jwt-jwks jwks.json --iam-server-id shells.example.com --iam-region eu-west-1
+  termtrail serve --listen 127.0.0.1:8765 --no-auth --audit /var/log/termtrail/audit.jsonl
   termtrail serve --listen 127.0.0.1:8765 --no-auth --max-shells 50 --idle-timeout 30m -- bash -l
   termtrail serve --listen 127.0.0.1:8765 --no-auth --redact 'ghp=ghp_[A-Za-z0-9]{36}'";
 

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 use clap::Args;
+use termtrail_format::audit::Anchor;
 use termtrail_format::sign::PublicKey;
 use termtrail_player::verify::{Verdict, verify_named};
 use termtrail_store::Location;
@@ -23,6 +24,16 @@ Exit status (the worst over all files):
   3  intact but unsealed (truncated, or the recorder crashed): everything up to
      the reported time is verified
 
+With --audit, the file is a host's audit log (serve/proxy --audit) and the
+codes mean: 0 every line is in the hash chain; 1 a line was changed,
+removed, inserted, duplicated, reordered or spliced in from another log (or
+the line --audit-head names is missing or different); 2 not an audit log,
+or unreadable; 3 intact up to a torn last line (the host crashed mid-write;
+it keeps those bytes and accounts for them when it opens the log again).
+A chain alone cannot show lines cut from the end, nor a changed last line:
+compare the head the verifier prints with one recorded elsewhere
+(--audit-head SEQ:SHA256). docs/audit.md specifies the format and checks.
+
 With --store, every recording in the store is verified, and the journals of
 seals the recorders kept there are checked against it: a recording whose
 journaled seal is missing (deleted), different (replaced), or journal entries
@@ -35,13 +46,15 @@ Examples:
   termtrail verify --json ~/.local/share/termtrail/recordings/2026/11/*/*/*/*/*.cast.zst
   termtrail verify --key recorder.key.pub session.cast.zst
   termtrail verify --store s3://audit-recordings/prod
-  termtrail verify --store s3://audit-recordings/prod --since 7d";
+  termtrail verify --store s3://audit-recordings/prod --since 7d
+  termtrail verify --audit /var/log/termtrail/audit.jsonl
+  termtrail verify --audit audit.jsonl --audit-head 1042:9f2c…(64 hex) --json";
 
 /// `verify` arguments.
 #[derive(Args, Debug)]
 pub struct VerifyArgs {
     /// Recordings to verify (files or s3:// URLs).
-    #[arg(required_unless_present = "store", value_name = "FILE")]
+    #[arg(required_unless_present_any = ["store", "audit"], value_name = "FILE")]
     pub files: Vec<PathBuf>,
     /// Verify a whole store: every recording, and the journals of seals that
     /// show a recording deleted or replaced.
@@ -59,10 +72,24 @@ pub struct VerifyArgs {
     /// Require a valid signature by this public key (FILE.pub from keygen).
     #[arg(long, value_name = "PUBKEY")]
     pub key: Option<PathBuf>,
+    /// Verify a host's audit log (serve/proxy --audit FILE) instead of
+    /// recordings.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["files", "store", "key", "since"])]
+    pub audit: Option<PathBuf>,
+    /// With --audit: the log must hold this line (SEQ:SHA256, a head printed
+    /// by an earlier verify or the host's stop), which shows lines cut from
+    /// the end and a changed last line.
+    #[arg(long, value_name = "SEQ:SHA256", requires = "audit")]
+    pub audit_head: Option<Anchor>,
 }
 
 /// Runs `verify`: the worst verdict is the status.
 pub fn run(a: VerifyArgs) -> Result<Exit> {
+    if let Some(file) = &a.audit {
+        let (exit, line) = super::verify_audit::verify_audit(file, a.audit_head.as_ref(), a.json);
+        writeln!(io::stdout().lock(), "{line}")?;
+        return Ok(exit);
+    }
     let key = a.key.as_deref().map(PublicKey::load).transpose()?;
     let mut verdicts = Vec::new();
     let stdout = io::stdout();

@@ -104,6 +104,11 @@ async fn the_policy_decides_every_connect_and_command_in_production() {
     let jwks = d.join("jwks.json");
     keys(&py, d.path(), &jwks, &["rs1"]);
     let mut flags = policy_flags(&jwks);
+    let audit_log = d.join("audit.jsonl");
+    flags.extend([
+        "--audit".to_string(),
+        audit_log.to_string_lossy().into_owned(),
+    ]);
     flags.extend(
         [
             "--environment",
@@ -208,8 +213,7 @@ async fn the_policy_decides_every_connect_and_command_in_production() {
     // lets open shells.
     let (got, body) = connect_as(&server.url("glass"), &carl, Some("INC-4211"))
         .await
-        .err()
-        .expect("another principal re-attaching");
+        .expect_err("another principal re-attaching");
     assert_eq!(got, 403, "{body}");
     assert!(
         body["message"]
@@ -276,10 +280,65 @@ async fn the_policy_decides_every_connect_and_command_in_production() {
             .unwrap()
     };
     assert!(count("termtrail_access_denied_total") >= 10, "{metrics}");
-    assert_eq!(count("termtrail_break_glass_grants_total"), 2, "{metrics}");
+    assert_eq!(count("termtrail_break_glass_grants_total"), 1, "{metrics}");
     // Tokens never reach the log.
     let log = server.log.lock().unwrap().clone();
     assert!(!log.contains(&ann[..40]), "{log}");
+
+    // Every decision is in the audit log, which verifies intact.
+    let mut server = server;
+    assert_eq!(server.stop(), 0);
+    let text = std::fs::read_to_string(&audit_log).unwrap();
+    assert!(!text.contains(&ann[..40]), "no token in the audit log");
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let decisions: Vec<&Value> = lines.iter().filter(|l| l["event"] == "decision").collect();
+    // 7 refused shells, bob again, the glass shell, carl's re-attach; 5 commands.
+    assert_eq!(decisions.len(), 15, "{text}");
+    let find = |pred: &dyn Fn(&Value) -> bool| -> &Value {
+        decisions
+            .iter()
+            .find(|d| pred(d))
+            .unwrap_or_else(|| panic!("no such decision in {text}"))
+    };
+    let d1 = find(&|d| d["principal"] == "bob" && d["action"] == "OpenShell");
+    assert_eq!(d1["allowed"], false);
+    assert_eq!(
+        d1["policies"],
+        json!(["production-shells-need-break-glass"]),
+        "{d1}"
+    );
+    assert_eq!(d1["environment"], "production");
+    assert_eq!(d1["groups"], json!(["developers"]));
+    let d2 = find(&|d| d["principal"] == "ann" && d["allowed"] == true);
+    assert_eq!(d2["break_glass"], "INC-4211 agent stuck", "{d2}");
+    assert_eq!(d2["policies"], json!(["oncall-break-glass"]), "{d2}");
+    assert_eq!(d2["shell"], "glass");
+    let d3 = find(&|d| d["principal"] == "carl");
+    assert_eq!(d3["allowed"], false);
+    assert!(
+        d3["reason"].as_str().unwrap().contains("another principal"),
+        "{d3}"
+    );
+    let d4 = find(&|d| d["principal"] == "" && d["action"] == "RunCommand");
+    assert!(
+        d4["reason"].as_str().unwrap().contains("TokenExpired"),
+        "{d4}"
+    );
+    let d5 = find(&|d| d["principal"] == "olga" && d["action"] == "RunCommand");
+    assert_eq!(d5["allowed"], true);
+    assert_eq!(d5["policies"], json!(["operators-run-commands"]));
+    let start = lines
+        .iter()
+        .find(|l| l["event"] == "shell_start")
+        .expect("shell_start");
+    assert_eq!(start["principal"], "ann");
+    assert_eq!(start["auth"], "jwt");
+    assert_eq!(start["break_glass"], "INC-4211 agent stuck");
+    let r = d.run(&["verify", "--audit", &audit_log.to_string_lossy()]);
+    assert_eq!(r.code, 0, "{r:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -308,8 +367,7 @@ async fn in_dev_developers_open_shells_without_break_glass_and_without_a_deadlin
     assert!(h.get("reason").is_none(), "{h}");
     let (got, body) = connect_as(&server.url("dev2"), &olga, None)
         .await
-        .err()
-        .expect("operators have no shells in dev");
+        .expect_err("operators have no shells in dev");
     assert_eq!(got, 403, "{body}");
     assert!(
         body["message"]

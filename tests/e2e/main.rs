@@ -3,6 +3,7 @@
 
 mod access;
 mod attach;
+mod audit;
 mod auth;
 mod auth_iam;
 mod grep;

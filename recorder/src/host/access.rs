@@ -18,7 +18,8 @@ use super::metrics::add;
 use super::state::HostState;
 use crate::auth::Identity;
 use crate::header::unix_now;
-use crate::policy::{Action, Environments, Policy, PolicyError, Reloadable, Request, Verdict};
+use crate::policy::{Action, Environments, PolicyError, Reloadable, Request, Verdict};
+use termtrail_format::audit::{AuditEvent, Decision};
 
 /// The header a client states a break-glass reason in.
 pub const BREAK_GLASS_HEADER: &str = "x-termtrail-break-glass";
@@ -76,8 +77,6 @@ pub(crate) struct Grant {
     pub(crate) break_glass: Option<String>,
     /// When the grant ends: set when it holds only because of break-glass.
     pub(crate) until: Option<Duration>,
-    /// The policies that decided.
-    pub(crate) policies: Vec<String>,
 }
 
 /// The break-glass reason the client stated, if any; a refusal when it is
@@ -113,20 +112,37 @@ pub(crate) struct Ask<'a> {
     pub(crate) action: Action,
     pub(crate) runtime: &'a str,
     pub(crate) session: Option<&'a str>,
+    pub(crate) shell: Option<&'a str>,
     pub(crate) peer: SocketAddr,
     pub(crate) headers: &'a HeaderMap,
 }
 
 /// Decides `ask`: the grant, or the client's refusal (403, or 400 for a
-/// malformed break-glass header).
+/// malformed break-glass header). Every decision goes to the audit log.
 pub(crate) fn decide(host: &HostState, ask: &Ask<'_>) -> Result<Grant, Box<Response>> {
     let access = &host.opts.access;
-    let reason = stated_reason(ask.headers)?;
+    let reason = match stated_reason(ask.headers) {
+        Ok(r) => r,
+        Err(resp) => {
+            let why = "malformed break-glass header";
+            audit(host, ask, None, false, Vec::new(), Some(why), None);
+            return Err(resp);
+        }
+    };
     let Some(policy) = access.policy.as_ref().map(Reloadable::current) else {
+        let environment = access.environment_of(ask.runtime);
+        audit(
+            host,
+            ask,
+            environment,
+            true,
+            Vec::new(),
+            None,
+            reason.as_deref(),
+        );
         return Ok(Grant {
-            break_glass: None,
+            break_glass: reason,
             until: None,
-            policies: Vec::new(),
         });
     };
     let environment = access.environment_of(ask.runtime);
@@ -138,8 +154,22 @@ pub(crate) fn decide(host: &HostState, ask: &Ask<'_>) -> Result<Grant, Box<Respo
         ..Request::new(ask.identity, ask.action, ask.runtime, unix_now())
     };
     let verdict = policy.decide_for(&request);
+    if !verdict.decision.errors.is_empty() {
+        // Policies Cedar skipped for this request: the operator should know.
+        tracing::warn!(errors = ?verdict.decision.errors, "policies could not be evaluated for a request (skipped)");
+    }
     if verdict.decision.allowed {
         let glass = verdict.needs_break_glass;
+        let policies = verdict.decision.policies.clone();
+        audit(
+            host,
+            ask,
+            environment,
+            true,
+            policies,
+            None,
+            reason.as_deref(),
+        );
         if glass {
             add(&host.metrics.break_glass, 1);
             tracing::warn!(principal = %ask.identity.principal, action = ask.action.as_str(), runtime = ask.runtime, "break-glass grant");
@@ -148,11 +178,20 @@ pub(crate) fn decide(host: &HostState, ask: &Ask<'_>) -> Result<Grant, Box<Respo
             // A reason given is recorded even when it was not needed.
             break_glass: reason,
             until: glass.then_some(access.break_glass_duration),
-            policies: verdict.decision.policies,
         });
     }
     add(&host.metrics.denied, 1);
-    let message = denial(&policy, &verdict, ask, environment, reason.is_some());
+    let message = denial(&verdict, ask, environment, reason.is_some());
+    let policies = verdict.decision.policies.clone();
+    audit(
+        host,
+        ask,
+        environment,
+        false,
+        policies,
+        Some(&message),
+        reason.as_deref(),
+    );
     tracing::info!(principal = %ask.identity.principal, action = ask.action.as_str(), runtime = ask.runtime, "denied: {message}");
     Err(Box::new(refuse(
         StatusCode::FORBIDDEN,
@@ -166,11 +205,15 @@ pub(crate) fn decide(host: &HostState, ask: &Ask<'_>) -> Result<Grant, Box<Respo
 pub(crate) fn may_rejoin(
     host: &HostState,
     shell: &dyn Shell,
-    identity: &Identity,
+    ask: &Ask<'_>,
 ) -> Result<(), Box<Response>> {
+    let identity = ask.identity;
     match shell.att().owner() {
         Some(owner) if owner != identity.principal => {
             add(&host.metrics.denied, 1);
+            let why = "the shell was opened by another principal";
+            let environment = host.opts.access.environment_of(ask.runtime);
+            audit(host, ask, environment, false, Vec::new(), Some(why), None);
             tracing::info!(principal = %identity.principal, session = %shell.session_id(), shell = %shell.shell_id(), "denied: the shell belongs to another principal");
             Err(Box::new(refuse(
                 StatusCode::FORBIDDEN,
@@ -206,9 +249,60 @@ fn human(d: Duration) -> String {
     }
 }
 
+/// Audits a request refused before it had an identity (HTTP 401/503).
+pub(crate) fn audit_unauthenticated(
+    host: &HostState,
+    action: Action,
+    runtime: &str,
+    peer: SocketAddr,
+    why: &str,
+) {
+    host.audit(AuditEvent::Decision(Decision {
+        principal: String::new(),
+        auth: String::new(),
+        groups: Vec::new(),
+        action: action.as_str().into(),
+        runtime: runtime.to_string(),
+        environment: None,
+        session: None,
+        shell: None,
+        source: Some(peer.to_string()),
+        allowed: false,
+        policies: Vec::new(),
+        reason: Some(format!("not authenticated: {why}")),
+        break_glass: None,
+    }));
+}
+
+/// Writes the decision on `ask` to the audit log.
+fn audit(
+    host: &HostState,
+    ask: &Ask<'_>,
+    environment: Option<&str>,
+    allowed: bool,
+    policies: Vec<String>,
+    reason: Option<&str>,
+    break_glass: Option<&str>,
+) {
+    host.audit(AuditEvent::Decision(Decision {
+        principal: ask.identity.principal.clone(),
+        auth: ask.identity.method.as_str().into(),
+        groups: ask.identity.groups.clone(),
+        action: ask.action.as_str().into(),
+        runtime: ask.runtime.to_string(),
+        environment: environment.map(str::to_string),
+        session: ask.session.map(str::to_string),
+        shell: ask.shell.map(str::to_string),
+        source: Some(ask.peer.to_string()),
+        allowed,
+        policies,
+        reason: reason.map(str::to_string),
+        break_glass: break_glass.map(str::to_string),
+    }));
+}
+
 /// Why a request was denied, and what would help.
 fn denial(
-    _policy: &Policy,
     verdict: &Verdict,
     ask: &Ask<'_>,
     environment: Option<&str>,

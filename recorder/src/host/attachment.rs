@@ -87,6 +87,8 @@ pub struct Attached {
     pub dropped: u64,
     /// The exit status, when the shell has already ended.
     pub exited: Option<(i32, Option<i32>)>,
+    /// Another client was attached and was told to go.
+    pub took_over: bool,
 }
 
 /// The client side of one shell.
@@ -211,6 +213,7 @@ impl Attachment {
             replay,
             dropped,
             exited,
+            took_over,
         }
     }
 

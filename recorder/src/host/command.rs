@@ -48,7 +48,7 @@ pub(super) async fn run_command(
     // Who it is, before anything is read or started.
     let identity = match host.opts.auth.authenticate(&headers).await {
         Ok(id) => id,
-        Err(e) => return auth_refusal(&host, &e, peer),
+        Err(e) => return auth_refusal(&host, &e, peer, (Action::RunCommand, &runtime)),
     };
     if let Some(why) = host.backend.no_commands() {
         return refuse(StatusCode::NOT_IMPLEMENTED, "NotImplemented", &why);
@@ -71,6 +71,7 @@ pub(super) async fn run_command(
         action: Action::RunCommand,
         runtime: &runtime,
         session: Some(&session),
+        shell: None,
         peer,
         headers: &headers,
     };
@@ -144,7 +145,12 @@ pub(super) async fn run_command(
     .after(new.after.clone())
     .header();
     let path = new.path.clone();
+    let rel = new.rel.clone();
+    // A command call's recording is audited as sealed (no shell events).
+    let (started, started_rx) = tokio::sync::oneshot::channel();
+    let _ = started.send(());
     let done = dest.on_done(new);
+    let done = super::audit::audited_on_done(&host, &session, &id, &rel, false, started_rx, done);
     let recording = match Recording::start(
         &path,
         header,

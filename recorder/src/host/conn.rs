@@ -54,15 +54,18 @@ async fn close(ws: &mut WebSocket, code: u16, reason: &str) {
 }
 
 /// Serves client `id` of `shell` on `ws` until it leaves, the shell exits,
-/// or it is kicked.
+/// or it is kicked; `on_attach` is told once it is attached whether it took
+/// the shell over from another client.
 pub(crate) async fn serve_client(
     mut ws: WebSocket,
     metrics: &Metrics,
     shell: Arc<dyn Shell>,
     id: u64,
     reconnected: bool,
+    on_attach: impl FnOnce(bool),
 ) {
     let mut a = shell.att().attach(id, reconnected);
+    on_attach(a.took_over);
     let shell_id = shell.shell_id().to_string();
     if !send(
         &mut ws,

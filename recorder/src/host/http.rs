@@ -15,6 +15,7 @@ use termtrail_format::seal::EndReason;
 use termtrail_store::layout::KeyParts;
 
 use super::access::{self, Ask, Grant};
+use super::audit::Actor;
 use super::backend::{NewShell, OpenError, Shell};
 use super::metrics::add;
 use super::state::HostState;
@@ -35,8 +36,14 @@ pub(crate) fn refuse(status: StatusCode, reason: &str, message: &str) -> Respons
 
 /// The answer to a request that is not authenticated: 401 (503 when STS
 /// could not be asked) with a Status body saying why.
-pub(crate) fn auth_refusal(host: &HostState, e: &AuthError, peer: SocketAddr) -> Response {
+pub(crate) fn auth_refusal(
+    host: &HostState,
+    e: &AuthError,
+    peer: SocketAddr,
+    (action, runtime): (Action, &str),
+) -> Response {
     add(&host.metrics.auth_failures, 1);
+    access::audit_unauthenticated(host, action, runtime, peer, e.reason());
     tracing::info!(%peer, reason = e.reason(), "refused: {e}");
     let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::UNAUTHORIZED);
     let mut resp = refuse(status, e.reason(), &e.to_string());
@@ -60,7 +67,7 @@ pub(crate) async fn shell_ws(
     // Who it is, before anything is read or started.
     let identity = match host.opts.auth.authenticate(&headers).await {
         Ok(id) => id,
-        Err(e) => return auth_refusal(&host, &e, peer),
+        Err(e) => return auth_refusal(&host, &e, peer, (Action::OpenShell, &runtime)),
     };
     let session = headers
         .get(SESSION_HEADER)
@@ -106,18 +113,23 @@ pub(crate) async fn shell_ws(
         action: Action::OpenShell,
         runtime: &runtime,
         session: Some(&session),
+        shell: Some(&shell_id),
         peer,
         headers: &headers,
     };
+    // Someone else's shell is refused before the policy is asked.
+    let live = host.shells.live(&session, &shell_id);
+    if let Some(s) = &live
+        && let Err(resp) = access::may_rejoin(&host, s.as_ref(), &ask)
+    {
+        return *resp;
+    }
     let grant = match access::decide(&host, &ask) {
         Ok(g) => g,
         Err(resp) => return *resp,
     };
-    let (shell, reconnected) = match host.shells.live(&session, &shell_id) {
-        Some(s) => match access::may_rejoin(&host, s.as_ref(), &identity) {
-            Ok(()) => (s, true),
-            Err(resp) => return *resp,
-        },
+    let (shell, reconnected) = match live {
+        Some(s) => (s, true),
         None => {
             let opening = Opening {
                 session: &session,
@@ -135,6 +147,18 @@ pub(crate) async fn shell_ws(
     let client = host.next_client.fetch_add(1, Ordering::Relaxed);
     tracing::info!(session = %session, shell = %shell_id, client, reconnected, principal = %identity.principal, %peer, "client connected");
     let conn_host = Arc::clone(&host);
+    let (s, sh) = (session.clone(), shell_id.clone());
+    let on_attach = move |took_over| {
+        if reconnected || took_over {
+            let actor = Actor {
+                identity: &identity,
+                peer,
+            };
+            host.audit(super::audit::attach_event(
+                &s, &sh, client, took_over, &actor,
+            ));
+        }
+    };
     let mut resp = ws
         // The WebSocket layer allows a little more than the protocol's 64 KiB
         // so that an oversized message gets the protocol's own error.
@@ -147,7 +171,8 @@ pub(crate) async fn shell_ws(
         // bare marker; selecting it (never the token) completes its upgrade.
         .protocols([crate::auth::token::BEARER_PROTOCOL])
         .on_upgrade(move |socket| async move {
-            super::conn::serve_client(socket, &conn_host.metrics, shell, client, reconnected).await
+            let metrics = &conn_host.metrics;
+            super::conn::serve_client(socket, metrics, shell, client, reconnected, on_attach).await
         });
     if let Ok(v) = HeaderValue::from_str(&shell_id) {
         resp.headers_mut().insert(SHELL_ID_HEADER, v);
@@ -213,6 +238,8 @@ async fn start_shell(
         })
         .map_err(|e| internal(format!("cannot create the recording: {e}")))?;
     let path = new.path.clone();
+    let rel = new.rel.clone();
+    let (started, started_rx) = tokio::sync::oneshot::channel();
     let info = RecordingInfo::shell(
         backend.source(),
         session,
@@ -225,6 +252,7 @@ async fn start_shell(
     .with_break_glass(grant.break_glass.as_deref());
     let header = backend.describe(info).after(new.after.clone()).header();
     let done = dest.on_done(new);
+    let done = super::audit::audited_on_done(host, session, shell_id, &rel, true, started_rx, done);
     let recording = Recording::start(
         &path,
         header,
@@ -271,6 +299,27 @@ async fn start_shell(
             });
         });
     }
+    let audited = host
+        .audit_start_of_shell(super::audit::shell_start_event(
+            session,
+            shell_id,
+            &Actor { identity, peer },
+            &rel,
+            grant.break_glass.as_deref(),
+        ))
+        .await;
+    let _ = started.send(());
+    if let Err(e) = audited {
+        shell.end(EndReason::Interrupted {
+            detail: "its start could not be audited (--strict)".into(),
+        });
+        let why = format!("the shell's start could not be audited (--strict): {e}");
+        return Err(Box::new(refuse(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            &why,
+        )));
+    }
     shell.att().set_owner(&identity.principal);
     if let Some(deadline) = access::deadline_of(grant) {
         shell.att().set_deadline(deadline);
@@ -300,6 +349,6 @@ fn upstream_refusal(e: ConnectError) -> Response {
 pub(crate) async fn metrics(State(host): State<Arc<HostState>>) -> impl IntoResponse {
     let shells = host.shells.all();
     let backlog: usize = shells.iter().map(|s| s.att().recording().backlog()).sum();
-    let body = host.metrics.render(shells.len(), backlog);
+    let body = host.metrics.render(shells.len(), backlog) + &super::audit::metrics(&host);
     ([("content-type", "text/plain; version=0.0.4")], body)
 }

@@ -12,6 +12,7 @@
 
 pub mod access;
 pub mod attachment;
+mod audit;
 pub mod backend;
 mod command;
 pub(crate) mod conn;
@@ -67,6 +68,12 @@ where
     for<'a> ClientAddr: Connected<IncomingStream<'a, L>>,
 {
     let host = Arc::new(HostState::new(opts));
+    let listen = listener.local_addr().ok().map(|a| a.to_string());
+    if let Err(e) = host.audit_durable(audit::start_event(listen)).await
+        && host.opts.strict
+    {
+        return Err(std::io::Error::other(e));
+    }
     let timers = Timers {
         idle_timeout: host.opts.idle_timeout,
         grace: host.opts.grace,
@@ -87,6 +94,7 @@ where
         shutdown.await;
         tracing::info!("shutting down: closing clients and ending shells");
         for s in stopping.shells.all() {
+            stopping.audit(audit::terminate_event(&*s, "the host is shutting down"));
             s.att().kick(Kick::Shutdown);
             s.shutdown();
         }
@@ -111,5 +119,6 @@ where
             "shutdown deadline passed with shells still running; their recordings stay unsealed (verify reports them as interrupted)"
         );
     }
+    audit::stopped(&host, left).await;
     Ok(())
 }

@@ -38,10 +38,12 @@ pub struct ServeOptions {
     /// How long shutdown waits for shells to end and recordings to seal.
     pub shutdown_deadline: Duration,
     /// End a shell whose recording fails (instead of letting it go on
-    /// unrecorded).
+    /// unrecorded), and refuse a shell whose start cannot be audited.
     pub strict: bool,
     /// Output redaction rules for every recording (shells and commands).
     pub redaction: Redaction,
+    /// The audit log (`--audit FILE`).
+    pub audit: Option<crate::audit::AuditLog>,
 }
 
 /// Where shells come from.
