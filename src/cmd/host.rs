@@ -177,9 +177,6 @@ async fn serve_on(
                 "!!! termtrail {what}: no --policy: every authenticated client may open shells and run commands"
             );
         }
-    }
-    if let Some(path) = opts.access.policy_path() {
-        eprintln!("::: access policy: {} (SIGHUP re-reads it)", path.display());
         if acceptor.is_none() && !addr.ip().is_loopback() {
             eprintln!(
                 "!!! termtrail {what}: plaintext ws:// on {addr} (--insecure-plaintext): tokens cross the network readable"
@@ -189,6 +186,9 @@ async fn serve_on(
         eprintln!(
             "!!! termtrail {what}: NO AUTHENTICATION — anyone who can reach {addr} gets a shell"
         );
+    }
+    if let Some(path) = opts.access.policy_path() {
+        eprintln!("::: access policy: {} (SIGHUP re-reads it)", path.display());
     }
     let stop = stop_signal();
     let scheme = if acceptor.is_some() { "wss" } else { "ws" };

@@ -69,19 +69,29 @@ async fn shell_events_are_audited_in_order_and_verify_finds_edits() {
         names(&lines),
         [
             "start",
+            "decision",
             "shell_start",
+            "decision",
             "reattach",
+            "decision",
             "takeover",
             "shell_end",
             "seal",
             "stop"
         ]
     );
+    // Every connect is decided (no policy: allowed) before it is served.
+    for d in lines.iter().filter(|l| l["event"] == "decision") {
+        assert_eq!(d["allowed"], true, "{d}");
+        assert_eq!(d["action"], "OpenShell", "{d}");
+        assert_eq!(d["shell"], "aud1", "{d}");
+        assert_eq!(d["auth"], "none", "{d}");
+    }
     for (i, l) in lines.iter().enumerate() {
         assert_eq!(l["seq"], i as u64 + 1, "{l}");
         assert_eq!(l["log"], lines[0]["log"]);
     }
-    let start = &lines[1];
+    let start = &lines[2];
     assert_eq!(start["session"], SESSION);
     assert_eq!(start["shell"], "aud1");
     assert_eq!(start["auth"], "none");
@@ -90,16 +100,17 @@ async fn shell_events_are_audited_in_order_and_verify_finds_edits() {
         start["recording"].as_str().unwrap().ends_with(".cast.zst"),
         "{start}"
     );
-    assert_eq!(lines[2]["shell"], "aud1");
-    assert_ne!(lines[2]["client"], lines[3]["client"]);
-    assert_eq!(lines[4]["end"]["reason"], "exited");
-    assert_eq!(lines[4]["end"]["code"], 3);
-    let seal = &lines[5];
+    assert_eq!(lines[4]["shell"], "aud1");
+    assert_eq!(lines[4]["principal"], start["principal"]);
+    assert_ne!(lines[4]["client"], lines[6]["client"]);
+    assert_eq!(lines[7]["end"]["reason"], "exited");
+    assert_eq!(lines[7]["end"]["code"], 3);
+    let seal = &lines[8];
     assert_eq!(seal["recording"], start["recording"]);
     assert_eq!(seal["last_link"].as_str().unwrap().len(), 64);
     assert_eq!(seal["recording_id"].as_str().unwrap().len(), 32);
     assert_eq!(seal["end"]["code"], 3);
-    assert_eq!(lines[6]["shells_left"], 0);
+    assert_eq!(lines[9]["shells_left"], 0);
     // The seal names the recording's own id (its header's).
     let rec = &server.recordings()[0];
     let header = zstd_dc(rec);
@@ -111,23 +122,23 @@ async fn shell_events_are_audited_in_order_and_verify_finds_edits() {
 
     let r = d.run(&["verify", "--audit", audit.to_str().unwrap()]);
     assert_eq!(r.code, 0, "{r:?}");
-    assert!(r.stdout.contains("audit log intact, 7 line(s)"), "{r:?}");
+    assert!(r.stdout.contains("audit log intact, 10 line(s)"), "{r:?}");
     let j = d.run(&["verify", "--audit", audit.to_str().unwrap(), "--json"]);
     let v: Value = serde_json::from_str(j.stdout.trim()).unwrap();
     assert_eq!(v["verdict"], "intact");
-    assert_eq!(v["head"]["seq"], 7);
-    let head = format!("7:{}", v["head"]["hash"].as_str().unwrap());
+    assert_eq!(v["head"]["seq"], 10);
+    let head = format!("10:{}", v["head"]["hash"].as_str().unwrap());
 
     let text = std::fs::read_to_string(&audit).unwrap();
     let raw: Vec<&str> = text.lines().collect();
     // An edited middle line: found at the next line.
-    let edited = raw[1].replace("\"auth\":\"none\"", "\"auth\":\"jwt\"");
-    assert_ne!(edited, raw[1]);
+    let edited = raw[2].replace("\"auth\":\"none\"", "\"auth\":\"jwt\"");
+    assert_ne!(edited, raw[2]);
     let mut copy = raw.clone();
-    copy[1] = &edited;
+    copy[2] = &edited;
     let (code, out) = verify_copy(&d, "edited", &copy, "");
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("TAMPERED at line 3"), "{out}");
+    assert!(out.contains("TAMPERED at line 4"), "{out}");
     // A removed line.
     let mut copy = raw.clone();
     copy.remove(3);
@@ -141,14 +152,14 @@ async fn shell_events_are_audited_in_order_and_verify_finds_edits() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("TAMPERED at line 3: seq 4 where 3"), "{out}");
     // A torn last line is not tampering; garbage is.
-    let half = &raw[6][..raw[6].len() / 2];
-    let (code, out) = verify_copy(&d, "torn", &raw[..6], half);
+    let half = &raw[9][..raw[9].len() / 2];
+    let (code, out) = verify_copy(&d, "torn", &raw[..9], half);
     assert_eq!(code, 3, "{out}");
     assert!(out.contains("TORN at the end"), "{out}");
-    let (code, out) = verify_copy(&d, "garbage", &raw[..6], "garbage\n");
+    let (code, out) = verify_copy(&d, "garbage", &raw[..9], "garbage\n");
     assert_eq!(code, 1, "{out}");
     // A cut end: intact without an anchor, tampered with the stop's head.
-    let (code, out) = verify_copy(&d, "cut", &raw[..6], "");
+    let (code, out) = verify_copy(&d, "cut", &raw[..9], "");
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("not stop"), "{out}");
     let cut = d.join("cut");
@@ -162,12 +173,12 @@ async fn shell_events_are_audited_in_order_and_verify_finds_edits() {
     assert_eq!(r.code, 1, "{r:?}");
     assert!(r.stdout.contains("cut from the end"), "{r:?}");
     // Controls in text from the log are shown visible.
-    let evil = raw[6].replace(
+    let evil = raw[9].replace(
         "\"event\":\"stop\"",
         "\"event\":\"\\u001b]52;c;eA==\\u0007\"",
     );
     let mut copy = raw.clone();
-    copy[6] = &evil;
+    copy[9] = &evil;
     let (code, out) = verify_copy(&d, "controls", &copy, "");
     assert_eq!(code, 0, "the last line is not covered by the chain: {out}");
     assert!(!out.contains('\x1b') && !out.contains('\x07'), "{out:?}");
@@ -193,10 +204,10 @@ async fn a_killed_host_leaves_a_verifiable_log_and_a_restart_continues_it() {
     let r = d.run(&["verify", "--audit", &audit_s]);
     assert!(r.code == 0 || r.code == 3, "never tampered: {r:?}");
     let before = events(&audit);
-    assert_eq!(names(&before), ["start", "shell_start"]);
+    assert_eq!(names(&before), ["start", "decision", "shell_start"]);
 
     // A crash mid-write leaves a torn line: kept, and accounted for.
-    let torn = "{\"seq\":3,\"time\":\"2026-";
+    let torn = "{\"seq\":4,\"time\":\"2026-";
     let mut f = std::fs::OpenOptions::new()
         .append(true)
         .open(&audit)
@@ -213,11 +224,18 @@ async fn a_killed_host_leaves_a_verifiable_log_and_a_restart_continues_it() {
     let after = events(&audit);
     assert_eq!(
         names(&after),
-        ["start", "shell_start", "recovered", "start", "stop"]
+        [
+            "start",
+            "decision",
+            "shell_start",
+            "recovered",
+            "start",
+            "stop"
+        ]
     );
-    assert_eq!(after[2]["torn_bytes"], torn.len() as u64 + 1);
+    assert_eq!(after[3]["torn_bytes"], torn.len() as u64 + 1);
     assert!(after.iter().all(|l| l["log"] == before[0]["log"]));
-    assert_eq!(after[4]["seq"], 5);
+    assert_eq!(after[5]["seq"], 6);
     assert!(std::fs::read_to_string(&audit).unwrap().contains(torn));
     let r = d.run(&["verify", "--audit", &audit_s]);
     assert_eq!(r.code, 0, "{r:?}");
@@ -241,7 +259,7 @@ async fn a_killed_host_leaves_a_verifiable_log_and_a_restart_continues_it() {
     names_of.sort();
     assert_eq!(
         names_of,
-        ["00000000000000000001.jsonl", "00000000000000000006.jsonl"]
+        ["00000000000000000001.jsonl", "00000000000000000007.jsonl"]
     );
     let shipped: Vec<u8> = names_of
         .iter()
@@ -255,15 +273,15 @@ async fn a_killed_host_leaves_a_verifiable_log_and_a_restart_continues_it() {
     let pieces_s = pieces.to_str().unwrap();
     let r = d.run(&["verify", "--audit", pieces_s]);
     assert_eq!(r.code, 0, "{r:?}");
-    // 8 lines: the torn bytes and their newline make one.
+    // 9 lines: the torn bytes and their newline make one.
     assert!(
-        r.stdout.contains("audit log intact, 8 line(s): seq 1-7"),
+        r.stdout.contains("audit log intact, 9 line(s): seq 1-8"),
         "{r:?}"
     );
     std::fs::remove_file(pieces.join(&names_of[0])).unwrap();
     let r = d.run(&["verify", "--audit", pieces_s]);
     assert_eq!(r.code, 1, "{r:?}");
-    assert!(r.stdout.contains("seq 6 where 1 was expected"), "{r:?}");
+    assert!(r.stdout.contains("seq 7 where 1 was expected"), "{r:?}");
 
     // A damaged log is refused at start, with the line.
     let text = std::fs::read_to_string(&audit).unwrap();
@@ -283,7 +301,7 @@ async fn a_killed_host_leaves_a_verifiable_log_and_a_restart_continues_it() {
         "true",
     ]);
     assert_eq!(r.code, 2, "{r:?}");
-    assert!(r.stderr.contains("audit.jsonl:3 does not verify"), "{r:?}");
+    assert!(r.stderr.contains("audit.jsonl:4 does not verify"), "{r:?}");
 }
 
 #[test]
@@ -305,8 +323,13 @@ fn a_command_call_recording_is_audited_as_sealed() {
     );
     assert_eq!(server.stop(), 0);
     let lines = events(&audit);
-    assert_eq!(names(&lines), ["start", "seal", "stop"], "no shell events");
-    let seal = &lines[1];
+    assert_eq!(
+        names(&lines),
+        ["start", "decision", "seal", "stop"],
+        "no shell events"
+    );
+    assert_eq!(lines[1]["action"], "RunCommand");
+    let seal = &lines[2];
     assert!(
         seal["shell"].as_str().unwrap().starts_with("cmd-"),
         "{seal}"
@@ -373,6 +396,7 @@ async fn shells_ended_by_a_stopping_host_are_audited_as_terminated() {
         names(&lines),
         [
             "start",
+            "decision",
             "shell_start",
             "terminate",
             "shell_end",
@@ -380,9 +404,9 @@ async fn shells_ended_by_a_stopping_host_are_audited_as_terminated() {
             "stop"
         ]
     );
-    assert_eq!(lines[2]["shell"], "t1");
-    assert_eq!(lines[2]["reason"], "the host is shutting down");
-    assert_eq!(lines[3]["end"]["reason"], "interrupted");
+    assert_eq!(lines[3]["shell"], "t1");
+    assert_eq!(lines[3]["reason"], "the host is shutting down");
+    assert_eq!(lines[4]["end"]["reason"], "interrupted");
     let r = d.run(&["verify", "--audit", audit.to_str().unwrap()]);
     assert_eq!(r.code, 0, "{r:?}");
 }
