@@ -9,26 +9,57 @@ measured in the same run:
   p50 and p99;
 - throughput: 200 MB of output (`head -c`) received by a client, via the
   proxy vs direct;
-- scale: N concurrent shells through one proxy, each echoing, errors counted,
-  and the proxy's resident memory per idle shell.
-Needs the `websockets` Python package (scripts/test's venv has it):
+- connect: the time to open a WebSocket to an existing shell (re-attach: the
+  upgrade and the confirmation) with JWT authentication and the Cedar policy
+  (docs/policy/team.cedar, RS256 token, JWKS file) vs `--no-auth`, p50 and
+  p99 (issue 13: auth and policy add < 5 ms p99);
+- scale: N concurrent authenticated shells (JWT + policy) through one proxy,
+  each echoing, errors counted, and the proxy's resident memory per idle
+  shell.
+Needs the `websockets` and `PyJWT[crypto]` Python packages (scripts/test's
+venv has them):
     target/tools/venv-*/bin/python bench/shells.py
-Environment: ROUNDS (2000), SHELLS (500), MB (200)."""
+Environment: ROUNDS (2000), SHELLS (500), MB (200), CONNECTS (300)."""
 
 import asyncio, json, os, signal, statistics, subprocess, sys, tempfile, time
 
 import websockets
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TT = os.path.join(ROOT, "target", "release", "termtrail")
+TT = os.environ.get("TERMTRAIL_BIN", os.path.join(ROOT, "target", "release", "termtrail"))
 ROUNDS = int(os.environ.get("ROUNDS", "2000"))
 SHELLS = int(os.environ.get("SHELLS", "500"))
 MB = int(os.environ.get("MB", "200"))
+CONNECTS = int(os.environ.get("CONNECTS", "300"))
 SESSION = "bench-session-0000-1111-2222-3333"
+TOKEN = None  # a bearer token, once auth_setup() made one
+ISSUER = "https://idp.bench.test"
+
+
+def auth_setup(d):
+    """An RSA key, its JWKS file, a token for a developer; the host flags."""
+    global TOKEN
+    import jwt
+    from jwt.algorithms import RSAAlgorithm
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = json.loads(RSAAlgorithm.to_jwk(key.public_key()))
+    jwk.update({"kid": "bench", "alg": "RS256", "use": "sig"})
+    jwks = os.path.join(d, "jwks.json")
+    with open(jwks, "w") as f:
+        json.dump({"keys": [jwk]}, f)
+    now = int(time.time())
+    TOKEN = jwt.encode({"sub": "dev1", "groups": ["developers"], "iss": ISSUER, "iat": now,
+                        "exp": now + 3600}, key, algorithm="RS256", headers={"kid": "bench"})
+    policy = os.path.join(ROOT, "docs", "policy")
+    return ["--auth", "jwt", "--jwt-jwks", jwks, "--jwt-issuer", ISSUER,
+            "--policy", os.path.join(policy, "team.cedar"),
+            "--policy-schema", os.path.join(policy, "termtrail.cedarschema"), "--environment", "dev"]
 
 
 def start(kind, store, extra):
-    p = subprocess.Popen([TT, kind, "--listen", "127.0.0.1:0", "--no-auth", "--store", store, *extra],
+    auth = [] if "--auth" in extra else ["--no-auth"]
+    p = subprocess.Popen([TT, kind, "--listen", "127.0.0.1:0", *auth, "--store", store, *extra],
                          stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
                          env=dict(os.environ, TERMTRAIL_LOG="warn"))
     for line in p.stderr:
@@ -46,8 +77,11 @@ def url(addr, shell):
     return f"ws://{addr}/runtimes/bench/ws/shells?shellId={shell}"
 
 
-async def open_shell(addr, shell):
-    ws = await websockets.connect(url(addr, shell), additional_headers={"X-Amzn-Bedrock-AgentCore-Runtime-Session-Id": SESSION},
+async def open_shell(addr, shell, token=None):
+    headers = {"X-Amzn-Bedrock-AgentCore-Runtime-Session-Id": SESSION}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    ws = await websockets.connect(url(addr, shell), additional_headers=headers,
                                   max_size=None, open_timeout=30)
     while True:  # confirmation
         m = await ws.recv()
@@ -102,13 +136,27 @@ def rss_kib(pid):
     return 0
 
 
+async def connects(addr, token):
+    """p50/p99 of re-attaching to one shell (upgrade + confirmation), in ms."""
+    first = await open_shell(addr, "connect", token)
+    await first.close()
+    times = []
+    for _ in range(CONNECTS):
+        t = time.perf_counter()
+        ws = await open_shell(addr, "connect", token)
+        times.append((time.perf_counter() - t) * 1e3)
+        await ws.close()
+    times.sort()
+    return statistics.median(times), times[int(len(times) * 0.99)]
+
+
 async def scale(addr, proxy_pid):
     base = rss_kib(proxy_pid)
     errors = 0
     shells = []
     for i in range(SHELLS):
         try:
-            shells.append(await open_shell(addr, f"scale{i}"))
+            shells.append(await open_shell(addr, f"scale{i}", TOKEN))
         except Exception as e:
             errors += 1
             if errors < 3:
@@ -135,8 +183,9 @@ async def scale(addr, proxy_pid):
 
 async def main():
     with tempfile.TemporaryDirectory() as d:
+        auth = auth_setup(d)
         serve, saddr = start("serve", os.path.join(d, "s"), ["--max-shells", str(SHELLS + 10), "--", "cat"])
-        proxy, paddr = start("proxy", os.path.join(d, "p"), ["--upstream", f"ws://{saddr}", "--max-shells", str(SHELLS + 10)])
+        proxy, paddr = start("proxy", os.path.join(d, "p"), ["--upstream", f"ws://{saddr}", "--max-shells", str(SHELLS + 10), *auth])
         try:
             print(f"# termtrail shell benchmarks ({os.cpu_count()} cores), rounds={ROUNDS}")
             d50, d99 = await latency(saddr, "lat-direct")
@@ -160,8 +209,18 @@ async def main():
             for p in (serve2, proxy2):
                 p.send_signal(signal.SIGTERM)
                 p.wait()
+            serve3, saddr3 = start("serve", os.path.join(d, "s3"), ["--", "cat"])
+            serve4, saddr4 = start("serve", os.path.join(d, "s4"), [*auth, "--", "cat"])
+            n50, n99 = await connects(saddr3, None)
+            a50, a99 = await connects(saddr4, TOKEN)
+            print(f"connect --no-auth       p50 {n50:6.2f} ms  p99 {n99:6.2f} ms")
+            print(f"connect JWT + policy    p50 {a50:6.2f} ms  p99 {a99:6.2f} ms")
+            print(f"added by auth + policy  p50 {a50 - n50:6.2f} ms  p99 {a99 - n99:6.2f} ms  (target p99 < 5 ms)")
+            for p in (serve3, serve4):
+                p.send_signal(signal.SIGTERM)
+                p.wait()
             n, errors, base, loaded = await scale(paddr, proxy.pid)
-            print(f"scale: {n} shells through one proxy, {errors} errors; proxy RSS {base / 1024:.1f} MiB -> {loaded / 1024:.1f} MiB"
+            print(f"scale: {n} authenticated shells (JWT + policy) through one proxy, {errors} errors; proxy RSS {base / 1024:.1f} MiB -> {loaded / 1024:.1f} MiB"
                   f" = {(loaded - base) / max(n, 1):.0f} KiB per idle shell (target <= 64)")
         finally:
             for p in (proxy, serve):
