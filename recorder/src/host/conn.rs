@@ -48,9 +48,26 @@ async fn close(ws: &mut WebSocket, code: u16, reason: &str) {
     let _ = ws
         .send(Message::Close(Some(CloseFrame {
             code,
-            reason: reason.into(),
+            reason: close_reason(reason).into(),
         })))
         .await;
+}
+
+/// Most bytes of a close frame's reason: a control frame carries at most
+/// 125 bytes (RFC 6455 §5.5), two of which are the code.
+const MAX_CLOSE_REASON: usize = 123;
+
+/// `reason` cut to [`MAX_CLOSE_REASON`] bytes on a character boundary,
+/// with `…` when cut (a parse error can quote a whole frame).
+fn close_reason(reason: &str) -> String {
+    if reason.len() <= MAX_CLOSE_REASON {
+        return reason.to_string();
+    }
+    let mut end = MAX_CLOSE_REASON - '…'.len_utf8();
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &reason[..end])
 }
 
 /// Serves client `id` of `shell` on `ws` until it leaves, the shell exits,
@@ -226,4 +243,22 @@ async fn handle_frame(
         Channel::Unknown(_) => {}
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn close_reasons_fit_a_control_frame_and_stay_utf8() {
+        assert_eq!(close_reason("shell exited"), "shell exited");
+        let exact = "x".repeat(MAX_CLOSE_REASON);
+        assert_eq!(close_reason(&exact), exact);
+        for long in ["y".repeat(65_078), "é".repeat(100), "a€".repeat(60)] {
+            let cut = close_reason(&long);
+            assert!(cut.len() <= MAX_CLOSE_REASON, "{} bytes", cut.len());
+            assert!(cut.ends_with('…'));
+            assert!(long.starts_with(cut.trim_end_matches('…')));
+        }
+    }
 }
