@@ -337,3 +337,56 @@ async fn proxy_signs_the_upstream_upgrade_with_sigv4() {
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.stderr.contains("AWS credentials"), "{}", r.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn upstream_credentials_never_reach_clients_logs_or_recordings() {
+    let d = Dir::new();
+    let upstream = Server::start(&d, &[]);
+    // Reachable: the shell works; the header names the upstream without
+    // its userinfo or query values.
+    let pd = Dir::new();
+    let url = format!(
+        "ws://ann:s3cret@{}/runtimes/{ARN}/ws/shells?token=t0psecret",
+        upstream.addr
+    );
+    let px = proxy(&pd, &url, &[]);
+    let (mut ws, _) = open(&px.url("cred")).await;
+    stdin(&mut ws, "echo c-$((6*7))\nexit\n").await;
+    read_until(&mut ws, "c-42").await;
+    exit_status(&mut ws).await;
+    let rec = wait_until(
+        10,
+        || "the proxy's recording".into(),
+        || px.recordings().into_iter().next(),
+    );
+    verified(&pd, &rec, "exited");
+    let text = zstd_dc(&rec);
+    let header = text.lines().next().unwrap();
+    assert!(header.contains("REDACTED@"), "{header}");
+    for secret in ["s3cret", "t0psecret"] {
+        assert!(
+            !text.contains(secret),
+            "{secret} in the recording: {header}"
+        );
+    }
+    // Unreachable: the refusal and the log do not quote the secret.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = dead.local_addr().unwrap().port();
+    drop(dead);
+    let qd = Dir::new();
+    let url =
+        format!("ws://ann:s3cret@127.0.0.1:{port}/runtimes/a/ws/shells?X-Amz-Signature=t0psecret");
+    let px2 = proxy(&qd, &url, &[]);
+    let err = connect(&px2.url("gone"), SESSION).await.unwrap_err();
+    let tokio_tungstenite::tungstenite::Error::Http(resp) = err else {
+        panic!("{err}")
+    };
+    assert_eq!(resp.status().as_u16(), 502);
+    let body = String::from_utf8_lossy(resp.body().as_deref().unwrap_or_default()).into_owned();
+    assert!(body.contains("REDACTED"), "{body}");
+    for secret in ["s3cret", "t0psecret"] {
+        assert!(!body.contains(secret), "{body}");
+        assert!(!px2.log.lock().unwrap().contains(secret));
+        assert!(!px.log.lock().unwrap().contains(secret));
+    }
+}

@@ -105,6 +105,10 @@ pub fn command_target(endpoint: &str) -> Option<(String, String)> {
         .strip_prefix("ws://")
         .or_else(|| endpoint.strip_prefix("wss://"))?;
     let (authority, path) = rest.split_once('/')?;
+    // Credentials in the URL are not part of the host to connect to.
+    let authority = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
     let arn = path.strip_prefix("runtimes/")?.split('/').next()?;
     Some((authority.to_string(), arn.to_string()))
 }
@@ -145,5 +149,9 @@ mod tests {
             Some(("h:8443".into(), "arn%3Ax".into()))
         );
         assert_eq!(command_target("http://h/x"), None);
+        assert_eq!(
+            command_target("ws://ann:s3cret@h:80/runtimes/a/ws/shells"),
+            Some(("h:80".into(), "a".into()))
+        );
     }
 }

@@ -50,6 +50,50 @@ impl Upstream {
     }
 }
 
+/// `url` fit to show anywhere (logs, a client's refusal, a recording's
+/// header): userinfo (`user:password@`) and the values of query parameters
+/// (presigned URLs carry signatures and tokens there) become `REDACTED`;
+/// a fragment is dropped.
+pub fn redacted_url(url: &str) -> String {
+    let url = url.split('#').next().unwrap_or(url);
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let mut out = match base.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = match rest.find('/') {
+                Some(i) => rest.split_at(i),
+                None => (rest, ""),
+            };
+            let host = match authority.rsplit_once('@') {
+                Some((_, host)) => format!("REDACTED@{host}"),
+                None => authority.to_string(),
+            };
+            format!("{scheme}://{host}{path}")
+        }
+        None => base.to_string(),
+    };
+    if let Some(q) = query {
+        let params: Vec<String> = q
+            .split('&')
+            .map(|p| match p.split_once('=') {
+                Some((name, _)) => format!("{name}=REDACTED"),
+                None => p.to_string(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&params.join("&"));
+    }
+    out
+}
+
+/// `text` with every occurrence of `url` (an error may quote it) shown
+/// redacted.
+fn redacted_text(text: &str, url: &str) -> String {
+    text.replace(url, &redacted_url(url))
+}
+
 /// What one message from the upstream means to the relay.
 #[derive(Debug, PartialEq)]
 pub enum Incoming<'a> {
@@ -126,10 +170,10 @@ pub enum ConnectError {
 pub async fn connect(up: &Upstream, session: &str, shell: &str) -> Result<Ws, ConnectError> {
     let codec = up.codec();
     let url = codec.url(&up.url, shell);
-    let mut req = url
-        .as_str()
-        .into_client_request()
-        .map_err(|e| ConnectError::Unreachable(format!("bad upstream URL {url}: {e}")))?;
+    let mut req = url.as_str().into_client_request().map_err(|e| {
+        let shown = redacted_url(&url);
+        ConnectError::Unreachable(format!("bad upstream URL {shown}: {e}"))
+    })?;
     if codec.sends_session() {
         let v = session
             .parse()
@@ -158,6 +202,33 @@ pub async fn connect(up: &Upstream, session: &str, shell: &str) -> Result<Ws, Co
                 .into_owned();
             Err(ConnectError::Refused(resp.status().as_u16(), body))
         }
-        Err(e) => Err(ConnectError::Unreachable(format!("{url}: {e}"))),
+        Err(e) => Err(ConnectError::Unreachable(format!(
+            "{}: {}",
+            redacted_url(&url),
+            redacted_text(&e.to_string(), &url)
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_shown_without_credentials_or_query_secrets() {
+        assert_eq!(redacted_url("ws://h:1/x"), "ws://h:1/x");
+        assert_eq!(
+            redacted_url("wss://ann:s3cret@h:443/runtimes/a/ws/shells"),
+            "wss://REDACTED@h:443/runtimes/a/ws/shells"
+        );
+        assert_eq!(
+            redacted_url("wss://h/ws?X-Amz-Signature=abc&X-Amz-Security-Token=tok&flag#frag"),
+            "wss://h/ws?X-Amz-Signature=REDACTED&X-Amz-Security-Token=REDACTED&flag"
+        );
+        assert_eq!(redacted_url("ws://u@h"), "ws://REDACTED@h");
+        for secret in ["s3cret", "abc", "tok", "frag"] {
+            let shown = redacted_url("ws://u:s3cret@h/p?a=abc&b=tok#frag");
+            assert!(!shown.contains(secret), "{shown}");
+        }
     }
 }

@@ -129,7 +129,10 @@ pub(super) async fn forward(
     let fail = |msg: String| Err(CommandError::Unreachable(msg));
     let (authority, arn) = match command_target(&up.url) {
         Some(t) => t,
-        None => return fail(format!("cannot derive the command URL from {}", up.url)),
+        None => {
+            let shown = crate::upstream::redacted_url(&up.url);
+            return fail(format!("cannot derive the command URL from {shown}"));
+        }
     };
     let stream = match crate::tls::connect_stream(&authority, up.tls.as_ref()).await {
         Ok(s) => s,

@@ -66,7 +66,7 @@ impl ShellBackend for RelayBackend {
     }
 
     fn describe(&self, info: RecordingInfo) -> RecordingInfo {
-        info.with_upstream(&self.upstream.url)
+        info.with_upstream(&crate::upstream::redacted_url(&self.upstream.url))
     }
 
     fn open(&self, new: NewShell) -> BoxFuture<'_, Result<Arc<dyn Shell>, OpenError>> {
