@@ -2,7 +2,7 @@
 //! recorder's journal of seals in it (see [`crate::journal`]) — each
 //! recording's journal entry is written beside it when it is sealed.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use termtrail_format::journal::entry_key;
@@ -20,6 +20,11 @@ pub const DEFAULT_UPLOAD_INTERVAL: Duration = Duration::from_secs(10);
 pub struct Destination {
     store: Arc<dyn Store>,
     journal: Option<Journal>,
+    /// Keys handed out in the last seconds, with their start second: the
+    /// same (session, shell) started twice within one second gets
+    /// `<stem>-N.cast.zst`, decided here so that the file, the upload and
+    /// the journal entry all name the same key.
+    recent: Mutex<Vec<(u64, String)>>,
 }
 
 /// A recording being made: where to write it, and what keeps it ours.
@@ -49,7 +54,11 @@ impl Destination {
     pub fn open(location: &Location, opts: &RecordingOptions) -> Result<Destination, StoreError> {
         let store = location.open_for_recording(opts)?;
         let journal = Journal::open(&store.describe()).ok();
-        Ok(Destination { store, journal })
+        Ok(Destination {
+            store,
+            journal,
+            recent: Mutex::new(Vec::new()),
+        })
     }
 
     /// The store.
@@ -59,10 +68,29 @@ impl Destination {
 
     /// A new recording's file (directories created, spool locked).
     pub fn create(&self, parts: &KeyParts<'_>) -> Result<NewRecording, StoreError> {
-        let rel = key(parts);
+        let rel = self.unique_key(parts);
         let after = self.journal.as_ref().map(Journal::after);
         let path = self.store.create(&rel)?;
         Ok(NewRecording { path, rel, after })
+    }
+
+    /// The key for `parts`, `<stem>-N.cast.zst` when this destination
+    /// already handed it out (keys name the start second).
+    fn unique_key(&self, parts: &KeyParts<'_>) -> String {
+        let base = key(parts);
+        let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        // Only keys of this second or the one before can still collide.
+        recent.retain(|(start, _)| start.saturating_add(1) >= parts.start);
+        let taken = |k: &str| recent.iter().any(|(_, r)| r == k);
+        let mut rel = base.clone();
+        let mut n = 0u32;
+        while taken(&rel) {
+            n += 1;
+            let stem = base.strip_suffix(".cast.zst").unwrap_or(&base);
+            rel = format!("{stem}-{n}.cast.zst");
+        }
+        recent.push((parts.start, rel.clone()));
+        rel
     }
 
     /// The callback a recording runs when it ends:
@@ -120,5 +148,34 @@ impl Destination {
     /// Where a recording ends up, for messages.
     pub fn describe(&self, rec: &NewRecording) -> String {
         self.store.url(&rec.rel)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_pair_started_twice_in_a_second_gets_distinct_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = Location::parse(dir.path().to_str().unwrap()).unwrap();
+        let dest = Destination::open(&location, &RecordingOptions::default()).unwrap();
+        let parts = |start| KeyParts {
+            source: "proxy",
+            session: "s1",
+            shell: "sh1",
+            start,
+        };
+        let a = dest.create(&parts(1_700_000_000)).unwrap();
+        let b = dest.create(&parts(1_700_000_000)).unwrap();
+        let c = dest.create(&parts(1_700_000_000)).unwrap();
+        assert!(a.rel.ends_with("Z.cast.zst"), "{}", a.rel);
+        assert_eq!(b.rel, a.rel.replace(".cast.zst", "-1.cast.zst"));
+        assert_eq!(c.rel, a.rel.replace(".cast.zst", "-2.cast.zst"));
+        assert_ne!(a.path, b.path);
+        assert!(b.path.ends_with(&b.rel), "the file is named by its key");
+        // A later second starts over.
+        let d = dest.create(&parts(1_700_000_001)).unwrap();
+        assert!(d.rel.ends_with("Z.cast.zst"), "{}", d.rel);
     }
 }
