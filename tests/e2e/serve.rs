@@ -552,3 +552,26 @@ async fn proxy_strict_ends_a_proxied_shell_whose_recording_fails() {
     );
     kill(host);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_shell_or_command_inherits_another_shells_terminal() {
+    let d = Dir::new();
+    let server = Server::start(&d, &[]);
+    let (mut a, _) = open(&server.url("fd-a")).await;
+    stdin(&mut a, "echo a-$((6*7))\n").await;
+    read_until(&mut a, "a-42").await;
+    // Another shell: its descriptors hold no terminal master (ptmx).
+    let (mut b, _) = open(&server.url("fd-b")).await;
+    stdin(
+        &mut b,
+        "echo masters-$(ls -l /proc/$$/fd | grep -c ptmx)-$((1+1))end\n",
+    )
+    .await;
+    let out = read_until(&mut b, "-2end\r\n").await;
+    assert!(out.contains("masters-0-2end"), "{out}");
+    // A one-shot command neither.
+    let base = format!("ws://{}", server.addr);
+    let r = d.run(&["exec", &base, "--", "ls -l /proc/self/fd"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(!r.stdout.contains("ptmx"), "{}", r.stdout);
+}

@@ -112,7 +112,10 @@ impl PtyShell {
         let (pty, pts) = pty_process::open().map_err(io)?;
         pty.resize(pty_process::Size::new(size.rows, size.cols))
             .map_err(io)?;
-        let modes_fd = rustix::io::dup(&pty)?;
+        // Close-on-exec: a plain dup leaked this master into every process
+        // started later — another client's shell or one-shot command could
+        // then type into this one.
+        let modes_fd = rustix::io::fcntl_dupfd_cloexec(&pty, 0)?;
         let mut cmd = pty_process::Command::new(&command[0]).args(&command[1..]);
         if std::env::var_os("TERM").is_none() {
             cmd = cmd.env("TERM", "xterm-256color");
