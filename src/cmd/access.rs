@@ -25,7 +25,7 @@ pub struct HostAccessArgs {
     /// The environment of this host's runtimes (the resource's `environment`), e.g. production.
     #[arg(long, value_name = "NAME")]
     pub environment: Option<String>,
-    /// File mapping runtime ARN patterns to environments (`PATTERN NAME` lines, first match wins); --environment names the rest.
+    /// proxy: file mapping runtime ARN patterns to environments (`PATTERN NAME` lines, first match wins); --environment names the rest.
     #[arg(long, value_name = "FILE")]
     pub environments: Option<PathBuf>,
     /// Longest a shell granted only through break-glass runs before it is ended.

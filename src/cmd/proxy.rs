@@ -122,17 +122,24 @@ impl ProxyArgs {
         let tls = self.ca_cert.client_tls(&self.upstream)?;
         let signer = self.signer()?;
         Ok(match self.upstream_protocol {
-            UpstreamProtocol::Agentcore => Upstream {
-                protocol: Protocol::AgentCore,
-                url: termtrail_recorder::client::endpoint_for(&self.upstream, &self.runtime),
-                tls,
-                signer,
-            },
+            UpstreamProtocol::Agentcore => {
+                let url = termtrail_recorder::client::endpoint_for(&self.upstream, &self.runtime);
+                let runtime = termtrail_recorder::upstream::runtime_of_endpoint(&url)
+                    .unwrap_or_else(|| self.runtime.clone());
+                Upstream {
+                    protocol: Protocol::AgentCore,
+                    url,
+                    tls,
+                    signer,
+                    runtime,
+                }
+            }
             UpstreamProtocol::Terminado => Upstream {
                 protocol: Protocol::Terminado,
                 url: self.upstream.clone(),
                 tls,
                 signer: None,
+                runtime: self.runtime.clone(),
             },
         })
     }

@@ -80,6 +80,13 @@ pub struct ServeArgs {
 
 /// Runs `serve` until SIGTERM or SIGINT.
 pub fn run(a: ServeArgs) -> Result<Exit> {
+    if a.host.access.environments.is_some() {
+        // The runtime in a client's URL is the client's choice on serve: it
+        // must not choose its environment too.
+        anyhow::bail!(
+            "serve hosts one runtime: give its environment with --environment NAME (--environments FILE is for proxy)"
+        );
+    }
     fix_malloc_threshold();
     let backend = Backend::Local { command: a.command };
     run_host("serve", &a.listen, a.max_shells, a.host, backend)

@@ -447,24 +447,10 @@ async fn sighup_reloads_the_policy_and_a_broken_one_leaves_the_old_in_force() {
     assert_eq!(open_shell("c").await, 200, "the old policy stays in force");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_proxy_decides_by_the_runtimes_environment_for_the_sdk_and_raw_clients() {
-    let Some(py) = peer("TERMTRAIL_PYTHON") else {
-        return;
-    };
-    let d = Dir::new();
-    let upstream = Server::start(&d, &[]);
-    let jwks = d.join("jwks.json");
-    keys(&py, d.path(), &jwks, &["rs1"]);
-    // The SDK's runtime is production; the raw client's (termtrail-test) dev.
-    let envs = d.join("environments.txt");
-    std::fs::write(
-        &envs,
-        "# test\narn:aws:bedrock-agentcore:*:123456789012:runtime/termtrail-sdk production\narn:aws:bedrock-agentcore:*:*:runtime/* dev\n",
-    )
-    .unwrap();
-    let pd = Dir::new();
-    let store = pd.join("store");
+/// A proxy in front of `upstream` that opens `runtime` there, deciding with
+/// the team policy and the environments file `envs`.
+fn proxy_on(d: &Dir, upstream: &Server, runtime: &str, envs: &Path, jwks: &Path) -> Server {
+    let store = d.join("store");
     let s = store.to_string_lossy().into_owned();
     let up = format!("ws://{}", upstream.addr);
     let mut args: Vec<String> = [
@@ -475,31 +461,26 @@ async fn the_proxy_decides_by_the_runtimes_environment_for_the_sdk_and_raw_clien
         &s,
         "--upstream",
         &up,
+        "--runtime",
+        runtime,
         "--environments",
         &envs.to_string_lossy(),
     ]
     .map(str::to_string)
     .to_vec();
-    args.extend(policy_flags(&jwks));
+    args.extend(policy_flags(jwks));
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-    let proxy = Server::spawn(pd.cmd(&argv), &store);
-    let bob = token(&py, d.path(), "bob", &["developers"], false);
+    Server::spawn(d.cmd(&argv), &store)
+}
 
-    // Raw client, dev runtime: allowed; the proxy's recording names bob.
-    let mut ws = connect_as(&proxy.url("pxdev"), &bob, None).await.unwrap();
-    status(&mut ws).await;
-    stdin(&mut ws, "echo px-$((6*7))\nexit\n").await;
-    read_until(&mut ws, "px-42").await;
-    assert_eq!(exit_status(&mut ws).await["status"], "Success");
-    assert_eq!(header_of(&proxy, "pxdev")["principal"], "bob");
-
-    // The SDK's ShellSession (bearer token as subprotocol), production
-    // runtime: refused by the forbid policy, before anything starts upstream.
+/// The AgentCore SDK's ShellSession (bearer token as subprotocol) through
+/// the host at `addr`: its JSON report (tests/python/sdk_oauth.py).
+fn sdk(py: &str, addr: &str, token: &str) -> Value {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/sdk_oauth.py");
-    let out = Command::new(&py)
+    let out = Command::new(py)
         .arg(script)
-        .arg(&proxy.addr)
-        .arg(&bob)
+        .arg(addr)
+        .arg(token)
         .output()
         .unwrap();
     assert!(
@@ -507,7 +488,61 @@ async fn the_proxy_decides_by_the_runtimes_environment_for_the_sdk_and_raw_clien
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_proxy_decides_on_the_runtime_it_opens_for_the_sdk_and_raw_clients() {
+    let Some(py) = peer("TERMTRAIL_PYTHON") else {
+        return;
+    };
+    let d = Dir::new();
+    let upstream = Server::start(&d, &[]);
+    let jwks = d.join("jwks.json");
+    keys(&py, d.path(), &jwks, &["rs1"]);
+    let envs = d.join("environments.txt");
+    std::fs::write(
+        &envs,
+        "# test\narn:aws:bedrock-agentcore:*:123456789012:runtime/prod-* production\narn:aws:bedrock-agentcore:*:*:runtime/* dev\n",
+    )
+    .unwrap();
+    let dev_arn = "arn:aws:bedrock-agentcore:us-west-2:123456789012:runtime/shop";
+    let prod_arn = "arn:aws:bedrock-agentcore:us-west-2:123456789012:runtime/prod-shop";
+    let bob = token(&py, d.path(), "bob", &["developers"], false);
+
+    // A proxy on the dev runtime: a developer's raw client and SDK session
+    // are allowed; the proxy's recording names bob.
+    let pd = Dir::new();
+    let dev = proxy_on(&pd, &upstream, dev_arn, &envs, &jwks);
+    let mut ws = connect_as(&dev.url("pxdev"), &bob, None).await.unwrap();
+    status(&mut ws).await;
+    stdin(&mut ws, "echo px-$((6*7))\nexit\n").await;
+    read_until(&mut ws, "px-42").await;
+    assert_eq!(exit_status(&mut ws).await["status"], "Success");
+    assert_eq!(header_of(&dev, "pxdev")["principal"], "bob");
+    let v = sdk(&py, &dev.addr, &bob);
+    assert_eq!(v["exit_code"], 3, "{v}");
+    assert!(
+        v["output"].as_str().unwrap().contains("sdk-oauth-42"),
+        "{v}"
+    );
+
+    // A proxy on the production runtime decides on it, whatever runtime the
+    // client's URL names (both clients name a dev-looking one): refused by
+    // the forbid policy before anything starts upstream.
+    let qd = Dir::new();
+    let prod = proxy_on(&qd, &upstream, prod_arn, &envs, &jwks);
+    let before = upstream.recordings().len();
+    let (got, body) = connect_as(&prod.url("pxprod"), &bob, None)
+        .await
+        .expect_err("a developer on the production runtime");
+    assert_eq!(got, 403, "{body}");
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains("runtime/prod-shop\" (environment \"production\")"),
+        "{body}"
+    );
+    let v = sdk(&py, &prod.addr, &bob);
     assert_eq!(v["status"], 403, "{v}");
     let body: Value = serde_json::from_str(v["body"].as_str().unwrap()).unwrap();
     assert_eq!(body["reason"], "AccessDenied", "{body}");
@@ -518,11 +553,19 @@ async fn the_proxy_decides_by_the_runtimes_environment_for_the_sdk_and_raw_clien
             .contains("environment \"production\""),
         "{body}"
     );
-    assert!(
-        !upstream
-            .recordings()
-            .iter()
-            .any(|p| p.to_string_lossy().contains("sdkoauth")),
+    assert_eq!(
+        upstream.recordings().len(),
+        before,
         "nothing started upstream"
     );
+
+    // serve refuses --environments: its runtime comes from the client.
+    let r = d.run(&[
+        "serve",
+        "--no-auth",
+        "--environments",
+        &envs.to_string_lossy(),
+    ]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("--environment NAME"), "{r:?}");
 }

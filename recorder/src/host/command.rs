@@ -41,10 +41,12 @@ fn default_timeout() -> u64 {
 pub(super) async fn run_command(
     State(host): State<Arc<HostState>>,
     ConnectInfo(super::ClientAddr(peer)): ConnectInfo<super::ClientAddr>,
-    Path(runtime): Path<String>,
+    Path(requested): Path<String>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
+    // The runtime really reached (a proxy opens its own): the policy's resource.
+    let runtime = host.backend.runtime(&requested);
     // Who it is, before anything is read or started.
     let identity = match host.opts.auth.authenticate(&headers).await {
         Ok(id) => id,

@@ -58,12 +58,14 @@ pub(crate) fn auth_refusal(
 pub(crate) async fn shell_ws(
     State(host): State<Arc<HostState>>,
     ConnectInfo(super::ClientAddr(peer)): ConnectInfo<super::ClientAddr>,
-    Path(runtime): Path<String>,
+    Path(requested): Path<String>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
     add(&host.metrics.connections, 1);
+    // The runtime really reached (a proxy opens its own): the policy's resource.
+    let runtime = host.backend.runtime(&requested);
     // Who it is, before anything is read or started.
     let identity = match host.opts.auth.authenticate(&headers).await {
         Ok(id) => id,

@@ -38,6 +38,9 @@ pub struct Upstream {
     pub tls: Option<Arc<tokio_rustls::rustls::ClientConfig>>,
     /// SigV4 signing of the upgrade (a real AgentCore runtime).
     pub signer: Option<crate::sigv4::Signer>,
+    /// The runtime every shell and command opens there (the ARN in `url`'s
+    /// path, decoded, or `--runtime`): the access policy's resource.
+    pub runtime: String,
 }
 
 impl Upstream {
@@ -86,6 +89,29 @@ pub fn redacted_url(url: &str) -> String {
         out.push_str(&params.join("&"));
     }
     out
+}
+
+/// The runtime of an AgentCore shell endpoint
+/// (`…/runtimes/<percent-encoded ARN>/ws/shells`), decoded.
+pub fn runtime_of_endpoint(url: &str) -> Option<String> {
+    let (_, segment) = agentcore::command_target(url)?;
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(b) = segment
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8(out).ok()
 }
 
 /// `text` with every occurrence of `url` (an error may quote it) shown
@@ -226,6 +252,11 @@ mod tests {
             "wss://h/ws?X-Amz-Signature=REDACTED&X-Amz-Security-Token=REDACTED&flag"
         );
         assert_eq!(redacted_url("ws://u@h"), "ws://REDACTED@h");
+        assert_eq!(
+            runtime_of_endpoint("ws://h:1/runtimes/arn%3Aaws%3Ax%2Fprod/ws/shells").as_deref(),
+            Some("arn:aws:x/prod")
+        );
+        assert_eq!(runtime_of_endpoint("ws://h:1/websocket/x"), None);
         for secret in ["s3cret", "abc", "tok", "frag"] {
             let shown = redacted_url("ws://u:s3cret@h/p?a=abc&b=tok#frag");
             assert!(!shown.contains(secret), "{shown}");

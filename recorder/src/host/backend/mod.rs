@@ -121,6 +121,12 @@ pub trait ShellBackend: Send + Sync {
     fn describe(&self, info: RecordingInfo) -> RecordingInfo;
     /// Opens a shell (the host has started its recording).
     fn open(&self, new: NewShell) -> BoxFuture<'_, Result<Arc<dyn Shell>, OpenError>>;
+    /// The runtime a request for `requested` (the client's URL path) really
+    /// reaches: the access policy's resource. A local host serves whatever
+    /// the path names; a relay always opens its own upstream runtime.
+    fn runtime(&self, requested: &str) -> String {
+        requested.to_string()
+    }
     /// Why the one-shot command call is not available here (None: it is).
     fn no_commands(&self) -> Option<String>;
     /// Runs a one-shot command call into `recording`.

@@ -77,6 +77,10 @@ impl ShellBackend for RelayBackend {
         })
     }
 
+    fn runtime(&self, _requested: &str) -> String {
+        self.upstream.runtime.clone()
+    }
+
     fn no_commands(&self) -> Option<String> {
         let codec = self.upstream.codec();
         (!codec.has_command_call()).then(|| {
