@@ -575,3 +575,36 @@ async fn no_shell_or_command_inherits_another_shells_terminal() {
     assert_eq!(r.code, 0, "{r:?}");
     assert!(!r.stdout.contains("ptmx"), "{}", r.stdout);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_shell_ends_when_its_program_exits_even_if_a_detached_process_holds_its_terminal() {
+    let d = Dir::new();
+    let server = Server::start(&d, &[]);
+    let (mut ws, _) = open(&server.url("setsid")).await;
+    // The detached sleep keeps the terminal open for 8 s; the shell still
+    // ends at once with its own exit status.
+    stdin(&mut ws, "setsid -f sleep 8.4321; exit 7\n").await;
+    let started = std::time::Instant::now();
+    let exit = exit_status(&mut ws).await;
+    assert_eq!(exit["details"]["causes"][0]["message"], "7", "{exit}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "ended after {:?}",
+        started.elapsed()
+    );
+    let rec = wait_until(
+        10,
+        || "the recording".into(),
+        || server.recordings().into_iter().next(),
+    );
+    verified(&d, &rec, "exited with code 7");
+    let metrics = poll_until(
+        5,
+        || http_get(&server.addr, "/metrics"),
+        |m| m.contains("termtrail_live_shells 0"),
+    );
+    assert!(metrics.contains("termtrail_live_shells 0"), "{metrics}");
+    let _ = std::process::Command::new("pkill")
+        .args(["-f", "sleep 8.4321"])
+        .status();
+}

@@ -274,13 +274,14 @@ impl Attachment {
         self.lock().owner.clone()
     }
 
-    /// The deadline, once it has passed.
+    /// The deadline, once it has passed (taken: it fires once).
     pub fn past_deadline(&self) -> Option<Deadline> {
-        let st = self.lock();
-        st.deadline
-            .as_ref()
-            .filter(|d| Instant::now() >= d.at)
-            .cloned()
+        let mut st = self.lock();
+        if st.deadline.as_ref().is_some_and(|d| Instant::now() >= d.at) {
+            st.deadline.take()
+        } else {
+            None
+        }
     }
 
     /// Sends a status object to the attached client, if any (it is not

@@ -22,6 +22,9 @@ use crate::tty::reading_secret;
 
 /// How long a shell has between SIGHUP and SIGKILL when it is ended.
 const KILL_GRACE: Duration = Duration::from_secs(2);
+/// After the program exits, output still arriving this quickly is read;
+/// then the shell ends, whoever else holds its terminal.
+const DRAIN_AFTER_EXIT: Duration = Duration::from_millis(300);
 
 /// Shells run as local processes (`serve`).
 pub struct PtyBackend {
@@ -138,10 +141,28 @@ impl PtyShell {
         tokio::spawn(async move {
             let mut buf = vec![0u8; 32 << 10];
             let mut stitch = Utf8Stitcher::new();
+            let mut wait = Box::pin(child.wait());
+            let mut exited = None;
             loop {
-                let n = match reader.read(&mut buf).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => n,
+                let n = if exited.is_some() {
+                    // The program has exited: what it left in the terminal
+                    // comes at once. A process that keeps the terminal open
+                    // (`setsid -f …`) must not keep the shell alive.
+                    match tokio::time::timeout(DRAIN_AFTER_EXIT, reader.read(&mut buf)).await {
+                        Ok(Ok(n)) if n > 0 => n,
+                        _ => break,
+                    }
+                } else {
+                    tokio::select! {
+                        read = reader.read(&mut buf) => match read {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        },
+                        status = &mut wait => {
+                            exited = Some(status);
+                            continue;
+                        }
+                    }
                 };
                 let ready = stitch.push(&buf[..n]);
                 if !ready.is_empty()
@@ -165,7 +186,11 @@ impl PtyShell {
             if !rest.is_empty() {
                 me.recording.record(EventData::Output(rest)).await;
             }
-            let (code, signal) = crate::rec::exit_code(child.wait().await);
+            let status = match exited {
+                Some(status) => status,
+                None => wait.await,
+            };
+            let (code, signal) = crate::rec::exit_code(status);
             me.recording.record(EventData::Exit(code)).await;
             me.att.exit(code, signal);
             let end = me
