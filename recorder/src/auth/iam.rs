@@ -157,12 +157,19 @@ impl IamVerifier {
         if req.headers.len() > MAX_HEADERS {
             return Err(malformed("the signed request has too many headers"));
         }
-        // Header names compare case-insensitively; each once, one value.
+        // Header names compare case-insensitively; each once, one value. Two
+        // spellings of one name would leave which one counts to chance.
+        let count = req.headers.len();
         req.headers = req
             .headers
             .into_iter()
             .map(|(k, v)| (k.to_ascii_lowercase(), v))
             .collect();
+        if req.headers.len() != count {
+            return Err(malformed(
+                "the signed request names a header twice (in different letter cases)",
+            ));
+        }
         let one = |name: &str| -> Result<Option<&str>, AuthError> {
             match req.headers.get(name).map(Vec::as_slice) {
                 None => Ok(None),

@@ -334,8 +334,19 @@ impl JwtVerifier {
             }
         }
         let principal = match claims.sub {
-            Some(serde_json::Value::String(s)) if !s.is_empty() => s,
-            _ => return Err(AuthError::Malformed("the token has no sub claim".into())),
+            // A principal is a name: blank or holding control characters,
+            // it could pass for another one in logs and listings.
+            Some(serde_json::Value::String(s))
+                if !s.trim().is_empty() && !s.chars().any(char::is_control) =>
+            {
+                s
+            }
+            _ => {
+                return Err(AuthError::Malformed(
+                    "the token has no usable sub claim (missing, blank or with control characters)"
+                        .into(),
+                ));
+            }
         };
         let groups = claims
             .groups

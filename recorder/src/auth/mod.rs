@@ -60,6 +60,12 @@ pub struct Identity {
 }
 
 impl Identity {
+    /// Who this is, method included (`jwt:ann`, `iam:arn:aws:…`): a JWT's
+    /// `sub` that spells an IAM ARN is not that IAM principal.
+    pub fn key(&self) -> String {
+        format!("{}:{}", self.method.as_str(), self.principal)
+    }
+
     /// The identity of every client of a host run with `--no-auth`.
     pub fn unauthenticated(principal: &str) -> Identity {
         Identity {

@@ -54,6 +54,25 @@ impl std::fmt::Debug for Bearer {
 /// [`MAX_TOKEN`]; `Malformed` for an `Authorization` header of another
 /// scheme, or a subprotocol that is not base64url of UTF-8 text.
 pub fn extract(headers: &HeaderMap) -> Result<Bearer, AuthError> {
+    // One credential per request: with two, which one counts would depend on
+    // the order intermediaries keep.
+    if headers.get_all(http::header::AUTHORIZATION).iter().count() > 1 {
+        return Err(AuthError::Malformed(
+            "more than one Authorization header".into(),
+        ));
+    }
+    let offered = headers
+        .get_all(http::header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|list| list.split(','))
+        .filter(|p| p.trim().starts_with(BEARER_PROTOCOL_PREFIX))
+        .count();
+    if offered > 1 {
+        return Err(AuthError::Malformed(
+            "more than one bearer subprotocol".into(),
+        ));
+    }
     if let Some(value) = headers.get(http::header::AUTHORIZATION) {
         if value.len() > MAX_TOKEN + 64 {
             return Err(AuthError::TooLarge);
@@ -172,6 +191,20 @@ mod tests {
             );
         }
         h
+    }
+
+    #[test]
+    fn two_credentials_in_one_request_are_refused() {
+        let two = headers(&[("authorization", "Bearer a"), ("authorization", "Bearer b")]);
+        assert!(matches!(extract(&two), Err(AuthError::Malformed(_))));
+        let a = b64url_encode(b"a");
+        let b = b64url_encode(b"b");
+        let list = format!("base64UrlBearerAuthorization.{a}, base64UrlBearerAuthorization.{b}");
+        let two = headers(&[("sec-websocket-protocol", &list)]);
+        assert!(matches!(extract(&two), Err(AuthError::Malformed(_))));
+        let one = format!("base64UrlBearerAuthorization.{a}, base64UrlBearerAuthorization");
+        let ok = extract(&headers(&[("sec-websocket-protocol", &one)])).unwrap();
+        assert_eq!(ok.token, "a");
     }
 
     #[test]

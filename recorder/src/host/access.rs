@@ -82,9 +82,6 @@ pub(crate) struct Grant {
 /// The break-glass reason the client stated, if any; a refusal when it is
 /// empty, too long or holds control characters.
 fn stated_reason(headers: &HeaderMap) -> Result<Option<String>, Box<Response>> {
-    let Some(value) = headers.get(BREAK_GLASS_HEADER) else {
-        return Ok(None);
-    };
     let bad = |why: &str| {
         Box::new(refuse(
             StatusCode::BAD_REQUEST,
@@ -92,6 +89,13 @@ fn stated_reason(headers: &HeaderMap) -> Result<Option<String>, Box<Response>> {
             &format!("the {BREAK_GLASS_HEADER} header {why}"),
         ))
     };
+    let mut values = headers.get_all(BREAK_GLASS_HEADER).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(bad("is given more than once"));
+    }
     if value.len() > MAX_REASON {
         return Err(bad(&format!("is longer than {MAX_REASON} bytes")));
     }
@@ -209,7 +213,7 @@ pub(crate) fn may_rejoin(
 ) -> Result<(), Box<Response>> {
     let identity = ask.identity;
     match shell.att().owner() {
-        Some(owner) if owner != identity.principal => {
+        Some(owner) if owner != identity.key() => {
             add(&host.metrics.denied, 1);
             let why = "the shell was opened by another principal";
             let environment = host.opts.access.environment_of(ask.runtime);

@@ -264,7 +264,7 @@ impl Attachment {
         self.lock().deadline = Some(deadline);
     }
 
-    /// Notes who opened the shell.
+    /// Notes who opened the shell ([`crate::auth::Identity::key`]).
     pub fn set_owner(&self, principal: &str) {
         self.lock().owner = Some(principal.to_string());
     }

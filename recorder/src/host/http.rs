@@ -322,7 +322,7 @@ async fn start_shell(
             &why,
         )));
     }
-    shell.att().set_owner(&identity.principal);
+    shell.att().set_owner(&identity.key());
     if let Some(deadline) = access::deadline_of(grant) {
         shell.att().set_deadline(deadline);
     }
