@@ -50,6 +50,49 @@ const DEFAULTS: &[(&str, &str)] = &[
 static PEM_BEGIN: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY[A-Z ]*-----").expect("valid pattern")
 });
+/// Where the first complete line after `pos` (and before `limit`) starts
+/// that a private-key block cannot hold: only base64 (`A-Za-z0-9+/=`),
+/// `Name: value` headers (`Proc-Type: 4,ENCRYPTED`) and blank lines can.
+fn first_foreign_line(buf: &[u8], pos: usize, limit: usize, at_line: bool) -> Option<usize> {
+    if pos >= limit {
+        return None;
+    }
+    // Unless `pos` starts a line, the line it is in is the BEGIN line.
+    let mut start = if at_line {
+        pos
+    } else {
+        pos + memchr::memchr(b'\n', &buf[pos..limit])? + 1
+    };
+    while start < limit {
+        let len = memchr::memchr(b'\n', &buf[start..limit])?;
+        let line = &buf[start..start + len];
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if !key_block_line(line) {
+            return Some(start);
+        }
+        start += len + 1;
+    }
+    None
+}
+
+/// Whether a private-key block can hold `line`.
+fn key_block_line(line: &[u8]) -> bool {
+    let base64 = |b: &u8| b.is_ascii_alphanumeric() || b"+/=".contains(b);
+    if line.iter().all(base64) {
+        return true;
+    }
+    // `Name: value`, the name letters, digits and dashes.
+    match line.iter().position(|&b| b == b':') {
+        Some(colon) if colon > 0 => {
+            line[..colon]
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
+                && line.get(colon + 1) == Some(&b' ')
+        }
+        _ => false,
+    }
+}
+
 static PEM_END: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"-----END [A-Z0-9 ]*PRIVATE KEY[A-Z ]*-----").expect("valid pattern")
 });
@@ -436,6 +479,27 @@ impl Redactor {
         loop {
             match open {
                 Some((start, insert)) => match PEM_END.find_at(buf, pos) {
+                    // A line no key block holds (a prompt, command output)
+                    // ends the block there: a BEGIN line alone (typed, or
+                    // echoed) must not hide what follows.
+                    m if let Some(at) = first_foreign_line(
+                        buf,
+                        pos,
+                        m.as_ref().map_or(end, |m| m.start().min(end)),
+                        // A block carried over starts here at a line.
+                        !insert && pos == 0,
+                    ) =>
+                    {
+                        self.spans.push(Span {
+                            start,
+                            end: at,
+                            rule: pem,
+                            insert,
+                        });
+                        pos = at;
+                        open = None;
+                        self.block = None;
+                    }
                     Some(m) if m.start() < end => {
                         self.spans.push(Span {
                             start,

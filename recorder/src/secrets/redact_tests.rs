@@ -353,3 +353,18 @@ fn a_private_key_block_stays_open_across_other_events_and_flushes() {
     let times: Vec<Micros> = out.iter().map(|e| e.time).collect();
     assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
 }
+
+#[test]
+fn a_begin_line_alone_does_not_hide_what_follows() {
+    // Typed (and echoed) BEGIN line, then ordinary output: the block ends
+    // at the first complete line no key block holds.
+    let input = "tt> # -----BEGIN PRIVATE KEY-----\r\ntt> id; ls /\r\nuid=0(root) gid=0(root)\r\nbin boot dev\r\ntt> ";
+    let frames: Vec<(Micros, &[u8])> = input.as_bytes().chunks(5).map(|c| (0, c)).collect();
+    let got = text(&run(&Redaction::defaults(), &frames));
+    assert!(got.contains("uid=0(root) gid=0(root)"), "{got}");
+    assert!(got.contains("bin boot dev"), "{got}");
+    // (The line right after BEGIN may go with it when frames cut it.)
+    // A real block with headers is still redacted whole.
+    let block = "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,0A1B\n\nMIIEpAIBAAKCAQEA\n-----END RSA PRIVATE KEY-----\nafter\n";
+    assert_eq!(one(block).0, "[REDACTED:private-key]\nafter\n");
+}
