@@ -77,7 +77,11 @@ def url(addr, shell):
     return f"ws://{addr}/runtimes/bench/ws/shells?shellId={shell}"
 
 
-async def open_shell(addr, shell, token=None):
+async def open_shell(addr, shell, token=""):
+    """A shell on addr; with the bench's token unless `token` says otherwise
+    (None: none; a --no-auth host ignores one)."""
+    if token == "":
+        token = TOKEN
     headers = {"X-Amzn-Bedrock-AgentCore-Runtime-Session-Id": SESSION}
     if token:
         headers["Authorization"] = f"Bearer {token}"
