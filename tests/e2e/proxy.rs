@@ -105,24 +105,66 @@ async fn proxy_relays_records_and_survives_upstream_loss() {
 async fn proxy_passes_upstream_refusals_and_unreachable_upstreams() {
     let d = Dir::new();
     let up = Server::start(&d, &["--max-shells", "1"]);
-    let px = proxy(&Dir::new(), &format!("ws://{}", up.addr), &[]);
+    let pd = Dir::new();
+    let px = proxy(&pd, &format!("ws://{}", up.addr), &[]);
     let (_held, _) = open(&px.url("only")).await;
-    match connect(&px.url("second"), SESSION).await {
-        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
-            assert_eq!(resp.status().as_u16(), 429)
+    for i in 0..5 {
+        match connect(&px.url(&format!("second{i}")), SESSION).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+                assert_eq!(resp.status().as_u16(), 429)
+            }
+            other => panic!("{other:?}"),
         }
-        other => panic!("{other:?}"),
     }
-    let dead = proxy(&Dir::new(), "ws://127.0.0.1:9", &[]);
-    match connect(&dead.url("x"), SESSION).await {
-        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
-            assert_eq!(resp.status().as_u16(), 502)
+    let metrics = http_get(&px.addr, "/metrics");
+    assert!(
+        metrics.contains("termtrail_shells_refused_total 5"),
+        "{metrics}"
+    );
+    let qd = Dir::new();
+    let dead = proxy(&qd, "ws://127.0.0.1:9", &[]);
+    for i in 0..3 {
+        match connect(&dead.url(&format!("x{i}")), SESSION).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+                assert_eq!(resp.status().as_u16(), 502)
+            }
+            other => panic!("{other:?}"),
         }
-        other => panic!("{other:?}"),
     }
     assert!(
         dead.recordings().is_empty(),
         "no recording for a shell that never started"
+    );
+    // Refusals leave no journal entry (verify --store would call a
+    // journaled but missing recording tampered) and no empty directory.
+    for (dir, host) in [(&pd, &px), (&qd, &dead)] {
+        if !host.store.exists() {
+            // Nothing at all was created.
+            continue;
+        }
+        let store = host.store.to_string_lossy().into_owned();
+        let r = dir.run(&["verify", "--store", &store]);
+        // 3: the held shell is live (unsealed); never 1 (tampered).
+        assert!(r.code == 0 || r.code == 3, "{r:?}");
+        assert!(
+            !r.stdout.contains("MISSING") && !r.stdout.contains("TAMPERED"),
+            "{r:?}"
+        );
+        let dirs: Vec<_> = files_under(&host.store)
+            .into_iter()
+            .filter(|p| p.contains("/second") || p.contains("/x"))
+            .collect();
+        assert!(dirs.is_empty(), "{dirs:?}");
+    }
+    let empty = std::process::Command::new("find")
+        .arg(pd.join("store"))
+        .args(["-mindepth", "1", "-type", "d", "-empty"])
+        .output()
+        .unwrap();
+    assert!(
+        empty.stdout.is_empty(),
+        "empty directories: {}",
+        String::from_utf8_lossy(&empty.stdout)
     );
 }
 

@@ -16,7 +16,7 @@ use termtrail_store::layout::KeyParts;
 
 use super::access::{self, Ask, Grant};
 use super::audit::Actor;
-use super::backend::{NewShell, OpenError, Shell};
+use super::backend::{NewShell, OpenError, Shell, StartRecording};
 use super::metrics::add;
 use super::state::HostState;
 use crate::auth::{AuthError, Identity};
@@ -230,17 +230,6 @@ async fn start_shell(
     };
     let now = unix_now();
     let backend = &host.backend;
-    let dest = Arc::clone(&host.opts.destination);
-    let new = dest
-        .create(&KeyParts {
-            source: backend.source().as_str(),
-            session,
-            shell: shell_id,
-            start: now,
-        })
-        .map_err(|e| internal(format!("cannot create the recording: {e}")))?;
-    let path = new.path.clone();
-    let rel = new.rel.clone();
     let (started, started_rx) = tokio::sync::oneshot::channel();
     let info = RecordingInfo::shell(
         backend.source(),
@@ -252,23 +241,48 @@ async fn start_shell(
     .with_identity(identity)
     .with_source(peer)
     .with_break_glass(grant.break_glass.as_deref());
-    let header = backend.describe(info).after(new.after.clone()).header();
-    let done = dest.on_done(new);
-    let done = super::audit::audited_on_done(host, session, shell_id, &rel, true, started_rx, done);
-    let recording = Recording::start(
-        &path,
-        header,
-        host.opts.writer.clone(),
-        &host.opts.redaction,
-        Some(done),
-    )
-    .map_err(|e| internal(e.to_string()))?;
+    let info = backend.describe(info);
+    // The backend starts the recording once the shell will exist (a relay
+    // after its upstream accepted): a refusal leaves nothing behind.
+    let made = Arc::new(std::sync::Mutex::new(None));
+    let start_recording: StartRecording = {
+        let made = Arc::clone(&made);
+        let host = Arc::clone(host);
+        let (session, shell) = (session.to_string(), shell_id.to_string());
+        Box::new(move || {
+            let dest = Arc::clone(&host.opts.destination);
+            let new = dest
+                .create(&KeyParts {
+                    source: host.backend.source().as_str(),
+                    session: &session,
+                    shell: &shell,
+                    start: now,
+                })
+                .map_err(|e| format!("cannot create the recording: {e}"))?;
+            let (path, rel) = (new.path.clone(), new.rel.clone());
+            let header = info.after(new.after.clone()).header();
+            let done = dest.on_done(new);
+            let done = super::audit::audited_on_done(
+                &host, &session, &shell, &rel, true, started_rx, done,
+            );
+            let recording = Recording::start(
+                &path,
+                header,
+                host.opts.writer.clone(),
+                &host.opts.redaction,
+                Some(done),
+            )
+            .map_err(|e| e.to_string())?;
+            *made.lock().unwrap_or_else(|p| p.into_inner()) = Some((recording.clone(), path, rel));
+            Ok(recording)
+        })
+    };
     let registry = Arc::clone(&host.shells);
     let opened = backend
         .open(NewShell {
             session: session.to_string(),
             shell: shell_id.to_string(),
-            recording: recording.clone(),
+            recording: start_recording,
             on_end: Box::new(move |done: Arc<dyn Shell>| {
                 // The slot is freed when the shell ends.
                 drop(permit);
@@ -280,13 +294,19 @@ async fn start_shell(
     let shell = match opened {
         Ok(s) => s,
         Err(OpenError::Upstream(e)) => {
-            // Nothing was recorded: no header-only file is left.
-            let _ = recording.finish(EndReason::Closed).await;
-            let _ = std::fs::remove_file(&path);
+            // Nothing was created: no file, journal entry or directory.
+            if matches!(e, ConnectError::Refused(429, _)) {
+                add(&host.metrics.refused, 1);
+            }
             tracing::warn!(session, shell = shell_id, error = ?e, "upstream refused or unreachable");
             return Err(Box::new(upstream_refusal(e)));
         }
-        Err(e @ OpenError::Spawn { .. }) => return Err(internal(e.to_string())),
+        Err(e @ (OpenError::Spawn { .. } | OpenError::Recording(_))) => {
+            return Err(internal(e.to_string()));
+        }
+    };
+    let Some((recording, path, rel)) = made.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+        return Err(internal("the shell started without its recording".into()));
     };
     if host.opts.strict {
         // --strict: a shell whose recording fails is ended (local or

@@ -54,14 +54,20 @@ pub trait Shell: Send + Sync {
 /// Runs once a shell has ended and its recording is sealed.
 pub type OnEnd = Box<dyn FnOnce(Arc<dyn Shell>) + Send>;
 
+/// Starts a new shell's recording (creates its file, writes its header).
+/// A backend calls it once it knows the shell will exist — a relay only
+/// after its upstream accepted — so a refused shell leaves no file, no
+/// journal entry and no empty directory behind.
+pub type StartRecording = Box<dyn FnOnce() -> Result<Recording, String> + Send>;
+
 /// A shell to open: its ids, its recording, and what to do when it ends.
 pub struct NewShell {
     /// Runtime session id.
     pub session: String,
     /// Shell id.
     pub shell: String,
-    /// Its recording (started, header written).
-    pub recording: Recording,
+    /// Starts its recording.
+    pub recording: StartRecording,
     /// Runs once, when the shell has ended.
     pub on_end: OnEnd,
 }
@@ -69,6 +75,9 @@ pub struct NewShell {
 /// Why a shell could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
+    /// Its recording could not be started.
+    #[error("cannot start the recording: {0}")]
+    Recording(String),
     /// The local process could not be started.
     #[error("cannot start {command:?}: {source}")]
     Spawn {

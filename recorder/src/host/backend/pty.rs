@@ -14,7 +14,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::super::attachment::Attachment;
 use super::{
-    BoxFut, BoxFuture, CommandCall, CommandError, Lines, NewShell, OpenError, Shell, ShellBackend,
+    BoxFut, BoxFuture, CommandCall, CommandError, Lines, NewShell, OnEnd, OpenError, Shell,
+    ShellBackend,
 };
 use crate::header::{RecordingInfo, Source};
 use crate::recording::Recording;
@@ -54,7 +55,20 @@ impl ShellBackend for PtyBackend {
 
     fn open(&self, new: NewShell) -> BoxFuture<'_, Result<Arc<dyn Shell>, OpenError>> {
         Box::pin(async move {
-            let shell = PtyShell::spawn(new, &self.command, TermSize::DEFAULT, self.strict)
+            let NewShell {
+                session,
+                shell,
+                recording,
+                on_end,
+            } = new;
+            let recording = recording().map_err(OpenError::Recording)?;
+            let started = Started {
+                session,
+                shell,
+                recording,
+                on_end,
+            };
+            let shell = PtyShell::spawn(started, &self.command, TermSize::DEFAULT, self.strict)
                 .map_err(|source| OpenError::Spawn {
                     command: self.command.join(" "),
                     source,
@@ -74,6 +88,14 @@ impl ShellBackend for PtyBackend {
     ) -> BoxFuture<'_, Result<Lines, CommandError>> {
         Box::pin(super::command::run_local(call, recording))
     }
+}
+
+/// A shell about to be spawned, its recording started.
+struct Started {
+    session: String,
+    shell: String,
+    recording: Recording,
+    on_end: OnEnd,
 }
 
 /// A live local shell.
@@ -100,12 +122,12 @@ impl PtyShell {
     /// shell's `on_end` runs once the process has exited and its output is
     /// drained. With `strict`, a failed recording ends the shell.
     fn spawn(
-        new: NewShell,
+        new: Started,
         command: &[String],
         size: TermSize,
         strict: bool,
     ) -> std::io::Result<Arc<PtyShell>> {
-        let NewShell {
+        let Started {
             session: session_id,
             shell: shell_id,
             recording,

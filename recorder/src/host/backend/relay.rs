@@ -139,6 +139,15 @@ impl RelayShell {
             on_end,
         } = new;
         let ws = connect(&up, &session, &shell).await?;
+        // Upstream accepted: now the shell exists, and so does its recording.
+        let recording = match recording() {
+            Ok(r) => r,
+            Err(why) => {
+                let mut ws = ws;
+                let _ = ws.close(None).await;
+                return Err(OpenError::Recording(why));
+            }
+        };
         let (up_tx, up_rx) = mpsc::channel(256);
         let me = Arc::new(RelayShell {
             session_id: session,
