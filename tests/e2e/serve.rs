@@ -213,6 +213,19 @@ async fn health_metrics_and_missing_ids() {
     assert!(h.starts_with("HTTP/1.1 200") && h.ends_with("ok\n"), "{h}");
     let m = http_get(&server.addr, "/metrics");
     assert!(m.contains("termtrail_live_shells 0"), "{m}");
+    // A log that is not a terminal gets no colour codes.
+    let (mut ws, _) = open(&server.url("logged")).await;
+    stdin(&mut ws, "exit\n").await;
+    exit_status(&mut ws).await;
+    let log = wait_until(
+        10,
+        || "the shell's log lines".into(),
+        || {
+            let log = server.log.lock().unwrap().clone();
+            log.contains("shell ended").then_some(log)
+        },
+    );
+    assert!(!log.contains('\x1b'), "{log:?}");
     match connect(&server.url("s"), "").await {
         Err(WsError::Http(resp)) => assert_eq!(resp.status().as_u16(), 400),
         other => panic!("{other:?}"),
