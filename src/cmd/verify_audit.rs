@@ -16,12 +16,12 @@ use crate::exit::Exit;
 pub fn verify_audit(file: &Path, anchor: Option<&Anchor>, json: bool) -> (Exit, String) {
     let name = visible(&file.display().to_string());
     let text = file.to_string_lossy();
-    let opened: Result<Box<dyn Read>, String> = if text.starts_with("s3://") || file.is_dir() {
+    let opened: anyhow::Result<Box<dyn Read>> = if text.starts_with("s3://") || file.is_dir() {
         pieces(&text).map(|p| Box::new(p) as Box<dyn Read>)
     } else {
         std::fs::File::open(file)
             .map(|f| Box::new(f) as Box<dyn Read>)
-            .map_err(|e| e.to_string())
+            .map_err(anyhow::Error::from)
     };
     let report = match opened {
         Ok(f) => verify_with(BufReader::new(f), anchor),
@@ -46,24 +46,17 @@ pub fn verify_audit(file: &Path, anchor: Option<&Anchor>, json: bool) -> (Exit, 
 
 /// The shipped pieces of one log under `location` (a directory or an
 /// `s3://` URL naming `…/audit/<log id>/`), read in key order as one log.
-fn pieces(location: &str) -> Result<Pieces, String> {
-    let store = termtrail_store::Location::parse(location)
-        .and_then(|l| l.open())
-        .map_err(|e| e.to_string())?;
-    let keys: Vec<String> = store
-        .list("", None)
-        .map_err(|e| e.to_string())?
-        .into_iter()
-        .map(|o| o.key)
-        .collect();
+fn pieces(location: &str) -> anyhow::Result<Pieces> {
+    let store = termtrail_store::Location::parse(location).and_then(|l| l.open())?;
+    let keys: Vec<String> = store.list("", None)?.into_iter().map(|o| o.key).collect();
     if keys.is_empty() {
-        return Err("no audit pieces there".into());
+        anyhow::bail!("no audit pieces there");
     }
     if let Some(bad) = keys.iter().find(|k| !is_piece_name(k)) {
-        return Err(format!(
+        anyhow::bail!(
             "{} is not an audit piece (NNNNNNNNNNNNNNNNNNNN.jsonl); name the directory of one log's pieces",
             visible(bad)
-        ));
+        );
     }
     let mut keys = keys;
     keys.sort();

@@ -22,7 +22,9 @@ pub use event::{
     Attach, AuditEvent, Decision, Recovered, Seal, ServerStart, ServerStop, ShellEnd, ShellStart,
     Terminate,
 };
-pub use verify::{Anchor, AuditReport, AuditVerdict, TamperReason, Torn, verify, verify_with};
+pub use verify::{
+    Anchor, AuditReport, AuditVerdict, BadAnchor, TamperReason, Torn, verify, verify_with,
+};
 
 /// Longest line a writer writes and a verifier reads, newline included.
 pub const MAX_LINE: usize = 1 << 20;

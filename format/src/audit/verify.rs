@@ -69,13 +69,17 @@ pub struct Anchor {
     pub hash: String,
 }
 
+/// Text that is not an [`Anchor`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("expected SEQ:SHA256 (a line number and 64 hex characters), not {0:?}")]
+pub struct BadAnchor(pub String);
+
 impl std::str::FromStr for Anchor {
-    type Err = String;
+    type Err = BadAnchor;
 
     /// `SEQ:SHA256`, e.g. `42:9f86d0…` (64 hex characters).
-    fn from_str(s: &str) -> Result<Anchor, String> {
-        let bad =
-            || format!("expected SEQ:SHA256 (a line number and 64 hex characters), not {s:?}");
+    fn from_str(s: &str) -> Result<Anchor, BadAnchor> {
+        let bad = || BadAnchor(s.to_string());
         let (seq, hash) = s.split_once(':').ok_or_else(bad)?;
         let seq: u64 = seq.parse().map_err(|_| bad())?;
         let hash = hash.to_ascii_lowercase();

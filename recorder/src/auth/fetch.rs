@@ -30,6 +30,9 @@ pub enum FetchError {
     /// The answer's body is larger than the bound.
     #[error("the answer is larger than {} bytes", MAX_BODY)]
     TooLarge,
+    /// An answer other than 200.
+    #[error("HTTP {0}")]
+    Status(u16),
 }
 
 /// A parsed absolute URL: `host:port`, whether TLS is used, and the path
@@ -138,13 +141,11 @@ async fn exchange(
 }
 
 /// `GET url`: the body of a 200 answer.
-pub(crate) async fn get(url: &str, tls: Option<&Arc<ClientConfig>>) -> Result<Bytes, String> {
-    let target = Target::parse(url).map_err(|e| e.to_string())?;
-    let (status, body) = request(http::Method::GET, &target, &[], Bytes::new(), tls)
-        .await
-        .map_err(|e| e.to_string())?;
+pub(crate) async fn get(url: &str, tls: Option<&Arc<ClientConfig>>) -> Result<Bytes, FetchError> {
+    let target = Target::parse(url)?;
+    let (status, body) = request(http::Method::GET, &target, &[], Bytes::new(), tls).await?;
     if status != 200 {
-        return Err(format!("HTTP {status}"));
+        return Err(FetchError::Status(status));
     }
     Ok(body)
 }

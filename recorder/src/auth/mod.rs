@@ -12,6 +12,7 @@ pub mod client;
 #[cfg(test)]
 mod fake_http;
 mod fetch;
+pub use fetch::FetchError;
 pub mod iam;
 pub mod jwt;
 pub mod token;
@@ -193,7 +194,7 @@ pub enum AuthConfigError {
         /// The URL.
         url: String,
         /// Why.
-        reason: String,
+        reason: FetchError,
     },
     /// The discovery document is not usable.
     #[error("{url}: not a usable OIDC discovery document: {reason}")]

@@ -16,7 +16,7 @@ use termtrail_store::layout::KeyParts;
 
 use super::access::{self, Ask, Grant};
 use super::audit::Actor;
-use super::backend::{NewShell, OpenError, Shell, StartRecording};
+use super::backend::{NewShell, OpenError, Shell, StartRecording, StartRecordingError};
 use super::metrics::add;
 use super::state::HostState;
 use crate::auth::{AuthError, Identity};
@@ -258,7 +258,7 @@ async fn start_shell(
                     shell: &shell,
                     start: now,
                 })
-                .map_err(|e| format!("cannot create the recording: {e}"))?;
+                .map_err(StartRecordingError::Create)?;
             let (path, rel) = (new.path.clone(), new.rel.clone());
             let header = info.after(new.after.clone()).header();
             let done = dest.on_done(new);
@@ -272,7 +272,7 @@ async fn start_shell(
                 &host.opts.redaction,
                 Some(done),
             )
-            .map_err(|e| e.to_string())?;
+            .map_err(StartRecordingError::Write)?;
             *made.lock().unwrap_or_else(|p| p.into_inner()) = Some((recording.clone(), path, rel));
             Ok(recording)
         })

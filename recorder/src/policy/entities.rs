@@ -40,6 +40,35 @@ pub(super) fn action_uid(action: Action) -> cedar::EntityUid {
     uid(&TYPES.action, action.as_str())
 }
 
+/// A termtrail request Cedar (or the schema) does not accept: which part,
+/// for which action, and Cedar's error.
+#[derive(Debug, thiserror::Error)]
+#[error("{}{what}: {source}", action.map(|a| format!("action {a}: ")).unwrap_or_default())]
+pub struct ModelError {
+    /// The part refused (`the request`, `the context`, …).
+    pub what: &'static str,
+    /// The action being checked at load, if any.
+    pub action: Option<Action>,
+    /// Cedar's error.
+    #[source]
+    pub source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+impl ModelError {
+    fn new(what: &'static str, e: impl std::error::Error + Send + Sync + 'static) -> ModelError {
+        ModelError {
+            what,
+            action: None,
+            source: Box::new(e),
+        }
+    }
+
+    fn for_action(mut self, action: Action) -> ModelError {
+        self.action = Some(action);
+        self
+    }
+}
+
 /// `request` as a Cedar request and the entities to judge it over,
 /// checked against `schema` when one is given (at load time: see
 /// [`check_model`]).
@@ -47,7 +76,7 @@ fn translate(
     request: &Request<'_>,
     base: &cedar::Entities,
     schema: Option<&cedar::Schema>,
-) -> Result<(cedar::Request, cedar::Entities), String> {
+) -> Result<(cedar::Request, cedar::Entities), ModelError> {
     let principal = uid(&TYPES.user, &request.identity.principal);
     let groups: HashSet<cedar::EntityUid> = request
         .identity
@@ -76,12 +105,13 @@ fn translate(
         .collect();
     entities.push(cedar::Entity::new_no_attrs(principal.clone(), groups));
     entities.push(
-        cedar::Entity::new(resource.clone(), attrs, HashSet::new()).map_err(|e| e.to_string())?,
+        cedar::Entity::new(resource.clone(), attrs, HashSet::new())
+            .map_err(|e| ModelError::new("the runtime entity", e))?,
     );
     let entities = base
         .clone()
         .add_entities(entities, schema)
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| ModelError::new("the entities", e))?;
     let context = context(request)?;
     let request = cedar::Request::new(
         principal,
@@ -90,13 +120,13 @@ fn translate(
         context,
         schema,
     )
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| ModelError::new("the request", e))?;
     Ok((request, entities))
 }
 
 /// The context record: `time`, and `source_ip` and `break_glass` when the
 /// request has them.
-fn context(request: &Request<'_>) -> Result<cedar::Context, String> {
+fn context(request: &Request<'_>) -> Result<cedar::Context, ModelError> {
     let time = i64::try_from(request.time).unwrap_or(i64::MAX);
     let mut pairs = vec![(
         "time".to_string(),
@@ -113,10 +143,10 @@ fn context(request: &Request<'_>) -> Result<cedar::Context, String> {
             "reason".to_string(),
             cedar::RestrictedExpression::new_string(reason.to_string()),
         )])
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| ModelError::new("the break_glass record", e))?;
         pairs.push(("break_glass".to_string(), record));
     }
-    cedar::Context::from_pairs(pairs).map_err(|e| e.to_string())
+    cedar::Context::from_pairs(pairs).map_err(|e| ModelError::new("the context", e))
 }
 
 /// The request and entities for [`Policy::decide`]. The schema is not
@@ -125,14 +155,17 @@ fn context(request: &Request<'_>) -> Result<cedar::Context, String> {
 pub(super) fn build(
     policy: &Policy,
     request: &Request<'_>,
-) -> Result<(cedar::Request, cedar::Entities), String> {
+) -> Result<(cedar::Request, cedar::Entities), ModelError> {
     translate(request, &policy.actions, None)
 }
 
 /// Checks that `schema` accepts termtrail's requests: every action, with
 /// and without the optional context attributes, a user in a group, a
 /// runtime with its attributes. The first refusal is the error.
-pub(super) fn check_model(schema: &cedar::Schema, actions: &cedar::Entities) -> Result<(), String> {
+pub(super) fn check_model(
+    schema: &cedar::Schema,
+    actions: &cedar::Entities,
+) -> Result<(), ModelError> {
     let identity = crate::auth::Identity {
         groups: vec!["group".to_string()],
         ..crate::auth::Identity::unauthenticated("user")
@@ -145,8 +178,7 @@ pub(super) fn check_model(schema: &cedar::Schema, actions: &cedar::Entities) -> 
         full.source_ip = Some(std::net::IpAddr::from([127, 0, 0, 1]));
         let bare = Request::new(&identity, action, "runtime", 0);
         for request in [full, bare] {
-            translate(&request, actions, Some(schema))
-                .map_err(|e| format!("action {action}: {e}"))?;
+            translate(&request, actions, Some(schema)).map_err(|e| e.for_action(action))?;
         }
     }
     Ok(())

@@ -54,7 +54,7 @@ impl Policy {
             reason,
         };
         let actions = schema.action_entities().map_err(|e| model(e.to_string()))?;
-        entities::check_model(&schema, &actions).map_err(model)?;
+        entities::check_model(&schema, &actions).map_err(|e| model(e.to_string()))?;
         let validator = cedar::Validator::new(schema.clone());
         let result = validator.validate(&set, cedar::ValidationMode::Strict);
         let mut errors: Vec<Problem> = Vec::new();

@@ -243,7 +243,7 @@ impl Policy {
                 return Decision {
                     allowed: false,
                     policies: Vec::new(),
-                    errors: vec![reason],
+                    errors: vec![reason.to_string()],
                 };
             }
         };

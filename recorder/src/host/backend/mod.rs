@@ -58,7 +58,18 @@ pub type OnEnd = Box<dyn FnOnce(Arc<dyn Shell>) + Send>;
 /// A backend calls it once it knows the shell will exist — a relay only
 /// after its upstream accepted — so a refused shell leaves no file, no
 /// journal entry and no empty directory behind.
-pub type StartRecording = Box<dyn FnOnce() -> Result<Recording, String> + Send>;
+pub type StartRecording = Box<dyn FnOnce() -> Result<Recording, StartRecordingError> + Send>;
+
+/// Why a shell's recording could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum StartRecordingError {
+    /// The store refused the recording's file.
+    #[error("cannot create the recording: {0}")]
+    Create(#[from] termtrail_store::StoreError),
+    /// The file could not be created or its header written.
+    #[error("cannot write the recording: {0}")]
+    Write(#[from] termtrail_format::writer::WriteError),
+}
 
 /// A shell to open: its ids, its recording, and what to do when it ends.
 pub struct NewShell {
@@ -76,8 +87,8 @@ pub struct NewShell {
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
     /// Its recording could not be started.
-    #[error("cannot start the recording: {0}")]
-    Recording(String),
+    #[error("{0}")]
+    Recording(#[from] StartRecordingError),
     /// The local process could not be started.
     #[error("cannot start {command:?}: {source}")]
     Spawn {
