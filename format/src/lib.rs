@@ -44,6 +44,7 @@
 pub mod audit;
 pub mod cast;
 pub mod chain;
+pub mod civil;
 pub mod event;
 pub mod frames;
 pub mod import;
