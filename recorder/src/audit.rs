@@ -152,18 +152,21 @@ impl AuditLog {
     /// (the runtime is not blocked meanwhile). Events are written in the
     /// order they were handed over, by any caller.
     pub async fn record(&self, event: AuditEvent) -> Result<Head, AuditError> {
-        let (done, rx) = oneshot::channel();
-        self.tx
-            .send(Job {
-                event,
-                done: Some(done),
-            })
-            .map_err(|_| AuditError::Closed)?;
-        rx.await.map_err(|_| AuditError::Closed)?
+        let written = self.enqueue(event)?;
+        written.await.map_err(|_| AuditError::Closed)?
     }
 
     /// [`AuditLog::record`] for a thread outside the async runtime.
     pub fn record_blocking(&self, event: AuditEvent) -> Result<Head, AuditError> {
+        let written = self.enqueue(event)?;
+        written.blocking_recv().map_err(|_| AuditError::Closed)?
+    }
+
+    /// Hands `event` to the writer thread; the receiver gets its outcome.
+    fn enqueue(
+        &self,
+        event: AuditEvent,
+    ) -> Result<oneshot::Receiver<Result<Head, AuditError>>, AuditError> {
         let (done, rx) = oneshot::channel();
         self.tx
             .send(Job {
@@ -171,7 +174,7 @@ impl AuditLog {
                 done: Some(done),
             })
             .map_err(|_| AuditError::Closed)?;
-        rx.blocking_recv().map_err(|_| AuditError::Closed)?
+        Ok(rx)
     }
 
     /// Hands `event` over without waiting (from sync or async code); a
