@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use futures_util::SinkExt;
+use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::util::*;
@@ -178,19 +178,40 @@ async fn proxy_restart_detaches_and_idle_timeout_is_the_end_reason() {
     let upstream = format!("ws://{}", up.addr);
     let pd = Dir::new();
     let mut px = proxy(&pd, &upstream, &[]);
-    let (mut ws, _) = open(&px.url("keep")).await;
+    let (mut ws, st) = open(&px.url("keep")).await;
+    assert_eq!(st["metadata"]["reconnected"], false, "{st}");
     stdin(&mut ws, "X=kept-$((6*7)); echo set\n").await;
     read_until(&mut ws, "set\r\n").await;
+    // Printed while no proxy is attached upstream (the file says when).
+    let printed = d.join("printed");
+    stdin(
+        &mut ws,
+        &format!(
+            "(sleep 1; echo while-no-proxy; echo x > {}) &\n",
+            printed.display()
+        ),
+    )
+    .await;
+    read_until(&mut ws, "tt>").await;
     assert_eq!(px.stop(), 0);
     assert_eq!(close_of(&mut ws).await.map(|c| c.0), Some(1001));
     let first = px.recordings();
     assert_eq!(first.len(), 1);
     let v = d.run(&["verify", &first[0].to_string_lossy()]);
     assert!(v.stdout.contains("left running"), "{v:?}");
+    wait_for_file(&printed, 10);
 
+    // Through the new proxy the shell is a re-attach, as the host says:
+    // confirmation `reconnected: true`, the host's replay, then the second
+    // confirmation (docs/protocol.md §6, "Through termtrail proxy").
     // 1 s: long enough for the re-attach and the echo below under load.
     let px2 = proxy(&pd, &upstream, &["--idle-timeout", "1s"]);
-    let (mut ws, _) = open(&px2.url("keep")).await;
+    let (mut ws, st) = open(&px2.url("keep")).await;
+    assert_eq!(st["metadata"]["reconnected"], true, "{st}");
+    read_until(&mut ws, "while-no-proxy").await;
+    let second = status(&mut ws).await;
+    assert_eq!(second["metadata"]["shellId"], "keep", "{second}");
+    assert_eq!(second["metadata"]["bytesDropped"], 0, "{second}");
     stdin(&mut ws, "echo got-$X\n").await;
     read_until(&mut ws, "got-kept-42\r\n").await;
     // No more traffic: the proxy ends the upstream shell after 1 s.
@@ -204,6 +225,68 @@ async fn proxy_restart_detaches_and_idle_timeout_is_the_end_reason() {
     let v = verified(&d, &second[0], "idle timeout");
     assert_eq!(v.code, 0, "{v:?}");
     assert!(v.stdout.contains("idle timeout"), "{v:?}");
+    // The output printed while no proxy was attached is in the new
+    // recording, once, after a marker saying where it came from.
+    let cast = zstd_dc(&second[0]);
+    let marker = cast.find("already existed").expect("the marker");
+    let replayed = cast
+        .find("\"o\", \"while-no-proxy\\r\\n\"]")
+        .expect("the replay");
+    assert!(marker < replayed, "{cast}");
+    assert_eq!(occurrences(&cast, "\"while-no-proxy\\r\\n"), 1, "{cast}");
+}
+
+/// An upstream that stays unreachable is not a shell that exited: the
+/// client is closed with 1013 (try again later) and no exit status, and once the upstream is
+/// back the same shell is found again, as a re-attach.
+#[tokio::test(flavor = "multi_thread")]
+async fn proxy_losing_its_upstream_does_not_report_the_shell_ended() {
+    let d = Dir::new();
+    let up = Server::start(&d, &["--grace", "60s"]);
+    let relay = Relay::start(&up.addr);
+    let pd = Dir::new();
+    let px = proxy(&pd, &format!("ws://{}", relay.addr), &[]);
+    let (mut ws, _) = open(&px.url("lost")).await;
+    stdin(&mut ws, "Y=still-$((6*7)); echo set\n").await;
+    read_until(&mut ws, "set\r\n").await;
+    relay.set_down(true);
+    // No exit status may come before the close: the shell did not end.
+    let mut statuses = Vec::new();
+    let close = loop {
+        let next = tokio::time::timeout(Duration::from_secs(30), ws.next()).await;
+        match next.expect("closed within 30 s") {
+            Some(Ok(Message::Binary(b))) if b[0] == 3 => {
+                statuses.push(String::from_utf8_lossy(&b[1..]).into_owned())
+            }
+            Some(Ok(Message::Close(f))) => break f.map(|f| u16::from(f.code)),
+            Some(Ok(_)) => {}
+            other => panic!("no close frame: {other:?}"),
+        }
+    };
+    assert_eq!(close, Some(1013), "{statuses:?}");
+    assert!(statuses.is_empty(), "{statuses:?}");
+    relay.set_down(false);
+    let (mut ws, st) = open(&px.url("lost")).await;
+    assert_eq!(st["metadata"]["reconnected"], true, "{st}");
+    stdin(&mut ws, "echo got-$Y\n").await;
+    read_until(&mut ws, "got-still-42\r\n").await;
+    stdin(&mut ws, "exit 3\n").await;
+    let st = exit_status(&mut ws).await;
+    assert_eq!(st["details"]["causes"][0]["message"], "3", "{st}");
+    let recs = px.recordings();
+    assert_eq!(recs.len(), 2, "{recs:?}");
+    let verdicts: Vec<String> = recs
+        .iter()
+        .map(|r| d.run(&["verify", &r.to_string_lossy()]).stdout)
+        .collect();
+    assert!(
+        verdicts.iter().any(|v| v.contains("may still be running")),
+        "{verdicts:?}"
+    );
+    assert!(
+        verdicts.iter().any(|v| v.contains("exited with code 3")),
+        "{verdicts:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -45,6 +45,9 @@ pub enum Kick {
     TooSlow,
     /// The host is shutting down, or the shell is gone.
     Shutdown,
+    /// A relay lost its upstream host and could not re-attach: the shell
+    /// may still be running there (close code 1013).
+    UpstreamLost,
 }
 
 struct Client {
@@ -64,6 +67,9 @@ struct State {
     deadline: Option<Deadline>,
     /// The principal that opened the shell (only it may re-attach).
     owner: Option<String>,
+    /// The way to the shell is lost (a relay's upstream is unreachable):
+    /// it is over here, without an exit status.
+    lost: bool,
 }
 
 /// A time at which the host ends a shell.
@@ -110,6 +116,7 @@ impl Attachment {
                 exited: None,
                 deadline: None,
                 owner: None,
+                lost: false,
             }),
             recording,
         }
@@ -217,6 +224,12 @@ impl Attachment {
         }
     }
 
+    /// Adds bytes an upstream host dropped before this host had them to
+    /// what the next re-attach reports as `bytesDropped`.
+    pub fn add_dropped(&self, bytes: u64) {
+        self.lock().dropped += bytes;
+    }
+
     /// Detaches client `id` if it is still the attached one.
     pub fn detach(&self, id: u64) {
         let mut st = self.lock();
@@ -292,9 +305,24 @@ impl Attachment {
         }
     }
 
-    /// Whether the shell has ended.
+    /// Whether the shell has ended here (exited, or lost).
     pub fn exited(&self) -> bool {
-        self.lock().exited.is_some()
+        let st = self.lock();
+        st.exited.is_some() || st.lost
+    }
+
+    /// The way to the shell is lost (a relay's upstream host stays
+    /// unreachable): it is over on this host, but it did not exit, so the
+    /// client is closed without an exit status ([`Kick::UpstreamLost`]) and
+    /// a new connect opens it afresh.
+    pub fn lost(&self) {
+        let mut st = self.lock();
+        st.lost = true;
+        if let Some(c) = &mut st.client
+            && let Some(k) = c.kick.take()
+        {
+            let _ = k.send(Kick::UpstreamLost);
+        }
     }
 }
 

@@ -21,6 +21,10 @@ const CLOSE_UNSUPPORTED: u16 = 1003;
 const CLOSE_PROTOCOL: u16 = 1002;
 const CLOSE_POLICY: u16 = 1008;
 const CLOSE_TOO_BIG: u16 = 1009;
+/// "Try again later" (RFC 6455 IANA registry): the way to the shell is lost
+/// for now. (1014 "bad gateway" would fit better, but common WebSocket
+/// libraries, tungstenite among them, reject it as invalid.)
+const CLOSE_TRY_AGAIN: u16 = 1013;
 
 /// A client that does not take a message within this long is dropped (its
 /// output stays buffered for a re-attach).
@@ -122,6 +126,7 @@ pub(crate) async fn serve_client(
                 let (code, reason) = match why {
                     Ok(Kick::TakenOver) => (CLOSE_TAKEN_OVER, "another client attached to this shell"),
                     Ok(Kick::TooSlow) => (CLOSE_POLICY, "client too slow: output buffered for re-attach"),
+                    Ok(Kick::UpstreamLost) => (CLOSE_TRY_AGAIN, "upstream host unreachable; the shell may still run there: re-attach later"),
                     Ok(Kick::Shutdown) | Err(_) => (CLOSE_GOING_AWAY, "shell host shutting down or shell ended"),
                 };
                 tracing::info!(session = %shell.session_id(), shell = %shell.shell_id(), client = id, reason, "closing client");

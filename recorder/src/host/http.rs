@@ -141,7 +141,10 @@ pub(crate) async fn shell_ws(
                 grant: &grant,
             };
             match start_shell(&host, &opening).await {
-                Ok(s) => (s, false),
+                Ok(s) => {
+                    let resumed = s.resumed();
+                    (s, resumed)
+                }
                 Err(resp) => return *resp,
             }
         }

@@ -49,6 +49,13 @@ pub trait Shell: Send + Sync {
     }
     /// The recording's path.
     fn recording_path(&self) -> &Path;
+    /// Whether the shell existed before this host opened it (a relayed
+    /// shell the upstream host already had, e.g. after a proxy restart):
+    /// its first client is told `reconnected` and gets the upstream's
+    /// replay as a re-attach's replay.
+    fn resumed(&self) -> bool {
+        false
+    }
 }
 
 /// Runs once a shell has ended and its recording is sealed.

@@ -38,7 +38,7 @@ use crate::protocol::CLOSE_TAKEN_OVER;
 use crate::recording::Recording;
 use crate::secrets::{PromptRules, PromptWatch};
 use crate::upstream::replay::Replay;
-use crate::upstream::{Codec, Incoming, Upstream, Ws, connect};
+use crate::upstream::{Codec, ConnectError, Incoming, Upstream, Ws, connect};
 
 /// Upstream reconnect attempts before the shell is given up.
 const UPSTREAM_RETRIES: u32 = 6;
@@ -121,6 +121,8 @@ pub struct RelayShell {
     input_stitch: AsyncMutex<Utf8Stitcher>,
     /// Password prompts seen in the output, and input withheld after them.
     prompts: std::sync::Mutex<PromptWatch>,
+    /// The upstream shell existed before this relay opened it.
+    resumed: bool,
 }
 
 impl RelayShell {
@@ -138,12 +140,21 @@ impl RelayShell {
             recording,
             on_end,
         } = new;
-        let ws = connect(&up, &session, &shell).await?;
+        let mut ws = connect(&up, &session, &shell).await?;
+        // The host's confirmation (and, when the shell already existed
+        // there, its replay) is read before the client is attached, so that
+        // the client is told `reconnected` as the host said it.
+        let opening = match Opening::read(&mut ws, up.codec()).await {
+            Ok(o) => o,
+            Err(e) => {
+                let _ = ws.close(None).await;
+                return Err(OpenError::Upstream(e));
+            }
+        };
         // Upstream accepted: now the shell exists, and so does its recording.
         let recording = match recording() {
             Ok(r) => r,
             Err(why) => {
-                let mut ws = ws;
                 let _ = ws.close(None).await;
                 return Err(OpenError::Recording(why));
             }
@@ -157,14 +168,49 @@ impl RelayShell {
             up_tx,
             input_stitch: AsyncMutex::new(Utf8Stitcher::new()),
             prompts: std::sync::Mutex::new(prompts),
+            resumed: opening.resumed,
         });
+        let mut link = Link {
+            codec: up.codec(),
+            replay: Replay::default(),
+            stitch: Utf8Stitcher::new(),
+            size: TermSize::DEFAULT,
+            requested_end: None,
+        };
+        if opening.resumed {
+            let label = "the upstream shell already existed (opened before this proxy attached \
+                         to it): the output it kept meanwhile follows";
+            me.recording.record(EventData::Marker(label.into())).await;
+        }
+        // The replay goes to the recording and into the attachment's buffer,
+        // which the client receives as a re-attach's replay.
+        let mut ended = None;
+        for msg in &opening.messages {
+            if let Incoming::Confirmed { dropped, .. } = link.codec.decode(msg)
+                && dropped > 0
+            {
+                me.att.add_dropped(dropped);
+            }
+            if let Some(end) = me.incoming(msg, &mut link).await {
+                ended = Some(end);
+                break;
+            }
+        }
         let task = Arc::clone(&me);
-        tokio::spawn(async move { task.run(up, ws, up_rx, on_end).await });
+        tokio::spawn(async move {
+            let end = match ended {
+                Some(end) => {
+                    let _ = ws.close(None).await;
+                    end
+                }
+                None => task.relay(up, ws, up_rx, link).await,
+            };
+            task.run(end, on_end).await
+        });
         Ok(me)
     }
 
-    async fn run(self: Arc<Self>, up: Upstream, ws: Ws, rx: mpsc::Receiver<Up>, on_end: OnEnd) {
-        let end = self.relay(up, ws, rx).await;
+    async fn run(self: Arc<Self>, end: EndReason, on_end: OnEnd) {
         // An answer still being withheld when the shell ends gets its marker.
         let unfinished = self.prompt_watch().finish();
         if let Some(marker) = unfinished {
@@ -177,14 +223,13 @@ impl RelayShell {
     }
 
     /// Relays until the upstream shell ends; returns the end reason.
-    async fn relay(&self, up: Upstream, mut ws: Ws, mut rx: mpsc::Receiver<Up>) -> EndReason {
-        let mut link = Link {
-            codec: up.codec(),
-            replay: Replay::default(),
-            stitch: Utf8Stitcher::new(),
-            size: TermSize::DEFAULT,
-            requested_end: None,
-        };
+    async fn relay(
+        &self,
+        up: Upstream,
+        mut ws: Ws,
+        mut rx: mpsc::Receiver<Up>,
+        mut link: Link,
+    ) -> EndReason {
         loop {
             let outcome = self.relay_link(&mut ws, &mut rx, &mut link).await;
             let why = match outcome {
@@ -216,8 +261,13 @@ impl RelayShell {
             match connect(up, &self.session_id, &self.shell_id).await {
                 Ok(ws) => return Ok(ws),
                 Err(e) if attempt >= UPSTREAM_RETRIES => {
-                    let detail = format!("upstream unreachable after {attempt} attempts: {e:?}");
-                    self.att.exit(255, None);
+                    // The shell may well be alive upstream: the client is
+                    // not told it exited, but that the way to it is lost
+                    // (close 1013, try again later), so that it may re-attach later.
+                    let detail = format!(
+                        "upstream unreachable after {attempt} attempts ({e}); the upstream shell may still be running"
+                    );
+                    self.att.lost();
                     return Err(EndReason::Interrupted { detail });
                 }
                 Err(_) => {
@@ -453,6 +503,83 @@ impl Shell for RelayShell {
     }
     fn recording_path(&self) -> &std::path::Path {
         self.recording.path()
+    }
+    fn resumed(&self) -> bool {
+        self.resumed
+    }
+}
+
+/// How long the relay waits for the host's confirmation of a new upstream
+/// connection, and then for the end of its replay.
+const CONFIRM_TIMEOUT: Duration = Duration::from_secs(10);
+/// A replay longer than this is not waited for: the rest arrives as live
+/// output (a host keeps 256 KiB).
+const MAX_OPENING_REPLAY: usize = 1 << 20;
+
+/// What the host said when the relay first connected: whether the shell
+/// already existed there, and the messages read so far (its confirmation
+/// and replay), for the relay to process in order.
+struct Opening {
+    resumed: bool,
+    messages: Vec<Message>,
+}
+
+impl Opening {
+    /// Reads the host's confirmation, and when it is a re-attach, its
+    /// replay up to the second confirmation. A protocol without
+    /// confirmations (terminado) reads nothing.
+    async fn read(ws: &mut Ws, codec: &'static dyn Codec) -> Result<Opening, ConnectError> {
+        let mut opening = Opening {
+            resumed: false,
+            messages: Vec::new(),
+        };
+        if codec.replays_at_once() {
+            return Ok(opening);
+        }
+        let deadline = tokio::time::Instant::now() + CONFIRM_TIMEOUT;
+        let mut replayed = 0;
+        let mut confirmations = 0;
+        loop {
+            let next = tokio::time::timeout_at(deadline, ws.next()).await;
+            let msg = match next {
+                Ok(Some(Ok(m))) => m,
+                Ok(Some(Err(e))) => return Err(ConnectError::Unreachable(e.to_string())),
+                Ok(None) => {
+                    return Err(ConnectError::Unreachable(
+                        "the upstream host closed the connection before confirming it".into(),
+                    ));
+                }
+                // A host that never confirms: carry on with what came.
+                Err(_) if confirmations > 0 => return Ok(opening),
+                Err(_) => {
+                    return Err(ConnectError::Unreachable(format!(
+                        "the upstream host did not confirm the shell within {CONFIRM_TIMEOUT:?}"
+                    )));
+                }
+            };
+            let incoming = codec.decode(&msg);
+            let done = match &incoming {
+                Incoming::Confirmed { reconnected, .. } => {
+                    confirmations += 1;
+                    if confirmations == 1 {
+                        opening.resumed = *reconnected;
+                    }
+                    // A new shell has no replay; a re-attach's ends with the
+                    // second confirmation.
+                    !opening.resumed || confirmations > 1
+                }
+                Incoming::Output(b) => {
+                    replayed += b.len();
+                    confirmations == 0 || replayed > MAX_OPENING_REPLAY
+                }
+                Incoming::Nothing => false,
+                _ => true,
+            };
+            opening.messages.push(msg);
+            if done {
+                return Ok(opening);
+            }
+        }
     }
 }
 
