@@ -258,6 +258,7 @@ async fn idle_timeout_and_grace_end_shells_with_their_reason() {
     // first: a heartbeat sent after the host closed would be refused.)
     let started = Instant::now();
     let mut beat = tokio::time::interval(Duration::from_millis(100));
+    let mut notices = Vec::new();
     let st = loop {
         assert!(
             started.elapsed() < Duration::from_secs(10),
@@ -268,7 +269,9 @@ async fn idle_timeout_and_grace_end_shells_with_their_reason() {
             frame = next_frame(&mut ws) => match frame {
                 Some((3, payload)) => {
                     let st: Value = serde_json::from_slice(&payload).unwrap();
-                    if st["metadata"].get("shellId").is_none() {
+                    if st["reason"] == "IdleTimeout" {
+                        notices.push(st);
+                    } else if st["metadata"].get("shellId").is_none() {
                         break st;
                     }
                 }
@@ -278,10 +281,18 @@ async fn idle_timeout_and_grace_end_shells_with_their_reason() {
             _ = beat.tick() => ws.send(Message::Binary(vec![5u8].into())).await.unwrap(),
         }
     };
+    // The client is told why before the exit status (SIGHUP: 129, as for a
+    // CLOSE), so it can tell an idle timeout from other endings.
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert_eq!(notices[0]["code"], 408, "{notices:?}");
     assert!(
-        st["metadata"].get("shellId").is_none(),
-        "exit status after idle timeout: {st}"
+        notices[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("idle timeout"),
+        "{notices:?}"
     );
+    assert_eq!(st["details"]["causes"][0]["message"], "129", "{st}");
     let v = verified(&d, &server.recordings()[0], "idle timeout");
     assert_eq!(v.code, 0, "{v:?}");
     assert!(v.stdout.contains("idle timeout"), "{}", v.stdout);

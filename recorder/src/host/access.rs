@@ -242,7 +242,7 @@ pub(crate) fn deadline_of(grant: &Grant) -> Option<Deadline> {
 }
 
 /// `90s`, `30m`, `2h`, `1h30m`.
-fn human(d: Duration) -> String {
+pub(crate) fn human(d: Duration) -> String {
     let s = d.as_secs();
     match (s / 3600, s % 3600 / 60, s % 60) {
         (0, 0, sec) => format!("{sec}s"),

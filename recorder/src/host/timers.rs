@@ -48,7 +48,14 @@ impl Timers {
                 });
             } else if s.att().idle_for() >= self.idle_timeout {
                 tracing::info!(session = %s.session_id(), shell = %s.shell_id(), "idle timeout");
-                // The client (if any) gets the exit status, then a normal close.
+                // The client (if any) is told why, then gets the exit status
+                // and a normal close: an idle timeout and a CLOSE both end
+                // the process with SIGHUP (exit status 129).
+                let why = format!(
+                    "no traffic for {}: the host ended the shell (idle timeout)",
+                    super::access::human(self.idle_timeout)
+                );
+                s.att().status(status_failure("IdleTimeout", 408, &why));
                 s.end(EndReason::IdleTimeout);
             } else if s.att().detached_for().is_some_and(|d| d >= self.grace) {
                 tracing::info!(session = %s.session_id(), shell = %s.shell_id(), "no client within the grace period");
