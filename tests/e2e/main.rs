@@ -1,6 +1,7 @@
 //! End-to-end tests: they run the real `termtrail` binary, each in its own
 //! temporary home and store, so they run in parallel.
 
+mod abuse;
 mod access;
 mod attach;
 mod audit;
