@@ -191,8 +191,36 @@ async fn hostile_ids_are_refused_and_create_nothing() {
 async fn a_flood_of_malformed_frames_disturbs_no_one() {
     let d = Dir::new();
     let host = Server::start(&d, &["--grace", "1s", "--max-shells", "100"]);
+    malformed_frame_flood(&d, &host).await;
+}
+
+/// The same through `proxy` (in front of `serve`): the proxy judges its
+/// clients' frames itself.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flood_of_malformed_frames_through_the_proxy_disturbs_no_one() {
+    let d = Dir::new();
+    let up = Server::start(&d, &["--grace", "1s", "--max-shells", "100"]);
+    let pd = Dir::new();
+    let upstream = format!("ws://{}", up.addr);
+    let px = Server::start_kind(
+        &pd,
+        "proxy",
+        &[
+            "--upstream",
+            &upstream,
+            "--grace",
+            "1s",
+            "--max-shells",
+            "100",
+        ],
+    );
+    malformed_frame_flood(&pd, &px).await;
+    store_verifies_clean(&d, &up);
+}
+
+async fn malformed_frame_flood(d: &Dir, host: &Server) {
     let pid = host.child.id();
-    let baseline = round_trip(&host, "before", Duration::from_secs(20)).await;
+    let baseline = round_trip(host, "before", Duration::from_secs(20)).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let fds_before = fds(pid);
     let bad: Vec<(Message, u16)> = vec![
@@ -230,7 +258,7 @@ async fn a_flood_of_malformed_frames_disturbs_no_one() {
             codes
         }));
     }
-    let during = round_trip(&host, "during", Duration::from_secs(30)).await;
+    let during = round_trip(host, "during", Duration::from_secs(30)).await;
     for t in tasks {
         for (code, want) in t.await.unwrap() {
             assert_eq!(code, Some(want));
@@ -250,5 +278,5 @@ async fn a_flood_of_malformed_frames_disturbs_no_one() {
         "descriptors: {fds_before} before, {fds_after} after"
     );
     assert!(rss_kib(pid) < 200 * 1024, "RSS {} KiB", rss_kib(pid));
-    store_verifies_clean(&d, &host);
+    store_verifies_clean(d, host);
 }
