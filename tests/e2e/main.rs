@@ -23,3 +23,4 @@ mod serve_sdk;
 mod tls;
 mod util;
 mod verify_export;
+mod wire;
