@@ -334,3 +334,45 @@ fn json_lines_only_when_accept_asks_and_refusals_name_their_error_type() {
         "{text}"
     );
 }
+
+#[test]
+fn the_proxy_signs_its_upstream_command_call_with_sigv4() {
+    let Some(py) = peer("TERMTRAIL_PYTHON") else {
+        return;
+    };
+    let (ak, sk, token) = ("AKIDWIRETEST", "d2lyZS1zZWNyZXQta2V5", "wire-session-token");
+    let d = Dir::new();
+    let up = Server::start(&d, &[]);
+    let fake = PeerServer::start(
+        &py,
+        "agentcore_command_upstream.py",
+        &[&up.addr, ak, sk, token],
+        &d,
+    );
+    let pd = Dir::new();
+    let store = pd.join("store");
+    let mut c = pd.cmd(&[
+        "proxy",
+        "--listen",
+        "127.0.0.1:0",
+        "--no-auth",
+        "--store",
+        &store.to_string_lossy(),
+        "--upstream",
+        &format!("ws://127.0.0.1:{}", fake.port),
+        "--runtime",
+        RUNTIME,
+        "--upstream-auth",
+        "sigv4",
+    ]);
+    c.env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_ACCESS_KEY_ID", ak)
+        .env("AWS_SECRET_ACCESS_KEY", sk)
+        .env("AWS_SESSION_TOKEN", token);
+    let px = Server::spawn(c, &store);
+    let r = boto3(&py, &px.addr, "echo signed; exit 4", None);
+    assert!(fake.next_line().starts_with("call "));
+    assert_eq!(fake.next_line(), "sigv4 ok");
+    assert_eq!(r["stdout"], "signed\n", "{r}");
+    assert_eq!(r["exit_code"], 4, "{r}");
+}

@@ -3,8 +3,10 @@ command forwarding (tests/e2e/wire.rs). Like the service it answers only
 the AWS event stream, whatever the request's Accept says; its frames are
 encoded here, independently of termtrail's encoder.
 
-Usage: python agentcore_command_upstream.py SERVE_ADDR
-Prints "ready PORT", then one line per call: "call ACCEPT".
+Usage: python agentcore_command_upstream.py SERVE_ADDR [AK SK TOKEN]
+Prints "ready PORT", then one line per call: "call ACCEPT". With keys, every
+call must carry a SigV4 signature for them (body included), checked with
+botocore: a second line "sigv4 ok" or "sigv4 BAD <why>" (then 403).
 
 POST /runtimes/<arn>/commands, by the command text:
 - "fake-throttle ...": 429, x-amzn-errortype ThrottlingException
@@ -17,12 +19,20 @@ POST /runtimes/<arn>/commands, by the command text:
 
 import http.client
 import json
+import re
 import struct
 import sys
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
 SERVE = sys.argv[1]
+KEYS = sys.argv[2:5] if len(sys.argv) >= 5 else None
+AUTH = re.compile(r"AWS4-HMAC-SHA256 Credential=([^/]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request, "
+                  r"SignedHeaders=([^,]+), Signature=([0-9a-f]{64})$")
 EVENT_STREAM = "application/vnd.amazon.eventstream"
 
 
@@ -71,9 +81,36 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def signature_problem(self, raw):
+        """Why the call's SigV4 signature is not right for KEYS (None: it is)."""
+        h = self.headers
+        m = AUTH.match(h.get("Authorization", ""))
+        if not m:
+            return f"no or malformed Authorization header {h.get('Authorization')!r}"
+        ak, _, region, service, signed, sig = m.groups()
+        if ak != KEYS[0] or service != "bedrock-agentcore":
+            return f"credential scope {ak} {service}"
+        names = signed.split(";")
+        for required in ("host", "x-amz-date", "x-amzn-bedrock-agentcore-runtime-session-id"):
+            if required not in names:
+                return f"{required} not signed"
+        req = AWSRequest(method="POST", url=f"https://{h['Host']}{self.path}",
+                         headers={n: h[n] for n in names}, data=raw)
+        req.context["timestamp"] = h["X-Amz-Date"]
+        auth = SigV4Auth(Credentials(*KEYS), service, region)
+        expected = auth.signature(auth.string_to_sign(req, auth.canonical_request(req)), req)
+        if expected != sig:
+            return f"signature {sig} != {expected}; canonical request:\n{auth.canonical_request(req)}"
+        return None
+
     def do_POST(self):
         print(f"call {self.headers.get('Accept')}", flush=True)
         raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        if KEYS:
+            problem = self.signature_problem(raw)
+            print(f"sigv4 BAD {problem}" if problem else "sigv4 ok", flush=True)
+            if problem:
+                return self.send_json_error(403, "AccessDeniedException", "bad signature")
         command = json.loads(raw).get("command", "")
         if command.startswith("fake-throttle"):
             return self.send_json_error(429, "ThrottlingException", "Rate exceeded")

@@ -127,42 +127,32 @@ pub(super) async fn forward(
     call: CommandCall,
     recording: Recording,
 ) -> Result<Events, CommandError> {
-    use http_body_util::{BodyExt, Full, Limited};
-    let fail = |msg: String| Err(CommandError::Unreachable(msg));
+    use http_body_util::{BodyExt, Limited};
     let (authority, arn) = match command_target(&up.url) {
         Some(t) => t,
         None => {
             let shown = crate::upstream::redacted_url(&up.url);
-            return fail(format!("cannot derive the command URL from {shown}"));
+            let why = format!("cannot derive the command URL from {shown}");
+            return abandon(recording, why).await;
         }
     };
     let stream = match crate::tls::connect_stream(&authority, up.tls.as_ref()).await {
         Ok(s) => s,
-        Err(e) => {
-            let _ = recording.finish(EndReason::Closed).await;
-            return fail(format!("{authority}: {e}"));
-        }
+        Err(e) => return abandon(recording, format!("{authority}: {e}")).await,
     };
     let (mut sender, conn) =
         match hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await {
             Ok(x) => x,
-            Err(e) => return fail(e.to_string()),
+            Err(e) => return abandon(recording, format!("{authority}: {e}")).await,
         };
     tokio::spawn(conn);
-    let accept = format!("{JSON_LINES}, {EVENT_STREAM};q=0.5");
-    let req = hyper::Request::post(format!("/runtimes/{arn}/commands"))
-        .header("host", &authority)
-        .header("content-type", "application/json")
-        .header("accept", accept)
-        .header(SESSION_HEADER, &call.session)
-        .body(Full::new(call.body));
-    let resp = match req {
-        Ok(r) => sender.send_request(r).await,
-        Err(e) => return fail(e.to_string()),
-    };
-    let resp = match resp {
+    let req = match request(up, &authority, &arn, &call).await {
         Ok(r) => r,
-        Err(e) => return fail(e.to_string()),
+        Err(why) => return abandon(recording, why).await,
+    };
+    let resp = match sender.send_request(req).await {
+        Ok(r) => r,
+        Err(e) => return abandon(recording, format!("{authority}: {e}")).await,
     };
     let status = resp.status();
     let header = |name: &str| {
@@ -191,10 +181,10 @@ pub(super) async fn forward(
         });
     }
     let Some(format) = format else {
-        let _ = recording.finish(EndReason::Closed).await;
-        return fail(format!(
+        let why = format!(
             "{authority} answered the command call with neither {EVENT_STREAM} nor {JSON_LINES}"
-        ));
+        );
+        return abandon(recording, why).await;
     };
     let (tx, rx) = mpsc::channel::<CommandEvent>(64);
     tokio::spawn(async move {
@@ -268,4 +258,40 @@ pub(super) async fn forward(
         let _ = recording.finish(end).await;
     });
     Ok(rx)
+}
+
+/// Ends the recording of a call that never reached its upstream.
+async fn abandon(recording: Recording, why: String) -> Result<Events, CommandError> {
+    let _ = recording.finish(EndReason::Closed).await;
+    Err(CommandError::Unreachable(why))
+}
+
+/// The upstream command call: the client's body and session id, asking for
+/// JSON Lines first, SigV4-signed (body included) when the upstream wants it.
+async fn request(
+    up: &Upstream,
+    authority: &str,
+    arn: &str,
+    call: &CommandCall,
+) -> Result<hyper::Request<http_body_util::Full<axum::body::Bytes>>, String> {
+    let path = format!("/runtimes/{arn}/commands");
+    let scheme = if up.tls.is_some() { "https" } else { "http" };
+    let mut req = hyper::Request::post(format!("{scheme}://{authority}{path}"))
+        .header("host", authority)
+        .header("content-type", "application/json")
+        .header("accept", format!("{JSON_LINES}, {EVENT_STREAM};q=0.5"))
+        .header(SESSION_HEADER, &call.session)
+        .body(())
+        .map_err(|e| format!("cannot build the upstream command call: {e}"))?;
+    if let Some(signer) = &up.signer {
+        signer
+            .sign_payload(&mut req, &call.body, std::time::SystemTime::now())
+            .await
+            .map_err(|e| format!("cannot sign the upstream command call: {e}"))?;
+    }
+    // HTTP/1.1 origin form: the path alone on the request line.
+    *req.uri_mut() = path
+        .parse()
+        .map_err(|e| format!("bad upstream command path: {e}"))?;
+    Ok(req.map(|()| http_body_util::Full::new(call.body.clone())))
 }
