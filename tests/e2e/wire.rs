@@ -28,6 +28,12 @@ fn boto3(py: &str, addr: &str, command: &str, timeout: Option<u64>) -> Value {
     if let Some(t) = timeout {
         req["timeout"] = json!(t);
     }
+    boto3_request(py, addr, &req)
+}
+
+/// One call through boto3 at `addr`, described as boto3_command.py reads it.
+fn boto3_request(py: &str, addr: &str, req: &Value) -> Value {
+    let command = &req["command"];
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/boto3_command.py");
     let out = Command::new(py)
         .arg(script)
@@ -105,8 +111,11 @@ fn boto3_runs_commands_on_serve_and_through_the_proxy() {
     // are not UTF-8 in `b` events beside their U+FFFD, docs/format.md §3).
     for recs in [up.recordings(), px.recordings()] {
         let text = recording_with(&recs, "out");
-        let bytes = recovered_output(&text);
-        let stdout = String::from_utf8_lossy(&bytes).replacen("err\n", "", 1);
+        let mut bytes = recovered_output(&text);
+        // stderr's line may come between any two reads of stdout.
+        let err = bytes.windows(4).position(|w| w == b"err\n").unwrap();
+        bytes.drain(err..err + 4);
+        let stdout = String::from_utf8_lossy(&bytes);
         assert_eq!(stdout, "out\n€ x\u{fffd}y\n", "{text}");
         assert!(bytes.windows(3).any(|w| w == b"x\xffy"), "{text}");
     }
@@ -153,10 +162,13 @@ fn refusals_and_failures_reach_boto3_as_the_modelled_exceptions() {
         return;
     };
     let d = Dir::new();
-    // serve with JWT authentication: boto3's SigV4 header is no bearer token.
+    // serve with JWT authentication and the team policy: boto3's SigV4
+    // header is no bearer token (401); with a bearer token (replacing it),
+    // operators may run commands, developers may not (403).
     let jwks = d.join("jwks.json");
     crate::auth::keys(&py, d.path(), &jwks, &["rs1"]);
     let jwks = jwks.to_string_lossy().into_owned();
+    let policy = |name: &str| format!("{}/docs/policy/{name}", env!("CARGO_MANIFEST_DIR"));
     let authed = crate::auth::serve(
         &d,
         &[
@@ -166,10 +178,39 @@ fn refusals_and_failures_reach_boto3_as_the_modelled_exceptions() {
             &jwks,
             "--jwt-issuer",
             crate::auth::ISSUER,
+            "--policy",
+            &policy("team.cedar"),
+            "--policy-schema",
+            &policy("termtrail.cedarschema"),
+            "--environment",
+            "production",
         ],
     );
     let r = boto3(&py, &authed.addr, "true", None);
     assert_error(&r, "AccessDeniedException", Some(401), "call");
+    for (who, group, denied) in [("olga", "operators", false), ("bob", "developers", true)] {
+        let claims = crate::auth::claims(json!({"sub": who, "groups": [group]}));
+        let token = crate::auth::mint(&py, d.path(), "rs1", claims, None);
+        let req =
+            json!({"arn": RUNTIME, "session": SESSION, "command": "echo ran", "bearer": token});
+        let r = boto3_request(&py, &authed.addr, &req);
+        if denied {
+            assert_error(&r, "AccessDeniedException", Some(403), "call");
+            assert!(
+                r["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("RunCommand"),
+                "{r}"
+            );
+        } else {
+            assert_eq!(
+                (r["stdout"].as_str(), r["exit_code"].as_i64()),
+                (Some("ran\n"), Some(0)),
+                "{r}"
+            );
+        }
+    }
 
     // A proxy in front of a stand-in for AgentCore's command endpoint,
     // which answers only the event stream (and relays to serve).

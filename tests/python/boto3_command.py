@@ -3,8 +3,10 @@ pointed at termtrail (`serve` or `proxy`) with endpoint_url.
 
 Usage: boto3_command.py ENDPOINT_URL REQUEST_JSON
 
-REQUEST_JSON: {"arn": ..., "session": ..., "command": ..., "timeout": N}
-("timeout" optional). Prints one JSON object: on success
+REQUEST_JSON: {"arn": ..., "session": ..., "command": ..., "timeout": N,
+"bearer": TOKEN} ("timeout" and "bearer" optional; with "bearer" the signed
+request's Authorization header is replaced by that bearer token, as a
+JWT-authenticated AgentCore runtime expects). Prints one JSON object: on success
 {"stdout", "stderr", "exit_code", "status", "events": [names in order],
  "headers": {response headers}}; on an error raised by botocore
 {"error": {"class": exception class name, "code": error code,
@@ -29,6 +31,14 @@ def main():
         aws_secret_access_key="not-a-secret",
         config=Config(retries={"total_max_attempts": 1}, read_timeout=30),
     )
+    if "bearer" in request:
+        token = request["bearer"]
+
+        def bearer(request, **_):
+            request.headers["Authorization"] = "Bearer " + token
+
+        client.meta.events.register(
+            "before-send.bedrock-agentcore.InvokeAgentRuntimeCommand", bearer)
     body = {"command": request["command"]}
     if "timeout" in request:
         body["timeout"] = request["timeout"]
