@@ -8,6 +8,13 @@
 
 use std::sync::Arc;
 
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use termtrail_store::layout::KeyParts;
+
 use super::access::{self, Ask};
 use super::backend::{CommandCall, CommandError, Events};
 use super::http::{auth_refusal, refuse};
@@ -17,12 +24,6 @@ use crate::header::RecordingInfo;
 use crate::policy::Action;
 use crate::protocol::{SESSION_HEADER, valid_session_id};
 use crate::recording::Recording;
-use axum::body::Body;
-use axum::extract::{ConnectInfo, Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use termtrail_store::layout::KeyParts;
 
 /// Largest command accepted, in characters.
 const MAX_COMMAND: usize = 65_536;

@@ -165,7 +165,7 @@ pub(super) async fn forward(
     let format = header("content-type")
         .as_deref()
         .and_then(Format::from_content_type);
-    let mut upstream_body = resp.into_body();
+    let upstream_body = resp.into_body();
     if status != hyper::StatusCode::OK {
         // An error body is a short JSON object; more is not read.
         let bytes = Limited::new(upstream_body, 64 << 10)
@@ -187,77 +187,88 @@ pub(super) async fn forward(
         return abandon(recording, why).await;
     };
     let (tx, rx) = mpsc::channel::<CommandEvent>(64);
-    tokio::spawn(async move {
-        let mut decoder = Decoder::new(format);
-        let mut end = None;
-        let mut failure = None;
-        'read: while let Some(frame) = upstream_body.frame().await {
-            let frame = match frame {
-                Ok(f) => f,
-                Err(e) => {
-                    failure = Some(format!("the upstream's answer broke off: {e}"));
-                    break;
-                }
-            };
-            let Some(data) = frame.data_ref() else {
-                continue;
-            };
-            let events = match decoder.push(data) {
-                Ok(events) => events,
-                Err(e) => {
-                    failure = Some(format!("the upstream's answer is unreadable: {e}"));
-                    break;
-                }
-            };
-            for event in events {
-                match &event {
-                    CommandEvent::Output(_, bytes) => {
-                        recording.record(EventData::Output(bytes.clone())).await;
-                    }
-                    CommandEvent::Stop {
-                        exit_code,
-                        timed_out,
-                    } => {
-                        recording.record(EventData::Exit(*exit_code)).await;
-                        end = Some(if *timed_out {
-                            EndReason::Interrupted {
-                                detail: "command timed out upstream".into(),
-                            }
-                        } else {
-                            EndReason::Exited { code: *exit_code }
-                        });
-                    }
-                    CommandEvent::Failed(exception, message) => {
-                        end = Some(EndReason::Interrupted {
-                            detail: format!(
-                                "the upstream failed the command: {}: {message}",
-                                exception.error_type()
-                            ),
-                        });
-                    }
-                    CommandEvent::Start => {}
-                }
-                let last = !matches!(event, CommandEvent::Start | CommandEvent::Output(..));
-                let _ = tx.send(event).await;
-                if last {
-                    break 'read;
-                }
-            }
-        }
-        let end = match end {
-            Some(end) => end,
-            None => {
-                let why = failure
-                    .unwrap_or_else(|| "the upstream ended the answer without an exit code".into());
-                let _ = tx
-                    .send(CommandEvent::Failed(Exception::InternalServer, why.clone()))
-                    .await;
-                EndReason::Interrupted { detail: why }
+    tokio::spawn(relay_answer(upstream_body, format, recording, tx));
+    Ok(rx)
+}
+
+/// Reads the upstream's answer into events: each recorded and passed on
+/// until its end (a `contentStop` or an exception); one that breaks off,
+/// cannot be read or ends early ends with an `internalServerException`.
+async fn relay_answer(
+    mut upstream_body: hyper::body::Incoming,
+    format: Format,
+    recording: Recording,
+    tx: mpsc::Sender<CommandEvent>,
+) {
+    use http_body_util::BodyExt;
+    let mut decoder = Decoder::new(format);
+    let mut end = None;
+    let mut failure = None;
+    'read: while let Some(frame) = upstream_body.frame().await {
+        let frame = match frame {
+            Ok(f) => f,
+            Err(e) => {
+                failure = Some(format!("the upstream's answer broke off: {e}"));
+                break;
             }
         };
-        let _ = recording.finish(end).await;
-    });
-    Ok(rx)
+        let Some(data) = frame.data_ref() else {
+            continue;
+        };
+        let events = match decoder.push(data) {
+            Ok(events) => events,
+            Err(e) => {
+                failure = Some(format!("the upstream's answer is unreadable: {e}"));
+                break;
+            }
+        };
+        for event in events {
+            match &event {
+                CommandEvent::Output(_, bytes) => {
+                    recording.record(EventData::Output(bytes.clone())).await;
+                }
+                CommandEvent::Stop {
+                    exit_code,
+                    timed_out,
+                } => {
+                    recording.record(EventData::Exit(*exit_code)).await;
+                    end = Some(if *timed_out {
+                        EndReason::Interrupted {
+                            detail: "command timed out upstream".into(),
+                        }
+                    } else {
+                        EndReason::Exited { code: *exit_code }
+                    });
+                }
+                CommandEvent::Failed(exception, message) => {
+                    end = Some(EndReason::Interrupted {
+                        detail: format!(
+                            "the upstream failed the command: {}: {message}",
+                            exception.error_type()
+                        ),
+                    });
+                }
+                CommandEvent::Start => {}
+            }
+            let last = !matches!(event, CommandEvent::Start | CommandEvent::Output(..));
+            let _ = tx.send(event).await;
+            if last {
+                break 'read;
+            }
+        }
+    }
+    let end = match end {
+        Some(end) => end,
+        None => {
+            let why = failure
+                .unwrap_or_else(|| "the upstream ended the answer without an exit code".into());
+            let _ = tx
+                .send(CommandEvent::Failed(Exception::InternalServer, why.clone()))
+                .await;
+            EndReason::Interrupted { detail: why }
+        }
+    };
+    let _ = recording.finish(end).await;
 }
 
 /// Ends the recording of a call that never reached its upstream.
