@@ -1,6 +1,8 @@
 //! `termtrail exec`: the one-shot client. POSTs a command to a shell host's
 //! command endpoint (`docs/protocol.md` §9), prints its output as it streams
-//! (stdout to stdout, stderr to stderr) and returns its exit code.
+//! (stdout to stdout, stderr to stderr) and returns its exit code. It asks
+//! for JSON Lines (exact bytes, even those that are not UTF-8) and reads the
+//! service's event stream too, whichever the host answers.
 
 use std::io::Write;
 
@@ -8,6 +10,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use serde_json::{Value, json};
 
+use crate::command_wire::{CommandEvent, Decoder, EVENT_STREAM, Format, JSON_LINES, OutStream};
 use crate::protocol::SESSION_HEADER;
 
 /// Exec failures.
@@ -25,6 +28,16 @@ pub enum ExecError {
     /// The stream ended without an exit code.
     #[error("the host ended the stream without an exit code")]
     Truncated,
+    /// The host answered in neither of the call's formats.
+    #[error("the host answered with content type {0:?}, not {EVENT_STREAM} or {JSON_LINES}")]
+    ContentType(String),
+    /// The answer could not be read.
+    #[error("the host's answer is unreadable: {0}")]
+    Wire(#[from] crate::command_wire::WireError),
+    /// The call failed after its output started (an exception event: its
+    /// error type and message).
+    #[error("the command failed: {0}: {1}")]
+    Failed(&'static str, String),
     /// No token could be made for the request.
     #[error("{0}")]
     Auth(#[from] crate::auth::client::ClientAuthError),
@@ -112,6 +125,7 @@ pub async fn exec(
     let mut http_req = hyper::Request::post(format!("/runtimes/{arn_path}/commands"))
         .header("host", authority)
         .header("content-type", "application/json")
+        .header("accept", format!("{JSON_LINES}, {EVENT_STREAM};q=0.5"))
         .header(SESSION_HEADER, session)
         .body(Full::new(Bytes::from(body)))
         .map_err(|e| unreachable(&e))?;
@@ -131,6 +145,11 @@ pub async fn exec(
         .await
         .map_err(|e| unreachable(&e))?;
     let status = resp.status().as_u16();
+    let resp_content_type = resp
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let mut body = resp.into_body();
     if status != 200 {
         let bytes = body
@@ -145,30 +164,39 @@ pub async fn exec(
             .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned());
         return Err(ExecError::Refused(status, msg));
     }
-    let mut pending = Vec::new();
+    let content_type = resp_content_type.unwrap_or_default();
+    let format =
+        Format::from_content_type(&content_type).ok_or(ExecError::ContentType(content_type))?;
+    let mut decoder = Decoder::new(format);
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| unreachable(&e))?;
         let Some(data) = frame.data_ref() else {
             continue;
         };
-        pending.extend_from_slice(data);
-        while let Some(nl) = pending.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = pending.drain(..=nl).collect();
-            let v: Value = serde_json::from_slice(&line).unwrap_or_default();
-            if let Some(d) = v.get("contentDelta") {
-                if let Some(s) = d["stdout"].as_str() {
-                    let _ = stdout.write_all(s.as_bytes());
-                    let _ = stdout.flush();
+        for event in decoder.push(data)? {
+            match event {
+                // Bytes exactly as they came (the host keeps characters whole).
+                CommandEvent::Output(stream, bytes) => {
+                    let out: &mut dyn Write = match stream {
+                        OutStream::Stdout => &mut *stdout,
+                        OutStream::Stderr => &mut *stderr,
+                    };
+                    let _ = out.write_all(&bytes);
+                    let _ = out.flush();
                 }
-                if let Some(s) = d["stderr"].as_str() {
-                    let _ = stderr.write_all(s.as_bytes());
-                    let _ = stderr.flush();
+                CommandEvent::Stop {
+                    exit_code,
+                    timed_out,
+                } => {
+                    return Ok(ExecOutcome {
+                        exit_code,
+                        timed_out,
+                    });
                 }
-            } else if let Some(stop) = v.get("contentStop") {
-                return Ok(ExecOutcome {
-                    exit_code: stop["exitCode"].as_i64().unwrap_or(255) as i32,
-                    timed_out: stop["status"] == "TIMED_OUT",
-                });
+                CommandEvent::Failed(exception, message) => {
+                    return Err(ExecError::Failed(exception.error_type(), message));
+                }
+                CommandEvent::Start => {}
             }
         }
     }

@@ -7,7 +7,8 @@
 //! the shell host behind `serve` and `proxy` ([`host`], speaking the
 //! AgentCore shell protocol of [`protocol`]) over a local PTY or a relay to
 //! an upstream host ([`upstream`]: AgentCore, terminado); the clients
-//! `attach` and `exec` ([`client`], [`exec`], [`tls`], [`sigv4`]); who a
+//! `attach` and `exec` ([`client`], [`exec`], [`tls`], [`sigv4`]); the
+//! command call's wire formats ([`command_wire`]); who a
 //! client is ([`auth`]) and what it may do ([`policy`]: Cedar decisions,
 //! the proxy's environments file); the host's hash-chained audit log
 //! ([`audit`]). Where recordings go is the store crate's
@@ -29,6 +30,7 @@ pub mod audit;
 pub mod audit_ship;
 pub mod auth;
 pub mod client;
+pub mod command_wire;
 pub mod exec;
 pub mod header;
 pub mod host;

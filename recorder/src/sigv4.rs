@@ -133,8 +133,18 @@ impl Signer {
         req: &mut http::Request<()>,
         at: SystemTime,
     ) -> Result<(), SigV4Error> {
+        self.sign_payload(req, &[], at).await
+    }
+
+    /// Signs `req`, whose body is `payload` (the command call's POST).
+    pub async fn sign_payload(
+        &self,
+        req: &mut http::Request<()>,
+        payload: &[u8],
+        at: SystemTime,
+    ) -> Result<(), SigV4Error> {
         let creds = self.credentials().await?;
-        sign_with(&creds, &self.region, req, at)
+        sign_payload_with(&creds, &self.region, req, payload, at)
     }
 }
 
@@ -151,6 +161,17 @@ pub fn sign_with(
     creds: &Credentials,
     region: &str,
     req: &mut http::Request<()>,
+    at: SystemTime,
+) -> Result<(), SigV4Error> {
+    sign_payload_with(creds, region, req, &[], at)
+}
+
+/// Signs `req`, whose body is `payload`, with `creds`.
+pub fn sign_payload_with(
+    creds: &Credentials,
+    region: &str,
+    req: &mut http::Request<()>,
+    payload: &[u8],
     at: SystemTime,
 ) -> Result<(), SigV4Error> {
     {
@@ -188,7 +209,7 @@ pub fn sign_with(
             req.method().as_str(),
             uri,
             headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-            SignableBody::Bytes(&[]),
+            SignableBody::Bytes(payload),
         )
         .map_err(SigV4Error::Signing)?;
         let (instructions, _signature) = sign(signable, &params)

@@ -16,6 +16,13 @@ Runs CMD with `sh -c` on the host (POST /runtimes/<arn>/commands, recorded like
 every shell), streams its stdout and stderr here, and exits with its exit code
 (124 when the host stopped it at --timeout).
 
+It asks for termtrail's JSON Lines (Accept: application/x-ndjson), which carry
+output bytes exactly, even those that are not UTF-8, and reads the service's
+event stream (application/vnd.amazon.eventstream) too when that is what the
+host answers (there, bytes that are not UTF-8 arrive as U+FFFD). A failure
+after the output started (an exception event, e.g. ThrottlingException) is an
+error here (exit 2) naming the error type.
+
 Authentication as for `attach`: --token-file FILE or TERMTRAIL_TOKEN (a JWT),
 or --auth iam --iam-server-id ID (AWS credential chain).
 

@@ -19,6 +19,10 @@ YYYY/MM/DD/proxy/<session>/<shell>/. If the client drops, the upstream shell and
 its recording carry on until the client re-attaches or --grace ends. If the
 upstream link drops, the proxy re-attaches with the same ids and records the
 host's replay only where it is new; bytes the host dropped become a gap marker.
+One-shot commands (docs/protocol.md §9) are forwarded to an AgentCore upstream
+(SigV4-signed like the upgrade), recorded, and answered in the format the
+client asked for (the service's event stream, or JSON Lines); the upstream may
+answer either.
 
 Secrets: the proxy cannot see the remote terminal's echo flag, so after output
 whose last line ends with a password prompt (password:, password for …:,

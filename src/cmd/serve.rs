@@ -17,6 +17,15 @@ the output buffered meanwhile (up to 256 KiB) replayed; a second client takes th
 shell over (the first is closed with code 4000). Every shell is recorded to the
 store under YYYY/MM/DD/serve/<session>/<shell>/.
 
+One-shot commands (InvokeAgentRuntimeCommand, docs/protocol.md §9): POST
+/runtimes/<runtime-arn>/commands runs `sh -c` without a PTY and answers with the
+service's AWS event stream, so AWS SDK clients work against this host, e.g.
+boto3.client('bedrock-agentcore', endpoint_url='http://ADDR')
+.invoke_agent_runtime_command(...); JSON Lines instead for Accept:
+application/x-ndjson (what `termtrail exec` asks for). Refusals carry
+x-amzn-errortype (ValidationException, AccessDeniedException, ...). Each
+command is recorded under YYYY/MM/DD/serve/<session>/cmd-<id>/.
+
 Authentication (docs/protocol.md §8) comes first on every request; a client
 without a valid token gets HTTP 401 (503 when STS cannot be asked) with a
 reason such as NoToken, TokenExpired or WrongAudience, before anything starts:

@@ -24,3 +24,4 @@ mod serve_sdk;
 mod tls;
 mod util;
 mod verify_export;
+mod wire;

@@ -1,23 +1,25 @@
 //! The one-shot command call (the InvokeAgentRuntimeCommand analogue):
 //! `POST /runtimes/<arn>/commands` with `{"command": "...", "timeout": S}`
 //! runs the command on the backend (with `sh -c`, no PTY), streams its
-//! output as JSON Lines and ends with its exit code. Every call is
-//! recorded. This module checks the request and starts the recording.
+//! output as the service's event stream (JSON Lines when the client's
+//! `Accept` asks for them; [`crate::command_wire`]) and ends with its exit
+//! code. Every call is recorded. This module checks the request, starts the
+//! recording, and gives every refusal the service's error type.
 
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use termtrail_store::layout::KeyParts;
-use tokio::sync::mpsc;
 
 use super::access::{self, Ask};
-use super::backend::{CommandCall, CommandError};
+use super::backend::{CommandCall, CommandError, Events};
 use super::http::{auth_refusal, refuse};
 use super::state::HostState;
+use crate::command_wire::{CommandEvent, Encoder, Exception, Format};
 use crate::header::RecordingInfo;
 use crate::policy::Action;
 use crate::protocol::{SESSION_HEADER, valid_session_id};
@@ -169,6 +171,12 @@ pub(super) async fn run_command(
             );
         }
     };
+    let format = Format::negotiate(
+        headers
+            .get(http::header::ACCEPT)
+            .and_then(|v| v.to_str().ok()),
+    );
+    let ids = (session.clone(), id.clone());
     let call = CommandCall {
         session,
         id,
@@ -181,31 +189,84 @@ pub(super) async fn run_command(
         body,
     };
     match host.backend.command(call, recording).await {
-        Ok(lines) => ndjson(lines),
+        Ok(events) => answer(format, &ids, events),
         Err(CommandError::Internal(why)) => {
             refuse(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", &why)
         }
         Err(CommandError::Unreachable(why)) => {
             refuse(StatusCode::BAD_GATEWAY, "UpstreamUnreachable", &why)
         }
-        Err(CommandError::Answered(status, body)) => {
+        Err(CommandError::Answered {
+            status,
+            error_type,
+            body,
+        }) => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
-            (status, [("content-type", "application/json")], body).into_response()
+            let mut resp = (status, [("content-type", "application/json")], body).into_response();
+            // The upstream's error type is passed on (else the status names one).
+            if let Some(t) = error_type.and_then(|t| HeaderValue::from_str(&t).ok()) {
+                resp.headers_mut().insert(ERROR_TYPE, t);
+            }
+            resp
         }
     }
 }
 
-/// A 200 response streaming the lines sent into `rx` as JSON Lines.
-fn ndjson(rx: mpsc::Receiver<String>) -> Response {
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv()
-            .await
-            .map(|line| (Ok::<_, std::io::Error>(line), rx))
+/// The header naming a refusal's modelled error (what botocore reads).
+const ERROR_TYPE: &str = "x-amzn-errortype";
+
+/// Gives every refusal of the command endpoint the service's error type:
+/// `x-amzn-errortype` from its status (§9), unless it already has one. The
+/// body stays the §4 status object, whose `message` is the error's message.
+pub(super) async fn with_error_type(mut resp: Response) -> Response {
+    let status = resp.status();
+    if status != StatusCode::OK && !resp.headers().contains_key(ERROR_TYPE) {
+        let name = Exception::for_status(status.as_u16()).error_type();
+        resp.headers_mut()
+            .insert(ERROR_TYPE, HeaderValue::from_static(name));
+    }
+    resp
+}
+
+/// A 200 response streaming the call's events in `format`, with the
+/// session id and the call's id (`x-amzn-requestid`) as headers. An answer
+/// that ends without a `contentStop` ends with an `internalServerException`.
+fn answer(format: Format, (session, id): &(String, String), events: Events) -> Response {
+    let state = (events, Encoder::new(format), false);
+    let stream = futures_util::stream::unfold(state, |(mut rx, mut enc, done)| async move {
+        if done {
+            return None;
+        }
+        loop {
+            let (event, last) = match rx.recv().await {
+                Some(e) => {
+                    let last = matches!(e, CommandEvent::Stop { .. } | CommandEvent::Failed(..));
+                    (e, last)
+                }
+                None => (
+                    CommandEvent::Failed(
+                        Exception::InternalServer,
+                        "the command's answer ended without an exit code".into(),
+                    ),
+                    true,
+                ),
+            };
+            let bytes = enc.encode(&event);
+            if !bytes.is_empty() || last {
+                return Some((Ok::<_, std::io::Error>(bytes), (rx, enc, last)));
+            }
+        }
     });
-    (
-        StatusCode::OK,
-        [("content-type", "application/x-ndjson")],
-        Body::from_stream(stream),
-    )
-        .into_response()
+    let mut resp = (StatusCode::OK, Body::from_stream(stream)).into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
+    for (name, value) in [(SESSION_HEADER, session), ("x-amzn-requestid", id)] {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            h.insert(name, v);
+        }
+    }
+    resp
 }

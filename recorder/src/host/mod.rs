@@ -84,7 +84,8 @@ where
         .route("/runtimes/{arn}/ws/shells", get(http::shell_ws))
         .route(
             "/runtimes/{arn}/commands",
-            axum::routing::post(command::run_command),
+            axum::routing::post(command::run_command)
+                .layer(axum::middleware::map_response(command::with_error_type)),
         )
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(http::metrics))

@@ -132,13 +132,22 @@ pub enum CommandError {
     /// The upstream could not be reached.
     #[error("{0}")]
     Unreachable(String),
-    /// The upstream answered with this status and body.
-    #[error("the upstream answered HTTP {0}")]
-    Answered(u16, axum::body::Bytes),
+    /// The upstream answered with this status, error type
+    /// (`x-amzn-errortype`) and body.
+    #[error("the upstream answered HTTP {status}")]
+    Answered {
+        /// The upstream's HTTP status.
+        status: u16,
+        /// Its `x-amzn-errortype`, if it gave one.
+        error_type: Option<String>,
+        /// Its body.
+        body: axum::body::Bytes,
+    },
 }
 
-/// The JSON Lines of a command call's answer, as they come.
-pub type Lines = mpsc::Receiver<String>;
+/// The events of a command call's answer, as they come
+/// ([`crate::command_wire`] puts them on the wire).
+pub type Events = mpsc::Receiver<crate::command_wire::CommandEvent>;
 
 /// Where a host's shells come from.
 pub trait ShellBackend: Send + Sync {
@@ -161,5 +170,5 @@ pub trait ShellBackend: Send + Sync {
         &self,
         call: CommandCall,
         recording: Recording,
-    ) -> BoxFuture<'_, Result<Lines, CommandError>>;
+    ) -> BoxFuture<'_, Result<Events, CommandError>>;
 }

@@ -14,7 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::super::attachment::Attachment;
 use super::{
-    BoxFut, BoxFuture, CommandCall, CommandError, Lines, NewShell, OnEnd, OpenError, Shell,
+    BoxFut, BoxFuture, CommandCall, CommandError, Events, NewShell, OnEnd, OpenError, Shell,
     ShellBackend,
 };
 use crate::header::{RecordingInfo, Source};
@@ -85,7 +85,7 @@ impl ShellBackend for PtyBackend {
         &self,
         call: CommandCall,
         recording: Recording,
-    ) -> BoxFuture<'_, Result<Lines, CommandError>> {
+    ) -> BoxFuture<'_, Result<Events, CommandError>> {
         Box::pin(super::command::run_local(call, recording))
     }
 }

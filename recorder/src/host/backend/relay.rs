@@ -30,7 +30,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use super::super::attachment::Attachment;
 use super::{
-    BoxFut, BoxFuture, CommandCall, CommandError, Lines, NewShell, OnEnd, OpenError, Shell,
+    BoxFut, BoxFuture, CommandCall, CommandError, Events, NewShell, OnEnd, OpenError, Shell,
     ShellBackend,
 };
 use crate::header::{RecordingInfo, Source};
@@ -95,7 +95,7 @@ impl ShellBackend for RelayBackend {
         &self,
         call: CommandCall,
         recording: Recording,
-    ) -> BoxFuture<'_, Result<Lines, CommandError>> {
+    ) -> BoxFuture<'_, Result<Events, CommandError>> {
         Box::pin(super::command::forward(&self.upstream, call, recording))
     }
 }
