@@ -113,6 +113,20 @@ fn export_to_file(
     out: &Path,
     opts: &ExportOptions,
 ) -> Result<Result<ExportOutcome, ExportError>> {
+    // A device or a pipe (`-o /dev/null`, `-o /dev/stdout`, a FIFO) is
+    // written in place: renaming a file onto it would replace the device.
+    if std::fs::metadata(out).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+        let mut f = io::BufWriter::new(
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(out)
+                .with_context(|| format!("cannot open {}", out.display()))?,
+        );
+        let r = export_path(file, &mut f, opts);
+        f.flush()
+            .with_context(|| format!("cannot write {}", out.display()))?;
+        return Ok(r);
+    }
     let tmp = partial_path(out);
     let mut f = io::BufWriter::new(
         std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?,

@@ -448,3 +448,39 @@ fn recover_signs_with_the_recorders_key_only() {
     assert!(v.stdout.contains("interrupted"), "{v:?}");
     assert!(v.stdout.contains("signed by key"), "{v:?}");
 }
+
+/// `-o` naming a device or a pipe writes into it: the export is never
+/// renamed onto it (an atomic rename onto `/dev/null` replaces the device
+/// with a regular file for everyone on the machine).
+#[test]
+fn export_into_a_pipe_writes_through_it_and_leaves_it_a_pipe() {
+    use std::os::unix::fs::FileTypeExt;
+    let d = Dir::new();
+    recorded(&d);
+    let fifo = d.join("out.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
+    };
+    let r = d.run(&[
+        "export",
+        "s.cast.zst",
+        "--format",
+        "txt",
+        "-o",
+        &fifo.to_string_lossy(),
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    // Checked before the reader is joined: a replaced pipe never gets a
+    // writer, and its reader would wait forever.
+    let kind = std::fs::symlink_metadata(&fifo).unwrap().file_type();
+    assert!(kind.is_fifo(), "{kind:?}");
+    assert!(!d.join("out.fifo.partial").exists());
+    let got = reader.join().unwrap();
+    assert!(got.contains("line 7"), "{got}");
+}
