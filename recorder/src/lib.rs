@@ -10,7 +10,8 @@
 //! `attach` and `exec` ([`client`], [`exec`], [`tls`], [`sigv4`]); who a
 //! client is ([`auth`]) and what it may do ([`policy`]: Cedar decisions,
 //! the proxy's environments file); the host's hash-chained audit log
-//! ([`audit`]). Where recordings go is the store crate's
+//! ([`audit`]); the supervisor every one-shot command runs under
+//! ([`supervise`]). Where recordings go is the store crate's
 //! ([`termtrail_store::destination::Destination`]).
 //!
 //! ```no_run
@@ -38,6 +39,7 @@ pub mod rec;
 pub mod recording;
 pub mod secrets;
 pub mod sigv4;
+pub mod supervise;
 pub mod tls;
 pub mod tty;
 pub mod upstream;

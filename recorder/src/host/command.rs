@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 
 use super::access::{self, Ask};
 use super::backend::{CommandCall, CommandError};
+use super::command_limit::CommandSlot;
 use super::http::{auth_refusal, refuse};
 use super::state::HostState;
 use crate::header::RecordingInfo;
@@ -105,6 +106,14 @@ pub(super) async fn run_command(
             "timeout must be 1 to 3600 seconds",
         );
     }
+    // Beyond --max-commands: refused at once, before anything is created.
+    let slot = match CommandSlot::take(&host) {
+        Ok(slot) => slot,
+        Err(refusal) => {
+            tracing::warn!(session, "refused: {refusal}");
+            return refusal.response();
+        }
+    };
     let now = crate::header::unix_now();
     let id = match termtrail_format::writer::new_recording_id() {
         Ok(id) => format!("cmd-{}", &hex::encode(id)[..16]),
@@ -179,6 +188,7 @@ pub(super) async fn run_command(
             None => req.timeout,
         },
         body,
+        slot,
     };
     match host.backend.command(call, recording).await {
         Ok(lines) => ndjson(lines),

@@ -15,6 +15,7 @@ pub mod attachment;
 mod audit;
 pub mod backend;
 mod command;
+pub(crate) mod command_limit;
 pub(crate) mod conn;
 mod http;
 pub(crate) mod metrics;
@@ -93,6 +94,7 @@ where
     let graceful = async move {
         shutdown.await;
         tracing::info!("shutting down: closing clients and ending shells");
+        stopping.stop_commands();
         for s in stopping.shells.all() {
             stopping.audit(audit::terminate_event(&*s, "the host is shutting down"));
             s.att().kick(Kick::Shutdown);
