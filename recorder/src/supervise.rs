@@ -32,7 +32,8 @@
 //!
 //! What stays out of reach: processes the command asks *another* service
 //! to start (`systemd-run`, `at`, a container runtime) are not its
-//! descendants.
+//! descendants; a descendant that became another user (a setuid program)
+//! cannot be killed by a host without that user's rights.
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -137,16 +138,19 @@ fn watch_signals() {
 /// SIGKILLs every descendant of this process, again and again until none
 /// is left (a process may fork between one look and the kill). Killed
 /// processes are reaped by [`supervise`]'s loop; zombies still listed are
-/// skipped.
+/// skipped. Gives up when no kill succeeds any more (descendants that
+/// became another user through a setuid program cannot be killed without
+/// that user's rights).
 pub fn kill_tree() {
     let me = rustix::process::getpid();
     loop {
         let alive = descendants(me);
-        if alive.is_empty() {
+        let killed = alive
+            .iter()
+            .filter(|&&pid| rustix::process::kill_process(pid, Signal::KILL).is_ok())
+            .count();
+        if killed == 0 {
             return;
-        }
-        for pid in alive {
-            let _ = rustix::process::kill_process(pid, Signal::KILL);
         }
         std::thread::sleep(Duration::from_millis(10));
     }

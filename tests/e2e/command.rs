@@ -350,3 +350,42 @@ async fn a_command_flood_stays_bounded_and_shells_still_start() {
         "{idle_fds} -> {after} after the flood"
     );
 }
+
+#[test]
+fn the_proxy_caps_forwarded_commands_too() {
+    let d = Dir::new();
+    let up = Server::start(&d, &[]);
+    let pd = Dir::new();
+    let upstream = format!("ws://{}", up.addr);
+    let px = Server::start_kind(
+        &pd,
+        "proxy",
+        &["--upstream", &upstream, "--max-commands", "1"],
+    );
+    let m = marker(7);
+    let mut first = post(&px.addr, &format!("echo up; sleep {m}"), 4);
+    let out = read_until(&mut first, "up", 10);
+    assert!(out.contains("200 OK"), "{out}");
+    let mut second = post(&px.addr, "echo never", 30);
+    let refused = read_until(&mut second, "}", 10);
+    assert!(refused.starts_with("HTTP/1.1 429"), "{refused}");
+    assert!(
+        refused.contains(r#""reason":"TooManyCommands""#),
+        "{refused}"
+    );
+    assert_eq!(metric(&px, "termtrail_commands_refused_total "), "1");
+    assert_eq!(metric(&px, "termtrail_commands_running "), "1");
+    // The upstream times the first out; the proxy's slot is free again.
+    let out = read_until(&mut first, "contentStop", 15);
+    assert!(out.contains(r#""status":"TIMED_OUT""#), "{out}");
+    assert_all_gone(&m, 3);
+    let free = poll_until(
+        5,
+        || metric(&px, "termtrail_commands_running "),
+        |v| v == "0",
+    );
+    assert_eq!(free, "0");
+    let mut third = post(&px.addr, "echo again", 30);
+    let out = read_until(&mut third, "contentStop", 10);
+    assert!(out.contains("again"), "{out}");
+}
