@@ -389,3 +389,29 @@ fn the_proxy_caps_forwarded_commands_too() {
     let out = read_until(&mut third, "contentStop", 10);
     assert!(out.contains("again"), "{out}");
 }
+
+#[test]
+fn the_timeout_holds_for_a_client_that_stops_reading() {
+    let d = Dir::new();
+    let server = Server::start(&d, &[]);
+    let m = marker(8);
+    // Endless output nobody reads: the pipes fill and `yes` blocks.
+    let stalled = post(&server.addr, &format!("yes {m}"), 2);
+    poll_until(5, || alive(&format!("^yes {m}")), |v| !v.is_empty());
+    assert_all_gone(&m, 8);
+    assert_eq!(
+        metric(
+            &server,
+            "termtrail_commands_killed_total{reason=\"timeout\"} "
+        ),
+        "1"
+    );
+    assert!(http_get(&server.addr, "/healthz").contains("ok"));
+    drop(stalled);
+    let free = poll_until(
+        15,
+        || metric(&server, "termtrail_commands_running "),
+        |v| v == "0",
+    );
+    assert_eq!(free, "0");
+}

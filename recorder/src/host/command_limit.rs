@@ -109,3 +109,21 @@ impl Drop for CommandSlot {
             .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_map_to_their_status_and_reason() {
+        let busy = CommandRefusal::TooManyCommands { max: 3 };
+        assert_eq!(busy.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(busy.reason(), "TooManyCommands");
+        assert!(busy.to_string().contains("maximum of 3 commands"));
+        assert_eq!(
+            CommandRefusal::ShuttingDown.status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(CommandRefusal::ShuttingDown.reason(), "ShuttingDown");
+    }
+}

@@ -55,6 +55,8 @@ pub(super) async fn run_local(
 /// How long what is left of the output may take to reach the client once
 /// the command's tree has exited (then the answer is cut off).
 const DRAIN: Duration = Duration::from_secs(10);
+/// The same for a command that was killed (timeout, shutdown).
+const KILLED_DRAIN: Duration = Duration::from_secs(1);
 
 /// A local command being run and streamed.
 struct Running {
@@ -101,7 +103,9 @@ impl Running {
                 _ = slot.shutdown(), if killed.is_none() => kill = Some(Killed::Shutdown),
                 st = proc.wait(), if status.is_none() => {
                     status = Some(st);
-                    drained_by = Some(tokio::time::Instant::now() + DRAIN);
+                    // A killed command's client gets less time.
+                    let drain = if killed.is_some() { KILLED_DRAIN } else { DRAIN };
+                    drained_by = Some(tokio::time::Instant::now() + drain);
                 }
                 permit = tx.reserve(), if pending.is_some() => match permit {
                     Ok(p) => p.send(pending.take().unwrap_or_default()),
