@@ -316,6 +316,7 @@ async fn a_command_flood_stays_bounded_and_shells_still_start() {
     let m = marker(6);
     shell_round_trip(&server, "before-flood").await;
     let idle_fds = fds(pid);
+    let idle_rss = crate::serve::rss_kib(pid);
     let calls: Vec<TcpStream> = (0..80)
         .map(|_| {
             let s = post(&server.addr, &format!("sleep {m}"), 30);
@@ -337,6 +338,11 @@ async fn a_command_flood_stays_bounded_and_shells_still_start() {
     assert!(
         flood_fds < idle_fds + 80 + 4 * 3 + 20,
         "{idle_fds} -> {flood_fds}"
+    );
+    let flood_rss = crate::serve::rss_kib(pid);
+    assert!(
+        flood_rss < idle_rss + 32 * 1024,
+        "RSS {idle_rss} KiB -> {flood_rss} KiB"
     );
     let took = shell_round_trip(&server, "during-flood").await;
     assert!(took < Duration::from_secs(5), "echo round trip {took:?}");

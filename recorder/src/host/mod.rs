@@ -107,9 +107,11 @@ where
     axum::serve(listener, app)
         .with_graceful_shutdown(graceful)
         .await?;
-    // Wait for the shells' recordings to be sealed.
+    // Wait for the shells' and commands' recordings to be sealed.
     let deadline = tokio::time::Instant::now() + host.opts.shutdown_deadline;
-    while !host.shells.is_empty() && tokio::time::Instant::now() < deadline {
+    while (!host.shells.is_empty() || host.commands_running() > 0)
+        && tokio::time::Instant::now() < deadline
+    {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     sweeper.abort();

@@ -51,4 +51,9 @@ impl HostState {
     pub(crate) fn stop_commands(&self) {
         self.stopping.send_replace(true);
     }
+
+    /// Commands still running (their recordings not yet sealed).
+    pub(crate) fn commands_running(&self) -> usize {
+        self.opts.max_commands - self.command_slots.available_permits()
+    }
 }
