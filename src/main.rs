@@ -33,6 +33,7 @@ fn main() -> ExitCode {
         Command::Proxy(a) => cmd::proxy::run(a),
         Command::Exec(a) => cmd::exec::run(a),
         Command::Policy(a) => cmd::policy::run(a),
+        Command::Supervise(a) => cmd::supervise::run(a),
     };
     match result {
         Ok(exit) => exit.into(),

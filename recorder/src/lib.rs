@@ -11,7 +11,8 @@
 //! command call's wire formats ([`command_wire`]); who a
 //! client is ([`auth`]) and what it may do ([`policy`]: Cedar decisions,
 //! the proxy's environments file); the host's hash-chained audit log
-//! ([`audit`]). Where recordings go is the store crate's
+//! ([`audit`]); the supervisor every one-shot command runs under
+//! ([`supervise`]). Where recordings go is the store crate's
 //! ([`termtrail_store::destination::Destination`]).
 //!
 //! ```no_run
@@ -40,6 +41,7 @@ pub mod rec;
 pub mod recording;
 pub mod secrets;
 pub mod sigv4;
+pub mod supervise;
 pub mod tls;
 pub mod tty;
 pub mod upstream;

@@ -35,6 +35,8 @@ pub struct HostFlags {
     #[command(flatten)]
     pub timeouts: TimeoutArgs,
     #[command(flatten)]
+    pub commands: CommandLimitArgs,
+    #[command(flatten)]
     pub tls: TlsArgs,
     #[command(flatten)]
     pub auth: HostAuthArgs,
@@ -49,6 +51,18 @@ pub struct HostFlags {
     /// docs/audit.md).
     #[arg(long, value_name = "FILE")]
     pub audit: Option<std::path::PathBuf>,
+}
+
+/// Bounds on the one-shot command endpoint (`POST /runtimes/<arn>/commands`).
+#[derive(Args, Debug)]
+pub struct CommandLimitArgs {
+    /// At most this many one-shot commands at once (each holds a supervisor,
+    /// `sh`, three pipes and a recording); the next call is refused at once
+    /// with HTTP 429 TooManyCommands and counted in
+    /// termtrail_commands_refused_total. Protects the host's memory, process
+    /// and descriptor limits, so shells can still start during a command flood.
+    #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_commands: u16,
 }
 
 /// glibc raises its mmap threshold each time a large block is freed, so with
@@ -126,6 +140,10 @@ pub fn run_host(
     let opts = ServeOptions {
         destination: dest.clone(),
         max_shells: usize::from(max_shells),
+        max_commands: usize::from(h.commands.max_commands),
+        // Commands run under `termtrail __supervise`: this very binary,
+        // even after an upgrade replaced the file on disk.
+        supervisor: std::path::PathBuf::from("/proc/self/exe"),
         idle_timeout: h.timeouts.idle_timeout,
         grace: h.timeouts.grace,
         backend,

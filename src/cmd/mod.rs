@@ -21,6 +21,7 @@ pub mod rec;
 pub mod recover;
 pub mod serve;
 pub mod snapshot;
+pub mod supervise;
 pub mod upload;
 pub mod verify;
 pub mod verify_audit;
@@ -91,6 +92,9 @@ pub enum Command {
     /// Check what a Cedar access policy decides, or validate it.
     #[command(after_help = policy::HELP)]
     Policy(policy::PolicyArgs),
+    /// Internal: the supervisor `serve` runs each one-shot command under.
+    #[command(name = "__supervise", hide = true)]
+    Supervise(supervise::SuperviseArgs),
 }
 
 #[cfg(test)]

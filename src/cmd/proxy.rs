@@ -49,6 +49,10 @@ gives each runtime ARN its environment (`PATTERN NAME` lines, first match wins),
 so one proxy can open dev shells freely and production ones only through
 break-glass.
 
+One-shot command calls are forwarded upstream and recorded; at most
+--max-commands are forwarded at once (the next gets HTTP 429 TooManyCommands,
+docs/protocol.md §9.1).
+
 Examples:
   termtrail proxy --listen 127.0.0.1:9000 --upstream ws://127.0.0.1:8765 --no-auth
   termtrail proxy --listen 0.0.0.0:9443 --tls-cert cert.pem --tls-key key.pem \\

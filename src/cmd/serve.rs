@@ -48,8 +48,15 @@ break-glass reason a client states (X-Termtrail-Break-Glass, attach
 only through break-glass ends after --break-glass-duration. Only the principal
 that opened a shell may re-attach. SIGHUP re-reads the policy.
 GET /healthz and /metrics (Prometheus) are served too (not authenticated).
-SIGTERM/SIGINT: stop accepting, close clients (1001), end shells and seal their
-recordings as interrupted.
+SIGTERM/SIGINT: stop accepting, close clients (1001), end shells, kill running
+commands, and seal their recordings as interrupted.
+
+One-shot commands (POST /runtimes/<arn>/commands, `termtrail exec`) run `sh -c`
+under a supervisor that keeps every process they start (setsid and double forks
+included) in their tree: a command ends when all of it has exited, and all of it
+is killed at its timeout, when its client goes away, and at shutdown. At most
+--max-commands run at once (the next gets HTTP 429 TooManyCommands); see
+docs/protocol.md §9.
 
 Secrets: input is not recorded while the shell's terminal has echo off (password
 prompts), and recorded output is redacted (AWS secret access keys, Authorization:
@@ -68,6 +75,7 @@ Examples:
       --auth jwt,iam --jwt-jwks jwks.json --iam-server-id shells.example.com --iam-region eu-west-1
   termtrail serve --listen 127.0.0.1:8765 --no-auth --audit /var/log/termtrail/audit.jsonl
   termtrail serve --listen 127.0.0.1:8765 --no-auth --max-shells 50 --idle-timeout 30m -- bash -l
+  termtrail serve --listen 127.0.0.1:8765 --no-auth --max-commands 4
   termtrail serve --listen 127.0.0.1:8765 --no-auth --redact 'ghp=ghp_[A-Za-z0-9]{36}'";
 
 /// `serve` arguments. `--listen` and `--max-shells` are not a shared group:

@@ -17,6 +17,7 @@ use termtrail_store::layout::KeyParts;
 
 use super::access::{self, Ask};
 use super::backend::{CommandCall, CommandError, Events};
+use super::command_limit::CommandSlot;
 use super::http::{auth_refusal, refuse};
 use super::state::HostState;
 use crate::command_wire::{CommandEvent, Encoder, Exception, Format};
@@ -107,6 +108,14 @@ pub(super) async fn run_command(
             "timeout must be 1 to 3600 seconds",
         );
     }
+    // Beyond --max-commands: refused at once, before anything is created.
+    let slot = match CommandSlot::take(&host) {
+        Ok(slot) => slot,
+        Err(refusal) => {
+            tracing::warn!(session, "refused: {refusal}");
+            return refusal.response();
+        }
+    };
     let now = crate::header::unix_now();
     let id = match termtrail_format::writer::new_recording_id() {
         Ok(id) => format!("cmd-{}", &hex::encode(id)[..16]),
@@ -187,6 +196,7 @@ pub(super) async fn run_command(
             None => req.timeout,
         },
         body,
+        slot,
     };
     match host.backend.command(call, recording).await {
         Ok(events) => answer(format, &ids, events),

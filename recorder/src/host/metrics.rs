@@ -18,6 +18,34 @@ pub(crate) struct Metrics {
     pub(crate) denied: AtomicU64,
     /// Grants that held only through break-glass.
     pub(crate) break_glass: AtomicU64,
+    /// One-shot commands running now (a gauge).
+    pub(crate) commands_running: AtomicU64,
+    /// One-shot commands started.
+    pub(crate) commands_started: AtomicU64,
+    /// One-shot commands refused at `--max-commands`.
+    pub(crate) commands_refused: AtomicU64,
+    /// One-shot commands killed, by why: the timeout, the client left, the
+    /// host shut down.
+    pub(crate) commands_killed: [AtomicU64; 3],
+}
+
+/// Why a one-shot command was killed: its `reason` label in
+/// `termtrail_commands_killed_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Killed {
+    /// Its timeout passed.
+    Timeout = 0,
+    /// Its client went away (the response was dropped).
+    ClientGone = 1,
+    /// The host shut down.
+    Shutdown = 2,
+}
+
+impl Killed {
+    /// The metric label.
+    pub(crate) fn label(self) -> &'static str {
+        ["timeout", "client_gone", "shutdown"][self as usize]
+    }
 }
 
 /// Adds `n` to a counter.
@@ -41,7 +69,11 @@ impl Metrics {
 # HELP termtrail_auth_failures_total Requests refused as not authenticated (401 or 503).\n# TYPE termtrail_auth_failures_total counter\ntermtrail_auth_failures_total {}\n\
 # HELP termtrail_access_denied_total Requests the access policy denied (403).\n# TYPE termtrail_access_denied_total counter\ntermtrail_access_denied_total {}\n\
 # HELP termtrail_break_glass_grants_total Requests allowed only through break-glass.\n# TYPE termtrail_break_glass_grants_total counter\ntermtrail_break_glass_grants_total {}\n\
-# HELP termtrail_recording_backlog_events Events accepted but not yet written, over all shells (recording lag).\n# TYPE termtrail_recording_backlog_events gauge\ntermtrail_recording_backlog_events {backlog}\n",
+# HELP termtrail_recording_backlog_events Events accepted but not yet written, over all shells (recording lag).\n# TYPE termtrail_recording_backlog_events gauge\ntermtrail_recording_backlog_events {backlog}\n\
+# HELP termtrail_commands_running One-shot commands running.\n# TYPE termtrail_commands_running gauge\ntermtrail_commands_running {}\n\
+# HELP termtrail_commands_total One-shot commands started.\n# TYPE termtrail_commands_total counter\ntermtrail_commands_total {}\n\
+# HELP termtrail_commands_refused_total One-shot commands refused at the command limit (429).\n# TYPE termtrail_commands_refused_total counter\ntermtrail_commands_refused_total {}\n\
+# HELP termtrail_commands_killed_total One-shot commands killed with their whole process tree, by reason.\n# TYPE termtrail_commands_killed_total counter\n{}",
             get(&self.shells_started),
             get(&self.connections),
             get(&self.refused),
@@ -52,6 +84,23 @@ impl Metrics {
             get(&self.auth_failures),
             get(&self.denied),
             get(&self.break_glass),
+            get(&self.commands_running),
+            get(&self.commands_started),
+            get(&self.commands_refused),
+            self.killed_lines(),
         )
+    }
+
+    fn killed_lines(&self) -> String {
+        [Killed::Timeout, Killed::ClientGone, Killed::Shutdown]
+            .iter()
+            .map(|&k| {
+                let n = self.commands_killed[k as usize].load(Ordering::Relaxed);
+                format!(
+                    "termtrail_commands_killed_total{{reason=\"{}\"}} {n}\n",
+                    k.label()
+                )
+            })
+            .collect()
     }
 }

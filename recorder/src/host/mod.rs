@@ -15,6 +15,7 @@ pub mod attachment;
 mod audit;
 pub mod backend;
 mod command;
+pub(crate) mod command_limit;
 pub(crate) mod conn;
 mod http;
 pub(crate) mod metrics;
@@ -94,6 +95,7 @@ where
     let graceful = async move {
         shutdown.await;
         tracing::info!("shutting down: closing clients and ending shells");
+        stopping.stop_commands();
         for s in stopping.shells.all() {
             stopping.audit(audit::terminate_event(&*s, "the host is shutting down"));
             s.att().kick(Kick::Shutdown);
@@ -106,9 +108,11 @@ where
     axum::serve(listener, app)
         .with_graceful_shutdown(graceful)
         .await?;
-    // Wait for the shells' recordings to be sealed.
+    // Wait for the shells' and commands' recordings to be sealed.
     let deadline = tokio::time::Instant::now() + host.opts.shutdown_deadline;
-    while !host.shells.is_empty() && tokio::time::Instant::now() < deadline {
+    while (!host.shells.is_empty() || host.commands_running() > 0)
+        && tokio::time::Instant::now() < deadline
+    {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     sweeper.abort();

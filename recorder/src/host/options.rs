@@ -21,6 +21,12 @@ pub struct ServeOptions {
     pub destination: Arc<termtrail_store::destination::Destination>,
     /// At most this many live shells.
     pub max_shells: usize,
+    /// At most this many one-shot commands at once (each with its
+    /// supervisor, `sh` and three pipes); the next call is refused (429).
+    pub max_commands: usize,
+    /// The `termtrail` binary: each command runs under
+    /// `<supervisor> __supervise` ([`crate::supervise`]).
+    pub supervisor: std::path::PathBuf,
     /// Shells without traffic (heartbeats excepted) end after this.
     pub idle_timeout: Duration,
     /// Shells without a client end after this.

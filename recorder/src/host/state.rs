@@ -1,5 +1,6 @@
 //! What every request handler of one host shares: its options, backend,
-//! live shells, shell slots and counters.
+//! live shells, shell and command slots, counters, and the signal that
+//! ends running commands at shutdown.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -19,6 +20,11 @@ pub(crate) struct HostState {
     pub(crate) shells: Arc<Registry>,
     /// One permit per live shell (`--max-shells`), held until it ends.
     pub(crate) slots: Arc<Semaphore>,
+    /// One permit per running command (`--max-commands`), held until it
+    /// has ended and its recording is sealed.
+    pub(crate) command_slots: Arc<Semaphore>,
+    /// Becomes true when the host shuts down: running commands are killed.
+    pub(crate) stopping: tokio::sync::watch::Sender<bool>,
     pub(crate) metrics: Metrics,
     pub(crate) next_client: AtomicU64,
 }
@@ -29,10 +35,25 @@ impl HostState {
         HostState {
             backend: opts.backend.build(opts.strict),
             slots: Arc::new(Semaphore::new(opts.max_shells)),
+            command_slots: Arc::new(Semaphore::new(opts.max_commands)),
+            stopping: tokio::sync::watch::Sender::new(false),
             shells: Arc::new(Registry::default()),
             metrics: Metrics::default(),
             next_client: AtomicU64::new(1),
             opts,
         }
+    }
+}
+
+impl HostState {
+    /// The host is shutting down: running commands are killed (their
+    /// recordings sealed as interrupted) and new ones refused.
+    pub(crate) fn stop_commands(&self) {
+        self.stopping.send_replace(true);
+    }
+
+    /// Commands still running (their recordings not yet sealed).
+    pub(crate) fn commands_running(&self) -> usize {
+        self.opts.max_commands - self.command_slots.available_permits()
     }
 }

@@ -1,108 +1,202 @@
 //! The one-shot command call's two implementations: run it here with
-//! `sh -c` (no PTY), or forward it to an AgentCore upstream. Either streams
-//! the answer's events as they come and records the output on the way.
+//! `sh -c` (no PTY) under its supervisor, or forward it to an AgentCore
+//! upstream. Either streams the answer's events as they come and records
+//! the output on the way.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use termtrail_format::event::EventData;
 use termtrail_format::seal::EndReason;
 use tokio::io::AsyncReadExt;
+use tokio::process::{ChildStderr, ChildStdout};
 use tokio::sync::mpsc;
 
+use super::supervised::Supervised;
 use super::{CommandCall, CommandError, Events};
 use crate::command_wire::{
     CommandEvent, Decoder, EVENT_STREAM, Exception, Format, JSON_LINES, OutStream,
 };
+use crate::host::command_limit::CommandSlot;
+use crate::host::metrics::Killed;
 use crate::protocol::SESSION_HEADER;
 use crate::recording::Recording;
 use crate::upstream::Upstream;
 use crate::upstream::agentcore::command_target;
 
-/// Runs the call with `sh -c` here, killing its process group at the
-/// timeout (exit code 124).
+/// Runs the call with `sh -c` here, under its supervisor
+/// ([`crate::supervise`]): it ends when the command and every process it
+/// started have exited, or its whole process tree is killed — at the
+/// timeout (exit code 124), when the client goes away, or when the host
+/// shuts down.
 pub(super) async fn run_local(
     call: CommandCall,
     recording: Recording,
 ) -> Result<Events, CommandError> {
-    let mut child = match tokio::process::Command::new("sh")
-        .arg("-c")
-        .arg(&call.command)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true)
-        .spawn()
-    {
-        Ok(c) => c,
+    let timeout = Duration::from_secs(call.timeout);
+    let (proc, out, err) = match Supervised::spawn(call.slot.supervisor(), &call.command, timeout) {
+        Ok(x) => x,
         Err(e) => {
             let _ = recording.finish(EndReason::Closed).await;
-            return Err(CommandError::Internal(format!("cannot run sh: {e}")));
+            return Err(CommandError::Internal(format!(
+                "cannot start the command's supervisor: {e}"
+            )));
         }
     };
     tracing::info!(session = %call.session, command = %call.id, "command started");
     let (tx, rx) = mpsc::channel::<CommandEvent>(64);
-    let mut stdout = child.stdout.take();
-    let mut stderr = child.stderr.take();
-    let timeout = Duration::from_secs(call.timeout);
-    tokio::spawn(async move {
+    let run = Running {
+        proc,
+        slot: call.slot,
+        recording,
+        tx,
+        timeout,
+    };
+    tokio::spawn(run.drive(out, err));
+    Ok(rx)
+}
+
+/// How long what is left of the output may take to reach the client once
+/// the command's tree has exited (then the answer is cut off).
+const DRAIN: Duration = Duration::from_secs(10);
+/// The same for a command that was killed (timeout, shutdown).
+const KILLED_DRAIN: Duration = Duration::from_secs(1);
+
+/// A local command being run and streamed.
+struct Running {
+    proc: Supervised,
+    slot: CommandSlot,
+    recording: Recording,
+    tx: mpsc::Sender<CommandEvent>,
+    timeout: Duration,
+}
+
+impl Running {
+    /// Streams the output to the client and the recording until the tree
+    /// has exited, kills it when it must, then seals the recording and
+    /// sends the exit code.
+    async fn drive(self, out: ChildStdout, err: ChildStderr) {
+        let Running {
+            mut proc,
+            mut slot,
+            recording,
+            tx,
+            timeout,
+        } = self;
         let _ = tx.send(CommandEvent::Start).await;
         let (out_tx, mut out_rx) = mpsc::channel::<(bool, Vec<u8>)>(16);
-        for (is_err, pipe) in [
-            (false, stdout.take().map(Pipe::Out)),
-            (true, stderr.take().map(Pipe::Err)),
-        ] {
-            let Some(mut pipe) = pipe else { continue };
-            let out_tx = out_tx.clone();
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 16 << 10];
-                while let Ok(n) = pipe.read(&mut buf).await {
-                    if n == 0 || out_tx.send((is_err, buf[..n].to_vec())).await.is_err() {
-                        break;
-                    }
-                }
-            });
-        }
+        let readers = [(false, Pipe::Out(out)), (true, Pipe::Err(err))]
+            .map(|(is_err, pipe)| tokio::spawn(read_pipe(is_err, pipe, out_tx.clone())));
         drop(out_tx);
         let deadline = tokio::time::sleep(timeout);
         tokio::pin!(deadline);
-        let mut timed_out = false;
-        loop {
+        let mut killed: Option<Killed> = None;
+        let mut status = None;
+        let mut pipes_open = true;
+        // A line read but not yet taken by the client: no more is read
+        // meanwhile, so a client that does not read holds the command back.
+        let mut pending: Option<CommandEvent> = None;
+        let mut drained_by = None;
+        while status.is_none() || pipes_open || pending.is_some() {
+            let mut kill = None;
             tokio::select! {
-                chunk = out_rx.recv() => {
-                    let Some((is_err, bytes)) = chunk else { break };
-                    recording.record(EventData::Output(bytes.clone())).await;
-                    let stream = if is_err { OutStream::Stderr } else { OutStream::Stdout };
-                    let _ = tx.send(CommandEvent::Output(stream, bytes)).await;
+                _ = &mut deadline, if killed.is_none() => kill = Some(Killed::Timeout),
+                _ = tx.closed(), if killed.is_none() => kill = Some(Killed::ClientGone),
+                _ = slot.shutdown(), if killed.is_none() => kill = Some(Killed::Shutdown),
+                st = proc.wait(), if status.is_none() => {
+                    status = Some(st);
+                    // A killed command's client gets less time.
+                    let drain = if killed.is_some() { KILLED_DRAIN } else { DRAIN };
+                    drained_by = Some(tokio::time::Instant::now() + drain);
                 }
-                _ = &mut deadline, if !timed_out => {
-                    timed_out = true;
-                    if let Some(pid) = child.id().and_then(|p| rustix::process::Pid::from_raw(p as i32)) {
-                        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+                permit = tx.reserve(), if pending.is_some() => match permit {
+                    Ok(p) => {
+                        if let Some(event) = pending.take() {
+                            p.send(event);
+                        }
                     }
-                }
+                    Err(_) => pending = None,
+                },
+                chunk = out_rx.recv(), if pipes_open && pending.is_none() => match chunk {
+                    Some((is_err, bytes)) => {
+                        recording.record(EventData::Output(bytes.clone())).await;
+                        let stream = if is_err { OutStream::Stderr } else { OutStream::Stdout };
+                        pending = Some(CommandEvent::Output(stream, bytes));
+                    }
+                    None => pipes_open = false,
+                },
+                _ = tokio::time::sleep_until(drained_by.unwrap_or_else(tokio::time::Instant::now)),
+                    if drained_by.is_some() => break,
+            }
+            if let Some(why) = kill {
+                killed = Some(why);
+                slot.killed(why);
+                proc.kill();
             }
         }
-        let (code, _) = crate::rec::exit_code(child.wait().await);
-        let code = if timed_out { 124 } else { code };
-        recording.record(EventData::Exit(code)).await;
-        let end = if timed_out {
-            EndReason::Interrupted {
-                detail: format!("command timed out after {} s", timeout.as_secs()),
-            }
-        } else {
-            EndReason::Exited { code }
-        };
+        for r in readers {
+            r.abort();
+        }
+        let (code, _) =
+            crate::rec::exit_code(status.unwrap_or_else(|| {
+                Err(std::io::Error::other("the supervisor was not waited for"))
+            }));
+        let (end, stop) = ending(killed, code, timeout);
+        if let Some(CommandEvent::Stop { exit_code, .. }) = &stop {
+            recording.record(EventData::Exit(*exit_code)).await;
+        }
         let _ = recording.finish(end).await;
-        let _ = tx
-            .send(CommandEvent::Stop {
+        if let Some(last) = stop {
+            let _ = tokio::time::timeout(DRAIN, tx.send(last)).await;
+        }
+        drop(slot);
+    }
+}
+
+/// The recording's end reason and, for a client still there, the last
+/// event to send: the exit code, or (at shutdown) an exception saying the
+/// command was killed.
+fn ending(
+    killed: Option<Killed>,
+    code: i32,
+    timeout: Duration,
+) -> (EndReason, Option<CommandEvent>) {
+    let interrupted = |detail: &str| EndReason::Interrupted {
+        detail: detail.to_string(),
+    };
+    match killed {
+        None => (
+            EndReason::Exited { code },
+            Some(CommandEvent::Stop {
                 exit_code: code,
-                timed_out,
-            })
-            .await;
-    });
-    Ok(rx)
+                timed_out: false,
+            }),
+        ),
+        Some(Killed::Timeout) => (
+            interrupted(&format!("command timed out after {} s", timeout.as_secs())),
+            Some(CommandEvent::Stop {
+                exit_code: 124,
+                timed_out: true,
+            }),
+        ),
+        Some(Killed::ClientGone) => (interrupted("client disconnected; command killed"), None),
+        Some(Killed::Shutdown) => {
+            let why = "shell host shut down; command killed";
+            (
+                interrupted(why),
+                Some(CommandEvent::Failed(Exception::InternalServer, why.into())),
+            )
+        }
+    }
+}
+
+/// Sends what `pipe` gives into `out` until its end.
+async fn read_pipe(is_err: bool, mut pipe: Pipe, out: mpsc::Sender<(bool, Vec<u8>)>) {
+    let mut buf = vec![0u8; 16 << 10];
+    while let Ok(n) = pipe.read(&mut buf).await {
+        if n == 0 || out.send((is_err, buf[..n].to_vec())).await.is_err() {
+            break;
+        }
+    }
 }
 
 enum Pipe {
@@ -187,7 +281,12 @@ pub(super) async fn forward(
         return abandon(recording, why).await;
     };
     let (tx, rx) = mpsc::channel::<CommandEvent>(64);
-    tokio::spawn(relay_answer(upstream_body, format, recording, tx));
+    // The call counts under --max-commands until its answer has ended.
+    let slot = call.slot;
+    tokio::spawn(async move {
+        relay_answer(upstream_body, format, recording, tx).await;
+        drop(slot);
+    });
     Ok(rx)
 }
 
@@ -251,7 +350,14 @@ async fn relay_answer(
                 CommandEvent::Start => {}
             }
             let last = !matches!(event, CommandEvent::Start | CommandEvent::Output(..));
-            let _ = tx.send(event).await;
+            if tx.send(event).await.is_err() && !last {
+                // The client went away: the upstream's answer is dropped
+                // (closing that connection), which ends the command there.
+                end = Some(EndReason::Interrupted {
+                    detail: "client disconnected; the upstream call was abandoned".into(),
+                });
+                break 'read;
+            }
             if last {
                 break 'read;
             }

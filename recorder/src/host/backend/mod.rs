@@ -6,6 +6,7 @@
 pub mod command;
 pub mod pty;
 pub mod relay;
+mod supervised;
 
 use std::future::Future;
 use std::path::Path;
@@ -121,6 +122,9 @@ pub struct CommandCall {
     pub timeout: u64,
     /// The request body as received (forwarded as is).
     pub body: axum::body::Bytes,
+    /// Its place under `--max-commands`, held until the call has ended and
+    /// its recording is sealed.
+    pub(crate) slot: crate::host::command_limit::CommandSlot,
 }
 
 /// Why a command call failed before its output started.
