@@ -14,6 +14,7 @@ use termtrail_format::plain::{CastError, CastReader, CastWriter};
 use termtrail_format::reader::{
     FileKind, Problem, ReadError, ReadOptions, ReadSink, Report, Status, read_path, sniff_path,
 };
+use termtrail_format::text::{visible, visible_lines};
 
 use crate::html::{JsonString, Verification};
 use crate::screen::TranscriptTerminal;
@@ -98,6 +99,12 @@ impl<'w> Output<'w> {
             }
             ExportFormat::Txt => Output::Txt(Box::new(TranscriptTerminal::new(header.size())), out),
             ExportFormat::Html => {
+                // The browser's emulator holds every cell too: the page plays
+                // the recording at the size the player replays (the table
+                // shows the size recorded).
+                let size = crate::term::replay_size(header.size());
+                header.term.cols = size.cols;
+                header.term.rows = size.rows;
                 crate::html::write_head(out, &header, name)?;
                 let data = JsonString::new(out);
                 Output::Html(CastWriter::new(data, &header, CastVersion::V3, true)?)
@@ -108,7 +115,13 @@ impl<'w> Output<'w> {
     fn event(&mut self, e: &Event) -> io::Result<()> {
         match self {
             Output::Cast(w) => w.write(e),
-            Output::Html(w) => w.write(e),
+            Output::Html(w) => match e.data {
+                EventData::Resize(size) => w.write(&Event::new(
+                    e.time,
+                    EventData::Resize(crate::term::replay_size(size)),
+                )),
+                _ => w.write(e),
+            },
             Output::Txt(term, out) => {
                 match &e.data {
                     // Events hold whole characters; show invalid bytes as
@@ -120,7 +133,7 @@ impl<'w> Output<'w> {
                     _ => return Ok(()),
                 }
                 let lines = term.take_lines();
-                out.write_all(lines.as_bytes())
+                out.write_all(visible_lines(&lines).as_bytes())
             }
         }
     }
@@ -135,8 +148,8 @@ impl<'w> Output<'w> {
             Output::Html(w) => w.write(&Event::new(e.time, EventData::Marker(label))),
             Output::Txt(term, out) => {
                 let lines = term.take_lines();
-                out.write_all(lines.as_bytes())?;
-                writeln!(out, "----- {label} -----")
+                out.write_all(visible_lines(&lines).as_bytes())?;
+                writeln!(out, "----- {} -----", visible(&label))
             }
         }
     }
@@ -147,7 +160,7 @@ impl<'w> Output<'w> {
             Output::Cast(w) => w.finish().map(|_| None),
             Output::Html(w) => Ok(Some(w.finish()?.into_inner())),
             Output::Txt(term, out) => {
-                out.write_all(term.finish().as_bytes())?;
+                out.write_all(visible_lines(&term.finish()).as_bytes())?;
                 out.flush().map(|()| None)
             }
         }

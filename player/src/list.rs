@@ -16,6 +16,7 @@ use termtrail_format::plain::CastReader;
 use termtrail_format::reader::ReadError;
 use termtrail_format::reader::{FileKind, ReadOptions, Signature, Status, read_path, sniff_path};
 use termtrail_format::seal::EndReason;
+use termtrail_format::text::visible;
 
 use crate::select::{MetaFilter, NOT_A_RECORDING, Window};
 
@@ -275,7 +276,10 @@ fn duration(us: Micros) -> String {
     format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
 }
 
+/// `s` shortened to `max` characters with `…`, controls and bidi
+/// characters made visible first (text from the recording).
 fn short(s: &str, max: usize) -> String {
+    let s = &*visible(s);
     if s.chars().count() <= max {
         s.to_string()
     } else {
@@ -317,7 +321,7 @@ pub fn print_table(out: &mut dyn Write, entries: &[Entry]) -> io::Result<()> {
         rows.push(vec![
             start,
             duration(e.duration),
-            e.meta(|m| m.source.as_ref()).to_string(),
+            visible(e.meta(|m| m.source.as_ref())).into_owned(),
             short(e.meta(|m| m.session.as_ref()), 20),
             short(e.meta(|m| m.shell.as_ref()), 20),
             short(e.meta(|m| m.principal.as_ref()), 16),
@@ -327,7 +331,7 @@ pub fn print_table(out: &mut dyn Write, entries: &[Entry]) -> io::Result<()> {
                 .map_or("-".into(), |r| short(&r.to_string(), 24)),
             state,
             short(e.header.title.as_deref().unwrap_or("-"), 30),
-            e.name.clone(),
+            visible(&e.name).into_owned(),
         ]);
     }
     let cols = rows[0].len();

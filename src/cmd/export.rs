@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
+use termtrail_format::text::visible;
 use termtrail_player::export::{
     ExportError, ExportFormat, ExportOptions, ExportOutcome, export_path,
 };
@@ -96,10 +97,12 @@ pub fn run(a: ExportArgs) -> Result<Exit> {
             r
         }
     };
+    super::clamp_notice();
     match result {
         Ok(outcome) => Ok(report(&a.file, &outcome)),
         Err(ExportError::Tampered(_)) => {
-            eprintln!("termtrail: {}: {}", a.file.display(), result.unwrap_err());
+            let e = result.unwrap_err().to_string();
+            eprintln!("termtrail: {}: {}", a.file.display(), visible(&e));
             Ok(Exit::TAMPERED)
         }
         Err(e) => Err(anyhow::Error::new(e).context(format!("cannot export {}", a.file.display()))),

@@ -8,6 +8,7 @@ use anyhow::Result;
 use clap::{Args, ValueEnum};
 use termtrail_format::pipeline::Flow;
 use termtrail_format::reader::ContentCheck;
+use termtrail_format::text::visible;
 use termtrail_player::grep::{Pattern, PatternOptions, SearchOptions, search_all};
 use termtrail_player::hits::{Mode, PrintOptions, Totals, print_result, summary_json};
 
@@ -207,7 +208,7 @@ pub fn run(mut a: GrepArgs) -> Result<Exit> {
     let print = a.print_options(mode);
     let mut totals = Totals::default();
     for (p, e) in &missing {
-        eprintln!("termtrail: {p}: {e}");
+        eprintln!("termtrail: {}: {}", visible(p), visible(&e.to_string()));
         totals.errors += 1;
     }
     let mut bar = Progress::new("searching");
@@ -254,6 +255,7 @@ pub fn run(mut a: GrepArgs) -> Result<Exit> {
         )?;
         out.flush()?;
     }
+    super::clamp_notice();
     Ok(status(&totals, mode))
 }
 

@@ -108,12 +108,14 @@ pub fn run(a: PlayArgs) -> Result<Exit> {
         termtrail_player::play::play(&seeker, &opts, size, &rx, &mut io::stdout().lock())
     };
     drop(raw);
+    super::clamp_notice();
     match outcome? {
         Outcome::Quit | Outcome::End => Ok(Exit::SUCCESS),
         Outcome::Damaged(problem) => {
             eprintln!(
-                "termtrail: {}: playback stopped: {problem}",
-                a.file.display()
+                "termtrail: {}: playback stopped: {}",
+                a.file.display(),
+                termtrail_format::text::visible(&problem.to_string())
             );
             Ok(Exit::TAMPERED)
         }

@@ -57,7 +57,11 @@ pub fn run(a: SnapshotArgs) -> Result<Exit> {
         Ok(found) => found,
         // Damage is a verdict (exit 1, as `verify`), not a failure to run.
         Err(e @ SeekError::Tampered { .. }) => {
-            eprintln!("termtrail: {}: {e}", a.file.display());
+            eprintln!(
+                "termtrail: {}: {}",
+                a.file.display(),
+                termtrail_format::text::visible(&e.to_string())
+            );
             return Ok(Exit::TAMPERED);
         }
         Err(e) => return Err(anyhow::Error::new(e).context(a.file.display().to_string())),
@@ -66,6 +70,7 @@ pub fn run(a: SnapshotArgs) -> Result<Exit> {
     let mut out = io::stdout().lock();
     out.write_all(screen.render(a.color).as_bytes())?;
     out.flush()?;
+    super::clamp_notice();
     Ok(Exit::SUCCESS)
 }
 
@@ -75,8 +80,9 @@ fn warn_about(seeker: &Seeker, at: termtrail_format::event::Micros) {
     let clock = termtrail_format::event::format_clock;
     if let Some(damage) = seeker.damage() {
         eprintln!(
-            "termtrail: warning: the recording does not verify after {}: {damage}; showing the verified part before it (run `termtrail verify` for details)",
-            clock(seeker.duration())
+            "termtrail: warning: the recording does not verify after {}: {}; showing the verified part before it (run `termtrail verify` for details)",
+            clock(seeker.duration()),
+            termtrail_format::text::visible(damage)
         );
     } else if !seeker.sealed() && !seeker.is_plain() {
         eprintln!(
