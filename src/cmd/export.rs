@@ -26,6 +26,12 @@ bundle is built into termtrail), the recording, its metadata and what
 verification found. Open it in any browser; the default output format
 follows -o's extension (.txt, .html, else cast-v3).
 
+--format txt is the text as the screen showed it, meant to be read with cat
+or less: terminal controls and bidi overrides left in screen cells are shown
+visible (^[, \\u{202e}), so the file cannot act on the terminal that shows it.
+Casts keep every byte. Terminals larger than 2000x1000 are replayed (txt) or
+played (html) at that size, with a note on stderr.
+
 Examples:
   termtrail export session.cast.zst --format txt
   termtrail export session.cast.zst -o session.cast           (v3, for asciinema 3)

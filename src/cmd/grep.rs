@@ -39,6 +39,11 @@ store). Files that are not recordings are reported and skipped. --since and
 --until take a date (2026-11-20), a UTC date and time (2026-11-20T14:30:00Z),
 or a time ago (90m, 36h, 7d, 2w); they select hits by wall-clock time.
 
+Text from recordings (hits, titles, ids, paths, errors) is printed with
+terminal controls made visible: ESC as ^[, other C0 controls as ^X, C1
+controls and bidi overrides as \\u{XXXX} (docs/player.md, \"Recorded text on
+your terminal\"); --json keeps the exact text, with those characters escaped.
+
 Exit status: 0 if there was a hit, 1 if none, 2 if an error happened (a file
 could not be read, was not a recording, or does not verify).
 

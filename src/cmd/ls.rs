@@ -24,6 +24,11 @@ the signature: STATE is then `verified`, `verified-unsealed` or `TAMPERED`.
 Filters are those of grep; --since/--until select recordings active in the
 window.
 
+Text from recordings (titles, ids, principals, end reasons, paths) is printed with
+terminal controls made visible: ESC as ^[, other C0 controls as ^X, C1
+controls and bidi overrides as \\u{XXXX} (docs/player.md, \"Recorded text on
+your terminal\"); --json keeps the exact text, with those characters escaped.
+
 Exit status: 0; 1 if --verify found a tampered recording; 2 if a file could
 not be read.
 

@@ -21,6 +21,11 @@ $XDG_CACHE_HOME/termtrail, else ~/.cache/termtrail); later ones read one
 segment. The segments read are verified: a moment after damage is an error
 (exit 1); before it, the screen is shown with a warning.
 
+A recording may ask for a terminal of up to 65535x65535; screens are rebuilt
+at most 2000 columns x 1000 rows (a note on stderr says when a recording was
+clamped). Screen cells holding a control or bidi character are shown as
+\\u{XXXX}: nothing recorded reaches your terminal raw.
+
 Examples:
   termtrail snapshot session.cast.zst --at 90
   termtrail snapshot session.cast.zst --at 1:02:03.250 --color
