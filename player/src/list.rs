@@ -277,16 +277,27 @@ fn duration(us: Micros) -> String {
 }
 
 /// `s` shortened to `max` characters with `…`, controls and bidi
-/// characters made visible first (text from the recording).
+/// characters made visible first (text from the recording); an escape is
+/// never cut in two.
 fn short(s: &str, max: usize) -> String {
-    let s = &*visible(s);
-    if s.chars().count() <= max {
-        s.to_string()
-    } else {
-        let mut t: String = s.chars().take(max - 1).collect();
-        t.push('…');
-        t
+    let shown = visible(s);
+    if shown.chars().count() <= max {
+        return shown.into_owned();
     }
+    let mut out = String::new();
+    let mut n = 0;
+    for c in s.chars() {
+        let mut one = String::new();
+        termtrail_format::text::push_visible(&mut one, c.encode_utf8(&mut [0; 4]));
+        let w = one.chars().count();
+        if n + w > max - 1 {
+            break;
+        }
+        out.push_str(&one);
+        n += w;
+    }
+    out.push('…');
+    out
 }
 
 /// Prints the table: a header row, then one aligned row per recording.
@@ -375,5 +386,8 @@ mod tests {
         assert_eq!(duration(3_723_000_000), "1:02:03");
         assert_eq!(short("abcdef", 4), "abc…");
         assert_eq!(short("abc", 4), "abc");
+        assert_eq!(short("a\u{9b}2J", 4), "a…");
+        assert_eq!(short("ab\x1b]", 6), "ab^[]");
+        assert_eq!(short("ab\x1b]0;x", 6), "ab^[]…");
     }
 }

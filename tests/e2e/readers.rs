@@ -108,6 +108,15 @@ fn corpus(d: &Dir) {
             &format!("store/{name}.cast.zst"),
         ]);
         assert_eq!(r.code, 0, "{r:?}");
+        // And into the default local store, under its key layout (the
+        // hostile session and shell ids become part of the path).
+        let r = d.run(&[
+            "import",
+            &format!("{name}.cast"),
+            "--store",
+            "data/termtrail/recordings",
+        ]);
+        assert_eq!(r.code, 0, "{r:?}");
     }
 }
 
@@ -143,6 +152,16 @@ fn hostile_recordings_through_every_reader_under_a_memory_limit() {
         ("ls", &["ls", "store"]),
         ("ls --verify", &["ls", "--verify", "store", "hostile.cast"]),
         ("grep store-wide", &["grep", "needle", "store"]),
+        ("grep the local store", &["grep", "needle"]),
+        (
+            "grep -C 1 --json-less local store",
+            &["grep", "-C", "1", "needle"],
+        ),
+        ("ls the local store", &["ls"]),
+        (
+            "verify --store",
+            &["verify", "--store", "data/termtrail/recordings"],
+        ),
         (
             "grep --input",
             &["grep", "--input", "needle", "store", "hostile.cast"],
@@ -413,4 +432,26 @@ fn a_64_mib_line_through_the_other_readers() {
             assert!(r.stdout.trim_end().ends_with(":1"), "{}", r.stdout);
         }
     }
+}
+
+/// The HTML page of a 65535×65535 recording plays in Chromium at the
+/// clamped size, and says so.
+#[test]
+fn a_huge_terminal_plays_clamped_in_the_browser() {
+    let d = Dir::new();
+    corpus(&d);
+    let r = d.run(&["export", "store/huge.cast.zst", "-o", "huge.html"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("clamped"), "{}", r.stderr);
+    let Some(v) = crate::html::open_in_browser(&d.join("huge.html"), "needle again") else {
+        return;
+    };
+    assert!(
+        v["termText"].as_str().unwrap().contains("needle again"),
+        "{v}"
+    );
+    assert!(
+        v["info"].as_str().unwrap().contains("played at 2000×1000"),
+        "{v}"
+    );
 }
