@@ -154,9 +154,11 @@ impl Emulator {
 /// 65535×65535 (the format and the protocol allow it), but an emulator
 /// holds every cell in memory (65535×65535 is over 4 billion cells). Sizes
 /// beyond this are replayed clamped to it (docs/player.md, "Terminal
-/// size"): 2,000 columns and 1,000 rows are twice what `serve` and
-/// `proxy` accept by default and more than any real screen shows, and cost
-/// at most ~64 MiB per screen buffer in avt and vt100.
+/// size"): 2,000 columns and 1,000 rows hold every size `serve` and
+/// `proxy` record by default (`--max-terminal-size 1000x1000`) with twice
+/// the columns to spare, more than any real screen shows (`rec` records
+/// the local terminal's size), and cost at most ~64 MiB per screen buffer
+/// in avt and vt100.
 pub const MAX_REPLAY_SIZE: TermSize = TermSize {
     cols: 2000,
     rows: 1000,
