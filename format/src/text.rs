@@ -119,6 +119,84 @@ pub fn json_line<T: serde::Serialize + ?Sized>(value: &T) -> String {
     String::from_utf8(buf).unwrap_or_default()
 }
 
+/// A writer for JSON text (asciicast lines, JSON Lines) that also escapes
+/// DEL, the C1 controls and bidi characters [`is_unsafe`] flags as `\uXXXX`,
+/// as [`json_line`] does: the value each string decodes to is unchanged,
+/// but the text is safe to print on a terminal. Such characters in JSON
+/// text only ever occur inside strings (the syntax is ASCII). C0 controls
+/// must already be escaped (every JSON encoder does).
+pub struct JsonEscaper<W: io::Write> {
+    inner: W,
+    /// The start of a UTF-8 sequence cut by the end of a write.
+    pending: Vec<u8>,
+}
+
+impl<W: io::Write> JsonEscaper<W> {
+    /// Escapes into `inner`.
+    pub fn new(inner: W) -> JsonEscaper<W> {
+        JsonEscaper {
+            inner,
+            pending: Vec::new(),
+        }
+    }
+
+    /// The writer underneath (anything pending is written first).
+    pub fn into_inner(mut self) -> io::Result<W> {
+        let pending = std::mem::take(&mut self.pending);
+        self.inner.write_all(&pending)?;
+        Ok(self.inner)
+    }
+}
+
+impl<W: io::Write> io::Write for JsonEscaper<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let joined;
+        let bytes = if self.pending.is_empty() {
+            buf
+        } else {
+            let mut v = std::mem::take(&mut self.pending);
+            v.extend_from_slice(buf);
+            joined = v;
+            &joined[..]
+        };
+        let mut start = 0;
+        let mut i = 0;
+        while i < bytes.len() {
+            // Every character flagged beyond C0 is DEL or 2 or 3 bytes: C1
+            // (C2 80–9F), U+061C (D8 9C), U+200E… (E2 80/81 xx).
+            let len = match bytes[i] {
+                0x7f => 1,
+                0xc2 | 0xd8 => 2,
+                0xe2 => 3,
+                _ => {
+                    i += 1;
+                    continue;
+                }
+            };
+            if i + len > bytes.len() {
+                self.pending = bytes[i..].to_vec();
+                break;
+            }
+            let c = std::str::from_utf8(&bytes[i..i + len])
+                .ok()
+                .and_then(|s| s.chars().next());
+            if let Some(c) = c.filter(|&c| is_unsafe(c)) {
+                self.inner.write_all(&bytes[start..i])?;
+                write!(self.inner, "\\u{:04x}", c as u32)?;
+                start = i + len;
+            }
+            i += len;
+        }
+        let end = bytes.len() - self.pending.len();
+        self.inner.write_all(&bytes[start..end.max(start)])?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,5 +226,28 @@ mod tests {
         assert!(!line.contains('\x1b'));
         let back: Vec<String> = serde_json::from_str(&line).unwrap();
         assert_eq!(back[0], s);
+    }
+
+    #[test]
+    fn the_json_escaper_escapes_across_writes_and_keeps_the_value() {
+        use std::io::Write as _;
+        let text = format!(
+            "{}\n",
+            serde_json::json!(["a\u{9b}2J é \u{202e}x\u{2069} \u{61c} ✓ \u{2028}\x7f"])
+        );
+        for cut in 0..text.len() {
+            let mut w = JsonEscaper::new(Vec::new());
+            w.write_all(&text.as_bytes()[..cut]).unwrap();
+            w.write_all(&text.as_bytes()[cut..]).unwrap();
+            let out = String::from_utf8(w.into_inner().unwrap()).unwrap();
+            assert!(!out.trim_end().chars().any(is_unsafe), "{out}");
+            assert!(
+                out.contains("\\u009b2J é \\u202ex\\u2069 \\u061c ✓"),
+                "{out}"
+            );
+            let a: serde_json::Value = serde_json::from_str(&out).unwrap();
+            let b: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(a, b);
+        }
     }
 }

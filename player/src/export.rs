@@ -14,7 +14,7 @@ use termtrail_format::plain::{CastError, CastReader, CastWriter};
 use termtrail_format::reader::{
     FileKind, Problem, ReadError, ReadOptions, ReadSink, Report, Status, read_path, sniff_path,
 };
-use termtrail_format::text::{visible, visible_lines};
+use termtrail_format::text::{JsonEscaper, visible, visible_lines};
 
 use crate::html::{JsonString, Verification};
 use crate::screen::TranscriptTerminal;
@@ -75,7 +75,9 @@ pub enum ExportError {
 }
 
 enum Output<'w> {
-    Cast(CastWriter<&'w mut dyn Write>),
+    /// C1 and bidi characters escaped too (they are often printed to a
+    /// terminal: `termtrail export FILE` writes to stdout).
+    Cast(CastWriter<JsonEscaper<&'w mut dyn Write>>),
     Txt(Box<TranscriptTerminal>, &'w mut dyn Write),
     Html(CastWriter<JsonString<&'w mut dyn Write>>),
 }
@@ -91,12 +93,18 @@ impl<'w> Output<'w> {
         // The export is no longer a verifiable recording.
         header.termtrail = None;
         Ok(match format {
-            ExportFormat::CastV3 => {
-                Output::Cast(CastWriter::new(out, &header, CastVersion::V3, true)?)
-            }
-            ExportFormat::CastV2 => {
-                Output::Cast(CastWriter::new(out, &header, CastVersion::V2, true)?)
-            }
+            ExportFormat::CastV3 => Output::Cast(CastWriter::new(
+                JsonEscaper::new(out),
+                &header,
+                CastVersion::V3,
+                true,
+            )?),
+            ExportFormat::CastV2 => Output::Cast(CastWriter::new(
+                JsonEscaper::new(out),
+                &header,
+                CastVersion::V2,
+                true,
+            )?),
             ExportFormat::Txt => Output::Txt(Box::new(TranscriptTerminal::new(header.size())), out),
             ExportFormat::Html => {
                 // The browser's emulator holds every cell too: the page plays
@@ -157,7 +165,7 @@ impl<'w> Output<'w> {
     /// Finishes; an HTML page gets its writer back for the page's tail.
     fn finish(self) -> io::Result<Option<&'w mut dyn Write>> {
         match self {
-            Output::Cast(w) => w.finish().map(|_| None),
+            Output::Cast(w) => w.finish()?.into_inner().map(|_| None),
             Output::Html(w) => Ok(Some(w.finish()?.into_inner())),
             Output::Txt(term, out) => {
                 out.write_all(visible_lines(&term.finish()).as_bytes())?;

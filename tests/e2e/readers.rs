@@ -174,6 +174,12 @@ fn hostile_recordings_through_every_reader_under_a_memory_limit() {
         ("grep -c", &["grep", "-c", "needle", "store"]),
         ("grep no hit", &["grep", "nothing-matches-this", "store"]),
         ("export txt", &["export", zst, "--format", "txt"]),
+        ("export cast-v3 to stdout", &["export", zst]),
+        (
+            "export cast-v2 to stdout",
+            &["export", zst, "--format", "cast-v2"],
+        ),
+        ("export plain to stdout", &["export", "hostile.cast"]),
         ("export txt huge", &["export", huge, "--format", "txt"]),
         (
             "export txt plain",
@@ -282,6 +288,18 @@ fn hostile_recordings_through_every_reader_under_a_memory_limit() {
             r.stdout
         );
     }
+
+    // Casts printed to a terminal: exact values, C1 and bidi escaped.
+    let r = limited(&d, &["export", zst]);
+    let header: Value = serde_json::from_str(r.stdout.lines().next().unwrap()).unwrap();
+    assert_eq!(header["title"], title.as_str());
+    let typed = r
+        .stdout
+        .lines()
+        .find(|l| l.contains("needle typed"))
+        .unwrap();
+    let event: Value = serde_json::from_str(typed).unwrap();
+    assert_eq!(event[2], format!("needle typed {EVIL}\r").as_str());
 
     // Exports that are files: casts stay exact; the page plays clamped.
     for format in ["cast-v3", "cast-v2", "html"] {
