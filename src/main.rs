@@ -61,6 +61,7 @@ fn failed(e: &anyhow::Error) -> Exit {
             msg.push_str(&text);
         }
     }
-    eprintln!("termtrail: {msg}");
+    // Messages may quote a recording, a log or a peer: no raw controls.
+    eprintln!("termtrail: {}", termtrail_format::text::visible(&msg));
     Exit::ERROR
 }

@@ -16,6 +16,8 @@
 //!
 //! - [`audit`]: the hash-chained audit log of a shell host (JSON Lines),
 //!   its events and its streaming verifier (specified in `docs/audit.md`).
+//! - [`text`]: text from a recording made safe to show (controls visible,
+//!   JSON with C1 and bidi characters escaped).
 //!
 //! The byte-level specification is `docs/format.md`.
 //!
@@ -58,5 +60,6 @@ pub mod scan;
 pub mod seal;
 pub mod segment;
 pub mod sign;
+pub mod text;
 pub mod utf8;
 pub mod writer;

@@ -14,6 +14,7 @@ use termtrail_format::plain::{CastError, CastReader, CastWriter};
 use termtrail_format::reader::{
     FileKind, Problem, ReadError, ReadOptions, ReadSink, Report, Status, read_path, sniff_path,
 };
+use termtrail_format::text::{JsonEscaper, visible, visible_lines};
 
 use crate::html::{JsonString, Verification};
 use crate::screen::TranscriptTerminal;
@@ -74,7 +75,9 @@ pub enum ExportError {
 }
 
 enum Output<'w> {
-    Cast(CastWriter<&'w mut dyn Write>),
+    /// C1 and bidi characters escaped too (they are often printed to a
+    /// terminal: `termtrail export FILE` writes to stdout).
+    Cast(CastWriter<JsonEscaper<&'w mut dyn Write>>),
     Txt(Box<TranscriptTerminal>, &'w mut dyn Write),
     Html(CastWriter<JsonString<&'w mut dyn Write>>),
 }
@@ -90,14 +93,26 @@ impl<'w> Output<'w> {
         // The export is no longer a verifiable recording.
         header.termtrail = None;
         Ok(match format {
-            ExportFormat::CastV3 => {
-                Output::Cast(CastWriter::new(out, &header, CastVersion::V3, true)?)
-            }
-            ExportFormat::CastV2 => {
-                Output::Cast(CastWriter::new(out, &header, CastVersion::V2, true)?)
-            }
+            ExportFormat::CastV3 => Output::Cast(CastWriter::new(
+                JsonEscaper::new(out),
+                &header,
+                CastVersion::V3,
+                true,
+            )?),
+            ExportFormat::CastV2 => Output::Cast(CastWriter::new(
+                JsonEscaper::new(out),
+                &header,
+                CastVersion::V2,
+                true,
+            )?),
             ExportFormat::Txt => Output::Txt(Box::new(TranscriptTerminal::new(header.size())), out),
             ExportFormat::Html => {
+                // The browser's emulator holds every cell too: the page plays
+                // the recording at the size the player replays (the table
+                // shows the size recorded).
+                let size = crate::term::replay_size(header.size());
+                header.term.cols = size.cols;
+                header.term.rows = size.rows;
                 crate::html::write_head(out, &header, name)?;
                 let data = JsonString::new(out);
                 Output::Html(CastWriter::new(data, &header, CastVersion::V3, true)?)
@@ -108,7 +123,13 @@ impl<'w> Output<'w> {
     fn event(&mut self, e: &Event) -> io::Result<()> {
         match self {
             Output::Cast(w) => w.write(e),
-            Output::Html(w) => w.write(e),
+            Output::Html(w) => match e.data {
+                EventData::Resize(size) => w.write(&Event::new(
+                    e.time,
+                    EventData::Resize(crate::term::replay_size(size)),
+                )),
+                _ => w.write(e),
+            },
             Output::Txt(term, out) => {
                 match &e.data {
                     // Events hold whole characters; show invalid bytes as
@@ -120,7 +141,7 @@ impl<'w> Output<'w> {
                     _ => return Ok(()),
                 }
                 let lines = term.take_lines();
-                out.write_all(lines.as_bytes())
+                out.write_all(visible_lines(&lines).as_bytes())
             }
         }
     }
@@ -135,8 +156,8 @@ impl<'w> Output<'w> {
             Output::Html(w) => w.write(&Event::new(e.time, EventData::Marker(label))),
             Output::Txt(term, out) => {
                 let lines = term.take_lines();
-                out.write_all(lines.as_bytes())?;
-                writeln!(out, "----- {label} -----")
+                out.write_all(visible_lines(&lines).as_bytes())?;
+                writeln!(out, "----- {} -----", visible(&label))
             }
         }
     }
@@ -144,10 +165,10 @@ impl<'w> Output<'w> {
     /// Finishes; an HTML page gets its writer back for the page's tail.
     fn finish(self) -> io::Result<Option<&'w mut dyn Write>> {
         match self {
-            Output::Cast(w) => w.finish().map(|_| None),
+            Output::Cast(w) => w.finish()?.into_inner().map(|_| None),
             Output::Html(w) => Ok(Some(w.finish()?.into_inner())),
             Output::Txt(term, out) => {
-                out.write_all(term.finish().as_bytes())?;
+                out.write_all(visible_lines(&term.finish()).as_bytes())?;
                 out.flush().map(|()| None)
             }
         }

@@ -7,6 +7,7 @@ use std::io::{self, Write};
 use serde_json::{Value, json};
 use termtrail_format::cast::Header;
 use termtrail_format::event::{Micros, format_clock};
+use termtrail_format::text::{json_line, push_visible, visible};
 
 use crate::grep::{FileResult, Hit, Pattern, Verdict};
 
@@ -68,16 +69,18 @@ pub fn print_result(
     totals: &mut Totals,
 ) -> io::Result<()> {
     totals.files += 1;
+    // Names come from the store: a session id a client chose is in the key.
     let shown = name.to_string();
+    let name = visible(name);
     match result {
         FileResult::Filtered => Ok(()),
         FileResult::Failed(e) => {
             totals.errors += 1;
             if o.mode == Mode::Json {
                 let v = json!({"type": "error", "path": shown, "tampered": false, "error": e.to_string()});
-                writeln!(out, "{v}")?;
+                writeln!(out, "{}", json_line(&v))?;
             }
-            writeln!(err, "termtrail: {shown}: {e}")
+            writeln!(err, "termtrail: {name}: {}", visible(&e.to_string()))
         }
         FileResult::Searched {
             header,
@@ -92,14 +95,14 @@ pub fn print_result(
             }
             match o.mode {
                 Mode::Quiet => {}
-                Mode::Files if !hits.is_empty() => writeln!(out, "{shown}")?,
+                Mode::Files if !hits.is_empty() => writeln!(out, "{name}")?,
                 Mode::Files => {}
-                Mode::Count if !hits.is_empty() => writeln!(out, "{shown}:{}", hits.len())?,
+                Mode::Count if !hits.is_empty() => writeln!(out, "{name}:{}", hits.len())?,
                 Mode::Count => {}
                 Mode::Json => {
                     for h in hits {
                         let v = hit_json(&shown, header, verdict, damage.is_some(), h);
-                        writeln!(out, "{v}")?;
+                        writeln!(out, "{}", json_line(&v))?;
                     }
                 }
                 Mode::Lines => {
@@ -107,7 +110,7 @@ pub fn print_result(
                         if o.context > 0 && i > 0 {
                             writeln!(out, "--")?;
                         }
-                        print_hit(out, &shown, h, pattern, o)?;
+                        print_hit(out, &name, h, pattern, o)?;
                     }
                 }
             }
@@ -115,14 +118,14 @@ pub fn print_result(
                 totals.errors += 1;
                 if o.mode == Mode::Json {
                     let v = json!({"type": "error", "path": shown, "tampered": true, "error": d});
-                    writeln!(out, "{v}")?;
+                    writeln!(out, "{}", json_line(&v))?;
                 }
                 let what = if hits.is_empty() {
                     "no hits in the verified part"
                 } else {
                     "hits above are from the verified part only"
                 };
-                writeln!(err, "termtrail: {shown}: {d}; {what}")?;
+                writeln!(err, "termtrail: {name}: {}; {what}", visible(d))?;
             }
             Ok(())
         }
@@ -152,7 +155,7 @@ fn print_hit(
     match &h.screen {
         Some(s) => {
             for row in &s.before {
-                writeln!(out, "{}{row}", prefix('-'))?;
+                writeln!(out, "{}{}", prefix('-'), visible(row))?;
             }
             let matches = pattern.find_all(s.line.as_bytes());
             writeln!(
@@ -162,7 +165,7 @@ fn print_hit(
                 highlight(&s.line, &matches, o.color)
             )?;
             for row in &s.after {
-                writeln!(out, "{}{row}", prefix('-'))?;
+                writeln!(out, "{}{}", prefix('-'), visible(row))?;
             }
         }
         None => {
@@ -173,23 +176,26 @@ fn print_hit(
     Ok(())
 }
 
+/// `line` as printed: recorded text with controls and bidi characters made
+/// visible ([`termtrail_format::text`]); with `color`, the matches (byte
+/// ranges of `line`) highlighted.
 fn highlight(line: &str, matches: &[(usize, usize)], color: bool) -> String {
     if !color {
-        return line.to_string();
+        return visible(line).into_owned();
     }
     let mut s = String::with_capacity(line.len() + 16 * matches.len());
     let mut at = 0;
     for &(a, b) in matches {
         let (Some(pre), Some(m)) = (line.get(at..a), line.get(a..b)) else {
-            return line.to_string();
+            return visible(line).into_owned();
         };
-        s.push_str(pre);
+        push_visible(&mut s, pre);
         s.push_str(MATCH_COLOR);
-        s.push_str(m);
+        push_visible(&mut s, m);
         s.push_str(RESET);
         at = b;
     }
-    s.push_str(line.get(at..).unwrap_or(""));
+    push_visible(&mut s, line.get(at..).unwrap_or(""));
     s
 }
 
@@ -272,5 +278,10 @@ mod tests {
             "a \x1b[1;31mxx\x1b[0m b"
         );
         assert_eq!(highlight("a xx b", &[(2, 4)], false), "a xx b");
+        assert_eq!(
+            highlight("\u{9b}2J x\x1bx", &[(5, 8)], true),
+            "\\u{009b}2J \x1b[1;31mx^[x\x1b[0m"
+        );
+        assert_eq!(highlight("\u{202e}ab", &[], false), "\\u{202e}ab");
     }
 }

@@ -14,6 +14,7 @@ use std::io::{self, Write};
 use termtrail_format::cast::Header;
 use termtrail_format::event::{Micros, format_clock};
 use termtrail_format::reader::{Report, Signature, Status};
+use termtrail_format::text::visible;
 
 /// asciinema-player's bundle.
 pub const PLAYER_JS: &str = include_str!("../assets/asciinema-player/asciinema-player.min.js");
@@ -127,7 +128,7 @@ pub fn write_head(out: &mut dyn Write, header: &Header, name: &str) -> io::Resul
          </head>\n<body>\n<main>\n<div id=\"player\"></div>\n\
          <script id=\"termtrail-cast\" type=\"application/json\">\"",
         env!("CARGO_PKG_VERSION"),
-        escape(title),
+        escape(&visible(title)),
     )
 }
 
@@ -219,7 +220,18 @@ pub fn write_tail(
     }
     rows.push(("Duration", format_clock(duration)));
     let size = header.size();
-    rows.push(("Terminal", format!("{}×{}", size.cols, size.rows)));
+    let shown = crate::term::replay_size(size);
+    rows.push((
+        "Terminal",
+        if shown == size {
+            format!("{}×{}", size.cols, size.rows)
+        } else {
+            format!(
+                "{}×{} (played at {}×{}: larger terminals are clamped)",
+                size.cols, size.rows, shown.cols, shown.rows
+            )
+        },
+    ));
     if let Some(c) = &header.command {
         rows.push(("Command", c.clone()));
     }
@@ -232,7 +244,7 @@ pub fn write_tail(
     write!(
         out,
         "\"</script>\n<section id=\"info\">\n<h1>{}</h1>\n",
-        escape(title)
+        escape(&visible(title))
     )?;
     writeln!(
         out,
@@ -244,7 +256,7 @@ pub fn write_tail(
             out,
             "<tr><th>{}</th><td>{}</td></tr>",
             escape(label),
-            escape(&value)
+            escape(&visible(&value))
         )?;
     }
     writeln!(out, "</table>\n</section>")?;

@@ -16,6 +16,7 @@ use termtrail_format::plain::CastReader;
 use termtrail_format::reader::ReadError;
 use termtrail_format::reader::{FileKind, ReadOptions, Signature, Status, read_path, sniff_path};
 use termtrail_format::seal::EndReason;
+use termtrail_format::text::visible;
 
 use crate::select::{MetaFilter, NOT_A_RECORDING, Window};
 
@@ -275,14 +276,28 @@ fn duration(us: Micros) -> String {
     format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
 }
 
+/// `s` shortened to `max` characters with `…`, controls and bidi
+/// characters made visible first (text from the recording); an escape is
+/// never cut in two.
 fn short(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_string()
-    } else {
-        let mut t: String = s.chars().take(max - 1).collect();
-        t.push('…');
-        t
+    let shown = visible(s);
+    if shown.chars().count() <= max {
+        return shown.into_owned();
     }
+    let mut out = String::new();
+    let mut n = 0;
+    for c in s.chars() {
+        let mut one = String::new();
+        termtrail_format::text::push_visible(&mut one, c.encode_utf8(&mut [0; 4]));
+        let w = one.chars().count();
+        if n + w > max - 1 {
+            break;
+        }
+        out.push_str(&one);
+        n += w;
+    }
+    out.push('…');
+    out
 }
 
 /// Prints the table: a header row, then one aligned row per recording.
@@ -317,7 +332,7 @@ pub fn print_table(out: &mut dyn Write, entries: &[Entry]) -> io::Result<()> {
         rows.push(vec![
             start,
             duration(e.duration),
-            e.meta(|m| m.source.as_ref()).to_string(),
+            visible(e.meta(|m| m.source.as_ref())).into_owned(),
             short(e.meta(|m| m.session.as_ref()), 20),
             short(e.meta(|m| m.shell.as_ref()), 20),
             short(e.meta(|m| m.principal.as_ref()), 16),
@@ -327,7 +342,7 @@ pub fn print_table(out: &mut dyn Write, entries: &[Entry]) -> io::Result<()> {
                 .map_or("-".into(), |r| short(&r.to_string(), 24)),
             state,
             short(e.header.title.as_deref().unwrap_or("-"), 30),
-            e.name.clone(),
+            visible(&e.name).into_owned(),
         ]);
     }
     let cols = rows[0].len();
@@ -371,5 +386,8 @@ mod tests {
         assert_eq!(duration(3_723_000_000), "1:02:03");
         assert_eq!(short("abcdef", 4), "abc…");
         assert_eq!(short("abc", 4), "abc");
+        assert_eq!(short("a\u{9b}2J", 4), "a…");
+        assert_eq!(short("ab\x1b]", 6), "ab^[]");
+        assert_eq!(short("ab\x1b]0;x", 6), "ab^[]…");
     }
 }

@@ -432,9 +432,12 @@ impl<'a> Player<'a> {
             speed_label(self.speed)
         );
         if let Some((_, label)) = self.seeker.markers().iter().rev().find(|(t, _)| *t <= pos) {
-            s.push_str(&format!("  marker {label:?}"));
+            // A label is recorded text: shown quoted, controls visible.
+            let label = termtrail_format::text::visible(label);
+            s.push_str(&format!("  marker \"{label}\""));
         }
         if let Some(d) = &self.damage {
+            let d = termtrail_format::text::visible(d);
             s.push_str(&format!("  TAMPERED: {d}"));
         } else if self.at_end() && !self.seeker.sealed() && !self.seeker.is_plain() {
             s.push_str("  (not sealed: the verified part ends here)");

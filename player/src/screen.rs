@@ -7,7 +7,9 @@ use termtrail_format::event::TermSize;
 use vt100::capture::{BasicFormattedCaptureRange, BasicFormattedCaptureState, RowContents};
 
 /// vt100's argument order is rows, cols; asciicast's is cols × rows.
+/// Sizes are bounded first ([`crate::term::replay_size`]).
 fn dims(size: TermSize) -> (NonZeroU16, NonZeroU16) {
+    let size = crate::term::replay_size(size);
     let one = NonZeroU16::MIN;
     (
         NonZeroU16::new(size.rows).unwrap_or(one),
@@ -34,16 +36,33 @@ impl vt100::Callbacks for ScrolledRows {
 
 /// A terminal that yields a plain-text transcript: every row that scrolled
 /// off the screen, then the final screen.
+///
+/// Time and memory are linear in the output: transcript text is handed out
+/// as soon as rows scroll off — a line that wraps over many rows in pieces
+/// of [`PARTIAL_FLUSH`] bytes, holding back only its trailing blanks (which
+/// a line's end trims) — and each byte gathered is looked at once.
 pub struct TranscriptTerminal {
     parser: vt100::Parser<ScrolledRows>,
+    /// How much of the gathered rows is known to hold no `\n`.
+    scanned: usize,
+    /// Trailing blanks of a line handed out in part, held back until the
+    /// line goes on (kept) or ends (trimmed).
+    blanks: String,
 }
 
+/// Rows of an unfinished (wrapping) line gathered beyond this many bytes
+/// are handed out without waiting for the line's end.
+pub const PARTIAL_FLUSH: usize = 1 << 20;
+
 impl TranscriptTerminal {
-    /// A terminal of the given size with no scrollback (rows are streamed out).
+    /// A terminal of the given size with no scrollback (rows are streamed
+    /// out); a size beyond [`crate::term::MAX_REPLAY_SIZE`] is clamped.
     pub fn new(size: TermSize) -> TranscriptTerminal {
         let (rows, cols) = dims(size);
         TranscriptTerminal {
             parser: vt100::Parser::new_with_callbacks(rows, cols, 0, ScrolledRows::default()),
+            scanned: 0,
+            blanks: String::new(),
         }
     }
 
@@ -59,21 +78,28 @@ impl TranscriptTerminal {
         }
     }
 
-    /// Resizes.
+    /// Resizes (clamped like [`TranscriptTerminal::new`]).
     pub fn resize(&mut self, size: TermSize) {
         let (rows, cols) = dims(size);
         self.parser.set_size(rows, cols);
     }
 
-    /// Takes the complete transcript lines gathered so far (plain text, one
-    /// `\n` per line, trailing blanks trimmed).
+    /// Takes the transcript text gathered so far (plain text, one `\n` per
+    /// line, trailing blanks trimmed): the complete lines, and the part of a
+    /// long unfinished line beyond [`PARTIAL_FLUSH`] bytes.
     pub fn take_lines(&mut self) -> String {
         let buf = &mut self.parser.callbacks_mut().buf;
-        let Some(end) = buf.rfind('\n') else {
-            return String::new();
+        let end = match buf[self.scanned..].rfind('\n') {
+            Some(i) => self.scanned + i + 1,
+            None if buf.len() >= PARTIAL_FLUSH => buf.len(),
+            None => {
+                self.scanned = buf.len();
+                return String::new();
+            }
         };
-        let done: String = buf.drain(..=end).collect();
-        plain_lines(&done)
+        let done: String = buf.drain(..end).collect();
+        self.scanned = buf.len();
+        self.plain(&done, false)
     }
 
     /// Finishes: the remaining scrolled text plus the final screen, with
@@ -85,7 +111,7 @@ impl TranscriptTerminal {
             &mut buf,
             BasicFormattedCaptureRange::Full(&mut cb.state),
         );
-        let mut text = plain_lines(&buf);
+        let mut text = self.plain(&buf, true);
         while text.ends_with("\n\n") {
             text.pop();
         }
@@ -94,6 +120,35 @@ impl TranscriptTerminal {
         }
         if text == "\n" { String::new() } else { text }
     }
+
+    /// Formatted rows → plain lines with trailing blanks trimmed; unless
+    /// `last`, the blanks ending an unfinished last line are held back.
+    fn plain(&mut self, formatted: &str, last: bool) -> String {
+        let mut plain = std::mem::take(&mut self.blanks);
+        plain.extend(vt100::capture::basic_formatted_to_plain(formatted));
+        let plain = if plain.contains(STAND_IN) {
+            plain.replace(STAND_IN, "\u{FFFD}")
+        } else {
+            plain
+        };
+        let mut out = String::with_capacity(plain.len());
+        for line in plain.split_inclusive('\n') {
+            match line.strip_suffix('\n') {
+                Some(body) => {
+                    out.push_str(body.trim_end());
+                    out.push('\n');
+                }
+                None => {
+                    let kept = line.trim_end();
+                    out.push_str(kept);
+                    if !last {
+                        self.blanks = line[kept.len()..].to_string();
+                    }
+                }
+            }
+        }
+        out
+    }
 }
 
 /// Stands in for U+FFFD inside vt100 (see [`TranscriptTerminal::feed`]).
@@ -101,22 +156,6 @@ const STAND_IN: &str = "\u{10FFFD}";
 
 fn memchr_fffd(bytes: &[u8]) -> bool {
     bytes.windows(3).any(|w| w == [0xEF, 0xBF, 0xBD])
-}
-
-fn plain_lines(formatted: &str) -> String {
-    let plain: String = vt100::capture::basic_formatted_to_plain(formatted)
-        .collect::<String>()
-        .replace(STAND_IN, "\u{FFFD}");
-    let mut out = String::with_capacity(plain.len());
-    for line in plain.split_inclusive('\n') {
-        let (body, nl) = match line.strip_suffix('\n') {
-            Some(b) => (b, "\n"),
-            None => (line, ""),
-        };
-        out.push_str(body.trim_end());
-        out.push_str(nl);
-    }
-    out
 }
 
 #[cfg(test)]
@@ -138,5 +177,23 @@ mod tests {
         let mut t = TranscriptTerminal::new(TermSize { cols: 20, rows: 5 });
         t.feed(b"progress 10%\rprogress 100%\r\n");
         assert_eq!(t.finish(), "progress 100%\n");
+    }
+
+    #[test]
+    fn a_long_wrapping_line_is_handed_out_in_pieces_without_its_trailing_blanks() {
+        let mut t = TranscriptTerminal::new(TermSize { cols: 10, rows: 2 });
+        let mut text = String::new();
+        let row = "abcd  \x1b[31mef\x1b[0m  ";
+        for _ in 0..(PARTIAL_FLUSH / 10 + 10) {
+            t.feed(row.as_bytes());
+            text.push_str(&t.take_lines());
+        }
+        assert!(!text.is_empty(), "a long line is handed out before it ends");
+        assert!(!text.contains('\n'));
+        t.feed(b"end   \r\nnext\r\n");
+        text.push_str(&t.take_lines());
+        text.push_str(&t.finish());
+        let plain = "abcd  ef  ".repeat(PARTIAL_FLUSH / 10 + 10);
+        assert_eq!(text, format!("{plain}end\nnext\n"));
     }
 }

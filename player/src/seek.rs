@@ -145,6 +145,10 @@ struct Scan {
     keyframes: Vec<Keyframe>,
     markers: Vec<(Micros, String)>,
     last: Micros,
+    /// The largest size the recording asked for beyond
+    /// [`crate::term::MAX_REPLAY_SIZE`] (header or resize), when it did:
+    /// keyframes hold the clamped size, this lets a cached open still say so.
+    oversize: Option<TermSize>,
 }
 
 impl Seeker {
@@ -205,6 +209,10 @@ impl Seeker {
                 (scan, damage)
             }
         };
+        if let Some(size) = scan.oversize {
+            // Says so (the notice), also when the keyframes came from the cache.
+            crate::term::replay_size(size);
+        }
         let duration = if damage.is_some() {
             scan.last
         } else {
@@ -516,7 +524,16 @@ fn scan_indexed<R: Read + io::Seek>(
         keyframes: Vec::new(),
         markers: Vec::new(),
         last: 0,
+        oversize: None,
     };
+    let asked = |size: TermSize, scan: &mut Scan| {
+        if crate::term::replay_size(size) != size && size.cols > 0 && size.rows > 0 {
+            let o = scan.oversize.get_or_insert(size);
+            o.cols = o.cols.max(size.cols);
+            o.rows = o.rows.max(size.rows);
+        }
+    };
+    asked(index.header.size(), &mut scan);
     let mut fed = 0usize;
     let total = index.segments.len();
     for segment in 0..total {
@@ -539,6 +556,7 @@ fn scan_indexed<R: Read + io::Seek>(
             match &e.data {
                 EventData::Output(b) => fed += b.len(),
                 EventData::Marker(label) => scan.markers.push((e.time, label.clone())),
+                EventData::Resize(size) => asked(*size, &mut scan),
                 _ => {}
             }
             emu.apply(&e.data);
@@ -597,10 +615,17 @@ fn load_cache(path: &Path, key: &str) -> Option<Scan> {
             dump: v["dump"].as_str()?.to_string(),
         });
     }
+    let oversize = head["oversize"].as_array().and_then(|a| {
+        Some(TermSize {
+            cols: u16::try_from(a.first()?.as_u64()?).ok()?,
+            rows: u16::try_from(a.get(1)?.as_u64()?).ok()?,
+        })
+    });
     (keyframes.len() == n).then_some(Scan {
         keyframes,
         markers,
         last: head["last"].as_u64()?,
+        oversize,
     })
 }
 
@@ -614,6 +639,7 @@ fn save_cache(dir: &Path, key: &str, scan: &Scan) -> io::Result<()> {
         let head = json!({
             "version": CACHE_VERSION, "key": key, "keyframes": scan.keyframes.len(),
             "last": scan.last, "markers": scan.markers,
+            "oversize": scan.oversize.map(|s| [s.cols, s.rows]),
         });
         writeln!(enc, "{head}")?;
         for k in &scan.keyframes {

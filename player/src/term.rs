@@ -11,6 +11,7 @@
 use std::fmt::Write as _;
 
 use termtrail_format::event::{EventData, TermSize};
+use termtrail_format::text::{is_unsafe, push_visible, visible};
 
 /// A terminal screen driven by recorded events.
 pub struct Emulator {
@@ -81,7 +82,10 @@ impl Emulator {
     }
 
     /// The screen as text, one line per row (trailing blank rows dropped);
-    /// with `color`, SGR sequences reproduce colours and attributes.
+    /// with `color`, SGR sequences reproduce colours and attributes. Text
+    /// from the recording is shown through [`termtrail_format::text`]: a
+    /// cell holding a control or bidi character never reaches the viewer's
+    /// terminal raw.
     pub fn render(&self, color: bool) -> String {
         let mut out = String::new();
         if color {
@@ -97,7 +101,7 @@ impl Emulator {
             .rposition(|l| !l.is_empty())
             .map_or(0, |i| i + 1);
         for line in &lines[..used] {
-            out.push_str(line);
+            out.push_str(&visible(line));
             out.push('\n');
         }
         out
@@ -106,7 +110,8 @@ impl Emulator {
 
 impl Emulator {
     /// Each visible row with SGR colours, at most `max_cols` columns wide
-    /// (no newline; trailing default blanks dropped).
+    /// (no newline; trailing default blanks dropped; controls and bidi
+    /// characters in cells made visible, as in [`Emulator::render`]).
     pub fn colored_rows(&self, max_cols: usize) -> Vec<String> {
         self.vt
             .screen()
@@ -145,8 +150,58 @@ impl Emulator {
     }
 }
 
+/// The largest terminal replayed: a recording may ask for any size up to
+/// 65535×65535 (the format and the protocol allow it), but an emulator
+/// holds every cell in memory (65535×65535 is over 4 billion cells). Sizes
+/// beyond this are replayed clamped to it (docs/player.md, "Terminal
+/// size"): 2,000 columns and 1,000 rows hold every size `serve` and
+/// `proxy` record by default (`--max-terminal-size 1000x1000`) with twice
+/// the columns to spare, more than any real screen shows (`rec` records
+/// the local terminal's size), and cost at most ~64 MiB per screen buffer
+/// in avt and vt100.
+pub const MAX_REPLAY_SIZE: TermSize = TermSize {
+    cols: 2000,
+    rows: 1000,
+};
+
+/// The largest size a recording asked for beyond [`MAX_REPLAY_SIZE`] in
+/// this process (0 when none): what the commands' notice reports.
+static CLAMPED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// `size` as replayed: each dimension at least 1 and at most
+/// [`MAX_REPLAY_SIZE`]'s. Every emulator (avt here, vt100 in
+/// [`crate::screen`]) and the HTML export size their screens through this;
+/// a clamp is remembered for [`clamped_notice`].
+pub fn replay_size(size: TermSize) -> TermSize {
+    let out = TermSize {
+        cols: size.cols.clamp(1, MAX_REPLAY_SIZE.cols),
+        rows: size.rows.clamp(1, MAX_REPLAY_SIZE.rows),
+    };
+    if size.cols > MAX_REPLAY_SIZE.cols || size.rows > MAX_REPLAY_SIZE.rows {
+        let packed = (u32::from(size.cols) << 16) | u32::from(size.rows);
+        CLAMPED.fetch_max(packed, std::sync::atomic::Ordering::Relaxed);
+    }
+    out
+}
+
+/// When a recording read by this process asked for a terminal larger than
+/// [`MAX_REPLAY_SIZE`]: a one-line notice saying so, for stderr.
+pub fn clamped_notice() -> Option<String> {
+    let packed = CLAMPED.load(std::sync::atomic::Ordering::Relaxed);
+    (packed != 0).then(|| {
+        format!(
+            "note: a recording asked for a {}x{} terminal; it is replayed clamped to at most {}x{} (columns x rows): rows and columns beyond are not shown",
+            packed >> 16,
+            packed & 0xffff,
+            MAX_REPLAY_SIZE.cols,
+            MAX_REPLAY_SIZE.rows
+        )
+    })
+}
+
 fn dims(size: TermSize) -> (usize, usize) {
-    (usize::from(size.cols.max(1)), usize::from(size.rows.max(1)))
+    let size = replay_size(size);
+    (usize::from(size.cols), usize::from(size.rows))
 }
 
 fn render_colored(line: &avt::Line, out: &mut String) {
@@ -173,7 +228,11 @@ fn render_cells(line: &avt::Line, max_cols: usize, out: &mut String) {
             sgr(cell.pen(), out);
             pen = Some(*cell.pen());
         }
-        out.push(cell.char());
+        if is_unsafe(cell.char()) {
+            push_visible(out, cell.char().encode_utf8(&mut [0; 4]));
+        } else {
+            out.push(cell.char());
+        }
     }
     if pen.is_some_and(|p| !p.is_default()) {
         out.push_str("\x1b[0m");

@@ -10,6 +10,7 @@ use serde_json::json;
 use termtrail_format::event::format_clock;
 use termtrail_format::reader::{ReadError, ReadOptions, Report, Signature, Status, read_path};
 use termtrail_format::sign::PublicKey;
+use termtrail_format::text::{json_line, visible};
 
 /// The verdict on one file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -66,7 +67,7 @@ pub fn verify_named(
             let text = if json {
                 render_json(name, &report, verdict, key_note.as_deref())
             } else {
-                render_human(name, &report, key_note.as_deref())
+                visible(&render_human(name, &report, key_note.as_deref())).into_owned()
             };
             (verdict, text)
         }
@@ -76,10 +77,11 @@ pub fn verify_named(
                 other => other.to_string(),
             };
             let text = if json {
-                json!({"file": name, "verdict": "error", "exit_code": 2, "error": message})
-                    .to_string()
+                json_line(
+                    &json!({"file": name, "verdict": "error", "exit_code": 2, "error": message}),
+                )
             } else {
-                format!("{name}: error: {message}")
+                visible(&format!("{name}: error: {message}")).into_owned()
             };
             (Verdict::Error, text)
         }
@@ -225,5 +227,5 @@ fn render_json(name: &str, r: &Report, verdict: Verdict, key_note: Option<&str>)
             obj.insert("timestamp".into(), json!(h.timestamp));
         }
     }
-    v.to_string()
+    json_line(&v)
 }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
+use termtrail_format::text::visible;
 use termtrail_player::export::{
     ExportError, ExportFormat, ExportOptions, ExportOutcome, export_path,
 };
@@ -24,6 +25,12 @@ marker on a web page). Plain .cast input is converted without verification.
 bundle is built into termtrail), the recording, its metadata and what
 verification found. Open it in any browser; the default output format
 follows -o's extension (.txt, .html, else cast-v3).
+
+--format txt is the text as the screen showed it, meant to be read with cat
+or less: terminal controls and bidi overrides left in screen cells are shown
+visible (^[, \\u{202e}), so the file cannot act on the terminal that shows it.
+Casts keep every byte. Terminals larger than 2000x1000 are replayed (txt) or
+played (html) at that size, with a note on stderr.
 
 Examples:
   termtrail export session.cast.zst --format txt
@@ -96,10 +103,12 @@ pub fn run(a: ExportArgs) -> Result<Exit> {
             r
         }
     };
+    super::clamp_notice();
     match result {
         Ok(outcome) => Ok(report(&a.file, &outcome)),
         Err(ExportError::Tampered(_)) => {
-            eprintln!("termtrail: {}: {}", a.file.display(), result.unwrap_err());
+            let e = result.unwrap_err().to_string();
+            eprintln!("termtrail: {}: {}", a.file.display(), visible(&e));
             Ok(Exit::TAMPERED)
         }
         Err(e) => Err(anyhow::Error::new(e).context(format!("cannot export {}", a.file.display()))),

@@ -8,6 +8,7 @@ use anyhow::Result;
 use clap::{Args, ValueEnum};
 use termtrail_format::pipeline::Flow;
 use termtrail_format::reader::ContentCheck;
+use termtrail_format::text::visible;
 use termtrail_player::grep::{Pattern, PatternOptions, SearchOptions, search_all};
 use termtrail_player::hits::{Mode, PrintOptions, Totals, print_result, summary_json};
 
@@ -37,6 +38,11 @@ PATH is a recording or a directory searched recursively (default: the local
 store). Files that are not recordings are reported and skipped. --since and
 --until take a date (2026-11-20), a UTC date and time (2026-11-20T14:30:00Z),
 or a time ago (90m, 36h, 7d, 2w); they select hits by wall-clock time.
+
+Text from recordings (hits, titles, ids, paths, errors) is printed with
+terminal controls made visible: ESC as ^[, other C0 controls as ^X, C1
+controls and bidi overrides as \\u{XXXX} (docs/player.md, \"Recorded text on
+your terminal\"); --json keeps the exact text, with those characters escaped.
 
 Exit status: 0 if there was a hit, 1 if none, 2 if an error happened (a file
 could not be read, was not a recording, or does not verify).
@@ -207,7 +213,7 @@ pub fn run(mut a: GrepArgs) -> Result<Exit> {
     let print = a.print_options(mode);
     let mut totals = Totals::default();
     for (p, e) in &missing {
-        eprintln!("termtrail: {p}: {e}");
+        eprintln!("termtrail: {}: {}", visible(p), visible(&e.to_string()));
         totals.errors += 1;
     }
     let mut bar = Progress::new("searching");
@@ -254,6 +260,7 @@ pub fn run(mut a: GrepArgs) -> Result<Exit> {
         )?;
         out.flush()?;
     }
+    super::clamp_notice();
     Ok(status(&totals, mode))
 }
 

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
+use termtrail_format::text::{json_line, visible};
 use termtrail_player::list::{Entry, State, entries, print_table, sort};
 
 use super::args::FilterArgs;
@@ -22,6 +23,11 @@ a claim the file makes. --verify reads and checks every chunk, the seal and
 the signature: STATE is then `verified`, `verified-unsealed` or `TAMPERED`.
 Filters are those of grep; --since/--until select recordings active in the
 window.
+
+Text from recordings (titles, ids, principals, end reasons, paths) is printed with
+terminal controls made visible: ESC as ^[, other C0 controls as ^X, C1
+controls and bidi overrides as \\u{XXXX} (docs/player.md, \"Recorded text on
+your terminal\"); --json keeps the exact text, with those characters escaped.
 
 Exit status: 0; 1 if --verify found a tampered recording; 2 if a file could
 not be read.
@@ -58,7 +64,7 @@ pub fn run(a: LsArgs) -> Result<Exit> {
     let (files, missing) = targets(&a.paths, filters.since)?;
     let mut errors = missing.len();
     for (p, e) in &missing {
-        eprintln!("termtrail: {p}: {e}");
+        eprintln!("termtrail: {}: {}", visible(p), visible(&e.to_string()));
     }
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     // Reading an object's header and index is a few small ranged GETs:
@@ -79,7 +85,13 @@ pub fn run(a: LsArgs) -> Result<Exit> {
                 Ok(_) => {}
                 Err(e) => {
                     errors += 1;
-                    bar.suspend(|| eprintln!("termtrail: {}: {e}", path.name()));
+                    bar.suspend(|| {
+                        eprintln!(
+                            "termtrail: {}: {}",
+                            visible(&path.name()),
+                            visible(&e.to_string())
+                        )
+                    });
                 }
             }
         }
@@ -90,7 +102,7 @@ pub fn run(a: LsArgs) -> Result<Exit> {
     let mut out = io::stdout().lock();
     if a.json {
         for e in &list {
-            writeln!(out, "{}", e.to_json())?;
+            writeln!(out, "{}", json_line(&e.to_json()))?;
         }
     } else if !list.is_empty() {
         print_table(&mut out, &list)?;

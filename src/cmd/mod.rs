@@ -97,6 +97,14 @@ pub enum Command {
     Supervise(supervise::SuperviseArgs),
 }
 
+/// Says on stderr when a recording read asked for a terminal larger than
+/// the player replays (it was replayed clamped; docs/player.md).
+fn clamp_notice() {
+    if let Some(note) = termtrail_player::term::clamped_notice() {
+        eprintln!("termtrail: {note}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;

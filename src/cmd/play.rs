@@ -28,7 +28,10 @@ Keys:
   q, Ctrl-C  quit
 
 The recording is drawn from a terminal emulator, never passed through: it
-cannot change your terminal's title, clipboard or modes. A status line shows
+cannot change your terminal's title, clipboard or modes, and a screen cell
+holding a control or bidi character shows it as \\u{XXXX}. Terminals larger
+than 2000x1000 are played at that size (a note on stderr says so at the
+end). A status line shows
 the position; it has its own row when your terminal is taller than the
 recording, otherwise it shows while paused and for a moment after a key.
 Segments are verified as they are played: at damage, playback stops with the
@@ -108,12 +111,14 @@ pub fn run(a: PlayArgs) -> Result<Exit> {
         termtrail_player::play::play(&seeker, &opts, size, &rx, &mut io::stdout().lock())
     };
     drop(raw);
+    super::clamp_notice();
     match outcome? {
         Outcome::Quit | Outcome::End => Ok(Exit::SUCCESS),
         Outcome::Damaged(problem) => {
             eprintln!(
-                "termtrail: {}: playback stopped: {problem}",
-                a.file.display()
+                "termtrail: {}: playback stopped: {}",
+                a.file.display(),
+                termtrail_format::text::visible(&problem.to_string())
             );
             Ok(Exit::TAMPERED)
         }

@@ -21,6 +21,11 @@ $XDG_CACHE_HOME/termtrail, else ~/.cache/termtrail); later ones read one
 segment. The segments read are verified: a moment after damage is an error
 (exit 1); before it, the screen is shown with a warning.
 
+A recording may ask for a terminal of up to 65535x65535; screens are rebuilt
+at most 2000 columns x 1000 rows (a note on stderr says when a recording was
+clamped). Screen cells holding a control or bidi character are shown as
+\\u{XXXX}: nothing recorded reaches your terminal raw.
+
 Examples:
   termtrail snapshot session.cast.zst --at 90
   termtrail snapshot session.cast.zst --at 1:02:03.250 --color
@@ -57,7 +62,11 @@ pub fn run(a: SnapshotArgs) -> Result<Exit> {
         Ok(found) => found,
         // Damage is a verdict (exit 1, as `verify`), not a failure to run.
         Err(e @ SeekError::Tampered { .. }) => {
-            eprintln!("termtrail: {}: {e}", a.file.display());
+            eprintln!(
+                "termtrail: {}: {}",
+                a.file.display(),
+                termtrail_format::text::visible(&e.to_string())
+            );
             return Ok(Exit::TAMPERED);
         }
         Err(e) => return Err(anyhow::Error::new(e).context(a.file.display().to_string())),
@@ -66,6 +75,7 @@ pub fn run(a: SnapshotArgs) -> Result<Exit> {
     let mut out = io::stdout().lock();
     out.write_all(screen.render(a.color).as_bytes())?;
     out.flush()?;
+    super::clamp_notice();
     Ok(Exit::SUCCESS)
 }
 
@@ -75,8 +85,9 @@ fn warn_about(seeker: &Seeker, at: termtrail_format::event::Micros) {
     let clock = termtrail_format::event::format_clock;
     if let Some(damage) = seeker.damage() {
         eprintln!(
-            "termtrail: warning: the recording does not verify after {}: {damage}; showing the verified part before it (run `termtrail verify` for details)",
-            clock(seeker.duration())
+            "termtrail: warning: the recording does not verify after {}: {}; showing the verified part before it (run `termtrail verify` for details)",
+            clock(seeker.duration()),
+            termtrail_format::text::visible(damage)
         );
     } else if !seeker.sealed() && !seeker.is_plain() {
         eprintln!(

@@ -8,6 +8,7 @@ use anyhow::{Result, bail};
 use clap::Args;
 use termtrail_format::audit::Anchor;
 use termtrail_format::sign::PublicKey;
+use termtrail_format::text::{json_line, visible};
 use termtrail_player::verify::{Verdict, verify_named};
 use termtrail_store::Location;
 
@@ -150,7 +151,10 @@ fn verify_targets(
             // A fetched copy is deleted when `_copy` goes, after verifying.
             let (verdict, line) = match local {
                 Ok((path, _copy)) => verify_named(&path, &name, key, json),
-                Err(e) => (Verdict::Error, format!("{name}: error: {e}")),
+                Err(e) => (
+                    Verdict::Error,
+                    visible(&format!("{name}: error: {e}")).into_owned(),
+                ),
             };
             writeln!(out, "{line}")?;
             verdicts.push(verdict);
@@ -201,7 +205,7 @@ fn verify_store(
         code = code.max(Exit::TAMPERED);
     }
     if json {
-        writeln!(out, "{}", journal_json(&report, since))?;
+        writeln!(out, "{}", json_line(&journal_json(&report, since)))?;
     } else {
         write_journal(&mut out, &report, since)?;
     }
@@ -251,7 +255,8 @@ fn write_journal(
             report.problems.len()
         )?;
         for p in &report.problems {
-            writeln!(out, "  {p}")?;
+            // Problems name store keys, which hold client-chosen ids.
+            writeln!(out, "  {}", visible(&p.to_string()))?;
         }
     }
     Ok(())

@@ -14,7 +14,7 @@ use crate::exit::Exit;
 /// Verifies the audit log `file` (against `anchor`, if given): the exit
 /// status and the line to print.
 pub fn verify_audit(file: &Path, anchor: Option<&Anchor>, json: bool) -> (Exit, String) {
-    let name = visible(&file.display().to_string());
+    let name = visible(&file.display().to_string()).into_owned();
     let text = file.to_string_lossy();
     let opened: anyhow::Result<Box<dyn Read>> = if text.starts_with("s3://") || file.is_dir() {
         pieces(&text).map(|p| Box::new(p) as Box<dyn Read>)

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::util::*;
 
-fn open_in_browser(page: &std::path::Path, expect: &str) -> Option<Value> {
+pub(crate) fn open_in_browser(page: &std::path::Path, expect: &str) -> Option<Value> {
     let modules = peer("TERMTRAIL_NODE_MODULES")?;
     let chromium = peer("TERMTRAIL_CHROMIUM")?;
     let script =

@@ -16,6 +16,7 @@ mod play;
 mod player;
 mod policy;
 mod proxy;
+mod readers;
 mod rec;
 mod s3;
 mod samples;

@@ -132,23 +132,4 @@ pub fn is_rfc3339_micros(s: &str) -> bool {
         })
 }
 
-/// `text` with terminal controls made visible, for printing text taken from
-/// a log outside JSON: C0 controls and DEL as `^X` (as `cat -v` does), C1
-/// controls and bidirectional overrides and isolates as `\u{XXXX}`.
-pub fn visible(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '\0'..='\x1f' => {
-                out.push('^');
-                out.push((c as u8 + 0x40) as char);
-            }
-            '\x7f' => out.push_str("^?"),
-            '\u{80}'..='\u{9f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => {
-                out.push_str(&format!("\\u{{{:04x}}}", c as u32));
-            }
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use crate::text::visible;

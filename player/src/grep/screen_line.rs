@@ -68,27 +68,41 @@ pub(super) fn screen_line(
 /// The row must be a faithful window of the line — agreeing up to the start
 /// of the line or of the row, and up to the end of the line or of the row —
 /// so a row holding the same word in other text is not taken for it (None).
+///
+/// Linear in the row for each occurrence (whole-string comparisons, char
+/// counts kept as the occurrences go): a row of one repeated character
+/// holds an occurrence at every column, and a 2,000-column screen made a
+/// character-by-character comparison per occurrence cost seconds per hit.
 fn context_score(row: &str, line: &str, s: usize, e: usize) -> Option<usize> {
     let text = &line[s..e];
+    let (line_before, line_after) = (&line[..s], line[e..].trim_end());
+    let (line_before_n, line_after_n) = (line_before.chars().count(), line_after.chars().count());
+    let (row_n, text_n) = (row.chars().count(), text.chars().count());
     let mut best = None;
+    // Characters of `row` before the occurrence, counted as `p` grows.
+    let (mut counted_to, mut row_before_n) = (0, 0);
     for (p, _) in row.match_indices(text) {
-        let (row_before, line_before) = (&row[..p], &line[..s]);
-        let (row_after, line_after) = (&row[p + text.len()..], line[e..].trim_end());
-        let before = row_before
-            .chars()
-            .rev()
-            .zip(line_before.chars().rev())
-            .take_while(|(a, b)| a == b)
-            .count();
-        let after = row_after
-            .chars()
-            .zip(line_after.chars())
-            .take_while(|(a, b)| a == b)
-            .count();
-        let whole = |n: usize, x: &str, y: &str| n == x.chars().count() || n == y.chars().count();
-        if whole(before, row_before, line_before) && whole(after, row_after, line_after) {
-            best = best.max(Some(before + after));
-        }
+        row_before_n += row[counted_to..p].chars().count();
+        counted_to = p;
+        let (row_before, row_after) = (&row[..p], &row[p + text.len()..]);
+        let row_after_n = row_n - row_before_n - text_n;
+        // Agreeing up to the start of the row, or of the line.
+        let before = if line_before.ends_with(row_before) {
+            row_before_n
+        } else if row_before.ends_with(line_before) {
+            line_before_n
+        } else {
+            continue;
+        };
+        // Agreeing up to the end of the row, or of the line.
+        let after = if line_after.starts_with(row_after) {
+            row_after_n
+        } else if row_after.starts_with(line_after) {
+            line_after_n
+        } else {
+            continue;
+        };
+        best = best.max(Some(before + after));
     }
     best
 }

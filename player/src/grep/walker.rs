@@ -134,12 +134,15 @@ impl Walker {
         Ok(())
     }
 
+    /// The terminal size in force before `t`, as replayed (bounded).
     fn size_before(&self, t: Micros) -> TermSize {
-        self.sizes
-            .iter()
-            .rev()
-            .find(|(at, _)| *at < t)
-            .map_or_else(|| self.seeker.header().size(), |(_, s)| *s)
+        crate::term::replay_size(
+            self.sizes
+                .iter()
+                .rev()
+                .find(|(at, _)| *at < t)
+                .map_or_else(|| self.seeker.header().size(), |(_, s)| *s),
+        )
     }
 
     fn load(&mut self, seg: usize) -> Result<usize, SeekError> {
