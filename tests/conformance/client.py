@@ -509,3 +509,84 @@ def refusal_ok(obj, reason, code):
     if not isinstance(obj.get("message"), str) or not obj.get("message"):
         probs.append("message missing")
     return probs
+
+
+# --- one-shot commands (§9) ---
+
+def command(host, port, session, body, arn=DEFAULT_ARN, timeout=10.0, raw_body=None):
+    """POST /runtimes/<arn>/commands. Returns (HttpAnswer, [(seconds since send, line object)]).
+
+    The body is read as it streams (chunked or not); each NDJSON line is
+    stamped with the time its last byte arrived."""
+    path = "/runtimes/%s/commands" % encode_arn(arn)
+    data = raw_body if raw_body is not None else json.dumps(body).encode()
+    deadline = time.monotonic() + timeout
+    sock = socket.create_connection((host, port), timeout=timeout)
+    try:
+        req = "POST %s HTTP/1.1\r\nHost: %s:%d\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: %d\r\n" % (
+            path, host, port, len(data))
+        if session is not None:
+            req += "%s: %s\r\n" % (SESSION_HEADER, session)
+        req += "\r\n"
+        t0 = time.monotonic()
+        sock.sendall(req.encode() + data)
+        status, reason, hdrs, rest = _read_http_head(sock, deadline)
+        chunked = (hdrs.get("transfer-encoding") or [""])[0].lower() == "chunked"
+        cl = int(hdrs["content-length"][0]) if "content-length" in hdrs else None
+        raw, body_bytes, lines, pending = rest, b"", [], b""
+
+        def decode_chunks(buf):
+            out = b""
+            done = False
+            while True:
+                i = buf.find(b"\r\n")
+                if i < 0:
+                    break
+                n = int(buf[:i].split(b";")[0] or b"0", 16)
+                if n == 0:
+                    done = True
+                    buf = b""
+                    break
+                if len(buf) < i + 2 + n + 2:
+                    break
+                out += buf[i + 2:i + 2 + n]
+                buf = buf[i + 2 + n + 2:]
+            return out, buf, done
+
+        done = False
+        while True:
+            if chunked:
+                got, raw, done = decode_chunks(raw)
+            else:
+                got, raw = raw, b""
+            body_bytes += got
+            pending += got
+            now = time.monotonic() - t0
+            while b"\n" in pending:
+                line, pending = pending.split(b"\n", 1)
+                if line.strip():
+                    try:
+                        lines.append((now, json.loads(line.decode("utf-8"))))
+                    except ValueError:
+                        lines.append((now, {"__unparsable__": line.decode("utf-8", "replace")}))
+            if done or (cl is not None and len(body_bytes) >= cl):
+                break
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            sock.settimeout(left)
+            try:
+                chunk = sock.recv(65536)
+            except socket.timeout:
+                break
+            if not chunk:
+                break
+            raw += chunk
+        if pending.strip():
+            try:
+                lines.append((time.monotonic() - t0, json.loads(pending.decode("utf-8"))))
+            except ValueError:
+                lines.append((time.monotonic() - t0, {"__unparsable__": pending.decode("utf-8", "replace")}))
+        return HttpAnswer(status, reason, hdrs, body_bytes), lines
+    finally:
+        sock.close()
