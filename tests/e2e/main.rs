@@ -8,6 +8,7 @@ mod audit;
 mod auth;
 mod auth_iam;
 mod command;
+mod conformance;
 mod grep;
 mod html;
 mod interactive;

@@ -98,6 +98,15 @@ pub(crate) async fn serve_client(
         shell.att().detach(id);
         return;
     }
+    if !reconnected && !a.replay.is_empty() {
+        // A new shell's first output, printed before its client was
+        // attached: delivered as output (it is no replay).
+        add(&metrics.bytes_out, a.replay.len() as u64);
+        if !send_output(&mut ws, &a.replay).await {
+            shell.att().detach(id);
+            return;
+        }
+    }
     if reconnected {
         let ok = send_output(&mut ws, &a.replay).await
             && send(
