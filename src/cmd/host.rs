@@ -91,10 +91,25 @@ pub fn fix_malloc_threshold() {
 
 fn init_logging() {
     use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::field::MakeExt;
     let filter =
         EnvFilter::try_from_env("TERMTRAIL_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     use std::io::IsTerminal;
+    // Fields carry what clients sent (ids, principals, reasons, errors
+    // quoting frames): controls and bidi characters in them are made
+    // visible, so a log read in a terminal shows them and obeys none.
+    let fields = tracing_subscriber::fmt::format::debug_fn(|w, field, value| {
+        let text = format!("{value:?}");
+        let shown = termtrail_format::text::visible(&text);
+        if field.name() == "message" {
+            write!(w, "{shown}")
+        } else {
+            write!(w, "{}={shown}", field.name())
+        }
+    })
+    .delimited(" ");
     let _ = tracing_subscriber::fmt()
+        .fmt_fields(fields)
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         // Colour codes only for a person at a terminal, not in log files.

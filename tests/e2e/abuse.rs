@@ -280,3 +280,55 @@ async fn malformed_frame_flood(d: &Dir, host: &Server) {
     assert!(rss_kib(pid) < 200 * 1024, "RSS {} KiB", rss_kib(pid));
     store_verifies_clean(d, host);
 }
+
+/// What a client sent reaches the host's log with its controls made
+/// visible: a principal holding a bidi override (a valid token's `sub`) is
+/// logged as `\u{202e}`, never raw.
+#[tokio::test(flavor = "multi_thread")]
+async fn client_text_in_the_log_is_shown_with_its_controls_visible() {
+    use crate::auth::{Carry, ISSUER, claims, connect as auth_connect, keys, mint, serve};
+    let Some(py) = peer("TERMTRAIL_PYTHON") else {
+        return;
+    };
+    let d = Dir::new();
+    let jwks = d.join("jwks.json");
+    keys(&py, d.path(), &jwks, &["rs1"]);
+    let j = jwks.to_string_lossy().into_owned();
+    let host = serve(
+        &d,
+        &[
+            "--auth",
+            "jwt",
+            "--jwt-jwks",
+            &j,
+            "--jwt-issuer",
+            ISSUER,
+            "--jwt-audience",
+            "termtrail",
+        ],
+    );
+    let sub = "ann\u{202e}nimda";
+    let t = mint(
+        &py,
+        d.path(),
+        "rs1",
+        claims(serde_json::json!({ "sub": sub })),
+        None,
+    );
+    let (mut ws, _) = auth_connect(&host.url("bidi"), Carry::Header(&t))
+        .await
+        .unwrap();
+    status(&mut ws).await;
+    stdin(&mut ws, "exit\n").await;
+    exit_status(&mut ws).await;
+    let log = poll_until(
+        10,
+        || host.log.lock().unwrap().clone(),
+        |l| l.contains("ann\\u{202e}nimda"),
+    );
+    assert!(log.contains("ann\\u{202e}nimda"), "{log}");
+    assert!(
+        !log.contains('\u{202e}'),
+        "a raw bidi override in the log: {log}"
+    );
+}
