@@ -15,6 +15,7 @@ use termtrail_store::destination::Destination;
 use super::access::HostAccessArgs;
 use super::args::{ProtectArgs, RedactArgs, StoreArg, TimeoutArgs, TlsArgs, parse_duration};
 use super::authn::HostAuthArgs;
+use super::limits::LimitArgs;
 use super::upload::report_pending;
 use crate::exit::Exit;
 
@@ -42,6 +43,8 @@ pub struct HostFlags {
     pub access: HostAccessArgs,
     #[command(flatten)]
     pub redact: RedactArgs,
+    #[command(flatten)]
+    pub limits: LimitArgs,
     /// Append every shell start and end, re-attach, takeover and recording
     /// seal (and the host's start and stop) to this hash-chained audit log,
     /// fsynced line by line; an existing log is continued, and a copy goes
@@ -123,7 +126,12 @@ pub fn run_host(
         // The store gets a copy, in create-only pieces (docs/audit.md).
         log.ship_to(Arc::clone(dest.store()), h.upload_interval);
     }
+    termtrail_recorder::host::lograte::set_per_second(h.limits.log_rate);
+    let max_connections = h.limits.max_connections(usize::from(max_shells));
     let opts = ServeOptions {
+        header_timeout: h.limits.header_timeout,
+        max_connections,
+        max_terminal: h.limits.max_terminal_size,
         destination: dest.clone(),
         max_shells: usize::from(max_shells),
         idle_timeout: h.timeouts.idle_timeout,

@@ -8,10 +8,11 @@
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use termtrail_format::event::EventData;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 // tokio's clock: the idle and grace timers run on paused time in tests.
 use tokio::time::Instant;
 
@@ -23,6 +24,14 @@ pub const REPLAY_BYTES: usize = 256 << 10;
 const CLIENT_QUEUE: usize = 64;
 /// How long a client may take nothing before it is detached.
 pub const SLOW_CLIENT: Duration = Duration::from_secs(10);
+
+/// Times a shell's output paused for want of a reader, over all shells.
+static PAUSED: AtomicU64 = AtomicU64::new(0);
+
+/// Times a shell's output paused for want of a reader (`/metrics`).
+pub(crate) fn paused_total() -> u64 {
+    PAUSED.load(Ordering::Relaxed)
+}
 
 /// What a client receives from its shell.
 #[derive(Debug)]
@@ -64,6 +73,10 @@ struct State {
     deadline: Option<Deadline>,
     /// The principal that opened the shell (only it may re-attach).
     owner: Option<String>,
+    /// The shell's `--max-shells` slot, freed when it exits.
+    slot: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// The shell is ending: output no longer waits for a client.
+    released: bool,
 }
 
 /// A time at which the host ends a shell.
@@ -94,6 +107,8 @@ pub struct Attached {
 /// The client side of one shell.
 pub struct Attachment {
     state: Mutex<State>,
+    /// Wakes output paused for want of a reader (attach, release, exit).
+    wake: Notify,
     recording: Recording,
 }
 
@@ -110,7 +125,10 @@ impl Attachment {
                 exited: None,
                 deadline: None,
                 owner: None,
+                slot: None,
+                released: false,
             }),
+            wake: Notify::new(),
             recording,
         }
     }
@@ -128,8 +146,50 @@ impl Attachment {
     /// Hands output to the client, or buffers it. A client that is behind
     /// slows the shell's output down (as a real terminal does, through the
     /// PTY); one that takes nothing for [`SLOW_CLIENT`] is detached and the
-    /// output is buffered for its re-attach. Other sessions are unaffected.
+    /// output is buffered for its re-attach. While no client is attached
+    /// and the buffer ([`REPLAY_BYTES`]) is full, this waits — the shell's
+    /// output pauses, as on a terminal nobody reads — until a client
+    /// attaches or the shell is ending ([`Attachment::release`]); then the
+    /// oldest buffered output gives way. Other sessions are unaffected.
     pub async fn deliver(&self, bytes: &[u8]) {
+        let mut paused = false;
+        loop {
+            if self.to_client(bytes).await {
+                return;
+            }
+            {
+                let mut st = self.lock();
+                if st.client.is_some() {
+                    // A client attached meanwhile: it gets the output.
+                    continue;
+                }
+                let fits = st.ring.is_empty() || st.ring.len() + bytes.len() <= REPLAY_BYTES;
+                if fits || st.released || st.exited.is_some() {
+                    st.ring.extend(bytes);
+                    let excess = st.ring.len().saturating_sub(REPLAY_BYTES);
+                    if excess > 0 {
+                        st.ring.drain(..excess);
+                        st.dropped += excess as u64;
+                    }
+                    return;
+                }
+            }
+            if !paused {
+                paused = true;
+                PAUSED.fetch_add(1, Ordering::Relaxed);
+                if super::lograte::allow(super::lograte::Kind::Limit) {
+                    tracing::info!(
+                        "shell output paused: no client reads it and its replay buffer is full"
+                    );
+                }
+            }
+            self.wake.notified().await;
+        }
+    }
+
+    /// Hands output to the attached client; false when there is none (or
+    /// it was detached for being too slow).
+    async fn to_client(&self, bytes: &[u8]) -> bool {
         for _ in 0..2 {
             let client = {
                 let mut st = self.lock();
@@ -140,7 +200,7 @@ impl Attachment {
             let sent =
                 tokio::time::timeout(SLOW_CLIENT, tx.send(ToClient::Stdout(bytes.to_vec()))).await;
             if matches!(sent, Ok(Ok(()))) {
-                return;
+                return true;
             }
             let mut st = self.lock();
             if st.client.as_ref().is_some_and(|c| c.id == id) {
@@ -155,19 +215,33 @@ impl Attachment {
             }
             // Another client took over meanwhile: give it the output.
         }
+        false
+    }
+
+    /// The shell is ending: output no longer waits for a client (the
+    /// oldest buffered output gives way), so the end is seen.
+    pub fn release(&self) {
+        self.lock().released = true;
+        self.wake.notify_one();
+    }
+
+    /// Holds the shell's `--max-shells` slot until it exits (freed at once
+    /// when it already has).
+    pub fn hold_slot(&self, slot: tokio::sync::OwnedSemaphorePermit) {
         let mut st = self.lock();
-        st.ring.extend(bytes);
-        let excess = st.ring.len().saturating_sub(REPLAY_BYTES);
-        if excess > 0 {
-            st.ring.drain(..excess);
-            st.dropped += excess as u64;
+        if st.exited.is_none() {
+            st.slot = Some(slot);
         }
     }
 
-    /// Records that the shell ended and tells the client.
+    /// Records that the shell ended, frees its slot and tells the client.
     pub fn exit(&self, code: i32, signal: Option<i32>) {
         let mut st = self.lock();
         st.exited = Some((code, signal));
+        // Freed before the client hears of the exit: its next connect must
+        // find the slot free.
+        st.slot = None;
+        self.wake.notify_one();
         if let Some(c) = &st.client {
             let _ = c.tx.try_send(ToClient::Exit(code, signal));
         }
@@ -198,6 +272,7 @@ impl Attachment {
         st.last_activity = Instant::now();
         let exited = st.exited;
         drop(st);
+        self.wake.notify_one();
         let label = match (took_over, reconnected) {
             (true, _) => format!("takeover by client {id}"),
             (false, true) => format!(
@@ -398,5 +473,39 @@ pub(crate) mod tests {
         att.detach(1);
         tokio::time::sleep(Duration::from_secs(2)).await;
         assert_eq!(att.detached_for(), Some(Duration::from_secs(2)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn output_nobody_reads_pauses_once_the_buffer_is_full_and_loses_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let att = std::sync::Arc::new(attachment(dir.path()));
+        let block = vec![b'y'; 32 << 10];
+        for _ in 0..REPLAY_BYTES / block.len() {
+            att.deliver(&block).await;
+        }
+        let before = paused_total();
+        let writer = {
+            let att = std::sync::Arc::clone(&att);
+            tokio::spawn(async move { att.deliver(b"next").await })
+        };
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        assert!(!writer.is_finished(), "output went on with nobody reading");
+        assert!(paused_total() > before);
+        let back = att.attach(1, true);
+        assert_eq!(back.replay.len(), REPLAY_BYTES, "the buffer, whole");
+        assert_eq!(back.dropped, 0, "nothing was dropped");
+        writer.await.unwrap();
+        let mut rx = back.rx;
+        assert!(matches!(rx.recv().await, Some(ToClient::Stdout(b)) if b == b"next"));
+        att.detach(1);
+        // Filled again, then the shell is ending: output gives way.
+        for _ in 0..REPLAY_BYTES / block.len() {
+            att.deliver(&block).await;
+        }
+        att.release();
+        att.deliver(b"last").await;
+        let again = att.attach(2, true);
+        assert!(again.replay.ends_with(b"last"));
+        assert_eq!(again.dropped, 4);
     }
 }

@@ -173,8 +173,11 @@ pub(crate) async fn shell_ws(
         // bare marker; selecting it (never the token) completes its upgrade.
         .protocols([crate::auth::token::BEARER_PROTOCOL])
         .on_upgrade(move |socket| async move {
-            let metrics = &conn_host.metrics;
-            super::conn::serve_client(socket, metrics, shell, client, reconnected, on_attach).await
+            let ctx = super::conn::ClientCtx {
+                metrics: &conn_host.metrics,
+                max_terminal: conn_host.opts.max_terminal,
+            };
+            super::conn::serve_client(socket, ctx, shell, client, reconnected, on_attach).await
         });
     if let Ok(v) = HeaderValue::from_str(&shell_id) {
         resp.headers_mut().insert(SHELL_ID_HEADER, v);
@@ -284,8 +287,6 @@ async fn start_shell(
             shell: shell_id.to_string(),
             recording: start_recording,
             on_end: Box::new(move |done: Arc<dyn Shell>| {
-                // The slot is freed when the shell ends.
-                drop(permit);
                 registry.remove(&done);
                 tracing::info!(session = %done.session_id(), shell = %done.shell_id(), recording = %done.recording_path().display(), "shell ended; recording sealed");
             }),
@@ -342,6 +343,10 @@ async fn start_shell(
             &why,
         )));
     }
+    // The slot is freed the moment the shell's program has ended (not
+    // once its recording is sealed): a client told "exited" may start the
+    // next shell at once.
+    shell.att().hold_slot(permit);
     shell.att().set_owner(&identity.key());
     if let Some(deadline) = access::deadline_of(grant) {
         shell.att().set_deadline(deadline);
@@ -371,6 +376,10 @@ fn upstream_refusal(e: ConnectError) -> Response {
 pub(crate) async fn metrics(State(host): State<Arc<HostState>>) -> impl IntoResponse {
     let shells = host.shells.all();
     let backlog: usize = shells.iter().map(|s| s.att().recording().backlog()).sum();
-    let body = host.metrics.render(shells.len(), backlog) + &super::audit::metrics(&host);
+    // A shell whose program has exited is not live, even while its
+    // recording is being sealed (it no longer holds a slot either).
+    let live = shells.iter().filter(|s| !s.att().exited()).count();
+    let body =
+        host.metrics.render(live, backlog, host.conns.open()) + &super::audit::metrics(&host);
     ([("content-type", "text/plain; version=0.0.4")], body)
 }

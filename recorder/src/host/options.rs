@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use termtrail_format::event::TermSize;
 use termtrail_format::writer::WriterOptions;
 
 use super::access::AccessOptions;
@@ -44,6 +45,15 @@ pub struct ServeOptions {
     pub redaction: Redaction,
     /// The audit log (`--audit FILE`).
     pub audit: Option<crate::audit::AuditLog>,
+    /// Most time a client may take to send a complete request head
+    /// (`--header-timeout`).
+    pub header_timeout: Duration,
+    /// Most client connections open at once, WebSockets included
+    /// (`--max-connections`).
+    pub max_connections: usize,
+    /// Largest terminal a client may resize a shell to; larger resizes are
+    /// reduced to it (`--max-terminal-size`).
+    pub max_terminal: TermSize,
 }
 
 /// Where shells come from.

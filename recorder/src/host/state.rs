@@ -19,7 +19,9 @@ pub(crate) struct HostState {
     pub(crate) shells: Arc<Registry>,
     /// One permit per live shell (`--max-shells`), held until it ends.
     pub(crate) slots: Arc<Semaphore>,
-    pub(crate) metrics: Metrics,
+    pub(crate) metrics: Arc<Metrics>,
+    /// Open client connections (`--max-connections`).
+    pub(crate) conns: Arc<super::listen::Tracker>,
     pub(crate) next_client: AtomicU64,
 }
 
@@ -30,7 +32,8 @@ impl HostState {
             backend: opts.backend.build(opts.strict),
             slots: Arc::new(Semaphore::new(opts.max_shells)),
             shells: Arc::new(Registry::default()),
-            metrics: Metrics::default(),
+            metrics: Arc::new(Metrics::default()),
+            conns: Arc::default(),
             next_client: AtomicU64::new(1),
             opts,
         }

@@ -280,6 +280,8 @@ impl PtyShell {
         if self.att.exited() {
             return;
         }
+        // Output paused for want of a reader must flow, so the end is seen.
+        self.att.release();
         self.ending
             .lock()
             .unwrap_or_else(|p| p.into_inner())

@@ -437,12 +437,15 @@ impl Shell for RelayShell {
         })
     }
     fn end(self: Arc<Self>, end: EndReason) {
+        // Output paused for want of a reader must flow, so the end is seen.
+        self.att.release();
         let tx = self.up_tx.clone();
         tokio::spawn(async move {
             let _ = tx.send(Up::Close(end)).await;
         });
     }
     fn shutdown(self: Arc<Self>) {
+        self.att.release();
         let tx = self.up_tx.clone();
         tokio::spawn(async move {
             let end = EndReason::Interrupted {
