@@ -9,6 +9,7 @@ mod auth_iam;
 mod grep;
 mod html;
 mod interactive;
+mod limits;
 mod peers;
 mod play;
 mod player;

@@ -44,7 +44,9 @@ pub(crate) fn auth_refusal(
 ) -> Response {
     add(&host.metrics.auth_failures, 1);
     access::audit_unauthenticated(host, action, runtime, peer, e.reason());
-    tracing::info!(%peer, reason = e.reason(), "refused: {e}");
+    if super::lograte::allow(super::lograte::Kind::Refusal) {
+        tracing::info!(%peer, reason = e.reason(), "refused: {e}");
+    }
     let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::UNAUTHORIZED);
     let mut resp = refuse(status, e.reason(), &e.to_string());
     if status == StatusCode::UNAUTHORIZED {
@@ -147,7 +149,9 @@ pub(crate) async fn shell_ws(
         }
     };
     let client = host.next_client.fetch_add(1, Ordering::Relaxed);
-    tracing::info!(session = %session, shell = %shell_id, client, reconnected, principal = %identity.principal, %peer, "client connected");
+    if super::lograte::allow(super::lograte::Kind::Connection) {
+        tracing::info!(session = %session, shell = %shell_id, client, reconnected, principal = %identity.principal, %peer, "client connected");
+    }
     let conn_host = Arc::clone(&host);
     let (s, sh) = (session.clone(), shell_id.clone());
     let on_attach = move |took_over| {
@@ -212,7 +216,9 @@ async fn start_shell(
     } = *opening;
     let Ok(permit) = Arc::clone(&host.slots).try_acquire_owned() else {
         add(&host.metrics.refused, 1);
-        tracing::warn!(session, shell = shell_id, "refused: shell limit reached");
+        if super::lograte::allow(super::lograte::Kind::Refusal) {
+            tracing::warn!(session, shell = shell_id, "refused: shell limit reached");
+        }
         return Err(Box::new(refuse(
             StatusCode::TOO_MANY_REQUESTS,
             "TooManyShells",
@@ -299,7 +305,9 @@ async fn start_shell(
             if matches!(e, ConnectError::Refused(429, _)) {
                 add(&host.metrics.refused, 1);
             }
-            tracing::warn!(session, shell = shell_id, error = ?e, "upstream refused or unreachable");
+            if super::lograte::allow(super::lograte::Kind::Refusal) {
+                tracing::warn!(session, shell = shell_id, error = ?e, "upstream refused or unreachable");
+            }
             return Err(Box::new(upstream_refusal(e)));
         }
         Err(e @ (OpenError::Spawn { .. } | OpenError::Recording(_))) => {
