@@ -43,8 +43,6 @@ pub struct HostFlags {
     pub access: HostAccessArgs,
     #[command(flatten)]
     pub redact: RedactArgs,
-    #[command(flatten)]
-    pub limits: LimitArgs,
     /// Append every shell start and end, re-attach, takeover and recording
     /// seal (and the host's start and stop) to this hash-chained audit log,
     /// fsynced line by line; an existing log is continued, and a copy goes
@@ -52,6 +50,9 @@ pub struct HostFlags {
     /// docs/audit.md).
     #[arg(long, value_name = "FILE")]
     pub audit: Option<std::path::PathBuf>,
+    // Last: its help heading stays in force for the flags after it.
+    #[command(flatten)]
+    pub limits: LimitArgs,
 }
 
 /// glibc raises its mmap threshold each time a large block is freed, so with

@@ -45,6 +45,10 @@ gives each runtime ARN its environment (`PATTERN NAME` lines, first match wins),
 so one proxy can open dev shells freely and production ones only through
 break-glass.
 
+The limits of `serve` hold here too (--header-timeout, --max-connections,
+--max-terminal-size, --log-rate; see `termtrail serve --help`): output no
+client reads pauses the upstream link once the replay buffer is full.
+
 Examples:
   termtrail proxy --listen 127.0.0.1:9000 --upstream ws://127.0.0.1:8765 --no-auth
   termtrail proxy --listen 0.0.0.0:9443 --tls-cert cert.pem --tls-key key.pem \\
