@@ -1,6 +1,6 @@
 //! Rate limits for the host's per-connection log lines (refusals, bad
 //! requests, disconnects, limits hit): at most `--log-rate` lines per second
-//! of each [`Kind`], then one "suppressed N similar messages" line per kind
+//! of each kind, then one "suppressed N similar messages" line per kind
 //! and second, so a connection flood cannot fill the disk through the log
 //! (17,056 connections in 10 s once grew it by 1.1 GB).
 
