@@ -209,7 +209,10 @@ async fn serve_on(
     );
     match acceptor {
         Some(acceptor) => {
-            let tls = termtrail_recorder::tls::TlsListener::new(listener, acceptor)?;
+            // Handshakes under way are bounded apart from the connections
+            // the host serves: a quarter of --max-connections.
+            let max_pending = (opts.max_connections / 4).max(16);
+            let tls = termtrail_recorder::tls::TlsListener::new(listener, acceptor, max_pending)?;
             run(tls, opts, stop).await?
         }
         None => run(listener, opts, stop).await?,

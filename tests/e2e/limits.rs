@@ -354,3 +354,80 @@ async fn a_flood_of_refused_connections_leaves_a_bounded_log() {
     assert_eq!(all, n as u64);
     assert!(unlimited > 4 * bytes, "{unlimited} vs {bytes} bytes");
 }
+
+/// `n` TCP connections to `addr` that never send a byte.
+fn silent(addr: &str, n: usize) -> Vec<StdTcp> {
+    (0..n).map(|_| StdTcp::connect(addr).unwrap()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_silent_flood_before_the_tls_handshake_keeps_out_no_one() {
+    let d = Dir::new();
+    let (ca, cert, key) = test_ca(&d);
+    let host = Server::start(
+        &d,
+        &[
+            "--tls-cert",
+            &cert,
+            "--tls-key",
+            &key,
+            "--max-connections",
+            "64",
+        ],
+    );
+    let pid = host.child.id();
+    let base = fds(pid);
+    let flood = silent(&host.addr, 200);
+    std::thread::sleep(Duration::from_millis(300));
+    // Handshakes under way are bounded (a quarter of 64, at least 16).
+    let held = fds(pid);
+    assert!(
+        held <= base + 16 + 8,
+        "{held} descriptors (at start {base}) with 200 silent TLS connections"
+    );
+    let wss = format!("wss://{}", host.addr);
+    let t = Instant::now();
+    let r = d.run_with_input(
+        &["attach", &wss, "--ca-cert", &ca],
+        b"echo tls-rt-$((6*7))\nexit 3\n",
+    );
+    assert_eq!(r.code, 3, "{r:?}");
+    assert!(r.stdout.contains("tls-rt-42"), "{}", r.stdout);
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    drop(flood);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_proxy_holds_its_connection_cap_too() {
+    let hd = Dir::new();
+    let upstream = Server::start(&hd, &[]);
+    let pd = Dir::new();
+    let up = format!("ws://{}", upstream.addr);
+    let px = Server::start_kind(
+        &pd,
+        "proxy",
+        &[
+            "--upstream",
+            &up,
+            "--max-connections",
+            "30",
+            "--max-terminal-size",
+            "200x50",
+        ],
+    );
+    let flood = silent(&px.addr, 120);
+    healthz_within(&px.addr, 3);
+    let rt = echo_round_trip(&px, "via-proxy").await;
+    assert!(rt < Duration::from_secs(5), "echo through the proxy {rt:?}");
+    assert!(metric(&px.addr, "termtrail_connections_evicted_total") >= 80);
+    // A huge resize reaches the upstream reduced.
+    let (mut ws, _) = open(&px.url("via-proxy")).await;
+    let mut frame = vec![4u8];
+    frame.extend_from_slice(br#"{"width":65535,"height":9}"#);
+    ws.send(Message::Binary(frame.into())).await.unwrap();
+    stdin(&mut ws, "stty size; echo sz-$((1+1))\n").await;
+    let out = read_until(&mut ws, "sz-2").await;
+    assert!(out.contains("9 200"), "{out}");
+    assert_eq!(metric(&px.addr, "termtrail_resizes_clamped_total"), 1);
+    drop(flood);
+}
