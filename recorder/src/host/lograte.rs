@@ -129,3 +129,22 @@ fn report(kind: Kind, suppressed: u64) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_kind_gets_its_rate_per_second_then_a_count_of_what_was_dropped() {
+        // Only this test logs refusals in the unit tests (the state is global).
+        let before = suppressed_total();
+        let allowed = (0..100).filter(|_| allow(Kind::Refusal)).count();
+        assert_eq!(allowed, DEFAULT_PER_SECOND as usize);
+        assert_eq!(suppressed_total() - before, 100 - allowed as u64);
+        tokio::time::advance(std::time::Duration::from_millis(1100)).await;
+        flush();
+        let w = WINDOWS.lock().unwrap()[Kind::Refusal.index()];
+        assert_eq!(w.suppressed, 0, "reported and reset");
+        assert!(allow(Kind::Refusal), "a new second, a new allowance");
+    }
+}
