@@ -125,10 +125,9 @@ async fn sigterm_ends_a_host_with_half_sent_requests_and_slow_clients_at_once() 
     let t = Instant::now();
     let code = server.stop();
     let took = t.elapsed();
-    assert!(
-        took < Duration::from_secs(11),
-        "SIGTERM took {took:?} (shutdown deadline 10 s)"
-    );
+    eprintln!("SIGTERM to exit: {took:?}");
+    // Nothing waits for the half-sent requests: well within the 10 s deadline.
+    assert!(took < Duration::from_secs(5), "SIGTERM took {took:?}");
     assert_eq!(code, 0);
     drop(half);
 }
@@ -430,4 +429,54 @@ async fn the_proxy_holds_its_connection_cap_too() {
     assert!(out.contains("9 200"), "{out}");
     assert_eq!(metric(&px.addr, "termtrail_resizes_clamped_total"), 1);
     drop(flood);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_detached_flood_through_the_proxy_pauses_its_upstream_link() {
+    let hd = Dir::new();
+    let upstream = Server::start(&hd, &[]);
+    let pd = Dir::new();
+    let up = format!("ws://{}", upstream.addr);
+    let px = Server::start_kind(&pd, "proxy", &["--upstream", &up]);
+    let (mut ws, _) = open(&px.url("pflood")).await;
+    stdin(&mut ws, "base64 -w 76 /dev/urandom\n").await;
+    read_until(&mut ws, "\n").await;
+    drop(ws);
+    let size = |p: &std::path::Path| std::fs::metadata(p).map_or(0, |m| m.len());
+    let rec = wait_until(
+        5,
+        || "the proxy's recording".into(),
+        || px.recordings().into_iter().next(),
+    );
+    let paused = poll_until(
+        5,
+        || metric(&px.addr, "termtrail_output_paused_total"),
+        |n| *n >= 1,
+    );
+    assert!(paused >= 1, "the proxy's output never paused");
+    // A chunk's flush (1 s) after the pause, the file stays put.
+    std::thread::sleep(Duration::from_millis(1500));
+    let before = size(&rec);
+    std::thread::sleep(Duration::from_secs(2));
+    let grown = size(&rec) - before;
+    assert!(
+        grown < 64 << 10,
+        "the proxy's recording grew {grown} bytes in 2 s"
+    );
+    // Others are served meanwhile; re-attached, the output goes on.
+    let rt = echo_round_trip(&px, "pcalm").await;
+    assert!(rt < Duration::from_secs(3), "{rt:?}");
+    let (mut back, st) = open(&px.url("pflood")).await;
+    assert_eq!(st["metadata"]["reconnected"], true, "{st}");
+    let mut got = 0;
+    while got < 1 << 20 {
+        match next_frame(&mut back).await {
+            Some((1, b)) => got += b.len(),
+            Some(_) => {}
+            None => panic!("closed after {got} bytes"),
+        }
+    }
+    stdin(&mut back, "\x03").await;
+    stdin(&mut back, "exit\n").await;
+    exit_status(&mut back).await;
 }

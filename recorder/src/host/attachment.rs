@@ -33,6 +33,11 @@ pub(crate) fn paused_total() -> u64 {
     PAUSED.load(Ordering::Relaxed)
 }
 
+/// Resolves once the shell is ending ([`Attachment::release`]).
+async fn released(rx: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = rx.wait_for(|r| *r).await.is_ok();
+}
+
 /// What a client receives from its shell.
 #[derive(Debug)]
 pub enum ToClient {
@@ -75,8 +80,6 @@ struct State {
     owner: Option<String>,
     /// The shell's `--max-shells` slot, freed when it exits.
     slot: Option<tokio::sync::OwnedSemaphorePermit>,
-    /// The shell is ending: output no longer waits for a client.
-    released: bool,
 }
 
 /// A time at which the host ends a shell.
@@ -109,6 +112,9 @@ pub struct Attachment {
     state: Mutex<State>,
     /// Wakes output paused for want of a reader (attach, release, exit).
     wake: Notify,
+    /// The shell is ending: output no longer waits for a client, attached
+    /// or not.
+    released: tokio::sync::watch::Sender<bool>,
     recording: Recording,
 }
 
@@ -126,9 +132,9 @@ impl Attachment {
                 deadline: None,
                 owner: None,
                 slot: None,
-                released: false,
             }),
             wake: Notify::new(),
+            released: tokio::sync::watch::Sender::new(false),
             recording,
         }
     }
@@ -164,7 +170,7 @@ impl Attachment {
                     continue;
                 }
                 let fits = st.ring.is_empty() || st.ring.len() + bytes.len() <= REPLAY_BYTES;
-                if fits || st.released || st.exited.is_some() {
+                if fits || *self.released.borrow() || st.exited.is_some() {
                     st.ring.extend(bytes);
                     let excess = st.ring.len().saturating_sub(REPLAY_BYTES);
                     if excess > 0 {
@@ -197,9 +203,16 @@ impl Attachment {
                 st.client.as_ref().map(|c| (c.id, c.tx.clone()))
             };
             let Some((id, tx)) = client else { break };
-            let sent =
-                tokio::time::timeout(SLOW_CLIENT, tx.send(ToClient::Stdout(bytes.to_vec()))).await;
-            if matches!(sent, Ok(Ok(()))) {
+            let mut ending = self.released.subscribe();
+            let sent = tokio::select! {
+                sent = tokio::time::timeout(SLOW_CLIENT, tx.send(ToClient::Stdout(bytes.to_vec()))) => {
+                    matches!(sent, Ok(Ok(())))
+                }
+                // Ending: a client that does not read must not hold up the
+                // shell's end (SIGTERM, the grace period) for 10 s.
+                () = released(&mut ending) => false,
+            };
+            if sent {
                 return true;
             }
             let mut st = self.lock();
@@ -221,7 +234,7 @@ impl Attachment {
     /// The shell is ending: output no longer waits for a client (the
     /// oldest buffered output gives way), so the end is seen.
     pub fn release(&self) {
-        self.lock().released = true;
+        self.released.send_replace(true);
         self.wake.notify_one();
     }
 
