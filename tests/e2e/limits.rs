@@ -480,3 +480,31 @@ async fn a_detached_flood_through_the_proxy_pauses_its_upstream_link() {
     stdin(&mut back, "exit\n").await;
     exit_status(&mut back).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn under_a_low_open_files_limit_a_flood_never_exhausts_descriptors() {
+    let d = Dir::new();
+    let store = d.join("store");
+    // Soft and hard limit 256: the default cap is 256 - 128 - 8 x 10 = 48.
+    let c = d.shell(&format!(
+        "ulimit -n 256 && exec \"$TT\" serve --listen 127.0.0.1:0 --no-auth --store '{}' -- bash --norc --noprofile",
+        store.display()
+    ));
+    let server = Server::spawn(c, &store);
+    let pid = server.child.id();
+    let flood = silent(&server.addr, 400);
+    std::thread::sleep(Duration::from_millis(300));
+    let held = fds(pid);
+    assert!(held < 200, "{held} descriptors open under a limit of 256");
+    healthz_within(&server.addr, 3);
+    let rt = echo_round_trip(&server, "low").await;
+    assert!(rt < Duration::from_secs(5), "echo round trip {rt:?}");
+    let m = http_get(&server.addr, "/metrics");
+    assert!(
+        !m.contains("termtrail_connections_evicted_total 0\n"),
+        "{m}"
+    );
+    let log = server.log.lock().unwrap().clone();
+    assert!(!log.contains("Too many open files"), "{log}");
+    drop(flood);
+}

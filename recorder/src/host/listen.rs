@@ -45,6 +45,9 @@ struct ConnState {
     busy: AtomicUsize,
     /// It became a WebSocket: the shell side owns it now.
     upgraded: AtomicBool,
+    /// It has sent a request (a later timeout is an idle keep-alive
+    /// connection closing, not a slow client).
+    served: AtomicBool,
     /// Told when it must close (evicted at the cap).
     evict: Notify,
 }
@@ -160,6 +163,7 @@ struct Busy(Arc<ConnState>);
 impl Busy {
     fn start(state: &Arc<ConnState>) -> Busy {
         state.busy.fetch_add(1, Ordering::AcqRel);
+        state.served.store(true, Ordering::Release);
         Busy(Arc::clone(state))
     }
 }
@@ -299,6 +303,8 @@ impl Conn {
             }
         };
         match result {
+            // A kept-alive connection idle past the deadline: closed quietly.
+            Err(e) if e.is_timeout() && state.served.load(Ordering::Acquire) => {}
             Err(e) if e.is_timeout() => {
                 add(&metrics.header_timeouts, 1);
                 if lograte::allow(Kind::BadRequest) {
