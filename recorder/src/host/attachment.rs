@@ -38,6 +38,16 @@ async fn released(rx: &mut tokio::sync::watch::Receiver<bool>) {
     let _ = rx.wait_for(|r| *r).await.is_ok();
 }
 
+/// What became of output handed to the attached client.
+enum Delivery {
+    /// It is in the client's queue.
+    Sent,
+    /// No client (or it was detached as too slow).
+    NoClient,
+    /// The shell is ending and the client's queue is full.
+    Ending,
+}
+
 /// What a client receives from its shell.
 #[derive(Debug)]
 pub enum ToClient {
@@ -160,17 +170,19 @@ impl Attachment {
     pub async fn deliver(&self, bytes: &[u8]) {
         let mut paused = false;
         loop {
-            if self.to_client(bytes).await {
-                return;
-            }
+            let ending = match self.to_client(bytes).await {
+                Delivery::Sent => return,
+                Delivery::Ending => true,
+                Delivery::NoClient => false,
+            };
             {
                 let mut st = self.lock();
-                if st.client.is_some() {
+                if st.client.is_some() && !ending {
                     // A client attached meanwhile: it gets the output.
                     continue;
                 }
                 let fits = st.ring.is_empty() || st.ring.len() + bytes.len() <= REPLAY_BYTES;
-                if fits || *self.released.borrow() || st.exited.is_some() {
+                if fits || ending || *self.released.borrow() || st.exited.is_some() {
                     st.ring.extend(bytes);
                     let excess = st.ring.len().saturating_sub(REPLAY_BYTES);
                     if excess > 0 {
@@ -193,9 +205,11 @@ impl Attachment {
         }
     }
 
-    /// Hands output to the attached client; false when there is none (or
-    /// it was detached for being too slow).
-    async fn to_client(&self, bytes: &[u8]) -> bool {
+    /// Hands output to the attached client: [`Delivery::NoClient`] when
+    /// there is none (or it was detached for being too slow),
+    /// [`Delivery::Ending`] when the shell is ending and the client's queue
+    /// is full (the output is buffered; the client stays).
+    async fn to_client(&self, bytes: &[u8]) -> Delivery {
         for _ in 0..2 {
             let client = {
                 let mut st = self.lock();
@@ -204,16 +218,17 @@ impl Attachment {
             };
             let Some((id, tx)) = client else { break };
             let mut ending = self.released.subscribe();
+            let send = tokio::time::timeout(SLOW_CLIENT, tx.send(ToClient::Stdout(bytes.to_vec())));
             let sent = tokio::select! {
-                sent = tokio::time::timeout(SLOW_CLIENT, tx.send(ToClient::Stdout(bytes.to_vec()))) => {
-                    matches!(sent, Ok(Ok(())))
-                }
+                // A client with room in its queue always gets the output.
+                biased;
+                sent = send => matches!(sent, Ok(Ok(()))),
                 // Ending: a client that does not read must not hold up the
                 // shell's end (SIGTERM, the grace period) for 10 s.
-                () = released(&mut ending) => false,
+                () = released(&mut ending) => return Delivery::Ending,
             };
             if sent {
-                return true;
+                return Delivery::Sent;
             }
             let mut st = self.lock();
             if st.client.as_ref().is_some_and(|c| c.id == id) {
@@ -228,7 +243,7 @@ impl Attachment {
             }
             // Another client took over meanwhile: give it the output.
         }
-        false
+        Delivery::NoClient
     }
 
     /// The shell is ending: output no longer waits for a client (the
