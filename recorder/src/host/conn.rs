@@ -40,22 +40,39 @@ pub(crate) struct ClientCtx<'a> {
     pub(crate) max_terminal: TermSize,
 }
 
-async fn send(ws: &mut WebSocket, channel: Channel, payload: &[u8]) -> bool {
+/// How a send to the client went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sent {
+    /// Taken.
+    Done,
+    /// Not taken within [`SEND_TIMEOUT`]: the client does not read.
+    Slow,
+    /// The connection failed (the client is gone).
+    Gone,
+}
+
+async fn try_send(ws: &mut WebSocket, channel: Channel, payload: &[u8]) -> Sent {
     let msg = Message::Binary(encode(channel, payload).into());
-    matches!(
-        tokio::time::timeout(SEND_TIMEOUT, ws.send(msg)).await,
-        Ok(Ok(()))
-    )
+    match tokio::time::timeout(SEND_TIMEOUT, ws.send(msg)).await {
+        Ok(Ok(())) => Sent::Done,
+        Ok(Err(_)) => Sent::Gone,
+        Err(_) => Sent::Slow,
+    }
+}
+
+async fn send(ws: &mut WebSocket, channel: Channel, payload: &[u8]) -> bool {
+    try_send(ws, channel, payload).await == Sent::Done
 }
 
 /// Sends output in frames within the 64 KiB limit.
-async fn send_output(ws: &mut WebSocket, bytes: &[u8]) -> bool {
+async fn send_output(ws: &mut WebSocket, bytes: &[u8]) -> Sent {
     for part in bytes.chunks(MAX_FRAME - 1) {
-        if !send(ws, Channel::Stdout, part).await {
-            return false;
+        let sent = try_send(ws, Channel::Stdout, part).await;
+        if sent != Sent::Done {
+            return sent;
         }
     }
-    true
+    Sent::Done
 }
 
 /// Sends a close frame, waiting at most [`CLOSE_TIMEOUT`] for the client to
@@ -125,7 +142,7 @@ pub(crate) async fn serve_client(
         return;
     }
     if reconnected {
-        let ok = send_output(&mut ws, &a.replay).await
+        let ok = send_output(&mut ws, &a.replay).await == Sent::Done
             && send(
                 &mut ws,
                 Channel::Status,
@@ -172,15 +189,17 @@ pub(crate) async fn serve_client(
             out = a.rx.recv() => match out {
                 Some(ToClient::Stdout(bytes)) => {
                     add(&metrics.bytes_out, bytes.len() as u64);
-                    if !send_output(&mut ws, &bytes).await {
-                        close_slow(&mut ws, metrics, &shell, id).await;
-                        return;
+                    match send_output(&mut ws, &bytes).await {
+                        Sent::Done => {}
+                        Sent::Slow => return close_slow(&mut ws, metrics, &shell, id).await,
+                        Sent::Gone => break,
                     }
                 }
                 Some(ToClient::Status(status)) => {
-                    if !send(&mut ws, Channel::Status, &status).await {
-                        close_slow(&mut ws, metrics, &shell, id).await;
-                        return;
+                    match try_send(&mut ws, Channel::Status, &status).await {
+                        Sent::Done => {}
+                        Sent::Slow => return close_slow(&mut ws, metrics, &shell, id).await,
+                        Sent::Gone => break,
                     }
                 }
                 Some(ToClient::Exit(code, signal)) => {
