@@ -133,6 +133,7 @@ pub fn run_host(
         header_timeout: h.limits.header_timeout,
         max_connections,
         max_terminal: h.limits.max_terminal_size,
+        max_recording_bytes: h.limits.max_recording_bytes,
         destination: dest.clone(),
         max_shells: usize::from(max_shells),
         idle_timeout: h.timeouts.idle_timeout,

@@ -508,3 +508,59 @@ async fn under_a_low_open_files_limit_a_flood_never_exhausts_descriptors() {
     assert!(!log.contains("Too many open files"), "{log}");
     drop(flood);
 }
+
+/// Floods shell `name` on `host` while reading it, until the host ends it
+/// at its recording bound: returns the status that says why.
+async fn flood_until_the_bound(host: &Server, name: &str) -> serde_json::Value {
+    let (mut ws, _) = open(&host.url(name)).await;
+    stdin(&mut ws, "base64 -w 76 /dev/urandom\n").await;
+    let why = tokio::time::timeout(Duration::from_secs(15), status(&mut ws))
+        .await
+        .expect("the shell was not ended at its bound");
+    let exit = exit_status(&mut ws).await;
+    assert_eq!(exit["status"], "Failure", "{exit}");
+    why
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_recording_past_max_recording_bytes_ends_its_shell_with_a_reason() {
+    let d = Dir::new();
+    let server = Server::start(&d, &["--max-recording-bytes", "1M"]);
+    let why = flood_until_the_bound(&server, "big").await;
+    assert_eq!(why["reason"], "RecordingLimitReached", "{why}");
+    assert_eq!(why["code"], 413, "{why}");
+    assert_eq!(metric(&server.addr, "termtrail_recording_limit_total"), 1);
+    let rt = echo_round_trip(&server, "calm").await;
+    assert!(rt < Duration::from_secs(3), "{rt:?}");
+    let rec = server
+        .recordings()
+        .into_iter()
+        .find(|p| p.to_string_lossy().contains("/big/"))
+        .expect("the recording");
+    let r = verified(&d, &rec, "interrupted");
+    assert_eq!(r.code, 0, "{r:?}");
+    let cast = zstd_dc(&rec);
+    assert!(cast.contains("size limit of 1048576 bytes"), "no marker");
+    // The output recorded stops within one read of the bound (JSON escapes
+    // and event lines add a little).
+    assert!(cast.len() < (1 << 20) + (256 << 10), "{} bytes", cast.len());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_proxy_ends_a_shell_past_its_recording_bound_too() {
+    let hd = Dir::new();
+    let upstream = Server::start(&hd, &[]);
+    let pd = Dir::new();
+    let up = format!("ws://{}", upstream.addr);
+    let px = Server::start_kind(
+        &pd,
+        "proxy",
+        &["--upstream", &up, "--max-recording-bytes", "1M"],
+    );
+    let why = flood_until_the_bound(&px, "pbig").await;
+    assert_eq!(why["reason"], "RecordingLimitReached", "{why}");
+    assert_eq!(metric(&px.addr, "termtrail_recording_limit_total"), 1);
+    let rec = poll_until(5, || px.recordings(), |r| r.len() == 1);
+    let r = verified(&pd, &rec[0], "interrupted");
+    assert_eq!(r.code, 0, "{r:?}");
+}

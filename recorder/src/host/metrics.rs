@@ -54,6 +54,7 @@ impl Metrics {
 # HELP termtrail_resizes_clamped_total Resizes reduced to --max-terminal-size.\n# TYPE termtrail_resizes_clamped_total counter\ntermtrail_resizes_clamped_total {}\n\
 # HELP termtrail_output_paused_total Times a shell's output was paused: no client read it and its replay buffer was full.\n# TYPE termtrail_output_paused_total counter\ntermtrail_output_paused_total {}\n\
 # HELP termtrail_slow_clients_total Clients closed (1008) for taking no output for 10 s.\n# TYPE termtrail_slow_clients_total counter\ntermtrail_slow_clients_total {}\n\
+# HELP termtrail_recording_limit_total Shells ended at --max-recording-bytes.\n# TYPE termtrail_recording_limit_total counter\ntermtrail_recording_limit_total {}\n\
 # HELP termtrail_log_lines_suppressed_total Per-connection log lines suppressed by --log-rate.\n# TYPE termtrail_log_lines_suppressed_total counter\ntermtrail_log_lines_suppressed_total {}\n",
             get(&self.header_timeouts),
             get(&self.connections_evicted),
@@ -61,6 +62,7 @@ impl Metrics {
             get(&self.resizes_clamped),
             super::attachment::paused_total(),
             get(&self.slow_clients),
+            super::budget::ended_total(),
             super::lograte::suppressed_total(),
         )
     }

@@ -14,6 +14,7 @@ pub mod access;
 pub mod attachment;
 mod audit;
 pub mod backend;
+pub mod budget;
 mod command;
 pub(crate) mod conn;
 mod http;

@@ -29,7 +29,7 @@ impl HostState {
     /// A host with no shells yet.
     pub(crate) fn new(opts: ServeOptions) -> HostState {
         HostState {
-            backend: opts.backend.build(opts.strict),
+            backend: opts.backend.build(opts.strict, opts.max_recording_bytes),
             slots: Arc::new(Semaphore::new(opts.max_shells)),
             shells: Arc::new(Registry::default()),
             metrics: Arc::new(Metrics::default()),

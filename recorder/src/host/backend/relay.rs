@@ -29,6 +29,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use super::super::attachment::Attachment;
+use super::super::budget::{OutputBudget, Spent, over};
 use super::{
     BoxFut, BoxFuture, CommandCall, CommandError, Lines, NewShell, OnEnd, OpenError, Shell,
     ShellBackend,
@@ -50,13 +51,20 @@ const UPSTREAM_HEARTBEAT: Duration = Duration::from_secs(30);
 pub struct RelayBackend {
     upstream: Upstream,
     prompts: PromptRules,
+    /// Most bytes of output a shell's recording takes (0: no bound).
+    max_output: u64,
 }
 
 impl RelayBackend {
     /// Shells on `upstream`; input after a prompt matching `prompts` is
-    /// withheld from the recording.
-    pub fn new(upstream: Upstream, prompts: PromptRules) -> RelayBackend {
-        RelayBackend { upstream, prompts }
+    /// withheld from the recording; a shell whose output passes
+    /// `max_output` bytes is ended (0: no bound).
+    pub fn new(upstream: Upstream, prompts: PromptRules, max_output: u64) -> RelayBackend {
+        RelayBackend {
+            upstream,
+            prompts,
+            max_output,
+        }
     }
 }
 
@@ -72,7 +80,8 @@ impl ShellBackend for RelayBackend {
     fn open(&self, new: NewShell) -> BoxFuture<'_, Result<Arc<dyn Shell>, OpenError>> {
         Box::pin(async move {
             let watch = self.prompts.watch();
-            let shell = RelayShell::start(self.upstream.clone(), new, watch).await?;
+            let budget = OutputBudget::new(self.max_output);
+            let shell = RelayShell::start(self.upstream.clone(), new, (watch, budget)).await?;
             Ok(shell as Arc<dyn Shell>)
         })
     }
@@ -121,6 +130,8 @@ pub struct RelayShell {
     input_stitch: AsyncMutex<Utf8Stitcher>,
     /// Password prompts seen in the output, and input withheld after them.
     prompts: std::sync::Mutex<PromptWatch>,
+    /// Its `--max-recording-bytes`.
+    budget: std::sync::Mutex<OutputBudget>,
 }
 
 impl RelayShell {
@@ -130,7 +141,7 @@ impl RelayShell {
     async fn start(
         up: Upstream,
         new: NewShell,
-        prompts: PromptWatch,
+        (prompts, budget): (PromptWatch, OutputBudget),
     ) -> Result<Arc<RelayShell>, OpenError> {
         let NewShell {
             session,
@@ -157,6 +168,7 @@ impl RelayShell {
             up_tx,
             input_stitch: AsyncMutex::new(Utf8Stitcher::new()),
             prompts: std::sync::Mutex::new(prompts),
+            budget: std::sync::Mutex::new(budget),
         });
         let task = Arc::clone(&me);
         tokio::spawn(async move { task.run(up, ws, up_rx, on_end).await });
@@ -240,7 +252,23 @@ impl RelayShell {
             return;
         }
         self.prompt_watch().output(fresh);
-        let ready = stitch.push(fresh);
+        let (spent, max) = {
+            let mut b = self.budget.lock().unwrap_or_else(|p| p.into_inner());
+            (b.spend(fresh.len()), b.max())
+        };
+        if spent == Spent::JustOver {
+            let end = over(&self.att, &self.session_id, &self.shell_id, max);
+            let tx = self.up_tx.clone();
+            tokio::spawn(async move {
+                let _ = tx.send(Up::Close(end)).await;
+            });
+        }
+        // Past the bound nothing more is recorded (the shell ends).
+        let ready = if spent == Spent::Over {
+            Vec::new()
+        } else {
+            stitch.push(fresh)
+        };
         if !ready.is_empty() {
             self.recording.record(EventData::Output(ready)).await;
         }
