@@ -46,7 +46,8 @@ so one proxy can open dev shells freely and production ones only through
 break-glass.
 
 The limits of `serve` hold here too (--header-timeout, --max-connections,
---max-terminal-size, --log-rate; see `termtrail serve --help`): output no
+--max-terminal-size, --max-recording-bytes, --log-rate; see `termtrail serve
+--help`): output no
 client reads pauses the upstream link once the replay buffer is full.
 
 Examples:

@@ -47,7 +47,8 @@ at start) the oldest connection with no request under way is closed for the
 newcomer, so floods of silent or half-sent connections never keep out shells,
 /healthz or /metrics. Resizes are reduced to --max-terminal-size (1000x1000).
 Output of a shell no client reads pauses once its 256 KiB replay buffer is
-full (nothing lost, nothing more recorded). Per-connection log lines are
+full (nothing lost, nothing more recorded); a shell whose recorded output passes
+--max-recording-bytes (2G) is ended. Per-connection log lines are
 limited to --log-rate per kind and second. A shell frees its --max-shells slot
 the moment its program exits. Each limit hit is counted in /metrics.
 SIGTERM/SIGINT: stop accepting, close clients (1001), end shells and seal their
