@@ -15,6 +15,8 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::{self, ClientConfig, RootCertStore, ServerConfig};
 use tokio_rustls::server::TlsStream;
 
+use crate::host::lograte::{Kind, allow};
+
 /// How long a client may take to complete the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -123,11 +125,34 @@ pub struct TlsListener {
     addr: SocketAddr,
 }
 
+/// Handshakes under way, oldest first, each with the signal that ends it.
+#[derive(Default)]
+struct Pending {
+    next: u64,
+    order: std::collections::BTreeMap<u64, Arc<tokio::sync::Notify>>,
+}
+
+impl Pending {
+    fn lock(this: &std::sync::Mutex<Pending>) -> std::sync::MutexGuard<'_, Pending> {
+        this.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
 impl TlsListener {
-    /// Starts accepting on `tcp`.
-    pub fn new(tcp: TcpListener, acceptor: TlsAcceptor) -> std::io::Result<TlsListener> {
+    /// Starts accepting on `tcp`. At most `max_pending` handshakes run at
+    /// once: at that bound the oldest is abandoned (its connection closed)
+    /// for the newcomer, so silent connections cannot pile up descriptors
+    /// or keep a real client out. Established connections are the host's
+    /// to count (`--max-connections`).
+    pub fn new(
+        tcp: TcpListener,
+        acceptor: TlsAcceptor,
+        max_pending: usize,
+    ) -> std::io::Result<TlsListener> {
         let addr = tcp.local_addr()?;
         let (tx, rx) = mpsc::channel(64);
+        let pending = Arc::new(std::sync::Mutex::new(Pending::default()));
+        let max_pending = max_pending.max(1);
         tokio::spawn(async move {
             loop {
                 let (stream, peer) = match tcp.accept().await {
@@ -141,14 +166,39 @@ impl TlsListener {
                 if tx.is_closed() {
                     return;
                 }
-                let (acceptor, conn_tx) = (acceptor.clone(), tx.clone());
+                let (id, abandon) = {
+                    let mut p = Pending::lock(&pending);
+                    if p.order.len() >= max_pending
+                        && let Some((_, oldest)) = p.order.pop_first()
+                    {
+                        oldest.notify_one();
+                    }
+                    p.next += 1;
+                    let id = p.next;
+                    let abandon = Arc::new(tokio::sync::Notify::new());
+                    p.order.insert(id, Arc::clone(&abandon));
+                    (id, abandon)
+                };
+                let (acceptor, conn_tx, pending) =
+                    (acceptor.clone(), tx.clone(), Arc::clone(&pending));
                 tokio::spawn(async move {
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                        Ok(Ok(tls)) => {
+                    let shake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream));
+                    let outcome = tokio::select! {
+                        r = shake => Some(r),
+                        () = abandon.notified() => None,
+                    };
+                    Pending::lock(&pending).order.remove(&id);
+                    let why = match outcome {
+                        Some(Ok(Ok(tls))) => {
                             let _ = conn_tx.send((tls, peer)).await;
+                            return;
                         }
-                        Ok(Err(e)) => tracing::info!(%peer, error = %e, "TLS handshake failed"),
-                        Err(_) => tracing::info!(%peer, "TLS handshake timed out"),
+                        Some(Ok(Err(e))) => format!("TLS handshake failed: {e}"),
+                        Some(Err(_)) => "TLS handshake timed out".to_string(),
+                        None => "TLS handshake abandoned: too many under way".to_string(),
+                    };
+                    if allow(Kind::BadRequest) {
+                        tracing::info!(%peer, "{why}");
                     }
                 });
             }

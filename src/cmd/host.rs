@@ -15,6 +15,7 @@ use termtrail_store::destination::Destination;
 use super::access::HostAccessArgs;
 use super::args::{ProtectArgs, RedactArgs, StoreArg, TimeoutArgs, TlsArgs, parse_duration};
 use super::authn::HostAuthArgs;
+use super::limits::LimitArgs;
 use super::upload::report_pending;
 use crate::exit::Exit;
 
@@ -51,6 +52,9 @@ pub struct HostFlags {
     /// docs/audit.md).
     #[arg(long, value_name = "FILE")]
     pub audit: Option<std::path::PathBuf>,
+    // Last: its help heading stays in force for the flags after it.
+    #[command(flatten)]
+    pub limits: LimitArgs,
 }
 
 /// Bounds on the one-shot command endpoint (`POST /runtimes/<arn>/commands`).
@@ -152,7 +156,13 @@ pub fn run_host(
         // The store gets a copy, in create-only pieces (docs/audit.md).
         log.ship_to(Arc::clone(dest.store()), h.upload_interval);
     }
+    termtrail_recorder::host::lograte::set_per_second(h.limits.log_rate);
+    let max_connections = h.limits.max_connections(usize::from(max_shells));
     let opts = ServeOptions {
+        header_timeout: h.limits.header_timeout,
+        max_connections,
+        max_terminal: h.limits.max_terminal_size,
+        max_recording_bytes: h.limits.max_recording_bytes,
         destination: dest.clone(),
         max_shells: usize::from(max_shells),
         max_commands: usize::from(h.commands.max_commands),
@@ -233,7 +243,10 @@ async fn serve_on(
     );
     match acceptor {
         Some(acceptor) => {
-            let tls = termtrail_recorder::tls::TlsListener::new(listener, acceptor)?;
+            // Handshakes under way are bounded apart from the connections
+            // the host serves: a quarter of --max-connections.
+            let max_pending = (opts.max_connections / 4).max(16);
+            let tls = termtrail_recorder::tls::TlsListener::new(listener, acceptor, max_pending)?;
             run(tls, opts, stop).await?
         }
         None => run(listener, opts, stop).await?,

@@ -12,6 +12,7 @@ pub mod grep;
 mod host;
 pub mod import;
 pub mod keygen;
+mod limits;
 mod locate;
 pub mod ls;
 pub mod play;

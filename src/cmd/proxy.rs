@@ -51,7 +51,12 @@ break-glass.
 
 One-shot command calls are forwarded upstream and recorded; at most
 --max-commands are forwarded at once (the next gets HTTP 429 TooManyCommands,
-docs/protocol.md §9.1).
+docs/protocol.md §9.7).
+
+The limits of `serve` hold here too (--header-timeout, --max-connections,
+--max-terminal-size, --max-recording-bytes, --log-rate; see `termtrail serve
+--help`): output no
+client reads pauses the upstream link once the replay buffer is full.
 
 Examples:
   termtrail proxy --listen 127.0.0.1:9000 --upstream ws://127.0.0.1:8765 --no-auth

@@ -48,6 +48,18 @@ break-glass reason a client states (X-Termtrail-Break-Glass, attach
 only through break-glass ends after --break-glass-duration. Only the principal
 that opened a shell may re-attach. SIGHUP re-reads the policy.
 GET /healthz and /metrics (Prometheus) are served too (not authenticated).
+
+Limits that hold before any token is checked (docs/protocol.md §1.1, §3.1):
+a connection must send its request head within --header-timeout (10s); at
+--max-connections (default from the open-files limit, raised to its hard limit
+at start) the oldest connection with no request under way is closed for the
+newcomer, so floods of silent or half-sent connections never keep out shells,
+/healthz or /metrics. Resizes are reduced to --max-terminal-size (1000x1000).
+Output of a shell no client reads pauses once its 256 KiB replay buffer is
+full (nothing lost, nothing more recorded); a shell whose recorded output passes
+--max-recording-bytes (2G) is ended. Per-connection log lines are
+limited to --log-rate per kind and second. A shell frees its --max-shells slot
+the moment its program exits. Each limit hit is counted in /metrics.
 SIGTERM/SIGINT: stop accepting, close clients (1001), end shells, kill running
 commands, and seal their recordings as interrupted.
 
@@ -76,7 +88,9 @@ Examples:
   termtrail serve --listen 127.0.0.1:8765 --no-auth --audit /var/log/termtrail/audit.jsonl
   termtrail serve --listen 127.0.0.1:8765 --no-auth --max-shells 50 --idle-timeout 30m -- bash -l
   termtrail serve --listen 127.0.0.1:8765 --no-auth --max-commands 4
-  termtrail serve --listen 127.0.0.1:8765 --no-auth --redact 'ghp=ghp_[A-Za-z0-9]{36}'";
+  termtrail serve --listen 127.0.0.1:8765 --no-auth --redact 'ghp=ghp_[A-Za-z0-9]{36}'
+  termtrail serve --listen 127.0.0.1:8765 --no-auth --header-timeout 5s --max-connections 2000 \\
+      --max-terminal-size 500x200 --log-rate 50";
 
 /// `serve` arguments. `--listen` and `--max-shells` are not a shared group:
 /// their defaults and texts differ from `proxy`'s.

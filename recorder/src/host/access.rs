@@ -196,7 +196,9 @@ pub(crate) fn decide(host: &HostState, ask: &Ask<'_>) -> Result<Grant, Box<Respo
         Some(&message),
         reason.as_deref(),
     );
-    tracing::info!(principal = %ask.identity.principal, action = ask.action.as_str(), runtime = ask.runtime, "denied: {message}");
+    if super::lograte::allow(super::lograte::Kind::Refusal) {
+        tracing::info!(principal = %ask.identity.principal, action = ask.action.as_str(), runtime = ask.runtime, "denied: {message}");
+    }
     Err(Box::new(refuse(
         StatusCode::FORBIDDEN,
         "AccessDenied",
@@ -218,7 +220,9 @@ pub(crate) fn may_rejoin(
             let why = "the shell was opened by another principal";
             let environment = host.opts.access.environment_of(ask.runtime);
             audit(host, ask, environment, false, Vec::new(), Some(why), None);
-            tracing::info!(principal = %identity.principal, session = %shell.session_id(), shell = %shell.shell_id(), "denied: the shell belongs to another principal");
+            if super::lograte::allow(super::lograte::Kind::Refusal) {
+                tracing::info!(principal = %identity.principal, session = %shell.session_id(), shell = %shell.shell_id(), "denied: the shell belongs to another principal");
+            }
             Err(Box::new(refuse(
                 StatusCode::FORBIDDEN,
                 "AccessDenied",

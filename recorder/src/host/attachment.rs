@@ -7,11 +7,12 @@
 //! never awaited under it, so one slow client cannot stall a shell.
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use termtrail_format::event::EventData;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 // tokio's clock: the idle and grace timers run on paused time in tests.
 use tokio::time::Instant;
 
@@ -23,6 +24,29 @@ pub const REPLAY_BYTES: usize = 256 << 10;
 const CLIENT_QUEUE: usize = 64;
 /// How long a client may take nothing before it is detached.
 pub const SLOW_CLIENT: Duration = Duration::from_secs(10);
+
+/// Times a shell's output paused for want of a reader, over all shells.
+static PAUSED: AtomicU64 = AtomicU64::new(0);
+
+/// Times a shell's output paused for want of a reader (`/metrics`).
+pub(crate) fn paused_total() -> u64 {
+    PAUSED.load(Ordering::Relaxed)
+}
+
+/// Resolves once the shell is ending ([`Attachment::release`]).
+async fn released(rx: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = rx.wait_for(|r| *r).await.is_ok();
+}
+
+/// What became of output handed to the attached client.
+enum Delivery {
+    /// It is in the client's queue.
+    Sent,
+    /// No client (or it was detached as too slow).
+    NoClient,
+    /// The shell is ending and the client's queue is full.
+    Ending,
+}
 
 /// What a client receives from its shell.
 #[derive(Debug)]
@@ -54,6 +78,16 @@ struct Client {
     id: u64,
     tx: mpsc::Sender<ToClient>,
     kick: Option<oneshot::Sender<Kick>>,
+    /// Statuses waiting for room in the client's queue, in order.
+    control: Arc<Mutex<Control>>,
+}
+
+/// Statuses (notices, the exit status) a client's full queue could not take
+/// yet; one task sends them in order as room appears.
+#[derive(Default)]
+struct Control {
+    waiting: VecDeque<ToClient>,
+    sending: bool,
 }
 
 struct State {
@@ -70,6 +104,8 @@ struct State {
     /// The way to the shell is lost (a relay's upstream is unreachable):
     /// it is over here, without an exit status.
     lost: bool,
+    /// The shell's `--max-shells` slot, freed when it exits.
+    slot: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 /// A time at which the host ends a shell.
@@ -100,6 +136,11 @@ pub struct Attached {
 /// The client side of one shell.
 pub struct Attachment {
     state: Mutex<State>,
+    /// Wakes output paused for want of a reader (attach, release, exit).
+    wake: Notify,
+    /// The shell is ending: output no longer waits for a client, attached
+    /// or not.
+    released: tokio::sync::watch::Sender<bool>,
     recording: Recording,
 }
 
@@ -117,7 +158,10 @@ impl Attachment {
                 deadline: None,
                 owner: None,
                 lost: false,
+                slot: None,
             }),
+            wake: Notify::new(),
+            released: tokio::sync::watch::Sender::new(false),
             recording,
         }
     }
@@ -135,8 +179,54 @@ impl Attachment {
     /// Hands output to the client, or buffers it. A client that is behind
     /// slows the shell's output down (as a real terminal does, through the
     /// PTY); one that takes nothing for [`SLOW_CLIENT`] is detached and the
-    /// output is buffered for its re-attach. Other sessions are unaffected.
+    /// output is buffered for its re-attach. While no client is attached
+    /// and the buffer ([`REPLAY_BYTES`]) is full, this waits — the shell's
+    /// output pauses, as on a terminal nobody reads — until a client
+    /// attaches or the shell is ending ([`Attachment::release`]); then the
+    /// oldest buffered output gives way. Other sessions are unaffected.
     pub async fn deliver(&self, bytes: &[u8]) {
+        let mut paused = false;
+        loop {
+            let ending = match self.to_client(bytes).await {
+                Delivery::Sent => return,
+                Delivery::Ending => true,
+                Delivery::NoClient => false,
+            };
+            {
+                let mut st = self.lock();
+                if st.client.is_some() && !ending {
+                    // A client attached meanwhile: it gets the output.
+                    continue;
+                }
+                let fits = st.ring.is_empty() || st.ring.len() + bytes.len() <= REPLAY_BYTES;
+                if fits || ending || *self.released.borrow() || st.exited.is_some() {
+                    st.ring.extend(bytes);
+                    let excess = st.ring.len().saturating_sub(REPLAY_BYTES);
+                    if excess > 0 {
+                        st.ring.drain(..excess);
+                        st.dropped += excess as u64;
+                    }
+                    return;
+                }
+            }
+            if !paused {
+                paused = true;
+                PAUSED.fetch_add(1, Ordering::Relaxed);
+                if super::lograte::allow(super::lograte::Kind::Limit) {
+                    tracing::info!(
+                        "shell output paused: no client reads it and its replay buffer is full"
+                    );
+                }
+            }
+            self.wake.notified().await;
+        }
+    }
+
+    /// Hands output to the attached client: [`Delivery::NoClient`] when
+    /// there is none (or it was detached for being too slow),
+    /// [`Delivery::Ending`] when the shell is ending and the client's queue
+    /// is full (the output is buffered; the client stays).
+    async fn to_client(&self, bytes: &[u8]) -> Delivery {
         for _ in 0..2 {
             let client = {
                 let mut st = self.lock();
@@ -144,10 +234,18 @@ impl Attachment {
                 st.client.as_ref().map(|c| (c.id, c.tx.clone()))
             };
             let Some((id, tx)) = client else { break };
-            let sent =
-                tokio::time::timeout(SLOW_CLIENT, tx.send(ToClient::Stdout(bytes.to_vec()))).await;
-            if matches!(sent, Ok(Ok(()))) {
-                return;
+            let mut ending = self.released.subscribe();
+            let send = tokio::time::timeout(SLOW_CLIENT, tx.send(ToClient::Stdout(bytes.to_vec())));
+            let sent = tokio::select! {
+                // A client with room in its queue always gets the output.
+                biased;
+                sent = send => matches!(sent, Ok(Ok(()))),
+                // Ending: a client that does not read must not hold up the
+                // shell's end (SIGTERM, the grace period) for 10 s.
+                () = released(&mut ending) => return Delivery::Ending,
+            };
+            if sent {
+                return Delivery::Sent;
             }
             let mut st = self.lock();
             if st.client.as_ref().is_some_and(|c| c.id == id) {
@@ -162,21 +260,35 @@ impl Attachment {
             }
             // Another client took over meanwhile: give it the output.
         }
+        Delivery::NoClient
+    }
+
+    /// The shell is ending: output no longer waits for a client (the
+    /// oldest buffered output gives way), so the end is seen.
+    pub fn release(&self) {
+        self.released.send_replace(true);
+        self.wake.notify_one();
+    }
+
+    /// Holds the shell's `--max-shells` slot until it exits (freed at once
+    /// when it already has).
+    pub fn hold_slot(&self, slot: tokio::sync::OwnedSemaphorePermit) {
         let mut st = self.lock();
-        st.ring.extend(bytes);
-        let excess = st.ring.len().saturating_sub(REPLAY_BYTES);
-        if excess > 0 {
-            st.ring.drain(..excess);
-            st.dropped += excess as u64;
+        if st.exited.is_none() && !st.lost {
+            st.slot = Some(slot);
         }
     }
 
-    /// Records that the shell ended and tells the client.
+    /// Records that the shell ended, frees its slot and tells the client.
     pub fn exit(&self, code: i32, signal: Option<i32>) {
         let mut st = self.lock();
         st.exited = Some((code, signal));
+        // Freed before the client hears of the exit: its next connect must
+        // find the slot free.
+        st.slot = None;
+        self.wake.notify_one();
         if let Some(c) = &st.client {
-            let _ = c.tx.try_send(ToClient::Exit(code, signal));
+            send_control(c, ToClient::Exit(code, signal));
         }
     }
 
@@ -200,11 +312,13 @@ impl Attachment {
             id,
             tx,
             kick: Some(kick_tx),
+            control: Arc::default(),
         });
         st.detached_since = None;
         st.last_activity = Instant::now();
         let exited = st.exited;
         drop(st);
+        self.wake.notify_one();
         let label = match (took_over, reconnected) {
             (true, _) => format!("takeover by client {id}"),
             (false, true) => format!(
@@ -301,7 +415,7 @@ impl Attachment {
     /// kept for a later one).
     pub fn status(&self, status: Vec<u8>) {
         if let Some(c) = &self.lock().client {
-            let _ = c.tx.try_send(ToClient::Status(status));
+            send_control(c, ToClient::Status(status));
         }
     }
 
@@ -318,10 +432,48 @@ impl Attachment {
     pub fn lost(&self) {
         let mut st = self.lock();
         st.lost = true;
+        // Over here: its slot is free for the next connect.
+        st.slot = None;
+        self.wake.notify_one();
         if let Some(c) = &mut st.client
             && let Some(k) = c.kick.take()
         {
             let _ = k.send(Kick::UpstreamLost);
+        }
+    }
+}
+
+/// Queues a status or the exit status for a client behind the output it
+/// has not taken yet: at once when its queue has room, else as soon as it
+/// has (a flood fills the queue; a status must not be lost then), in order,
+/// each for at most [`SLOW_CLIENT`].
+fn send_control(client: &Client, msg: ToClient) {
+    let mut control = client.control.lock().unwrap_or_else(|p| p.into_inner());
+    if control.sending {
+        control.waiting.push_back(msg);
+        return;
+    }
+    match client.tx.try_send(msg) {
+        Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
+        Err(mpsc::error::TrySendError::Full(msg)) => {
+            control.waiting.push_back(msg);
+            control.sending = true;
+            let (tx, queue) = (client.tx.clone(), Arc::clone(&client.control));
+            tokio::spawn(async move {
+                loop {
+                    let next = {
+                        let mut c = queue.lock().unwrap_or_else(|p| p.into_inner());
+                        match c.waiting.pop_front() {
+                            Some(m) => m,
+                            None => {
+                                c.sending = false;
+                                return;
+                            }
+                        }
+                    };
+                    let _ = tokio::time::timeout(SLOW_CLIENT, tx.send(next)).await;
+                }
+            });
         }
     }
 }
@@ -369,6 +521,28 @@ pub(crate) mod tests {
         let again = att.attach(2, true);
         assert_eq!(again.replay, b"late");
         assert_eq!(again.dropped, 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_exit_status_reaches_a_client_whose_queue_is_full_after_its_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let att = attachment(dir.path());
+        let mut a = att.attach(1, false);
+        for _ in 0..CLIENT_QUEUE {
+            att.deliver(b"x").await;
+        }
+        att.status(b"notice".to_vec());
+        att.exit(3, None);
+        let mut got = Vec::new();
+        while let Ok(Some(m)) = tokio::time::timeout(Duration::from_secs(1), a.rx.recv()).await {
+            got.push(m);
+        }
+        assert_eq!(got.len(), CLIENT_QUEUE + 2, "{got:?}");
+        assert!(matches!(&got[CLIENT_QUEUE], ToClient::Status(s) if s == b"notice"));
+        assert!(
+            matches!(got[CLIENT_QUEUE + 1], ToClient::Exit(3, None)),
+            "{got:?}"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -426,5 +600,39 @@ pub(crate) mod tests {
         att.detach(1);
         tokio::time::sleep(Duration::from_secs(2)).await;
         assert_eq!(att.detached_for(), Some(Duration::from_secs(2)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn output_nobody_reads_pauses_once_the_buffer_is_full_and_loses_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let att = std::sync::Arc::new(attachment(dir.path()));
+        let block = vec![b'y'; 32 << 10];
+        for _ in 0..REPLAY_BYTES / block.len() {
+            att.deliver(&block).await;
+        }
+        let before = paused_total();
+        let writer = {
+            let att = std::sync::Arc::clone(&att);
+            tokio::spawn(async move { att.deliver(b"next").await })
+        };
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        assert!(!writer.is_finished(), "output went on with nobody reading");
+        assert!(paused_total() > before);
+        let back = att.attach(1, true);
+        assert_eq!(back.replay.len(), REPLAY_BYTES, "the buffer, whole");
+        assert_eq!(back.dropped, 0, "nothing was dropped");
+        writer.await.unwrap();
+        let mut rx = back.rx;
+        assert!(matches!(rx.recv().await, Some(ToClient::Stdout(b)) if b == b"next"));
+        att.detach(1);
+        // Filled again, then the shell is ending: output gives way.
+        for _ in 0..REPLAY_BYTES / block.len() {
+            att.deliver(&block).await;
+        }
+        att.release();
+        att.deliver(b"last").await;
+        let again = att.attach(2, true);
+        assert!(again.replay.ends_with(b"last"));
+        assert_eq!(again.dropped, 4);
     }
 }

@@ -90,6 +90,11 @@ impl CommandSlot {
         let _ = self.stopping.wait_for(|s| *s).await;
     }
 
+    /// Whether the host is shutting down.
+    pub(crate) fn stopping(&self) -> bool {
+        *self.stopping.borrow()
+    }
+
     /// Counts a command killed for `why`.
     pub(crate) fn killed(&self, why: Killed) {
         add(&self.host.metrics.commands_killed[why as usize], 1);

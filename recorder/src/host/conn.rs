@@ -4,10 +4,13 @@
 use std::sync::Arc;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use futures_util::SinkExt;
+use termtrail_format::event::TermSize;
 use termtrail_format::seal::EndReason;
 
 use super::attachment::{Kick, ToClient};
 use super::backend::Shell;
+use super::lograte::{self, Kind};
 use super::metrics::{Metrics, add};
 use crate::protocol::{
     CLOSE_TAKEN_OVER, Channel, MAX_FRAME, ProtocolError, decode, encode, parse_resize,
@@ -26,36 +29,79 @@ const CLOSE_TOO_BIG: u16 = 1009;
 /// libraries, tungstenite among them, reject it as invalid.)
 const CLOSE_TRY_AGAIN: u16 = 1013;
 
-/// A client that does not take a message within this long is dropped (its
-/// output stays buffered for a re-attach).
-const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// A client that does not take a message within this long is closed with
+/// 1008 (its output stays buffered for a re-attach).
+const SEND_TIMEOUT: std::time::Duration = super::attachment::SLOW_CLIENT;
+/// How long a close frame may wait for a client that does not read (a slow
+/// one that reads again gets it; a gone one costs no more than this).
+const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// What a client connection needs of its host.
+pub(crate) struct ClientCtx<'a> {
+    /// The host's counters.
+    pub(crate) metrics: &'a Metrics,
+    /// Resizes beyond this are reduced to it (`--max-terminal-size`).
+    pub(crate) max_terminal: TermSize,
+}
+
+/// How a send to the client went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sent {
+    /// Taken.
+    Done,
+    /// Not taken within [`SEND_TIMEOUT`]: the client does not read.
+    Slow,
+    /// The connection failed (the client is gone).
+    Gone,
+}
+
+async fn try_send(ws: &mut WebSocket, channel: Channel, payload: &[u8]) -> Sent {
+    let msg = Message::Binary(encode(channel, payload).into());
+    match tokio::time::timeout(SEND_TIMEOUT, ws.send(msg)).await {
+        Ok(Ok(())) => Sent::Done,
+        Ok(Err(_)) => Sent::Gone,
+        Err(_) => Sent::Slow,
+    }
+}
 
 async fn send(ws: &mut WebSocket, channel: Channel, payload: &[u8]) -> bool {
-    let msg = Message::Binary(encode(channel, payload).into());
-    matches!(
-        tokio::time::timeout(SEND_TIMEOUT, ws.send(msg)).await,
-        Ok(Ok(()))
-    )
+    try_send(ws, channel, payload).await == Sent::Done
 }
 
 /// Sends output in frames within the 64 KiB limit.
-async fn send_output(ws: &mut WebSocket, bytes: &[u8]) -> bool {
+async fn send_output(ws: &mut WebSocket, bytes: &[u8]) -> Sent {
     for part in bytes.chunks(MAX_FRAME - 1) {
-        if !send(ws, Channel::Stdout, part).await {
-            return false;
+        let sent = try_send(ws, Channel::Stdout, part).await;
+        if sent != Sent::Done {
+            return sent;
         }
     }
-    true
+    Sent::Done
 }
 
+/// Sends a close frame, waiting at most [`CLOSE_TIMEOUT`] for the client to
+/// take it.
 async fn close(ws: &mut WebSocket, code: u16, reason: &str) {
-    let _ = ws
-        .send(Message::Close(Some(CloseFrame {
-            code,
-            reason: close_reason(reason).into(),
-        })))
-        .await;
+    let frame = Message::Close(Some(CloseFrame {
+        code,
+        reason: close_reason(reason).into(),
+    }));
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, ws.send(frame)).await;
 }
+
+/// Closes a client that took no output for [`SEND_TIMEOUT`] with 1008 and
+/// detaches it (its output is kept for a re-attach).
+async fn close_slow(ws: &mut WebSocket, metrics: &Metrics, shell: &Arc<dyn Shell>, id: u64) {
+    add(&metrics.slow_clients, 1);
+    if lograte::allow(Kind::Connection) {
+        tracing::info!(session = %shell.session_id(), shell = %shell.shell_id(), client = id, "client too slow: closing it (1008)");
+    }
+    shell.att().detach(id);
+    close(ws, CLOSE_POLICY, SLOW_REASON).await;
+}
+
+/// The reason of the slow client's close frame.
+const SLOW_REASON: &str = "client too slow: output buffered for re-attach";
 
 /// Most bytes of a close frame's reason: a control frame carries at most
 /// 125 bytes (RFC 6455 §5.5), two of which are the code.
@@ -79,12 +125,13 @@ fn close_reason(reason: &str) -> String {
 /// the shell over from another client.
 pub(crate) async fn serve_client(
     mut ws: WebSocket,
-    metrics: &Metrics,
+    ctx: ClientCtx<'_>,
     shell: Arc<dyn Shell>,
     id: u64,
     reconnected: bool,
     on_attach: impl FnOnce(bool),
 ) {
+    let metrics = ctx.metrics;
     let mut a = shell.att().attach(id, reconnected);
     on_attach(a.took_over);
     let shell_id = shell.shell_id().to_string();
@@ -102,13 +149,13 @@ pub(crate) async fn serve_client(
         // A new shell's first output, printed before its client was
         // attached: delivered as output (it is no replay).
         add(&metrics.bytes_out, a.replay.len() as u64);
-        if !send_output(&mut ws, &a.replay).await {
+        if send_output(&mut ws, &a.replay).await != Sent::Done {
             shell.att().detach(id);
             return;
         }
     }
     if reconnected {
-        let ok = send_output(&mut ws, &a.replay).await
+        let ok = send_output(&mut ws, &a.replay).await == Sent::Done
             && send(
                 &mut ws,
                 Channel::Status,
@@ -134,30 +181,39 @@ pub(crate) async fn serve_client(
             why = &mut a.kick => {
                 let (code, reason) = match why {
                     Ok(Kick::TakenOver) => (CLOSE_TAKEN_OVER, "another client attached to this shell"),
-                    Ok(Kick::TooSlow) => (CLOSE_POLICY, "client too slow: output buffered for re-attach"),
+                    Ok(Kick::TooSlow) => {
+                        add(&metrics.slow_clients, 1);
+                        (CLOSE_POLICY, SLOW_REASON)
+                    }
                     Ok(Kick::UpstreamLost) => (CLOSE_TRY_AGAIN, "upstream host unreachable; the shell may still run there: re-attach later"),
                     Ok(Kick::Shutdown) | Err(_) => (CLOSE_GOING_AWAY, "shell host shutting down or shell ended"),
                 };
-                tracing::info!(session = %shell.session_id(), shell = %shell.shell_id(), client = id, reason, "closing client");
+                if lograte::allow(Kind::Connection) {
+                    tracing::info!(session = %shell.session_id(), shell = %shell.shell_id(), client = id, reason, "closing client");
+                }
                 close(&mut ws, code, reason).await;
                 // Already detached by whoever kicked it.
                 return;
             }
             msg = ws.recv() => {
-                if !from_client(&mut ws, metrics, &shell, id, msg).await {
+                if !from_client(&mut ws, &ctx, &shell, id, msg).await {
                     break;
                 }
             }
             out = a.rx.recv() => match out {
                 Some(ToClient::Stdout(bytes)) => {
                     add(&metrics.bytes_out, bytes.len() as u64);
-                    if !send_output(&mut ws, &bytes).await {
-                        break;
+                    match send_output(&mut ws, &bytes).await {
+                        Sent::Done => {}
+                        Sent::Slow => return close_slow(&mut ws, metrics, &shell, id).await,
+                        Sent::Gone => break,
                     }
                 }
                 Some(ToClient::Status(status)) => {
-                    if !send(&mut ws, Channel::Status, &status).await {
-                        break;
+                    match try_send(&mut ws, Channel::Status, &status).await {
+                        Sent::Done => {}
+                        Sent::Slow => return close_slow(&mut ws, metrics, &shell, id).await,
+                        Sent::Gone => break,
                     }
                 }
                 Some(ToClient::Exit(code, signal)) => {
@@ -177,7 +233,7 @@ pub(crate) async fn serve_client(
 /// it, which it is told).
 async fn from_client(
     ws: &mut WebSocket,
-    metrics: &Metrics,
+    ctx: &ClientCtx<'_>,
     shell: &Arc<dyn Shell>,
     id: u64,
     msg: Option<Result<Message, axum::Error>>,
@@ -192,23 +248,28 @@ async fn from_client(
             }
             // The WebSocket layer rejected a frame (over the size limit, or
             // malformed): say why before hanging up.
-            add(&metrics.protocol_errors, 1);
+            add(&ctx.metrics.protocol_errors, 1);
             let code = if text.contains("too long") || text.contains("Space limit") {
                 CLOSE_TOO_BIG
             } else {
                 CLOSE_PROTOCOL
             };
-            tracing::warn!(session = %shell.session_id(), shell = %shell.shell_id(), client = id, error = %text, "bad frame; closing this connection");
+            if lograte::allow(Kind::BadRequest) {
+                tracing::warn!(session = %shell.session_id(), shell = %shell.shell_id(), client = id, error = %close_reason(&text), "bad frame; closing this connection");
+            }
             close(ws, code, &text).await;
             return false;
         }
         None => return false,
     };
+    let metrics = ctx.metrics;
     match msg {
         Message::Binary(b) => {
-            if let Err(e) = handle_frame(ws, metrics, shell, &b).await {
+            if let Err(e) = handle_frame(ws, ctx, shell, &b).await {
                 add(&metrics.protocol_errors, 1);
-                tracing::warn!(session = %shell.session_id(), shell = %shell.shell_id(), client = id, error = %e, "protocol error; closing this connection");
+                if lograte::allow(Kind::BadRequest) {
+                    tracing::warn!(session = %shell.session_id(), shell = %shell.shell_id(), client = id, error = %close_reason(&e.to_string()), "protocol error; closing this connection");
+                }
                 let code = match e {
                     ProtocolError::Text => CLOSE_UNSUPPORTED,
                     ProtocolError::TooLarge(_) => CLOSE_TOO_BIG,
@@ -224,25 +285,37 @@ async fn from_client(
             close(ws, CLOSE_UNSUPPORTED, &ProtocolError::Text.to_string()).await;
             false
         }
-        Message::Close(_) => false,
+        Message::Close(_) => {
+            // RFC 6455 §5.5.1: a Close is answered with a Close (the
+            // WebSocket layer queued the echo; flushing sends it).
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, ws.flush()).await;
+            false
+        }
         Message::Ping(_) | Message::Pong(_) => true,
     }
 }
 
 async fn handle_frame(
     ws: &mut WebSocket,
-    metrics: &Metrics,
+    ctx: &ClientCtx<'_>,
     shell: &Arc<dyn Shell>,
     msg: &[u8],
 ) -> Result<(), ProtocolError> {
     let (channel, payload) = decode(msg)?;
     match channel {
         Channel::Stdin => {
-            add(&metrics.bytes_in, payload.len() as u64);
+            add(&ctx.metrics.bytes_in, payload.len() as u64);
             shell.input(payload).await;
         }
         Channel::Resize => {
-            let size = parse_resize(payload)?;
+            let asked = parse_resize(payload)?;
+            let size = clamp(asked, ctx.max_terminal);
+            if size != asked {
+                add(&ctx.metrics.resizes_clamped, 1);
+                if lograte::allow(Kind::Limit) {
+                    tracing::info!(session = %shell.session_id(), shell = %shell.shell_id(), cols = asked.cols, rows = asked.rows, max_cols = ctx.max_terminal.cols, max_rows = ctx.max_terminal.rows, "resize reduced to --max-terminal-size");
+                }
+            }
             shell.resize(size).await;
         }
         Channel::Heartbeat => {
@@ -259,9 +332,30 @@ async fn handle_frame(
     Ok(())
 }
 
+/// `asked` reduced to `max` in each dimension.
+fn clamp(asked: TermSize, max: TermSize) -> TermSize {
+    TermSize {
+        cols: asked.cols.min(max.cols),
+        rows: asked.rows.min(max.rows),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resizes_are_reduced_to_the_maximum_in_each_dimension() {
+        let max = TermSize {
+            cols: 1000,
+            rows: 1000,
+        };
+        let t = |cols, rows| TermSize { cols, rows };
+        assert_eq!(clamp(t(65535, 65535), max), t(1000, 1000));
+        assert_eq!(clamp(t(80, 65535), max), t(80, 1000));
+        assert_eq!(clamp(t(1000, 24), max), t(1000, 24));
+        assert_eq!(clamp(t(1, 1), max), t(1, 1));
+    }
 
     #[test]
     fn close_reasons_fit_a_control_frame_and_stay_utf8() {

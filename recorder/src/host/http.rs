@@ -44,7 +44,9 @@ pub(crate) fn auth_refusal(
 ) -> Response {
     add(&host.metrics.auth_failures, 1);
     access::audit_unauthenticated(host, action, runtime, peer, e.reason());
-    tracing::info!(%peer, reason = e.reason(), "refused: {e}");
+    if super::lograte::allow(super::lograte::Kind::Refusal) {
+        tracing::info!(%peer, reason = e.reason(), "refused: {e}");
+    }
     let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::UNAUTHORIZED);
     let mut resp = refuse(status, e.reason(), &e.to_string());
     if status == StatusCode::UNAUTHORIZED {
@@ -150,7 +152,9 @@ pub(crate) async fn shell_ws(
         }
     };
     let client = host.next_client.fetch_add(1, Ordering::Relaxed);
-    tracing::info!(session = %session, shell = %shell_id, client, reconnected, principal = %identity.principal, %peer, "client connected");
+    if super::lograte::allow(super::lograte::Kind::Connection) {
+        tracing::info!(session = %session, shell = %shell_id, client, reconnected, principal = %identity.principal, %peer, "client connected");
+    }
     let conn_host = Arc::clone(&host);
     let (s, sh) = (session.clone(), shell_id.clone());
     let on_attach = move |took_over| {
@@ -176,8 +180,11 @@ pub(crate) async fn shell_ws(
         // bare marker; selecting it (never the token) completes its upgrade.
         .protocols([crate::auth::token::BEARER_PROTOCOL])
         .on_upgrade(move |socket| async move {
-            let metrics = &conn_host.metrics;
-            super::conn::serve_client(socket, metrics, shell, client, reconnected, on_attach).await
+            let ctx = super::conn::ClientCtx {
+                metrics: &conn_host.metrics,
+                max_terminal: conn_host.opts.max_terminal,
+            };
+            super::conn::serve_client(socket, ctx, shell, client, reconnected, on_attach).await
         });
     if let Ok(v) = HeaderValue::from_str(&shell_id) {
         resp.headers_mut().insert(SHELL_ID_HEADER, v);
@@ -212,7 +219,9 @@ async fn start_shell(
     } = *opening;
     let Ok(permit) = Arc::clone(&host.slots).try_acquire_owned() else {
         add(&host.metrics.refused, 1);
-        tracing::warn!(session, shell = shell_id, "refused: shell limit reached");
+        if super::lograte::allow(super::lograte::Kind::Refusal) {
+            tracing::warn!(session, shell = shell_id, "refused: shell limit reached");
+        }
         return Err(Box::new(refuse(
             StatusCode::TOO_MANY_REQUESTS,
             "TooManyShells",
@@ -287,8 +296,6 @@ async fn start_shell(
             shell: shell_id.to_string(),
             recording: start_recording,
             on_end: Box::new(move |done: Arc<dyn Shell>| {
-                // The slot is freed when the shell ends.
-                drop(permit);
                 registry.remove(&done);
                 tracing::info!(session = %done.session_id(), shell = %done.shell_id(), recording = %done.recording_path().display(), "shell ended; recording sealed");
             }),
@@ -301,7 +308,9 @@ async fn start_shell(
             if matches!(e, ConnectError::Refused(429, _)) {
                 add(&host.metrics.refused, 1);
             }
-            tracing::warn!(session, shell = shell_id, error = ?e, "upstream refused or unreachable");
+            if super::lograte::allow(super::lograte::Kind::Refusal) {
+                tracing::warn!(session, shell = shell_id, error = ?e, "upstream refused or unreachable");
+            }
             return Err(Box::new(upstream_refusal(e)));
         }
         Err(e @ (OpenError::Spawn { .. } | OpenError::Recording(_))) => {
@@ -345,6 +354,10 @@ async fn start_shell(
             &why,
         )));
     }
+    // The slot is freed the moment the shell's program has ended (not
+    // once its recording is sealed): a client told "exited" may start the
+    // next shell at once.
+    shell.att().hold_slot(permit);
     shell.att().set_owner(&identity.key());
     if let Some(deadline) = access::deadline_of(grant) {
         shell.att().set_deadline(deadline);
@@ -374,6 +387,10 @@ fn upstream_refusal(e: ConnectError) -> Response {
 pub(crate) async fn metrics(State(host): State<Arc<HostState>>) -> impl IntoResponse {
     let shells = host.shells.all();
     let backlog: usize = shells.iter().map(|s| s.att().recording().backlog()).sum();
-    let body = host.metrics.render(shells.len(), backlog) + &super::audit::metrics(&host);
+    // A shell whose program has exited is not live, even while its
+    // recording is being sealed (it no longer holds a slot either).
+    let live = shells.iter().filter(|s| !s.att().exited()).count();
+    let body =
+        host.metrics.render(live, backlog, host.conns.open()) + &super::audit::metrics(&host);
     ([("content-type", "text/plain; version=0.0.4")], body)
 }

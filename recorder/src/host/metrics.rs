@@ -27,6 +27,16 @@ pub(crate) struct Metrics {
     /// One-shot commands killed, by why: the timeout, the client left, the
     /// host shut down.
     pub(crate) commands_killed: [AtomicU64; 3],
+    /// Connections closed for not sending a request head in time.
+    pub(crate) header_timeouts: AtomicU64,
+    /// Idle connections closed at `--max-connections` to make room.
+    pub(crate) connections_evicted: AtomicU64,
+    /// New connections closed at `--max-connections` (all others busy).
+    pub(crate) connections_refused: AtomicU64,
+    /// Resizes reduced to `--max-terminal-size`.
+    pub(crate) resizes_clamped: AtomicU64,
+    /// Clients detached because they took no output for 10 s.
+    pub(crate) slow_clients: AtomicU64,
 }
 
 /// Why a one-shot command was killed: its `reason` label in
@@ -54,9 +64,38 @@ pub(crate) fn add(counter: &AtomicU64, n: u64) {
 }
 
 impl Metrics {
-    /// The Prometheus text, with the gauges given: `live` shells and their
-    /// recordings' `backlog` (events accepted, not yet written).
-    pub(crate) fn render(&self, live: usize, backlog: usize) -> String {
+    /// The Prometheus text, with the gauges given: `live` shells, their
+    /// recordings' `backlog` (events accepted, not yet written) and the
+    /// `open` client connections.
+    pub(crate) fn render(&self, live: usize, backlog: usize, open: usize) -> String {
+        self.render_base(live, backlog) + &self.render_limits(open)
+    }
+
+    /// The limits' counters (issue 14).
+    fn render_limits(&self, open: usize) -> String {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        format!(
+            "# HELP termtrail_connections_open Client connections open (WebSockets included).\n# TYPE termtrail_connections_open gauge\ntermtrail_connections_open {open}\n\
+# HELP termtrail_header_timeouts_total Connections closed for not sending a complete request head within --header-timeout.\n# TYPE termtrail_header_timeouts_total counter\ntermtrail_header_timeouts_total {}\n\
+# HELP termtrail_connections_evicted_total Connections without a request under way closed at --max-connections to make room.\n# TYPE termtrail_connections_evicted_total counter\ntermtrail_connections_evicted_total {}\n\
+# HELP termtrail_connections_refused_total New connections closed at --max-connections (every open one busy).\n# TYPE termtrail_connections_refused_total counter\ntermtrail_connections_refused_total {}\n\
+# HELP termtrail_resizes_clamped_total Resizes reduced to --max-terminal-size.\n# TYPE termtrail_resizes_clamped_total counter\ntermtrail_resizes_clamped_total {}\n\
+# HELP termtrail_output_paused_total Times a shell's output was paused: no client read it and its replay buffer was full.\n# TYPE termtrail_output_paused_total counter\ntermtrail_output_paused_total {}\n\
+# HELP termtrail_slow_clients_total Clients closed (1008) for taking no output for 10 s.\n# TYPE termtrail_slow_clients_total counter\ntermtrail_slow_clients_total {}\n\
+# HELP termtrail_recording_limit_total Shells ended at --max-recording-bytes.\n# TYPE termtrail_recording_limit_total counter\ntermtrail_recording_limit_total {}\n\
+# HELP termtrail_log_lines_suppressed_total Per-connection log lines suppressed by --log-rate.\n# TYPE termtrail_log_lines_suppressed_total counter\ntermtrail_log_lines_suppressed_total {}\n",
+            get(&self.header_timeouts),
+            get(&self.connections_evicted),
+            get(&self.connections_refused),
+            get(&self.resizes_clamped),
+            super::attachment::paused_total(),
+            get(&self.slow_clients),
+            super::budget::ended_total(),
+            super::lograte::suppressed_total(),
+        )
+    }
+
+    fn render_base(&self, live: usize, backlog: usize) -> String {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         format!(
             "# HELP termtrail_live_shells Shells currently running.\n# TYPE termtrail_live_shells gauge\ntermtrail_live_shells {live}\n\

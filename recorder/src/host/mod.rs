@@ -14,10 +14,13 @@ pub mod access;
 pub mod attachment;
 mod audit;
 pub mod backend;
+pub mod budget;
 mod command;
 pub(crate) mod command_limit;
 pub(crate) mod conn;
 mod http;
+mod listen;
+pub mod lograte;
 pub(crate) mod metrics;
 mod options;
 pub(crate) mod registry;
@@ -29,32 +32,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::connect_info::Connected;
 use axum::routing::get;
-use axum::serve::IncomingStream;
 
 use attachment::Kick;
+pub use listen::{default_max_connections, raise_open_files_limit};
 pub use options::{Backend, ServeOptions};
 use state::HostState;
 use timers::Timers;
 
 /// The address a client connected from (the peer of the TCP connection, with
-/// or without TLS), for the handlers' `ConnectInfo`. A listener [`run`]
-/// accepts must provide it (the TCP and TLS listeners do).
+/// or without TLS), for the handlers' `ConnectInfo`.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub std::net::SocketAddr);
-
-impl Connected<IncomingStream<'_, tokio::net::TcpListener>> for ClientAddr {
-    fn connect_info(stream: IncomingStream<'_, tokio::net::TcpListener>) -> ClientAddr {
-        ClientAddr(*stream.remote_addr())
-    }
-}
-
-impl Connected<IncomingStream<'_, crate::tls::TlsListener>> for ClientAddr {
-    fn connect_info(stream: IncomingStream<'_, crate::tls::TlsListener>) -> ClientAddr {
-        ClientAddr(*stream.remote_addr())
-    }
-}
 
 /// Serves until `shutdown` resolves, then ends every shell (sealing its
 /// recording as interrupted; a relayed shell is let go on its upstream)
@@ -66,7 +55,6 @@ pub async fn run<L>(
 ) -> std::io::Result<()>
 where
     L: axum::serve::Listener<Addr = std::net::SocketAddr>,
-    for<'a> ClientAddr: Connected<IncomingStream<'a, L>>,
 {
     let host = Arc::new(HostState::new(opts));
     let listen = listener.local_addr().ok().map(|a| a.to_string());
@@ -102,14 +90,34 @@ where
             s.shutdown();
         }
     };
-    // The client's address reaches the handlers (ConnectInfo) for the
-    // recording header; with TLS it is the peer the TLS listener accepted.
-    let app = app.into_make_service_with_connect_info::<ClientAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(graceful)
-        .await?;
+    let limits = listen::ConnLimits {
+        header_timeout: host.opts.header_timeout,
+        max_connections: host.opts.max_connections,
+    };
+    // One deadline from the stop on: for requests under way (a half-sent
+    // request never holds the host), then for the shells to seal.
+    let stopped_at = Arc::new(std::sync::Mutex::new(None));
+    let mark = Arc::clone(&stopped_at);
+    let graceful = async move {
+        graceful.await;
+        *mark.lock().unwrap_or_else(|p| p.into_inner()) = Some(tokio::time::Instant::now());
+    };
+    listen::serve(
+        listener,
+        app,
+        limits,
+        Arc::clone(&host.metrics),
+        Arc::clone(&host.conns),
+        graceful,
+        host.opts.shutdown_deadline,
+    )
+    .await;
+    let stopped = stopped_at
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .unwrap_or_else(tokio::time::Instant::now);
     // Wait for the shells' and commands' recordings to be sealed.
-    let deadline = tokio::time::Instant::now() + host.opts.shutdown_deadline;
+    let deadline = stopped + host.opts.shutdown_deadline;
     while (!host.shells.is_empty() || host.commands_running() > 0)
         && tokio::time::Instant::now() < deadline
     {

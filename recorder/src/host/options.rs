@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use termtrail_format::event::TermSize;
 use termtrail_format::writer::WriterOptions;
 
 use super::access::AccessOptions;
@@ -50,6 +51,18 @@ pub struct ServeOptions {
     pub redaction: Redaction,
     /// The audit log (`--audit FILE`).
     pub audit: Option<crate::audit::AuditLog>,
+    /// Most time a client may take to send a complete request head
+    /// (`--header-timeout`).
+    pub header_timeout: Duration,
+    /// Most client connections open at once, WebSockets included
+    /// (`--max-connections`).
+    pub max_connections: usize,
+    /// Most bytes of output one shell's recording may take; past it the
+    /// shell is ended (`--max-recording-bytes`, 0: no bound).
+    pub max_recording_bytes: u64,
+    /// Largest terminal a client may resize a shell to; larger resizes are
+    /// reduced to it (`--max-terminal-size`).
+    pub max_terminal: TermSize,
 }
 
 /// Where shells come from.
@@ -73,13 +86,16 @@ pub enum Backend {
 
 impl Backend {
     /// The backend's implementation; `strict` ends a local shell whose
-    /// output cannot be recorded.
-    pub(super) fn build(&self, strict: bool) -> Arc<dyn ShellBackend> {
+    /// output cannot be recorded, `max_output` bounds a shell's recorded
+    /// output (0: none).
+    pub(super) fn build(&self, strict: bool, max_output: u64) -> Arc<dyn ShellBackend> {
         match self {
-            Backend::Local { command } => Arc::new(PtyBackend::new(command, strict)),
-            Backend::Proxy { upstream, prompts } => {
-                Arc::new(RelayBackend::new(upstream.clone(), prompts.clone()))
-            }
+            Backend::Local { command } => Arc::new(PtyBackend::new(command, strict, max_output)),
+            Backend::Proxy { upstream, prompts } => Arc::new(RelayBackend::new(
+                upstream.clone(),
+                prompts.clone(),
+                max_output,
+            )),
         }
     }
 }

@@ -25,7 +25,9 @@ pub(crate) struct HostState {
     pub(crate) command_slots: Arc<Semaphore>,
     /// Becomes true when the host shuts down: running commands are killed.
     pub(crate) stopping: tokio::sync::watch::Sender<bool>,
-    pub(crate) metrics: Metrics,
+    pub(crate) metrics: Arc<Metrics>,
+    /// Open client connections (`--max-connections`).
+    pub(crate) conns: Arc<super::listen::Tracker>,
     pub(crate) next_client: AtomicU64,
 }
 
@@ -33,12 +35,13 @@ impl HostState {
     /// A host with no shells yet.
     pub(crate) fn new(opts: ServeOptions) -> HostState {
         HostState {
-            backend: opts.backend.build(opts.strict),
+            backend: opts.backend.build(opts.strict, opts.max_recording_bytes),
             slots: Arc::new(Semaphore::new(opts.max_shells)),
             command_slots: Arc::new(Semaphore::new(opts.max_commands)),
             stopping: tokio::sync::watch::Sender::new(false),
             shells: Arc::new(Registry::default()),
-            metrics: Metrics::default(),
+            metrics: Arc::new(Metrics::default()),
+            conns: Arc::default(),
             next_client: AtomicU64::new(1),
             opts,
         }

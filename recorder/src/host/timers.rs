@@ -32,6 +32,8 @@ impl Timers {
         loop {
             tick.tick().await;
             self.sweep(&shells);
+            // Suppressed log lines are reported even when the flood stops.
+            super::lograte::flush();
         }
     }
 

@@ -127,6 +127,11 @@ impl Running {
                 _ = tokio::time::sleep_until(drained_by.unwrap_or_else(tokio::time::Instant::now)),
                     if drained_by.is_some() => break,
             }
+            // A client whose connection the shutdown closes is not a
+            // client that left.
+            if kill == Some(Killed::ClientGone) && slot.stopping() {
+                kill = Some(Killed::Shutdown);
+            }
             if let Some(why) = kill {
                 killed = Some(why);
                 slot.killed(why);

@@ -13,6 +13,7 @@ use termtrail_format::utf8::Utf8Stitcher;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::super::attachment::Attachment;
+use super::super::budget::{OutputBudget, Spent, over};
 use super::{
     BoxFut, BoxFuture, CommandCall, CommandError, Events, NewShell, OnEnd, OpenError, Shell,
     ShellBackend,
@@ -33,14 +34,21 @@ pub struct PtyBackend {
     command: Vec<String>,
     /// End a shell whose recording fails.
     strict: bool,
+    /// Most bytes of output a shell's recording takes (0: no bound).
+    max_output: u64,
 }
 
 impl PtyBackend {
     /// Shells run `command` (empty: `$SHELL`, else `/bin/sh`); with
-    /// `strict`, output that cannot be recorded ends the shell.
-    pub fn new(command: &[String], strict: bool) -> PtyBackend {
+    /// `strict`, output that cannot be recorded ends the shell; a shell
+    /// whose output passes `max_output` bytes is ended (0: no bound).
+    pub fn new(command: &[String], strict: bool, max_output: u64) -> PtyBackend {
         let command = crate::rec::command_or_shell(command);
-        PtyBackend { command, strict }
+        PtyBackend {
+            command,
+            strict,
+            max_output,
+        }
     }
 }
 
@@ -67,6 +75,7 @@ impl ShellBackend for PtyBackend {
                 shell,
                 recording,
                 on_end,
+                budget: OutputBudget::new(self.max_output),
             };
             let shell = PtyShell::spawn(started, &self.command, TermSize::DEFAULT, self.strict)
                 .map_err(|source| OpenError::Spawn {
@@ -96,6 +105,8 @@ struct Started {
     shell: String,
     recording: Recording,
     on_end: OnEnd,
+    /// Its `--max-recording-bytes`.
+    budget: OutputBudget,
 }
 
 /// A live local shell.
@@ -132,6 +143,7 @@ impl PtyShell {
             shell: shell_id,
             recording,
             on_end,
+            mut budget,
         } = new;
         let io = |e: pty_process::Error| std::io::Error::other(e.to_string());
         let (pty, pts) = pty_process::open().map_err(io)?;
@@ -186,7 +198,17 @@ impl PtyShell {
                         }
                     }
                 };
-                let ready = stitch.push(&buf[..n]);
+                let spent = budget.spend(n);
+                if spent == Spent::JustOver {
+                    let end = over(&me.att, &me.session_id, &me.shell_id, budget.max());
+                    me.terminate(end, KILL_GRACE);
+                }
+                // Past the bound nothing more is recorded (the shell ends).
+                let ready = if spent == Spent::Over {
+                    Vec::new()
+                } else {
+                    stitch.push(&buf[..n])
+                };
                 if !ready.is_empty()
                     && !me.recording.record(EventData::Output(ready)).await
                     && strict
@@ -280,6 +302,8 @@ impl PtyShell {
         if self.att.exited() {
             return;
         }
+        // Output paused for want of a reader must flow, so the end is seen.
+        self.att.release();
         self.ending
             .lock()
             .unwrap_or_else(|p| p.into_inner())

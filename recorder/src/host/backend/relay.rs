@@ -29,6 +29,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use super::super::attachment::Attachment;
+use super::super::budget::{OutputBudget, Spent, over};
 use super::{
     BoxFut, BoxFuture, CommandCall, CommandError, Events, NewShell, OnEnd, OpenError, Shell,
     ShellBackend,
@@ -50,13 +51,20 @@ const UPSTREAM_HEARTBEAT: Duration = Duration::from_secs(30);
 pub struct RelayBackend {
     upstream: Upstream,
     prompts: PromptRules,
+    /// Most bytes of output a shell's recording takes (0: no bound).
+    max_output: u64,
 }
 
 impl RelayBackend {
     /// Shells on `upstream`; input after a prompt matching `prompts` is
-    /// withheld from the recording.
-    pub fn new(upstream: Upstream, prompts: PromptRules) -> RelayBackend {
-        RelayBackend { upstream, prompts }
+    /// withheld from the recording; a shell whose output passes
+    /// `max_output` bytes is ended (0: no bound).
+    pub fn new(upstream: Upstream, prompts: PromptRules, max_output: u64) -> RelayBackend {
+        RelayBackend {
+            upstream,
+            prompts,
+            max_output,
+        }
     }
 }
 
@@ -72,7 +80,8 @@ impl ShellBackend for RelayBackend {
     fn open(&self, new: NewShell) -> BoxFuture<'_, Result<Arc<dyn Shell>, OpenError>> {
         Box::pin(async move {
             let watch = self.prompts.watch();
-            let shell = RelayShell::start(self.upstream.clone(), new, watch).await?;
+            let budget = OutputBudget::new(self.max_output);
+            let shell = RelayShell::start(self.upstream.clone(), new, (watch, budget)).await?;
             Ok(shell as Arc<dyn Shell>)
         })
     }
@@ -123,6 +132,8 @@ pub struct RelayShell {
     prompts: std::sync::Mutex<PromptWatch>,
     /// The upstream shell existed before this relay opened it.
     resumed: bool,
+    /// Its `--max-recording-bytes`.
+    budget: std::sync::Mutex<OutputBudget>,
 }
 
 impl RelayShell {
@@ -132,7 +143,7 @@ impl RelayShell {
     async fn start(
         up: Upstream,
         new: NewShell,
-        prompts: PromptWatch,
+        (prompts, budget): (PromptWatch, OutputBudget),
     ) -> Result<Arc<RelayShell>, OpenError> {
         let NewShell {
             session,
@@ -169,6 +180,7 @@ impl RelayShell {
             input_stitch: AsyncMutex::new(Utf8Stitcher::new()),
             prompts: std::sync::Mutex::new(prompts),
             resumed: opening.resumed,
+            budget: std::sync::Mutex::new(budget),
         });
         let mut link = Link {
             codec: up.codec(),
@@ -290,7 +302,23 @@ impl RelayShell {
             return;
         }
         self.prompt_watch().output(fresh);
-        let ready = stitch.push(fresh);
+        let (spent, max) = {
+            let mut b = self.budget.lock().unwrap_or_else(|p| p.into_inner());
+            (b.spend(fresh.len()), b.max())
+        };
+        if spent == Spent::JustOver {
+            let end = over(&self.att, &self.session_id, &self.shell_id, max);
+            let tx = self.up_tx.clone();
+            tokio::spawn(async move {
+                let _ = tx.send(Up::Close(end)).await;
+            });
+        }
+        // Past the bound nothing more is recorded (the shell ends).
+        let ready = if spent == Spent::Over {
+            Vec::new()
+        } else {
+            stitch.push(fresh)
+        };
         if !ready.is_empty() {
             self.recording.record(EventData::Output(ready)).await;
         }
@@ -487,12 +515,15 @@ impl Shell for RelayShell {
         })
     }
     fn end(self: Arc<Self>, end: EndReason) {
+        // Output paused for want of a reader must flow, so the end is seen.
+        self.att.release();
         let tx = self.up_tx.clone();
         tokio::spawn(async move {
             let _ = tx.send(Up::Close(end)).await;
         });
     }
     fn shutdown(self: Arc<Self>) {
+        self.att.release();
         let tx = self.up_tx.clone();
         tokio::spawn(async move {
             let end = EndReason::Interrupted {
