@@ -421,3 +421,28 @@ fn the_timeout_holds_for_a_client_that_stops_reading() {
     );
     assert_eq!(free, "0");
 }
+
+/// Through the proxy, a client that leaves makes the proxy drop its
+/// upstream call; the upstream host then kills the command (its whole
+/// tree), and both recordings say why (docs/protocol.md §9.8).
+#[test]
+fn a_client_leaving_the_proxy_ends_the_command_upstream() {
+    let d = Dir::new();
+    let up = Server::start(&d, &[]);
+    let pd = Dir::new();
+    let upstream = format!("ws://{}", up.addr);
+    let px = Server::start_kind(&pd, "proxy", &["--upstream", &upstream]);
+    let m = marker(9);
+    let mut s = post(&px.addr, &format!("echo started; sleep 3{m}"), 300);
+    let out = read_until(&mut s, "started", 10);
+    assert!(out.contains("started"), "{out}");
+    poll_until(5, || alive(&format!("^sleep 3{m}")), |v| v.len() == 1);
+    drop(s);
+    assert_all_gone(&m, 10);
+    let recs = poll_until(10, || px.recordings(), |r| r.len() == 1);
+    let v = verified(&pd, &recs[0], "upstream call was abandoned");
+    assert!(v.stdout.contains("client disconnected"), "{v:?}");
+    let recs = poll_until(10, || up.recordings(), |r| r.len() == 1);
+    let v = verified(&d, &recs[0], "client disconnected; command killed");
+    assert!(v.stdout.contains("command killed"), "{v:?}");
+}

@@ -308,7 +308,22 @@ async fn relay_answer(
     let mut decoder = Decoder::new(format);
     let mut end = None;
     let mut failure = None;
-    'read: while let Some(frame) = upstream_body.frame().await {
+    let abandoned = || {
+        Some(EndReason::Interrupted {
+            detail: "client disconnected; the upstream call was abandoned".into(),
+        })
+    };
+    'read: loop {
+        let frame = tokio::select! {
+            frame = upstream_body.frame() => frame,
+            // The client went away: the upstream's answer is dropped
+            // (closing that connection), which ends the command there.
+            () = tx.closed() => {
+                end = abandoned();
+                break;
+            }
+        };
+        let Some(frame) = frame else { break };
         let frame = match frame {
             Ok(f) => f,
             Err(e) => {
@@ -356,11 +371,7 @@ async fn relay_answer(
             }
             let last = !matches!(event, CommandEvent::Start | CommandEvent::Output(..));
             if tx.send(event).await.is_err() && !last {
-                // The client went away: the upstream's answer is dropped
-                // (closing that connection), which ends the command there.
-                end = Some(EndReason::Interrupted {
-                    detail: "client disconnected; the upstream call was abandoned".into(),
-                });
+                end = abandoned();
                 break 'read;
             }
             if last {
