@@ -174,6 +174,33 @@ impl Drop for Busy {
     }
 }
 
+/// A response body that keeps its request counted as under way until it
+/// has been sent or dropped.
+struct BusyBody {
+    inner: axum::body::Body,
+    _busy: Busy,
+}
+
+impl hyper::body::Body for BusyBody {
+    type Data = <axum::body::Body as hyper::body::Body>::Data;
+    type Error = <axum::body::Body as hyper::body::Body>::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 /// Accepts connections on `listener` and serves `app` on them until `stop`
 /// resolves; then closes the idle ones and waits for the others until
 /// `deadline` after the stop (the caller ends the shells meanwhile).
@@ -273,14 +300,13 @@ impl Conn {
             let busy = Busy::start(&svc_state);
             let answer = tower.call(req);
             async move {
-                let resp = answer.await;
-                if let Ok(r) = &resp
-                    && r.status() == hyper::StatusCode::SWITCHING_PROTOCOLS
-                {
+                let resp = answer.await?;
+                if resp.status() == hyper::StatusCode::SWITCHING_PROTOCOLS {
                     busy.0.upgraded.store(true, Ordering::Release);
                 }
-                drop(busy);
-                resp
+                // A streamed answer (a command's output) is a request under
+                // way until its last byte: shutdown must not cut it.
+                Ok::<_, std::convert::Infallible>(resp.map(|inner| BusyBody { inner, _busy: busy }))
             }
         });
         let mut builder = http1::Builder::new();
