@@ -727,6 +727,33 @@ def s_paused(ctx):
     return "paused (program blocked, counted); replay %d bytes in %d msgs, bytesDropped 0, then the rest: %d 'a' bytes in all" % (len(replay), n, run)
 
 
+@scenario("paused_shell_grace", budget=15)
+def s_paused_grace(ctx):
+    # §3.1: a detached `yes` pauses (no disk beyond what was written before its client left, plus the
+    # buffer); the grace period still ends the paused shell (end reason closed); a connect then starts anew.
+    h = ctx.spawn(["--grace", "2s"], ["--grace", "2s"])
+    s = ctx.sid()
+    ws, _, _ = ctx.open(h, s, "py")
+    ready(ws)
+    ws.stdin("yes\r")
+    collect_until(ws, b"y\r\ny\r\ny\r\n", 5)
+    ws.abort()
+    time.sleep(3.5)
+    ws2, _, _ = ctx.open(h, s, "py", reconnected=False)
+    ready(ws2)
+    ws2.close_shell()
+    ws2.read_to_end(5)
+    ctx.expect_recording(h, s, "py", {"reason": "closed"}, "closed", index=0)
+
+    def check(path, header, events):
+        o = sum(len(e[2].encode()) for e in events if len(e) > 2 and e[1] == "o")
+        # what the client read before leaving is well under 4 MB on loopback; 3.5 s of unpaused yes is ~100 MB
+        p = [] if o < 8 * 1024 * 1024 else ["%d output bytes recorded for a `yes` detached for 3.5 s (output nobody reads pauses)" % o]
+        return p, "%d output bytes recorded" % o
+    ctx.expect_content(h, s, "py", check, index=0)
+    return "detached `yes` ended by --grace 2s while paused; a new shell after it"
+
+
 @scenario("takeover_4000")
 def s_takeover(ctx):
     s = ctx.sid()
