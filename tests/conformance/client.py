@@ -513,11 +513,103 @@ def refusal_ok(obj, reason, code):
 
 # --- one-shot commands (§9) ---
 
-def command(host, port, session, body, arn=DEFAULT_ARN, timeout=10.0, raw_body=None):
-    """POST /runtimes/<arn>/commands. Returns (HttpAnswer, [(seconds since send, line object)]).
+EVENTSTREAM = "application/vnd.amazon.eventstream"
+NDJSON = "application/x-ndjson"
 
-    The body is read as it streams (chunked or not); each NDJSON line is
-    stamped with the time its last byte arrived."""
+
+class EventStreamError(Exception):
+    pass
+
+
+def eventstream_split(buf):
+    """§9.3: split complete AWS event stream messages off buf.
+
+    Returns ([(headers as [(name, type, value)], payload bytes)], rest). Raises
+    EventStreamError on a CRC mismatch or a malformed header (a client MUST
+    reject a message whose CRCs do not match)."""
+    import zlib
+    out = []
+    while len(buf) >= 12:
+        total, hlen = struct.unpack("!II", buf[:8])
+        pcrc = struct.unpack("!I", buf[8:12])[0]
+        if zlib.crc32(buf[:8]) & 0xFFFFFFFF != pcrc:
+            raise EventStreamError("prelude CRC %08x, computed %08x (prelude %r)" % (pcrc, zlib.crc32(buf[:8]) & 0xFFFFFFFF, buf[:12]))
+        if total < 16 + hlen:
+            raise EventStreamError("total length %d < 16 + headers length %d" % (total, hlen))
+        if len(buf) < total:
+            break
+        msg, buf = buf[:total], buf[total:]
+        mcrc = struct.unpack("!I", msg[-4:])[0]
+        if zlib.crc32(msg[:-4]) & 0xFFFFFFFF != mcrc:
+            raise EventStreamError("message CRC %08x, computed %08x (message %r)" % (mcrc, zlib.crc32(msg[:-4]) & 0xFFFFFFFF, msg[:200]))
+        hb = msg[12:12 + hlen]
+        headers, i = [], 0
+        while i < len(hb):
+            n = hb[i]
+            name = hb[i + 1:i + 1 + n].decode("ascii")
+            i += 1 + n
+            t = hb[i]
+            i += 1
+            if t != 7:
+                raise EventStreamError("header %r has type %d, want 7 (string)" % (name, t))
+            vl = struct.unpack("!H", hb[i:i + 2])[0]
+            val = hb[i + 2:i + 2 + vl].decode("utf-8")
+            i += 2 + vl
+            headers.append((name, t, val))
+        if i != len(hb):
+            raise EventStreamError("headers overrun: %d != %d" % (i, len(hb)))
+        out.append((headers, msg[12 + hlen:-4]))
+    return out, buf
+
+
+def eventstream_message(headers, payload):
+    """Test helper: encode one event stream message (for a scripted upstream)."""
+    import zlib
+    hb = b""
+    for name, val in headers:
+        v = val.encode()
+        hb += bytes([len(name)]) + name.encode() + b"\x07" + struct.pack("!H", len(v)) + v
+    total = 12 + len(hb) + len(payload) + 4
+    prelude = struct.pack("!II", total, len(hb))
+    prelude += struct.pack("!I", zlib.crc32(prelude) & 0xFFFFFFFF)
+    body = prelude + hb + payload
+    return body + struct.pack("!I", zlib.crc32(body) & 0xFFFFFFFF)
+
+
+def es_object(headers, payload, problems):
+    """An event stream message as the §9.3 object; exceptions as {"__exception__": type, ...}."""
+    hd = [(n, v) for n, _, v in headers]
+    d = dict(hd)
+    if d.get(":message-type") == "event":
+        want = [(":message-type", "event"), (":event-type", "chunk"), (":content-type", "application/json")]
+        if hd != want:
+            problems.append("event headers %r, want %r (in this order)" % (hd, want))
+        try:
+            return json.loads(payload.decode("utf-8"))
+        except ValueError:
+            problems.append("event payload not JSON: %r" % payload[:200])
+            return {"__unparsable__": payload.decode("utf-8", "replace")}
+    if d.get(":message-type") == "exception":
+        if [n for n, _ in hd] != [":message-type", ":exception-type", ":content-type"] or d.get(":content-type") != "application/json":
+            problems.append("exception headers %r" % hd)
+        try:
+            body = json.loads(payload.decode("utf-8"))
+        except ValueError:
+            body = {"__unparsable__": payload.decode("utf-8", "replace")}
+        return {"__exception__": d.get(":exception-type"), "body": body}
+    problems.append("message of unknown :message-type: %r" % hd)
+    return {"__unknown__": hd}
+
+
+def command(host, port, session, body, arn=DEFAULT_ARN, timeout=10.0, raw_body=None, accept=None,
+            extra_headers=(), leave_after=None):
+    """POST /runtimes/<arn>/commands. Returns (HttpAnswer, [(seconds since send, event object)]).
+
+    accept: the Accept header (None: none sent). The body is decoded by its
+    Content-Type: JSON Lines, or the AWS event stream (CRCs checked; problems in
+    answer.problems; raw messages in answer.messages). Each event is stamped with
+    the time its last byte arrived. leave_after(events) -> True drops the
+    connection at once (a client going away)."""
     path = "/runtimes/%s/commands" % encode_arn(arn)
     data = raw_body if raw_body is not None else json.dumps(body).encode()
     deadline = time.monotonic() + timeout
@@ -527,13 +619,20 @@ def command(host, port, session, body, arn=DEFAULT_ARN, timeout=10.0, raw_body=N
             path, host, port, len(data))
         if session is not None:
             req += "%s: %s\r\n" % (SESSION_HEADER, session)
+        if accept is not None:
+            req += "Accept: %s\r\n" % accept
+        for k, v in extra_headers:
+            req += "%s: %s\r\n" % (k, v)
         req += "\r\n"
         t0 = time.monotonic()
         sock.sendall(req.encode() + data)
         status, reason, hdrs, rest = _read_http_head(sock, deadline)
         chunked = (hdrs.get("transfer-encoding") or [""])[0].lower() == "chunked"
         cl = int(hdrs["content-length"][0]) if "content-length" in hdrs else None
+        ctype = (hdrs.get("content-type") or [""])[0].split(";")[0].strip().lower()
+        es = status == 200 and ctype == EVENTSTREAM
         raw, body_bytes, lines, pending = rest, b"", [], b""
+        problems, messages = [], []
 
         def decode_chunks(buf):
             out = b""
@@ -554,6 +653,8 @@ def command(host, port, session, body, arn=DEFAULT_ARN, timeout=10.0, raw_body=N
             return out, buf, done
 
         done = False
+        left_early = False
+        how = "timeout"
         while True:
             if chunked:
                 got, raw, done = decode_chunks(raw)
@@ -562,14 +663,29 @@ def command(host, port, session, body, arn=DEFAULT_ARN, timeout=10.0, raw_body=N
             body_bytes += got
             pending += got
             now = time.monotonic() - t0
-            while b"\n" in pending:
-                line, pending = pending.split(b"\n", 1)
-                if line.strip():
-                    try:
-                        lines.append((now, json.loads(line.decode("utf-8"))))
-                    except ValueError:
-                        lines.append((now, {"__unparsable__": line.decode("utf-8", "replace")}))
+            if es:
+                try:
+                    msgs, pending = eventstream_split(pending)
+                except EventStreamError as e:
+                    problems.append(str(e))
+                    msgs, pending = [], b""
+                    es = None
+                for h, pl in msgs:
+                    messages.append((h, pl))
+                    lines.append((now, es_object(h, pl, problems)))
+            elif es is False:
+                while b"\n" in pending:
+                    line, pending = pending.split(b"\n", 1)
+                    if line.strip():
+                        try:
+                            lines.append((now, json.loads(line.decode("utf-8"))))
+                        except ValueError:
+                            lines.append((now, {"__unparsable__": line.decode("utf-8", "replace")}))
+            if leave_after is not None and leave_after([o for _, o in lines]):
+                left_early = True
+                break
             if done or (cl is not None and len(body_bytes) >= cl):
+                how = "complete"
                 break
             left = deadline - time.monotonic()
             if left <= 0:
@@ -579,14 +695,33 @@ def command(host, port, session, body, arn=DEFAULT_ARN, timeout=10.0, raw_body=N
                 chunk = sock.recv(65536)
             except socket.timeout:
                 break
+            except ConnectionResetError:
+                how = "reset"
+                break
             if not chunk:
+                how = "eof" if chunked or cl is not None else "complete"
                 break
             raw += chunk
-        if pending.strip():
+        if es and pending:
+            problems.append("%d bytes after the last complete event stream message: %r" % (len(pending), pending[:100]))
+        if es is False and pending.strip():
             try:
                 lines.append((time.monotonic() - t0, json.loads(pending.decode("utf-8"))))
             except ValueError:
                 lines.append((time.monotonic() - t0, {"__unparsable__": pending.decode("utf-8", "replace")}))
-        return HttpAnswer(status, reason, hdrs, body_bytes), lines
+            if status == 200:
+                problems.append("last JSON line not newline-terminated")
+        ans = HttpAnswer(status, reason, hdrs, body_bytes)
+        ans.problems = problems
+        ans.messages = messages
+        ans.format = ctype
+        ans.left_early = left_early
+        ans.ended = how   # complete (last chunk / length / close-delimited), eof (cut off), reset, timeout
+        if left_early:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            except OSError:
+                pass
+        return ans, lines
     finally:
         sock.close()
