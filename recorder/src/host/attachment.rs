@@ -338,6 +338,26 @@ impl Attachment {
         }
     }
 
+    /// Puts output a client was handed but never took (the queue of a
+    /// client detached for being too slow, at most 64 messages) back in
+    /// front of the replay buffer, so that a re-attach gets it: the buffer
+    /// may then hold that much more than [`REPLAY_BYTES`] (the shell stays
+    /// paused meanwhile). Counted as dropped when a client has attached
+    /// meanwhile (it has had the buffer already).
+    pub fn requeue(&self, unsent: &[u8]) {
+        if unsent.is_empty() {
+            return;
+        }
+        let mut st = self.lock();
+        if st.client.is_some() {
+            st.dropped += unsent.len() as u64;
+            return;
+        }
+        let mut ring: VecDeque<u8> = unsent.iter().copied().collect();
+        ring.extend(st.ring.drain(..));
+        st.ring = ring;
+    }
+
     /// Adds bytes an upstream host dropped before this host had them to
     /// what the next re-attach reports as `bytesDropped`.
     pub fn add_dropped(&self, bytes: u64) {

@@ -7,6 +7,7 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::SinkExt;
 use termtrail_format::event::TermSize;
 use termtrail_format::seal::EndReason;
+use tokio::sync::mpsc;
 
 use super::attachment::{Kick, ToClient};
 use super::backend::Shell;
@@ -50,30 +51,54 @@ enum Sent {
     /// Taken.
     Done,
     /// Not taken within [`SEND_TIMEOUT`]: the client does not read.
-    Slow,
+    /// `unsent` bytes of the output at its end were never accepted by the
+    /// connection (what was accepted goes out before a close frame).
+    Slow {
+        /// Bytes at the end of the output not accepted.
+        unsent: usize,
+    },
     /// The connection failed (the client is gone).
     Gone,
 }
 
-async fn try_send(ws: &mut WebSocket, channel: Channel, payload: &[u8]) -> Sent {
-    let msg = Message::Binary(encode(channel, payload).into());
-    match tokio::time::timeout(SEND_TIMEOUT, ws.send(msg)).await {
+/// Sends one message: accepted into the connection's buffer, then flushed,
+/// within [`SEND_TIMEOUT`] in all.
+async fn send_message(ws: &mut WebSocket, msg: Message, len: usize) -> Sent {
+    let deadline = tokio::time::Instant::now() + SEND_TIMEOUT;
+    match tokio::time::timeout_at(deadline, ws.feed(msg)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(_)) => return Sent::Gone,
+        Err(_) => return Sent::Slow { unsent: len },
+    }
+    match tokio::time::timeout_at(deadline, ws.flush()).await {
         Ok(Ok(())) => Sent::Done,
         Ok(Err(_)) => Sent::Gone,
-        Err(_) => Sent::Slow,
+        Err(_) => Sent::Slow { unsent: 0 },
     }
+}
+
+async fn try_send(ws: &mut WebSocket, channel: Channel, payload: &[u8]) -> Sent {
+    let msg = Message::Binary(encode(channel, payload).into());
+    send_message(ws, msg, payload.len()).await
 }
 
 async fn send(ws: &mut WebSocket, channel: Channel, payload: &[u8]) -> bool {
     try_send(ws, channel, payload).await == Sent::Done
 }
 
-/// Sends output in frames within the 64 KiB limit.
+/// Sends output in frames within the 64 KiB limit; when the client stops
+/// taking it, how much of its end was never accepted.
 async fn send_output(ws: &mut WebSocket, bytes: &[u8]) -> Sent {
+    let mut left = bytes.len();
     for part in bytes.chunks(MAX_FRAME - 1) {
-        let sent = try_send(ws, Channel::Stdout, part).await;
-        if sent != Sent::Done {
-            return sent;
+        match try_send(ws, Channel::Stdout, part).await {
+            Sent::Done => left -= part.len(),
+            Sent::Slow { unsent } => {
+                return Sent::Slow {
+                    unsent: left - part.len() + unsent,
+                };
+            }
+            Sent::Gone => return Sent::Gone,
         }
     }
     Sent::Done
@@ -91,13 +116,37 @@ async fn close(ws: &mut WebSocket, code: u16, reason: &str) {
 
 /// Closes a client that took no output for [`SEND_TIMEOUT`] with 1008 and
 /// detaches it (its output is kept for a re-attach).
-async fn close_slow(ws: &mut WebSocket, metrics: &Metrics, shell: &Arc<dyn Shell>, id: u64) {
+async fn close_slow(
+    ws: &mut WebSocket,
+    metrics: &Metrics,
+    shell: &Arc<dyn Shell>,
+    id: u64,
+    unsent: &[u8],
+    queue: &mut mpsc::Receiver<ToClient>,
+) {
     add(&metrics.slow_clients, 1);
     if lograte::allow(Kind::Connection) {
         tracing::info!(session = %shell.session_id(), shell = %shell.shell_id(), client = id, "client too slow: closing it (1008)");
     }
     shell.att().detach(id);
+    requeue(shell, unsent, queue);
     close(ws, CLOSE_POLICY, SLOW_REASON).await;
+}
+
+/// Output still queued for a client that is being let go for slowness goes
+/// back to the shell's replay buffer: its re-attach gets it. (What was
+/// already written to the connection is not sent again.)
+fn requeue(shell: &Arc<dyn Shell>, first: &[u8], queue: &mut mpsc::Receiver<ToClient>) {
+    // Closed first: output the shell was about to hand this client goes to
+    // the buffer after what is requeued here, not into a queue nobody reads.
+    queue.close();
+    let mut unsent = first.to_vec();
+    while let Ok(msg) = queue.try_recv() {
+        if let ToClient::Stdout(bytes) = msg {
+            unsent.extend_from_slice(&bytes);
+        }
+    }
+    shell.att().requeue(&unsent);
 }
 
 /// The reason of the slow client's close frame.
@@ -183,6 +232,7 @@ pub(crate) async fn serve_client(
                     Ok(Kick::TakenOver) => (CLOSE_TAKEN_OVER, "another client attached to this shell"),
                     Ok(Kick::TooSlow) => {
                         add(&metrics.slow_clients, 1);
+                        requeue(&shell, &[], &mut a.rx);
                         (CLOSE_POLICY, SLOW_REASON)
                     }
                     Ok(Kick::UpstreamLost) => (CLOSE_TRY_AGAIN, "upstream host unreachable; the shell may still run there: re-attach later"),
@@ -205,14 +255,17 @@ pub(crate) async fn serve_client(
                     add(&metrics.bytes_out, bytes.len() as u64);
                     match send_output(&mut ws, &bytes).await {
                         Sent::Done => {}
-                        Sent::Slow => return close_slow(&mut ws, metrics, &shell, id).await,
+                        Sent::Slow { unsent } => {
+                            let unsent = &bytes[bytes.len() - unsent..];
+                            return close_slow(&mut ws, metrics, &shell, id, unsent, &mut a.rx).await;
+                        }
                         Sent::Gone => break,
                     }
                 }
                 Some(ToClient::Status(status)) => {
                     match try_send(&mut ws, Channel::Status, &status).await {
                         Sent::Done => {}
-                        Sent::Slow => return close_slow(&mut ws, metrics, &shell, id).await,
+                        Sent::Slow { .. } => return close_slow(&mut ws, metrics, &shell, id, &[], &mut a.rx).await,
                         Sent::Gone => break,
                     }
                 }
