@@ -6,6 +6,9 @@ use std::collections::VecDeque;
 
 /// How much recent upstream output is kept to recognise a replay.
 const TAIL_BYTES: usize = 256 << 10;
+/// The shortest overlap between output seen and a replay taken as a repeat
+/// (unless the replay is that short and wholly seen).
+const MIN_OVERLAP: usize = 16;
 
 /// The last bytes received are kept; a replay is held until it is
 /// complete, then only the part not seen before is released.
@@ -54,7 +57,17 @@ impl Replay {
             return Vec::new();
         };
         let tail: Vec<u8> = self.tail.iter().copied().collect();
-        let fresh = p[overlap(&tail, &p)..].to_vec();
+        let seen = overlap(&tail, &p);
+        // A short overlap is as likely chance (a replay of `1152700` after
+        // output ending in `1`) as a real repeat: output is dropped only on
+        // a long one, or when the whole replay was seen. Showing a few
+        // bytes twice beats losing them.
+        let seen = if seen >= MIN_OVERLAP || seen == p.len() {
+            seen
+        } else {
+            0
+        };
+        let fresh = p[seen..].to_vec();
         self.remember(&fresh);
         fresh
     }
@@ -111,10 +124,26 @@ mod tests {
     #[test]
     fn a_replay_releases_only_what_was_not_seen() {
         let mut r = Replay::default();
-        assert_eq!(r.filter(b"one two "), b"one two ");
+        assert_eq!(r.filter(b"one two, a long line "), b"one two, a long line ");
         r.start();
-        assert!(r.filter(b"two three").is_empty());
+        assert!(r.filter(b"two, a long line three").is_empty());
         assert_eq!(r.done(), b"three");
         assert_eq!(r.filter(b"!"), b"!");
+    }
+
+    #[test]
+    fn a_short_chance_overlap_is_not_taken_for_a_repeat() {
+        // `1` ends what was seen and starts the replay: kept.
+        let mut r = Replay::default();
+        r.filter(b"tail ending in 1");
+        r.start();
+        r.filter(b"1152700\r\n");
+        assert_eq!(r.done(), b"1152700\r\n");
+        // A replay wholly seen, however short, is a repeat.
+        let mut r = Replay::default();
+        r.filter(b"prompt> ");
+        r.start();
+        r.filter(b"> ");
+        assert_eq!(r.done(), b"");
     }
 }
