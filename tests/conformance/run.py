@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """termtrail shell-protocol conformance suite, written from docs/protocol.md alone.
 
-    run.py --bin PATH [--only NAME]... [--keep]
+    run.py --bin PATH [--only NAME]... [--skip NAME=WHY]... [--keep]
 
 Starts its own `termtrail serve` (and `termtrail proxy` in front of a second
 `serve`) on loopback with --no-auth and temporary stores, runs every scenario
@@ -2512,6 +2512,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", required=True)
     ap.add_argument("--only", action="append", default=[])
+    ap.add_argument("--skip", action="append", default=[], metavar="NAME=WHY",
+                    help="do not run scenario NAME; reported as SKIP with WHY")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     a = ap.parse_args()
     BIN = os.path.abspath(a.bin)
@@ -2520,6 +2522,7 @@ def main():
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGALRM, _alarm)
     t_start = time.monotonic()
+    skips = dict(x.split("=", 1) if "=" in x else (x, "skipped") for x in a.skip)
     try:
         todo = [(n, f, k, b) for n, f, k, b in SCENARIOS
                 if not a.only or n in a.only or any(n + "[" + kk + "]" in a.only for kk in k)]
@@ -2536,6 +2539,9 @@ def main():
             for name, fn, kinds, budget in todo:
                 full = "%s[%s]" % (name, kind)
                 if kind not in kinds or (a.only and name not in a.only and full not in a.only):
+                    continue
+                if name in skips:
+                    report("SKIP", full, "not run (--skip): " + skips[name])
                     continue
                 ctx = Ctx(name, kind, mains[kind])
                 ctx.main = mains[kind]
