@@ -36,6 +36,10 @@ const SEND_TIMEOUT: std::time::Duration = super::attachment::SLOW_CLIENT;
 /// How long a close frame may wait for a client that does not read (a slow
 /// one that reads again gets it; a gone one costs no more than this).
 const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// The same for a client let go for slowness: it is behind by what sits in
+/// the TCP buffers (megabytes), and the last message the connection
+/// accepted goes out only ahead of the close frame.
+const SLOW_CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// What a client connection needs of its host.
 pub(crate) struct ClientCtx<'a> {
@@ -107,11 +111,17 @@ async fn send_output(ws: &mut WebSocket, bytes: &[u8]) -> Sent {
 /// Sends a close frame, waiting at most [`CLOSE_TIMEOUT`] for the client to
 /// take it.
 async fn close(ws: &mut WebSocket, code: u16, reason: &str) {
+    close_within(ws, code, reason, CLOSE_TIMEOUT).await;
+}
+
+/// Sends a close frame (after what the connection already accepted),
+/// waiting at most `wait` for the client to take them.
+async fn close_within(ws: &mut WebSocket, code: u16, reason: &str, wait: std::time::Duration) {
     let frame = Message::Close(Some(CloseFrame {
         code,
         reason: close_reason(reason).into(),
     }));
-    let _ = tokio::time::timeout(CLOSE_TIMEOUT, ws.send(frame)).await;
+    let _ = tokio::time::timeout(wait, ws.send(frame)).await;
 }
 
 /// Closes a client that took no output for [`SEND_TIMEOUT`] with 1008 and
@@ -130,7 +140,7 @@ async fn close_slow(
     }
     shell.att().detach(id);
     requeue(shell, unsent, queue);
-    close(ws, CLOSE_POLICY, SLOW_REASON).await;
+    close_within(ws, CLOSE_POLICY, SLOW_REASON, SLOW_CLOSE_TIMEOUT).await;
 }
 
 /// Output still queued for a client that is being let go for slowness goes
@@ -241,7 +251,8 @@ pub(crate) async fn serve_client(
                 if lograte::allow(Kind::Connection) {
                     tracing::info!(session = %shell.session_id(), shell = %shell.shell_id(), client = id, reason, "closing client");
                 }
-                close(&mut ws, code, reason).await;
+                let wait = if code == CLOSE_POLICY { SLOW_CLOSE_TIMEOUT } else { CLOSE_TIMEOUT };
+                close_within(&mut ws, code, reason, wait).await;
                 // Already detached by whoever kicked it.
                 return;
             }
