@@ -1075,25 +1075,27 @@ def s_slow(ctx):
         probs.append("bytesDropped %d on the re-attach, want 0" % dropped)
     # the numbers 1..N must each arrive exactly once, across: before the 1008, the replay, live
     parts = [("before the 1008", got), ("replay", replay), ("live", live)]
+    # Lines are cut out of the three parts joined (a message may end between
+    # "\r" and "\n", or inside a number); each line counts for the part it
+    # ends in. Bytes missing at a boundary show up as a gap or a garbled
+    # number either way.
     seen, where = [], []
-    carry = b""
+    joined = b"".join(d for _, d in parts)
+    ends, at = [], 0
     for label, data in parts:
-        lines = data.split(b"\r\n")
-        tail = lines.pop()
-        if lines:
-            first = (carry + lines[0]).split(b"\r")[-1]
-            # a line cut at a part boundary joins up only when nothing is missing between the parts
-            exp = (seen[-1] + 1) if seen else 1
-            if first.isdigit() and (not carry or int(first) == exp):
-                seen.append(exp)
-                where.append(label)
-            lines = lines[1:]
-        for ln in lines:
-            ln = ln.split(b"\r")[-1]          # bash's own bytes (e.g. bracketed-paste off, then CR) before the first line
-            if ln.isdigit():
-                seen.append(int(ln))
-                where.append(label)
-        carry = tail if b"\r\n" in data else carry + tail
+        at += len(data)
+        ends.append((at, label))
+    pos = 0
+    while True:
+        nl = joined.find(b"\r\n", pos)
+        if nl < 0:
+            break
+        ln = joined[pos:nl].split(b"\r")[-1]    # bash's own bytes (e.g. bracketed-paste off, then CR) before the first line
+        label = next(lb for end, lb in ends if nl < end)
+        if ln.isdigit():
+            seen.append(int(ln))
+            where.append(label)
+        pos = nl + 2
     gaps, repeats = [], []
     expect = 1
     for n, w in zip(seen, where):
