@@ -17,7 +17,7 @@
 
 use std::fs::OpenOptions;
 use std::io::{self, Read, Write};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -234,6 +234,12 @@ pub fn record(opts: &RecOptions, path: &Path) -> Result<RecOutcome, RecError> {
     if term_type.is_none() {
         cmd = cmd.env("TERM", "xterm-256color");
     }
+    // Headless, the end of stdin is delivered as a Ctrl+D once the program
+    // has read what came before it: that takes a look at the terminal's
+    // input queue, from its slave side (see `deliver_eof`).
+    let slave = (!interactive)
+        .then(|| pts.as_fd().try_clone_to_owned().ok())
+        .flatten();
     let child = match cmd.spawn(pts) {
         Ok(c) => c,
         Err(e) => {
@@ -249,6 +255,7 @@ pub fn record(opts: &RecOptions, path: &Path) -> Result<RecOutcome, RecError> {
     let engine = engine.redact(&opts.redaction);
     let session = Session {
         pty: Arc::new(pty),
+        slave,
         recording,
         interactive,
         opts,
@@ -259,6 +266,9 @@ pub fn record(opts: &RecOptions, path: &Path) -> Result<RecOutcome, RecError> {
 /// A running `rec` session: the PTY, its recording, and how it runs.
 struct Session<'a> {
     pty: Arc<Pty>,
+    /// Headless: the terminal's slave side, to see whether the program has
+    /// read its input.
+    slave: Option<OwnedFd>,
     recording: Recording,
     interactive: bool,
     opts: &'a RecOptions,
@@ -268,7 +278,7 @@ impl Session<'_> {
     /// Starts the threads (see the module docs), waits for the end of the
     /// session and seals the recording.
     fn run(
-        self,
+        mut self,
         mut child: std::process::Child,
         engine: Engine,
         signals: signal_hook::iterator::Signals,
@@ -295,14 +305,18 @@ impl Session<'_> {
         };
         {
             let (pty, rec) = (Arc::clone(&self.pty), self.recording.clone());
-            let (record_input, marker_key, headless) = (
+            let (record_input, marker_key) = (
                 self.opts.input,
                 self.opts.marker_key.filter(|_| self.interactive),
-                !self.interactive,
             );
-            thread::Builder::new()
-                .name("input".into())
-                .spawn(move || pump_input(&pty, &rec, record_input, marker_key, headless))?;
+            let slave = self.slave.take();
+            let headless = !self.interactive;
+            thread::Builder::new().name("input".into()).spawn(move || {
+                pump_input(&pty, &rec, record_input, marker_key);
+                if headless {
+                    deliver_eof(&pty, slave);
+                }
+            })?;
         }
         let signals_handle = signals.handle();
         self.start_signals(signals, ctl_tx.clone())?;
@@ -571,26 +585,15 @@ fn write_all_fd(fd: std::os::fd::BorrowedFd<'_>, mut data: &[u8]) -> io::Result<
     Ok(())
 }
 
-fn pump_input(
-    pty: &Pty,
-    rec: &Recording,
-    record_input: bool,
-    marker_key: Option<u8>,
-    headless: bool,
-) {
+/// Forwards stdin to the program until stdin ends (or the session does).
+fn pump_input(pty: &Pty, rec: &Recording, record_input: bool, marker_key: Option<u8>) {
     let mut stdin = io::stdin();
     let mut buf = [0u8; 8192];
     let mut stitch = Utf8Stitcher::new();
     let mut withheld = false;
     loop {
         let n = match stdin.read(&mut buf) {
-            Ok(0) => {
-                if headless {
-                    // End of scripted input: what a user would type (Ctrl+D).
-                    let _ = (&*pty).write_all(&[0x04]);
-                }
-                return;
-            }
+            Ok(0) => return,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(_) => return,
@@ -645,6 +648,55 @@ fn pump_input(
                 return;
             }
             data = &data[part.len() + usize::from(marker)..];
+        }
+    }
+}
+
+/// Pauses between Ctrl+Ds while the program runs on after one.
+const EOF_RETRIES: [Duration; 6] = [
+    Duration::from_millis(250),
+    Duration::from_millis(500),
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+    Duration::from_secs(2),
+    Duration::from_secs(2),
+];
+
+/// Ends scripted input as a user at the terminal would: Ctrl+D (the
+/// terminal's VEOF character) once the program has read everything typed
+/// before it. A Ctrl+D that arrives while the program runs a command in
+/// line mode becomes an end-of-file mark, and if the program then switches
+/// to raw mode (a shell back at its prompt) that mark reads as a NUL byte:
+/// the end of input is lost and the program waits forever. So the input
+/// queue is watched, and while the program runs on with nothing left to
+/// read, the Ctrl+D is typed again (a few times, then it is left alone: a
+/// program may ignore end of input). When the program has ended, the
+/// session ends and this thread with it.
+fn deliver_eof(pty: &Pty, slave: Option<OwnedFd>) {
+    let eof = rustix::termios::tcgetattr(pty)
+        .map(|t| t.special_codes[rustix::termios::SpecialCodeIndex::VEOF])
+        .ok()
+        .filter(|&c| c != 0)
+        .unwrap_or(0x04);
+    // Whether the program has read everything it was given (unknown: yes).
+    let drained = || {
+        slave
+            .as_ref()
+            .is_none_or(|fd| rustix::io::ioctl_fionread(fd).is_ok_and(|n| n == 0))
+    };
+    // As util-linux `script` does: give the program up to 2 s to read what
+    // came before the end.
+    let until = Instant::now() + Duration::from_secs(2);
+    while !drained() && Instant::now() < until {
+        thread::sleep(Duration::from_millis(10));
+    }
+    if (&*pty).write_all(&[eof]).is_err() {
+        return;
+    }
+    for pause in EOF_RETRIES {
+        thread::sleep(pause);
+        if drained() && (&*pty).write_all(&[eof]).is_err() {
+            return;
         }
     }
 }

@@ -75,7 +75,9 @@ pub struct RecArgs {
     #[arg(long)]
     pub input: bool,
     /// Run without a controlling terminal (scripts, CI): fixed size, stdin
-    /// forwarded to the command, Ctrl+D sent when stdin ends.
+    /// forwarded to the command, Ctrl+D sent when stdin ends (once the
+    /// command has read what came before, and again while it runs on with
+    /// nothing left to read, a few times).
     #[arg(long)]
     pub headless: bool,
     /// Terminal size COLSxROWS (headless default 80x24).
