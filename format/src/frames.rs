@@ -104,12 +104,26 @@ impl<R: Read> FrameScanner<R> {
             return Ok(None);
         }
         if got < 4 {
+            // A file cut inside a frame's magic number. The bytes that came
+            // say which kind it was starting to be: a skippable frame (an
+            // index or the seal) starts `5x 2A 4D`, a zstd frame `28 B5 2F`.
+            let skippable = [0x50, 0x2A, 0x4D];
+            let is_skippable = buf
+                .iter()
+                .zip(skippable)
+                .enumerate()
+                .all(|(i, (&b, want))| if i == 0 { b & 0xF0 == want } else { b == want });
+            let kind = if is_skippable {
+                FrameKind::Skippable(0x184D_2A50 | u32::from(buf[0] & 0x0F))
+            } else {
+                FrameKind::Zstd
+            };
             self.offset += got as u64;
             return Ok(Some(Frame {
                 offset,
-                kind: FrameKind::Zstd,
+                kind,
                 len: got as u64,
-                bytes: buf,
+                bytes: if is_skippable { Vec::new() } else { buf },
                 complete: false,
             }));
         }

@@ -223,6 +223,31 @@ fn cuts_leave_a_verified_prefix() {
     assert_eq!((r.status, r.chunks), (Status::Unsealed, full.chunks));
 }
 
+/// A full disk can cut a file anywhere, even inside a frame's magic number
+/// or size: every cut is "unsealed, intact up to …", never tampered. Cuts
+/// 1–8 bytes into every frame (zstd, index, seal) and in its middle.
+#[test]
+fn a_cut_inside_any_frame_header_is_unsealed_not_tampered() {
+    let file = recording();
+    for f in frames(&file) {
+        let start = f.offset as usize;
+        let end = start + f.len as usize;
+        let mut cuts: Vec<usize> = (1..=8).map(|k| start + k).collect();
+        cuts.push(start + f.len as usize / 2);
+        for cut in cuts.into_iter().filter(|&c| c < end.min(file.len())) {
+            let r = verdict(&file[..cut]);
+            assert_eq!(
+                r.status,
+                Status::Unsealed,
+                "cut at {cut} ({} bytes into a {:?} frame at {start}): {:?}",
+                cut - start,
+                f.kind,
+                r.problems
+            );
+        }
+    }
+}
+
 #[test]
 fn seal_forgery_removal_and_trailing_data() {
     let file = recording();
