@@ -263,10 +263,19 @@ fn seal_forgery_removal_and_trailing_data() {
     assert_eq!(r.problems[0].kind, ProblemKind::SealInvalid);
     // Removed seal: unsealed, not intact.
     assert_eq!(verdict(&join(&segs)).status, Status::Unsealed);
-    // Data after the seal.
-    let mut extra = file.clone();
-    extra.extend(&segs[0]);
-    assert_tampered(&extra, "appended");
+    // Data after the seal, named where it starts: a frame, or bytes that
+    // are none.
+    for tail in [segs[0].clone(), b"garbage after the seal".to_vec()] {
+        let mut extra = file.clone();
+        extra.extend(&tail);
+        let r = assert_tampered(&extra, "appended");
+        assert_eq!(
+            r.problems[0].file_offset,
+            file.len() as u64,
+            "{:?}",
+            r.problems
+        );
+    }
 }
 
 #[test]

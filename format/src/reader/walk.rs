@@ -109,7 +109,12 @@ impl<'a> Verifier<'a> {
             let offset = match &done {
                 Done::Segment(s, ..) => s.offset,
                 Done::Other(f) => f.offset,
-                Done::Err(_) => 0,
+                Done::Err(
+                    FrameError::Garbage { offset, .. }
+                    | FrameError::TooLarge { offset }
+                    | FrameError::Corrupt { offset, .. },
+                ) => *offset,
+                Done::Err(FrameError::Io(_)) => 0,
             };
             self.problem(
                 ProblemKind::FrameStructure,
