@@ -247,7 +247,7 @@ pub(super) async fn forward(
     tokio::spawn(conn);
     let req = match request(up, &authority, &arn, &call).await {
         Ok(r) => r,
-        Err(why) => return abandon(recording, why).await,
+        Err(why) => return abandon(recording, why.to_string()).await,
     };
     let resp = match sender.send_request(req).await {
         Ok(r) => r,
@@ -401,12 +401,26 @@ async fn abandon(recording: Recording, why: String) -> Result<Events, CommandErr
 
 /// The upstream command call: the client's body and session id, asking for
 /// JSON Lines first, SigV4-signed (body included) when the upstream wants it.
+/// Why the upstream command call could not be built.
+#[derive(Debug, thiserror::Error)]
+enum UpstreamRequestError {
+    /// The request (headers from the client's call) is not valid HTTP.
+    #[error("cannot build the upstream command call: {0}")]
+    Build(#[from] http::Error),
+    /// SigV4 signing failed (no credentials, or they could not be read).
+    #[error("cannot sign the upstream command call: {0}")]
+    Sign(#[from] crate::sigv4::SigV4Error),
+    /// The runtime path is not a valid request target.
+    #[error("bad upstream command path: {0}")]
+    Path(#[from] http::uri::InvalidUri),
+}
+
 async fn request(
     up: &Upstream,
     authority: &str,
     arn: &str,
     call: &CommandCall,
-) -> Result<hyper::Request<http_body_util::Full<axum::body::Bytes>>, String> {
+) -> Result<hyper::Request<http_body_util::Full<axum::body::Bytes>>, UpstreamRequestError> {
     let path = format!("/runtimes/{arn}/commands");
     let scheme = if up.tls.is_some() { "https" } else { "http" };
     let mut req = hyper::Request::post(format!("{scheme}://{authority}{path}"))
@@ -414,17 +428,13 @@ async fn request(
         .header("content-type", "application/json")
         .header("accept", format!("{JSON_LINES}, {EVENT_STREAM};q=0.5"))
         .header(SESSION_HEADER, &call.session)
-        .body(())
-        .map_err(|e| format!("cannot build the upstream command call: {e}"))?;
+        .body(())?;
     if let Some(signer) = &up.signer {
         signer
             .sign_payload(&mut req, &call.body, std::time::SystemTime::now())
-            .await
-            .map_err(|e| format!("cannot sign the upstream command call: {e}"))?;
+            .await?;
     }
     // HTTP/1.1 origin form: the path alone on the request line.
-    *req.uri_mut() = path
-        .parse()
-        .map_err(|e| format!("bad upstream command path: {e}"))?;
+    *req.uri_mut() = path.parse()?;
     Ok(req.map(|()| http_body_util::Full::new(call.body.clone())))
 }
