@@ -208,7 +208,7 @@ pub fn parse_when(s: &str, now: i64) -> Result<i64, WhenError> {
             .ok_or_else(bad)
     };
     let (y, mo, day) = (num(d[0], 1970, 9999)?, num(d[1], 1, 12)?, num(d[2], 1, 31)?);
-    let mut secs = days_from_civil(y, mo, day) * 86_400;
+    let mut secs = termtrail_format::civil::days_from_civil(y, mo, day) * 86_400;
     if let Some(rest) = rest {
         let (clock, offset) = if let Some(c) = rest.strip_suffix('Z') {
             (c, 0)
@@ -233,17 +233,6 @@ pub fn parse_when(s: &str, now: i64) -> Result<i64, WhenError> {
         secs += num(c[0], 0, 23)? * 3600 + num(c[1], 0, 59)? * 60 + sec - offset;
     }
     Ok(secs)
-}
-
-/// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// What is said of a file that is not a recording.
