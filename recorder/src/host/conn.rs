@@ -204,28 +204,21 @@ pub(crate) async fn serve_client(
         shell.att().detach(id);
         return;
     }
-    if !reconnected && !a.replay.is_empty() {
-        // A new shell's first output, printed before its client was
-        // attached: delivered as output (it is no replay).
-        add(&metrics.bytes_out, a.replay.len() as u64);
-        if send_output(&mut ws, &a.replay).await != Sent::Done {
-            shell.att().detach(id);
-            return;
-        }
-    }
-    if reconnected {
-        let ok = send_output(&mut ws, &a.replay).await == Sent::Done
-            && send(
+    // What the shell printed while no client was attached: a re-attach's
+    // replay, or a new shell's first output (printed before its first
+    // client came). Only a re-attach ends it with the second confirmation.
+    add(&metrics.bytes_out, a.replay.len() as u64);
+    let ok = send_output(&mut ws, &a.replay).await == Sent::Done
+        && (!reconnected
+            || send(
                 &mut ws,
                 Channel::Status,
                 &status_connected(&shell_id, true, Some(a.dropped)),
             )
-            .await;
-        add(&metrics.bytes_out, a.replay.len() as u64);
-        if !ok {
-            shell.att().detach(id);
-            return;
-        }
+            .await);
+    if !ok {
+        shell.att().detach(id);
+        return;
     }
     if let Some((code, signal)) = a.exited {
         let _ = send(&mut ws, Channel::Status, &status_exit(code, signal)).await;
