@@ -5,8 +5,9 @@
 # figure in docs/performance.md is a ratio against peers on the same file.
 set -euo pipefail
 cd "$(dirname "$0")"
-mkdir -p work
-out=work/corpus.txt
+work=${BENCH_WORK:-work}
+mkdir -p "$work"
+out=${CORPUS:-$work/corpus.txt}
 size=${CORPUS_BYTES:-209715200}
 if [ -f "$out" ] && [ "$(stat -c %s "$out")" -eq "$size" ]; then exit 0; fi
 src="${CARGO_HOME:-$HOME/.cargo}/registry/src"

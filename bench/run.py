@@ -16,10 +16,12 @@ Environment: RUNS (default 5), CORPUS (path), ASCIINEMA3 (path)."""
 
 import os, resource, statistics, subprocess, sys, time
 
+from results import record
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-WORK = os.path.join(HERE, "work")
-TT = os.path.join(ROOT, "target", "release", "termtrail")
+WORK = os.environ.get("BENCH_WORK", os.path.join(HERE, "work"))
+TT = os.environ.get("TERMTRAIL_BIN", os.path.join(ROOT, "target", "release", "termtrail"))
 A3 = os.environ.get("ASCIINEMA3", os.path.join(ROOT, "target", "tools", "asciinema-3.2.0", "bin", "asciinema"))
 CORPUS = os.environ.get("CORPUS", os.path.join(WORK, "corpus.txt"))
 RUNS = int(os.environ.get("RUNS", "5"))
@@ -73,6 +75,17 @@ def main():
     print(f"  throughput termtrail / script     = {med['script'][0] / med['termtrail'][0]:.3f}  (target >= 0.95)")
     if have_a3:
         print(f"  cpu per GB termtrail / asciinema3 = {med['termtrail'][1] / med['asciinema3'][1]:.3f}  (target <= 1.0)")
+    gb = size / 1e9
+    tt = med["termtrail"]
+    for peer, target in (("script", ">= 0.95"), ("asciinema3", None)):
+        if peer not in med:
+            continue
+        p = med[peer]
+        name = "util-linux script" if peer == "script" else "asciinema 3.2 rec"
+        record("rec", f"wall, {size / 1e6:.0f} MB of output", tt[0], p[0], "s", p[0] / tt[0], target, name)
+        record("rec", "CPU per GB", tt[1] / gb, p[1] / gb, "cpu-s/GB", p[1] / tt[1],
+               ">= 1.0" if peer == "asciinema3" else None, name)
+        record("rec", "peak RSS", tt[2] / 1024, p[2] / 1024, "MiB", p[2] / tt[2], None, name)
 
     print("\n## Size")
     text = subprocess.run(["zstd", "-dc", out_tt], capture_output=True, check=True).stdout
@@ -80,6 +93,12 @@ def main():
     ours = os.path.getsize(out_tt)
     print(f"  decompressed asciicast {len(text):,} B; zstd -3 of it at once {len(z3):,} B; termtrail {ours:,} B")
     print(f"  size termtrail / zstd -3 (whole file) = {ours / len(z3):.3f}  (target <= 1.05)")
+    record("size", "recording size", ours / 1e6, len(z3) / 1e6, "MB", len(z3) / ours, ">= 0.95 (size <= 1.05x)",
+           "zstd -3 of the whole asciicast at once")
+    if have_a3 and os.path.exists(out_a3):
+        a3size = os.path.getsize(out_a3)
+        print(f"  asciinema 3 .cast (uncompressed) {a3size:,} B; termtrail / asciinema = {ours / a3size:.3f}")
+        record("size", "recording size", ours / 1e6, a3size / 1e6, "MB", a3size / ours, None, "asciinema 3.2 .cast")
 
     print("\n## Verify")
     ver = [measure([TT, "verify", out_tt]) for _ in range(RUNS)]
@@ -88,7 +107,21 @@ def main():
     dw = statistics.median(r[0] for r in dc)
     print(f"  termtrail verify {vw:.3f} s = {len(text) / vw / 1e6:7.1f} MB/s of asciicast (target >= 700), peak RSS {max(r[2] for r in ver) / 1024:.1f} MiB")
     print(f"  zstd -dc (decompress only, 1 thread) {dw:.3f} s = {len(text) / dw / 1e6:7.1f} MB/s; verify / zstd -dc speed = {dw / vw:.2f}")
+    # sha256sum of the decompressed asciicast: hashing what verify hashes,
+    # without decompressing or parsing it.
+    plain = os.path.join(WORK, "tt.cast")
+    with open(plain, "wb") as f:
+        f.write(text)
+    sha = statistics.median(measure(["sha256sum", plain])[0] for _ in range(RUNS))
+    rm(plain)
+    mbs = len(text) / 1e6
+    record("verify", "verify (every chunk hashed)", mbs / vw, mbs / dw, "MB/s", dw / vw, None, "zstd -dc -T1 (decompress only)")
+    record("verify", "verify (every chunk hashed)", mbs / vw, mbs / sha, "MB/s", sha / vw, None,
+           "sha256sum of the decompressed asciicast")
 
+    if os.environ.get("BENCH_QUICK"):
+        print("\n(quick: in-process container bench and memory-vs-length skipped)")
+        return
     print("\n## Container in-process (format/examples/container_bench.rs, best of 3)")
     out = subprocess.run(["cargo", "run", "--release", "-q", "-p", "termtrail-format", "--example", "container_bench", "--", CORPUS, "3"],
                          cwd=ROOT, capture_output=True, text=True, check=True).stdout
@@ -104,6 +137,10 @@ def main():
     vq = measure([TT, "verify", out_q])
     print(f"  rec:    1/4 corpus {rq[2] / 1024:6.1f}   full corpus {med['termtrail'][2] / 1024:6.1f}")
     print(f"  verify: 1/4 corpus {vq[2] / 1024:6.1f}   full corpus {max(r[2] for r in ver) / 1024:6.1f}")
+    record("memory", "rec peak RSS, full / quarter corpus", med["termtrail"][2] / 1024, rq[2] / 1024, "MiB",
+           rq[2] / med["termtrail"][2], "~1.0 (flat)", "the same on 1/4 of the corpus")
+    record("memory", "verify peak RSS, full / quarter corpus", max(r[2] for r in ver) / 1024, vq[2] / 1024, "MiB",
+           vq[2] / max(r[2] for r in ver), "~1.0 (flat)", "the same on 1/4 of the corpus")
     rm(quarter, out_q)
 
 

@@ -17,10 +17,13 @@ Environment: RUNS (default 3)."""
 
 import glob, os, socket, statistics, subprocess, sys, time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from results import record
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-WORK = os.path.join(HERE, "work")
-TT = os.path.join(ROOT, "target", "release", "termtrail")
+WORK = os.environ.get("BENCH_WORK", os.path.join(HERE, "work"))
+TT = os.environ.get("TERMTRAIL_BIN", os.path.join(ROOT, "target", "release", "termtrail"))
 RUNS = int(os.environ.get("RUNS", "3"))
 
 
@@ -48,7 +51,7 @@ def timed(argv, env):
 
 
 def main():
-    py = venv_python()
+    py = os.environ.get("TERMTRAIL_PYTHON") or venv_python()
     port = free_port()
     moto = subprocess.Popen([py, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -68,7 +71,7 @@ def main():
                 f"aws_access_key_id='test', aws_secret_access_key='test')\n")
         subprocess.run([py, "-c", boto + "c.create_bucket(Bucket='bench')"], check=True)
 
-        corpus = os.path.join(WORK, "corpus.txt")
+        corpus = os.environ.get("CORPUS", os.path.join(WORK, "corpus.txt"))
         mb = os.path.getsize(corpus) / 1e6
         local_dir = os.path.join(WORK, "rec-local")
         t_local, t_s3 = [], []
@@ -79,6 +82,7 @@ def main():
         a, b = statistics.median(t_local), statistics.median(t_s3)
         print(f"rec {mb:.0f} MB of output: local store {a:.2f} s, S3 store (streamed, confirmed) {b:.2f} s; "
               f"ratio S3/local time {b / a:.2f} (median of {RUNS})")
+        record("s3", f"rec {mb:.0f} MB into s3:// (moto), streamed and confirmed", b, a, "s", a / b, None, "rec into a local directory")
 
         files = sorted(glob.glob(os.path.join(WORK, "grep", "*.cast.zst")))
         if not files:
@@ -94,6 +98,8 @@ def main():
         a, b = statistics.median(g_local), statistics.median(g_s3)
         print(f"grep over {len(files)} recordings, {size:.0f} MB uncompressed: local {a:.2f} s, "
               f"S3 (moto, loopback) {b:.2f} s; ratio {b / a:.2f} (target <= 1.5; median of {RUNS})")
+        record("s3", f"grep over s3:// (moto), {len(files)} recordings", b, a, "s", a / b, ">= 0.67 (S3 <= 1.5x local)",
+               "grep over the local directory")
     finally:
         moto.kill()
         moto.wait()

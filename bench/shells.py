@@ -25,6 +25,9 @@ import asyncio, json, os, signal, statistics, subprocess, sys, tempfile, time
 
 import websockets
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from results import record
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TT = os.environ.get("TERMTRAIL_BIN", os.path.join(ROOT, "target", "release", "termtrail"))
 ROUNDS = int(os.environ.get("ROUNDS", "2000"))
@@ -197,6 +200,8 @@ async def main():
             print(f"latency direct  p50 {d50:7.1f} us  p99 {d99:7.1f} us")
             print(f"latency proxy   p50 {p50:7.1f} us  p99 {p99:7.1f} us")
             print(f"added by proxy  p50 {p50 - d50:7.1f} us  p99 {p99 - d99:7.1f} us  (target p99 < 1000 us)")
+            record("proxy", "keystroke echo p50, via proxy", p50, d50, "us", d50 / p50, None, "direct to serve")
+            record("proxy", "keystroke echo p99, via proxy", p99, d99, "us", d99 / p99, "added < 1000 us", "direct to serve")
             # A shell without rc files: login scripts (pyenv hooks, say) can
             # slow a shell down far more than anything measured here.
             serve2, saddr2 = start("serve", os.path.join(d, "s2"), ["--max-shells", "10", "--", "bash", "--norc", "--noprofile"])
@@ -204,12 +209,15 @@ async def main():
             td = await throughput(saddr2, "tp-direct")
             tp = await throughput(paddr2, "tp-proxy")
             print(f"throughput (Python client) direct {td:7.1f} MB/s, via proxy {tp:7.1f} MB/s, ratio {tp / td:.2f}")
-            subprocess.run(["cargo", "build", "--release", "-q", "-p", "termtrail-recorder", "--example", "ws_throughput"],
-                           cwd=ROOT, check=True)
-            rust = os.path.join(ROOT, "target", "release", "examples", "ws_throughput")
+            profile = os.environ.get("BENCH_PROFILE", "release")
+            subprocess.run(["cargo", "build", "--profile", "dev" if profile == "debug" else profile, "-q",
+                            "-p", "termtrail-recorder", "--example", "ws_throughput"], cwd=ROOT, check=True)
+            rust = os.path.join(ROOT, "target", profile, "examples", "ws_throughput")
             rd = float(subprocess.run([rust, f"ws://{saddr2}", str(MB)], capture_output=True, text=True, check=True).stdout)
             rp = float(subprocess.run([rust, f"ws://{paddr2}", str(MB)], capture_output=True, text=True, check=True).stdout)
             print(f"throughput (Rust client)   direct {rd:7.1f} MB/s, via proxy {rp:7.1f} MB/s, ratio {rp / rd:.2f} (target >= 0.8)")
+            record("proxy", f"throughput via proxy, {MB} MB (Python client)", tp, td, "MB/s", tp / td, None, "direct to serve")
+            record("proxy", f"throughput via proxy, {MB} MB (Rust client)", rp, rd, "MB/s", rp / rd, ">= 0.8", "direct to serve")
             for p in (serve2, proxy2):
                 p.send_signal(signal.SIGTERM)
                 p.wait()
@@ -220,12 +228,15 @@ async def main():
             print(f"connect --no-auth       p50 {n50:6.2f} ms  p99 {n99:6.2f} ms")
             print(f"connect JWT + policy    p50 {a50:6.2f} ms  p99 {a99:6.2f} ms")
             print(f"added by auth + policy  p50 {a50 - n50:6.2f} ms  p99 {a99 - n99:6.2f} ms  (target p99 < 5 ms)")
+            record("proxy", "connect p99, JWT + Cedar policy", a99, n99, "ms", n99 / a99, "added < 5 ms", "--no-auth")
             for p in (serve3, serve4):
                 p.send_signal(signal.SIGTERM)
                 p.wait()
             n, errors, base, loaded = await scale(paddr, proxy.pid)
             print(f"scale: {n} authenticated shells (JWT + policy) through one proxy, {errors} errors; proxy RSS {base / 1024:.1f} MiB -> {loaded / 1024:.1f} MiB"
                   f" = {(loaded - base) / max(n, 1):.0f} KiB per idle shell (target <= 64)")
+            record("proxy", f"memory per idle shell ({n} shells, {errors} errors)", (loaded - base) / max(n, 1), None, "KiB",
+                   None, "<= 64 KiB", "")
         finally:
             for p in (proxy, serve):
                 p.send_signal(signal.SIGTERM)
