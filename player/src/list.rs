@@ -95,6 +95,10 @@ pub struct Entry {
     /// Signature: None unsigned, Some(valid?) — validity known only when
     /// verified (Some(true) without `--verify` means "carries a signature").
     pub signed: Option<bool>,
+    /// The signing key's id (docs/format.md §9.2): with `--verify`, the key
+    /// whose signature verified (or, for a bad signature or an unsealed
+    /// file, the key the header names); without, the key the header names.
+    pub key_id: Option<String>,
 }
 
 /// Reads what `ls` shows about `path`; `verify` reads and checks everything.
@@ -120,6 +124,7 @@ pub fn entry(path: &Path, verify: bool) -> Result<Entry, ListError> {
             end: None,
             state: State::Plain,
             signed: None,
+            key_id: None,
         });
     }
     let mut file = File::open(path)?;
@@ -141,6 +146,7 @@ fn from_index<R: std::io::Read + std::io::Seek>(
     Ok(Entry {
         name,
         signed: key.map(|_| true),
+        key_id: key.map(|k| k.id.clone()),
         header: Box::new(index.header),
         size,
         duration: index.duration,
@@ -171,10 +177,12 @@ fn verify_into(e: &mut Entry, path: &Path) -> Result<(), ListError> {
                     .map_or_else(|| "damaged".to_string(), |p| p.message.clone()),
             ),
         };
-        e.signed = match report.signature {
-            Signature::Unsigned => None,
-            Signature::Valid { .. } => Some(true),
-            Signature::Invalid { .. } => Some(false),
+        (e.signed, e.key_id) = match report.signature {
+            // Unsealed (or damaged before the seal): the key the header
+            // names, if any; nothing is signed yet.
+            Signature::Unsigned => (None, e.key_id.take()),
+            Signature::Valid { key_id } => (Some(true), Some(key_id)),
+            Signature::Invalid { key_id } => (Some(false), Some(key_id)),
         };
         if report.status != Status::Intact {
             e.duration = report.last_verified;
@@ -245,6 +253,7 @@ impl Entry {
             "state": self.state.word().to_lowercase(),
             "problem": match &self.state { State::Tampered(p) => Some(p.as_str()), _ => None },
             "signed": self.signed,
+            "key_id": self.key_id,
         })
     }
 }
@@ -313,6 +322,7 @@ pub fn print_table(out: &mut dyn Write, entries: &[Entry]) -> io::Result<()> {
             "SIZE",
             "END",
             "STATE",
+            "KEY",
             "TITLE",
             "PATH",
         ]
@@ -341,6 +351,8 @@ pub fn print_table(out: &mut dyn Write, entries: &[Entry]) -> io::Result<()> {
                 .as_ref()
                 .map_or("-".into(), |r| short(&r.to_string(), 24)),
             state,
+            // The id as the file claims it: shortened, controls visible.
+            short(e.key_id.as_deref().unwrap_or("-"), 16),
             short(e.header.title.as_deref().unwrap_or("-"), 30),
             visible(&e.name).into_owned(),
         ]);

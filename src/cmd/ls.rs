@@ -16,11 +16,17 @@ use crate::progress::Progress;
 /// Text after `ls --help`'s options.
 pub const HELP: &str = "\
 One line per recording, sorted by start time: start (UTC), duration, source,
-session and shell ids, principal, size, end reason, state, title, path.
+session and shell ids, principal, size, end reason, state, signing key id,
+title, path.
 Without --verify only the header and the index at the end of each file are
 read (fast on any store): STATE is `sealed` or `unsealed` (and `+signed`),
-a claim the file makes. --verify reads and checks every chunk, the seal and
-the signature: STATE is then `verified`, `verified-unsealed` or `TAMPERED`.
+and KEY the id of the key the header names: claims the file makes. --verify
+reads and checks every chunk, the seal and the signature: STATE is then
+`verified`, `verified-unsealed` or `TAMPERED` (`+signed` for a valid
+signature, `+BAD-SIGNATURE` for one that is not), and KEY the id of the key
+that signed. A key id is the first 16 hex digits of SHA-256 of the public
+key (`termtrail keygen` prints it); `verify --key` checks it is one you
+trust.
 Filters are those of grep; --since/--until select recordings active in the
 window.
 
