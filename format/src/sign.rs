@@ -184,8 +184,8 @@ fn read_tagged(path: &Path, tag: &str, kind: &'static str) -> Result<[u8; 32], K
 }
 
 /// The public keys a verifier accepts ("pinned" keys): a recording counts
-/// as signed by one of them only when its seal's signature verifies and its
-/// key's id is here. Built from `verify --key FILE` and `--keyring DIR`.
+/// as signed by one of them only when its seal's signature verifies with a
+/// key that is here. Built from `verify --key FILE` and `--keyring DIR`.
 #[derive(Debug, Clone, Default)]
 pub struct Keyring {
     keys: Vec<PublicKey>,
@@ -255,9 +255,9 @@ impl Keyring {
         self.keys.is_empty()
     }
 
-    /// Whether the key with this id is pinned.
-    pub fn contains_id(&self, id: &str) -> bool {
-        self.keys.iter().any(|k| k.id() == id)
+    /// Whether `key` is pinned (the 32 key bytes compared, not the id).
+    pub fn contains(&self, key: &PublicKey) -> bool {
+        self.keys.contains(key)
     }
 
     /// The pinned keys' ids, sorted.
@@ -361,8 +361,8 @@ mod tests {
             2,
             "the secret keys and README are skipped"
         );
-        assert!(ring.contains_id(&a.public().id()) && ring.contains_id(&b.public().id()));
-        assert!(!ring.contains_id(&SecretKey::generate().unwrap().public().id()));
+        assert!(ring.contains(&a.public()) && ring.contains(&b.public()));
+        assert!(!ring.contains(&SecretKey::generate().unwrap().public()));
         let mut ids = vec![a.public().id(), b.public().id()];
         ids.sort();
         assert_eq!(ring.ids(), ids);

@@ -15,7 +15,8 @@ pub enum KeyCheck {
     /// Sealed, and the seal's signature verifies with a pinned key.
     Pinned,
     /// Unsealed, and its header names a pinned key: there is no signature
-    /// yet, so none can be checked (`recover --sign-key` seals and signs it).
+    /// yet, so none can be checked (`recover --sign-key` seals and signs
+    /// it). Also a file cut inside its header: no key is known to check.
     Unchecked,
     /// A valid signature by a key that is not pinned; or, unsealed, a header
     /// naming a key that is not pinned (only that key could ever sign it).
@@ -82,18 +83,13 @@ pub fn check(report: &Report, keys: Option<&Keyring>) -> KeyFinding {
         Signature::Unsigned => (header_key.map(|k| k.id.clone()), false),
     };
     let keys = keys.filter(|k| !k.is_empty());
-    // An unsealed file's header key is a claim no signature backs yet: it
-    // counts as pinned only when its public key is well-formed, has the id
-    // it claims, and that id is pinned.
-    let named_pinned = |keys: &Keyring| {
-        header_key.is_some_and(|k| {
-            PublicKey::from_hex(&k.public).is_some_and(|pk| pk.id() == k.id)
-                && keys.contains_id(&k.id)
-        })
-    };
-    let pinned = match (keys, &report.signature) {
-        (Some(keys), Signature::Valid { key_id }) => keys.contains_id(key_id),
-        (Some(keys), Signature::Unsigned) => named_pinned(keys),
+    // The header's key when well-formed and named by its own id: the key a
+    // valid signature verified with, or, unsealed, a claim no signature
+    // backs yet. Pinned means its 32 bytes are pinned, not just its id.
+    let header_public =
+        header_key.and_then(|k| PublicKey::from_hex(&k.public).filter(|pk| pk.id() == k.id));
+    let pinned = match (keys, &report.signature, &header_public) {
+        (Some(keys), Signature::Valid { .. } | Signature::Unsigned, Some(pk)) => keys.contains(pk),
         _ => false,
     };
     let check = match (keys, report.status) {
@@ -101,6 +97,8 @@ pub fn check(report: &Report, keys: Option<&Keyring>) -> KeyFinding {
         (Some(_), Status::Tampered) => KeyCheck::NotChecked,
         (Some(_), _) if pinned && signed => KeyCheck::Pinned,
         (Some(_), Status::Unsealed) if pinned => KeyCheck::Unchecked,
+        // Cut inside the header: which key it names is not known.
+        (Some(_), Status::Unsealed) if report.header.is_none() => KeyCheck::Unchecked,
         (Some(_), _) if key_id.is_some() => KeyCheck::NotPinned,
         (Some(_), _) => KeyCheck::Unsigned,
     };
@@ -144,6 +142,10 @@ impl KeyFinding {
         let why = match self.check {
             KeyCheck::Unchecked | KeyCheck::NotRequired if unsealed && self.key_id.is_some() => {
                 s.push_str(": no seal yet, so no signature to check");
+                return s;
+            }
+            KeyCheck::Unchecked if self.key_id.is_none() => {
+                s.push_str(", cut inside its header: no key to check");
                 return s;
             }
             KeyCheck::NotPinned if unsealed => "only that key could ever sign it".to_string(),
@@ -354,6 +356,22 @@ mod tests {
         let f = check(&report, Some(&ring));
         assert_eq!(f.check, KeyCheck::NotPinned);
         assert_eq!(f.apply(Verdict::Unsealed), Verdict::Tampered);
+    }
+
+    #[test]
+    fn a_file_cut_inside_its_header_stays_unsealed_with_keys() {
+        let a = SecretKey::generate().unwrap();
+        let mut report = recording(Some(&a), false);
+        report.header = None;
+        let mut ring = Keyring::new();
+        ring.add(SecretKey::generate().unwrap().public());
+        let f = check(&report, Some(&ring));
+        assert_eq!(f.check, KeyCheck::Unchecked);
+        assert_eq!(f.apply(Verdict::Unsealed), Verdict::Unsealed);
+        assert_eq!(
+            f.describe(Some(&ring)),
+            ", cut inside its header: no key to check"
+        );
     }
 
     #[test]

@@ -39,6 +39,7 @@ are pinned, and a file that is not tampered and:
   is unsealed, its header naming a pinned key    3  no signature to check yet
   is unsealed, its header naming another key     1  key-not-pinned
   is unsealed, its header naming no key          1  unsigned
+  is unsealed, cut inside its header             3  no key to check
 A bad signature, or a header naming a key whose seal has no signature, is
 tampered (1) with or without keys. A key id is the first 16 hex digits of
 SHA-256 of the 32 public key bytes; keygen prints it. docs/format.md §9.
@@ -58,7 +59,8 @@ seals the recorders kept there are checked against it: a recording whose
 journaled seal is missing (deleted), different (replaced), or journal entries
 missing or edited make the exit status 1. Recordings no journal names (made
 by an older termtrail, or whose journal entry could not be written) are
-counted, not failed.
+counted, not failed. --key and --keyring pin keys for every recording of
+the store, as for files.
 
 Examples:
   termtrail verify session.cast.zst

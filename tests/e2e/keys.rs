@@ -273,6 +273,8 @@ fn every_pinning_case_has_its_exit_code() {
     std::fs::write(d.join("unsealed-k.cast.zst"), cut(&signed)).unwrap();
     std::fs::write(d.join("unsealed-other.cast.zst"), cut(&foreign)).unwrap();
     std::fs::write(d.join("unsealed-none.cast.zst"), cut(&unsigned)).unwrap();
+    // Cut inside the header's frame: no key is known.
+    std::fs::write(d.join("no-header.cast.zst"), &signed[..40]).unwrap();
     // A bad signature: one hex digit of `sig=` changed.
     let mut bad = signed.clone();
     let at = bad.windows(4).rposition(|w| w == b"sig=").unwrap() + 4;
@@ -289,6 +291,7 @@ fn every_pinning_case_has_its_exit_code() {
         ("unsealed-k", 3, 3, "unchecked-unsealed"),
         ("unsealed-other", 3, 1, "key-not-pinned"),
         ("unsealed-none", 3, 1, "unsigned"),
+        ("no-header", 3, 3, "unchecked-unsealed"),
         ("bad-sig", 1, 1, "not-checked"),
         ("no-sig", 1, 1, "not-checked"),
     ];
