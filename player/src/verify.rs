@@ -206,6 +206,10 @@ fn render_json(
         if let Some(note) = key.rejection(keys) {
             obj.insert("key_rejected".into(), json!(note));
         }
+        // A failed pin decides the verdict, so it is the reason class.
+        if let Some(class) = key.check.reason_class() {
+            obj.insert("reason".into(), json!(class));
+        }
         if let Some(h) = &r.header {
             obj.insert("title".into(), json!(h.title));
             obj.insert("timestamp".into(), json!(h.timestamp));

@@ -306,6 +306,8 @@ fn every_pinning_case_has_its_exit_code() {
         assert_eq!(v["key_check"], check, "{name}: {v}");
         if pinned == 1 && check != "not-checked" {
             assert!(v["key_rejected"].is_string(), "{name}: {v}");
+            // The failed pin is the verdict's reason class.
+            assert_eq!(v["reason"], check, "{name}: {v}");
         }
     }
     // What the lines say.
