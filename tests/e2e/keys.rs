@@ -150,6 +150,16 @@ fn a_re_signed_recording_is_reported_as_not_pinned_and_fails_with_the_key() {
     assert_eq!(v["key_check"], "not-required", "{v}");
     assert_eq!(v["signature"]["state"], "valid", "{v}");
 
+    // So does the HTML page's verdict.
+    let r = d.run(&["export", "forged.cast.zst", "-o", "forged.html"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let page = std::fs::read_to_string(d.join("forged.html")).unwrap();
+    assert!(
+        page.contains(&format!("Seal signed by key {m}, not pinned")),
+        "{}",
+        &page[..page.len().min(2000)]
+    );
+
     // Pinned to the recorder's key: the original passes, the forgery not.
     let r = d.run(&["verify", "--key", "recorder.key.pub", "orig.cast.zst"]);
     assert_eq!(r.code, 0, "{r:?}");
