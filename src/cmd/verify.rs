@@ -158,7 +158,7 @@ pub fn run(a: VerifyArgs) -> Result<Exit> {
 
 /// The keys `--key` and `--keyring` pin (None when neither is given). A key
 /// file that does not read is an error naming it.
-fn pinned_keys(files: &[PathBuf], dirs: &[PathBuf]) -> Result<Option<Keyring>> {
+pub fn pinned_keys(files: &[PathBuf], dirs: &[PathBuf]) -> Result<Option<Keyring>> {
     if files.is_empty() && dirs.is_empty() {
         return Ok(None);
     }

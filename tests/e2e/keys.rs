@@ -239,6 +239,48 @@ fn a_re_signed_recording_is_reported_as_not_pinned_and_fails_with_the_key() {
         ids.contains(&("forged.cast.zst".into(), m.clone())),
         "{ids:?}"
     );
+    // ls --verify with the key pinned: the forgery is NOT-PINNED (exit 1).
+    let r = d.run(&[
+        "ls",
+        "--verify",
+        "--key",
+        "recorder.key.pub",
+        "orig.cast.zst",
+        "forged.cast.zst",
+    ]);
+    assert_eq!(r.code, 1, "{r:?}");
+    let row = |name: &str| {
+        r.stdout
+            .lines()
+            .find(|l| l.ends_with(name))
+            .unwrap_or_else(|| panic!("{name}: {r:?}"))
+            .to_string()
+    };
+    assert!(
+        row("orig.cast.zst").contains("verified+signed+pinned"),
+        "{r:?}"
+    );
+    assert!(
+        row("forged.cast.zst").contains("verified+signed+NOT-PINNED"),
+        "{r:?}"
+    );
+    let r = d.run(&[
+        "ls",
+        "--verify",
+        "--json",
+        "--key",
+        "recorder.key.pub",
+        "forged.cast.zst",
+    ]);
+    let v = json(&r);
+    assert_eq!(
+        (&v["key_id"], &v["key_check"]),
+        (&Value::from(m.as_str()), &Value::from("key-not-pinned")),
+        "{v}"
+    );
+    // Keys need --verify: the index alone proves nothing about a signature.
+    let r = d.run(&["ls", "--key", "recorder.key.pub", "forged.cast.zst"]);
+    assert_eq!(r.code, 2, "{r:?}");
     let r = d.run(&["ls", "--verify", "orig.cast.zst", "forged.cast.zst"]);
     let header = r.stdout.lines().next().unwrap();
     assert!(header.contains("STATE") && header.contains("KEY"), "{r:?}");
