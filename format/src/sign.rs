@@ -1,7 +1,9 @@
-//! Ed25519 keys for signing seals: generation, files, key ids.
+//! Ed25519 keys for signing seals: generation, key files, key ids, and the
+//! [`Keyring`] of public keys a verifier pins.
 //!
 //! Key files are text: `termtrail-ed25519-secret <64 hex>` (mode 0600) and
-//! `termtrail-ed25519-public <64 hex>`; `docs/format.md` §6.
+//! `termtrail-ed25519-public <64 hex>`; a key's id is the first 16 hex digits
+//! of SHA-256 of its 32 public key bytes (`docs/format.md` §9).
 
 use std::path::Path;
 
@@ -25,8 +27,14 @@ pub enum KeyError {
         source: std::io::Error,
     },
     /// Not a key file of the expected kind.
-    #[error("{0}: not a termtrail {1} key file")]
+    #[error("{0}: not a termtrail {1} key file (one line: `termtrail-ed25519-{1} <64 hex>`)")]
     Format(String, &'static str),
+    /// A keyring directory holds a secret key under a `.pub` name.
+    #[error("{0}: a secret key; a keyring holds public keys only (the FILE.pub keygen writes)")]
+    SecretInKeyring(String),
+    /// A keyring directory holds no `*.pub` file.
+    #[error("{0}: no public keys (*.pub) in this keyring directory")]
+    EmptyKeyring(String),
     /// No randomness from the OS.
     #[error("no randomness available: {0}")]
     Random(String),
@@ -142,16 +150,122 @@ impl PublicKey {
     }
 }
 
+/// Key files are one short line; anything longer is not one (and a keyring
+/// never reads a large file whole).
+const MAX_KEY_FILE: u64 = 4096;
+
+/// The 32 bytes of a key file: after trimming ASCII whitespace at both ends,
+/// exactly `tag`, one space, 64 hex digits (`docs/format.md` §9.1).
 fn read_tagged(path: &Path, tag: &str, kind: &'static str) -> Result<[u8; 32], KeyError> {
-    let text = std::fs::read_to_string(path).map_err(|source| KeyError::Io {
+    use std::io::Read;
+    let io = |source| KeyError::Io {
         path: path.display().to_string(),
         source,
-    })?;
+    };
+    let mut raw = Vec::new();
+    std::fs::File::open(path)
+        .map_err(io)?
+        .take(MAX_KEY_FILE + 1)
+        .read_to_end(&mut raw)
+        .map_err(io)?;
     let bad = || KeyError::Format(path.display().to_string(), kind);
-    let hex_part = text.trim().strip_prefix(tag).ok_or_else(bad)?.trim();
+    if raw.len() as u64 > MAX_KEY_FILE {
+        return Err(bad());
+    }
+    let text = std::str::from_utf8(&raw).map_err(|_| bad())?;
+    let hex_part = text
+        .trim_ascii()
+        .strip_prefix(tag)
+        .and_then(|rest| rest.strip_prefix(' '))
+        .ok_or_else(bad)?;
     let mut out = [0u8; 32];
     hex::decode_to_slice(hex_part, &mut out).map_err(|_| bad())?;
     Ok(out)
+}
+
+/// The public keys a verifier accepts ("pinned" keys): a recording counts
+/// as signed by one of them only when its seal's signature verifies with a
+/// key that is here. Built from `verify --key FILE` and `--keyring DIR`.
+#[derive(Debug, Clone, Default)]
+pub struct Keyring {
+    keys: Vec<PublicKey>,
+}
+
+impl Keyring {
+    /// An empty keyring.
+    pub fn new() -> Keyring {
+        Keyring::default()
+    }
+
+    /// Adds one key.
+    pub fn add(&mut self, key: PublicKey) {
+        if !self.keys.contains(&key) {
+            self.keys.push(key);
+        }
+    }
+
+    /// Adds the key in a public key file (or the public half of a secret
+    /// key file: `--key` accepts either).
+    pub fn add_file(&mut self, path: &Path) -> Result<PublicKey, KeyError> {
+        let key = PublicKey::load(path)?;
+        self.add(key.clone());
+        Ok(key)
+    }
+
+    /// Adds every `*.pub` file in `dir` (not its subdirectories), in name
+    /// order; returns how many. Any of them that is not a public key file
+    /// is an error naming it, as is a directory without one.
+    pub fn add_dir(&mut self, dir: &Path) -> Result<usize, KeyError> {
+        let io = |p: &Path| {
+            let p = p.display().to_string();
+            move |source| KeyError::Io { path: p, source }
+        };
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(dir).map_err(io(dir))? {
+            let path = entry.map_err(io(dir))?.path();
+            if path.extension().is_some_and(|e| e == "pub") {
+                files.push(path);
+            }
+        }
+        if files.is_empty() {
+            return Err(KeyError::EmptyKeyring(dir.display().to_string()));
+        }
+        files.sort();
+        for path in &files {
+            // A FIFO or device named *.pub would block or never end.
+            if !std::fs::metadata(path).map_err(io(path))?.is_file() {
+                return Err(KeyError::Format(path.display().to_string(), "public"));
+            }
+            match read_tagged(path, PUBLIC_TAG, "public") {
+                Ok(bytes) => self.add(
+                    PublicKey::from_bytes(&bytes)
+                        .ok_or_else(|| KeyError::Format(path.display().to_string(), "public"))?,
+                ),
+                Err(_) if SecretKey::load(path).is_ok() => {
+                    return Err(KeyError::SecretInKeyring(path.display().to_string()));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(files.len())
+    }
+
+    /// Whether no key was given.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// Whether `key` is pinned (the 32 key bytes compared, not the id).
+    pub fn contains(&self, key: &PublicKey) -> bool {
+        self.keys.contains(key)
+    }
+
+    /// The pinned keys' ids, sorted.
+    pub fn ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.keys.iter().map(PublicKey::id).collect();
+        ids.sort();
+        ids
+    }
 }
 
 #[cfg(test)]
@@ -176,5 +290,117 @@ mod tests {
             SecretKey::load(&pub_path),
             Err(KeyError::Format(..))
         ));
+    }
+
+    #[test]
+    fn key_files_are_one_line_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = SecretKey::generate().unwrap().public();
+        let hex = hex::encode(key.0.as_bytes());
+        let load = |name: &str, text: &str| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, text).unwrap();
+            PublicKey::load(&p)
+        };
+        for good in [
+            format!("{PUBLIC_TAG} {hex}\n"),
+            format!("{PUBLIC_TAG} {hex}"),
+            format!("  {PUBLIC_TAG} {}\r\n\n", hex.to_uppercase()),
+        ] {
+            assert_eq!(load("good", &good).unwrap(), key, "{good:?}");
+        }
+        for bad in [
+            format!("{PUBLIC_TAG}{hex}\n"),
+            format!("{PUBLIC_TAG}\n{hex}\n"),
+            format!("{PUBLIC_TAG}  {hex}\n"),
+            format!("{PUBLIC_TAG} {hex} extra\n"),
+            format!("{PUBLIC_TAG} {}\n", &hex[..62]),
+            format!("{PUBLIC_TAG} {hex}\n{PUBLIC_TAG} {hex}\n"),
+            format!("{PUBLIC_TAG} {hex}\n{}", " ".repeat(5000)),
+            String::new(),
+        ] {
+            let e = load("bad", &bad).unwrap_err();
+            assert!(
+                e.to_string().starts_with(&format!(
+                    "{}/bad: not a termtrail public key file",
+                    dir.path().display()
+                )),
+                "{bad:?}: {e}"
+            );
+        }
+        std::fs::write(dir.path().join("bin"), [0xff, 0xfe, 0x00]).unwrap();
+        assert!(matches!(
+            PublicKey::load(&dir.path().join("bin")),
+            Err(KeyError::Format(..))
+        ));
+    }
+
+    #[test]
+    fn key_ids_are_sha256_of_the_key_bytes() {
+        // RFC 8032 test 1's public key.
+        let key =
+            PublicKey::from_hex("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a")
+                .unwrap();
+        // sha256sum of those 32 bytes, first 16 hex digits (a value to
+        // check a second implementation against: docs/format.md §9.2).
+        assert_eq!(key.id(), "21fe31dfa154a261");
+    }
+
+    #[test]
+    fn keyrings_read_every_pub_file_and_name_a_bad_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = SecretKey::generate().unwrap();
+        let b = SecretKey::generate().unwrap();
+        a.save(&dir.path().join("a")).unwrap();
+        b.save(&dir.path().join("b")).unwrap();
+        std::fs::write(dir.path().join("README"), "not a key").unwrap();
+        let mut ring = Keyring::new();
+        assert!(ring.is_empty());
+        assert_eq!(
+            ring.add_dir(dir.path()).unwrap(),
+            2,
+            "the secret keys and README are skipped"
+        );
+        assert!(ring.contains(&a.public()) && ring.contains(&b.public()));
+        assert!(!ring.contains(&SecretKey::generate().unwrap().public()));
+        let mut ids = vec![a.public().id(), b.public().id()];
+        ids.sort();
+        assert_eq!(ring.ids(), ids);
+        // The same key twice counts once.
+        ring.add_file(&dir.path().join("a.pub")).unwrap();
+        assert_eq!(ring.ids().len(), 2);
+
+        std::fs::write(dir.path().join("c.pub"), "termtrail-ed25519-public 00\n").unwrap();
+        let e = Keyring::new().add_dir(dir.path()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "{}/c.pub: not a termtrail public key file (one line: `termtrail-ed25519-public <64 hex>`)",
+                dir.path().display()
+            )
+        );
+        std::fs::remove_file(dir.path().join("c.pub")).unwrap();
+        std::fs::copy(dir.path().join("a"), dir.path().join("leaked.pub")).unwrap();
+        let e = Keyring::new().add_dir(dir.path()).unwrap_err();
+        assert!(
+            matches!(&e, KeyError::SecretInKeyring(p) if p.ends_with("leaked.pub")),
+            "{e}"
+        );
+        std::fs::remove_file(dir.path().join("leaked.pub")).unwrap();
+        std::fs::create_dir(dir.path().join("sub.pub")).unwrap();
+        let e = Keyring::new().add_dir(dir.path()).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("sub.pub: not a termtrail public key file"),
+            "{e}"
+        );
+
+        let empty = tempfile::tempdir().unwrap();
+        let e = Keyring::new().add_dir(empty.path()).unwrap_err();
+        assert!(matches!(e, KeyError::EmptyKeyring(_)), "{e}");
+        let e = Keyring::new()
+            .add_dir(&empty.path().join("missing"))
+            .unwrap_err();
+        assert!(matches!(e, KeyError::Io { .. }), "{e}");
     }
 }

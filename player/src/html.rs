@@ -150,7 +150,13 @@ fn verdict_html(v: &Verification) -> (&'static str, String) {
     };
     let signature = match &r.signature {
         Signature::Unsigned => String::new(),
-        Signature::Valid { key_id } => format!(" Seal signed by key {}.", escape(key_id)),
+        // Anyone can sign a rewritten recording with a key of their own:
+        // the page names the key, pinning it is `verify --key`'s job.
+        Signature::Valid { key_id } => format!(
+            " Seal signed by key {}, not pinned: this page does not know which keys \
+             you trust (termtrail verify --key).",
+            escape(key_id)
+        ),
         Signature::Invalid { key_id } => {
             format!(" The signature for key {} does NOT verify.", escape(key_id))
         }

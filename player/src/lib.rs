@@ -2,7 +2,7 @@
 //!
 //! This crate owns everything that shows, searches or converts a recording
 //! once it has been read through the format crate's verifying reader:
-//! [`verify`] verdicts; [`export`] (asciicast v3/v2 for other tools, a
+//! [`verify`] verdicts, with [`pin`] for pinned signing keys; [`export`] (asciicast v3/v2 for other tools, a
 //! plain-text transcript through the vt100 emulator in [`screen`], and a
 //! self-contained web page with asciinema-player in [`html`]); the avt
 //! emulator behind every screen ([`term`]); keyframes and instant seeking
@@ -25,6 +25,7 @@ pub mod grep;
 pub mod hits;
 pub mod html;
 pub mod list;
+pub mod pin;
 pub mod play;
 pub mod remote;
 pub mod screen;

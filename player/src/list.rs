@@ -16,7 +16,10 @@ use termtrail_format::plain::CastReader;
 use termtrail_format::reader::ReadError;
 use termtrail_format::reader::{FileKind, ReadOptions, Signature, Status, read_path, sniff_path};
 use termtrail_format::seal::EndReason;
+use termtrail_format::sign::Keyring;
 use termtrail_format::text::visible;
+
+use crate::pin::KeyCheck;
 
 use crate::select::{MetaFilter, NOT_A_RECORDING, Window};
 
@@ -95,10 +98,18 @@ pub struct Entry {
     /// Signature: None unsigned, Some(valid?) — validity known only when
     /// verified (Some(true) without `--verify` means "carries a signature").
     pub signed: Option<bool>,
+    /// The signing key's id (docs/format.md §9.2): with `--verify`, the key
+    /// whose signature verified (or, for a bad signature or an unsealed
+    /// file, the key the header names); without, the key the header names.
+    pub key_id: Option<String>,
+    /// With `--verify` and pinned keys (`--key`, `--keyring`): the key
+    /// check (docs/format.md §9.3); None otherwise.
+    pub key_check: Option<KeyCheck>,
 }
 
-/// Reads what `ls` shows about `path`; `verify` reads and checks everything.
-pub fn entry(path: &Path, verify: bool) -> Result<Entry, ListError> {
+/// Reads what `ls` shows about `path`; `verify` reads and checks everything,
+/// and then checks the signer against `keys` when some are pinned.
+pub fn entry(path: &Path, verify: bool, keys: Option<&Keyring>) -> Result<Entry, ListError> {
     let size = std::fs::metadata(path)?.len();
     let kind = sniff_path(path)?;
     if kind.is_none() {
@@ -120,12 +131,14 @@ pub fn entry(path: &Path, verify: bool) -> Result<Entry, ListError> {
             end: None,
             state: State::Plain,
             signed: None,
+            key_id: None,
+            key_check: None,
         });
     }
     let mut file = File::open(path)?;
     let mut e = from_index(&mut file, path.display().to_string(), size)?;
     if verify {
-        verify_into(&mut e, path)?;
+        verify_into(&mut e, path, keys)?;
     }
     Ok(e)
 }
@@ -141,6 +154,8 @@ fn from_index<R: std::io::Read + std::io::Seek>(
     Ok(Entry {
         name,
         signed: key.map(|_| true),
+        key_id: key.map(|k| k.id.clone()),
+        key_check: None,
         header: Box::new(index.header),
         size,
         duration: index.duration,
@@ -154,13 +169,16 @@ fn from_index<R: std::io::Read + std::io::Seek>(
 }
 
 /// Reads `path` fully through the verifying reader into `e`.
-fn verify_into(e: &mut Entry, path: &Path) -> Result<(), ListError> {
+fn verify_into(e: &mut Entry, path: &Path, keys: Option<&Keyring>) -> Result<(), ListError> {
     {
         let opts = ReadOptions {
             events: false,
             ..ReadOptions::default()
         };
         let report = read_path(path, &opts, &mut ())?;
+        if keys.is_some_and(|k| !k.is_empty()) {
+            e.key_check = Some(crate::pin::check(&report, keys).check);
+        }
         e.state = match report.status {
             Status::Intact => State::Intact,
             Status::Unsealed => State::VerifiedUnsealed,
@@ -171,10 +189,12 @@ fn verify_into(e: &mut Entry, path: &Path) -> Result<(), ListError> {
                     .map_or_else(|| "damaged".to_string(), |p| p.message.clone()),
             ),
         };
-        e.signed = match report.signature {
-            Signature::Unsigned => None,
-            Signature::Valid { .. } => Some(true),
-            Signature::Invalid { .. } => Some(false),
+        (e.signed, e.key_id) = match report.signature {
+            // Unsealed (or damaged before the seal): the key the header
+            // names, if any; nothing is signed yet.
+            Signature::Unsigned => (None, e.key_id.take()),
+            Signature::Valid { key_id } => (Some(true), Some(key_id)),
+            Signature::Invalid { key_id } => (Some(false), Some(key_id)),
         };
         if report.status != Status::Intact {
             e.duration = report.last_verified;
@@ -187,14 +207,18 @@ fn verify_into(e: &mut Entry, path: &Path) -> Result<(), ListError> {
 /// [`entry`] for a local file or an S3 object: an object's header and index
 /// come through ranged GETs; with `verify` (or for a plain `.cast`) it is
 /// fetched whole.
-pub fn entry_of(t: &crate::remote::Target, verify: bool) -> Result<Entry, ListError> {
+pub fn entry_of(
+    t: &crate::remote::Target,
+    verify: bool,
+    keys: Option<&Keyring>,
+) -> Result<Entry, ListError> {
     use crate::remote::Target;
     match t {
-        Target::File(p) => entry(p, verify),
+        Target::File(p) => entry(p, verify, keys),
         Target::Object { store, key, size } => {
             if verify || key.ends_with(".cast") {
                 let (path, _fetched) = t.local().map_err(ListError::Fetch)?;
-                let mut e = entry(&path, verify)?;
+                let mut e = entry(&path, verify, keys)?;
                 e.name = t.name();
                 e.size = *size;
                 return Ok(e);
@@ -206,6 +230,12 @@ pub fn entry_of(t: &crate::remote::Target, verify: bool) -> Result<Entry, ListEr
 }
 
 impl Entry {
+    /// Whether pinned keys were given and this recording fails them
+    /// (`key-not-pinned` or `unsigned`).
+    pub fn pin_failed(&self) -> bool {
+        self.key_check.is_some_and(|c| c.reason_class().is_some())
+    }
+
     /// Start, Unix seconds (None: the header has no timestamp).
     pub fn start(&self) -> Option<u64> {
         self.header.timestamp
@@ -245,6 +275,8 @@ impl Entry {
             "state": self.state.word().to_lowercase(),
             "problem": match &self.state { State::Tampered(p) => Some(p.as_str()), _ => None },
             "signed": self.signed,
+            "key_id": self.key_id,
+            "key_check": self.key_check.map(KeyCheck::token),
         })
     }
 }
@@ -313,6 +345,7 @@ pub fn print_table(out: &mut dyn Write, entries: &[Entry]) -> io::Result<()> {
             "SIZE",
             "END",
             "STATE",
+            "KEY",
             "TITLE",
             "PATH",
         ]
@@ -324,11 +357,16 @@ pub fn print_table(out: &mut dyn Write, entries: &[Entry]) -> io::Result<()> {
             let t = crate::hits::rfc3339(s, 0);
             format!("{} {}", &t[..10], &t[11..19])
         });
-        let state = match e.signed {
+        let mut state = match e.signed {
             Some(true) => format!("{}+signed", e.state.word()),
             Some(false) => format!("{}+BAD-SIGNATURE", e.state.word()),
             None => e.state.word().to_string(),
         };
+        match e.key_check {
+            Some(KeyCheck::Pinned) => state.push_str("+pinned"),
+            _ if e.pin_failed() => state.push_str("+NOT-PINNED"),
+            _ => {}
+        }
         rows.push(vec![
             start,
             duration(e.duration),
@@ -341,6 +379,8 @@ pub fn print_table(out: &mut dyn Write, entries: &[Entry]) -> io::Result<()> {
                 .as_ref()
                 .map_or("-".into(), |r| short(&r.to_string(), 24)),
             state,
+            // The id as the file claims it: shortened, controls visible.
+            short(e.key_id.as_deref().unwrap_or("-"), 16),
             short(e.header.title.as_deref().unwrap_or("-"), 30),
             visible(&e.name).into_owned(),
         ]);
@@ -369,9 +409,10 @@ pub fn print_table(out: &mut dyn Write, entries: &[Entry]) -> io::Result<()> {
 pub fn entries(
     files: &[crate::remote::Target],
     verify: bool,
+    keys: Option<&Keyring>,
     jobs: usize,
 ) -> Vec<Result<Entry, ListError>> {
-    crate::remote::par_map(files, jobs, |t| entry_of(t, verify))
+    crate::remote::par_map(files, jobs, |t| entry_of(t, verify, keys))
 }
 
 #[cfg(test)]

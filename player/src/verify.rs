@@ -1,16 +1,19 @@
 //! `termtrail verify`: the verdict on one recording, for people and machines.
 //!
 //! Exit codes (documented in `--help` and `docs/format.md`): 0 intact and
-//! sealed (signature valid when signed, and made with `--key` when given);
-//! 1 tampered; 2 not a readable recording; 3 intact but unsealed.
+//! sealed (signature valid when signed, and by a pinned key when keys are
+//! given); 1 tampered, or a failed pin ([`crate::pin`]); 2 not a readable
+//! recording; 3 intact but unsealed.
 
 use std::path::Path;
 
 use serde_json::json;
 use termtrail_format::event::format_clock;
 use termtrail_format::reader::{ReadError, ReadOptions, Report, Signature, Status, read_path};
-use termtrail_format::sign::PublicKey;
+use termtrail_format::sign::Keyring;
 use termtrail_format::text::{json_line, visible};
+
+use crate::pin::{self, KeyFinding};
 
 /// The verdict on one file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -21,7 +24,7 @@ pub enum Verdict {
     Unsealed,
     /// Not readable as a recording.
     Error,
-    /// Tampered (or not signed by the required key).
+    /// Tampered, or not signed by a pinned key ([`crate::pin`]).
     Tampered,
 }
 
@@ -44,9 +47,10 @@ impl Verdict {
 }
 
 /// Verifies one file; returns the verdict and one line of output (human
-/// text, or a JSON object with `json`).
-pub fn verify_path(path: &Path, key: Option<&PublicKey>, json: bool) -> (Verdict, String) {
-    verify_named(path, &path.display().to_string(), key, json)
+/// text, or a JSON object with `json`). `keys`: the pinned keys (None or
+/// empty: any valid signature is reported, none is required).
+pub fn verify_path(path: &Path, keys: Option<&Keyring>, json: bool) -> (Verdict, String) {
+    verify_named(path, &path.display().to_string(), keys, json)
 }
 
 /// [`verify_path`], naming the file `name` in the output (an `s3://` URL
@@ -54,7 +58,7 @@ pub fn verify_path(path: &Path, key: Option<&PublicKey>, json: bool) -> (Verdict
 pub fn verify_named(
     path: &Path,
     name: &str,
-    key: Option<&PublicKey>,
+    keys: Option<&Keyring>,
     json: bool,
 ) -> (Verdict, String) {
     let opts = ReadOptions {
@@ -63,11 +67,12 @@ pub fn verify_named(
     };
     match read_path(path, &opts, &mut ()) {
         Ok(report) => {
-            let (verdict, key_note) = judge(&report, key);
+            let finding = pin::check(&report, keys);
+            let verdict = finding.apply(base_verdict(&report));
             let text = if json {
-                render_json(name, &report, verdict, key_note.as_deref())
+                render_json(name, &report, verdict, &finding, keys)
             } else {
-                visible(&render_human(name, &report, key_note.as_deref())).into_owned()
+                visible(&render_human(name, &report, &finding, keys)).into_owned()
             };
             (verdict, text)
         }
@@ -88,40 +93,16 @@ pub fn verify_named(
     }
 }
 
-fn judge(report: &Report, key: Option<&PublicKey>) -> (Verdict, Option<String>) {
-    let base = match report.status {
+/// The verdict of the chain and seal alone.
+fn base_verdict(report: &Report) -> Verdict {
+    match report.status {
         Status::Intact => Verdict::Intact,
         Status::Unsealed => Verdict::Unsealed,
         Status::Tampered => Verdict::Tampered,
-    };
-    let Some(key) = key else { return (base, None) };
-    if base == Verdict::Tampered {
-        return (base, None);
-    }
-    match &report.signature {
-        Signature::Valid { key_id } if *key_id == key.id() => (base, None),
-        Signature::Valid { key_id } => (
-            Verdict::Tampered,
-            Some(format!(
-                "signed by key {key_id}, not by the required key {}",
-                key.id()
-            )),
-        ),
-        _ if base == Verdict::Unsealed => (
-            Verdict::Tampered,
-            Some(format!(
-                "unsealed, so not signed by the required key {}",
-                key.id()
-            )),
-        ),
-        _ => (
-            Verdict::Tampered,
-            Some(format!("not signed (required key {})", key.id())),
-        ),
     }
 }
 
-fn render_human(name: &str, r: &Report, key_note: Option<&str>) -> String {
+fn render_human(name: &str, r: &Report, key: &KeyFinding, keys: Option<&Keyring>) -> String {
     let mut s = format!("{name}: ");
     match r.status {
         Status::Intact => {
@@ -184,16 +165,10 @@ fn render_human(name: &str, r: &Report, key_note: Option<&str>) -> String {
             }
         }
     }
-    match &r.signature {
-        Signature::Valid { key_id } => s.push_str(&format!(", signed by key {key_id}")),
-        Signature::Invalid { key_id } => {
-            s.push_str(&format!(", INVALID signature for key {key_id}"))
-        }
-        Signature::Unsigned => {}
+    if let Signature::Invalid { key_id } = &r.signature {
+        s.push_str(&format!(", INVALID signature for key {key_id}"));
     }
-    if let Some(note) = key_note {
-        s.push_str(&format!("; REJECTED: {note}"));
-    }
+    s.push_str(&key.describe(keys));
     s
 }
 
@@ -205,7 +180,13 @@ fn plural(n: u64, word: &str) -> String {
     }
 }
 
-fn render_json(name: &str, r: &Report, verdict: Verdict, key_note: Option<&str>) -> String {
+fn render_json(
+    name: &str,
+    r: &Report,
+    verdict: Verdict,
+    key: &KeyFinding,
+    keys: Option<&Keyring>,
+) -> String {
     let mut v = serde_json::to_value(r).unwrap_or_default();
     if let Some(obj) = v.as_object_mut() {
         obj.insert("file".into(), json!(name));
@@ -219,8 +200,15 @@ fn render_json(name: &str, r: &Report, verdict: Verdict, key_note: Option<&str>)
             }),
         );
         obj.insert("exit_code".into(), json!(verdict.exit_code()));
-        if let Some(note) = key_note {
+        obj.insert("key_id".into(), json!(key.key_id));
+        obj.insert("pinned".into(), json!(key.pinned));
+        obj.insert("key_check".into(), json!(key.check.token()));
+        if let Some(note) = key.rejection(keys) {
             obj.insert("key_rejected".into(), json!(note));
+        }
+        // A failed pin decides the verdict, so it is the reason class.
+        if let Some(class) = key.check.reason_class() {
+            obj.insert("reason".into(), json!(class));
         }
         if let Some(h) = &r.header {
             obj.insert("title".into(), json!(h.title));

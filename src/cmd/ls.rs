@@ -16,11 +16,17 @@ use crate::progress::Progress;
 /// Text after `ls --help`'s options.
 pub const HELP: &str = "\
 One line per recording, sorted by start time: start (UTC), duration, source,
-session and shell ids, principal, size, end reason, state, title, path.
+session and shell ids, principal, size, end reason, state, signing key id,
+title, path.
 Without --verify only the header and the index at the end of each file are
 read (fast on any store): STATE is `sealed` or `unsealed` (and `+signed`),
-a claim the file makes. --verify reads and checks every chunk, the seal and
-the signature: STATE is then `verified`, `verified-unsealed` or `TAMPERED`.
+and KEY the id of the key the header names: claims the file makes. --verify
+reads and checks every chunk, the seal and the signature: STATE is then
+`verified`, `verified-unsealed` or `TAMPERED` (`+signed` for a valid
+signature, `+BAD-SIGNATURE` for one that is not), and KEY the id of the key
+that signed. A key id is the first 16 hex digits of SHA-256 of the public
+key (`termtrail keygen` prints it); `verify --key` checks it is one you
+trust.
 Filters are those of grep; --since/--until select recordings active in the
 window.
 
@@ -29,13 +35,18 @@ terminal controls made visible: ESC as ^[, other C0 controls as ^X, C1
 controls and bidi overrides as \\u{XXXX} (docs/player.md, \"Recorded text on
 your terminal\"); --json keeps the exact text, with those characters escaped.
 
-Exit status: 0; 1 if --verify found a tampered recording; 2 if a file could
-not be read.
+With --key or --keyring (and --verify), the signer is checked against those
+keys as `verify` does (docs/format.md §9.3): STATE gets `+pinned`, or
+`+NOT-PINNED` for a recording signed by another key or not signed at all.
+
+Exit status: 0; 1 if --verify found a tampered recording (or, with keys, one
+that is NOT-PINNED); 2 if a file (or a key file) could not be read.
 
 Examples:
   termtrail ls                                  # the local store
   termtrail ls --since 7d --principal alice
   termtrail ls --verify ./recordings
+  termtrail ls --verify --keyring /etc/termtrail/keys --since 7d
   termtrail ls --json | jq -r 'select(.end == \"idle timeout\") | .path'";
 
 /// `ls` arguments.
@@ -47,6 +58,14 @@ pub struct LsArgs {
     /// Read and verify every recording fully (chain, seal, signature).
     #[arg(long)]
     pub verify: bool,
+    /// With --verify: pin this public key (repeatable), as `verify --key`;
+    /// a recording not signed by a pinned key is NOT-PINNED (exit 1).
+    #[arg(long, value_name = "PUBKEY", requires = "verify")]
+    pub key: Vec<PathBuf>,
+    /// With --verify: pin every `*.pub` key in this directory, as `verify
+    /// --keyring`.
+    #[arg(long, value_name = "DIR", requires = "verify")]
+    pub keyring: Vec<PathBuf>,
     /// JSON Lines: one object per recording (schema in docs/player.md).
     #[arg(long)]
     pub json: bool,
@@ -61,6 +80,7 @@ pub struct LsArgs {
 /// Runs `ls`.
 pub fn run(a: LsArgs) -> Result<Exit> {
     let filters = a.filter.filters()?;
+    let keys = super::verify::pinned_keys(&a.key, &a.keyring)?;
     let (files, missing) = targets(&a.paths, filters.since)?;
     let mut errors = missing.len();
     for (p, e) in &missing {
@@ -79,7 +99,10 @@ pub fn run(a: LsArgs) -> Result<Exit> {
     let mut list: Vec<Entry> = Vec::new();
     // In slices, so the progress bar moves.
     for (i, slice) in files.chunks(64).enumerate() {
-        for (path, r) in slice.iter().zip(entries(slice, a.verify, jobs)) {
+        for (path, r) in slice
+            .iter()
+            .zip(entries(slice, a.verify, keys.as_ref(), jobs))
+        {
             match r {
                 Ok(e) if e.selected(&filters.meta, filters.since, filters.until) => list.push(e),
                 Ok(_) => {}
@@ -108,9 +131,9 @@ pub fn run(a: LsArgs) -> Result<Exit> {
         print_table(&mut out, &list)?;
     }
     out.flush()?;
-    let tampered = list
-        .iter()
-        .any(|e| matches!(e.state, State::Tampered(_)) || e.signed == Some(false));
+    let tampered = list.iter().any(|e| {
+        matches!(e.state, State::Tampered(_)) || e.signed == Some(false) || e.pin_failed()
+    });
     Ok(if errors > 0 {
         Exit::ERROR
     } else if tampered {

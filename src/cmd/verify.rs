@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use clap::Args;
 use termtrail_format::audit::Anchor;
-use termtrail_format::sign::PublicKey;
+use termtrail_format::sign::Keyring;
 use termtrail_format::text::{json_line, visible};
 use termtrail_player::verify::{Verdict, verify_named};
 use termtrail_store::Location;
@@ -18,12 +18,31 @@ use crate::exit::Exit;
 /// Text after `verify --help`'s options.
 pub const HELP: &str = "\
 Exit status (the worst over all files):
-  0  intact and sealed (and, when signed, the signature is valid)
+  0  intact and sealed (and, when signed, the signature is valid; with --key
+     or --keyring, signed by one of those keys)
   1  tampered: a changed, missing, duplicated, reordered or foreign chunk or
-     segment, a forged seal or index, a bad signature, or not signed by --key
-  2  not a readable recording, or a usage error
+     segment, a forged seal or index, a bad signature; or, with --key or
+     --keyring, a pin that failed (below)
+  2  not a readable recording, or a usage error (a key file that does not
+     read is named)
   3  intact but unsealed (truncated, or the recorder crashed): everything up to
      the reported time is verified
+
+Keys. A valid signature proves only that the holder of the key in the file's
+header sealed it: anyone who rewrites a recording can sign it with a key of
+their own. Without --key/--keyring the line says who signed (`signed by key
+3f2a9c81d0e4b5a7, not pinned`) and nothing is required. With them, the keys
+are pinned, and a file that is not tampered and:
+  is sealed and signed by a pinned key           0  `(pinned)`
+  is sealed and signed by another key            1  key-not-pinned
+  is sealed and not signed                       1  unsigned
+  is unsealed, its header naming a pinned key    3  no signature to check yet
+  is unsealed, its header naming another key     1  key-not-pinned
+  is unsealed, its header naming no key          1  unsigned
+  is unsealed, cut inside its header             3  no key to check
+A bad signature, or a header naming a key whose seal has no signature, is
+tampered (1) with or without keys. A key id is the first 16 hex digits of
+SHA-256 of the 32 public key bytes; keygen prints it. docs/format.md §9.
 
 With --audit, the file is a host's audit log (serve/proxy --audit) and the
 codes mean: 0 every line is in the hash chain; 1 a line was changed,
@@ -40,12 +59,15 @@ seals the recorders kept there are checked against it: a recording whose
 journaled seal is missing (deleted), different (replaced), or journal entries
 missing or edited make the exit status 1. Recordings no journal names (made
 by an older termtrail, or whose journal entry could not be written) are
-counted, not failed.
+counted, not failed. --key and --keyring pin keys for every recording of
+the store, as for files.
 
 Examples:
   termtrail verify session.cast.zst
   termtrail verify --json ~/.local/share/termtrail/recordings/2026/11/*/*/*/*/*.cast.zst
   termtrail verify --key recorder.key.pub session.cast.zst
+  termtrail verify --key host-a.key.pub --key host-b.key.pub *.cast.zst
+  termtrail verify --keyring /etc/termtrail/keys --store s3://audit-recordings/prod
   termtrail verify --store s3://audit-recordings/prod
   termtrail verify --store s3://audit-recordings/prod --since 7d
   termtrail verify --audit /var/log/termtrail/audit.jsonl
@@ -70,12 +92,17 @@ pub struct VerifyArgs {
     /// One JSON object per file (JSON Lines).
     #[arg(long)]
     pub json: bool,
-    /// Require a valid signature by this public key (FILE.pub from keygen).
+    /// Pin this public key (FILE.pub from keygen; repeatable): a recording
+    /// then passes only when its seal is signed by one of the pinned keys.
     #[arg(long, value_name = "PUBKEY")]
-    pub key: Option<PathBuf>,
+    pub key: Vec<PathBuf>,
+    /// Pin every public key in this directory (each `*.pub` file in it;
+    /// repeatable, and with --key).
+    #[arg(long, value_name = "DIR")]
+    pub keyring: Vec<PathBuf>,
     /// Verify a host's audit log (serve/proxy --audit FILE) instead of
     /// recordings.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["files", "store", "key", "since"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["files", "store", "key", "keyring", "since"])]
     pub audit: Option<PathBuf>,
     /// With --audit: the log must hold this line (SEQ:SHA256, a head printed
     /// by an earlier verify or the host's stop), which shows lines cut from
@@ -91,7 +118,8 @@ pub fn run(a: VerifyArgs) -> Result<Exit> {
         writeln!(io::stdout().lock(), "{line}")?;
         return Ok(exit);
     }
-    let key = a.key.as_deref().map(PublicKey::load).transpose()?;
+    let keys = pinned_keys(&a.key, &a.keyring)?;
+    let key = keys.as_ref();
     let mut verdicts = Vec::new();
     let stdout = io::stdout();
     if a.since.is_some() && a.store.is_none() {
@@ -108,12 +136,11 @@ pub fn run(a: VerifyArgs) -> Result<Exit> {
             .map_err(anyhow::Error::msg)?
             // Whole days: keys are dated by day.
             .map(|s| s.max(0) as u64 / 86_400 * 86_400);
-        return verify_store(location, since, key.as_ref(), a.json);
+        return verify_store(location, since, key, a.json);
     }
     for file in &a.files {
         if !termtrail_player::remote::is_url(file) {
-            let (verdict, line) =
-                verify_named(file, &file.display().to_string(), key.as_ref(), a.json);
+            let (verdict, line) = verify_named(file, &file.display().to_string(), key, a.json);
             writeln!(stdout.lock(), "{line}")?;
             verdicts.push(verdict);
             continue;
@@ -124,14 +151,25 @@ pub fn run(a: VerifyArgs) -> Result<Exit> {
         if found.is_empty() {
             bail!("no recordings under {url}");
         }
-        verdicts.extend(verify_targets(
-            &found,
-            key.as_ref(),
-            a.json,
-            &mut stdout.lock(),
-        )?);
+        verdicts.extend(verify_targets(&found, key, a.json, &mut stdout.lock())?);
     }
     Ok(Exit::of_verdict(Verdict::worst(verdicts)))
+}
+
+/// The keys `--key` and `--keyring` pin (None when neither is given). A key
+/// file that does not read is an error naming it.
+pub fn pinned_keys(files: &[PathBuf], dirs: &[PathBuf]) -> Result<Option<Keyring>> {
+    if files.is_empty() && dirs.is_empty() {
+        return Ok(None);
+    }
+    let mut ring = Keyring::new();
+    for f in files {
+        ring.add_file(f)?;
+    }
+    for d in dirs {
+        ring.add_dir(d)?;
+    }
+    Ok(Some(ring))
 }
 
 /// Verifies recordings in order, printing a line for each. S3 objects are
@@ -139,7 +177,7 @@ pub fn run(a: VerifyArgs) -> Result<Exit> {
 /// verifying overlap.
 fn verify_targets(
     targets: &[termtrail_player::remote::Target],
-    key: Option<&PublicKey>,
+    key: Option<&Keyring>,
     json: bool,
     out: &mut dyn Write,
 ) -> Result<Vec<Verdict>> {
@@ -167,7 +205,7 @@ fn verify_targets(
 fn verify_store(
     location: &Location,
     since: Option<u64>,
-    key: Option<&PublicKey>,
+    key: Option<&Keyring>,
     json: bool,
 ) -> Result<Exit> {
     use termtrail_player::remote::Target;

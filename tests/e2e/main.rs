@@ -12,6 +12,7 @@ mod conformance;
 mod grep;
 mod html;
 mod interactive;
+mod keys;
 mod limits;
 mod peers;
 mod play;
