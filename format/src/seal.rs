@@ -184,13 +184,13 @@ pub enum SealError {
     /// The `seal=` line is malformed.
     #[error("seal hash line malformed")]
     HashLine,
-    /// The hash is not 64 hex digits.
+    /// The hash is not 64 lowercase hex digits.
     #[error("seal hash malformed")]
     Hash,
     /// The `sig=` line is malformed.
     #[error("seal signature line malformed")]
     SignatureLine,
-    /// The signature is not 128 hex digits.
+    /// The signature is not 128 lowercase hex digits.
     #[error("seal signature malformed")]
     Signature,
     /// Lines follow the signature.
@@ -225,6 +225,9 @@ pub fn decode_seal(payload: &[u8]) -> Result<Seal, SealError> {
         .strip_prefix("seal=")
         .and_then(|l| l.strip_suffix('\n'))
         .ok_or(SealError::HashLine)?;
+    if !crate::header::is_lower_hex(h, 64) {
+        return Err(SealError::Hash);
+    }
     hex::decode_to_slice(h, &mut hash).map_err(|_| SealError::Hash)?;
     let signature = match lines.next() {
         None => None,
@@ -234,6 +237,9 @@ pub fn decode_seal(payload: &[u8]) -> Result<Seal, SealError> {
                 .and_then(|l| l.strip_suffix('\n'))
                 .ok_or(SealError::SignatureLine)?;
             let mut sig = [0u8; 64];
+            if !crate::header::is_lower_hex(s, 128) {
+                return Err(SealError::Signature);
+            }
             hex::decode_to_slice(s, &mut sig).map_err(|_| SealError::Signature)?;
             Some(sig)
         }
