@@ -1,5 +1,5 @@
 //! The event lines of a stored chunk, checked as every verifier must
-//! (docs/format.md §2.2, §3 and checks V20–V22): the exact line grammar,
+//! (docs/format.md §2.2, §3 and checks V18–V20): the exact line grammar,
 //! `r` and `x` data, where a `b` companion may stand and what it must hold;
 //! and the chunk's time span, which the reader compares with its record.
 //!

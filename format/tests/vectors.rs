@@ -1,4 +1,4 @@
-//! The conformance vectors (docs/format.md §10): the committed files are
+//! The conformance vectors (docs/format.md §7.5): the committed files are
 //! exactly what the generator writes today, and the library reader gives
 //! each the verdict its JSON states (verifying only, and decoding events).
 //! `tests/e2e/vectors.rs` runs them through `termtrail verify --json`.

@@ -1,4 +1,4 @@
-//! The conformance vectors (format/tests/vectors, docs/format.md §10)
+//! The conformance vectors (format/tests/vectors, docs/format.md §7.5)
 //! through the real binary: `termtrail verify --json` gives each the exit
 //! code, verdict, first bad chunk and reason class its JSON states.
 

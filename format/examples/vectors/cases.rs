@@ -542,6 +542,16 @@ fn frames(v: &mut Vec<Case>) {
         unsealed_tail,
         tampered("frame-structure", None),
     ));
+    let mut corrupt0 = base();
+    corrupt0.segments[0].frame =
+        Some(|_| vec![0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x50, 0x0d, 0x00, 0x00, 0xff]);
+    v.push(case(
+        "segment-0-corrupt",
+        "V7",
+        "segment 0 is one block no decoder can decode (no header line decodes)",
+        corrupt0.build().0,
+        tampered("segment-corrupt", None),
+    ));
     let mut corrupt = base();
     corrupt.segments[1].undecodable_tail = true;
     v.push(case(

@@ -1,4 +1,4 @@
-//! Writes the conformance vectors (docs/format.md §10): one small
+//! Writes the conformance vectors (docs/format.md §7.5): one small
 //! recording per check and truncation class, and beside each `NAME.json`
 //! with the verdict a verifier must give. Deterministic (fixed id, times,
 //! seal time and test signing seed), so a second run writes the same bytes;

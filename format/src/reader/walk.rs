@@ -298,6 +298,14 @@ impl<'a> Verifier<'a> {
             if seg.status == Decompressed::Truncated {
                 self.truncated = true;
                 self.report.lost_tail_bytes += seg.data.len() as u64;
+            } else if let Decompressed::Corrupt(msg) = &seg.status {
+                self.problem(
+                    ProblemKind::SegmentCorrupt,
+                    Reason::SegmentCorrupt,
+                    seg.offset,
+                    Some(seg.data.len() as u64),
+                    format!("segment 0 does not decompress: {msg}"),
+                );
             } else {
                 self.problem(
                     ProblemKind::HeaderInvalid,
