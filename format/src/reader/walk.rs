@@ -197,6 +197,22 @@ impl<'a> Verifier<'a> {
         }
         self.report.segments += 1;
         self.report.bytes += seg.data.len() as u64;
+        // A frame that does not decode is damage before any of its chunks:
+        // how much text a decoder hands out before its error differs from
+        // one decoder to another, the error itself does not. What decoded is
+        // still read (runs of intact chunks, lenient reading), unverified.
+        if let Decompressed::Corrupt(msg) = &seg.status {
+            self.problem(
+                ProblemKind::SegmentCorrupt,
+                Reason::SegmentCorrupt,
+                seg.offset,
+                Some(seg.data.len() as u64),
+                format!("segment {} does not decompress: {msg}", self.segment_no),
+            );
+            if self.segment_no == 0 {
+                return Flow::Stop;
+            }
+        }
         if self.segment_no == 0 && !self.header(&seg) {
             return Flow::Stop;
         }
@@ -213,15 +229,7 @@ impl<'a> Verifier<'a> {
             }
         }
         match &seg.status {
-            Decompressed::Corrupt(msg) => {
-                self.problem(
-                    ProblemKind::SegmentCorrupt,
-                    Reason::SegmentCorrupt,
-                    seg.offset,
-                    Some(seg.data.len() as u64),
-                    format!("segment {} does not decompress: {msg}", self.segment_no),
-                );
-            }
+            Decompressed::Corrupt(_) => {}
             Decompressed::Truncated if frame.bytes.ends_with(SEAL_TRAILER) => {
                 self.problem(
                     ProblemKind::FrameStructure,
@@ -298,14 +306,6 @@ impl<'a> Verifier<'a> {
             if seg.status == Decompressed::Truncated {
                 self.truncated = true;
                 self.report.lost_tail_bytes += seg.data.len() as u64;
-            } else if let Decompressed::Corrupt(msg) = &seg.status {
-                self.problem(
-                    ProblemKind::SegmentCorrupt,
-                    Reason::SegmentCorrupt,
-                    seg.offset,
-                    Some(seg.data.len() as u64),
-                    format!("segment 0 does not decompress: {msg}"),
-                );
             } else {
                 self.problem(
                     ProblemKind::HeaderInvalid,
