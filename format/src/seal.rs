@@ -175,6 +175,9 @@ pub enum SealError {
     /// The body line has no newline.
     #[error("seal body unterminated")]
     BodyUnterminated,
+    /// The body, or an entry of its `segments`, is not a JSON object.
+    #[error("seal body: not a JSON object of objects")]
+    NotObject,
     /// The body is not the JSON of a [`SealBody`].
     #[error("seal body: {0}")]
     Body(serde_json::Error),
@@ -218,6 +221,16 @@ pub fn decode_seal(payload: &[u8]) -> Result<Seal, SealError> {
     let body_bytes = body_line
         .strip_suffix('\n')
         .ok_or(SealError::BodyUnterminated)?;
+    // An object, its entries objects (serde would also take a struct from
+    // an array of its values); then typed, which rejects duplicate members.
+    let shape: serde_json::Value = serde_json::from_str(body_bytes).map_err(SealError::Body)?;
+    let objects = shape.is_object()
+        && shape["segments"]
+            .as_array()
+            .is_none_or(|a| a.iter().all(serde_json::Value::is_object));
+    if !objects {
+        return Err(SealError::NotObject);
+    }
     let body: SealBody = serde_json::from_str(body_bytes).map_err(SealError::Body)?;
     let mut hash = [0u8; 32];
     let seal_line = lines.next().ok_or(SealError::HashMissing)?;

@@ -54,22 +54,29 @@ impl LineFault {
     }
 }
 
-/// One line split into its fields (offsets into the line).
+/// One line split into its fields.
 struct Fields<'l> {
     time: Micros,
     time_text: &'l [u8],
     code: String,
-    /// The data string, quotes included.
-    data: &'l [u8],
+    /// The data, decoded.
+    data: String,
 }
 
 /// Checks the event lines of one chunk (each ending in `\n`).
 pub fn check_chunk_lines(body: &[u8]) -> Result<LineSpan, LineFault> {
     let mut span = LineSpan { first: 0, span: 0 };
-    // The previous line, when it is an `o`/`i` event: its data string.
-    let mut prev_oi: Option<&[u8]> = None;
+    // The previous line, when it is an `o`/`i` event: its data.
+    let mut prev_oi: Option<String> = None;
     let mut at = 0;
-    for (i, line) in body.split_inclusive(|&b| b == b'\n').enumerate() {
+    // Lines found with memchr: a byte-by-byte split is slow in unoptimised
+    // test builds, and lines can be megabytes long.
+    let ends = memchr::memchr_iter(b'\n', body).map(|nl| nl + 1);
+    let ends = ends.chain((body.last() != Some(&b'\n') && !body.is_empty()).then_some(body.len()));
+    let mut start = 0;
+    for (i, end) in ends.enumerate() {
+        let line = &body[start..end];
+        start = end;
         let n = i + 1;
         let event = |why: String| LineFault::Event { line: n, at, why };
         let companion = |why: &str| LineFault::Companion {
@@ -94,14 +101,14 @@ pub fn check_chunk_lines(body: &[u8]) -> Result<LineSpan, LineFault> {
                 if f.time_text != b"0.000000" {
                     return Err(companion("its interval is not 0.000000"));
                 }
-                check_companion(held, f.data).map_err(companion)?;
+                check_companion(&held, &f.data).map_err(companion)?;
             }
             code => {
                 match code {
-                    "r" if !is_size(&string(f.data)) => {
+                    "r" if !is_size(&f.data) => {
                         return Err(event("`r` data is not COLSxROWS".into()));
                     }
-                    "x" if !is_status(&string(f.data)) => {
+                    "x" if !is_status(&f.data) => {
                         return Err(event("`x` data is not a decimal exit status".into()));
                     }
                     _ => {}
@@ -121,27 +128,18 @@ fn fields(line: &[u8]) -> Result<Fields<'_>, &'static str> {
         .ok_or("no newline")?
         .strip_prefix(b"[")
         .ok_or("does not start with `[`")?;
-    if std::str::from_utf8(rest).is_err() {
-        return Err("not UTF-8");
-    }
     let sep = memchr::memmem::find(rest, b", ").ok_or("no `, ` after the time")?;
     let time_text = &rest[..sep];
     let time = time(time_text).ok_or("the time is not S.UUUUUU")?;
     let rest = &rest[sep + 2..];
-    let code_len = string_len(rest).ok_or("the code is not a JSON string")?;
-    let code_text = &rest[..code_len];
-    let code = if code_text.contains(&b'\\') {
-        string(code_text)
-    } else {
-        String::from_utf8_lossy(&code_text[1..code_len - 1]).into_owned()
-    };
+    let (code, code_len) = string(rest).ok_or("the code is not a JSON string")?;
     if code.is_empty() {
         return Err("empty event code");
     }
     let rest = rest[code_len..]
         .strip_prefix(b", ")
         .ok_or("no `, ` after the code")?;
-    let data_len = string_len(rest).ok_or("the data is not a JSON string")?;
+    let (data, data_len) = string(rest).ok_or("the data is not a JSON string")?;
     if &rest[data_len..] != b"]" {
         return Err("the line does not end with `]` after the data");
     }
@@ -149,7 +147,7 @@ fn fields(line: &[u8]) -> Result<Fields<'_>, &'static str> {
         time,
         time_text,
         code,
-        data: &rest[..data_len],
+        data,
     })
 }
 
@@ -169,54 +167,18 @@ fn time(t: &[u8]) -> Option<Micros> {
     num(whole)?.checked_mul(1_000_000)?.checked_add(num(frac)?)
 }
 
-/// Length of the JSON string (RFC 8259) at the start of `s`, quotes
-/// included; None when `s` does not start with a valid one (raw control
-/// characters, bad escapes, unpaired surrogates). UTF-8 is checked by the
-/// caller.
-fn string_len(s: &[u8]) -> Option<usize> {
+/// The JSON string (RFC 8259) at the very start of `s`, decoded, and its
+/// length in `s` (quotes included); None when `s` does not start with a
+/// valid one (raw control characters, bad escapes, unpaired surrogates,
+/// bytes that are not UTF-8). serde_json decides, compiled optimised even
+/// in test builds (lines can be megabytes long).
+fn string(s: &[u8]) -> Option<(String, usize)> {
     if s.first() != Some(&b'"') {
         return None;
     }
-    let hex4 = |at: usize| -> Option<u16> {
-        let h = s.get(at..at + 4)?;
-        u16::from_str_radix(std::str::from_utf8(h).ok()?, 16)
-            .ok()
-            .filter(|_| h.iter().all(u8::is_ascii_hexdigit))
-    };
-    let mut i = 1;
-    loop {
-        let b = *s.get(i)?;
-        match b {
-            b'"' => return Some(i + 1),
-            b'\\' => match *s.get(i + 1)? {
-                b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => i += 2,
-                b'u' => {
-                    let u = hex4(i + 2)?;
-                    i += 6;
-                    if (0xD800..0xDC00).contains(&u) {
-                        if s.get(i..i + 2)? != b"\\u" {
-                            return None;
-                        }
-                        let low = hex4(i + 2)?;
-                        if !(0xDC00..0xE000).contains(&low) {
-                            return None;
-                        }
-                        i += 6;
-                    } else if (0xDC00..0xE000).contains(&u) {
-                        return None;
-                    }
-                }
-                _ => return None,
-            },
-            0..0x20 => return None,
-            _ => i += 1,
-        }
-    }
-}
-
-/// The value of a JSON string already checked by [`string_len`].
-fn string(quoted: &[u8]) -> String {
-    serde_json::from_slice(quoted).unwrap_or_default()
+    let mut values = serde_json::Deserializer::from_slice(s).into_iter::<String>();
+    let value = values.next()?.ok()?;
+    Some((value, values.byte_offset()))
 }
 
 /// `COLSxROWS`: two decimal numbers 1..=65535 without leading zeros.
@@ -242,8 +204,7 @@ fn is_status(s: &str) -> bool {
 /// A `b` line's data against the `o`/`i` string before it: one or more
 /// tokens separated by single spaces, each an even number (≥ 2) of
 /// lowercase hex digits, as many as that string has U+FFFD.
-fn check_companion(held: &[u8], data: &[u8]) -> Result<(), &'static str> {
-    let tokens = string(data);
+fn check_companion(held: &str, tokens: &str) -> Result<(), &'static str> {
     if tokens.is_empty() {
         return Err("its data is empty");
     }
@@ -257,7 +218,7 @@ fn check_companion(held: &[u8], data: &[u8]) -> Result<(), &'static str> {
         }
         count += 1;
     }
-    if string(held).matches('\u{FFFD}').count() != count {
+    if held.matches('\u{FFFD}').count() != count {
         return Err("its token count differs from the U+FFFD count of the line before");
     }
     Ok(())

@@ -40,3 +40,36 @@ fn verify_json_gives_every_vector_its_verdict() {
     }
     assert!(n >= 100, "only {n} vectors");
 }
+
+/// Issue 15's verifier defects, as a person sees them: a header without
+/// `chunk_ms` is intact, an unsupported format version is exit 2, and a
+/// segment that does not decode names no chunk (chunk 2 before it hashes
+/// correctly).
+#[test]
+fn issue_15_defects_read_right() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("format/tests/vectors");
+    let run = |name: &str| {
+        let out = Command::new(bin())
+            .arg("verify")
+            .arg(dir.join(format!("{name}.cast.zst")))
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, text) = run("valid-header-no-chunk-ms");
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains(": intact, sealed"), "{text}");
+    let (code, text) = run("error-format-2");
+    assert_eq!(code, Some(2), "{text}");
+    assert!(
+        text.contains("unsupported recording version: termtrail format 2"),
+        "{text}"
+    );
+    let (code, text) = run("segment-corrupt");
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("segment 1 does not decompress"), "{text}");
+    assert!(!text.contains("[chunk"), "no chunk is named: {text}");
+}

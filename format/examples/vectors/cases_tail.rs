@@ -148,6 +148,31 @@ pub fn index_and_seal(v: &mut Vec<Case>) {
             .0,
         tampered("seal-invalid", None),
     ));
+    let array = sealed_with(Seal {
+        body_from: Some(|b| {
+            serde_json::json!([
+                b.format,
+                b.id,
+                b.chunks,
+                b.lines,
+                b.duration,
+                b.bytes,
+                b.end,
+                b.sealed_at,
+                b.last_link,
+                b.segments
+            ])
+            .to_string()
+        }),
+        ..Seal::default()
+    });
+    v.push(case(
+        "seal-body-array",
+        "V24",
+        "the seal body written as an array of its values in member order (hash recomputed)",
+        array.build().0,
+        tampered("seal-invalid", None),
+    ));
     v.push(case(
         "seal-unknown-end",
         "V24",

@@ -90,6 +90,8 @@ pub struct Seal {
     pub sign: bool,
     /// Edits the body JSON before the seal hash is computed.
     pub body: Option<TextEdit>,
+    /// Writes the body from its values instead of as the writer does.
+    pub body_from: Option<fn(&SealBody) -> String>,
     /// Edits the seal's text lines (after `TTSEAL1\n`, before the trailer)
     /// after hash and signature are computed.
     pub text: Option<TextEdit>,
@@ -289,7 +291,10 @@ impl Recording {
                 last_link: hex::encode(chain),
                 segments: entries,
             };
-            let mut body = serde_json::to_string(&body).unwrap();
+            let mut body = match self.seal.body_from {
+                Some(f) => f(&body),
+                None => serde_json::to_string(&body).unwrap(),
+            };
             if let Some(e) = self.seal.body {
                 body = e(body);
             }
