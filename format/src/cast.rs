@@ -470,7 +470,8 @@ pub fn interpret(time: Micros, code: &str, data: String) -> Result<Event, LineEr
 /// Turns a stream of lines into events, folding each `b` companion into the
 /// `o`/`i` event before it. Feed lines with [`EventAssembler::push`]; call
 /// [`EventAssembler::finish`] at the end of a chunk or file. A `b` line that
-/// follows no `o`/`i` event is passed through as an unknown event.
+/// follows no `o`/`i` event is an error (docs/format.md §3: it is malformed,
+/// and a recording written from it would not verify).
 #[derive(Debug, Default)]
 pub struct EventAssembler {
     held: Option<Event>,
@@ -502,6 +503,11 @@ impl EventAssembler {
             }
             out.push(held);
             return Ok(());
+        }
+        if code == "b" {
+            return Err(LineError(
+                "a `b` line that follows no `o` or `i` event".into(),
+            ));
         }
         let event = interpret(time, code, data)?;
         out.extend(self.held.take());
@@ -637,6 +643,17 @@ mod tests {
             proptest::prop_assert!(scanned.is_some());
             proptest::prop_assert_eq!(scanned.map(Ok), Some(parse_json_line(trim_newline(&written))));
         }
+    }
+
+    #[test]
+    fn a_companion_after_no_output_is_an_error() {
+        let mut asm = EventAssembler::new();
+        let mut out = Vec::new();
+        asm.push(0, "m", "x".into(), &mut out).unwrap();
+        let e = asm.push(0, "b", "ff".into(), &mut out).unwrap_err();
+        assert!(e.to_string().contains("follows no `o` or `i`"), "{e}");
+        let mut asm = EventAssembler::new();
+        assert!(asm.push(0, "b", "ff".into(), &mut out).is_err());
     }
 
     #[test]

@@ -106,7 +106,8 @@ impl<R: Read> FrameScanner<R> {
         if got < 4 {
             // A file cut inside a frame's magic number. The bytes that came
             // say which kind it was starting to be: a skippable frame (an
-            // index or the seal) starts `5x 2A 4D`, a zstd frame `28 B5 2F`.
+            // index or the seal) starts `5x 2A 4D`, a zstd frame `28 B5 2F`;
+            // anything else is no frame at all.
             let skippable = [0x50, 0x2A, 0x4D];
             let is_skippable = buf
                 .iter()
@@ -115,8 +116,16 @@ impl<R: Read> FrameScanner<R> {
                 .all(|(i, (&b, want))| if i == 0 { b & 0xF0 == want } else { b == want });
             let kind = if is_skippable {
                 FrameKind::Skippable(0x184D_2A50 | u32::from(buf[0] & 0x0F))
-            } else {
+            } else if ZSTD_MAGIC.to_le_bytes().starts_with(&buf) {
                 FrameKind::Zstd
+            } else {
+                // No cut leaves these bytes: they start no frame.
+                let mut m = [0u8; 4];
+                m[..got].copy_from_slice(&buf);
+                return Err(FrameError::Garbage {
+                    offset,
+                    magic: u32::from_le_bytes(m),
+                });
             };
             self.offset += got as u64;
             return Ok(Some(Frame {

@@ -161,7 +161,8 @@ fn read_header<R: Read + Seek>(r: &mut R) -> Result<(Header, Hash), IndexError> 
     }
     let end = line.iter().position(|&b| b == b'\n').unwrap_or(0) + 1;
     line.truncate(end);
-    let (header, _) = Header::parse(&line).map_err(|e| invalid(e.to_string()))?;
+    let header =
+        crate::header::parse_recording_header(&line).map_err(|e| invalid(e.to_string()))?;
     let meta = header
         .termtrail
         .as_ref()

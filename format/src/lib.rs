@@ -11,6 +11,9 @@
 //! - [`writer::ChainWriter`]: events → chunks with SHA-256 hash-chain records
 //!   → flushed zstd segments → segment index frames → the seal
 //!   ([`seal`], [`chain`], optional Ed25519 signature via [`sign`]).
+//! - [`header`]: a recording's header line as a verifier reads it (required
+//!   members checked, informative ones read leniently).
+//! - [`stored`]: the checks of a stored chunk's event lines.
 //! - [`reader`]: the one verifying reader every consumer uses; it pushes only
 //!   verified events into a [`reader::ReadSink`] and reports damage.
 //!
@@ -49,6 +52,7 @@ pub mod chain;
 pub mod civil;
 pub mod event;
 pub mod frames;
+pub mod header;
 pub mod import;
 pub mod index;
 pub mod journal;
@@ -60,6 +64,7 @@ pub mod scan;
 pub mod seal;
 pub mod segment;
 pub mod sign;
+pub mod stored;
 pub mod text;
 pub mod utf8;
 pub mod writer;

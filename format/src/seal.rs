@@ -175,6 +175,9 @@ pub enum SealError {
     /// The body line has no newline.
     #[error("seal body unterminated")]
     BodyUnterminated,
+    /// The body, or an entry of its `segments`, is not a JSON object.
+    #[error("seal body: not a JSON object of objects")]
+    NotObject,
     /// The body is not the JSON of a [`SealBody`].
     #[error("seal body: {0}")]
     Body(serde_json::Error),
@@ -184,13 +187,13 @@ pub enum SealError {
     /// The `seal=` line is malformed.
     #[error("seal hash line malformed")]
     HashLine,
-    /// The hash is not 64 hex digits.
+    /// The hash is not 64 lowercase hex digits.
     #[error("seal hash malformed")]
     Hash,
     /// The `sig=` line is malformed.
     #[error("seal signature line malformed")]
     SignatureLine,
-    /// The signature is not 128 hex digits.
+    /// The signature is not 128 lowercase hex digits.
     #[error("seal signature malformed")]
     Signature,
     /// Lines follow the signature.
@@ -218,6 +221,16 @@ pub fn decode_seal(payload: &[u8]) -> Result<Seal, SealError> {
     let body_bytes = body_line
         .strip_suffix('\n')
         .ok_or(SealError::BodyUnterminated)?;
+    // An object, its entries objects (serde would also take a struct from
+    // an array of its values); then typed, which rejects duplicate members.
+    let shape: serde_json::Value = serde_json::from_str(body_bytes).map_err(SealError::Body)?;
+    let objects = shape.is_object()
+        && shape["segments"]
+            .as_array()
+            .is_none_or(|a| a.iter().all(serde_json::Value::is_object));
+    if !objects {
+        return Err(SealError::NotObject);
+    }
     let body: SealBody = serde_json::from_str(body_bytes).map_err(SealError::Body)?;
     let mut hash = [0u8; 32];
     let seal_line = lines.next().ok_or(SealError::HashMissing)?;
@@ -225,6 +238,9 @@ pub fn decode_seal(payload: &[u8]) -> Result<Seal, SealError> {
         .strip_prefix("seal=")
         .and_then(|l| l.strip_suffix('\n'))
         .ok_or(SealError::HashLine)?;
+    if !crate::header::is_lower_hex(h, 64) {
+        return Err(SealError::Hash);
+    }
     hex::decode_to_slice(h, &mut hash).map_err(|_| SealError::Hash)?;
     let signature = match lines.next() {
         None => None,
@@ -234,6 +250,9 @@ pub fn decode_seal(payload: &[u8]) -> Result<Seal, SealError> {
                 .and_then(|l| l.strip_suffix('\n'))
                 .ok_or(SealError::SignatureLine)?;
             let mut sig = [0u8; 64];
+            if !crate::header::is_lower_hex(s, 128) {
+                return Err(SealError::Signature);
+            }
             hex::decode_to_slice(s, &mut sig).map_err(|_| SealError::Signature)?;
             Some(sig)
         }

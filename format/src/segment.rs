@@ -8,6 +8,7 @@ use std::ops::Range;
 
 use crate::chain::{ChunkRecord, RECORD_PREFIX, RecordError, sha256};
 use crate::frames::Frame;
+use crate::stored::{LineFault, LineSpan, check_chunk_lines};
 
 /// Largest uncompressed segment accepted (the writer's bound is ≤ 32 MiB
 /// plus one chunk).
@@ -70,6 +71,9 @@ pub struct ChunkScan {
     pub line_count: u64,
     /// Whether length, line count and SHA-256 match the record.
     pub content_ok: bool,
+    /// The checks of its event lines (None when the chunk was not hashed:
+    /// a segment taken as sealed, or random access).
+    pub lines_check: Option<Result<LineSpan, LineFault>>,
 }
 
 /// A decoded segment.
@@ -167,6 +171,7 @@ fn decode_with(frame: &Frame, first: bool, hash: bool, frame_sha256: String) -> 
                 record,
                 line_count: lines,
                 content_ok,
+                lines_check: hash.then(|| check_chunk_lines(body)),
             });
             chunk_start = nl + 1;
             lines = 0;

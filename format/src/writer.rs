@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use crate::cast::{Header, write_event};
 use crate::chain::{ChunkRecord, Hash, genesis, link, sha256};
-use crate::event::{Event, Micros};
+use crate::event::{Event, EventData, Micros};
 use crate::frames::{SEGMENT_INDEX_MAGIC, skippable_frame};
 use crate::seal::{EndReason, SealBody, SegmentEntry, encode_seal};
 use crate::sign::SecretKey;
@@ -155,6 +155,11 @@ pub enum WriteError {
     /// No randomness for the recording id.
     #[error("no randomness available: {0}")]
     Random(String),
+    /// An event no recording may hold: an unknown event with an empty code
+    /// or one of the codes that have their own kind (`o`, `i`, `m`, `r`,
+    /// `x`) or that pairs with one (`b`).
+    #[error("invalid event: {0}")]
+    InvalidEvent(String),
 }
 
 /// What [`ChainWriter::seal`] returns.
@@ -290,6 +295,14 @@ impl<W: DurableWrite> ChainWriter<W> {
     /// (asciicast time never goes backwards). May close a chunk, writing it
     /// out; call [`ChainWriter::commit`] to make it durable.
     pub fn push(&mut self, event: &Event) -> Result<(), WriteError> {
+        if let EventData::Other { code, .. } = &event.data
+            && matches!(code.as_str(), "" | "o" | "i" | "m" | "r" | "x" | "b")
+        {
+            // Refused without failing the writer: the recording goes on.
+            return Err(WriteError::InvalidEvent(format!(
+                "an unknown event may not have the code {code:?}"
+            )));
+        }
         self.guard(|w| {
             let time = event.time.max(w.last_time);
             if w.chunk_open && time - w.chunk_first >= w.opts.chunk_age.as_micros() as u64 {

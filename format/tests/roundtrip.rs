@@ -121,3 +121,53 @@ fn idle_segments_close_and_the_file_still_verifies() {
     assert_eq!(report.segments, 4, "one segment per burst");
     assert_eq!(got.events, events);
 }
+
+#[test]
+fn the_writer_refuses_events_no_recording_may_hold() {
+    use termtrail_format::cast::Header;
+    use termtrail_format::event::{Event, EventData, TermSize};
+    use termtrail_format::writer::{ChainWriter, WriteError, WriterOptions};
+    let mut file = Vec::new();
+    let mut w = ChainWriter::new(
+        &mut file,
+        Header::new(TermSize::DEFAULT),
+        WriterOptions::default().sync(false),
+        None,
+    )
+    .unwrap();
+    for code in ["", "b", "r", "o"] {
+        let e = Event::new(
+            0,
+            EventData::Other {
+                code: code.into(),
+                data: "x".into(),
+            },
+        );
+        assert!(
+            matches!(w.push(&e), Err(WriteError::InvalidEvent(_))),
+            "{code:?}"
+        );
+    }
+    // The writer goes on, and what it wrote verifies.
+    w.push(&Event::new(
+        1,
+        EventData::Other {
+            code: "zz".into(),
+            data: "ok".into(),
+        },
+    ))
+    .unwrap();
+    w.seal(termtrail_format::seal::EndReason::Closed).unwrap();
+    let r = termtrail_format::reader::read_recording(
+        &file[..],
+        &termtrail_format::reader::ReadOptions::default(),
+        &mut (),
+    )
+    .unwrap();
+    assert_eq!(
+        r.status,
+        termtrail_format::reader::Status::Intact,
+        "{:?}",
+        r.problems
+    );
+}

@@ -82,9 +82,14 @@ pub fn verify_named(
                 other => other.to_string(),
             };
             let text = if json {
-                json_line(
-                    &json!({"file": name, "verdict": "error", "exit_code": 2, "error": message}),
-                )
+                json_line(&json!({
+                    "file": name,
+                    "verdict": "error",
+                    "exit_code": 2,
+                    "reason": e.reason(),
+                    "first_bad_chunk": null,
+                    "error": message,
+                }))
             } else {
                 visible(&format!("{name}: error: {message}")).into_owned()
             };

@@ -28,5 +28,6 @@ mod serve;
 mod serve_sdk;
 mod tls;
 mod util;
+mod vectors;
 mod verify_export;
 mod wire;

@@ -6,11 +6,12 @@ use crate::cast::{EventAssembler, LineError, parse_line};
 use crate::chain::{ChunkRecord, link};
 use crate::pipeline::Flow;
 use crate::segment::{ChunkScan, DecodedSegment};
+use crate::stored::LineFault;
 
 use crate::event::Micros;
 
 use super::walk::Verifier;
-use super::{ChunkRun, ProblemKind};
+use super::{ChunkRun, ProblemKind, Reason};
 
 /// Why a chunk's event lines do not agree with it (reported as a
 /// [`ProblemKind::BadEventLine`]).
@@ -48,9 +49,11 @@ impl Verifier<'_> {
         let at = Some(chunk.lines.start as u64);
         let was_tampered = self.tampered;
         if !self.tampered {
+            let lines = self.line_problem(chunk);
             match &chunk.record {
                 Err(e) => self.problem(
                     ProblemKind::BadRecord,
+                    Reason::BadRecord,
                     seg.offset,
                     Some(chunk.record_at as u64),
                     e.to_string(),
@@ -65,16 +68,18 @@ impl Verifier<'_> {
                         "expected chunk {}, found chunk {} (chunks {what})",
                         self.next_seq, r.seq
                     );
-                    self.problem(ProblemKind::Sequence, seg.offset, at, msg);
+                    self.problem(ProblemKind::Sequence, Reason::Sequence, seg.offset, at, msg);
                 }
                 Ok(_) if !chunk.content_ok => self.problem(
                     ProblemKind::ContentChanged,
+                    Reason::ContentMismatch,
                     seg.offset,
                     at,
                     format!("chunk {} content does not match its SHA-256", self.next_seq),
                 ),
                 Ok(r) if link(&self.link, r.body().as_bytes()) != r.link => self.problem(
                     ProblemKind::LinkMismatch,
+                    Reason::LinkMismatch,
                     seg.offset,
                     Some(chunk.record_at as u64),
                     format!(
@@ -84,16 +89,40 @@ impl Verifier<'_> {
                 ),
                 Ok(r) if r.first < self.last_t || r.last < r.first => self.problem(
                     ProblemKind::Timing,
+                    Reason::RecordTime,
                     seg.offset,
                     Some(chunk.record_at as u64),
                     format!("chunk {} goes back in time", self.next_seq),
                 ),
+                Ok(r) if r.lines == 0 => self.problem(
+                    ProblemKind::BadRecord,
+                    Reason::EmptyChunk,
+                    seg.offset,
+                    Some(chunk.record_at as u64),
+                    format!("chunk {} has no event lines", self.next_seq),
+                ),
+                Ok(_) if lines.is_some() => {
+                    if let Some((kind, reason, offset, msg)) = lines {
+                        let offset = chunk.lines.start as u64 + offset;
+                        self.problem(kind, reason, seg.offset, Some(offset), msg);
+                    }
+                }
                 Ok(r) => {
                     let r = r.clone();
                     if self.opts.events
                         && let Err(e) = self.events_of(body, Some(&r))
                     {
-                        self.problem(ProblemKind::BadEventLine, seg.offset, at, e.to_string());
+                        let reason = match e {
+                            LinesError::Start { .. } | LinesError::End { .. } => Reason::EventTime,
+                            _ => Reason::BadEvent,
+                        };
+                        self.problem(
+                            ProblemKind::BadEventLine,
+                            reason,
+                            seg.offset,
+                            at,
+                            e.to_string(),
+                        );
                     }
                     if !self.tampered {
                         self.link = r.link;
@@ -147,6 +176,46 @@ impl Verifier<'_> {
             return self.flush_events();
         }
         Flow::Continue
+    }
+
+    /// What the checks of a chunk's event lines found, against its record
+    /// and the chunk before: (kind, reason, offset in the chunk, message).
+    fn line_problem(&self, chunk: &ChunkScan) -> Option<(ProblemKind, Reason, u64, String)> {
+        let r = chunk.record.as_ref().ok()?;
+        let seq = self.next_seq;
+        match chunk.lines_check.as_ref()? {
+            Err(f @ LineFault::Event { .. }) => Some((
+                ProblemKind::BadEventLine,
+                Reason::BadEvent,
+                f.at() as u64,
+                format!("chunk {seq}: {f}"),
+            )),
+            Err(f @ LineFault::Companion { .. }) => Some((
+                ProblemKind::BadEventLine,
+                Reason::BadCompanion,
+                f.at() as u64,
+                format!("chunk {seq}: {f}"),
+            )),
+            Ok(span) => {
+                let first = self.last_t.checked_add(span.first);
+                let last = first.and_then(|f| f.checked_add(span.span));
+                if first != Some(r.first) || last != Some(r.last) {
+                    let (found, record) = if first != Some(r.first) {
+                        (first, format!("t={}..", r.first))
+                    } else {
+                        (last, format!("t=..{}", r.last))
+                    };
+                    let found = found.map_or("past 2^64 µs".into(), |t| format!("{t} µs"));
+                    return Some((
+                        ProblemKind::Timing,
+                        Reason::EventTime,
+                        0,
+                        format!("chunk {seq}: its events are at {found}, its record says {record}"),
+                    ));
+                }
+                None
+            }
+        }
     }
 
     /// Parses a chunk's event lines into `self.events`, checking times

@@ -31,7 +31,7 @@ use crate::seal::SEAL_TRAILER;
 use crate::segment::{DecodedSegment, decode_segment};
 
 pub use options::{ContentCheck, ReadOptions};
-pub use report::{ChunkRun, Problem, ProblemKind, ReadError, Report, Signature, Status};
+pub use report::{ChunkRun, Problem, ProblemKind, ReadError, Reason, Report, Signature, Status};
 pub use sink::ReadSink;
 pub use sniff::{FileKind, sniff, sniff_path};
 

@@ -45,12 +45,131 @@ pub enum ProblemKind {
     HeaderInvalid,
 }
 
+/// The reason class of a verdict: a short stable token (docs/format.md §7
+/// lists each check with its class), for comparing verifiers mechanically.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Reason {
+    /// Exit 2: not a termtrail recording (empty, another file type, no
+    /// `termtrail` block in the header of a file that does not claim a seal).
+    NotARecording,
+    /// Exit 2: an asciicast `version` other than 3 or a `termtrail.format`
+    /// other than 1.
+    UnsupportedVersion,
+    /// Exit 2: the file could not be read.
+    Unreadable,
+    /// Exit 3: the file ends without a seal (cut anywhere, or the recorder
+    /// stopped before sealing).
+    Truncated,
+    /// Bytes where a frame should start are no frame, a frame header or
+    /// block header is invalid, a frame is too large, an unknown skippable
+    /// frame, or a file that claims a seal is cut short.
+    FrameStructure,
+    /// A complete segment frame does not decompress.
+    SegmentCorrupt,
+    /// The header line is missing or a required member is missing or wrong.
+    HeaderInvalid,
+    /// A chunk record line is not canonical.
+    BadRecord,
+    /// A record's `chunk=` is not the next sequence number.
+    Sequence,
+    /// A chunk's `len`, `n` or `sha256` does not match its lines.
+    ContentMismatch,
+    /// A record's `link` does not follow from the previous link.
+    LinkMismatch,
+    /// A record's `t=` goes back in time.
+    RecordTime,
+    /// A chunk without event lines (`n=0`).
+    EmptyChunk,
+    /// An event line is malformed.
+    BadEvent,
+    /// A `b` companion line is misplaced or malformed.
+    BadCompanion,
+    /// Event times disagree with the record's `t=first..last`.
+    EventTime,
+    /// A complete segment ends with lines that no record closes.
+    UnterminatedChunk,
+    /// A complete segment is not followed by its index frame (another
+    /// segment or the seal comes first), or an index frame follows none.
+    IndexMissing,
+    /// An index frame is not the recomputed entry of its segment.
+    IndexMismatch,
+    /// The seal is malformed.
+    SealInvalid,
+    /// The seal disagrees with the recording (a total, the last link, the
+    /// index, its hash).
+    SealMismatch,
+    /// The seal's signature is missing, present without a key in the
+    /// header, or does not verify.
+    SignatureInvalid,
+    /// Data follows the seal.
+    DataAfterSeal,
+}
+
+impl Reason {
+    /// The token, as in `verify --json`.
+    pub fn token(self) -> &'static str {
+        match self {
+            Reason::NotARecording => "not-a-recording",
+            Reason::UnsupportedVersion => "unsupported-version",
+            Reason::Unreadable => "unreadable",
+            Reason::Truncated => "truncated",
+            Reason::FrameStructure => "frame-structure",
+            Reason::SegmentCorrupt => "segment-corrupt",
+            Reason::HeaderInvalid => "header-invalid",
+            Reason::BadRecord => "bad-record",
+            Reason::Sequence => "sequence",
+            Reason::ContentMismatch => "content-mismatch",
+            Reason::LinkMismatch => "link-mismatch",
+            Reason::RecordTime => "record-time",
+            Reason::EmptyChunk => "empty-chunk",
+            Reason::BadEvent => "bad-event",
+            Reason::BadCompanion => "bad-companion",
+            Reason::EventTime => "event-time",
+            Reason::UnterminatedChunk => "unterminated-chunk",
+            Reason::IndexMissing => "index-missing",
+            Reason::IndexMismatch => "index-mismatch",
+            Reason::SealInvalid => "seal-invalid",
+            Reason::SealMismatch => "seal-mismatch",
+            Reason::SignatureInvalid => "signature-invalid",
+            Reason::DataAfterSeal => "data-after-seal",
+        }
+    }
+
+    /// Whether a problem of this class is about one chunk (the one expected
+    /// at that point of the chain), named as the first bad chunk.
+    pub fn names_chunk(self) -> bool {
+        matches!(
+            self,
+            Reason::BadRecord
+                | Reason::Sequence
+                | Reason::ContentMismatch
+                | Reason::LinkMismatch
+                | Reason::RecordTime
+                | Reason::EmptyChunk
+                | Reason::BadEvent
+                | Reason::BadCompanion
+                | Reason::EventTime
+                | Reason::UnterminatedChunk
+        )
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.token())
+    }
+}
+
 /// One piece of damage.
 #[derive(Debug, Clone, Serialize)]
 pub struct Problem {
     /// What kind.
     pub kind: ProblemKind,
-    /// The chunk sequence number concerned (the one expected there).
+    /// Its reason class (finer than `kind`).
+    pub reason: Reason,
+    /// The chunk concerned (the sequence number expected there), for the
+    /// classes that name one ([`Reason::names_chunk`]).
     pub chunk: Option<u64>,
     /// The segment concerned.
     pub segment: Option<u32>,
@@ -115,6 +234,11 @@ pub enum Signature {
 pub struct Report {
     /// Overall state.
     pub status: Status,
+    /// The reason class: the first problem's when tampered,
+    /// [`Reason::Truncated`] when unsealed, None when intact.
+    pub reason: Option<Reason>,
+    /// The first problem's chunk, when it names one.
+    pub first_bad_chunk: Option<u64>,
     /// Recording id.
     pub id: Option<String>,
     /// The header.
@@ -156,4 +280,18 @@ pub enum ReadError {
     /// Not a termtrail recording at all.
     #[error("not a termtrail recording: {0}")]
     NotRecording(String),
+    /// A termtrail recording of a version this reader does not know.
+    #[error("unsupported recording version: {0}")]
+    UnsupportedVersion(String),
+}
+
+impl ReadError {
+    /// The reason class (all exit 2 in `termtrail verify`).
+    pub fn reason(&self) -> Reason {
+        match self {
+            ReadError::Io(_) => Reason::Unreadable,
+            ReadError::NotRecording(_) => Reason::NotARecording,
+            ReadError::UnsupportedVersion(_) => Reason::UnsupportedVersion,
+        }
+    }
 }

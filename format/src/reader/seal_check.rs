@@ -8,7 +8,7 @@ use crate::seal::{SegmentEntry, decode_seal};
 use crate::sign::PublicKey;
 
 use super::walk::Verifier;
-use super::{ProblemKind, Signature};
+use super::{ProblemKind, Reason, Signature};
 
 impl Verifier<'_> {
     pub(super) fn skippable(&mut self, f: Frame) -> Flow {
@@ -19,6 +19,7 @@ impl Verifier<'_> {
             if self.opts.claims_sealed {
                 self.problem(
                     ProblemKind::FrameStructure,
+                    Reason::FrameStructure,
                     f.offset,
                     None,
                     "a skippable frame runs past the end of the file".into(),
@@ -30,18 +31,34 @@ impl Verifier<'_> {
         }
         match magic {
             SEGMENT_INDEX_MAGIC => {
-                let found = SegmentEntry::from_payload(&f.bytes);
-                match (self.pending_entry.take(), found) {
-                    (Some(expected), Some(found)) if expected == found => self.index.push(found),
-                    (Some(expected), found) => self.problem(
-                        ProblemKind::IndexMismatch,
-                        f.offset,
-                        None,
-                        format!("index frame of segment {} does not match the segment: {expected:?} vs {found:?}", expected.segment),
-                    ),
-                    (None, _) => {
+                // Byte for byte what the writer writes for the recomputed
+                // entry: every byte of the file is covered.
+                match self.pending_entry.take() {
+                    Some(expected) if expected.to_payload() == f.bytes => self.index.push(expected),
+                    Some(expected) => {
+                        let found = SegmentEntry::from_payload(&f.bytes);
+                        let what = if found.as_ref() == Some(&expected) {
+                            "is not in canonical form".to_string()
+                        } else {
+                            format!("does not match the segment: {expected:?} vs {found:?}")
+                        };
+                        self.problem(
+                            ProblemKind::IndexMismatch,
+                            Reason::IndexMismatch,
+                            f.offset,
+                            None,
+                            format!("index frame of segment {} {what}", expected.segment),
+                        )
+                    }
+                    None => {
                         if !self.tampered {
-                            self.problem(ProblemKind::IndexMismatch, f.offset, None, "index frame without a segment".into());
+                            self.problem(
+                                ProblemKind::IndexMismatch,
+                                Reason::IndexMissing,
+                                f.offset,
+                                None,
+                                "index frame without a segment".into(),
+                            );
                         }
                     }
                 }
@@ -55,6 +72,7 @@ impl Verifier<'_> {
             other => {
                 self.problem(
                     ProblemKind::FrameStructure,
+                    Reason::FrameStructure,
                     f.offset,
                     None,
                     format!("unexpected skippable frame {other:#010x}"),
@@ -68,6 +86,7 @@ impl Verifier<'_> {
         if let Some(entry) = self.pending_entry.take() {
             self.problem(
                 ProblemKind::IndexMismatch,
+                Reason::IndexMissing,
                 f.offset,
                 None,
                 format!("index frame of segment {} is missing", entry.segment),
@@ -78,6 +97,7 @@ impl Verifier<'_> {
             Err(e) => {
                 self.problem(
                     ProblemKind::SealInvalid,
+                    Reason::SealInvalid,
                     f.offset,
                     None,
                     format!("seal is malformed: {e}"),
@@ -90,7 +110,9 @@ impl Verifier<'_> {
             return;
         }
         let b = &seal.body;
-        let mismatch = if Some(&b.id) != self.report.id.as_ref() {
+        let mismatch = if b.format != 1 {
+            Some("format")
+        } else if Some(&b.id) != self.report.id.as_ref() {
             Some("recording id")
         } else if b.chunks != self.next_seq {
             Some("chunk count")
@@ -112,6 +134,7 @@ impl Verifier<'_> {
         if let Some(what) = mismatch {
             self.problem(
                 ProblemKind::SealInvalid,
+                Reason::SealMismatch,
                 f.offset,
                 None,
                 format!("seal does not match the recording ({what})"),
@@ -129,6 +152,7 @@ impl Verifier<'_> {
             (None, Some(_)) => {
                 self.problem(
                     ProblemKind::SignatureInvalid,
+                    Reason::SignatureInvalid,
                     f.offset,
                     None,
                     "seal is signed but the header names no key".into(),
@@ -146,6 +170,7 @@ impl Verifier<'_> {
                     self.report.signature = Signature::Invalid { key_id: k.id };
                     self.problem(
                         ProblemKind::SignatureInvalid,
+                        Reason::SignatureInvalid,
                         f.offset,
                         None,
                         "seal signature does not verify".into(),

@@ -2,10 +2,10 @@
 //! chunks handed to the checks, damage recorded as problems, and the final
 //! verdict.
 
-use crate::cast::Header;
 use crate::chain::{Hash, genesis};
 use crate::event::{Event, Micros};
 use crate::frames::{Frame, FrameError};
+use crate::header::{HeaderFault, parse_recording_header};
 use crate::index::SegmentText;
 use crate::pipeline::Flow;
 use crate::seal::{SEAL_TRAILER, SegmentEntry};
@@ -13,7 +13,7 @@ use crate::segment::{DecodedSegment, Decompressed};
 
 use super::sniff::describe_magic;
 use super::{
-    Done, Problem, ProblemKind, ReadError, ReadOptions, ReadSink, Report, Signature, Status,
+    Done, Problem, ProblemKind, ReadError, ReadOptions, ReadSink, Reason, Report, Signature, Status,
 };
 
 /// The reader's state while it walks one recording.
@@ -44,6 +44,8 @@ impl<'a> Verifier<'a> {
             sink,
             report: Report {
                 status: Status::Unsealed,
+                reason: None,
+                first_bad_chunk: None,
                 id: None,
                 header: None,
                 sealed: false,
@@ -79,15 +81,18 @@ impl<'a> Verifier<'a> {
     pub(super) fn problem(
         &mut self,
         kind: ProblemKind,
+        reason: Reason,
         offset: u64,
         data_offset: Option<u64>,
         message: String,
     ) {
         // Outside a segment (index frames, the seal, the frame structure)
-        // no chunk or segment is meant; the message names what is.
+        // no segment is meant; only problems of one chunk name a chunk
+        // (the one expected there); the message names the rest.
         let p = Problem {
             kind,
-            chunk: self.in_segment.then_some(self.next_seq),
+            reason,
+            chunk: (self.in_segment && reason.names_chunk()).then_some(self.next_seq),
             segment: self.in_segment.then_some(self.segment_no),
             file_offset: offset,
             data_offset,
@@ -118,6 +123,7 @@ impl<'a> Verifier<'a> {
             };
             self.problem(
                 ProblemKind::FrameStructure,
+                Reason::DataAfterSeal,
                 offset,
                 None,
                 "data after the seal".into(),
@@ -142,13 +148,20 @@ impl<'a> Verifier<'a> {
                     self.fatal = Some(ReadError::Io(e));
                     return Flow::Stop;
                 }
-                self.problem(ProblemKind::FrameStructure, offset, None, e.to_string());
+                self.problem(
+                    ProblemKind::FrameStructure,
+                    Reason::FrameStructure,
+                    offset,
+                    None,
+                    e.to_string(),
+                );
                 Flow::Stop
             }
             Done::Other(f) if first_frame => {
                 if self.opts.claims_sealed {
                     self.problem(
                         ProblemKind::FrameStructure,
+                        Reason::FrameStructure,
                         0,
                         None,
                         "file does not start with a segment".into(),
@@ -176,6 +189,7 @@ impl<'a> Verifier<'a> {
         if let Some(entry) = self.pending_entry.take() {
             self.problem(
                 ProblemKind::IndexMismatch,
+                Reason::IndexMissing,
                 seg.offset,
                 None,
                 format!("index frame of segment {} is missing", entry.segment),
@@ -183,6 +197,22 @@ impl<'a> Verifier<'a> {
         }
         self.report.segments += 1;
         self.report.bytes += seg.data.len() as u64;
+        // A frame that does not decode is damage before any of its chunks:
+        // how much text a decoder hands out before its error differs from
+        // one decoder to another, the error itself does not. What decoded is
+        // still read (runs of intact chunks, lenient reading), unverified.
+        if let Decompressed::Corrupt(msg) = &seg.status {
+            self.problem(
+                ProblemKind::SegmentCorrupt,
+                Reason::SegmentCorrupt,
+                seg.offset,
+                Some(seg.data.len() as u64),
+                format!("segment {} does not decompress: {msg}", self.segment_no),
+            );
+            if self.segment_no == 0 {
+                return Flow::Stop;
+            }
+        }
         if self.segment_no == 0 && !self.header(&seg) {
             return Flow::Stop;
         }
@@ -199,17 +229,11 @@ impl<'a> Verifier<'a> {
             }
         }
         match &seg.status {
-            Decompressed::Corrupt(msg) => {
-                self.problem(
-                    ProblemKind::SegmentCorrupt,
-                    seg.offset,
-                    Some(seg.data.len() as u64),
-                    format!("segment {} does not decompress: {msg}", self.segment_no),
-                );
-            }
+            Decompressed::Corrupt(_) => {}
             Decompressed::Truncated if frame.bytes.ends_with(SEAL_TRAILER) => {
                 self.problem(
                     ProblemKind::FrameStructure,
+                    Reason::FrameStructure,
                     seg.offset,
                     None,
                     format!(
@@ -225,6 +249,7 @@ impl<'a> Verifier<'a> {
             Decompressed::Complete if !seg.tail.is_empty() => {
                 self.problem(
                     ProblemKind::ContentChanged,
+                    Reason::UnterminatedChunk,
                     seg.offset,
                     Some(seg.tail.start as u64),
                     format!(
@@ -284,6 +309,7 @@ impl<'a> Verifier<'a> {
             } else {
                 self.problem(
                     ProblemKind::HeaderInvalid,
+                    Reason::HeaderInvalid,
                     seg.offset,
                     Some(0),
                     "no header line".into(),
@@ -292,48 +318,40 @@ impl<'a> Verifier<'a> {
             return false;
         };
         let line = &seg.data[range];
-        let header = match Header::parse(line) {
-            Ok((h, _)) => h,
-            Err(e) => {
-                if self.opts.claims_sealed {
-                    self.problem(
-                        ProblemKind::HeaderInvalid,
-                        seg.offset,
-                        Some(0),
-                        e.to_string(),
-                    );
-                } else {
-                    self.fatal = Some(ReadError::NotRecording(e.to_string()));
-                }
+        let header = match parse_recording_header(line) {
+            Ok(h) => h,
+            Err(HeaderFault::Unsupported(m)) => {
+                self.fatal = Some(ReadError::UnsupportedVersion(m));
                 return false;
             }
-        };
-        let Some(meta) = &header.termtrail else {
-            if self.opts.claims_sealed {
+            Err(HeaderFault::NotRecording(m)) if !self.opts.claims_sealed => {
+                self.fatal = Some(ReadError::NotRecording(m));
+                return false;
+            }
+            Err(e) => {
                 self.problem(
                     ProblemKind::HeaderInvalid,
+                    Reason::HeaderInvalid,
                     seg.offset,
                     Some(0),
-                    "header has no termtrail block".into(),
+                    format!("header: {e}"),
                 );
                 return false;
             }
-            self.fatal = Some(ReadError::NotRecording(
-                "a zstd-compressed asciicast file without termtrail's hash chain (use `termtrail import`)".into(),
-            ));
-            return false;
         };
         let mut id = [0u8; 16];
-        if hex::decode_to_slice(&meta.id, &mut id).is_err() || meta.format != 1 {
+        let meta = header.termtrail.as_ref();
+        if meta.is_none_or(|m| hex::decode_to_slice(&m.id, &mut id).is_err()) {
             self.problem(
                 ProblemKind::HeaderInvalid,
+                Reason::HeaderInvalid,
                 seg.offset,
                 Some(0),
-                format!("unsupported termtrail format {} or bad id", meta.format),
+                "header: bad recording id".into(),
             );
             return false;
         }
-        self.report.id = Some(meta.id.clone());
+        self.report.id = meta.map(|m| m.id.clone());
         self.link = genesis(&id, line);
         let flow = self.sink.header(&header);
         self.report.header = Some(header);
@@ -350,13 +368,20 @@ impl<'a> Verifier<'a> {
         if !self.stopped && !self.tampered && !self.sealed_frame_seen && self.opts.claims_sealed {
             self.problem(
                 ProblemKind::FrameStructure,
+                Reason::FrameStructure,
                 0,
                 None,
                 "the file ends with a seal trailer but no seal was found".into(),
             );
         }
         if !self.stopped && !self.tampered && self.sealed_frame_seen && !self.report.sealed {
-            self.problem(ProblemKind::SealInvalid, 0, None, "seal invalid".into());
+            self.problem(
+                ProblemKind::SealInvalid,
+                Reason::SealInvalid,
+                0,
+                None,
+                "seal invalid".into(),
+            );
         }
         self.report.status = if self.tampered {
             Status::Tampered
@@ -365,6 +390,13 @@ impl<'a> Verifier<'a> {
         } else {
             Status::Unsealed
         };
+        let first = self.report.problems.first();
+        self.report.reason = match self.report.status {
+            Status::Tampered => first.map(|p| p.reason),
+            Status::Unsealed => Some(Reason::Truncated),
+            Status::Intact => None,
+        };
+        self.report.first_bad_chunk = first.and_then(|p| p.chunk);
         Ok(self.report)
     }
 }
