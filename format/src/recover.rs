@@ -97,20 +97,27 @@ pub fn seal_interrupted(
         .map_while(|s| s.entry.clone())
         .collect();
     let unfinished = index.segments.get(entries.len());
-    let keep = unfinished.map_or(len, |s| s.offset);
+    // Cut after the last whole frame: the unfinished segment, or what a
+    // recorder stopped while sealing left after the last index frame (part
+    // of a seal), goes.
+    let keep = match unfinished {
+        Some(s) => s.offset,
+        None => end_of_index_frame(&mut f, entries.last(), len)?,
+    };
     let cut = match unfinished {
         Some(seg) => verified_part(&mut f, seg.offset, len, last.as_ref())?,
         None => Cut::default(),
     };
-    f.set_len(keep)?;
-    f.seek(SeekFrom::End(0))?;
+    // Everything written after `keep` is made first, then put in place
+    // of the unfinished end in one go (see `put_tail`).
+    let mut tail = Vec::new();
     let mut last_link: Hash = match entries.last() {
         Some(e) => from_hex(&e.link_out)?,
         None => index.genesis,
     };
     if !cut.text.is_empty() {
         let next = last.as_ref().map_or(0, |r| r.seq + 1);
-        let entry = write_segment(&mut f, &cut, entries.len() as u32, keep, last_link, next)?;
+        let entry = write_segment(&mut tail, &cut, entries.len() as u32, keep, last_link, next)?;
         last_link = cut.chunks.last().map_or(last_link, |r| r.link);
         entries.push(entry);
     }
@@ -137,10 +144,10 @@ pub fn seal_interrupted(
         last_link: hex::encode(last_link),
         segments: entries,
     };
-    f.write_all(&encode_seal(&body, &last_link, |h| {
+    tail.extend_from_slice(&encode_seal(&body, &last_link, |h| {
         signer.map(|k| k.sign(h))
-    }))?;
-    f.sync_all()?;
+    }));
+    put_tail(&mut f, keep, len, &tail)?;
     Ok(Some(Recovered {
         chunks: body.chunks,
         duration,
@@ -230,12 +237,52 @@ fn verified_part(
     })
 }
 
-/// Writes `cut` at the end of `f` (at `offset`) as a finished segment
+/// Where the index frame after segment `last` ends (the file's length
+/// `len` when there is none, or it is cut).
+fn end_of_index_frame(f: &mut File, last: Option<&SegmentEntry>, len: u64) -> io::Result<u64> {
+    let Some(e) = last else {
+        return Ok(len);
+    };
+    let at = e.offset + e.length;
+    let mut head = [0u8; 8];
+    f.seek(SeekFrom::Start(at))?;
+    if f.read_exact(&mut head).is_err() {
+        return Ok(len);
+    }
+    let size = u64::from(u32::from_le_bytes([head[4], head[5], head[6], head[7]]));
+    Ok((at + 8 + size).min(len))
+}
+
+/// Writes `tail` over the file's unfinished end (`keep..len`) and cuts the
+/// file after it. The space is taken first: when `tail` is longer than the
+/// end it replaces, the file grows by the difference before anything is
+/// overwritten, and a disk too full for that leaves the file as it was
+/// (the error says so; sealing can be tried again once there is space).
+/// Overwriting blocks the file already has needs no new space.
+fn put_tail(f: &mut File, keep: u64, len: u64, tail: &[u8]) -> io::Result<()> {
+    let need = keep + tail.len() as u64;
+    if need > len {
+        f.seek(SeekFrom::Start(len))?;
+        let grown = f
+            .write_all(&vec![0u8; (need - len) as usize])
+            .and_then(|()| f.sync_data());
+        if let Err(e) = grown {
+            let _ = f.set_len(len);
+            return Err(e);
+        }
+    }
+    f.seek(SeekFrom::Start(keep))?;
+    f.write_all(tail)?;
+    f.set_len(need)?;
+    f.sync_all()
+}
+
+/// Writes `cut` to `out` (its file offset: `offset`) as a finished segment
 /// number `segment` followed by its index frame, and returns its index
 /// entry; `link_in` is the link it continues, `next` the sequence number of
 /// the chunk after the last verified one.
 fn write_segment(
-    f: &mut File,
+    f: &mut Vec<u8>,
     cut: &Cut,
     segment: u32,
     offset: u64,
@@ -375,6 +422,44 @@ mod tests {
                     .iter()
                     .all(|p| p.message.contains("signature"))
             );
+        }
+    }
+
+    /// A recorder stopped while it wrote the seal (killed, or the disk
+    /// full) leaves part of it: that part goes, the recording is sealed
+    /// with every chunk (found by the fault tests: a new seal used to be
+    /// appended after the partial one, and verify called it tampered).
+    #[test]
+    fn a_seal_cut_anywhere_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let whole = dir.path().join("whole.cast.zst");
+        let file = File::create(&whole).unwrap();
+        let opts = WriterOptions::default().chunk_bytes(4 << 10).sync(false);
+        let mut w = ChainWriter::new(file, Header::new(TermSize::DEFAULT), opts, None).unwrap();
+        for i in 0..200u64 {
+            let data = EventData::Output(format!("line {i}\r\n").into_bytes());
+            w.push(&Event::new(i * 1000, data)).unwrap();
+        }
+        w.seal(EndReason::Exited { code: 0 }).unwrap();
+        let bytes = std::fs::read(&whole).unwrap();
+        let n = bytes.len();
+        let total = u32::from_le_bytes(bytes[n - 12..n - 8].try_into().unwrap()) as usize;
+        let sealed = read_path(&whole, &ReadOptions::default(), &mut ()).unwrap();
+        let path = dir.path().join("cut.cast.zst");
+        for cut in (n - total + 1..n).step_by(7).chain([n - total + 1, n - 1]) {
+            std::fs::write(&path, &bytes[..cut]).unwrap();
+            let before = read_path(&path, &ReadOptions::default(), &mut ()).unwrap();
+            assert_eq!(before.status, Status::Unsealed, "cut at {cut}");
+            seal_interrupted(&path, "x", None).unwrap().unwrap();
+            let after = read_path(&path, &ReadOptions::default(), &mut ()).unwrap();
+            assert_eq!(
+                after.status,
+                Status::Intact,
+                "cut at {cut}: {:?}",
+                after.problems
+            );
+            assert_eq!(after.chunks, sealed.chunks, "cut at {cut}");
+            assert!(matches!(after.end, Some(EndReason::Interrupted { .. })));
         }
     }
 
