@@ -112,7 +112,10 @@ impl Destination {
                 rec.rel
             );
         }
-        self.store.finished(&rec.path);
+        match seal {
+            Some(_) => self.store.finished(&rec.path),
+            None => self.store.abandoned(&rec.path),
+        }
     }
 
     fn journal_seal(

@@ -216,6 +216,12 @@ impl Store for S3Store {
         }
     }
 
+    fn abandoned(&self, path: &Path) {
+        if let Some(u) = &self.uploader {
+            u.abandoned(path);
+        }
+    }
+
     fn flush(&self, deadline: Duration) -> UploadStatus {
         match &self.uploader {
             Some(u) => u.flush(deadline),
