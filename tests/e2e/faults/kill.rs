@@ -27,11 +27,13 @@ const HOST_TICK_MS: u64 = 200;
 /// When a trial's kill comes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Phase {
-    /// While the recorder starts (0-400 ms after it was started).
+    /// While the recorder starts (0-150 ms after it was started: `rec`
+    /// names its file 10-40 ms after it starts here).
     Startup,
     /// While the program prints (0-2.5 s after its first line).
     Output,
-    /// Right after the program ended, while the recording is sealed.
+    /// 0-250 ms after the program printed its last line, before, while or
+    /// after the recording is sealed (`rec` exits ~200 ms after it).
     Sealing,
 }
 
@@ -58,7 +60,7 @@ impl Phase {
 fn wait_for_moment(rng: &mut Rng, phase: Phase, printers: &[&Printer]) {
     let ms = |n| std::thread::sleep(Duration::from_millis(n));
     match phase {
-        Phase::Startup => ms(rng.range(0, 400)),
+        Phase::Startup => ms(rng.range(0, 150)),
         Phase::Output => {
             printers.iter().for_each(|p| {
                 p.wait_printed(1, 20);
@@ -67,7 +69,7 @@ fn wait_for_moment(rng: &mut Rng, phase: Phase, printers: &[&Printer]) {
         }
         Phase::Sealing => {
             poll_until(30, || printers.iter().any(|p| p.done()), |d| *d);
-            ms(rng.range(0, 30));
+            ms(rng.range(0, 250));
         }
     }
 }
