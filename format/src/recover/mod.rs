@@ -10,6 +10,11 @@
 //! reason `interrupted` follows. What was cut is an unfinished chunk: events
 //! the recorder had not committed, which no reader would ever have shown.
 //!
+//! The new end is written to a note beside the recording first
+//! (`.<name>.recovering`), so a recovery stopped while it overwrites the
+//! unfinished end is finished by the next one, and on a disk too full for
+//! the note or the new end the recording is left as it was.
+//!
 //! A recording whose header names a signing key gets a signed seal when that
 //! key is given (the recorder that made it passes its own); without it the
 //! seal is unsigned and `verify` reports an invalid signature for the key the
@@ -28,6 +33,8 @@ use crate::pipeline::Flow;
 use crate::reader::{ReadOptions, ReadSink, Status, read_path};
 use crate::seal::{EndReason, SealBody, SegmentEntry, encode_seal};
 use crate::sign::SecretKey;
+
+mod intent;
 
 /// What sealing found and did.
 #[derive(Debug, Clone)]
@@ -83,12 +90,51 @@ pub fn seal_interrupted(
     detail: &str,
     key: Option<&SecretKey>,
 ) -> Result<Option<Recovered>, RecoverError> {
+    // A recovery that stopped half-way is finished first.
+    if let Some(done) = resume(path)? {
+        return Ok(Some(done));
+    }
+    let Some(plan) = plan(path, detail, key)? else {
+        return Ok(None);
+    };
+    intent::write(path, &plan)?;
+    let mut f = OpenOptions::new().read(true).write(true).open(path)?;
+    let len = f.seek(SeekFrom::End(0))?;
+    put_tail(&mut f, plan.keep, len, &plan.tail)?;
+    intent::remove(path);
+    Ok(Some(plan.done))
+}
+
+/// Finishes the recovery of `path` a stopped one noted, if any.
+fn resume(path: &Path) -> Result<Option<Recovered>, RecoverError> {
+    let Some(noted) = intent::read(path) else {
+        return Ok(None);
+    };
+    let mut f = OpenOptions::new().read(true).write(true).open(path)?;
+    let len = f.seek(SeekFrom::End(0))?;
+    if len < noted.keep || intent::guard(&mut f, noted.keep)? != noted.guard {
+        // Not this file's (replaced since): not applied.
+        intent::remove(path);
+        return Ok(None);
+    }
+    put_tail(&mut f, noted.keep, len, &noted.tail)?;
+    intent::remove(path);
+    Ok(Some(noted.done))
+}
+
+/// What sealing `path` writes (None when it is sealed already): the new
+/// end, where it goes, and what it reports.
+fn plan(
+    path: &Path,
+    detail: &str,
+    key: Option<&SecretKey>,
+) -> Result<Option<intent::Intent>, RecoverError> {
     let Some((last, lines)) = unsealed(path)? else {
         return Ok(None);
     };
     let signer = key.filter(|k| last.1.as_deref() == Some(k.public().key_ref().public.as_str()));
     let last = last.0;
-    let mut f = OpenOptions::new().read(true).write(true).open(path)?;
+    let mut f = File::open(path)?;
     let len = f.seek(SeekFrom::End(0))?;
     let index = load_index(&mut f).map_err(|e| RecoverError::Unreadable(e.to_string()))?;
     let mut entries: Vec<SegmentEntry> = index
@@ -147,12 +193,16 @@ pub fn seal_interrupted(
     tail.extend_from_slice(&encode_seal(&body, &last_link, |h| {
         signer.map(|k| k.sign(h))
     }));
-    put_tail(&mut f, keep, len, &tail)?;
-    Ok(Some(Recovered {
-        chunks: body.chunks,
-        duration,
-        dropped: cut.dropped,
-        signed: signer.is_some(),
+    Ok(Some(intent::Intent {
+        keep,
+        guard: intent::guard(&mut f, keep)?,
+        tail,
+        done: Recovered {
+            chunks: body.chunks,
+            duration,
+            dropped: cut.dropped,
+            signed: signer.is_some(),
+        },
     }))
 }
 
@@ -461,6 +511,44 @@ mod tests {
             assert_eq!(after.chunks, sealed.chunks, "cut at {cut}");
             assert!(matches!(after.end, Some(EndReason::Interrupted { .. })));
         }
+    }
+
+    /// A recovery killed while it overwrote the unfinished end (the file
+    /// then neither the old nor the new) is finished by the next one from
+    /// its note, with every chunk; a torn note (killed while writing it,
+    /// before the file was touched) is dropped and the recovery starts over.
+    #[test]
+    fn a_recovery_stopped_half_way_is_finished_by_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.cast.zst");
+        killed(&path, 3000);
+        let before = read_path(&path, &ReadOptions::default(), &mut ()).unwrap();
+        let first = plan(&path, "x", None).unwrap().unwrap();
+        intent::write(&path, &first).unwrap();
+        {
+            let mut f = OpenOptions::new().write(true).open(&path).unwrap();
+            f.seek(SeekFrom::Start(first.keep)).unwrap();
+            f.write_all(&first.tail[..first.tail.len() / 2]).unwrap();
+        }
+        let broken = read_path(&path, &ReadOptions::default(), &mut ()).unwrap();
+        assert_ne!(broken.status, Status::Intact);
+        let done = seal_interrupted(&path, "x", None).unwrap().unwrap();
+        let after = read_path(&path, &ReadOptions::default(), &mut ()).unwrap();
+        assert_eq!(after.status, Status::Intact, "{:?}", after.problems);
+        assert_eq!(after.chunks, before.chunks);
+        assert_eq!(done.chunks, after.chunks);
+        assert!(!intent::note_path(&path).exists());
+
+        killed(&path, 3000);
+        let second = plan(&path, "x", None).unwrap().unwrap();
+        intent::write(&path, &second).unwrap();
+        let note = intent::note_path(&path);
+        let torn = std::fs::read(&note).unwrap();
+        std::fs::write(&note, &torn[..torn.len() - 5]).unwrap();
+        seal_interrupted(&path, "x", None).unwrap().unwrap();
+        let after = read_path(&path, &ReadOptions::default(), &mut ()).unwrap();
+        assert_eq!(after.status, Status::Intact, "{:?}", after.problems);
+        assert!(!note.exists());
     }
 
     #[test]
