@@ -13,7 +13,8 @@
 //! The new end is written to a note beside the recording first
 //! (`.<name>.recovering`), so a recovery stopped while it overwrites the
 //! unfinished end is finished by the next one, and on a disk too full for
-//! the note or the new end the recording is left as it was.
+//! the new end the recording is left as it was (without room for the note
+//! alone, the new end is written without it).
 //!
 //! A recording whose header names a signing key gets a signed seal when that
 //! key is given (the recorder that made it passes its own); without it the
@@ -97,11 +98,16 @@ pub fn seal_interrupted(
     let Some(plan) = plan(path, detail, key)? else {
         return Ok(None);
     };
-    intent::write(path, &plan)?;
+    // Without room for the note (a full disk: it is as large as the new
+    // end) the new end still goes in place safely for space (`put_tail`
+    // takes it first), only not safely from a kill during that one write.
+    let noted = intent::write(path, &plan).is_ok();
     let mut f = OpenOptions::new().read(true).write(true).open(path)?;
     let len = f.seek(SeekFrom::End(0))?;
     put_tail(&mut f, plan.keep, len, &plan.tail)?;
-    intent::remove(path);
+    if noted {
+        intent::remove(path);
+    }
     Ok(Some(plan.done))
 }
 
