@@ -28,7 +28,9 @@ While recording:
 
 Exit status: the recorded command's (128+N if it was killed by signal N);
 125 when termtrail itself fails (the file then keeps every chunk written so far
-and verifies as unsealed); 2 for usage errors.
+and verifies as unsealed: free space if the disk is full, then `termtrail
+recover FILE` seals it; a recording that cannot even start leaves no file);
+2 for usage errors.
 
 Input (keystrokes) is recorded only with --input, and never while the terminal
 has echo off in line mode (password prompts: sudo, ssh, getpass, read -s): a
