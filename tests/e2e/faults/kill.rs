@@ -104,10 +104,12 @@ impl Tally {
 
 /// Checks a recording a killed recorder left: verify says sealed (0) or
 /// unsealed (3), never tampered or not a recording; an unsealed one is
-/// sealed `interrupted` by `recover` and then verifies. Returns the
-/// outcome ("sealed" or "recovered") and its transcript.
+/// sealed `interrupted` by `recover` and then verifies. One time in three
+/// a first `recover` is itself SIGKILLed at a random moment (0-60 ms) and
+/// the next one must finish the job. Returns the outcome and the
+/// recording's transcript.
 #[track_caller]
-fn check_and_recover(d: &Dir, rec: &Path, what: &str) -> (&'static str, String) {
+fn check_and_recover(d: &Dir, rec: &Path, what: &str, rng: &mut Rng) -> (&'static str, String) {
     let path = rec.to_string_lossy().into_owned();
     let v = d.run(&["verify", &path]);
     assert!(
@@ -115,12 +117,26 @@ fn check_and_recover(d: &Dir, rec: &Path, what: &str) -> (&'static str, String) 
         "{what}: verify after the kill: {v:?}"
     );
     let outcome = if v.code == 3 {
+        let mut outcome = "recovered";
+        if rng.range(0, 2) == 0 {
+            let mut first = d
+                .cmd(&["recover", &path])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            std::thread::sleep(Duration::from_millis(rng.range(0, 60)));
+            if kill_now(&mut first).1 {
+                outcome = "recovered after a killed recover";
+            }
+        }
         let r = d.run(&["recover", &path]);
-        assert_eq!(r.code, 0, "{what}: recover: {r:?}");
+        assert_eq!(r.code, 0, "{what}: recover ({outcome}): {r:?}");
         let v = d.run(&["verify", &path]);
-        assert_eq!(v.code, 0, "{what}: verify after recover: {v:?}");
+        assert_eq!(v.code, 0, "{what}: verify after recover ({outcome}): {v:?}");
         assert!(v.stdout.contains("interrupted"), "{what}: {v:?}");
-        "recovered"
+        outcome
     } else {
         "sealed"
     };
@@ -193,7 +209,7 @@ fn rec_killed_at_random_moments_loses_at_most_the_open_chunk() {
         let found = new_recordings(&store, &before);
         assert!(found.len() <= 1, "{what}: {found:?}");
         let (outcome, text) = match found.first() {
-            Some(rec) => check_and_recover(&d, rec, &what),
+            Some(rec) => check_and_recover(&d, rec, &what, &mut rng),
             None => ("no recording yet", String::new()),
         };
         let bound = chunk_ms + REC_TICK_MS + MARGIN_MS;
@@ -327,7 +343,7 @@ async fn host_trial(
             .collect();
         assert!(recs.len() <= 1, "{what}: {recs:?}");
         let (outcome, text) = match recs.first() {
-            Some(rec) => check_and_recover(d, rec, &what),
+            Some(rec) => tokio::task::block_in_place(|| check_and_recover(d, rec, &what, rng)),
             None => ("no recording yet", String::new()),
         };
         let bound = 1000 + HOST_TICK_MS + MARGIN_MS;
