@@ -35,6 +35,7 @@ pub mod command_wire;
 pub mod exec;
 pub mod header;
 pub mod host;
+pub mod newfile;
 pub mod policy;
 pub mod protocol;
 pub mod rec;

@@ -15,7 +15,6 @@
 //! (back-pressure through the PTY) instead of growing memory or dropping
 //! frames.
 
-use std::fs::OpenOptions;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
@@ -38,6 +37,7 @@ use termtrail_format::writer::{
 };
 
 use crate::header::RecordingInfo;
+use crate::newfile::{self, NewFileError, Taken};
 use crate::recording::{Clock, Engine, Jobs, Pace, Recording, RecordingError, TryRecord};
 use crate::secrets::Redaction;
 use crate::tty::{RawMode, reading_secret, restore_terminal, stdin_is_tty, terminal_size};
@@ -124,6 +124,15 @@ pub enum RecError {
         /// Why.
         source: io::Error,
     },
+    /// The recording's header could not be written (a full disk, say); no
+    /// file was left and the command was not started.
+    #[error("cannot start the recording {path}: {source} (no file was left; nothing was run)")]
+    Start {
+        /// Which file.
+        path: PathBuf,
+        /// Why.
+        source: WriteError,
+    },
     /// The PTY or the command could not be started.
     #[error("cannot start {command:?}: {message}")]
     Spawn {
@@ -199,22 +208,25 @@ pub fn record(opts: &RecOptions, path: &Path) -> Result<RecOutcome, RecError> {
     .after(opts.after.clone())
     .header();
 
-    let file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .create_new(!opts.overwrite)
-        .truncate(opts.overwrite)
-        .open(path)
-        .map_err(|source| RecError::Create {
+    // Named only once its header is written (crate::newfile): a recorder
+    // killed, or a full disk, leaves no empty file behind.
+    let taken = if opts.overwrite {
+        Taken::Replace
+    } else {
+        Taken::Refuse
+    };
+    let (writer, _) = newfile::create(path, taken, |file| {
+        ChainWriter::new(file, header, opts.writer.clone(), key)
+    })
+    .map_err(|e| match e {
+        NewFileError::Create(source) => RecError::Create {
             path: path.to_path_buf(),
             source,
-        })?;
-    let writer = ChainWriter::new(file, header, opts.writer.clone(), key).map_err(|source| {
-        RecError::Failed {
+        },
+        NewFileError::Start(source) => RecError::Start {
             path: path.to_path_buf(),
             source,
-            exit_code: None,
-        }
+        },
     })?;
 
     let spawn_err = |message: String| RecError::Spawn {

@@ -28,6 +28,7 @@ use termtrail_format::seal::EndReason;
 use termtrail_format::writer::{ChainWriter, SealSummary, WriteError, WriterOptions};
 use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::newfile::{self, NewFileError, Taken};
 use crate::secrets::{Redaction, Redactor};
 
 /// Capacity of the event queue; when full, producers wait (back-pressure).
@@ -167,8 +168,14 @@ impl Recording {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let (file, path) = create_unique(path)?;
-        let writer = ChainWriter::new(file, header, opts, None)?;
+        // Named only once its header is written (crate::newfile).
+        let (writer, path) = newfile::create(path, Taken::NextFree, |file| {
+            ChainWriter::new(file, header, opts, None)
+        })
+        .map_err(|e| match e {
+            NewFileError::Create(e) => WriteError::Io(e),
+            NewFileError::Start(e) => e,
+        })?;
         let (recording, engine) =
             Recording::new(writer, path, Clock::start(), Pace::HOST, Jobs::Pool);
         let engine = engine.redact(redaction);
@@ -289,39 +296,6 @@ impl Recording {
             .map_err(|_| RecordingError::Ended)?;
         done_rx.blocking_recv().map_err(|_| RecordingError::Ended)?
     }
-}
-
-/// Creates `path`, or `<stem>-N.cast.zst` beside it when that name is taken
-/// (the same session and shell ids started twice within one second).
-fn create_unique(path: &Path) -> std::io::Result<(File, PathBuf)> {
-    let open = |p: &Path| {
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(p)
-    };
-    match open(path) {
-        Ok(f) => return Ok((f, path.to_path_buf())),
-        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),
-        Err(_) => {}
-    }
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("recording.cast.zst");
-    let stem = name.strip_suffix(".cast.zst").unwrap_or(name);
-    for n in 1..1000 {
-        let candidate = path.with_file_name(format!("{stem}-{n}.cast.zst"));
-        match open(&candidate) {
-            Ok(f) => return Ok((f, candidate)),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Err(std::io::Error::new(
-        std::io::ErrorKind::AlreadyExists,
-        format!("{}: no free name", path.display()),
-    ))
 }
 
 type Writer = ChainWriter<File>;

@@ -9,7 +9,7 @@ use clap::Args;
 use termtrail_format::event::TermSize;
 use termtrail_format::sign::SecretKey;
 use termtrail_format::writer::WriterOptions;
-use termtrail_recorder::rec::{MARKER_KEY, RecOptions, record};
+use termtrail_recorder::rec::{MARKER_KEY, RecError, RecOptions, record};
 use termtrail_store::RecordingOptions;
 use termtrail_store::destination::{Destination, NewRecording};
 use termtrail_store::layout::KeyParts;
@@ -28,7 +28,9 @@ While recording:
 
 Exit status: the recorded command's (128+N if it was killed by signal N);
 125 when termtrail itself fails (the file then keeps every chunk written so far
-and verifies as unsealed); 2 for usage errors.
+and verifies as unsealed: free space if the disk is full, then `termtrail
+recover FILE` seals it; a recording that cannot even start leaves no file);
+2 for usage errors.
 
 Input (keystrokes) is recorded only with --input, and never while the terminal
 has echo off in line mode (password prompts: sudo, ssh, getpass, read -s): a
@@ -236,10 +238,38 @@ pub fn run(mut a: RecArgs) -> Result<Exit> {
         }
         Err(e) => {
             eprintln!("termtrail: {e}");
+            if let Some(hint) = failure_hint(e, in_store.as_ref()) {
+                eprintln!("termtrail: {hint}");
+            }
             Exit::REC_FAILED
         }
     };
     let seal = result.as_ref().ok().map(|o| &o.summary);
     let upload = in_store.and_then(|s| s.finish(seal, &shown, a.upload_wait, a.quiet));
-    Ok(upload.unwrap_or(code))
+    // A failed recording's exit (125) says more than its upload's.
+    Ok(if result.is_err() {
+        code
+    } else {
+        upload.unwrap_or(code)
+    })
+}
+
+/// What to do about a recording that failed (a full disk, say), or None.
+fn failure_hint(e: &RecError, in_store: Option<&InStore>) -> Option<String> {
+    match e {
+        RecError::Failed { path, .. } => Some(match in_store.filter(|s| s.dest.uploads()) {
+            Some(s) => format!(
+                "to keep it, free space on the spool's disk: the next termtrail run with {store} (or `termtrail upload --store {store}`) seals it as interrupted and uploads it",
+                store = s.dest.describe_store()
+            ),
+            None => format!(
+                "to seal it, free space on its disk, then run `termtrail recover {}`",
+                path.display()
+            ),
+        }),
+        RecError::Start { .. } => {
+            Some("free space on that disk, or record elsewhere (--store DIR or -o FILE)".into())
+        }
+        _ => None,
+    }
 }

@@ -21,6 +21,11 @@ unfinished chunk at the very end (events never committed) is left out. A
 recording that does not verify is left untouched (exit 1). Spools of an S3
 store are sealed this way automatically before they are uploaded.
 
+What is written is noted first in a hidden file beside the recording
+(.NAME.recovering): a recover stopped half-way is finished by the next one.
+On a full disk (a recorder that failed there) free some space first; the
+recording is left as it was when the new end does not fit.
+
 The seal is signed when --sign-key gives the key the recording's header
 names (the recorder's own); otherwise it is unsigned, and verify reports
 an INVALID signature for a recording that names a key.

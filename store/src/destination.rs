@@ -8,9 +8,9 @@ use std::time::Duration;
 use termtrail_format::journal::entry_key;
 use termtrail_format::writer::SealSummary;
 
-use crate::journal::Journal;
+use crate::journal::{AppendError, Journal, Stored};
 use crate::layout::{KeyParts, key};
-use crate::{Location, RecordingOptions, Store, StoreError, UploadStatus};
+use crate::{ErrorKind, Location, RecordingOptions, Store, StoreError, UploadStatus};
 
 /// Default bound on how far the bucket lags a live recording.
 pub const DEFAULT_UPLOAD_INTERVAL: Duration = Duration::from_secs(10);
@@ -112,7 +112,10 @@ impl Destination {
                 rec.rel
             );
         }
-        self.store.finished(&rec.path);
+        match seal {
+            Some(_) => self.store.finished(&rec.path),
+            None => self.store.abandoned(&rec.path),
+        }
     }
 
     fn journal_seal(
@@ -121,11 +124,25 @@ impl Destination {
         rec: &NewRecording,
         seal: &SealSummary,
     ) -> Result<(), StoreError> {
-        let entry = journal
-            .append(&seal.id, &rec.rel, &seal.seal_hash, &seal.end.to_string())
-            .map_err(|e| StoreError::io(e.to_string()))?;
-        let rel = entry_key(journal.recorder(), entry.seq);
-        self.store.put_new(&rel, &entry.to_bytes())
+        let end = seal.end.to_string();
+        journal
+            .append(&seal.id, &rec.rel, &seal.seal_hash, &end, |entry| {
+                let rel = entry_key(journal.recorder(), entry.seq);
+                match self.store.put_new(&rel, &entry.to_bytes()) {
+                    Ok(()) => Ok(Stored::Written),
+                    Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                        let mut bytes = Vec::new();
+                        self.store.read(&rel, &mut bytes)?;
+                        Ok(Stored::Taken(bytes))
+                    }
+                    Err(e) => Err(e),
+                }
+            })
+            .map(|_| ())
+            .map_err(|e| match e {
+                AppendError::Store(e) => e,
+                e => StoreError::io(e.to_string()),
+            })
     }
 
     /// Whether recordings are uploaded after they are written (so that

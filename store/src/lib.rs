@@ -133,6 +133,15 @@ pub trait Store: Send + Sync {
     /// or abandoned: finish its upload.
     fn finished(&self, path: &Path);
 
+    /// The recording written to `path` failed (a full disk, an I/O error)
+    /// and stays unsealed: a spooled one is sealed as `interrupted` before
+    /// its upload is finished — retried while sealing fails for want of
+    /// space, so it is never uploaded unsealed for that. By default the
+    /// same as [`Store::finished`].
+    fn abandoned(&self, path: &Path) {
+        self.finished(path)
+    }
+
     /// Waits (up to `deadline`) for uploads; what is still pending stays
     /// in the spool. Stores without a spool have nothing to wait for.
     fn flush(&self, deadline: Duration) -> UploadStatus;

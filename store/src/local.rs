@@ -1,7 +1,7 @@
 //! A directory of recordings: the embedded default store. Recordings are
 //! written in place (nothing to upload); reads are the files themselves.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -74,6 +74,30 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<Object>) {
     }
 }
 
+/// Writes `bytes` as the new file `path`, whole or not at all: into a
+/// hidden temporary file beside it first (synced), which is then linked
+/// under its name — create-only (`AlreadyExists` when the name is taken) —
+/// and removed. A process stopped half-way, or a full disk, never leaves a
+/// torn file under the name (a torn journal entry would block the journal).
+pub(crate) fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let written = (|| {
+        let mut f = File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::hard_link(&tmp, path)
+    })();
+    let _ = std::fs::remove_file(&tmp);
+    written?;
+    if let Some(dir) = path.parent()
+        && let Ok(d) = File::open(dir)
+    {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
 impl Store for LocalStore {
     fn describe(&self) -> String {
         self.root.display().to_string()
@@ -140,13 +164,13 @@ impl Store for LocalStore {
 
     fn put_new(&self, key: &str, bytes: &[u8]) -> Result<(), StoreError> {
         let path = self.create(key)?;
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(|e| self.io(key, e))?;
-        f.write_all(bytes).map_err(|e| self.io(key, e))?;
-        f.sync_all().map_err(|e| self.io(key, e))
+        write_new(&path, bytes).map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => StoreError::new(
+                crate::ErrorKind::AlreadyExists,
+                format!("{}: already exists", path.display()),
+            ),
+            _ => self.io(key, e),
+        })
     }
 
     fn finished(&self, _path: &Path) {}
@@ -181,8 +205,15 @@ mod tests {
             keys(store.list("journal/", None).unwrap()),
             ["journal/r/0.json"]
         );
-        // Create-only.
-        assert!(store.put_new("journal/r/0.json", b"y").is_err());
+        // Create-only, and said so.
+        let taken = store.put_new("journal/r/0.json", b"y").unwrap_err();
+        assert_eq!(taken.kind(), crate::ErrorKind::AlreadyExists);
         assert_eq!(store.size("journal/r/0.json").unwrap(), 1);
+        // No temporary file is left beside it.
+        let names: Vec<_> = std::fs::read_dir(dir.path().join("journal/r"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["0.json"]);
     }
 }

@@ -9,6 +9,7 @@ mod auth;
 mod auth_iam;
 mod command;
 mod conformance;
+mod faults;
 mod grep;
 mod html;
 mod interactive;

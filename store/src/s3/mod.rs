@@ -197,14 +197,14 @@ impl Store for S3Store {
 
     fn put_new(&self, key: &str, bytes: &[u8]) -> Result<(), StoreError> {
         let (uploader, path) = self.spool_file(key)?;
-        let io = |e: std::io::Error| StoreError::io(format!("spool {}: {e}", path.display()));
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(io)?;
-        f.write_all(bytes).map_err(io)?;
-        f.sync_all().map_err(io)?;
+        // Whole or not at all (a torn spool would be uploaded torn).
+        crate::local::write_new(&path, bytes).map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => StoreError::new(
+                ErrorKind::AlreadyExists,
+                format!("spool {}: already exists", path.display()),
+            ),
+            _ => StoreError::io(format!("spool {}: {e}", path.display())),
+        })?;
         uploader.watch(&path, &self.client.key(key), HashMap::new(), None);
         uploader.finished(&path);
         Ok(())
@@ -213,6 +213,12 @@ impl Store for S3Store {
     fn finished(&self, path: &Path) {
         if let Some(u) = &self.uploader {
             u.finished(path);
+        }
+    }
+
+    fn abandoned(&self, path: &Path) {
+        if let Some(u) = &self.uploader {
+            u.abandoned(path);
         }
     }
 

@@ -59,6 +59,8 @@ enum Msg {
         recover: bool,
     },
     Finished(PathBuf),
+    /// Its writer failed: seal it as interrupted, then finish the upload.
+    Abandoned(PathBuf),
     Stop,
 }
 
@@ -159,6 +161,13 @@ impl Uploader {
     /// The writer of `path` is done (sealed): finish its upload.
     pub fn finished(&self, path: &Path) {
         let _ = self.tx.send(Msg::Finished(path.to_path_buf()));
+    }
+
+    /// The writer of `path` failed and left it unsealed: seal it as
+    /// interrupted (retried while that fails for want of space), then
+    /// finish its upload.
+    pub fn abandoned(&self, path: &Path) {
+        let _ = self.tx.send(Msg::Abandoned(path.to_path_buf()));
     }
 
     /// A snapshot of the uploader's state.
@@ -386,6 +395,13 @@ fn run(
                     e.retry_at = None;
                 }
             }
+            Ok(Msg::Abandoned(path)) => {
+                if let Some(e) = entries.iter_mut().find(|e| e.path == path) {
+                    e.finished = true;
+                    e.recover = true;
+                    e.retry_at = None;
+                }
+            }
             Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => stopping = true,
             Err(RecvTimeoutError::Timeout) => {}
         }
@@ -395,6 +411,11 @@ fn run(
             let e = &mut entries[i];
             if e.retry_at.is_some_and(|t| now < t) {
                 i += 1;
+                continue;
+            }
+            if e.finished && !e.path.exists() {
+                // Never written: its header could not be (a full disk).
+                never_written(entries.remove(i), &status);
                 continue;
             }
             match step(&store, e, opts.interval, opts.sign_key.as_deref()) {
@@ -451,6 +472,16 @@ fn uploaded(store: &S3Client, done: Entry, status: &Mutex<UploadStatus>) {
         s.pending.retain(|p| p != &done.path);
         s.errors.remove(&done.path);
         s.uploaded.push(store.url(&done.key));
+    }
+}
+
+/// `gone` ended without its file ever being named (the recording could
+/// not start): nothing to upload; its lock file goes.
+fn never_written(gone: Entry, status: &Mutex<UploadStatus>) {
+    let _ = std::fs::remove_file(lock_path(&gone.path));
+    if let Ok(mut s) = status.lock() {
+        s.pending.retain(|p| p != &gone.path);
+        s.errors.remove(&gone.path);
     }
 }
 
@@ -512,17 +543,26 @@ fn step(
     interval: Duration,
     key: Option<&SecretKey>,
 ) -> Result<bool, StoreError> {
-    let len = std::fs::metadata(&e.path)
-        .map_err(|err| StoreError::io(format!("spool {}: {err}", e.path.display())))?
-        .len();
+    let len = match std::fs::metadata(&e.path) {
+        Ok(m) => m.len(),
+        // Named only once its header is written: not yet.
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound && !e.finished => {
+            return Ok(false);
+        }
+        Err(err) => return Err(StoreError::io(format!("spool {}: {err}", e.path.display()))),
+    };
     if len == 0 && !e.finished {
         return Ok(false);
     }
     if e.recover {
-        e.recover = false;
-        // A spool left behind: the upload its recorder had open goes (the
-        // spool is uploaded anew once it is sealed).
+        // A spool left behind, or whose writer failed: the upload its
+        // recorder had open goes (the spool is uploaded anew once it is
+        // sealed, and sealing rewrites its unfinished end).
         abort_noted_upload(store, &e.path);
+        if let Some(old) = e.mpu.take() {
+            let _ = store.abort(&old);
+        }
+        (e.full, e.sent, e.last_tail) = (0, 0, None);
         match termtrail_format::recover::seal_interrupted(
             &e.path,
             "the recorder stopped before sealing; sealed from its spool",
@@ -532,11 +572,20 @@ fn step(
                 tracing::warn!(spool = %e.path.display(), chunks = r.chunks, "sealed a recording left unsealed as interrupted")
             }
             Ok(None) => {}
+            // No space (or another write failure): kept, and tried again
+            // — never uploaded unsealed for want of space.
+            Err(termtrail_format::recover::RecoverError::Io(err)) => {
+                return Err(StoreError::io(format!(
+                    "cannot seal spool {} as interrupted: {err} (free space there; it is tried again)",
+                    e.path.display()
+                )));
+            }
             // Damaged or unreadable: uploaded as it is (verify will say).
             Err(err) => {
                 tracing::warn!(spool = %e.path.display(), "cannot seal a recording left behind: {err}")
             }
         }
+        e.recover = false;
         return step(store, e, interval, key);
     }
     if e.meta.is_empty() {

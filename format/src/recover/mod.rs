@@ -10,6 +10,12 @@
 //! reason `interrupted` follows. What was cut is an unfinished chunk: events
 //! the recorder had not committed, which no reader would ever have shown.
 //!
+//! The new end is written to a note beside the recording first
+//! (`.<name>.recovering`), so a recovery stopped while it overwrites the
+//! unfinished end is finished by the next one, and on a disk too full for
+//! the new end the recording is left as it was (without room for the note
+//! alone, the new end is written without it).
+//!
 //! A recording whose header names a signing key gets a signed seal when that
 //! key is given (the recorder that made it passes its own); without it the
 //! seal is unsigned and `verify` reports an invalid signature for the key the
@@ -28,6 +34,8 @@ use crate::pipeline::Flow;
 use crate::reader::{ReadOptions, ReadSink, Status, read_path};
 use crate::seal::{EndReason, SealBody, SegmentEntry, encode_seal};
 use crate::sign::SecretKey;
+
+mod intent;
 
 /// What sealing found and did.
 #[derive(Debug, Clone)]
@@ -83,12 +91,56 @@ pub fn seal_interrupted(
     detail: &str,
     key: Option<&SecretKey>,
 ) -> Result<Option<Recovered>, RecoverError> {
+    // A recovery that stopped half-way is finished first.
+    if let Some(done) = resume(path)? {
+        return Ok(Some(done));
+    }
+    let Some(plan) = plan(path, detail, key)? else {
+        return Ok(None);
+    };
+    // Without room for the note (a full disk: it is as large as the new
+    // end) the new end still goes in place safely for space (`put_tail`
+    // takes it first), only not safely from a kill during that one write.
+    let noted = intent::write(path, &plan).is_ok();
+    let mut f = OpenOptions::new().read(true).write(true).open(path)?;
+    let len = f.seek(SeekFrom::End(0))?;
+    put_tail(&mut f, plan.keep, len, &plan.tail)?;
+    if noted {
+        intent::remove(path);
+    }
+    Ok(Some(plan.done))
+}
+
+/// Finishes the recovery of `path` a stopped one noted, if any.
+fn resume(path: &Path) -> Result<Option<Recovered>, RecoverError> {
+    let Some(noted) = intent::read(path) else {
+        return Ok(None);
+    };
+    let mut f = OpenOptions::new().read(true).write(true).open(path)?;
+    let len = f.seek(SeekFrom::End(0))?;
+    if len < noted.keep || intent::guard(&mut f, noted.keep)? != noted.guard {
+        // Not this file's (replaced since): not applied.
+        intent::remove(path);
+        return Ok(None);
+    }
+    put_tail(&mut f, noted.keep, len, &noted.tail)?;
+    intent::remove(path);
+    Ok(Some(noted.done))
+}
+
+/// What sealing `path` writes (None when it is sealed already): the new
+/// end, where it goes, and what it reports.
+fn plan(
+    path: &Path,
+    detail: &str,
+    key: Option<&SecretKey>,
+) -> Result<Option<intent::Intent>, RecoverError> {
     let Some((last, lines)) = unsealed(path)? else {
         return Ok(None);
     };
     let signer = key.filter(|k| last.1.as_deref() == Some(k.public().key_ref().public.as_str()));
     let last = last.0;
-    let mut f = OpenOptions::new().read(true).write(true).open(path)?;
+    let mut f = File::open(path)?;
     let len = f.seek(SeekFrom::End(0))?;
     let index = load_index(&mut f).map_err(|e| RecoverError::Unreadable(e.to_string()))?;
     let mut entries: Vec<SegmentEntry> = index
@@ -97,20 +149,27 @@ pub fn seal_interrupted(
         .map_while(|s| s.entry.clone())
         .collect();
     let unfinished = index.segments.get(entries.len());
-    let keep = unfinished.map_or(len, |s| s.offset);
+    // Cut after the last whole frame: the unfinished segment, or what a
+    // recorder stopped while sealing left after the last index frame (part
+    // of a seal), goes.
+    let keep = match unfinished {
+        Some(s) => s.offset,
+        None => end_of_index_frame(&mut f, entries.last(), len)?,
+    };
     let cut = match unfinished {
         Some(seg) => verified_part(&mut f, seg.offset, len, last.as_ref())?,
         None => Cut::default(),
     };
-    f.set_len(keep)?;
-    f.seek(SeekFrom::End(0))?;
+    // Everything written after `keep` is made first, then put in place
+    // of the unfinished end in one go (see `put_tail`).
+    let mut tail = Vec::new();
     let mut last_link: Hash = match entries.last() {
         Some(e) => from_hex(&e.link_out)?,
         None => index.genesis,
     };
     if !cut.text.is_empty() {
         let next = last.as_ref().map_or(0, |r| r.seq + 1);
-        let entry = write_segment(&mut f, &cut, entries.len() as u32, keep, last_link, next)?;
+        let entry = write_segment(&mut tail, &cut, entries.len() as u32, keep, last_link, next)?;
         last_link = cut.chunks.last().map_or(last_link, |r| r.link);
         entries.push(entry);
     }
@@ -137,15 +196,19 @@ pub fn seal_interrupted(
         last_link: hex::encode(last_link),
         segments: entries,
     };
-    f.write_all(&encode_seal(&body, &last_link, |h| {
+    tail.extend_from_slice(&encode_seal(&body, &last_link, |h| {
         signer.map(|k| k.sign(h))
-    }))?;
-    f.sync_all()?;
-    Ok(Some(Recovered {
-        chunks: body.chunks,
-        duration,
-        dropped: cut.dropped,
-        signed: signer.is_some(),
+    }));
+    Ok(Some(intent::Intent {
+        keep,
+        guard: intent::guard(&mut f, keep)?,
+        tail,
+        done: Recovered {
+            chunks: body.chunks,
+            duration,
+            dropped: cut.dropped,
+            signed: signer.is_some(),
+        },
     }))
 }
 
@@ -230,12 +293,52 @@ fn verified_part(
     })
 }
 
-/// Writes `cut` at the end of `f` (at `offset`) as a finished segment
+/// Where the index frame after segment `last` ends (the file's length
+/// `len` when there is none, or it is cut).
+fn end_of_index_frame(f: &mut File, last: Option<&SegmentEntry>, len: u64) -> io::Result<u64> {
+    let Some(e) = last else {
+        return Ok(len);
+    };
+    let at = e.offset + e.length;
+    let mut head = [0u8; 8];
+    f.seek(SeekFrom::Start(at))?;
+    if f.read_exact(&mut head).is_err() {
+        return Ok(len);
+    }
+    let size = u64::from(u32::from_le_bytes([head[4], head[5], head[6], head[7]]));
+    Ok((at + 8 + size).min(len))
+}
+
+/// Writes `tail` over the file's unfinished end (`keep..len`) and cuts the
+/// file after it. The space is taken first: when `tail` is longer than the
+/// end it replaces, the file grows by the difference before anything is
+/// overwritten, and a disk too full for that leaves the file as it was
+/// (the error says so; sealing can be tried again once there is space).
+/// Overwriting blocks the file already has needs no new space.
+fn put_tail(f: &mut File, keep: u64, len: u64, tail: &[u8]) -> io::Result<()> {
+    let need = keep + tail.len() as u64;
+    if need > len {
+        f.seek(SeekFrom::Start(len))?;
+        let grown = f
+            .write_all(&vec![0u8; (need - len) as usize])
+            .and_then(|()| f.sync_data());
+        if let Err(e) = grown {
+            let _ = f.set_len(len);
+            return Err(e);
+        }
+    }
+    f.seek(SeekFrom::Start(keep))?;
+    f.write_all(tail)?;
+    f.set_len(need)?;
+    f.sync_all()
+}
+
+/// Writes `cut` to `out` (its file offset: `offset`) as a finished segment
 /// number `segment` followed by its index frame, and returns its index
 /// entry; `link_in` is the link it continues, `next` the sequence number of
 /// the chunk after the last verified one.
 fn write_segment(
-    f: &mut File,
+    f: &mut Vec<u8>,
     cut: &Cut,
     segment: u32,
     offset: u64,
@@ -376,6 +479,82 @@ mod tests {
                     .all(|p| p.message.contains("signature"))
             );
         }
+    }
+
+    /// A recorder stopped while it wrote the seal (killed, or the disk
+    /// full) leaves part of it: that part goes, the recording is sealed
+    /// with every chunk (found by the fault tests: a new seal used to be
+    /// appended after the partial one, and verify called it tampered).
+    #[test]
+    fn a_seal_cut_anywhere_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let whole = dir.path().join("whole.cast.zst");
+        let file = File::create(&whole).unwrap();
+        let opts = WriterOptions::default().chunk_bytes(4 << 10).sync(false);
+        let mut w = ChainWriter::new(file, Header::new(TermSize::DEFAULT), opts, None).unwrap();
+        for i in 0..200u64 {
+            let data = EventData::Output(format!("line {i}\r\n").into_bytes());
+            w.push(&Event::new(i * 1000, data)).unwrap();
+        }
+        w.seal(EndReason::Exited { code: 0 }).unwrap();
+        let bytes = std::fs::read(&whole).unwrap();
+        let n = bytes.len();
+        let total = u32::from_le_bytes(bytes[n - 12..n - 8].try_into().unwrap()) as usize;
+        let sealed = read_path(&whole, &ReadOptions::default(), &mut ()).unwrap();
+        let path = dir.path().join("cut.cast.zst");
+        for cut in (n - total + 1..n).step_by(7).chain([n - total + 1, n - 1]) {
+            std::fs::write(&path, &bytes[..cut]).unwrap();
+            let before = read_path(&path, &ReadOptions::default(), &mut ()).unwrap();
+            assert_eq!(before.status, Status::Unsealed, "cut at {cut}");
+            seal_interrupted(&path, "x", None).unwrap().unwrap();
+            let after = read_path(&path, &ReadOptions::default(), &mut ()).unwrap();
+            assert_eq!(
+                after.status,
+                Status::Intact,
+                "cut at {cut}: {:?}",
+                after.problems
+            );
+            assert_eq!(after.chunks, sealed.chunks, "cut at {cut}");
+            assert!(matches!(after.end, Some(EndReason::Interrupted { .. })));
+        }
+    }
+
+    /// A recovery killed while it overwrote the unfinished end (the file
+    /// then neither the old nor the new) is finished by the next one from
+    /// its note, with every chunk; a torn note (killed while writing it,
+    /// before the file was touched) is dropped and the recovery starts over.
+    #[test]
+    fn a_recovery_stopped_half_way_is_finished_by_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.cast.zst");
+        killed(&path, 3000);
+        let before = read_path(&path, &ReadOptions::default(), &mut ()).unwrap();
+        let first = plan(&path, "x", None).unwrap().unwrap();
+        intent::write(&path, &first).unwrap();
+        {
+            let mut f = OpenOptions::new().write(true).open(&path).unwrap();
+            f.seek(SeekFrom::Start(first.keep)).unwrap();
+            f.write_all(&first.tail[..first.tail.len() / 2]).unwrap();
+        }
+        let broken = read_path(&path, &ReadOptions::default(), &mut ()).unwrap();
+        assert_ne!(broken.status, Status::Intact);
+        let done = seal_interrupted(&path, "x", None).unwrap().unwrap();
+        let after = read_path(&path, &ReadOptions::default(), &mut ()).unwrap();
+        assert_eq!(after.status, Status::Intact, "{:?}", after.problems);
+        assert_eq!(after.chunks, before.chunks);
+        assert_eq!(done.chunks, after.chunks);
+        assert!(!intent::note_path(&path).exists());
+
+        killed(&path, 3000);
+        let second = plan(&path, "x", None).unwrap().unwrap();
+        intent::write(&path, &second).unwrap();
+        let note = intent::note_path(&path);
+        let torn = std::fs::read(&note).unwrap();
+        std::fs::write(&note, &torn[..torn.len() - 5]).unwrap();
+        seal_interrupted(&path, "x", None).unwrap().unwrap();
+        let after = read_path(&path, &ReadOptions::default(), &mut ()).unwrap();
+        assert_eq!(after.status, Status::Intact, "{:?}", after.problems);
+        assert!(!note.exists());
     }
 
     #[test]
