@@ -13,6 +13,7 @@ mod grep;
 mod html;
 mod interactive;
 mod limits;
+mod netfaults;
 mod peers;
 mod play;
 mod player;
