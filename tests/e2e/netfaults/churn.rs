@@ -108,10 +108,17 @@ async fn churn(front: &Server, hosts: &[&Server], name: &str) {
     let base: Vec<Level> = hosts.iter().map(|h| level(h)).collect();
     let t = Instant::now();
     let cycles = CYCLES * trials();
+    // The resident memory every 1,000 cycles: its curve (flat, or still
+    // climbing) is in the output for the long run.
+    let mut curve: Vec<Vec<u64>> = Vec::new();
     for i in WARM_UP..WARM_UP + cycles {
         cycle(&front.addr, &url, i).await;
+        if (i + 1 - WARM_UP).is_multiple_of(1000) {
+            curve.push(hosts.iter().map(|h| usage(h.child.id()).rss_kib).collect());
+        }
     }
     let took = t.elapsed();
+    eprintln!("netfaults churn {name}: RSS KiB every 1,000 cycles: {curve:?}");
     for (h, base) in hosts.iter().zip(&base) {
         let now = poll_until(15, || level(h), |now| back_to(*base, *now));
         eprintln!(

@@ -153,10 +153,15 @@ async fn a_flood_and_slow_clients_through_the_proxy_keep_memory_bounded_and_othe
         .collect();
     let rt_median = median(during.clone());
     let rt_max = during.iter().max().copied().unwrap_or_default();
+    let rt_p99 = {
+        let mut v = during.clone();
+        v.sort();
+        v.get(v.len() * 99 / 100).copied().unwrap_or_default()
+    };
     eprintln!(
         "netfaults flood: {bytes} bytes through the proxy in {took:?} ({:.1} MB/s); \
          RSS KiB idle {idle:?} peak {peaks:?} ({samples} samples); echo round trip before {before:?}, \
-         during median {rt_median:?} max {rt_max:?} ({} echoes); trickle client took {trickled} bytes; \
+         during median {rt_median:?} p99 {rt_p99:?} max {rt_max:?} ({} echoes); trickle client took {trickled} bytes; \
          CPU s of serve, proxy {cpu_s:?}",
         bytes as f64 / took.as_secs_f64() / 1e6,
         during.len()

@@ -100,7 +100,7 @@ struct Outcome {
 
 /// Runs every fault `trials()` times against uploads to `bucket` through
 /// `fp`, each after a calm spell; measures the lag after each.
-fn run_faults(moto: &mut Moto, fp: &FaultProxy, bucket: &str) -> Vec<Outcome> {
+fn run_faults(who: &str, moto: &mut Moto, fp: &FaultProxy, bucket: &str) -> Vec<Outcome> {
     let mut out = Vec::new();
     for _ in 0..trials() {
         for (name, fault) in FAULTS {
@@ -132,7 +132,7 @@ fn run_faults(moto: &mut Moto, fp: &FaultProxy, bucket: &str) -> Vec<Outcome> {
                 outage_ms,
                 lag_ms,
             };
-            eprintln!("netfaults s3: {o:?}");
+            eprintln!("netfaults s3 {who}: {o:?}");
             out.push(o);
         }
     }
@@ -256,7 +256,7 @@ fn rec_into_s3_loses_nothing_to_errors_resets_slowness_and_a_restart() {
         .stderr(err)
         .spawn()
         .unwrap();
-    let outcomes = run_faults(&mut moto, &fp, "recs");
+    let outcomes = run_faults("rec", &mut moto, &fp, "recs");
     std::fs::write(&stop, "").unwrap();
     let status = child.wait().unwrap();
     let log = std::fs::read_to_string(d.join("rec.log")).unwrap_or_default();
@@ -309,7 +309,7 @@ async fn serve_into_s3_loses_nothing_to_errors_resets_slowness_and_a_restart() {
     });
     let (moto, fp, outcomes) = tokio::task::spawn_blocking(move || {
         let mut moto = moto;
-        let outcomes = run_faults(&mut moto, &fp, "recs");
+        let outcomes = run_faults("serve", &mut moto, &fp, "recs");
         (moto, fp, outcomes)
     })
     .await
