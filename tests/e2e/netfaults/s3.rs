@@ -173,6 +173,51 @@ fn printer(stop: &std::path::Path) -> String {
     )
 }
 
+/// A `rec` running [`printer`]: when the test fails half-way, dropping
+/// this ends the loop (its stop file) and then the recorder, so nothing is
+/// left running.
+struct Recorder {
+    child: std::process::Child,
+    stop: std::path::PathBuf,
+}
+
+impl Recorder {
+    /// Starts `c` with its stderr in `log` (a pipe nobody reads would fill
+    /// up with the warnings of failed rounds and stop the recorder).
+    fn start(
+        c: &mut std::process::Command,
+        stop: &std::path::Path,
+        log: &std::path::Path,
+    ) -> Recorder {
+        let child = c
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .unwrap();
+        Recorder {
+            child,
+            stop: stop.to_path_buf(),
+        }
+    }
+
+    /// Ends the loop and waits for the recorder's exit.
+    fn finish(&mut self) -> std::process::ExitStatus {
+        std::fs::write(&self.stop, "").unwrap();
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        let _ = std::fs::write(&self.stop, "");
+        if poll_until(5, || self.child.try_wait().ok().flatten(), Option::is_some).is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// The one recording under `bucket/prefix`: it verifies sealed with its
 /// journal (`verify --store`), holds `line-1` … `line-N` and `total-N`,
 /// and its journal entry names it.
@@ -240,25 +285,19 @@ fn rec_into_s3_loses_nothing_to_errors_resets_slowness_and_a_restart() {
     let fp = FaultProxy::start(&python, &moto, &d);
     let stop = d.join("STOP");
     let interval = format!("{INTERVAL_MS}ms");
-    let mut c = rec_s3(
-        &d,
-        &fp.endpoint(),
-        "s3://recs/rec",
-        &["-q", "--upload-interval", &interval],
-        &printer(&stop),
+    let mut rec = Recorder::start(
+        &mut rec_s3(
+            &d,
+            &fp.endpoint(),
+            "s3://recs/rec",
+            &["-q", "--upload-interval", &interval],
+            &printer(&stop),
+        ),
+        &stop,
+        &d.join("rec.log"),
     );
-    // Warnings of every failed round go to a file: a pipe nobody reads
-    // would fill up and stop the recorder.
-    let err = std::fs::File::create(d.join("rec.log")).unwrap();
-    let mut child = c
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(err)
-        .spawn()
-        .unwrap();
     let outcomes = run_faults("rec", &mut moto, &fp, "recs");
-    std::fs::write(&stop, "").unwrap();
-    let status = child.wait().unwrap();
+    let status = rec.finish();
     let log = std::fs::read_to_string(d.join("rec.log")).unwrap_or_default();
     assert!(status.success(), "{status}: {log}");
     assert!(!log.contains("panicked"), "{log}");
@@ -356,27 +395,25 @@ fn rec_ending_in_a_long_outage_uploads_once_s3_is_back() {
     let fp = FaultProxy::start(&python, &moto, &d);
     fp.set("reset");
     let stop = d.join("STOP");
-    let err = std::fs::File::create(d.join("rec.log")).unwrap();
-    let mut child = rec_s3(
-        &d,
-        &fp.endpoint(),
-        "s3://recs/long",
-        &["-q", "--upload-interval", "500ms", "--upload-wait", "15s"],
-        &printer(&stop),
-    )
-    .stdin(std::process::Stdio::null())
-    .stdout(std::process::Stdio::null())
-    .stderr(err)
-    .spawn()
-    .unwrap();
+    let mut rec = Recorder::start(
+        &mut rec_s3(
+            &d,
+            &fp.endpoint(),
+            "s3://recs/long",
+            &["-q", "--upload-interval", "500ms", "--upload-wait", "15s"],
+            &printer(&stop),
+        ),
+        &stop,
+        &d.join("rec.log"),
+    );
     // Long enough for retries 8-16 s apart.
     std::thread::sleep(Duration::from_secs(25));
-    std::fs::write(&stop, "").unwrap();
     // The recording ends while S3 is still away; it is back 5 s later
     // (past the SDK's own retries of the rounds at the end).
+    std::fs::write(&stop, "").unwrap();
     std::thread::sleep(Duration::from_secs(5));
     let back = fp.set("ok");
-    let status = child.wait().unwrap();
+    let status = rec.finish();
     let waited = wall_ms() - back;
     let log = std::fs::read_to_string(d.join("rec.log")).unwrap_or_default();
     assert!(
