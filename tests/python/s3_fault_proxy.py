@@ -9,6 +9,8 @@ used round-robin, `ok` when none):
              (InternalError, SlowDown); nothing forwarded
   reset      the connection reset (RST) without an answer
   delayMS    forwarded after MS milliseconds (a slow S3)
+  hang       never answered: the connection is held open, silent, for 10
+             minutes (a request lost on the way without a reset)
 
 When the upstream cannot be reached (S3 stopped) the connection is reset.
 
@@ -112,6 +114,10 @@ class Handler(BaseHTTPRequestHandler):
                  "query": url.query, "action": action, "status": 0, "bytes": len(body)}
         if action == "reset":
             record(entry)
+            return self.reset()
+        if action == "hang":
+            record(entry)
+            time.sleep(600)
             return self.reset()
         if action in ("500", "503"):
             status = int(action)

@@ -424,3 +424,62 @@ fn rec_ending_in_a_long_outage_uploads_once_s3_is_back() {
     assert!(waited <= 2_000 + 6_000, "{waited} ms");
     check_store(&d, &moto, "recs", "long");
 }
+
+/// Regression: a request S3 accepted and never answered (a connection
+/// lost on the way without a reset) held the uploader for the SDK's
+/// attempt timeout of 120 s, so the bucket lagged by minutes although S3
+/// was back at once. An upload's request now gets 30 s plus 1 s per 32 KiB
+/// of body.
+#[test]
+fn an_upload_request_never_answered_is_given_up_within_its_timeout() {
+    let Some(python) = peer("TERMTRAIL_PYTHON") else {
+        return;
+    };
+    let Some(moto) = Moto::start() else {
+        return;
+    };
+    moto.make_bucket("recs");
+    let d = Dir::new();
+    let fp = FaultProxy::start(&python, &moto, &d);
+    let stop = d.join("STOP");
+    let interval = format!("{INTERVAL_MS}ms");
+    let mut rec = Recorder::start(
+        &mut rec_s3(
+            &d,
+            &fp.endpoint(),
+            "s3://recs/hang",
+            &["-q", "--upload-interval", &interval],
+            &printer(&stop),
+        ),
+        &stop,
+        &d.join("rec.log"),
+    );
+    // Uploads under way; then one request goes unanswered, and S3 is
+    // fine again right after it.
+    poll_until(20, || first_upload_after(&fp.log(), 0), Option::is_some);
+    fp.set("hang");
+    let hung = poll_until(
+        10,
+        || fp.log().iter().any(|e| e["action"] == "hang"),
+        |h| *h,
+    );
+    assert!(hung, "no request reached the proxy");
+    let back = fp.set("ok");
+    // The tail part is a few KiB: 30 s for the attempt, then the SDK's
+    // retry on a new connection.
+    let bound = 30_000 + INTERVAL_MS + 5_000;
+    let lag = poll_until(
+        bound / 1000 + 2,
+        || first_upload_after(&fp.log(), back),
+        Option::is_some,
+    );
+    eprintln!("netfaults s3 hang: lag {lag:?} ms after the hung request");
+    assert!(
+        lag.is_some_and(|l| l <= bound),
+        "lag {lag:?} ms, bound {bound} ms"
+    );
+    let status = rec.finish();
+    let log = std::fs::read_to_string(d.join("rec.log")).unwrap_or_default();
+    assert!(status.success(), "{status}: {log}");
+    check_store(&d, &moto, "recs", "hang");
+}
