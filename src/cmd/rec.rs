@@ -62,7 +62,7 @@ pub struct RecArgs {
     /// With an S3 store: most seconds the bucket may lag the live recording.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub upload_interval: Duration,
-    /// With an S3 store: how long to wait at the end for the upload (what is left stays in the spool).
+    /// With an S3 store: how long to wait at the end for the upload, retrying at most 2 s apart (what is left stays in the spool).
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     pub upload_wait: Duration,
     /// Refuse to record when the recording cannot be made durable (S3 unreachable at the start).

@@ -390,7 +390,8 @@ pub(crate) async fn metrics(State(host): State<Arc<HostState>>) -> impl IntoResp
     // A shell whose program has exited is not live, even while its
     // recording is being sealed (it no longer holds a slot either).
     let live = shells.iter().filter(|s| !s.att().exited()).count();
-    let body =
-        host.metrics.render(live, backlog, host.conns.open()) + &super::audit::metrics(&host);
+    let body = host.metrics.render(live, backlog, host.conns.open())
+        + &super::audit::metrics(&host)
+        + &super::metrics::runtime();
     ([("content-type", "text/plain; version=0.0.4")], body)
 }

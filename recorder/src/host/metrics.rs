@@ -63,6 +63,22 @@ pub(crate) fn add(counter: &AtomicU64, n: u64) {
     counter.fetch_add(n, Ordering::Relaxed);
 }
 
+/// The async runtime's gauges: tasks alive (spawned, not yet finished)
+/// and worker threads; empty outside a runtime. Read from tokio's stable
+/// runtime metrics, so a leak of tasks per connection shows here.
+pub(crate) fn runtime() -> String {
+    let Ok(handle) = tokio::runtime::Handle::try_current() else {
+        return String::new();
+    };
+    let m = handle.metrics();
+    format!(
+        "# HELP termtrail_runtime_alive_tasks Async tasks alive in the host's runtime.\n# TYPE termtrail_runtime_alive_tasks gauge\ntermtrail_runtime_alive_tasks {}\n\
+# HELP termtrail_runtime_workers Worker threads of the host's runtime.\n# TYPE termtrail_runtime_workers gauge\ntermtrail_runtime_workers {}\n",
+        m.num_alive_tasks(),
+        m.num_workers()
+    )
+}
+
 impl Metrics {
     /// The Prometheus text, with the gauges given: `live` shells, their
     /// recordings' `backlog` (events accepted, not yet written) and the

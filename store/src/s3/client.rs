@@ -320,6 +320,7 @@ impl S3Client {
 
     /// One PutObject, create-only.
     pub fn put(&self, key: &str, body: Vec<u8>, meta: &Metadata) -> Result<(), StoreError> {
+        let body_len = body.len() as u64;
         let (sse, kms) = self.sse();
         let lock = self.retain_until();
         self.rt
@@ -337,6 +338,8 @@ impl S3Client {
                     .set_object_lock_retain_until_date(lock.map(|l| l.1))
                     .set_checksum_algorithm(self.checksums())
                     .body(ByteStream::from(body))
+                    .customize()
+                    .config_override(write_timeouts(body_len))
                     .send(),
             )
             .map(drop)
@@ -361,6 +364,8 @@ impl S3Client {
                     .set_object_lock_mode(lock.as_ref().map(|l| l.0.clone()))
                     .set_object_lock_retain_until_date(lock.map(|l| l.1))
                     .set_checksum_algorithm(self.checksums())
+                    .customize()
+                    .config_override(write_timeouts(0))
                     .send(),
             )
             .map_err(|e| from_sdk("create upload", &self.url(key), &e))?;
@@ -384,6 +389,7 @@ impl S3Client {
         number: i32,
         body: Vec<u8>,
     ) -> Result<(), StoreError> {
+        let body_len = body.len() as u64;
         let r = self
             .rt
             .block_on(
@@ -395,6 +401,8 @@ impl S3Client {
                     .part_number(number)
                     .set_checksum_algorithm(self.checksums())
                     .body(ByteStream::from(body))
+                    .customize()
+                    .config_override(write_timeouts(body_len))
                     .send(),
             )
             .map_err(|e| from_sdk("upload part", &self.url(&mpu.key), &e))?;
@@ -469,6 +477,8 @@ impl S3Client {
                     .key(key)
                     .retention(retention)
                     .set_checksum_algorithm(self.checksums())
+                    .customize()
+                    .config_override(write_timeouts(0))
                     .send(),
             )
             .map(drop)
@@ -484,6 +494,8 @@ impl S3Client {
                     .bucket(&self.bucket)
                     .key(&mpu.key)
                     .upload_id(&mpu.id)
+                    .customize()
+                    .config_override(write_timeouts(0))
                     .send(),
             )
             .map(drop)
@@ -500,6 +512,8 @@ impl S3Client {
                 .key(&mpu.key)
                 .upload_id(&mpu.id)
                 .max_parts(1)
+                .customize()
+                .config_override(write_timeouts(0))
                 .send(),
         );
         match r {
@@ -538,6 +552,8 @@ impl S3Client {
                     .bucket(&self.bucket)
                     .key(key)
                     .tagging(tagging)
+                    .customize()
+                    .config_override(write_timeouts(0))
                     .send(),
             )
             .map(drop)
@@ -605,14 +621,41 @@ async fn client() -> Client {
         .retry_config(aws_sdk_s3::config::retry::RetryConfig::standard().with_max_attempts(3))
         .timeout_config(
             aws_sdk_s3::config::timeout::TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(5))
-                .operation_attempt_timeout(Duration::from_secs(120))
+                .connect_timeout(CONNECT_TIMEOUT)
+                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
                 .build(),
         );
     if shared.region().is_none() {
         cfg = cfg.region(aws_sdk_s3::config::Region::new("us-east-1"));
     }
     Client::from_conf(cfg.build())
+}
+
+/// How long the SDK may wait for a connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long one attempt of a request may take (reads, and the completion
+/// of a multipart upload, which S3 may take minutes to answer).
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// How long one attempt of an upload's request may take: 30 s, plus 1 s per
+/// 32 KiB of body (an 8 MiB part: 286 s). A request S3 accepted and never
+/// answers (a connection lost on the way without a reset) holds the
+/// uploader, one thread for every recording of the process, until then:
+/// 120 s for every request before, so a tail part lost that way delayed
+/// everything by minutes even after S3 was back.
+pub fn write_attempt_timeout(body: u64) -> Duration {
+    Duration::from_secs(30 + body / (32 << 10))
+}
+
+/// The timeouts of an upload's request with `body` bytes.
+fn write_timeouts(body: u64) -> aws_sdk_s3::config::Builder {
+    aws_sdk_s3::config::Builder::new().timeout_config(
+        aws_sdk_s3::config::timeout::TimeoutConfig::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .operation_attempt_timeout(write_attempt_timeout(body))
+            .build(),
+    )
 }
 
 /// Reads an S3 object through ranged GETs (see [`S3Client::open`]).

@@ -61,8 +61,18 @@ enum Msg {
     Finished(PathBuf),
     /// Its writer failed: seal it as interrupted, then finish the upload.
     Abandoned(PathBuf),
+    /// Someone waits for the uploads (see [`Uploader::flush`]): retry now,
+    /// and from now on at most [`HURRY_BACKOFF_MS`] apart.
+    Hurry,
     Stop,
 }
+
+/// Most time between retries of a failing upload.
+const MAX_BACKOFF_MS: u64 = 60_000;
+/// Most time between retries while someone waits for the uploads (`rec`
+/// at its end, a host shutting down, `upload`): a retry a minute away would
+/// outlast the wait although S3 is back.
+const HURRY_BACKOFF_MS: u64 = 2_000;
 
 /// What the uploader is doing, for callers that wait on it.
 #[derive(Debug, Default, Clone)]
@@ -176,9 +186,11 @@ impl Uploader {
     }
 
     /// Waits until every spool is uploaded or `deadline` passes; returns
-    /// what is still pending (kept in the spool for a later run).
+    /// what is still pending (kept in the spool for a later run). Failed
+    /// uploads are retried at once, and then at most 2 s apart.
     pub fn flush(&self, deadline: Duration) -> UploadStatus {
         let until = Instant::now() + deadline;
+        let _ = self.tx.send(Msg::Hurry);
         loop {
             let s = self.status();
             if s.pending.is_empty() || Instant::now() >= until {
@@ -372,6 +384,7 @@ fn run(
         .min(Duration::from_secs(1))
         .max(Duration::from_millis(50));
     let mut stopping = false;
+    let mut hurry = false;
     loop {
         match rx.recv_timeout(tick) {
             Ok(Msg::Watch {
@@ -402,6 +415,12 @@ fn run(
                     e.retry_at = None;
                 }
             }
+            Ok(Msg::Hurry) => {
+                hurry = true;
+                for e in &mut entries {
+                    e.retry_at = None;
+                }
+            }
             Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => stopping = true,
             Err(RecvTimeoutError::Timeout) => {}
         }
@@ -426,7 +445,7 @@ fn run(
                 Ok(false) => {
                     e.failures = 0;
                 }
-                Err(err) => failed(&store, e, &err, now, &status),
+                Err(err) => failed(&store, e, &err, now, hurry, &status),
             }
             i += 1;
         }
@@ -487,12 +506,13 @@ fn never_written(gone: Entry, status: &Mutex<UploadStatus>) {
 
 /// A round for `e` failed with `err` at `now`: when its multipart upload
 /// is gone it starts over from the spool, and it is retried after an
-/// exponential backoff with jitter (up to a minute).
+/// exponential backoff with jitter (see [`backoff`]).
 fn failed(
     store: &S3Client,
     e: &mut Entry,
     err: &StoreError,
     now: Instant,
+    hurry: bool,
     status: &Mutex<UploadStatus>,
 ) {
     e.failures += 1;
@@ -506,7 +526,7 @@ fn failed(
         e.full = 0;
         e.sent = 0;
     }
-    let backoff = Duration::from_millis((250u64 << e.failures.min(8)).min(60_000) + jitter_ms());
+    let backoff = backoff(e.failures, hurry) + Duration::from_millis(jitter_ms());
     e.retry_at = Some(now + backoff);
     tracing::warn!(spool = %e.path.display(), "upload failed, retrying in {:.1} s: {err}", backoff.as_secs_f64());
     if let Ok(mut s) = status.lock() {
@@ -527,6 +547,20 @@ fn upload_gone(store: &S3Client, e: &Entry, err: &StoreError) -> bool {
         },
         _ => false,
     }
+}
+
+/// The pause after `failures` failed rounds in a row, before jitter:
+/// 0.5 s doubling up to a minute, or up to [`HURRY_BACKOFF_MS`] while
+/// someone waits for the uploads. Each pause is about as long as all the
+/// ones before it together, so once S3 answers again the next retry comes
+/// within about the outage's length (at most the cap).
+fn backoff(failures: u32, hurry: bool) -> Duration {
+    let cap = if hurry {
+        HURRY_BACKOFF_MS
+    } else {
+        MAX_BACKOFF_MS
+    };
+    Duration::from_millis((250u64 << failures.min(8)).min(cap))
 }
 
 fn jitter_ms() -> u64 {
@@ -671,4 +705,30 @@ fn confirm(store: &S3Client, e: &Entry, len: u64) -> Result<bool, StoreError> {
         )));
     }
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backoff_doubles_to_a_minute_and_to_two_seconds_while_someone_waits() {
+        let ms = |f, hurry| backoff(f, hurry).as_millis() as u64;
+        assert_eq!(ms(1, false), 500);
+        assert_eq!(ms(2, false), 1_000);
+        assert_eq!(ms(7, false), 32_000);
+        assert_eq!(ms(8, false), 60_000);
+        assert_eq!(ms(40, false), 60_000);
+        // After a long outage a waiting `rec` (--upload-wait 60 s) still
+        // sees S3 come back: no retry a minute away.
+        assert_eq!(ms(1, true), 500);
+        assert_eq!(ms(3, true), 2_000);
+        assert_eq!(ms(40, true), 2_000);
+        // Each pause about as long as all the pauses before it: the lag
+        // after S3 answers again is about the outage, at most the cap.
+        for f in 2..8 {
+            let before: u64 = (1..f).map(|k| ms(k, false)).sum();
+            assert!(ms(f, false) <= before + 500, "{f}");
+        }
+    }
 }

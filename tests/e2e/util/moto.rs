@@ -112,6 +112,19 @@ impl Moto {
             .collect()
     }
 
+    /// Stops this server (S3 goes away: connections refused) until
+    /// [`Moto::start_again`].
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts a fresh server (empty) on the same port after [`Moto::stop`].
+    pub fn start_again(&mut self) {
+        let fresh = Moto::on(&self.python.clone(), self.port, &[]);
+        *self = fresh;
+    }
+
     /// Stops this server and starts a fresh one (empty) on the same port.
     pub fn restart(&mut self) {
         let _ = self.child.kill();
