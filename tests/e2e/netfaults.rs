@@ -1,4 +1,4 @@
-//! Network faults survived (issue 15 item 3, docs/reliability.md (Network faults)): S3
+//! Network faults survived (issue 15 item 3, docs/reliability.md (Network faults part)): S3
 //! erroring, slow, resetting connections, stopped and restarted under `rec`
 //! and `serve` (`s3`); slow and stalled clients and an output flood through
 //! `proxy` in front of `serve` (`flood`); connection churn against both

@@ -6,7 +6,7 @@
 //! reset (RST). After 50 cycles of warm-up the hosts' descriptors, threads,
 //! tokio tasks (`termtrail_runtime_alive_tasks` in /metrics) and resident
 //! memory are taken; after the rest they must be back there, within the
-//! tolerances docs/reliability.md (Network faults) states.
+//! tolerances docs/reliability.md (Network faults part) states.
 
 use std::time::{Duration, Instant};
 

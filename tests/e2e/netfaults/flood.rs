@@ -21,7 +21,7 @@ use super::{RssSampler, cpu_ticks, flood_mb, median, usage};
 use crate::util::*;
 
 /// Bound on each host's resident memory over its idle level during the
-/// flood and the slow clients (docs/reliability.md (Network faults)).
+/// flood and the slow clients (docs/reliability.md, Network faults).
 const RSS_GROWTH_BOUND_KIB: u64 = 64 << 10;
 /// Bounds on the calm shell's echo round trip during the flood.
 const RT_MEDIAN_BOUND: Duration = Duration::from_millis(1500);
