@@ -120,9 +120,8 @@ impl Walker {
         check: bool,
     ) -> Result<(), SeekError> {
         for hit in hits {
-            if check {
-                self.verify_span(hit.found.written)?;
-            }
+            // The screen first: the chunks it reads are hashed as they are
+            // parsed, and verify_span does not hash them again.
             if self.screens {
                 match self.screen_at(hit.found.time) {
                     Ok((emu, exact)) => {
@@ -130,6 +129,9 @@ impl Walker {
                     }
                     Err(_) => self.screens = false,
                 }
+            }
+            if check {
+                self.verify_span(hit.found.written)?;
             }
         }
         Ok(())
