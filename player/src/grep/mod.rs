@@ -37,6 +37,7 @@ use crate::select::{MetaFilter, NOT_A_RECORDING, Window};
 mod pass;
 pub mod pattern;
 pub mod screen_line;
+mod scroll_screen;
 pub mod search;
 pub mod strip;
 mod walker;

@@ -178,10 +178,7 @@ impl Collect<'_, '_> {
         s.hot.resize(n, false);
         s.hot[0] = true;
         s.hot[n - 1] = true;
-        let (ends, hot) = (&s.line_ends, &mut s.hot);
-        pre.scan(lines, &mut |q| {
-            hot[ends.partition_point(|&e| e <= q)] = true
-        });
+        pre.mark_lines(lines, &s.line_ends, &mut s.hot);
         // Feed the hot lines' parts of each event.
         let mut k = 0;
         let mut fresh = false;

@@ -214,17 +214,41 @@ impl Prefilter {
         Some(Prefilter { bytes, escaped })
     }
 
-    /// Calls `hot` with every place in `text` that holds a picked byte (in
-    /// no particular order).
-    pub(super) fn scan(&self, text: &[u8], hot: &mut dyn FnMut(usize)) {
-        match *self.bytes.as_slice() {
-            [a] => memchr::memchr_iter(a, text).for_each(&mut *hot),
-            [a, b] => memchr::memchr2_iter(a, b, text).for_each(&mut *hot),
-            [a, b, c] => memchr::memchr3_iter(a, b, c, text).for_each(&mut *hot),
-            _ => hot(0),
+    /// Marks in `hot` every line of `text` that holds a picked byte (or a
+    /// `\u00` escape that may be one). Line `k` is `text[ends[k - 1]..ends[k]]`
+    /// (from 0, to the end for the last): `hot` has `ends.len() + 1` entries.
+    ///
+    /// Once a line is marked the search goes on at the next line, so a
+    /// common byte costs one find per line, not one per occurrence.
+    pub(super) fn mark_lines(&self, text: &[u8], ends: &[usize], hot: &mut [bool]) {
+        let find = |from: usize| -> Option<usize> {
+            let rest = &text[from..];
+            let at = match *self.bytes.as_slice() {
+                [a] => memchr::memchr(a, rest),
+                [a, b] => memchr::memchr2(a, b, rest),
+                [a, b, c] => memchr::memchr3(a, b, c, rest),
+                _ => Some(0),
+            };
+            at.map(|n| from + n)
+        };
+        // Lines and finds both go forward.
+        let (mut from, mut k) = (0, 0);
+        while from < text.len()
+            && let Some(q) = find(from)
+        {
+            while k < ends.len() && ends[k] <= q {
+                k += 1;
+            }
+            hot[k] = true;
+            match ends.get(k) {
+                Some(&next) => from = next,
+                None => break,
+            }
         }
         for f in &self.escaped {
-            f.find_iter(text).for_each(&mut *hot);
+            for q in f.find_iter(text) {
+                hot[ends.partition_point(|&e| e <= q)] = true;
+            }
         }
     }
 }

@@ -4,6 +4,29 @@
 use super::search::LineHit;
 use crate::term::Emulator;
 
+/// What [`screen_line`] reads of a screen: its rows' text and the cursor's
+/// row (avt's [`Emulator`], or grep's text-only screen).
+pub(super) trait ScreenText {
+    /// The number of visible rows.
+    fn rows(&self) -> usize;
+    /// Row `r` as text, trailing blanks trimmed.
+    fn line(&self, r: usize) -> String;
+    /// The cursor's row.
+    fn cursor_row(&self) -> usize;
+}
+
+impl ScreenText for Emulator {
+    fn rows(&self) -> usize {
+        Emulator::rows(self)
+    }
+    fn line(&self, r: usize) -> String {
+        Emulator::line(self, r)
+    }
+    fn cursor_row(&self) -> usize {
+        Emulator::cursor_row(self)
+    }
+}
+
 /// The screen row a hit was on.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScreenLine {
@@ -25,7 +48,7 @@ pub struct ScreenLine {
 /// output just went). None when the line is no longer on the screen
 /// (scrolled away, overwritten, cleared).
 pub(super) fn screen_line(
-    emu: &Emulator,
+    emu: &impl ScreenText,
     exact: bool,
     found: &LineHit,
     context: usize,

@@ -9,7 +9,8 @@ use termtrail_format::index::SegmentText;
 #[cfg(doc)]
 use termtrail_format::reader::ContentCheck;
 
-use super::screen_line::screen_line;
+use super::screen_line::{ScreenText, screen_line};
+use super::scroll_screen::ScrollScreen;
 use super::{Hit, SearchOptions};
 use crate::seek::{Cursor, SeekError, Seeker};
 use crate::term::Emulator;
@@ -72,7 +73,7 @@ impl Loaded {
 type Pos = (usize, usize, usize);
 
 struct WalkState {
-    emu: Emulator,
+    emu: Screen,
     pos: Micros,
     exact: bool,
     /// Without keyframes: the next event to apply.
@@ -119,9 +120,8 @@ impl Walker {
         check: bool,
     ) -> Result<(), SeekError> {
         for hit in hits {
-            if check {
-                self.verify_span(hit.found.written)?;
-            }
+            // The screen first: the chunks it reads are hashed as they are
+            // parsed, and verify_span does not hash them again.
             if self.screens {
                 match self.screen_at(hit.found.time) {
                     Ok((emu, exact)) => {
@@ -129,6 +129,9 @@ impl Walker {
                     }
                     Err(_) => self.screens = false,
                 }
+            }
+            if check {
+                self.verify_span(hit.found.written)?;
             }
         }
         Ok(())
@@ -239,7 +242,7 @@ impl Walker {
     }
 
     /// The screen at `t`, and whether it is exact.
-    fn screen_at(&mut self, t: Micros) -> Result<(&Emulator, bool), SeekError> {
+    fn screen_at(&mut self, t: Micros) -> Result<(&Screen, bool), SeekError> {
         match self.seeker.segment_at(t) {
             Some(seg) if self.seeker.keyframes().is_empty() => self.by_window(seg, t)?,
             _ => self.by_cursor(t)?,
@@ -262,14 +265,14 @@ impl Walker {
                 .any(|k| k.t > s.pos && k.t <= t)
         {
             while let Some(e) = cursor.next_if(|e| e.time <= t)? {
-                s.emu.apply(&e.data);
+                s.emu.full_mut().apply(&e.data);
             }
             s.pos = t;
             return Ok(());
         }
         let (emu, cursor) = self.seeker.cursor_at(t)?;
         self.at = Some(WalkState {
-            emu,
+            emu: Screen::Full(Box::new(emu)),
             pos: t,
             exact: true,
             next: None,
@@ -309,11 +312,8 @@ impl Walker {
                     .at
                     .take()
                     .unwrap_or_else(|| unreachable!("checked above"));
-                for (k, range) in slices {
-                    for e in &self.chunk(seg, k)?[range] {
-                        state.emu.apply(&e.data);
-                    }
-                }
+                let slices = slices.into_iter().map(|(k, range)| (seg, k, range));
+                self.feed(&mut state.emu, slices)?;
                 state.pos = t;
                 state.next = Some(target);
                 self.at = Some(state);
@@ -343,12 +343,8 @@ impl Walker {
             }
             None => self.size_before(t),
         };
-        let mut emu = Emulator::new(size);
-        for (s, k, range) in slices.into_iter().rev() {
-            for e in &self.chunk(s, k)?[range] {
-                emu.apply(&e.data);
-            }
-        }
+        let mut emu = Screen::fast(size);
+        self.feed(&mut emu, slices.into_iter().rev())?;
         self.at = Some(WalkState {
             emu,
             pos: t,
@@ -356,6 +352,53 @@ impl Walker {
             next: Some(target),
             cursor: None,
         });
+        Ok(())
+    }
+
+    /// Applies the events of `slices` (segment, chunk, range), in order, to
+    /// `screen`. A [`Screen::Fast`] that meets output it does not model
+    /// becomes a [`Screen::Full`] emulator fed everything the fast one was
+    /// (so the result is the emulator's either way).
+    fn feed(
+        &mut self,
+        screen: &mut Screen,
+        slices: impl IntoIterator<Item = Slice>,
+    ) -> Result<(), SeekError> {
+        for (s, k, range) in slices {
+            if let Screen::Fast { model, fed, .. } = screen {
+                let events = &self.chunk(s, k)?[range.clone()];
+                if events.iter().all(|e| model.apply(&e.data)) {
+                    match fed.last_mut() {
+                        Some(last) if (last.0, last.1, last.2.end) == (s, k, range.start) => {
+                            last.2.end = range.end;
+                        }
+                        _ => fed.push((s, k, range)),
+                    }
+                    continue;
+                }
+                let Screen::Fast { size, fed, .. } = std::mem::replace(
+                    screen,
+                    Screen::Fast {
+                        model: ScrollScreen::new(1, 1),
+                        size: TermSize::DEFAULT,
+                        fed: Vec::new(),
+                    },
+                ) else {
+                    unreachable!("matched above")
+                };
+                let mut emu = Emulator::new(size);
+                for (s, k, range) in fed {
+                    for e in &self.chunk(s, k)?[range] {
+                        emu.apply(&e.data);
+                    }
+                }
+                *screen = Screen::Full(Box::new(emu));
+            }
+            let emu = screen.full_mut();
+            for e in &self.chunk(s, k)?[range] {
+                emu.apply(&e.data);
+            }
+        }
         Ok(())
     }
 
@@ -464,6 +507,68 @@ impl Walker {
             slices.push((k, start..end));
         }
         Ok(Some((slices, bytes)))
+    }
+}
+
+/// Events of one chunk: (segment, chunk, range of its events).
+type Slice = (usize, usize, std::ops::Range<usize>);
+
+/// The screen a walk holds: avt's, or while the output allows it the
+/// text-only [`ScrollScreen`] (tens of times faster on plain scrolling
+/// output), which gives the same rows.
+enum Screen {
+    /// The emulator.
+    Full(Box<Emulator>),
+    /// The text-only screen, the size it was made at, and the events it was
+    /// fed (to replay into the emulator when output it does not model
+    /// comes).
+    Fast {
+        model: ScrollScreen,
+        size: TermSize,
+        fed: Vec<Slice>,
+    },
+}
+
+impl Screen {
+    /// A blank screen of `size` (as replayed: clamped like the emulator's).
+    fn fast(size: TermSize) -> Screen {
+        let s = crate::term::replay_size(size);
+        Screen::Fast {
+            model: ScrollScreen::new(usize::from(s.cols), usize::from(s.rows)),
+            size,
+            fed: Vec::new(),
+        }
+    }
+
+    /// The emulator (only called on one).
+    fn full_mut(&mut self) -> &mut Emulator {
+        match self {
+            Screen::Full(emu) => emu,
+            Screen::Fast { .. } => unreachable!("keyframe cursors and fallbacks use the emulator"),
+        }
+    }
+}
+
+impl ScreenText for Screen {
+    fn rows(&self) -> usize {
+        match self {
+            Screen::Full(emu) => emu.rows(),
+            Screen::Fast { model, .. } => model.rows(),
+        }
+    }
+
+    fn line(&self, r: usize) -> String {
+        match self {
+            Screen::Full(emu) => emu.line(r),
+            Screen::Fast { model, .. } => model.line(r),
+        }
+    }
+
+    fn cursor_row(&self) -> usize {
+        match self {
+            Screen::Full(emu) => emu.cursor_row(),
+            Screen::Fast { model, .. } => model.cursor_row(),
+        }
     }
 }
 
