@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 
 use crate::cast::KeyRef;
 use crate::chain::{Hash, sha256};
@@ -118,9 +118,15 @@ impl PublicKey {
         }
     }
 
-    /// From the 32 raw bytes.
+    /// From the 32 raw bytes: the canonical encoding (y < p, RFC 8032
+    /// §5.1.3) of a point not of small order (docs/format.md §9.1, V26).
+    /// ed25519-dalek decodes non-canonical encodings and weak keys too;
+    /// those would let two byte strings (two key ids) stand for one key, or
+    /// a key sign everything, so they are refused here.
     pub fn from_bytes(bytes: &[u8; 32]) -> Option<PublicKey> {
-        VerifyingKey::from_bytes(bytes).ok().map(PublicKey)
+        let key = VerifyingKey::from_bytes(bytes).ok()?;
+        let canonical = key.to_edwards().compress().to_bytes() == *bytes;
+        (canonical && !key.is_weak()).then_some(PublicKey(key))
     }
 
     /// From 64 hex digits.
@@ -144,9 +150,13 @@ impl PublicKey {
         }
     }
 
-    /// Checks a signature over a seal hash.
+    /// Checks a signature over a seal hash: RFC 8032's equation without the
+    /// cofactor, S < L, R canonical and not of small order (ed25519-dalek's
+    /// `verify_strict`; docs/format.md V26).
     pub fn verify(&self, hash: &Hash, sig: &[u8; 64]) -> bool {
-        self.0.verify(hash, &Signature::from_bytes(sig)).is_ok()
+        self.0
+            .verify_strict(hash, &Signature::from_bytes(sig))
+            .is_ok()
     }
 }
 
@@ -271,6 +281,31 @@ impl Keyring {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn small_order_and_non_canonical_keys_are_not_keys() {
+        // The identity point (y = 1): of small order, it "verifies" a
+        // signature R = identity, S = 0 over any message.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        assert!(PublicKey::from_bytes(&identity).is_none());
+        let mut forged = [0u8; 64];
+        forged[0] = 1;
+        // y = p + 1 = 2^255 - 18: the identity again, not canonically encoded.
+        let mut y = [0xffu8; 32];
+        y[0] = 0xee;
+        y[31] = 0x7f;
+        assert!(PublicKey::from_bytes(&y).is_none());
+        // A real key is still one, and a signature R = identity, S = 0 is
+        // refused by it.
+        let key = SecretKey::generate().unwrap().public();
+        let bytes: [u8; 32] = hex::decode(key.key_ref().public)
+            .unwrap()
+            .try_into()
+            .unwrap();
+        assert!(PublicKey::from_bytes(&bytes).is_some());
+        assert!(!key.verify(&[9; 32], &forged));
+    }
 
     #[test]
     fn keys_round_trip_through_files() {

@@ -390,4 +390,16 @@ pub fn truncations(v: &mut Vec<Case>) {
     for (name, description, at) in cuts {
         v.push(case(name, "V28", description, cut(at), unsealed()));
     }
+    // No cut makes this: segment 0 complete, its index frame skipped, and
+    // the start of segment 1's magic (§7.1 step 7: checked as in step 3,
+    // so the missing index frame is found).
+    let mut skipped = file[..i0].to_vec();
+    skipped.extend_from_slice(&file[s1..s1 + 3]);
+    v.push(case(
+        "cut-in-next-magic-without-index",
+        "V22",
+        "segment 0, then 3 bytes of segment 1's magic: the index frame between is missing",
+        skipped,
+        tampered("index-missing", None),
+    ));
 }
