@@ -198,6 +198,16 @@ pub enum SealError {
     TrailingData,
 }
 
+/// Decodes lowercase hex (the format's only hex, `docs/format.md` §1) into
+/// `out`: uppercase digits would let the seal's bytes change while it still
+/// verifies.
+fn lower_hex(s: &str, out: &mut [u8]) -> Option<()> {
+    if s.bytes().any(|b| b.is_ascii_uppercase()) {
+        return None;
+    }
+    hex::decode_to_slice(s, out).ok()
+}
+
 /// Parses a seal frame's payload.
 pub fn decode_seal(payload: &[u8]) -> Result<Seal, SealError> {
     let rest = payload.strip_prefix(SEAL_PREFIX).ok_or(SealError::Prefix)?;
@@ -225,7 +235,7 @@ pub fn decode_seal(payload: &[u8]) -> Result<Seal, SealError> {
         .strip_prefix("seal=")
         .and_then(|l| l.strip_suffix('\n'))
         .ok_or(SealError::HashLine)?;
-    hex::decode_to_slice(h, &mut hash).map_err(|_| SealError::Hash)?;
+    lower_hex(h, &mut hash).ok_or(SealError::Hash)?;
     let signature = match lines.next() {
         None => None,
         Some(l) => {
@@ -234,7 +244,7 @@ pub fn decode_seal(payload: &[u8]) -> Result<Seal, SealError> {
                 .and_then(|l| l.strip_suffix('\n'))
                 .ok_or(SealError::SignatureLine)?;
             let mut sig = [0u8; 64];
-            hex::decode_to_slice(s, &mut sig).map_err(|_| SealError::Signature)?;
+            lower_hex(s, &mut sig).ok_or(SealError::Signature)?;
             Some(sig)
         }
     };
@@ -309,5 +319,36 @@ mod tests {
         extra.extend(((extra.len() + 20) as u32).to_le_bytes());
         extra.extend(SEAL_TRAILER);
         assert_eq!(err(&extra).to_string(), "seal signature line malformed");
+    }
+
+    /// Fuzzing found a signed seal still verifying with a signature digit
+    /// in uppercase: the file's bytes changed, the verdict did not.
+    #[test]
+    fn hex_in_the_seal_is_lowercase_only() {
+        let body = SealBody {
+            format: 1,
+            id: "00".repeat(16),
+            chunks: 0,
+            lines: 0,
+            duration: 0,
+            bytes: 0,
+            end: EndReason::Closed,
+            sealed_at: 1,
+            last_link: "11".repeat(32),
+            segments: vec![],
+        };
+        let frame = encode_seal(&body, &[1; 32], |_| Some([0xab; 64]));
+        let payload = &frame[8..];
+        assert!(decode_seal(payload).is_ok());
+        let text = String::from_utf8_lossy(payload).into_owned();
+        let sig = text.find("sig=").unwrap() + 4;
+        let mut upper = payload.to_vec();
+        upper[sig] = upper[sig].to_ascii_uppercase();
+        assert!(matches!(decode_seal(&upper), Err(SealError::Signature)));
+        let hash = text.find("seal=").unwrap() + 5;
+        let digit = hash + text[hash..].find(|c: char| c.is_ascii_lowercase()).unwrap();
+        let mut upper = payload.to_vec();
+        upper[digit] = upper[digit].to_ascii_uppercase();
+        assert!(matches!(decode_seal(&upper), Err(SealError::Hash)));
     }
 }
