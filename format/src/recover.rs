@@ -97,7 +97,15 @@ pub fn seal_interrupted(
         .map_while(|s| s.entry.clone())
         .collect();
     let unfinished = index.segments.get(entries.len());
-    let keep = unfinished.map_or(len, |s| s.offset);
+    // What follows the last finished segment's index frame is a frame cut
+    // short (the seal, or the next segment's magic number, when the disk
+    // filled or the recorder died writing it): it goes, as the unfinished
+    // segment does.
+    let keep = match (unfinished, index.segments.last()) {
+        (Some(s), _) => s.offset,
+        (None, Some(last)) => index_frame_end(&mut f, last.offset + last.length, len)?,
+        (None, None) => len,
+    };
     let cut = match unfinished {
         Some(seg) => verified_part(&mut f, seg.offset, len, last.as_ref())?,
         None => Cut::default(),
@@ -147,6 +155,24 @@ pub fn seal_interrupted(
         dropped: cut.dropped,
         signed: signer.is_some(),
     }))
+}
+
+/// The end of the segment index frame at `at` (the file's length `len`
+/// when it is not a whole one there).
+fn index_frame_end(f: &mut File, at: u64, len: u64) -> Result<u64, RecoverError> {
+    let mut head = [0u8; 8];
+    f.seek(SeekFrom::Start(at))?;
+    if crate::index::read_full(f, &mut head)? < head.len() {
+        return Ok(len);
+    }
+    let magic = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
+    let size = u64::from(u32::from_le_bytes([head[4], head[5], head[6], head[7]]));
+    let end = at + 8 + size;
+    Ok(if magic == SEGMENT_INDEX_MAGIC && end <= len {
+        end
+    } else {
+        len
+    })
 }
 
 /// Reads `path` through the verifying reader: None when it is sealed
@@ -375,6 +401,59 @@ mod tests {
                     .iter()
                     .all(|p| p.message.contains("signature"))
             );
+        }
+    }
+
+    /// Fuzzing found a file cut inside its seal (the disk filled while the
+    /// seal was written) recovered into one that verified tampered: the
+    /// new seal went after the cut one. Cuts in the seal frame's header,
+    /// payload and trailer, and 1–3 bytes into a next frame's magic.
+    #[test]
+    fn a_cut_seal_or_magic_is_replaced_not_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.cast.zst");
+        let file = File::create(&path).unwrap();
+        let opts = WriterOptions::default().sync(false);
+        let mut w = ChainWriter::new(file, Header::new(TermSize::DEFAULT), opts, None).unwrap();
+        w.push(&Event::new(5, EventData::Output(b"hi\r\n".to_vec())))
+            .unwrap();
+        w.seal(EndReason::Closed).unwrap();
+        let sealed = std::fs::read(&path).unwrap();
+        let seal_at = load_index(&mut File::open(&path).unwrap())
+            .unwrap()
+            .segments
+            .last()
+            .map(|s| s.offset + s.length)
+            .unwrap();
+        let index_end = index_frame_end(
+            &mut File::open(&path).unwrap(),
+            seal_at,
+            sealed.len() as u64,
+        )
+        .unwrap() as usize;
+        let mut cuts: Vec<Vec<u8>> = [2, 7, 20, sealed.len() - index_end - 3]
+            .iter()
+            .map(|n| sealed[..index_end + n].to_vec())
+            .collect();
+        for n in 1..=3 {
+            let mut magic = sealed[..index_end].to_vec();
+            magic.extend(&[0x28, 0xb5, 0x2f][..n]);
+            cuts.push(magic);
+        }
+        for cut in cuts {
+            std::fs::write(&path, &cut).unwrap();
+            let before = read_path(&path, &ReadOptions::default(), &mut ()).unwrap();
+            assert_eq!(before.status, Status::Unsealed, "cut at {}", cut.len());
+            seal_interrupted(&path, "x", None).unwrap().unwrap();
+            let after = read_path(&path, &ReadOptions::default(), &mut ()).unwrap();
+            assert_eq!(
+                after.status,
+                Status::Intact,
+                "cut at {}: {:?}",
+                cut.len(),
+                after.problems
+            );
+            assert_eq!(after.chunks, 1);
         }
     }
 
