@@ -49,6 +49,8 @@ pub mod chain;
 pub mod civil;
 pub mod event;
 pub mod frames;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod import;
 pub mod index;
 pub mod journal;
