@@ -7,17 +7,17 @@
 //! panic" with `assert!`: a panic is a finding, whoever raises it. The
 //! targets:
 //!
-//! - [`cast`]: the asciicast v2/v3 line parser and reader (`import`,
+//! - `cast`: the asciicast v2/v3 line parser and reader (`import`,
 //!   `play`/`export` of `.cast` files), the printer's round trip and
 //!   `import` → verify.
-//! - [`container`]: the verifying reader on the bytes as a file (`verify`):
+//! - `container`: the verifying reader on the bytes as a file (`verify`):
 //!   frames, records, seal, index; a verdict that agrees with itself across
 //!   thread counts and content checks, no forged "intact", a cut never
 //!   called tampered.
-//! - [`recover`]: `recover`'s sealing of an interrupted file, then the
+//! - `recover`: `recover`'s sealing of an interrupted file, then the
 //!   reader on what it wrote.
 //!
-//! [`run`] holds what runs a target without a fuzzer: corpus replay and
+//! `run` holds what runs a target without a fuzzer: corpus replay and
 //! the seeded randomized mode (mutations of corpus inputs).
 
 mod reference;

@@ -291,7 +291,7 @@ pub fn findings_dir(target: &str) -> PathBuf {
 
 /// The randomized mode: mutations of `corpus` inputs through `target`
 /// within `budget`. The first failing input is saved under
-/// [`findings_dir`] and the run fails, naming the file, the seed and the
+/// `findings_dir` and the run fails, naming the file, the seed and the
 /// iteration.
 pub fn randomized(name: &str, target: fn(&[u8]), corpus: &[Vec<u8>], budget: Budget) -> Stats {
     eprintln!(

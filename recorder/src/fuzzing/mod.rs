@@ -4,12 +4,12 @@
 //! `termtrail_format::fuzzing`, each target checks invariants with
 //! `assert!` and any panic is a finding:
 //!
-//! - [`ws`]: the WebSocket message decoders — the AgentCore shell
+//! - `ws`: the WebSocket message decoders — the AgentCore shell
 //!   protocol's channel frames, resize and status payloads (as the host and
 //!   the AgentCore upstream read them) and terminado's JSON messages.
-//! - [`policy`]: the Cedar policy and schema files as the host loads them
+//! - `policy`: the Cedar policy and schema files as the host loads them
 //!   (then decisions on them), and the proxy's environments file.
-//! - [`auth`]: bearer tokens as requests carry them (headers, the
+//! - `auth`: bearer tokens as requests carry them (headers, the
 //!   subprotocol), JWTs against a JWKS file, IAM tokens (the signed STS
 //!   request's JSON, its SigV4 `Authorization` and `X-Amz-Date`), JWKS
 //!   documents, base64url.
