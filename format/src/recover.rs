@@ -19,7 +19,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
-use crate::cast::Header;
+use crate::cast::{Header, KeyRef};
 use crate::chain::{ChunkRecord, Hash};
 use crate::event::Micros;
 use crate::frames::{SEGMENT_INDEX_MAGIC, skippable_frame};
@@ -56,17 +56,13 @@ pub enum RecoverError {
     Tampered(String),
 }
 
-/// The last verified chunk's record, and the public key the header names.
+/// The last verified chunk's record, and the key the header names.
 #[derive(Default)]
-struct LastChunk(Option<ChunkRecord>, Option<String>);
+struct LastChunk(Option<ChunkRecord>, Option<KeyRef>);
 
 impl ReadSink for LastChunk {
     fn header(&mut self, header: &Header) -> Flow {
-        self.1 = header
-            .termtrail
-            .as_ref()
-            .and_then(|m| m.key.as_ref())
-            .map(|k| k.public.clone());
+        self.1 = header.termtrail.as_ref().and_then(|m| m.key.clone());
         Flow::Continue
     }
 
@@ -86,7 +82,10 @@ pub fn seal_interrupted(
     let Some((last, lines)) = unsealed(path)? else {
         return Ok(None);
     };
-    let signer = key.filter(|k| last.1.as_deref() == Some(k.public().key_ref().public.as_str()));
+    // The key the header names, whole: a verifier checks its id as well as
+    // the public key (a header naming the key under another id gets an
+    // unsigned seal, as one naming another key does).
+    let signer = key.filter(|k| last.1.as_ref() == Some(&k.public().key_ref()));
     let last = last.0;
     let mut f = OpenOptions::new().read(true).write(true).open(path)?;
     let len = f.seek(SeekFrom::End(0))?;
@@ -455,6 +454,34 @@ mod tests {
             );
             assert_eq!(after.chunks, 1);
         }
+    }
+
+    /// Fuzzing found recover signing for a header that names the given
+    /// public key under another id, and verify then calling the signature
+    /// invalid: recover now signs only for the key the header names whole.
+    #[test]
+    fn a_header_naming_the_key_under_another_id_gets_no_signature() {
+        use crate::reader::Signature;
+        let dir = tempfile::tempdir().unwrap();
+        let key_path = dir.path().join("k.key");
+        std::fs::write(&key_path, crate::fuzzing::reference_key_file()).unwrap();
+        let key = SecretKey::load(&key_path).unwrap();
+        let path = dir.path().join("r.cast.zst");
+        std::fs::write(
+            &path,
+            include_bytes!("../tests/fuzz-regressions/recover/header-key-id-mismatch.cast.zst"),
+        )
+        .unwrap();
+        let r = seal_interrupted(&path, "x", Some(&key)).unwrap().unwrap();
+        assert!(!r.signed);
+        let report = read_path(&path, &ReadOptions::default(), &mut ()).unwrap();
+        assert!(matches!(report.signature, Signature::Invalid { .. }));
+        assert!(
+            report
+                .problems
+                .iter()
+                .all(|p| p.message.contains("signature"))
+        );
     }
 
     #[test]
