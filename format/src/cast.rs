@@ -546,6 +546,16 @@ mod tests {
         );
     }
 
+    /// Fuzzing found a header number that changed when printed and read
+    /// again (serde_json's default float parsing is not exact).
+    #[test]
+    fn header_numbers_read_back_as_printed() {
+        let line = br#"{"version":3,"term":{"cols":1,"rows":1},"x":[118446744073709551616,1.1844674407370955e20,0.1]}"#;
+        let (h, _) = Header::parse(line).unwrap();
+        let again = Header::parse(&h.to_line(CastVersion::V3)).unwrap().0;
+        assert_eq!(again, h);
+    }
+
     #[test]
     fn v2_header_with_float_timestamp() {
         let (h, v) = Header::parse(
