@@ -19,10 +19,10 @@ pub const ALLOC_LIMIT: usize = 64 << 20;
 /// Every target: the format's, then (with the `recorder` feature, on by
 /// default) the recorder's.
 pub fn targets() -> Vec<Target> {
-    let mut all = termtrail_format::fuzzing::TARGETS.to_vec();
+    let all = termtrail_format::fuzzing::TARGETS.iter();
     #[cfg(feature = "recorder")]
-    all.extend_from_slice(termtrail_recorder::fuzzing::TARGETS);
-    all
+    let all = all.chain(termtrail_recorder::fuzzing::TARGETS);
+    all.copied().collect()
 }
 
 /// The target called `name`.

@@ -27,6 +27,12 @@ mod targets;
 pub use reference::{reference_key_file, reference_recordings};
 pub use targets::{cast, container, recover};
 
+/// Makes what the targets make once (the reference recordings, the set of
+/// known sealed inputs), for a fuzzer that forks after start-up.
+pub fn warm_up() {
+    reference::known_sealed(b"");
+}
+
 /// A target: a name and the function that checks one input.
 pub type Target = (&'static str, fn(&[u8]));
 

@@ -14,6 +14,11 @@ fn main() {
         eprintln!("usage: termtrail-fuzz-afl TARGET (see `termtrail-fuzz list`)");
         std::process::exit(2);
     };
+    // What the targets make once (reference recordings, keys, runtimes)
+    // is made before the fork server starts, not in every child: otherwise
+    // AFL sees it as coverage that comes and goes.
+    termtrail_format::fuzzing::warm_up();
+    f(b"");
     afl::fuzz!(|data: &[u8]| {
         bounded(name, f, data);
     });
