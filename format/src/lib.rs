@@ -52,6 +52,8 @@ pub mod chain;
 pub mod civil;
 pub mod event;
 pub mod frames;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod header;
 pub mod import;
 pub mod index;

@@ -5,7 +5,9 @@
 use std::collections::VecDeque;
 use std::io::{self, BufRead, Write};
 
-use crate::cast::{CastVersion, EventAssembler, Header, HeaderError, parse_line, write_event};
+use crate::cast::{
+    CastVersion, EventAssembler, Header, HeaderError, MAX_TIME, parse_line, write_event,
+};
 use crate::event::{Event, Micros};
 
 /// Longest line accepted in a plain file.
@@ -136,6 +138,12 @@ impl<R: BufRead> CastReader<R> {
                 CastVersion::V3 => self.time.saturating_add(line.time),
                 CastVersion::V2 => line.time.max(self.time),
             };
+            if self.time > MAX_TIME {
+                return Err(CastError::Line {
+                    line: self.line_no,
+                    message: "events run past 999999999.999999 seconds".into(),
+                });
+            }
             self.asm
                 .push(self.time, &line.code, line.data, &mut self.ready)
                 .map_err(|e| CastError::Line {
@@ -247,6 +255,21 @@ mod tests {
         assert!(matches!(
             read_all(b"{\"version\":1}\n"),
             Err(CastError::Header(_))
+        ));
+    }
+
+    /// Fuzzing found events near 10¹² s printed by the writer and read
+    /// back 32 µs later; times past [`MAX_TIME`] are refused instead, also
+    /// when v3 intervals add up past it.
+    #[test]
+    fn times_past_the_limit_are_refused() {
+        let head = "{\"version\":3,\"term\":{\"cols\":80,\"rows\":24}}\n";
+        let ok = format!("{head}[999999999.999999, \"o\", \"a\"]\n");
+        assert_eq!(read_all(ok.as_bytes()).unwrap()[0].time, MAX_TIME);
+        let sum = format!("{head}[999999999, \"o\", \"a\"]\n[1, \"o\", \"b\"]\n");
+        assert!(matches!(
+            read_all(sum.as_bytes()),
+            Err(CastError::Line { line: 3, .. })
         ));
     }
 

@@ -329,4 +329,35 @@ mod tests {
         extra.extend(SEAL_TRAILER);
         assert_eq!(err(&extra).to_string(), "seal signature line malformed");
     }
+
+    /// Fuzzing found a signed seal still verifying with a signature digit
+    /// in uppercase: the file's bytes changed, the verdict did not.
+    #[test]
+    fn hex_in_the_seal_is_lowercase_only() {
+        let body = SealBody {
+            format: 1,
+            id: "00".repeat(16),
+            chunks: 0,
+            lines: 0,
+            duration: 0,
+            bytes: 0,
+            end: EndReason::Closed,
+            sealed_at: 1,
+            last_link: "11".repeat(32),
+            segments: vec![],
+        };
+        let frame = encode_seal(&body, &[1; 32], |_| Some([0xab; 64]));
+        let payload = &frame[8..];
+        assert!(decode_seal(payload).is_ok());
+        let text = String::from_utf8_lossy(payload).into_owned();
+        let sig = text.find("sig=").unwrap() + 4;
+        let mut upper = payload.to_vec();
+        upper[sig] = upper[sig].to_ascii_uppercase();
+        assert!(matches!(decode_seal(&upper), Err(SealError::Signature)));
+        let hash = text.find("seal=").unwrap() + 5;
+        let digit = hash + text[hash..].find(|c: char| c.is_ascii_lowercase()).unwrap();
+        let mut upper = payload.to_vec();
+        upper[digit] = upper[digit].to_ascii_uppercase();
+        assert!(matches!(decode_seal(&upper), Err(SealError::Hash)));
+    }
 }

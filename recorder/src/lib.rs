@@ -33,6 +33,8 @@ pub mod auth;
 pub mod client;
 pub mod command_wire;
 pub mod exec;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod header;
 pub mod host;
 pub mod newfile;

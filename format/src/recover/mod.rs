@@ -25,7 +25,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
-use crate::cast::Header;
+use crate::cast::{Header, KeyRef};
 use crate::chain::{ChunkRecord, Hash};
 use crate::event::Micros;
 use crate::frames::{SEGMENT_INDEX_MAGIC, skippable_frame};
@@ -64,17 +64,13 @@ pub enum RecoverError {
     Tampered(String),
 }
 
-/// The last verified chunk's record, and the public key the header names.
+/// The last verified chunk's record, and the key the header names.
 #[derive(Default)]
-struct LastChunk(Option<ChunkRecord>, Option<String>);
+struct LastChunk(Option<ChunkRecord>, Option<KeyRef>);
 
 impl ReadSink for LastChunk {
     fn header(&mut self, header: &Header) -> Flow {
-        self.1 = header
-            .termtrail
-            .as_ref()
-            .and_then(|m| m.key.as_ref())
-            .map(|k| k.public.clone());
+        self.1 = header.termtrail.as_ref().and_then(|m| m.key.clone());
         Flow::Continue
     }
 
@@ -138,7 +134,10 @@ fn plan(
     let Some((last, lines)) = unsealed(path)? else {
         return Ok(None);
     };
-    let signer = key.filter(|k| last.1.as_deref() == Some(k.public().key_ref().public.as_str()));
+    // The key the header names, whole: a verifier checks its id as well as
+    // the public key (a header naming the key under another id gets an
+    // unsigned seal, as one naming another key does).
+    let signer = key.filter(|k| last.1.as_ref() == Some(&k.public().key_ref()));
     let last = last.0;
     let mut f = File::open(path)?;
     let len = f.seek(SeekFrom::End(0))?;
@@ -516,6 +515,41 @@ mod tests {
             );
             assert_eq!(after.chunks, sealed.chunks, "cut at {cut}");
             assert!(matches!(after.end, Some(EndReason::Interrupted { .. })));
+        }
+    }
+
+    /// Fuzzing found a file that ends 1–3 bytes into a frame's magic after
+    /// its last index frame (the disk filled as the next segment began)
+    /// recovered into one that verified tampered: those bytes go too.
+    #[test]
+    fn a_cut_next_magic_after_the_last_index_frame_goes() {
+        let dir = tempfile::tempdir().unwrap();
+        let whole = dir.path().join("whole.cast.zst");
+        killed(&whole, 3000);
+        let bytes = std::fs::read(&whole).unwrap();
+        let before = read_path(&whole, &ReadOptions::default(), &mut ()).unwrap();
+        let path = dir.path().join("cut.cast.zst");
+        for n in 1..=3 {
+            // Only whole segments and their index frames, then the magic.
+            let index = load_index(&mut File::open(&whole).unwrap()).unwrap();
+            let keep = index
+                .segments
+                .iter()
+                .find(|s| s.entry.is_none())
+                .map(|s| s.offset)
+                .expect("killed() leaves an unfinished segment");
+            let mut cut = bytes[..keep as usize].to_vec();
+            cut.extend(&[0x28, 0xb5, 0x2f][..n]);
+            std::fs::write(&path, &cut).unwrap();
+            seal_interrupted(&path, "x", None).unwrap().unwrap();
+            let after = read_path(&path, &ReadOptions::default(), &mut ()).unwrap();
+            assert_eq!(
+                after.status,
+                Status::Intact,
+                "{n} bytes: {:?}",
+                after.problems
+            );
+            assert!(after.chunks <= before.chunks);
         }
     }
 

@@ -67,11 +67,11 @@ pub struct IamConfig {
 
 /// The signed request a token carries.
 #[derive(Debug, Serialize, Deserialize)]
-struct SignedRequest {
-    method: String,
-    url: String,
-    headers: BTreeMap<String, Vec<String>>,
-    body: String,
+pub(crate) struct SignedRequest {
+    pub(crate) method: String,
+    pub(crate) url: String,
+    pub(crate) headers: BTreeMap<String, Vec<String>>,
+    pub(crate) body: String,
 }
 
 /// Checks IAM tokens.
@@ -139,7 +139,7 @@ impl IamVerifier {
 
     /// Everything that can be checked without STS; the request and its
     /// signing time (Unix seconds).
-    fn check(&self, token: &str, now: u64) -> Result<(SignedRequest, u64), AuthError> {
+    pub(crate) fn check(&self, token: &str, now: u64) -> Result<(SignedRequest, u64), AuthError> {
         let malformed = |why: &str| AuthError::Malformed(why.to_string());
         let encoded = token
             .strip_prefix(TOKEN_PREFIX)

@@ -253,7 +253,10 @@ impl Policy {
         let mut policies: Vec<String> = response
             .diagnostics()
             .reason()
-            .map(|id| id.to_string())
+            // The id as written: Cedar's `Display` escapes quotes,
+            // backslashes and control characters, and would name a policy
+            // no listing of `ids` has.
+            .map(|id| AsRef::<str>::as_ref(id).to_string())
             .collect();
         policies.sort();
         let errors = response

@@ -346,3 +346,19 @@ fn actions_parse_as_cedar_spells_them() {
     let e = "openshell".parse::<Action>().unwrap_err();
     assert!(e.to_string().contains("OpenShell"), "{e}");
 }
+
+/// Fuzzing found a decision naming `a\\nb` for the policy `@id("a\nb")`
+/// (Cedar's escaped form), an id no listing of the policy's ids has.
+#[test]
+fn decisions_name_policies_by_their_ids_as_written() {
+    let id = "two\nlines, a \"quote\" and a \\ backslash";
+    let p = load(&format!(
+        "@id({})\npermit (principal, action, resource);",
+        serde_json::to_string(id).unwrap()
+    ));
+    assert_eq!(p.ids(), [id]);
+    let alice = user("alice", &[]);
+    let d = p.decide(&ask(&alice, Action::Watch, "dev"));
+    assert!(d.allowed);
+    assert_eq!(d.policies, [id]);
+}
