@@ -149,20 +149,27 @@ pub fn index_and_seal(v: &mut Vec<Case>) {
         tampered("seal-invalid", None),
     ));
     let array = sealed_with(Seal {
+        // Each value serialised on its own (a `json!` array would go
+        // through serde_json's map, whose member order depends on features
+        // a workspace build unifies).
         body_from: Some(|b| {
-            serde_json::json!([
-                b.format,
-                b.id,
-                b.chunks,
-                b.lines,
-                b.duration,
-                b.bytes,
-                b.end,
-                b.sealed_at,
-                b.last_link,
-                b.segments
-            ])
-            .to_string()
+            let j = |v: &dyn erased::Json| v.json();
+            format!(
+                "[{}]",
+                [
+                    j(&b.format),
+                    j(&b.id),
+                    j(&b.chunks),
+                    j(&b.lines),
+                    j(&b.duration),
+                    j(&b.bytes),
+                    j(&b.end),
+                    j(&b.sealed_at),
+                    j(&b.last_link),
+                    j(&b.segments),
+                ]
+                .join(",")
+            )
         }),
         ..Seal::default()
     });
@@ -402,4 +409,17 @@ pub fn truncations(v: &mut Vec<Case>) {
         skipped,
         tampered("index-missing", None),
     ));
+}
+
+/// One value as JSON text, through `serde::Serialize` directly (a struct
+/// keeps its members' declared order).
+mod erased {
+    pub trait Json {
+        fn json(&self) -> String;
+    }
+    impl<T: serde::Serialize> Json for T {
+        fn json(&self) -> String {
+            serde_json::to_string(self).unwrap_or_default()
+        }
+    }
 }

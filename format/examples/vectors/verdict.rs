@@ -39,15 +39,19 @@ pub fn of_file(path: &Path, events: bool) -> Expect {
 
 /// The JSON file written beside a vector.
 pub fn json(file: &str, check: &str, description: &str, e: &Expect) -> String {
-    let v = serde_json::json!({
-        "file": file,
-        "check": check,
-        "description": description,
-        "exit_code": e.exit_code,
-        "verdict": e.verdict,
-        "first_bad_chunk": e.first_bad_chunk,
-        "reason": e.reason,
-    });
+    // Members in name order whatever serde_json's features (a workspace
+    // build unifies in `preserve_order`, which would keep insertion order).
+    let v: std::collections::BTreeMap<&str, serde_json::Value> = [
+        ("file", file.into()),
+        ("check", check.into()),
+        ("description", description.into()),
+        ("exit_code", e.exit_code.into()),
+        ("verdict", e.verdict.into()),
+        ("first_bad_chunk", e.first_bad_chunk.into()),
+        ("reason", e.reason.into()),
+    ]
+    .into_iter()
+    .collect();
     let mut s = serde_json::to_string_pretty(&v).unwrap_or_default();
     s.push('\n');
     s
