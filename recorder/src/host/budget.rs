@@ -63,8 +63,11 @@ impl OutputBudget {
 }
 
 /// Marks, tells the client and counts a shell that passed its bound of
-/// `max` bytes; the end reason to end it with.
-pub fn over(att: &Attachment, session: &str, shell: &str, max: u64) -> EndReason {
+/// `max` bytes; the end reason to end it with. The marker is queued before
+/// this returns, behind the output already recorded: a marker left to a
+/// task of its own could come after the shell's end was sealed, and be lost
+/// (seen under load in the conformance suite).
+pub async fn over(att: &Attachment, session: &str, shell: &str, max: u64) -> EndReason {
     ENDED.fetch_add(1, Ordering::Relaxed);
     let why = format!(
         "the recording reached its size limit of {max} bytes of output (--max-recording-bytes); the shell was ended"
@@ -75,7 +78,9 @@ pub fn over(att: &Attachment, session: &str, shell: &str, max: u64) -> EndReason
         max,
         "recording size limit reached: ending the shell"
     );
-    att.mark(why.clone());
+    att.recording()
+        .record(termtrail_format::event::EventData::Marker(why.clone()))
+        .await;
     att.status(status_failure("RecordingLimitReached", 413, &why));
     att.release();
     EndReason::Interrupted { detail: why }

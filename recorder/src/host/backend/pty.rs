@@ -199,10 +199,6 @@ impl PtyShell {
                     }
                 };
                 let spent = budget.spend(n);
-                if spent == Spent::JustOver {
-                    let end = over(&me.att, &me.session_id, &me.shell_id, budget.max());
-                    me.terminate(end, KILL_GRACE);
-                }
                 // Past the bound nothing more is recorded (the shell ends).
                 let ready = if spent == Spent::Over {
                     Vec::new()
@@ -223,6 +219,11 @@ impl PtyShell {
                         KILL_GRACE,
                     );
                     break;
+                }
+                if spent == Spent::JustOver {
+                    // After the bytes that passed the bound: their marker.
+                    let end = over(&me.att, &me.session_id, &me.shell_id, budget.max()).await;
+                    me.terminate(end, KILL_GRACE);
                 }
                 me.att.deliver(&buf[..n]).await;
             }

@@ -306,13 +306,6 @@ impl RelayShell {
             let mut b = self.budget.lock().unwrap_or_else(|p| p.into_inner());
             (b.spend(fresh.len()), b.max())
         };
-        if spent == Spent::JustOver {
-            let end = over(&self.att, &self.session_id, &self.shell_id, max);
-            let tx = self.up_tx.clone();
-            tokio::spawn(async move {
-                let _ = tx.send(Up::Close(end)).await;
-            });
-        }
         // Past the bound nothing more is recorded (the shell ends).
         let ready = if spent == Spent::Over {
             Vec::new()
@@ -321,6 +314,14 @@ impl RelayShell {
         };
         if !ready.is_empty() {
             self.recording.record(EventData::Output(ready)).await;
+        }
+        if spent == Spent::JustOver {
+            // After the bytes that passed the bound: their marker.
+            let end = over(&self.att, &self.session_id, &self.shell_id, max).await;
+            let tx = self.up_tx.clone();
+            tokio::spawn(async move {
+                let _ = tx.send(Up::Close(end)).await;
+            });
         }
         self.att.deliver(fresh).await;
     }
