@@ -51,14 +51,41 @@ fn corpus(name: &str) -> Vec<Vec<u8>> {
     out
 }
 
-fn parse_flags(args: &[String]) -> Result<Budget, String> {
+/// What the command line or the file system refused.
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error("{USAGE}")]
+    Usage,
+    #[error("{0} needs a number")]
+    NeedsNumber(String),
+    #[error("unknown flag {0}")]
+    UnknownFlag(String),
+    #[error("no target {0} (see `termtrail-fuzz list`)")]
+    NoTarget(String),
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl CliError {
+    fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CliError + '_ {
+        move |source| CliError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+fn parse_flags(args: &[String]) -> Result<Budget, CliError> {
     let mut budget = Budget::from_env(10_000);
     let mut it = args.iter();
     while let Some(flag) = it.next() {
         let value = it
             .next()
             .and_then(|v| v.parse::<u64>().ok())
-            .ok_or_else(|| format!("{flag} needs a number"))?;
+            .ok_or_else(|| CliError::NeedsNumber(flag.clone()))?;
         match flag.as_str() {
             "--secs" => {
                 budget.time = Some(Duration::from_secs(value));
@@ -68,27 +95,27 @@ fn parse_flags(args: &[String]) -> Result<Budget, String> {
             }
             "--iters" => budget.iters = Some(value),
             "--seed" => budget.seed = value,
-            other => return Err(format!("unknown flag {other}")),
+            other => return Err(CliError::UnknownFlag(other.to_string())),
         }
     }
     Ok(budget)
 }
 
-fn chosen(name: &str) -> Result<Vec<Target>, String> {
+fn chosen(name: &str) -> Result<Vec<Target>, CliError> {
     if name == "all" {
         return Ok(targets());
     }
     target(name)
         .map(|t| vec![t])
-        .ok_or_else(|| format!("no target {name} (see `termtrail-fuzz list`)"))
+        .ok_or_else(|| CliError::NoTarget(name.to_string()))
 }
 
 /// The generated seeds: every reference recording, and cuts of them at
 /// frame boundaries and inside frames (what a full disk or a crash leaves).
-fn write_seeds() -> Result<(), String> {
+fn write_seeds() -> Result<(), CliError> {
     for dir in ["container", "recover"] {
         let dir = corpus_dir(dir);
-        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        std::fs::create_dir_all(&dir).map_err(CliError::io(&dir))?;
         for (name, bytes) in reference_recordings() {
             let mut cuts = vec![(String::from("whole"), bytes.clone())];
             for at in [bytes.len() / 3, bytes.len() / 2, bytes.len() - 9] {
@@ -96,7 +123,7 @@ fn write_seeds() -> Result<(), String> {
             }
             for (what, data) in cuts {
                 let path = dir.join(format!("ref-{name}-{what}.cast.zst"));
-                std::fs::write(&path, data).map_err(|e| format!("{}: {e}", path.display()))?;
+                std::fs::write(&path, data).map_err(CliError::io(&path))?;
             }
         }
     }
@@ -122,25 +149,29 @@ fn main() -> ExitCode {
             }
             Ok(())
         }),
-        Some("replay") if args.len() >= 3 => chosen(&args[1]).map(|ts| {
+        Some("replay") if args.len() >= 3 => chosen(&args[1]).and_then(|ts| {
             for (name, f) in ts {
                 CHECKED.with(|c| c.set(Some((name, f))));
                 for arg in &args[2..] {
                     let path = PathBuf::from(arg);
+                    // A file that cannot be read is an error, not "0 inputs
+                    // pass".
                     let files = if path.is_dir() {
                         load_dir(&path)
                     } else {
-                        std::fs::read(&path)
-                            .map(|b| vec![(path, b)])
-                            .unwrap_or_default()
+                        vec![(
+                            path.clone(),
+                            std::fs::read(&path).map_err(CliError::io(&path))?,
+                        )]
                     };
                     replay(run_checked, &files);
                     eprintln!("{name}: {} inputs from {arg} pass", files.len());
                 }
             }
+            Ok(())
         }),
         Some("seed") => write_seeds(),
-        _ => Err(USAGE.to_string()),
+        _ => Err(CliError::Usage),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
