@@ -272,6 +272,22 @@ pub fn decode_seal(payload: &[u8]) -> Result<Seal, SealError> {
 mod tests {
     use super::*;
 
+    /// A seal body of a recording without chunks that ended with `end`.
+    fn empty_body(end: EndReason) -> SealBody {
+        SealBody {
+            format: 1,
+            id: "00".repeat(16),
+            chunks: 0,
+            lines: 0,
+            duration: 0,
+            bytes: 0,
+            end,
+            sealed_at: 1,
+            last_link: "11".repeat(32),
+            segments: vec![],
+        }
+    }
+
     #[test]
     fn seal_round_trip() {
         let body = SealBody {
@@ -299,18 +315,7 @@ mod tests {
 
     #[test]
     fn malformed_seals_say_what_is_wrong() {
-        let body = SealBody {
-            format: 1,
-            id: "00".repeat(16),
-            chunks: 0,
-            lines: 0,
-            duration: 0,
-            bytes: 0,
-            end: EndReason::Exited { code: 0 },
-            sealed_at: 1,
-            last_link: "11".repeat(32),
-            segments: vec![],
-        };
+        let body = empty_body(EndReason::Exited { code: 0 });
         let frame = encode_seal(&body, &[1; 32], |_| None);
         let payload = &frame[8..];
         let err = |p: &[u8]| decode_seal(p).unwrap_err();
@@ -334,18 +339,7 @@ mod tests {
     /// in uppercase: the file's bytes changed, the verdict did not.
     #[test]
     fn hex_in_the_seal_is_lowercase_only() {
-        let body = SealBody {
-            format: 1,
-            id: "00".repeat(16),
-            chunks: 0,
-            lines: 0,
-            duration: 0,
-            bytes: 0,
-            end: EndReason::Closed,
-            sealed_at: 1,
-            last_link: "11".repeat(32),
-            segments: vec![],
-        };
+        let body = empty_body(EndReason::Closed);
         let frame = encode_seal(&body, &[1; 32], |_| Some([0xab; 64]));
         let payload = &frame[8..];
         assert!(decode_seal(payload).is_ok());

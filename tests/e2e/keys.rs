@@ -42,21 +42,7 @@ fn keygen(d: &Dir, name: &str) -> String {
 
 /// Records `script` in `d` into `file`, signed with the secret key `key`.
 fn rec_signed(d: &Dir, file: &str, key: &str, script: &str) {
-    let r = d.run(&[
-        "rec",
-        "--headless",
-        "-q",
-        "--sign-key",
-        key,
-        "-o",
-        file,
-        "--",
-        "bash",
-        "--norc",
-        "--noprofile",
-        "-c",
-        script,
-    ]);
+    let r = d.rec_with(file, &["--sign-key", key], script);
     assert_eq!(r.code, 0, "{r:?}");
 }
 

@@ -99,10 +99,14 @@ impl Dir {
     /// Records `script` (run by bash) headless into `file`; asserts success
     /// of the recording itself (not of the script).
     pub fn rec(&self, file: &str, script: &str) -> Run {
-        let r = self.run(&[
-            "rec",
-            "--headless",
-            "-q",
+        self.rec_with(file, &[], script)
+    }
+
+    /// [`Dir::rec`] with more `rec` flags (`--sign-key K`, …).
+    pub fn rec_with(&self, file: &str, flags: &[&str], script: &str) -> Run {
+        let mut args = vec!["rec", "--headless", "-q"];
+        args.extend_from_slice(flags);
+        args.extend([
             "-o",
             file,
             "--",
@@ -112,6 +116,7 @@ impl Dir {
             "-c",
             script,
         ]);
+        let r = self.run(&args);
         assert!(!r.stderr.contains("termtrail:"), "rec failed: {r:?}");
         r
     }
