@@ -166,6 +166,23 @@ fn assert_lags(outcomes: &[Outcome]) {
 
 /// The loop both tests record: a numbered line every 100 ms until `stop`
 /// exists, then the count.
+/// `rec --store s3://recs/NAME` through the fault proxy, uploading every
+/// INTERVAL_MS, running the printer until `stop` exists.
+fn rec_through(d: &Dir, fp: &FaultProxy, name: &str, stop: &std::path::Path) -> Recorder {
+    let interval = format!("{INTERVAL_MS}ms");
+    Recorder::start(
+        &mut rec_s3(
+            d,
+            &fp.endpoint(),
+            &format!("s3://recs/{name}"),
+            &["-q", "--upload-interval", &interval],
+            &printer(stop),
+        ),
+        stop,
+        &d.join("rec.log"),
+    )
+}
+
 fn printer(stop: &std::path::Path) -> String {
     format!(
         "i=0; while [ ! -e {} ]; do i=$((i+1)); echo line-$i; sleep 0.1; done; echo total-$i",
@@ -284,18 +301,7 @@ fn rec_into_s3_loses_nothing_to_errors_resets_slowness_and_a_restart() {
     let d = Dir::new();
     let fp = FaultProxy::start(&python, &moto, &d);
     let stop = d.join("STOP");
-    let interval = format!("{INTERVAL_MS}ms");
-    let mut rec = Recorder::start(
-        &mut rec_s3(
-            &d,
-            &fp.endpoint(),
-            "s3://recs/rec",
-            &["-q", "--upload-interval", &interval],
-            &printer(&stop),
-        ),
-        &stop,
-        &d.join("rec.log"),
-    );
+    let mut rec = rec_through(&d, &fp, "rec", &stop);
     let outcomes = run_faults("rec", &mut moto, &fp, "recs");
     let status = rec.finish();
     let log = std::fs::read_to_string(d.join("rec.log")).unwrap_or_default();
@@ -442,18 +448,7 @@ fn an_upload_request_never_answered_is_given_up_within_its_timeout() {
     let d = Dir::new();
     let fp = FaultProxy::start(&python, &moto, &d);
     let stop = d.join("STOP");
-    let interval = format!("{INTERVAL_MS}ms");
-    let mut rec = Recorder::start(
-        &mut rec_s3(
-            &d,
-            &fp.endpoint(),
-            "s3://recs/hang",
-            &["-q", "--upload-interval", &interval],
-            &printer(&stop),
-        ),
-        &stop,
-        &d.join("rec.log"),
-    );
+    let mut rec = rec_through(&d, &fp, "hang", &stop);
     // Uploads under way; then one request goes unanswered, and S3 is
     // fine again right after it.
     poll_until(20, || first_upload_after(&fp.log(), 0), Option::is_some);
