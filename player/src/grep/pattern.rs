@@ -114,7 +114,9 @@ fn prefixes(pattern: &str, ignore_case: bool) -> Option<Vec<Vec<u8>>> {
 /// event lines as stored, before any unescaping or stripping (most of a
 /// search's work): a match holds every byte of one of the pattern's prefix
 /// literals, so a line of output holding none of the bytes picked from them
-/// (one per literal, the rarest in the recording's first chunk) has none.
+/// (one per literal, the rarest in the recording's first chunk) has none;
+/// when one byte is shared by every literal, a line must also hold the next
+/// rarest bytes they share (up to three more).
 ///
 /// Lines here are what a line feed ends: the stripper ends any escape
 /// sequence or string at a line feed, so a line can be read alone, from a
@@ -131,6 +133,49 @@ pub(super) struct Prefilter {
     /// `\u00` followed by the high hex digit of a picked byte: where a
     /// JSON encoder escaped one (checked no further: rare).
     escaped: Vec<memchr::memmem::Finder<'static>>,
+    /// More bytes every literal holds (the next rarest, up to three): a
+    /// line holding a picked byte is read only when it holds each of
+    /// these too (either case with `-i`), or the `\u00` escape that may
+    /// stand for it. Most lines of ordinary output hold any one letter;
+    /// far fewer hold four.
+    also: Vec<AlsoByte>,
+}
+
+/// One of [`Prefilter`]'s further bytes.
+#[derive(Debug)]
+struct AlsoByte {
+    /// The byte, and its other case (the same byte without `-i`).
+    cases: [u8; 2],
+    /// `\u00` and the byte's high hex digit.
+    escaped: memchr::memmem::Finder<'static>,
+}
+
+impl AlsoByte {
+    fn new(c: u8, fold: bool) -> AlsoByte {
+        let other = if fold { c.to_ascii_uppercase() } else { c };
+        AlsoByte {
+            cases: [c, other],
+            escaped: escape_finder(c),
+        }
+    }
+
+    /// Whether `line` may hold the byte (as itself or escaped).
+    fn in_line(&self, line: &[u8]) -> bool {
+        let [a, b] = self.cases;
+        let found = if a == b {
+            memchr::memchr(a, line).is_some()
+        } else {
+            memchr::memchr2(a, b, line).is_some()
+        };
+        found || self.escaped.find(line).is_some()
+    }
+}
+
+/// Finds `\u00` followed by `c`'s high hex digit: where a JSON encoder may
+/// have written `c` escaped.
+fn escape_finder(c: u8) -> memchr::memmem::Finder<'static> {
+    let h = b"0123456789abcdef"[usize::from(c >> 4)];
+    memchr::memmem::Finder::new(&[b'\\', b'u', b'0', b'0', h]).into_owned()
 }
 
 impl Prefilter {
@@ -175,8 +220,15 @@ impl Prefilter {
             .filter(|&c| lits.iter().all(|l| l.iter().any(|&b| class(b) == c)))
             .collect();
         shared.sort_unstable_by_key(|&c| (folded(c), c));
+        shared.dedup();
+        let mut also = Vec::new();
         if let Some(&c) = shared.first() {
             bytes.push(c);
+            also = shared[1..]
+                .iter()
+                .take(3)
+                .map(|&c| AlsoByte::new(c, pattern.fold))
+                .collect();
         } else {
             // Else the rarest of each literal.
             for lit in lits {
@@ -211,7 +263,11 @@ impl Prefilter {
             .into_iter()
             .map(|h| memchr::memmem::Finder::new(&[b'\\', b'u', b'0', b'0', h]).into_owned())
             .collect();
-        Some(Prefilter { bytes, escaped })
+        Some(Prefilter {
+            bytes,
+            escaped,
+            also,
+        })
     }
 
     /// Marks in `hot` every line of `text` that holds a picked byte (or a
@@ -239,7 +295,11 @@ impl Prefilter {
             while k < ends.len() && ends[k] <= q {
                 k += 1;
             }
-            hot[k] = true;
+            let line =
+                &text[if k == 0 { 0 } else { ends[k - 1] }..ends.get(k).map_or(text.len(), |&e| e)];
+            if self.also.iter().all(|a| a.in_line(line)) {
+                hot[k] = true;
+            }
             match ends.get(k) {
                 Some(&next) => from = next,
                 None => break,
