@@ -91,6 +91,9 @@ pub struct DecodedSegment {
     pub header: Option<Range<usize>>,
     /// Chunks, in file order.
     pub chunks: Vec<ChunkScan>,
+    /// What [`crate::reader::ChunkWork`] made of each chunk (one entry per
+    /// chunk, None where its record does not parse; empty without work).
+    pub work: Vec<Option<crate::reader::ChunkOutput>>,
     /// Bytes after the last record: an unfinished chunk.
     pub tail: Range<usize>,
     /// SHA-256 of the compressed frame bytes (hex).
@@ -129,6 +132,7 @@ fn decode_with(frame: &Frame, first: bool, hash: bool, frame_sha256: String) -> 
         length: frame.len,
         header: None,
         chunks: Vec::new(),
+        work: Vec::new(),
         tail: 0..0,
         frame_sha256,
         data,

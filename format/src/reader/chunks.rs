@@ -11,7 +11,7 @@ use crate::stored::LineFault;
 use crate::event::Micros;
 
 use super::walk::Verifier;
-use super::{ChunkRun, ProblemKind, Reason};
+use super::{ChunkOutput, ChunkRun, ProblemKind, Reason};
 
 /// Why a chunk's event lines do not agree with it (reported as a
 /// [`ProblemKind::BadEventLine`]).
@@ -44,7 +44,12 @@ enum LinesError {
 }
 
 impl Verifier<'_> {
-    pub(super) fn chunk(&mut self, seg: &DecodedSegment, chunk: &ChunkScan) -> Flow {
+    pub(super) fn chunk(
+        &mut self,
+        seg: &DecodedSegment,
+        chunk: &ChunkScan,
+        work: Option<ChunkOutput>,
+    ) -> Flow {
         let body = &seg.data[chunk.lines.clone()];
         let at = Some(chunk.lines.start as u64);
         let was_tampered = self.tampered;
@@ -132,8 +137,12 @@ impl Verifier<'_> {
                         self.report.lines += r.lines;
                         self.report.last_verified = r.last;
                         let flow = self.flush_events();
+                        let text = match work {
+                            Some(w) => self.sink.chunk_worked(&r, body, w),
+                            None => self.sink.chunk_text(&r, body),
+                        };
                         if flow == Flow::Stop
-                            || self.sink.chunk_text(&r, body) == Flow::Stop
+                            || text == Flow::Stop
                             || self.sink.chunk(&r) == Flow::Stop
                         {
                             return Flow::Stop;

@@ -30,7 +30,7 @@ use crate::pipeline::ordered_map;
 use crate::seal::SEAL_TRAILER;
 use crate::segment::{DecodedSegment, decode_segment};
 
-pub use options::{ContentCheck, ReadOptions};
+pub use options::{ChunkFn, ChunkOutput, ChunkWork, ContentCheck, ReadOptions};
 pub use report::{ChunkRun, Problem, ProblemKind, ReadError, Reason, Report, Signature, Status};
 pub use sink::ReadSink;
 pub use sniff::{FileKind, sniff, sniff_path};
@@ -125,7 +125,18 @@ fn read_frames<R: Read>(
         frames,
         |item| match item {
             Ok((f, n)) if f.kind == FrameKind::Zstd => {
-                let (seg, by_seal) = decode_segment(&f, n == 0, sealed.get(n).map(String::as_str));
+                let (mut seg, by_seal) =
+                    decode_segment(&f, n == 0, sealed.get(n).map(String::as_str));
+                if let Some(work) = &opts.chunk_work {
+                    seg.work = seg
+                        .chunks
+                        .iter()
+                        .map(|c| {
+                            let r = c.record.as_ref().ok()?;
+                            Some((work.0)(r, seg.data.get(c.lines.clone())?))
+                        })
+                        .collect();
+                }
                 // The bytes are no longer needed except for the trailer check.
                 let tail_trailer = f.bytes.ends_with(SEAL_TRAILER);
                 let mut f = f;

@@ -1,7 +1,39 @@
 //! How to read: [`ReadOptions`] and the [`ContentCheck`] strategy.
 
+use std::any::Any;
+use std::fmt;
+use std::sync::Arc;
+
+use crate::chain::ChunkRecord;
+
 #[cfg(doc)]
-use super::read_path;
+use super::{ReadSink, read_path};
+
+/// What [`ChunkWork`] made of one chunk, handed to the sink with the chunk
+/// ([`ReadSink::chunk_worked`]). Any type: the reader only carries it.
+pub type ChunkOutput = Box<dyn Any + Send>;
+
+/// Work a sink wants done on each chunk's event lines on the decoding
+/// threads, next to decompression, instead of on the one thread that calls
+/// the sink: a search of each chunk's own lines, say. It is given the
+/// chunk's record and event lines (as [`ReadSink::chunk_text`] is) for every
+/// chunk whose record parses, before anything is verified; the sink gets
+/// the output only for chunks that verified, in order.
+///
+/// A boxed closure and a type-erased output, because the sink is a trait
+/// object: a sink that sets it downcasts the output to what its closure
+/// returns.
+#[derive(Clone)]
+pub struct ChunkWork(pub Arc<ChunkFn>);
+
+/// [`ChunkWork`]'s closure: a chunk's record and event lines to its output.
+pub type ChunkFn = dyn Fn(&ChunkRecord, &[u8]) -> ChunkOutput + Send + Sync;
+
+impl fmt::Debug for ChunkWork {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ChunkWork(..)")
+    }
+}
 
 /// How to read.
 #[derive(Debug, Clone)]
@@ -17,6 +49,9 @@ pub struct ReadOptions {
     pub claims_sealed: bool,
     /// How chunk content is checked (see [`ContentCheck`]).
     pub content: ContentCheck,
+    /// Work done on each chunk's lines on the decoding threads (see
+    /// [`ChunkWork`]); None: none.
+    pub chunk_work: Option<ChunkWork>,
 }
 
 /// How a reader checks chunk content.
@@ -47,6 +82,7 @@ impl Default for ReadOptions {
             threads: std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
             claims_sealed: false,
             content: ContentCheck::EveryChunk,
+            chunk_work: None,
         }
     }
 }

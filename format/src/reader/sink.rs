@@ -7,6 +7,7 @@ use crate::event::Event;
 use crate::index::SegmentText;
 use crate::pipeline::Flow;
 
+use super::options::ChunkOutput;
 #[cfg(doc)]
 use super::options::ReadOptions;
 use super::report::Problem;
@@ -29,6 +30,12 @@ pub trait ReadSink {
     /// [`ReadOptions::events`] off: grep reads text without building events.
     fn chunk_text(&mut self, _record: &ChunkRecord, _lines: &[u8]) -> Flow {
         Flow::Continue
+    }
+    /// [`ReadSink::chunk_text`] for a sink that set
+    /// [`ReadOptions::chunk_work`]: with what that work made of the chunk's
+    /// lines on a decoding thread (called instead of `chunk_text`).
+    fn chunk_worked(&mut self, record: &ChunkRecord, lines: &[u8], _work: ChunkOutput) -> Flow {
+        self.chunk_text(record, lines)
     }
     /// A chunk verified.
     fn chunk(&mut self, _record: &ChunkRecord) -> Flow {

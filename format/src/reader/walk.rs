@@ -219,11 +219,12 @@ impl<'a> Verifier<'a> {
         let link_in = self.link;
         let seq_in = self.next_seq;
         let mut t0 = None;
+        let mut work = std::mem::take(&mut seg.work).into_iter();
         for chunk in &seg.chunks {
             if let Ok(r) = &chunk.record {
                 t0.get_or_insert(r.first);
             }
-            if self.chunk(&seg, chunk) == Flow::Stop {
+            if self.chunk(&seg, chunk, work.next().flatten()) == Flow::Stop {
                 self.stopped = true;
                 return Flow::Stop;
             }

@@ -1,10 +1,12 @@
 //! The first pass over a recording: its verified chunks' event lines are
-//! searched as stored (a prefilter skipping lines that cannot match), the
-//! resizes kept, and the second pass ([`Walker`]) taken along for the hits.
+//! searched as stored (each chunk's own lines on the decoding threads, see
+//! [`ChunkSearch`]; the lines running across chunks here), the resizes
+//! kept, and the second pass ([`Walker`]) taken along for the hits.
 
 use std::fs::File;
 use std::io::BufReader;
 use std::path::Path;
+use std::sync::Arc;
 
 use termtrail_format::cast::Header;
 use termtrail_format::chain::ChunkRecord;
@@ -13,11 +15,12 @@ use termtrail_format::index::{SegmentText, load_index};
 use termtrail_format::pipeline::Flow;
 use termtrail_format::plain::CastReader;
 use termtrail_format::reader::{
-    ContentCheck, FileKind, ReadOptions, ReadSink, Status, read_path, sniff_path,
+    ChunkOutput, ChunkWork, ContentCheck, FileKind, ReadOptions, ReadSink, Status, read_path,
+    sniff_path,
 };
-use termtrail_format::scan::{self, ChunkClock, Timed};
 
-use super::pattern::{Pattern, Prefilter};
+use super::chunk::{ChunkFound, ChunkSearch, Piece};
+use super::pattern::Pattern;
 use super::search::{LineHit, LineSearch};
 use super::walker::Walker;
 use super::{FileResult, Hit, SearchError, SearchOptions, Verdict};
@@ -50,9 +53,9 @@ struct Collect<'a, 'p> {
     /// A hit's chunk did not verify: the file must be read again, hashing
     /// every chunk.
     unverified: bool,
-    /// Set from the first chunk (None until then; Some(None): none).
-    prefilter: Option<Option<Prefilter>>,
-    scratch: Scratch,
+    /// Each chunk's own lines are searched by this, on the decoding
+    /// threads.
+    chunks: Arc<ChunkSearch>,
 }
 
 impl Collect<'_, '_> {
@@ -135,152 +138,63 @@ impl Collect<'_, '_> {
 }
 
 impl Collect<'_, '_> {
-    /// Searches one verified chunk's event lines without building events:
-    /// each wanted line's JSON string is unescaped straight into the search.
-    /// With a prefilter (see [`Prefilter`]), only the lines of output it
-    /// finds a picked byte in are read, and the chunk's first and last
-    /// (which may go on in the chunks around it): the others cannot hold a
-    /// match. Lines are cut at line feeds (JSON `\n`) in the wanted events'
-    /// strings; after skipped lines the stripper starts afresh, as it does
-    /// after any line feed.
-    fn take_lines(&mut self, first: Micros, lines: &[u8]) -> Flow {
-        if self.prefilter.is_none() {
-            self.prefilter = Some(Prefilter::new(self.search.pattern, lines));
+    /// Takes one verified chunk's search (see [`ChunkFound`]): its text up
+    /// to the first line feed ends the line the chunks before left open,
+    /// the hits in its own lines follow, and its text after the last line
+    /// feed starts the next line.
+    fn take_found(&mut self, found: ChunkFound, lines: &[u8]) -> Flow {
+        self.sizes.extend_from_slice(&found.sizes);
+        let flow = self.take_pieces(&found.head, lines);
+        if flow == Flow::Stop || !found.line_feed {
+            return flow;
         }
-        let Some(Some(pre)) = &self.prefilter else {
-            return self.take_every_line(first, lines);
-        };
-        let want: &[u8] = if self.opts.input { b"i" } else { b"o" };
-        let s = &mut self.scratch;
-        s.events.clear();
-        s.line_ends.clear();
-        s.hot.clear();
-        // The events (resizes taken on the way) and, in the wanted ones'
-        // strings, where each line feed ends.
-        let mut clock = ChunkClock::new(first);
-        let mut i = 0;
-        while i < lines.len() {
-            let rest = &lines[i..];
-            let end = i + memchr::memchr(b'\n', rest).unwrap_or(rest.len());
-            if let Some(line) = event_line(&mut clock, rest, &mut self.sizes)
-                && line.code == want
-            {
-                let from = i + line.data;
-                s.events.push((line.time, from..end));
-                let ends = &mut s.line_ends;
-                scan::escaped_line_feeds(&lines[from..end], |e| ends.push(from + e));
+        let (hits, opts, header) = (&mut self.hits, self.opts, &self.header);
+        let mut keep_hit = |h| keep(hits, opts, header.as_ref(), h);
+        let mut flow = self.search.flush(&mut keep_hit);
+        for h in found.hits {
+            if flow == Flow::Stop {
+                break;
             }
-            i = end + 1;
+            flow = keep_hit(h);
         }
-        // Lines (between line ends) holding a picked byte; the first and the
-        // last always.
-        let n = s.line_ends.len() + 1;
-        s.hot.resize(n, false);
-        s.hot[0] = true;
-        s.hot[n - 1] = true;
-        pre.mark_lines(lines, &s.line_ends, &mut s.hot);
-        // Feed the hot lines' parts of each event.
-        let mut k = 0;
-        let mut fresh = false;
-        for (time, range) in &s.events {
-            let mut at = range.start;
-            while at < range.end {
-                // The line `at` is in, and where it ends.
-                while k + 1 < n && s.line_ends[k] <= at {
-                    k += 1;
-                    fresh = true;
-                }
-                let stop = if k + 1 < n {
-                    s.line_ends[k].min(range.end)
-                } else {
-                    range.end
-                };
-                if s.hot[k] {
-                    if fresh {
-                        self.search.restart_line();
-                    }
-                    fresh = false;
-                    let (hits, opts, header) = (&mut self.hits, self.opts, &self.header);
-                    let (flow, _) = self.search.push_json(*time, &lines[at..stop], &mut |h| {
-                        keep(hits, opts, header.as_ref(), h)
-                    });
-                    if flow == Flow::Stop {
-                        self.stopped = true;
-                        return Flow::Stop;
-                    }
-                }
-                at = stop;
+        if flow == Flow::Stop {
+            self.stopped = true;
+            return Flow::Stop;
+        }
+        self.search.restart_line();
+        self.take_pieces(&found.tail, lines)
+    }
+
+    /// Feeds pieces of wanted events' strings to the search.
+    fn take_pieces(&mut self, pieces: &[Piece], lines: &[u8]) -> Flow {
+        for (time, range) in pieces {
+            let (hits, opts, header) = (&mut self.hits, self.opts, &self.header);
+            let (flow, _) = self
+                .search
+                .push_json(*time, &lines[range.clone()], &mut |h| {
+                    keep(hits, opts, header.as_ref(), h)
+                });
+            if flow == Flow::Stop {
+                self.stopped = true;
+                return Flow::Stop;
             }
         }
         Flow::Continue
     }
-}
-
-impl Collect<'_, '_> {
-    /// [`Collect::take_lines`] without a prefilter: each wanted event's
-    /// string is fed whole, and where the string ends (as the stripper
-    /// found it) is where the search for the next line starts.
-    fn take_every_line(&mut self, first: Micros, lines: &[u8]) -> Flow {
-        let want: &[u8] = if self.opts.input { b"i" } else { b"o" };
-        let mut clock = ChunkClock::new(first);
-        let mut i = 0;
-        while i < lines.len() {
-            let rest = &lines[i..];
-            let mut after = 0;
-            if let Some(line) = event_line(&mut clock, rest, &mut self.sizes) {
-                after = line.data;
-                if line.code == want {
-                    let (hits, opts, header) = (&mut self.hits, self.opts, &self.header);
-                    let (flow, used) =
-                        self.search
-                            .push_json(line.time, &rest[line.data..], &mut |h| {
-                                keep(hits, opts, header.as_ref(), h)
-                            });
-                    if flow == Flow::Stop {
-                        self.stopped = true;
-                        return Flow::Stop;
-                    }
-                    after += used;
-                }
-            }
-            i +=
-                after + memchr::memchr(b'\n', &rest[after..]).map_or(rest.len() - after, |n| n + 1);
-        }
-        Flow::Continue
-    }
-}
-
-/// The event line at the start of `rest`, timed by `clock`; a resize's
-/// size is kept in `sizes`. None for other lines (comments).
-#[inline]
-fn event_line<'l>(
-    clock: &mut ChunkClock,
-    rest: &'l [u8],
-    sizes: &mut Vec<(Micros, TermSize)>,
-) -> Option<Timed<'l>> {
-    let line = clock.line(rest)?;
-    if line.code == b"r"
-        && let Some(size) = scan::resize(&rest[line.data..])
-    {
-        sizes.push((line.time, size));
-    }
-    Some(line)
-}
-
-/// Per-chunk lists [`Collect::take_lines`] reuses.
-#[derive(Default)]
-struct Scratch {
-    /// Wanted events: time, and their string's place (to the line's end).
-    events: Vec<(Micros, std::ops::Range<usize>)>,
-    /// Where each line feed in them ends.
-    line_ends: Vec<usize>,
-    /// Per line: whether it is read.
-    hot: Vec<bool>,
 }
 
 impl ReadSink for Collect<'_, '_> {
     fn chunk_text(&mut self, record: &ChunkRecord, lines: &[u8]) -> Flow {
-        self.take_lines(record.first, lines)
+        let found = self.chunks.chunk(record.first, lines);
+        self.take_found(found, lines)
+    }
+
+    fn chunk_worked(&mut self, record: &ChunkRecord, lines: &[u8], work: ChunkOutput) -> Flow {
+        match work.downcast::<ChunkFound>() {
+            Ok(found) => self.take_found(*found, lines),
+            // Not this search's work (cannot happen): search here.
+            Err(_) => self.chunk_text(record, lines),
+        }
     }
 
     fn segment_text(&mut self, segment: u32, text: SegmentText) -> Flow {
@@ -351,8 +265,7 @@ pub(super) fn search_file(
         recent: Vec::new(),
         walker_failed: false,
         unverified: false,
-        prefilter: None,
-        scratch: Scratch::default(),
+        chunks: ChunkSearch::new(pattern, opts.input),
     };
     let (verdict, damage) = match kind {
         None => return Err(SearchError::NotARecording),
@@ -379,10 +292,15 @@ pub(super) fn search_file(
             {
                 return Ok(FileResult::Filtered);
             }
+            let work = Arc::clone(&c.chunks);
             let ro = ReadOptions {
                 threads: opts.threads.max(1),
-                // Lines are searched as they are (`chunk_text`).
+                // Lines are searched as they are, each chunk's own on the
+                // decoding threads.
                 events: false,
+                chunk_work: Some(ChunkWork(Arc::new(move |r: &ChunkRecord, lines: &[u8]| {
+                    Box::new(work.chunk(r.first, lines)) as ChunkOutput
+                }))),
                 content,
                 ..ReadOptions::default()
             };
@@ -427,7 +345,7 @@ pub(super) fn search_file(
 
 #[cfg(test)]
 mod tests {
-    use super::super::pattern::PatternOptions;
+    use super::super::pattern::{PatternOptions, Prefilter};
     use super::*;
 
     /// The hits in `chunks` (event lines as stored, each chunk's first
@@ -442,6 +360,15 @@ mod tests {
             input,
             ..SearchOptions::default()
         };
+        let pre = prefilter.then(|| {
+            let pre = Prefilter::with_limit(pattern, &chunks[0].1, usize::MAX);
+            assert!(
+                pre.is_some(),
+                "the pattern gives the prefilter something: {:?}",
+                pattern.prefixes
+            );
+            pre.unwrap()
+        });
         let path = Path::new("test");
         let mut c = Collect {
             search: LineSearch::new(pattern),
@@ -458,20 +385,11 @@ mod tests {
             recent: Vec::new(),
             walker_failed: false,
             unverified: false,
-            prefilter: Some(None),
-            scratch: Scratch::default(),
+            chunks: Arc::new(ChunkSearch::with_prefilter(pattern, input, pre)),
         };
-        if prefilter {
-            let pre = Prefilter::with_limit(pattern, &chunks[0].1, usize::MAX);
-            assert!(
-                pre.is_some(),
-                "the pattern gives the prefilter something: {:?}",
-                pattern.prefixes
-            );
-            c.prefilter = Some(pre);
-        }
         for (first, lines) in chunks {
-            assert_eq!(c.take_lines(*first, lines), Flow::Continue);
+            let found = c.chunks.chunk(*first, lines);
+            assert_eq!(c.take_found(found, lines), Flow::Continue);
         }
         c.finish();
         c.hits.into_iter().map(|h| h.found).collect()
@@ -539,6 +457,8 @@ mod tests {
         let mut found = 0;
         for round in 0..400 {
             let mut lines: Vec<Vec<u8>> = Vec::new();
+            // What each event wrote, for the search of events one by one.
+            let mut raw: Vec<(&str, String)> = Vec::new();
             for _ in 0..30 {
                 let mut e = String::new();
                 for _ in 0..1 + next(10) {
@@ -560,6 +480,7 @@ mod tests {
                     json
                 };
                 lines.push(format!("[0.001, \"{code}\", {json}]\n").into_bytes());
+                raw.push((code, e));
             }
             // Chunks cut at random lines.
             let mut chunks = Vec::new();
@@ -578,6 +499,26 @@ mod tests {
                 let all = chunk_hits(&p, input, &chunks, false);
                 let skipping = chunk_hits(&p, input, &chunks, true);
                 assert_eq!(skipping, all, "{pattern} (input: {input}) in {chunks:?}");
+                // The same as searching what every event wrote, in order,
+                // in one search: chunks searched apart and joined at their
+                // first and last line feeds lose and add nothing.
+                let mut one = LineSearch::new(&p);
+                let mut want = Vec::new();
+                let want_code = if input { "i" } else { "o" };
+                for (n, (code, e)) in raw.iter().enumerate() {
+                    if *code == want_code {
+                        let time = 1000 * (n as Micros + 1);
+                        one.push(time, e.as_bytes(), &mut |h| {
+                            want.push(h);
+                            Flow::Continue
+                        });
+                    }
+                }
+                one.finish(&mut |h| {
+                    want.push(h);
+                    Flow::Continue
+                });
+                assert_eq!(all, want, "{pattern} (input: {input}) in {chunks:?}");
                 found += all.len();
             }
         }

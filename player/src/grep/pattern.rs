@@ -112,71 +112,59 @@ fn prefixes(pattern: &str, ignore_case: bool) -> Option<Vec<Vec<u8>>> {
 
 /// Which lines of a recording's output can hold a match, judged from the
 /// event lines as stored, before any unescaping or stripping (most of a
-/// search's work): a match holds every byte of one of the pattern's prefix
-/// literals, so a line of output holding none of the bytes picked from them
-/// (one per literal, the rarest in the recording's first chunk) has none;
-/// when one byte is shared by every literal, a line must also hold the next
-/// rarest bytes they share (up to three more).
+/// search's work): a match holds one of the pattern's prefix literals, so a
+/// line of output holding none of the bytes picked from them (one per
+/// literal, the rarest in the recording's first chunk) has none; and a line
+/// holding one is read only when it also holds the printable bytes of one
+/// of the literals in their order (with others between: escape sequences,
+/// the JSON between events). Most lines of ordinary output hold any one
+/// letter; very few hold a word's letters in order.
 ///
 /// Lines here are what a line feed ends: the stripper ends any escape
 /// sequence or string at a line feed, so a line can be read alone, from a
-/// known state. The picked bytes are printable ASCII other than the space
-/// (which cursor movement also writes): JSON leaves them as they are,
-/// unless written as `\u00XX`, which is looked for as well. A line counts
-/// as holding a byte when its stored text does anywhere: in an escape
-/// sequence, an input event between its output events, or the JSON around
-/// them — more lines are read than need be, never fewer.
+/// known state. The bytes looked for are printable ASCII other than the
+/// space (which cursor movement also writes): what the stripper makes of a
+/// line is its stored bytes in order, less escape sequences and taken-back
+/// characters, and JSON leaves printable ASCII as it is (`"`, `\` and `/`
+/// keep their byte after a backslash), unless written as `\u00XX`: a line
+/// holding such an escape of any of the literals' bytes is always read. A
+/// line counts as holding a byte when its stored text does anywhere: in an
+/// escape sequence, an input event between its output events, or the JSON
+/// around them — more lines are read than need be, never fewer.
 #[derive(Debug)]
 pub(super) struct Prefilter {
     /// The bytes (one to three).
     bytes: Vec<u8>,
-    /// `\u00` followed by the high hex digit of a picked byte: where a
+    /// `\u00` followed by the high hex digit of a byte looked for: where a
     /// JSON encoder escaped one (checked no further: rare).
     escaped: Vec<memchr::memmem::Finder<'static>>,
-    /// More bytes every literal holds (the next rarest, up to three): a
-    /// line holding a picked byte is read only when it holds each of
-    /// these too (either case with `-i`), or the `\u00` escape that may
-    /// stand for it. Most lines of ordinary output hold any one letter;
-    /// far fewer hold four.
-    also: Vec<AlsoByte>,
+    /// Each literal's printable bytes, in order, each with its other case
+    /// (itself without `-i`); empty when there are too many literals.
+    in_order: Vec<Vec<[u8; 2]>>,
 }
 
-/// One of [`Prefilter`]'s further bytes.
-#[derive(Debug)]
-struct AlsoByte {
-    /// The byte, and its other case (the same byte without `-i`).
-    cases: [u8; 2],
-    /// `\u00` and the byte's high hex digit.
-    escaped: memchr::memmem::Finder<'static>,
-}
-
-impl AlsoByte {
-    fn new(c: u8, fold: bool) -> AlsoByte {
-        let other = if fold { c.to_ascii_uppercase() } else { c };
-        AlsoByte {
-            cases: [c, other],
-            escaped: escape_finder(c),
+/// Whether `line` holds the bytes of `seq` in order (each as either of its
+/// two cases), others between.
+fn holds_in_order(seq: &[[u8; 2]], line: &[u8]) -> bool {
+    let mut at = 0;
+    for &[a, b] in seq {
+        let rest = &line[at..];
+        let found = if a == b {
+            memchr::memchr(a, rest)
+        } else {
+            memchr::memchr2(a, b, rest)
+        };
+        match found {
+            Some(p) => at += p + 1,
+            None => return false,
         }
     }
-
-    /// Whether `line` may hold the byte (as itself or escaped).
-    fn in_line(&self, line: &[u8]) -> bool {
-        let [a, b] = self.cases;
-        let found = if a == b {
-            memchr::memchr(a, line).is_some()
-        } else {
-            memchr::memchr2(a, b, line).is_some()
-        };
-        found || self.escaped.find(line).is_some()
-    }
+    true
 }
 
-/// Finds `\u00` followed by `c`'s high hex digit: where a JSON encoder may
-/// have written `c` escaped.
-fn escape_finder(c: u8) -> memchr::memmem::Finder<'static> {
-    let h = b"0123456789abcdef"[usize::from(c >> 4)];
-    memchr::memmem::Finder::new(&[b'\\', b'u', b'0', b'0', h]).into_owned()
-}
+/// More literals than this: lines are not checked for one in order (each
+/// would cost a pass over the line).
+const MAX_IN_ORDER: usize = 8;
 
 impl Prefilter {
     /// The prefilter for `pattern`, picking bytes by their counts in
@@ -220,15 +208,29 @@ impl Prefilter {
             .filter(|&c| lits.iter().all(|l| l.iter().any(|&b| class(b) == c)))
             .collect();
         shared.sort_unstable_by_key(|&c| (folded(c), c));
-        shared.dedup();
-        let mut also = Vec::new();
+        let mut in_order: Vec<Vec<[u8; 2]>> = lits
+            .iter()
+            .map(|l| {
+                l.iter()
+                    .copied()
+                    .filter(u8::is_ascii_graphic)
+                    .map(|b| {
+                        if pattern.fold {
+                            [b.to_ascii_lowercase(), b.to_ascii_uppercase()]
+                        } else {
+                            [b, b]
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        in_order.sort_unstable();
+        in_order.dedup();
+        if in_order.len() > MAX_IN_ORDER || in_order.iter().any(Vec::is_empty) {
+            in_order.clear();
+        }
         if let Some(&c) = shared.first() {
             bytes.push(c);
-            also = shared[1..]
-                .iter()
-                .take(3)
-                .map(|&c| AlsoByte::new(c, pattern.fold))
-                .collect();
         } else {
             // Else the rarest of each literal.
             for lit in lits {
@@ -240,7 +242,9 @@ impl Prefilter {
                 bytes.push(class(b));
             }
         }
-        if bytes.iter().any(|&b| folded(b) > limit) {
+        // A common byte costs a find per line; checking the literals in
+        // order then skips most lines anyway.
+        if in_order.is_empty() && bytes.iter().any(|&b| folded(b) > limit) {
             return None;
         }
         if pattern.fold {
@@ -256,8 +260,10 @@ impl Prefilter {
         }
         let mut highs: Vec<u8> = bytes
             .iter()
+            .chain(in_order.iter().flatten().flatten())
             .map(|b| b"0123456789abcdef"[usize::from(b >> 4)])
             .collect();
+        highs.sort_unstable();
         highs.dedup();
         let escaped = highs
             .into_iter()
@@ -266,7 +272,7 @@ impl Prefilter {
         Some(Prefilter {
             bytes,
             escaped,
-            also,
+            in_order,
         })
     }
 
@@ -297,7 +303,8 @@ impl Prefilter {
             }
             let line =
                 &text[if k == 0 { 0 } else { ends[k - 1] }..ends.get(k).map_or(text.len(), |&e| e)];
-            if self.also.iter().all(|a| a.in_line(line)) {
+            if self.in_order.is_empty() || self.in_order.iter().any(|seq| holds_in_order(seq, line))
+            {
                 hot[k] = true;
             }
             match ends.get(k) {

@@ -1,0 +1,181 @@
+//! One chunk searched on its own, on a decoding thread: what a line feed
+//! ends can be read alone (the stripper starts afresh after every line
+//! feed), so a chunk's lines from its first line feed to its last are
+//! searched where the chunk was decompressed, and only the text before the
+//! first line feed (which goes on a line of the chunks before) and after
+//! the last (which goes on in the chunks after) is left to the one thread
+//! that reads chunks in order ([`ChunkFound`]).
+
+use std::ops::Range;
+use std::sync::{Arc, OnceLock};
+
+use termtrail_format::event::{Micros, TermSize};
+use termtrail_format::pipeline::Flow;
+use termtrail_format::scan::{self, ChunkClock, Timed};
+
+use super::pattern::{Pattern, Prefilter};
+use super::search::{LineHit, LineSearch};
+
+/// Part of a wanted event's JSON string content: its time and where it is
+/// in the chunk's lines.
+pub(super) type Piece = (Micros, Range<usize>);
+
+/// What one chunk's own lines hold.
+#[derive(Debug, Default)]
+pub(super) struct ChunkFound {
+    /// Every resize, in order.
+    pub sizes: Vec<(Micros, TermSize)>,
+    /// The wanted text up to and including the chunk's first line feed (all
+    /// of it when there is none).
+    pub head: Vec<Piece>,
+    /// Whether the chunk holds a line feed (else `hits` and `tail` are
+    /// empty).
+    pub line_feed: bool,
+    /// Hits in the lines after the first line feed, up to the last.
+    pub hits: Vec<LineHit>,
+    /// The wanted text after the last line feed.
+    pub tail: Vec<Piece>,
+}
+
+/// What every decoding thread shares: the pattern and the prefilter, made
+/// from the first chunk any thread gets (any chunk does: the prefilter only
+/// ever reads more lines than need be, never fewer).
+pub(super) struct ChunkSearch {
+    pattern: Pattern,
+    /// Input events (`--input`) rather than output.
+    input: bool,
+    prefilter: OnceLock<Option<Prefilter>>,
+}
+
+impl ChunkSearch {
+    pub(super) fn new(pattern: &Pattern, input: bool) -> Arc<ChunkSearch> {
+        Arc::new(ChunkSearch {
+            pattern: pattern.clone(),
+            input,
+            prefilter: OnceLock::new(),
+        })
+    }
+
+    /// A search with the prefilter given (None: every line is read).
+    #[cfg(test)]
+    pub(super) fn with_prefilter(
+        pattern: &Pattern,
+        input: bool,
+        prefilter: Option<Prefilter>,
+    ) -> ChunkSearch {
+        ChunkSearch {
+            pattern: pattern.clone(),
+            input,
+            prefilter: OnceLock::from(prefilter),
+        }
+    }
+
+    /// Searches the chunk whose first event is at `first`.
+    pub(super) fn chunk(&self, first: Micros, lines: &[u8]) -> ChunkFound {
+        let pre = self
+            .prefilter
+            .get_or_init(|| Prefilter::new(&self.pattern, lines));
+        let want: &[u8] = if self.input { b"i" } else { b"o" };
+        let mut found = ChunkFound::default();
+        // The wanted events and, in their strings, where each line feed
+        // ends.
+        let mut events: Vec<Piece> = Vec::new();
+        let mut ends: Vec<usize> = Vec::new();
+        let mut clock = ChunkClock::new(first);
+        let mut i = 0;
+        while i < lines.len() {
+            let rest = &lines[i..];
+            let end = i + memchr::memchr(b'\n', rest).unwrap_or(rest.len());
+            if let Some(line) = event_line(&mut clock, rest, &mut found.sizes)
+                && line.code == want
+            {
+                let from = i + line.data;
+                events.push((line.time, from..end));
+                scan::escaped_line_feeds(&lines[from..end], |e| ends.push(from + e));
+            }
+            i = end + 1;
+        }
+        let (Some(&first_end), Some(&last_end)) = (ends.first(), ends.last()) else {
+            found.head = events;
+            return found;
+        };
+        found.line_feed = true;
+        found.head = clip(&events, 0..first_end);
+        found.tail = clip(&events, last_end..lines.len());
+        // The lines between: with a prefilter, only those holding its
+        // bytes.
+        let inner = &ends[..];
+        let n = inner.len() - 1;
+        if n == 0 {
+            return found;
+        }
+        let hot: Vec<bool> = match pre {
+            Some(pre) => {
+                // Line k (0 ≤ k < n) is lines[inner[k]..inner[k + 1]]; the
+                // prefilter numbers lines from the start of what it is given.
+                let text = &lines[first_end..last_end];
+                let rel: Vec<usize> = inner[1..n].iter().map(|e| e - first_end).collect();
+                let mut hot = vec![false; n];
+                pre.mark_lines(text, &rel, &mut hot);
+                hot
+            }
+            None => vec![true; n],
+        };
+        let mut search = LineSearch::new(&self.pattern);
+        let mut keep = |h: LineHit| {
+            found.hits.push(h);
+            Flow::Continue
+        };
+        let mut k = 0;
+        let mut fresh = true;
+        for (time, range) in &events {
+            let mut at = range.start.max(first_end);
+            let stop_at = range.end.min(last_end);
+            while at < stop_at {
+                while k + 1 < n && inner[k + 1] <= at {
+                    k += 1;
+                    fresh = true;
+                }
+                let stop = inner[k + 1].min(stop_at);
+                if hot[k] {
+                    if fresh {
+                        search.restart_line();
+                    }
+                    fresh = false;
+                    search.push_json(*time, &lines[at..stop], &mut keep);
+                }
+                at = stop;
+            }
+        }
+        search.finish(&mut keep);
+        found
+    }
+}
+
+/// The parts of `events` inside `within`.
+fn clip(events: &[Piece], within: Range<usize>) -> Vec<Piece> {
+    events
+        .iter()
+        .filter_map(|(t, r)| {
+            let (s, e) = (r.start.max(within.start), r.end.min(within.end));
+            (s < e).then_some((*t, s..e))
+        })
+        .collect()
+}
+
+/// The event line at the start of `rest`, timed by `clock`; a resize's
+/// size is kept in `sizes`. None for other lines (comments).
+#[inline]
+pub(super) fn event_line<'l>(
+    clock: &mut ChunkClock,
+    rest: &'l [u8],
+    sizes: &mut Vec<(Micros, TermSize)>,
+) -> Option<Timed<'l>> {
+    let line = clock.line(rest)?;
+    if line.code == b"r"
+        && let Some(size) = scan::resize(&rest[line.data..])
+    {
+        sizes.push((line.time, size));
+    }
+    Some(line)
+}
