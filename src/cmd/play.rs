@@ -45,8 +45,10 @@ A recording larger than your terminal is shown through a window that
 follows the cursor (prompts and errors are where the cursor is): the rows
 and columns around it, never a squeezed screen. The status line says so for
 5 seconds (recording 120x35 > terminal 80x24: shows rows 13-35/35 cols
-1-80/120) and then keeps the part shown in view (it has its own row). The
+1-80/120), then names the part shown (rows 13-35/35 cols 1-80/120); when
+the recording is taller than your terminal it has a row of its own. The
 keys above pan; panning stops the following until f.
+
 Segments are verified as they are played: at damage, playback stops with the
 verify error (exit 1). An unsealed recording plays up to its verified end.
 Without a keyboard (stdin not a terminal) playback ends at the end.
