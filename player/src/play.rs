@@ -401,6 +401,10 @@ impl<'a> Player<'a> {
             self.emu.apply(&e.data);
             self.last = e.time;
             self.read_next();
+            if matches!(e.data, EventData::Resize(_)) {
+                // The recording may not fit any more: say so again.
+                self.show_notice();
+            }
         }
     }
 

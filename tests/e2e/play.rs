@@ -309,7 +309,7 @@ fn passing_a_marker_shows_its_label_or_its_number() {
     let d = Dir::new();
     std::fs::write(d.join("marked.cast"), MARKED).unwrap();
     let t = Tmux::new(&d);
-    start_sized(&t, &d, 80, 24, "marked.cast");
+    start_sized(&t, &d, 80, 24, "marked.cast --speed 2");
     t.wait_for("after build");
     let s = wait_row(&t, 23, "marker 1/2 \"build\"");
     assert!(s.contains("playing"), "{s}");
@@ -348,11 +348,12 @@ fn pause_on_markers_stops_at_each_marker_until_a_key() {
     let d = Dir::new();
     std::fs::write(d.join("show.cast"), CAST).unwrap();
     let t = Tmux::new(&d);
-    start(&t, &d, "show.cast --pause-on-markers --start 4");
+    start(&t, &d, "show.cast --pause-on-markers --start 4 --speed 4");
     let s = wait_status(&t, "paused 5.000");
     assert!(s.contains("marker 1/2 \"build\""), "{s}");
     t.wait_for("line five");
-    // Kept: it shows that something does NOT happen (playback going on).
+    // Kept: it shows that something does NOT happen (playback going on:
+    // at 4x, 1.5 s would reach "line ten").
     std::thread::sleep(std::time::Duration::from_millis(1500));
     assert!(status(&t).contains("paused 5.000"), "{}", t.screen());
     assert!(!t.screen().contains("line ten"), "{}", t.screen());
