@@ -704,6 +704,78 @@ mod tests {
         );
     }
 
+    /// A plain cast in a directory of its own, opened.
+    fn seeker(cast: &str) -> (tempfile::TempDir, Seeker) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.cast");
+        std::fs::write(&path, cast).unwrap();
+        let seeker = Seeker::open(&path, None, &mut |_, _| {}).unwrap();
+        (dir, seeker)
+    }
+
+    const MARKED: &str = r#"{"version": 3, "term": {"cols": 20, "rows": 4}}
+[0.0, "o", "a"]
+[1.0, "m", "one"]
+[0.0, "o", "b"]
+[1.0, "m", ""]
+[1.0, "o", "c"]
+"#;
+
+    fn options(looping: bool, pause_on_markers: bool) -> PlayOptions {
+        PlayOptions {
+            speed: 1.0,
+            idle_time_limit: None,
+            start: 0,
+            exit_at_end: false,
+            looping,
+            pause_on_markers,
+        }
+    }
+
+    const TERM: TermSize = TermSize { cols: 20, rows: 10 };
+
+    #[test]
+    fn playback_pauses_at_each_marker_and_names_it() {
+        let (_dir, seeker) = seeker(MARKED);
+        let mut p = Player::new(&seeker, &options(false, true), TERM).unwrap();
+        p.progress = 10e6;
+        p.advance().unwrap();
+        assert!(p.paused);
+        assert_eq!(p.position(), 1_000_000);
+        assert_eq!(p.emu.line(0), "a");
+        assert_eq!(p.marker_label(p.position()).unwrap(), "marker 1/2 \"one\"");
+        // Paused: what is due at the marker's instant is drawn, no more.
+        p.advance().unwrap();
+        assert_eq!((p.emu.line(0).as_str(), p.position()), ("ab", 1_000_000));
+        p.paused = false;
+        p.progress = 10e6;
+        p.advance().unwrap();
+        assert!(p.paused);
+        assert_eq!(p.position(), 2_000_000);
+        assert_eq!(p.marker_label(p.position()).unwrap(), "marker 2/2");
+        p.paused = false;
+        p.progress = 10e6;
+        p.advance().unwrap();
+        assert!(!p.paused && p.at_end());
+        assert_eq!(p.emu.line(0), "abc");
+    }
+
+    #[test]
+    fn without_pause_on_markers_playback_runs_through_and_loops_only_when_asked() {
+        let (_dir, seeker) = seeker(MARKED);
+        let mut p = Player::new(&seeker, &options(false, false), TERM).unwrap();
+        p.progress = 10e6;
+        p.advance().unwrap();
+        assert!(!p.paused && p.at_end());
+        assert!(!p.looping());
+        assert_eq!(p.progress, 0.0, "time does not count at the end");
+        let mut p = Player::new(&seeker, &options(true, false), TERM).unwrap();
+        p.progress = 10e6;
+        p.advance().unwrap();
+        assert!(p.looping() && p.at_end());
+        assert!(p.progress > 0.0, "time counts towards the next pass");
+    }
+
     #[test]
     fn speeds_read_well() {
         assert_eq!(speed_label(1.0), "1x");
