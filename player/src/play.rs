@@ -8,8 +8,14 @@
 //! clipboard via OSC 52, modes, character sets), and seeking is the same
 //! operation as playing: restore a keyframe and draw ([`Seeker::cursor_at`]).
 //!
+//! A recording larger than the viewer's terminal is shown through a window
+//! that follows the cursor and that the viewer can pan ([`view`]); the
+//! status line says which part is shown.
+//!
 //! The caller owns the terminal (raw mode, restoring it, signals) and hands
 //! the player its input as [`Input`] messages; see `src/main.rs`.
+
+pub mod view;
 
 use std::io::{self, Write};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -19,13 +25,20 @@ use termtrail_format::event::{Event, EventData, Micros, TermSize, format_clock};
 
 use crate::seek::{Cursor, SeekError, Seeker};
 use crate::term::Emulator;
+use view::{Layout, Pan, View};
 
 /// How far ←/→ seek.
 pub const SEEK_STEP: Micros = 5_000_000;
 const MIN_SPEED: f64 = 1.0 / 16.0;
 const MAX_SPEED: f64 = 64.0;
-/// How long the status line stays after a key when it covers the recording.
+/// How long the status line stays after a key (or a marker) when it covers
+/// the recording.
 const STATUS_LINGER: Duration = Duration::from_secs(3);
+/// How long the notice that the recording does not fit stays.
+const NOTICE_LINGER: Duration = Duration::from_secs(5);
+/// With `--loop`, how long the last screen stays before playing again, in
+/// recording time.
+const LOOP_HOLD: f64 = 1e6;
 /// Longest sleep between two looks at the clock (the status line's clock
 /// ticks at this rate).
 const TICK: Duration = Duration::from_millis(250);
@@ -60,6 +73,11 @@ pub enum Key {
     Faster,
     /// `-`: half as fast.
     Slower,
+    /// ↑ ↓, PgUp PgDn, `<` `>`: move the window on a recording larger
+    /// than the terminal.
+    Pan(Pan),
+    /// `f`: the window follows the cursor again.
+    Follow,
     /// `q` or Ctrl-C.
     Quit,
 }
@@ -77,12 +95,26 @@ pub fn keys(bytes: &[u8]) -> Vec<Key> {
             b'+' | b'=' => Some(Key::Faster),
             b'-' | b'_' => Some(Key::Slower),
             b'q' | b'Q' | 0x03 => Some(Key::Quit),
-            // Arrows: ESC [ C / ESC O C (application cursor mode).
+            b'<' => Some(Key::Pan(Pan::Left)),
+            b'>' => Some(Key::Pan(Pan::Right)),
+            b'f' | b'F' => Some(Key::Follow),
+            // Arrows: ESC [ C / ESC O C (application cursor mode); pages:
+            // ESC [ 5 ~ / ESC [ 6 ~.
             0x1b if i + 2 < bytes.len() && matches!(bytes[i + 1], b'[' | b'O') => {
                 i += 2;
                 match bytes[i] {
                     b'C' => Some(Key::Forward),
                     b'D' => Some(Key::Back),
+                    b'A' => Some(Key::Pan(Pan::Up)),
+                    b'B' => Some(Key::Pan(Pan::Down)),
+                    page @ (b'5' | b'6') if bytes.get(i + 1) == Some(&b'~') => {
+                        i += 1;
+                        Some(Key::Pan(if page == b'5' {
+                            Pan::PageUp
+                        } else {
+                            Pan::PageDown
+                        }))
+                    }
                     _ => None,
                 }
             }
@@ -106,6 +138,10 @@ pub struct PlayOptions {
     /// Quit at the end instead of waiting there (when no keyboard is
     /// attached, for example).
     pub exit_at_end: bool,
+    /// At the end, play again from the start (until the viewer quits).
+    pub looping: bool,
+    /// Pause when playback reaches a marker (space resumes).
+    pub pause_on_markers: bool,
 }
 
 /// How playback ended.
@@ -149,6 +185,27 @@ pub fn play(
         last_tick = now;
         p.advance()?;
         if p.at_end() && !p.paused {
+            if p.looping() {
+                // The last screen stays for LOOP_HOLD, then the next pass.
+                if p.progress >= LOOP_HOLD {
+                    p.seek(0)?;
+                    p.pass += 1;
+                    continue;
+                }
+                p.draw(out)?;
+                let hold = ((LOOP_HOLD - p.progress) / p.speed / 1e6).max(0.0);
+                let wait = Duration::from_secs_f64(hold).min(TICK);
+                match input.recv_timeout(wait) {
+                    Ok(msg) => {
+                        if let Some(outcome) = p.input(msg, out)? {
+                            return Ok(outcome);
+                        }
+                    }
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => std::thread::sleep(wait),
+                }
+                continue;
+            }
             p.paused = true;
             if opts.exit_at_end {
                 p.draw(out)?;
@@ -176,18 +233,8 @@ pub fn play(
             p.advance()?;
         }
         last_tick = now;
-        match msg {
-            Input::Quit => return Ok(p.quit()),
-            Input::Resize(s) => p.resize(s),
-            Input::Bytes(b) => {
-                for key in keys(&b) {
-                    if key == Key::Quit {
-                        p.draw(out)?;
-                        return Ok(p.quit());
-                    }
-                    p.key(key)?;
-                }
-            }
+        if let Some(outcome) = p.input(msg, out)? {
+            return Ok(outcome);
         }
     }
 }
@@ -224,6 +271,14 @@ struct Player<'a> {
     status_until: Option<Instant>,
     /// Where the recording stops verifying, once reached.
     damage: Option<String>,
+    /// The part of the recording's screen shown.
+    view: View,
+    /// Until when the notice that the recording does not fit shows.
+    notice_until: Option<Instant>,
+    looping: bool,
+    pause_on_markers: bool,
+    /// Which pass this is (`--loop`), from 1.
+    pass: u32,
 }
 
 impl<'a> Player<'a> {
@@ -249,9 +304,46 @@ impl<'a> Player<'a> {
             status_drawn: None,
             status_until: None,
             damage: None,
+            view: View::default(),
+            notice_until: None,
+            looping: opts.looping,
+            pause_on_markers: opts.pause_on_markers,
+            pass: 1,
         };
         p.read_next();
+        p.show_notice();
         Ok(p)
+    }
+
+    /// Shows the notice for a while when the recording does not fit.
+    fn show_notice(&mut self) {
+        let screen = self.emu.size();
+        if View::cropped(screen, Layout::new(screen, self.term)) {
+            self.notice_until = Some(Instant::now() + NOTICE_LINGER);
+        }
+    }
+
+    /// Whether the end leads to another pass.
+    fn looping(&self) -> bool {
+        self.looping && self.damage.is_none() && self.seeker.duration() > 0
+    }
+
+    /// Acts on one message; Some when playback ends.
+    fn input(&mut self, msg: Input, out: &mut dyn Write) -> Result<Option<Outcome>, PlayError> {
+        match msg {
+            Input::Quit => return Ok(Some(self.quit())),
+            Input::Resize(s) => self.resize(s),
+            Input::Bytes(b) => {
+                for key in keys(&b) {
+                    if key == Key::Quit {
+                        self.draw(out)?;
+                        return Ok(Some(self.quit()));
+                    }
+                    self.key(key)?;
+                }
+            }
+        }
+        Ok(None)
     }
 
     fn read_next(&mut self) {
@@ -275,16 +367,30 @@ impl<'a> Player<'a> {
         Some(self.idle_limit.map_or(gap, |l| gap.min(l)) as f64)
     }
 
-    /// Applies every event that is due.
+    /// Applies every event that is due; a marker shows the status line
+    /// (and, with `pause_on_markers`, pauses there).
     fn advance(&mut self) -> Result<(), PlayError> {
         while let Some(gap) = self.gap() {
             if self.progress < gap {
                 break;
             }
             self.progress -= gap;
+            let marker = self
+                .next
+                .as_ref()
+                .is_some_and(|e| matches!(e.data, EventData::Marker(_)));
             self.apply_next();
+            if marker && !self.paused {
+                self.status_until = Some(Instant::now() + STATUS_LINGER);
+                if self.pause_on_markers {
+                    self.paused = true;
+                    self.progress = 0.0;
+                    break;
+                }
+            }
         }
-        if self.at_end() {
+        // At the end, time counts only towards the next pass.
+        if self.at_end() && (!self.looping() || self.paused) {
             self.progress = 0.0;
         }
         Ok(())
@@ -295,6 +401,10 @@ impl<'a> Player<'a> {
             self.emu.apply(&e.data);
             self.last = e.time;
             self.read_next();
+            if matches!(e.data, EventData::Resize(_)) {
+                // The recording may not fit any more: say so again.
+                self.show_notice();
+            }
         }
     }
 
@@ -377,6 +487,11 @@ impl<'a> Player<'a> {
             }
             Key::Faster => self.speed = (self.speed * 2.0).min(MAX_SPEED),
             Key::Slower => self.speed = (self.speed / 2.0).max(MIN_SPEED),
+            Key::Pan(pan) => {
+                let screen = self.emu.size();
+                self.view.pan(pan, screen, Layout::new(screen, self.term));
+            }
+            Key::Follow => self.view.follow = true,
             Key::Quit => {}
         }
         Ok(())
@@ -386,6 +501,7 @@ impl<'a> Player<'a> {
         self.term = size;
         self.drawn.clear();
         self.status_drawn = None;
+        self.show_notice();
     }
 
     fn quit(&mut self) -> Outcome {
@@ -395,26 +511,51 @@ impl<'a> Player<'a> {
         }
     }
 
-    /// The rows of the terminal the recording may use, and whether the
-    /// status line has a row of its own.
-    fn layout(&self) -> (usize, bool) {
-        let rows = usize::from(self.term.rows.max(1));
-        let needed = usize::from(self.emu.size().rows);
-        if needed < rows {
-            (needed, true)
-        } else {
-            (rows, false)
-        }
-    }
-
     fn status_visible(&self, own_row: bool) -> bool {
         own_row
             || self.paused
             || self.damage.is_some()
             || self.status_until.is_some_and(|u| Instant::now() < u)
+            || self.notice_until.is_some_and(|u| Instant::now() < u)
     }
 
-    fn status(&self) -> String {
+    /// The notice that the recording does not fit, while it shows.
+    fn notice(&self, layout: Layout) -> Option<String> {
+        if self.notice_until.is_none_or(|u| Instant::now() >= u) {
+            return None;
+        }
+        let screen = self.emu.size();
+        View::cropped(screen, layout).then(|| {
+            format!(
+                " recording {}x{} > terminal {}x{}: shows {}  \u{2191}\u{2193} PgUp PgDn < > pan  f follow cursor",
+                screen.cols,
+                screen.rows,
+                self.term.cols,
+                self.term.rows,
+                self.view.describe(screen, layout)
+            )
+        })
+    }
+
+    /// The latest marker at or before `pos`: "marker 1/2 \"label\"", or
+    /// "marker 2/2" when it has no label.
+    fn marker_label(&self, pos: Micros) -> Option<String> {
+        let markers = self.seeker.markers();
+        let i = markers.iter().rposition(|(t, _)| *t <= pos)?;
+        let mut s = format!("marker {}/{}", i + 1, markers.len());
+        let label = &markers[i].1;
+        if !label.is_empty() {
+            // A label is recorded text: shown quoted, controls visible.
+            let label = termtrail_format::text::visible(label);
+            s.push_str(&format!(" \"{label}\""));
+        }
+        Some(s)
+    }
+
+    fn status(&self, layout: Layout) -> String {
+        if let Some(notice) = self.notice(layout) {
+            return notice;
+        }
         let pos = self.position();
         let state = if self.damage.is_some() {
             "stopped"
@@ -431,10 +572,16 @@ impl<'a> Player<'a> {
             format_clock(self.seeker.duration()),
             speed_label(self.speed)
         );
-        if let Some((_, label)) = self.seeker.markers().iter().rev().find(|(t, _)| *t <= pos) {
-            // A label is recorded text: shown quoted, controls visible.
-            let label = termtrail_format::text::visible(label);
-            s.push_str(&format!("  marker \"{label}\""));
+        if self.looping {
+            s.push_str(&format!("  loop #{}", self.pass));
+        }
+        let screen = self.emu.size();
+        let cropped = View::cropped(screen, layout);
+        if cropped {
+            s.push_str(&format!("  {}", self.view.describe(screen, layout)));
+        }
+        if let Some(marker) = self.marker_label(pos) {
+            s.push_str(&format!("  {marker}"));
         }
         if let Some(d) = &self.damage {
             let d = termtrail_format::text::visible(d);
@@ -442,14 +589,21 @@ impl<'a> Player<'a> {
         } else if self.at_end() && !self.seeker.sealed() && !self.seeker.is_plain() {
             s.push_str("  (not sealed: the verified part ends here)");
         }
-        s.push_str("  | space pause  . step  \u{2190}/\u{2192} 5s  [/] marker  +/- speed  q quit");
+        s.push_str("  | space pause  . step  \u{2190}/\u{2192} 5s  [/] marker  +/- speed");
+        if cropped {
+            s.push_str("  \u{2191}\u{2193}/</> pan  f follow");
+        }
+        s.push_str("  q quit");
         s
     }
 
     /// Draws what changed: rows of the screen, the status line, the cursor.
     fn draw(&mut self, out: &mut dyn Write) -> io::Result<()> {
-        let (rows, own_row) = self.layout();
-        let cols = usize::from(self.term.cols.max(1));
+        let size = self.emu.size();
+        let layout = Layout::new(size, self.term);
+        self.view.place(size, layout, self.emu.cursor_cell());
+        let (rows, cols, own_row) = (layout.rows, layout.cols, layout.own_status_row);
+        let (top, left) = (self.view.top, self.view.left);
         let term_rows = usize::from(self.term.rows.max(1));
         let mut buf = String::new();
         if self.drawn.is_empty() {
@@ -457,14 +611,14 @@ impl<'a> Player<'a> {
             self.drawn = vec![None; term_rows];
             self.status_drawn = None;
         }
-        let screen = self.emu.colored_rows(cols);
+        let screen = self.emu.colored_window(left, cols);
         let show_status = self.status_visible(own_row);
         let status_row = term_rows - 1;
         for row in 0..term_rows {
             let text = if show_status && row == status_row {
                 continue;
             } else if row < rows {
-                screen.get(row).cloned().unwrap_or_default()
+                screen.get(top + row).cloned().unwrap_or_default()
             } else {
                 String::new()
             };
@@ -474,7 +628,7 @@ impl<'a> Player<'a> {
             }
         }
         if show_status {
-            let line: String = self.status().chars().take(cols).collect();
+            let line: String = self.status(layout).chars().take(cols).collect();
             if self.status_drawn.as_ref() != Some(&line) {
                 let color = if self.damage.is_some() { "41;97" } else { "7" };
                 buf.push_str(&format!(
@@ -488,7 +642,12 @@ impl<'a> Player<'a> {
         } else {
             self.status_drawn = None;
         }
-        match self.emu.cursor() {
+        // The cursor, where the window shows it.
+        let cursor = self
+            .emu
+            .cursor()
+            .and_then(|(col, row)| Some((col.checked_sub(left)?, row.checked_sub(top)?)));
+        match cursor {
             Some((col, row)) if row < rows && col < cols && !(show_status && row == status_row) => {
                 buf.push_str(&format!("\x1b[{};{}H\x1b[?25h", row + 1, col + 1));
             }
@@ -530,7 +689,91 @@ mod tests {
             ]
         );
         assert_eq!(keys(b"\x1b"), vec![]);
-        assert_eq!(keys(b"\x1b[A"), vec![]);
+        assert_eq!(keys(b"\x1b[Z"), vec![]);
+        assert_eq!(
+            keys(b"\x1b[A\x1bOB\x1b[5~\x1b[6~<>f\x1b[5"),
+            vec![
+                Key::Pan(Pan::Up),
+                Key::Pan(Pan::Down),
+                Key::Pan(Pan::PageUp),
+                Key::Pan(Pan::PageDown),
+                Key::Pan(Pan::Left),
+                Key::Pan(Pan::Right),
+                Key::Follow
+            ]
+        );
+    }
+
+    /// A plain cast in a directory of its own, opened.
+    fn seeker(cast: &str) -> (tempfile::TempDir, Seeker) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.cast");
+        std::fs::write(&path, cast).unwrap();
+        let seeker = Seeker::open(&path, None, &mut |_, _| {}).unwrap();
+        (dir, seeker)
+    }
+
+    const MARKED: &str = r#"{"version": 3, "term": {"cols": 20, "rows": 4}}
+[0.0, "o", "a"]
+[1.0, "m", "one"]
+[0.0, "o", "b"]
+[1.0, "m", ""]
+[1.0, "o", "c"]
+"#;
+
+    fn options(looping: bool, pause_on_markers: bool) -> PlayOptions {
+        PlayOptions {
+            speed: 1.0,
+            idle_time_limit: None,
+            start: 0,
+            exit_at_end: false,
+            looping,
+            pause_on_markers,
+        }
+    }
+
+    const TERM: TermSize = TermSize { cols: 20, rows: 10 };
+
+    #[test]
+    fn playback_pauses_at_each_marker_and_names_it() {
+        let (_dir, seeker) = seeker(MARKED);
+        let mut p = Player::new(&seeker, &options(false, true), TERM).unwrap();
+        p.progress = 10e6;
+        p.advance().unwrap();
+        assert!(p.paused);
+        assert_eq!(p.position(), 1_000_000);
+        assert_eq!(p.emu.line(0), "a");
+        assert_eq!(p.marker_label(p.position()).unwrap(), "marker 1/2 \"one\"");
+        // Paused: what is due at the marker's instant is drawn, no more.
+        p.advance().unwrap();
+        assert_eq!((p.emu.line(0).as_str(), p.position()), ("ab", 1_000_000));
+        p.paused = false;
+        p.progress = 10e6;
+        p.advance().unwrap();
+        assert!(p.paused);
+        assert_eq!(p.position(), 2_000_000);
+        assert_eq!(p.marker_label(p.position()).unwrap(), "marker 2/2");
+        p.paused = false;
+        p.progress = 10e6;
+        p.advance().unwrap();
+        assert!(!p.paused && p.at_end());
+        assert_eq!(p.emu.line(0), "abc");
+    }
+
+    #[test]
+    fn without_pause_on_markers_playback_runs_through_and_loops_only_when_asked() {
+        let (_dir, seeker) = seeker(MARKED);
+        let mut p = Player::new(&seeker, &options(false, false), TERM).unwrap();
+        p.progress = 10e6;
+        p.advance().unwrap();
+        assert!(!p.paused && p.at_end());
+        assert!(!p.looping());
+        assert_eq!(p.progress, 0.0, "time does not count at the end");
+        let mut p = Player::new(&seeker, &options(true, false), TERM).unwrap();
+        p.progress = 10e6;
+        p.advance().unwrap();
+        assert!(p.looping() && p.at_end());
+        assert!(p.progress > 0.0, "time counts towards the next pass");
     }
 
     #[test]

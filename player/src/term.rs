@@ -113,12 +113,21 @@ impl Emulator {
     /// (no newline; trailing default blanks dropped; controls and bidi
     /// characters in cells made visible, as in [`Emulator::render`]).
     pub fn colored_rows(&self, max_cols: usize) -> Vec<String> {
+        self.colored_window(0, max_cols)
+    }
+
+    /// Each visible row with SGR colours, as [`Emulator::colored_rows`],
+    /// but only columns `first_col..first_col + width`: what `play` shows
+    /// of a screen wider than the viewer's terminal. The right half of a
+    /// wide character cut by the left edge shows as a blank, so every
+    /// character stays in its column.
+    pub fn colored_window(&self, first_col: usize, width: usize) -> Vec<String> {
         self.vt
             .screen()
             .visible_lines()
             .map(|line| {
                 let mut s = String::new();
-                render_cells(line, max_cols, &mut s);
+                render_cells(line, first_col, width, &mut s);
                 s
             })
             .collect()
@@ -141,6 +150,14 @@ impl Emulator {
     /// The cursor's row, visible or not.
     pub fn cursor_row(&self) -> usize {
         self.vt.cursor().row
+    }
+
+    /// Where the cursor is (column, row), visible or not (the column is at
+    /// most the last column).
+    pub fn cursor_cell(&self) -> (usize, usize) {
+        let c = self.vt.cursor();
+        let cols = self.vt.size().0;
+        (c.col.min(cols.saturating_sub(1)), c.row)
     }
 
     /// Where the cursor is (column, row), when it is visible.
@@ -205,23 +222,28 @@ fn dims(size: TermSize) -> (usize, usize) {
 }
 
 fn render_colored(line: &avt::Line, out: &mut String) {
-    render_cells(line, usize::MAX, out);
+    render_cells(line, 0, usize::MAX, out);
 }
 
-fn render_cells(line: &avt::Line, max_cols: usize, out: &mut String) {
+/// Columns `first..first + width` of `line`.
+fn render_cells(line: &avt::Line, first: usize, width: usize, out: &mut String) {
     // Trailing cells that are blank with the default pen add nothing.
     let cells = line.cells();
+    let stop = first.saturating_add(width);
     let end = cells
         .iter()
         .rposition(|c| c.char() != ' ' || !c.pen().is_default())
         .map_or(0, |i| i + 1)
-        .min(max_cols);
+        .min(stop);
     let mut pen: Option<avt::Pen> = None;
-    for (col, cell) in cells[..end].iter().enumerate() {
+    for (col, cell) in cells.iter().enumerate().take(end).skip(first) {
         if cell.width() == 0 {
+            if col == first {
+                out.push(' '); // a wide character cut by the left edge
+            }
             continue; // the second half of a wide character
         }
-        if col + usize::from(cell.width()) > max_cols {
+        if col + usize::from(cell.width()) > stop {
             break; // a wide character that would not fit
         }
         if pen.as_ref() != Some(cell.pen()) {
@@ -290,6 +312,24 @@ mod tests {
         assert_eq!(e.render(false), "plain\nred tail\n");
         let c = e.render(true);
         assert!(c.contains("\x1b[0;1;38;5;1mred\x1b[0m tail"), "{c:?}");
+    }
+
+    #[test]
+    fn a_window_shows_some_columns_and_keeps_wide_characters_aligned() {
+        let mut e = Emulator::new(TermSize { cols: 20, rows: 2 });
+        e.apply(&out("0123456789abcdef\r\n\u{4e2d}\u{6587}xy"));
+        let plain = |first, width| -> Vec<String> {
+            let rows = e.colored_window(first, width);
+            rows.iter().map(|r| r.replace("\x1b[0m", "")).collect()
+        };
+        let w = plain(3, 4);
+        assert_eq!(w[0], "3456");
+        // 中 fills columns 0-1, 文 2-3: a window from column 1 starts with
+        // a blank where 中's right half was.
+        let w = plain(1, 5);
+        assert_eq!(w[1], " \u{6587}xy");
+        assert_eq!(plain(30, 5)[0], "");
+        assert_eq!(e.cursor_cell(), (6, 1));
     }
 
     #[test]

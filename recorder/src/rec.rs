@@ -6,6 +6,8 @@
 //!   echo off, in which case a marker says input was withheld);
 //! - signals: SIGWINCH resizes, SIGUSR1 adds a marker, SIGTERM/SIGINT/SIGHUP
 //!   end the session;
+//! - a marker added at a terminal is confirmed in its title
+//!   (`rec/marker_notice.rs`), written by the output thread;
 //! - waiter: reaps the child;
 //! - writer: runs the recording engine ([`crate::recording`]) on a thread of
 //!   its own: it owns the [`ChainWriter`], ticks it every 100 ms and commits
@@ -15,7 +17,9 @@
 //! (back-pressure through the PTY) instead of growing memory or dropping
 //! frames.
 
-use std::io::{self, Read, Write};
+mod marker_notice;
+
+use std::io::{self, IsTerminal, Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
@@ -41,6 +45,7 @@ use crate::newfile::{self, NewFileError, Taken};
 use crate::recording::{Clock, Engine, Jobs, Pace, Recording, RecordingError, TryRecord};
 use crate::secrets::Redaction;
 use crate::tty::{RawMode, reading_secret, restore_terminal, stdin_is_tty, terminal_size};
+use marker_notice::{Boundary, MarkerNotice};
 
 /// The default marker hotkey: Ctrl+\ (0x1c).
 pub const MARKER_KEY: u8 = 0x1c;
@@ -304,6 +309,9 @@ impl Session<'_> {
         let (ctl_tx, ctl_rx) = channel::<Control>();
         let writer_handle = self.start_writer(engine, ctl_tx.clone())?;
         let stop_output = Arc::new(AtomicBool::new(false));
+        // Markers are confirmed on the user's terminal, when there is one.
+        let notice = (self.interactive && self.opts.echo_output && io::stdout().is_terminal())
+            .then(|| Arc::new(MarkerNotice::default()));
         let output_handle = {
             let (pty, rec, stop) = (
                 Arc::clone(&self.pty),
@@ -311,12 +319,14 @@ impl Session<'_> {
                 Arc::clone(&stop_output),
             );
             let echo = self.opts.echo_output;
+            let notice = notice.clone();
             thread::Builder::new()
                 .name("output".into())
-                .spawn(move || pump_output(&pty, &rec, &stop, echo))?
+                .spawn(move || pump_output(&pty, &rec, &stop, echo, notice.as_deref()))?
         };
         {
             let (pty, rec) = (Arc::clone(&self.pty), self.recording.clone());
+            let notice = notice.clone();
             let (record_input, marker_key) = (
                 self.opts.input,
                 self.opts.marker_key.filter(|_| self.interactive),
@@ -324,14 +334,14 @@ impl Session<'_> {
             let slave = self.slave.take();
             let headless = !self.interactive;
             thread::Builder::new().name("input".into()).spawn(move || {
-                pump_input(&pty, &rec, record_input, marker_key);
+                pump_input(&pty, &rec, record_input, marker_key, notice.as_deref());
                 if headless {
                     deliver_eof(&pty, slave);
                 }
             })?;
         }
         let signals_handle = signals.handle();
-        self.start_signals(signals, ctl_tx.clone())?;
+        self.start_signals(signals, ctl_tx.clone(), notice)?;
         {
             let ctl_tx = ctl_tx.clone();
             thread::Builder::new()
@@ -424,6 +434,7 @@ impl Session<'_> {
         &self,
         mut signals: signal_hook::iterator::Signals,
         ctl_tx: std::sync::mpsc::Sender<Control>,
+        notice: Option<Arc<MarkerNotice>>,
     ) -> io::Result<()> {
         let (pty, rec, interactive) = (
             Arc::clone(&self.pty),
@@ -442,10 +453,13 @@ impl Session<'_> {
                             }
                         }
                         SIGUSR1 => {
-                            rec.record_blocking(Event::new(
-                                rec.now(),
-                                EventData::Marker(String::new()),
-                            ));
+                            let at = rec.now();
+                            let marker = Event::new(at, EventData::Marker(String::new()));
+                            if rec.record_blocking(marker)
+                                && let Some(n) = &notice
+                            {
+                                n.added(at);
+                            }
                         }
                         SIGWINCH => {}
                         other => {
@@ -522,12 +536,27 @@ fn signal_name(sig: i32) -> &'static str {
     }
 }
 
-fn pump_output(pty: &Pty, rec: &Recording, stop: &AtomicBool, echo: bool) {
+fn pump_output(
+    pty: &Pty,
+    rec: &Recording,
+    stop: &AtomicBool,
+    echo: bool,
+    notice: Option<&MarkerNotice>,
+) {
     let mut buf = vec![0u8; 128 << 10];
     let mut stitch = Utf8Stitcher::new();
     let stdout = io::stdout();
     let mut stdout_ok = echo;
     let mut drain_started: Option<Instant> = None;
+    let mut boundary = Boundary::default();
+    // A notice goes out between two escape sequences of the output.
+    let notify = |boundary: &Boundary, stdout_ok: bool| {
+        if let Some(n) = notice.filter(|_| stdout_ok && boundary.between())
+            && let Some(bytes) = n.due(Instant::now())
+        {
+            let _ = write_all_fd(io::stdout().as_fd(), &bytes);
+        }
+    };
     // Non-blocking reads: under load every read returns data at once and no
     // poll(2) is spent; poll only when there is nothing to read, with a
     // timeout so that the end of the session is noticed even when a
@@ -541,6 +570,7 @@ fn pump_output(pty: &Pty, rec: &Recording, stop: &AtomicBool, echo: bool) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                notify(&boundary, stdout_ok);
                 let stopping = stop.load(Ordering::SeqCst);
                 if stopping {
                     let started = *drain_started.get_or_insert_with(Instant::now);
@@ -567,11 +597,16 @@ fn pump_output(pty: &Pty, rec: &Recording, stop: &AtomicBool, echo: bool) {
         let now = rec.now();
         if stdout_ok {
             stdout_ok = write_all_fd(stdout.as_fd(), &buf[..n]).is_ok();
+            boundary.feed(&buf[..n]);
+            notify(&boundary, stdout_ok);
         }
         let ready = stitch.push(&buf[..n]);
         if !ready.is_empty() && !rec.record_blocking(Event::new(now, EventData::Output(ready))) {
             return;
         }
+    }
+    if let Some(bytes) = notice.and_then(MarkerNotice::finish).filter(|_| stdout_ok) {
+        let _ = write_all_fd(stdout.as_fd(), &bytes);
     }
     let rest = stitch.finish();
     if !rest.is_empty() {
@@ -598,7 +633,13 @@ fn write_all_fd(fd: std::os::fd::BorrowedFd<'_>, mut data: &[u8]) -> io::Result<
 }
 
 /// Forwards stdin to the program until stdin ends (or the session does).
-fn pump_input(pty: &Pty, rec: &Recording, record_input: bool, marker_key: Option<u8>) {
+fn pump_input(
+    pty: &Pty,
+    rec: &Recording,
+    record_input: bool,
+    marker_key: Option<u8>,
+    notice: Option<&MarkerNotice>,
+) {
     let mut stdin = io::stdin();
     let mut buf = [0u8; 8192];
     let mut stitch = Utf8Stitcher::new();
@@ -654,10 +695,14 @@ fn pump_input(pty: &Pty, rec: &Recording, record_input: bool, marker_key: Option
                     return;
                 }
             }
-            if marker
-                && !rec.record_blocking(Event::new(rec.now(), EventData::Marker(String::new())))
-            {
-                return;
+            if marker {
+                let at = rec.now();
+                if !rec.record_blocking(Event::new(at, EventData::Marker(String::new()))) {
+                    return;
+                }
+                if let Some(n) = notice {
+                    n.added(at);
+                }
             }
             data = &data[part.len() + usize::from(marker)..];
         }

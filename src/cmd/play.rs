@@ -25,15 +25,30 @@ Keys:
   ← →        back / forward 5 seconds (instant, from keyframes)
   [ ]        previous / next marker
   + -        twice / half as fast
+  ↑ ↓        pan one row up / down      (a recording larger than
+  PgUp PgDn  pan one window up / down    your terminal: see below)
+  < >        pan half a window left / right
+  f          follow the cursor again (after panning)
   q, Ctrl-C  quit
 
 The recording is drawn from a terminal emulator, never passed through: it
 cannot change your terminal's title, clipboard or modes, and a screen cell
 holding a control or bidi character shows it as \\u{XXXX}. Terminals larger
 than 2000x1000 are played at that size (a note on stderr says so at the
-end). A status line shows
-the position; it has its own row when your terminal is taller than the
-recording, otherwise it shows while paused and for a moment after a key.
+end). A status line shows the position and the marker last passed (its
+number and label: marker 2/5 \"deploy\"; unlabelled ones, such as rec's
+Ctrl+\\ key adds, show only the number); it has its own row when your
+terminal is taller than the recording, otherwise it shows while paused and
+for a moment after a key or a marker.
+
+A recording larger than your terminal is shown through a window that
+follows the cursor (prompts and errors are where the cursor is): the rows
+and columns around it, never a squeezed screen. The status line says so for
+5 seconds (recording 120x35 > terminal 80x24: shows rows 13-35/35 cols
+1-80/120), then names the part shown (rows 13-35/35 cols 1-80/120); when
+the recording is taller than your terminal it has a row of its own. The
+keys above pan; panning stops the following until f.
+
 Segments are verified as they are played: at damage, playback stops with the
 verify error (exit 1). An unsealed recording plays up to its verified end.
 Without a keyboard (stdin not a terminal) playback ends at the end.
@@ -41,7 +56,9 @@ Without a keyboard (stdin not a terminal) playback ends at the end.
 Examples:
   termtrail play session.cast.zst
   termtrail play session.cast.zst --start 1:02:03 --speed 2
-  termtrail play demo.cast --idle-time-limit 1     # plain asciinema files too";
+  termtrail play demo.cast --idle-time-limit 1     # plain asciinema files too
+  termtrail play demo.cast --loop --speed 2        # a kiosk: again and again
+  termtrail play talk.cast.zst --pause-on-markers  # a demo: space goes on";
 
 /// `play` arguments.
 #[derive(Args, Debug)]
@@ -61,6 +78,12 @@ pub struct PlayArgs {
     /// Neither read nor write the keyframe cache.
     #[arg(long)]
     pub no_cache: bool,
+    /// At the end, play again from the start (after a second on the last screen), until you quit.
+    #[arg(long = "loop", short = 'l')]
+    pub looping: bool,
+    /// Pause when playback reaches a marker; space resumes, ] jumps to the next one.
+    #[arg(long, short = 'm')]
+    pub pause_on_markers: bool,
 }
 
 fn positive_f64(s: &str) -> Result<f64, BadValue> {
@@ -103,6 +126,9 @@ pub fn run(a: PlayArgs) -> Result<Exit> {
         idle_time_limit: idle,
         start,
         exit_at_end: raw.is_none(),
+        looping: a.looping,
+        // Without a keyboard nothing could resume.
+        pause_on_markers: a.pause_on_markers && raw.is_some(),
     };
     let size =
         tty::terminal_size().unwrap_or(termtrail_format::event::TermSize { cols: 80, rows: 24 });

@@ -108,3 +108,34 @@ fn stty_of(tty: &str) -> String {
         .expect("stty");
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+#[test]
+fn a_marker_added_at_the_terminal_is_confirmed_in_its_title_for_a_moment() {
+    let d = Dir::new();
+    let t = Tmux::new(&d);
+    t.start_in(
+        &d,
+        "env PS1='tt> ' HISTFILE=/dev/null $TT rec -o s.cast.zst -- bash --norc --noprofile; echo rc=$?",
+    );
+    t.wait_for("tt>");
+    let title = || t.cmd(&["display-message", "-p", "-t", "t", "#{pane_title}"]);
+    let before = title();
+    assert!(!before.contains("marker"), "{before}");
+    t.keys(&["C-\\"]);
+    let shown = poll_until(10, title, |s| s.contains("termtrail: marker 1 added at "));
+    assert!(shown.contains("termtrail: marker 1 added at "), "{shown}");
+    // The screen is the shell's: nothing was drawn on it.
+    let screen = t.screen();
+    assert!(!screen.contains("marker 1"), "{screen}");
+    // The title from before comes back (after two seconds).
+    let after = poll_until(10, title, |s| *s == before);
+    assert_eq!(after, before, "the title is restored");
+    t.keys(&["exit", "Enter"]);
+    t.wait_for("rc=0");
+    let text = zstd_dc(&d.join("s.cast.zst"));
+    assert!(text.contains("\"m\", \"\"]"), "marker recorded: {text}");
+    assert!(
+        !text.contains("termtrail: marker"),
+        "the confirmation is not recorded: {text}"
+    );
+}

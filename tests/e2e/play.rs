@@ -79,12 +79,16 @@ fn play_seeks_pauses_steps_and_jumps_between_markers() {
     wait_status(&t, "paused 5.");
     let s = t.screen();
     assert!(!s.contains("line ten") && s.contains("line five"), "{s}");
-    assert!(status(&t).contains("marker \"build\""), "{}", status(&t));
+    assert!(
+        status(&t).contains("marker 1/2 \"build\""),
+        "{}",
+        status(&t)
+    );
 
     // ] jumps to the deploy marker (10 s), [ back to build (5 s).
     t.keys(&["]"]);
     wait_status(&t, "paused 10.000");
-    assert!(status(&t).contains("marker \"deploy\""));
+    assert!(status(&t).contains("marker 2/2 \"deploy\""));
     assert!(t.screen().contains("line ten"));
     t.keys(&["["]);
     wait_status(&t, "paused 5.000");
@@ -208,4 +212,156 @@ fn a_signal_ends_play_and_restores_the_terminal() {
         wait_for_file(&d.join("stty.after"), 5),
         "terminal settings"
     );
+}
+
+/// `play ARGS` in a tmux window of `cols`x`rows` (as [`start`] does in the
+/// default 100x30 one).
+fn start_sized(t: &Tmux, d: &Dir, cols: u16, rows: u16, args: &str) {
+    let script = format!(
+        "cd {dir}; export HOME={dir}; echo BEFORE-PLAY; {bin} play {args} 2>err.txt; echo EXIT=$?; sleep 60",
+        dir = d.path().display(),
+        bin = bin()
+    );
+    let (c, r) = (cols.to_string(), rows.to_string());
+    t.cmd(&["new-session", "-d", "-s", "t", "-x", &c, "-y", &r, &script]);
+}
+
+/// Row `row` (0-based) of the screen.
+fn row_of(t: &Tmux, row: usize) -> String {
+    t.screen().lines().nth(row).unwrap_or_default().to_string()
+}
+
+#[track_caller]
+fn wait_row(t: &Tmux, row: usize, text: &str) -> String {
+    wait_until(
+        15,
+        || format!("{text:?} in row {row}; screen:\n{}", t.screen()),
+        || Some(row_of(t, row)).filter(|s| s.contains(text)),
+    )
+}
+
+/// A 120x35 recording: 34 numbered rows (the first with text at column
+/// 101) and an error on the last row, where the cursor stays.
+fn big_cast() -> String {
+    let mut out = String::new();
+    for n in 1..35 {
+        let row = format!("row {n:02}");
+        if n == 1 {
+            out.push_str(&format!("{row:<100}RIGHT-EDGE\r\n"));
+        } else {
+            out.push_str(&format!("{row}\r\n"));
+        }
+    }
+    out.push_str("error: the build failed on the last row");
+    format!(
+        "{{\"version\": 3, \"term\": {{\"cols\": 120, \"rows\": 35}}}}\n[0.1, \"o\", {}]\n[30.0, \"o\", \"!\"]\n",
+        serde_json::to_string(&out).unwrap()
+    )
+}
+
+#[test]
+fn a_recording_larger_than_the_terminal_shows_the_cursors_rows_says_so_and_pans() {
+    let d = Dir::new();
+    std::fs::write(d.join("big.cast"), big_cast()).unwrap();
+    let t = Tmux::new(&d);
+    start_sized(&t, &d, 80, 24, "big.cast");
+    // The bottom of the recording, where the cursor (and the error) is.
+    let s = t.wait_for("error: the build failed on the last row");
+    assert!(s.contains("row 13") && !s.contains("row 12"), "{s}");
+    // The status line (its own row, the last) says it does not fit.
+    let notice = wait_row(&t, 23, "recording 120x35 > terminal 80x24");
+    assert!(notice.contains("rows 13-35/35 cols 1-80/120"), "{notice}");
+    // PgUp shows the top rows; > the columns beyond 80.
+    t.keys(&["PPage"]);
+    let s = t.wait_for("row 01");
+    assert!(!s.contains("error: the build failed"), "{s}");
+    wait_row(&t, 23, "rows 1-23/35");
+    assert!(!s.contains("RIGHT-EDGE"), "{s}");
+    t.keys(&[">"]);
+    t.wait_for("RIGHT-EDGE");
+    wait_row(&t, 23, "cols 41-120/120");
+    // ↓ one row; f follows the cursor again: back to the bottom.
+    t.keys(&["Down"]);
+    wait_row(&t, 23, "rows 2-24/35");
+    t.keys(&["f"]);
+    t.wait_for("error: the build failed on the last row");
+    wait_row(&t, 23, "rows 13-35/35");
+    t.keys(&["q"]);
+    t.wait_for("EXIT=0");
+    let err = std::fs::read_to_string(d.join("err.txt")).unwrap();
+    assert_eq!(err, "", "stderr");
+}
+
+/// 80x24 (the size of the tmux window below: the status line shows only
+/// now and then), a labelled marker at 1 s and an unlabelled one (as rec's
+/// Ctrl+\ adds) at 4.5 s.
+const MARKED: &str = r#"{"version": 3, "term": {"cols": 80, "rows": 24}}
+[0.0, "o", "before the markers\r\n"]
+[1.0, "m", "build"]
+[0.0, "o", "after build\r\n"]
+[3.5, "m", ""]
+[0.0, "o", "after the second\r\n"]
+[3.0, "o", "the end\r\n"]
+"#;
+
+#[test]
+fn passing_a_marker_shows_its_label_or_its_number() {
+    let d = Dir::new();
+    std::fs::write(d.join("marked.cast"), MARKED).unwrap();
+    let t = Tmux::new(&d);
+    start_sized(&t, &d, 80, 24, "marked.cast --speed 2");
+    t.wait_for("after build");
+    let s = wait_row(&t, 23, "marker 1/2 \"build\"");
+    assert!(s.contains("playing"), "{s}");
+    t.wait_for("after the second");
+    let s = wait_row(&t, 23, "marker 2/2");
+    assert!(!s.contains("\"\""), "an empty label shown: {s}");
+    t.keys(&["q"]);
+    t.wait_for("EXIT=0");
+}
+
+#[test]
+fn loop_plays_again_from_the_start() {
+    let d = Dir::new();
+    std::fs::write(
+        d.join("short.cast"),
+        "{\"version\": 3, \"term\": {\"cols\": 80, \"rows\": 20}}\n\
+         [0.3, \"o\", \"first line\\r\\n\"]\n[0.5, \"o\", \"LAST LINE\\r\\n\"]\n",
+    )
+    .unwrap();
+    let t = Tmux::new(&d);
+    start(&t, &d, "short.cast --loop");
+    t.wait_for("LAST LINE");
+    wait_status(&t, "loop #1");
+    // The second pass starts on a fresh screen and plays to the end again.
+    wait_status(&t, "loop #2");
+    t.wait_for("LAST LINE");
+    wait_status(&t, "loop #3");
+    t.keys(&["q"]);
+    t.wait_for("EXIT=0");
+    let err = std::fs::read_to_string(d.join("err.txt")).unwrap();
+    assert_eq!(err, "", "stderr");
+}
+
+#[test]
+fn pause_on_markers_stops_at_each_marker_until_a_key() {
+    let d = Dir::new();
+    std::fs::write(d.join("show.cast"), CAST).unwrap();
+    let t = Tmux::new(&d);
+    start(&t, &d, "show.cast --pause-on-markers --start 4 --speed 4");
+    let s = wait_status(&t, "paused 5.000");
+    assert!(s.contains("marker 1/2 \"build\""), "{s}");
+    t.wait_for("line five");
+    // Kept: it shows that something does NOT happen (playback going on:
+    // at 4x, 1.5 s would reach "line ten").
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert!(status(&t).contains("paused 5.000"), "{}", t.screen());
+    assert!(!t.screen().contains("line ten"), "{}", t.screen());
+    // Space resumes: to the next marker, where it pauses again.
+    t.keys(&["Space"]);
+    let s = wait_status(&t, "paused 10.000");
+    assert!(s.contains("marker 2/2 \"deploy\""), "{s}");
+    t.wait_for("line ten");
+    t.keys(&["q"]);
+    t.wait_for("EXIT=0");
 }
