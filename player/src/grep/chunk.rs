@@ -7,7 +7,9 @@
 //! that reads chunks in order ([`ChunkFound`]).
 
 use std::ops::Range;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, LazyLock, OnceLock};
+
+use memchr::memmem;
 
 use termtrail_format::event::{Micros, TermSize};
 use termtrail_format::pipeline::Flow;
@@ -80,7 +82,10 @@ impl ChunkSearch {
         // The wanted events and, in their strings, where each line feed
         // ends.
         let mut events: Vec<Piece> = Vec::new();
+        // Every line end with a prefilter (lines are skipped); else only the
+        // first and the last.
         let mut ends: Vec<usize> = Vec::new();
+        let (mut first_end, mut last_end) = (None, None);
         let mut clock = ChunkClock::new(first);
         let mut i = 0;
         while i < lines.len() {
@@ -91,41 +96,56 @@ impl ChunkSearch {
             {
                 let from = i + line.data;
                 events.push((line.time, from..end));
-                scan::escaped_line_feeds(&lines[from..end], |e| ends.push(from + e));
+                let content = &lines[from..end];
+                if pre.is_some() {
+                    scan::escaped_line_feeds(content, |e| ends.push(from + e));
+                } else {
+                    if first_end.is_none() {
+                        first_end = first_line_feed(content).map(|e| from + e);
+                    }
+                    if let Some(e) = last_line_feed(content) {
+                        last_end = Some(from + e);
+                    }
+                }
             }
             i = end + 1;
         }
-        let (Some(&first_end), Some(&last_end)) = (ends.first(), ends.last()) else {
+        if pre.is_some() {
+            (first_end, last_end) = (ends.first().copied(), ends.last().copied());
+        }
+        let (Some(first_end), Some(last_end)) = (first_end, last_end) else {
             found.head = events;
             return found;
         };
         found.line_feed = true;
         found.head = clip(&events, 0..first_end);
         found.tail = clip(&events, last_end..lines.len());
-        // The lines between: with a prefilter, only those holding its
-        // bytes.
+        let mut keep = |h: LineHit| {
+            found.hits.push(h);
+            Flow::Continue
+        };
+        let Some(pre) = pre else {
+            // Every line between, as the events wrote them.
+            let mut search = LineSearch::new(&self.pattern);
+            for (time, range) in clip(&events, first_end..last_end) {
+                search.push_json(time, &lines[range], &mut keep);
+            }
+            search.finish(&mut keep);
+            return found;
+        };
+        // The lines between that hold the prefilter's bytes.
         let inner = &ends[..];
         let n = inner.len() - 1;
         if n == 0 {
             return found;
         }
-        let hot: Vec<bool> = match pre {
-            Some(pre) => {
-                // Line k (0 ≤ k < n) is lines[inner[k]..inner[k + 1]]; the
-                // prefilter numbers lines from the start of what it is given.
-                let text = &lines[first_end..last_end];
-                let rel: Vec<usize> = inner[1..n].iter().map(|e| e - first_end).collect();
-                let mut hot = vec![false; n];
-                pre.mark_lines(text, &rel, &mut hot);
-                hot
-            }
-            None => vec![true; n],
-        };
+        // Line k (0 ≤ k < n) is lines[inner[k]..inner[k + 1]]; the
+        // prefilter numbers lines from the start of what it is given.
+        let text = &lines[first_end..last_end];
+        let rel: Vec<usize> = inner[1..n].iter().map(|e| e - first_end).collect();
+        let mut hot = vec![false; n];
+        pre.mark_lines(text, &rel, &mut hot);
         let mut search = LineSearch::new(&self.pattern);
-        let mut keep = |h: LineHit| {
-            found.hits.push(h);
-            Flow::Continue
-        };
         let mut k = 0;
         let mut fresh = true;
         for (time, range) in &events {
@@ -150,6 +170,40 @@ impl ChunkSearch {
         search.finish(&mut keep);
         found
     }
+}
+
+/// A line feed as JSON escapes it.
+static LINE_FEED: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(b"\\n"));
+static LINE_FEED_REV: LazyLock<memmem::FinderRev<'static>> =
+    LazyLock::new(|| memmem::FinderRev::new(b"\\n"));
+
+/// Whether the backslash at `p` starts an escape (is not itself escaped
+/// by the one before it).
+fn starts_escape(content: &[u8], p: usize) -> bool {
+    content[..=p]
+        .iter()
+        .rev()
+        .take_while(|&&b| b == b'\\')
+        .count()
+        % 2
+        == 1
+}
+
+/// Where the first escaped line feed in `content` (JSON string content)
+/// ends.
+fn first_line_feed(content: &[u8]) -> Option<usize> {
+    LINE_FEED
+        .find_iter(content)
+        .find(|&p| starts_escape(content, p))
+        .map(|p| p + 2)
+}
+
+/// Where the last escaped line feed in `content` ends.
+fn last_line_feed(content: &[u8]) -> Option<usize> {
+    LINE_FEED_REV
+        .rfind_iter(content)
+        .find(|&p| starts_escape(content, p))
+        .map(|p| p + 2)
 }
 
 /// The parts of `events` inside `within`.

@@ -171,7 +171,16 @@ impl Prefilter {
     /// `sample`; None when the pattern has no usable literals, or its bytes
     /// are too common for skipping lines to pay.
     pub(super) fn new(pattern: &Pattern, sample: &[u8]) -> Option<Prefilter> {
-        Prefilter::with_limit(pattern, sample, sample.len() / 64)
+        let pre = Prefilter::with_limit(pattern, sample, sample.len() / 64)?;
+        // Skipping lines costs a few finds per line: it pays only when most
+        // lines are skipped (dense hits read most lines anyway, and reading
+        // every line is faster than finding which).
+        let mut ends = Vec::new();
+        termtrail_format::scan::escaped_line_feeds(sample, |e| ends.push(e));
+        let mut hot = vec![false; ends.len() + 1];
+        pre.mark_lines(sample, &ends, &mut hot);
+        let read = hot.iter().filter(|&&h| h).count();
+        (read * 4 <= hot.len()).then_some(pre)
     }
 
     /// [`Prefilter::new`], refusing bytes that occur more than `limit`
@@ -243,7 +252,7 @@ impl Prefilter {
             }
         }
         // A common byte costs a find per line; checking the literals in
-        // order then skips most lines anyway.
+        // order may then skip most lines anyway (see `Prefilter::new`).
         if in_order.is_empty() && bytes.iter().any(|&b| folded(b) > limit) {
             return None;
         }
