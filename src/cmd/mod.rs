@@ -6,6 +6,7 @@ mod access;
 pub mod args;
 pub mod attach;
 mod authn;
+mod config;
 pub mod exec;
 pub mod export;
 pub mod grep;
