@@ -416,10 +416,11 @@ pub fn print_short(out: &mut dyn Write, entries: &[Entry], root: Option<&str>) -
         .collect();
     let ids = short_ids(&ids);
     let mut rows = vec![
-        ["START (UTC)", "DURATION", "ID", "STATE", "TITLE"]
+        ["START (UTC)", "DURATION", "ID", "STATE"]
             .map(String::from)
             .to_vec(),
     ];
+    let mut titles = vec!["TITLE".to_string()];
     let mut names = vec!["NAME".to_string()];
     for (e, id) in entries.iter().zip(ids) {
         rows.push(vec![
@@ -427,9 +428,9 @@ pub fn print_short(out: &mut dyn Write, entries: &[Entry], root: Option<&str>) -
                 .map_or("-".into(), crate::time::format_instant_secs),
             duration(e.duration),
             short(&id, 32),
-            short(&state_text(e), 24),
-            short(e.header.title.as_deref().unwrap_or("-"), 16),
+            state_text(e),
         ]);
+        titles.push(e.header.title.clone().unwrap_or_else(|| "-".into()));
         let name = root
             .map(|r| r.trim_end_matches('/'))
             .and_then(|r| e.name.strip_prefix(r))
@@ -440,14 +441,31 @@ pub fn print_short(out: &mut dyn Write, entries: &[Entry], root: Option<&str>) -
     let widths: Vec<usize> = (0..rows[0].len())
         .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
         .collect();
-    let used: usize = widths.iter().map(|w| w + 2).sum();
-    let room = SHORT_WIDTH.saturating_sub(used).max(12);
-    for (r, name) in rows.iter().zip(&names) {
+    // What is left after START, DURATION, ID and STATE goes to TITLE (at
+    // most 30, at least 5) and NAME (at least 32 when it needs them).
+    let left = SHORT_WIDTH.saturating_sub(widths.iter().map(|w| w + 2).sum());
+    let widest = |v: &[String]| {
+        v.iter()
+            .map(|t| visible(t).chars().count())
+            .max()
+            .unwrap_or(0)
+    };
+    let name_needs = widest(&names).min(32);
+    let title_w = widest(&titles)
+        .min(30)
+        .min(left.saturating_sub(name_needs + 2))
+        .max(5);
+    let room = left.saturating_sub(title_w + 2).max(12);
+    for ((r, title), name) in rows.iter().zip(&titles).zip(&names) {
         let mut line = String::new();
         for (cell, w) in r.iter().zip(&widths) {
             line.push_str(cell);
             line.extend(std::iter::repeat_n(' ', w - cell.chars().count() + 2));
         }
+        let title = short(title, title_w);
+        let pad = title_w.saturating_sub(title.chars().count()) + 2;
+        line.push_str(&title);
+        line.extend(std::iter::repeat_n(' ', pad));
         line.push_str(&middle_cut(name, room));
         writeln!(out, "{}", line.trim_end())?;
     }
@@ -534,7 +552,7 @@ mod tests {
         assert_eq!(short("a\u{9b}2J", 4), "a…");
         assert_eq!(short("ab\x1b]", 6), "ab^[]");
         assert_eq!(short("ab\x1b]0;x", 6), "ab^[]…");
-        assert_eq!(middle_cut("abcdefghij", 7), "ab…fghij");
+        assert_eq!(middle_cut("abcdefghij", 7), "ab…ghij");
         assert_eq!(middle_cut("abc", 7), "abc");
         assert_eq!(
             short_ids(&["0123456789ab", "0123456789cd", "fedcba9876543210", "ab"]),

@@ -322,8 +322,20 @@ impl Moment {
     /// The offset into a recording that started at `start` (Unix seconds,
     /// None when unknown) and lasts `duration`. Clock times are on the day
     /// the recording started, or the next day when that is before its
-    /// start.
+    /// start. Moments are taken to the millisecond, as they are printed: the
+    /// offset is the last microsecond of its millisecond, so a time printed
+    /// for an event (cut to the millisecond) and given back shows it.
     pub fn resolve(
+        &self,
+        text: &str,
+        start: Option<u64>,
+        duration: Micros,
+    ) -> Result<Micros, TimeError> {
+        let us = self.resolve_exact(text, start, duration)?;
+        Ok(us / 1000 * 1000 + 999)
+    }
+
+    fn resolve_exact(
         &self,
         text: &str,
         start: Option<u64>,

@@ -12,7 +12,7 @@ use termtrail_player::play::{Input, Outcome, PlayOptions, control};
 use termtrail_player::seek::cache_dir;
 use termtrail_recorder::tty;
 
-use super::args::{BadValue, Moment, StoreArg, parse_moment};
+use super::args::{BadValue, StoreArg, parse_moment};
 use super::locate::{open_seeker, resolve};
 use crate::exit::Exit;
 use crate::progress::Progress;
@@ -60,8 +60,8 @@ pub struct PlayArgs {
     #[arg(long, short, value_name = "DURATION", value_parser = positive_secs)]
     pub idle_time_limit: Option<f64>,
     /// Start at this moment: an offset (90.5, 90s, 1m30s, 1:30, 1:02:03.250, as offsets are printed), a UTC clock time (14:03:07.25Z) or an RFC 3339 time (grep --json's `at`).
-    #[arg(long, value_name = "T", default_value = "0", value_parser = parse_moment)]
-    pub start: Moment,
+    #[arg(long, value_name = "T", default_value = "0")]
+    pub start: String,
     /// Neither read nor write the keyframe cache.
     #[arg(long)]
     pub no_cache: bool,
@@ -83,6 +83,7 @@ fn positive_f64(s: &str) -> Result<f64, BadValue> {
 
 /// Runs `play`.
 pub fn run(a: PlayArgs) -> Result<Exit> {
+    let moment = parse_moment(&a.start).map_err(|e| anyhow::anyhow!("--start: {e}"))?;
     let file = resolve(&a.file, &a.store)?;
     if !io::stdout().is_terminal() {
         bail!(
@@ -97,9 +98,7 @@ pub fn run(a: PlayArgs) -> Result<Exit> {
     })?;
     let seeker = seeker.with_context(|| file.display().to_string())?;
     drop(bar);
-    let start = a
-        .start
-        .resolve(seeker.header().timestamp, seeker.duration())?;
+    let start = moment.resolve(seeker.header().timestamp, seeker.duration())?;
     let idle = a
         .idle_time_limit
         .or(seeker.header().idle_time_limit)

@@ -8,7 +8,7 @@ use anyhow::Result;
 use clap::Args;
 use termtrail_player::seek::{SeekError, Seeker, cache_dir};
 
-use super::args::{Moment, StoreArg, parse_moment};
+use super::args::{StoreArg, parse_moment};
 use super::locate::{open_seeker, resolve};
 use crate::exit::Exit;
 use crate::progress::Progress;
@@ -44,8 +44,8 @@ pub struct SnapshotArgs {
     #[command(flatten)]
     pub store: StoreArg,
     /// The moment: an offset (90, 90.5, 90s, 1m, 1m30s, 1:30, 1:02:03.250), a UTC clock time on the recording's day (14:03:07.25Z, or 14:03:07.25 when that is past the end as an offset), or an RFC 3339 time (grep --json's `at`).
-    #[arg(long, value_name = "T", value_parser = parse_moment)]
-    pub at: Moment,
+    #[arg(long, value_name = "T")]
+    pub at: String,
     /// Keep colours and attributes (SGR escape sequences).
     #[arg(long)]
     pub color: bool,
@@ -56,6 +56,7 @@ pub struct SnapshotArgs {
 
 /// Runs `snapshot`.
 pub fn run(a: SnapshotArgs) -> Result<Exit> {
+    let moment = parse_moment(&a.at).map_err(|e| anyhow::anyhow!("--at: {e}"))?;
     let file = resolve(&a.file, &a.store)?;
     let cache = if a.no_cache { None } else { cache_dir() };
     let mut bar = Progress::new("building keyframes");
@@ -68,7 +69,7 @@ pub fn run(a: SnapshotArgs) -> Result<Exit> {
         Ok(s) => s,
         Err(exit) => return exit,
     };
-    let at = a.at.resolve(seeker.header().timestamp, seeker.duration())?;
+    let at = moment.resolve(seeker.header().timestamp, seeker.duration())?;
     let found = seeker.screen_at(at).map(|screen| (screen, seeker));
     let (screen, seeker) = match found {
         Ok(found) => found,
@@ -112,7 +113,7 @@ fn warn_about(seeker: &Seeker, at: termtrail_format::event::Micros) {
         eprintln!(
             "termtrail: note: the recording is not sealed (cut short or still being written); it is shown up to its last verified event"
         );
-    } else if at > seeker.duration() {
+    } else if at / 1000 > seeker.duration() / 1000 {
         eprintln!(
             "termtrail: note: {} is past the end of the recording ({}); showing the last screen",
             clock(at),

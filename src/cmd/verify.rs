@@ -138,7 +138,9 @@ pub fn run(a: VerifyArgs) -> Result<Exit> {
         store: a.store.clone(),
     };
     if a.since.is_some() && !a.files.is_empty() {
-        bail!("--since narrows a store's check; to verify files, name them without --since");
+        bail!(
+            "--since narrows a store's check (termtrail verify [--store DIR|URL] --since WHEN); to verify files, leave it out"
+        );
     }
     if a.files.is_empty() {
         let since = a

@@ -56,7 +56,7 @@ fn play_seeks_pauses_steps_and_jumps_between_markers() {
         "not on the alternate screen:\n{s}"
     );
     wait_status(&t, "playing 10.");
-    assert!(status(&t).contains("/ 30.000"), "{}", t.screen());
+    assert!(status(&t).contains("/ 00:30.000"), "{}", t.screen());
 
     t.keys(&["Space"]);
     let paused = wait_status(&t, "paused 1");
@@ -83,20 +83,20 @@ fn play_seeks_pauses_steps_and_jumps_between_markers() {
 
     // ] jumps to the deploy marker (10 s), [ back to build (5 s).
     t.keys(&["]"]);
-    wait_status(&t, "paused 10.000");
+    wait_status(&t, "paused 00:10.000");
     assert!(status(&t).contains("marker \"deploy\""));
     assert!(t.screen().contains("line ten"));
     t.keys(&["["]);
-    wait_status(&t, "paused 5.000");
+    wait_status(&t, "paused 00:05.000");
     assert!(!t.screen().contains("line ten"));
 
     // . steps one frame: the next output (line ten, at 10 s), then twenty.
     t.keys(&["."]);
     t.wait_for("line ten");
-    wait_status(&t, "paused 10.000");
+    wait_status(&t, "paused 00:10.000");
     t.keys(&["."]);
     t.wait_for("twenty");
-    wait_status(&t, "paused 20.000");
+    wait_status(&t, "paused 00:20.000");
 
     // + doubles the speed; resume and the end arrives ~5 s later.
     t.keys(&["+"]);
@@ -104,7 +104,7 @@ fn play_seeks_pauses_steps_and_jumps_between_markers() {
     t.keys(&["Space"]);
     let s = t.wait_for("the end");
     assert!(s.contains("twenty"));
-    wait_status(&t, "end 30.000 / 30.000");
+    wait_status(&t, "end 00:30.000 / 00:30.000");
 
     // q: the terminal is back as it was (main screen, cursor shown).
     t.keys(&["q"]);
@@ -149,7 +149,7 @@ fn play_plain_casts_and_refuses_what_it_cannot_play() {
     let v3 = samples.join("failing-command-v3.cast");
     start(&t, &d, &format!("{} --start 1:00:00", v3.display()));
     t.wait_for("error: deploy failed");
-    wait_status(&t, "end 0.304 / 0.304");
+    wait_status(&t, "end 00:00.304 / 00:00.304");
     assert!(t.screen().contains("No such file"));
     t.keys(&["q"]);
     t.wait_for("EXIT=0");

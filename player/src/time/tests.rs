@@ -140,13 +140,14 @@ fn moments_parse_and_resolve() {
     ];
     for (s, us) in ok {
         let m = parse_moment(s).unwrap_or_else(|e| panic!("{s}: {e}"));
-        assert_eq!(m.resolve(s, start, dur), Ok(*us), "{s}");
+        // To the millisecond: its last microsecond.
+        assert_eq!(m.resolve(s, start, dur), Ok(*us + 999), "{s}");
     }
     // A clock time before the start is on the next day.
     let m = parse_moment("00:01:00Z").unwrap();
     assert_eq!(
         m.resolve("", start, dur),
-        Ok((86_400 - 50_580 + 60) as Micros * 1_000_000)
+        Ok((86_400 - 50_580 + 60) as Micros * 1_000_000 + 999)
     );
     assert!(matches!(
         parse_moment("14:03:07Z").unwrap().resolve("x", None, dur),
@@ -191,5 +192,5 @@ fn printed_forms() {
     let at = DAY_20 + 52_207 * US + 250_000;
     assert_eq!(parse_instant(&format_instant(at), NOW), Ok(at));
     let m = parse_moment(&format_offset(3_723_250_000)).unwrap();
-    assert_eq!(m.resolve("", None, u64::MAX), Ok(3_723_250_000));
+    assert_eq!(m.resolve("", None, u64::MAX), Ok(3_723_250_999));
 }
