@@ -238,10 +238,10 @@ pub fn run(mut a: RecArgs) -> Result<Exit> {
         Ok(outcome) => {
             if !a.quiet {
                 eprintln!(
-                    "::: recording sealed ({}): {shown} ({} events, {:.1} s)",
+                    "::: recording sealed ({}): {shown} ({} events, {})",
                     outcome.end,
                     outcome.summary.events,
-                    outcome.summary.duration as f64 / 1e6
+                    termtrail_format::event::format_clock(outcome.summary.duration)
                 );
             }
             Exit::of_child(outcome.exit_code)
