@@ -95,10 +95,10 @@ pub struct VerifyArgs {
     /// store names are looked up in.
     #[arg(long, value_name = "DIR|URL", value_parser = Location::parse)]
     pub store: Option<Location>,
-    /// With --store: from this day (UTC) on — the recordings of that day and
-    /// later, and the journal entries sealed since its start (older entries
-    /// are checked to be there, not read). A date (2026-11-20), a UTC time or
-    /// a time ago (7d).
+    /// In a store check: from this day (UTC) on — the recordings of that day
+    /// and later, and the journal entries sealed since its start (older
+    /// entries are checked to be there, not read). An instant: a date
+    /// (2026-11-20), RFC 3339, a time ago (7d, 2h ago), today or yesterday.
     #[arg(long, value_name = "WHEN")]
     pub since: Option<String>,
     /// One JSON object per file (JSON Lines).
