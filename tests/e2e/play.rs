@@ -55,28 +55,28 @@ fn play_seeks_pauses_steps_and_jumps_between_markers() {
         !s.contains("BEFORE-PLAY"),
         "not on the alternate screen:\n{s}"
     );
-    wait_status(&t, "playing 10.");
+    wait_status(&t, "playing 00:10.");
     assert!(status(&t).contains("/ 00:30.000"), "{}", t.screen());
 
     t.keys(&["Space"]);
-    let paused = wait_status(&t, "paused 1");
+    let paused = wait_status(&t, "paused 00:1");
     // Kept: it shows that something does NOT happen (the clock moving).
     std::thread::sleep(std::time::Duration::from_millis(700));
     assert_eq!(status(&t), paused, "the clock moved while paused");
 
     // → 5 s, twice: past 20 s "twenty" appears (not played: seeked).
     t.keys(&["Right"]);
-    wait_status(&t, "paused 15.");
+    wait_status(&t, "paused 00:15.");
     assert!(!t.screen().contains("twenty"));
     t.keys(&["Right"]);
-    wait_status(&t, "paused 20.");
+    wait_status(&t, "paused 00:20.");
     let s = t.wait_for("twenty");
     assert!(!s.contains("the end"), "{s}");
     // ← ← ←: back before 10 s: "line ten" disappears again.
     t.keys(&["Left"]);
     t.keys(&["Left"]);
     t.keys(&["Left"]);
-    wait_status(&t, "paused 5.");
+    wait_status(&t, "paused 00:05.");
     let s = t.screen();
     assert!(!s.contains("line ten") && s.contains("line five"), "{s}");
     assert!(status(&t).contains("marker \"build\""), "{}", status(&t));
@@ -176,7 +176,7 @@ fn play_plain_casts_and_refuses_what_it_cannot_play() {
     let demo = v2.to_string_lossy();
     for (args, want) in [
         (vec!["play", &demo], "needs a terminal"),
-        (vec!["play", &demo, "--start", "1:75"], "bad time"),
+        (vec!["play", &demo, "--start", "1:75"], "bad moment"),
         (vec!["play", &demo, "--speed", "0"], "not a positive number"),
         (vec!["play", "missing.cast.zst"], "missing.cast.zst"),
     ] {
