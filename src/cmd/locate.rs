@@ -111,9 +111,9 @@ pub fn targets(paths: &[PathBuf], store: &StoreArg, since: Option<i64>) -> Resul
     let mut args = Vec::new();
     let mut errors = Vec::new();
     for p in paths {
-        match resolve(p, store) {
+        match lookup(p, store)? {
             Ok(p) => args.push(p.to_string_lossy().into_owned()),
-            Err(e) => errors.push((p.display().to_string(), e.to_string())),
+            Err(why) => errors.push((p.display().to_string(), why)),
         }
     }
     let root = match args.as_slice() {
@@ -135,9 +135,15 @@ pub fn targets(paths: &[PathBuf], store: &StoreArg, since: Option<i64>) -> Resul
 /// or an id or unique id prefix (an ambiguous name is an error listing the
 /// candidates).
 pub fn resolve(arg: &Path, store: &StoreArg) -> Result<PathBuf> {
+    lookup(arg, store)?.map_err(|why| anyhow::anyhow!("{}: {why}", arg.display()))
+}
+
+/// [`resolve`]: the path, or why the name names no one recording (without
+/// the name); the outer error is a store that could not be chosen.
+fn lookup(arg: &Path, store: &StoreArg) -> Result<Result<PathBuf, String>> {
     let text = arg.to_string_lossy();
     if termtrail_player::remote::is_url(arg) || arg.exists() || !looks_like_a_name(&text) {
-        return Ok(arg.to_path_buf());
+        return Ok(Ok(arg.to_path_buf()));
     }
     let location = store.location()?;
     let shown = location_text(&location);
@@ -147,44 +153,43 @@ pub fn resolve(arg: &Path, store: &StoreArg) -> Result<PathBuf> {
             let (all, failed) =
                 termtrail_player::remote::expand(std::slice::from_ref(&shown), None);
             if let Some((what, why)) = failed.first() {
-                bail!("{}: {why}", visible(what));
+                return Ok(Err(format!("{}: {why}", visible(what))));
             }
             all
         }
     };
     let named = |t: &Target| PathBuf::from(t.name());
     if text == "@last" {
-        return last(&all)
+        return Ok(last(&all)
             .map(named)
-            .ok_or_else(|| anyhow::anyhow!("@last: no recordings in {shown}"));
+            .ok_or_else(|| format!("no recordings in {shown}")));
     }
     let rel: Vec<String> = all.iter().map(|t| relative(t, &shown)).collect();
     let by_name: Vec<usize> = (0..all.len())
         .filter(|&i| rel[i] == *text || rel[i].ends_with(&format!("/{text}")))
         .collect();
     match by_name.as_slice() {
-        [one] => return Ok(named(&all[*one])),
+        [one] => return Ok(Ok(named(&all[*one]))),
         [] => {}
-        many => bail!(
-            "{} names {} recordings in {shown}; name one: {}",
-            visible(&text),
-            many.len(),
-            list(many.iter().map(|&i| rel[i].clone()))
-        ),
+        many => {
+            return Ok(Err(format!(
+                "names {} recordings in {shown}; name one: {}",
+                many.len(),
+                list(many.iter().map(|&i| rel[i].clone()))
+            )));
+        }
     }
     let by_id = by_id_prefix(&all, &text);
-    match by_id.as_slice() {
+    Ok(match by_id.as_slice() {
         [(one, _)] => Ok(named(&all[*one])),
-        [] => bail!(
-            "{}: no such file, and no recording in {shown} has that name, id or id prefix (termtrail ls lists them; @last names the latest)",
-            visible(&text)
-        ),
-        many => bail!(
-            "id prefix {} is ambiguous in {shown}; name one: {}",
-            visible(&text),
+        [] => Err(format!(
+            "no such file, and no recording in {shown} has that name, id or id prefix (termtrail ls lists them; @last names the latest)"
+        )),
+        many => Err(format!(
+            "ambiguous id prefix in {shown}; name one: {}",
             list(many.iter().map(|(i, id)| format!("{id} ({})", rel[*i])))
-        ),
-    }
+        )),
+    })
 }
 
 /// Whether `s` can name a recording in a store rather than a path that is

@@ -84,7 +84,7 @@ fn recordings_are_named_by_at_last_id_prefix_and_file_name() {
     std::fs::create_dir_all(&copy_dir).unwrap();
     std::fs::copy(src, copy_dir.join(file_name)).unwrap();
     let r = d.run(&["verify", &first.0[..8]]);
-    one_line_error(&r, "ambiguous");
+    one_line_error(&r, "ambiguous id prefix");
     assert!(r.stderr.contains("copy/"), "{r:?}");
     let r = d.run(&["play", file_name]);
     one_line_error(&r, "names 2 recordings");
