@@ -24,11 +24,11 @@ text that appeared on the terminal: escape sequences are removed first, so a
 match is found even with colour codes between its letters or split across
 output events; cursor movements and CR/LF end a line. Each hit prints
 
-  RECORDING:SECONDS:SCREEN LINE
+  RECORDING:OFFSET:SCREEN LINE
 
-where SECONDS is when the match was complete (give it to `play --start` or
-`snapshot --at`) and SCREEN LINE is the terminal row it was on at that moment
-(-C adds rows around it). Every recording is verified as it is read: hits come
+where OFFSET ([h:]mm:ss.mmm) is when the match was complete (give it to
+`play --start` or `snapshot --at`) and SCREEN LINE is the terminal row it was
+on at that moment (-C adds rows around it). Every recording is verified as it is read: hits come
 only from verified chunks, and a damaged recording is reported on stderr. In a
 sealed recording, segments whose SHA-256 matches the seal are taken as sealed
 and only the chunks hits come from are hashed again; --hash-every-chunk hashes

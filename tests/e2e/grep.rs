@@ -109,8 +109,8 @@ fn grep_finds_text_through_colours_and_event_boundaries_with_screen_lines() {
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(r.stderr, "");
     let a = std::path::Path::new("recs/a.cast.zst");
-    let want = "recs/a.cast.zst:2.000:An error occurred (AccessDenied) when calling\n\
-                recs/c.cast:2.500:plain: AccessDenied here\n";
+    let want = "recs/a.cast.zst:00:02.000:An error occurred (AccessDenied) when calling\n\
+                recs/c.cast:00:02.500:plain: AccessDenied here\n";
     assert_text(&r.stdout, want);
 
     // -i finds the upper-case one on the alternate screen, with its row.
@@ -119,7 +119,7 @@ fn grep_finds_text_through_colours_and_event_boundaries_with_screen_lines() {
     let b = "recs/deep/b.cast.zst";
     assert!(
         r.stdout.contains(&format!(
-            "{b}-2.200-line one\n{b}:2.200:second ACCESSDENIED row\n{b}-2.200-third\n"
+            "{b}-00:02.200-line one\n{b}:00:02.200:second ACCESSDENIED row\n{b}-00:02.200-third\n"
         )),
         "{}",
         r.stdout
@@ -375,7 +375,7 @@ fn a_closed_pipe_ends_grep_quietly() {
         b"",
     );
     assert!(
-        r.stdout.starts_with("big.cast:0.000:line 0 match\n"),
+        r.stdout.starts_with("big.cast:00:00.000:line 0 match\n"),
         "{r:?}"
     );
     assert!(r.stdout.contains("status=0"), "{r:?}");
