@@ -146,7 +146,8 @@ fn date_time(s: &str) -> Option<UnixMicros> {
         None => (s, None),
     };
     let d: Vec<&str> = date.split('-').collect();
-    if d.len() != 3 || d[0].len() != 4 || d[1].len() != 2 || d[2].len() != 2 {
+    let short = |x: &str| (1..=2).contains(&x.len());
+    if d.len() != 3 || d[0].len() != 4 || !short(d[1]) || !short(d[2]) {
         return None;
     }
     let (y, mo, day) = (num(d[0], 1970, 9999)?, num(d[1], 1, 12)?, num(d[2], 1, 31)?);
@@ -194,13 +195,14 @@ fn split_zone(s: &str) -> Option<(&str, i64)> {
 /// `HH:MM[:SS[.frac]]` as µs into the day.
 fn time_of_day(s: &str) -> Option<i64> {
     let c: Vec<&str> = s.split(':').collect();
-    if !(2..=3).contains(&c.len()) || c[0].len() != 2 || c[1].len() != 2 {
+    let short = |x: &str| (1..=2).contains(&x.len());
+    if !(2..=3).contains(&c.len()) || !short(c[0]) || !short(c[1]) {
         return None;
     }
     let secs = match c.get(2) {
         Some(x) => {
             let (whole, frac) = x.split_once('.').unwrap_or((x, ""));
-            if whole.len() != 2 {
+            if !(1..=2).contains(&whole.len()) {
                 return None;
             }
             num(whole, 0, 60)? * US + fraction(frac)?
@@ -263,16 +265,7 @@ pub fn parse_moment(s: &str) -> Result<Moment, TimeError> {
         return date_time(t).map(Moment::At).ok_or_else(bad);
     }
     if let Some(c) = t.strip_suffix(['Z', 'z']) {
-        let parts = c.split(':').count();
-        let padded = if c.find(':') == Some(1) {
-            format!("0{c}")
-        } else {
-            c.to_string()
-        };
-        return match parts {
-            2 | 3 => time_of_day(&padded).map(Moment::Clock).ok_or_else(bad),
-            _ => Err(bad()),
-        };
+        return time_of_day(c).map(Moment::Clock).ok_or_else(bad);
     }
     if t.ends_with(|c: char| c.is_ascii_alphabetic()) {
         let us = duration_us(t, f64::NAN).ok_or_else(bad)?;
@@ -280,14 +273,7 @@ pub fn parse_moment(s: &str) -> Result<Moment, TimeError> {
     }
     let us = colon_offset(t).ok_or_else(bad)?;
     let clock = (t.split(':').count() == 3)
-        .then(|| {
-            let padded = if t.find(':') == Some(1) {
-                format!("0{t}")
-            } else {
-                t.to_string()
-            };
-            time_of_day(&padded)
-        })
+        .then(|| time_of_day(t))
         .flatten();
     Ok(Moment::Offset { us, clock })
 }
