@@ -24,6 +24,14 @@ pub enum TimeError {
     /// Not a duration.
     #[error("bad duration {0:?}: use plain seconds (10, 2.5) or units (500ms, 1s, 1m30s, 2h, 1d)")]
     Duration(String),
+    /// A duration with a unit there is not.
+    #[error("unknown unit {unit:?} in {text:?}: use w, d, h, m, s, ms or us (1m30s, 500ms)")]
+    Unit {
+        /// The unit.
+        unit: String,
+        /// The value.
+        text: String,
+    },
     /// Not a duration; a bare number counts milliseconds.
     #[error("bad duration {0:?}: use milliseconds (250) or units (500ms, 1s, 1.5s)")]
     DurationMs(String),
@@ -53,7 +61,26 @@ pub enum TimeError {
 pub fn parse_duration(s: &str) -> Result<Duration, TimeError> {
     duration_us(s, US as f64)
         .map(Duration::from_micros)
-        .ok_or_else(|| TimeError::Duration(s.to_string()))
+        .ok_or_else(|| duration_error(s, TimeError::Duration(s.to_string())))
+}
+
+/// Why `s` is not a duration: a unit there is not, else `other`.
+fn duration_error(s: &str, other: TimeError) -> TimeError {
+    let unit: String = s
+        .trim()
+        .split(|c: char| c.is_ascii_digit() || c == '.')
+        .find(|u| !u.is_empty() && !UNITS.iter().any(|(k, _)| k == u))
+        .unwrap_or("")
+        .to_string();
+    let numbered = s.trim().starts_with(|c: char| c.is_ascii_digit());
+    if numbered && !unit.is_empty() && unit.chars().all(|c| c.is_ascii_alphabetic()) {
+        TimeError::Unit {
+            unit,
+            text: s.to_string(),
+        }
+    } else {
+        other
+    }
 }
 
 /// [`parse_duration`] where a bare number counts milliseconds (the old
@@ -61,20 +88,22 @@ pub fn parse_duration(s: &str) -> Result<Duration, TimeError> {
 pub fn parse_duration_ms(s: &str) -> Result<Duration, TimeError> {
     duration_us(s, 1000.0)
         .map(Duration::from_micros)
-        .ok_or_else(|| TimeError::DurationMs(s.to_string()))
+        .ok_or_else(|| duration_error(s, TimeError::DurationMs(s.to_string())))
 }
+
+/// The units of a duration, largest first, in µs.
+const UNITS: [(&str, f64); 7] = [
+    ("w", 7.0 * 86_400e6),
+    ("d", 86_400e6),
+    ("h", 3_600e6),
+    ("m", 60e6),
+    ("s", 1e6),
+    ("ms", 1e3),
+    ("us", 1.0),
+];
 
 /// Microseconds of a duration, a bare number counting `bare` µs.
 fn duration_us(s: &str, bare: f64) -> Option<u64> {
-    const UNITS: [(&str, f64); 7] = [
-        ("w", 7.0 * 86_400e6),
-        ("d", 86_400e6),
-        ("h", 3_600e6),
-        ("m", 60e6),
-        ("s", 1e6),
-        ("ms", 1e3),
-        ("us", 1.0),
-    ];
     let s = s.trim();
     if s.is_empty() {
         return None;

@@ -26,10 +26,25 @@ fn durations_parse() {
     for (s, us) in ok {
         assert_eq!(parse_duration(s), Ok(Duration::from_micros(*us)), "{s}");
     }
+    for (bad, unit) in [
+        ("3y", "y"),
+        ("5x", "x"),
+        ("1m30sec", "sec"),
+        ("2hours", "hours"),
+        ("1e3", "e"),
+    ] {
+        assert_eq!(
+            parse_duration(bad),
+            Err(TimeError::Unit {
+                unit: unit.into(),
+                text: bad.into()
+            }),
+            "{bad}"
+        );
+    }
     for bad in [
         "",
         "soon",
-        "3y",
         "1s1m",
         "1m1m",
         "-5s",
@@ -38,8 +53,6 @@ fn durations_parse() {
         "1 s",
         "s",
         "30s10",
-        "1e3",
-        "1e99s",
         "2000000000",
     ] {
         assert_eq!(
