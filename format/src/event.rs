@@ -93,16 +93,16 @@ pub fn format_secs(us: Micros) -> String {
     format!("{}.{:06}", us / 1_000_000, us % 1_000_000)
 }
 
-/// Formats microseconds for people: `1:02:03.250` or `3.250`.
+/// Formats an offset into a recording for people, the one printed form
+/// of offsets and durations: `[h:]mm:ss.mmm` (`00:03.250`, `10:07.431`,
+/// `1:02:03.250`), cut to the millisecond.
 pub fn format_clock(us: Micros) -> String {
     let ms = us / 1000;
     let (h, m, s, frac) = (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000);
     if h > 0 {
         format!("{h}:{m:02}:{s:02}.{frac:03}")
-    } else if m > 0 {
-        format!("{m}:{s:02}.{frac:03}")
     } else {
-        format!("{s}.{frac:03}")
+        format!("{m:02}:{s:02}.{frac:03}")
     }
 }
 
@@ -129,6 +129,7 @@ mod tests {
         assert_eq!(format_secs(1_000_250), "1.000250");
         assert_eq!(format_secs(0), "0.000000");
         assert_eq!(format_clock(3_723_250_000), "1:02:03.250");
-        assert_eq!(format_clock(3_250_000), "3.250");
+        assert_eq!(format_clock(3_250_000), "00:03.250");
+        assert_eq!(format_clock(607_431_000), "10:07.431");
     }
 }

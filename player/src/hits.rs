@@ -132,9 +132,10 @@ pub fn print_result(
     }
 }
 
-/// Seconds with milliseconds: what `play --start` and `snapshot --at` take.
+/// A hit's offset as every offset is printed, `[h:]mm:ss.mmm`: what
+/// `play --start` and `snapshot --at` take.
 pub fn seconds(t: Micros) -> String {
-    format!("{}.{:03}", t / 1_000_000, t / 1000 % 1000)
+    crate::time::format_offset(t)
 }
 
 fn print_hit(
@@ -267,8 +268,8 @@ mod tests {
 
     #[test]
     fn times_and_highlights() {
-        assert_eq!(seconds(62_500_123), "62.500");
-        assert_eq!(seconds(7), "0.000");
+        assert_eq!(seconds(62_500_123), "01:02.500");
+        assert_eq!(seconds(7), "00:00.000");
         assert_eq!(
             rfc3339(1_795_132_800, 1_500_000),
             "2026-11-20T00:00:01.500Z"

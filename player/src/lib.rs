@@ -32,4 +32,5 @@ pub mod screen;
 pub mod seek;
 pub mod select;
 pub mod term;
+pub mod time;
 pub mod verify;

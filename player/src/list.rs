@@ -242,10 +242,9 @@ impl Entry {
     }
 
     /// Whether the recording passes the metadata filter and overlaps the
-    /// time window `[since, until)`.
-    pub fn selected(&self, filter: &MetaFilter, since: Option<i64>, until: Option<i64>) -> bool {
-        filter.accepts(&self.header)
-            && Window { since, until }.overlaps(self.start(), self.duration)
+    /// time `window`.
+    pub fn selected(&self, filter: &MetaFilter, window: &Window) -> bool {
+        filter.accepts(&self.header) && window.overlaps(self.start(), self.duration)
     }
 
     fn meta(&self, f: fn(&termtrail_format::cast::RecordingMeta) -> Option<&String>) -> &str {
@@ -304,8 +303,7 @@ fn human_size(n: u64) -> String {
 }
 
 fn duration(us: Micros) -> String {
-    let s = us / 1_000_000;
-    format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    crate::time::format_offset(us)
 }
 
 /// `s` shortened to `max` characters with `…`, controls and bidi
@@ -353,10 +351,9 @@ pub fn print_table(out: &mut dyn Write, entries: &[Entry]) -> io::Result<()> {
         .to_vec(),
     ];
     for e in entries {
-        let start = e.start().map_or("-".into(), |s| {
-            let t = crate::hits::rfc3339(s, 0);
-            format!("{} {}", &t[..10], &t[11..19])
-        });
+        let start = e
+            .start()
+            .map_or("-".into(), crate::time::format_instant_secs);
         let mut state = match e.signed {
             Some(true) => format!("{}+signed", e.state.word()),
             Some(false) => format!("{}+BAD-SIGNATURE", e.state.word()),
@@ -405,6 +402,131 @@ pub fn print_table(out: &mut dyn Write, entries: &[Entry]) -> io::Result<()> {
     Ok(())
 }
 
+/// The widest row [`print_short`] prints, in columns.
+pub const SHORT_WIDTH: usize = 100;
+
+/// Prints the short table of `ls` (at most [`SHORT_WIDTH`] columns): START,
+/// DURATION, ID (shortened like git's, see [`short_ids`]), STATE, TITLE and
+/// NAME, the name relative to `root` (the store or directory listed), cut
+/// in the middle when the row would be wider.
+pub fn print_short(out: &mut dyn Write, entries: &[Entry], root: Option<&str>) -> io::Result<()> {
+    let ids: Vec<&str> = entries
+        .iter()
+        .map(|e| e.header.termtrail.as_ref().map_or("-", |m| m.id.as_str()))
+        .collect();
+    let ids = short_ids(&ids);
+    let mut rows = vec![
+        ["START (UTC)", "DURATION", "ID", "STATE"]
+            .map(String::from)
+            .to_vec(),
+    ];
+    let mut titles = vec!["TITLE".to_string()];
+    let mut names = vec!["NAME".to_string()];
+    for (e, id) in entries.iter().zip(ids) {
+        rows.push(vec![
+            e.start()
+                .map_or("-".into(), crate::time::format_instant_secs),
+            duration(e.duration),
+            short(&id, 32),
+            state_text(e),
+        ]);
+        titles.push(e.header.title.clone().unwrap_or_else(|| "-".into()));
+        let name = root
+            .map(|r| r.trim_end_matches('/'))
+            .and_then(|r| e.name.strip_prefix(r))
+            .and_then(|n| n.strip_prefix('/'))
+            .unwrap_or(&e.name);
+        names.push(visible(name).into_owned());
+    }
+    let widths: Vec<usize> = (0..rows[0].len())
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    // What is left after START, DURATION, ID and STATE goes to TITLE (at
+    // most 30, at least 5) and NAME (at least 32 when it needs them).
+    let left = SHORT_WIDTH.saturating_sub(widths.iter().map(|w| w + 2).sum());
+    let widest = |v: &[String]| {
+        v.iter()
+            .map(|t| visible(t).chars().count())
+            .max()
+            .unwrap_or(0)
+    };
+    let name_needs = widest(&names).min(32);
+    let title_w = widest(&titles)
+        .min(30)
+        .min(left.saturating_sub(name_needs + 2))
+        .max(5);
+    let room = left.saturating_sub(title_w + 2).max(12);
+    for ((r, title), name) in rows.iter().zip(&titles).zip(&names) {
+        let mut line = String::new();
+        for (cell, w) in r.iter().zip(&widths) {
+            line.push_str(cell);
+            line.extend(std::iter::repeat_n(' ', w - cell.chars().count() + 2));
+        }
+        let title = short(title, title_w);
+        let pad = title_w.saturating_sub(title.chars().count()) + 2;
+        line.push_str(&title);
+        line.extend(std::iter::repeat_n(' ', pad));
+        line.push_str(&middle_cut(name, room));
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    Ok(())
+}
+
+/// STATE as the tables show it: the state, `+signed` / `+BAD-SIGNATURE`,
+/// `+pinned` / `+NOT-PINNED`.
+fn state_text(e: &Entry) -> String {
+    let mut state = match e.signed {
+        Some(true) => format!("{}+signed", e.state.word()),
+        Some(false) => format!("{}+BAD-SIGNATURE", e.state.word()),
+        None => e.state.word().to_string(),
+    };
+    match e.key_check {
+        Some(KeyCheck::Pinned) => state.push_str("+pinned"),
+        _ if e.pin_failed() => state.push_str("+NOT-PINNED"),
+        _ => {}
+    }
+    state
+}
+
+/// `s` cut to `max` characters by replacing its middle with `…` (the end,
+/// where a file name is, keeps two thirds).
+fn middle_cut(s: &str, max: usize) -> String {
+    let chars: Vec<char> = s.chars().collect();
+    if chars.len() <= max || max < 3 {
+        return s.to_string();
+    }
+    let tail = (max - 1) * 2 / 3;
+    let head = max - 1 - tail;
+    let mut out: String = chars[..head].iter().collect();
+    out.push('…');
+    out.extend(&chars[chars.len() - tail..]);
+    out
+}
+
+/// Ids shortened like git's abbreviated hashes: the fewest leading
+/// characters, at least 8, that no other id of `ids` shares (an id
+/// another one equals is kept whole).
+pub fn short_ids(ids: &[&str]) -> Vec<String> {
+    let mut sorted: Vec<&str> = ids.to_vec();
+    sorted.sort_unstable();
+    ids.iter()
+        .map(|id| {
+            let i = sorted.partition_point(|x| x < id);
+            let common = |other: Option<&&str>| {
+                other.filter(|o| *o != id).map_or(0, |o| {
+                    id.bytes()
+                        .zip(o.bytes())
+                        .take_while(|(a, b)| a == b)
+                        .count()
+                })
+            };
+            let after = sorted[i..].iter().find(|o| *o != id);
+            let need = common(i.checked_sub(1).and_then(|j| sorted.get(j))).max(common(after)) + 1;
+            id.chars().take(need.max(8)).collect()
+        })
+        .collect()
+}
+
 /// Reads `files` on `jobs` threads; results in the order of `files`.
 pub fn entries(
     files: &[crate::remote::Target],
@@ -424,11 +546,17 @@ mod tests {
         assert_eq!(human_size(512), "512B");
         assert_eq!(human_size(1536), "1.5K");
         assert_eq!(human_size(200 << 20), "200M");
-        assert_eq!(duration(3_723_000_000), "1:02:03");
+        assert_eq!(duration(3_723_000_000), "1:02:03.000");
         assert_eq!(short("abcdef", 4), "abc…");
         assert_eq!(short("abc", 4), "abc");
         assert_eq!(short("a\u{9b}2J", 4), "a…");
         assert_eq!(short("ab\x1b]", 6), "ab^[]");
         assert_eq!(short("ab\x1b]0;x", 6), "ab^[]…");
+        assert_eq!(middle_cut("abcdefghij", 7), "ab…ghij");
+        assert_eq!(middle_cut("abc", 7), "abc");
+        assert_eq!(
+            short_ids(&["0123456789ab", "0123456789cd", "fedcba9876543210", "ab"]),
+            ["0123456789a", "0123456789c", "fedcba98", "ab"]
+        );
     }
 }

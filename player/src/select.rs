@@ -1,7 +1,8 @@
 //! Which recordings a command reads: files found under the paths given
 //! (directories walked; `termtrail_format::reader::sniff_path` says what
-//! kind of file each is), and the filters on them — metadata ([`MetaFilter`]) and a time window ([`Window`], from
-//! `--since` / `--until` values read by [`parse_when`]). grep, ls and the
+//! kind of file each is), and the filters on them — metadata
+//! ([`MetaFilter`]) and a time window ([`Window`], from `--since` /
+//! `--until` values read by [`crate::time::parse_instant`]). grep, ls and the
 //! reading of S3 prefixes all select through here.
 
 use std::io;
@@ -9,6 +10,8 @@ use std::path::{Path, PathBuf};
 
 use termtrail_format::cast::Header;
 use termtrail_format::event::Micros;
+
+use crate::time::UnixMicros;
 
 /// Expands `paths` into the files to search: files as given, directories
 /// walked recursively (names starting with `.` skipped, symbolic links to
@@ -101,19 +104,32 @@ impl MetaFilter {
     }
 }
 
-/// A time window `[since, until)` in Unix seconds; either end may be open.
+/// A time window in Unix microseconds; either end may be open. Both ends
+/// are inclusive, compared to the millisecond (the precision instants are
+/// printed with, so a printed time given back as `--until` holds its event).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Window {
-    /// From this time on.
-    pub since: Option<i64>,
-    /// Before this time.
-    pub until: Option<i64>,
+    /// From this instant on (Unix µs).
+    pub since_us: Option<UnixMicros>,
+    /// Up to this instant (Unix µs).
+    pub until_us: Option<UnixMicros>,
+}
+
+/// An instant cut to its millisecond.
+fn ms(us: i64) -> i64 {
+    us.div_euclid(1000)
 }
 
 impl Window {
     /// Whether neither end is set (every time is inside).
     pub fn is_open(&self) -> bool {
-        self.since.is_none() && self.until.is_none()
+        self.since_us.is_none() && self.until_us.is_none()
+    }
+
+    /// Whether the instant `at` (Unix µs) is inside.
+    pub fn holds_instant(&self, at: UnixMicros) -> bool {
+        self.since_us.is_none_or(|s| ms(at) >= ms(s))
+            && self.until_us.is_none_or(|u| ms(at) <= ms(u))
     }
 
     /// Whether the moment `t` into the recording `header` starts is inside
@@ -126,16 +142,15 @@ impl Window {
         let Some(start) = header.timestamp else {
             return false; // no wall-clock time: cannot be placed in a window
         };
-        let at = start as i64 + (t / 1_000_000) as i64;
-        self.since.is_none_or(|s| at >= s) && self.until.is_none_or(|u| at < u)
+        self.holds_instant(start as i64 * 1_000_000 + t as i64)
     }
 
     /// Whether nothing of the recording `header` starts can be inside: it
-    /// starts at or after `until`, or has no start time and the window is
-    /// not open.
+    /// starts after `until`, or has no start time and the window is not
+    /// open.
     pub fn excludes_start(&self, header: &Header) -> bool {
-        match (self.until, header.timestamp) {
-            (Some(u), Some(start)) => start as i64 >= u,
+        match (self.until_us, header.timestamp) {
+            (Some(u), Some(start)) => ms(start as i64 * 1_000_000) > ms(u),
             (Some(_) | None, None) => !self.is_open(),
             (None, Some(_)) => false,
         }
@@ -143,10 +158,10 @@ impl Window {
 
     /// Whether a recording that started at `start` (Unix seconds) and
     /// lasted `duration` ended before `since`, with a second's slack for
-    /// the duration's rounding.
+    /// the start's rounding.
     pub fn ended_before(&self, start: u64, duration: Micros) -> bool {
-        self.since
-            .is_some_and(|since| (start + duration / 1_000_000 + 1) < since.max(0) as u64)
+        self.since_us
+            .is_some_and(|since| ((start + 1) as i64) * 1_000_000 + (duration as i64) < since)
     }
 
     /// Whether a recording that started at `start` (Unix seconds; None:
@@ -158,81 +173,16 @@ impl Window {
         let Some(start) = start else {
             return false;
         };
-        let start = start as i64;
-        let end = start + (duration / 1_000_000) as i64;
-        self.since.is_none_or(|s| end >= s) && self.until.is_none_or(|u| start < u)
+        let start = start as i64 * 1_000_000;
+        let end = start + duration as i64;
+        self.since_us.is_none_or(|s| ms(end) >= ms(s))
+            && self.until_us.is_none_or(|u| ms(start) <= ms(u))
     }
-}
 
-/// A `--since` / `--until` value that is not a time.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "bad time {0:?}: use a date (2026-11-20), a date and time (2026-11-20T14:30:00Z), or a time ago (90m, 36h, 7d, 2w)"
-)]
-pub struct WhenError(pub String);
-
-/// Parses a `--since`/`--until` value into Unix seconds: `2026-11-20`,
-/// `2026-11-20T14:30:00Z` (or `+hh:mm`), `2026-11-20 14:30`, or a time ago
-/// (`90m`, `36h`, `7d`, `2w`), or `now`.
-pub fn parse_when(s: &str, now: i64) -> Result<i64, WhenError> {
-    let bad = || WhenError(s.to_string());
-    let s = s.trim();
-    if s == "now" {
-        return Ok(now);
+    /// `since` in whole Unix seconds (rounded down), for listings by day.
+    pub fn since_secs(&self) -> Option<i64> {
+        self.since_us.map(|s| s.div_euclid(1_000_000))
     }
-    if let Some(unit) = s.chars().last().filter(|c| "smhdw".contains(*c))
-        && let Ok(n) = s[..s.len() - 1].parse::<i64>()
-        && n >= 0
-    {
-        let mult = match unit {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86_400,
-            _ => 7 * 86_400,
-        };
-        return n.checked_mul(mult).map(|d| now - d).ok_or_else(bad);
-    }
-    let (date, rest) = match s.find(['T', ' ']) {
-        Some(i) => (&s[..i], Some(&s[i + 1..])),
-        None => (s, None),
-    };
-    let d: Vec<&str> = date.split('-').collect();
-    if d.len() != 3 || d[0].len() != 4 {
-        return Err(bad());
-    }
-    let num = |x: &str, lo: i64, hi: i64| {
-        x.parse::<i64>()
-            .ok()
-            .filter(|v| (lo..=hi).contains(v) && !x.starts_with('+'))
-            .ok_or_else(bad)
-    };
-    let (y, mo, day) = (num(d[0], 1970, 9999)?, num(d[1], 1, 12)?, num(d[2], 1, 31)?);
-    let mut secs = termtrail_format::civil::days_from_civil(y, mo, day) * 86_400;
-    if let Some(rest) = rest {
-        let (clock, offset) = if let Some(c) = rest.strip_suffix('Z') {
-            (c, 0)
-        } else if let Some(i) = rest.rfind(['+', '-']) {
-            let o = &rest[i + 1..];
-            let (oh, om) = o.split_once(':').unwrap_or((o, "0"));
-            let sign = if rest.as_bytes()[i] == b'-' { -1 } else { 1 };
-            (
-                &rest[..i],
-                sign * (num(oh, 0, 23)? * 3600 + num(om, 0, 59)? * 60),
-            )
-        } else {
-            (rest, 0)
-        };
-        let c: Vec<&str> = clock.split(':').collect();
-        if !(2..=3).contains(&c.len()) {
-            return Err(bad());
-        }
-        let sec = c
-            .get(2)
-            .map_or(Ok(0), |x| num(x.split('.').next().unwrap_or(x), 0, 60))?;
-        secs += num(c[0], 0, 23)? * 3600 + num(c[1], 0, 59)? * 60 + sec - offset;
-    }
-    Ok(secs)
 }
 
 /// What is said of a file that is not a recording.
@@ -244,46 +194,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn when_parses() {
-        let now = 1_800_000_000;
-        assert_eq!(parse_when("2026-11-20", now), Ok(1_795_132_800));
-        assert_eq!(
-            parse_when("2026-11-20T14:30:00Z", now),
-            Ok(1_795_132_800 + 52_200)
-        );
-        assert_eq!(
-            parse_when("2026-11-20T14:30:00+01:00", now),
-            Ok(1_795_132_800 + 48_600)
-        );
-        assert_eq!(
-            parse_when("2026-11-20 14:30", now),
-            Ok(1_795_132_800 + 52_200)
-        );
-        assert_eq!(parse_when("7d", now), Ok(now - 7 * 86_400));
-        assert_eq!(parse_when("90m", now), Ok(now - 5400));
-        assert_eq!(parse_when("now", now), Ok(now));
-        for bad in [
-            "",
-            "yesterday",
-            "2026-13-01",
-            "2026-11-20T25:00",
-            "7y",
-            "-5d",
-        ] {
-            assert!(parse_when(bad, now).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
     fn windows_hold_moments_and_overlap_recordings() {
         let mut header = Header::new(termtrail_format::event::TermSize::DEFAULT);
         header.timestamp = Some(1_000);
         let w = Window {
-            since: Some(1_010),
-            until: Some(1_020),
+            since_us: Some(1_010_000_000),
+            until_us: Some(1_020_000_000),
         };
         assert!(!w.holds(&header, 9_999_999) && w.holds(&header, 10_000_000));
-        assert!(!w.holds(&header, 20_000_000));
+        assert!(w.holds(&header, 20_000_999) && !w.holds(&header, 20_001_000));
         assert!(!w.excludes_start(&header));
         assert!(w.overlaps(Some(1_000), 10_000_000) && !w.overlaps(Some(1_000), 9_000_000));
         assert!(w.ended_before(1_000, 8_000_000) && !w.ended_before(1_000, 9_000_000));

@@ -17,21 +17,68 @@ use termtrail_recorder::secrets::{PromptRules, Redaction, Rule};
 use termtrail_store::Location;
 use termtrail_store::local::LocalStore;
 
-/// `--store` for the commands that record (`rec`, `serve`, `proxy`).
-#[derive(Args, Debug)]
+/// `--store` for every command that reads or writes a store.
+#[derive(Args, Debug, Default, Clone)]
 pub struct StoreArg {
-    /// Store: a directory, or s3://BUCKET/PREFIX (default: $XDG_DATA_HOME/termtrail/recordings).
+    /// Store: a directory, or s3://BUCKET/PREFIX (default: $TERMTRAIL_STORE, then the config file's `store`, then $XDG_DATA_HOME/termtrail/recordings).
     #[arg(long, value_name = "DIR|URL", value_parser = Location::parse)]
     pub store: Option<Location>,
 }
 
+/// Where the store in use was named (said when it holds nothing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreFrom {
+    /// `--store`.
+    Flag,
+    /// `TERMTRAIL_STORE`.
+    Env,
+    /// The configuration file's `store`.
+    Config,
+    /// The local default store.
+    Default,
+}
+
 impl StoreArg {
-    /// The store named, or the local store.
+    /// The store named: `--store`, else `TERMTRAIL_STORE`, else the
+    /// configuration file's `store`, else the local store.
     pub fn location(&self) -> Result<Location> {
-        Ok(match &self.store {
-            Some(l) => l.clone(),
-            None => Location::Local(store_root(None)?.root().to_path_buf()),
-        })
+        Ok(self.chosen()?.0)
+    }
+
+    /// [`StoreArg::location`], with where it was named.
+    pub fn chosen(&self) -> Result<(Location, StoreFrom)> {
+        if let Some(l) = &self.store {
+            return Ok((l.clone(), StoreFrom::Flag));
+        }
+        if let Some(v) = std::env::var_os("TERMTRAIL_STORE").filter(|v| !v.is_empty()) {
+            let v = v.to_string_lossy();
+            let l = Location::parse(&v).map_err(|e| anyhow::anyhow!("TERMTRAIL_STORE: {e}"))?;
+            return Ok((l, StoreFrom::Env));
+        }
+        if let Some(l) = &config()?.store {
+            return Ok((l.clone(), StoreFrom::Config));
+        }
+        let local = store_root(None)?.root().to_path_buf();
+        Ok((Location::Local(local), StoreFrom::Default))
+    }
+}
+
+/// The configuration file, read once; a bad one is an error naming
+/// file:line.
+pub fn config() -> Result<&'static super::config::Config> {
+    super::config::get().map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// How a store location is written on the command line (a directory's
+/// path, or the URL).
+pub fn location_text(l: &Location) -> String {
+    match l {
+        Location::Local(p) => p.display().to_string(),
+        Location::S3 { bucket, prefix } => {
+            format!("s3://{bucket}/{}", prefix.trim_end_matches('/'))
+                .trim_end_matches('/')
+                .to_string()
+        }
     }
 }
 
@@ -167,10 +214,10 @@ impl SessionArg {
 #[derive(Args, Debug)]
 #[command(next_help_heading = "Filters")]
 pub struct FilterArgs {
-    /// From this time on: a date (2026-11-20), a UTC time (2026-11-20T14:30:00Z) or a time ago (7d, 36h); grep: hits, ls: recordings active then.
+    /// From this time on: RFC 3339 (2026-11-20T14:30:07.25Z), a date (2026-11-20), a time ago (90m, 2h ago, 7d), today or yesterday; grep: hits, ls: recordings active then.
     #[arg(long, value_name = "WHEN")]
     pub since: Option<String>,
-    /// Before this time (same forms).
+    /// Up to this time, inclusive to the millisecond (same forms).
     #[arg(long, value_name = "WHEN")]
     pub until: Option<String>,
     /// Only recordings of this runtime session id.
@@ -191,31 +238,31 @@ pub struct FilterArgs {
 pub struct Filters {
     /// The metadata filter.
     pub meta: termtrail_player::select::MetaFilter,
-    /// `--since` as Unix seconds.
-    pub since: Option<i64>,
-    /// `--until` as Unix seconds.
-    pub until: Option<i64>,
+    /// `--since` / `--until`.
+    pub window: termtrail_player::select::Window,
 }
 
 impl FilterArgs {
-    /// The filters as the player takes them: metadata, and --since /
-    /// --until as Unix seconds.
+    /// The filters as the player takes them: metadata, and the window
+    /// --since / --until give.
     pub fn filters(&self) -> Result<Filters> {
-        let now = unix_now() as i64;
+        let now = termtrail_player::time::now();
         let when = |v: &Option<String>| {
             v.as_deref()
-                .map(|s| termtrail_player::select::parse_when(s, now))
+                .map(|s| termtrail_player::time::parse_instant(s, now))
                 .transpose()
-                .map_err(anyhow::Error::msg)
         };
-        let (since, until) = (when(&self.since)?, when(&self.until)?);
+        let window = termtrail_player::select::Window {
+            since_us: when(&self.since).map_err(|e| anyhow::anyhow!("--since: {e}"))?,
+            until_us: when(&self.until).map_err(|e| anyhow::anyhow!("--until: {e}"))?,
+        };
         let meta = termtrail_player::select::MetaFilter {
             session: self.session.clone(),
             shell: self.shell.clone(),
             principal: self.principal.clone(),
             title: self.title.clone(),
         };
-        Ok(Filters { meta, since, until })
+        Ok(Filters { meta, window })
     }
 }
 
@@ -232,33 +279,37 @@ impl std::fmt::Display for BadValue {
 
 impl std::error::Error for BadValue {}
 
-/// Parses `500ms`, `30s`, `15m`, `2h` (a bare number is seconds).
+/// Parses a duration flag's value: plain seconds (`10`, `2.5`) or units
+/// (`500ms`, `1s`, `1m30s`, `2h`): `termtrail_player::time::parse_duration`,
+/// the one duration parser.
 pub fn parse_duration(s: &str) -> Result<Duration, BadValue> {
-    let s = s.trim();
-    let (num, unit) = s.split_at(
-        s.find(|c: char| !c.is_ascii_digit() && c != '.')
-            .unwrap_or(s.len()),
-    );
-    let n: f64 = num.parse().map_err(|_| {
-        BadValue(format!(
-            "expected a duration like 30s, 15m or 2h, got {s:?}"
-        ))
-    })?;
-    let secs = match unit {
-        "ms" => n / 1000.0,
-        "" | "s" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => {
-            return Err(BadValue(format!(
-                "unknown unit {unit:?} in {s:?} (use ms, s, m or h)"
-            )));
-        }
-    };
-    if !(0.0..=1e9).contains(&secs) {
-        return Err(BadValue(format!("duration {s:?} out of range")));
+    termtrail_player::time::parse_duration(s).map_err(|e| BadValue(e.to_string()))
+}
+
+/// [`parse_duration`] where a bare number counts milliseconds
+/// (`--chunk-ms 250`, as before; `--chunk-ms 1s` too).
+pub fn parse_duration_ms(s: &str) -> Result<Duration, BadValue> {
+    termtrail_player::time::parse_duration_ms(s).map_err(|e| BadValue(e.to_string()))
+}
+
+/// Parses a moment flag's value (`--at`, `--start`): checked here, made an
+/// offset once the recording is open ([`termtrail_player::time::Moment`]).
+pub fn parse_moment(s: &str) -> Result<Moment, BadValue> {
+    termtrail_player::time::parse_moment(s)
+        .map(|m| Moment(s.to_string(), m))
+        .map_err(|e| BadValue(e.to_string()))
+}
+
+/// A moment as given, with its text (for errors).
+#[derive(Debug, Clone)]
+pub struct Moment(pub String, pub termtrail_player::time::Moment);
+
+impl Moment {
+    /// The offset into a recording that started at `start` (Unix seconds)
+    /// and lasts `duration`.
+    pub fn resolve(&self, start: Option<u64>, duration: u64) -> Result<u64> {
+        Ok(self.1.resolve(&self.0, start, duration)?)
     }
-    Ok(Duration::from_secs_f64(secs))
 }
 
 /// The local store in `store`, or the default one.
@@ -271,8 +322,13 @@ pub fn store_root(store: Option<PathBuf>) -> Result<LocalStore> {
     }
 }
 
-/// The Ed25519 secret key in `path`, when one is named (`--sign-key`).
+/// The Ed25519 secret key in `path`, when one is named (`--sign-key`, else
+/// the configuration file's `sign_key`).
 pub fn secret_key(path: Option<&Path>) -> Result<Option<termtrail_format::sign::SecretKey>> {
+    let path = match path {
+        Some(p) => Some(p),
+        None => config()?.sign_key.as_deref(),
+    };
     Ok(path
         .map(termtrail_format::sign::SecretKey::load)
         .transpose()?)
@@ -303,7 +359,7 @@ pub fn unix_now() -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_duration;
+    use super::{parse_duration, parse_duration_ms};
     use std::time::Duration;
 
     #[test]
@@ -311,8 +367,11 @@ mod tests {
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
         assert_eq!(parse_duration("15m"), Ok(Duration::from_secs(900)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
         assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
-        assert!(parse_duration("3d").is_err());
+        assert_eq!(parse_duration_ms("250"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration_ms("1s"), Ok(Duration::from_secs(1)));
+        assert!(parse_duration("3y").is_err());
         assert!(parse_duration("soon").is_err());
     }
 }

@@ -42,8 +42,8 @@ pub struct ExecArgs {
     /// Runtime ARN in the request path.
     #[arg(long, value_name = "ARN", default_value = "local")]
     pub runtime: String,
-    /// Seconds after which the host stops the command (1-3600).
-    #[arg(long, value_name = "SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    /// How long the host lets the command run before stopping it: seconds (300) or a duration (5m, 90s); 1s to 1h, whole seconds.
+    #[arg(long, value_name = "DURATION", default_value = "300", value_parser = timeout_secs)]
     pub timeout: u64,
     #[command(flatten)]
     pub ca_cert: CaCertArg,
@@ -91,4 +91,15 @@ pub fn run(a: ExecArgs) -> Result<Exit> {
         );
     }
     Ok(Exit::of_child(outcome.exit_code))
+}
+
+/// `--timeout`: a duration of whole seconds from 1 to 3600.
+fn timeout_secs(s: &str) -> Result<u64, super::args::BadValue> {
+    let d = super::args::parse_duration(s)?;
+    match d.as_secs() {
+        secs @ 1..=3600 if d.subsec_nanos() == 0 => Ok(secs),
+        _ => Err(super::args::BadValue(format!(
+            "{s:?} is not a whole number of seconds from 1s to 1h"
+        ))),
+    }
 }

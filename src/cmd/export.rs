@@ -11,6 +11,7 @@ use termtrail_player::export::{
     ExportError, ExportFormat, ExportOptions, ExportOutcome, export_path,
 };
 
+use super::args::StoreArg;
 use super::locate::fetch_if_remote;
 use crate::exit::Exit;
 
@@ -41,9 +42,11 @@ Examples:
 /// `export` arguments.
 #[derive(Args, Debug)]
 pub struct ExportArgs {
-    /// The recording (.cast.zst, or a plain .cast).
+    /// The recording (.cast.zst, or a plain .cast): a path, an s3:// URL, or a name in the store (an id or id prefix, a file name, @last).
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
+    #[command(flatten)]
+    pub store: StoreArg,
     /// Output format (default: from -o's extension: .txt → txt, .html → html, else cast-v3).
     #[arg(short, long)]
     pub format: Option<Format>,
@@ -90,7 +93,8 @@ impl ExportArgs {
 }
 
 /// Runs `export`.
-pub fn run(a: ExportArgs) -> Result<Exit> {
+pub fn run(mut a: ExportArgs) -> Result<Exit> {
+    a.file = super::locate::resolve(&a.file, &a.store)?;
     let opts = a.options();
     let (file, _fetched) = fetch_if_remote(&a.file)?;
     let result = match &a.output {

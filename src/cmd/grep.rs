@@ -12,7 +12,7 @@ use termtrail_format::text::visible;
 use termtrail_player::grep::{Pattern, PatternOptions, SearchOptions, search_all};
 use termtrail_player::hits::{Mode, PrintOptions, Totals, print_result, summary_json};
 
-use super::args::{FilterArgs, Filters};
+use super::args::{FilterArgs, Filters, StoreArg};
 use super::locate::targets;
 use crate::exit::Exit;
 use crate::progress::Progress;
@@ -24,20 +24,25 @@ text that appeared on the terminal: escape sequences are removed first, so a
 match is found even with colour codes between its letters or split across
 output events; cursor movements and CR/LF end a line. Each hit prints
 
-  RECORDING:SECONDS:SCREEN LINE
+  RECORDING:OFFSET:SCREEN LINE
 
-where SECONDS is when the match was complete (give it to `play --start` or
-`snapshot --at`) and SCREEN LINE is the terminal row it was on at that moment
-(-C adds rows around it). Every recording is verified as it is read: hits come
+where OFFSET ([h:]mm:ss.mmm) is when the match was complete (give it to
+`play --start` or `snapshot --at`) and SCREEN LINE is the terminal row it was
+on at that moment (-C adds rows around it). Every recording is verified as it is read: hits come
 only from verified chunks, and a damaged recording is reported on stderr. In a
 sealed recording, segments whose SHA-256 matches the seal are taken as sealed
 and only the chunks hits come from are hashed again; --hash-every-chunk hashes
 every chunk, as `termtrail verify` does (see docs/player.md).
 
-PATH is a recording or a directory searched recursively (default: the local
-store). Files that are not recordings are reported and skipped. --since and
---until take a date (2026-11-20), a UTC date and time (2026-11-20T14:30:00Z),
-or a time ago (90m, 36h, 7d, 2w); they select hits by wall-clock time.
+PATH is a recording or a directory searched recursively, an s3:// URL, or a
+recording named in the store (an id or unique id prefix, its file name, or
+@last); without PATH the whole store is searched: --store, else
+$TERMTRAIL_STORE, else the config file's `store`, else the local store
+(docs/cli.md, \"Stores\"). Files that are not recordings are reported and
+skipped. --since and --until take RFC 3339 (2026-11-20T14:30:07.25Z), a
+date (2026-11-20), a time ago (90m, 2h ago, 7d), today or yesterday; they
+select hits by wall-clock time, both ends included to the millisecond (so
+the `at` of a --json hit given as --until still holds that hit).
 
 Text from recordings (hits, titles, ids, paths, errors) is printed with
 terminal controls made visible: ESC as ^[, other C0 controls as ^X, C1
@@ -49,6 +54,8 @@ could not be read, was not a recording, or does not verify).
 
 Examples:
   termtrail grep AccessDenied                      # the whole local store
+  termtrail grep AccessDenied @last                # the latest recording
+  termtrail grep --store s3://audit/prod -c denied
   termtrail grep -i 'access ?denied' --since 7d -C 2
   termtrail grep -F 'rm -rf' --input --principal alice ./recordings
   termtrail grep -l 'panicked at' --session 7f3c…
@@ -63,9 +70,11 @@ pub struct GrepArgs {
     /// A pattern (may be repeated: any of them matches); PATTERN is then a PATH.
     #[arg(short = 'e', long, value_name = "PATTERN")]
     pub regexp: Vec<String>,
-    /// Recordings or directories (default: the local store).
+    /// Recordings or directories: paths, s3:// URLs, or names in the store (an id or id prefix, a file name, @last); default: the whole store.
     #[arg(value_name = "PATH")]
     pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub store: StoreArg,
     /// Ignore case.
     #[arg(short = 'i', long)]
     pub ignore_case: bool,
@@ -100,9 +109,9 @@ pub struct GrepArgs {
     /// taking segments that match the seal's hashes as sealed (slower).
     #[arg(long)]
     pub hash_every_chunk: bool,
-    /// Colour: auto (on a terminal, unless NO_COLOR is set), always, never.
-    #[arg(long, value_name = "WHEN", default_value = "auto")]
-    pub color: ColorWhen,
+    /// Colour: auto (on a terminal, unless NO_COLOR is set), always, never (default: the config file's `color`, else auto).
+    #[arg(long, value_name = "WHEN")]
+    pub color: Option<ColorWhen>,
     #[command(flatten)]
     pub filter: FilterArgs,
     /// Recordings searched at once (default: one per CPU).
@@ -162,8 +171,8 @@ impl GrepArgs {
             max_count: self.max_count,
             screen: matches!(mode, Mode::Lines | Mode::Json),
             context: self.context,
-            since: filters.since,
-            until: filters.until,
+            since_us: filters.window.since_us,
+            until_us: filters.window.until_us,
             filter: filters.meta,
             // Few files: let each decode on several threads.
             threads: (cpus / files.clamp(1, cpus)).clamp(1, 4),
@@ -177,17 +186,22 @@ impl GrepArgs {
     }
 
     /// The print options.
-    fn print_options(&self, mode: Mode) -> PrintOptions {
-        let color = match self.color {
+    fn print_options(&self, mode: Mode) -> Result<PrintOptions> {
+        let configured = match super::args::config()?.color.as_deref() {
+            Some("always") => ColorWhen::Always,
+            Some("never") => ColorWhen::Never,
+            _ => ColorWhen::Auto,
+        };
+        let color = match self.color.unwrap_or(configured) {
             ColorWhen::Always => true,
             ColorWhen::Never => false,
             ColorWhen::Auto => io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
         };
-        PrintOptions {
+        Ok(PrintOptions {
             mode,
             color,
             context: self.context,
-        }
+        })
     }
 }
 
@@ -206,11 +220,13 @@ pub fn run(mut a: GrepArgs) -> Result<Exit> {
     .map_err(anyhow::Error::msg)?;
     let filters = a.filter.filters()?;
     let mode = a.mode();
-    let (files, missing) = targets(&a.paths, filters.since)?;
+    let found = targets(&a.paths, &a.store, filters.window.since_secs())?;
+    found.note_if_empty();
+    let (files, missing) = found.found;
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let jobs = a.threads.unwrap_or(cpus).max(1);
     let opts = a.search_options(filters, mode, files.len(), cpus);
-    let print = a.print_options(mode);
+    let print = a.print_options(mode)?;
     let mut totals = Totals::default();
     for (p, e) in &missing {
         eprintln!("termtrail: {}: {}", visible(p), visible(&e.to_string()));

@@ -1,11 +1,17 @@
 //! Finding the recordings a command names: local files and directories,
-//! `s3://` URLs, or the local store by default.
+//! `s3://` URLs, names in the store (`@last`, an id or unique id prefix, a
+//! file name or a path relative to the store), or the whole store (the
+//! one `--store`, `TERMTRAIL_STORE` or the configuration file names, else
+//! the local store) by default.
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
+use termtrail_player::remote::{Expanded, Target};
 use termtrail_player::seek::{SeekError, Seeker};
-use termtrail_store::local::LocalStore;
+use termtrail_store::Location;
+
+use super::args::{StoreArg, location_text};
 
 /// Opens FILE for seeking: a local file, or an `s3://` object — a
 /// `.cast.zst` read by ranged GETs (index, then the segments needed), a plain
@@ -53,31 +59,249 @@ fn one_object(file: &Path) -> Result<termtrail_player::remote::Target> {
     Ok(targets.remove(0))
 }
 
-/// Recordings named on the command line (paths, directories, `s3://`
-/// URLs), or the local store; with what could not be read.
-pub fn targets(
-    paths: &[PathBuf],
-    since: Option<i64>,
-) -> Result<termtrail_player::remote::Expanded> {
-    let args: Vec<String> = search_roots(paths)?
-        .iter()
-        .map(|p| p.to_string_lossy().into_owned())
-        .collect();
-    Ok(termtrail_player::remote::expand(&args, since))
+/// What a reading command reads: the recordings named on the command
+/// line, or the whole store.
+pub struct Targets {
+    /// The recordings, and the arguments that failed with why.
+    pub found: Expanded,
+    /// The store read, as written on the command line, when the command
+    /// named no paths (None: paths were named).
+    pub store: Option<String>,
+    /// The directory or prefix names are shown relative to (the store's,
+    /// or the one directory or URL named).
+    pub root: Option<String>,
 }
 
-/// The paths to look at: those given, or the local store.
-fn search_roots(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
-    if !paths.is_empty() {
-        return Ok(paths.to_vec());
+impl Targets {
+    /// Says on stderr that the store holds no recordings, when the command
+    /// read a store and found none (a note, not an error).
+    pub fn note_if_empty(&self) -> bool {
+        match &self.store {
+            Some(store) if self.found.0.is_empty() && self.found.1.is_empty() => {
+                eprintln!("termtrail: no recordings in {store}");
+                true
+            }
+            _ => false,
+        }
     }
-    let root = LocalStore::default_root()
-        .context("no store directory: set HOME or XDG_DATA_HOME, or name files or directories")?;
-    if !root.exists() {
-        bail!(
-            "no recordings yet in the local store ({}); name files or directories to search",
-            root.display()
-        );
+}
+
+/// Recordings named on the command line (paths, directories, `s3://`
+/// URLs, names in the store), or the store when none are named; `since`
+/// (Unix seconds) lets an S3 listing start at that day.
+pub fn targets(paths: &[PathBuf], store: &StoreArg, since: Option<i64>) -> Result<Targets> {
+    if paths.is_empty() {
+        let location = store.location()?;
+        let text = location_text(&location);
+        if let Location::Local(dir) = &location
+            && !dir.exists()
+        {
+            return Ok(Targets {
+                found: (Vec::new(), Vec::new()),
+                store: Some(text),
+                root: None,
+            });
+        }
+        return Ok(Targets {
+            found: termtrail_player::remote::expand(std::slice::from_ref(&text), since),
+            root: Some(text.clone()),
+            store: Some(text),
+        });
     }
-    Ok(vec![root])
+    let mut args = Vec::new();
+    let mut errors = Vec::new();
+    for p in paths {
+        match lookup(p, store)? {
+            Ok(p) => args.push(p.to_string_lossy().into_owned()),
+            Err(why) => errors.push((p.display().to_string(), why)),
+        }
+    }
+    let root = match args.as_slice() {
+        [one] if Path::new(one).is_dir() || Location::is_url(one) => Some(one.clone()),
+        _ => None,
+    };
+    let (found, mut failed) = termtrail_player::remote::expand(&args, since);
+    failed.extend(errors);
+    Ok(Targets {
+        found: (found, failed),
+        store: None,
+        root,
+    })
+}
+
+/// A recording (or directory) as named on the command line: a path or URL
+/// that is there as given, else `@last` (the most recent recording of the
+/// store by start time), a path relative to the store or a file name in it,
+/// or an id or unique id prefix (an ambiguous name is an error listing the
+/// candidates).
+pub fn resolve(arg: &Path, store: &StoreArg) -> Result<PathBuf> {
+    lookup(arg, store)?.map_err(|why| anyhow::anyhow!("{}: {why}", arg.display()))
+}
+
+/// [`resolve`]: the path, or why the name names no one recording (without
+/// the name); the outer error is a store that could not be chosen.
+fn lookup(arg: &Path, store: &StoreArg) -> Result<Result<PathBuf, String>> {
+    let text = arg.to_string_lossy();
+    if termtrail_player::remote::is_url(arg) || arg.exists() || !looks_like_a_name(&text) {
+        return Ok(Ok(arg.to_path_buf()));
+    }
+    let location = store.location()?;
+    let shown = location_text(&location);
+    let all = match &location {
+        Location::Local(dir) if !dir.exists() => Vec::new(),
+        _ => {
+            let (all, failed) =
+                termtrail_player::remote::expand(std::slice::from_ref(&shown), None);
+            if let Some((what, why)) = failed.first() {
+                return Ok(Err(format!("{}: {why}", visible(what))));
+            }
+            all
+        }
+    };
+    let named = |t: &Target| PathBuf::from(t.name());
+    if text == "@last" {
+        return Ok(last(&all)
+            .map(named)
+            .ok_or_else(|| format!("no recordings in {shown}")));
+    }
+    let rel: Vec<String> = all.iter().map(|t| relative(t, &shown)).collect();
+    let by_name: Vec<usize> = (0..all.len())
+        .filter(|&i| rel[i] == *text || rel[i].ends_with(&format!("/{text}")))
+        .collect();
+    match by_name.as_slice() {
+        [one] => return Ok(Ok(named(&all[*one]))),
+        [] => {}
+        many => {
+            return Ok(Err(format!(
+                "names {} recordings in {shown}; name one: {}",
+                many.len(),
+                list(many.iter().map(|&i| rel[i].clone()))
+            )));
+        }
+    }
+    let by_id = by_id_prefix(&all, &text);
+    Ok(match by_id.as_slice() {
+        [(one, _)] => Ok(named(&all[*one])),
+        [] => Err(format!(
+            "no such file, and no recording in {shown} has that name, id or id prefix (termtrail ls lists them; @last names the latest)"
+        )),
+        many => Err(format!(
+            "ambiguous id prefix in {shown}; name one: {}",
+            list(many.iter().map(|(i, id)| format!("{id} ({})", rel[*i])))
+        )),
+    })
+}
+
+/// Whether `s` can name a recording in a store rather than a path that is
+/// simply missing: `@last`, or a relative name without `..`.
+fn looks_like_a_name(s: &str) -> bool {
+    s == "@last" || !(s.starts_with('/') || s.starts_with("./") || s.split('/').any(|p| p == ".."))
+}
+
+/// `name`s on one line, comma-separated (at most 10, then how many more).
+fn list(names: impl Iterator<Item = String>) -> String {
+    let names: Vec<String> = names.collect();
+    let mut out: Vec<String> = names.iter().take(10).map(|n| visible(n)).collect();
+    if names.len() > 10 {
+        out.push(format!("… and {} more", names.len() - 10));
+    }
+    out.join(", ")
+}
+
+fn visible(s: &str) -> String {
+    termtrail_format::text::visible(s).into_owned()
+}
+
+/// A target's name relative to the store `root` (a directory or URL).
+pub fn relative(t: &Target, root: &str) -> String {
+    let name = t.name();
+    let root = root.trim_end_matches('/');
+    name.strip_prefix(root)
+        .and_then(|r| r.strip_prefix('/'))
+        .map_or(name.clone(), str::to_string)
+}
+
+/// The recording of `all` that started last: by the start time in its
+/// file name (`YYYYMMDDTHHMMSSZ.cast.zst`, docs/format.md §8), else by
+/// its header's.
+fn last(all: &[Target]) -> Option<&Target> {
+    let named: Vec<Option<String>> = all.iter().map(|t| start_in_name(&t.name())).collect();
+    let unnamed: Vec<Target> = all
+        .iter()
+        .zip(&named)
+        .filter(|(_, n)| n.is_none())
+        .map(|(t, _)| t.clone())
+        .collect();
+    let read = entries(&unnamed);
+    let mut read = read.into_iter();
+    let mut best: Option<(String, &Target)> = None;
+    for (t, n) in all.iter().zip(named) {
+        let start = match n {
+            Some(s) => s,
+            None => match read.next().flatten() {
+                Some(e) => e
+                    .start()
+                    .map_or(String::new(), termtrail_player::time::format_instant_secs),
+                None => continue,
+            },
+        };
+        // Ties: the later name.
+        if best
+            .as_ref()
+            .is_none_or(|(b, bt)| (&start, t.name()) >= (b, bt.name()))
+        {
+            best = Some((start, t));
+        }
+    }
+    best.map(|(_, t)| t)
+}
+
+/// The start time a store key's file name carries, as RFC 3339 (which
+/// sorts as time does).
+fn start_in_name(name: &str) -> Option<String> {
+    let file = name.rsplit('/').next()?;
+    let stamp = file.strip_suffix(".cast.zst")?;
+    let b = stamp.as_bytes();
+    let ok = b.len() == 16
+        && b[8] == b'T'
+        && b[15] == b'Z'
+        && b[..8].iter().chain(&b[9..15]).all(u8::is_ascii_digit);
+    ok.then(|| {
+        format!(
+            "{}-{}-{}T{}:{}:{}Z",
+            &stamp[..4],
+            &stamp[4..6],
+            &stamp[6..8],
+            &stamp[9..11],
+            &stamp[11..13],
+            &stamp[13..15]
+        )
+    })
+}
+
+/// What `ls` reads of each target (header and index); None for one that
+/// does not read.
+fn entries(targets: &[Target]) -> Vec<Option<termtrail_player::list::Entry>> {
+    let jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
+    termtrail_player::list::entries(targets, false, None, jobs)
+        .into_iter()
+        .map(Result::ok)
+        .collect()
+}
+
+/// The targets whose recording id starts with `prefix` (any case), with
+/// the id. Only a hex prefix of 4 digits or more is taken as an id.
+fn by_id_prefix(all: &[Target], prefix: &str) -> Vec<(usize, String)> {
+    if prefix.len() < 4 || !prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Vec::new();
+    }
+    let prefix = prefix.to_ascii_lowercase();
+    entries(all)
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, e)| {
+            let id = e?.header.termtrail.as_ref()?.id.to_ascii_lowercase();
+            id.starts_with(&prefix).then_some((i, id))
+        })
+        .collect()
 }

@@ -6,18 +6,29 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 use termtrail_format::text::{json_line, visible};
-use termtrail_player::list::{Entry, State, entries, print_table, sort};
+use termtrail_player::list::{Entry, State, entries, print_short, print_table, sort};
 
-use super::args::FilterArgs;
+use super::args::{FilterArgs, StoreArg};
 use super::locate::targets;
 use crate::exit::Exit;
 use crate::progress::Progress;
 
 /// Text after `ls --help`'s options.
 pub const HELP: &str = "\
-One line per recording, sorted by start time: start (UTC), duration, source,
-session and shell ids, principal, size, end reason, state, signing key id,
-title, path.
+One line per recording, sorted by start time, in at most 100 columns: START
+(RFC 3339, UTC), DURATION ([h:]mm:ss.mmm), ID (the recording id, shortened
+like git's: the fewest hex digits, at least 8, that tell the listed
+recordings apart; give it to play, snapshot, export, verify or grep), STATE,
+TITLE and NAME (the path relative to the store or the directory listed; cut
+in the middle with … when the row would be wider). --long prints every
+column at full width: start, duration, source, session and shell ids,
+principal, size, end reason, state, signing key id, title, path; --json
+prints everything.
+
+Without PATH the store is listed: --store, else $TERMTRAIL_STORE, else the
+config file's `store`, else the local store (docs/cli.md, \"Stores\"). A
+store with no recordings prints \"no recordings in STORE\" on stderr and
+exits 0.
 Without --verify only the header and the index at the end of each file are
 read (fast on any store): STATE is `sealed` or `unsealed` (and `+signed`),
 and KEY the id of the key the header names: claims the file makes. --verify
@@ -44,6 +55,8 @@ that is NOT-PINNED); 2 if a file (or a key file) could not be read.
 
 Examples:
   termtrail ls                                  # the local store
+  termtrail ls --store s3://audit-recordings/prod --since yesterday
+  termtrail ls --long @last
   termtrail ls --since 7d --principal alice
   termtrail ls --verify ./recordings
   termtrail ls --verify --keyring /etc/termtrail/keys --since 7d
@@ -52,9 +65,14 @@ Examples:
 /// `ls` arguments.
 #[derive(Args, Debug)]
 pub struct LsArgs {
-    /// Recordings or directories (default: the local store).
+    /// Recordings or directories: paths, s3:// URLs, or names in the store (an id or id prefix, a file name, @last); default: the whole store.
     #[arg(value_name = "PATH")]
     pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub store: StoreArg,
+    /// Every column, full width: source, session, shell, principal, size, end, key, the full path.
+    #[arg(short = 'l', long)]
+    pub long: bool,
     /// Read and verify every recording fully (chain, seal, signature).
     #[arg(long)]
     pub verify: bool,
@@ -81,7 +99,12 @@ pub struct LsArgs {
 pub fn run(a: LsArgs) -> Result<Exit> {
     let filters = a.filter.filters()?;
     let keys = super::verify::pinned_keys(&a.key, &a.keyring)?;
-    let (files, missing) = targets(&a.paths, filters.since)?;
+    let found = targets(&a.paths, &a.store, filters.window.since_secs())?;
+    if found.note_if_empty() {
+        return Ok(Exit::SUCCESS);
+    }
+    let root = found.root.clone();
+    let (files, missing) = found.found;
     let mut errors = missing.len();
     for (p, e) in &missing {
         eprintln!("termtrail: {}: {}", visible(p), visible(&e.to_string()));
@@ -104,7 +127,7 @@ pub fn run(a: LsArgs) -> Result<Exit> {
             .zip(entries(slice, a.verify, keys.as_ref(), jobs))
         {
             match r {
-                Ok(e) if e.selected(&filters.meta, filters.since, filters.until) => list.push(e),
+                Ok(e) if e.selected(&filters.meta, &filters.window) => list.push(e),
                 Ok(_) => {}
                 Err(e) => {
                     errors += 1;
@@ -127,8 +150,10 @@ pub fn run(a: LsArgs) -> Result<Exit> {
         for e in &list {
             writeln!(out, "{}", json_line(&e.to_json()))?;
         }
-    } else if !list.is_empty() {
+    } else if a.long && !list.is_empty() {
         print_table(&mut out, &list)?;
+    } else if !list.is_empty() {
+        print_short(&mut out, &list, root.as_deref())?;
     }
     out.flush()?;
     let tampered = list.iter().any(|e| {

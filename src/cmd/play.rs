@@ -9,11 +9,11 @@ use std::sync::mpsc;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use termtrail_player::play::{Input, Outcome, PlayOptions, control};
-use termtrail_player::seek::{cache_dir, parse_time};
+use termtrail_player::seek::cache_dir;
 use termtrail_recorder::tty;
 
-use super::args::BadValue;
-use super::locate::open_seeker;
+use super::args::{BadValue, StoreArg, parse_moment};
+use super::locate::{open_seeker, resolve};
 use crate::exit::Exit;
 use crate::progress::Progress;
 
@@ -56,6 +56,8 @@ Without a keyboard (stdin not a terminal) playback ends at the end.
 Examples:
   termtrail play session.cast.zst
   termtrail play session.cast.zst --start 1:02:03 --speed 2
+  termtrail play @last --start 90s                 # the latest recording of the store
+  termtrail play 3f2a9c81 --start 14:03:07Z        # by id prefix, at a UTC clock time
   termtrail play demo.cast --idle-time-limit 1     # plain asciinema files too
   termtrail play demo.cast --loop --speed 2        # a kiosk: again and again
   termtrail play talk.cast.zst --pause-on-markers  # a demo: space goes on";
@@ -63,16 +65,18 @@ Examples:
 /// `play` arguments.
 #[derive(Args, Debug)]
 pub struct PlayArgs {
-    /// The recording (.cast.zst, or a plain .cast v2/v3).
+    /// The recording (.cast.zst, or a plain .cast v2/v3): a path, an s3:// URL, or a name in the store (an id or id prefix, a file name, @last).
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
+    #[command(flatten)]
+    pub store: StoreArg,
     /// Playback speed (2 = twice as fast).
     #[arg(long, short, value_name = "X", default_value = "1", value_parser = positive_f64)]
     pub speed: f64,
-    /// Shorten pauses longer than S seconds to S (default: the recording's own idle_time_limit, if any).
-    #[arg(long, short, value_name = "S", value_parser = positive_f64)]
+    /// Shorten pauses longer than this to this: seconds (2) or a duration (1.5s, 500ms); default: the recording's own idle_time_limit, if any.
+    #[arg(long, short, value_name = "DURATION", value_parser = positive_secs)]
     pub idle_time_limit: Option<f64>,
-    /// Start at this moment: seconds (90.5) or m:s / h:m:s (1:02:03.250), as grep prints it.
+    /// Start at this moment: an offset (90.5, 90s, 1m30s, 1:30, 1:02:03.250, as offsets are printed), a UTC clock time (14:03:07.25Z) or an RFC 3339 time (grep --json's `at`).
     #[arg(long, value_name = "T", default_value = "0")]
     pub start: String,
     /// Neither read nor write the keyframe cache.
@@ -86,6 +90,13 @@ pub struct PlayArgs {
     pub pause_on_markers: bool,
 }
 
+fn positive_secs(s: &str) -> Result<f64, BadValue> {
+    match super::args::parse_duration(s)?.as_secs_f64() {
+        v if v > 0.0 => Ok(v),
+        _ => Err(BadValue(format!("{s:?} is not a positive duration"))),
+    }
+}
+
 fn positive_f64(s: &str) -> Result<f64, BadValue> {
     match s.parse::<f64>() {
         Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
@@ -95,7 +106,8 @@ fn positive_f64(s: &str) -> Result<f64, BadValue> {
 
 /// Runs `play`.
 pub fn run(a: PlayArgs) -> Result<Exit> {
-    let start = parse_time(&a.start)?;
+    let moment = parse_moment(&a.start).map_err(|e| anyhow::anyhow!("--start: {e}"))?;
+    let file = resolve(&a.file, &a.store)?;
     if !io::stdout().is_terminal() {
         bail!(
             "play needs a terminal on stdout; for a screen use `termtrail snapshot {} --at T`, for a file `termtrail export`",
@@ -104,11 +116,12 @@ pub fn run(a: PlayArgs) -> Result<Exit> {
     }
     let cache = if a.no_cache { None } else { cache_dir() };
     let mut bar = Progress::new("building keyframes");
-    let (seeker, _fetched) = open_seeker(&a.file, cache.as_deref(), &mut |done, total| {
+    let (seeker, _fetched) = open_seeker(&file, cache.as_deref(), &mut |done, total| {
         bar.update(done, total)
     })?;
-    let seeker = seeker.with_context(|| a.file.display().to_string())?;
+    let seeker = seeker.with_context(|| file.display().to_string())?;
     drop(bar);
+    let start = moment.resolve(seeker.header().timestamp, seeker.duration())?;
     let idle = a
         .idle_time_limit
         .or(seeker.header().idle_time_limit)
@@ -143,7 +156,7 @@ pub fn run(a: PlayArgs) -> Result<Exit> {
         Outcome::Damaged(problem) => {
             eprintln!(
                 "termtrail: {}: playback stopped: {}",
-                a.file.display(),
+                file.display(),
                 termtrail_format::text::visible(&problem.to_string())
             );
             Ok(Exit::TAMPERED)

@@ -139,8 +139,8 @@ pub struct CheckArgs {
     /// The client's address: context.source_ip (default: absent).
     #[arg(long, value_name = "IP")]
     pub source_ip: Option<IpAddr>,
-    /// When, in seconds since the Unix epoch: context.time (default: now).
-    #[arg(long, value_name = "T")]
+    /// When: context.time (default: now) — seconds since the Unix epoch, or an instant (2026-11-20T14:30:00Z, 2h ago).
+    #[arg(long, value_name = "WHEN", value_parser = unix_secs)]
     pub time: Option<u64>,
     /// Print the verdict as one JSON object.
     #[arg(long)]
@@ -270,4 +270,14 @@ fn warn(policy: &Policy) {
     for w in policy.warnings() {
         eprintln!("termtrail: warning: {w}");
     }
+}
+
+/// `--time`: Unix seconds as given, or an instant (cut to the second).
+fn unix_secs(s: &str) -> Result<u64, super::args::BadValue> {
+    if let Ok(secs) = s.trim().parse::<u64>() {
+        return Ok(secs);
+    }
+    termtrail_player::time::parse_instant(s, termtrail_player::time::now())
+        .map(|us| (us.max(0) / 1_000_000) as u64)
+        .map_err(|e| super::args::BadValue(e.to_string()))
 }

@@ -97,11 +97,12 @@ pub struct RecArgs {
     /// Do not print status messages.
     #[arg(short, long)]
     pub quiet: bool,
-    /// Longest time a chunk stays open, in milliseconds (crash loses at most this).
+    /// Longest time a chunk stays open (crash loses at most this): milliseconds (250) or a duration (1s, 500ms).
     #[arg(
         long,
-        value_name = "MS",
-        default_value_t = 1000,
+        value_name = "DURATION",
+        default_value = "1000",
+        value_parser = chunk_ms,
         hide_short_help = true
     )]
     pub chunk_ms: u64,
@@ -110,6 +111,15 @@ pub struct RecArgs {
     /// The command to record (default: $SHELL).
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<String>,
+}
+
+/// `--chunk-ms` in milliseconds (a bare number counts milliseconds).
+fn chunk_ms(s: &str) -> Result<u64, BadValue> {
+    let d = super::args::parse_duration_ms(s)?;
+    match d.as_millis() {
+        0 => Err(BadValue(format!("{s:?}: a chunk needs at least 1ms"))),
+        ms => Ok(ms.min(u64::MAX as u128) as u64),
+    }
 }
 
 fn parse_size(s: &str) -> Result<TermSize, BadValue> {
@@ -228,10 +238,10 @@ pub fn run(mut a: RecArgs) -> Result<Exit> {
         Ok(outcome) => {
             if !a.quiet {
                 eprintln!(
-                    "::: recording sealed ({}): {shown} ({} events, {:.1} s)",
+                    "::: recording sealed ({}): {shown} ({} events, {})",
                     outcome.end,
                     outcome.summary.events,
-                    outcome.summary.duration as f64 / 1e6
+                    termtrail_format::event::format_clock(outcome.summary.duration)
                 );
             }
             Exit::of_child(outcome.exit_code)

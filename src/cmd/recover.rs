@@ -36,7 +36,7 @@ Examples:
 /// `recover` arguments.
 #[derive(Args, Debug)]
 pub struct RecoverArgs {
-    /// Recordings to seal (sealed ones are left alone).
+    /// Recordings to seal (sealed ones are left alone): paths, or names in the store (an id or id prefix, a file name, @last).
     #[arg(value_name = "FILE", required = true)]
     pub files: Vec<PathBuf>,
     /// The recorder's Ed25519 secret key: a recording whose header names it
@@ -49,7 +49,11 @@ pub struct RecoverArgs {
 pub fn run(a: RecoverArgs) -> Result<Exit> {
     let key = secret_key(a.sign_key.as_deref())?;
     let mut code = Exit::SUCCESS;
-    for f in &a.files {
+    let store = super::args::StoreArg::default();
+    let files: Vec<PathBuf> = (a.files.iter())
+        .map(|f| super::locate::resolve(f, &store))
+        .collect::<Result<_>>()?;
+    for f in &files {
         match seal_interrupted(
             f,
             "the recorder stopped before sealing; sealed by termtrail recover",

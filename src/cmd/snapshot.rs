@@ -6,9 +6,10 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
-use termtrail_player::seek::{SeekError, Seeker, cache_dir, parse_time};
+use termtrail_player::seek::{SeekError, Seeker, cache_dir};
 
-use super::locate::open_seeker;
+use super::args::{StoreArg, parse_moment};
+use super::locate::{open_seeker, resolve};
 use crate::exit::Exit;
 use crate::progress::Progress;
 
@@ -29,15 +30,20 @@ clamped). Screen cells holding a control or bidi character are shown as
 Examples:
   termtrail snapshot session.cast.zst --at 90
   termtrail snapshot session.cast.zst --at 1:02:03.250 --color
+  termtrail snapshot @last --at 90s                # the latest recording of the store
+  termtrail snapshot 3f2a9c81 --at 14:03:07.25Z    # by id prefix, at a UTC clock time
+  termtrail snapshot s.cast.zst --at 2026-11-20T14:03:07.250Z   # grep --json's `at`
   termtrail snapshot demo.cast --at 12.5          # plain asciinema files too";
 
 /// `snapshot` arguments.
 #[derive(Args, Debug)]
 pub struct SnapshotArgs {
-    /// The recording (.cast.zst, or a plain .cast).
+    /// The recording (.cast.zst, or a plain .cast): a path, an s3:// URL, or a name in the store (an id or id prefix, a file name, @last).
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
-    /// The moment: seconds (90, 90.5), m:s or h:m:s, with optional .ms (1:30, 1:02:03.250).
+    #[command(flatten)]
+    pub store: StoreArg,
+    /// The moment: an offset (90, 90.5, 90s, 1m, 1m30s, 1:30, 1:02:03.250), a UTC clock time on the recording's day (14:03:07.25Z, or 14:03:07.25 when that is past the end as an offset), or an RFC 3339 time (grep --json's `at`).
     #[arg(long, value_name = "T")]
     pub at: String,
     /// Keep colours and attributes (SGR escape sequences).
@@ -50,26 +56,24 @@ pub struct SnapshotArgs {
 
 /// Runs `snapshot`.
 pub fn run(a: SnapshotArgs) -> Result<Exit> {
-    let at = parse_time(&a.at)?;
+    let moment = parse_moment(&a.at).map_err(|e| anyhow::anyhow!("--at: {e}"))?;
+    let file = resolve(&a.file, &a.store)?;
     let cache = if a.no_cache { None } else { cache_dir() };
     let mut bar = Progress::new("building keyframes");
-    let (found, _fetched) = open_seeker(&a.file, cache.as_deref(), &mut |done, total| {
+    let (found, _fetched) = open_seeker(&file, cache.as_deref(), &mut |done, total| {
         bar.update(done, total)
     })?;
-    let found = found.and_then(|seeker| Ok((seeker.screen_at(at)?, seeker)));
+    let seeker = found.map_err(|e| seek_error(&file, e));
     drop(bar);
+    let seeker = match seeker {
+        Ok(s) => s,
+        Err(exit) => return exit,
+    };
+    let at = moment.resolve(seeker.header().timestamp, seeker.duration())?;
+    let found = seeker.screen_at(at).map(|screen| (screen, seeker));
     let (screen, seeker) = match found {
         Ok(found) => found,
-        // Damage is a verdict (exit 1, as `verify`), not a failure to run.
-        Err(e @ SeekError::Tampered { .. }) => {
-            eprintln!(
-                "termtrail: {}: {}",
-                a.file.display(),
-                termtrail_format::text::visible(&e.to_string())
-            );
-            return Ok(Exit::TAMPERED);
-        }
-        Err(e) => return Err(anyhow::Error::new(e).context(a.file.display().to_string())),
+        Err(e) => return seek_error(&file, e),
     };
     warn_about(&seeker, at);
     let mut out = io::stdout().lock();
@@ -77,6 +81,22 @@ pub fn run(a: SnapshotArgs) -> Result<Exit> {
     out.flush()?;
     super::clamp_notice();
     Ok(Exit::SUCCESS)
+}
+
+/// What a seek error makes of the command: damage is a verdict (exit 1,
+/// as `verify`), not a failure to run.
+fn seek_error(file: &std::path::Path, e: SeekError) -> Result<Exit> {
+    match e {
+        e @ SeekError::Tampered { .. } => {
+            eprintln!(
+                "termtrail: {}: {}",
+                file.display(),
+                termtrail_format::text::visible(&e.to_string())
+            );
+            Ok(Exit::TAMPERED)
+        }
+        e => Err(anyhow::Error::new(e).context(file.display().to_string())),
+    }
 }
 
 /// Says on stderr when the screen shown is not simply the one at `at`:
@@ -93,7 +113,7 @@ fn warn_about(seeker: &Seeker, at: termtrail_format::event::Micros) {
         eprintln!(
             "termtrail: note: the recording is not sealed (cut short or still being written); it is shown up to its last verified event"
         );
-    } else if at > seeker.duration() {
+    } else if at / 1000 > seeker.duration() / 1000 {
         eprintln!(
             "termtrail: note: {} is past the end of the recording ({}); showing the last screen",
             clock(at),

@@ -8,7 +8,7 @@ use anyhow::{Result, bail};
 use clap::Args;
 use termtrail_store::{Location, RecordingOptions};
 
-use super::args::{ProtectArgs, parse_duration, secret_key};
+use super::args::{ProtectArgs, StoreArg, parse_duration, secret_key};
 use crate::exit::Exit;
 
 /// Text after `upload --help`'s options.
@@ -32,9 +32,9 @@ Examples:
 /// `upload` arguments.
 #[derive(Args, Debug)]
 pub struct UploadArgs {
-    /// The S3 store: s3://BUCKET/PREFIX.
+    /// The S3 store: s3://BUCKET/PREFIX (default: $TERMTRAIL_STORE, then the config file's `store`).
     #[arg(long, value_name = "URL", value_parser = Location::parse)]
-    pub store: Location,
+    pub store: Option<Location>,
     /// Give up after this long (what is left stays in the spool).
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
     pub wait: Duration,
@@ -49,12 +49,15 @@ pub struct UploadArgs {
 /// Runs `upload`.
 pub fn run(a: UploadArgs) -> Result<Exit> {
     use termtrail_store::destination::{DEFAULT_UPLOAD_INTERVAL, Destination};
-    if !a.store.uploads() {
-        bail!("upload needs an S3 store (s3://BUCKET/PREFIX); a local store needs no upload");
+    let store = StoreArg { store: a.store }.location()?;
+    if !store.uploads() {
+        bail!(
+            "upload needs an S3 store (--store s3://BUCKET/PREFIX); a local store needs no upload"
+        );
     }
     let key = secret_key(a.sign_key.as_deref())?;
     let dest = Destination::open(
-        &a.store,
+        &store,
         &RecordingOptions {
             upload_interval: DEFAULT_UPLOAD_INTERVAL,
             strict: false,

@@ -12,7 +12,8 @@ use termtrail_format::text::{json_line, visible};
 use termtrail_player::verify::{Verdict, verify_named};
 use termtrail_store::Location;
 
-use super::args::unix_now;
+use super::args::{StoreArg, location_text};
+use super::locate::resolve;
 use crate::exit::Exit;
 
 /// Text after `verify --help`'s options.
@@ -54,8 +55,14 @@ A chain alone cannot show lines cut from the end, nor a changed last line:
 compare the head the verifier prints with one recorded elsewhere
 (--audit-head SEQ:SHA256). docs/audit.md specifies the format and checks.
 
-With --store, every recording in the store is verified, and the journals of
-seals the recorders kept there are checked against it: a recording whose
+Without FILE (or with --store), every recording in the store is verified
+(like `git fsck`, the whole of what you are in): --store, else
+$TERMTRAIL_STORE, else the config file's `store`, else the local store
+(docs/cli.md, \"Stores\"); an empty or missing local store is a note on
+stderr and exit 0. A directory given as FILE is refused with the hint to
+use --store. FILE may also name a recording of that store: an id or unique
+id prefix, its file name, or @last. In a store check, the journals of seals
+the recorders kept there are checked against the store: a recording whose
 journaled seal is missing (deleted), different (replaced), or journal entries
 missing or edited make the exit status 1. Recordings no journal names (made
 by an older termtrail, or whose journal entry could not be written) are
@@ -64,6 +71,9 @@ the store, as for files.
 
 Examples:
   termtrail verify session.cast.zst
+  termtrail verify @last                    # the latest recording of the store
+  termtrail verify 3f2a9c81                 # by id prefix (ls shows ids)
+  termtrail verify                          # the whole local store
   termtrail verify --json ~/.local/share/termtrail/recordings/2026/11/*/*/*/*/*.cast.zst
   termtrail verify --key recorder.key.pub session.cast.zst
   termtrail verify --key host-a.key.pub --key host-b.key.pub *.cast.zst
@@ -76,17 +86,19 @@ Examples:
 /// `verify` arguments.
 #[derive(Args, Debug)]
 pub struct VerifyArgs {
-    /// Recordings to verify (files or s3:// URLs).
-    #[arg(required_unless_present_any = ["store", "audit"], value_name = "FILE")]
+    /// Recordings to verify: files, s3:// URLs, or names in the store (an id or id prefix, a file name, @last). Without FILE: the whole store.
+    #[arg(value_name = "FILE")]
     pub files: Vec<PathBuf>,
     /// Verify a whole store: every recording, and the journals of seals that
-    /// show a recording deleted or replaced.
-    #[arg(long, value_name = "DIR|URL", value_parser = Location::parse, conflicts_with = "files")]
+    /// show a recording deleted or replaced (default: $TERMTRAIL_STORE, then
+    /// the config file's `store`, then the local store). With FILE: the
+    /// store names are looked up in.
+    #[arg(long, value_name = "DIR|URL", value_parser = Location::parse)]
     pub store: Option<Location>,
-    /// With --store: from this day (UTC) on — the recordings of that day and
-    /// later, and the journal entries sealed since its start (older entries
-    /// are checked to be there, not read). A date (2026-11-20), a UTC time or
-    /// a time ago (7d).
+    /// In a store check: from this day (UTC) on — the recordings of that day
+    /// and later, and the journal entries sealed since its start (older
+    /// entries are checked to be there, not read). An instant: a date
+    /// (2026-11-20), RFC 3339, a time ago (7d, 2h ago), today or yesterday.
     #[arg(long, value_name = "WHEN")]
     pub since: Option<String>,
     /// One JSON object per file (JSON Lines).
@@ -122,23 +134,44 @@ pub fn run(a: VerifyArgs) -> Result<Exit> {
     let key = keys.as_ref();
     let mut verdicts = Vec::new();
     let stdout = io::stdout();
-    if a.since.is_some() && a.store.is_none() {
+    let store = StoreArg {
+        store: a.store.clone(),
+    };
+    if a.since.is_some() && !a.files.is_empty() {
         bail!(
-            "--since works with --store (it narrows a store's check); to verify files, name them"
+            "--since narrows a store's check (termtrail verify [--store DIR|URL] --since WHEN); to verify files, leave it out"
         );
     }
-    if let Some(location) = &a.store {
+    if a.files.is_empty() {
         let since = a
             .since
             .as_deref()
-            .map(|w| termtrail_player::select::parse_when(w, unix_now() as i64))
+            .map(|w| termtrail_player::time::parse_instant(w, termtrail_player::time::now()))
             .transpose()
-            .map_err(anyhow::Error::msg)?
+            .map_err(|e| anyhow::anyhow!("--since: {e}"))?
             // Whole days: keys are dated by day.
-            .map(|s| s.max(0) as u64 / 86_400 * 86_400);
-        return verify_store(location, since, key, a.json);
+            .map(|s| (s.max(0) / 1_000_000) as u64 / 86_400 * 86_400);
+        let location = store.location()?;
+        if let Location::Local(dir) = &location
+            && !dir.exists()
+        {
+            eprintln!("termtrail: no recordings in {}", location_text(&location));
+            return Ok(Exit::SUCCESS);
+        }
+        return verify_store(&location, since, key, a.json);
     }
+    let mut files = Vec::new();
     for file in &a.files {
+        if file.is_dir() {
+            bail!(
+                "{} is a directory: to verify the recordings in it (and its journals), run `termtrail verify --store {}`",
+                file.display(),
+                file.display()
+            );
+        }
+        files.push(resolve(file, &store)?);
+    }
+    for file in &files {
         if !termtrail_player::remote::is_url(file) {
             let (verdict, line) = verify_named(file, &file.display().to_string(), key, a.json);
             writeln!(stdout.lock(), "{line}")?;

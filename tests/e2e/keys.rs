@@ -267,7 +267,13 @@ fn a_re_signed_recording_is_reported_as_not_pinned_and_fails_with_the_key() {
     // Keys need --verify: the index alone proves nothing about a signature.
     let r = d.run(&["ls", "--key", "recorder.key.pub", "forged.cast.zst"]);
     assert_eq!(r.code, 2, "{r:?}");
-    let r = d.run(&["ls", "--verify", "orig.cast.zst", "forged.cast.zst"]);
+    let r = d.run(&[
+        "ls",
+        "--long",
+        "--verify",
+        "orig.cast.zst",
+        "forged.cast.zst",
+    ]);
     let header = r.stdout.lines().next().unwrap();
     assert!(header.contains("STATE") && header.contains("KEY"), "{r:?}");
     for (name, id) in [("orig.cast.zst", &k), ("forged.cast.zst", &m)] {

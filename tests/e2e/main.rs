@@ -15,6 +15,7 @@ mod html;
 mod interactive;
 mod keys;
 mod limits;
+mod names;
 mod netfaults;
 mod peers;
 mod play;

@@ -55,28 +55,28 @@ fn play_seeks_pauses_steps_and_jumps_between_markers() {
         !s.contains("BEFORE-PLAY"),
         "not on the alternate screen:\n{s}"
     );
-    wait_status(&t, "playing 10.");
-    assert!(status(&t).contains("/ 30.000"), "{}", t.screen());
+    wait_status(&t, "playing 00:10.");
+    assert!(status(&t).contains("/ 00:30.000"), "{}", t.screen());
 
     t.keys(&["Space"]);
-    let paused = wait_status(&t, "paused 1");
+    let paused = wait_status(&t, "paused 00:1");
     // Kept: it shows that something does NOT happen (the clock moving).
     std::thread::sleep(std::time::Duration::from_millis(700));
     assert_eq!(status(&t), paused, "the clock moved while paused");
 
     // → 5 s, twice: past 20 s "twenty" appears (not played: seeked).
     t.keys(&["Right"]);
-    wait_status(&t, "paused 15.");
+    wait_status(&t, "paused 00:15.");
     assert!(!t.screen().contains("twenty"));
     t.keys(&["Right"]);
-    wait_status(&t, "paused 20.");
+    wait_status(&t, "paused 00:20.");
     let s = t.wait_for("twenty");
     assert!(!s.contains("the end"), "{s}");
     // ← ← ←: back before 10 s: "line ten" disappears again.
     t.keys(&["Left"]);
     t.keys(&["Left"]);
     t.keys(&["Left"]);
-    wait_status(&t, "paused 5.");
+    wait_status(&t, "paused 00:05.");
     let s = t.screen();
     assert!(!s.contains("line ten") && s.contains("line five"), "{s}");
     assert!(
@@ -87,20 +87,20 @@ fn play_seeks_pauses_steps_and_jumps_between_markers() {
 
     // ] jumps to the deploy marker (10 s), [ back to build (5 s).
     t.keys(&["]"]);
-    wait_status(&t, "paused 10.000");
+    wait_status(&t, "paused 00:10.000");
     assert!(status(&t).contains("marker 2/2 \"deploy\""));
     assert!(t.screen().contains("line ten"));
     t.keys(&["["]);
-    wait_status(&t, "paused 5.000");
+    wait_status(&t, "paused 00:05.000");
     assert!(!t.screen().contains("line ten"));
 
     // . steps one frame: the next output (line ten, at 10 s), then twenty.
     t.keys(&["."]);
     t.wait_for("line ten");
-    wait_status(&t, "paused 10.000");
+    wait_status(&t, "paused 00:10.000");
     t.keys(&["."]);
     t.wait_for("twenty");
-    wait_status(&t, "paused 20.000");
+    wait_status(&t, "paused 00:20.000");
 
     // + doubles the speed; resume and the end arrives ~5 s later.
     t.keys(&["+"]);
@@ -108,7 +108,7 @@ fn play_seeks_pauses_steps_and_jumps_between_markers() {
     t.keys(&["Space"]);
     let s = t.wait_for("the end");
     assert!(s.contains("twenty"));
-    wait_status(&t, "end 30.000 / 30.000");
+    wait_status(&t, "end 00:30.000 / 00:30.000");
 
     // q: the terminal is back as it was (main screen, cursor shown).
     t.keys(&["q"]);
@@ -153,7 +153,7 @@ fn play_plain_casts_and_refuses_what_it_cannot_play() {
     let v3 = samples.join("failing-command-v3.cast");
     start(&t, &d, &format!("{} --start 1:00:00", v3.display()));
     t.wait_for("error: deploy failed");
-    wait_status(&t, "end 0.304 / 0.304");
+    wait_status(&t, "end 00:00.304 / 00:00.304");
     assert!(t.screen().contains("No such file"));
     t.keys(&["q"]);
     t.wait_for("EXIT=0");
@@ -180,7 +180,7 @@ fn play_plain_casts_and_refuses_what_it_cannot_play() {
     let demo = v2.to_string_lossy();
     for (args, want) in [
         (vec!["play", &demo], "needs a terminal"),
-        (vec!["play", &demo, "--start", "1:75"], "bad time"),
+        (vec!["play", &demo, "--start", "1:75"], "bad moment"),
         (vec!["play", &demo, "--speed", "0"], "not a positive number"),
         (vec!["play", "missing.cast.zst"], "missing.cast.zst"),
     ] {
@@ -349,17 +349,17 @@ fn pause_on_markers_stops_at_each_marker_until_a_key() {
     std::fs::write(d.join("show.cast"), CAST).unwrap();
     let t = Tmux::new(&d);
     start(&t, &d, "show.cast --pause-on-markers --start 4 --speed 4");
-    let s = wait_status(&t, "paused 5.000");
+    let s = wait_status(&t, "paused 00:05.000");
     assert!(s.contains("marker 1/2 \"build\""), "{s}");
     t.wait_for("line five");
     // Kept: it shows that something does NOT happen (playback going on:
     // at 4x, 1.5 s would reach "line ten").
     std::thread::sleep(std::time::Duration::from_millis(1500));
-    assert!(status(&t).contains("paused 5.000"), "{}", t.screen());
+    assert!(status(&t).contains("paused 00:05.000"), "{}", t.screen());
     assert!(!t.screen().contains("line ten"), "{}", t.screen());
     // Space resumes: to the next marker, where it pauses again.
     t.keys(&["Space"]);
-    let s = wait_status(&t, "paused 10.000");
+    let s = wait_status(&t, "paused 00:10.000");
     assert!(s.contains("marker 2/2 \"deploy\""), "{s}");
     t.wait_for("line ten");
     t.keys(&["q"]);

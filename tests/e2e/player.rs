@@ -57,7 +57,7 @@ fn snapshot_refuses_bad_times_and_damaged_recordings() {
     let d = setup();
     let r = d.run(&["snapshot", "demo.cast.zst", "--at", "1:75"]);
     assert_eq!(r.code, 2);
-    assert!(r.stderr.contains("bad time \"1:75\""), "{r:?}");
+    assert!(r.stderr.contains("bad moment \"1:75\""), "{r:?}");
     assert_eq!(r.stderr.lines().count(), 1, "{r:?}");
     let samples = samples();
     let damaged = samples.join("damaged-edited-event.cast.zst");
@@ -75,7 +75,10 @@ fn snapshot_refuses_bad_times_and_damaged_recordings() {
     let r = d.run(&["snapshot", &damaged.to_string_lossy(), "--at", "0.3"]);
     assert_eq!(r.code, 0, "{r:?}");
     assert!(r.stdout.starts_with('$'), "{r:?}");
-    assert!(r.stderr.contains("does not verify after 0.407"), "{r:?}");
+    assert!(
+        r.stderr.contains("does not verify after 00:00.407"),
+        "{r:?}"
+    );
     let r = d.run(&["snapshot", "nonexistent.cast.zst", "--at", "1"]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("nonexistent.cast.zst"), "{r:?}");

@@ -516,7 +516,7 @@ fn bad_flags_exit_2() {
         .concat(),
     );
     assert_eq!(r.code, 2, "{r:?}");
-    let r = d.run(&[&base[..], &["--action", "OpenShell", "--time", "yesterday"]].concat());
+    let r = d.run(&[&base[..], &["--action", "OpenShell", "--time", "tomorrow"]].concat());
     assert_eq!(r.code, 2, "{r:?}");
     // Neither --environment nor --environments.
     let r = d.run(&[

@@ -80,6 +80,8 @@ impl Dir {
             .env("XDG_DATA_HOME", self.join("data"))
             .env_remove("XDG_CACHE_HOME")
             .env_remove("TERMTRAIL_CACHE_DIR")
+            .env_remove("XDG_CONFIG_HOME")
+            .env_remove("TERMTRAIL_STORE")
             .env("TERM", "xterm-256color")
             .env("SHELL", "/bin/bash");
         c

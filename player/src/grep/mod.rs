@@ -127,10 +127,12 @@ pub struct SearchOptions {
     pub screen: bool,
     /// Rows of screen context around a hit.
     pub context: usize,
-    /// Only hits at or after this Unix time (seconds).
-    pub since: Option<i64>,
-    /// Only hits before this Unix time.
-    pub until: Option<i64>,
+    /// Only hits at or after this instant (Unix microseconds; compared to
+    /// the millisecond).
+    pub since_us: Option<i64>,
+    /// Only hits at or before this instant (Unix microseconds; compared to
+    /// the millisecond).
+    pub until_us: Option<i64>,
     /// Metadata filters.
     pub filter: MetaFilter,
     /// Decoding threads per file.
@@ -144,11 +146,11 @@ pub struct SearchOptions {
 }
 
 impl SearchOptions {
-    /// The time window `since`..`until`.
+    /// The time window `since_us`..=`until_us`.
     pub fn window(&self) -> Window {
         Window {
-            since: self.since,
-            until: self.until,
+            since_us: self.since_us,
+            until_us: self.until_us,
         }
     }
 }

@@ -283,7 +283,7 @@ pub(super) fn search_file(
             (Verdict::Plain, None)
         }
         Some(FileKind::Chained) => {
-            if opts.since.is_some()
+            if opts.since_us.is_some()
                 && let Ok(mut f) = File::open(path)
                 && let Ok(index) = load_index(&mut f)
                 && index.sealed

@@ -1,0 +1,214 @@
+//! The configuration file, `$XDG_CONFIG_HOME/termtrail/config.toml` (else
+//! `~/.config/termtrail/config.toml`): the store, the signing key and
+//! grep's colour, read once. It is a small TOML subset — `key = value`
+//! lines, `#` comments, strings in `"…"` (with `\\ \" \n \t \uXXXX`) or
+//! `'…'` — and a key it does not know, or a line it cannot read, is one
+//! error naming file:line. docs/cli.md, "Configuration", lists the keys.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use termtrail_store::Location;
+
+/// What the configuration file sets (all optional).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Config {
+    /// `store`: the default store (a directory or `s3://bucket/prefix`).
+    pub store: Option<Location>,
+    /// `sign_key`: the Ed25519 secret key recordings are signed with when
+    /// no `--sign-key` is given (`~/` is the home directory).
+    pub sign_key: Option<PathBuf>,
+    /// `color`: grep's `--color` when none is given (auto, always, never).
+    pub color: Option<String>,
+}
+
+/// A configuration file that does not read.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file exists but could not be read.
+    #[error("{0}: {1}")]
+    Read(String, std::io::Error),
+    /// A line that is not `key = value`, or a value of the wrong kind.
+    #[error("{file}:{line}: {what}")]
+    Line {
+        /// The file.
+        file: String,
+        /// Its line, from 1.
+        line: usize,
+        /// What is wrong.
+        what: String,
+    },
+}
+
+/// Where the configuration file is looked for.
+pub fn path() -> Option<PathBuf> {
+    let home = |v: &str| {
+        std::env::var_os(v)
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from)
+    };
+    home("XDG_CONFIG_HOME")
+        .or_else(|| home("HOME").map(|h| h.join(".config")))
+        .map(|d| d.join("termtrail").join("config.toml"))
+}
+
+/// The configuration, read once (empty when there is no file).
+pub fn get() -> Result<&'static Config, &'static ConfigError> {
+    static CONFIG: OnceLock<Result<Config, ConfigError>> = OnceLock::new();
+    CONFIG
+        .get_or_init(|| match path() {
+            Some(p) => load(&p),
+            None => Ok(Config::default()),
+        })
+        .as_ref()
+}
+
+/// Reads the configuration file at `path` (none there: empty).
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let name = path.display().to_string();
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
+        Err(e) => return Err(ConfigError::Read(name, e)),
+    };
+    parse(&text, &name)
+}
+
+/// Parses configuration text; `name` is the file named in errors.
+pub fn parse(text: &str, name: &str) -> Result<Config, ConfigError> {
+    let mut config = Config::default();
+    for (i, raw) in text.lines().enumerate() {
+        let err = |what: String| ConfigError::Line {
+            file: name.to_string(),
+            line: i + 1,
+            what,
+        };
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if line.starts_with('[') {
+            return Err(err(format!(
+                "tables ({line}) are not supported: write the keys at the top level"
+            )));
+        }
+        let Some((key, value)) = line.split_once('=') else {
+            return Err(err("expected `key = value`".into()));
+        };
+        let (key, value) = (key.trim(), value.trim());
+        let text = || string(value).map_err(|w| err(format!("{key}: {w}")));
+        match key {
+            "store" => {
+                let l = Location::parse(&text()?).map_err(|e| err(format!("store: {e}")))?;
+                config.store = Some(l);
+            }
+            "sign_key" => config.sign_key = Some(expand_home(&text()?)),
+            "color" => {
+                let text = text()?;
+                if !["auto", "always", "never"].contains(&text.as_str()) {
+                    return Err(err(format!(
+                        "color: {text:?} is not one of auto, always, never"
+                    )));
+                }
+                config.color = Some(text);
+            }
+            _ => {
+                return Err(err(format!(
+                    "unknown key {key:?} (known: store, sign_key, color)"
+                )));
+            }
+        }
+    }
+    Ok(config)
+}
+
+/// A TOML string value (basic `"…"` or literal `'…'`), with an optional
+/// `# comment` after it.
+fn string(v: &str) -> Result<String, String> {
+    let expected = || "expected a string in quotes (\"…\")".to_string();
+    let mut chars = v.chars();
+    let quote = chars.next().filter(|c| *c == '"' || *c == '\'');
+    let Some(quote) = quote else {
+        return Err(expected());
+    };
+    let mut out = String::new();
+    loop {
+        match chars.next() {
+            None => return Err("unterminated string".into()),
+            Some(c) if c == quote => break,
+            Some('\\') if quote == '"' => match chars.next() {
+                Some('\\') => out.push('\\'),
+                Some('"') => out.push('"'),
+                Some('n') => out.push('\n'),
+                Some('t') => out.push('\t'),
+                Some('u') => {
+                    let hex: String = chars.by_ref().take(4).collect();
+                    let c = u32::from_str_radix(&hex, 16)
+                        .ok()
+                        .filter(|_| hex.len() == 4)
+                        .and_then(char::from_u32)
+                        .ok_or_else(|| format!("bad escape \\u{hex}"))?;
+                    out.push(c);
+                }
+                other => return Err(format!("bad escape \\{}", other.unwrap_or(' '))),
+            },
+            Some(c) if c.is_control() && c != '\t' => {
+                return Err("control character in a string".into());
+            }
+            Some(c) => out.push(c),
+        }
+    }
+    let rest = chars.as_str().trim();
+    if !(rest.is_empty() || rest.starts_with('#')) {
+        return Err(format!("unexpected {rest:?} after the string"));
+    }
+    Ok(out)
+}
+
+/// `~/x` as `$HOME/x`.
+fn expand_home(p: &str) -> PathBuf {
+    match (p.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => PathBuf::from(p),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_documented_keys() {
+        let c = parse(
+            "# termtrail\n\nstore = \"s3://audit/prod\"  # the bucket\nsign_key = '/etc/k.key'\ncolor = \"never\"\n",
+            "c.toml",
+        )
+        .unwrap();
+        assert_eq!(c.store, Some(Location::parse("s3://audit/prod").unwrap()));
+        assert_eq!(c.sign_key, Some(PathBuf::from("/etc/k.key")));
+        assert_eq!(c.color.as_deref(), Some("never"));
+        let c = parse("store = \"/r\\u00e9c\"", "c.toml").unwrap();
+        assert_eq!(c.store, Some(Location::Local(PathBuf::from("/réc"))));
+        assert_eq!(parse("", "c.toml").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn bad_lines_name_file_and_line() {
+        for (text, line, what) in [
+            ("store = /x", 1, "expected a string"),
+            ("\n\nstroe = \"/x\"", 3, "unknown key \"stroe\""),
+            ("threads = 4", 1, "unknown key \"threads\""),
+            ("[termtrail]", 1, "tables"),
+            ("store", 1, "expected `key = value`"),
+            ("store = \"/x", 1, "unterminated"),
+            ("store = \"/x\" y", 1, "unexpected"),
+            ("color = \"pink\"", 1, "not one of"),
+            ("store = \"\\q\"", 1, "bad escape"),
+            ("store = \"s3://\"", 1, "store:"),
+        ] {
+            let e = parse(text, "c.toml").unwrap_err().to_string();
+            assert!(e.starts_with(&format!("c.toml:{line}: ")), "{text}: {e}");
+            assert!(e.contains(what), "{text}: {e}");
+        }
+    }
+}
