@@ -15,8 +15,11 @@ use crate::time::UnixMicros;
 
 /// Expands `paths` into the files to search: files as given, directories
 /// walked recursively (names starting with `.` skipped, symbolic links to
-/// directories not followed), in name order. Paths that cannot be read are
-/// returned as errors.
+/// directories not followed), in name order, taking only files named like
+/// recordings ([`named_like_a_recording`]): a README or a picture beside
+/// recordings is not one, and is passed over without a word, as ripgrep
+/// passes over binary files (a file named like a recording that is not one
+/// is still reported). Paths that cannot be read are returned as errors.
 pub fn collect_files(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<(PathBuf, io::Error)>) {
     let mut files = Vec::new();
     let mut errors = Vec::new();
@@ -55,10 +58,21 @@ fn walk_dir(dir: &Path, files: &mut Vec<PathBuf>, errors: &mut Vec<(PathBuf, io:
         }
         if lm.is_dir() {
             walk_dir(&p, files, errors);
-        } else if lm.is_file() || (lm.file_type().is_symlink() && p.is_file()) {
+        } else if (lm.is_file() || (lm.file_type().is_symlink() && p.is_file()))
+            && named_like_a_recording(&p)
+        {
             files.push(p);
         }
     }
+}
+
+/// Whether a file's name says it is a recording: `.cast.zst` (termtrail's
+/// recordings, in a store, its S3 spool or anywhere) or `.cast` (asciicast
+/// files, which termtrail reads too).
+pub fn named_like_a_recording(path: &Path) -> bool {
+    path.file_name()
+        .map(|n| n.to_string_lossy())
+        .is_some_and(|n| n.ends_with(".cast.zst") || n.ends_with(".cast"))
 }
 
 /// Metadata filters; all given ones must match.
@@ -192,6 +206,33 @@ pub const NOT_A_RECORDING: &str =
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn walks_take_only_files_named_like_recordings() {
+        let d = std::env::temp_dir().join(format!("tt-select-{}", std::process::id()));
+        std::fs::create_dir_all(d.join("sub")).unwrap();
+        for f in [
+            "a.cast.zst",
+            "b.cast",
+            "README.md",
+            "shot.png",
+            "c.cast.zst.partial",
+            "sub/d.cast",
+        ] {
+            std::fs::write(d.join(f), "x").unwrap();
+        }
+        let (files, errors) = collect_files(std::slice::from_ref(&d));
+        let names: Vec<_> = files
+            .iter()
+            .map(|p| p.strip_prefix(&d).unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["a.cast.zst", "b.cast", "sub/d.cast"]);
+        assert!(errors.is_empty());
+        // A file named on the command line is taken whatever its name.
+        let (files, _) = collect_files(&[d.join("README.md")]);
+        assert_eq!(files.len(), 1);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
 
     #[test]
     fn windows_hold_moments_and_overlap_recordings() {

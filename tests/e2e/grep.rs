@@ -282,14 +282,17 @@ fn damaged_and_foreign_files_are_reported_and_skipped() {
         "{}",
         r.stderr
     );
-    assert!(
-        r.stderr.contains("notes.txt: not a recording"),
-        "{}",
-        r.stderr
-    );
+    // A file not named like a recording is passed over without a word
+    // (as ripgrep passes over binary files); one named like a recording
+    // that is not one is reported.
+    assert!(!r.stderr.contains("notes.txt"), "{}", r.stderr);
     assert!(r.stderr.contains("junk.cast.zst"), "{}", r.stderr);
     assert!(!r.stderr.contains(".hidden"), "{}", r.stderr);
-    assert_eq!(r.stderr.lines().count(), 3, "{}", r.stderr);
+    assert_eq!(r.stderr.lines().count(), 2, "{}", r.stderr);
+    // Named on the command line, it is reported.
+    let r = d.run(&["grep", "AccessDenied", "recs/notes.txt"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("notes.txt: not a recording"), "{r:?}");
     // The edited text is in the chunk that fails: never reported.
     let r = d.run(&["grep", "AccessGranted", "recs/edited.cast.zst"]);
     assert_eq!(r.code, 2, "{r:?}");
@@ -482,10 +485,13 @@ fn ls_verify_finds_damage_that_the_index_does_not_show() {
     ] {
         std::fs::copy(samples.join(f), d.join(&format!("recs/{f}"))).unwrap();
     }
-    std::fs::write(d.join("recs/notes.txt"), "hello").unwrap();
+    std::fs::write(d.join("recs/notes.cast.zst"), "hello").unwrap();
     let r = d.run(&["ls", "--json", "recs"]);
     assert_eq!(r.code, 2, "{r:?}");
-    assert!(r.stderr.contains("notes.txt: not a recording"), "{r:?}");
+    assert!(
+        r.stderr.contains("notes.cast.zst: not a recording"),
+        "{r:?}"
+    );
     let state = |out: &str, name: &str| {
         json_lines(out)
             .into_iter()
@@ -505,7 +511,7 @@ fn ls_verify_finds_damage_that_the_index_does_not_show() {
         state(&r.stdout, "signed.cast.zst"),
         ("sealed".into(), Value::Bool(true))
     );
-    std::fs::remove_file(d.join("recs/notes.txt")).unwrap();
+    std::fs::remove_file(d.join("recs/notes.cast.zst")).unwrap();
     let r = d.run(&["ls", "--verify", "--json", "recs"]);
     assert_eq!(r.code, 1, "{r:?}");
     assert_eq!(state(&r.stdout, "edited-event.cast.zst").0, "tampered");
@@ -632,4 +638,24 @@ fn screen_lines_of_close_hits_match_the_snapshot() {
             "{h}"
         );
     }
+}
+
+/// Issue 16, finding 4: a README and a picture beside recordings make
+/// neither `ls` nor `grep` fail, and `grep -c` with hits exits 0.
+#[test]
+fn other_files_beside_recordings_are_passed_over() {
+    let d = setup();
+    std::fs::write(d.join("recs/README.md"), "# notes\n").unwrap();
+    std::fs::write(d.join("recs/shot.png"), [0x89, b'P', b'N', b'G', 0, 1, 2]).unwrap();
+    std::fs::create_dir_all(d.join("recs/docs")).unwrap();
+    std::fs::write(d.join("recs/docs/notes.txt"), "AccessDenied in a note\n").unwrap();
+    let r = d.run(&["ls", "recs"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.stderr, "", "{r:?}");
+    let r = d.run(&["grep", "-c", "AccessDenied", "recs"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.stderr, "", "{r:?}");
+    assert!(!r.stdout.contains("notes.txt"), "{r:?}");
+    let r = d.run(&["grep", "-q", "AccessDenied", "recs"]);
+    assert_eq!(r.code, 0, "{r:?}");
 }
