@@ -69,10 +69,31 @@ pub fn verify_named(
         Ok(report) => {
             let finding = pin::check(&report, keys);
             let verdict = finding.apply(base_verdict(&report));
+            // Unsealed because a running recorder is still writing it.
+            let live = (report.status == Status::Unsealed)
+                .then(|| termtrail_format::recover::live::writer_of(path))
+                .flatten();
             let text = if json {
-                render_json(name, &report, verdict, &finding, keys)
+                let mut line = render_json(name, &report, verdict, &finding, keys);
+                if let Some(live) = &live {
+                    line = with_recorder(&line, live.pid);
+                }
+                line
             } else {
-                visible(&render_human(name, &report, &finding, keys)).into_owned()
+                let mut human = render_human(name, &report, &finding, keys);
+                if let Some(live) = &live {
+                    human = human.replacen(
+                        "intact but UNSEALED (truncated or interrupted)",
+                        &format!(
+                            "intact but UNSEALED: still being recorded{}",
+                            live.pid
+                                .map(|p| format!(" (by pid {p})"))
+                                .unwrap_or_default()
+                        ),
+                        1,
+                    );
+                }
+                visible(&human).into_owned()
             };
             (verdict, text)
         }
@@ -95,6 +116,21 @@ pub fn verify_named(
             };
             (Verdict::Error, text)
         }
+    }
+}
+
+/// `line` (one JSON object) with `"recording": true` and the recorder's
+/// pid added: the file is unsealed because it is still being written.
+fn with_recorder(line: &str, pid: Option<u32>) -> String {
+    match serde_json::from_str::<serde_json::Value>(line) {
+        Ok(mut v) => {
+            if let Some(obj) = v.as_object_mut() {
+                obj.insert("recording".into(), json!(true));
+                obj.insert("recorder_pid".into(), json!(pid));
+            }
+            json_line(&v)
+        }
+        Err(_) => line.to_string(),
     }
 }
 
