@@ -15,6 +15,7 @@ mod html;
 mod interactive;
 mod keys;
 mod limits;
+mod live;
 mod netfaults;
 mod peers;
 mod play;
