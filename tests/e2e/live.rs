@@ -8,9 +8,32 @@ use std::time::{Duration, Instant};
 
 use crate::util::*;
 
+/// A `rec` started by [`live_rec`]: killed (SIGKILL; its shell gets
+/// SIGHUP from the closed terminal) if a test fails while it runs.
+struct LiveRec(Option<Child>);
+
+impl LiveRec {
+    fn id(&self) -> u32 {
+        self.0.as_ref().map_or(0, Child::id)
+    }
+
+    fn take(mut self) -> Child {
+        self.0.take().expect("running")
+    }
+}
+
+impl Drop for LiveRec {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
 /// `rec --headless -o FILE` of a shell that runs until `stop` exists in
 /// the test's directory.
-fn live_rec(d: &Dir, file: &str) -> Child {
+fn live_rec(d: &Dir, file: &str) -> LiveRec {
     let mut c = d.cmd(&[
         "rec",
         "--headless",
@@ -24,11 +47,13 @@ fn live_rec(d: &Dir, file: &str) -> Child {
         "-c",
         "echo started; while [ ! -e stop ]; do sleep 0.05; done; echo stopped",
     ]);
-    c.stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn rec")
+    LiveRec(Some(
+        c.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn rec"),
+    ))
 }
 
 /// Waits for `child` up to `secs`; kills it (and fails) when it does not
@@ -124,7 +149,7 @@ fn a_live_recording_is_locked_until_its_recorder_ends() {
 
     // The recorder ends: the recording is sealed and intact (not TAMPERED).
     std::fs::write(d.join("stop"), b"").unwrap();
-    let (code, err) = ends_within(rec, 20, "rec");
+    let (code, err) = ends_within(rec.take(), 20, "rec");
     assert_eq!(code, 0, "{err}");
     let v = d.run(&["verify", "live.cast.zst"]);
     assert_eq!(v.code, 0, "{v:?}");
@@ -142,14 +167,13 @@ fn a_live_recording_is_locked_until_its_recorder_ends() {
 #[test]
 fn a_killed_recorders_file_is_unsealed_and_recoverable_at_once() {
     let d = Dir::new();
-    let mut rec = live_rec(&d, "k.cast.zst");
+    let rec = live_rec(&d, "k.cast.zst");
     poll_until(
         10,
         || d.run(&["ls", "--json", "k.cast.zst"]),
         |r| r.stdout.contains("\"state\":\"recording\""),
     );
-    rec.kill().unwrap(); // SIGKILL: the lock goes with the process
-    rec.wait().unwrap();
+    drop(rec); // SIGKILL: the lock goes with the process
     std::fs::write(d.join("stop"), b"").unwrap();
     let ls = d.run(&["ls", "--json", "k.cast.zst"]);
     assert!(ls.stdout.contains("\"state\":\"unsealed\""), "{ls:?}");
