@@ -334,3 +334,41 @@ fn export_allow_tampered_is_the_flag_and_force_its_old_name() {
         "--force is hidden: {help:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_shell_serve_records_is_locked_while_it_runs() {
+    let d = Dir::new();
+    let server = Server::start(&d, &[]);
+    let (mut ws, _) = open(&server.url("s1")).await;
+    stdin(&mut ws, "echo live-$((6*7))\n").await;
+    read_until(&mut ws, "live-42").await;
+    let recs = wait_until(
+        10,
+        || "serve's recording".into(),
+        || Some(server.recordings()).filter(|r| !r.is_empty()),
+    );
+    let file = recs[0].to_string_lossy().into_owned();
+    let pid = server.child.id();
+    let ls = poll_until(
+        10,
+        || d.run(&["ls", "--json", &file]),
+        |r| r.stdout.contains("\"state\":\"recording\""),
+    );
+    assert!(
+        ls.stdout.contains("\"state\":\"recording\"")
+            && ls.stdout.contains(&format!("\"recorder_pid\":{pid}")),
+        "{ls:?}"
+    );
+    let r = d.run(&["recover", &file]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        one_line(&r).contains(&format!("is being recorded by pid {pid}")),
+        "{r:?}"
+    );
+    // The shell ends: serve seals it, intact.
+    stdin(&mut ws, "exit\n").await;
+    let v = poll_until(10, || d.run(&["verify", &file]), |r| r.code == 0);
+    assert_eq!(v.code, 0, "{v:?}");
+    let ls = d.run(&["ls", "--json", &file]);
+    assert!(ls.stdout.contains("\"state\":\"sealed\""), "{ls:?}");
+}
