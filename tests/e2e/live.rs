@@ -372,3 +372,46 @@ async fn a_shell_serve_records_is_locked_while_it_runs() {
     let ls = d.run(&["ls", "--json", &file]);
     assert!(ls.stdout.contains("\"state\":\"sealed\""), "{ls:?}");
 }
+
+#[test]
+fn upload_leaves_a_spool_being_recorded_to_its_recorder() {
+    let Some(moto) = Moto::start() else { return };
+    moto.make_bucket("recs");
+    let d = Dir::new();
+    let ep = moto.endpoint();
+    let mut c = rec_s3(
+        &d,
+        &ep,
+        "s3://recs/live",
+        &["-q"],
+        "echo started; while [ ! -e stop ]; do sleep 0.05; done",
+    );
+    c.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let rec = LiveRec(Some(c.spawn().expect("spawn rec")));
+    let pid = rec.id();
+    let spool = wait_until(
+        10,
+        || "the spool file".into(),
+        || spooled(&d).into_iter().find(|f| f.ends_with(".cast.zst")),
+    );
+    let r = run_s3(
+        &d,
+        &ep,
+        &["upload", "--store", "s3://recs/live", "--wait", "5s"],
+    );
+    assert_eq!(r.code, 0, "not left behind: {r:?}");
+    let line = one_line(&r);
+    assert!(
+        line.contains(&spool) && line.contains(&format!("is being recorded by pid {pid}")),
+        "{line}"
+    );
+    std::fs::write(d.join("stop"), b"").unwrap();
+    let (code, err) = ends_within(rec.take(), 30, "rec");
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        moto.keys("recs").iter().any(|k| k.ends_with(".cast.zst")),
+        "its recorder uploaded it"
+    );
+}
