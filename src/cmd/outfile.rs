@@ -11,13 +11,19 @@ use anyhow::{Result, bail};
 use termtrail_format::recover::live::writer_of;
 
 /// Refuses to write `path` when it exists and `overwrite` is not given,
-/// when it is a directory, or when a recorder is writing it. Devices and
+/// when it is a directory, when its directory does not exist, or when a
+/// recorder is writing it. Devices and
 /// pipes (`/dev/null`, a FIFO) are written in place: they are not refused.
 pub fn check(path: &Path, overwrite: bool) -> Result<()> {
+    let shown = path.display();
     let Ok(meta) = std::fs::metadata(path) else {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+            && !dir.is_dir()
+        {
+            bail!("cannot write {shown}: no such directory {}", dir.display());
+        }
         return Ok(());
     };
-    let shown = path.display();
     if meta.is_dir() {
         bail!("{shown} is a directory; name a file to write");
     }
@@ -67,6 +73,8 @@ mod tests {
         check(&path, true).unwrap();
         assert!(check(dir.path(), true).is_err());
         check(Path::new("/dev/null"), false).unwrap();
+        let e = check(&dir.path().join("no/x.cast"), false).unwrap_err();
+        assert!(e.to_string().contains("no such directory"), "{e}");
         assert!(is_special(Path::new("/dev/null")));
         let e = io::Error::from_raw_os_error(2);
         assert_eq!(io_text(&e), "No such file or directory");

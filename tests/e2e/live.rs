@@ -254,6 +254,14 @@ fn output_files_are_replaced_only_with_overwrite() {
     assert_eq!(r.code, 2, "{r:?}");
     assert!(one_line(&r).contains(".cast.zst"), "{r:?}");
     assert!(!d.join("y.cast").exists() && !d.join("y.md").exists());
+    // A missing directory: one line, before the banner (it was exit 125
+    // after it).
+    let r = d.run(&["rec", "--headless", "-o", "no/dir/z.cast.zst", "--", "true"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert_eq!(
+        one_line(&r),
+        "termtrail: cannot write no/dir/z.cast.zst: no such directory no/dir"
+    );
 
     // export: the same rule.
     std::fs::write(d.join("e.cast"), b"keep me").unwrap();
