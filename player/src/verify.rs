@@ -10,6 +10,7 @@ use std::path::Path;
 use serde_json::json;
 use termtrail_format::event::format_clock;
 use termtrail_format::reader::{ReadError, ReadOptions, Report, Signature, Status, read_path};
+use termtrail_format::recover::BeingRecorded;
 use termtrail_format::sign::Keyring;
 use termtrail_format::text::{json_line, visible};
 
@@ -80,19 +81,7 @@ pub fn verify_named(
                 }
                 line
             } else {
-                let mut human = render_human(name, &report, &finding, keys);
-                if let Some(live) = &live {
-                    human = human.replacen(
-                        "intact but UNSEALED (truncated or interrupted)",
-                        &format!(
-                            "intact but UNSEALED: still being recorded{}",
-                            live.pid
-                                .map(|p| format!(" (by pid {p})"))
-                                .unwrap_or_default()
-                        ),
-                        1,
-                    );
-                }
+                let human = render_human(name, &report, &finding, keys, live.as_ref());
                 visible(&human).into_owned()
             };
             (verdict, text)
@@ -143,7 +132,15 @@ fn base_verdict(report: &Report) -> Verdict {
     }
 }
 
-fn render_human(name: &str, r: &Report, key: &KeyFinding, keys: Option<&Keyring>) -> String {
+/// One line for a verified file; `live`: it is unsealed because a
+/// recorder is still writing it.
+fn render_human(
+    name: &str,
+    r: &Report,
+    key: &KeyFinding,
+    keys: Option<&Keyring>,
+    live: Option<&BeingRecorded>,
+) -> String {
     let mut s = format!("{name}: ");
     match r.status {
         Status::Intact => {
@@ -158,8 +155,15 @@ fn render_human(name: &str, r: &Report, key: &KeyFinding, keys: Option<&Keyring>
             ));
         }
         Status::Unsealed => {
+            let why = match live {
+                Some(BeingRecorded { pid: Some(pid), .. }) => {
+                    format!("still being recorded by pid {pid}")
+                }
+                Some(_) => "still being recorded".to_string(),
+                None => "truncated or interrupted".to_string(),
+            };
             s.push_str(&format!(
-                "intact but UNSEALED (truncated or interrupted): verified up to {} ({})",
+                "intact but UNSEALED ({why}): verified up to {} ({})",
                 format_clock(r.last_verified),
                 plural(r.chunks, "chunk")
             ));

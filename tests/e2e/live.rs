@@ -129,8 +129,9 @@ fn a_live_recording_is_locked_until_its_recorder_ends() {
     let v = d.run(&["verify", "live.cast.zst"]);
     assert_eq!(v.code, 3, "{v:?}");
     assert!(
-        v.stdout
-            .contains(&format!("still being recorded (by pid {pid})")),
+        v.stdout.contains(&format!(
+            "intact but UNSEALED (still being recorded by pid {pid})"
+        )),
         "{v:?}"
     );
 
