@@ -57,7 +57,7 @@ pub fn claim(file: &File, path: &Path) -> Result<(), ClaimError> {
                 if holder.is_some() || attempt + 1 == CLAIM_TRIES {
                     return Err(ClaimError::BeingRecorded(BeingRecorded {
                         path: path.to_path_buf(),
-                        pid: holder.map(|h| h.pid),
+                        pid: holder.and_then(Holder::pid),
                     }));
                 }
                 std::thread::sleep(CLAIM_PAUSE);
@@ -90,7 +90,7 @@ pub fn writer_of(path: &Path) -> Option<BeingRecorded> {
             let pid = holders(&file)
                 .into_iter()
                 .find(|h| h.exclusive)
-                .map(|h| h.pid);
+                .and_then(Holder::pid);
             Some(BeingRecorded {
                 path: path.to_path_buf(),
                 pid,
@@ -105,6 +105,14 @@ pub fn writer_of(path: &Path) -> Option<BeingRecorded> {
 struct Holder {
     pid: u32,
     exclusive: bool,
+}
+
+impl Holder {
+    /// Its pid, unless the kernel hid it (0: a process outside this pid
+    /// namespace, such as another container's).
+    fn pid(self) -> Option<u32> {
+        (self.pid != 0).then_some(self.pid)
+    }
 }
 
 /// The `flock`s held on `file`'s inode by other processes.
