@@ -212,11 +212,16 @@ fn report(file: &Path, outcome: &ExportOutcome) -> Exit {
     };
     match report.status {
         Status::Unsealed => {
-            eprintln!(
-                "termtrail: note: {} is unsealed; exported the verified part (up to {})",
-                file.display(),
-                termtrail_format::event::format_clock(report.last_verified)
-            );
+            let upto = termtrail_format::event::format_clock(report.last_verified);
+            match termtrail_format::recover::live::writer_of(file) {
+                Some(live) => eprintln!(
+                    "termtrail: note: {live}; exported what is written so far (up to {upto})"
+                ),
+                None => eprintln!(
+                    "termtrail: note: {} is unsealed; exported the verified part (up to {upto})",
+                    file.display()
+                ),
+            }
             Exit::SUCCESS
         }
         Status::Tampered => {

@@ -135,7 +135,23 @@ fn a_live_recording_is_locked_until_its_recorder_ends() {
         "{v:?}"
     );
 
-    // rec --overwrite and export --overwrite never replace it.
+    // export: what is written so far, saying so.
+    // (Its first chunk is committed within --chunk-ms, 1 s.)
+    let e = poll_until(
+        10,
+        || d.run(&["export", "live.cast.zst", "--format", "txt"]),
+        |r| r.stdout.contains("started"),
+    );
+    assert_eq!(e.code, 0, "{e:?}");
+    assert!(e.stdout.contains("started"), "{e:?}");
+    assert!(
+        one_line(&e).contains(&format!(
+            "live.cast.zst is being recorded by pid {pid}; exported what is written so far"
+        )),
+        "{e:?}"
+    );
+
+    // rec --overwrite never replaces it.
     let r = d.run(&[
         "rec",
         "--headless",
