@@ -78,14 +78,29 @@ pub fn run(a: ImportArgs) -> Result<Exit> {
         }
         (None, None) => default_output(&a.file),
     };
+    // Replacing: written beside it and renamed over it, so a failed import
+    // leaves the old file as it was.
+    let write_to = if a.overwrite && out_path.exists() {
+        let name = out_path.file_name().unwrap_or_default().to_string_lossy();
+        out_path.with_file_name(format!(".{name}.{}.new", std::process::id()))
+    } else {
+        out_path.clone()
+    };
     let out = std::fs::OpenOptions::new()
         .write(true)
-        .create_new(!a.overwrite)
-        .create(true)
-        .truncate(true)
-        .open(&out_path)
+        .create_new(true)
+        .open(&write_to)
         .map_err(|e| anyhow!("cannot create {}: {}", out_path.display(), io_text(&e)))?;
-    match termtrail_format::import::import(BufReader::new(input), out, key) {
+    let imported = termtrail_format::import::import(BufReader::new(input), out, key)
+        .map_err(|e| anyhow::Error::new(e).context(format!("cannot import {}", a.file.display())))
+        .and_then(|summary| {
+            if write_to != out_path {
+                std::fs::rename(&write_to, &out_path)
+                    .map_err(|e| anyhow!("cannot write {}: {}", out_path.display(), io_text(&e)))?;
+            }
+            Ok(summary)
+        });
+    match imported {
         Ok(summary) => {
             eprintln!(
                 "::: sealed {} → {} ({} events, {} chunks)",
@@ -97,8 +112,8 @@ pub fn run(a: ImportArgs) -> Result<Exit> {
             Ok(Exit::SUCCESS)
         }
         Err(e) => {
-            let _ = std::fs::remove_file(&out_path);
-            Err(anyhow::Error::new(e).context(format!("cannot import {}", a.file.display())))
+            let _ = std::fs::remove_file(&write_to);
+            Err(e)
         }
     }
 }

@@ -320,6 +320,17 @@ fn output_files_are_replaced_only_with_overwrite() {
         "{line}"
     );
 
+    // import: the same rule.
+    let r = d.run(&["import", "e.cast", "-o", "a.cast.zst"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert_eq!(
+        one_line(&r),
+        "termtrail: a.cast.zst exists; use --overwrite to replace it"
+    );
+    let r = d.run(&["import", "e.cast", "-o", "a.cast.zst", "--overwrite"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(d.run(&["verify", "a.cast.zst"]).code, 0);
+
     // keygen: one line with --overwrite; with it, a new key.
     assert_eq!(d.run(&["keygen", "k"]).code, 0);
     let old = std::fs::read(d.join("k.pub")).unwrap();
