@@ -7,7 +7,7 @@
 //! | 1     | [`Exit::NO_MATCH`]    | `grep`: no hit |
 //! | 1     | [`Exit::TAKEN_OVER`]  | `attach`: another client took the shell over |
 //! | 1     | [`Exit::DENIED`]      | `policy check`: the policy denies the request (0: it allows it) |
-//! | 2     | [`Exit::ERROR`]       | every subcommand: an error (a file could not be read or is not a recording, a malformed policy or schema, the host refused or could not be reached, …) and usage errors (clap exits with 2 itself) |
+//! | 2     | [`Exit::ERROR`]       | every subcommand: an error (a file could not be read or is not a recording, a malformed policy or schema, the host refused or could not be reached, `recover` of a recording a running recorder still writes, …) and usage errors (clap exits with 2 itself; an output file that exists without `--overwrite`, `rec` without a terminal and without `--headless`) |
 //! | 2     | [`Exit::NOT_UPLOADED`]| `upload`, `rec`, `serve`, `proxy` with an S3 store: recordings are still in the local spool |
 //! | 3     | [`Exit::UNSEALED`]    | `verify`: intact but unsealed (truncated, or the recorder crashed); `verify --audit`: intact up to a torn last line |
 //! | 125   | [`Exit::REC_FAILED`]  | `rec`: termtrail itself failed (the file keeps every chunk written so far) |

@@ -45,7 +45,7 @@ pub struct ExportOptions {
     /// Output format.
     pub format: ExportFormat,
     /// Export a tampered recording anyway, marking where verification stops.
-    pub force: bool,
+    pub allow_tampered: bool,
 }
 
 /// What an export did.
@@ -70,7 +70,7 @@ pub enum ExportError {
     #[error("{0}")]
     Cast(#[from] CastError),
     /// The recording is tampered and `force` was not given.
-    #[error("the recording is tampered: {}; refusing to export (use --force to export it marked as unverified)", .0.problems.first().map(|p| p.message.as_str()).unwrap_or("damage found"))]
+    #[error("the recording is tampered: {}; refusing to export (use --allow-tampered to export it marked as unverified)", .0.problems.first().map(|p| p.message.as_str()).unwrap_or("damage found"))]
     Tampered(Box<Report>),
 }
 
@@ -245,7 +245,7 @@ pub fn export_path(
     if sniff_path(input)? == Some(FileKind::Plain) {
         return export_plain(input, out, opts);
     }
-    if !opts.force {
+    if !opts.allow_tampered {
         let check = ReadOptions {
             events: false,
             ..ReadOptions::default()
@@ -257,7 +257,7 @@ pub fn export_path(
     }
     let read = ReadOptions {
         events: true,
-        lenient: opts.force,
+        lenient: opts.allow_tampered,
         ..ReadOptions::default()
     };
     let mut sink = ExportSink {

@@ -184,7 +184,7 @@ fn verdict_html(v: &Verification) -> (&'static str, String) {
             (
                 "tampered",
                 format!(
-                    "TAMPERED: {}. Verified only up to {}; what follows is shown unverified (exported with --force).{signature}",
+                    "TAMPERED: {}. Verified only up to {}; what follows is shown unverified (exported with --allow-tampered).{signature}",
                     escape(&problem),
                     format_clock(r.last_verified)
                 ),

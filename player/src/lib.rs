@@ -14,7 +14,7 @@
 //! ```no_run
 //! use termtrail_player::export::{ExportFormat, ExportOptions, export_path};
 //! let mut out = Vec::new();
-//! let opts = ExportOptions { format: ExportFormat::Txt, force: false };
+//! let opts = ExportOptions { format: ExportFormat::Txt, allow_tampered: false };
 //! let outcome = export_path(std::path::Path::new("session.cast.zst"), &mut out, &opts)?;
 //! println!("{} events", outcome.events);
 //! # Ok::<(), termtrail_player::export::ExportError>(())

@@ -54,8 +54,12 @@ pub enum ListError {
 pub enum State {
     /// Has a seal (not verified: `ls` without `--verify`).
     Sealed,
-    /// No seal (being written, or cut short); not verified.
+    /// No seal (cut short: its recorder stopped); not verified.
     Unsealed,
+    /// No seal yet: a running recorder (this pid, when known) holds the
+    /// file's writer lock and is writing it (verified as far as written
+    /// with `--verify`).
+    Recording(Option<u32>),
     /// Verified: every chunk and the seal.
     Intact,
     /// Verified as far as written; no seal.
@@ -72,6 +76,7 @@ impl State {
         match self {
             State::Sealed => "sealed",
             State::Unsealed => "unsealed",
+            State::Recording(_) => "recording",
             State::Intact => "verified",
             State::VerifiedUnsealed => "verified-unsealed",
             State::Tampered(_) => "TAMPERED",
@@ -139,6 +144,11 @@ pub fn entry(path: &Path, verify: bool, keys: Option<&Keyring>) -> Result<Entry,
     let mut e = from_index(&mut file, path.display().to_string(), size)?;
     if verify {
         verify_into(&mut e, path, keys)?;
+    }
+    if matches!(e.state, State::Unsealed | State::VerifiedUnsealed)
+        && let Some(live) = termtrail_format::recover::live::writer_of(path)
+    {
+        e.state = State::Recording(live.pid);
     }
     Ok(e)
 }
@@ -273,6 +283,7 @@ impl Entry {
             "end": self.end.as_ref().map(|e| e.to_string()),
             "state": self.state.word().to_lowercase(),
             "problem": match &self.state { State::Tampered(p) => Some(p.as_str()), _ => None },
+            "recorder_pid": match self.state { State::Recording(pid) => pid, _ => None },
             "signed": self.signed,
             "key_id": self.key_id,
             "key_check": self.key_check.map(KeyCheck::token),
@@ -354,16 +365,7 @@ pub fn print_table(out: &mut dyn Write, entries: &[Entry]) -> io::Result<()> {
         let start = e
             .start()
             .map_or("-".into(), crate::time::format_instant_secs);
-        let mut state = match e.signed {
-            Some(true) => format!("{}+signed", e.state.word()),
-            Some(false) => format!("{}+BAD-SIGNATURE", e.state.word()),
-            None => e.state.word().to_string(),
-        };
-        match e.key_check {
-            Some(KeyCheck::Pinned) => state.push_str("+pinned"),
-            _ if e.pin_failed() => state.push_str("+NOT-PINNED"),
-            _ => {}
-        }
+        let state = state_text(e);
         rows.push(vec![
             start,
             duration(e.duration),
@@ -372,9 +374,12 @@ pub fn print_table(out: &mut dyn Write, entries: &[Entry]) -> io::Result<()> {
             short(e.meta(|m| m.shell.as_ref()), 20),
             short(e.meta(|m| m.principal.as_ref()), 16),
             human_size(e.size),
-            e.end
-                .as_ref()
-                .map_or("-".into(), |r| short(&r.to_string(), 24)),
+            match (&e.end, &e.state) {
+                (Some(r), _) => short(&r.to_string(), 24),
+                (None, State::Recording(Some(pid))) => format!("live (pid {pid})"),
+                (None, State::Recording(None)) => "live".into(),
+                (None, _) => "-".into(),
+            },
             state,
             // The id as the file claims it: shortened, controls visible.
             short(e.key_id.as_deref().unwrap_or("-"), 16),
@@ -426,7 +431,11 @@ pub fn print_short(out: &mut dyn Write, entries: &[Entry], root: Option<&str>) -
         rows.push(vec![
             e.start()
                 .map_or("-".into(), crate::time::format_instant_secs),
-            duration(e.duration),
+            // A recording still being written has no duration yet.
+            match e.state {
+                State::Recording(_) => "live".into(),
+                _ => duration(e.duration),
+            },
             short(&id, 32),
             state_text(e),
         ]);

@@ -10,6 +10,7 @@ use std::path::Path;
 use serde_json::json;
 use termtrail_format::event::format_clock;
 use termtrail_format::reader::{ReadError, ReadOptions, Report, Signature, Status, read_path};
+use termtrail_format::recover::BeingRecorded;
 use termtrail_format::sign::Keyring;
 use termtrail_format::text::{json_line, visible};
 
@@ -69,10 +70,19 @@ pub fn verify_named(
         Ok(report) => {
             let finding = pin::check(&report, keys);
             let verdict = finding.apply(base_verdict(&report));
+            // Unsealed because a running recorder is still writing it.
+            let live = (report.status == Status::Unsealed)
+                .then(|| termtrail_format::recover::live::writer_of(path))
+                .flatten();
             let text = if json {
-                render_json(name, &report, verdict, &finding, keys)
+                let mut line = render_json(name, &report, verdict, &finding, keys);
+                if let Some(live) = &live {
+                    line = with_recorder(&line, live.pid);
+                }
+                line
             } else {
-                visible(&render_human(name, &report, &finding, keys)).into_owned()
+                let human = render_human(name, &report, &finding, keys, live.as_ref());
+                visible(&human).into_owned()
             };
             (verdict, text)
         }
@@ -98,6 +108,21 @@ pub fn verify_named(
     }
 }
 
+/// `line` (one JSON object) with `"recording": true` and the recorder's
+/// pid added: the file is unsealed because it is still being written.
+fn with_recorder(line: &str, pid: Option<u32>) -> String {
+    match serde_json::from_str::<serde_json::Value>(line) {
+        Ok(mut v) => {
+            if let Some(obj) = v.as_object_mut() {
+                obj.insert("recording".into(), json!(true));
+                obj.insert("recorder_pid".into(), json!(pid));
+            }
+            json_line(&v)
+        }
+        Err(_) => line.to_string(),
+    }
+}
+
 /// The verdict of the chain and seal alone.
 fn base_verdict(report: &Report) -> Verdict {
     match report.status {
@@ -107,7 +132,15 @@ fn base_verdict(report: &Report) -> Verdict {
     }
 }
 
-fn render_human(name: &str, r: &Report, key: &KeyFinding, keys: Option<&Keyring>) -> String {
+/// One line for a verified file; `live`: it is unsealed because a
+/// recorder is still writing it.
+fn render_human(
+    name: &str,
+    r: &Report,
+    key: &KeyFinding,
+    keys: Option<&Keyring>,
+    live: Option<&BeingRecorded>,
+) -> String {
     let mut s = format!("{name}: ");
     match r.status {
         Status::Intact => {
@@ -122,8 +155,15 @@ fn render_human(name: &str, r: &Report, key: &KeyFinding, keys: Option<&Keyring>
             ));
         }
         Status::Unsealed => {
+            let why = match live {
+                Some(BeingRecorded { pid: Some(pid), .. }) => {
+                    format!("still being recorded by pid {pid}")
+                }
+                Some(_) => "still being recorded".to_string(),
+                None => "truncated or interrupted".to_string(),
+            };
             s.push_str(&format!(
-                "intact but UNSEALED (truncated or interrupted): verified up to {} ({})",
+                "intact but UNSEALED ({why}): verified up to {} ({})",
                 format_clock(r.last_verified),
                 plural(r.chunks, "chunk")
             ));

@@ -6,6 +6,11 @@
 //! "not a recording" (exit 2). Where the file system has no `O_TMPFILE`
 //! (or `/proc` is missing) the file is created under its name and removed
 //! again when the header cannot be written.
+//!
+//! The file is locked for its writer (`termtrail_format::recover::live`)
+//! before it has a name, and stays locked while the returned writer keeps
+//! it open: no reader ever sees it unlocked while it is being written.
+//! Replacing a file another recorder holds is refused.
 
 use std::fs::File;
 use std::io;
@@ -13,6 +18,7 @@ use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use rustix::fs::{AtFlags, CWD, Mode, OFlags};
+use termtrail_format::recover::live::{self, BeingRecorded};
 
 /// What to do when the name is taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +40,9 @@ pub enum NewFileError<E: std::error::Error + 'static> {
     /// Starting it (writing the header) failed; no file was left.
     #[error("{0}")]
     Start(#[source] E),
+    /// [`Taken::Replace`] over a recording a running recorder writes.
+    #[error(transparent)]
+    BeingRecorded(BeingRecorded),
 }
 
 /// Creates the file for `path`, has `start` write (and commit) its header
@@ -48,9 +57,16 @@ pub fn create<T, E: std::error::Error + 'static>(
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
+    if taken == Taken::Replace
+        && let Some(live) = live::writer_of(path)
+    {
+        return Err(NewFileError::BeingRecorded(live));
+    }
     let Some(file) = unnamed(dir) else {
         return create_named(path, taken, start);
     };
+    // Unnamed, no one else can hold it: locked before it is seen.
+    live::lock(&file).map_err(NewFileError::Create)?;
     let fd = file.try_clone().map_err(NewFileError::Create)?;
     let made = start(file).map_err(NewFileError::Start)?;
     let name = give_name(&fd, dir, path, taken).map_err(NewFileError::Create)?;
@@ -131,6 +147,10 @@ fn create_named<T, E: std::error::Error + 'static>(
         _ => open(path).map(|f| (f, path.to_path_buf())),
     }
     .map_err(NewFileError::Create)?;
+    if let Err(e) = live::lock(&file) {
+        let _ = std::fs::remove_file(&name);
+        return Err(NewFileError::Create(e));
+    }
     match start(file) {
         Ok(made) => Ok((made, name)),
         Err(e) => {
@@ -176,7 +196,7 @@ mod tests {
     fn the_name_appears_only_with_the_header() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.cast.zst");
-        let (_f, name) = create(&path, Taken::Refuse, |f| {
+        let (first, name) = create(&path, Taken::Refuse, |f| {
             // While the header is written, nothing has the name.
             assert!(!path.exists());
             assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
@@ -193,7 +213,9 @@ mod tests {
         );
         let (_f, next) = create(&path, Taken::NextFree, write_header).unwrap();
         assert_eq!(next, dir.path().join("a-1.cast.zst"));
-        // Replaced: the new content, no temporary name left.
+        // Replaced (once its writer has closed it): the new content, no
+        // temporary name left.
+        drop(first);
         let (_f, same) = create(&path, Taken::Replace, |mut f| {
             use std::io::Write;
             f.write_all(b"new\n").map(|()| f)
@@ -202,6 +224,27 @@ mod tests {
         assert_eq!(same, path);
         assert_eq!(std::fs::read(&path).unwrap(), b"new\n");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+    }
+
+    #[test]
+    fn the_file_is_locked_while_its_writer_holds_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.cast.zst");
+        for named in [false, true] {
+            let _ = std::fs::remove_file(&path);
+            let (f, _) = if named {
+                create_named(&path, Taken::Refuse, write_header).unwrap()
+            } else {
+                create(&path, Taken::Refuse, write_header).unwrap()
+            };
+            assert!(live::writer_of(&path).is_some(), "named: {named}");
+            // Replacing it is refused; the file is left as it is.
+            let r = create(&path, Taken::Replace, write_header);
+            assert!(matches!(r, Err(NewFileError::BeingRecorded(_))), "{r:?}");
+            drop(f);
+            assert!(live::writer_of(&path).is_none(), "named: {named}");
+            assert_eq!(std::fs::read(&path).unwrap(), b"header\n");
+        }
     }
 
     #[test]

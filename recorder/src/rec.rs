@@ -138,6 +138,9 @@ pub enum RecError {
         /// Why.
         source: WriteError,
     },
+    /// `overwrite` over a recording another recorder is writing.
+    #[error("{0}; not replacing it")]
+    BeingRecorded(termtrail_format::recover::BeingRecorded),
     /// The PTY or the command could not be started.
     #[error("cannot start {command:?}: {message}")]
     Spawn {
@@ -232,6 +235,7 @@ pub fn record(opts: &RecOptions, path: &Path) -> Result<RecOutcome, RecError> {
             path: path.to_path_buf(),
             source,
         },
+        NewFileError::BeingRecorded(live) => RecError::BeingRecorded(live),
     })?;
 
     let spawn_err = |message: String| RecError::Spawn {

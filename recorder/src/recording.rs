@@ -175,6 +175,7 @@ impl Recording {
         .map_err(|e| match e {
             NewFileError::Create(e) => WriteError::Io(e),
             NewFileError::Start(e) => e,
+            NewFileError::BeingRecorded(b) => WriteError::Io(std::io::Error::other(b)),
         })?;
         let (recording, engine) =
             Recording::new(writer, path, Clock::start(), Pace::HOST, Jobs::Pool);

@@ -4,7 +4,7 @@
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Result, anyhow, bail};
 use clap::{Args, ValueEnum};
 use termtrail_format::text::visible;
 use termtrail_player::export::{
@@ -13,19 +13,27 @@ use termtrail_player::export::{
 
 use super::args::StoreArg;
 use super::locate::fetch_if_remote;
+use super::outfile::{self, io_text};
 use crate::exit::Exit;
 
 /// Text after `export --help`'s options.
 pub const HELP: &str = "\
-The recording is verified first; a tampered one is refused unless --force,
-which exports what can be read and marks where verification stops (a marker
-event and a comment in casts, a banner line in text, a red verdict and a
-marker on a web page). Plain .cast input is converted without verification.
+The recording is verified first; a tampered one is refused unless
+--allow-tampered, which exports what can be read and marks where verification
+stops (a marker event and a comment in casts, a banner line in text, a red
+verdict and a marker on a web page). (--force is the deprecated name of
+--allow-tampered.) Plain .cast input is converted without verification.
+
+-o OUT is written whole or not at all (beside it, then renamed), and never
+over an existing file without --overwrite. Its format is --format's, else its
+extension's: .cast → cast-v3, .txt → txt, .html or .htm → html; another
+extension needs --format (.cast.zst is refused: export writes plain formats,
+a .cast.zst is what rec and import write). A device or a pipe (-o /dev/null)
+is written in place, cast-v3 unless --format says otherwise.
 
 --format html writes one page that needs no network: asciinema-player (its
 bundle is built into termtrail), the recording, its metadata and what
-verification found. Open it in any browser; the default output format
-follows -o's extension (.txt, .html, else cast-v3).
+verification found. Open it in any browser.
 
 --format txt is the text as the screen showed it, meant to be read with cat
 or less: terminal controls and bidi overrides left in screen cells are shown
@@ -37,7 +45,9 @@ Examples:
   termtrail export session.cast.zst --format txt
   termtrail export session.cast.zst -o session.cast           (v3, for asciinema 3)
   termtrail export session.cast.zst --format cast-v2 -o old.cast  (asciinema 2.x)
-  termtrail export session.cast.zst -o session.html           (a page that plays it)";
+  termtrail export session.cast.zst -o session.html           (a page that plays it)
+  termtrail export session.cast.zst -o session.cast --overwrite   (replace an earlier export)
+  termtrail export session.cast.zst -o notes.log --format txt";
 
 /// `export` arguments.
 #[derive(Args, Debug)]
@@ -47,15 +57,18 @@ pub struct ExportArgs {
     pub file: PathBuf,
     #[command(flatten)]
     pub store: StoreArg,
-    /// Output format (default: from -o's extension: .txt → txt, .html → html, else cast-v3).
+    /// Output format (default: from -o's extension: .cast → cast-v3, .txt → txt, .html/.htm → html; stdout: cast-v3).
     #[arg(short, long)]
     pub format: Option<Format>,
     /// Output file (default: stdout).
     #[arg(short, long, value_name = "OUT")]
     pub output: Option<PathBuf>,
-    /// Export a tampered recording anyway, marked as unverified from the damage on.
-    #[arg(long)]
-    pub force: bool,
+    /// Replace OUT if it exists.
+    #[arg(long, requires = "output")]
+    pub overwrite: bool,
+    /// Export a tampered recording anyway, marked as unverified from the damage on (`--force`: its deprecated name).
+    #[arg(long, alias = "force")]
+    pub allow_tampered: bool,
 }
 
 /// Export formats.
@@ -73,29 +86,55 @@ pub enum Format {
 
 impl ExportArgs {
     /// The export options: the format named, or the one -o's extension
-    /// implies.
-    fn options(&self) -> ExportOptions {
-        let format = self.format.unwrap_or_else(|| match &self.output {
-            Some(p) if p.extension().is_some_and(|e| e == "txt") => Format::Txt,
-            Some(p) if p.extension().is_some_and(|e| e == "html" || e == "htm") => Format::Html,
-            _ => Format::CastV3,
-        });
-        ExportOptions {
+    /// implies (an unknown extension is an error).
+    fn options(&self) -> Result<ExportOptions> {
+        let format = match (self.format, &self.output) {
+            (Some(f), _) => f,
+            (None, None) => Format::CastV3,
+            (None, Some(out)) if outfile::is_special(out) => Format::CastV3,
+            (None, Some(out)) => format_of(out)?,
+        };
+        Ok(ExportOptions {
             format: match format {
                 Format::CastV3 => ExportFormat::CastV3,
                 Format::CastV2 => ExportFormat::CastV2,
                 Format::Txt => ExportFormat::Txt,
                 Format::Html => ExportFormat::Html,
             },
-            force: self.force,
-        }
+            allow_tampered: self.allow_tampered,
+        })
+    }
+}
+
+/// The extensions `-o` may end in without `--format`.
+const KNOWN: &str = ".cast (cast-v3), .txt, .html, .htm";
+
+/// The format `out`'s extension names.
+fn format_of(out: &Path) -> Result<Format> {
+    let name = out.to_string_lossy();
+    let shown = out.display();
+    if name.ends_with(".cast.zst") {
+        bail!(
+            "{shown}: export writes plain formats ({KNOWN}); a .cast.zst is a termtrail recording (rec, import): name it .cast"
+        );
+    }
+    match out.extension().and_then(|e| e.to_str()) {
+        Some("cast") => Ok(Format::CastV3),
+        Some("txt") => Ok(Format::Txt),
+        Some("html" | "htm") => Ok(Format::Html),
+        Some(ext) => bail!("{shown}: unknown extension .{ext}; known: {KNOWN}, or give --format"),
+        None => bail!("{shown}: no extension; known: {KNOWN}, or give --format"),
     }
 }
 
 /// Runs `export`.
 pub fn run(mut a: ExportArgs) -> Result<Exit> {
+    // Refused before anything is read.
+    let opts = a.options()?;
+    if let Some(out) = &a.output {
+        outfile::check(out, a.overwrite)?;
+    }
     a.file = super::locate::resolve(&a.file, &a.store)?;
-    let opts = a.options();
     let (file, _fetched) = fetch_if_remote(&a.file)?;
     let result = match &a.output {
         Some(out) => export_to_file(&file, out, &opts)?,
@@ -133,26 +172,34 @@ fn export_to_file(
             std::fs::OpenOptions::new()
                 .write(true)
                 .open(out)
-                .with_context(|| format!("cannot open {}", out.display()))?,
+                .map_err(|e| anyhow!("cannot open {}: {}", out.display(), io_text(&e)))?,
         );
         let r = export_path(file, &mut f, opts);
         f.flush()
-            .with_context(|| format!("cannot write {}", out.display()))?;
+            .map_err(|e| anyhow!("cannot write {}: {}", out.display(), io_text(&e)))?;
         return Ok(r);
     }
+    // Errors name OUT, never the temporary file.
+    let cannot = |e: io::Error| match out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(dir) if e.kind() == io::ErrorKind::NotFound && !dir.is_dir() => anyhow!(
+            "cannot write {}: no such directory {}",
+            out.display(),
+            dir.display()
+        ),
+        _ => anyhow!("cannot write {}: {}", out.display(), io_text(&e)),
+    };
     let tmp = partial_path(out);
-    let mut f = io::BufWriter::new(
-        std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?,
-    );
+    let mut f = io::BufWriter::new(std::fs::File::create(&tmp).map_err(cannot)?);
     let r = export_path(file, &mut f, opts);
     let flushed = f.flush();
     match (&r, flushed) {
-        (Ok(_), Ok(())) => {
-            std::fs::rename(&tmp, out).with_context(|| format!("cannot write {}", out.display()))?
-        }
+        (Ok(_), Ok(())) => std::fs::rename(&tmp, out).map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            cannot(e)
+        })?,
         (_, Err(e)) => {
             let _ = std::fs::remove_file(&tmp);
-            return Err(e).with_context(|| format!("cannot write {}", out.display()));
+            return Err(cannot(e));
         }
         _ => {
             let _ = std::fs::remove_file(&tmp);
@@ -169,11 +216,16 @@ fn report(file: &Path, outcome: &ExportOutcome) -> Exit {
     };
     match report.status {
         Status::Unsealed => {
-            eprintln!(
-                "termtrail: note: {} is unsealed; exported the verified part (up to {})",
-                file.display(),
-                termtrail_format::event::format_clock(report.last_verified)
-            );
+            let upto = termtrail_format::event::format_clock(report.last_verified);
+            match termtrail_format::recover::live::writer_of(file) {
+                Some(live) => eprintln!(
+                    "termtrail: note: {live}; exported what is written so far (up to {upto})"
+                ),
+                None => eprintln!(
+                    "termtrail: note: {} is unsealed; exported the verified part (up to {upto})",
+                    file.display()
+                ),
+            }
             Exit::SUCCESS
         }
         Status::Tampered => {

@@ -4,20 +4,25 @@
 use std::io::BufReader;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
 use termtrail_store::Store;
 use termtrail_store::layout::{self, KeyParts};
 use termtrail_store::local::LocalStore;
 
 use super::args::{secret_key, unix_now};
+use super::outfile::{self, io_text};
 use crate::exit::Exit;
 
 /// Text after `import --help`'s options.
 pub const HELP: &str = "\
 Examples:
   termtrail import demo.cast                 writes demo.cast.zst beside it
-  termtrail import demo.cast -o sealed.cast.zst --sign-key key";
+  termtrail import demo.cast -o sealed.cast.zst --sign-key key
+  termtrail import demo.cast --overwrite     replace an earlier demo.cast.zst
+
+The output (-o, or FILE.zst) must end in .cast.zst and is never replaced
+without --overwrite.";
 
 /// `import` arguments.
 #[derive(Args, Debug)]
@@ -34,10 +39,24 @@ pub struct ImportArgs {
     /// Sign the seal with this Ed25519 secret key.
     #[arg(long, value_name = "FILE")]
     pub sign_key: Option<PathBuf>,
+    /// Replace the output if it exists.
+    #[arg(long, conflicts_with = "store")]
+    pub overwrite: bool,
 }
 
 /// Runs `import`.
 pub fn run(a: ImportArgs) -> Result<Exit> {
+    // Refused before anything is read.
+    if a.store.is_none() {
+        let out = a.output.clone().unwrap_or_else(|| default_output(&a.file));
+        if !out.to_string_lossy().ends_with(".cast.zst") {
+            bail!(
+                "{}: import writes a termtrail recording: name it *.cast.zst",
+                out.display()
+            );
+        }
+        outfile::check(&out, a.overwrite)?;
+    }
     let key = secret_key(a.sign_key.as_deref())?;
     let input = std::fs::File::open(&a.file)
         .with_context(|| format!("cannot open {}", a.file.display()))?;
@@ -57,18 +76,31 @@ pub fn run(a: ImportArgs) -> Result<Exit> {
                 start: unix_now(),
             }))?
         }
-        (None, None) => {
-            let mut p = a.file.clone().into_os_string();
-            p.push(".zst");
-            PathBuf::from(p)
-        }
+        (None, None) => default_output(&a.file),
+    };
+    // Replacing: written beside it and renamed over it, so a failed import
+    // leaves the old file as it was.
+    let write_to = if a.overwrite && out_path.exists() {
+        let name = out_path.file_name().unwrap_or_default().to_string_lossy();
+        out_path.with_file_name(format!(".{name}.{}.new", std::process::id()))
+    } else {
+        out_path.clone()
     };
     let out = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
-        .open(&out_path)
-        .with_context(|| format!("cannot create {}", out_path.display()))?;
-    match termtrail_format::import::import(BufReader::new(input), out, key) {
+        .open(&write_to)
+        .map_err(|e| anyhow!("cannot create {}: {}", out_path.display(), io_text(&e)))?;
+    let imported = termtrail_format::import::import(BufReader::new(input), out, key)
+        .map_err(|e| anyhow::Error::new(e).context(format!("cannot import {}", a.file.display())))
+        .and_then(|summary| {
+            if write_to != out_path {
+                std::fs::rename(&write_to, &out_path)
+                    .map_err(|e| anyhow!("cannot write {}: {}", out_path.display(), io_text(&e)))?;
+            }
+            Ok(summary)
+        });
+    match imported {
         Ok(summary) => {
             eprintln!(
                 "::: sealed {} → {} ({} events, {} chunks)",
@@ -80,8 +112,15 @@ pub fn run(a: ImportArgs) -> Result<Exit> {
             Ok(Exit::SUCCESS)
         }
         Err(e) => {
-            let _ = std::fs::remove_file(&out_path);
-            Err(anyhow::Error::new(e).context(format!("cannot import {}", a.file.display())))
+            let _ = std::fs::remove_file(&write_to);
+            Err(e)
         }
     }
+}
+
+/// Where `import FILE` writes without -o: FILE with `.zst` appended.
+fn default_output(file: &std::path::Path) -> PathBuf {
+    let mut p = file.as_os_str().to_owned();
+    p.push(".zst");
+    PathBuf::from(p)
 }

@@ -38,6 +38,10 @@ signature, `+BAD-SIGNATURE` for one that is not), and KEY the id of the key
 that signed. A key id is the first 16 hex digits of SHA-256 of the public
 key (`termtrail keygen` prints it); `verify --key` checks it is one you
 trust.
+A recording a running recorder is still writing (it holds the file's lock,
+docs/format.md) shows STATE `recording` instead of `unsealed` or
+`verified-unsealed`, and END `live (pid N)`; `unsealed` is one whose recorder
+stopped without sealing it (`termtrail recover` seals it).
 Filters are those of grep; --since/--until select recordings active in the
 window.
 

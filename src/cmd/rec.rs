@@ -4,7 +4,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use std::io::IsTerminal;
+
+use anyhow::{Context, Result, bail};
 use clap::Args;
 use termtrail_format::event::TermSize;
 use termtrail_format::sign::SecretKey;
@@ -17,6 +19,7 @@ use termtrail_store::layout::KeyParts;
 use super::args::{
     BadValue, ProtectArgs, RedactArgs, StoreArg, parse_duration, secret_key, unix_now,
 };
+use super::outfile;
 use crate::exit::Exit;
 
 /// Text after `rec --help`'s options.
@@ -30,7 +33,24 @@ Exit status: the recorded command's (128+N if it was killed by signal N);
 125 when termtrail itself fails (the file then keeps every chunk written so far
 and verifies as unsealed: free space if the disk is full, then `termtrail
 recover FILE` seals it; a recording that cannot even start leaves no file);
-2 for usage errors.
+2 for usage errors, refused before anything is run or printed: -o FILE exists
+(--overwrite replaces it, but never a recording another recorder is still
+writing), -o names no .cast.zst file, or stdin is not a terminal without
+--headless.
+
+-o FILE must end in .cast.zst: rec writes a termtrail recording (asciicast v3
+inside zstd, with its hash chain and seal). asciinema 3 reads it after
+`zstd -dc`; for a plain .cast, record to x.cast.zst and then
+`termtrail export x.cast.zst -o x.cast`.
+
+Without a terminal on stdin (cron, a script, a pipe, </dev/null) rec refuses to
+start unless --headless says how to run: a fixed size, stdin forwarded to the
+command and Ctrl+D sent at its end. It does not switch by itself, because that
+changes what is recorded and what the command reads.
+
+While rec runs, the file is locked (docs/format.md, Live recordings): `ls`
+shows it as `recording`, verify says it is still being recorded, and
+`recover` refuses it.
 
 Input (keystrokes) is recorded only with --input, and never while the terminal
 has echo off in line mode (password prompts: sudo, ssh, getpass, read -s): a
@@ -47,6 +67,7 @@ See docs/recording.md (Secrets).
 Examples:
   termtrail rec                                  your shell, to the local store
   termtrail rec -o session.cast.zst --title 'db migration'
+  termtrail rec -o session.cast.zst --overwrite     replace an earlier session.cast.zst
   termtrail rec --input --sign-key ~/.termtrail/key -- bash -l
   termtrail rec --redact 'ghp=ghp_[A-Za-z0-9]{36}' --redact 'pin=PIN=(?P<secret>[0-9]+)'
   printf 'ls\\nexit\\n' | termtrail rec --headless -o out.cast.zst -- bash";
@@ -70,7 +91,7 @@ pub struct RecArgs {
     pub strict: bool,
     #[command(flatten)]
     pub protect: ProtectArgs,
-    /// Replace FILE if it exists.
+    /// Replace -o FILE if it exists (never one a recorder is still writing).
     #[arg(long, requires = "output")]
     pub overwrite: bool,
     /// Also record keystrokes (never while the terminal has echo off).
@@ -197,6 +218,15 @@ impl InStore {
 
 /// Runs `rec`: the recorded command's status, or what went wrong.
 pub fn run(mut a: RecArgs) -> Result<Exit> {
+    // Refused before anything is printed or run.
+    if let Some(out) = &a.output {
+        check_output(out, a.overwrite)?;
+    }
+    if !a.headless && !std::io::stdin().is_terminal() {
+        bail!(
+            "stdin is not a terminal; use `termtrail rec --headless` to record without one (scripts, cron, pipes)"
+        );
+    }
     let writer = WriterOptions::default().chunk_age(Duration::from_millis(a.chunk_ms));
     // Signs the seal, and the seals of spools a killed recorder left.
     let key = secret_key(a.sign_key.as_deref())?;
@@ -262,6 +292,22 @@ pub fn run(mut a: RecArgs) -> Result<Exit> {
     } else {
         upload.unwrap_or(code)
     })
+}
+
+/// Refuses `-o out` unless it names a `.cast.zst` file that may be
+/// written (see [`outfile::check`]).
+fn check_output(out: &std::path::Path, overwrite: bool) -> Result<()> {
+    let name = out.to_string_lossy();
+    if !name.ends_with(".cast.zst") {
+        let shown = out.display();
+        if name.ends_with(".cast") {
+            bail!(
+                "{shown}: rec writes a termtrail recording (.cast.zst), not plain asciicast; record to {name}.zst, then `termtrail export {name}.zst -o {name}`"
+            );
+        }
+        bail!("{shown}: unknown extension; rec writes a termtrail recording: name it *.cast.zst");
+    }
+    outfile::check(out, overwrite)
 }
 
 /// What to do about a recording that failed (a full disk, say), or None.

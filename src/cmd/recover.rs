@@ -21,6 +21,11 @@ unfinished chunk at the very end (events never committed) is left out. A
 recording that does not verify is left untouched (exit 1). Spools of an S3
 store are sealed this way automatically before they are uploaded.
 
+A recording that a running recorder (rec, serve, proxy) is still writing is
+locked (docs/format.md, Live recordings): recover refuses it, naming the
+recorder's pid, and leaves it as it is (exit 2). That recorder seals it
+when it ends; only if it is killed does the recording need recover.
+
 What is written is noted first in a hidden file beside the recording
 (.NAME.recovering): a recover stopped half-way is finished by the next one.
 On a full disk (a recorder that failed there) free some space first; the
@@ -65,6 +70,11 @@ pub fn run(a: RecoverArgs) -> Result<Exit> {
                 describe(&r, key.is_some())
             ),
             Ok(None) => println!("{}: already sealed", f.display()),
+            // The message names the file (and the recorder's pid).
+            Err(e @ RecoverError::BeingRecorded(_)) => {
+                eprintln!("termtrail: {e}");
+                code = code.max(Exit::ERROR);
+            }
             Err(e @ RecoverError::Tampered(_)) => {
                 eprintln!("termtrail: {}: {e}", f.display());
                 code = code.max(Exit::TAMPERED);

@@ -23,6 +23,10 @@ whole object, and reports what is left.
 The spool is $TERMTRAIL_SPOOL_DIR, else $XDG_STATE_HOME/termtrail/spool, else
 ~/.local/state/termtrail/spool, then BUCKET/PREFIX.
 
+A spool a running recorder is still writing (rec, serve or proxy hold its
+lock, docs/format.md) is not taken over: one line names it and the recorder's
+pid; that recorder uploads it itself. It does not count as left.
+
 Exit status: 0 when nothing is left, 2 otherwise.
 
 Examples:
@@ -65,11 +69,41 @@ pub fn run(a: UploadArgs) -> Result<Exit> {
             sign_key: key,
         },
     )?;
+    live_spools(&store);
     let status = dest.flush(a.wait);
     for url in &status.uploaded {
         println!("uploaded {url}");
     }
     Ok(report_pending(&status))
+}
+
+/// Names each spool of `store` that a running recorder still writes (it
+/// is not taken over: that recorder uploads it).
+fn live_spools(store: &Location) {
+    let Location::S3 { bucket, prefix } = store else {
+        return;
+    };
+    let Some(dir) = termtrail_store::s3::spool_dir(bucket, prefix) else {
+        return;
+    };
+    let mut stack = vec![dir];
+    let mut live = Vec::new();
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(p);
+            } else if p.to_string_lossy().ends_with(".cast.zst")
+                && let Some(w) = termtrail_format::recover::live::writer_of(&p)
+            {
+                live.push(w);
+            }
+        }
+    }
+    live.sort_by(|a, b| a.path.cmp(&b.path));
+    for w in live {
+        eprintln!("termtrail: {w}; not taken over (its recorder uploads it when it ends)");
+    }
 }
 
 /// Says what is still in the spool after waiting for uploads; the exit

@@ -27,7 +27,9 @@ Exit status (the worst over all files):
   2  not a readable recording, or a usage error (a key file that does not
      read is named)
   3  intact but unsealed (truncated, or the recorder crashed): everything up to
-     the reported time is verified
+     the reported time is verified; a recording still being written (its
+     recorder holds the file's lock) says `still being recorded by pid N`
+     (--json: \"recording\": true, \"recorder_pid\")
 
 Keys. A valid signature proves only that the holder of the key in the file's
 header sealed it: anyone who rewrites a recording can sign it with a key of

@@ -79,7 +79,7 @@ fn an_exported_page_plays_in_chromium_with_its_metadata_and_verdict() {
 fn pages_say_when_a_recording_is_tampered_unsealed_or_unverifiable() {
     let d = Dir::new();
     let s = samples();
-    // Tampered: refused without --force; with it, marked.
+    // Tampered: refused without --allow-tampered; with it, marked.
     let damaged = s.join("damaged-edited-event.cast.zst");
     let r = d.run(&["export", &damaged.to_string_lossy(), "-o", "t.html"]);
     assert_eq!(r.code, 1, "{r:?}");
@@ -89,7 +89,7 @@ fn pages_say_when_a_recording_is_tampered_unsealed_or_unverifiable() {
         &damaged.to_string_lossy(),
         "-o",
         "t.html",
-        "--force",
+        "--allow-tampered",
     ]);
     assert_eq!(r.code, 1, "{r:?}");
     let unsealed = s.join("damaged-unsealed.cast.zst");

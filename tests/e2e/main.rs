@@ -15,6 +15,7 @@ mod html;
 mod interactive;
 mod keys;
 mod limits;
+mod live;
 mod names;
 mod netfaults;
 mod peers;

@@ -210,10 +210,12 @@ fn usage_errors_are_one_line() {
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("COLSxROWS"), "{}", r.stderr);
     std::fs::write(d.join("exists.cast.zst"), b"x").unwrap();
+    // Refused before anything runs (a usage error; it was 125 after the
+    // banner): issue 16, finding 5.
     let r = d.run(&["rec", "--headless", "-o", "exists.cast.zst", "--", "true"]);
-    assert_eq!(r.code, 125);
+    assert_eq!(r.code, 2);
     assert!(
-        r.stderr.contains("cannot create") && r.stderr.contains("exists"),
+        r.stderr.contains("exists.cast.zst exists") && r.stderr.contains("--overwrite"),
         "{}",
         r.stderr
     );

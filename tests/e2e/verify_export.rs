@@ -94,7 +94,7 @@ fn verify_exit_codes_for_bad_files() {
 }
 
 #[test]
-fn export_refuses_tampered_unless_forced_and_marks_it() {
+fn export_refuses_tampered_unless_allowed_and_marks_it() {
     let d = Dir::new();
     recorded(&d);
     // Change one character of an event and recompress: zstd sees nothing wrong.
@@ -114,7 +114,7 @@ fn export_refuses_tampered_unless_forced_and_marks_it() {
     let r = d.run(&["export", "t.cast.zst", "-o", "t.txt"]);
     assert_eq!(r.code, 1, "{r:?}");
     assert!(
-        r.stderr.contains("tampered") && r.stderr.contains("--force"),
+        r.stderr.contains("tampered") && r.stderr.contains("--allow-tampered"),
         "{}",
         r.stderr
     );
@@ -123,7 +123,13 @@ fn export_refuses_tampered_unless_forced_and_marks_it() {
         "no partial output"
     );
 
-    let r = d.run(&["export", "t.cast.zst", "--force", "--format", "txt"]);
+    let r = d.run(&[
+        "export",
+        "t.cast.zst",
+        "--allow-tampered",
+        "--format",
+        "txt",
+    ]);
     assert_eq!(r.code, 1, "{r:?}");
     assert!(r.stdout.contains("UNVERIFIED from here"), "{}", r.stdout);
     assert!(
@@ -131,7 +137,7 @@ fn export_refuses_tampered_unless_forced_and_marks_it() {
         "forced export shows what is there: {}",
         r.stdout
     );
-    let r = d.run(&["export", "t.cast.zst", "--force"]);
+    let r = d.run(&["export", "t.cast.zst", "--allow-tampered"]);
     assert!(
         r.stdout.contains("# termtrail: UNVERIFIED from here")
             && r.stdout.contains("\"m\", \"termtrail: UNVERIFIED"),

@@ -270,6 +270,7 @@ pub fn recover(data: &[u8]) {
             );
         }
         Err(RecoverError::Io(e)) => panic!("recover: I/O error on a scratch file: {e}"),
+        Err(RecoverError::BeingRecorded(b)) => panic!("recover: no one writes a scratch file: {b}"),
         Ok(Some(rec)) => {
             let before = before.expect("recover sealed a file the reader could not read");
             assert_eq!(before.status, Status::Unsealed);

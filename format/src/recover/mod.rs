@@ -36,6 +36,9 @@ use crate::seal::{EndReason, SealBody, SegmentEntry, encode_seal};
 use crate::sign::SecretKey;
 
 mod intent;
+pub mod live;
+
+pub use live::BeingRecorded;
 
 /// What sealing found and did.
 #[derive(Debug, Clone)]
@@ -62,6 +65,12 @@ pub enum RecoverError {
     /// The file does not verify: it is left as it is.
     #[error("the recording does not verify ({0}); not sealing it")]
     Tampered(String),
+    /// A running recorder writes it (it holds the writer's lock, see
+    /// [`live`]): it is left as it is.
+    #[error(
+        "{0}; left as it is (its recorder seals it when it ends; if that process is killed, run `termtrail recover` then)"
+    )]
+    BeingRecorded(BeingRecorded),
 }
 
 /// The last verified chunk's record, and the key the header names.
@@ -82,11 +91,19 @@ impl ReadSink for LastChunk {
 
 /// Seals `path` as interrupted with `detail`; None when it is sealed
 /// already. The seal is signed with `key` when the header names that key.
+/// A recording a running recorder writes is refused
+/// ([`RecoverError::BeingRecorded`]); the writer's lock is held meanwhile,
+/// so no recorder or other recovery starts on it.
 pub fn seal_interrupted(
     path: &Path,
     detail: &str,
     key: Option<&SecretKey>,
 ) -> Result<Option<Recovered>, RecoverError> {
+    let claimed = File::open(path)?;
+    live::claim(&claimed, path).map_err(|e| match e {
+        live::ClaimError::BeingRecorded(b) => RecoverError::BeingRecorded(b),
+        live::ClaimError::Io(e) => RecoverError::Io(e),
+    })?;
     // A recovery that stopped half-way is finished first.
     if let Some(done) = resume(path)? {
         return Ok(Some(done));

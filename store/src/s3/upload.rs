@@ -606,6 +606,13 @@ fn step(
                 tracing::warn!(spool = %e.path.display(), chunks = r.chunks, "sealed a recording left unsealed as interrupted")
             }
             Ok(None) => {}
+            // Its recorder still runs (it took the spool back, or a
+            // writer of this process has not closed it yet): tried again.
+            Err(termtrail_format::recover::RecoverError::BeingRecorded(b)) => {
+                return Err(StoreError::io(format!(
+                    "cannot seal spool: {b}; it is tried again"
+                )));
+            }
             // No space (or another write failure): kept, and tried again
             // — never uploaded unsealed for want of space.
             Err(termtrail_format::recover::RecoverError::Io(err)) => {
