@@ -417,6 +417,56 @@ mod tests {
     }
 
     #[test]
+    fn every_line_gives_context_once_and_inverts() {
+        let p = Pattern::new(&["x".to_string()], PatternOptions::default()).unwrap();
+        let run = |want: EveryLine, events: &[(Micros, &str)]| {
+            let mut s = LineSearch::every_line(&p, want);
+            let mut out = Vec::new();
+            for (t, e) in events {
+                s.push(*t, e.as_bytes(), &mut |h| {
+                    out.push(h);
+                    Flow::Continue
+                });
+                s.flush(&mut |h| {
+                    out.push(h);
+                    Flow::Continue
+                });
+            }
+            s.finish(&mut |h| {
+                out.push(h);
+                Flow::Continue
+            });
+            out
+        };
+        let text = |c: &[ContextLine]| c.iter().map(|c| c.line.clone()).collect::<Vec<_>>();
+        let ctx = EveryLine {
+            invert: false,
+            before: 2,
+            after: 1,
+        };
+        let h = run(ctx, &[(1, "a\r\nb\r\nx1\r\nc\r\n"), (2, "x2\r\nd\r\ne")]);
+        assert_eq!(h.len(), 2, "{h:?}");
+        assert_eq!((h[0].number, h[0].line.as_str()), (3, "x1"));
+        assert_eq!(text(&h[0].before), ["a", "b"]);
+        assert_eq!(text(&h[0].after), ["c"]);
+        // c was after-context: it is not before-context again.
+        assert_eq!((h[1].number, h[1].time), (5, 2));
+        assert!(h[1].before.is_empty(), "{h:?}");
+        assert_eq!(text(&h[1].after), ["d"]);
+        let inv = EveryLine {
+            invert: true,
+            ..EveryLine::default()
+        };
+        let h = run(inv, &[(1, "a\r\nx\r\n"), (2, "b")]);
+        let lines: Vec<_> = h
+            .iter()
+            .map(|h| (h.line.as_str(), h.time, h.number))
+            .collect();
+        assert_eq!(lines, [("a", 1, 1), ("b", 2, 3)]);
+        assert!(h.iter().all(|h| h.matches.is_empty()));
+    }
+
+    #[test]
     fn flags() {
         let i = PatternOptions {
             ignore_case: true,
