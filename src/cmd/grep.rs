@@ -91,7 +91,8 @@ pub struct GrepArgs {
     /// Print only the names of recordings with hits.
     #[arg(short = 'l', long, conflicts_with_all = ["count", "json"])]
     pub files_with_matches: bool,
-    /// Print the number of matching lines per recording.
+    /// Print the number of hits (matching lines; with -v, lines that do
+    /// not match) per recording.
     #[arg(short = 'c', long, conflicts_with = "json")]
     pub count: bool,
     /// Stop reading a recording after NUM matching lines.
@@ -133,8 +134,8 @@ pub struct GrepArgs {
     /// Do not print recordings' names on hit lines (nor -c's counts).
     #[arg(short = 'I', long)]
     pub no_filename: bool,
-    /// Which time each hit shows: offset from the start ([h:]mm:ss.mmm),
-    /// clock (RFC 3339 UTC), or both.
+    /// Which time each hit shows: offset from the start (mm:ss.mmm,
+    /// h:mm:ss.mmm from an hour on), clock (RFC 3339 UTC), or both.
     #[arg(long, value_name = "WHICH", default_value = "both")]
     pub time: TimeArg,
     /// Print nothing; only the exit status tells.
@@ -163,7 +164,8 @@ pub struct GrepArgs {
 /// Which time a hit shows.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TimeArg {
-    /// The offset from the recording's start, [h:]mm:ss.mmm.
+    /// The offset from the recording's start, mm:ss.mmm (h:mm:ss.mmm from
+    /// an hour on).
     Offset,
     /// The wall-clock time, RFC 3339 UTC with milliseconds.
     Clock,

@@ -276,7 +276,7 @@ fn every_printed_hit_line_matches_the_pattern() {
     let mut rng = Rng(16);
     let started = std::time::Instant::now();
     let mut hits = 0;
-    for round in 0..10 {
+    for round in 0..30 {
         let events = random_events(&mut rng);
         let (plain, zst) = recording(&d, &format!("r{round}"), &events);
         for file in [&plain, &zst] {
