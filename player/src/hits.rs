@@ -9,7 +9,7 @@ use termtrail_format::cast::Header;
 use termtrail_format::event::{Micros, format_clock};
 use termtrail_format::text::{json_line, push_visible, visible};
 
-use crate::grep::{FileResult, Hit, Pattern, Verdict};
+use crate::grep::{ContextLine, FileResult, Hit, Pattern, Verdict};
 
 /// What to print.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +26,19 @@ pub enum Mode {
     Quiet,
 }
 
+/// Which time a hit line shows (`--time`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TimeShown {
+    /// The offset from the recording's start, `[h:]mm:ss.mmm`.
+    Offset,
+    /// The wall-clock time, RFC 3339 UTC with milliseconds (the offset
+    /// when the recording has no start time).
+    Clock,
+    /// Both, clock first, separated by a space.
+    #[default]
+    Both,
+}
+
 /// Printing settings.
 #[derive(Debug, Clone, Copy)]
 pub struct PrintOptions {
@@ -33,8 +46,22 @@ pub struct PrintOptions {
     pub mode: Mode,
     /// Colour (SGR) in `Lines` mode.
     pub color: bool,
-    /// Rows of screen context (`-C`).
-    pub context: usize,
+    /// Lines of text were asked for around hits (`-A`/`-B`/`-C`): groups
+    /// that do not touch are separated by `--`.
+    pub context: bool,
+    /// `--screen`: each hit is followed by the screen row it was on (and
+    /// its rows of screen context), indented and labelled `screen`.
+    pub screen: bool,
+    /// `-o`: only the matches, each on its own line.
+    pub only_matching: bool,
+    /// `--heading`: the recording's name once above its hits (else on
+    /// every line).
+    pub heading: bool,
+    /// Whether the recording's name is printed at all (`--no-filename`
+    /// turns it off).
+    pub filename: bool,
+    /// Which time a hit line shows.
+    pub time: TimeShown,
 }
 
 /// Totals over a search.
@@ -50,6 +77,9 @@ pub struct Totals {
     pub hits: u64,
     /// Files that failed or were damaged.
     pub errors: u64,
+    /// Whether hit lines were printed (a heading or a `--` separator then
+    /// goes before the next recording's).
+    pub printed: bool,
 }
 
 const PATH_COLOR: &str = "\x1b[35m";
@@ -97,7 +127,10 @@ pub fn print_result(
                 Mode::Quiet => {}
                 Mode::Files if !hits.is_empty() => writeln!(out, "{name}")?,
                 Mode::Files => {}
-                Mode::Count if !hits.is_empty() => writeln!(out, "{name}:{}", hits.len())?,
+                Mode::Count if !hits.is_empty() && o.filename => {
+                    writeln!(out, "{name}:{}", hits.len())?
+                }
+                Mode::Count if !hits.is_empty() => writeln!(out, "{}", hits.len())?,
                 Mode::Count => {}
                 Mode::Json => {
                     for h in hits {
@@ -105,14 +138,11 @@ pub fn print_result(
                         writeln!(out, "{}", json_line(&v))?;
                     }
                 }
-                Mode::Lines => {
-                    for (i, h) in hits.iter().enumerate() {
-                        if o.context > 0 && i > 0 {
-                            writeln!(out, "--")?;
-                        }
-                        print_hit(out, &name, h, pattern, o)?;
-                    }
+                Mode::Lines if !hits.is_empty() => {
+                    print_hits(out, &name, header, hits, pattern, o, totals.printed)?;
+                    totals.printed = true;
                 }
+                Mode::Lines => {}
             }
             if let Some(d) = damage {
                 totals.errors += 1;
@@ -132,49 +162,98 @@ pub fn print_result(
     }
 }
 
-/// A hit's offset as every offset is printed, `[h:]mm:ss.mmm`: what
-/// `play --start` and `snapshot --at` take.
-pub fn seconds(t: Micros) -> String {
+/// One recording's hits as lines: `NAME:TIME:LINE` (`NAME-TIME-LINE` for
+/// lines of context), or under a heading.
+fn print_hits(
+    out: &mut dyn Write,
+    name: &str,
+    header: &Header,
+    hits: &[Hit],
+    pattern: &Pattern,
+    o: &PrintOptions,
+    printed_before: bool,
+) -> io::Result<()> {
+    let paint = |color: &str, s: &str| {
+        if o.color {
+            format!("{color}{s}{RESET}")
+        } else {
+            s.to_string()
+        }
+    };
+    if o.heading && o.filename {
+        if printed_before {
+            writeln!(out)?;
+        }
+        writeln!(out, "{}", paint(PATH_COLOR, name))?;
+    }
+    let label = (o.filename && !o.heading).then(|| paint(PATH_COLOR, name));
+    let prefix = |sep: char, t: Micros| {
+        let stamp = paint(TIME_COLOR, &time_stamp(header.timestamp, t, o.time));
+        match &label {
+            Some(l) => format!("{l}{sep}{stamp}{sep}"),
+            None => format!("{stamp}{sep}"),
+        }
+    };
+    // The last line number printed: groups that do not touch it get `--`.
+    let mut last: Option<u64> = None;
+    for h in hits {
+        let f = &h.found;
+        let first = f.number.saturating_sub(f.before.len() as u64);
+        let touches = last.is_some_and(|l| f.number > 0 && first <= l + 1);
+        if o.context && (last.is_some() || (printed_before && !o.heading)) && !touches {
+            writeln!(out, "--")?;
+        }
+        for c in &f.before {
+            writeln!(out, "{}{}", prefix('-', c.time), visible(&c.line))?;
+        }
+        if o.only_matching {
+            for &(s, e) in &f.matches {
+                let m = f.line.get(s..e).unwrap_or("");
+                let shown = if o.color {
+                    format!("{MATCH_COLOR}{}{RESET}", visible(m))
+                } else {
+                    visible(m).into_owned()
+                };
+                writeln!(out, "{}{shown}", prefix(':', f.time))?;
+            }
+        } else {
+            let line = highlight(&f.line, &f.matches, o.color);
+            writeln!(out, "{}{line}", prefix(':', f.time))?;
+        }
+        if o.screen
+            && let Some(s) = &h.screen
+        {
+            for row in &s.before {
+                writeln!(out, "  screen- {}", visible(row))?;
+            }
+            let matches = pattern.find_all(s.line.as_bytes());
+            writeln!(out, "  screen: {}", highlight(&s.line, &matches, o.color))?;
+            for row in &s.after {
+                writeln!(out, "  screen- {}", visible(row))?;
+            }
+        }
+        for c in &f.after {
+            writeln!(out, "{}{}", prefix('-', c.time), visible(&c.line))?;
+        }
+        last = Some(f.number + f.after.len() as u64);
+    }
+    Ok(())
+}
+
+/// A hit's offset as every offset is printed, `[h:]mm:ss.mmm`
+/// ([`crate::time::format_offset`]): what `play --start` and `snapshot
+/// --at` take.
+pub fn offset(t: Micros) -> String {
     crate::time::format_offset(t)
 }
 
-fn print_hit(
-    out: &mut dyn Write,
-    path: &str,
-    h: &Hit,
-    pattern: &Pattern,
-    o: &PrintOptions,
-) -> io::Result<()> {
-    let t = seconds(h.found.time);
-    let prefix = |sep: char| {
-        if o.color {
-            format!("{PATH_COLOR}{path}{RESET}{sep}{TIME_COLOR}{t}{RESET}{sep}")
-        } else {
-            format!("{path}{sep}{t}{sep}")
-        }
-    };
-    match &h.screen {
-        Some(s) => {
-            for row in &s.before {
-                writeln!(out, "{}{}", prefix('-'), visible(row))?;
-            }
-            let matches = pattern.find_all(s.line.as_bytes());
-            writeln!(
-                out,
-                "{}{}",
-                prefix(':'),
-                highlight(&s.line, &matches, o.color)
-            )?;
-            for row in &s.after {
-                writeln!(out, "{}{}", prefix('-'), visible(row))?;
-            }
-        }
-        None => {
-            let line = highlight(&h.found.line, &h.found.matches, o.color);
-            writeln!(out, "{}{line}", prefix(':'))?;
-        }
+/// The time a hit line shows, for a recording that started at `start`.
+fn time_stamp(start: Option<u64>, t: Micros, shown: TimeShown) -> String {
+    match (shown, start) {
+        (TimeShown::Offset, _) | (_, None) => offset(t),
+        (TimeShown::Clock, Some(s)) => rfc3339(s, t),
+        (TimeShown::Both, Some(s)) => format!("{} {}", rfc3339(s, t), offset(t)),
     }
-    Ok(())
 }
 
 /// `line` as printed: recorded text with controls and bidi characters made
@@ -202,12 +281,7 @@ fn highlight(line: &str, matches: &[(usize, usize)], color: bool) -> String {
 
 /// RFC 3339 UTC time of Unix seconds plus microseconds.
 pub fn rfc3339(start: u64, t: Micros) -> String {
-    let secs = start + t / 1_000_000;
-    let (y, mo, d, h, mi, s) = termtrail_store::layout::civil(secs);
-    format!(
-        "{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{:03}Z",
-        t / 1000 % 1000
-    )
+    crate::time::format_instant(start as i64 * 1_000_000 + t as i64)
 }
 
 fn hit_json(path: &str, header: &Header, verdict: &Verdict, tampered: bool, h: &Hit) -> Value {
@@ -225,7 +299,13 @@ fn hit_json(path: &str, header: &Header, verdict: &Verdict, tampered: bool, h: &
         .iter()
         .map(|&(s, e)| json!({"start": s, "end": e, "text": line.get(s..e).unwrap_or("")}))
         .collect();
-    json!({
+    let context = |lines: &[ContextLine]| -> Vec<Value> {
+        lines
+            .iter()
+            .map(|c| json!({"time": c.time as f64 / 1e6, "line": c.line}))
+            .collect()
+    };
+    let mut v = json!({
         "type": "match",
         "path": path,
         "time": h.found.time as f64 / 1e6,
@@ -246,7 +326,14 @@ fn hit_json(path: &str, header: &Header, verdict: &Verdict, tampered: bool, h: &
             "start": header.timestamp,
             "verified": verified,
         },
-    })
+    });
+    // Extensions: only when asked for (-v, -A, -B count lines).
+    if h.found.number > 0 {
+        v["line_number"] = json!(h.found.number);
+        v["before"] = json!(context(&h.found.before));
+        v["after"] = json!(context(&h.found.after));
+    }
+    v
 }
 
 /// The closing summary line of `--json`.
@@ -268,8 +355,7 @@ mod tests {
 
     #[test]
     fn times_and_highlights() {
-        assert_eq!(seconds(62_500_123), "01:02.500");
-        assert_eq!(seconds(7), "00:00.000");
+        assert_eq!(offset(7), "00:00.000");
         assert_eq!(
             rfc3339(1_795_132_800, 1_500_000),
             "2026-11-20T00:00:01.500Z"
@@ -284,5 +370,12 @@ mod tests {
             "\\u{009b}2J \x1b[1;31mx^[x\x1b[0m"
         );
         assert_eq!(highlight("\u{202e}ab", &[], false), "\\u{202e}ab");
+        assert_eq!(offset(62_500_123), "01:02.500");
+        assert_eq!(offset(3_723_004_000), "1:02:03.004");
+        assert_eq!(time_stamp(None, 1_500_000, TimeShown::Both), "00:01.500");
+        assert_eq!(
+            time_stamp(Some(1_795_132_800), 1_500_000, TimeShown::Both),
+            "2026-11-20T00:00:01.500Z 00:01.500"
+        );
     }
 }

@@ -9,8 +9,8 @@ use clap::{Args, ValueEnum};
 use termtrail_format::pipeline::Flow;
 use termtrail_format::reader::ContentCheck;
 use termtrail_format::text::visible;
-use termtrail_player::grep::{Pattern, PatternOptions, SearchOptions, search_all};
-use termtrail_player::hits::{Mode, PrintOptions, Totals, print_result, summary_json};
+use termtrail_player::grep::{EveryLine, Pattern, PatternOptions, SearchOptions, search_all};
+use termtrail_player::hits::{Mode, PrintOptions, TimeShown, Totals, print_result, summary_json};
 
 use super::args::{FilterArgs, Filters, StoreArg};
 use super::locate::targets;
@@ -22,13 +22,24 @@ pub const HELP: &str = "\
 PATTERN is a Rust regex (https://docs.rs/regex) matched against each line of
 text that appeared on the terminal: escape sequences are removed first, so a
 match is found even with colour codes between its letters or split across
-output events; cursor movements and CR/LF end a line. Each hit prints
+output events; cursor movements and CR/LF end a line. Each hit prints the
+matched line, whole:
 
-  RECORDING:OFFSET:SCREEN LINE
+  RECORDING:CLOCK OFFSET:LINE
 
-where OFFSET ([h:]mm:ss.mmm) is when the match was complete (give it to
-`play --start` or `snapshot --at`) and SCREEN LINE is the terminal row it was
-on at that moment (-C adds rows around it). Every recording is verified as it is read: hits come
+CLOCK is when the match was complete, RFC 3339 UTC with milliseconds (the
+recording's start plus OFFSET); OFFSET is the same moment from the start of
+the recording, [h:]mm:ss.mmm (--time offset|clock|both chooses; a recording
+without a start time shows OFFSET only). RECORDING is shown relative to the
+current directory or the local store; --heading prints it once above its
+hits (the default on a terminal), --no-filename not at all. -A/-B/-C add
+lines of text after/before the hit, printed RECORDING-TIME-LINE, with `--`
+between groups that do not touch; -v makes the lines that do not match the
+hits; -o prints only the matched parts. --screen adds, below each hit, the
+terminal row the text was on at that moment, labelled `  screen: `
+(--screen-context N adds N rows around it, labelled `  screen- `).
+
+Every recording is verified as it is read: hits come
 only from verified chunks, and a damaged recording is reported on stderr. In a
 sealed recording, segments whose SHA-256 matches the seal are taken as sealed
 and only the chunks hits come from are hashed again; --hash-every-chunk hashes
@@ -57,6 +68,8 @@ Examples:
   termtrail grep AccessDenied @last                # the latest recording
   termtrail grep --store s3://audit/prod -c denied
   termtrail grep -i 'access ?denied' --since 7d -C 2
+  termtrail grep -S -o 'error: \\w+' --time clock -I --no-heading
+  termtrail grep -v '^\\$' --screen rec.cast.zst
   termtrail grep -F 'rm -rf' --input --principal alice ./recordings
   termtrail grep -l 'panicked at' --session 7f3c…
   termtrail grep --json Traceback | jq .at";
@@ -87,15 +100,53 @@ pub struct GrepArgs {
     /// Print only the names of recordings with hits.
     #[arg(short = 'l', long, conflicts_with_all = ["count", "json"])]
     pub files_with_matches: bool,
-    /// Print the number of matching lines per recording.
+    /// Print the number of hits (matching lines; with -v, lines that do
+    /// not match) per recording.
     #[arg(short = 'c', long, conflicts_with = "json")]
     pub count: bool,
     /// Stop reading a recording after NUM matching lines.
     #[arg(short = 'm', long, value_name = "NUM")]
     pub max_count: Option<u64>,
-    /// Show NUM screen rows above and below each hit.
-    #[arg(short = 'C', long, value_name = "NUM", default_value = "0")]
-    pub context: usize,
+    /// Show NUM lines of text after each hit.
+    #[arg(short = 'A', long, value_name = "NUM")]
+    pub after_context: Option<usize>,
+    /// Show NUM lines of text before each hit.
+    #[arg(short = 'B', long, value_name = "NUM")]
+    pub before_context: Option<usize>,
+    /// Show NUM lines of text before and after each hit (-A/-B win).
+    #[arg(short = 'C', long, value_name = "NUM")]
+    pub context: Option<usize>,
+    /// Hits are the lines that do NOT match.
+    #[arg(short = 'v', long)]
+    pub invert_match: bool,
+    /// Print only the matched parts, each on its own line.
+    #[arg(short = 'o', long)]
+    pub only_matching: bool,
+    /// Ignore case when the pattern has no upper-case letter.
+    #[arg(short = 'S', long)]
+    pub smart_case: bool,
+    /// After each hit, print the screen row it was on at that moment,
+    /// indented and labelled "screen:".
+    #[arg(long)]
+    pub screen: bool,
+    /// With the screen row, NUM rows above and below it (implies --screen).
+    #[arg(long, value_name = "NUM")]
+    pub screen_context: Option<usize>,
+    /// Print the recording's name once above its hits (default on a
+    /// terminal).
+    #[arg(long, overrides_with = "no_heading")]
+    pub heading: bool,
+    /// Print the recording's name on every hit line (default when not on a
+    /// terminal).
+    #[arg(long, overrides_with = "heading")]
+    pub no_heading: bool,
+    /// Do not print recordings' names on hit lines (nor -c's counts).
+    #[arg(short = 'I', long)]
+    pub no_filename: bool,
+    /// Which time each hit shows: offset from the start (mm:ss.mmm,
+    /// h:mm:ss.mmm from an hour on), clock (RFC 3339 UTC), or both.
+    #[arg(long, value_name = "WHICH", default_value = "both")]
+    pub time: TimeArg,
     /// Print nothing; only the exit status tells.
     #[arg(short = 'q', long, conflicts_with_all = ["count", "json", "files_with_matches"])]
     pub quiet: bool,
@@ -117,6 +168,18 @@ pub struct GrepArgs {
     /// Recordings searched at once (default: one per CPU).
     #[arg(short = 'j', long, value_name = "N")]
     pub threads: Option<usize>,
+}
+
+/// Which time a hit shows.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimeArg {
+    /// The offset from the recording's start, mm:ss.mmm (h:mm:ss.mmm from
+    /// an hour on).
+    Offset,
+    /// The wall-clock time, RFC 3339 UTC with milliseconds.
+    Clock,
+    /// Both: clock, a space, offset.
+    Both,
 }
 
 /// When to colour output.
@@ -169,8 +232,13 @@ impl GrepArgs {
         SearchOptions {
             input: self.input,
             max_count: self.max_count,
-            screen: matches!(mode, Mode::Lines | Mode::Json),
-            context: self.context,
+            screen: mode == Mode::Json || (mode == Mode::Lines && self.screen_wanted()),
+            context: self.screen_context.unwrap_or(0),
+            lines: EveryLine {
+                invert: self.invert_match,
+                before: self.before_context.or(self.context).unwrap_or(0),
+                after: self.after_context.or(self.context).unwrap_or(0),
+            },
             since_us: filters.window.since_us,
             until_us: filters.window.until_us,
             filter: filters.meta,
@@ -197,11 +265,52 @@ impl GrepArgs {
             ColorWhen::Never => false,
             ColorWhen::Auto => io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
         };
+        let lines = self.before_context.or(self.context).unwrap_or(0)
+            + self.after_context.or(self.context).unwrap_or(0);
         Ok(PrintOptions {
             mode,
             color,
-            context: self.context,
+            context: lines > 0,
+            screen: self.screen_wanted(),
+            only_matching: self.only_matching,
+            heading: if self.heading || self.no_heading {
+                self.heading
+            } else {
+                io::stdout().is_terminal()
+            },
+            filename: !self.no_filename,
+            time: match self.time {
+                TimeArg::Offset => TimeShown::Offset,
+                TimeArg::Clock => TimeShown::Clock,
+                TimeArg::Both => TimeShown::Both,
+            },
         })
+    }
+
+    /// Whether screen rows are printed.
+    fn screen_wanted(&self) -> bool {
+        self.screen || self.screen_context.is_some()
+    }
+
+    /// The pattern options: -S ignores case unless a pattern has an
+    /// upper-case letter (escapes such as `\S` do not count).
+    fn pattern_options(&self, patterns: &[String]) -> PatternOptions {
+        let upper = |p: &String| {
+            let mut chars = p.chars();
+            while let Some(c) = chars.next() {
+                if c == '\\' {
+                    chars.next();
+                } else if c.is_uppercase() {
+                    return true;
+                }
+            }
+            false
+        };
+        PatternOptions {
+            ignore_case: self.ignore_case || (self.smart_case && !patterns.iter().any(upper)),
+            word: self.word_regexp,
+            fixed: self.fixed_strings,
+        }
     }
 }
 
@@ -209,15 +318,13 @@ impl GrepArgs {
 pub fn run(mut a: GrepArgs) -> Result<Exit> {
     let started = std::time::Instant::now();
     let patterns = a.take_patterns();
-    let pattern = Pattern::new(
-        &patterns,
-        PatternOptions {
-            ignore_case: a.ignore_case,
-            word: a.word_regexp,
-            fixed: a.fixed_strings,
-        },
-    )
-    .map_err(anyhow::Error::msg)?;
+    let pattern = Pattern::new(&patterns, a.pattern_options(&patterns)).map_err(|e| {
+        if a.fixed_strings {
+            anyhow::Error::msg(e)
+        } else {
+            anyhow::anyhow!("{e} (use -F to search for the text as it is)")
+        }
+    })?;
     let filters = a.filter.filters()?;
     let mode = a.mode();
     let found = targets(&a.paths, &a.store, filters.window.since_secs())?;
@@ -236,8 +343,17 @@ pub fn run(mut a: GrepArgs) -> Result<Exit> {
     let mut failure: Option<io::Error> = None;
     let mut done = 0usize;
     let stdout = io::stdout();
+    let cwd = std::env::current_dir().ok();
+    let store = termtrail_store::local::LocalStore::default_root();
     search_all(&files, &pattern, &opts, jobs, &mut |path, result| {
         done += 1;
+        // JSON keeps the whole name; lines show a shorter one.
+        let path = if mode == Mode::Json {
+            path.to_string()
+        } else {
+            label(path, cwd.as_deref(), store.as_deref())
+        };
+        let path = path.as_str();
         let mut out = stdout.lock();
         let written = bar.suspend(|| {
             print_result(
@@ -289,5 +405,41 @@ fn status(totals: &Totals, mode: Mode) -> Exit {
         Exit::SUCCESS
     } else {
         Exit::NO_MATCH
+    }
+}
+
+/// A recording's name as hit lines show it: relative to the current
+/// directory when it is under it, else to the local store when under that,
+/// else as given.
+fn label(name: &str, cwd: Option<&std::path::Path>, store: Option<&std::path::Path>) -> String {
+    let path = std::path::Path::new(name);
+    for base in [cwd, store].into_iter().flatten() {
+        if path.is_absolute()
+            && let Ok(rest) = path.strip_prefix(base)
+            && !rest.as_os_str().is_empty()
+        {
+            return rest.display().to_string();
+        }
+    }
+    name.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn labels_are_relative_to_the_directory_or_the_store() {
+        let (cwd, store) = (Path::new("/home/a/w"), Path::new("/home/a/.local/share/t"));
+        let l = |n: &str| label(n, Some(cwd), Some(store));
+        assert_eq!(l("/home/a/w/recs/x.cast.zst"), "recs/x.cast.zst");
+        assert_eq!(
+            l("/home/a/.local/share/t/2026/x.cast.zst"),
+            "2026/x.cast.zst"
+        );
+        assert_eq!(l("/tmp/x.cast"), "/tmp/x.cast");
+        assert_eq!(l("recs/x.cast"), "recs/x.cast");
+        assert_eq!(l("s3://b/k.cast.zst"), "s3://b/k.cast.zst");
     }
 }

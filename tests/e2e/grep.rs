@@ -109,22 +109,38 @@ fn grep_finds_text_through_colours_and_event_boundaries_with_screen_lines() {
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(r.stderr, "");
     let a = std::path::Path::new("recs/a.cast.zst");
-    let want = "recs/a.cast.zst:00:02.000:An error occurred (AccessDenied) when calling\n\
-                recs/c.cast:00:02.500:plain: AccessDenied here\n";
+    let want = "recs/a.cast.zst:2026-11-01T00:00:02.000Z 00:02.000:An error occurred (AccessDenied) when calling\n\
+                recs/c.cast:2026-11-20T00:00:02.500Z 00:02.500:plain: AccessDenied here\n";
     assert_text(&r.stdout, want);
 
-    // -i finds the upper-case one on the alternate screen, with its row.
-    let r = d.run(&["grep", "-i", "accessdenied", "recs", "-C", "1", "-j", "1"]);
+    // -i finds the upper-case one on the alternate screen; --screen-context
+    // adds its row and the rows around it, labelled, below the hit line.
+    let r = d.run(&[
+        "grep",
+        "-i",
+        "accessdenied",
+        "recs",
+        "--screen-context",
+        "1",
+        "--time",
+        "offset",
+        "-j",
+        "1",
+    ]);
     assert_eq!(r.code, 0, "{r:?}");
     let b = "recs/deep/b.cast.zst";
     assert!(
         r.stdout.contains(&format!(
-            "{b}-00:02.200-line one\n{b}:00:02.200:second ACCESSDENIED row\n{b}-00:02.200-third\n"
+            "{b}:00:02.200:second ACCESSDENIED row\n  screen- line one\n  screen: second ACCESSDENIED row\n  screen- third\n"
         )),
         "{}",
         r.stdout
     );
-    assert_eq!(r.stdout.matches("--\n").count(), 0, "one hit per file");
+    assert_eq!(
+        r.stdout.matches("--\n").count(),
+        0,
+        "no lines of text asked for"
+    );
 
     // JSON: one object per hit, then a summary.
     let r = d.run(&["grep", "--json", "AccessDenied", "recs/a.cast.zst"]);
@@ -621,7 +637,14 @@ fn screen_lines_of_close_hits_match_the_snapshot() {
         needles.push(at);
     }
     needle_recording(&d, "near", at + 50, |i| needles.contains(&i));
-    let r = d.run(&["grep", "--json", "-C", "2", "NEEDLE", "near.cast.zst"]);
+    let r = d.run(&[
+        "grep",
+        "--json",
+        "--screen-context",
+        "2",
+        "NEEDLE",
+        "near.cast.zst",
+    ]);
     assert_eq!(r.code, 0, "{r:?}");
     let hits: Vec<Value> = json_lines(&r.stdout)
         .into_iter()

@@ -11,6 +11,7 @@ mod command;
 mod conformance;
 mod faults;
 mod grep;
+mod grep_lines;
 mod html;
 mod interactive;
 mod keys;

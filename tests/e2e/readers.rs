@@ -170,6 +170,21 @@ fn hostile_recordings_through_every_reader_under_a_memory_limit() {
             "grep -C 2",
             &["grep", "-C", "2", "needle", "store", "hostile.cast"],
         ),
+        (
+            "grep --screen-context 2",
+            &[
+                "grep",
+                "--screen-context",
+                "2",
+                "needle",
+                "store",
+                "hostile.cast",
+            ],
+        ),
+        (
+            "grep -v",
+            &["grep", "-v", "-B", "1", "needle", "store", "hostile.cast"],
+        ),
         ("grep -l", &["grep", "-l", "needle", "store"]),
         ("grep -c", &["grep", "-c", "needle", "store"]),
         ("grep no hit", &["grep", "nothing-matches-this", "store"]),
@@ -212,7 +227,7 @@ fn hostile_recordings_through_every_reader_under_a_memory_limit() {
     let r = limited(&d, &["grep", "--input", "needle", "store"]);
     assert!(r.stdout.contains("needle typed"), "{}", r.stdout);
     assert!(r.stdout.contains(shown), "{}", r.stdout);
-    let r = limited(&d, &["grep", "needle", "store"]);
+    let r = limited(&d, &["grep", "--screen", "needle", "store"]);
     assert!(r.stdout.contains("needle one"), "{}", r.stdout);
     assert!(r.stdout.contains(shown), "{}", r.stdout);
     assert!(

@@ -72,6 +72,32 @@ impl ChunkSearch {
         }
     }
 
+    /// The chunk's wanted text, every piece of it, for a search that looks
+    /// at every line in order on the reading thread (`-v`, `-A`, `-B`);
+    /// its resizes go to `sizes`.
+    pub(super) fn pieces(
+        &self,
+        first: Micros,
+        lines: &[u8],
+        sizes: &mut Vec<(Micros, TermSize)>,
+    ) -> Vec<Piece> {
+        let want: &[u8] = if self.input { b"i" } else { b"o" };
+        let mut clock = ChunkClock::new(first);
+        let mut events = Vec::new();
+        let mut i = 0;
+        while i < lines.len() {
+            let rest = &lines[i..];
+            let end = i + memchr::memchr(b'\n', rest).unwrap_or(rest.len());
+            if let Some(line) = event_line(&mut clock, rest, sizes)
+                && line.code == want
+            {
+                events.push((line.time, i + line.data..end));
+            }
+            i = end + 1;
+        }
+        events
+    }
+
     /// Searches the chunk whose first event is at `first`.
     pub(super) fn chunk(&self, first: Micros, lines: &[u8]) -> ChunkFound {
         let pre = self

@@ -45,7 +45,7 @@ mod walker;
 
 pub use pattern::{Pattern, PatternError, PatternOptions};
 pub use screen_line::ScreenLine;
-pub use search::{BLOCK, LineHit, LineSearch, MAX_LINE};
+pub use search::{BLOCK, ContextLine, EveryLine, LineHit, LineSearch, MAX_LINE};
 pub use strip::Stripper;
 pub use walker::SCREEN_WINDOW;
 
@@ -125,8 +125,11 @@ pub struct SearchOptions {
     pub max_count: Option<u64>,
     /// Find screen lines (the second pass).
     pub screen: bool,
-    /// Rows of screen context around a hit.
+    /// Rows of screen context around a hit's screen row.
     pub context: usize,
+    /// `-v`, `-A`, `-B`: which lines are hits, and the lines of text kept
+    /// around them (every line is then searched, in order).
+    pub lines: EveryLine,
     /// Only hits at or after this instant (Unix microseconds; compared to
     /// the millisecond).
     pub since_us: Option<i64>,

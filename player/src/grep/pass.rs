@@ -185,6 +185,11 @@ impl Collect<'_, '_> {
 
 impl ReadSink for Collect<'_, '_> {
     fn chunk_text(&mut self, record: &ChunkRecord, lines: &[u8]) -> Flow {
+        if self.opts.lines.needed() {
+            // Every line, in order, here.
+            let pieces = self.chunks.pieces(record.first, lines, &mut self.sizes);
+            return self.take_pieces(&pieces, lines);
+        }
         let found = self.chunks.chunk(record.first, lines);
         self.take_found(found, lines)
     }
@@ -250,7 +255,11 @@ pub(super) fn search_file(
 ) -> Result<FileResult, SearchError> {
     let kind = sniff_path(path)?;
     let mut c = Collect {
-        search: LineSearch::new(pattern),
+        search: if opts.lines.needed() {
+            LineSearch::every_line(pattern, opts.lines)
+        } else {
+            LineSearch::new(pattern)
+        },
         sizes: Vec::new(),
         opts,
         path,
@@ -298,9 +307,12 @@ pub(super) fn search_file(
                 // Lines are searched as they are, each chunk's own on the
                 // decoding threads.
                 events: false,
-                chunk_work: Some(ChunkWork(Arc::new(move |r: &ChunkRecord, lines: &[u8]| {
-                    Box::new(work.chunk(r.first, lines)) as ChunkOutput
-                }))),
+                // -v, -A and -B look at every line in order, here.
+                chunk_work: (!opts.lines.needed()).then(|| {
+                    ChunkWork(Arc::new(move |r: &ChunkRecord, lines: &[u8]| {
+                        Box::new(work.chunk(r.first, lines)) as ChunkOutput
+                    }))
+                }),
                 content,
                 ..ReadOptions::default()
             };

@@ -2,6 +2,8 @@
 //! and searched in blocks, each byte keeping the time of the event that
 //! wrote it.
 
+use std::collections::VecDeque;
+
 use termtrail_format::event::Micros;
 use termtrail_format::pipeline::Flow;
 
@@ -23,8 +25,55 @@ pub struct LineHit {
     pub written: (Micros, Micros),
     /// The logical line (escape sequences removed).
     pub line: String,
-    /// Byte ranges of the matches in `line`.
+    /// Byte ranges of the matches in `line` (none with `-v`).
     pub matches: Vec<(usize, usize)>,
+    /// The line's number in the recording's text, from 1 (0: not counted;
+    /// lines are counted only by [`LineSearch::every_line`]).
+    pub number: u64,
+    /// Lines of text just before it (`-B`), oldest first.
+    pub before: Vec<ContextLine>,
+    /// Lines of text just after it (`-A`).
+    pub after: Vec<ContextLine>,
+}
+
+/// A line of text around a hit (`-A`/`-B`), as the search saw it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContextLine {
+    /// When its last byte was written.
+    pub time: Micros,
+    /// The logical line (escape sequences removed).
+    pub line: String,
+}
+
+/// Which lines are hits and what is kept around them, when every line is
+/// looked at ([`LineSearch::every_line`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EveryLine {
+    /// `-v`: lines without a match are the hits.
+    pub invert: bool,
+    /// `-B`: lines kept before a hit.
+    pub before: usize,
+    /// `-A`: lines kept after a hit.
+    pub after: usize,
+}
+
+impl EveryLine {
+    /// Whether every line must be looked at (else only those around
+    /// matches are).
+    pub fn needed(&self) -> bool {
+        self.invert || self.before > 0 || self.after > 0
+    }
+}
+
+/// The state of a search that looks at every line.
+struct Lines {
+    want: EveryLine,
+    /// Lines seen so far.
+    number: u64,
+    /// The last `want.before` lines that were not hits nor after-context.
+    ring: VecDeque<ContextLine>,
+    /// A hit waiting for its after-context.
+    pending: Option<LineHit>,
 }
 
 /// Searches text as it is written, line by line.
@@ -35,6 +84,8 @@ pub struct LineSearch<'a> {
     /// (offset in `buf` where an event's text starts, its time), offsets
     /// ascending.
     times: Vec<(usize, Micros)>,
+    /// Every line is looked at (`-v`, `-A`, `-B`).
+    every: Option<Lines>,
 }
 
 impl<'a> LineSearch<'a> {
@@ -45,7 +96,25 @@ impl<'a> LineSearch<'a> {
             strip: Stripper::default(),
             buf: Vec::with_capacity(BLOCK + 4096),
             times: Vec::new(),
+            every: None,
         }
+    }
+
+    /// A search that looks at every line, in order: with `want.invert` the
+    /// lines without a match are the hits, and each hit carries up to
+    /// `want.before`/`want.after` lines around it (a line is given once:
+    /// after-context ends at the next hit, and is not before-context of
+    /// it). Lines are numbered. A hit is handed on once its after-context
+    /// is complete (or the text ends).
+    pub fn every_line(pattern: &'a Pattern, want: EveryLine) -> LineSearch<'a> {
+        let mut s = LineSearch::new(pattern);
+        s.every = Some(Lines {
+            want,
+            number: 0,
+            ring: VecDeque::new(),
+            pending: None,
+        });
+        s
     }
 
     /// Adds what one event wrote; `hit` gets every line with matches and
@@ -109,8 +178,7 @@ impl<'a> LineSearch<'a> {
     }
 
     fn time_at(&self, offset: usize) -> Micros {
-        let i = self.times.partition_point(|&(o, _)| o <= offset);
-        self.times.get(i.saturating_sub(1)).map_or(0, |t| t.1)
+        time_at(&self.times, offset)
     }
 
     fn search(&mut self, last: bool, hit: &mut dyn FnMut(LineHit) -> Flow) -> Flow {
@@ -123,6 +191,26 @@ impl<'a> LineSearch<'a> {
                 None => return Flow::Continue,
             }
         };
+        let flow = match &mut self.every {
+            Some(every) => every.search(self.pattern, &self.buf[..end], &self.times, last, hit),
+            None => self.search_candidates(end, hit),
+        };
+        // Keep the unsearched tail and the time of the event it starts in.
+        let carry_time = self.time_at(end);
+        self.buf.drain(..end);
+        let keep = self.times.partition_point(|&(o, _)| o < end);
+        self.times.drain(..keep);
+        for t in &mut self.times {
+            t.0 -= end;
+        }
+        if self.times.first().is_none_or(|&(o, _)| o > 0) {
+            self.times.insert(0, (0, carry_time));
+        }
+        flow
+    }
+
+    /// Searches `buf[..end]` around the places the pattern matches.
+    fn search_candidates(&self, end: usize, hit: &mut dyn FnMut(LineHit) -> Flow) -> Flow {
         let mut flow = Flow::Continue;
         let mut pos = 0;
         let hay = &self.buf[..end];
@@ -155,16 +243,87 @@ impl<'a> LineSearch<'a> {
             }
             pos = last_end + 1;
         }
-        // Keep the unsearched tail and the time of the event it starts in.
-        let carry_time = self.time_at(end);
-        self.buf.drain(..end);
-        let keep = self.times.partition_point(|&(o, _)| o < end);
-        self.times.drain(..keep);
-        for t in &mut self.times {
-            t.0 -= end;
+        flow
+    }
+}
+
+/// The time of the event that wrote byte `offset` (`times` as in
+/// [`LineSearch`]).
+fn time_at(times: &[(usize, Micros)], offset: usize) -> Micros {
+    let i = times.partition_point(|&(o, _)| o <= offset);
+    times.get(i.saturating_sub(1)).map_or(0, |t| t.1)
+}
+
+impl Lines {
+    /// Looks at every line of `hay` (complete lines, or with `last` the
+    /// rest of the text).
+    fn search(
+        &mut self,
+        pattern: &Pattern,
+        hay: &[u8],
+        times: &[(usize, Micros)],
+        last: bool,
+        hit: &mut dyn FnMut(LineHit) -> Flow,
+    ) -> Flow {
+        let mut flow = Flow::Continue;
+        let mut ls = 0;
+        while ls < hay.len() && flow == Flow::Continue {
+            let le = memchr::memchr(b'\n', &hay[ls..]).map_or(hay.len(), |i| ls + i);
+            let line = &hay[ls..le];
+            self.number += 1;
+            let written = (time_at(times, ls), time_at(times, le.max(ls + 1) - 1));
+            let matches = pattern.find_all(line);
+            if matches.is_empty() == self.want.invert {
+                if let Some(p) = self.pending.take() {
+                    flow = hit(p);
+                    if flow == Flow::Stop {
+                        break;
+                    }
+                }
+                let mut h = if self.want.invert {
+                    to_text(line, &[], written.1, written)
+                } else {
+                    let (s, e) = matches[0];
+                    to_text(
+                        line,
+                        &matches,
+                        time_at(times, ls + e.max(s + 1) - 1),
+                        written,
+                    )
+                };
+                h.number = self.number;
+                h.before = self.ring.drain(..).collect();
+                if self.want.after == 0 {
+                    flow = hit(h);
+                } else {
+                    self.pending = Some(h);
+                }
+            } else {
+                let c = ContextLine {
+                    time: written.1,
+                    line: String::from_utf8_lossy(line).into_owned(),
+                };
+                if let Some(p) = &mut self.pending {
+                    p.after.push(c);
+                    if p.after.len() >= self.want.after
+                        && let Some(p) = self.pending.take()
+                    {
+                        flow = hit(p);
+                    }
+                } else if self.want.before > 0 {
+                    if self.ring.len() == self.want.before {
+                        self.ring.pop_front();
+                    }
+                    self.ring.push_back(c);
+                }
+            }
+            ls = le + 1;
         }
-        if self.times.first().is_none_or(|&(o, _)| o > 0) {
-            self.times.insert(0, (0, carry_time));
+        if last
+            && flow == Flow::Continue
+            && let Some(p) = self.pending.take()
+        {
+            flow = hit(p);
         }
         flow
     }
@@ -194,6 +353,9 @@ fn to_text(
         written,
         line: text,
         matches: out,
+        number: 0,
+        before: Vec::new(),
+        after: Vec::new(),
     }
 }
 
@@ -252,6 +414,56 @@ mod tests {
         let h = hits("x", o, &[(1, "x1 x2\nx3\n")]);
         assert_eq!(h.len(), 2);
         assert_eq!(h[0].matches.len(), 2);
+    }
+
+    #[test]
+    fn every_line_gives_context_once_and_inverts() {
+        let p = Pattern::new(&["x".to_string()], PatternOptions::default()).unwrap();
+        let run = |want: EveryLine, events: &[(Micros, &str)]| {
+            let mut s = LineSearch::every_line(&p, want);
+            let mut out = Vec::new();
+            for (t, e) in events {
+                s.push(*t, e.as_bytes(), &mut |h| {
+                    out.push(h);
+                    Flow::Continue
+                });
+                s.flush(&mut |h| {
+                    out.push(h);
+                    Flow::Continue
+                });
+            }
+            s.finish(&mut |h| {
+                out.push(h);
+                Flow::Continue
+            });
+            out
+        };
+        let text = |c: &[ContextLine]| c.iter().map(|c| c.line.clone()).collect::<Vec<_>>();
+        let ctx = EveryLine {
+            invert: false,
+            before: 2,
+            after: 1,
+        };
+        let h = run(ctx, &[(1, "a\r\nb\r\nx1\r\nc\r\n"), (2, "x2\r\nd\r\ne")]);
+        assert_eq!(h.len(), 2, "{h:?}");
+        assert_eq!((h[0].number, h[0].line.as_str()), (3, "x1"));
+        assert_eq!(text(&h[0].before), ["a", "b"]);
+        assert_eq!(text(&h[0].after), ["c"]);
+        // c was after-context: it is not before-context again.
+        assert_eq!((h[1].number, h[1].time), (5, 2));
+        assert!(h[1].before.is_empty(), "{h:?}");
+        assert_eq!(text(&h[1].after), ["d"]);
+        let inv = EveryLine {
+            invert: true,
+            ..EveryLine::default()
+        };
+        let h = run(inv, &[(1, "a\r\nx\r\n"), (2, "b")]);
+        let lines: Vec<_> = h
+            .iter()
+            .map(|h| (h.line.as_str(), h.time, h.number))
+            .collect();
+        assert_eq!(lines, [("a", 1, 1), ("b", 2, 3)]);
+        assert!(h.iter().all(|h| h.matches.is_empty()));
     }
 
     #[test]
