@@ -238,7 +238,14 @@ fn escape(b: &[u8], p: usize, content: &mut Content) -> Option<usize> {
     if kind != b'u' {
         return SIMPLE[usize::from(kind)].then_some(p + 2);
     }
-    match hex4(b.get(p + 2..p + 6)?)? {
+    let digits = b.get(p + 2..p + 6)?;
+    if digits.starts_with(b"00") {
+        // `\u00XX`, how C0 controls are written: never a surrogate nor
+        // U+FFFD.
+        let low = HEX[usize::from(digits[2])] | HEX[usize::from(digits[3])];
+        return (low & 0xf0 == 0).then_some(p + 6);
+    }
+    match hex4(digits)? {
         0xd800..=0xdbff => {
             let low = b.get(p + 6..p + 12)?;
             (low.starts_with(b"\\u") && (0xdc00..=0xdfff).contains(&hex4(&low[2..])?))
@@ -246,7 +253,9 @@ fn escape(b: &[u8], p: usize, content: &mut Content) -> Option<usize> {
         }
         0xdc00..=0xdfff => None,
         cp => {
-            content.fffd_escapes += usize::from(cp == 0xfffd);
+            if cp == 0xfffd {
+                content.fffd_escapes += 1;
+            }
             Some(p + 6)
         }
     }

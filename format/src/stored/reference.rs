@@ -250,6 +250,8 @@ const CONTENT: &[&str] = &[
     "\\uFFFD",
     "😀",
     "\\ud83d\\ude00",
+    "\\u00e9",
+    "\\u0000",
     "\u{7f}",
     "x",
     "ff",
@@ -278,6 +280,9 @@ const BAD: &[&[u8]] = &[
     b"\xe2\x82",
     b"\xf4\x90\x80\x80",
     b"\xc0\xaf",
+    b"\\u00g1",
+    b"\\u0g01",
+    b"\\u00",
 ];
 
 const TIMES: &[&str] = &[
