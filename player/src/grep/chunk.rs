@@ -6,6 +6,7 @@
 //! the last (which goes on in the chunks after) is left to the one thread
 //! that reads chunks in order ([`ChunkFound`]).
 
+use std::cell::RefCell;
 use std::ops::Range;
 use std::sync::{Arc, LazyLock, OnceLock};
 
@@ -152,11 +153,12 @@ impl ChunkSearch {
         };
         let Some(pre) = pre else {
             // Every line between, as the events wrote them.
-            let mut search = LineSearch::new(&self.pattern);
+            let mut search = LineSearch::with_buffer(&self.pattern, take_buffer());
             for (time, range) in clip(&events, first_end..last_end) {
                 search.push_json(time, &lines[range], &mut keep);
             }
             search.finish(&mut keep);
+            give_buffer(search.into_buffer());
             return found;
         };
         // The lines between that hold the prefilter's bytes.
@@ -171,7 +173,7 @@ impl ChunkSearch {
         let rel: Vec<usize> = inner[1..n].iter().map(|e| e - first_end).collect();
         let mut hot = vec![false; n];
         pre.mark_lines(text, &rel, &mut hot);
-        let mut search = LineSearch::new(&self.pattern);
+        let mut search = LineSearch::with_buffer(&self.pattern, take_buffer());
         let mut k = 0;
         let mut fresh = true;
         for (time, range) in &events {
@@ -194,8 +196,24 @@ impl ChunkSearch {
             }
         }
         search.finish(&mut keep);
+        give_buffer(search.into_buffer());
         found
     }
+}
+
+thread_local! {
+    /// Each decoding thread's search text buffer, kept from one chunk to
+    /// the next (a fresh search allocates a 256 KiB block: per chunk, that
+    /// cost more than searching it).
+    static BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+fn take_buffer() -> Vec<u8> {
+    BUFFER.with(|b| std::mem::take(&mut *b.borrow_mut()))
+}
+
+fn give_buffer(buf: Vec<u8>) {
+    BUFFER.with(|b| *b.borrow_mut() = buf);
 }
 
 /// A line feed as JSON escapes it.

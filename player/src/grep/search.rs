@@ -100,6 +100,26 @@ impl<'a> LineSearch<'a> {
         }
     }
 
+    /// A search for `pattern` writing its text into `buf` (emptied): a
+    /// buffer taken back with [`LineSearch::into_buffer`] from an earlier
+    /// search, so that searching many short texts (one chunk's lines each)
+    /// allocates once, not a block each time.
+    pub fn with_buffer(pattern: &'a Pattern, mut buf: Vec<u8>) -> LineSearch<'a> {
+        buf.clear();
+        LineSearch {
+            pattern,
+            strip: Stripper::default(),
+            buf,
+            times: Vec::new(),
+            every: None,
+        }
+    }
+
+    /// The text buffer, for [`LineSearch::with_buffer`].
+    pub fn into_buffer(self) -> Vec<u8> {
+        self.buf
+    }
+
     /// A search that looks at every line, in order: with `want.invert` the
     /// lines without a match are the hits, and each hit carries up to
     /// `want.before`/`want.after` lines around it (a line is given once:
