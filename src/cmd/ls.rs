@@ -92,6 +92,7 @@ pub struct LsArgs {
     /// Recordings read at once (default: one per CPU; 16 for S3 objects
     /// without --verify, where each read waits on a few ranged GETs).
     #[arg(short = 'j', long, value_name = "N")]
+    #[arg(help_heading = super::headings::GENERAL)]
     pub threads: Option<usize>,
 }
 

@@ -10,6 +10,7 @@ mod config;
 pub mod exec;
 pub mod export;
 pub mod grep;
+pub mod headings;
 mod host;
 pub mod import;
 pub mod keygen;
