@@ -6,6 +6,7 @@ mod access;
 pub mod args;
 pub mod attach;
 mod authn;
+pub mod completions;
 mod config;
 pub mod exec;
 pub mod export;
@@ -95,6 +96,12 @@ pub enum Command {
     /// Check what a Cedar access policy decides, or validate it.
     #[command(after_help = policy::HELP)]
     Policy(policy::PolicyArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(after_help = completions::COMPLETIONS_HELP)]
+    Completions(completions::CompletionsArgs),
+    /// Print the man page, or write every page (one per subcommand) into a directory.
+    #[command(after_help = completions::MAN_HELP)]
+    Man(completions::ManArgs),
     /// Internal: the supervisor `serve` runs each one-shot command under.
     #[command(name = "__supervise", hide = true)]
     Supervise(supervise::SuperviseArgs),

@@ -1,0 +1,144 @@
+//! The command line around the subcommands (issue 16 findings 9 and 12):
+//! help headings, shell completions, man pages, and the wording of errors
+//! every reading subcommand shares.
+
+use crate::util::Dir;
+
+/// The flags `rec --help` lists under `heading:` (up to the next heading).
+fn flags_under(help: &str, heading: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut inside = false;
+    for line in help.lines() {
+        if !line.starts_with(' ') && line.ends_with(':') {
+            inside = line == format!("{heading}:");
+            continue;
+        }
+        if inside && let Some(flag) = line.split_whitespace().find(|w| w.starts_with("--")) {
+            out.push(flag.trim_end_matches(',').to_string());
+        }
+    }
+    out
+}
+
+#[test]
+fn help_groups_flags_by_what_they_do() {
+    let d = Dir::new();
+    let rec = d.run(&["rec", "--help"]);
+    assert_eq!(rec.code, 0, "{rec:?}");
+    let s3 = flags_under(&rec.stdout, "S3");
+    assert!(s3.contains(&"--retain-days".to_string()), "{}", rec.stdout);
+    for general in [
+        "--overwrite",
+        "--input",
+        "--headless",
+        "--title",
+        "--sign-key",
+    ] {
+        assert!(
+            !s3.contains(&general.to_string()),
+            "{general} under S3:\n{}",
+            rec.stdout
+        );
+    }
+    assert!(flags_under(&rec.stdout, "Output").contains(&"--overwrite".to_string()));
+    assert!(flags_under(&rec.stdout, "Signing").contains(&"--sign-key".to_string()));
+    assert!(!rec.stdout.contains("S3 protection"), "{}", rec.stdout);
+    for cmd in ["serve", "proxy"] {
+        let help = d.run(&[cmd, "--help"]).stdout;
+        let s3 = flags_under(&help, "S3");
+        for general in [
+            "--idle-timeout",
+            "--grace",
+            "--tls-cert",
+            "--tls-key",
+            "--no-auth",
+        ] {
+            assert!(
+                !s3.contains(&general.to_string()),
+                "{cmd}: {general} under S3"
+            );
+        }
+        assert!(
+            flags_under(&help, "TLS").contains(&"--tls-cert".to_string()),
+            "{help}"
+        );
+        assert!(
+            flags_under(&help, "Sessions").contains(&"--grace".to_string()),
+            "{help}"
+        );
+        assert!(flags_under(&help, "Authentication").contains(&"--no-auth".to_string()));
+    }
+}
+
+#[test]
+fn bash_completion_completes_subcommands_and_flags() {
+    let d = Dir::new();
+    let r = d.run(&["completions", "bash"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    std::fs::write(d.join("termtrail.bash"), &r.stdout).unwrap();
+    // What bash's programmable completion does on Tab: the function
+    // `complete -p` names, called with COMP_WORDS / COMP_CWORD.
+    let script = r#"
+        source ./termtrail.bash
+        fn=$(complete -p termtrail | sed -E 's/.* -F ([^ ]+) .*/\1/')
+        tab() { COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMP_LINE="$*"; COMP_POINT=${#COMP_LINE}
+                "$fn" termtrail "${COMP_WORDS[-1]}" "${COMP_WORDS[-2]}"; echo "${COMPREPLY[*]}"; }
+        tab termtrail gr
+        tab termtrail rec --overw
+        tab termtrail completions fi
+    "#;
+    let out = crate::util::run(&mut d.shell(script), b"");
+    assert_eq!(out.code, 0, "{out:?}");
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines, ["grep", "--overwrite", "fish"], "{out:?}");
+    for shell in ["zsh", "fish", "elvish", "powershell"] {
+        let r = d.run(&["completions", shell]);
+        assert_eq!(r.code, 0, "{shell}: {r:?}");
+        assert!(
+            r.stdout.contains("overwrite") && !r.stdout.contains("supervise"),
+            "{shell}"
+        );
+    }
+}
+
+#[test]
+fn man_pages_render_for_every_subcommand() {
+    let d = Dir::new();
+    let r = d.run(&["man", "--dir", "man1"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let pages: Vec<&str> = r.stdout.lines().collect();
+    for page in [
+        "termtrail.1",
+        "termtrail-rec.1",
+        "termtrail-grep.1",
+        "termtrail-policy-check.1",
+    ] {
+        assert!(
+            pages.iter().any(|p| p.ends_with(&format!("/{page}"))),
+            "{page}: {pages:?}"
+        );
+    }
+    // Each page renders without a troff warning; `man -l` shows the
+    // first one as a reader would see it.
+    for page in &pages {
+        let check = format!("groff -man -Tutf8 -ww -z {page}");
+        let out = crate::util::run(&mut d.shell(&check), b"");
+        assert!(out.code == 0 && out.stderr.is_empty(), "{page}: {out:?}");
+    }
+    let shown = crate::util::run(
+        &mut d.shell("MANPAGER=cat MANWIDTH=80 man -l man1/termtrail-rec.1"),
+        b"",
+    );
+    assert_eq!(shown.code, 0, "{shown:?}");
+    assert!(shown.stdout.contains("--sign-key"), "{}", shown.stdout);
+    assert!(shown.stdout.contains("SIGNING"), "{}", shown.stdout);
+    // Pages are replaced only with --overwrite.
+    let again = d.run(&["man", "--dir", "man1"]);
+    assert_eq!(again.code, 2, "{again:?}");
+    assert!(again.stderr.contains("--overwrite"), "{again:?}");
+    assert_eq!(d.run(&["man", "--dir", "man1", "--overwrite"]).code, 0);
+    let stdout_page = d.run(&["man"]);
+    assert!(
+        stdout_page.stdout.starts_with(".ie") || stdout_page.stdout.contains(".TH termtrail 1")
+    );
+}
