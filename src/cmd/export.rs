@@ -95,6 +95,7 @@ impl ExportArgs {
 /// Runs `export`.
 pub fn run(mut a: ExportArgs) -> Result<Exit> {
     a.file = super::locate::resolve(&a.file, &a.store)?;
+    super::ensure_recording(&a.file)?;
     let opts = a.options();
     let (file, _fetched) = fetch_if_remote(&a.file)?;
     let result = match &a.output {

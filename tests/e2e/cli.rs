@@ -142,3 +142,32 @@ fn man_pages_render_for_every_subcommand() {
         stdout_page.stdout.starts_with(".ie") || stdout_page.stdout.contains(".TH termtrail 1")
     );
 }
+
+#[test]
+fn a_file_that_is_not_a_recording_gets_one_error_everywhere() {
+    let d = Dir::new();
+    std::fs::write(d.join("notes.txt"), "hello world, not a recording\n").unwrap();
+    let want = "termtrail: notes.txt: not a recording (neither a termtrail .cast.zst nor an asciicast file)\n";
+    for args in [
+        &["verify", "notes.txt"][..],
+        &["snapshot", "notes.txt", "--at", "0"],
+        &["play", "notes.txt"],
+        &["ls", "notes.txt"],
+        &["export", "notes.txt"],
+        &["export", "notes.txt", "-o", "out.cast"],
+    ] {
+        let r = d.run(args);
+        assert_eq!(r.code, 2, "{args:?}: {r:?}");
+        assert_eq!(r.stderr, want, "{args:?}: {r:?}");
+        assert_eq!(r.stdout, "", "{args:?}: errors go to stderr: {r:?}");
+    }
+    // --json keeps its one object per file on stdout, with the same words.
+    let r = d.run(&["verify", "--json", "notes.txt"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stdout.contains("\"reason\":\"not-a-recording\""), "{r:?}");
+    assert!(
+        r.stdout
+            .contains("neither a termtrail .cast.zst nor an asciicast file"),
+        "{r:?}"
+    );
+}
