@@ -289,6 +289,29 @@ pub fn parse_duration(s: &str) -> Result<Duration, BadValue> {
     termtrail_player::time::parse_duration(s).map_err(|e| BadValue(e.to_string()))
 }
 
+/// Checks a listen address (`serve`/`proxy --listen`): HOST:PORT, with an
+/// IP address or a host name, IPv6 in brackets (`[::1]:8765`).
+pub fn parse_listen(s: &str) -> Result<String, BadValue> {
+    if s.parse::<std::net::SocketAddr>().is_ok() {
+        return Ok(s.to_string());
+    }
+    if let Some((host, port)) = s.rsplit_once(':')
+        && !host.is_empty()
+        && !host.contains(':')
+        && port.parse::<u16>().is_ok()
+    {
+        return Ok(s.to_string());
+    }
+    Err(BadValue(if s.parse::<u16>().is_ok() {
+        format!(
+            "a port alone is not an address: expected HOST:PORT, e.g. 127.0.0.1:{s} (this machine only) or 0.0.0.0:{s} (every interface)"
+        )
+    } else {
+        "expected HOST:PORT, e.g. 127.0.0.1:8765 ([::1]:8765 for IPv6; port 0 picks a free one)"
+            .to_string()
+    }))
+}
+
 /// [`parse_duration`] where a bare number counts milliseconds
 /// (`--chunk-ms 250`, as before; `--chunk-ms 1s` too).
 pub fn parse_duration_ms(s: &str) -> Result<Duration, BadValue> {
@@ -376,6 +399,33 @@ mod tests {
         assert_eq!(parse_duration_ms("1s"), Ok(Duration::from_secs(1)));
         assert!(parse_duration("3y").is_err());
         assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn listen_addresses_need_a_host_and_a_port() {
+        use super::parse_listen;
+        for ok in [
+            "127.0.0.1:8765",
+            "0.0.0.0:0",
+            "[::1]:8765",
+            "localhost:9000",
+        ] {
+            assert_eq!(parse_listen(ok).as_deref(), Ok(ok));
+        }
+        let e = parse_listen("8765").unwrap_err().0;
+        assert!(e.contains("127.0.0.1:8765"), "{e}");
+        for bad in [
+            ":8765",
+            "127.0.0.1",
+            "host:port",
+            "::1:8765",
+            "127.0.0.1:70000",
+        ] {
+            assert!(
+                parse_listen(bad).unwrap_err().0.contains("HOST:PORT"),
+                "{bad}"
+            );
+        }
     }
 }
 

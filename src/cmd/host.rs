@@ -120,9 +120,15 @@ fn init_logging() {
         .fmt_fields(fields)
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        // Colour codes only for a person at a terminal, not in log files.
-        .with_ansi(std::io::stderr().is_terminal())
+        // Colour codes only for a person at a terminal, not in log files,
+        // and never when NO_COLOR is set (https://no-color.org).
+        .with_ansi(std::io::stderr().is_terminal() && !no_color())
         .try_init();
+}
+
+/// Whether NO_COLOR asks for no colour (set and not empty).
+fn no_color() -> bool {
+    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
 }
 
 fn principal() -> String {

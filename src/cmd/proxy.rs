@@ -94,7 +94,7 @@ pub enum UpstreamAuth {
 #[derive(Args, Debug)]
 pub struct ProxyArgs {
     /// Address to listen on (port 0 picks a free port, printed at start).
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9000")]
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:9000", value_parser = super::args::parse_listen)]
     #[arg(help_heading = super::headings::LISTENING)]
     pub listen: String,
     /// The upstream shell host.

@@ -97,7 +97,7 @@ Examples:
 #[derive(Args, Debug)]
 pub struct ServeArgs {
     /// Address to listen on (port 0 picks a free port, printed at start).
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8765")]
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8765", value_parser = super::args::parse_listen)]
     #[arg(help_heading = super::headings::LISTENING)]
     pub listen: String,
     /// At most this many live shells; the next connection is refused (HTTP 429).

@@ -171,3 +171,57 @@ fn a_file_that_is_not_a_recording_gets_one_error_everywhere() {
         "{r:?}"
     );
 }
+
+#[test]
+fn listen_without_a_host_says_the_expected_form() {
+    let d = Dir::new();
+    for cmd in [
+        &["serve", "--no-auth"][..],
+        &["proxy", "--upstream", "ws://127.0.0.1:1"],
+    ] {
+        let mut args = cmd.to_vec();
+        args.extend(["--listen", "8765"]);
+        let r = d.run(&args);
+        assert_eq!(r.code, 2, "{r:?}");
+        assert!(r.stderr.contains("HOST:PORT"), "{r:?}");
+        assert!(r.stderr.contains("127.0.0.1:8765"), "{r:?}");
+        assert!(!r.stderr.contains("invalid socket address"), "{r:?}");
+    }
+}
+
+/// The log of a `serve` started and stopped at once, with stderr a pipe
+/// (`tty` false) or a terminal (`script`), NO_COLOR set or not.
+fn serve_log(d: &Dir, tty: bool, no_color: bool) -> String {
+    let serve = "timeout -s INT 2 \"$TT\" serve --no-auth --listen 127.0.0.1:0 --store st";
+    let script = if tty {
+        format!("script -qec '{serve}' /dev/null")
+    } else {
+        format!("{serve} 2>&1")
+    };
+    let mut c = d.shell(&script);
+    c.env_remove("NO_COLOR");
+    if no_color {
+        c.env("NO_COLOR", "1");
+    }
+    let r = crate::util::run(&mut c, b"");
+    assert!(r.stdout.contains("shutting down"), "{r:?}");
+    r.stdout
+}
+
+#[test]
+fn logs_have_no_colour_off_a_terminal_or_with_no_color() {
+    let d = Dir::new();
+    assert!(
+        !serve_log(&d, false, false).contains('\x1b'),
+        "colour in a pipe"
+    );
+    assert!(
+        !serve_log(&d, true, true).contains('\x1b'),
+        "colour despite NO_COLOR"
+    );
+    // At a terminal without NO_COLOR the levels are coloured.
+    assert!(
+        serve_log(&d, true, false).contains("\x1b["),
+        "no colour at a terminal"
+    );
+}
