@@ -118,20 +118,27 @@ fn man_pages_render_for_every_subcommand() {
             "{page}: {pages:?}"
         );
     }
-    // Each page renders without a troff warning; `man -l` shows the
-    // first one as a reader would see it.
+    // Each page is roff that groff renders without a warning; `man -l`
+    // (groff itself where man is not installed) shows one as a reader
+    // would see it. Without groff only the pages' form is checked.
+    let has_groff = crate::util::run(&mut d.shell("command -v groff"), b"").code == 0;
     for page in &pages {
-        let check = format!("groff -man -Tutf8 -ww -z {page}");
-        let out = crate::util::run(&mut d.shell(&check), b"");
-        assert!(out.code == 0 && out.stderr.is_empty(), "{page}: {out:?}");
+        let text = std::fs::read_to_string(d.path().join(page)).unwrap();
+        assert!(text.contains(".TH ") && text.is_ascii(), "{page}");
+        if has_groff {
+            let check = format!("groff -man -Tutf8 -ww -z {page}");
+            let out = crate::util::run(&mut d.shell(&check), b"");
+            assert!(out.code == 0 && out.stderr.is_empty(), "{page}: {out:?}");
+        }
     }
-    let shown = crate::util::run(
-        &mut d.shell("MANPAGER=cat MANWIDTH=80 man -l man1/termtrail-rec.1"),
-        b"",
-    );
-    assert_eq!(shown.code, 0, "{shown:?}");
-    assert!(shown.stdout.contains("--sign-key"), "{}", shown.stdout);
-    assert!(shown.stdout.contains("SIGNING"), "{}", shown.stdout);
+    if has_groff {
+        let show = "if command -v man >/dev/null; then MANPAGER=cat MANWIDTH=80 man -l man1/termtrail-rec.1; else groff -man -Tutf8 man1/termtrail-rec.1; fi";
+        let shown = crate::util::run(&mut d.shell(show), b"");
+        assert_eq!(shown.code, 0, "{shown:?}");
+        let plain = shown.stdout.replace(['\u{2010}', '\u{2212}'], "-");
+        assert!(plain.contains("--sign-key"), "{plain}");
+        assert!(plain.contains("SIGNING"), "{plain}");
+    }
     // Pages are replaced only with --overwrite.
     let again = d.run(&["man", "--dir", "man1"]);
     assert_eq!(again.code, 2, "{again:?}");
