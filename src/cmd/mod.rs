@@ -37,7 +37,7 @@ use clap::{Parser, Subcommand};
 #[derive(Parser, Debug)]
 #[command(name = "termtrail", version, about, propagate_version = true)]
 #[command(
-    after_help = "Examples:\n  termtrail rec                         record your shell to the local store\n  termtrail rec -o demo.cast.zst -- htop\n  termtrail verify demo.cast.zst\n  termtrail export demo.cast.zst --format txt\n  termtrail play @last                  the latest recording of the store\n\nRecordings go to the store: --store, else $TERMTRAIL_STORE, else `store` in $XDG_CONFIG_HOME/termtrail/config.toml, else $XDG_DATA_HOME/termtrail/recordings (default ~/.local/share/termtrail/recordings); -o names a file instead. docs/cli.md says how stores, recordings and times are named."
+    after_help = "Examples:\n  termtrail rec                         record your shell to the local store\n  termtrail rec -o demo.cast.zst -- htop\n  termtrail verify demo.cast.zst\n  termtrail export demo.cast.zst --format txt\n  termtrail play @last                  the latest recording of the store\n  source <(termtrail completions bash)  Tab completion; `termtrail man` for man pages\n\nRecordings go to the store: --store, else $TERMTRAIL_STORE, else `store` in $XDG_CONFIG_HOME/termtrail/config.toml, else $XDG_DATA_HOME/termtrail/recordings (default ~/.local/share/termtrail/recordings); -o names a file instead. docs/cli.md says how stores, recordings and times are named."
 )]
 pub struct Cli {
     /// What to do.
