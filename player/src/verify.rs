@@ -82,9 +82,7 @@ pub fn verify_named(
                 ReadError::Io(io) => format!("cannot read: {io}"),
                 // Not even the first bytes of a recording: the wording every
                 // reading subcommand uses (a plain asciicast keeps its hint).
-                ReadError::NotRecording(_)
-                    if matches!(termtrail_format::reader::sniff_path(path), Ok(None)) =>
-                {
+                ReadError::NotRecording(_) if crate::select::not_a_recording(path) => {
                     crate::select::NOT_A_RECORDING.to_string()
                 }
                 other => other.to_string(),

@@ -110,21 +110,22 @@ pub enum Command {
 /// Refuses a local file that is not a recording by its first bytes (a
 /// README, a picture, an empty file) with the one wording every reading
 /// subcommand uses: `FILE: not a recording (neither a termtrail .cast.zst
-/// nor an asciicast file)`. A file that claims to be a recording and is
+/// nor an asciicast file)` (see `termtrail_player::select::not_a_recording`;
+/// a compressed README is none either). A file that claims to be a recording and is
 /// damaged passes, and is judged by whoever reads it; so do URLs and paths
 /// that cannot be opened (their own error names the cause).
 pub fn ensure_recording(file: &std::path::Path) -> anyhow::Result<()> {
     if termtrail_player::remote::is_url(file) || !file.is_file() {
         return Ok(());
     }
-    match termtrail_format::reader::sniff_path(file) {
-        Ok(None) => anyhow::bail!(
+    if termtrail_player::select::not_a_recording(file) {
+        anyhow::bail!(
             "{}: {}",
             file.display(),
             termtrail_player::select::NOT_A_RECORDING
-        ),
-        _ => Ok(()),
+        );
     }
+    Ok(())
 }
 
 /// Says on stderr when a recording read asked for a terminal larger than

@@ -153,20 +153,28 @@ fn man_pages_render_for_every_subcommand() {
 #[test]
 fn a_file_that_is_not_a_recording_gets_one_error_everywhere() {
     let d = Dir::new();
-    std::fs::write(d.join("notes.txt"), "hello world, not a recording\n").unwrap();
-    let want = "termtrail: notes.txt: not a recording (neither a termtrail .cast.zst nor an asciicast file)\n";
-    for args in [
-        &["verify", "notes.txt"][..],
-        &["snapshot", "notes.txt", "--at", "0"],
-        &["play", "notes.txt"],
-        &["ls", "notes.txt"],
-        &["export", "notes.txt"],
-        &["export", "notes.txt", "-o", "out.cast"],
-    ] {
-        let r = d.run(args);
-        assert_eq!(r.code, 2, "{args:?}: {r:?}");
-        assert_eq!(r.stderr, want, "{args:?}: {r:?}");
-        assert_eq!(r.stdout, "", "{args:?}: errors go to stderr: {r:?}");
+    let text = "hello world, not a recording\n";
+    std::fs::write(d.join("notes.txt"), text).unwrap();
+    // A compressed README starts like a recording (zstd) and is none either.
+    let zst = zstd::encode_all(text.as_bytes(), 3).unwrap();
+    std::fs::write(d.join("notes.txt.zst"), zst).unwrap();
+    for file in ["notes.txt", "notes.txt.zst"] {
+        let want = format!(
+            "termtrail: {file}: not a recording (neither a termtrail .cast.zst nor an asciicast file)\n"
+        );
+        for args in [
+            &["verify", file][..],
+            &["snapshot", file, "--at", "0"],
+            &["play", file],
+            &["ls", file],
+            &["export", file],
+            &["export", file, "-o", "out.cast"],
+        ] {
+            let r = d.run(args);
+            assert_eq!(r.code, 2, "{args:?}: {r:?}");
+            assert_eq!(r.stderr, want, "{args:?}: {r:?}");
+            assert_eq!(r.stdout, "", "{args:?}: errors go to stderr: {r:?}");
+        }
     }
     // --json keeps its one object per file on stdout, with the same words.
     let r = d.run(&["verify", "--json", "notes.txt"]);
