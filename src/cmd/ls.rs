@@ -79,10 +79,12 @@ pub struct LsArgs {
     /// With --verify: pin this public key (repeatable), as `verify --key`;
     /// a recording not signed by a pinned key is NOT-PINNED (exit 1).
     #[arg(long, value_name = "PUBKEY", requires = "verify")]
+    #[arg(help_heading = super::headings::SIGNING)]
     pub key: Vec<PathBuf>,
     /// With --verify: pin every `*.pub` key in this directory, as `verify
     /// --keyring`.
     #[arg(long, value_name = "DIR", requires = "verify")]
+    #[arg(help_heading = super::headings::SIGNING)]
     pub keyring: Vec<PathBuf>,
     /// JSON Lines: one object per recording (schema in docs/player.md).
     #[arg(long)]

@@ -107,10 +107,12 @@ pub struct VerifyArgs {
     /// Pin this public key (FILE.pub from keygen; repeatable): a recording
     /// then passes only when its seal is signed by one of the pinned keys.
     #[arg(long, value_name = "PUBKEY")]
+    #[arg(help_heading = super::headings::SIGNING)]
     pub key: Vec<PathBuf>,
     /// Pin every public key in this directory (each `*.pub` file in it;
     /// repeatable, and with --key).
     #[arg(long, value_name = "DIR")]
+    #[arg(help_heading = super::headings::SIGNING)]
     pub keyring: Vec<PathBuf>,
     /// Verify a host's audit log (serve/proxy --audit FILE) instead of
     /// recordings.
