@@ -33,6 +33,8 @@ fn main() -> ExitCode {
         Command::Proxy(a) => cmd::proxy::run(a),
         Command::Exec(a) => cmd::exec::run(a),
         Command::Policy(a) => cmd::policy::run(a),
+        Command::Completions(a) => cmd::completions::completions(a),
+        Command::Man(a) => cmd::completions::man(a),
         Command::Supervise(a) => cmd::supervise::run(a),
     };
     match result {

@@ -155,7 +155,7 @@ impl<'w> Output<'w> {
             }
             Output::Html(w) => w.write(&Event::new(e.time, EventData::Marker(label))),
             Output::Txt(term, out) => {
-                let lines = term.take_lines();
+                let lines = term.take_lines() + &term.take_held_lines();
                 out.write_all(visible_lines(&lines).as_bytes())?;
                 writeln!(out, "----- {} -----", visible(&label))
             }

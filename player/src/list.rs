@@ -117,7 +117,7 @@ pub struct Entry {
 pub fn entry(path: &Path, verify: bool, keys: Option<&Keyring>) -> Result<Entry, ListError> {
     let size = std::fs::metadata(path)?.len();
     let kind = sniff_path(path)?;
-    if kind.is_none() {
+    if kind.is_none() || crate::select::not_a_recording(path) {
         return Err(ListError::NotARecording);
     }
     if kind == Some(FileKind::Plain) {

@@ -48,6 +48,13 @@ pub struct TranscriptTerminal {
     /// Trailing blanks of a line handed out in part, held back until the
     /// line goes on (kept) or ends (trimmed).
     blanks: String,
+    /// Empty lines held back until a line with text follows: the
+    /// transcript ends at its last line with text, as asciinema 3's
+    /// `convert -f txt` does (a screen scrolled clear by newlines or
+    /// `clear` at the end adds no blank lines).
+    empty_lines: usize,
+    /// Part of a line was handed out and its end is still to come.
+    open_line: bool,
 }
 
 /// Rows of an unfinished (wrapping) line gathered beyond this many bytes
@@ -63,6 +70,8 @@ impl TranscriptTerminal {
             parser: vt100::Parser::new_with_callbacks(rows, cols, 0, ScrolledRows::default()),
             scanned: 0,
             blanks: String::new(),
+            empty_lines: 0,
+            open_line: false,
         }
     }
 
@@ -79,9 +88,22 @@ impl TranscriptTerminal {
     }
 
     /// Resizes (clamped like [`TranscriptTerminal::new`]).
+    ///
+    /// A taller screen gets its new rows at the bottom, as in asciinema 3:
+    /// vt100 pulls rows back from scrollback on growing, and with none kept
+    /// here it would insert blank rows above the text instead (blank lines
+    /// `asciinema convert -f txt` does not have); they are deleted again.
     pub fn resize(&mut self, size: TermSize) {
         let (rows, cols) = dims(size);
+        let (before, _) = self.parser.screen().cursor_position();
         self.parser.set_size(rows, cols);
+        let screen = self.parser.screen();
+        let (after, col) = screen.cursor_position();
+        if after > before && !screen.alternate_screen() {
+            let pulled = after - before;
+            let fix = format!("\x1b[H\x1b[{pulled}M\x1b[{};{}H", before + 1, col + 1);
+            self.parser.process(fix.as_bytes());
+        }
     }
 
     /// Takes the transcript text gathered so far (plain text, one `\n` per
@@ -135,18 +157,44 @@ impl TranscriptTerminal {
         for line in plain.split_inclusive('\n') {
             match line.strip_suffix('\n') {
                 Some(body) => {
-                    out.push_str(body.trim_end());
+                    let body = body.trim_end();
+                    if body.is_empty() && !self.open_line {
+                        self.empty_lines += 1;
+                        continue;
+                    }
+                    self.put_held(&mut out);
+                    out.push_str(body);
                     out.push('\n');
+                    self.open_line = false;
                 }
                 None => {
                     let kept = line.trim_end();
-                    out.push_str(kept);
+                    if !kept.is_empty() {
+                        self.put_held(&mut out);
+                        out.push_str(kept);
+                        self.open_line = true;
+                    }
                     if !last {
                         self.blanks = line[kept.len()..].to_string();
                     }
                 }
             }
         }
+        out
+    }
+
+    /// The empty lines held back, now that text follows them.
+    fn put_held(&mut self, out: &mut String) {
+        for _ in 0..std::mem::take(&mut self.empty_lines) {
+            out.push('\n');
+        }
+    }
+
+    /// Hands out the empty lines held back (before a line that is not the
+    /// recording's, such as export's UNVERIFIED banner).
+    pub fn take_held_lines(&mut self) -> String {
+        let mut out = String::new();
+        self.put_held(&mut out);
         out
     }
 }
@@ -170,6 +218,26 @@ mod tests {
         assert_eq!(first, "one\n");
         t.feed(b"\x1b[1mfive  ");
         assert_eq!(t.finish(), "two\nthree\nfour\nfive\n");
+    }
+
+    #[test]
+    fn empty_lines_count_only_before_text() {
+        let mut t = TranscriptTerminal::new(TermSize { cols: 20, rows: 3 });
+        t.feed(b"a\r\n\r\n\r\nb\r\n\r\n\r\n\r\n\r\n\r\n");
+        let mut text = t.take_lines();
+        text.push_str(&t.finish());
+        assert_eq!(text, "a\n\n\nb\n");
+    }
+
+    #[test]
+    fn a_taller_screen_adds_rows_below_the_text() {
+        let mut t = TranscriptTerminal::new(TermSize { cols: 10, rows: 3 });
+        t.feed(b"one\r\ntwo\r\nthree\r\nfour\r\n");
+        t.resize(TermSize { cols: 10, rows: 6 });
+        t.feed(b"five\r\n");
+        let mut text = t.take_lines();
+        text.push_str(&t.finish());
+        assert_eq!(text, "one\ntwo\nthree\nfour\nfive\n");
     }
 
     #[test]

@@ -203,6 +203,36 @@ impl Window {
 pub const NOT_A_RECORDING: &str =
     "not a recording (neither a termtrail .cast.zst nor an asciicast file)";
 
+/// Whether `path` is plainly not a recording, said with [`NOT_A_RECORDING`]
+/// by every subcommand: its first bytes are neither zstd nor `{` (a README,
+/// a picture, an empty file), or it is zstd whose decompressed start is not
+/// a JSON object (a compressed README). False when it cannot be told (a
+/// file that does not open, a frame that does not decode): that is for the
+/// reader to report, as damage or as the I/O error it is.
+pub fn not_a_recording(path: &Path) -> bool {
+    use std::io::Read;
+    use termtrail_format::reader::{FileKind, sniff_path};
+    match sniff_path(path) {
+        Ok(None) => return true,
+        Ok(Some(FileKind::Chained)) => {}
+        _ => return false,
+    }
+    let Ok(f) = std::fs::File::open(path) else {
+        return false;
+    };
+    let Ok(decoder) = zstd::stream::read::Decoder::new(f) else {
+        return false;
+    };
+    let mut head = Vec::new();
+    if decoder.take(64).read_to_end(&mut head).is_err() {
+        return false;
+    }
+    match head.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b) => *b != b'{',
+        None => !head.is_empty(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -48,7 +48,8 @@ impl Verdict {
 }
 
 /// Verifies one file; returns the verdict and one line of output (human
-/// text, or a JSON object with `json`). `keys`: the pinned keys (None or
+/// text, or a JSON object with `json`; for [`Verdict::Error`] the human
+/// line is `NAME: WHY`, an error the caller prints on stderr). `keys`: the pinned keys (None or
 /// empty: any valid signature is reported, none is required).
 pub fn verify_path(path: &Path, keys: Option<&Keyring>, json: bool) -> (Verdict, String) {
     verify_named(path, &path.display().to_string(), keys, json)
@@ -89,6 +90,11 @@ pub fn verify_named(
         Err(e) => {
             let message = match &e {
                 ReadError::Io(io) => format!("cannot read: {io}"),
+                // Not even the first bytes of a recording: the wording every
+                // reading subcommand uses (a plain asciicast keeps its hint).
+                ReadError::NotRecording(_) if crate::select::not_a_recording(path) => {
+                    crate::select::NOT_A_RECORDING.to_string()
+                }
                 other => other.to_string(),
             };
             let text = if json {
@@ -101,7 +107,7 @@ pub fn verify_named(
                     "error": message,
                 }))
             } else {
-                visible(&format!("{name}: error: {message}")).into_owned()
+                visible(&format!("{name}: {message}")).into_owned()
             };
             (Verdict::Error, text)
         }

@@ -14,7 +14,7 @@ use super::args::parse_duration;
 
 /// How `serve` and `proxy` decide what clients may do.
 #[derive(Args, Debug)]
-#[command(next_help_heading = "Access policy")]
+#[command(next_help_heading = super::headings::ACCESS)]
 pub struct HostAccessArgs {
     /// Cedar policy deciding every request (docs/policy.md); SIGHUP re-reads it. Without it every authenticated client may do anything.
     #[arg(long, value_name = "FILE")]

@@ -4,8 +4,8 @@
 //!
 //! clap lists a flattened group's flags where the group is flattened, in the
 //! order they are declared here; a group's `next_help_heading` stays in force
-//! for the flags after it (which is why `--idle-timeout` and the rest show
-//! under "S3 protection" in `serve --help`: kept as it was).
+//! for the flags after it, so the flags that follow a group name their own
+//! heading (see [`super::headings`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -84,7 +84,7 @@ pub fn location_text(l: &Location) -> String {
 
 /// How recordings are protected in an S3 bucket (`rec`, `serve`, `proxy`).
 #[derive(Args, Debug, Clone)]
-#[command(next_help_heading = "S3 protection")]
+#[command(next_help_heading = super::headings::S3)]
 pub struct ProtectArgs {
     /// Keep each recording under S3 Object Lock for DAYS (the bucket needs Object Lock enabled).
     #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=36500))]
@@ -132,6 +132,7 @@ impl ProtectArgs {
 
 /// How long a hosted shell lives (`serve`, `proxy`).
 #[derive(Args, Debug)]
+#[command(next_help_heading = super::headings::SESSIONS)]
 pub struct TimeoutArgs {
     /// End shells without traffic (heartbeats excepted) after this long.
     #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse_duration)]
@@ -143,6 +144,7 @@ pub struct TimeoutArgs {
 
 /// The listener's TLS certificate and key (`serve`, `proxy`).
 #[derive(Args, Debug)]
+#[command(next_help_heading = super::headings::TLS)]
 pub struct TlsArgs {
     /// TLS certificate chain (PEM); with --tls-key, clients connect with wss://.
     #[arg(long, value_name = "FILE", requires = "tls_key")]
@@ -165,6 +167,7 @@ impl TlsArgs {
 /// `--ca-cert` for the commands that connect to a host (`attach`, `exec`,
 /// `proxy`).
 #[derive(Args, Debug)]
+#[command(next_help_heading = super::headings::TLS)]
 pub struct CaCertArg {
     /// Extra trusted CA certificate (PEM) for wss:// hosts with a private or self-signed certificate.
     #[arg(long, value_name = "FILE")]
@@ -212,7 +215,7 @@ impl SessionArg {
 
 /// Which recordings (`grep`, `ls`).
 #[derive(Args, Debug)]
-#[command(next_help_heading = "Filters")]
+#[command(next_help_heading = super::headings::FILTERS)]
 pub struct FilterArgs {
     /// From this time on: RFC 3339 (2026-11-20T14:30:07.25Z), a date (2026-11-20), a time ago (90m, 2h ago, 7d), today or yesterday; grep: hits, ls: recordings active then.
     #[arg(long, value_name = "WHEN")]
@@ -284,6 +287,29 @@ impl std::error::Error for BadValue {}
 /// the one duration parser.
 pub fn parse_duration(s: &str) -> Result<Duration, BadValue> {
     termtrail_player::time::parse_duration(s).map_err(|e| BadValue(e.to_string()))
+}
+
+/// Checks a listen address (`serve`/`proxy --listen`): HOST:PORT, with an
+/// IP address or a host name, IPv6 in brackets (`[::1]:8765`).
+pub fn parse_listen(s: &str) -> Result<String, BadValue> {
+    if s.parse::<std::net::SocketAddr>().is_ok() {
+        return Ok(s.to_string());
+    }
+    if let Some((host, port)) = s.rsplit_once(':')
+        && !host.is_empty()
+        && !host.contains(':')
+        && port.parse::<u16>().is_ok()
+    {
+        return Ok(s.to_string());
+    }
+    Err(BadValue(if s.parse::<u16>().is_ok() {
+        format!(
+            "a port alone is not an address: expected HOST:PORT, e.g. 127.0.0.1:{s} (this machine only) or 0.0.0.0:{s} (every interface)"
+        )
+    } else {
+        "expected HOST:PORT, e.g. 127.0.0.1:8765 ([::1]:8765 for IPv6; port 0 picks a free one)"
+            .to_string()
+    }))
 }
 
 /// [`parse_duration`] where a bare number counts milliseconds
@@ -374,11 +400,38 @@ mod tests {
         assert!(parse_duration("3y").is_err());
         assert!(parse_duration("soon").is_err());
     }
+
+    #[test]
+    fn listen_addresses_need_a_host_and_a_port() {
+        use super::parse_listen;
+        for ok in [
+            "127.0.0.1:8765",
+            "0.0.0.0:0",
+            "[::1]:8765",
+            "localhost:9000",
+        ] {
+            assert_eq!(parse_listen(ok).as_deref(), Ok(ok));
+        }
+        let e = parse_listen("8765").unwrap_err().0;
+        assert!(e.contains("127.0.0.1:8765"), "{e}");
+        for bad in [
+            ":8765",
+            "127.0.0.1",
+            "host:port",
+            "::1:8765",
+            "127.0.0.1:70000",
+        ] {
+            assert!(
+                parse_listen(bad).unwrap_err().0.contains("HOST:PORT"),
+                "{bad}"
+            );
+        }
+    }
 }
 
 /// Output redaction rules (`rec`, `serve`, `proxy`).
 #[derive(Args, Debug, Clone)]
-#[command(next_help_heading = "Secrets")]
+#[command(next_help_heading = super::headings::SECRETS)]
 pub struct RedactArgs {
     /// Extra redaction rules (`--redact NAME=REGEX`).
     #[arg(
@@ -406,7 +459,7 @@ fn parse_redact(s: &str) -> Result<Rule, BadValue> {
 
 /// Password-prompt patterns (`proxy`).
 #[derive(Args, Debug, Clone)]
-#[command(next_help_heading = "Secrets")]
+#[command(next_help_heading = super::headings::SECRETS)]
 pub struct PromptArgs {
     /// Also treat output whose last line matches REGEX as a password prompt: the input up to the next line break is not recorded (repeatable; anchor with $ for the end of the line).
     #[arg(long, value_name = "REGEX", value_parser = parse_prompt)]

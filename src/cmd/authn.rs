@@ -25,7 +25,7 @@ pub enum Method {
 
 /// How `serve` and `proxy` authenticate clients.
 #[derive(Args, Debug)]
-#[command(next_help_heading = "Authentication")]
+#[command(next_help_heading = super::headings::AUTH)]
 pub struct HostAuthArgs {
     /// Accepted authentication methods (repeatable, or a comma list: --auth jwt,iam).
     #[arg(
@@ -155,7 +155,7 @@ impl HostAuthArgs {
 
 /// How `attach` and `exec` authenticate to the host.
 #[derive(Args, Debug)]
-#[command(next_help_heading = "Authentication")]
+#[command(next_help_heading = super::headings::AUTH)]
 pub struct ClientAuthArgs {
     /// A file holding the bearer token (a JWT); TERMTRAIL_TOKEN is used when neither this nor --auth is given.
     #[arg(long, value_name = "FILE", conflicts_with = "auth")]

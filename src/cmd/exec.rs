@@ -51,6 +51,7 @@ pub struct ExecArgs {
     pub auth: ClientAuthArgs,
     /// The command (joined with spaces and run by sh -c).
     #[arg(last = true, required = true, value_name = "CMD")]
+    #[arg(help_heading = super::headings::GENERAL)]
     pub command: Vec<String>,
 }
 

@@ -135,6 +135,7 @@ pub fn run(mut a: ExportArgs) -> Result<Exit> {
         outfile::check(out, a.overwrite)?;
     }
     a.file = super::locate::resolve(&a.file, &a.store)?;
+    super::ensure_recording(&a.file)?;
     let (file, _fetched) = fetch_if_remote(&a.file)?;
     let result = match &a.output {
         Some(out) => export_to_file(&file, out, &opts)?,

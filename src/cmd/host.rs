@@ -27,9 +27,11 @@ pub struct HostFlags {
     pub store: StoreArg,
     /// With an S3 store: most time the bucket may lag a live recording.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    #[arg(help_heading = super::headings::S3)]
     pub upload_interval: Duration,
     /// Refuse to start when recordings cannot be made durable (S3 unreachable at the start), and end a shell whose recording fails.
     #[arg(long)]
+    #[arg(help_heading = super::headings::S3)]
     pub strict: bool,
     #[command(flatten)]
     pub protect: ProtectArgs,
@@ -51,6 +53,7 @@ pub struct HostFlags {
     /// to the store every --upload-interval (see `termtrail verify --audit`,
     /// docs/audit.md).
     #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = super::headings::STORAGE)]
     pub audit: Option<std::path::PathBuf>,
     // Last: its help heading stays in force for the flags after it.
     #[command(flatten)]
@@ -59,6 +62,7 @@ pub struct HostFlags {
 
 /// Bounds on the one-shot command endpoint (`POST /runtimes/<arn>/commands`).
 #[derive(Args, Debug)]
+#[command(next_help_heading = super::headings::LIMITS)]
 pub struct CommandLimitArgs {
     /// At most this many one-shot commands at once (each holds a supervisor,
     /// `sh`, three pipes and a recording); the next call is refused at once
@@ -116,9 +120,15 @@ fn init_logging() {
         .fmt_fields(fields)
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        // Colour codes only for a person at a terminal, not in log files.
-        .with_ansi(std::io::stderr().is_terminal())
+        // Colour codes only for a person at a terminal, not in log files,
+        // and never when NO_COLOR is set (https://no-color.org).
+        .with_ansi(std::io::stderr().is_terminal() && !no_color())
         .try_init();
+}
+
+/// Whether NO_COLOR asks for no colour (set and not empty).
+fn no_color() -> bool {
+    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
 }
 
 fn principal() -> String {

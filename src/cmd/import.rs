@@ -38,6 +38,7 @@ pub struct ImportArgs {
     pub store: Option<PathBuf>,
     /// Sign the seal with this Ed25519 secret key.
     #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = super::headings::SIGNING)]
     pub sign_key: Option<PathBuf>,
     /// Replace the output if it exists.
     #[arg(long, conflicts_with = "store")]

@@ -12,7 +12,7 @@ use super::args::{BadValue, parse_duration};
 
 /// Limits that hold before any token is checked.
 #[derive(Args, Debug)]
-#[command(next_help_heading = "Limits")]
+#[command(next_help_heading = super::headings::LIMITS)]
 pub struct LimitArgs {
     /// Close a connection that has not sent a complete request head (the
     /// HTTP upgrade request) within this long: silent or slow clients

@@ -83,10 +83,12 @@ pub struct LsArgs {
     /// With --verify: pin this public key (repeatable), as `verify --key`;
     /// a recording not signed by a pinned key is NOT-PINNED (exit 1).
     #[arg(long, value_name = "PUBKEY", requires = "verify")]
+    #[arg(help_heading = super::headings::SIGNING)]
     pub key: Vec<PathBuf>,
     /// With --verify: pin every `*.pub` key in this directory, as `verify
     /// --keyring`.
     #[arg(long, value_name = "DIR", requires = "verify")]
+    #[arg(help_heading = super::headings::SIGNING)]
     pub keyring: Vec<PathBuf>,
     /// JSON Lines: one object per recording (schema in docs/player.md).
     #[arg(long)]
@@ -96,6 +98,7 @@ pub struct LsArgs {
     /// Recordings read at once (default: one per CPU; 16 for S3 objects
     /// without --verify, where each read waits on a few ranged GETs).
     #[arg(short = 'j', long, value_name = "N")]
+    #[arg(help_heading = super::headings::GENERAL)]
     pub threads: Option<usize>,
 }
 

@@ -6,10 +6,12 @@ mod access;
 pub mod args;
 pub mod attach;
 mod authn;
+pub mod completions;
 mod config;
 pub mod exec;
 pub mod export;
 pub mod grep;
+pub mod headings;
 mod host;
 pub mod import;
 pub mod keygen;
@@ -36,7 +38,7 @@ use clap::{Parser, Subcommand};
 #[derive(Parser, Debug)]
 #[command(name = "termtrail", version, about, propagate_version = true)]
 #[command(
-    after_help = "Examples:\n  termtrail rec                         record your shell to the local store\n  termtrail rec -o demo.cast.zst -- htop\n  termtrail verify demo.cast.zst\n  termtrail export demo.cast.zst --format txt\n  termtrail play @last                  the latest recording of the store\n\nRecordings go to the store: --store, else $TERMTRAIL_STORE, else `store` in $XDG_CONFIG_HOME/termtrail/config.toml, else $XDG_DATA_HOME/termtrail/recordings (default ~/.local/share/termtrail/recordings); -o names a file instead. docs/cli.md says how stores, recordings and times are named."
+    after_help = "Examples:\n  termtrail rec                         record your shell to the local store\n  termtrail rec -o demo.cast.zst -- htop\n  termtrail verify demo.cast.zst\n  termtrail export demo.cast.zst --format txt\n  termtrail play @last                  the latest recording of the store\n  source <(termtrail completions bash)  Tab completion; `termtrail man` for man pages\n\nRecordings go to the store: --store, else $TERMTRAIL_STORE, else `store` in $XDG_CONFIG_HOME/termtrail/config.toml, else $XDG_DATA_HOME/termtrail/recordings (default ~/.local/share/termtrail/recordings); -o names a file instead. docs/cli.md says how stores, recordings and times are named."
 )]
 pub struct Cli {
     /// What to do.
@@ -95,9 +97,36 @@ pub enum Command {
     /// Check what a Cedar access policy decides, or validate it.
     #[command(after_help = policy::HELP)]
     Policy(policy::PolicyArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(after_help = completions::COMPLETIONS_HELP)]
+    Completions(completions::CompletionsArgs),
+    /// Print the man page, or write every page (one per subcommand) into a directory.
+    #[command(after_help = completions::MAN_HELP)]
+    Man(completions::ManArgs),
     /// Internal: the supervisor `serve` runs each one-shot command under.
     #[command(name = "__supervise", hide = true)]
     Supervise(supervise::SuperviseArgs),
+}
+
+/// Refuses a local file that is not a recording by its first bytes (a
+/// README, a picture, an empty file) with the one wording every reading
+/// subcommand uses: `FILE: not a recording (neither a termtrail .cast.zst
+/// nor an asciicast file)` (see `termtrail_player::select::not_a_recording`;
+/// a compressed README is none either). A file that claims to be a recording and is
+/// damaged passes, and is judged by whoever reads it; so do URLs and paths
+/// that cannot be opened (their own error names the cause).
+pub fn ensure_recording(file: &std::path::Path) -> anyhow::Result<()> {
+    if termtrail_player::remote::is_url(file) || !file.is_file() {
+        return Ok(());
+    }
+    if termtrail_player::select::not_a_recording(file) {
+        anyhow::bail!(
+            "{}: {}",
+            file.display(),
+            termtrail_player::select::NOT_A_RECORDING
+        );
+    }
+    Ok(())
 }
 
 /// Says on stderr when a recording read asked for a terminal larger than

@@ -108,6 +108,7 @@ fn positive_f64(s: &str) -> Result<f64, BadValue> {
 pub fn run(a: PlayArgs) -> Result<Exit> {
     let moment = parse_moment(&a.start).map_err(|e| anyhow::anyhow!("--start: {e}"))?;
     let file = resolve(&a.file, &a.store)?;
+    super::ensure_recording(&file)?;
     if !io::stdout().is_terminal() {
         bail!(
             "play needs a terminal on stdout; for a screen use `termtrail snapshot {} --at T`, for a file `termtrail export`",

@@ -94,29 +94,36 @@ pub enum UpstreamAuth {
 #[derive(Args, Debug)]
 pub struct ProxyArgs {
     /// Address to listen on (port 0 picks a free port, printed at start).
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9000")]
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:9000", value_parser = super::args::parse_listen)]
+    #[arg(help_heading = super::headings::LISTENING)]
     pub listen: String,
     /// The upstream shell host.
     #[arg(long, value_name = "URL")]
+    #[arg(help_heading = super::headings::UPSTREAM)]
     pub upstream: String,
     /// The upstream's protocol.
     #[arg(long, value_enum, default_value = "agentcore")]
+    #[arg(help_heading = super::headings::UPSTREAM)]
     pub upstream_protocol: UpstreamProtocol,
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = super::headings::TLS)]
     pub ca_cert: CaCertArg,
     /// Authentication towards the upstream (agentcore).
     #[arg(long, value_enum, default_value = "auto")]
+    #[arg(help_heading = super::headings::UPSTREAM)]
     pub upstream_auth: UpstreamAuth,
     /// AWS region for SigV4 (default: from --runtime's ARN).
     #[arg(long, value_name = "REGION")]
+    #[arg(help_heading = super::headings::UPSTREAM)]
     pub region: Option<String>,
     /// Runtime ARN used in the upstream path when --upstream has no path (agentcore).
     #[arg(long, value_name = "ARN", default_value = "local")]
+    #[arg(help_heading = super::headings::UPSTREAM)]
     pub runtime: String,
     /// At most this many live shells through the proxy; the next is refused (HTTP 429).
     #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(help_heading = super::headings::LIMITS)]
     pub max_shells: u16,
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = super::headings::STORAGE)]
     pub host: HostFlags,
     #[command(flatten)]
     pub secret_prompts: PromptArgs,

@@ -77,46 +77,58 @@ Examples:
 pub struct RecArgs {
     /// Write the recording to FILE instead of the store.
     #[arg(short, long, value_name = "FILE", conflicts_with = "store")]
+    #[arg(help_heading = super::headings::OUTPUT)]
     pub output: Option<PathBuf>,
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = super::headings::OUTPUT)]
     pub store: StoreArg,
     /// With an S3 store: most seconds the bucket may lag the live recording.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    #[arg(help_heading = super::headings::S3)]
     pub upload_interval: Duration,
     /// With an S3 store: how long to wait at the end for the upload, retrying at most 2 s apart (what is left stays in the spool).
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    #[arg(help_heading = super::headings::S3)]
     pub upload_wait: Duration,
     /// Refuse to record when the recording cannot be made durable (S3 unreachable at the start).
     #[arg(long)]
+    #[arg(help_heading = super::headings::S3)]
     pub strict: bool,
     #[command(flatten)]
     pub protect: ProtectArgs,
     /// Replace -o FILE if it exists (never one a recorder is still writing).
     #[arg(long, requires = "output")]
+    #[arg(help_heading = super::headings::OUTPUT)]
     pub overwrite: bool,
     /// Also record keystrokes (never while the terminal has echo off).
     #[arg(long)]
+    #[arg(help_heading = super::headings::RECORDING)]
     pub input: bool,
     /// Run without a controlling terminal (scripts, CI): fixed size, stdin
     /// forwarded to the command, Ctrl+D sent when stdin ends (once the
     /// command has read what came before, and again while it runs on with
     /// nothing left to read, a few times).
     #[arg(long)]
+    #[arg(help_heading = super::headings::RECORDING)]
     pub headless: bool,
     /// Terminal size COLSxROWS (headless default 80x24).
     #[arg(long, value_name = "COLSxROWS", value_parser = parse_size)]
+    #[arg(help_heading = super::headings::RECORDING)]
     pub size: Option<TermSize>,
     /// Title stored in the header.
     #[arg(short, long)]
+    #[arg(help_heading = super::headings::RECORDING)]
     pub title: Option<String>,
     /// Sign the seal with this Ed25519 secret key (see `termtrail keygen`).
     #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = super::headings::SIGNING)]
     pub sign_key: Option<PathBuf>,
     /// Do not treat Ctrl+\ as the marker key.
     #[arg(long)]
+    #[arg(help_heading = super::headings::RECORDING)]
     pub no_marker_key: bool,
     /// Do not print status messages.
     #[arg(short, long)]
+    #[arg(help_heading = super::headings::GENERAL)]
     pub quiet: bool,
     /// Longest time a chunk stays open (crash loses at most this): milliseconds (250) or a duration (1s, 500ms).
     #[arg(
@@ -126,11 +138,13 @@ pub struct RecArgs {
         value_parser = chunk_ms,
         hide_short_help = true
     )]
+    #[arg(help_heading = super::headings::RECORDING)]
     pub chunk_ms: u64,
     #[command(flatten)]
     pub redact: RedactArgs,
     /// The command to record (default: $SHELL).
     #[arg(last = true, value_name = "CMD")]
+    #[arg(help_heading = super::headings::GENERAL)]
     pub command: Vec<String>,
 }
 

@@ -47,6 +47,7 @@ pub struct RecoverArgs {
     /// The recorder's Ed25519 secret key: a recording whose header names it
     /// gets a signed seal.
     #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = super::headings::SIGNING)]
     pub sign_key: Option<PathBuf>,
 }
 

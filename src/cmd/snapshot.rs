@@ -58,6 +58,7 @@ pub struct SnapshotArgs {
 pub fn run(a: SnapshotArgs) -> Result<Exit> {
     let moment = parse_moment(&a.at).map_err(|e| anyhow::anyhow!("--at: {e}"))?;
     let file = resolve(&a.file, &a.store)?;
+    super::ensure_recording(&file)?;
     let cache = if a.no_cache { None } else { cache_dir() };
     let mut bar = Progress::new("building keyframes");
     let (found, _fetched) = open_seeker(&file, cache.as_deref(), &mut |done, total| {

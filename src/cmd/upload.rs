@@ -45,6 +45,7 @@ pub struct UploadArgs {
     /// The recorder's Ed25519 secret key: spools left unsealed whose header
     /// names it get a signed seal (others an unsigned one).
     #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = super::headings::SIGNING)]
     pub sign_key: Option<PathBuf>,
     #[command(flatten)]
     pub protect: ProtectArgs,

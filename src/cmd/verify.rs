@@ -109,10 +109,12 @@ pub struct VerifyArgs {
     /// Pin this public key (FILE.pub from keygen; repeatable): a recording
     /// then passes only when its seal is signed by one of the pinned keys.
     #[arg(long, value_name = "PUBKEY")]
+    #[arg(help_heading = super::headings::SIGNING)]
     pub key: Vec<PathBuf>,
     /// Pin every public key in this directory (each `*.pub` file in it;
     /// repeatable, and with --key).
     #[arg(long, value_name = "DIR")]
+    #[arg(help_heading = super::headings::SIGNING)]
     pub keyring: Vec<PathBuf>,
     /// Verify a host's audit log (serve/proxy --audit FILE) instead of
     /// recordings.
@@ -129,7 +131,11 @@ pub struct VerifyArgs {
 pub fn run(a: VerifyArgs) -> Result<Exit> {
     if let Some(file) = &a.audit {
         let (exit, line) = super::verify_audit::verify_audit(file, a.audit_head.as_ref(), a.json);
-        writeln!(io::stdout().lock(), "{line}")?;
+        if exit == Exit::ERROR && !a.json {
+            eprintln!("termtrail: {line}");
+        } else {
+            writeln!(io::stdout().lock(), "{line}")?;
+        }
         return Ok(exit);
     }
     let keys = pinned_keys(&a.key, &a.keyring)?;
@@ -176,7 +182,7 @@ pub fn run(a: VerifyArgs) -> Result<Exit> {
     for file in &files {
         if !termtrail_player::remote::is_url(file) {
             let (verdict, line) = verify_named(file, &file.display().to_string(), key, a.json);
-            writeln!(stdout.lock(), "{line}")?;
+            emit(&mut stdout.lock(), verdict, &line, a.json)?;
             verdicts.push(verdict);
             continue;
         }
@@ -189,6 +195,18 @@ pub fn run(a: VerifyArgs) -> Result<Exit> {
         verdicts.extend(verify_targets(&found, key, a.json, &mut stdout.lock())?);
     }
     Ok(Exit::of_verdict(Verdict::worst(verdicts)))
+}
+
+/// Prints one file's line: a verdict on stdout, a file that could not be
+/// verified at all (not a recording, unreadable) as an error on stderr.
+/// With `--json` every line is a JSON object on stdout.
+fn emit(out: &mut dyn Write, verdict: Verdict, line: &str, json: bool) -> io::Result<()> {
+    if verdict == Verdict::Error && !json {
+        out.flush()?;
+        eprintln!("termtrail: {line}");
+        return Ok(());
+    }
+    writeln!(out, "{line}")
 }
 
 /// The keys `--key` and `--keyring` pin (None when neither is given). A key
@@ -226,10 +244,10 @@ fn verify_targets(
                 Ok((path, _copy)) => verify_named(&path, &name, key, json),
                 Err(e) => (
                     Verdict::Error,
-                    visible(&format!("{name}: error: {e}")).into_owned(),
+                    visible(&format!("{name}: {e}")).into_owned(),
                 ),
             };
-            writeln!(out, "{line}")?;
+            emit(out, verdict, &line, json)?;
             verdicts.push(verdict);
         }
         Ok(verdicts)

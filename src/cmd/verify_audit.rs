@@ -30,7 +30,7 @@ pub fn verify_audit(file: &Path, anchor: Option<&Anchor>, json: bool) -> (Exit, 
             let text = if json {
                 json!({"file": name, "kind": "audit", "verdict": "error", "exit_code": 2, "error": message}).to_string()
             } else {
-                format!("{name}: error: {message}")
+                format!("{name}: {message}")
             };
             return (Exit::ERROR, text);
         }
@@ -166,10 +166,10 @@ fn render_human(name: &str, r: &AuditReport) -> String {
             intact_part(r)
         )),
         AuditVerdict::NotAuditLog { reason } => {
-            s.push_str(&format!("error: not an audit log: {}", visible(reason)))
+            s.push_str(&format!("not an audit log: {}", visible(reason)))
         }
         AuditVerdict::Unreadable { error } => {
-            s.push_str(&format!("error: cannot read: {}", visible(error)))
+            s.push_str(&format!("cannot read: {}", visible(error)))
         }
     }
     s

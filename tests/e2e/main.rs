@@ -7,6 +7,7 @@ mod attach;
 mod audit;
 mod auth;
 mod auth_iam;
+mod cli;
 mod command;
 mod conformance;
 mod faults;

@@ -54,9 +54,11 @@ fn issue_15_defects_read_right() {
             .arg(dir.join(format!("{name}.cast.zst")))
             .output()
             .unwrap();
+        // A verdict is on stdout, an error (exit 2) on stderr.
         (
             out.status.code(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
         )
     };
     let (code, text) = run("valid-header-no-chunk-ms");

@@ -54,7 +54,10 @@ fn verify_exit_codes_for_bad_files() {
         std::fs::write(d.join(name), bytes).unwrap();
         let r = d.run(&["verify", name]);
         assert_eq!(r.code, *want, "{name}: {r:?}");
-        assert_eq!(r.stdout.lines().count(), 1, "one line per file: {r:?}");
+        // A verdict is a line on stdout; a file that is not a recording
+        // at all is an error line on stderr (issue 16 finding 12).
+        let line = if *want == 2 { &r.stderr } else { &r.stdout };
+        assert_eq!(line.lines().count(), 1, "one line per file: {r:?}");
         assert!(!r.stderr.contains("panicked"), "{name}: {}", r.stderr);
     }
     // Several files: the worst verdict wins; JSON Lines on request.

@@ -1,0 +1,153 @@
+//! The section headings of `--help`: one name per kind of flag, shared by
+//! every subcommand, so the same flag sits under the same heading wherever it
+//! appears and no heading is spelled two ways.
+//!
+//! clap keeps a flattened group's heading in force for the flags declared
+//! after it; every flag that follows such a group therefore names its
+//! heading (or [`GENERAL`], the plain "Options:" section) itself. The test
+//! below walks the whole command tree and fails when a general flag lands
+//! under a specialised heading, or when a heading is not one of these.
+
+/// No heading: the plain "Options:" section (positional arguments:
+/// "Arguments:").
+pub const GENERAL: Option<&str> = None;
+/// Where the result goes: `-o`, `--overwrite`, a recorder's `--store`.
+pub const OUTPUT: &str = "Output";
+/// How a recording is made: input, size, title, marker key, chunking.
+pub const RECORDING: &str = "Recording";
+/// Keys that sign seals or check signatures.
+pub const SIGNING: &str = "Signing";
+/// What only an `s3://` store uses: uploads and bucket protection.
+pub const S3: &str = "S3";
+/// Redaction of secrets in recorded output and input.
+pub const SECRETS: &str = "Secrets";
+/// Where a host keeps its recordings and audit log.
+pub const STORAGE: &str = "Storage";
+/// The address a host listens on.
+pub const LISTENING: &str = "Listening";
+/// How long hosted shells live, and what they run.
+pub const SESSIONS: &str = "Sessions";
+/// Certificates: the listener's, and the CAs a client trusts.
+pub const TLS: &str = "TLS";
+/// Who a client is, and how a host checks it.
+pub const AUTH: &str = "Authentication";
+/// What authenticated clients may do (Cedar).
+pub const ACCESS: &str = "Access policy";
+/// Bounds a host enforces on connections, shells and recordings.
+pub const LIMITS: &str = "Limits";
+/// The host a proxy records in front of.
+pub const UPSTREAM: &str = "Upstream";
+/// Which recordings a reading subcommand looks at.
+pub const FILTERS: &str = "Filters";
+
+/// Every heading in use, in the order they are listed above (the test
+/// below holds the command line to it).
+#[cfg_attr(not(test), allow(dead_code))]
+pub const ALL: &[&str] = &[
+    OUTPUT, RECORDING, SIGNING, S3, SECRETS, STORAGE, LISTENING, SESSIONS, TLS, AUTH, ACCESS,
+    LIMITS, UPSTREAM, FILTERS,
+];
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Flags that concern every run of a subcommand, whatever the store or
+    /// transport: never under an S3 or TLS heading.
+    const GENERAL_FLAGS: &[&str] = &[
+        "output",
+        "overwrite",
+        "input",
+        "headless",
+        "size",
+        "title",
+        "sign_key",
+        "no_marker_key",
+        "quiet",
+        "chunk_ms",
+        "store",
+        "idle_timeout",
+        "grace",
+        "no_auth",
+        "listen",
+        "max_shells",
+        "threads",
+        "json",
+        "audit",
+        "command",
+        "redact",
+    ];
+
+    /// Every (subcommand path, flag id, heading) of the command line.
+    fn placements() -> Vec<(String, String, Option<String>)> {
+        fn walk(cmd: &clap::Command, path: &str, out: &mut Vec<(String, String, Option<String>)>) {
+            for a in cmd.get_arguments() {
+                let heading = a.get_help_heading().map(str::to_string);
+                out.push((path.to_string(), a.get_id().to_string(), heading));
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), out);
+            }
+        }
+        let mut out = Vec::new();
+        walk(&super::super::Cli::command(), "termtrail", &mut out);
+        out
+    }
+
+    #[test]
+    fn general_flags_are_not_under_s3_or_tls() {
+        let misplaced: Vec<_> = placements()
+            .into_iter()
+            .filter(|(_, id, h)| {
+                GENERAL_FLAGS.contains(&id.as_str())
+                    && h.as_deref()
+                        .is_some_and(|h| h.to_lowercase().starts_with("s3") || h.contains("TLS"))
+            })
+            .collect();
+        assert!(
+            misplaced.is_empty(),
+            "general flags under S3/TLS: {misplaced:?}"
+        );
+    }
+
+    #[test]
+    fn positional_arguments_stay_under_arguments() {
+        let cli = super::super::Cli::command();
+        let mut bad = Vec::new();
+        for sub in cli.get_subcommands() {
+            for a in sub.get_positionals() {
+                if let Some(h) = a.get_help_heading() {
+                    bad.push(format!("{} {}: {h}", sub.get_name(), a.get_id()));
+                }
+            }
+        }
+        assert!(bad.is_empty(), "positionals under a flag heading: {bad:?}");
+    }
+
+    #[test]
+    fn every_heading_is_one_of_the_shared_names() {
+        // One spelling each: a heading outside the list (a typo, "Auth"
+        // beside "Authentication", "S3 protection" beside "S3") fails.
+        let unknown: Vec<_> = placements()
+            .into_iter()
+            .filter(|(_, _, h)| h.as_deref().is_some_and(|h| !super::ALL.contains(&h)))
+            .collect();
+        assert!(
+            unknown.is_empty(),
+            "headings not in headings::ALL: {unknown:?}"
+        );
+        // And the list itself has no two spellings of one name.
+        let norm = |h: &str| -> String {
+            h.chars()
+                .filter(char::is_ascii_alphanumeric)
+                .collect::<String>()
+                .to_lowercase()
+        };
+        for (i, a) in super::ALL.iter().enumerate() {
+            for b in &super::ALL[i + 1..] {
+                let (a, b) = (norm(a), norm(b));
+                assert!(!a.starts_with(&b) && !b.starts_with(&a), "{a} / {b}");
+            }
+        }
+    }
+}

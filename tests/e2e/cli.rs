@@ -1,0 +1,306 @@
+//! The command line around the subcommands (issue 16 findings 9 and 12):
+//! help headings, shell completions, man pages, and the wording of errors
+//! every reading subcommand shares.
+
+use crate::util::Dir;
+
+/// The flags `rec --help` lists under `heading:` (up to the next heading).
+fn flags_under(help: &str, heading: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut inside = false;
+    for line in help.lines() {
+        if !line.starts_with(' ') && line.ends_with(':') {
+            inside = line == format!("{heading}:");
+            continue;
+        }
+        if inside && let Some(flag) = line.split_whitespace().find(|w| w.starts_with("--")) {
+            out.push(flag.trim_end_matches(',').to_string());
+        }
+    }
+    out
+}
+
+#[test]
+fn help_groups_flags_by_what_they_do() {
+    let d = Dir::new();
+    let rec = d.run(&["rec", "--help"]);
+    assert_eq!(rec.code, 0, "{rec:?}");
+    let s3 = flags_under(&rec.stdout, "S3");
+    assert!(s3.contains(&"--retain-days".to_string()), "{}", rec.stdout);
+    for general in [
+        "--overwrite",
+        "--input",
+        "--headless",
+        "--title",
+        "--sign-key",
+    ] {
+        assert!(
+            !s3.contains(&general.to_string()),
+            "{general} under S3:\n{}",
+            rec.stdout
+        );
+    }
+    assert!(flags_under(&rec.stdout, "Output").contains(&"--overwrite".to_string()));
+    assert!(flags_under(&rec.stdout, "Signing").contains(&"--sign-key".to_string()));
+    assert!(!rec.stdout.contains("S3 protection"), "{}", rec.stdout);
+    for cmd in ["serve", "proxy"] {
+        let help = d.run(&[cmd, "--help"]).stdout;
+        let s3 = flags_under(&help, "S3");
+        for general in [
+            "--idle-timeout",
+            "--grace",
+            "--tls-cert",
+            "--tls-key",
+            "--no-auth",
+        ] {
+            assert!(
+                !s3.contains(&general.to_string()),
+                "{cmd}: {general} under S3"
+            );
+        }
+        assert!(
+            flags_under(&help, "TLS").contains(&"--tls-cert".to_string()),
+            "{help}"
+        );
+        assert!(
+            flags_under(&help, "Sessions").contains(&"--grace".to_string()),
+            "{help}"
+        );
+        assert!(flags_under(&help, "Authentication").contains(&"--no-auth".to_string()));
+    }
+}
+
+#[test]
+fn bash_completion_completes_subcommands_and_flags() {
+    let d = Dir::new();
+    let r = d.run(&["completions", "bash"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    std::fs::write(d.join("termtrail.bash"), &r.stdout).unwrap();
+    // What bash's programmable completion does on Tab: the function
+    // `complete -p` names, called with COMP_WORDS / COMP_CWORD.
+    let script = r#"
+        source ./termtrail.bash
+        fn=$(complete -p termtrail | sed -E 's/.* -F ([^ ]+) .*/\1/')
+        tab() { COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMP_LINE="$*"; COMP_POINT=${#COMP_LINE}
+                "$fn" termtrail "${COMP_WORDS[-1]}" "${COMP_WORDS[-2]}"; echo "${COMPREPLY[*]}"; }
+        tab termtrail gr
+        tab termtrail rec --overw
+        tab termtrail completions fi
+    "#;
+    let out = crate::util::run(&mut d.shell(script), b"");
+    assert_eq!(out.code, 0, "{out:?}");
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines, ["grep", "--overwrite", "fish"], "{out:?}");
+    for shell in ["zsh", "fish", "elvish", "powershell"] {
+        let r = d.run(&["completions", shell]);
+        assert_eq!(r.code, 0, "{shell}: {r:?}");
+        assert!(
+            r.stdout.contains("overwrite") && !r.stdout.contains("supervise"),
+            "{shell}"
+        );
+    }
+}
+
+#[test]
+fn man_pages_render_for_every_subcommand() {
+    let d = Dir::new();
+    let r = d.run(&["man", "--dir", "man1"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let pages: Vec<&str> = r.stdout.lines().collect();
+    for page in [
+        "termtrail.1",
+        "termtrail-rec.1",
+        "termtrail-grep.1",
+        "termtrail-policy-check.1",
+    ] {
+        assert!(
+            pages.iter().any(|p| p.ends_with(&format!("/{page}"))),
+            "{page}: {pages:?}"
+        );
+    }
+    // Each page is roff that groff renders without a warning; `man -l`
+    // (groff itself where man is not installed) shows one as a reader
+    // would see it. Without groff only the pages' form is checked.
+    let has_groff = crate::util::run(&mut d.shell("command -v groff"), b"").code == 0;
+    for page in &pages {
+        let text = std::fs::read_to_string(d.path().join(page)).unwrap();
+        assert!(text.contains(".TH ") && text.is_ascii(), "{page}");
+        if has_groff {
+            let check = format!("groff -man -Tutf8 -ww -z {page}");
+            let out = crate::util::run(&mut d.shell(&check), b"");
+            assert!(out.code == 0 && out.stderr.is_empty(), "{page}: {out:?}");
+        }
+    }
+    if has_groff {
+        let show = "if command -v man >/dev/null; then MANPAGER=cat MANWIDTH=80 man -l man1/termtrail-rec.1; else groff -man -Tutf8 man1/termtrail-rec.1; fi";
+        let shown = crate::util::run(&mut d.shell(show), b"");
+        assert_eq!(shown.code, 0, "{shown:?}");
+        let plain = shown.stdout.replace(['\u{2010}', '\u{2212}'], "-");
+        assert!(plain.contains("--sign-key"), "{plain}");
+        assert!(plain.contains("SIGNING"), "{plain}");
+    }
+    // Pages are replaced only with --overwrite.
+    let again = d.run(&["man", "--dir", "man1"]);
+    assert_eq!(again.code, 2, "{again:?}");
+    assert!(again.stderr.contains("--overwrite"), "{again:?}");
+    assert_eq!(d.run(&["man", "--dir", "man1", "--overwrite"]).code, 0);
+    let stdout_page = d.run(&["man"]);
+    assert!(
+        stdout_page.stdout.starts_with(".ie") || stdout_page.stdout.contains(".TH termtrail 1")
+    );
+}
+
+#[test]
+fn a_file_that_is_not_a_recording_gets_one_error_everywhere() {
+    let d = Dir::new();
+    let text = "hello world, not a recording\n";
+    std::fs::write(d.join("notes.txt"), text).unwrap();
+    // A compressed README starts like a recording (zstd) and is none either.
+    let zst = zstd::encode_all(text.as_bytes(), 3).unwrap();
+    std::fs::write(d.join("notes.txt.zst"), zst).unwrap();
+    for file in ["notes.txt", "notes.txt.zst"] {
+        let want = format!(
+            "termtrail: {file}: not a recording (neither a termtrail .cast.zst nor an asciicast file)\n"
+        );
+        for args in [
+            &["verify", file][..],
+            &["snapshot", file, "--at", "0"],
+            &["play", file],
+            &["ls", file],
+            &["export", file],
+            &["export", file, "-o", "out.cast"],
+        ] {
+            let r = d.run(args);
+            assert_eq!(r.code, 2, "{args:?}: {r:?}");
+            assert_eq!(r.stderr, want, "{args:?}: {r:?}");
+            assert_eq!(r.stdout, "", "{args:?}: errors go to stderr: {r:?}");
+        }
+    }
+    // --json keeps its one object per file on stdout, with the same words.
+    let r = d.run(&["verify", "--json", "notes.txt"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stdout.contains("\"reason\":\"not-a-recording\""), "{r:?}");
+    assert!(
+        r.stdout
+            .contains("neither a termtrail .cast.zst nor an asciicast file"),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn listen_without_a_host_says_the_expected_form() {
+    let d = Dir::new();
+    for cmd in [
+        &["serve", "--no-auth"][..],
+        &["proxy", "--upstream", "ws://127.0.0.1:1"],
+    ] {
+        let mut args = cmd.to_vec();
+        args.extend(["--listen", "8765"]);
+        let r = d.run(&args);
+        assert_eq!(r.code, 2, "{r:?}");
+        assert!(r.stderr.contains("HOST:PORT"), "{r:?}");
+        assert!(r.stderr.contains("127.0.0.1:8765"), "{r:?}");
+        assert!(!r.stderr.contains("invalid socket address"), "{r:?}");
+    }
+}
+
+/// The log of a `serve` started and stopped at once, with stderr a pipe
+/// (`tty` false) or a terminal (`script`), NO_COLOR set or not.
+fn serve_log(d: &Dir, tty: bool, no_color: bool) -> String {
+    let serve = "timeout -s INT 2 \"$TT\" serve --no-auth --listen 127.0.0.1:0 --store st";
+    let script = if tty {
+        format!("script -qec '{serve}' /dev/null")
+    } else {
+        format!("{serve} 2>&1")
+    };
+    let mut c = d.shell(&script);
+    c.env_remove("NO_COLOR");
+    if no_color {
+        c.env("NO_COLOR", "1");
+    }
+    let r = crate::util::run(&mut c, b"");
+    assert!(r.stdout.contains("shutting down"), "{r:?}");
+    r.stdout
+}
+
+#[test]
+fn logs_have_no_colour_off_a_terminal_or_with_no_color() {
+    let d = Dir::new();
+    // The three hosts run at once (each lives 2 s).
+    let d = &d;
+    let [pipe, no_color, tty] = std::thread::scope(|s| {
+        [(false, false), (true, true), (true, false)]
+            .map(|(tty, nc)| s.spawn(move || serve_log(d, tty, nc)))
+            .map(|h| h.join().unwrap())
+    });
+    assert!(!pipe.contains('\x1b'), "colour in a pipe: {pipe:?}");
+    assert!(
+        !no_color.contains('\x1b'),
+        "colour despite NO_COLOR: {no_color:?}"
+    );
+    // At a terminal without NO_COLOR the levels are coloured.
+    assert!(tty.contains("\x1b["), "no colour at a terminal: {tty:?}");
+}
+
+/// `asciinema convert -f txt` (asciinema 3) of `cast`, a plain asciicast.
+fn asciinema3_txt(a3: &str, d: &Dir, cast: &std::path::Path) -> String {
+    let out = d.join("a3.txt");
+    let _ = std::fs::remove_file(&out);
+    let r = std::process::Command::new(a3)
+        .args(["convert", "-f", "txt"])
+        .arg(cast)
+        .arg(&out)
+        .env("HOME", d.path())
+        .env("ASCIINEMA_CONFIG_HOME", d.join("cfg"))
+        .output()
+        .expect("run asciinema 3");
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    std::fs::read_to_string(&out).unwrap()
+}
+
+#[test]
+fn txt_export_is_asciinema_3s_transcript() {
+    let Some(a3) = crate::util::peer("TERMTRAIL_ASCIINEMA3") else {
+        return;
+    };
+    let d = Dir::new();
+    // A session that ends with its screen scrolled clear, and a plain cast
+    // whose terminal shrinks and grows again: blank lines asciinema 3's
+    // transcript does not have came from both.
+    d.rec(
+        "blank.cast.zst",
+        "echo first; printf 'x\\n\\n\\n'; sleep 0.05; printf '\\n%.0s' $(seq 1 40)",
+    );
+    let resize = [
+        r#"{"version": 2, "width": 20, "height": 5}"#,
+        r#"[0.1, "o", "one\r\ntwo\r\n"]"#,
+        r#"[0.2, "r", "10x3"]"#,
+        r#"[0.3, "o", "three\r\nfour\r\nfive\r\n"]"#,
+        r#"[0.4, "r", "30x6"]"#,
+        r#"[0.5, "o", "six\r\n\r\n\r\n\r\n"]"#,
+    ];
+    std::fs::write(d.join("resize.cast"), resize.join("\n") + "\n").unwrap();
+    let mut files = vec![d.join("blank.cast.zst"), d.join("resize.cast")];
+    // Every sample that verifies intact (sealed or not), and the plain casts.
+    for entry in std::fs::read_dir(crate::util::samples()).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.to_string_lossy().into_owned();
+        let intact = name.ends_with(".cast.zst") && matches!(d.run(&["verify", &name]).code, 0 | 3);
+        if intact || name.ends_with(".cast") {
+            files.push(path);
+        }
+    }
+    assert!(files.len() >= 8, "{files:?}");
+    for file in &files {
+        let name = file.to_string_lossy();
+        let cast = d.run(&["export", &name, "--format", "cast-v3"]);
+        assert!(cast.code == 0 || cast.code == 3, "{name}: {cast:?}");
+        std::fs::write(d.join("x.cast"), &cast.stdout).unwrap();
+        let want = asciinema3_txt(&a3, &d, &d.join("x.cast"));
+        let got = d.run(&["export", &name, "--format", "txt"]);
+        assert_eq!(
+            got.stdout, want,
+            "{name}: txt export differs from asciinema 3's"
+        );
+    }
+}
