@@ -166,7 +166,7 @@ pub struct GrepArgs {
     #[command(flatten)]
     pub filter: FilterArgs,
     /// Recordings searched at once (default: one per CPU).
-    #[arg(short = 'j', long, value_name = "N")]
+    #[arg(short = 'j', long, value_name = "N", help_heading = super::headings::GENERAL)]
     pub threads: Option<usize>,
 }
 
