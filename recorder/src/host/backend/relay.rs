@@ -217,7 +217,8 @@ impl RelayShell {
                 }
                 None => task.relay(up, ws, up_rx, link).await,
             };
-            task.run(end, on_end).await
+            // Boxed as well: sealing runs once, at the end.
+            Box::pin(task.run(end, on_end)).await
         });
         Ok(me)
     }
@@ -253,7 +254,11 @@ impl RelayShell {
             self.att
                 .mark(format!("upstream connection lost ({why}); re-attaching"));
             tracing::warn!(session = %self.session_id, shell = %self.shell_id, why, "upstream lost; re-attaching");
-            ws = match self.reconnect(&up).await {
+            // Boxed: connecting (TLS, signing, the upgrade) is a 12 KiB
+            // future, which would otherwise sit inline in every shell's
+            // relay task for its whole life (bench/shells.py's memory per
+            // idle shell).
+            ws = match Box::pin(self.reconnect(&up)).await {
                 Ok(ws) => ws,
                 Err(end) => return end,
             };
