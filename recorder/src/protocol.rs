@@ -15,9 +15,12 @@ pub const MAX_FRAME: usize = 64 << 10;
 pub const WS_READ_BUFFER: usize = 4 << 10;
 
 /// Read buffer of a connection that carries output (the proxy's upstream
-/// link). tungstenite reads at most this much per call, so it bounds
-/// throughput: 4 KiB here cost a third of the proxy's output rate.
-pub const WS_OUTPUT_READ_BUFFER: usize = 16 << 10;
+/// link), allocated up front and kept for the connection's life.
+/// tungstenite reads at most this much per call, so it bounds throughput
+/// (4 KiB here cost a third of the proxy's output rate); 8 KiB costs no
+/// throughput measurable on a 2-core machine and keeps 8 KiB per idle shell
+/// fewer than 16 (docs/performance.md).
+pub const WS_OUTPUT_READ_BUFFER: usize = 8 << 10;
 
 /// Bytes tungstenite queues before it writes them out.
 pub const WS_WRITE_BUFFER: usize = 16 << 10;
