@@ -32,6 +32,11 @@ impl Replay {
         self.pending.is_some()
     }
 
+    /// Output passes straight through: no replay under way or expected.
+    pub(crate) fn is_live(&self) -> bool {
+        self.pending.is_none() && !self.expecting
+    }
+
     /// A replay starts (the host confirmed a re-attach).
     pub(crate) fn start(&mut self) {
         self.pending = Some(Vec::new());
