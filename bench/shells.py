@@ -15,11 +15,18 @@ measured in the same run:
   p99 (issue 13: auth and policy add < 5 ms p99);
 - scale: N concurrent authenticated shells (JWT + policy) through one proxy,
   each echoing, errors counted, and the proxy's resident memory per idle
-  shell.
+  shell: (R_idle - R_base) / N, where R_base is the proxy's VmRSS just
+  before the N shells are opened (the proxy has served the latency test by
+  then) and R_idle the median of IDLE_SAMPLES readings of its VmRSS taken
+  1 s apart, starting IDLE_WAIT s after every shell echoed (all N
+  connections still open, each shell idle; by then each has closed its
+  recording segment). It is resident memory of the whole process, heap
+  fragmentation included, not a count of allocations.
 Needs the `websockets` and `PyJWT[crypto]` Python packages (scripts/test's
 venv has them):
     target/tools/venv-*/bin/python bench/shells.py
-Environment: ROUNDS (2000), SHELLS (500), MB (200), CONNECTS (300)."""
+Environment: ROUNDS (2000), SHELLS (500), MB (200), CONNECTS (300),
+IDLE_WAIT (15 s), IDLE_SAMPLES (5)."""
 
 import asyncio, json, os, signal, statistics, subprocess, sys, tempfile, time
 
@@ -34,6 +41,7 @@ ROUNDS = int(os.environ.get("ROUNDS", "2000"))
 SHELLS = int(os.environ.get("SHELLS", "500"))
 MB = int(os.environ.get("MB", "200"))
 CONNECTS = int(os.environ.get("CONNECTS", "300"))
+IDLE_SAMPLES = int(os.environ.get("IDLE_SAMPLES", "5"))
 SESSION = "bench-session-0000-1111-2222-3333"
 TOKEN = None  # a bearer token, once auth_setup() made one
 ISSUER = "https://idp.bench.test"
@@ -179,10 +187,18 @@ async def scale(addr, proxy_pid):
     errors += sum(1 for r in results if isinstance(r, Exception))
     busy = rss_kib(proxy_pid)
     # Idle shells close their recording segment (and free its compressor)
-    # after 10 s without output.
+    # after 10 s without output; then RSS is sampled once a second, five
+    # times, and the median taken (one sample can catch a passing
+    # allocation, such as a heartbeat's or a log line's).
     await asyncio.sleep(float(os.environ.get("IDLE_WAIT", "15")))
-    loaded = rss_kib(proxy_pid)
-    print(f"    proxy RSS right after the echoes {busy / 1024:.1f} MiB, later {loaded / 1024:.1f} MiB")
+    samples = []
+    for i in range(IDLE_SAMPLES):
+        if i:
+            await asyncio.sleep(1)
+        samples.append(rss_kib(proxy_pid))
+    loaded = statistics.median(samples)
+    print(f"    proxy RSS right after the echoes {busy / 1024:.1f} MiB, idle {loaded / 1024:.1f} MiB"
+          f" (median of {', '.join(f'{s / 1024:.1f}' for s in samples)})")
     for ws in shells:
         await ws.close()
     return len(shells), errors, base, loaded

@@ -202,11 +202,11 @@ impl Recording {
         let (failed_tx, failed) = watch::channel(false);
         let name = path.display().to_string();
         let engine = Engine {
-            writer: Some(Out {
+            writer: Some(Box::new(Out {
                 writer,
                 redactor: None,
                 scratch: Vec::new(),
-            }),
+            })),
             rx,
             clock,
             pace,
@@ -412,7 +412,10 @@ impl Failure {
 
 /// The engine of one recording: owns the writer until it is sealed.
 pub struct Engine {
-    writer: Option<Out>,
+    /// Boxed: it moves into every job and back, and the engine's task
+    /// would otherwise hold several copies of it inline (a host keeps one
+    /// such task per shell, idle or not).
+    writer: Option<Box<Out>>,
     rx: mpsc::Receiver<Msg>,
     clock: Clock,
     pace: Pace,
@@ -539,7 +542,7 @@ impl Engine {
             return Err(e);
         }
         let writer = self.writer.take().ok_or(RecordingError::Ended)?;
-        off_loop(self.jobs, move || writer.seal(end))
+        off_loop(self.jobs, move || (*writer).seal(end))
             .await
             .unwrap_or(Err(WriteError::Failed))
             .map_err(RecordingError::from)

@@ -96,7 +96,7 @@ impl PromptRules {
         PromptWatch {
             rules: self.clone(),
             line: Vec::new(),
-            armed: None,
+            check: false,
             withholding: None,
         }
     }
@@ -132,8 +132,11 @@ pub struct PromptWatch {
     rules: PromptRules,
     /// The end of the last line of output so far.
     line: Vec<u8>,
-    /// The prompt the last output ended with, if it ended with one.
-    armed: Option<String>,
+    /// The last output may end with a prompt: the rules are matched
+    /// against `line` when input comes (not on every piece of output: a
+    /// flood of output through the proxy would match them thousands of
+    /// times a second for nothing).
+    check: bool,
     /// Withholding an answer: bytes so far, and the prompt.
     withholding: Option<(usize, String)>,
 }
@@ -144,12 +147,18 @@ impl PromptWatch {
         if !self.rules.is_active() || bytes.is_empty() {
             return;
         }
-        match bytes.iter().rposition(|&b| b == b'\n' || b == b'\r') {
+        // Only the last LINE bytes of the line count: a long piece of output
+        // (a flood through the proxy) is searched for its last line break
+        // with memchr and never copied whole.
+        fn keep(b: &[u8]) -> &[u8] {
+            &b[b.len().saturating_sub(LINE)..]
+        }
+        match memchr::memrchr2(b'\n', b'\r', bytes) {
             Some(i) => {
                 self.line.clear();
-                self.line.extend_from_slice(&bytes[i + 1..]);
+                self.line.extend_from_slice(keep(&bytes[i + 1..]));
             }
-            None => self.line.extend_from_slice(bytes),
+            None => self.line.extend_from_slice(keep(bytes)),
         }
         if self.line.len() > LINE {
             let cut = self.line.len() - LINE;
@@ -157,11 +166,7 @@ impl PromptWatch {
         }
         // Output while an answer is withheld (a bell, a redraw) does not
         // arm for the input after it: only output after the answer does.
-        self.armed = if self.withholding.is_some() {
-            None
-        } else {
-            self.rules.prompt_in(&self.line)
-        };
+        self.check = self.withholding.is_none();
     }
 
     /// Input the client sent: what of it to record.
@@ -169,8 +174,11 @@ impl PromptWatch {
         if bytes.is_empty() {
             return Filtered::default();
         }
+        // Input is taken as an answer when the output before it (the line
+        // it ends with, as it is now) is a prompt.
         if self.withholding.is_none()
-            && let Some(prompt) = self.armed.take()
+            && std::mem::take(&mut self.check)
+            && let Some(prompt) = self.rules.prompt_in(&self.line)
         {
             self.withholding = Some((0, prompt));
         }
@@ -291,6 +299,35 @@ mod tests {
         w.output(b"app.conf:password: hunter2\r\napp.conf:db_password:\r\n");
         w.output(b"tt> ");
         assert_eq!(w.input(b"ls\r").record, b"ls\r");
+    }
+
+    #[test]
+    fn a_prompt_after_a_flood_of_output_arms_and_a_line_break_disarms() {
+        // Output longer than the line kept, with and without line breaks:
+        // what counts is the end of the last line, however it came.
+        let flood = vec![b'x'; 3 * LINE + 7];
+        let mut w = watch();
+        w.output(&flood);
+        w.output(b"\r\nPassword: ");
+        assert!(
+            w.input(b"s3cret").record.is_empty(),
+            "armed after the flood"
+        );
+        let mut w = watch();
+        let mut long = flood.clone();
+        long.extend_from_slice(b"Password: ");
+        w.output(&long);
+        w.output(&flood[..10]);
+        assert_eq!(
+            w.input(b"ls\r").record,
+            b"ls\r",
+            "the prompt was not the end"
+        );
+        let mut w = watch();
+        w.output(b"Password: ");
+        w.output(&flood);
+        w.output(b"\r\n");
+        assert_eq!(w.input(b"ls\r").record, b"ls\r", "a line break disarms");
     }
 
     #[test]

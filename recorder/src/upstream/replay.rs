@@ -2,6 +2,7 @@
 //! upstream host sends its buffered output again, and what the relay has
 //! seen must be neither recorded nor shown twice.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 
 /// How much recent upstream output is kept to recognise a replay.
@@ -31,6 +32,11 @@ impl Replay {
         self.pending.is_some()
     }
 
+    /// Output passes straight through: no replay under way or expected.
+    pub(crate) fn is_live(&self) -> bool {
+        self.pending.is_none() && !self.expecting
+    }
+
     /// A replay starts (the host confirmed a re-attach).
     pub(crate) fn start(&mut self) {
         self.pending = Some(Vec::new());
@@ -38,16 +44,17 @@ impl Replay {
     }
 
     /// Live bytes pass through (and are remembered); replay bytes are held.
-    pub(crate) fn filter(&mut self, bytes: &[u8]) -> Vec<u8> {
+    /// (Borrowed: the relay's hot path copies output no more than it must.)
+    pub(crate) fn filter<'a>(&mut self, bytes: &'a [u8]) -> Cow<'a, [u8]> {
         if self.expecting {
             self.start();
         }
         if let Some(p) = &mut self.pending {
             p.extend_from_slice(bytes);
-            return Vec::new();
+            return Cow::Borrowed(&[]);
         }
         self.remember(bytes);
-        bytes.to_vec()
+        Cow::Borrowed(bytes)
     }
 
     /// The replay is complete: returns its part not seen before.
@@ -124,11 +131,14 @@ mod tests {
     #[test]
     fn a_replay_releases_only_what_was_not_seen() {
         let mut r = Replay::default();
-        assert_eq!(r.filter(b"one two, a long line "), b"one two, a long line ");
+        assert_eq!(
+            &*r.filter(b"one two, a long line "),
+            b"one two, a long line "
+        );
         r.start();
         assert!(r.filter(b"two, a long line three").is_empty());
         assert_eq!(r.done(), b"three");
-        assert_eq!(r.filter(b"!"), b"!");
+        assert_eq!(&*r.filter(b"!"), b"!");
     }
 
     #[test]

@@ -20,13 +20,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use termtrail_format::event::{EventData, TermSize};
 use termtrail_format::seal::EndReason;
 use termtrail_format::utf8::Utf8Stitcher;
 use tokio::sync::{Mutex as AsyncMutex, mpsc};
-use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use super::super::attachment::Attachment;
 use super::super::budget::{OutputBudget, Spent, over};
@@ -35,7 +35,7 @@ use super::{
     ShellBackend,
 };
 use crate::header::{RecordingInfo, Source};
-use crate::protocol::CLOSE_TAKEN_OVER;
+use crate::protocol::{CLOSE_TAKEN_OVER, MAX_FRAME};
 use crate::recording::Recording;
 use crate::secrets::{PromptRules, PromptWatch};
 use crate::upstream::replay::Replay;
@@ -217,7 +217,8 @@ impl RelayShell {
                 }
                 None => task.relay(up, ws, up_rx, link).await,
             };
-            task.run(end, on_end).await
+            // Boxed as well: sealing runs once, at the end.
+            Box::pin(task.run(end, on_end)).await
         });
         Ok(me)
     }
@@ -253,7 +254,11 @@ impl RelayShell {
             self.att
                 .mark(format!("upstream connection lost ({why}); re-attaching"));
             tracing::warn!(session = %self.session_id, shell = %self.shell_id, why, "upstream lost; re-attaching");
-            ws = match self.reconnect(&up).await {
+            // Boxed: connecting (TLS, signing, the upgrade) is a 12 KiB
+            // future, which would otherwise sit inline in every shell's
+            // relay task for its whole life (bench/shells.py's memory per
+            // idle shell).
+            ws = match Box::pin(self.reconnect(&up)).await {
                 Ok(ws) => ws,
                 Err(end) => return end,
             };
@@ -362,36 +367,52 @@ impl RelayShell {
     /// connection is lost.
     async fn relay_link(&self, ws: &mut Ws, rx: &mut mpsc::Receiver<Up>, link: &mut Link) -> Relay {
         let mut beat = heartbeat();
+        // A message read while joining output that was not output: the
+        // next to handle, in order.
+        let mut next: Option<Frame> = None;
         loop {
-            tokio::select! {
-                msg = rx.recv() => {
-                    if let Some(r) = self.upstream_msg(ws, msg, link).await {
-                        return r;
-                    }
-                }
-                _ = beat.tick() => {
-                    if let Err(e) = ws.send(link.codec.heartbeat()).await {
-                        return Relay::Lost(e.to_string());
-                    }
-                }
-                frame = ws.next() => {
-                    let ended = match frame {
-                        Some(Ok(Message::Close(Some(f)))) if f.code == CloseCode::from(CLOSE_TAKEN_OVER) => {
-                            self.finish_output(&mut link.stitch).await;
-                            self.att.exit(255, None);
-                            Some(EndReason::Interrupted {
-                                detail: "another client attached to the upstream shell directly".into(),
-                            })
+            let frame = match next.take() {
+                Some(frame) => frame,
+                None => tokio::select! {
+                    msg = rx.recv() => {
+                        if let Some(r) = self.upstream_msg(ws, msg, link).await {
+                            return r;
                         }
-                        Some(Ok(Message::Close(f))) => return Relay::Lost(format!("closed: {f:?}")),
-                        Some(Ok(m)) => self.incoming(&m, link).await,
-                        Some(Err(e)) => return Relay::Lost(e.to_string()),
-                        None => return Relay::Lost("connection ended".into()),
-                    };
-                    if let Some(end) = ended {
-                        return Relay::Ended(end);
+                        continue;
                     }
+                    _ = beat.tick() => {
+                        if let Err(e) = ws.send(link.codec.heartbeat()).await {
+                            return Relay::Lost(e.to_string());
+                        }
+                        continue;
+                    }
+                    frame = ws.next() => frame,
+                },
+            };
+            let ended = match frame {
+                Some(Ok(Message::Close(Some(f))))
+                    if f.code == CloseCode::from(CLOSE_TAKEN_OVER) =>
+                {
+                    self.finish_output(&mut link.stitch).await;
+                    self.att.exit(255, None);
+                    Some(EndReason::Interrupted {
+                        detail: "another client attached to the upstream shell directly".into(),
+                    })
                 }
+                Some(Ok(Message::Close(f))) => return Relay::Lost(format!("closed: {f:?}")),
+                Some(Ok(m)) => match joined_output(&m, ws, link, &mut next) {
+                    Some(joined) => {
+                        self.output(&joined, &mut link.replay, &mut link.stitch)
+                            .await;
+                        None
+                    }
+                    None => self.incoming(&m, link).await,
+                },
+                Some(Err(e)) => return Relay::Lost(e.to_string()),
+                None => return Relay::Lost("connection ended".into()),
+            };
+            if let Some(end) = ended {
+                return Relay::Ended(end);
             }
         }
     }
@@ -468,6 +489,51 @@ impl RelayShell {
 enum Relay {
     Ended(EndReason),
     Lost(String),
+}
+
+/// One read from the upstream WebSocket.
+type Frame = Option<Result<Message, WsError>>;
+
+/// Most bytes of output joined into one piece (one client frame's worth).
+const JOIN_BYTES: usize = MAX_FRAME - 1;
+
+/// When `first` is live output and more output is already waiting on `ws`
+/// (the relay fell behind a flood), all of it joined, up to [`JOIN_BYTES`]:
+/// it is then recorded as one event and sent to the client as one frame,
+/// rather than paying both per upstream message. Only what is readable
+/// without waiting is taken, so nothing is delayed. The first message that
+/// is not output is left in `next`, to be handled after the joined output.
+/// None when nothing more waits, `first` is not output, or a replay is
+/// under way (a replay is handled message by message).
+fn joined_output(
+    first: &Message,
+    ws: &mut Ws,
+    link: &Link,
+    next: &mut Option<Frame>,
+) -> Option<Vec<u8>> {
+    if !link.replay.is_live() {
+        return None;
+    }
+    let Incoming::Output(bytes) = link.codec.decode(first) else {
+        return None;
+    };
+    let mut joined: Option<Vec<u8>> = None;
+    while joined.as_ref().map_or(bytes.len(), Vec::len) < JOIN_BYTES {
+        let Some(frame) = ws.next().now_or_never() else {
+            break;
+        };
+        if let Some(Ok(m)) = &frame
+            && let Incoming::Output(more) = link.codec.decode(m)
+        {
+            joined
+                .get_or_insert_with(|| bytes.to_vec())
+                .extend_from_slice(&more);
+            continue;
+        }
+        *next = Some(frame);
+        break;
+    }
+    joined
 }
 
 /// What the relay keeps across upstream connections of one shell.
