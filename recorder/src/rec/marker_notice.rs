@@ -190,14 +190,14 @@ mod tests {
         let shown = String::from_utf8(n.due(t0).unwrap()).unwrap();
         assert_eq!(
             shown,
-            "\x1b[22;0t\x1b]2;termtrail: marker 1 added at 1:01.500\x07"
+            "\x1b[22;0t\x1b]2;termtrail: marker 1 added at 01:01.500\x07"
         );
         assert_eq!(n.due(t0), None);
         // A second marker while the first shows: the title changes, the
         // saved one stays saved (no second push).
         n.added(62_000_000);
         let again = String::from_utf8(n.due(t0 + Duration::from_secs(1)).unwrap()).unwrap();
-        assert_eq!(again, "\x1b]2;termtrail: marker 2 added at 1:02.000\x07");
+        assert_eq!(again, "\x1b]2;termtrail: marker 2 added at 01:02.000\x07");
         assert_eq!(n.due(t0 + Duration::from_millis(2900)), None);
         assert_eq!(n.due(t0 + SHOW_FOR * 2), Some(POP_TITLE.to_vec()));
         assert_eq!(n.due(t0 + SHOW_FOR * 3), None);
