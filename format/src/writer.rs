@@ -52,6 +52,11 @@ impl<W: DurableWrite + ?Sized> DurableWrite for &mut W {
     }
 }
 
+/// The chunk ages a writer takes ([`WriterOptions::chunk_age`]): from 10 ms
+/// (a chunk per PTY read would cost a record line each) to 60 s.
+pub const CHUNK_AGES: std::ops::RangeInclusive<Duration> =
+    Duration::from_millis(10)..=Duration::from_secs(60);
+
 /// Bounds and settings of a writer. Build with [`WriterOptions::default`] and
 /// the setters; [`ChainWriter::new`] rejects nonsense.
 #[derive(Debug, Clone)]
@@ -121,7 +126,7 @@ impl WriterOptions {
 
     fn validate(&self) -> Result<(), WriteError> {
         let bad = |m: &str| Err(WriteError::Config(m.to_string()));
-        if !(Duration::from_millis(10)..=Duration::from_secs(60)).contains(&self.chunk_age) {
+        if !CHUNK_AGES.contains(&self.chunk_age) {
             return bad("chunk age must be between 10 ms and 60 s");
         }
         if !(1 << 10..=4 << 20).contains(&self.chunk_bytes) {

@@ -55,9 +55,14 @@ pub struct ManArgs {
 /// Runs `completions`: the script on stdout.
 pub fn completions(a: CompletionsArgs) -> Result<Exit> {
     let mut cmd = visible();
+    // Generated into memory first: clap_complete panics when its writer
+    // fails (a closed pipe, a full disk); a failed write to stdout is an
+    // error here (a closed pipe ends quietly, as everywhere).
+    let mut script = Vec::new();
+    clap_complete::generate(a.shell, &mut cmd, "termtrail", &mut script);
     let mut out = std::io::stdout().lock();
-    clap_complete::generate(a.shell, &mut cmd, "termtrail", &mut out);
-    out.flush()?;
+    out.write_all(&script).context("writing to stdout")?;
+    out.flush().context("writing to stdout")?;
     Ok(Exit::SUCCESS)
 }
 
@@ -79,8 +84,9 @@ pub fn man(a: ManArgs) -> Result<Exit> {
     cmd.build();
     let Some(dir) = a.dir else {
         let mut out = std::io::stdout().lock();
-        out.write_all(render(&clap_mangen::Man::new(cmd))?.as_bytes())?;
-        out.flush()?;
+        out.write_all(render(&clap_mangen::Man::new(cmd))?.as_bytes())
+            .context("writing to stdout")?;
+        out.flush().context("writing to stdout")?;
         return Ok(Exit::SUCCESS);
     };
     std::fs::create_dir_all(&dir).with_context(|| format!("{}", dir.display()))?;
@@ -97,10 +103,17 @@ pub fn man(a: ManArgs) -> Result<Exit> {
             p.display()
         );
     }
+    // Every page first, then their names: a reader that stops early
+    // (`| head -1`) does not stop the pages being written.
+    let mut written = Vec::new();
     for page in &pages {
         let path = dir.join(page.get_filename());
         write_page(page, &path)?;
-        println!("{}", path.display());
+        written.push(path);
+    }
+    let mut out = std::io::stdout().lock();
+    for path in written {
+        writeln!(out, "{}", path.display()).context("writing to stdout")?;
     }
     Ok(Exit::SUCCESS)
 }

@@ -118,11 +118,21 @@ fn format_of(out: &Path) -> Result<Format> {
             "{shown}: export writes plain formats ({KNOWN}); a .cast.zst is a termtrail recording (rec, import): name it .cast"
         );
     }
-    match out.extension().and_then(|e| e.to_str()) {
+    if out.is_dir() {
+        bail!("{shown} is a directory: give a file name (e.g. {shown}/out.cast)");
+    }
+    let ext = out
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    match ext.as_deref() {
         Some("cast") => Ok(Format::CastV3),
         Some("txt") => Ok(Format::Txt),
         Some("html" | "htm") => Ok(Format::Html),
-        Some(ext) => bail!("{shown}: unknown extension .{ext}; known: {KNOWN}, or give --format"),
+        Some(_) => bail!(
+            "{shown}: unknown extension .{}; known: {KNOWN}, or give --format",
+            out.extension().unwrap_or_default().to_string_lossy()
+        ),
         None => bail!("{shown}: no extension; known: {KNOWN}, or give --format"),
     }
 }

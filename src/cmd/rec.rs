@@ -151,10 +151,12 @@ pub struct RecArgs {
 /// `--chunk-ms` in milliseconds (a bare number counts milliseconds).
 fn chunk_ms(s: &str) -> Result<u64, BadValue> {
     let d = super::args::parse_duration_ms(s)?;
-    match d.as_millis() {
-        0 => Err(BadValue(format!("{s:?}: a chunk needs at least 1ms"))),
-        ms => Ok(ms.min(u64::MAX as u128) as u64),
+    if !termtrail_format::writer::CHUNK_AGES.contains(&d) {
+        return Err(BadValue(format!(
+            "{s:?}: a chunk stays open from 10ms to 60s (e.g. 250, 500ms, 1s)"
+        )));
     }
+    Ok(d.as_millis() as u64)
 }
 
 fn parse_size(s: &str) -> Result<TermSize, BadValue> {

@@ -316,7 +316,14 @@ pub(super) fn search_file(
                 content,
                 ..ReadOptions::default()
             };
-            let report = read_path(path, &ro, &mut c)?;
+            let report = match read_path(path, &ro, &mut c) {
+                Ok(report) => report,
+                // Said as every subcommand says it (a compressed README).
+                Err(_) if crate::select::not_a_recording(path) => {
+                    return Err(SearchError::NotARecording);
+                }
+                Err(e) => return Err(e.into()),
+            };
             if c.filtered {
                 return Ok(FileResult::Filtered);
             }
@@ -344,7 +351,11 @@ pub(super) fn search_file(
         return search_file(path, pattern, opts, ContentCheck::EveryChunk);
     }
     let Some(header) = c.header.take() else {
-        return Err(SearchError::NoHeader);
+        return Err(if crate::select::not_a_recording(path) {
+            SearchError::NotARecording
+        } else {
+            SearchError::NoHeader
+        });
     };
     let hits = c.hits;
     Ok(FileResult::Searched {

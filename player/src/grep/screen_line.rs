@@ -62,8 +62,9 @@ pub(super) fn screen_line(
     let line = &found.line;
     let cursor_row = emu.cursor_row().min(n.saturating_sub(1));
     let order = (0..=cursor_row).rev().chain(cursor_row + 1..n);
-    // No row can agree on more than the whole line around the match.
-    let most = line[..s].chars().count() + line[e..].trim_end().chars().count();
+    // No row can agree on more than the whole line around the match (and
+    // end where it ends: see `context_score`).
+    let most = 2 * (line[..s].chars().count() + line[e..].trim_end().chars().count()) + 1;
     let mut best: Option<(usize, usize)> = None;
     if e > s {
         for r in order {
@@ -86,8 +87,10 @@ pub(super) fn screen_line(
     })
 }
 
-/// How well `row` shows `line`'s match `line[s..e]`: the number of
-/// characters around an occurrence of the match that agree with the line.
+/// How well `row` shows `line`'s match `line[s..e]`: twice the number of
+/// characters around an occurrence of the match that agree with the line,
+/// plus one when the row holds nothing after the line's end (so `line 1`
+/// is found on the row `line 1`, not on `line 19` next to the cursor).
 /// The row must be a faithful window of the line — agreeing up to the start
 /// of the line or of the row, and up to the end of the line or of the row —
 /// so a row holding the same word in other text is not taken for it (None).
@@ -125,7 +128,56 @@ fn context_score(row: &str, line: &str, s: usize, e: usize) -> Option<usize> {
         } else {
             continue;
         };
-        best = best.max(Some(before + after));
+        let ends_with_line = row_after.trim_end().len() <= line_after.len();
+        best = best.max(Some(2 * (before + after) + usize::from(ends_with_line)));
     }
     best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Rows(Vec<&'static str>, usize);
+
+    impl ScreenText for Rows {
+        fn rows(&self) -> usize {
+            self.0.len()
+        }
+        fn line(&self, r: usize) -> String {
+            self.0[r].to_string()
+        }
+        fn cursor_row(&self) -> usize {
+            self.1
+        }
+    }
+
+    fn hit(line: &str, s: usize, e: usize) -> LineHit {
+        LineHit {
+            time: 0,
+            written: (0, 0),
+            line: line.to_string(),
+            matches: vec![(s, e)],
+            number: 0,
+            before: Vec::new(),
+            after: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_row_showing_the_whole_line_wins_over_a_longer_one_nearer_the_cursor() {
+        // A pager's screen: `line 1` at the top, `line 19` by the cursor.
+        let mut rows = vec!["line 1"];
+        rows.extend(["line 2"; 17]);
+        rows.push("line 19");
+        rows.push(":");
+        let screen = Rows(rows, 19);
+        let found = screen_line(&screen, true, &hit("line 1", 0, 6), 0).unwrap();
+        assert_eq!((found.row, found.line.as_str()), (0, "line 1"));
+        // A row that shows the line cut by the screen's edge still counts
+        // when no row shows it whole.
+        let screen = Rows(vec!["error: disk f", "$"], 1);
+        let found = screen_line(&screen, true, &hit("error: disk full", 0, 5), 0).unwrap();
+        assert_eq!(found.row, 0);
+    }
 }
