@@ -5,6 +5,7 @@
 use std::fs::File;
 use std::io::{self, BufReader, Write};
 use std::path::Path;
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use serde_json::{Value, json};
 use termtrail_format::cast::Header;
@@ -322,7 +323,7 @@ fn duration(us: Micros) -> String {
 /// never cut in two.
 fn short(s: &str, max: usize) -> String {
     let shown = visible(s);
-    if shown.chars().count() <= max {
+    if columns(&shown) <= max {
         return shown.into_owned();
     }
     let mut out = String::new();
@@ -330,7 +331,7 @@ fn short(s: &str, max: usize) -> String {
     for c in s.chars() {
         let mut one = String::new();
         termtrail_format::text::push_visible(&mut one, c.encode_utf8(&mut [0; 4]));
-        let w = one.chars().count();
+        let w = columns(&one);
         if n + w > max - 1 {
             break;
         }
@@ -389,7 +390,7 @@ pub fn print_table(out: &mut dyn Write, entries: &[Entry]) -> io::Result<()> {
     }
     let cols = rows[0].len();
     let widths: Vec<usize> = (0..cols)
-        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .map(|c| rows.iter().map(|r| columns(&r[c])).max().unwrap_or(0))
         .collect();
     for r in &rows {
         let mut line = String::new();
@@ -398,7 +399,7 @@ pub fn print_table(out: &mut dyn Write, entries: &[Entry]) -> io::Result<()> {
                 line.push_str(cell);
             } else {
                 line.push_str(cell);
-                let pad = widths[c] - cell.chars().count() + 2;
+                let pad = widths[c] - columns(cell) + 2;
                 line.extend(std::iter::repeat_n(' ', pad));
             }
         }
@@ -448,17 +449,12 @@ pub fn print_short(out: &mut dyn Write, entries: &[Entry], root: Option<&str>) -
         names.push(visible(name).into_owned());
     }
     let widths: Vec<usize> = (0..rows[0].len())
-        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .map(|c| rows.iter().map(|r| columns(&r[c])).max().unwrap_or(0))
         .collect();
     // What is left after START, DURATION, ID and STATE goes to TITLE (at
     // most 30, at least 5) and NAME (at least 32 when it needs them).
     let left = SHORT_WIDTH.saturating_sub(widths.iter().map(|w| w + 2).sum());
-    let widest = |v: &[String]| {
-        v.iter()
-            .map(|t| visible(t).chars().count())
-            .max()
-            .unwrap_or(0)
-    };
+    let widest = |v: &[String]| v.iter().map(|t| columns(&visible(t))).max().unwrap_or(0);
     let name_needs = widest(&names).min(32);
     let title_w = widest(&titles)
         .min(30)
@@ -469,10 +465,10 @@ pub fn print_short(out: &mut dyn Write, entries: &[Entry], root: Option<&str>) -
         let mut line = String::new();
         for (cell, w) in r.iter().zip(&widths) {
             line.push_str(cell);
-            line.extend(std::iter::repeat_n(' ', w - cell.chars().count() + 2));
+            line.extend(std::iter::repeat_n(' ', w - columns(cell) + 2));
         }
         let title = short(title, title_w);
-        let pad = title_w.saturating_sub(title.chars().count()) + 2;
+        let pad = title_w.saturating_sub(columns(&title)) + 2;
         line.push_str(&title);
         line.extend(std::iter::repeat_n(' ', pad));
         line.push_str(&middle_cut(name, room));
@@ -500,16 +496,37 @@ fn state_text(e: &Entry) -> String {
 /// `s` cut to `max` characters by replacing its middle with `…` (the end,
 /// where a file name is, keeps two thirds).
 fn middle_cut(s: &str, max: usize) -> String {
-    let chars: Vec<char> = s.chars().collect();
-    if chars.len() <= max || max < 3 {
+    if columns(s) <= max || max < 3 {
         return s.to_string();
     }
     let tail = (max - 1) * 2 / 3;
     let head = max - 1 - tail;
-    let mut out: String = chars[..head].iter().collect();
+    let mut out = String::new();
+    let mut n = 0;
+    for c in s.chars() {
+        n += c.width().unwrap_or(0);
+        if n > head {
+            break;
+        }
+        out.push(c);
+    }
     out.push('…');
-    out.extend(&chars[chars.len() - tail..]);
+    let mut end = Vec::new();
+    let mut n = 0;
+    for c in s.chars().rev() {
+        n += c.width().unwrap_or(0);
+        if n > tail {
+            break;
+        }
+        end.push(c);
+    }
+    out.extend(end.into_iter().rev());
     out
+}
+
+/// How many terminal columns `s` takes (a CJK character two).
+fn columns(s: &str) -> usize {
+    s.width()
 }
 
 /// Ids shortened like git's abbreviated hashes: the fewest leading

@@ -45,6 +45,29 @@ impl StoreArg {
         Ok(self.chosen()?.0)
     }
 
+    /// [`StoreArg::location`] for reading: a local store named by the
+    /// flag, `TERMTRAIL_STORE` or the configuration file that does not
+    /// exist is an error (a typo); the default one that does not exist yet
+    /// is a store with no recordings (None).
+    pub fn existing(&self) -> Result<Option<Location>> {
+        let (location, from) = self.chosen()?;
+        if let Location::Local(dir) = &location
+            && !dir.exists()
+        {
+            let named = match from {
+                StoreFrom::Flag => "--store",
+                StoreFrom::Env => "TERMTRAIL_STORE",
+                StoreFrom::Config => "the configuration file's store",
+                StoreFrom::Default => return Ok(None),
+            };
+            anyhow::bail!(
+                "{}: no such directory (named by {named}); check the path",
+                dir.display()
+            );
+        }
+        Ok(Some(location))
+    }
+
     /// [`StoreArg::location`], with where it was named.
     pub fn chosen(&self) -> Result<(Location, StoreFrom)> {
         if let Some(l) = &self.store {

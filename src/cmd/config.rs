@@ -99,7 +99,13 @@ pub fn parse(text: &str, name: &str) -> Result<Config, ConfigError> {
         let text = || string(value).map_err(|w| err(format!("{key}: {w}")));
         match key {
             "store" => {
-                let l = Location::parse(&text()?).map_err(|e| err(format!("store: {e}")))?;
+                // `~/recs` as for sign_key (a URL is left as it is).
+                let value = text()?;
+                let value = match value.starts_with("~/") {
+                    true => expand_home(&value).to_string_lossy().into_owned(),
+                    false => value,
+                };
+                let l = Location::parse(&value).map_err(|e| err(format!("store: {e}")))?;
                 config.store = Some(l);
             }
             "sign_key" => config.sign_key = Some(expand_home(&text()?)),

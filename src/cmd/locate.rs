@@ -91,17 +91,14 @@ impl Targets {
 /// (Unix seconds) lets an S3 listing start at that day.
 pub fn targets(paths: &[PathBuf], store: &StoreArg, since: Option<i64>) -> Result<Targets> {
     if paths.is_empty() {
-        let location = store.location()?;
-        let text = location_text(&location);
-        if let Location::Local(dir) = &location
-            && !dir.exists()
-        {
+        let Some(location) = store.existing()? else {
             return Ok(Targets {
                 found: (Vec::new(), Vec::new()),
-                store: Some(text),
+                store: Some(location_text(&store.location()?)),
                 root: None,
             });
-        }
+        };
+        let text = location_text(&location);
         return Ok(Targets {
             found: termtrail_player::remote::expand(std::slice::from_ref(&text), since),
             root: Some(text.clone()),

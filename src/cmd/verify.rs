@@ -159,13 +159,13 @@ pub fn run(a: VerifyArgs) -> Result<Exit> {
             .map_err(|e| anyhow::anyhow!("--since: {e}"))?
             // Whole days: keys are dated by day.
             .map(|s| (s.max(0) / 1_000_000) as u64 / 86_400 * 86_400);
-        let location = store.location()?;
-        if let Location::Local(dir) = &location
-            && !dir.exists()
-        {
-            eprintln!("termtrail: no recordings in {}", location_text(&location));
+        let Some(location) = store.existing()? else {
+            eprintln!(
+                "termtrail: no recordings in {}",
+                location_text(&store.location()?)
+            );
             return Ok(Exit::SUCCESS);
-        }
+        };
         return verify_store(&location, since, key, a.json);
     }
     let mut files = Vec::new();

@@ -237,6 +237,7 @@ fn stores_come_from_the_flag_the_environment_or_the_config_file() {
     };
     let r = env(&["grep", "-c", "in-mine"], "mine");
     assert_eq!(r.code, 0, "{r:?}");
+    std::fs::create_dir_all(d.join("empty")).unwrap();
     let r = env(&["grep", "-c", "in-mine", "--store", "empty"], "mine");
     assert_eq!(r.code, 1, "{r:?}");
     let config = d.join(".config/termtrail/config.toml");
@@ -246,10 +247,75 @@ fn stores_come_from_the_flag_the_environment_or_the_config_file() {
     assert_eq!(r.code, 0, "{r:?}");
     let r = env(&["ls"], "empty");
     assert_eq!((r.code, r.stdout.as_str()), (0, ""), "{r:?}");
+    // A store named that does not exist is a typo, not an empty store
+    // (the default one, not made yet, is empty: above).
+    let r = env(&["ls"], "no-such-store");
+    one_line_error(
+        &r,
+        "no-such-store: no such directory (named by TERMTRAIL_STORE)",
+    );
+    let r = d.run(&["grep", "x", "--store", "no-such-store"]);
+    one_line_error(&r, "no-such-store: no such directory (named by --store)");
+    // `~/` in the config file's store is the home directory.
+    std::fs::write(&config, "store = \"~/mine\"\n").unwrap();
+    let r = d.run(&["grep", "-c", "in-mine"]);
+    assert_eq!(r.code, 0, "{r:?}");
     std::fs::write(&config, "store = \"mine\"\nstroe = \"x\"\n").unwrap();
     let r = d.run(&["ls"]);
     one_line_error(
         &r,
         &format!("{}:2: unknown key \"stroe\"", config.display()),
     );
+}
+
+/// Terminal columns of `s`, for the scripts here: CJK ideographs, kana and
+/// full-width forms take two.
+fn columns(s: &str) -> usize {
+    s.chars()
+        .map(|c| match c as u32 {
+            0x1100..=0x115F
+            | 0x2E80..=0xA4CF
+            | 0xAC00..=0xD7A3
+            | 0xF900..=0xFAFF
+            | 0xFE30..=0xFE4F
+            | 0xFF00..=0xFF60
+            | 0xFFE0..=0xFFE6 => 2,
+            _ => 1,
+        })
+        .sum()
+}
+
+/// Found by an independent check of finding 6: `ls` counted characters,
+/// so a Japanese title made a row 114 columns wide and the columns after
+/// it no longer lined up.
+#[test]
+fn ls_rows_fit_100_terminal_columns_with_wide_titles() {
+    let d = Dir::new();
+    rec_in_store(
+        &d,
+        "日本語のとても長いタイトルです日本語のとても長いタイトル",
+        "echo one",
+    );
+    rec_in_store(
+        &d,
+        "a very long title that is surely longer than thirty",
+        "echo two",
+    );
+    let r = d.run(&["ls"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let rows: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(rows.len(), 3, "{r:?}");
+    for row in &rows {
+        assert!(columns(row) <= 100, "{} columns: {row}", columns(row));
+    }
+    // NAME starts in the same column on every row.
+    let name_at = |row: &str| {
+        let at = row
+            .find(".cast.zst")
+            .map(|e| row[..e].rfind("  ").unwrap() + 2);
+        at.map(|i| columns(&row[..i]))
+    };
+    let first = name_at(rows[1]);
+    assert!(first.is_some(), "{r:?}");
+    assert_eq!(name_at(rows[2]), first, "{r:?}");
 }
