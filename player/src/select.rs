@@ -233,6 +233,21 @@ pub fn not_a_recording(path: &Path) -> bool {
     }
 }
 
+/// Why a plain asciicast file (first byte `{`) is not a valid one: its
+/// header line does not read (None when it does, or the file is not a
+/// plain one). Said by every subcommand as `not a valid asciicast file:
+/// WHY`.
+pub fn bad_plain_cast(path: &Path) -> Option<String> {
+    use termtrail_format::reader::{FileKind, sniff_path};
+    if !matches!(sniff_path(path), Ok(Some(FileKind::Plain))) {
+        return None;
+    }
+    let f = std::fs::File::open(path).ok()?;
+    termtrail_format::plain::CastReader::new(std::io::BufReader::new(f))
+        .err()
+        .map(|e| e.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -95,6 +95,13 @@ pub fn verify_named(
                 ReadError::NotRecording(_) if crate::select::not_a_recording(path) => {
                     crate::select::NOT_A_RECORDING.to_string()
                 }
+                // A plain asciicast whose header does not read: as `ls`
+                // and `grep` say it.
+                ReadError::NotRecording(_)
+                    if let Some(why) = crate::select::bad_plain_cast(path) =>
+                {
+                    format!("not a valid asciicast file: {why}")
+                }
                 other => other.to_string(),
             };
             let text = if json {

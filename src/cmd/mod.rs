@@ -112,9 +112,11 @@ pub enum Command {
 /// README, a picture, an empty file) with the one wording every reading
 /// subcommand uses: `FILE: not a recording (neither a termtrail .cast.zst
 /// nor an asciicast file)` (see `termtrail_player::select::not_a_recording`;
-/// a compressed README is none either). A file that claims to be a recording and is
-/// damaged passes, and is judged by whoever reads it; so do URLs and paths
-/// that cannot be opened (their own error names the cause).
+/// a compressed README is none either); and a plain asciicast file whose
+/// header does not read with `FILE: not a valid asciicast file: WHY`, as
+/// `ls` and `grep` say it. A `.cast.zst` that is damaged passes, and is
+/// judged by whoever reads it; so do URLs and paths that cannot be opened
+/// (their own error names the cause).
 pub fn ensure_recording(file: &std::path::Path) -> anyhow::Result<()> {
     if termtrail_player::remote::is_url(file) || !file.is_file() {
         return Ok(());
@@ -125,6 +127,11 @@ pub fn ensure_recording(file: &std::path::Path) -> anyhow::Result<()> {
             file.display(),
             termtrail_player::select::NOT_A_RECORDING
         );
+    }
+    // A plain asciicast file whose header does not read: the words `ls`
+    // and `grep` use for it too.
+    if let Some(why) = termtrail_player::select::bad_plain_cast(file) {
+        anyhow::bail!("{}: not a valid asciicast file: {why}", file.display());
     }
     Ok(())
 }

@@ -384,3 +384,23 @@ fn export_extensions_ignore_case_and_a_directory_is_named_as_one() {
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.stderr.contains("outdir is a directory"), "{r:?}");
 }
+
+/// Found by an independent check of finding 12: a `.cast` whose header
+/// does not read got five wordings from five subcommands.
+#[test]
+fn a_damaged_asciicast_file_gets_one_error_everywhere() {
+    let d = Dir::new();
+    std::fs::write(d.join("bad.cast"), "{\"version\":3}\n").unwrap();
+    let want = "termtrail: bad.cast: not a valid asciicast file: line 1: invalid asciicast header: missing field `term`\n";
+    for args in [
+        &["verify", "bad.cast"][..],
+        &["snapshot", "bad.cast", "--at", "0"],
+        &["ls", "bad.cast"],
+        &["export", "bad.cast"],
+        &["grep", "x", "bad.cast"],
+    ] {
+        let r = d.run(args);
+        assert_eq!(r.code, 2, "{args:?}: {r:?}");
+        assert_eq!(r.stderr, want, "{args:?}: {r:?}");
+    }
+}
