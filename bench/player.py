@@ -79,7 +79,7 @@ def write_cast(path, pieces, dt, title):
 def make(path, pieces, dt, title):
     cast = path[: -len(".zst")]
     write_cast(cast, pieces, dt, title)
-    subprocess.run([TT, "import", cast, "-o", path], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([TT, "import", "--overwrite", cast, "-o", path], check=True, stdout=subprocess.DEVNULL)
     size = os.path.getsize(cast)
     os.remove(cast)
     return size
