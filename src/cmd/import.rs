@@ -104,10 +104,10 @@ pub fn run(a: ImportArgs) -> Result<Exit> {
     match imported {
         Ok(summary) => {
             eprintln!(
-                "::: sealed {} → {} ({} events, {} chunks)",
+                "::: sealed {} → {} ({}, {} chunks)",
                 a.file.display(),
                 out_path.display(),
-                summary.events,
+                super::count(summary.events, "event"),
                 summary.chunks
             );
             Ok(Exit::SUCCESS)

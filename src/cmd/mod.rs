@@ -108,6 +108,12 @@ pub enum Command {
     Supervise(supervise::SuperviseArgs),
 }
 
+/// `n` and `word`, with an `s` unless `n` is 1 (`1 event`, `3 events`).
+pub fn count(n: impl Into<u64>, word: &str) -> String {
+    let n = n.into();
+    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
+}
+
 /// Refuses a local file that is not a recording by its first bytes (a
 /// README, a picture, an empty file) with the one wording every reading
 /// subcommand uses: `FILE: not a recording (neither a termtrail .cast.zst

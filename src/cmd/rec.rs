@@ -284,9 +284,9 @@ pub fn run(mut a: RecArgs) -> Result<Exit> {
         Ok(outcome) => {
             if !a.quiet {
                 eprintln!(
-                    "::: recording sealed ({}): {shown} ({} events, {})",
+                    "::: recording sealed ({}): {shown} ({}, {})",
                     outcome.end,
-                    outcome.summary.events,
+                    super::count(outcome.summary.events, "event"),
                     termtrail_format::event::format_clock(outcome.summary.duration)
                 );
             }

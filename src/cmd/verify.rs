@@ -335,9 +335,9 @@ fn write_journal(
     if report.problems.is_empty() {
         writeln!(
             out,
-            "journal: intact — {} recordings{scope} accounted for by {recorders} recorder journal(s); {} recordings not journaled",
-            report.journaled,
-            report.unjournaled.len()
+            "journal: intact — {}{scope} accounted for by {recorders} recorder journal(s); {} not journaled",
+            super::count(report.journaled, "recording"),
+            super::count(report.unjournaled.len() as u64, "recording")
         )?;
     } else {
         writeln!(
