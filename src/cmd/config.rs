@@ -130,17 +130,31 @@ pub fn parse(text: &str, name: &str) -> Result<Config, ConfigError> {
 
 /// A TOML string value (basic `"…"` or literal `'…'`), with an optional
 /// `# comment` after it.
-fn string(v: &str) -> Result<String, String> {
-    let expected = || "expected a string in quotes (\"…\")".to_string();
+/// Why a value is not a string (`config.toml`'s one value type).
+#[derive(Debug, thiserror::Error)]
+enum StringError {
+    #[error("expected a string in quotes (\"…\")")]
+    NotQuoted,
+    #[error("unterminated string")]
+    Unterminated,
+    #[error("bad escape \\{0}")]
+    BadEscape(String),
+    #[error("control character in a string")]
+    Control,
+    #[error("unexpected {0:?} after the string")]
+    After(String),
+}
+
+fn string(v: &str) -> Result<String, StringError> {
     let mut chars = v.chars();
     let quote = chars.next().filter(|c| *c == '"' || *c == '\'');
     let Some(quote) = quote else {
-        return Err(expected());
+        return Err(StringError::NotQuoted);
     };
     let mut out = String::new();
     loop {
         match chars.next() {
-            None => return Err("unterminated string".into()),
+            None => return Err(StringError::Unterminated),
             Some(c) if c == quote => break,
             Some('\\') if quote == '"' => match chars.next() {
                 Some('\\') => out.push('\\'),
@@ -153,20 +167,20 @@ fn string(v: &str) -> Result<String, String> {
                         .ok()
                         .filter(|_| hex.len() == 4)
                         .and_then(char::from_u32)
-                        .ok_or_else(|| format!("bad escape \\u{hex}"))?;
+                        .ok_or_else(|| StringError::BadEscape(format!("u{hex}")))?;
                     out.push(c);
                 }
-                other => return Err(format!("bad escape \\{}", other.unwrap_or(' '))),
+                other => return Err(StringError::BadEscape(other.unwrap_or(' ').to_string())),
             },
             Some(c) if c.is_control() && c != '\t' => {
-                return Err("control character in a string".into());
+                return Err(StringError::Control);
             }
             Some(c) => out.push(c),
         }
     }
     let rest = chars.as_str().trim();
     if !(rest.is_empty() || rest.starts_with('#')) {
-        return Err(format!("unexpected {rest:?} after the string"));
+        return Err(StringError::After(rest.to_string()));
     }
     Ok(out)
 }

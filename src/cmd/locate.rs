@@ -110,7 +110,7 @@ pub fn targets(paths: &[PathBuf], store: &StoreArg, since: Option<i64>) -> Resul
     for p in paths {
         match lookup(p, store)? {
             Ok(p) => args.push(p.to_string_lossy().into_owned()),
-            Err(why) => errors.push((p.display().to_string(), why)),
+            Err(why) => errors.push((p.display().to_string(), why.to_string())),
         }
     }
     let root = match args.as_slice() {
@@ -135,9 +135,35 @@ pub fn resolve(arg: &Path, store: &StoreArg) -> Result<PathBuf> {
     lookup(arg, store)?.map_err(|why| anyhow::anyhow!("{}: {why}", arg.display()))
 }
 
+/// Why a name names no one recording in the store (said after the name).
+#[derive(Debug, thiserror::Error)]
+enum NameError {
+    /// The store could not be listed.
+    #[error("{what}: {why}")]
+    Listing { what: String, why: String },
+    /// `@last` in a store without recordings.
+    #[error("no recordings in {store}")]
+    Empty { store: String },
+    /// The name is the file name of several recordings.
+    #[error("names {count} recordings in {store}; name one: {names}")]
+    SameName {
+        count: usize,
+        store: String,
+        names: String,
+    },
+    /// Nothing has that name, id or id prefix.
+    #[error(
+        "no such file, and no recording in {store} has that name, id or id prefix (termtrail ls lists them; @last names the latest)"
+    )]
+    NotFound { store: String },
+    /// The id prefix starts several recordings' ids.
+    #[error("ambiguous id prefix in {store}; name one: {ids}")]
+    SameIdPrefix { store: String, ids: String },
+}
+
 /// [`resolve`]: the path, or why the name names no one recording (without
 /// the name); the outer error is a store that could not be chosen.
-fn lookup(arg: &Path, store: &StoreArg) -> Result<Result<PathBuf, String>> {
+fn lookup(arg: &Path, store: &StoreArg) -> Result<Result<PathBuf, NameError>> {
     let text = arg.to_string_lossy();
     if termtrail_player::remote::is_url(arg) || arg.exists() || !looks_like_a_name(&text) {
         return Ok(Ok(arg.to_path_buf()));
@@ -150,7 +176,10 @@ fn lookup(arg: &Path, store: &StoreArg) -> Result<Result<PathBuf, String>> {
             let (all, failed) =
                 termtrail_player::remote::expand(std::slice::from_ref(&shown), None);
             if let Some((what, why)) = failed.first() {
-                return Ok(Err(format!("{}: {why}", visible(what))));
+                return Ok(Err(NameError::Listing {
+                    what: visible(what),
+                    why: why.clone(),
+                }));
             }
             all
         }
@@ -159,7 +188,7 @@ fn lookup(arg: &Path, store: &StoreArg) -> Result<Result<PathBuf, String>> {
     if text == "@last" {
         return Ok(last(&all)
             .map(named)
-            .ok_or_else(|| format!("no recordings in {shown}")));
+            .ok_or(NameError::Empty { store: shown }));
     }
     let rel: Vec<String> = all.iter().map(|t| relative(t, &shown)).collect();
     let by_name: Vec<usize> = (0..all.len())
@@ -169,23 +198,21 @@ fn lookup(arg: &Path, store: &StoreArg) -> Result<Result<PathBuf, String>> {
         [one] => return Ok(Ok(named(&all[*one]))),
         [] => {}
         many => {
-            return Ok(Err(format!(
-                "names {} recordings in {shown}; name one: {}",
-                many.len(),
-                list(many.iter().map(|&i| rel[i].clone()))
-            )));
+            return Ok(Err(NameError::SameName {
+                count: many.len(),
+                store: shown,
+                names: list(many.iter().map(|&i| rel[i].clone())),
+            }));
         }
     }
     let by_id = by_id_prefix(&all, &text);
     Ok(match by_id.as_slice() {
         [(one, _)] => Ok(named(&all[*one])),
-        [] => Err(format!(
-            "no such file, and no recording in {shown} has that name, id or id prefix (termtrail ls lists them; @last names the latest)"
-        )),
-        many => Err(format!(
-            "ambiguous id prefix in {shown}; name one: {}",
-            list(many.iter().map(|(i, id)| format!("{id} ({})", rel[*i])))
-        )),
+        [] => Err(NameError::NotFound { store: shown }),
+        many => Err(NameError::SameIdPrefix {
+            store: shown,
+            ids: list(many.iter().map(|(i, id)| format!("{id} ({})", rel[*i]))),
+        }),
     })
 }
 
