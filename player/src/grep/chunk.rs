@@ -104,42 +104,30 @@ impl ChunkSearch {
         let pre = self
             .prefilter
             .get_or_init(|| Prefilter::new(&self.pattern, lines));
-        let want: &[u8] = if self.input { b"i" } else { b"o" };
         let mut found = ChunkFound::default();
-        // The wanted events and, in their strings, where each line feed
-        // ends.
-        let mut events: Vec<Piece> = Vec::new();
-        // Every line end with a prefilter (lines are skipped); else only the
-        // first and the last.
+        // The wanted events, and every line end in their strings with a
+        // prefilter (lines are skipped), else only the first and the last.
+        let events = self.pieces(first, lines, &mut found.sizes);
         let mut ends: Vec<usize> = Vec::new();
-        let (mut first_end, mut last_end) = (None, None);
-        let mut clock = ChunkClock::new(first);
-        let mut i = 0;
-        while i < lines.len() {
-            let rest = &lines[i..];
-            let end = i + memchr::memchr(b'\n', rest).unwrap_or(rest.len());
-            if let Some(line) = event_line(&mut clock, rest, &mut found.sizes)
-                && line.code == want
-            {
-                let from = i + line.data;
-                events.push((line.time, from..end));
-                let content = &lines[from..end];
-                if pre.is_some() {
-                    scan::escaped_line_feeds(content, |e| ends.push(from + e));
-                } else {
-                    if first_end.is_none() {
-                        first_end = first_line_feed(content).map(|e| from + e);
-                    }
-                    if let Some(e) = last_line_feed(content) {
-                        last_end = Some(from + e);
-                    }
-                }
+        let (first_end, last_end) = if pre.is_some() {
+            for (_, r) in &events {
+                scan::escaped_line_feeds(&lines[r.clone()], |e| ends.push(r.start + e));
             }
-            i = end + 1;
-        }
-        if pre.is_some() {
-            (first_end, last_end) = (ends.first().copied(), ends.last().copied());
-        }
+            (ends.first().copied(), ends.last().copied())
+        } else {
+            let in_event = |f: fn(&[u8]) -> Option<usize>, r: &Range<usize>| {
+                f(&lines[r.clone()]).map(|e| r.start + e)
+            };
+            (
+                events
+                    .iter()
+                    .find_map(|(_, r)| in_event(first_line_feed, r)),
+                events
+                    .iter()
+                    .rev()
+                    .find_map(|(_, r)| in_event(last_line_feed, r)),
+            )
+        };
         let (Some(first_end), Some(last_end)) = (first_end, last_end) else {
             found.head = events;
             return found;
