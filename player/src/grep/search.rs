@@ -384,21 +384,27 @@ mod tests {
     use super::super::pattern::PatternOptions;
     use super::*;
 
-    fn hits(pattern: &str, o: PatternOptions, events: &[(Micros, &str)]) -> Vec<LineHit> {
-        let p = Pattern::new(&[pattern.to_string()], o).unwrap();
-        let mut s = LineSearch::new(&p);
+    /// What `s` hands on for `events`, searching what is complete after
+    /// each event with `flush_each`.
+    fn feed(mut s: LineSearch, events: &[(Micros, &str)], flush_each: bool) -> Vec<LineHit> {
         let mut out = Vec::new();
-        for (t, e) in events {
-            s.push(*t, e.as_bytes(), &mut |h| {
-                out.push(h);
-                Flow::Continue
-            });
-        }
-        s.finish(&mut |h| {
+        let mut keep = |h| {
             out.push(h);
             Flow::Continue
-        });
+        };
+        for (t, e) in events {
+            s.push(*t, e.as_bytes(), &mut keep);
+            if flush_each {
+                s.flush(&mut keep);
+            }
+        }
+        s.finish(&mut keep);
         out
+    }
+
+    fn hits(pattern: &str, o: PatternOptions, events: &[(Micros, &str)]) -> Vec<LineHit> {
+        let p = Pattern::new(&[pattern.to_string()], o).unwrap();
+        feed(LineSearch::new(&p), events, false)
     }
 
     #[test]
@@ -440,23 +446,7 @@ mod tests {
     fn every_line_gives_context_once_and_inverts() {
         let p = Pattern::new(&["x".to_string()], PatternOptions::default()).unwrap();
         let run = |want: EveryLine, events: &[(Micros, &str)]| {
-            let mut s = LineSearch::every_line(&p, want);
-            let mut out = Vec::new();
-            for (t, e) in events {
-                s.push(*t, e.as_bytes(), &mut |h| {
-                    out.push(h);
-                    Flow::Continue
-                });
-                s.flush(&mut |h| {
-                    out.push(h);
-                    Flow::Continue
-                });
-            }
-            s.finish(&mut |h| {
-                out.push(h);
-                Flow::Continue
-            });
-            out
+            feed(LineSearch::every_line(&p, want), events, true)
         };
         let text = |c: &[ContextLine]| c.iter().map(|c| c.line.clone()).collect::<Vec<_>>();
         let ctx = EveryLine {
