@@ -240,19 +240,13 @@ fn print_hits(
     Ok(())
 }
 
-/// A hit's offset as every offset is printed, `[h:]mm:ss.mmm`
-/// ([`crate::time::format_offset`]): what `play --start` and `snapshot
-/// --at` take.
-pub fn offset(t: Micros) -> String {
-    crate::time::format_offset(t)
-}
 
 /// The time a hit line shows, for a recording that started at `start`.
 fn time_stamp(start: Option<u64>, t: Micros, shown: TimeShown) -> String {
     match (shown, start) {
-        (TimeShown::Offset, _) | (_, None) => offset(t),
+        (TimeShown::Offset, _) | (_, None) => format_clock(t),
         (TimeShown::Clock, Some(s)) => rfc3339(s, t),
-        (TimeShown::Both, Some(s)) => format!("{} {}", rfc3339(s, t), offset(t)),
+        (TimeShown::Both, Some(s)) => format!("{} {}", rfc3339(s, t), format_clock(t)),
     }
 }
 
@@ -355,7 +349,7 @@ mod tests {
 
     #[test]
     fn times_and_highlights() {
-        assert_eq!(offset(7), "00:00.000");
+        assert_eq!(format_clock(7), "00:00.000");
         assert_eq!(
             rfc3339(1_795_132_800, 1_500_000),
             "2026-11-20T00:00:01.500Z"
@@ -370,8 +364,8 @@ mod tests {
             "\\u{009b}2J \x1b[1;31mx^[x\x1b[0m"
         );
         assert_eq!(highlight("\u{202e}ab", &[], false), "\\u{202e}ab");
-        assert_eq!(offset(62_500_123), "01:02.500");
-        assert_eq!(offset(3_723_004_000), "1:02:03.004");
+        assert_eq!(format_clock(62_500_123), "01:02.500");
+        assert_eq!(format_clock(3_723_004_000), "1:02:03.004");
         assert_eq!(time_stamp(None, 1_500_000, TimeShown::Both), "00:01.500");
         assert_eq!(
             time_stamp(Some(1_795_132_800), 1_500_000, TimeShown::Both),
