@@ -240,7 +240,6 @@ fn print_hits(
     Ok(())
 }
 
-
 /// The time a hit line shows, for a recording that started at `start`.
 fn time_stamp(start: Option<u64>, t: Micros, shown: TimeShown) -> String {
     match (shown, start) {
