@@ -22,7 +22,7 @@ use termtrail_format::text::visible;
 
 use crate::pin::KeyCheck;
 
-use crate::select::{MetaFilter, NOT_A_RECORDING, Window};
+use crate::select::{MetaFilter, NotRecording, Window};
 
 /// Why a recording could not be listed.
 #[derive(Debug, thiserror::Error)]
@@ -30,9 +30,10 @@ pub enum ListError {
     /// Reading the file failed.
     #[error("{0}")]
     Io(#[from] io::Error),
-    /// Neither a termtrail recording nor an asciicast file.
-    #[error("{}", NOT_A_RECORDING)]
-    NotARecording,
+    /// Neither a termtrail recording nor an asciicast file (or a `.cast`
+    /// compressed with zstd), said as every subcommand says it.
+    #[error("{}", .0.message())]
+    NotARecording(NotRecording),
     /// An asciicast file whose header does not read.
     #[error("not a valid asciicast file: {0}")]
     NotCast(CastError),
@@ -118,8 +119,8 @@ pub struct Entry {
 pub fn entry(path: &Path, verify: bool, keys: Option<&Keyring>) -> Result<Entry, ListError> {
     let size = std::fs::metadata(path)?.len();
     let kind = sniff_path(path)?;
-    if kind.is_none() || crate::select::not_a_recording(path) {
-        return Err(ListError::NotARecording);
+    if let Some(not) = crate::select::not_recording(path) {
+        return Err(ListError::NotARecording(not));
     }
     if kind == Some(FileKind::Plain) {
         let file = File::open(path)?;

@@ -203,34 +203,100 @@ impl Window {
 pub const NOT_A_RECORDING: &str =
     "not a recording (neither a termtrail .cast.zst nor an asciicast file)";
 
-/// Whether `path` is plainly not a recording, said with [`NOT_A_RECORDING`]
-/// by every subcommand: its first bytes are neither zstd nor `{` (a README,
-/// a picture, an empty file), or it is zstd whose decompressed start is not
-/// a JSON object (a compressed README). False when it cannot be told (a
-/// file that does not open, a frame that does not decode): that is for the
-/// reader to report, as damage or as the I/O error it is.
-pub fn not_a_recording(path: &Path) -> bool {
+/// What is said of an asciicast file compressed with zstd by something
+/// other than termtrail (a `.cast` run through `zstd`): no hash chain, and
+/// readable once decompressed.
+pub const COMPRESSED_CAST: &str = "not a recording: a zstd-compressed asciicast file, not a termtrail one (`zstd -d` it, then `termtrail import` seals it)";
+
+/// Which of the two kinds of file that are not recordings a file is, by
+/// its first bytes: what [`NotRecording::message`] says of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotRecording {
+    /// Neither zstd nor `{` first (a README, a picture, an empty file), or
+    /// zstd whose first line is not an asciicast header (a compressed
+    /// README, compressed JSON).
+    Other,
+    /// zstd whose first line is an asciicast header without a `termtrail`
+    /// block: a plain `.cast` compressed with `zstd`.
+    CompressedCast,
+}
+
+impl NotRecording {
+    /// The one line every subcommand says of such a file (after `FILE: `).
+    pub fn message(self) -> &'static str {
+        match self {
+            NotRecording::Other => NOT_A_RECORDING,
+            NotRecording::CompressedCast => COMPRESSED_CAST,
+        }
+    }
+}
+
+/// How much of a zstd file's decompressed start is read to find its first
+/// line.
+const HEAD_LIMIT: u64 = 64 * 1024;
+
+/// What `path` is when it is plainly not a recording ([`NotRecording`]),
+/// said the same way by every subcommand; None when it may be one: a plain
+/// asciicast file (judged by [`bad_plain_cast`]), zstd whose first line is
+/// a termtrail header or mentions one (a damaged recording is damage, not
+/// another kind of file), and a file that cannot be told (it does not open,
+/// its first frame does not decode): that is for the reader to report, as
+/// damage or as the I/O error it is.
+pub fn not_recording(path: &Path) -> Option<NotRecording> {
     use std::io::Read;
     use termtrail_format::reader::{FileKind, sniff_path};
     match sniff_path(path) {
-        Ok(None) => return true,
+        Ok(None) => return Some(NotRecording::Other),
         Ok(Some(FileKind::Chained)) => {}
-        _ => return false,
+        _ => return None,
     }
-    let Ok(f) = std::fs::File::open(path) else {
-        return false;
-    };
-    let Ok(decoder) = zstd::stream::read::Decoder::new(f) else {
-        return false;
-    };
+    let f = std::fs::File::open(path).ok()?;
+    let decoder = zstd::stream::read::Decoder::new(f).ok()?;
     let mut head = Vec::new();
-    if decoder.take(64).read_to_end(&mut head).is_err() {
-        return false;
+    if decoder.take(HEAD_LIMIT).read_to_end(&mut head).is_err() && head.is_empty() {
+        return None;
     }
-    match head.iter().find(|b| !b.is_ascii_whitespace()) {
-        Some(b) => *b != b'{',
-        None => !head.is_empty(),
+    let line = match head.iter().position(|b| *b == b'\n') {
+        Some(n) => &head[..n],
+        None => &head[..],
+    };
+    match line.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => {}
+        Some(_) => return Some(NotRecording::Other),
+        None if head.is_empty() => return None,
+        None => return Some(NotRecording::Other),
     }
+    let Ok(serde_json::Value::Object(obj)) = serde_json::from_slice(line) else {
+        // A header cut or damaged: a recording's is damage to report.
+        let mentions = line.windows(11).any(|w| w == b"\"termtrail\"");
+        return (!mentions).then_some(NotRecording::Other);
+    };
+    if obj.contains_key("termtrail") {
+        return None;
+    }
+    let cast = obj.get("version").is_some_and(|v| v.is_u64())
+        && (obj.contains_key("width") || obj.contains_key("term"));
+    Some(if cast {
+        NotRecording::CompressedCast
+    } else {
+        NotRecording::Other
+    })
+}
+
+/// Whether `path` is plainly not a recording ([`not_recording`]).
+pub fn not_a_recording(path: &Path) -> bool {
+    not_recording(path).is_some()
+}
+
+/// The one line every subcommand says of a local file given as a recording
+/// that is none (after `FILE: `): [`NotRecording::message`], or `not a
+/// valid asciicast file: WHY` for a plain asciicast file whose header does
+/// not read. None when the file may be a recording (see [`not_recording`]).
+pub fn not_a_recording_why(path: &Path) -> Option<String> {
+    if let Some(kind) = not_recording(path) {
+        return Some(kind.message().to_string());
+    }
+    bad_plain_cast(path).map(|why| format!("not a valid asciicast file: {why}"))
 }
 
 /// Why a plain asciicast file (first byte `{`) is not a valid one: its
@@ -277,6 +343,38 @@ mod tests {
         let (files, _) = collect_files(&[d.join("README.md")]);
         assert_eq!(files.len(), 1);
         std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn files_that_are_not_recordings_are_told_by_their_start() {
+        let d = tempfile::tempdir().unwrap();
+        let kind = |name: &str, bytes: &[u8], zstd: bool| {
+            let p = d.path().join(name);
+            let bytes = if zstd {
+                zstd::encode_all(bytes, 3).unwrap()
+            } else {
+                bytes.to_vec()
+            };
+            std::fs::write(&p, bytes).unwrap();
+            not_recording(&p)
+        };
+        assert_eq!(kind("a", b"README\n", false), Some(NotRecording::Other));
+        assert_eq!(kind("b", b"README\n", true), Some(NotRecording::Other));
+        assert_eq!(kind("c", b"{\"a\":1}\n", true), Some(NotRecording::Other));
+        let v2 = b"{\"version\":2,\"width\":80,\"height\":24}\n[0.1,\"o\",\"x\"]\n";
+        assert_eq!(kind("d", v2, true), Some(NotRecording::CompressedCast));
+        let v3 = b"{\"version\":3,\"term\":{\"cols\":80,\"rows\":24}}\n";
+        assert_eq!(kind("e", v3, true), Some(NotRecording::CompressedCast));
+        // A plain cast is judged by its own reader; a termtrail header,
+        // even a damaged one, is a recording's.
+        assert_eq!(kind("f", v2, false), None);
+        let tt = b"{\"version\":3,\"termtrail\":{\"format\":1}}\n";
+        assert_eq!(kind("g", tt, true), None);
+        assert_eq!(
+            kind("h", b"{\"version\":3,\"termtrail\":{\"form", true),
+            None
+        );
+        assert_eq!(kind("i", b"", true), None);
     }
 
     #[test]

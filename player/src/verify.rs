@@ -90,18 +90,10 @@ pub fn verify_named(
         Err(e) => {
             let message = match &e {
                 ReadError::Io(io) => format!("cannot read: {io}"),
-                // Not even the first bytes of a recording: the wording every
-                // reading subcommand uses (a plain asciicast keeps its hint).
-                ReadError::NotRecording(_) if crate::select::not_a_recording(path) => {
-                    crate::select::NOT_A_RECORDING.to_string()
-                }
-                // A plain asciicast whose header does not read: as `ls`
-                // and `grep` say it.
-                ReadError::NotRecording(_)
-                    if let Some(why) = crate::select::bad_plain_cast(path) =>
-                {
-                    format!("not a valid asciicast file: {why}")
-                }
+                // Not a recording by its first bytes, or a plain asciicast
+                // whose header does not read: the wording every reading
+                // subcommand uses.
+                _ if let Some(why) = crate::select::not_a_recording_why(path) => why,
                 other => other.to_string(),
             };
             let text = if json {

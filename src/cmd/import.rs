@@ -47,7 +47,17 @@ pub struct ImportArgs {
 
 /// Runs `import`.
 pub fn run(a: ImportArgs) -> Result<Exit> {
-    // Refused before anything is read.
+    // Refused before anything is written.
+    super::ensure_recording(&a.file)?;
+    if matches!(
+        termtrail_format::reader::sniff_path(&a.file),
+        Ok(Some(termtrail_format::reader::FileKind::Chained))
+    ) {
+        bail!(
+            "{}: already a termtrail recording; nothing to import (`termtrail verify` checks it)",
+            a.file.display()
+        );
+    }
     if a.store.is_none() {
         let out = a.output.clone().unwrap_or_else(|| default_output(&a.file));
         if !out.to_string_lossy().ends_with(".cast.zst") {
@@ -104,11 +114,11 @@ pub fn run(a: ImportArgs) -> Result<Exit> {
     match imported {
         Ok(summary) => {
             eprintln!(
-                "::: sealed {} → {} ({}, {} chunks)",
+                "::: sealed {} → {} ({}, {})",
                 a.file.display(),
                 out_path.display(),
                 super::count(summary.events, "event"),
-                summary.chunks
+                super::count(summary.chunks as u64, "chunk")
             );
             Ok(Exit::SUCCESS)
         }

@@ -117,29 +117,21 @@ pub fn count(n: impl Into<u64>, word: &str) -> String {
 /// Refuses a local file that is not a recording by its first bytes (a
 /// README, a picture, an empty file) with the one wording every reading
 /// subcommand uses: `FILE: not a recording (neither a termtrail .cast.zst
-/// nor an asciicast file)` (see `termtrail_player::select::not_a_recording`;
-/// a compressed README is none either); and a plain asciicast file whose
-/// header does not read with `FILE: not a valid asciicast file: WHY`, as
-/// `ls` and `grep` say it. A `.cast.zst` that is damaged passes, and is
+/// nor an asciicast file)` (see `termtrail_player::select::not_recording`;
+/// a compressed README is none either), a `.cast` compressed with zstd
+/// with `FILE: not a recording: a zstd-compressed asciicast file, …`, and a
+/// plain asciicast file whose header does not read with `FILE: not a valid
+/// asciicast file: WHY`, as `verify`, `ls` and `grep` say them. A `.cast.zst` that is damaged passes, and is
 /// judged by whoever reads it; so do URLs and paths that cannot be opened
 /// (their own error names the cause).
 pub fn ensure_recording(file: &std::path::Path) -> anyhow::Result<()> {
     if termtrail_player::remote::is_url(file) || !file.is_file() {
         return Ok(());
     }
-    if termtrail_player::select::not_a_recording(file) {
-        anyhow::bail!(
-            "{}: {}",
-            file.display(),
-            termtrail_player::select::NOT_A_RECORDING
-        );
+    match termtrail_player::select::not_a_recording_why(file) {
+        Some(why) => anyhow::bail!("{}: {why}", file.display()),
+        None => Ok(()),
     }
-    // A plain asciicast file whose header does not read: the words `ls`
-    // and `grep` use for it too.
-    if let Some(why) = termtrail_player::select::bad_plain_cast(file) {
-        anyhow::bail!("{}: not a valid asciicast file: {why}", file.display());
-    }
-    Ok(())
 }
 
 /// Says on stderr when a recording read asked for a terminal larger than

@@ -60,6 +60,12 @@ pub fn run(a: RecoverArgs) -> Result<Exit> {
         .map(|f| super::locate::resolve(f, &store))
         .collect::<Result<_>>()?;
     for f in &files {
+        // Said as every subcommand says it.
+        if let Some(why) = termtrail_player::select::not_a_recording_why(f) {
+            eprintln!("termtrail: {}: {why}", f.display());
+            code = code.max(Exit::ERROR);
+            continue;
+        }
         match seal_interrupted(
             f,
             "the recorder stopped before sealing; sealed by termtrail recover",

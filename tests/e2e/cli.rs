@@ -194,6 +194,76 @@ fn a_file_that_is_not_a_recording_gets_one_error_everywhere() {
     );
 }
 
+/// The subcommands that take a recording, run on `file`.
+fn reading_commands(file: &str) -> Vec<Vec<&str>> {
+    vec![
+        vec!["verify", file],
+        vec!["snapshot", file, "--at", "0"],
+        vec!["play", file],
+        vec!["ls", file],
+        vec!["export", file],
+        vec!["export", file, "-o", "out.cast"],
+        vec!["export", file, "--allow-tampered", "-o", "out.cast"],
+        vec!["grep", "x", file],
+        vec!["recover", file],
+        vec!["import", file, "-o", "out.cast.zst"],
+    ]
+}
+
+/// Found by an independent check of issue 16: zstd holding JSON that is
+/// not a recording got "cannot index", "not a readable recording" and
+/// "cannot export", and was called "a zstd-compressed asciicast file"; a
+/// `.cast` compressed with zstd got the same, and `import` of it a JSON
+/// parser's error.
+#[test]
+fn compressed_files_that_are_not_recordings_get_one_error_everywhere() {
+    let d = Dir::new();
+    let json = zstd::encode_all(&b"{\"a\":1}\n"[..], 3).unwrap();
+    std::fs::write(d.join("x.cast.zst"), json).unwrap();
+    let cast = "{\"version\": 2, \"width\": 80, \"height\": 24}\n[0.5, \"o\", \"hi\\r\\n\"]\n";
+    let zst = zstd::encode_all(cast.as_bytes(), 3).unwrap();
+    std::fs::write(d.join("demo.cast.zst"), zst).unwrap();
+    for (file, why) in [
+        (
+            "x.cast.zst",
+            "not a recording (neither a termtrail .cast.zst nor an asciicast file)",
+        ),
+        (
+            "demo.cast.zst",
+            "not a recording: a zstd-compressed asciicast file, not a termtrail one (`zstd -d` it, then `termtrail import` seals it)",
+        ),
+    ] {
+        for args in reading_commands(file) {
+            let r = d.run(&args);
+            assert_eq!(r.code, 2, "{args:?}: {r:?}");
+            let skipped = if args[0] == "grep" { "; skipped" } else { "" };
+            assert_eq!(
+                r.stderr,
+                format!("termtrail: {file}: {why}{skipped}\n"),
+                "{args:?}: {r:?}"
+            );
+            assert_eq!(r.stdout, "", "{args:?}: {r:?}");
+            assert!(!d.join("out.cast").exists() && !d.join("out.cast.zst").exists());
+        }
+        let r = d.run(&["verify", "--json", file]);
+        assert!(r.stdout.contains("\"reason\":\"not-a-recording\""), "{r:?}");
+        assert!(r.stdout.contains(why), "{r:?}");
+    }
+    // What the hint says to do works.
+    let plain = zstd::decode_all(&std::fs::read(d.join("demo.cast.zst")).unwrap()[..]).unwrap();
+    std::fs::write(d.join("demo.cast"), plain).unwrap();
+    let r = d.run(&["import", "demo.cast", "-o", "sealed.cast.zst"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("(1 event, 1 chunk)"), "{r:?}");
+    // A recording given to import is named as one.
+    let r = d.run(&["import", "sealed.cast.zst", "-o", "again.cast.zst"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert_eq!(
+        r.stderr,
+        "termtrail: sealed.cast.zst: already a termtrail recording; nothing to import (`termtrail verify` checks it)\n"
+    );
+}
+
 #[test]
 fn listen_without_a_host_says_the_expected_form() {
     let d = Dir::new();

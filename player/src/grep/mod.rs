@@ -32,7 +32,7 @@ use termtrail_format::pipeline::Flow;
 use termtrail_format::plain::CastError;
 use termtrail_format::reader::{ContentCheck, ReadError};
 
-use crate::select::{MetaFilter, NOT_A_RECORDING, Window};
+use crate::select::{MetaFilter, NotRecording, Window};
 
 mod chunk;
 mod pass;
@@ -76,9 +76,10 @@ pub enum SearchError {
     /// Reading the file failed.
     #[error("{0}")]
     Io(#[from] io::Error),
-    /// Neither a termtrail recording nor an asciicast file.
-    #[error("{}; skipped", NOT_A_RECORDING)]
-    NotARecording,
+    /// Neither a termtrail recording nor an asciicast file (or a `.cast`
+    /// compressed with zstd), said as every subcommand says it.
+    #[error("{}; skipped", .0.message())]
+    NotARecording(NotRecording),
     /// An asciicast file whose header does not read.
     #[error("not a valid asciicast file: {0}")]
     NotCast(CastError),

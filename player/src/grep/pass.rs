@@ -277,7 +277,11 @@ pub(super) fn search_file(
         chunks: ChunkSearch::new(pattern, opts.input),
     };
     let (verdict, damage) = match kind {
-        None => return Err(SearchError::NotARecording),
+        None => {
+            return Err(SearchError::NotARecording(
+                crate::select::NotRecording::Other,
+            ));
+        }
         Some(FileKind::Plain) => {
             let mut r =
                 CastReader::new(BufReader::new(File::open(path)?)).map_err(SearchError::NotCast)?;
@@ -319,8 +323,8 @@ pub(super) fn search_file(
             let report = match read_path(path, &ro, &mut c) {
                 Ok(report) => report,
                 // Said as every subcommand says it (a compressed README).
-                Err(_) if crate::select::not_a_recording(path) => {
-                    return Err(SearchError::NotARecording);
+                Err(_) if let Some(not) = crate::select::not_recording(path) => {
+                    return Err(SearchError::NotARecording(not));
                 }
                 Err(e) => return Err(e.into()),
             };
@@ -351,10 +355,9 @@ pub(super) fn search_file(
         return search_file(path, pattern, opts, ContentCheck::EveryChunk);
     }
     let Some(header) = c.header.take() else {
-        return Err(if crate::select::not_a_recording(path) {
-            SearchError::NotARecording
-        } else {
-            SearchError::NoHeader
+        return Err(match crate::select::not_recording(path) {
+            Some(not) => SearchError::NotARecording(not),
+            None => SearchError::NoHeader,
         });
     };
     let hits = c.hits;
