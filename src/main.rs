@@ -52,6 +52,12 @@ fn failed(e: &anyhow::Error) -> Exit {
     }) {
         return Exit::SUCCESS;
     }
+    // A full disk or a closed terminal: said alone, as every subcommand
+    // says it, whatever the write was part of.
+    if let Some(out) = cmd::stdout::failure(e) {
+        eprintln!("termtrail: {out}");
+        return Exit::ERROR;
+    }
     // Causes whose text a wrapper already shows are not repeated.
     let mut msg = String::new();
     for cause in e.chain() {

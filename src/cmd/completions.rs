@@ -60,9 +60,9 @@ pub fn completions(a: CompletionsArgs) -> Result<Exit> {
     // error here (a closed pipe ends quietly, as everywhere).
     let mut script = Vec::new();
     clap_complete::generate(a.shell, &mut cmd, "termtrail", &mut script);
-    let mut out = std::io::stdout().lock();
-    out.write_all(&script).context("writing to stdout")?;
-    out.flush().context("writing to stdout")?;
+    let mut out = super::stdout::lock();
+    out.write_all(&script)?;
+    out.flush()?;
     Ok(Exit::SUCCESS)
 }
 
@@ -83,10 +83,9 @@ pub fn man(a: ManArgs) -> Result<Exit> {
     let mut cmd = super::Cli::command().disable_help_subcommand(true);
     cmd.build();
     let Some(dir) = a.dir else {
-        let mut out = std::io::stdout().lock();
-        out.write_all(render(&clap_mangen::Man::new(cmd))?.as_bytes())
-            .context("writing to stdout")?;
-        out.flush().context("writing to stdout")?;
+        let mut out = super::stdout::lock();
+        out.write_all(render(&clap_mangen::Man::new(cmd))?.as_bytes())?;
+        out.flush()?;
         return Ok(Exit::SUCCESS);
     };
     std::fs::create_dir_all(&dir).with_context(|| format!("{}", dir.display()))?;
@@ -111,9 +110,9 @@ pub fn man(a: ManArgs) -> Result<Exit> {
         write_page(page, &path)?;
         written.push(path);
     }
-    let mut out = std::io::stdout().lock();
+    let mut out = super::stdout::lock();
     for path in written {
-        writeln!(out, "{}", path.display()).context("writing to stdout")?;
+        writeln!(out, "{}", path.display())?;
     }
     Ok(Exit::SUCCESS)
 }

@@ -72,7 +72,7 @@ pub fn run(a: ExecArgs) -> Result<Exit> {
         .build()
         .context("cannot start the async runtime")?;
     let outcome = runtime.block_on(async {
-        let (mut out, mut err) = (io::stdout(), io::stderr());
+        let (mut out, mut err) = (super::stdout::lock(), io::stderr());
         let req = ExecRequest {
             authority: &auth,
             arn_path: &arn,

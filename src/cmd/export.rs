@@ -22,14 +22,17 @@ The recording is verified first; a tampered one is refused unless
 --allow-tampered, which exports what can be read and marks where verification
 stops (a marker event and a comment in casts, a banner line in text, a red
 verdict and a marker on a web page). (--force is the deprecated name of
---allow-tampered.) Plain .cast input is converted without verification.
+--allow-tampered.) When the damage is in the header itself there is nothing
+to export: no OUT is written (an existing one is left as it was), the cause is
+said on stderr and the exit status is 1; `termtrail verify` says where the
+damage is. Plain .cast input is converted without verification.
 
 -o OUT is written whole or not at all (beside it, then renamed), and never
 over an existing file without --overwrite. Its format is --format's, else its
 extension's: .cast → cast-v3, .txt → txt, .html or .htm → html; another
 extension needs --format (.cast.zst is refused: export writes plain formats,
 a .cast.zst is what rec and import write). A device or a pipe (-o /dev/null)
-is written in place, cast-v3 unless --format says otherwise.
+is written in place, cast-v3 unless --format says otherwise; -o - is stdout.
 
 --format html writes one page that needs no network: asciinema-player (its
 bundle is built into termtrail), the recording, its metadata and what
@@ -139,6 +142,10 @@ fn format_of(out: &Path) -> Result<Format> {
 
 /// Runs `export`.
 pub fn run(mut a: ExportArgs) -> Result<Exit> {
+    // `-o -` is stdout, as when -o is not given.
+    if a.output.as_deref() == Some(Path::new("-")) {
+        a.output = None;
+    }
     // Refused before anything is read.
     let opts = a.options()?;
     if let Some(out) = &a.output {
@@ -147,18 +154,21 @@ pub fn run(mut a: ExportArgs) -> Result<Exit> {
     a.file = super::locate::resolve(&a.file, &a.store)?;
     super::ensure_recording(&a.file)?;
     let (file, _fetched) = fetch_if_remote(&a.file)?;
-    let result = match &a.output {
+    let (result, written) = match &a.output {
         Some(out) => export_to_file(&file, out, &opts)?,
         None => {
-            let stdout = io::stdout();
-            let mut lock = io::BufWriter::new(stdout.lock());
+            let mut lock = Counted::new(io::BufWriter::new(super::stdout::lock()));
             let r = export_path(&file, &mut lock, &opts);
             lock.flush()?;
-            r
+            (r, lock.bytes)
         }
     };
     super::clamp_notice();
     match result {
+        Ok(outcome) if written == 0 && unreadable_header(&outcome) => {
+            nothing_exported(&a.file, a.output.as_deref(), &outcome);
+            Ok(Exit::TAMPERED)
+        }
         Ok(outcome) => Ok(report(&a.file, &outcome)),
         Err(ExportError::Tampered(_)) => {
             let e = result.unwrap_err().to_string();
@@ -169,26 +179,56 @@ pub fn run(mut a: ExportArgs) -> Result<Exit> {
     }
 }
 
+/// Whether an export that wrote nothing did so because the recording is
+/// tampered before its header could be read: nothing to export at all.
+fn unreadable_header(outcome: &ExportOutcome) -> bool {
+    use termtrail_format::reader::Status;
+    outcome
+        .report
+        .as_ref()
+        .is_some_and(|r| r.status == Status::Tampered && r.header.is_none())
+}
+
+/// Says that a recording tampered in its header gave nothing to export
+/// (and that no OUT was left behind).
+fn nothing_exported(file: &Path, out: Option<&Path>, outcome: &ExportOutcome) {
+    let why = (outcome.report.as_ref())
+        .and_then(|r| r.problems.first())
+        .map_or("damaged", |p| p.message.as_str());
+    let left = match out {
+        Some(out) if !outfile::is_special(out) => format!("; {} not written", out.display()),
+        _ => String::new(),
+    };
+    eprintln!(
+        "termtrail: {}: TAMPERED before its header could be read ({}); nothing exported{left} (`termtrail verify` says where the damage is)",
+        file.display(),
+        visible(why)
+    );
+}
+
+/// What an export returned, and how many bytes it wrote.
+type Written = (Result<ExportOutcome, ExportError>, u64);
+
 /// Exports `file` into `out`: written beside it and renamed, so a refused
-/// or failed export never leaves a partial file under the real name.
-fn export_to_file(
-    file: &Path,
-    out: &Path,
-    opts: &ExportOptions,
-) -> Result<Result<ExportOutcome, ExportError>> {
+/// or failed export never leaves a partial file under the real name, and
+/// an export that wrote nothing of a tampered recording leaves no file.
+fn export_to_file(file: &Path, out: &Path, opts: &ExportOptions) -> Result<Written> {
     // A device or a pipe (`-o /dev/null`, `-o /dev/stdout`, a FIFO) is
     // written in place: renaming a file onto it would replace the device.
     if std::fs::metadata(out).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
-        let mut f = io::BufWriter::new(
+        let mut f = Counted::new(io::BufWriter::new(
             std::fs::OpenOptions::new()
                 .write(true)
                 .open(out)
                 .map_err(|e| anyhow!("cannot open {}: {}", out.display(), io_text(&e)))?,
-        );
+        ));
         let r = export_path(file, &mut f, opts);
-        f.flush()
-            .map_err(|e| anyhow!("cannot write {}: {}", out.display(), io_text(&e)))?;
-        return Ok(r);
+        f.flush().map_err(|e| match e.kind() {
+            // A closed pipe (-o /dev/stdout | head) ends quietly.
+            io::ErrorKind::BrokenPipe => anyhow::Error::new(e),
+            _ => anyhow!("cannot write {}: {}", out.display(), io_text(&e)),
+        })?;
+        return Ok((r, f.bytes));
     }
     // Errors name OUT, never the temporary file.
     let cannot = |e: io::Error| match out.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -200,11 +240,15 @@ fn export_to_file(
         _ => anyhow!("cannot write {}: {}", out.display(), io_text(&e)),
     };
     let tmp = partial_path(out);
-    let mut f = io::BufWriter::new(std::fs::File::create(&tmp).map_err(cannot)?);
+    let mut f = Counted::new(io::BufWriter::new(
+        std::fs::File::create(&tmp).map_err(cannot)?,
+    ));
     let r = export_path(file, &mut f, opts);
     let flushed = f.flush();
+    let written = f.bytes;
+    let nothing = written == 0 && r.as_ref().is_ok_and(unreadable_header);
     match (&r, flushed) {
-        (Ok(_), Ok(())) => std::fs::rename(&tmp, out).map_err(|e| {
+        (Ok(_), Ok(())) if !nothing => std::fs::rename(&tmp, out).map_err(|e| {
             let _ = std::fs::remove_file(&tmp);
             cannot(e)
         })?,
@@ -216,7 +260,7 @@ fn export_to_file(
             let _ = std::fs::remove_file(&tmp);
         }
     }
-    Ok(r)
+    Ok((r, written))
 }
 
 /// Says what verification found about an exported recording; the status.
@@ -254,4 +298,28 @@ fn partial_path(out: &Path) -> PathBuf {
     let mut name = out.file_name().unwrap_or_default().to_os_string();
     name.push(".partial");
     out.with_file_name(name)
+}
+
+/// A writer that counts the bytes written through it.
+struct Counted<W> {
+    inner: W,
+    bytes: u64,
+}
+
+impl<W> Counted<W> {
+    fn new(inner: W) -> Self {
+        Counted { inner, bytes: 0 }
+    }
+}
+
+impl<W: Write> Write for Counted<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }

@@ -342,7 +342,6 @@ pub fn run(mut a: GrepArgs) -> Result<Exit> {
     let mut bar = Progress::new("searching");
     let mut failure: Option<io::Error> = None;
     let mut done = 0usize;
-    let stdout = io::stdout();
     let cwd = std::env::current_dir().ok();
     let store = termtrail_store::local::LocalStore::default_root();
     search_all(&files, &pattern, &opts, jobs, &mut |path, result| {
@@ -354,7 +353,7 @@ pub fn run(mut a: GrepArgs) -> Result<Exit> {
             label(path, cwd.as_deref(), store.as_deref())
         };
         let path = path.as_str();
-        let mut out = stdout.lock();
+        let mut out = super::stdout::lock();
         let written = bar.suspend(|| {
             print_result(
                 &mut out,
@@ -384,7 +383,7 @@ pub fn run(mut a: GrepArgs) -> Result<Exit> {
         return Err(e.into());
     }
     if mode == Mode::Json {
-        let mut out = stdout.lock();
+        let mut out = super::stdout::lock();
         writeln!(
             out,
             "{}",

@@ -1,6 +1,6 @@
 //! `termtrail ls`: recordings with their metadata and verification state.
 
-use std::io::{self, Write};
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Result;
@@ -152,7 +152,7 @@ pub fn run(a: LsArgs) -> Result<Exit> {
     }
     drop(bar);
     sort(&mut list);
-    let mut out = io::stdout().lock();
+    let mut out = super::stdout::lock();
     if a.json {
         for e in &list {
             writeln!(out, "{}", json_line(&e.to_json()))?;

@@ -26,6 +26,7 @@ pub mod rec;
 pub mod recover;
 pub mod serve;
 pub mod snapshot;
+pub mod stdout;
 pub mod supervise;
 pub mod upload;
 pub mod verify;

@@ -1,7 +1,7 @@
 //! `termtrail policy`: ask a Cedar policy what `serve` and `proxy` would
 //! decide (`check`), or only load and validate it (`validate`).
 
-use std::io::{self, Write};
+use std::io::Write;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
@@ -197,7 +197,7 @@ fn check(a: CheckArgs) -> Result<Exit> {
     for e in &verdict.decision.errors {
         eprintln!("termtrail: skipped: {e}");
     }
-    let mut out = io::stdout().lock();
+    let mut out = super::stdout::lock();
     if a.json {
         writeln!(out, "{}", json(&verdict, &environment))?;
     } else {
@@ -251,7 +251,7 @@ fn validate(a: ValidateArgs) -> Result<Exit> {
         Some(s) => format!(", valid against {}", s.display()),
         None => " (no schema: parsed only)".to_string(),
     };
-    let mut out = io::stdout().lock();
+    let mut out = super::stdout::lock();
     writeln!(
         out,
         "{}: {} {}{against}",

@@ -1,6 +1,7 @@
 //! `termtrail recover`: seal recordings a recorder left unsealed as
 //! interrupted.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Result;
@@ -71,12 +72,13 @@ pub fn run(a: RecoverArgs) -> Result<Exit> {
             "the recorder stopped before sealing; sealed by termtrail recover",
             key.as_ref(),
         ) {
-            Ok(Some(r)) => println!(
+            Ok(Some(r)) => writeln!(
+                super::stdout::lock(),
                 "{}: sealed as interrupted ({})",
                 f.display(),
                 describe(&r, key.is_some())
-            ),
-            Ok(None) => println!("{}: already sealed", f.display()),
+            )?,
+            Ok(None) => writeln!(super::stdout::lock(), "{}: already sealed", f.display())?,
             // The message names the file (and the recorder's pid).
             Err(e @ RecoverError::BeingRecorded(_)) => {
                 eprintln!("termtrail: {e}");

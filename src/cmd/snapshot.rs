@@ -1,7 +1,7 @@
 //! `termtrail snapshot`: print the screen as it looked at a moment of a
 //! recording.
 
-use std::io::{self, Write};
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Result;
@@ -77,7 +77,7 @@ pub fn run(a: SnapshotArgs) -> Result<Exit> {
         Err(e) => return seek_error(&file, e),
     };
     warn_about(&seeker, at);
-    let mut out = io::stdout().lock();
+    let mut out = super::stdout::lock();
     out.write_all(screen.render(a.color).as_bytes())?;
     out.flush()?;
     super::clamp_notice();

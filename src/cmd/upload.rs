@@ -1,6 +1,7 @@
 //! `termtrail upload`: upload the recordings left in the local spool of an
 //! S3 store, and say what is still there.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -72,8 +73,9 @@ pub fn run(a: UploadArgs) -> Result<Exit> {
     )?;
     live_spools(&store);
     let status = dest.flush(a.wait);
+    let mut out = super::stdout::lock();
     for url in &status.uploaded {
-        println!("uploaded {url}");
+        writeln!(out, "uploaded {url}")?;
     }
     Ok(report_pending(&status))
 }

@@ -134,14 +134,13 @@ pub fn run(a: VerifyArgs) -> Result<Exit> {
         if exit == Exit::ERROR && !a.json {
             eprintln!("termtrail: {line}");
         } else {
-            writeln!(io::stdout().lock(), "{line}")?;
+            writeln!(super::stdout::lock(), "{line}")?;
         }
         return Ok(exit);
     }
     let keys = pinned_keys(&a.key, &a.keyring)?;
     let key = keys.as_ref();
     let mut verdicts = Vec::new();
-    let stdout = io::stdout();
     let store = StoreArg {
         store: a.store.clone(),
     };
@@ -182,7 +181,7 @@ pub fn run(a: VerifyArgs) -> Result<Exit> {
     for file in &files {
         if !termtrail_player::remote::is_url(file) {
             let (verdict, line) = verify_named(file, &file.display().to_string(), key, a.json);
-            emit(&mut stdout.lock(), verdict, &line, a.json)?;
+            emit(&mut super::stdout::lock(), verdict, &line, a.json)?;
             verdicts.push(verdict);
             continue;
         }
@@ -192,7 +191,12 @@ pub fn run(a: VerifyArgs) -> Result<Exit> {
         if found.is_empty() {
             bail!("no recordings under {url}");
         }
-        verdicts.extend(verify_targets(&found, key, a.json, &mut stdout.lock())?);
+        verdicts.extend(verify_targets(
+            &found,
+            key,
+            a.json,
+            &mut super::stdout::lock(),
+        )?);
     }
     Ok(Exit::of_verdict(Verdict::worst(verdicts)))
 }
@@ -265,7 +269,7 @@ fn verify_store(
     use termtrail_store::view::StoreView;
     let view = StoreView::open(location)?;
     let recordings = view.recordings(since)?;
-    let mut out = io::stdout().lock();
+    let mut out = super::stdout::lock();
     let targets: Vec<_> = recordings
         .iter()
         .map(|rel| {

@@ -474,3 +474,118 @@ fn a_damaged_asciicast_file_gets_one_error_everywhere() {
         assert_eq!(r.stderr, want, "{args:?}: {r:?}");
     }
 }
+
+/// Found by an independent check of issue 16: `export --allow-tampered`
+/// of a recording damaged in its header wrote an empty OUT and exited 1.
+#[test]
+fn a_header_too_damaged_to_export_leaves_no_output() {
+    let d = Dir::new();
+    let cast = "{\"version\": 2, \"width\": 80, \"height\": 24}\n[0.5, \"o\", \"hi\\r\\n\"]\n";
+    std::fs::write(d.join("demo.cast"), cast).unwrap();
+    let r = d.run(&["import", "demo.cast", "-o", "demo.cast.zst"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let mut bytes = std::fs::read(d.join("demo.cast.zst")).unwrap();
+    bytes[12] ^= 0x20; // inside the first frame: the header's
+    std::fs::write(d.join("demo.cast.zst"), bytes).unwrap();
+    let r = d.run(&["verify", "demo.cast.zst"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    for format in ["cast-v3", "txt", "html"] {
+        let r = d.run(&[
+            "export",
+            "demo.cast.zst",
+            "--allow-tampered",
+            "--format",
+            format,
+            "-o",
+            "out.x",
+        ]);
+        assert_eq!(r.code, 1, "{format}: {r:?}");
+        assert!(!d.join("out.x").exists(), "{format}: nothing written");
+        assert!(
+            r.stderr.starts_with(
+                "termtrail: demo.cast.zst: TAMPERED before its header could be read ("
+            ) && r.stderr.contains("; nothing exported; out.x not written"),
+            "{format}: {r:?}"
+        );
+        assert_eq!(r.stderr.lines().count(), 1, "{r:?}");
+        // To stdout: nothing either, and the same line.
+        let r = d.run(&[
+            "export",
+            "demo.cast.zst",
+            "--allow-tampered",
+            "--format",
+            format,
+        ]);
+        assert_eq!((r.code, r.stdout.as_str()), (1, ""), "{format}: {r:?}");
+        assert!(r.stderr.contains("nothing exported"), "{r:?}");
+    }
+    // An earlier export given to --overwrite is left as it was.
+    std::fs::write(d.join("old.cast"), "earlier").unwrap();
+    let r = d.run(&[
+        "export",
+        "demo.cast.zst",
+        "--allow-tampered",
+        "-o",
+        "old.cast",
+        "--overwrite",
+    ]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert_eq!(
+        std::fs::read_to_string(d.join("old.cast")).unwrap(),
+        "earlier"
+    );
+}
+
+/// Found by the same check: only `man` and `completions` said `writing to
+/// stdout` of a full disk; `recover` panicked on one and on a closed pipe.
+#[test]
+fn every_subcommand_says_writing_to_stdout_and_a_closed_pipe_is_quiet() {
+    let d = Dir::new();
+    let r = d.rec("x.cast.zst", "echo hello there\nexit\n");
+    assert_eq!(r.code, 0, "{r:?}");
+    let cast = "{\"version\": 2, \"width\": 80, \"height\": 24}\n[0.5, \"o\", \"hi\\r\\n\"]\n";
+    std::fs::write(d.join("demo.cast"), cast).unwrap();
+    let sh = |cmd: &str| {
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(cmd)
+            .current_dir(d.path())
+            .env("TT", crate::util::bin())
+            .env("HOME", d.path())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        (stdout, String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    for cmd in [
+        "ls x.cast.zst",
+        "ls --json x.cast.zst",
+        "grep hello x.cast.zst",
+        "grep --json hello x.cast.zst",
+        "verify x.cast.zst",
+        "verify --json x.cast.zst",
+        "export x.cast.zst",
+        "export x.cast.zst -o -",
+        "export x.cast.zst --format txt",
+        "snapshot x.cast.zst --at 1h",
+        "recover x.cast.zst",
+        "completions bash",
+    ] {
+        let (stdout, stderr) = sh(&format!(r#""$TT" {cmd} > /dev/full; echo "rc=$?""#));
+        assert_eq!(stdout, "rc=2\n", "{cmd}: {stderr}");
+        assert_eq!(
+            stderr.lines().last(),
+            Some("termtrail: writing to stdout: No space left on device"),
+            "{cmd}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{cmd}: {stderr}");
+        let (stdout, stderr) = sh(&format!(
+            r#"(sleep 0.3; "$TT" {cmd}) | true; echo "rc=${{PIPESTATUS[0]}}""#
+        ));
+        assert_eq!(stdout, "rc=0\n", "{cmd}: {stderr}");
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("stdout"),
+            "{cmd}: {stderr}"
+        );
+    }
+}
