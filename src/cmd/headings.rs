@@ -15,37 +15,41 @@ pub const GENERAL: Option<&str> = None;
 pub const OUTPUT: &str = "Output";
 /// How a recording is made: input, size, title, marker key, chunking.
 pub const RECORDING: &str = "Recording";
-/// Keys that sign seals or check signatures.
-pub const SIGNING: &str = "Signing";
-/// What only an `s3://` store uses: uploads and bucket protection.
-pub const S3: &str = "S3";
-/// Redaction of secrets in recorded output and input.
-pub const SECRETS: &str = "Secrets";
-/// Where a host keeps its recordings and audit log.
-pub const STORAGE: &str = "Storage";
+/// Which recordings a reading subcommand looks at.
+pub const FILTERS: &str = "Filters";
 /// The address a host listens on.
 pub const LISTENING: &str = "Listening";
-/// How long hosted shells live, and what they run.
-pub const SESSIONS: &str = "Sessions";
+/// The host a proxy records in front of.
+pub const UPSTREAM: &str = "Upstream";
 /// Certificates: the listener's, and the CAs a client trusts.
 pub const TLS: &str = "TLS";
 /// Who a client is, and how a host checks it.
 pub const AUTH: &str = "Authentication";
 /// What authenticated clients may do (Cedar).
 pub const ACCESS: &str = "Access policy";
+/// Where a host keeps its recordings and audit log.
+pub const STORAGE: &str = "Storage";
+/// How long hosted shells live, and what they run.
+pub const SESSIONS: &str = "Sessions";
+/// Redaction of secrets in recorded output and input.
+pub const SECRETS: &str = "Secrets";
+/// Keys that sign seals or check signatures.
+pub const SIGNING: &str = "Signing";
 /// Bounds a host enforces on connections, shells and recordings.
 pub const LIMITS: &str = "Limits";
-/// The host a proxy records in front of.
-pub const UPSTREAM: &str = "Upstream";
-/// Which recordings a reading subcommand looks at.
-pub const FILTERS: &str = "Filters";
+/// What only an `s3://` store uses: uploads and bucket protection.
+pub const S3: &str = "S3";
 
-/// Every heading in use, in the order they are listed above (the test
-/// below holds the command line to it).
+/// Every heading in use, in the order `--help` lists them: what a user
+/// needs first (where the result goes, what is recorded or read, where a
+/// host listens and who may connect), tuning after (limits), and S3, which
+/// only an `s3://` store uses, last. The tests below hold every subcommand
+/// to this order; a struct's field order is clap's, so a subcommand follows
+/// it by declaring its flags in this order.
 #[cfg_attr(not(test), allow(dead_code))]
 pub const ALL: &[&str] = &[
-    OUTPUT, RECORDING, SIGNING, S3, SECRETS, STORAGE, LISTENING, SESSIONS, TLS, AUTH, ACCESS,
-    LIMITS, UPSTREAM, FILTERS,
+    OUTPUT, RECORDING, FILTERS, LISTENING, UPSTREAM, TLS, AUTH, ACCESS, STORAGE, SESSIONS, SECRETS,
+    SIGNING, LIMITS, S3,
 ];
 
 #[cfg(test)]
@@ -108,6 +112,39 @@ mod tests {
             misplaced.is_empty(),
             "general flags under S3/TLS: {misplaced:?}"
         );
+    }
+
+    /// Found by an independent check of issue 16: `rec --help` listed S3
+    /// before Recording, and serve's Limits came before TLS and
+    /// Authentication.
+    #[test]
+    fn headings_come_in_the_order_users_need_them() {
+        fn walk(cmd: &mut clap::Command, path: &str, bad: &mut Vec<String>) {
+            let help = cmd.render_long_help().to_string();
+            let shown: Vec<&str> = help
+                .lines()
+                .filter_map(|l| l.strip_suffix(':'))
+                .filter(|h| super::ALL.contains(h))
+                .collect();
+            let rank = |h: &str| super::ALL.iter().position(|a| *a == h);
+            if !shown.windows(2).all(|w| rank(w[0]) < rank(w[1])) {
+                bad.push(format!("{path}: {shown:?}"));
+            }
+            for sub in cmd.get_subcommands_mut() {
+                let name = format!("{path} {}", sub.get_name());
+                walk(sub, &name, bad);
+            }
+        }
+        let mut cli = super::super::Cli::command();
+        cli.build();
+        let mut bad = Vec::new();
+        walk(&mut cli, "termtrail", &mut bad);
+        assert!(bad.is_empty(), "headings out of order: {bad:#?}");
+        // What the check found, in the order it is now.
+        let rec = cli.find_subcommand_mut("rec").unwrap().render_long_help();
+        let rec = rec.to_string();
+        let at = |h: &str| rec.find(&format!("\n{h}:\n")).unwrap();
+        assert!(at("Output") < at("Recording") && at("Recording") < at("S3"));
     }
 
     #[test]

@@ -20,11 +20,36 @@ use super::upload::report_pending;
 use crate::exit::Exit;
 
 /// What `serve` and `proxy` share: where recordings go, how long shells
-/// live, TLS and authentication.
+/// live, TLS and authentication. The fields' order is `--help`'s: what a
+/// host needs first (TLS, who may connect, where recordings go), tuning
+/// after (limits), S3 last; each group names its heading, so the flags
+/// declared after this group (S3's, under `next_help_heading`) say theirs.
 #[derive(Args, Debug)]
 pub struct HostFlags {
     #[command(flatten)]
+    pub tls: TlsArgs,
+    #[command(flatten)]
+    pub auth: HostAuthArgs,
+    #[command(flatten)]
+    pub access: HostAccessArgs,
+    #[command(flatten, next_help_heading = super::headings::STORAGE)]
     pub store: StoreArg,
+    /// Append every shell start and end, re-attach, takeover and recording
+    /// seal (and the host's start and stop) to this hash-chained audit log,
+    /// fsynced line by line; an existing log is continued, and a copy goes
+    /// to the store every --upload-interval (see `termtrail verify --audit`,
+    /// docs/audit.md).
+    #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = super::headings::STORAGE)]
+    pub audit: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub timeouts: TimeoutArgs,
+    #[command(flatten)]
+    pub redact: RedactArgs,
+    #[command(flatten)]
+    pub commands: CommandLimitArgs,
+    #[command(flatten)]
+    pub limits: LimitArgs,
     /// With an S3 store: most time the bucket may lag a live recording.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     #[arg(help_heading = super::headings::S3)]
@@ -35,29 +60,6 @@ pub struct HostFlags {
     pub strict: bool,
     #[command(flatten)]
     pub protect: ProtectArgs,
-    #[command(flatten)]
-    pub timeouts: TimeoutArgs,
-    #[command(flatten)]
-    pub commands: CommandLimitArgs,
-    #[command(flatten)]
-    pub tls: TlsArgs,
-    #[command(flatten)]
-    pub auth: HostAuthArgs,
-    #[command(flatten)]
-    pub access: HostAccessArgs,
-    #[command(flatten)]
-    pub redact: RedactArgs,
-    /// Append every shell start and end, re-attach, takeover and recording
-    /// seal (and the host's start and stop) to this hash-chained audit log,
-    /// fsynced line by line; an existing log is continued, and a copy goes
-    /// to the store every --upload-interval (see `termtrail verify --audit`,
-    /// docs/audit.md).
-    #[arg(long, value_name = "FILE")]
-    #[arg(help_heading = super::headings::STORAGE)]
-    pub audit: Option<std::path::PathBuf>,
-    // Last: its help heading stays in force for the flags after it.
-    #[command(flatten)]
-    pub limits: LimitArgs,
 }
 
 /// Bounds on the one-shot command endpoint (`POST /runtimes/<arn>/commands`).

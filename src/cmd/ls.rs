@@ -80,6 +80,11 @@ pub struct LsArgs {
     /// Read and verify every recording fully (chain, seal, signature).
     #[arg(long)]
     pub verify: bool,
+    /// JSON Lines: one object per recording (schema in docs/player.md).
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub filter: FilterArgs,
     /// With --verify: pin this public key (repeatable), as `verify --key`;
     /// a recording not signed by a pinned key is NOT-PINNED (exit 1).
     #[arg(long, value_name = "PUBKEY", requires = "verify")]
@@ -90,11 +95,6 @@ pub struct LsArgs {
     #[arg(long, value_name = "DIR", requires = "verify")]
     #[arg(help_heading = super::headings::SIGNING)]
     pub keyring: Vec<PathBuf>,
-    /// JSON Lines: one object per recording (schema in docs/player.md).
-    #[arg(long)]
-    pub json: bool,
-    #[command(flatten)]
-    pub filter: FilterArgs,
     /// Recordings read at once (default: one per CPU; 16 for S3 objects
     /// without --verify, where each read waits on a few ranged GETs).
     #[arg(short = 'j', long, value_name = "N")]

@@ -119,12 +119,12 @@ pub struct ProxyArgs {
     #[arg(long, value_name = "ARN", default_value = "local")]
     #[arg(help_heading = super::headings::UPSTREAM)]
     pub runtime: String,
+    #[command(flatten, next_help_heading = super::headings::STORAGE)]
+    pub host: HostFlags,
     /// At most this many live shells through the proxy; the next is refused (HTTP 429).
     #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u16).range(1..))]
     #[arg(help_heading = super::headings::LIMITS)]
     pub max_shells: u16,
-    #[command(flatten, next_help_heading = super::headings::STORAGE)]
-    pub host: HostFlags,
     #[command(flatten)]
     pub secret_prompts: PromptArgs,
 }

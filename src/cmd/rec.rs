@@ -81,20 +81,6 @@ pub struct RecArgs {
     pub output: Option<PathBuf>,
     #[command(flatten, next_help_heading = super::headings::OUTPUT)]
     pub store: StoreArg,
-    /// With an S3 store: most seconds the bucket may lag the live recording.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
-    #[arg(help_heading = super::headings::S3)]
-    pub upload_interval: Duration,
-    /// With an S3 store: how long to wait at the end for the upload, retrying at most 2 s apart (what is left stays in the spool).
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
-    #[arg(help_heading = super::headings::S3)]
-    pub upload_wait: Duration,
-    /// Refuse to record when the recording cannot be made durable (S3 unreachable at the start).
-    #[arg(long)]
-    #[arg(help_heading = super::headings::S3)]
-    pub strict: bool,
-    #[command(flatten)]
-    pub protect: ProtectArgs,
     /// Replace -o FILE if it exists (never one a recorder is still writing).
     #[arg(long, requires = "output")]
     #[arg(help_heading = super::headings::OUTPUT)]
@@ -118,18 +104,10 @@ pub struct RecArgs {
     #[arg(short, long)]
     #[arg(help_heading = super::headings::RECORDING)]
     pub title: Option<String>,
-    /// Sign the seal with this Ed25519 secret key (see `termtrail keygen`).
-    #[arg(long, value_name = "FILE")]
-    #[arg(help_heading = super::headings::SIGNING)]
-    pub sign_key: Option<PathBuf>,
     /// Do not treat Ctrl+\ as the marker key.
     #[arg(long)]
     #[arg(help_heading = super::headings::RECORDING)]
     pub no_marker_key: bool,
-    /// Do not print status messages.
-    #[arg(short, long)]
-    #[arg(help_heading = super::headings::GENERAL)]
-    pub quiet: bool,
     /// Longest time a chunk stays open (crash loses at most this): milliseconds (250) or a duration (1s, 500ms).
     #[arg(
         long,
@@ -140,8 +118,30 @@ pub struct RecArgs {
     )]
     #[arg(help_heading = super::headings::RECORDING)]
     pub chunk_ms: u64,
+    /// Do not print status messages.
+    #[arg(short, long)]
+    #[arg(help_heading = super::headings::GENERAL)]
+    pub quiet: bool,
     #[command(flatten)]
     pub redact: RedactArgs,
+    /// Sign the seal with this Ed25519 secret key (see `termtrail keygen`).
+    #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = super::headings::SIGNING)]
+    pub sign_key: Option<PathBuf>,
+    /// With an S3 store: most seconds the bucket may lag the live recording.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    #[arg(help_heading = super::headings::S3)]
+    pub upload_interval: Duration,
+    /// With an S3 store: how long to wait at the end for the upload, retrying at most 2 s apart (what is left stays in the spool).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    #[arg(help_heading = super::headings::S3)]
+    pub upload_wait: Duration,
+    /// Refuse to record when the recording cannot be made durable (S3 unreachable at the start).
+    #[arg(long)]
+    #[arg(help_heading = super::headings::S3)]
+    pub strict: bool,
+    #[command(flatten)]
+    pub protect: ProtectArgs,
     /// The command to record (default: $SHELL).
     #[arg(last = true, value_name = "CMD")]
     #[arg(help_heading = super::headings::GENERAL)]

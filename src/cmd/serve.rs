@@ -100,12 +100,12 @@ pub struct ServeArgs {
     #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8765", value_parser = super::args::parse_listen)]
     #[arg(help_heading = super::headings::LISTENING)]
     pub listen: String,
+    #[command(flatten, next_help_heading = super::headings::STORAGE)]
+    pub host: HostFlags,
     /// At most this many live shells; the next connection is refused (HTTP 429).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
     #[arg(help_heading = super::headings::LIMITS)]
     pub max_shells: u16,
-    #[command(flatten, next_help_heading = super::headings::STORAGE)]
-    pub host: HostFlags,
     /// Command for new shells (default: $SHELL).
     #[arg(last = true, value_name = "CMD")]
     #[arg(help_heading = super::headings::GENERAL)]

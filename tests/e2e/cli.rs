@@ -9,7 +9,8 @@ fn flags_under(help: &str, heading: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut inside = false;
     for line in help.lines() {
-        if !line.starts_with(' ') && line.ends_with(':') {
+        if !line.starts_with(' ') && !line.is_empty() {
+            // A heading, or the text after the flags.
             inside = line == format!("{heading}:");
             continue;
         }
@@ -67,6 +68,72 @@ fn help_groups_flags_by_what_they_do() {
             "{help}"
         );
         assert!(flags_under(&help, "Authentication").contains(&"--no-auth".to_string()));
+    }
+}
+
+/// Found by an independent check of issue 16: `rec --help` listed S3 (only
+/// for an `s3://` store) before Recording; serve and proxy put Limits
+/// before TLS and Authentication. Headings now come by what a user needs
+/// first, S3 last (docs/cli.md, Help headings).
+#[test]
+fn help_headings_come_in_the_order_users_need_them() {
+    let d = Dir::new();
+    let headings = |cmd: &str| -> Vec<String> {
+        let r = d.run(&[cmd, "--help"]);
+        assert_eq!(r.code, 0, "{r:?}");
+        // A heading is followed by its first flag.
+        let lines: Vec<&str> = r.stdout.lines().collect();
+        lines
+            .windows(2)
+            .filter(|w| w[0].ends_with(':') && w[0].len() <= 20)
+            .filter(|w| w[0].starts_with(|c: char| c.is_ascii_uppercase()))
+            .filter(|w| w[0] != "Upstreams:") // proxy's text on its upstreams
+            .filter(|w| w[1].trim_start().starts_with('-'))
+            .map(|w| w[0].trim_end_matches(':').to_string())
+            .collect()
+    };
+    let want: &[(&str, &[&str])] = &[
+        (
+            "rec",
+            &["Options", "Output", "Recording", "Secrets", "Signing", "S3"],
+        ),
+        (
+            "serve",
+            &[
+                "Options",
+                "Listening",
+                "TLS",
+                "Authentication",
+                "Access policy",
+                "Storage",
+                "Sessions",
+                "Secrets",
+                "Limits",
+                "S3",
+            ],
+        ),
+        (
+            "proxy",
+            &[
+                "Options",
+                "Listening",
+                "Upstream",
+                "TLS",
+                "Authentication",
+                "Access policy",
+                "Storage",
+                "Sessions",
+                "Secrets",
+                "Limits",
+                "S3",
+            ],
+        ),
+        ("grep", &["Options", "Filters"]),
+        ("ls", &["Options", "Filters", "Signing"]),
+        ("upload", &["Options", "Signing", "S3"]),
+    ];
+    for (cmd, want) in want {
+        assert_eq!(headings(cmd), *want, "{cmd} --help");
     }
 }
 
