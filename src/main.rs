@@ -16,6 +16,8 @@ use exit::Exit;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Its own stderr belongs to the host that runs it.
+    let supervised = matches!(cli.command, Command::Supervise(_));
     let result = match cli.command {
         Command::Rec(a) => cmd::rec::run(a),
         Command::Verify(a) => cmd::verify::run(a),
@@ -37,6 +39,11 @@ fn main() -> ExitCode {
         Command::Man(a) => cmd::completions::man(a),
         Command::Supervise(a) => cmd::supervise::run(a),
     };
+    // A broken configuration file is reported by every subcommand: as the
+    // error of one that reads it, as a warning by the others.
+    if !supervised && let Some(warning) = cmd::config_warning() {
+        eprintln!("termtrail: {}", termtrail_format::text::visible(&warning));
+    }
     match result {
         Ok(exit) => exit.into(),
         Err(e) => failed(&e).into(),

@@ -267,14 +267,22 @@ impl Entry {
             .map_or("-", String::as_str)
     }
 
-    /// JSON object for `--json`.
+    /// Whether a running recorder is still writing it (its duration is
+    /// not known until it is sealed).
+    pub fn is_live(&self) -> bool {
+        matches!(self.state, State::Recording(_))
+    }
+
+    /// One JSON object: the schema docs/player.md gives for `ls --json`.
     pub fn to_json(&self) -> Value {
         let m = self.header.termtrail.as_ref();
         json!({
             "path": self.name,
             "start": self.start(),
             "started": self.start().map(|s| crate::hits::rfc3339(s, 0)),
-            "duration": self.duration as f64 / 1e6,
+            // Still being written: no duration yet (`live` says why).
+            "duration": (!self.is_live()).then(|| self.duration as f64 / 1e6),
+            "live": self.is_live(),
             "id": m.map(|m| m.id.as_str()),
             "source": m.and_then(|m| m.source.as_deref()),
             "session": m.and_then(|m| m.session.as_deref()),
@@ -370,7 +378,12 @@ pub fn print_table(out: &mut dyn Write, entries: &[Entry]) -> io::Result<()> {
         let state = state_text(e);
         rows.push(vec![
             start,
-            duration(e.duration),
+            // A recording still being written has no duration yet.
+            if e.is_live() {
+                "live".into()
+            } else {
+                duration(e.duration)
+            },
             visible(e.meta(|m| m.source.as_ref())).into_owned(),
             short(e.meta(|m| m.session.as_ref()), 20),
             short(e.meta(|m| m.shell.as_ref()), 20),
@@ -434,9 +447,10 @@ pub fn print_short(out: &mut dyn Write, entries: &[Entry], root: Option<&str>) -
             e.start()
                 .map_or("-".into(), crate::time::format_instant_secs),
             // A recording still being written has no duration yet.
-            match e.state {
-                State::Recording(_) => "live".into(),
-                _ => duration(e.duration),
+            if e.is_live() {
+                "live".into()
+            } else {
+                duration(e.duration)
             },
             short(&id, 32),
             state_text(e),

@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use serde_json::json;
+use serde_json::{Value, json};
 use termtrail_format::event::format_clock;
 use termtrail_format::reader::{ReadError, ReadOptions, Report, Signature, Status, read_path};
 use termtrail_format::recover::BeingRecorded;
@@ -264,6 +264,21 @@ fn render_json(
             obj.insert("title".into(), json!(h.title));
             obj.insert("timestamp".into(), json!(h.timestamp));
         }
+        // Times in JSON are seconds, as everywhere (docs/cli.md).
+        to_seconds(obj, "last_verified");
+        if let Some(Value::Array(runs)) = obj.get_mut("detached") {
+            for run in runs.iter_mut().filter_map(Value::as_object_mut) {
+                to_seconds(run, "t0");
+                to_seconds(run, "t1");
+            }
+        }
     }
     json_line(&v)
+}
+
+/// `obj[key]`, a time in microseconds, as seconds (a float).
+fn to_seconds(obj: &mut serde_json::Map<String, Value>, key: &str) {
+    if let Some(us) = obj.get(key).and_then(Value::as_u64) {
+        obj.insert(key.into(), json!(us as f64 / 1e6));
+    }
 }

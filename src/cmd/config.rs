@@ -7,6 +7,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use termtrail_store::Location;
 
@@ -52,8 +53,17 @@ pub fn path() -> Option<PathBuf> {
         .map(|d| d.join("termtrail").join("config.toml"))
 }
 
+/// Whether the subcommand running asked for the configuration ([`get`]).
+static CONSULTED: AtomicBool = AtomicBool::new(false);
+
 /// The configuration, read once (empty when there is no file).
 pub fn get() -> Result<&'static Config, &'static ConfigError> {
+    CONSULTED.store(true, Ordering::Relaxed);
+    read()
+}
+
+/// The configuration file's contents, read once.
+fn read() -> Result<&'static Config, &'static ConfigError> {
     static CONFIG: OnceLock<Result<Config, ConfigError>> = OnceLock::new();
     CONFIG
         .get_or_init(|| match path() {
@@ -61,6 +71,20 @@ pub fn get() -> Result<&'static Config, &'static ConfigError> {
             None => Ok(Config::default()),
         })
         .as_ref()
+}
+
+/// What to say of a configuration file that does not read when the
+/// subcommand that ran never asked for it (`verify FILE`, `export FILE`,
+/// `keygen`, …): a warning, so a broken file is reported by every
+/// subcommand, once. A subcommand that asked for it has already stopped
+/// with it as its error; None then, and when the file reads.
+pub fn unused_warning() -> Option<String> {
+    if CONSULTED.load(Ordering::Relaxed) {
+        return None;
+    }
+    read().err().map(|e| {
+        format!("warning: {e}; not used here, but commands that use the configuration file stop at it")
+    })
 }
 
 /// Reads the configuration file at `path` (none there: empty).

@@ -135,6 +135,12 @@ pub fn ensure_recording(file: &std::path::Path) -> anyhow::Result<()> {
     }
 }
 
+/// The warning for a configuration file that does not read, when the
+/// subcommand that ran did not use it (see `config::unused_warning`).
+pub fn config_warning() -> Option<String> {
+    config::unused_warning()
+}
+
 /// Says on stderr when a recording read asked for a terminal larger than
 /// the player replays (it was replayed clamped; docs/player.md).
 fn clamp_notice() {

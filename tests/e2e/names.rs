@@ -266,6 +266,35 @@ fn stores_come_from_the_flag_the_environment_or_the_config_file() {
         &r,
         &format!("{}:2: unknown key \"stroe\"", config.display()),
     );
+    // Found by an independent check of issue 16: subcommands that do not
+    // read the file said nothing of it. Now each says it once: a warning
+    // where the file is not used, the error where it is.
+    std::fs::write(&config, "store = \"mine\"\n").unwrap();
+    let rec = d.rec("x.cast.zst", "echo hi\nexit\n");
+    assert_eq!(rec.code, 0, "{rec:?}");
+    std::fs::write(&config, "store = \"mine\"\nstroe = \"x\"\n").unwrap();
+    let warning = format!(
+        "termtrail: warning: {}:2: unknown key \"stroe\" (known: store, sign_key, color); not used here, but commands that use the configuration file stop at it\n",
+        config.display()
+    );
+    for args in [
+        &["verify", "x.cast.zst"][..],
+        &["export", "x.cast.zst", "--format", "txt"],
+        &["snapshot", "x.cast.zst", "--at", "0"],
+        &["completions", "bash"],
+    ] {
+        let r = d.run(args);
+        assert_eq!(r.code, 0, "{args:?}: {r:?}");
+        assert_eq!(r.stderr, warning, "{args:?}: {r:?}");
+    }
+    // Used and broken: the error alone, once.
+    for args in [&["verify", "@last"][..], &["grep", "hi", "x.cast.zst"]] {
+        let r = d.run(args);
+        one_line_error(
+            &r,
+            &format!("{}:2: unknown key \"stroe\"", config.display()),
+        );
+    }
 }
 
 /// Terminal columns of `s`, for the scripts here: CJK ideographs, kana and
