@@ -83,7 +83,9 @@ pub fn unused_warning() -> Option<String> {
         return None;
     }
     read().err().map(|e| {
-        format!("warning: {e}; not used here, but commands that use the configuration file stop at it")
+        format!(
+            "warning: {e}; not used here, but commands that use the configuration file stop at it"
+        )
     })
 }
 

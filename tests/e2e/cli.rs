@@ -656,3 +656,21 @@ fn every_subcommand_says_writing_to_stdout_and_a_closed_pipe_is_quiet() {
         );
     }
 }
+
+/// Found by an independent check of issue 16: `verify --json` gave
+/// `last_verified` in µs while every other JSON time is seconds.
+#[test]
+fn verify_json_times_are_seconds() {
+    let d = Dir::new();
+    let cast = "{\"version\": 2, \"width\": 80, \"height\": 24}\n[0.5, \"o\", \"hi\\r\\n\"]\n[1.25, \"o\", \"there\\r\\n\"]\n";
+    std::fs::write(d.join("demo.cast"), cast).unwrap();
+    let r = d.run(&["import", "demo.cast", "-o", "demo.cast.zst"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let r = d.run(&["verify", "--json", "demo.cast.zst"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let v: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert_eq!(v["last_verified"], serde_json::json!(1.25), "{v}");
+    let ls = d.run(&["ls", "--json", "demo.cast.zst"]);
+    let l: serde_json::Value = serde_json::from_str(ls.stdout.trim()).unwrap();
+    assert_eq!(l["duration"], v["last_verified"], "one unit: {l}");
+}

@@ -6,6 +6,8 @@
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+use serde_json::json;
+
 use crate::util::*;
 
 /// A `rec` started by [`live_rec`]: killed (SIGKILL; its shell gets
@@ -102,6 +104,13 @@ fn a_live_recording_is_locked_until_its_recorder_ends() {
         ls.stdout.contains(&format!("\"recorder_pid\":{pid}")),
         "{ls:?}"
     );
+    // No duration yet (it was 0), and says why.
+    let v: serde_json::Value = serde_json::from_str(ls.stdout.trim()).unwrap();
+    assert_eq!(
+        (&v["duration"], &v["live"]),
+        (&json!(null), &json!(true)),
+        "{v}"
+    );
     let table = d.run(&["ls", "live.cast.zst"]);
     assert!(
         table.stdout.contains(" live ") && table.stdout.contains("recording"),
@@ -112,6 +121,10 @@ fn a_live_recording_is_locked_until_its_recorder_ends() {
     assert!(
         table.stdout.contains(&format!("live (pid {pid})")) && table.stdout.contains("recording"),
         "{table:?}"
+    );
+    assert!(
+        !table.stdout.contains("00:00.000"),
+        "no duration yet: {table:?}"
     );
     assert!(!table.stdout.contains("unsealed"), "{table:?}");
 
@@ -182,6 +195,11 @@ fn a_live_recording_is_locked_until_its_recorder_ends() {
     );
     let ls = d.run(&["ls", "--json", "live.cast.zst"]);
     assert!(ls.stdout.contains("\"state\":\"sealed\""), "{ls:?}");
+    let v: serde_json::Value = serde_json::from_str(ls.stdout.trim()).unwrap();
+    assert!(
+        v["duration"].as_f64().unwrap() > 0.0 && v["live"] == json!(false),
+        "{v}"
+    );
     let r = d.run(&["recover", "live.cast.zst"]);
     assert_eq!(r.code, 0, "{r:?}");
     assert!(r.stdout.contains("already sealed"), "{r:?}");
