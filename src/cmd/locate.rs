@@ -156,6 +156,11 @@ enum NameError {
         "no such file, and no recording in {store} has that name, id or id prefix (termtrail ls lists them; @last names the latest)"
     )]
     NotFound { store: String },
+    /// No file or name, and too few hex digits to be taken as an id prefix.
+    #[error(
+        "no such file, and an id prefix needs at least {MIN_ID_PREFIX} hex digits (ids have 32; termtrail ls lists them)"
+    )]
+    ShortIdPrefix,
     /// The id prefix starts several recordings' ids.
     #[error("ambiguous id prefix in {store}; name one: {ids}")]
     SameIdPrefix { store: String, ids: String },
@@ -208,6 +213,7 @@ fn lookup(arg: &Path, store: &StoreArg) -> Result<Result<PathBuf, NameError>> {
     let by_id = by_id_prefix(&all, &text);
     Ok(match by_id.as_slice() {
         [(one, _)] => Ok(named(&all[*one])),
+        [] if is_short_id_prefix(&text) => Err(NameError::ShortIdPrefix),
         [] => Err(NameError::NotFound { store: shown }),
         many => Err(NameError::SameIdPrefix {
             store: shown,
@@ -313,10 +319,20 @@ fn entries(targets: &[Target]) -> Vec<Option<termtrail_player::list::Entry>> {
         .collect()
 }
 
+/// The fewest hex digits taken as an id prefix (fewer would name many
+/// recordings of any store).
+const MIN_ID_PREFIX: usize = 4;
+
+/// Whether `s` is hex digits, too few to be taken as an id prefix.
+fn is_short_id_prefix(s: &str) -> bool {
+    !s.is_empty() && s.len() < MIN_ID_PREFIX && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// The targets whose recording id starts with `prefix` (any case), with
-/// the id. Only a hex prefix of 4 digits or more is taken as an id.
+/// the id. Only a hex prefix of [`MIN_ID_PREFIX`] digits or more is taken
+/// as an id.
 fn by_id_prefix(all: &[Target], prefix: &str) -> Vec<(usize, String)> {
-    if prefix.len() < 4 || !prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if prefix.len() < MIN_ID_PREFIX || !prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Vec::new();
     }
     let prefix = prefix.to_ascii_lowercase();

@@ -95,6 +95,19 @@ fn recordings_are_named_by_at_last_id_prefix_and_file_name() {
     one_line_error(&r, "names 2 recordings");
     let r = d.run(&["snapshot", "no-such-recording", "--at", "0"]);
     one_line_error(&r, "no-such-recording");
+    // Found by an independent check of issue 16: a prefix under 4 digits
+    // got the generic "no such" error.
+    for short in [&second.0[..1], &second.0[..3]] {
+        let r = d.run(&["verify", short]);
+        one_line_error(
+            &r,
+            &format!(
+                "termtrail: {short}: no such file, and an id prefix needs at least 4 hex digits (ids have 32; termtrail ls lists them)"
+            ),
+        );
+    }
+    let r = d.run(&["export", &second.0[..4], "--format", "txt"]);
+    assert_eq!(r.code, 0, "4 digits are enough: {r:?}");
 
     // ls: the short rows fit 100 columns; --long keeps the full paths.
     let r = d.run(&["ls"]);
