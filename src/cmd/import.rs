@@ -118,7 +118,7 @@ pub fn run(a: ImportArgs) -> Result<Exit> {
                 a.file.display(),
                 out_path.display(),
                 super::count(summary.events, "event"),
-                super::count(summary.chunks as u64, "chunk")
+                super::count(summary.chunks, "chunk")
             );
             Ok(Exit::SUCCESS)
         }
