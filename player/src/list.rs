@@ -236,7 +236,18 @@ pub fn entry_of(
                 return Ok(e);
             }
             let mut r = store.open(key, *size, 256 << 10)?;
-            from_index(&mut r, t.name(), *size)
+            match from_index(&mut r, t.name(), *size) {
+                // An object that is no recording is said as a local file
+                // is (a compressed .cast, compressed JSON): fetched to tell.
+                Err(ListError::Index(e)) => {
+                    let (path, _fetched) = t.local().map_err(ListError::Fetch)?;
+                    Err(match crate::select::not_recording(&path) {
+                        Some(not) => ListError::NotARecording(not),
+                        None => ListError::Index(e),
+                    })
+                }
+                other => other,
+            }
         }
     }
 }
