@@ -22,7 +22,9 @@ Examples:
   termtrail import demo.cast --overwrite     replace an earlier demo.cast.zst
 
 The output (-o, or FILE.zst) must end in .cast.zst and is never replaced
-without --overwrite.";
+without --overwrite. FILE is a plain asciicast file: a .cast compressed with
+zstd is refused with that hint (`zstd -d` it first), and a termtrail
+recording is one already.";
 
 /// `import` arguments.
 #[derive(Args, Debug)]
