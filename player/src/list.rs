@@ -119,8 +119,8 @@ pub struct Entry {
 pub fn entry(path: &Path, verify: bool, keys: Option<&Keyring>) -> Result<Entry, ListError> {
     let size = std::fs::metadata(path)?.len();
     let kind = sniff_path(path)?;
-    if let Some(not) = crate::select::not_recording(path) {
-        return Err(ListError::NotARecording(not));
+    if kind.is_none() {
+        return Err(ListError::NotARecording(crate::select::NotRecording::Other));
     }
     if kind == Some(FileKind::Plain) {
         let file = File::open(path)?;
@@ -143,7 +143,18 @@ pub fn entry(path: &Path, verify: bool, keys: Option<&Keyring>) -> Result<Entry,
         });
     }
     let mut file = File::open(path)?;
-    let mut e = from_index(&mut file, path.display().to_string(), size)?;
+    let mut e = match from_index(&mut file, path.display().to_string(), size) {
+        Ok(e) => e,
+        // Said as every subcommand says it (compressed JSON, a compressed
+        // .cast); told only when the index does not read.
+        Err(ListError::Index(e)) => {
+            return Err(match crate::select::not_recording(path) {
+                Some(not) => ListError::NotARecording(not),
+                None => ListError::Index(e),
+            });
+        }
+        Err(e) => return Err(e),
+    };
     if verify {
         verify_into(&mut e, path, keys)?;
     }

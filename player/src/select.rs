@@ -251,15 +251,25 @@ pub fn not_recording(path: &Path) -> Option<NotRecording> {
         _ => return None,
     }
     let f = std::fs::File::open(path).ok()?;
-    let decoder = zstd::stream::read::Decoder::new(f).ok()?;
+    let mut decoder = zstd::stream::read::Decoder::new(f).ok()?.take(HEAD_LIMIT);
+    // The first line only (a header is a few hundred bytes).
     let mut head = Vec::new();
-    if decoder.take(HEAD_LIMIT).read_to_end(&mut head).is_err() && head.is_empty() {
-        return None;
-    }
-    let line = match head.iter().position(|b| *b == b'\n') {
-        Some(n) => &head[..n],
-        None => &head[..],
+    let mut buf = [0u8; 1024];
+    let end = loop {
+        match decoder.read(&mut buf) {
+            Ok(0) => break None,
+            Ok(n) => {
+                let from = head.len();
+                head.extend_from_slice(&buf[..n]);
+                if let Some(i) = head[from..].iter().position(|b| *b == b'\n') {
+                    break Some(from + i);
+                }
+            }
+            Err(_) if head.is_empty() => return None,
+            Err(_) => break None,
+        }
     };
+    let line = &head[..end.unwrap_or(head.len())];
     match line.iter().find(|b| !b.is_ascii_whitespace()) {
         Some(b'{') => {}
         Some(_) => return Some(NotRecording::Other),
