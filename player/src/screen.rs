@@ -311,4 +311,141 @@ mod tests {
         let plain = "abcd  ef  ".repeat(rows);
         assert_eq!(text, format!("{plain}end\nnext\n"));
     }
+
+    /// A small generator (xorshift).
+    struct Rng(u64);
+
+    impl Rng {
+        fn below(&mut self, n: usize) -> usize {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            (self.0 % n as u64) as usize
+        }
+
+        fn number(&mut self) -> usize {
+            [0, 1, 2, 3, 7, 80, 1000, 65535, 99999][self.below(9)]
+        }
+
+        /// Output: text of every width (combining marks too), line ends,
+        /// CSI sequences with any final byte and numbers up to beyond
+        /// 65535, modes, the alternate screen, C1 controls, OSC and DCS
+        /// strings, resets.
+        fn output(&mut self) -> String {
+            let mut out = String::new();
+            for _ in 0..1 + self.below(8) {
+                match self.below(12) {
+                    0..=2 => {
+                        let words = [
+                            "abc de",
+                            "日本語",
+                            "e\u{301}",
+                            "😀x",
+                            "\u{FFFD}",
+                            "\t",
+                            "  ",
+                        ];
+                        out.push_str(words[self.below(words.len())]);
+                    }
+                    3 => out.push_str(&"\r\n".repeat(1 + self.below(120))),
+                    4 | 5 => {
+                        let fin = b"@ABCDEFGHIJKLMPSTXZ`abdefghlmnqrsu"[self.below(34)];
+                        out.push_str(&format!(
+                            "\x1b[{};{}{}",
+                            self.number(),
+                            self.number(),
+                            char::from(fin)
+                        ));
+                    }
+                    6 => {
+                        let mode = [1, 4, 6, 7, 20, 25, 47, 1047, 1048, 1049][self.below(10)];
+                        let set = if self.below(2) == 0 { 'h' } else { 'l' };
+                        out.push_str(&format!("\x1b[?{mode}{set}"));
+                    }
+                    7 => out.push_str(
+                        ["\u{9b}2J", "\u{9b}5A", "\u{90}q\u{9c}", "\u{9d}0;t\u{9c}"][self.below(4)],
+                    ),
+                    8 => out.push_str(
+                        ["\x1b]0;title\x07", "\x1bP1$r\x1b\\", "\x1bc", "\x1b[!p"][self.below(4)],
+                    ),
+                    9 => out.push_str(
+                        [
+                            "\x1bM", "\x1bD", "\x1bE", "\x1b7", "\x1b8", "\x1b#8", "\x1b(0",
+                            "\x1b(B", "\x0e", "\x0f",
+                        ][self.below(10)],
+                    ),
+                    10 => out.push_str(&"0123456789".repeat(1 + self.below(30))),
+                    _ => out.push_str(["\r", "\n", "\x08", "\x1b", "\x1b["][self.below(5)]),
+                }
+            }
+            out
+        }
+    }
+
+    /// What asciinema 3.2 writes: avt 0.17's own `TextCollector` over the
+    /// same terminal, fed the same events.
+    fn asciinema(size: TermSize, events: &[Result<String, TermSize>]) -> String {
+        let (cols, rows) = dims(size);
+        let vt = avt017::Vt::builder()
+            .size(cols, rows)
+            .scrollback_limit(SCROLLBACK)
+            .build();
+        let mut collector = avt017::util::TextCollector::new(vt);
+        let mut lines = Vec::new();
+        for e in events {
+            match e {
+                Ok(s) => lines.extend(collector.feed_str(s)),
+                Err(size) => {
+                    let (cols, rows) = dims(*size);
+                    lines.extend(collector.resize(cols as u16, rows as u16));
+                }
+            }
+        }
+        lines.extend(collector.flush());
+        lines.iter().map(|l| format!("{l}\n")).collect()
+    }
+
+    #[test]
+    fn random_output_and_resizes_give_asciinemas_text_and_never_panic() {
+        // `TERMTRAIL_TXT_CASES` runs more (as the e2e test against
+        // asciinema 3 itself does).
+        let cases = std::env::var("TERMTRAIL_TXT_CASES")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1000u64);
+        for case in 0..cases {
+            let mut rng =
+                Rng(0x2545_F491_4F6C_DD1D ^ (case + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            let size = |rng: &mut Rng| {
+                let pick = [1, 2, 3, 7, 40, 80, 300, 2001];
+                let (c, r) = (pick[rng.below(8)], pick[rng.below(7)]);
+                TermSize { cols: c, rows: r }
+            };
+            let start = size(&mut rng);
+            let events: Vec<Result<String, TermSize>> = (0..1 + rng.below(12))
+                .map(|_| {
+                    if rng.below(4) == 0 {
+                        Err(size(&mut rng))
+                    } else {
+                        Ok(rng.output())
+                    }
+                })
+                .collect();
+            let mut t = TranscriptTerminal::new(start);
+            let mut text = String::new();
+            for e in &events {
+                match e {
+                    Ok(s) => t.feed(s),
+                    Err(size) => t.resize(*size),
+                }
+                text.push_str(&t.take_lines());
+            }
+            text.push_str(&t.finish());
+            assert_eq!(
+                text,
+                asciinema(start, &events),
+                "case {case}: {start:?} {events:?}"
+            );
+        }
+    }
 }
