@@ -312,6 +312,23 @@ mod tests {
         assert_eq!(text, format!("{plain}end\nnext\n"));
     }
 
+    #[test]
+    fn a_line_handed_out_in_part_can_be_broken_for_a_banner() {
+        let mut t = TranscriptTerminal::new(size(4, 1));
+        t.feed(&"abcd".repeat(SCROLLBACK + 3));
+        let mut text = t.take_lines();
+        assert_eq!(text, "abcd".repeat(2));
+        t.break_line();
+        text.push_str(&t.take_lines());
+        text.push_str("BANNER\n");
+        t.break_line();
+        t.feed("\r\n");
+        text.push_str(&t.take_lines());
+        text.push_str(&t.finish());
+        let rest = "abcd".repeat(SCROLLBACK + 1);
+        assert_eq!(text, format!("abcdabcd\nBANNER\n{rest}\n"));
+    }
+
     /// A small generator (xorshift).
     struct Rng(u64);
 
