@@ -134,9 +134,7 @@ impl<'w> Output<'w> {
                 match &e.data {
                     // Events hold whole characters; show invalid bytes as
                     // U+FFFD the way every terminal and asciinema do.
-                    EventData::Output(bytes) => {
-                        term.feed(String::from_utf8_lossy(bytes).as_bytes())
-                    }
+                    EventData::Output(bytes) => term.feed(&String::from_utf8_lossy(bytes)),
                     EventData::Resize(size) => term.resize(*size),
                     _ => return Ok(()),
                 }
@@ -155,8 +153,8 @@ impl<'w> Output<'w> {
             }
             Output::Html(w) => w.write(&Event::new(e.time, EventData::Marker(label))),
             Output::Txt(term, out) => {
-                let lines = term.take_lines() + &term.take_held_lines();
-                out.write_all(visible_lines(&lines).as_bytes())?;
+                term.break_line();
+                out.write_all(visible_lines(&term.take_lines()).as_bytes())?;
                 writeln!(out, "----- {} -----", visible(&label))
             }
         }

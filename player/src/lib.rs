@@ -3,9 +3,10 @@
 //! This crate owns everything that shows, searches or converts a recording
 //! once it has been read through the format crate's verifying reader:
 //! [`verify`] verdicts, with [`pin`] for pinned signing keys; [`export`] (asciicast v3/v2 for other tools, a
-//! plain-text transcript through the vt100 emulator in [`screen`], and a
-//! self-contained web page with asciinema-player in [`html`]); the avt
-//! emulator behind every screen ([`term`]); keyframes and instant seeking
+//! plain-text transcript as asciinema 3.2 writes it, on its emulator (avt
+//! 0.17), in [`screen`], and a self-contained web page with
+//! asciinema-player in [`html`]); the avt emulator behind every other screen
+//! ([`term`]); keyframes and instant seeking
 //! ([`seek`], behind `snapshot`); terminal replay ([`play`]); and search
 //! across recordings ([`grep`], printed by [`hits`]); listing ([`list`]);
 //! which recordings a command reads ([`select`]: files, metadata and time

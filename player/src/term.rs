@@ -4,9 +4,8 @@
 //! (both screen buffers, cursor, modes, unfinished escape sequences) is what a
 //! keyframe stores (see [`crate::seek`]).
 //!
-//! Sizes: asciicast and [`TermSize`] order columns, rows; so does avt. (The
-//! vt100 crate in [`crate::screen`] orders rows, cols: only that module
-//! converts.)
+//! Sizes: asciicast and [`TermSize`] order columns, rows; so does avt (0.19
+//! here, 0.17 for the text export in [`crate::screen`]).
 
 use std::fmt::Write as _;
 
@@ -175,7 +174,7 @@ impl Emulator {
 /// `proxy` record by default (`--max-terminal-size 1000x1000`) with twice
 /// the columns to spare, more than any real screen shows (`rec` records
 /// the local terminal's size), and cost at most ~64 MiB per screen buffer
-/// in avt and vt100.
+/// in avt.
 pub const MAX_REPLAY_SIZE: TermSize = TermSize {
     cols: 2000,
     rows: 1000,
@@ -186,7 +185,7 @@ pub const MAX_REPLAY_SIZE: TermSize = TermSize {
 static CLAMPED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
 /// `size` as replayed: each dimension at least 1 and at most
-/// [`MAX_REPLAY_SIZE`]'s. Every emulator (avt here, vt100 in
+/// [`MAX_REPLAY_SIZE`]'s. Every emulator (avt 0.19 here, avt 0.17 in
 /// [`crate::screen`]) and the HTML export size their screens through this;
 /// a clamp is remembered for [`clamped_notice`].
 pub fn replay_size(size: TermSize) -> TermSize {

@@ -38,8 +38,9 @@ is written in place, cast-v3 unless --format says otherwise; -o - is stdout.
 bundle is built into termtrail), the recording, its metadata and what
 verification found. Open it in any browser.
 
---format txt is the text as the screen showed it, meant to be read with cat
-or less: terminal controls and bidi overrides left in screen cells are shown
+--format txt is the text as the screen showed it, the same as asciinema 3's
+`asciinema convert -f txt` (resizes reflow lines, none is cut), meant to be
+read with cat or less: terminal controls and bidi overrides left in screen cells are shown
 visible (^[, \\u{202e}), so the file cannot act on the terminal that shows it.
 Casts keep every byte. Terminals larger than 2000x1000 are replayed (txt) or
 played (html) at that size, with a note on stderr.

@@ -386,69 +386,6 @@ fn logs_have_no_colour_off_a_terminal_or_with_no_color() {
     assert!(tty.contains("\x1b["), "no colour at a terminal: {tty:?}");
 }
 
-/// `asciinema convert -f txt` (asciinema 3) of `cast`, a plain asciicast.
-fn asciinema3_txt(a3: &str, d: &Dir, cast: &std::path::Path) -> String {
-    let out = d.join("a3.txt");
-    let _ = std::fs::remove_file(&out);
-    let r = std::process::Command::new(a3)
-        .args(["convert", "-f", "txt"])
-        .arg(cast)
-        .arg(&out)
-        .env("HOME", d.path())
-        .env("ASCIINEMA_CONFIG_HOME", d.join("cfg"))
-        .output()
-        .expect("run asciinema 3");
-    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
-    std::fs::read_to_string(&out).unwrap()
-}
-
-#[test]
-fn txt_export_is_asciinema_3s_transcript() {
-    let Some(a3) = crate::util::peer("TERMTRAIL_ASCIINEMA3") else {
-        return;
-    };
-    let d = Dir::new();
-    // A session that ends with its screen scrolled clear, and a plain cast
-    // whose terminal shrinks and grows again: blank lines asciinema 3's
-    // transcript does not have came from both.
-    d.rec(
-        "blank.cast.zst",
-        "echo first; printf 'x\\n\\n\\n'; sleep 0.05; printf '\\n%.0s' $(seq 1 40)",
-    );
-    let resize = [
-        r#"{"version": 2, "width": 20, "height": 5}"#,
-        r#"[0.1, "o", "one\r\ntwo\r\n"]"#,
-        r#"[0.2, "r", "10x3"]"#,
-        r#"[0.3, "o", "three\r\nfour\r\nfive\r\n"]"#,
-        r#"[0.4, "r", "30x6"]"#,
-        r#"[0.5, "o", "six\r\n\r\n\r\n\r\n"]"#,
-    ];
-    std::fs::write(d.join("resize.cast"), resize.join("\n") + "\n").unwrap();
-    let mut files = vec![d.join("blank.cast.zst"), d.join("resize.cast")];
-    // Every sample that verifies intact (sealed or not), and the plain casts.
-    for entry in std::fs::read_dir(crate::util::samples()).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.to_string_lossy().into_owned();
-        let intact = name.ends_with(".cast.zst") && matches!(d.run(&["verify", &name]).code, 0 | 3);
-        if intact || name.ends_with(".cast") {
-            files.push(path);
-        }
-    }
-    assert!(files.len() >= 8, "{files:?}");
-    for file in &files {
-        let name = file.to_string_lossy();
-        let cast = d.run(&["export", &name, "--format", "cast-v3"]);
-        assert!(cast.code == 0 || cast.code == 3, "{name}: {cast:?}");
-        std::fs::write(d.join("x.cast"), &cast.stdout).unwrap();
-        let want = asciinema3_txt(&a3, &d, &d.join("x.cast"));
-        let got = d.run(&["export", &name, "--format", "txt"]);
-        assert_eq!(
-            got.stdout, want,
-            "{name}: txt export differs from asciinema 3's"
-        );
-    }
-}
-
 /// Found by an independent check of issue 16: writing to a closed pipe or
 /// a full disk ended `man --dir` and `completions` with a panic, and
 /// `man --dir … | head -1` left most pages unwritten.

@@ -33,6 +33,7 @@ mod secrets;
 mod serve;
 mod serve_sdk;
 mod tls;
+mod txt;
 mod util;
 mod vectors;
 mod verify_export;
