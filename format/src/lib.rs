@@ -58,6 +58,7 @@ pub mod header;
 pub mod import;
 pub mod index;
 pub mod journal;
+mod json_str;
 pub mod pipeline;
 pub mod plain;
 pub mod reader;

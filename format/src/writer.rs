@@ -554,6 +554,9 @@ pub fn new_recording_id() -> Result<[u8; 16], getrandom::Error> {
     Ok(id)
 }
 
+/// Line feeds in `bytes`: the lines just encoded (an event line escapes
+/// every line feed of its data), by `memchr`'s vector search (a byte-wise
+/// count took 5 % of a proxy's CPU relaying output).
 fn count_lines(bytes: &[u8]) -> u64 {
-    bytes.iter().filter(|&&b| b == b'\n').count() as u64
+    memchr::memchr_iter(b'\n', bytes).count() as u64
 }
