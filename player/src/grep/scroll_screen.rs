@@ -18,8 +18,6 @@
 //! What avt keeps beyond the text (colours, wrap flags, modes) changes no
 //! visible text for the output accepted here, so it is not kept.
 
-use termtrail_format::event::EventData;
-
 /// The visible text of a terminal fed output of the kind described in the
 /// module documentation, and where its cursor is.
 #[derive(Debug, Clone)]
@@ -29,6 +27,10 @@ pub struct ScrollScreen {
     /// `rows` rows of `cols` cells, row `top` shown first (a ring: a
     /// scroll moves `top` on and blanks the row that becomes the bottom).
     cells: Vec<char>,
+    /// For each row of `cells` (as stored, not as shown): every cell from
+    /// this column on is blank (so erasing and scrolling fill no more than
+    /// was written).
+    ends: Vec<usize>,
     top: usize,
     /// Cursor column: `cols` after the last column was written (the next
     /// character wraps first), as in avt.
@@ -59,22 +61,11 @@ impl ScrollScreen {
             cols,
             rows,
             cells: vec![' '; cols * rows],
+            ends: vec![0; rows],
             top: 0,
             col: 0,
             row: 0,
             esc: Esc::None,
-        }
-    }
-
-    /// Applies one event as [`crate::term::Emulator::apply`] would (output
-    /// as text, invalid UTF-8 as U+FFFD; other events but a resize change
-    /// nothing); false when it is not modelled (a resize, or see
-    /// [`ScrollScreen::feed`]).
-    pub fn apply(&mut self, data: &EventData) -> bool {
-        match data {
-            EventData::Output(bytes) => self.feed(&String::from_utf8_lossy(bytes)),
-            EventData::Resize(_) => false,
-            _ => true,
         }
     }
 
@@ -156,6 +147,13 @@ impl ScrollScreen {
         let at = self.index(self.row) + self.col;
         self.cells[at] = ch;
         self.col += 1;
+        self.wrote(self.row, self.col);
+    }
+
+    /// Cells of shown row `row` up to column `end` may have been written.
+    fn wrote(&mut self, row: usize, end: usize) {
+        let stored = (self.top + row) % self.rows;
+        self.ends[stored] = self.ends[stored].max(end);
     }
 
     /// [`ScrollScreen::print`] for each of `run`'s bytes (printable ASCII),
@@ -172,6 +170,7 @@ impl ScrollScreen {
                 *cell = char::from(b);
             }
             self.col += n;
+            self.wrote(self.row, self.col);
             run = &run[n..];
         }
     }
@@ -184,7 +183,8 @@ impl ScrollScreen {
             self.col = self.col.min(self.cols - 1);
         } else {
             let at = self.index(0);
-            self.cells[at..at + self.cols].fill(' ');
+            let end = std::mem::take(&mut self.ends[self.top]);
+            self.cells[at..at + end].fill(' ');
             self.top = (self.top + 1) % self.rows;
         }
     }
@@ -193,12 +193,17 @@ impl ScrollScreen {
     /// cursor (inclusive), 2 the whole row.
     fn erase_in_line(&mut self, mode: u32) {
         let at = self.index(self.row);
+        let stored = (self.top + self.row) % self.rows;
+        let written = self.ends[stored];
         let range = match mode {
-            0 => self.col.min(self.cols)..self.cols,
-            1 => 0..(self.col + 1).min(self.cols),
-            _ => 0..self.cols,
+            0 => self.col.min(written)..written,
+            1 => 0..(self.col + 1).min(written),
+            _ => 0..written,
         };
         self.cells[at + range.start..at + range.end].fill(' ');
+        if mode != 1 {
+            self.ends[stored] = range.start;
+        }
     }
 
     fn index(&self, row: usize) -> usize {
@@ -216,7 +221,7 @@ impl ScrollScreen {
         if r >= self.rows {
             return String::new();
         }
-        let row = &self.cells[self.index(r)..][..self.cols];
+        let row = &self.cells[self.index(r)..][..self.ends[(self.top + r) % self.rows]];
         // What `str::trim_end` leaves.
         let end = row
             .iter()
@@ -242,7 +247,7 @@ fn narrow(ch: char) -> bool {
 mod tests {
     use super::*;
     use crate::term::Emulator;
-    use termtrail_format::event::TermSize;
+    use termtrail_format::event::{EventData, TermSize};
 
     /// Feeds `parts` to both; when the model takes them all, the rows and
     /// the cursor row must agree with avt's. Returns whether it took them.
