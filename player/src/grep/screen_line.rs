@@ -112,12 +112,16 @@ fn row<'a>(rows: &'a mut [Option<String>], emu: &impl ScreenText, r: usize) -> &
 fn context_score(row: &str, line: &str, s: usize, e: usize) -> Option<usize> {
     let text = &line[s..e];
     let (line_before, line_after) = (&line[..s], line[e..].trim_end());
-    let (line_before_n, line_after_n) = (line_before.chars().count(), line_after.chars().count());
-    let (row_n, text_n) = (row.chars().count(), text.chars().count());
+    // Counted at the first occurrence (most rows hold none).
+    let mut counts = None;
     let mut best = None;
     // Characters of `row` before the occurrence, counted as `p` grows.
     let (mut counted_to, mut row_before_n) = (0, 0);
     for (p, _) in row.match_indices(text) {
+        let (line_before_n, line_after_n, row_n, text_n) = *counts.get_or_insert_with(|| {
+            let n = |s: &str| s.chars().count();
+            (n(line_before), n(line_after), n(row), n(text))
+        });
         row_before_n += row[counted_to..p].chars().count();
         counted_to = p;
         let (row_before, row_after) = (&row[..p], &row[p + text.len()..]);

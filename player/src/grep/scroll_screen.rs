@@ -96,7 +96,15 @@ impl ScrollScreen {
                 }
                 b'\r' => self.col = 0,
                 b'\n' => self.line_feed(),
-                0x1b => self.esc = Esc::Start,
+                0x1b => match self.whole_csi(&bytes[i..]) {
+                    Some(Some(n)) => {
+                        i += n;
+                        continue;
+                    }
+                    Some(None) => return false,
+                    // Not all here (or not a CSI): byte by byte.
+                    None => self.esc = Esc::Start,
+                },
                 0x80.. => {
                     let Some(ch) = text[i..].chars().next() else {
                         return false;
@@ -113,6 +121,33 @@ impl ScrollScreen {
             i += 1;
         }
         true
+    }
+
+    /// The CSI at the start of `s` (which starts with ESC) when it is all
+    /// in `s` and its parameters are digits and `;`: applied as
+    /// [`ScrollScreen::escape`] would byte by byte, Some(Some(its length))
+    /// when modelled, Some(None) when not; None for anything else (read
+    /// byte by byte).
+    fn whole_csi(&mut self, s: &[u8]) -> Option<Option<usize>> {
+        let params = s.strip_prefix(b"\x1b[")?;
+        let n = params
+            .iter()
+            .position(|b| !matches!(b, b'0'..=b'9' | b';'))?;
+        let len = 2 + n + 1;
+        match params[n] {
+            b'm' => Some(Some(len)),
+            b'K' if !params[..n].contains(&b';') => {
+                let mode = params[..n].iter().fold(0u32, |v, &d| {
+                    v.saturating_mul(10).saturating_add(u32::from(d - b'0'))
+                });
+                if mode > 2 {
+                    return Some(None);
+                }
+                self.erase_in_line(mode);
+                Some(Some(len))
+            }
+            _ => Some(None),
+        }
     }
 
     /// One byte of an escape sequence; false when it is not one modelled:
