@@ -18,6 +18,8 @@
 //! What avt keeps beyond the text (colours, wrap flags, modes) changes no
 //! visible text for the output accepted here, so it is not kept.
 
+use unicode_width::UnicodeWidthChar;
+
 /// The visible text of a terminal fed output of the kind described in the
 /// module documentation, and where its cursor is.
 #[derive(Debug, Clone)]
@@ -271,11 +273,13 @@ impl ScrollScreen {
     }
 }
 
-/// Characters avt draws one column wide and this screen takes: Latin-1
-/// and Latin Extended letters and signs (no controls, no soft hyphen, no
-/// combining marks) and U+FFFD, which invalid UTF-8 becomes.
+/// Characters avt draws one column wide and this screen takes: from
+/// U+00A0 on (no controls), one column wide by the `unicode-width` avt
+/// uses (letters, signs, dashes, box drawing, U+FFFD, which invalid UTF-8
+/// becomes; no wide characters, no combining marks or other zero-width
+/// ones, no soft hyphen).
 fn narrow(ch: char) -> bool {
-    matches!(ch, '\u{a0}'..='\u{24f}' | '\u{fffd}') && ch != '\u{ad}'
+    ch >= '\u{a0}' && ch != '\u{ad}' && ch.width() == Some(1)
 }
 
 #[cfg(test)]
@@ -343,6 +347,11 @@ mod tests {
             "\u{a0}",
             "\u{fffd}",
             "ÿŁ",
+            "—",
+            "─├│",
+            "αδ",
+            "∅",
+            "\u{2028}",
         ];
         let mut seed = 11u64;
         let mut next = |n: usize| {
@@ -385,6 +394,8 @@ mod tests {
             "\x1b[38:5:1m",
             "漢",
             "e\u{301}",
+            "\u{200b}",
+            "\u{ad}",
             "\u{85}",
             "\x7f",
         ] {
