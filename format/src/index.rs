@@ -467,6 +467,12 @@ impl SegmentText {
         self.hashed || sha256(&self.data[lines.clone()]) == rec.sha256
     }
 
+    /// Chunk `k`'s event lines as stored, when they hash to its record's
+    /// SHA-256 (see [`SegmentText::verify`]); None when they do not.
+    pub fn checked_lines(&self, k: usize) -> Option<&[u8]> {
+        self.verify(k).then(|| &self.data[self.chunks[k].1.clone()])
+    }
+
     /// Hashes chunk `k`'s event lines against its record and, when they
     /// match, appends its events (absolute times) to `out`. Ok(false) when
     /// the content does not verify (nothing is appended); an error when

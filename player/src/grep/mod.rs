@@ -19,7 +19,8 @@
 //! and the prefilter), the first pass (`pass`: stored event lines, through
 //! `termtrail_format::scan`), [`strip`] (the escape stripper), [`search`]
 //! (line search), the second pass (`walker`: screens and hit chunks'
-//! hashes) and [`screen_line`] (the row a hit is on). Which files are
+//! hashes, reading chunks' events through `events`) and [`screen_line`]
+//! (the row a hit is on). Which files are
 //! searched is [`crate::select`]'s; printing hits is [`crate::hits`]'.
 
 use std::io;
@@ -35,6 +36,7 @@ use termtrail_format::reader::{ContentCheck, ReadError};
 use crate::select::{MetaFilter, NotRecording, Window};
 
 mod chunk;
+mod events;
 mod pass;
 pub mod pattern;
 pub mod screen_line;

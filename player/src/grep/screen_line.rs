@@ -47,17 +47,21 @@ pub struct ScreenLine {
 /// text around it; among equals, the nearest at or above the cursor (where
 /// output just went). None when the line is no longer on the screen
 /// (scrolled away, overwritten, cleared).
+///
+/// `rows` caches the screen's rows as they are built: empty for a screen
+/// not looked at before, else what the last call on the same screen left
+/// (hits written by the same output share their screen).
 pub(super) fn screen_line(
     emu: &impl ScreenText,
     exact: bool,
     found: &LineHit,
     context: usize,
+    rows: &mut Vec<Option<String>>,
 ) -> Option<ScreenLine> {
     let n = emu.rows();
     // Rows are built as they are looked at: usually the cursor's row shows
     // the whole line and no other is needed.
-    let mut rows: Vec<Option<String>> = vec![None; n];
-    let mut row = |r: usize| -> String { rows[r].get_or_insert_with(|| emu.line(r)).clone() };
+    rows.resize(n, None);
     let &(s, e) = found.matches.first()?;
     let line = &found.line;
     let cursor_row = emu.cursor_row().min(n.saturating_sub(1));
@@ -68,7 +72,7 @@ pub(super) fn screen_line(
     let mut best: Option<(usize, usize)> = None;
     if e > s {
         for r in order {
-            let score = context_score(&row(r), line, s, e);
+            let score = context_score(row(rows, emu, r), line, s, e);
             if score.is_some_and(|sc| best.is_none_or(|(_, b)| sc > b)) {
                 best = score.map(|sc| (r, sc));
             }
@@ -78,6 +82,7 @@ pub(super) fn screen_line(
         }
     }
     let (r, _) = best?;
+    let mut row = |r: usize| row(rows, emu, r).to_string();
     Some(ScreenLine {
         exact,
         row: r,
@@ -85,6 +90,11 @@ pub(super) fn screen_line(
         before: (r.saturating_sub(context)..r).map(&mut row).collect(),
         after: (r + 1..(r + 1 + context).min(n)).map(&mut row).collect(),
     })
+}
+
+/// Row `r` of `emu`, built once into `rows`.
+fn row<'a>(rows: &'a mut [Option<String>], emu: &impl ScreenText, r: usize) -> &'a str {
+    rows[r].get_or_insert_with(|| emu.line(r))
 }
 
 /// How well `row` shows `line`'s match `line[s..e]`: twice the number of
@@ -102,12 +112,16 @@ pub(super) fn screen_line(
 fn context_score(row: &str, line: &str, s: usize, e: usize) -> Option<usize> {
     let text = &line[s..e];
     let (line_before, line_after) = (&line[..s], line[e..].trim_end());
-    let (line_before_n, line_after_n) = (line_before.chars().count(), line_after.chars().count());
-    let (row_n, text_n) = (row.chars().count(), text.chars().count());
+    // Counted at the first occurrence (most rows hold none).
+    let mut counts = None;
     let mut best = None;
     // Characters of `row` before the occurrence, counted as `p` grows.
     let (mut counted_to, mut row_before_n) = (0, 0);
     for (p, _) in row.match_indices(text) {
+        let (line_before_n, line_after_n, row_n, text_n) = *counts.get_or_insert_with(|| {
+            let n = |s: &str| s.chars().count();
+            (n(line_before), n(line_after), n(row), n(text))
+        });
         row_before_n += row[counted_to..p].chars().count();
         counted_to = p;
         let (row_before, row_after) = (&row[..p], &row[p + text.len()..]);
@@ -172,12 +186,19 @@ mod tests {
         rows.push("line 19");
         rows.push(":");
         let screen = Rows(rows, 19);
-        let found = screen_line(&screen, true, &hit("line 1", 0, 6), 0).unwrap();
+        let found = screen_line(&screen, true, &hit("line 1", 0, 6), 0, &mut Vec::new()).unwrap();
         assert_eq!((found.row, found.line.as_str()), (0, "line 1"));
         // A row that shows the line cut by the screen's edge still counts
         // when no row shows it whole.
         let screen = Rows(vec!["error: disk f", "$"], 1);
-        let found = screen_line(&screen, true, &hit("error: disk full", 0, 5), 0).unwrap();
+        let found = screen_line(
+            &screen,
+            true,
+            &hit("error: disk full", 0, 5),
+            0,
+            &mut Vec::new(),
+        )
+        .unwrap();
         assert_eq!(found.row, 0);
     }
 }

@@ -18,7 +18,7 @@
 //! What avt keeps beyond the text (colours, wrap flags, modes) changes no
 //! visible text for the output accepted here, so it is not kept.
 
-use termtrail_format::event::EventData;
+use unicode_width::UnicodeWidthChar;
 
 /// The visible text of a terminal fed output of the kind described in the
 /// module documentation, and where its cursor is.
@@ -29,6 +29,10 @@ pub struct ScrollScreen {
     /// `rows` rows of `cols` cells, row `top` shown first (a ring: a
     /// scroll moves `top` on and blanks the row that becomes the bottom).
     cells: Vec<char>,
+    /// For each row of `cells` (as stored, not as shown): every cell from
+    /// this column on is blank (so erasing and scrolling fill no more than
+    /// was written).
+    ends: Vec<usize>,
     top: usize,
     /// Cursor column: `cols` after the last column was written (the next
     /// character wraps first), as in avt.
@@ -59,22 +63,11 @@ impl ScrollScreen {
             cols,
             rows,
             cells: vec![' '; cols * rows],
+            ends: vec![0; rows],
             top: 0,
             col: 0,
             row: 0,
             esc: Esc::None,
-        }
-    }
-
-    /// Applies one event as [`crate::term::Emulator::apply`] would (output
-    /// as text, invalid UTF-8 as U+FFFD; other events but a resize change
-    /// nothing); false when it is not modelled (a resize, or see
-    /// [`ScrollScreen::feed`]).
-    pub fn apply(&mut self, data: &EventData) -> bool {
-        match data {
-            EventData::Output(bytes) => self.feed(&String::from_utf8_lossy(bytes)),
-            EventData::Resize(_) => false,
-            _ => true,
         }
     }
 
@@ -105,7 +98,15 @@ impl ScrollScreen {
                 }
                 b'\r' => self.col = 0,
                 b'\n' => self.line_feed(),
-                0x1b => self.esc = Esc::Start,
+                0x1b => match self.whole_csi(&bytes[i..]) {
+                    Some(Some(n)) => {
+                        i += n;
+                        continue;
+                    }
+                    Some(None) => return false,
+                    // Not all here (or not a CSI): byte by byte.
+                    None => self.esc = Esc::Start,
+                },
                 0x80.. => {
                     let Some(ch) = text[i..].chars().next() else {
                         return false;
@@ -122,6 +123,33 @@ impl ScrollScreen {
             i += 1;
         }
         true
+    }
+
+    /// The CSI at the start of `s` (which starts with ESC) when it is all
+    /// in `s` and its parameters are digits and `;`: applied as
+    /// [`ScrollScreen::escape`] would byte by byte, Some(Some(its length))
+    /// when modelled, Some(None) when not; None for anything else (read
+    /// byte by byte).
+    fn whole_csi(&mut self, s: &[u8]) -> Option<Option<usize>> {
+        let params = s.strip_prefix(b"\x1b[")?;
+        let n = params
+            .iter()
+            .position(|b| !matches!(b, b'0'..=b'9' | b';'))?;
+        let len = 2 + n + 1;
+        match params[n] {
+            b'm' => Some(Some(len)),
+            b'K' if !params[..n].contains(&b';') => {
+                let mode = params[..n].iter().fold(0u32, |v, &d| {
+                    v.saturating_mul(10).saturating_add(u32::from(d - b'0'))
+                });
+                if mode > 2 {
+                    return Some(None);
+                }
+                self.erase_in_line(mode);
+                Some(Some(len))
+            }
+            _ => Some(None),
+        }
     }
 
     /// One byte of an escape sequence; false when it is not one modelled:
@@ -156,6 +184,13 @@ impl ScrollScreen {
         let at = self.index(self.row) + self.col;
         self.cells[at] = ch;
         self.col += 1;
+        self.wrote(self.row, self.col);
+    }
+
+    /// Cells of shown row `row` up to column `end` may have been written.
+    fn wrote(&mut self, row: usize, end: usize) {
+        let stored = (self.top + row) % self.rows;
+        self.ends[stored] = self.ends[stored].max(end);
     }
 
     /// [`ScrollScreen::print`] for each of `run`'s bytes (printable ASCII),
@@ -172,6 +207,7 @@ impl ScrollScreen {
                 *cell = char::from(b);
             }
             self.col += n;
+            self.wrote(self.row, self.col);
             run = &run[n..];
         }
     }
@@ -184,7 +220,8 @@ impl ScrollScreen {
             self.col = self.col.min(self.cols - 1);
         } else {
             let at = self.index(0);
-            self.cells[at..at + self.cols].fill(' ');
+            let end = std::mem::take(&mut self.ends[self.top]);
+            self.cells[at..at + end].fill(' ');
             self.top = (self.top + 1) % self.rows;
         }
     }
@@ -193,12 +230,17 @@ impl ScrollScreen {
     /// cursor (inclusive), 2 the whole row.
     fn erase_in_line(&mut self, mode: u32) {
         let at = self.index(self.row);
+        let stored = (self.top + self.row) % self.rows;
+        let written = self.ends[stored];
         let range = match mode {
-            0 => self.col.min(self.cols)..self.cols,
-            1 => 0..(self.col + 1).min(self.cols),
-            _ => 0..self.cols,
+            0 => self.col.min(written)..written,
+            1 => 0..(self.col + 1).min(written),
+            _ => 0..written,
         };
         self.cells[at + range.start..at + range.end].fill(' ');
+        if mode != 1 {
+            self.ends[stored] = range.start;
+        }
     }
 
     fn index(&self, row: usize) -> usize {
@@ -216,7 +258,7 @@ impl ScrollScreen {
         if r >= self.rows {
             return String::new();
         }
-        let row = &self.cells[self.index(r)..][..self.cols];
+        let row = &self.cells[self.index(r)..][..self.ends[(self.top + r) % self.rows]];
         // What `str::trim_end` leaves.
         let end = row
             .iter()
@@ -231,18 +273,20 @@ impl ScrollScreen {
     }
 }
 
-/// Characters avt draws one column wide and this screen takes: Latin-1
-/// and Latin Extended letters and signs (no controls, no soft hyphen, no
-/// combining marks) and U+FFFD, which invalid UTF-8 becomes.
+/// Characters avt draws one column wide and this screen takes: from
+/// U+00A0 on (no controls), one column wide by the `unicode-width` avt
+/// uses (letters, signs, dashes, box drawing, U+FFFD, which invalid UTF-8
+/// becomes; no wide characters, no combining marks or other zero-width
+/// ones, no soft hyphen).
 fn narrow(ch: char) -> bool {
-    matches!(ch, '\u{a0}'..='\u{24f}' | '\u{fffd}') && ch != '\u{ad}'
+    ch >= '\u{a0}' && ch != '\u{ad}' && ch.width() == Some(1)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::term::Emulator;
-    use termtrail_format::event::TermSize;
+    use termtrail_format::event::{EventData, TermSize};
 
     /// Feeds `parts` to both; when the model takes them all, the rows and
     /// the cursor row must agree with avt's. Returns whether it took them.
@@ -303,6 +347,11 @@ mod tests {
             "\u{a0}",
             "\u{fffd}",
             "ÿŁ",
+            "—",
+            "─├│",
+            "αδ",
+            "∅",
+            "\u{2028}",
         ];
         let mut seed = 11u64;
         let mut next = |n: usize| {
@@ -345,6 +394,8 @@ mod tests {
             "\x1b[38:5:1m",
             "漢",
             "e\u{301}",
+            "\u{200b}",
+            "\u{ad}",
             "\u{85}",
             "\x7f",
         ] {

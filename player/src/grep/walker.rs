@@ -4,11 +4,12 @@
 
 use std::path::Path;
 
-use termtrail_format::event::{Event, EventData, Micros, TermSize};
+use termtrail_format::event::{EventData, Micros, TermSize};
 use termtrail_format::index::SegmentText;
 #[cfg(doc)]
 use termtrail_format::reader::ContentCheck;
 
+use super::events::{ChunkEvents, Data};
 use super::screen_line::{ScreenText, screen_line};
 use super::scroll_screen::ScrollScreen;
 use super::{Hit, SearchOptions};
@@ -45,6 +46,12 @@ pub(super) struct Walker {
     /// Screen lines are still wanted (false once one could not be built:
     /// they are extras, a failure only leaves them out).
     screens: bool,
+    /// Counts changes to the screen (a new one, events applied).
+    changes: u64,
+    /// The screen's rows as built for the hits so far, while `changes` is
+    /// `rows_at` (see [`screen_line`]).
+    rows: Vec<Option<String>>,
+    rows_at: u64,
 }
 
 /// A segment read for the window, and the events of the chunks taken from
@@ -53,7 +60,7 @@ pub(super) struct Walker {
 struct Loaded {
     seg: usize,
     text: SegmentText,
-    events: Vec<Option<Vec<Event>>>,
+    events: Vec<Option<ChunkEvents>>,
     /// Chunks whose content verified (a hit's chunk is hashed once).
     checked: Vec<bool>,
 }
@@ -62,7 +69,7 @@ impl Loaded {
     fn new(seg: usize, text: SegmentText) -> Loaded {
         Loaded {
             seg,
-            events: vec![None; text.chunks()],
+            events: (0..text.chunks()).map(|_| None).collect(),
             checked: vec![false; text.chunks()],
             text,
         }
@@ -82,13 +89,6 @@ struct WalkState {
     cursor: Option<Cursor>,
 }
 
-fn out_len(e: &Event) -> usize {
-    match &e.data {
-        EventData::Output(b) => b.len(),
-        _ => 0,
-    }
-}
-
 impl Walker {
     pub(super) fn open(path: &Path, opts: &SearchOptions) -> Result<Walker, SeekError> {
         Ok(Walker {
@@ -97,6 +97,9 @@ impl Walker {
             segments: Vec::new(),
             at: None,
             screens: opts.screen,
+            changes: 0,
+            rows: Vec::new(),
+            rows_at: 0,
         })
     }
 
@@ -124,8 +127,20 @@ impl Walker {
             // parsed, and verify_span does not hash them again.
             if self.screens {
                 match self.screen_at(hit.found.time) {
-                    Ok((emu, exact)) => {
-                        hit.screen = screen_line(emu, exact, &hit.found, opts.context)
+                    Ok(()) => {
+                        if self.rows_at != self.changes {
+                            self.rows.clear();
+                            self.rows_at = self.changes;
+                        }
+                        if let Some(s) = &self.at {
+                            hit.screen = screen_line(
+                                &s.emu,
+                                s.exact,
+                                &hit.found,
+                                opts.context,
+                                &mut self.rows,
+                            );
+                        }
                     }
                     Err(_) => self.screens = false,
                 }
@@ -161,21 +176,23 @@ impl Walker {
 
     /// The events of chunk `k` of segment `seg`, hashed and parsed on first
     /// use.
-    fn chunk(&mut self, seg: usize, k: usize) -> Result<&[Event], SeekError> {
+    fn chunk(&mut self, seg: usize, k: usize) -> Result<&ChunkEvents, SeekError> {
         let i = self.load(seg)?;
         let l = &mut self.segments[i];
-        if l.events[k].is_none() {
-            let mut events = Vec::new();
-            if !l.text.push_events(k, &mut events)? {
-                return Err(SeekError::Tampered {
-                    at: format!("segment {seg}"),
-                    problem: format!("chunk {} does not verify", l.text.record(k).seq),
-                });
+        let events = match l.events[k].take() {
+            Some(events) => events,
+            None => {
+                let Some(events) = ChunkEvents::read(&l.text, k)? else {
+                    return Err(SeekError::Tampered {
+                        at: format!("segment {seg}"),
+                        problem: format!("chunk {} does not verify", l.text.record(k).seq),
+                    });
+                };
+                l.checked[k] = true;
+                events
             }
-            l.events[k] = Some(events);
-            l.checked[k] = true;
-        }
-        Ok(l.events[k].as_deref().unwrap_or_default())
+        };
+        Ok(l.events[k].insert(events))
     }
 
     /// The place right after the last event at or before `t` in `seg`.
@@ -200,7 +217,7 @@ impl Walker {
                 problem,
             });
         }
-        let next = self.chunk(seg, k)?.partition_point(|e| e.time <= t);
+        let next = self.chunk(seg, k)?.count_until(t);
         Ok((seg, k, next))
     }
 
@@ -241,15 +258,11 @@ impl Walker {
         Ok(())
     }
 
-    /// The screen at `t`, and whether it is exact.
-    fn screen_at(&mut self, t: Micros) -> Result<(&Screen, bool), SeekError> {
+    /// Brings the screen (`at`) to `t`.
+    fn screen_at(&mut self, t: Micros) -> Result<(), SeekError> {
         match self.seeker.segment_at(t) {
-            Some(seg) if self.seeker.keyframes().is_empty() => self.by_window(seg, t)?,
-            _ => self.by_cursor(t)?,
-        }
-        match &self.at {
-            Some(s) => Ok((&s.emu, s.exact)),
-            None => unreachable!("set above"),
+            Some(seg) if self.seeker.keyframes().is_empty() => self.by_window(seg, t),
+            _ => self.by_cursor(t),
         }
     }
 
@@ -266,11 +279,13 @@ impl Walker {
         {
             while let Some(e) = cursor.next_if(|e| e.time <= t)? {
                 s.emu.full_mut().apply(&e.data);
+                self.changes += 1;
             }
             s.pos = t;
             return Ok(());
         }
         let (emu, cursor) = self.seeker.cursor_at(t)?;
+        self.changes += 1;
         self.at = Some(WalkState {
             emu: Screen::Full(Box::new(emu)),
             pos: t,
@@ -338,13 +353,14 @@ impl Walker {
             .map(|&(s, k, ref r)| (s, k, r.start));
         let size = match first {
             Some((s, k, i)) => {
-                let time = self.chunk(s, k)?[i].time;
+                let time = self.chunk(s, k)?.time(i);
                 self.size_before(time)
             }
             None => self.size_before(t),
         };
         let mut emu = Screen::fast(size);
         self.feed(&mut emu, slices.into_iter().rev())?;
+        self.changes += 1;
         self.at = Some(WalkState {
             emu,
             pos: t,
@@ -365,9 +381,13 @@ impl Walker {
         slices: impl IntoIterator<Item = Slice>,
     ) -> Result<(), SeekError> {
         for (s, k, range) in slices {
+            if range.is_empty() {
+                continue;
+            }
+            self.changes += 1;
             if let Screen::Fast { model, fed, .. } = screen {
-                let events = &self.chunk(s, k)?[range.clone()];
-                if events.iter().all(|e| model.apply(&e.data)) {
+                let events = self.chunk(s, k)?;
+                if range.clone().all(|i| fast_apply(model, events, i)) {
                     match fed.last_mut() {
                         Some(last) if (last.0, last.1, last.2.end) == (s, k, range.start) => {
                             last.2.end = range.end;
@@ -388,15 +408,17 @@ impl Walker {
                 };
                 let mut emu = Emulator::new(size);
                 for (s, k, range) in fed {
-                    for e in &self.chunk(s, k)?[range] {
-                        emu.apply(&e.data);
+                    let events = self.chunk(s, k)?;
+                    for i in range {
+                        full_apply(&mut emu, events.data(i));
                     }
                 }
                 *screen = Screen::Full(Box::new(emu));
             }
             let emu = screen.full_mut();
-            for e in &self.chunk(s, k)?[range] {
-                emu.apply(&e.data);
+            let events = self.chunk(s, k)?;
+            for i in range {
+                full_apply(emu, events.data(i));
             }
         }
         Ok(())
@@ -431,7 +453,7 @@ impl Walker {
                 let end = from;
                 while from > 0 && !full(bytes, synced) {
                     from -= 1;
-                    if let EventData::Output(b) = &events[from].data {
+                    if let Data::Output(b) = events.data(from) {
                         bytes += b.len();
                         synced = lfs >= feeds && memchr::memchr(b'\r', b).is_some();
                         lfs += memchr::memchr_iter(b'\n', b).count();
@@ -475,10 +497,11 @@ impl Walker {
     ) -> Result<bool, SeekError> {
         let mut scan = ScrollScan::default();
         for (s, k, range) in slices.iter().rev() {
-            for e in &self.chunk(*s, *k)?[range.clone()] {
-                match &e.data {
-                    EventData::Output(b) if !scan.feed(b) => return Ok(false),
-                    EventData::Resize(_) => return Ok(false),
+            let events = self.chunk(*s, *k)?;
+            for i in range.clone() {
+                match events.data(i) {
+                    Data::Output(b) if !scan.feed(b) => return Ok(false),
+                    Data::Resize(_) => return Ok(false),
                     _ => {}
                 }
             }
@@ -500,13 +523,37 @@ impl Walker {
             let events = self.chunk(seg, k)?;
             let start = if k == from.1 { from.2 } else { 0 };
             let end = if k == to.1 { to.2 } else { events.len() };
-            bytes += events[start..end].iter().map(out_len).sum::<usize>();
+            bytes += (start..end).map(|i| events.out_len(i)).sum::<usize>();
             if bytes > SCREEN_WINDOW {
                 return Ok(None);
             }
             slices.push((k, start..end));
         }
         Ok(Some((slices, bytes)))
+    }
+}
+
+/// Applies event `i` of `events` to the text-only screen as
+/// [`Emulator::apply`] would (output as text, invalid UTF-8 as U+FFFD;
+/// other events but a resize change nothing); false when it is not
+/// modelled (a resize, or see [`ScrollScreen::feed`]).
+fn fast_apply(model: &mut ScrollScreen, events: &ChunkEvents, i: usize) -> bool {
+    if let Some(text) = events.text(i) {
+        return model.feed(text);
+    }
+    match events.data(i) {
+        Data::Output(bytes) => model.feed(&String::from_utf8_lossy(bytes)),
+        Data::Resize(_) => false,
+        Data::Other => true,
+    }
+}
+
+/// Applies one event to the emulator (see [`Emulator::apply`]).
+fn full_apply(emu: &mut Emulator, data: Data<'_>) {
+    match data {
+        Data::Output(bytes) => emu.feed(bytes),
+        Data::Resize(size) => emu.apply(&EventData::Resize(size)),
+        Data::Other => {}
     }
 }
 
