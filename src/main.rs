@@ -15,7 +15,20 @@ use cmd::{Cli, Command};
 use exit::Exit;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // The configuration's `[flags]` for the subcommand go first, so the
+    // command line's own come later and win (docs/cli.md).
+    let (args, note) = cmd::config::with_default_flags(std::env::args_os().collect());
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Help and version are "errors" printed on stdout, exit 0.
+            let _ = e.print();
+            if let Some(note) = note.filter(|_| e.use_stderr()) {
+                eprintln!("termtrail: {note}");
+            }
+            return ExitCode::from(e.exit_code().clamp(0, 255) as u8);
+        }
+    };
     // Its own stderr belongs to the host that runs it.
     let supervised = matches!(cli.command, Command::Supervise(_));
     let result = match cli.command {

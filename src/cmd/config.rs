@@ -1,9 +1,16 @@
 //! The configuration file, `$XDG_CONFIG_HOME/termtrail/config.toml` (else
-//! `~/.config/termtrail/config.toml`): the store, the signing key and
-//! grep's colour, read once. It is a small TOML subset — `key = value`
-//! lines, `#` comments, strings in `"…"` (with `\\ \" \n \t \uXXXX`) or
-//! `'…'` — and a key it does not know, or a line it cannot read, is one
-//! error naming file:line. docs/cli.md, "Configuration", lists the keys.
+//! `~/.config/termtrail/config.toml`): the store, the signing key, grep's
+//! colour and default flags per subcommand (a `[flags]` table), read once.
+//! It is a small TOML subset — `key = value` lines, `#` comments, strings
+//! in `"…"` (with `\\ \" \n \t \uXXXX`) or `'…'`, one-line arrays of
+//! strings in `[flags]` — and a key it does not know, or a line it cannot
+//! read, is one error naming file:line. docs/cli.md, "Configuration",
+//! lists the keys.
+//!
+//! Why not the `toml` crate: the file needs strings and one-line string
+//! arrays, and errors must name file:line in our words; this subset is
+//! ~100 lines where the crate (with serde derive for one struct) is a
+//! build-time cost on every cold CI run.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -21,6 +28,9 @@ pub struct Config {
     pub sign_key: Option<PathBuf>,
     /// `color`: grep's `--color` when none is given (auto, always, never).
     pub color: Option<String>,
+    /// `[flags]`: arguments put before a subcommand's own, by subcommand
+    /// name (`grep = ["--time", "clock"]`), in the file's order.
+    pub flags: Vec<(String, Vec<String>)>,
 }
 
 /// A configuration file that does not read.
@@ -103,6 +113,8 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 /// Parses configuration text; `name` is the file named in errors.
 pub fn parse(text: &str, name: &str) -> Result<Config, ConfigError> {
     let mut config = Config::default();
+    // Inside the `[flags]` table (TOML: a table's keys follow its header).
+    let mut in_flags = false;
     for (i, raw) in text.lines().enumerate() {
         let err = |what: String| ConfigError::Line {
             file: name.to_string(),
@@ -114,14 +126,34 @@ pub fn parse(text: &str, name: &str) -> Result<Config, ConfigError> {
             continue;
         }
         if line.starts_with('[') {
-            return Err(err(format!(
-                "tables ({line}) are not supported: write the keys at the top level"
-            )));
+            let table = line.split('#').next().unwrap_or("").trim();
+            if table != "[flags]" || in_flags {
+                return Err(err(format!(
+                    "{table} is not a table termtrail reads (the one table is [flags], once, after the top-level keys)"
+                )));
+            }
+            in_flags = true;
+            continue;
         }
         let Some((key, value)) = line.split_once('=') else {
             return Err(err("expected `key = value`".into()));
         };
         let (key, value) = (key.trim(), value.trim());
+        if in_flags {
+            let known = subcommands();
+            if !known.iter().any(|k| k == key) {
+                return Err(err(format!(
+                    "[flags]: {key:?} is not a subcommand (known: {})",
+                    known.join(", ")
+                )));
+            }
+            if config.flags.iter().any(|(k, _)| k == key) {
+                return Err(err(format!("[flags]: {key} is given twice")));
+            }
+            let words = array(value).map_err(|w| err(format!("[flags] {key}: {w}")))?;
+            config.flags.push((key.to_string(), words));
+            continue;
+        }
         let text = || string(value).map_err(|w| err(format!("{key}: {w}")));
         match key {
             "store" => {
@@ -146,7 +178,7 @@ pub fn parse(text: &str, name: &str) -> Result<Config, ConfigError> {
             }
             _ => {
                 return Err(err(format!(
-                    "unknown key {key:?} (known: store, sign_key, color)"
+                    "unknown key {key:?} (known: store, sign_key, color, and the [flags] table)"
                 )));
             }
         }
@@ -169,9 +201,55 @@ enum StringError {
     Control,
     #[error("unexpected {0:?} after the string")]
     After(String),
+    #[error("expected an array of strings ([\"--flag\", \"value\"])")]
+    NotArray,
+    #[error("\"--\" cannot be a default flag")]
+    DoubleDash,
 }
 
 fn string(v: &str) -> Result<String, StringError> {
+    let (out, rest) = string_prefix(v)?;
+    let rest = rest.trim();
+    if !(rest.is_empty() || rest.starts_with('#')) {
+        return Err(StringError::After(rest.to_string()));
+    }
+    Ok(out)
+}
+
+/// A one-line TOML array of strings (`["--time", "clock"]`, a trailing
+/// comma allowed), with an optional `# comment` after it. `--` is refused:
+/// after it a subcommand's own flags would be read as its command.
+fn array(v: &str) -> Result<Vec<String>, StringError> {
+    let mut rest = v
+        .strip_prefix('[')
+        .ok_or(StringError::NotArray)?
+        .trim_start();
+    let mut words = Vec::new();
+    loop {
+        if let Some(after) = rest.strip_prefix(']') {
+            let after = after.trim();
+            if !(after.is_empty() || after.starts_with('#')) {
+                return Err(StringError::After(after.to_string()));
+            }
+            return Ok(words);
+        }
+        let (word, after) = string_prefix(rest)?;
+        if word == "--" {
+            return Err(StringError::DoubleDash);
+        }
+        words.push(word);
+        rest = after.trim_start();
+        match rest.strip_prefix(',') {
+            Some(after) => rest = after.trim_start(),
+            None if rest.starts_with(']') => {}
+            None if rest.is_empty() => return Err(StringError::Unterminated),
+            None => return Err(StringError::After(rest.to_string())),
+        }
+    }
+}
+
+/// The string at the start of `v` and what follows it.
+fn string_prefix(v: &str) -> Result<(String, &str), StringError> {
     let mut chars = v.chars();
     let quote = chars.next().filter(|c| *c == '"' || *c == '\'');
     let Some(quote) = quote else {
@@ -204,11 +282,44 @@ fn string(v: &str) -> Result<String, StringError> {
             Some(c) => out.push(c),
         }
     }
-    let rest = chars.as_str().trim();
-    if !(rest.is_empty() || rest.starts_with('#')) {
-        return Err(StringError::After(rest.to_string()));
-    }
-    Ok(out)
+    Ok((out, chars.as_str()))
+}
+
+/// The subcommands a `[flags]` key may name (the hidden ones excluded).
+fn subcommands() -> Vec<String> {
+    use clap::CommandFactory;
+    super::Cli::command()
+        .get_subcommands()
+        .filter(|c| !c.is_hide_set())
+        .map(|c| c.get_name().to_string())
+        .collect()
+}
+
+/// The command line with the configuration's `[flags]` for its
+/// subcommand put right after the subcommand's name, so flags given on
+/// the command line come later and win (`args_override_self`). A
+/// configuration that does not read adds nothing here: the subcommand
+/// reports it (an error, or a warning when it does not use the file).
+/// The note says where added flags came from, for clap's errors.
+pub fn with_default_flags(
+    mut args: Vec<std::ffi::OsString>,
+) -> (Vec<std::ffi::OsString>, Option<String>) {
+    let Some(sub) = args.get(1).and_then(|a| a.to_str()).map(str::to_string) else {
+        return (args, None);
+    };
+    let Ok(config) = read() else {
+        return (args, None);
+    };
+    let Some((_, words)) = config.flags.iter().find(|(k, _)| *k == sub) else {
+        return (args, None);
+    };
+    let file = path().map(|p| p.display().to_string()).unwrap_or_default();
+    let note = format!(
+        "note: {file} [flags] puts these before the command line's: {sub} {}",
+        words.join(" ")
+    );
+    args.splice(2..2, words.iter().map(std::ffi::OsString::from));
+    (args, Some(note))
 }
 
 /// `~/x` as `$HOME/x`.
@@ -239,12 +350,39 @@ mod tests {
     }
 
     #[test]
+    fn reads_default_flags_per_subcommand() {
+        let c = parse(
+            "color = 'never'\n\n[flags]  # defaults\ngrep = [\"--time\", 'clock', \"-S\",]  # clock times\nls = []\n",
+            "c.toml",
+        )
+        .unwrap();
+        assert_eq!(c.color.as_deref(), Some("never"));
+        let words = |v: &[&str]| v.iter().map(|w| w.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            c.flags,
+            vec![
+                ("grep".to_string(), words(&["--time", "clock", "-S"])),
+                ("ls".to_string(), vec![]),
+            ]
+        );
+        // A top-level key after the table belongs to the table (TOML).
+        let e = parse("[flags]\nstore = ['/x']", "c.toml").unwrap_err();
+        assert!(e.to_string().contains("not a subcommand"), "{e}");
+    }
+
+    #[test]
     fn bad_lines_name_file_and_line() {
         for (text, line, what) in [
             ("store = /x", 1, "expected a string"),
             ("\n\nstroe = \"/x\"", 3, "unknown key \"stroe\""),
             ("threads = 4", 1, "unknown key \"threads\""),
-            ("[termtrail]", 1, "tables"),
+            ("[termtrail]", 1, "not a table termtrail reads"),
+            ("[flags]\ngrep = \"-S\"", 2, "expected an array"),
+            ("[flags]\nsupervise = []", 2, "not a subcommand"),
+            ("[flags]\ngrep = [\"--\"]", 2, "cannot be a default flag"),
+            ("[flags]\ngrep = [\"-S\"\n", 2, "unterminated"),
+            ("[flags]\ngrep = []\ngrep = []", 3, "twice"),
+            ("[flags]\n[flags]", 2, "not a table"),
             ("store", 1, "expected `key = value`"),
             ("store = \"/x", 1, "unterminated"),
             ("store = \"/x\" y", 1, "unexpected"),

@@ -7,7 +7,7 @@ pub mod args;
 pub mod attach;
 mod authn;
 pub mod completions;
-mod config;
+pub mod config;
 pub mod exec;
 pub mod export;
 pub mod grep;
@@ -38,6 +38,8 @@ use clap::{Parser, Subcommand};
 /// asciicast recordings you can verify, replay and export.
 #[derive(Parser, Debug)]
 #[command(name = "termtrail", version, about, propagate_version = true)]
+// A flag given twice takes its last value (config `[flags]` come first).
+#[command(args_override_self = true)]
 #[command(
     after_help = "Examples:\n  termtrail rec                         record your shell to the local store\n  termtrail rec -o demo.cast.zst -- htop\n  termtrail verify demo.cast.zst\n  termtrail export demo.cast.zst --format txt\n  termtrail play @last                  the latest recording of the store\n  source <(termtrail completions bash)  Tab completion; `termtrail man` for man pages\n\nRecordings go to the store: --store, else $TERMTRAIL_STORE, else `store` in $XDG_CONFIG_HOME/termtrail/config.toml, else $XDG_DATA_HOME/termtrail/recordings (default ~/.local/share/termtrail/recordings); -o names a file instead. docs/cli.md says how stores, recordings and times are named."
 )]

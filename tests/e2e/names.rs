@@ -287,7 +287,7 @@ fn stores_come_from_the_flag_the_environment_or_the_config_file() {
     assert_eq!(rec.code, 0, "{rec:?}");
     std::fs::write(&config, "store = \"mine\"\nstroe = \"x\"\n").unwrap();
     let warning = format!(
-        "termtrail: warning: {}:2: unknown key \"stroe\" (known: store, sign_key, color); not used here, but commands that use the configuration file stop at it\n",
+        "termtrail: warning: {}:2: unknown key \"stroe\" (known: store, sign_key, color, and the [flags] table); not used here, but commands that use the configuration file stop at it\n",
         config.display()
     );
     for args in [
@@ -308,6 +308,63 @@ fn stores_come_from_the_flag_the_environment_or_the_config_file() {
             &format!("{}:2: unknown key \"stroe\"", config.display()),
         );
     }
+}
+
+/// Issue 16 asks the configuration file for "default flags": its
+/// `[flags]` table puts arguments before a subcommand's own, and the
+/// command line's win.
+#[test]
+fn the_config_file_gives_default_flags_the_command_line_overrides() {
+    let d = Dir::new();
+    let rec = d.rec("x.cast.zst", "echo hi\nexit\n");
+    assert_eq!(rec.code, 0, "{rec:?}");
+    // Without flags: `NAME:CLOCK OFFSET:LINE` (not a terminal).
+    let plain = d.run(&["grep", "^hi$", "x.cast.zst"]);
+    assert_eq!(plain.code, 0, "{plain:?}");
+    let (clock, offset) = plain.stdout["x.cast.zst:".len()..]
+        .strip_suffix(":hi\n")
+        .and_then(|t| t.split_once(' '))
+        .unwrap_or_else(|| panic!("{plain:?}"));
+    assert!(clock.starts_with("20") && clock.ends_with('Z'), "{plain:?}");
+    let config = d.join(".config/termtrail/config.toml");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    std::fs::write(
+        &config,
+        "color = 'never'\n[flags]\ngrep = [\"--time\", \"clock\", \"-I\"]  # clock times\n",
+    )
+    .unwrap();
+    // The config's flags: an RFC 3339 time, no file name.
+    let r = d.run(&["grep", "^hi$", "x.cast.zst"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.stdout, format!("{clock}:hi\n"), "{r:?}");
+    // The command line's --time wins over the config's.
+    let r = d.run(&["grep", "--time", "offset", "^hi$", "x.cast.zst"]);
+    assert_eq!((r.code, r.stdout), (0, format!("{offset}:hi\n")));
+    // Other subcommands are untouched.
+    let r = d.run(&["verify", "x.cast.zst"]);
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""), "{r:?}");
+    // A flag the subcommand does not take: clap's error, then where it came from.
+    std::fs::write(&config, "[flags]\ngrep = [\"--bogus\"]\n").unwrap();
+    let r = d.run(&["grep", "^hi$", "x.cast.zst"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("'--bogus'"), "{r:?}");
+    assert!(
+        r.stderr.ends_with(&format!(
+            "termtrail: note: {} [flags] puts these before the command line's: grep --bogus\n",
+            config.display()
+        )),
+        "{r:?}"
+    );
+    // A table or subcommand it does not know: file:line.
+    std::fs::write(&config, "[flags]\ngerp = []\n").unwrap();
+    let r = d.run(&["grep", "^hi$", "x.cast.zst"]);
+    one_line_error(
+        &r,
+        &format!(
+            "{}:2: [flags]: \"gerp\" is not a subcommand",
+            config.display()
+        ),
+    );
 }
 
 /// Terminal columns of `s`, for the scripts here: CJK ideographs, kana and
