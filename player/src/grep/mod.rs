@@ -35,6 +35,7 @@ use termtrail_format::reader::{ContentCheck, ReadError};
 use crate::select::{MetaFilter, NOT_A_RECORDING, Window};
 
 mod chunk;
+mod literal;
 mod pass;
 pub mod pattern;
 pub mod screen_line;
