@@ -6,21 +6,23 @@
 //!
 //! Why a line without such a place holds no match. A match holds one of
 //! the literals, so the stripped line holds, contiguously, a piece of it:
-//! the needle `N` (printable ASCII, not a space first, no `"` nor `\`). Each
-//! of the needle's bytes came from a token of the stored JSON string: the
-//! byte itself, or an escape (`\X` for a byte X other than `n r t b f u`
-//! writes X; `\u00XX` writes the byte XX; `\u001b[nC` writes spaces). Only a
-//! backspace takes written text back, so in a line without backspace
-//! escapes (`\b`, `\u0008`) every stored byte between the tokens of two
-//! neighbouring needle bytes writes nothing; and a run of stored bytes that
-//! writes nothing starts, in the stripper's ground state (where it is after
-//! writing a byte), with a backslash (an escape: colours, controls), a
-//! quote (the string ends: the JSON between events, other events) or DEL
-//! (the one raw byte the stripper drops). A token of `N[0]` that is not the
-//! byte itself or `\` and it is `\u00XX`. So, with `k` the first place where
-//! the stored bytes are not `N`'s in a row, a line that holds a match holds
-//! one of:
-//! - `N[..=k]` followed by `\`, `"` or DEL, or all of `N` (no such `k`);
+//! the needle `N` (printable ASCII, not a space first, no `"` nor `\`).
+//! Each of the needle's bytes was written by a token of the stored JSON
+//! string: the byte itself, or an escape (`\X` for a byte X other than `n r
+//! t b f u` writes X; `\u00XX` writes the byte XX; `\u001b[nC` writes
+//! spaces). Only a backspace takes written text back, so in a line without
+//! backspace escapes (`\b`, `\u0008`) every stored byte between the tokens
+//! of two neighbouring needle bytes writes nothing; and a run of stored
+//! bytes that writes nothing starts, in the stripper's ground state (where
+//! it is after writing a byte), with a backslash (an escape: colours,
+//! controls), a quote (the string ends: the JSON between events, other
+//! events), DEL (the one raw byte the stripper drops) or, in an event line
+//! whose string is not closed, the line feed ending it. The token of
+//! `N[0]` ends with the byte `N[0]` unless it is `\u00XX`. So, with `k`
+//! the first place where the stored bytes after `N[0]`'s token are not the
+//! next of `N`'s in a row, a line that holds a match holds one of:
+//! - `N[..=k]` followed by `\`, `"`, DEL or a line feed, or all of `N` (no
+//!   such `k`);
 //! - a backspace escape;
 //! - `N[0]` written as `\u00XX` (either case of hex digits).
 //!
@@ -161,7 +163,7 @@ impl LiteralFilter {
                 if same == rest.len()
                     || after
                         .get(same)
-                        .is_none_or(|b| matches!(b, b'\\' | b'"' | 0x7f))
+                        .is_none_or(|b| matches!(b, b'\\' | b'"' | 0x7f | b'\n'))
                 {
                     out.push(p);
                 }
@@ -209,6 +211,7 @@ mod tests {
             br"tim\u001b[1med out",
             br#"timed ou", "x"]"#,
             br"x\u0074imed",
+            b"timed o\n[1, \"o\", \"ut",
             br"tix\bmed out",
             b"timed\x7f out",
         ] {
