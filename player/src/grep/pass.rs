@@ -529,6 +529,8 @@ mod tests {
                 },
             ),
             ("ss.*ie", PatternOptions::default()),
+            // Two literals: a needle each.
+            ("ccess|ied", PatternOptions::default()),
         ];
         let mut seed = 7u64;
         let mut next = |n: usize| {
