@@ -460,13 +460,15 @@ mod tests {
         json.to_string()
     }
 
-    #[test]
-    fn skipping_lines_without_the_picked_bytes_finds_every_hit() {
-        // Output that splits, colours and hides the word in every way the
-        // prefilter must not miss (or wrongly find): colour codes between
-        // its letters, lines across events and chunks, OSC strings holding
-        // it (never text) and left open up to a line feed, backspaces,
-        // letters escaped as \u00XX, input events holding it.
+    /// Event texts for the randomized test: random pieces of output, and
+    /// the word with what the stripper removes (or what stops a match)
+    /// between its letters, maybe in two events.
+    fn random_texts(next: &mut dyn FnMut(usize) -> usize) -> Vec<String> {
+        // Output that splits, colours and hides the word in every way a
+        // filter must not miss (or wrongly find): colour codes between its
+        // letters, lines across events and chunks, OSC strings holding it
+        // (never text) and left open up to a line feed, backspaces, input
+        // events holding it.
         let pieces = [
             "Acc",
             "ess",
@@ -512,6 +514,97 @@ mod tests {
             "\x1b[",
             "\x1bP1$r\x1b\\",
         ];
+        let mut texts: Vec<String> = Vec::new();
+        while texts.len() < 30 {
+            let mut e = String::new();
+            for _ in 0..1 + next(6) {
+                e.push_str(pieces[next(pieces.len())]);
+            }
+            if next(2) > 0 {
+                texts.push(e);
+                continue;
+            }
+            // The word with what the stripper removes (or what stops a
+            // match) between its letters, maybe in two events.
+            for (i, c) in "AccessDenied".chars().enumerate() {
+                if i > 0 && next(3) == 0 {
+                    e.push_str(between[next(between.len())]);
+                }
+                e.push(c);
+            }
+            if next(2) == 0 {
+                e.push('\n');
+            }
+            let cut = next(e.len() + 1);
+            if next(2) == 0 && e.is_char_boundary(cut) {
+                texts.push(e[..cut].to_string());
+                texts.push(e[cut..].to_string());
+            } else {
+                texts.push(e);
+            }
+        }
+        texts
+    }
+
+    /// `texts` as stored event lines (letters escaped as `\u00XX` and
+    /// backspaces as `\u0008` now and then; some events input or resizes),
+    /// with what each event wrote: (code, text).
+    fn stored_lines(
+        texts: Vec<String>,
+        next: &mut dyn FnMut(usize) -> usize,
+    ) -> (Vec<Vec<u8>>, Vec<(&'static str, String)>) {
+        let mut lines: Vec<Vec<u8>> = Vec::new();
+        let mut raw: Vec<(&str, String)> = Vec::new();
+        for e in texts {
+            let mut json = serde_json::to_string(&e).unwrap();
+            if next(3) == 0 {
+                // A letter escaped as a JSON encoder may.
+                json = escape_letter(&json, next(e.len() + 1), next(3));
+            }
+            if next(3) == 0 {
+                // A backspace as \u0008 rather than \b.
+                json = json.replacen("\\b", "\\u0008", 1);
+            }
+            let code = match next(10) {
+                0 => "i",
+                1 => "r",
+                _ => "o",
+            };
+            let json = if code == "r" {
+                "\"80x24\"".to_string()
+            } else {
+                json
+            };
+            lines.push(format!("[0.001, \"{code}\", {json}]\n").into_bytes());
+            raw.push((code, e));
+        }
+        (lines, raw)
+    }
+
+    /// The hits of one search of what every wanted event wrote, in order
+    /// (each event 1 ms after the one before).
+    fn one_search(p: &Pattern, input: bool, raw: &[(&str, String)]) -> Vec<LineHit> {
+        let mut one = LineSearch::new(p);
+        let mut want = Vec::new();
+        let want_code = if input { "i" } else { "o" };
+        for (n, (code, e)) in raw.iter().enumerate() {
+            if *code == want_code {
+                let time = 1000 * (n as Micros + 1);
+                one.push(time, e.as_bytes(), &mut |h| {
+                    want.push(h);
+                    Flow::Continue
+                });
+            }
+        }
+        one.finish(&mut |h| {
+            want.push(h);
+            Flow::Continue
+        });
+        want
+    }
+
+    #[test]
+    fn skipping_lines_without_the_picked_bytes_finds_every_hit() {
         let patterns = [
             ("AccessDenied", PatternOptions::default()),
             (
@@ -541,61 +634,9 @@ mod tests {
         };
         let mut found = 0;
         for round in 0..400 {
-            let mut lines: Vec<Vec<u8>> = Vec::new();
+            let texts = random_texts(&mut next);
             // What each event wrote, for the search of events one by one.
-            let mut raw: Vec<(&str, String)> = Vec::new();
-            let mut texts: Vec<String> = Vec::new();
-            while texts.len() < 30 {
-                let mut e = String::new();
-                for _ in 0..1 + next(6) {
-                    e.push_str(pieces[next(pieces.len())]);
-                }
-                if next(2) > 0 {
-                    texts.push(e);
-                    continue;
-                }
-                // The word with what the stripper removes (or what stops a
-                // match) between its letters, maybe in two events.
-                for (i, c) in "AccessDenied".chars().enumerate() {
-                    if i > 0 && next(3) == 0 {
-                        e.push_str(between[next(between.len())]);
-                    }
-                    e.push(c);
-                }
-                if next(2) == 0 {
-                    e.push('\n');
-                }
-                let cut = next(e.len() + 1);
-                if next(2) == 0 && e.is_char_boundary(cut) {
-                    texts.push(e[..cut].to_string());
-                    texts.push(e[cut..].to_string());
-                } else {
-                    texts.push(e);
-                }
-            }
-            for e in texts {
-                let mut json = serde_json::to_string(&e).unwrap();
-                if next(3) == 0 {
-                    // A letter escaped as a JSON encoder may.
-                    json = escape_letter(&json, next(e.len() + 1), next(3));
-                }
-                if next(3) == 0 {
-                    // A backspace as \u0008 rather than \b.
-                    json = json.replacen("\\b", "\\u0008", 1);
-                }
-                let code = match next(10) {
-                    0 => "i",
-                    1 => "r",
-                    _ => "o",
-                };
-                let json = if code == "r" {
-                    "\"80x24\"".to_string()
-                } else {
-                    json
-                };
-                lines.push(format!("[0.001, \"{code}\", {json}]\n").into_bytes());
-                raw.push((code, e));
-            }
+            let (lines, raw) = stored_lines(texts, &mut next);
             // Chunks cut at random lines.
             let mut chunks = Vec::new();
             let mut at = 0;
@@ -620,22 +661,7 @@ mod tests {
                 // The same as searching what every event wrote, in order,
                 // in one search: chunks searched apart and joined at their
                 // first and last line feeds lose and add nothing.
-                let mut one = LineSearch::new(&p);
-                let mut want = Vec::new();
-                let want_code = if input { "i" } else { "o" };
-                for (n, (code, e)) in raw.iter().enumerate() {
-                    if *code == want_code {
-                        let time = 1000 * (n as Micros + 1);
-                        one.push(time, e.as_bytes(), &mut |h| {
-                            want.push(h);
-                            Flow::Continue
-                        });
-                    }
-                }
-                one.finish(&mut |h| {
-                    want.push(h);
-                    Flow::Continue
-                });
+                let want = one_search(&p, input, &raw);
                 assert_eq!(all, want, "{pattern} (input: {input}) in {chunks:?}");
                 found += all.len();
             }
