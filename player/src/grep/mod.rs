@@ -16,7 +16,8 @@
 //! unfinished line is carried over; the emulator holds one screen.
 //!
 //! The modules, in the order a search meets them: [`pattern`] (the regex
-//! and the prefilter), the first pass (`pass`: stored event lines, through
+//! and the prefilter), `literal` (the filter that picks lines by a piece of
+//! a literal), the first pass (`pass`: stored event lines, through
 //! `termtrail_format::scan`), [`strip`] (the escape stripper), [`search`]
 //! (line search), the second pass (`walker`: screens and hit chunks'
 //! hashes, reading chunks' events through `events`) and [`screen_line`]
@@ -37,6 +38,7 @@ use crate::select::{MetaFilter, NotRecording, Window};
 
 mod chunk;
 mod events;
+mod literal;
 mod pass;
 pub mod pattern;
 pub mod screen_line;

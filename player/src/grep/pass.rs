@@ -371,30 +371,43 @@ pub(super) fn search_file(
 
 #[cfg(test)]
 mod tests {
+    use super::super::chunk::Filter;
+    use super::super::literal::LiteralFilter;
     use super::super::pattern::{PatternOptions, Prefilter};
     use super::*;
 
+    /// How [`chunk_hits`] picks the lines it reads.
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    enum Pick {
+        Every,
+        Bytes,
+        Literal,
+    }
+
     /// The hits in `chunks` (event lines as stored, each chunk's first
-    /// event at the time given), read line by line or with the prefilter.
+    /// event at the time given), read line by line or with a filter.
     fn chunk_hits(
         pattern: &Pattern,
         input: bool,
         chunks: &[(Micros, Vec<u8>)],
-        prefilter: bool,
+        pick: Pick,
     ) -> Vec<LineHit> {
         let opts = SearchOptions {
             input,
             ..SearchOptions::default()
         };
-        let pre = prefilter.then(|| {
-            let pre = Prefilter::with_limit(pattern, &chunks[0].1, usize::MAX);
-            assert!(
-                pre.is_some(),
-                "the pattern gives the prefilter something: {:?}",
-                pattern.prefixes
-            );
-            pre.unwrap()
-        });
+        let sample = &chunks[0].1;
+        let filter = match pick {
+            Pick::Every => Filter::Every,
+            Pick::Bytes => Filter::Bytes(
+                Prefilter::with_limit(pattern, sample, usize::MAX)
+                    .expect("the pattern gives the prefilter something"),
+            ),
+            Pick::Literal => Filter::Literal(
+                LiteralFilter::from_counts(pattern, sample)
+                    .expect("the pattern gives the literal filter something"),
+            ),
+        };
         let path = Path::new("test");
         let mut c = Collect {
             search: LineSearch::new(pattern),
@@ -411,7 +424,7 @@ mod tests {
             recent: Vec::new(),
             walker_failed: false,
             unverified: false,
-            chunks: Arc::new(ChunkSearch::with_prefilter(pattern, input, pre)),
+            chunks: Arc::new(ChunkSearch::with_filter(pattern, input, filter)),
         };
         for (first, lines) in chunks {
             let found = c.chunks.chunk(*first, lines);
@@ -421,13 +434,44 @@ mod tests {
         c.hits.into_iter().map(|h| h.found).collect()
     }
 
-    #[test]
-    fn skipping_lines_without_the_picked_bytes_finds_every_hit() {
-        // Output that splits, colours and hides the word in every way the
-        // prefilter must not miss (or wrongly find): colour codes between
-        // its letters, lines across events and chunks, OSC strings holding
-        // it (never text) and left open up to a line feed, backspaces,
-        // letters escaped as \u00XX, input events holding it.
+    /// `json` (a JSON string) with the letter that is the `n`th byte of
+    /// text (not of an escape), if it is one, escaped in `style`: `\u00xx`,
+    /// `\u00XX` or, where that means the letter, `\X` (as a lenient reader
+    /// takes it).
+    fn escape_letter(json: &str, n: usize, style: usize) -> String {
+        let b = json.as_bytes();
+        let (mut i, mut seen) = (1, 0);
+        while i + 1 < b.len() {
+            if b[i] == b'\\' {
+                i += if b[i + 1] == b'u' { 6 } else { 2 };
+                continue;
+            }
+            if seen == n {
+                let c = b[i];
+                let escaped = match style {
+                    _ if !c.is_ascii_alphabetic() => return json.to_string(),
+                    0 => format!("\\u{:04x}", c),
+                    1 => format!("\\u{:04X}", c),
+                    _ if b"nrtbfu".contains(&c) => return json.to_string(),
+                    _ => format!("\\{}", c as char),
+                };
+                return format!("{}{escaped}{}", &json[..i], &json[i + 1..]);
+            }
+            seen += 1;
+            i += 1;
+        }
+        json.to_string()
+    }
+
+    /// Event texts for the randomized test: random pieces of output, and
+    /// the word with what the stripper removes (or what stops a match)
+    /// between its letters, maybe in two events.
+    fn random_texts(next: &mut dyn FnMut(usize) -> usize) -> Vec<String> {
+        // Output that splits, colours and hides the word in every way a
+        // filter must not miss (or wrongly find): colour codes between its
+        // letters, lines across events and chunks, OSC strings holding it
+        // (never text) and left open up to a line feed, backspaces, input
+        // events holding it.
         let pieces = [
             "Acc",
             "ess",
@@ -454,7 +498,116 @@ mod tests {
             "\u{e9}",
             "\x1bP1$r",
             "\x1b\\",
+            "\x7f",
+            "x\x08",
+            "Acc\x1b[1C",
+            "ss\x1b[31mD",
         ];
+        // What goes between the letters of the word.
+        let between = [
+            "\x7f",
+            "\x1b[1m",
+            "\x1b[0m",
+            "x\x08",
+            "yz\x08\x08",
+            "\x08",
+            "\x1b]0;t\x07",
+            "\x1b[1C",
+            "\r",
+            "\x1b[",
+            "\x1bP1$r\x1b\\",
+        ];
+        let mut texts: Vec<String> = Vec::new();
+        while texts.len() < 30 {
+            let mut e = String::new();
+            for _ in 0..1 + next(6) {
+                e.push_str(pieces[next(pieces.len())]);
+            }
+            if next(2) > 0 {
+                texts.push(e);
+                continue;
+            }
+            // The word with what the stripper removes (or what stops a
+            // match) between its letters, maybe in two events.
+            for (i, c) in "AccessDenied".chars().enumerate() {
+                if i > 0 && next(3) == 0 {
+                    e.push_str(between[next(between.len())]);
+                }
+                e.push(c);
+            }
+            if next(2) == 0 {
+                e.push('\n');
+            }
+            let cut = next(e.len() + 1);
+            if next(2) == 0 && e.is_char_boundary(cut) {
+                texts.push(e[..cut].to_string());
+                texts.push(e[cut..].to_string());
+            } else {
+                texts.push(e);
+            }
+        }
+        texts
+    }
+
+    /// `texts` as stored event lines (letters escaped as `\u00XX` and
+    /// backspaces as `\u0008` now and then; some events input or resizes),
+    /// with what each event wrote: (code, text).
+    fn stored_lines(
+        texts: Vec<String>,
+        next: &mut dyn FnMut(usize) -> usize,
+    ) -> (Vec<Vec<u8>>, Vec<(&'static str, String)>) {
+        let mut lines: Vec<Vec<u8>> = Vec::new();
+        let mut raw: Vec<(&str, String)> = Vec::new();
+        for e in texts {
+            let mut json = serde_json::to_string(&e).unwrap();
+            if next(3) == 0 {
+                // A letter escaped as a JSON encoder may.
+                json = escape_letter(&json, next(e.len() + 1), next(3));
+            }
+            if next(3) == 0 {
+                // A backspace as \u0008 rather than \b.
+                json = json.replacen("\\b", "\\u0008", 1);
+            }
+            let code = match next(10) {
+                0 => "i",
+                1 => "r",
+                _ => "o",
+            };
+            let json = if code == "r" {
+                "\"80x24\"".to_string()
+            } else {
+                json
+            };
+            lines.push(format!("[0.001, \"{code}\", {json}]\n").into_bytes());
+            raw.push((code, e));
+        }
+        (lines, raw)
+    }
+
+    /// The hits of one search of what every wanted event wrote, in order
+    /// (each event 1 ms after the one before).
+    fn one_search(p: &Pattern, input: bool, raw: &[(&str, String)]) -> Vec<LineHit> {
+        let mut one = LineSearch::new(p);
+        let mut want = Vec::new();
+        let want_code = if input { "i" } else { "o" };
+        for (n, (code, e)) in raw.iter().enumerate() {
+            if *code == want_code {
+                let time = 1000 * (n as Micros + 1);
+                one.push(time, e.as_bytes(), &mut |h| {
+                    want.push(h);
+                    Flow::Continue
+                });
+            }
+        }
+        one.finish(&mut |h| {
+            want.push(h);
+            Flow::Continue
+        });
+        want
+    }
+
+    #[test]
+    fn skipping_lines_without_the_picked_bytes_finds_every_hit() {
         let patterns = [
             ("AccessDenied", PatternOptions::default()),
             (
@@ -472,6 +625,8 @@ mod tests {
                 },
             ),
             ("ss.*ie", PatternOptions::default()),
+            // Two literals: a needle each.
+            ("ccess|ied", PatternOptions::default()),
         ];
         let mut seed = 7u64;
         let mut next = |n: usize| {
@@ -482,32 +637,9 @@ mod tests {
         };
         let mut found = 0;
         for round in 0..400 {
-            let mut lines: Vec<Vec<u8>> = Vec::new();
+            let texts = random_texts(&mut next);
             // What each event wrote, for the search of events one by one.
-            let mut raw: Vec<(&str, String)> = Vec::new();
-            for _ in 0..30 {
-                let mut e = String::new();
-                for _ in 0..1 + next(10) {
-                    e.push_str(pieces[next(pieces.len())]);
-                }
-                let mut json = serde_json::to_string(&e).unwrap();
-                if next(4) == 0 {
-                    // A letter escaped as a JSON encoder may.
-                    json = json.replacen('D', "\\u0044", 1).replacen('e', "\\u0065", 1);
-                }
-                let code = match next(10) {
-                    0 => "i",
-                    1 => "r",
-                    _ => "o",
-                };
-                let json = if code == "r" {
-                    "\"80x24\"".to_string()
-                } else {
-                    json
-                };
-                lines.push(format!("[0.001, \"{code}\", {json}]\n").into_bytes());
-                raw.push((code, e));
-            }
+            let (lines, raw) = stored_lines(texts, &mut next);
             // Chunks cut at random lines.
             let mut chunks = Vec::new();
             let mut at = 0;
@@ -522,28 +654,17 @@ mod tests {
             let (pattern, o) = patterns[round % patterns.len()];
             let p = Pattern::new(&[pattern.to_string()], o).unwrap();
             for input in [false, true] {
-                let all = chunk_hits(&p, input, &chunks, false);
-                let skipping = chunk_hits(&p, input, &chunks, true);
-                assert_eq!(skipping, all, "{pattern} (input: {input}) in {chunks:?}");
+                let all = chunk_hits(&p, input, &chunks, Pick::Every);
+                let bytes = chunk_hits(&p, input, &chunks, Pick::Bytes);
+                assert_eq!(bytes, all, "{pattern} (input: {input}) in {chunks:?}");
+                if !o.ignore_case {
+                    let literal = chunk_hits(&p, input, &chunks, Pick::Literal);
+                    assert_eq!(literal, all, "{pattern} (input: {input}) in {chunks:?}");
+                }
                 // The same as searching what every event wrote, in order,
                 // in one search: chunks searched apart and joined at their
                 // first and last line feeds lose and add nothing.
-                let mut one = LineSearch::new(&p);
-                let mut want = Vec::new();
-                let want_code = if input { "i" } else { "o" };
-                for (n, (code, e)) in raw.iter().enumerate() {
-                    if *code == want_code {
-                        let time = 1000 * (n as Micros + 1);
-                        one.push(time, e.as_bytes(), &mut |h| {
-                            want.push(h);
-                            Flow::Continue
-                        });
-                    }
-                }
-                one.finish(&mut |h| {
-                    want.push(h);
-                    Flow::Continue
-                });
+                let want = one_search(&p, input, &raw);
                 assert_eq!(all, want, "{pattern} (input: {input}) in {chunks:?}");
                 found += all.len();
             }
