@@ -9,7 +9,7 @@ use std::sync::mpsc;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use termtrail_player::play::{Input, Outcome, PlayOptions, control};
-use termtrail_player::seek::cache_dir;
+use termtrail_player::seek::{SeekError, cache_dir};
 use termtrail_recorder::tty;
 
 use super::args::{BadValue, StoreArg, parse_moment};
@@ -152,6 +152,14 @@ pub fn run(a: PlayArgs) -> Result<Exit> {
     };
     drop(raw);
     super::clamp_notice();
+    // Damage met while seeking to the start is the same verdict as damage
+    // met while playing (exit 1, as `verify`).
+    let outcome = match outcome {
+        Err(termtrail_player::play::PlayError::Seek(e @ SeekError::Tampered { .. })) => {
+            Ok(Outcome::Damaged(e.to_string()))
+        }
+        other => other,
+    };
     match outcome? {
         Outcome::Quit | Outcome::End => Ok(Exit::SUCCESS),
         Outcome::Damaged(problem) => {
