@@ -366,6 +366,11 @@ impl RecordingIndex {
         let got = read_full(r, &mut bytes)?;
         bytes.truncate(got);
         let complete = seg.entry.is_some();
+        // The frame must be the one its index entry (or the seal) names, as
+        // `verify` checks after the segment's chunks.
+        let frame_differs = seg.entry.as_ref().is_some_and(|entry| {
+            got as u64 == seg.length && hex::encode(sha256(&bytes)) != entry.sha256
+        });
         let frame = Frame {
             offset: seg.offset,
             kind: FrameKind::Zstd,
@@ -402,6 +407,11 @@ impl RecordingIndex {
             expected_seq = Some(rec.seq + 1);
             link_prev = rec.link;
             chunks.push((rec, chunk.lines));
+        }
+        if problem.is_none() && frame_differs {
+            problem = Some(format!(
+                "index frame of segment {i} does not match: sha256 differs"
+            ));
         }
         Ok(SegmentText {
             data: std::mem::take(&mut decoded.data),
