@@ -77,6 +77,19 @@ pub enum SeekError {
     },
 }
 
+/// An index that does not load: damage `verify` calls TAMPERED is that
+/// verdict ([`SeekError::Tampered`]), anything else a failure to read.
+fn index_error(e: termtrail_format::index::IndexError) -> SeekError {
+    use termtrail_format::index::IndexError;
+    match e {
+        IndexError::Damaged(words) => SeekError::Tampered {
+            at: "segment 0".into(),
+            problem: format!("segment 0 does not decompress ({words})"),
+        },
+        e => SeekError::Index(e),
+    }
+}
+
 /// Where keyframes are cached (None: no cache).
 pub fn cache_dir() -> Option<PathBuf> {
     if let Some(d) = std::env::var_os("TERMTRAIL_CACHE_DIR") {
@@ -221,7 +234,7 @@ impl Seeker {
     ) -> Result<Seeker, SeekError> {
         let identity = source.identity()?;
         let mut file = source.open()?;
-        let index = load_index(&mut file)?;
+        let index = load_index(&mut file).map_err(index_error)?;
         let key = cache_key(&index);
         let cached = cache.and_then(|d| load_cache(&d.join(format!("{key}.kf")), &key, &identity));
         let (scan, damage) = match cached {
@@ -272,7 +285,7 @@ impl Seeker {
         }
         let identity = Origin::File(path.to_path_buf()).identity()?;
         let mut file = File::open(path)?;
-        let index = load_index(&mut file)?;
+        let index = load_index(&mut file).map_err(index_error)?;
         let key = cache_key(&index);
         let scan = cache.and_then(|d| load_cache(&d.join(format!("{key}.kf")), &key, &identity));
         let (keyframes, markers) =

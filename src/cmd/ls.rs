@@ -5,8 +5,9 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
+use termtrail_format::index::IndexError;
 use termtrail_format::text::{json_line, visible};
-use termtrail_player::list::{Entry, State, entries, print_short, print_table, sort};
+use termtrail_player::list::{Entry, ListError, State, entries, print_short, print_table, sort};
 
 use super::args::{FilterArgs, StoreArg};
 use super::locate::targets;
@@ -113,6 +114,7 @@ pub fn run(a: LsArgs) -> Result<Exit> {
     let root = found.root.clone();
     let (files, missing) = found.found;
     let mut errors = missing.len();
+    let mut damaged = 0;
     for (p, e) in &missing {
         eprintln!("termtrail: {}: {}", visible(p), visible(&e.to_string()));
     }
@@ -137,13 +139,22 @@ pub fn run(a: LsArgs) -> Result<Exit> {
                 Ok(e) if e.selected(&filters.meta, &filters.window) => list.push(e),
                 Ok(_) => {}
                 Err(e) => {
-                    errors += 1;
+                    // Damage before the first chunk, or a file cut inside
+                    // its header, is said as verify says it (its verdict
+                    // line; exit 1 for TAMPERED, as a TAMPERED row).
+                    let text = match &e {
+                        ListError::Index(i @ IndexError::Damaged(_)) => {
+                            damaged += 1;
+                            i.to_string()
+                        }
+                        ListError::Index(i @ IndexError::CutInHeader) => i.to_string(),
+                        e => {
+                            errors += 1;
+                            e.to_string()
+                        }
+                    };
                     bar.suspend(|| {
-                        eprintln!(
-                            "termtrail: {}: {}",
-                            visible(&path.name()),
-                            visible(&e.to_string())
-                        )
+                        eprintln!("termtrail: {}: {}", visible(&path.name()), visible(&text))
                     });
                 }
             }
@@ -163,9 +174,10 @@ pub fn run(a: LsArgs) -> Result<Exit> {
         print_short(&mut out, &list, root.as_deref())?;
     }
     out.flush()?;
-    let tampered = list.iter().any(|e| {
-        matches!(e.state, State::Tampered(_)) || e.signed == Some(false) || e.pin_failed()
-    });
+    let tampered = damaged > 0
+        || list.iter().any(|e| {
+            matches!(e.state, State::Tampered(_)) || e.signed == Some(false) || e.pin_failed()
+        });
     Ok(if errors > 0 {
         Exit::ERROR
     } else if tampered {

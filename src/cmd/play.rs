@@ -120,8 +120,12 @@ pub fn run(a: PlayArgs) -> Result<Exit> {
     let (seeker, _fetched) = open_seeker(&file, cache.as_deref(), &mut |done, total| {
         bar.update(done, total)
     })?;
-    let seeker = seeker.with_context(|| file.display().to_string())?;
     drop(bar);
+    // Damage found opening it is the verdict snapshot gives (verify's).
+    let seeker = match seeker {
+        Ok(s) => s,
+        Err(e) => return super::snapshot::seek_error(&file, e),
+    };
     let start = moment.resolve(seeker.header().timestamp, seeker.duration())?;
     let idle = a
         .idle_time_limit

@@ -86,7 +86,7 @@ pub fn run(a: SnapshotArgs) -> Result<Exit> {
 
 /// What a seek error makes of the command: damage is a verdict (exit 1,
 /// as `verify`), not a failure to run.
-fn seek_error(file: &std::path::Path, e: SeekError) -> Result<Exit> {
+pub(super) fn seek_error(file: &std::path::Path, e: SeekError) -> Result<Exit> {
     match e {
         e @ SeekError::Tampered { .. } => {
             eprintln!(
@@ -95,6 +95,11 @@ fn seek_error(file: &std::path::Path, e: SeekError) -> Result<Exit> {
                 termtrail_format::text::visible(&e.to_string())
             );
             Ok(Exit::TAMPERED)
+        }
+        // verify's verdict and exit code for a file cut inside its header.
+        SeekError::Index(e @ termtrail_format::index::IndexError::CutInHeader) => {
+            eprintln!("termtrail: {}: {e}", file.display());
+            Ok(Exit::UNSEALED)
         }
         e => Err(anyhow::Error::new(e).context(file.display().to_string())),
     }

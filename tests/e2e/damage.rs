@@ -80,3 +80,71 @@ fn play_from_after_damage_stops_with_exit_1_whatever_the_cache_holds() {
         );
     }
 }
+
+/// A small sealed recording.
+fn small(d: &Dir, file: &str) {
+    d.rec(file, "echo hello; seq 1 20");
+}
+
+#[test]
+fn snapshot_refuses_a_segment_whose_frame_is_not_the_indexed_one() {
+    let d = Dir::new();
+    small(&d, "t5.cast.zst");
+    // In the frame header: the text still decompresses and its chunks
+    // verify, the frame's SHA-256 in the index does not.
+    poke(&d, "t5.cast.zst", 5, 0x5a);
+    let v = d.run(&["verify", "t5.cast.zst"]);
+    assert_eq!(v.code, 1, "{v:?}");
+    assert!(v.stdout.contains("index frame of segment 0"), "{v:?}");
+    let r = d.run(&["snapshot", "--no-cache", "--at", "1h", "t5.cast.zst"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr.contains("index frame of segment 0 does not match"),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn a_header_segment_that_does_not_decompress_is_tampered_everywhere() {
+    let d = Dir::new();
+    small(&d, "s.cast.zst");
+    std::fs::copy(d.join("s.cast.zst"), d.join("t20.cast.zst")).unwrap();
+    poke(&d, "t20.cast.zst", 20, 0x5a);
+    let words = "segment 0 does not decompress (damaged)";
+    let v = d.run(&["verify", "t20.cast.zst"]);
+    assert_eq!(v.code, 1, "{v:?}");
+    assert!(v.stdout.contains(&format!("TAMPERED: {words}")), "{v:?}");
+    for (args, code) in [
+        (&["ls", "t20.cast.zst"][..], 1),
+        (&["snapshot", "--at", "0", "t20.cast.zst"][..], 1),
+        // grep's exit code for a damaged recording is 2 (its --help).
+        (&["grep", "x", "t20.cast.zst"][..], 2),
+    ] {
+        let r = d.run(args);
+        assert_eq!(r.code, code, "{args:?}: {r:?}");
+        assert!(r.stderr.contains(words), "{args:?}: {r:?}");
+        assert_eq!(r.stderr.lines().count(), 1, "{args:?}: {r:?}");
+        assert!(!r.stderr.contains("corruption"), "{args:?}: {r:?}");
+    }
+    let r = d.run(&["grep", "--json", "x", "t20.cast.zst"]);
+    assert!(r.stdout.contains(r#""tampered":true"#), "{r:?}");
+
+    // Cut inside the header: verify's UNSEALED, 0 chunks.
+    let bytes = std::fs::read(d.join("s.cast.zst")).unwrap();
+    std::fs::write(d.join("cut.cast.zst"), &bytes[..150]).unwrap();
+    let v = d.run(&["verify", "cut.cast.zst"]);
+    assert_eq!(v.code, 3, "{v:?}");
+    for (args, code) in [
+        (&["ls", "cut.cast.zst"][..], 0),
+        (&["snapshot", "--at", "0", "cut.cast.zst"][..], 3),
+        (&["grep", "x", "cut.cast.zst"][..], 2),
+    ] {
+        let r = d.run(args);
+        assert_eq!(r.code, code, "{args:?}: {r:?}");
+        assert!(
+            r.stderr.contains("intact but UNSEALED") && r.stderr.contains("0 chunks"),
+            "{args:?}: {r:?}"
+        );
+        assert!(!r.stderr.contains("incomplete frame"), "{args:?}: {r:?}");
+    }
+}
