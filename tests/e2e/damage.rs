@@ -148,3 +148,26 @@ fn a_header_segment_that_does_not_decompress_is_tampered_everywhere() {
         assert!(!r.stderr.contains("incomplete frame"), "{args:?}: {r:?}");
     }
 }
+
+#[test]
+fn an_index_frame_that_does_not_match_is_named_by_its_members_in_one_short_line() {
+    let d = Dir::new();
+    small(&d, "t5.cast.zst");
+    poke(&d, "t5.cast.zst", 5, 0x5a);
+    let want = "index frame of segment 0 does not match: sha256 differs";
+    let v = d.run(&["verify", "t5.cast.zst"]);
+    assert_eq!(v.code, 1, "{v:?}");
+    let g = d.run(&["grep", "hello", "t5.cast.zst"]);
+    let x = d.run(&["export", "--allow-tampered", "-o", "x.txt", "t5.cast.zst"]);
+    let banner = std::fs::read_to_string(d.join("x.txt")).unwrap_or_default();
+    for (what, text) in [
+        ("verify", &v.stdout),
+        ("grep", &g.stderr),
+        ("export", &banner),
+    ] {
+        assert!(text.contains(want), "{what}: {text}\n{x:?}");
+        assert!(!text.contains("SegmentEntry"), "{what}: {text}");
+        let line = text.lines().find(|l| l.contains(want)).unwrap();
+        assert!(line.len() < 300, "{what}: {line}");
+    }
+}
