@@ -43,6 +43,12 @@ A recording a running recorder is still writing (it holds the file's lock,
 docs/format.md) shows STATE `recording` instead of `unsealed` or
 `verified-unsealed`, and END `live (pid N)`; `unsealed` is one whose recorder
 stopped without sealing it (`termtrail recover` seals it).
+DURATION is the seal's; for an unsealed recording, the end of its last chunk
+that verifies (chain link and SHA-256) in the segment after the last index
+entry (that one segment is read), else the last index entry's end: what
+verify calls \"verified up to\" when nothing before it is damaged. A file
+damaged or cut inside its header gets verify's verdict as its one line on
+stderr (`TAMPERED: …`, exit 1; `intact but UNSEALED …, 0 chunks`).
 Filters are those of grep; --since/--until select recordings active in the
 window.
 

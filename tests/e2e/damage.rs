@@ -171,3 +171,34 @@ fn an_index_frame_that_does_not_match_is_named_by_its_members_in_one_short_line(
         assert!(line.len() < 300, "{what}: {line}");
     }
 }
+
+#[test]
+fn ls_gives_an_unsealed_recording_the_duration_verify_verifies() {
+    let d = Dir::new();
+    // Chunks a few blocks long, in one segment: a cut inside the segment's
+    // frame leaves whole chunks before it and no index entry.
+    d.rec(
+        "s.cast.zst",
+        "for i in 1 2 3 4; do seq 1 30000; sleep 0.3; done",
+    );
+    let bytes = std::fs::read(d.join("s.cast.zst")).unwrap();
+    let mut nonzero = 0;
+    for cut in [bytes.len() / 2, bytes.len() * 3 / 4, bytes.len() - 5] {
+        std::fs::write(d.join("c.cast.zst"), &bytes[..cut]).unwrap();
+        let v = d.run(&["verify", "c.cast.zst"]);
+        let Some(upto) = v.stdout.split("verified up to ").nth(1) else {
+            continue;
+        };
+        let upto = upto.split_whitespace().next().unwrap().to_string();
+        let l = d.run(&["ls", "--long", "c.cast.zst"]);
+        assert_eq!(l.code, 0, "{l:?}");
+        let row = l.stdout.lines().nth(1).unwrap_or_default().to_string();
+        assert_eq!(
+            row.split_whitespace().nth(1),
+            Some(upto.as_str()),
+            "cut at {cut}: {v:?} {l:?}"
+        );
+        nonzero += usize::from(upto != "00:00.000");
+    }
+    assert!(nonzero > 0, "no cut kept a verified chunk");
+}
