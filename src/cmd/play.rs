@@ -50,7 +50,11 @@ the recording is taller than your terminal it has a row of its own. The
 keys above pan; panning stops the following until f.
 
 Segments are verified as they are played: at damage, playback stops with the
-verify error (exit 1). An unsealed recording plays up to its verified end.
+verify error (exit 1), also when --start is past it. The keyframe cache is
+used only for the very file it was built from (device, inode, size, mtime,
+ctime); else keyframes are rebuilt, verifying every segment, so a changed
+file gets the verdict --no-cache gives (docs/player.md, \"The keyframe
+cache\"). An unsealed recording plays up to its verified end.
 Without a keyboard (stdin not a terminal) playback ends at the end.
 
 Examples:
