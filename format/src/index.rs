@@ -64,6 +64,27 @@ pub enum IndexError {
     /// The seal at the end of the file is malformed.
     #[error("cannot index: {0}")]
     Seal(SealError),
+    /// Segment 0, which holds the header, does not decompress: damage
+    /// before the first chunk (what `verify` calls TAMPERED).
+    #[error("TAMPERED: segment 0 does not decompress ({0})")]
+    Damaged(String),
+    /// The file ends inside segment 0 before its header line is whole: no
+    /// chunk was written (what `verify` calls intact but UNSEALED).
+    #[error("{CUT_IN_HEADER}")]
+    CutInHeader,
+}
+
+/// How every subcommand says that a recording ends inside its header
+/// ([`IndexError::CutInHeader`]): `verify`'s verdict for it.
+pub const CUT_IN_HEADER: &str =
+    "intact but UNSEALED (truncated or interrupted): the file ends inside its header, 0 chunks";
+
+impl IndexError {
+    /// Whether this is damage `verify` calls TAMPERED (exit 1), not a
+    /// failure to read.
+    pub fn is_tampered(&self) -> bool {
+        matches!(self, IndexError::Damaged(_))
+    }
 }
 
 fn invalid(msg: impl Into<String>) -> IndexError {
@@ -145,15 +166,24 @@ pub fn read_seal<R: Read + Seek>(r: &mut R) -> Result<Option<Seal>, IndexError> 
 /// Decodes just enough of segment 0 to get the header line.
 fn read_header<R: Read + Seek>(r: &mut R) -> Result<(Header, Hash), IndexError> {
     r.seek(SeekFrom::Start(0))?;
+    let mut magic = [0u8; 4];
+    let zstd = read_full(r, &mut magic)? == 4 && u32::from_le_bytes(magic) == ZSTD_MAGIC;
+    r.seek(SeekFrom::Start(0))?;
     let mut dec = zstd::stream::read::Decoder::new(&mut *r)
         .map_err(|e| invalid(e.to_string()))?
         .single_frame();
     let mut line = Vec::new();
     let mut byte = [0u8; 4096];
     while !line.contains(&b'\n') {
-        let n = dec
-            .read(&mut byte)
-            .map_err(|e| invalid(format!("segment 0: {e}")))?;
+        let n = dec.read(&mut byte).map_err(|e| {
+            // A zstd frame that breaks off or does not decode is said in
+            // verify's words; anything else is no recording.
+            match crate::segment::damage_words(&e) {
+                _ if !zstd => invalid(format!("segment 0: {e}")),
+                w if w == "cut short" => IndexError::CutInHeader,
+                w => IndexError::Damaged(w),
+            }
+        })?;
         if n == 0 || line.len() > 1 << 20 {
             return Err(invalid("no header line"));
         }
@@ -366,6 +396,11 @@ impl RecordingIndex {
         let got = read_full(r, &mut bytes)?;
         bytes.truncate(got);
         let complete = seg.entry.is_some();
+        // The frame must be the one its index entry (or the seal) names, as
+        // `verify` checks after the segment's chunks.
+        let frame_differs = seg.entry.as_ref().is_some_and(|entry| {
+            got as u64 == seg.length && hex::encode(sha256(&bytes)) != entry.sha256
+        });
         let frame = Frame {
             offset: seg.offset,
             kind: FrameKind::Zstd,
@@ -379,7 +414,7 @@ impl RecordingIndex {
             .ok_or_else(|| invalid("no link for this segment"))?;
         let mut problem = None;
         if let Decompressed::Corrupt(e) = &decoded.status {
-            problem = Some(format!("segment {i} does not decompress: {e}"));
+            problem = Some(format!("segment {i} does not decompress ({e})"));
         }
         let mut chunks = Vec::new();
         let mut expected_seq = seg.entry.as_ref().map(|e| e.first_chunk);
@@ -402,6 +437,11 @@ impl RecordingIndex {
             expected_seq = Some(rec.seq + 1);
             link_prev = rec.link;
             chunks.push((rec, chunk.lines));
+        }
+        if problem.is_none() && frame_differs {
+            problem = Some(format!(
+                "index frame of segment {i} does not match: sha256 differs"
+            ));
         }
         Ok(SegmentText {
             data: std::mem::take(&mut decoded.data),

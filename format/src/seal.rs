@@ -42,6 +42,28 @@ pub struct SegmentEntry {
 }
 
 impl SegmentEntry {
+    /// The names of the members in which `other` differs from this entry,
+    /// in declaration order (empty when they are equal).
+    pub fn differences(&self, other: &SegmentEntry) -> Vec<&'static str> {
+        let pairs = [
+            ("segment", self.segment != other.segment),
+            ("offset", self.offset != other.offset),
+            ("length", self.length != other.length),
+            ("ulen", self.ulen != other.ulen),
+            ("first_chunk", self.first_chunk != other.first_chunk),
+            ("chunks", self.chunks != other.chunks),
+            ("t0", self.t0 != other.t0),
+            ("t1", self.t1 != other.t1),
+            ("link_in", self.link_in != other.link_in),
+            ("link_out", self.link_out != other.link_out),
+            ("sha256", self.sha256 != other.sha256),
+        ];
+        pairs
+            .into_iter()
+            .filter_map(|(name, differs)| differs.then_some(name))
+            .collect()
+    }
+
     /// The payload of the skippable frame that follows the segment.
     pub fn to_payload(&self) -> Vec<u8> {
         let mut out = SEGMENT_PREFIX.to_vec();

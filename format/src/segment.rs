@@ -217,7 +217,7 @@ pub(crate) fn decompress(bytes: &[u8], complete: bool) -> (Vec<u8>, Decompressed
     let mut out = Vec::with_capacity(bytes.len().saturating_mul(8).min(8 << 20));
     let mut dec = match zstd::stream::read::Decoder::with_buffer(bytes) {
         Ok(d) => d.single_frame(),
-        Err(e) => return (out, Decompressed::Corrupt(e.to_string())),
+        Err(e) => return (out, Decompressed::Corrupt(damage_words(&e))),
     };
     let mut buf = vec![0u8; 128 << 10];
     loop {
@@ -233,7 +233,7 @@ pub(crate) fn decompress(bytes: &[u8], complete: bool) -> (Vec<u8>, Decompressed
                 if out.len() + n > MAX_SEGMENT {
                     return (
                         out,
-                        Decompressed::Corrupt("segment decompresses to more than 40 MiB".into()),
+                        Decompressed::Corrupt("it decompresses to more than 40 MiB".into()),
                     );
                 }
                 out.extend_from_slice(&buf[..n]);
@@ -244,8 +244,21 @@ pub(crate) fn decompress(bytes: &[u8], complete: bool) -> (Vec<u8>, Decompressed
             Err(e) if !complete && e.to_string().contains("incomplete") => {
                 return (out, Decompressed::Truncated);
             }
-            Err(e) => return (out, Decompressed::Corrupt(e.to_string())),
+            Err(e) => return (out, Decompressed::Corrupt(damage_words(&e))),
         }
+    }
+}
+
+/// What a decompression error says in the user's words (never the zstd
+/// library's): "damaged", and what was found when that says more.
+pub fn damage_words(e: &std::io::Error) -> String {
+    let text = e.to_string().to_ascii_lowercase();
+    if text.contains("checksum") {
+        "damaged: its checksum does not match".into()
+    } else if text.contains("incomplete") || e.kind() == std::io::ErrorKind::UnexpectedEof {
+        "cut short".into()
+    } else {
+        "damaged".into()
     }
 }
 

@@ -9,7 +9,7 @@ use termtrail_format::cast::Header;
 use termtrail_format::event::{Micros, format_clock};
 use termtrail_format::text::{json_line, push_visible, visible};
 
-use crate::grep::{ContextLine, FileResult, Hit, Pattern, Verdict};
+use crate::grep::{ContextLine, FileResult, Hit, Pattern, SearchError, Verdict};
 
 /// What to print.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,7 +107,7 @@ pub fn print_result(
         FileResult::Failed(e) => {
             totals.errors += 1;
             if o.mode == Mode::Json {
-                let v = json!({"type": "error", "path": shown, "tampered": false, "error": e.to_string()});
+                let v = json!({"type": "error", "path": shown, "tampered": matches!(e, SearchError::Tampered(_)), "error": e.to_string()});
                 writeln!(out, "{}", json_line(&v))?;
             }
             writeln!(err, "termtrail: {name}: {}", visible(&e.to_string()))

@@ -173,6 +173,7 @@ fn from_index<R: std::io::Read + std::io::Seek>(
     size: u64,
 ) -> Result<Entry, ListError> {
     let index = load_index(r).map_err(ListError::Index)?;
+    let duration = readable_duration(&index, r);
     let key = index.header.termtrail.as_ref().and_then(|m| m.key.as_ref());
     Ok(Entry {
         name,
@@ -181,7 +182,7 @@ fn from_index<R: std::io::Read + std::io::Seek>(
         key_check: None,
         header: Box::new(index.header),
         size,
-        duration: index.duration,
+        duration,
         end: index.end,
         state: if index.sealed {
             State::Sealed
@@ -189,6 +190,25 @@ fn from_index<R: std::io::Read + std::io::Seek>(
             State::Unsealed
         },
     })
+}
+
+/// The duration as far as the recording reads: the seal's; for an unsealed
+/// one, the end time of its last chunk that verifies (links and content) in
+/// a trailing segment without an index entry (the one segment read), else
+/// the last index entry's end time.
+fn readable_duration<R: std::io::Read + std::io::Seek>(
+    index: &termtrail_format::index::RecordingIndex,
+    r: &mut R,
+) -> termtrail_format::event::Micros {
+    let last = index.segments.len().saturating_sub(1);
+    if index.sealed || index.segments.get(last).is_none_or(|s| s.entry.is_some()) {
+        return index.duration;
+    }
+    let Ok(text) = index.read_segment_text(r, last) else {
+        return index.duration;
+    };
+    let verified = (0..text.chunks()).take_while(|&k| text.verify(k)).last();
+    verified.map_or(index.duration, |k| index.duration.max(text.record(k).last))
 }
 
 /// Reads `path` fully through the verifying reader into `e`.

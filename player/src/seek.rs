@@ -36,7 +36,7 @@ use crate::term::Emulator;
 /// Output emulated between two keyframes, at most (inside one segment).
 pub const KEYFRAME_BYTES: usize = 256 << 10;
 
-const CACHE_VERSION: u64 = 2;
+const CACHE_VERSION: u64 = 3;
 
 /// A saved emulator state between two events.
 #[derive(Debug, Clone, PartialEq)]
@@ -77,6 +77,19 @@ pub enum SeekError {
     },
 }
 
+/// An index that does not load: damage `verify` calls TAMPERED is that
+/// verdict ([`SeekError::Tampered`]), anything else a failure to read.
+fn index_error(e: termtrail_format::index::IndexError) -> SeekError {
+    use termtrail_format::index::IndexError;
+    match e {
+        IndexError::Damaged(words) => SeekError::Tampered {
+            at: "segment 0".into(),
+            problem: format!("segment 0 does not decompress ({words})"),
+        },
+        e => SeekError::Index(e),
+    }
+}
+
 /// Where keyframes are cached (None: no cache).
 pub fn cache_dir() -> Option<PathBuf> {
     if let Some(d) = std::env::var_os("TERMTRAIL_CACHE_DIR") {
@@ -108,6 +121,31 @@ impl Origin {
             Origin::Object { store, key, size } => {
                 store.open(key, *size, 1 << 20).map_err(io::Error::other)?
             }
+        })
+    }
+
+    /// What identifies the bytes read: for a file its device, inode, size,
+    /// and modification and change times in nanoseconds (any write changes
+    /// the change time); for an object its key and size (the store does not
+    /// hand out ETags yet). A keyframe cache entry built from other bytes is
+    /// not used.
+    fn identity(&self) -> io::Result<String> {
+        Ok(match self {
+            Origin::File(p) => {
+                use std::os::unix::fs::MetadataExt;
+                let m = std::fs::metadata(p)?;
+                format!(
+                    "file:{}:{}:{}:{}.{:09}:{}.{:09}",
+                    m.dev(),
+                    m.ino(),
+                    m.size(),
+                    m.mtime(),
+                    m.mtime_nsec(),
+                    m.ctime(),
+                    m.ctime_nsec()
+                )
+            }
+            Origin::Object { key, size, .. } => format!("object:{size}:{key}"),
         })
     }
 
@@ -194,17 +232,21 @@ impl Seeker {
         cache: Option<&Path>,
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<Seeker, SeekError> {
+        let identity = source.identity()?;
         let mut file = source.open()?;
-        let index = load_index(&mut file)?;
+        let index = load_index(&mut file).map_err(index_error)?;
         let key = cache_key(&index);
-        let cached = cache.and_then(|d| load_cache(&d.join(format!("{key}.kf")), &key));
+        let cached = cache.and_then(|d| load_cache(&d.join(format!("{key}.kf")), &key, &identity));
         let (scan, damage) = match cached {
             Some(scan) => (scan, None),
             None => {
                 let (scan, damage) = scan_indexed(&index, &mut file, progress);
-                if let (Some(d), None) = (cache, &damage) {
+                // The file may have changed while it was read: then the
+                // entry is not written (the next open rebuilds it).
+                let same = source.identity().is_ok_and(|i| i == identity);
+                if let (Some(d), None, true) = (cache, &damage, same) {
                     // A cache that cannot be written only costs speed.
-                    let _ = save_cache(d, &key, &scan);
+                    let _ = save_cache(d, &key, &identity, &scan);
                 }
                 (scan, damage)
             }
@@ -241,10 +283,11 @@ impl Seeker {
         if sniff_path(path)? == Some(FileKind::Plain) {
             return Seeker::open_plain(path);
         }
+        let identity = Origin::File(path.to_path_buf()).identity()?;
         let mut file = File::open(path)?;
-        let index = load_index(&mut file)?;
+        let index = load_index(&mut file).map_err(index_error)?;
         let key = cache_key(&index);
-        let scan = cache.and_then(|d| load_cache(&d.join(format!("{key}.kf")), &key));
+        let scan = cache.and_then(|d| load_cache(&d.join(format!("{key}.kf")), &key, &identity));
         let (keyframes, markers) =
             scan.map_or((Vec::new(), Vec::new()), |s| (s.keyframes, s.markers));
         Ok(Seeker {
@@ -589,11 +632,14 @@ fn cache_key(index: &RecordingIndex) -> String {
     hex::encode(&h.finalize()[..16])
 }
 
-fn load_cache(path: &Path, key: &str) -> Option<Scan> {
+fn load_cache(path: &Path, key: &str, identity: &str) -> Option<Scan> {
     let file = File::open(path).ok()?;
     let mut lines = BufReader::new(zstd::stream::read::Decoder::new(file).ok()?).lines();
     let head: Value = serde_json::from_str(&lines.next()?.ok()?).ok()?;
-    if head["version"].as_u64() != Some(CACHE_VERSION) || head["key"].as_str() != Some(key) {
+    if head["version"].as_u64() != Some(CACHE_VERSION)
+        || head["key"].as_str() != Some(key)
+        || head["source"].as_str() != Some(identity)
+    {
         return None;
     }
     let n = head["keyframes"].as_u64()? as usize;
@@ -629,7 +675,7 @@ fn load_cache(path: &Path, key: &str) -> Option<Scan> {
     })
 }
 
-fn save_cache(dir: &Path, key: &str, scan: &Scan) -> io::Result<()> {
+fn save_cache(dir: &Path, key: &str, identity: &str, scan: &Scan) -> io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let tmp = tempfile::NamedTempFile::new_in(dir)?;
     {
@@ -637,7 +683,8 @@ fn save_cache(dir: &Path, key: &str, scan: &Scan) -> io::Result<()> {
         // Damage to the cache is detected (it is then rebuilt).
         enc.include_checksum(true)?;
         let head = json!({
-            "version": CACHE_VERSION, "key": key, "keyframes": scan.keyframes.len(),
+            "version": CACHE_VERSION, "key": key, "source": identity,
+            "keyframes": scan.keyframes.len(),
             "last": scan.last, "markers": scan.markers,
             "oversize": scan.oversize.map(|s| [s.cols, s.rows]),
         });

@@ -5,8 +5,9 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
+use termtrail_format::index::IndexError;
 use termtrail_format::text::{json_line, visible};
-use termtrail_player::list::{Entry, State, entries, print_short, print_table, sort};
+use termtrail_player::list::{Entry, ListError, State, entries, print_short, print_table, sort};
 
 use super::args::{FilterArgs, StoreArg};
 use super::locate::targets;
@@ -42,6 +43,12 @@ A recording a running recorder is still writing (it holds the file's lock,
 docs/format.md) shows STATE `recording` instead of `unsealed` or
 `verified-unsealed`, and END `live (pid N)`; `unsealed` is one whose recorder
 stopped without sealing it (`termtrail recover` seals it).
+DURATION is the seal's; for an unsealed recording, the end of its last chunk
+that verifies (chain link and SHA-256) in the segment after the last index
+entry (that one segment is read), else the last index entry's end: what
+verify calls \"verified up to\" when nothing before it is damaged. A file
+damaged or cut inside its header gets verify's verdict as its one line on
+stderr (`TAMPERED: …`, exit 1; `intact but UNSEALED …, 0 chunks`).
 Filters are those of grep; --since/--until select recordings active in the
 window.
 
@@ -113,6 +120,7 @@ pub fn run(a: LsArgs) -> Result<Exit> {
     let root = found.root.clone();
     let (files, missing) = found.found;
     let mut errors = missing.len();
+    let mut damaged = 0;
     for (p, e) in &missing {
         eprintln!("termtrail: {}: {}", visible(p), visible(&e.to_string()));
     }
@@ -137,13 +145,22 @@ pub fn run(a: LsArgs) -> Result<Exit> {
                 Ok(e) if e.selected(&filters.meta, &filters.window) => list.push(e),
                 Ok(_) => {}
                 Err(e) => {
-                    errors += 1;
+                    // Damage before the first chunk, or a file cut inside
+                    // its header, is said as verify says it (its verdict
+                    // line; exit 1 for TAMPERED, as a TAMPERED row).
+                    let text = match &e {
+                        ListError::Index(i @ IndexError::Damaged(_)) => {
+                            damaged += 1;
+                            i.to_string()
+                        }
+                        ListError::Index(i @ IndexError::CutInHeader) => i.to_string(),
+                        e => {
+                            errors += 1;
+                            e.to_string()
+                        }
+                    };
                     bar.suspend(|| {
-                        eprintln!(
-                            "termtrail: {}: {}",
-                            visible(&path.name()),
-                            visible(&e.to_string())
-                        )
+                        eprintln!("termtrail: {}: {}", visible(&path.name()), visible(&text))
                     });
                 }
             }
@@ -163,9 +180,10 @@ pub fn run(a: LsArgs) -> Result<Exit> {
         print_short(&mut out, &list, root.as_deref())?;
     }
     out.flush()?;
-    let tampered = list.iter().any(|e| {
-        matches!(e.state, State::Tampered(_)) || e.signed == Some(false) || e.pin_failed()
-    });
+    let tampered = damaged > 0
+        || list.iter().any(|e| {
+            matches!(e.state, State::Tampered(_)) || e.signed == Some(false) || e.pin_failed()
+        });
     Ok(if errors > 0 {
         Exit::ERROR
     } else if tampered {

@@ -9,7 +9,7 @@ use std::sync::mpsc;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use termtrail_player::play::{Input, Outcome, PlayOptions, control};
-use termtrail_player::seek::cache_dir;
+use termtrail_player::seek::{SeekError, cache_dir};
 use termtrail_recorder::tty;
 
 use super::args::{BadValue, StoreArg, parse_moment};
@@ -50,7 +50,11 @@ the recording is taller than your terminal it has a row of its own. The
 keys above pan; panning stops the following until f.
 
 Segments are verified as they are played: at damage, playback stops with the
-verify error (exit 1). An unsealed recording plays up to its verified end.
+verify error (exit 1), also when --start is past it. The keyframe cache is
+used only for the very file it was built from (device, inode, size, mtime,
+ctime); else keyframes are rebuilt, verifying every segment, so a changed
+file gets the verdict --no-cache gives (docs/player.md, \"The keyframe
+cache\"). An unsealed recording plays up to its verified end.
 Without a keyboard (stdin not a terminal) playback ends at the end.
 
 Examples:
@@ -120,8 +124,12 @@ pub fn run(a: PlayArgs) -> Result<Exit> {
     let (seeker, _fetched) = open_seeker(&file, cache.as_deref(), &mut |done, total| {
         bar.update(done, total)
     })?;
-    let seeker = seeker.with_context(|| file.display().to_string())?;
     drop(bar);
+    // Damage found opening it is the verdict snapshot gives (verify's).
+    let seeker = match seeker {
+        Ok(s) => s,
+        Err(e) => return super::snapshot::seek_error(&file, e),
+    };
     let start = moment.resolve(seeker.header().timestamp, seeker.duration())?;
     let idle = a
         .idle_time_limit
@@ -152,6 +160,14 @@ pub fn run(a: PlayArgs) -> Result<Exit> {
     };
     drop(raw);
     super::clamp_notice();
+    // Damage met while seeking to the start is the same verdict as damage
+    // met while playing (exit 1, as `verify`).
+    let outcome = match outcome {
+        Err(termtrail_player::play::PlayError::Seek(e @ SeekError::Tampered { .. })) => {
+            Ok(Outcome::Damaged(e.to_string()))
+        }
+        other => other,
+    };
     match outcome? {
         Outcome::Quit | Outcome::End => Ok(Exit::SUCCESS),
         Outcome::Damaged(problem) => {

@@ -20,7 +20,13 @@ use) from the nearest keyframe: the first snapshot of a recording builds its
 keyframes in one pass and caches them (in $TERMTRAIL_CACHE_DIR, else
 $XDG_CACHE_HOME/termtrail, else ~/.cache/termtrail); later ones read one
 segment. The segments read are verified: a moment after damage is an error
-(exit 1); before it, the screen is shown with a warning.
+(exit 1); before it, the screen is shown with a warning. A cache entry is
+used only for the very file it was built from (device, inode, size, mtime,
+ctime); else keyframes are rebuilt, verifying every segment, so the verdict
+is the one --no-cache gives (docs/player.md, \"The keyframe cache\", says
+what is verified with and without it). Damage in the header's segment is
+verify's TAMPERED (exit 1); a file cut inside its header is verify's
+\"intact but UNSEALED\" (exit 3).
 
 A recording may ask for a terminal of up to 65535x65535; screens are rebuilt
 at most 2000 columns x 1000 rows (a note on stderr says when a recording was
@@ -86,7 +92,7 @@ pub fn run(a: SnapshotArgs) -> Result<Exit> {
 
 /// What a seek error makes of the command: damage is a verdict (exit 1,
 /// as `verify`), not a failure to run.
-fn seek_error(file: &std::path::Path, e: SeekError) -> Result<Exit> {
+pub(super) fn seek_error(file: &std::path::Path, e: SeekError) -> Result<Exit> {
     match e {
         e @ SeekError::Tampered { .. } => {
             eprintln!(
@@ -95,6 +101,11 @@ fn seek_error(file: &std::path::Path, e: SeekError) -> Result<Exit> {
                 termtrail_format::text::visible(&e.to_string())
             );
             Ok(Exit::TAMPERED)
+        }
+        // verify's verdict and exit code for a file cut inside its header.
+        SeekError::Index(e @ termtrail_format::index::IndexError::CutInHeader) => {
+            eprintln!("termtrail: {}: {e}", file.display());
+            Ok(Exit::UNSEALED)
         }
         e => Err(anyhow::Error::new(e).context(file.display().to_string())),
     }

@@ -10,6 +10,7 @@ mod auth_iam;
 mod cli;
 mod command;
 mod conformance;
+mod damage;
 mod faults;
 mod grep;
 mod grep_lines;

@@ -37,10 +37,20 @@ impl Verifier<'_> {
                     Some(expected) if expected.to_payload() == f.bytes => self.index.push(expected),
                     Some(expected) => {
                         let found = SegmentEntry::from_payload(&f.bytes);
-                        let what = if found.as_ref() == Some(&expected) {
-                            "is not in canonical form".to_string()
-                        } else {
-                            format!("does not match the segment: {expected:?} vs {found:?}")
+                        // One short line: which members differ, never the
+                        // entries themselves.
+                        let what = match &found {
+                            Some(f) if f == &expected => "is not in canonical form".to_string(),
+                            Some(f) => {
+                                let names = expected.differences(f);
+                                let verb = if names.len() == 1 {
+                                    "differs"
+                                } else {
+                                    "differ"
+                                };
+                                format!("does not match: {} {verb}", names.join(", "))
+                            }
+                            None => "does not match: it is not a valid index entry".to_string(),
                         };
                         self.problem(
                             ProblemKind::IndexMismatch,

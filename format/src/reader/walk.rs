@@ -207,7 +207,7 @@ impl<'a> Verifier<'a> {
                 Reason::SegmentCorrupt,
                 seg.offset,
                 Some(seg.data.len() as u64),
-                format!("segment {} does not decompress: {msg}", self.segment_no),
+                format!("segment {} does not decompress ({msg})", self.segment_no),
             );
             if self.segment_no == 0 {
                 return Flow::Stop;

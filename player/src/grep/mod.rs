@@ -93,9 +93,14 @@ pub enum SearchError {
     /// The verifying reader could not read the recording.
     #[error("{0}")]
     Read(#[from] ReadError),
-    /// The recording has no header.
-    #[error("no header")]
+    /// The recording ends before its header line is whole (verify: intact
+    /// but UNSEALED, 0 chunks).
+    #[error("{}", termtrail_format::index::CUT_IN_HEADER)]
     NoHeader,
+    /// The recording is damaged before its header could be read (verify's
+    /// TAMPERED line).
+    #[error("{0}")]
+    Tampered(String),
     /// An object of a store could not be fetched.
     #[error("{0}")]
     Fetch(termtrail_store::StoreError),

@@ -357,7 +357,9 @@ pub(super) fn search_file(
     let Some(header) = c.header.take() else {
         return Err(match crate::select::not_recording(path) {
             Some(not) => SearchError::NotARecording(not),
-            None => SearchError::NoHeader,
+            // verify's verdict: damage before the first chunk, or a file
+            // cut inside its header.
+            None => damage.map_or(SearchError::NoHeader, SearchError::Tampered),
         });
     };
     let hits = c.hits;
