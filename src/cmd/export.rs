@@ -93,6 +93,7 @@ impl ExportArgs {
     /// implies (an unknown extension is an error).
     fn options(&self) -> Result<ExportOptions> {
         let format = match (self.format, &self.output) {
+            (Some(f), Some(out)) if !outfile::is_special(out) => agrees(f, out)?,
             (Some(f), _) => f,
             (None, None) => Format::CastV3,
             (None, Some(out)) if outfile::is_special(out) => Format::CastV3,
@@ -112,6 +113,46 @@ impl ExportArgs {
 
 /// The extensions `-o` may end in without `--format`.
 const KNOWN: &str = ".cast (cast-v3), .txt, .html, .htm";
+
+/// `format` when `out`'s extension does not name another one (an
+/// extension termtrail does not know is the user's choice); else the
+/// error saying which extension goes with the format.
+fn agrees(format: Format, out: &Path) -> Result<Format> {
+    let name = out.to_string_lossy().to_ascii_lowercase();
+    let wants = match format {
+        Format::CastV3 | Format::CastV2 => ".cast",
+        Format::Txt => ".txt",
+        Format::Html => ".html",
+    };
+    let named = if name.ends_with(".cast.zst") {
+        Some(".cast.zst")
+    } else if out.is_dir() {
+        None
+    } else {
+        match out
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            Some("cast") => Some(".cast"),
+            Some("txt") => Some(".txt"),
+            Some("html" | "htm") => Some(".html"),
+            _ => None,
+        }
+    };
+    match named {
+        Some(ext) if ext != wants => bail!(
+            "{}: --format {} goes with {wants}, not {ext}: name it *{wants}",
+            out.display(),
+            format
+                .to_possible_value()
+                .map(|v| v.get_name().to_string())
+                .unwrap_or_default()
+        ),
+        _ => Ok(format),
+    }
+}
 
 /// The format `out`'s extension names.
 fn format_of(out: &Path) -> Result<Format> {

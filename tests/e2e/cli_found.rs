@@ -1,0 +1,54 @@
+//! Small command-line defects an independent tester found after issue 16
+//! (its findings 6 to 16, second pass): each test fails on the binary
+//! before its fix.
+
+use crate::util::Dir;
+
+/// A recording `s1.cast.zst` in `d` that printed `line` twice.
+fn recorded(d: &Dir) {
+    let r = d.rec("s1.cast.zst", "echo line; echo line\nexit\n");
+    assert_eq!(r.code, 0, "{r:?}");
+}
+
+/// Finding 6: `export -f txt -o new.cast.zst` wrote text named .cast.zst,
+/// and `-f cast-v3 -o x.cast.zst --overwrite` replaced a recording with
+/// plain asciicast.
+#[test]
+fn a_format_that_contradicts_the_extension_is_refused() {
+    let d = Dir::new();
+    recorded(&d);
+    let r = d.run(&["export", "s1.cast.zst", "-f", "txt", "-o", "new.cast.zst"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert_eq!(
+        r.stderr,
+        "termtrail: new.cast.zst: --format txt goes with .txt, not .cast.zst: name it *.txt\n"
+    );
+    assert!(!d.join("new.cast.zst").exists());
+    std::fs::copy(d.join("s1.cast.zst"), d.join("x.cast.zst")).unwrap();
+    let before = std::fs::read(d.join("x.cast.zst")).unwrap();
+    let r = d.run(&[
+        "export",
+        "s1.cast.zst",
+        "-f",
+        "cast-v3",
+        "-o",
+        "x.cast.zst",
+        "--overwrite",
+    ]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("goes with .cast, not .cast.zst"), "{r:?}");
+    assert_eq!(std::fs::read(d.join("x.cast.zst")).unwrap(), before);
+    let r = d.run(&["export", "s1.cast.zst", "-f", "html", "-o", "page.txt"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("goes with .html, not .txt"), "{r:?}");
+    // An extension termtrail does not know is the user's choice; one that
+    // agrees is fine.
+    for (f, out) in [
+        ("txt", "notes.log"),
+        ("cast-v2", "old.cast"),
+        ("txt", "t.TXT"),
+    ] {
+        let r = d.run(&["export", "s1.cast.zst", "-f", f, "-o", out]);
+        assert_eq!(r.code, 0, "{f} {out}: {r:?}");
+    }
+}
