@@ -52,3 +52,21 @@ fn a_format_that_contradicts_the_extension_is_refused() {
         assert_eq!(r.code, 0, "{f} {out}: {r:?}");
     }
 }
+
+/// Finding 8: `recover --store X @last` got clap's "use '-- --store'" tip,
+/// and recover looked names up in the default store only.
+#[test]
+fn recover_and_upload_take_store_like_the_others() {
+    let d = Dir::new();
+    std::fs::create_dir(d.join("elsewhere")).unwrap();
+    let r = d.rec("elsewhere/s1.cast.zst", "echo hi\nexit\n");
+    assert_eq!(r.code, 0, "{r:?}");
+    let r = d.run(&["recover", "--store", "elsewhere", "@last"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.stdout, "elsewhere/s1.cast.zst: already sealed\n");
+    let r = d.run(&["upload", "--store", "elsewhere"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("upload needs an S3 store"), "{r:?}");
+    let help = d.run(&["recover", "--help"]).stdout;
+    assert!(help.contains("--store <DIR|URL>"), "{help}");
+}
