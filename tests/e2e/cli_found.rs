@@ -70,3 +70,20 @@ fn recover_and_upload_take_store_like_the_others() {
     let help = d.run(&["recover", "--help"]).stdout;
     assert!(help.contains("--store <DIR|URL>"), "{help}");
 }
+
+/// Finding 12: `grep -c -m 0` counted 1 hit and exited 0; ripgrep prints
+/// nothing and exits 1.
+#[test]
+fn max_count_zero_means_no_hits() {
+    let d = Dir::new();
+    recorded(&d);
+    for flags in [&["-c"][..], &[], &["--json"], &["-l"]] {
+        let mut args = vec!["grep"];
+        args.extend_from_slice(flags);
+        args.extend(["-m", "0", "line", "s1.cast.zst"]);
+        let r = d.run(&args);
+        assert_eq!((r.code, r.stdout.as_str()), (1, ""), "{args:?}: {r:?}");
+    }
+    let r = d.run(&["grep", "-c", "-m", "1", "line", "s1.cast.zst"]);
+    assert_eq!((r.code, r.stdout.as_str()), (0, "s1.cast.zst:1\n"), "{r:?}");
+}
