@@ -4,7 +4,7 @@
 use std::io::BufReader;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Result, anyhow, bail};
 use clap::Args;
 use termtrail_store::Store;
 use termtrail_store::layout::{self, KeyParts};
@@ -49,7 +49,11 @@ pub struct ImportArgs {
 
 /// Runs `import`.
 pub fn run(a: ImportArgs) -> Result<Exit> {
-    // Refused before anything is written.
+    // Refused before anything is written; a missing input is said first
+    // (not as a complaint about the output's name).
+    if let Err(e) = std::fs::metadata(&a.file) {
+        bail!("{}: {}", a.file.display(), io_text(&e));
+    }
     super::ensure_recording(&a.file)?;
     if matches!(
         termtrail_format::reader::sniff_path(&a.file),
@@ -72,7 +76,7 @@ pub fn run(a: ImportArgs) -> Result<Exit> {
     }
     let key = secret_key(a.sign_key.as_deref())?;
     let input = std::fs::File::open(&a.file)
-        .with_context(|| format!("cannot open {}", a.file.display()))?;
+        .map_err(|e| anyhow!("{}: {}", a.file.display(), io_text(&e)))?;
     let out_path = match (a.output, a.store) {
         (Some(p), _) => p,
         (None, Some(store)) => {

@@ -87,3 +87,32 @@ fn max_count_zero_means_no_hits() {
     let r = d.run(&["grep", "-c", "-m", "1", "line", "s1.cast.zst"]);
     assert_eq!((r.code, r.stdout.as_str()), (0, "s1.cast.zst:1\n"), "{r:?}");
 }
+
+/// Finding 9: "no such file" had five wordings, some with `(os error 2)`,
+/// and `import missing.cast.zst` complained about the output's name.
+#[test]
+fn a_missing_file_has_one_wording_everywhere() {
+    let d = Dir::new();
+    let want = "termtrail: ./missing.cast.zst: no such file\n";
+    for args in [
+        &["verify", "./missing.cast.zst"][..],
+        &["export", "./missing.cast.zst"],
+        &["snapshot", "--at", "0", "./missing.cast.zst"],
+        &["grep", "x", "./missing.cast.zst"],
+        &["ls", "./missing.cast.zst"],
+        &["recover", "./missing.cast.zst"],
+        &["import", "./missing.cast.zst"],
+    ] {
+        let r = d.run(args);
+        assert_eq!((r.code, r.stderr.as_str()), (2, want), "{args:?}");
+    }
+    let r = d.run(&["import", "missing.cast"]);
+    assert_eq!(r.stderr, "termtrail: missing.cast: no such file\n");
+    // A name that is no file and no recording of the store says both.
+    let r = d.run(&["verify", "missing.cast.zst"]);
+    assert!(
+        r.stderr
+            .starts_with("termtrail: missing.cast.zst: no such file, and no recording in "),
+        "{r:?}"
+    );
+}
