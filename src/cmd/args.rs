@@ -374,13 +374,31 @@ pub fn store_root(store: Option<PathBuf>) -> Result<LocalStore> {
 /// The Ed25519 secret key in `path`, when one is named (`--sign-key`, else
 /// the configuration file's `sign_key`).
 pub fn secret_key(path: Option<&Path>) -> Result<Option<termtrail_format::sign::SecretKey>> {
-    let path = match path {
-        Some(p) => Some(p),
-        None => config()?.sign_key.as_deref(),
+    let (path, named) = match path {
+        Some(p) => (p, "--sign-key".to_string()),
+        None => match config()?.sign_key.as_deref() {
+            Some(p) => (
+                p,
+                match super::config::path() {
+                    Some(file) => format!("sign_key in {}", file.display()),
+                    None => "the configuration file's sign_key".to_string(),
+                },
+            ),
+            None => return Ok(None),
+        },
     };
-    Ok(path
-        .map(termtrail_format::sign::SecretKey::load)
-        .transpose()?)
+    termtrail_format::sign::SecretKey::load(path)
+        .map(Some)
+        .map_err(|e| {
+            let why = super::outfile::plain(&e.to_string());
+            let shown = path.display().to_string();
+            // The key's error names the file; said once, with where it was named.
+            let why = why
+                .strip_prefix(&format!("{shown}: "))
+                .unwrap_or(&why)
+                .to_string();
+            anyhow::anyhow!("{shown}: signing key (named by {named}): {why}")
+        })
 }
 
 /// A new random id in UUID form: the default `--session` (and, without

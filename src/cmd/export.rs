@@ -288,6 +288,15 @@ fn export_to_file(file: &Path, out: &Path, opts: &ExportOptions) -> Result<Writt
     let r = export_path(file, &mut f, opts);
     let flushed = f.flush();
     let written = f.bytes;
+    // A write that failed (a full disk) is said of OUT, as a failed flush
+    // is, never of the recording read.
+    let r = match r {
+        Err(ExportError::Io(e)) if f.write_failed => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(cannot(e));
+        }
+        r => r,
+    };
     let nothing = written == 0 && r.as_ref().is_ok_and(unreadable_header);
     match (&r, flushed) {
         (Ok(_), Ok(())) if !nothing => std::fs::rename(&tmp, out).map_err(|e| {
@@ -346,22 +355,31 @@ fn partial_path(out: &Path) -> PathBuf {
 struct Counted<W> {
     inner: W,
     bytes: u64,
+    /// Whether a write or flush into `inner` failed.
+    write_failed: bool,
 }
 
 impl<W> Counted<W> {
     fn new(inner: W) -> Self {
-        Counted { inner, bytes: 0 }
+        Counted {
+            inner,
+            bytes: 0,
+            write_failed: false,
+        }
     }
 }
 
 impl<W: Write> Write for Counted<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
+        let n = self
+            .inner
+            .write(buf)
+            .inspect_err(|_| self.write_failed = true)?;
         self.bytes += n as u64;
         Ok(n)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
+        self.inner.flush().inspect_err(|_| self.write_failed = true)
     }
 }

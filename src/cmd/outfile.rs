@@ -16,6 +16,16 @@ use termtrail_format::recover::live::writer_of;
 /// pipes (`/dev/null`, a FIFO) are written in place: they are not refused.
 pub fn check(path: &Path, overwrite: bool) -> Result<()> {
     let shown = path.display();
+    // A symbolic link whose target is missing is a file that exists: it
+    // is replaced (the link itself) only with --overwrite.
+    if std::fs::metadata(path).is_err()
+        && std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
+    {
+        if !overwrite {
+            bail!("{shown} exists (a link to a missing file); use --overwrite to replace it");
+        }
+        return Ok(());
+    }
     let Ok(meta) = std::fs::metadata(path) else {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
             && !dir.is_dir()

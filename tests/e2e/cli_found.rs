@@ -116,3 +116,96 @@ fn a_missing_file_has_one_wording_everywhere() {
         "{r:?}"
     );
 }
+
+/// Finding 10: system errors with `(os error N)`, a dangling link replaced
+/// without --overwrite (or refused with exit 125), a signing key not said
+/// to be one, and two wordings for a file that exists.
+#[test]
+fn files_that_exist_or_are_missing_are_said_plainly() {
+    let d = Dir::new();
+    recorded(&d);
+    std::fs::write(d.join("k1"), "x").unwrap();
+    let r = d.run(&["man", "--dir", "k1"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(!r.stderr.contains("os error"), "{r:?}");
+    assert!(
+        r.stderr.starts_with("termtrail: k1: not a directory"),
+        "{r:?}"
+    );
+    // A link to a missing file exists: -o is refused without --overwrite.
+    std::os::unix::fs::symlink("/nonexistent/t.cast.zst", d.join("link.cast.zst")).unwrap();
+    let r = d.run_with_input(
+        &[
+            "rec",
+            "--headless",
+            "-q",
+            "-o",
+            "link.cast.zst",
+            "--",
+            "bash",
+        ],
+        b"exit\n",
+    );
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr.contains("link.cast.zst exists")
+            && r.stderr.contains("use --overwrite to replace it"),
+        "{r:?}"
+    );
+    std::os::unix::fs::symlink("/nonexistent/l2.cast", d.join("l2.cast")).unwrap();
+    let r = d.run(&["export", "s1.cast.zst", "-o", "l2.cast"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("l2.cast exists"), "{r:?}");
+    assert!(
+        std::fs::symlink_metadata(d.join("l2.cast"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    let r = d.run(&["export", "s1.cast.zst", "-o", "l2.cast", "--overwrite"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    // The signing key is said to be one, and where it was named.
+    let r = d.run_with_input(
+        &[
+            "rec",
+            "--headless",
+            "-q",
+            "--sign-key",
+            "nokey",
+            "-o",
+            "k.cast.zst",
+            "--",
+            "bash",
+        ],
+        b"exit\n",
+    );
+    assert_eq!(r.code, 2, "{r:?}");
+    assert_eq!(
+        r.stderr,
+        "termtrail: nokey: signing key (named by --sign-key): no such file\n"
+    );
+    let conf = d.join("conf/termtrail");
+    std::fs::create_dir_all(&conf).unwrap();
+    std::fs::write(conf.join("config.toml"), "sign_key = '~/nokey'\n").unwrap();
+    let mut c = d.cmd(&["rec", "--headless", "-q", "-o", "k.cast.zst", "--", "bash"]);
+    c.env("XDG_CONFIG_HOME", d.join("conf"));
+    let r = crate::util::run(&mut c, b"exit\n");
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("nokey: signing key (named by sign_key in ")
+            && r.stderr
+                .ends_with("conf/termtrail/config.toml): no such file\n"),
+        "{r:?}"
+    );
+    // One wording for a file that exists.
+    let r = d.run(&["man", "--dir", "pages"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let r = d.run(&["man", "--dir", "pages"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr
+            .ends_with(" exists; use --overwrite to replace it\n"),
+        "{r:?}"
+    );
+}
