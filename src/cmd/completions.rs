@@ -45,10 +45,10 @@ pub struct CompletionsArgs {
 #[derive(Args, Debug)]
 pub struct ManArgs {
     /// Write termtrail.1 and one page per subcommand into DIR (created if missing).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", help_heading = super::headings::OUTPUT)]
     pub dir: Option<PathBuf>,
     /// Replace pages that already exist in DIR.
-    #[arg(long, requires = "dir")]
+    #[arg(long, requires = "dir", help_heading = super::headings::OUTPUT)]
     pub overwrite: bool,
 }
 

@@ -62,16 +62,16 @@ pub struct ExportArgs {
     #[command(flatten)]
     pub store: StoreArg,
     /// Output format (default: from -o's extension: .cast → cast-v3, .txt → txt, .html/.htm → html; stdout: cast-v3).
-    #[arg(short, long)]
+    #[arg(short, long, help_heading = super::headings::OUTPUT)]
     pub format: Option<Format>,
     /// Output file (default: stdout).
-    #[arg(short, long, value_name = "OUT")]
+    #[arg(short, long, value_name = "OUT", help_heading = super::headings::OUTPUT)]
     pub output: Option<PathBuf>,
     /// Replace OUT if it exists.
-    #[arg(long, requires = "output")]
+    #[arg(long, requires = "output", help_heading = super::headings::OUTPUT)]
     pub overwrite: bool,
     /// Export a tampered recording anyway, marked as unverified from the damage on (`--force`: its deprecated name).
-    #[arg(long, alias = "force")]
+    #[arg(long, alias = "force", help_heading = super::headings::GENERAL)]
     pub allow_tampered: bool,
 }
 

@@ -33,17 +33,17 @@ pub struct ImportArgs {
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
     /// Output (default: FILE with .cast.zst).
-    #[arg(short, long, value_name = "OUT", conflicts_with = "store")]
+    #[arg(short, long, value_name = "OUT", conflicts_with = "store", help_heading = super::headings::OUTPUT)]
     pub output: Option<PathBuf>,
     /// Put the sealed recording in this store instead.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", help_heading = super::headings::OUTPUT)]
     pub store: Option<PathBuf>,
     /// Sign the seal with this Ed25519 secret key.
     #[arg(long, value_name = "FILE")]
     #[arg(help_heading = super::headings::SIGNING)]
     pub sign_key: Option<PathBuf>,
     /// Replace the output if it exists.
-    #[arg(long, conflicts_with = "store")]
+    #[arg(long, conflicts_with = "store", help_heading = super::headings::OUTPUT)]
     pub overwrite: bool,
 }
 

@@ -209,3 +209,23 @@ fn files_that_exist_or_are_missing_are_said_plainly() {
         "{r:?}"
     );
 }
+
+/// Finding 11: `-o` and `--overwrite` sat under "Options" in export,
+/// import, keygen and man; docs/cli.md puts them under "Output".
+#[test]
+fn output_flags_are_under_output_in_every_help() {
+    let d = Dir::new();
+    for (cmd, flags) in [
+        ("export", &["--output", "--overwrite"][..]),
+        ("import", &["--output", "--overwrite"]),
+        ("keygen", &["--overwrite"]),
+        ("man", &["--dir", "--overwrite"]),
+        ("rec", &["--output", "--overwrite"]),
+    ] {
+        let help = d.run(&[cmd, "--help"]).stdout;
+        let output = crate::cli::flags_under(&help, "Output");
+        for f in flags {
+            assert!(output.contains(&f.to_string()), "{cmd} {f}:\n{help}");
+        }
+    }
+}
