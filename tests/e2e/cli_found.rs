@@ -229,3 +229,24 @@ fn output_flags_are_under_output_in_every_help() {
         }
     }
 }
+
+/// Finding 14: `verify --store` on an empty directory printed "journal:
+/// intact — 0 recordings accounted for…" on stdout; docs/cli.md promises
+/// `termtrail: no recordings in STORE` on stderr, exit 0, as `ls` says.
+#[test]
+fn verify_of_an_empty_store_says_so_as_ls_does() {
+    let d = Dir::new();
+    std::fs::create_dir(d.join("e")).unwrap();
+    for cmd in ["verify", "ls"] {
+        let r = d.run(&[cmd, "--store", "e"]);
+        assert_eq!(
+            (r.code, r.stdout.as_str(), r.stderr.as_str()),
+            (0, "", "termtrail: no recordings in e\n"),
+            "{cmd}"
+        );
+    }
+    // --json keeps its summary object.
+    let r = d.run(&["verify", "--store", "e", "--json"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("\"journal\""), "{r:?}");
+}
