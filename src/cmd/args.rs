@@ -241,10 +241,10 @@ impl SessionArg {
 #[command(next_help_heading = super::headings::FILTERS)]
 pub struct FilterArgs {
     /// From this time on: RFC 3339 (2026-11-20T14:30:07.25Z), a date (2026-11-20), a time ago (90m, 2h ago, 7d), today or yesterday; grep: hits, ls: recordings active then.
-    #[arg(long, value_name = "WHEN")]
+    #[arg(long, value_name = "WHEN", allow_hyphen_values = true)]
     pub since: Option<String>,
     /// Up to this time, inclusive to the millisecond (same forms).
-    #[arg(long, value_name = "WHEN")]
+    #[arg(long, value_name = "WHEN", allow_hyphen_values = true)]
     pub until: Option<String>,
     /// Only recordings of this runtime session id.
     #[arg(long, value_name = "ID")]

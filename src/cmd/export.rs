@@ -71,8 +71,11 @@ pub struct ExportArgs {
     #[arg(long, requires = "output", help_heading = super::headings::OUTPUT)]
     pub overwrite: bool,
     /// Export a tampered recording anyway, marked as unverified from the damage on (`--force`: its deprecated name).
-    #[arg(long, alias = "force", help_heading = super::headings::GENERAL)]
+    #[arg(long, help_heading = super::headings::GENERAL)]
     pub allow_tampered: bool,
+    /// The deprecated name of --allow-tampered (said so on stderr).
+    #[arg(long, hide = true)]
+    pub force: bool,
 }
 
 /// Export formats.
@@ -187,6 +190,10 @@ pub fn run(mut a: ExportArgs) -> Result<Exit> {
     // `-o -` is stdout, as when -o is not given.
     if a.output.as_deref() == Some(Path::new("-")) {
         a.output = None;
+    }
+    if a.force {
+        eprintln!("termtrail: note: --force is now --allow-tampered");
+        a.allow_tampered = true;
     }
     // Refused before anything is read.
     let opts = a.options()?;

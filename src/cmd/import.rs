@@ -42,6 +42,9 @@ pub struct ImportArgs {
     #[arg(long, value_name = "FILE")]
     #[arg(help_heading = super::headings::SIGNING)]
     pub sign_key: Option<PathBuf>,
+    /// Print nothing on success (errors are still said).
+    #[arg(short, long)]
+    pub quiet: bool,
     /// Replace the output if it exists.
     #[arg(long, conflicts_with = "store", help_heading = super::headings::OUTPUT)]
     pub overwrite: bool,
@@ -118,6 +121,7 @@ pub fn run(a: ImportArgs) -> Result<Exit> {
             Ok(summary)
         });
     match imported {
+        Ok(_) if a.quiet => Ok(Exit::SUCCESS),
         Ok(summary) => {
             eprintln!(
                 "::: sealed {} → {} ({}, {})",

@@ -165,7 +165,9 @@ enum NameError {
     )]
     ShortIdPrefix,
     /// The id prefix starts several recordings' ids.
-    #[error("ambiguous id prefix in {store}; name one: {ids}")]
+    #[error(
+        "ambiguous id prefix in {store}; name one: {ids} (copies of one recording share its id: name one by its path)"
+    )]
     SameIdPrefix { store: String, ids: String },
 }
 

@@ -122,7 +122,8 @@ pub fn run(a: PlayArgs) -> Result<Exit> {
     })?;
     let seeker = seeker.with_context(|| file.display().to_string())?;
     drop(bar);
-    let start = moment.resolve(seeker.header().timestamp, seeker.duration())?;
+    let start = (moment.resolve(seeker.header().timestamp, seeker.duration()))
+        .map_err(|e| e.context("--start"))?;
     let idle = a
         .idle_time_limit
         .or(seeker.header().idle_time_limit)

@@ -272,10 +272,10 @@ pub fn run(mut a: RecArgs) -> Result<Exit> {
     if !a.quiet {
         eprintln!(
             "::: termtrail recording to {shown}{}",
-            if a.headless {
-                ""
-            } else {
-                " (Ctrl+\\ adds a marker; exit the shell to stop)"
+            match (a.headless, a.command.is_empty()) {
+                (true, _) => "",
+                (false, true) => " (Ctrl+\\ adds a marker; exit the shell to stop)",
+                (false, false) => " (Ctrl+\\ adds a marker; it stops when the command ends)",
             }
         );
     }

@@ -250,3 +250,88 @@ fn verify_of_an_empty_store_says_so_as_ls_does() {
     assert_eq!(r.code, 0, "{r:?}");
     assert!(r.stdout.contains("\"journal\""), "{r:?}");
 }
+
+/// Finding 16: the nits, each said as the rest of the command line says
+/// things.
+#[test]
+fn flag_and_file_errors_say_what_is_wrong() {
+    let d = Dir::new();
+    recorded(&d);
+    let err = |args: &[&str]| {
+        let r = d.run(args);
+        assert_eq!(r.code, 2, "{args:?}: {r:?}");
+        assert_eq!(r.stderr.trim_end().lines().count(), 1, "{args:?}: {r:?}");
+        r.stderr
+    };
+    let e = err(&["grep", "-e", "x", "-e", "y(", "s1.cast.zst"]);
+    assert!(
+        e.starts_with("termtrail: invalid regex -e 'y(': unclosed group"),
+        "{e}"
+    );
+    let e = err(&["grep", r"\p{Foo}", "s1.cast.zst"]);
+    assert!(
+        e.starts_with(r"termtrail: invalid regex '\p{Foo}': "),
+        "{e}"
+    );
+    let r = d.run(&["grep", "-A", "x", "line", "s1.cast.zst"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("takes a number of lines"), "{r:?}");
+    assert!(!r.stderr.contains("invalid digit"), "{r:?}");
+    // A configuration file that is not UTF-8 is named, and said to be one.
+    std::fs::create_dir_all(d.join("conf/termtrail")).unwrap();
+    std::fs::write(d.join("conf/termtrail/config.toml"), b"store = \"\xff\"\n").unwrap();
+    let mut c = d.cmd(&["ls"]);
+    c.env("XDG_CONFIG_HOME", d.join("conf"));
+    let r = crate::util::run(&mut c, b"");
+    assert!(
+        r.stderr.ends_with("conf/termtrail/config.toml: not UTF-8 text; the configuration file must be UTF-8 (TOML)\n"),
+        "{r:?}"
+    );
+    // A value that starts with '-' is the flag's value, not clap's tip.
+    let e = err(&["ls", "--since", "-5m", "s1.cast.zst"]);
+    assert!(e.starts_with("termtrail: --since: bad time \"-5m\""), "{e}");
+    assert!(!e.contains("'-- -5'"), "{e}");
+    let r = d.run(&["import", "-q", "missing.cast"]);
+    assert_eq!(r.stderr, "termtrail: missing.cast: no such file\n");
+    std::fs::write(
+        d.join("n.cast"),
+        "{\"version\": 2, \"width\": 80, \"height\": 24}\n[0.1, \"o\", \"hi\\r\\n\"]\n",
+    )
+    .unwrap();
+    let r = d.run(&["import", "-q", "n.cast"]);
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""), "{r:?}");
+    let r = d.run(&["exec", "--timeout", "2h", "ws://127.0.0.1:1", "--", "true"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("2h: at most 1h"), "{r:?}");
+    let e = err(&["snapshot", "--at", "2020-01-01T00:00:00Z", "s1.cast.zst"]);
+    assert!(
+        e.starts_with("termtrail: --at: \"2020-01-01T00:00:00Z\" is before"),
+        "{e}"
+    );
+    // Copies of one recording share its id: the hint says to name a path.
+    std::fs::create_dir(d.join("st")).unwrap();
+    for n in ["a", "b"] {
+        std::fs::copy(d.join("s1.cast.zst"), d.join(&format!("st/{n}.cast.zst"))).unwrap();
+    }
+    let ls = d.run(&["ls", "st"]).stdout;
+    let id = ls
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .nth(2)
+        .unwrap()
+        .to_string();
+    let e = err(&["verify", "--store", "st", &id]);
+    assert!(
+        e.contains("ambiguous id prefix") && e.contains("name one by its path"),
+        "{e}"
+    );
+    // --force still works, and says what it is called now.
+    let r = d.run(&["export", "s1.cast.zst", "--force", "-o", "f.txt"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(
+        r.stderr,
+        "termtrail: note: --force is now --allow-tampered\n"
+    );
+}
