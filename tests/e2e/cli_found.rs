@@ -335,3 +335,49 @@ fn flag_and_file_errors_say_what_is_wrong() {
         "termtrail: note: --force is now --allow-tampered\n"
     );
 }
+
+/// Finding 7: `ls` rows were 100 columns in an 80-column terminal, and a
+/// store's long names were cut in the middle (`2026/12…Z.cast.zst`), so
+/// they could not be copied into another command.
+#[test]
+fn ls_fits_the_terminal_by_its_title_and_never_cuts_a_name() {
+    let d = Dir::new();
+    let r = d.run(&[
+        "rec",
+        "--headless",
+        "-q",
+        "--store",
+        "store",
+        "--title",
+        "a rather long title for this recording here",
+        "--",
+        "bash",
+        "--norc",
+        "--noprofile",
+        "-c",
+        "echo hi",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let name = crate::util::recordings_under(&d.join("store"))[0]
+        .strip_prefix(d.join("store"))
+        .unwrap()
+        .display()
+        .to_string();
+    assert!(name.len() > 40, "{name}");
+    for cols in ["80", "100", "200"] {
+        let mut c = d.cmd(&["ls", "--store", "store"]);
+        c.env("COLUMNS", cols);
+        let r = crate::util::run(&mut c, b"");
+        assert_eq!(r.code, 0, "{r:?}");
+        let row = r.stdout.lines().nth(1).unwrap();
+        assert!(row.ends_with(&format!("  {name}")), "COLUMNS={cols}: {row}");
+        let width: usize = cols.parse().unwrap();
+        let title_whole = row.contains("a rather long title for this recording here");
+        // The title gives way first; with room, it is shown (up to 30).
+        if width <= 100 {
+            assert!(!title_whole && row.contains("a r"), "COLUMNS={cols}: {row}");
+        } else {
+            assert!(row.contains("a rather long title for this …"), "{row}");
+        }
+    }
+}
