@@ -381,3 +381,18 @@ fn ls_fits_the_terminal_by_its_title_and_never_cuts_a_name() {
         }
     }
 }
+
+/// Finding 16 (last nit): on a terminal, rec's banner said "exit the shell
+/// to stop" when it recorded a command.
+#[test]
+fn rec_says_how_a_recording_of_a_command_stops() {
+    let d = Dir::new();
+    let t = crate::util::Tmux::new(&d);
+    t.start_in(&d, "$TT rec -o c.cast.zst -- sleep 1; echo rc=$?");
+    let screen = t.wait_for("rc=");
+    assert!(
+        screen.contains("(Ctrl+\\ adds a marker; it stops when the command ends)"),
+        "{screen}"
+    );
+    assert!(!screen.contains("exit the shell"), "{screen}");
+}
