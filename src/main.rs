@@ -89,7 +89,9 @@ fn failed(e: &anyhow::Error) -> Exit {
             msg.push_str(&text);
         }
     }
-    // Messages may quote a recording, a log or a peer: no raw controls.
+    // Messages may quote a recording, a log or a peer: no raw controls;
+    // system errors in plain words, without `(os error N)`.
+    let msg = cmd::outfile::plain(&msg);
     eprintln!("termtrail: {}", termtrail_format::text::visible(&msg));
     Exit::ERROR
 }

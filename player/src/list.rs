@@ -5,7 +5,7 @@
 use std::fs::File;
 use std::io::{self, BufReader, Write};
 use std::path::Path;
-use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+use unicode_width::UnicodeWidthStr;
 
 use serde_json::{Value, json};
 use termtrail_format::cast::Header;
@@ -464,14 +464,21 @@ pub fn print_table(out: &mut dyn Write, entries: &[Entry]) -> io::Result<()> {
     Ok(())
 }
 
-/// The widest row [`print_short`] prints, in columns.
+/// The width [`print_short`] fits its rows to when output is not a
+/// terminal (and `COLUMNS` is not set), in columns.
 pub const SHORT_WIDTH: usize = 100;
 
-/// Prints the short table of `ls` (at most [`SHORT_WIDTH`] columns): START,
+/// Prints the short table of `ls`, fitted to `width` columns: START,
 /// DURATION, ID (shortened like git's, see [`short_ids`]), STATE, TITLE and
-/// NAME, the name relative to `root` (the store or directory listed), cut
-/// in the middle when the row would be wider.
-pub fn print_short(out: &mut dyn Write, entries: &[Entry], root: Option<&str>) -> io::Result<()> {
+/// NAME, the name relative to `root` (the store or directory listed). To
+/// fit, TITLE is cut (down to 5 columns); NAME never is, since it is what
+/// other subcommands take: a row whose name does not fit is wider.
+pub fn print_short(
+    out: &mut dyn Write,
+    entries: &[Entry],
+    root: Option<&str>,
+    width: usize,
+) -> io::Result<()> {
     let ids: Vec<&str> = entries
         .iter()
         .map(|e| e.header.termtrail.as_ref().map_or("-", |m| m.id.as_str()))
@@ -508,16 +515,14 @@ pub fn print_short(out: &mut dyn Write, entries: &[Entry], root: Option<&str>) -
     let widths: Vec<usize> = (0..rows[0].len())
         .map(|c| rows.iter().map(|r| columns(&r[c])).max().unwrap_or(0))
         .collect();
-    // What is left after START, DURATION, ID and STATE goes to TITLE (at
-    // most 30, at least 5) and NAME (at least 32 when it needs them).
-    let left = SHORT_WIDTH.saturating_sub(widths.iter().map(|w| w + 2).sum());
+    // What is left after START, DURATION, ID and STATE goes to NAME
+    // first (whole), then to TITLE (at most 30, at least 5).
+    let left = width.saturating_sub(widths.iter().map(|w| w + 2).sum());
     let widest = |v: &[String]| v.iter().map(|t| columns(&visible(t))).max().unwrap_or(0);
-    let name_needs = widest(&names).min(32);
     let title_w = widest(&titles)
         .min(30)
-        .min(left.saturating_sub(name_needs + 2))
+        .min(left.saturating_sub(widest(&names) + 2))
         .max(5);
-    let room = left.saturating_sub(title_w + 2).max(12);
     for ((r, title), name) in rows.iter().zip(&titles).zip(&names) {
         let mut line = String::new();
         for (cell, w) in r.iter().zip(&widths) {
@@ -528,7 +533,7 @@ pub fn print_short(out: &mut dyn Write, entries: &[Entry], root: Option<&str>) -
         let pad = title_w.saturating_sub(columns(&title)) + 2;
         line.push_str(&title);
         line.extend(std::iter::repeat_n(' ', pad));
-        line.push_str(&middle_cut(name, room));
+        line.push_str(name);
         writeln!(out, "{}", line.trim_end())?;
     }
     Ok(())
@@ -548,37 +553,6 @@ fn state_text(e: &Entry) -> String {
         _ => {}
     }
     state
-}
-
-/// `s` cut to `max` characters by replacing its middle with `…` (the end,
-/// where a file name is, keeps two thirds).
-fn middle_cut(s: &str, max: usize) -> String {
-    if columns(s) <= max || max < 3 {
-        return s.to_string();
-    }
-    let tail = (max - 1) * 2 / 3;
-    let head = max - 1 - tail;
-    let mut out = String::new();
-    let mut n = 0;
-    for c in s.chars() {
-        n += c.width().unwrap_or(0);
-        if n > head {
-            break;
-        }
-        out.push(c);
-    }
-    out.push('…');
-    let mut end = Vec::new();
-    let mut n = 0;
-    for c in s.chars().rev() {
-        n += c.width().unwrap_or(0);
-        if n > tail {
-            break;
-        }
-        end.push(c);
-    }
-    out.extend(end.into_iter().rev());
-    out
 }
 
 /// How many terminal columns `s` takes (a CJK character two).
@@ -635,8 +609,6 @@ mod tests {
         assert_eq!(short("a\u{9b}2J", 4), "a…");
         assert_eq!(short("ab\x1b]", 6), "ab^[]");
         assert_eq!(short("ab\x1b]0;x", 6), "ab^[]…");
-        assert_eq!(middle_cut("abcdefghij", 7), "ab…ghij");
-        assert_eq!(middle_cut("abc", 7), "abc");
         assert_eq!(
             short_ids(&["0123456789ab", "0123456789cd", "fedcba9876543210", "ab"]),
             ["0123456789a", "0123456789c", "fedcba98", "ab"]

@@ -241,10 +241,10 @@ impl SessionArg {
 #[command(next_help_heading = super::headings::FILTERS)]
 pub struct FilterArgs {
     /// From this time on: RFC 3339 (2026-11-20T14:30:07.25Z), a date (2026-11-20), a time ago (90m, 2h ago, 7d), today or yesterday; grep: hits, ls: recordings active then.
-    #[arg(long, value_name = "WHEN")]
+    #[arg(long, value_name = "WHEN", allow_hyphen_values = true)]
     pub since: Option<String>,
     /// Up to this time, inclusive to the millisecond (same forms).
-    #[arg(long, value_name = "WHEN")]
+    #[arg(long, value_name = "WHEN", allow_hyphen_values = true)]
     pub until: Option<String>,
     /// Only recordings of this runtime session id.
     #[arg(long, value_name = "ID")]
@@ -374,13 +374,31 @@ pub fn store_root(store: Option<PathBuf>) -> Result<LocalStore> {
 /// The Ed25519 secret key in `path`, when one is named (`--sign-key`, else
 /// the configuration file's `sign_key`).
 pub fn secret_key(path: Option<&Path>) -> Result<Option<termtrail_format::sign::SecretKey>> {
-    let path = match path {
-        Some(p) => Some(p),
-        None => config()?.sign_key.as_deref(),
+    let (path, named) = match path {
+        Some(p) => (p, "--sign-key".to_string()),
+        None => match config()?.sign_key.as_deref() {
+            Some(p) => (
+                p,
+                match super::config::path() {
+                    Some(file) => format!("sign_key in {}", file.display()),
+                    None => "the configuration file's sign_key".to_string(),
+                },
+            ),
+            None => return Ok(None),
+        },
     };
-    Ok(path
-        .map(termtrail_format::sign::SecretKey::load)
-        .transpose()?)
+    termtrail_format::sign::SecretKey::load(path)
+        .map(Some)
+        .map_err(|e| {
+            let why = super::outfile::plain(&e.to_string());
+            let shown = path.display().to_string();
+            // The key's error names the file; said once, with where it was named.
+            let why = why
+                .strip_prefix(&format!("{shown}: "))
+                .unwrap_or(&why)
+                .to_string();
+            anyhow::anyhow!("{shown}: signing key (named by {named}): {why}")
+        })
 }
 
 /// A new random id in UUID form: the default `--session` (and, without

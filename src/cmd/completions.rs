@@ -45,10 +45,10 @@ pub struct CompletionsArgs {
 #[derive(Args, Debug)]
 pub struct ManArgs {
     /// Write termtrail.1 and one page per subcommand into DIR (created if missing).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", help_heading = super::headings::OUTPUT)]
     pub dir: Option<PathBuf>,
     /// Replace pages that already exist in DIR.
-    #[arg(long, requires = "dir")]
+    #[arg(long, requires = "dir", help_heading = super::headings::OUTPUT)]
     pub overwrite: bool,
 }
 
@@ -88,7 +88,19 @@ pub fn man(a: ManArgs) -> Result<Exit> {
         out.flush()?;
         return Ok(Exit::SUCCESS);
     };
-    std::fs::create_dir_all(&dir).with_context(|| format!("{}", dir.display()))?;
+    if dir.exists() && !dir.is_dir() {
+        bail!(
+            "{}: not a directory; --dir names the directory the pages go into",
+            dir.display()
+        );
+    }
+    std::fs::create_dir_all(&dir).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot create {}: {}",
+            dir.display(),
+            super::outfile::io_text(&e)
+        )
+    })?;
     let mut pages = Vec::new();
     collect(&cmd, &mut pages);
     if !a.overwrite
@@ -97,10 +109,7 @@ pub fn man(a: ManArgs) -> Result<Exit> {
             .map(|m| dir.join(m.get_filename()))
             .find(|p| p.exists())
     {
-        bail!(
-            "{}: already exists (use --overwrite to replace the pages)",
-            p.display()
-        );
+        bail!("{} exists; use --overwrite to replace it", p.display());
     }
     // Every page first, then their names: a reader that stops early
     // (`| head -1`) does not stop the pages being written.
@@ -126,7 +135,13 @@ fn collect(cmd: &clap::Command, pages: &mut Vec<clap_mangen::Man>) {
 }
 
 fn write_page(page: &clap_mangen::Man, path: &Path) -> Result<()> {
-    std::fs::write(path, render(page)?).with_context(|| format!("{}", path.display()))
+    std::fs::write(path, render(page)?).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot write {}: {}",
+            path.display(),
+            super::outfile::io_text(&e)
+        )
+    })
 }
 
 /// The page as roff in plain ASCII: characters beyond it (…, →, —) become

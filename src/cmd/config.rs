@@ -39,6 +39,9 @@ pub enum ConfigError {
     /// The file exists but could not be read.
     #[error("{0}: {1}")]
     Read(String, std::io::Error),
+    /// The file is not UTF-8 text.
+    #[error("{0}: not UTF-8 text; the configuration file must be UTF-8 (TOML)")]
+    NotUtf8(String),
     /// A line that is not `key = value`, or a value of the wrong kind.
     #[error("{file}:{line}: {what}")]
     Line {
@@ -105,6 +108,9 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+            return Err(ConfigError::NotUtf8(name));
+        }
         Err(e) => return Err(ConfigError::Read(name, e)),
     };
     parse(&text, &name)

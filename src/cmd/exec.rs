@@ -99,8 +99,11 @@ fn timeout_secs(s: &str) -> Result<u64, super::args::BadValue> {
     let d = super::args::parse_duration(s)?;
     match d.as_secs() {
         secs @ 1..=3600 if d.subsec_nanos() == 0 => Ok(secs),
+        _ if d > std::time::Duration::from_secs(3600) => Err(super::args::BadValue(format!(
+            "{s}: at most 1h (the longest a host runs one command)"
+        ))),
         _ => Err(super::args::BadValue(format!(
-            "{s:?} is not a whole number of seconds from 1s to 1h"
+            "{s}: whole seconds from 1s to 1h"
         ))),
     }
 }

@@ -62,17 +62,20 @@ pub struct ExportArgs {
     #[command(flatten)]
     pub store: StoreArg,
     /// Output format (default: from -o's extension: .cast → cast-v3, .txt → txt, .html/.htm → html; stdout: cast-v3).
-    #[arg(short, long)]
+    #[arg(short, long, help_heading = super::headings::OUTPUT)]
     pub format: Option<Format>,
     /// Output file (default: stdout).
-    #[arg(short, long, value_name = "OUT")]
+    #[arg(short, long, value_name = "OUT", help_heading = super::headings::OUTPUT)]
     pub output: Option<PathBuf>,
     /// Replace OUT if it exists.
-    #[arg(long, requires = "output")]
+    #[arg(long, requires = "output", help_heading = super::headings::OUTPUT)]
     pub overwrite: bool,
     /// Export a tampered recording anyway, marked as unverified from the damage on (`--force`: its deprecated name).
-    #[arg(long, alias = "force")]
+    #[arg(long, help_heading = super::headings::GENERAL)]
     pub allow_tampered: bool,
+    /// The deprecated name of --allow-tampered (said so on stderr).
+    #[arg(long, hide = true)]
+    pub force: bool,
 }
 
 /// Export formats.
@@ -93,6 +96,7 @@ impl ExportArgs {
     /// implies (an unknown extension is an error).
     fn options(&self) -> Result<ExportOptions> {
         let format = match (self.format, &self.output) {
+            (Some(f), Some(out)) if !outfile::is_special(out) => agrees(f, out)?,
             (Some(f), _) => f,
             (None, None) => Format::CastV3,
             (None, Some(out)) if outfile::is_special(out) => Format::CastV3,
@@ -112,6 +116,46 @@ impl ExportArgs {
 
 /// The extensions `-o` may end in without `--format`.
 const KNOWN: &str = ".cast (cast-v3), .txt, .html, .htm";
+
+/// `format` when `out`'s extension does not name another one (an
+/// extension termtrail does not know is the user's choice); else the
+/// error saying which extension goes with the format.
+fn agrees(format: Format, out: &Path) -> Result<Format> {
+    let name = out.to_string_lossy().to_ascii_lowercase();
+    let wants = match format {
+        Format::CastV3 | Format::CastV2 => ".cast",
+        Format::Txt => ".txt",
+        Format::Html => ".html",
+    };
+    let named = if name.ends_with(".cast.zst") {
+        Some(".cast.zst")
+    } else if out.is_dir() {
+        None
+    } else {
+        match out
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            Some("cast") => Some(".cast"),
+            Some("txt") => Some(".txt"),
+            Some("html" | "htm") => Some(".html"),
+            _ => None,
+        }
+    };
+    match named {
+        Some(ext) if ext != wants => bail!(
+            "{}: --format {} goes with {wants}, not {ext}: name it *{wants}",
+            out.display(),
+            format
+                .to_possible_value()
+                .map(|v| v.get_name().to_string())
+                .unwrap_or_default()
+        ),
+        _ => Ok(format),
+    }
+}
 
 /// The format `out`'s extension names.
 fn format_of(out: &Path) -> Result<Format> {
@@ -146,6 +190,10 @@ pub fn run(mut a: ExportArgs) -> Result<Exit> {
     // `-o -` is stdout, as when -o is not given.
     if a.output.as_deref() == Some(Path::new("-")) {
         a.output = None;
+    }
+    if a.force {
+        eprintln!("termtrail: note: --force is now --allow-tampered");
+        a.allow_tampered = true;
     }
     // Refused before anything is read.
     let opts = a.options()?;
@@ -247,6 +295,15 @@ fn export_to_file(file: &Path, out: &Path, opts: &ExportOptions) -> Result<Writt
     let r = export_path(file, &mut f, opts);
     let flushed = f.flush();
     let written = f.bytes;
+    // A write that failed (a full disk) is said of OUT, as a failed flush
+    // is, never of the recording read.
+    let r = match r {
+        Err(ExportError::Io(e)) if f.write_failed => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(cannot(e));
+        }
+        r => r,
+    };
     let nothing = written == 0 && r.as_ref().is_ok_and(unreadable_header);
     match (&r, flushed) {
         (Ok(_), Ok(())) if !nothing => std::fs::rename(&tmp, out).map_err(|e| {
@@ -305,22 +362,31 @@ fn partial_path(out: &Path) -> PathBuf {
 struct Counted<W> {
     inner: W,
     bytes: u64,
+    /// Whether a write or flush into `inner` failed.
+    write_failed: bool,
 }
 
 impl<W> Counted<W> {
     fn new(inner: W) -> Self {
-        Counted { inner, bytes: 0 }
+        Counted {
+            inner,
+            bytes: 0,
+            write_failed: false,
+        }
     }
 }
 
 impl<W: Write> Write for Counted<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
+        let n = self
+            .inner
+            .write(buf)
+            .inspect_err(|_| self.write_failed = true)?;
         self.bytes += n as u64;
         Ok(n)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
+        self.inner.flush().inspect_err(|_| self.write_failed = true)
     }
 }

@@ -104,17 +104,17 @@ pub struct GrepArgs {
     /// not match) per recording.
     #[arg(short = 'c', long, conflicts_with = "json")]
     pub count: bool,
-    /// Stop reading a recording after NUM matching lines.
-    #[arg(short = 'm', long, value_name = "NUM")]
+    /// Stop reading a recording after NUM matching lines (0: no hits, exit 1).
+    #[arg(short = 'm', long, value_name = "NUM", value_parser = count_arg)]
     pub max_count: Option<u64>,
     /// Show NUM lines of text after each hit.
-    #[arg(short = 'A', long, value_name = "NUM")]
+    #[arg(short = 'A', long, value_name = "NUM", value_parser = lines_arg)]
     pub after_context: Option<usize>,
     /// Show NUM lines of text before each hit.
-    #[arg(short = 'B', long, value_name = "NUM")]
+    #[arg(short = 'B', long, value_name = "NUM", value_parser = lines_arg)]
     pub before_context: Option<usize>,
     /// Show NUM lines of text before and after each hit (-A/-B win).
-    #[arg(short = 'C', long, value_name = "NUM")]
+    #[arg(short = 'C', long, value_name = "NUM", value_parser = lines_arg)]
     pub context: Option<usize>,
     /// Hits are the lines that do NOT match.
     #[arg(short = 'v', long)]
@@ -130,7 +130,7 @@ pub struct GrepArgs {
     #[arg(long)]
     pub screen: bool,
     /// With the screen row, NUM rows above and below it (implies --screen).
-    #[arg(long, value_name = "NUM")]
+    #[arg(long, value_name = "NUM", value_parser = lines_arg)]
     pub screen_context: Option<usize>,
     /// Print the recording's name once above its hits (default on a
     /// terminal).
@@ -318,15 +318,15 @@ impl GrepArgs {
 pub fn run(mut a: GrepArgs) -> Result<Exit> {
     let started = std::time::Instant::now();
     let patterns = a.take_patterns();
-    let pattern = Pattern::new(&patterns, a.pattern_options(&patterns)).map_err(|e| {
-        if a.fixed_strings {
-            anyhow::Error::msg(e)
-        } else {
-            anyhow::anyhow!("{e} (use -F to search for the text as it is)")
-        }
-    })?;
+    let options = a.pattern_options(&patterns);
+    let pattern = Pattern::new(&patterns, options)
+        .map_err(|e| pattern_error(&e, &patterns, options, a.fixed_strings))?;
     let filters = a.filter.filters()?;
     let mode = a.mode();
+    // -m 0: no line may be a hit, so none is searched for (as ripgrep).
+    if a.max_count == Some(0) {
+        return Ok(Exit::NO_MATCH);
+    }
     let found = targets(&a.paths, &a.store, filters.window.since_secs())?;
     found.note_if_empty();
     let (files, missing) = found.found;
@@ -393,6 +393,50 @@ pub fn run(mut a: GrepArgs) -> Result<Exit> {
     }
     super::clamp_notice();
     Ok(status(&totals, mode))
+}
+
+/// A pattern that does not compile, said with the pattern as typed (not
+/// Debug-escaped) and, of several `-e`, the one that is bad.
+fn pattern_error(
+    e: &termtrail_player::grep::PatternError,
+    patterns: &[String],
+    options: PatternOptions,
+    fixed: bool,
+) -> anyhow::Error {
+    let bad = (patterns.len() > 1)
+        .then(|| {
+            patterns.iter().find_map(|p| {
+                Pattern::new(std::slice::from_ref(p), options)
+                    .err()
+                    .map(|e| (p, e))
+            })
+        })
+        .flatten();
+    let (shown, problem) = match &bad {
+        Some((p, e)) => (format!("-e '{}'", visible(p)), e.problem.as_str()),
+        None => (
+            format!("'{}'", visible(patterns.first().map_or("", String::as_str))),
+            e.problem.as_str(),
+        ),
+    };
+    let hint = if fixed {
+        ""
+    } else {
+        " (use -F to search for the text as it is)"
+    };
+    anyhow::anyhow!("invalid regex {shown}: {}{hint}", visible(problem))
+}
+
+/// A count of lines (`-A`, `-B`, `-C`, `--screen-context`).
+fn lines_arg(v: &str) -> Result<usize, String> {
+    v.parse()
+        .map_err(|_| format!("takes a number of lines (0, 1, 2, …), not '{v}'"))
+}
+
+/// A count of hits (`-m`).
+fn count_arg(v: &str) -> Result<u64, String> {
+    v.parse()
+        .map_err(|_| format!("takes a number of matching lines (0, 1, 2, …), not '{v}'"))
 }
 
 /// The exit status: a hit, none, or an error (with -q a hit wins over

@@ -11,7 +11,8 @@
 /// No heading: the plain "Options:" section (positional arguments:
 /// "Arguments:").
 pub const GENERAL: Option<&str> = None;
-/// Where the result goes: `-o`, `--overwrite`, a recorder's `--store`.
+/// Where the result goes: `-o`, `--overwrite`, `export --format`, `man
+/// --dir`, the `--store` a recorder or `import` writes into.
 pub const OUTPUT: &str = "Output";
 /// How a recording is made: input, size, title, marker key, chunking.
 pub const RECORDING: &str = "Recording";
@@ -145,6 +146,36 @@ mod tests {
         let rec = rec.to_string();
         let at = |h: &str| rec.find(&format!("\n{h}:\n")).unwrap();
         assert!(at("Output") < at("Recording") && at("Recording") < at("S3"));
+    }
+
+    /// Found by an independent check of issue 16: `-o` and `--overwrite`
+    /// sat under "Options" in export, import, keygen and man; only rec
+    /// had them under "Output".
+    #[test]
+    fn output_flags_are_under_output_everywhere() {
+        let misplaced: Vec<_> = placements()
+            .into_iter()
+            .filter(|(_, id, h)| {
+                ["output", "overwrite"].contains(&id.as_str())
+                    && h.as_deref() != Some(super::OUTPUT)
+            })
+            .collect();
+        assert!(misplaced.is_empty(), "not under Output: {misplaced:?}");
+        let has = |sub: &str, id: &str| {
+            placements().iter().any(|(p, i, h)| {
+                p == &format!("termtrail {sub}") && i == id && h.as_deref() == Some(super::OUTPUT)
+            })
+        };
+        for (sub, id) in [
+            ("export", "output"),
+            ("import", "output"),
+            ("keygen", "overwrite"),
+            ("man", "overwrite"),
+            ("man", "dir"),
+            ("rec", "output"),
+        ] {
+            assert!(has(sub, id), "{sub} {id}");
+        }
     }
 
     #[test]

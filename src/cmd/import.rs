@@ -4,7 +4,7 @@
 use std::io::BufReader;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Result, anyhow, bail};
 use clap::Args;
 use termtrail_store::Store;
 use termtrail_store::layout::{self, KeyParts};
@@ -33,23 +33,30 @@ pub struct ImportArgs {
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
     /// Output (default: FILE with .cast.zst).
-    #[arg(short, long, value_name = "OUT", conflicts_with = "store")]
+    #[arg(short, long, value_name = "OUT", conflicts_with = "store", help_heading = super::headings::OUTPUT)]
     pub output: Option<PathBuf>,
     /// Put the sealed recording in this store instead.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", help_heading = super::headings::OUTPUT)]
     pub store: Option<PathBuf>,
     /// Sign the seal with this Ed25519 secret key.
     #[arg(long, value_name = "FILE")]
     #[arg(help_heading = super::headings::SIGNING)]
     pub sign_key: Option<PathBuf>,
+    /// Print nothing on success (errors are still said).
+    #[arg(short, long)]
+    pub quiet: bool,
     /// Replace the output if it exists.
-    #[arg(long, conflicts_with = "store")]
+    #[arg(long, conflicts_with = "store", help_heading = super::headings::OUTPUT)]
     pub overwrite: bool,
 }
 
 /// Runs `import`.
 pub fn run(a: ImportArgs) -> Result<Exit> {
-    // Refused before anything is written.
+    // Refused before anything is written; a missing input is said first
+    // (not as a complaint about the output's name).
+    if let Err(e) = std::fs::metadata(&a.file) {
+        bail!("{}: {}", a.file.display(), io_text(&e));
+    }
     super::ensure_recording(&a.file)?;
     if matches!(
         termtrail_format::reader::sniff_path(&a.file),
@@ -72,7 +79,7 @@ pub fn run(a: ImportArgs) -> Result<Exit> {
     }
     let key = secret_key(a.sign_key.as_deref())?;
     let input = std::fs::File::open(&a.file)
-        .with_context(|| format!("cannot open {}", a.file.display()))?;
+        .map_err(|e| anyhow!("{}: {}", a.file.display(), io_text(&e)))?;
     let out_path = match (a.output, a.store) {
         (Some(p), _) => p,
         (None, Some(store)) => {
@@ -114,6 +121,7 @@ pub fn run(a: ImportArgs) -> Result<Exit> {
             Ok(summary)
         });
     match imported {
+        Ok(_) if a.quiet => Ok(Exit::SUCCESS),
         Ok(summary) => {
             eprintln!(
                 "::: sealed {} → {} ({}, {})",

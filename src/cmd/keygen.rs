@@ -36,7 +36,7 @@ pub struct KeygenArgs {
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
     /// Replace FILE and FILE.pub if they exist.
-    #[arg(long)]
+    #[arg(long, help_heading = super::headings::OUTPUT)]
     pub overwrite: bool,
 }
 

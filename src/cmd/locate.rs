@@ -141,6 +141,9 @@ enum NameError {
     /// The store could not be listed.
     #[error("{what}: {why}")]
     Listing { what: String, why: String },
+    /// A path (not a name: absolute, `./…`, with `..`) that is not there.
+    #[error("no such file")]
+    Missing,
     /// `@last` in a store without recordings.
     #[error("no recordings in {store}")]
     Empty { store: String },
@@ -162,7 +165,9 @@ enum NameError {
     )]
     ShortIdPrefix,
     /// The id prefix starts several recordings' ids.
-    #[error("ambiguous id prefix in {store}; name one: {ids}")]
+    #[error(
+        "ambiguous id prefix in {store}; name one: {ids} (copies of one recording share its id: name one by its path)"
+    )]
     SameIdPrefix { store: String, ids: String },
 }
 
@@ -170,8 +175,11 @@ enum NameError {
 /// the name); the outer error is a store that could not be chosen.
 fn lookup(arg: &Path, store: &StoreArg) -> Result<Result<PathBuf, NameError>> {
     let text = arg.to_string_lossy();
-    if termtrail_player::remote::is_url(arg) || arg.exists() || !looks_like_a_name(&text) {
+    if termtrail_player::remote::is_url(arg) || arg.exists() {
         return Ok(Ok(arg.to_path_buf()));
+    }
+    if !looks_like_a_name(&text) {
+        return Ok(Err(NameError::Missing));
     }
     let location = store.location()?;
     let shown = location_text(&location);

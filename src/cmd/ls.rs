@@ -177,7 +177,7 @@ pub fn run(a: LsArgs) -> Result<Exit> {
     } else if a.long && !list.is_empty() {
         print_table(&mut out, &list)?;
     } else if !list.is_empty() {
-        print_short(&mut out, &list, root.as_deref())?;
+        print_short(&mut out, &list, root.as_deref(), table_width())?;
     }
     out.flush()?;
     let tampered = damaged > 0
@@ -191,4 +191,24 @@ pub fn run(a: LsArgs) -> Result<Exit> {
     } else {
         Exit::SUCCESS
     })
+}
+
+/// The width `ls`'s table is fitted to: `COLUMNS` when set to a number,
+/// else the terminal's width when stdout is one, else
+/// [`termtrail_player::list::SHORT_WIDTH`].
+fn table_width() -> usize {
+    use std::io::IsTerminal;
+    if let Some(n) = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|&n| n > 0)
+    {
+        return n;
+    }
+    if std::io::stdout().is_terminal()
+        && let Some(size) = termtrail_recorder::tty::terminal_size()
+    {
+        return usize::from(size.cols);
+    }
+    termtrail_player::list::SHORT_WIDTH
 }

@@ -18,7 +18,7 @@ pub mod keygen;
 mod limits;
 mod locate;
 pub mod ls;
-mod outfile;
+pub mod outfile;
 pub mod play;
 pub mod policy;
 pub mod proxy;

@@ -16,6 +16,16 @@ use termtrail_format::recover::live::writer_of;
 /// pipes (`/dev/null`, a FIFO) are written in place: they are not refused.
 pub fn check(path: &Path, overwrite: bool) -> Result<()> {
     let shown = path.display();
+    // A symbolic link whose target is missing is a file that exists: it
+    // is replaced (the link itself) only with --overwrite.
+    if std::fs::metadata(path).is_err()
+        && std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
+    {
+        if !overwrite {
+            bail!("{shown} exists (a link to a missing file); use --overwrite to replace it");
+        }
+        return Ok(());
+    }
     let Ok(meta) = std::fs::metadata(path) else {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
             && !dir.is_dir()
@@ -45,14 +55,51 @@ pub fn is_special(path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir())
 }
 
-/// An I/O error as one plain phrase: the system's text without Rust's
-/// `(os error N)` suffix.
+/// An I/O error as one plain phrase, the one wording every subcommand
+/// uses: a missing file is `no such file` (said `PATH: no such file`),
+/// other errors the system's words; never Rust's `(os error N)` suffix.
 pub fn io_text(e: &io::Error) -> String {
-    let text = e.to_string();
-    match text.rfind(" (os error ") {
-        Some(i) if text.ends_with(')') => text[..i].to_string(),
-        _ => text,
+    match e.kind() {
+        io::ErrorKind::NotFound => "no such file".into(),
+        // The system's words for the rest, without the suffix.
+        _ => {
+            let text = e.to_string();
+            match text.rfind(" (os error ") {
+                Some(i) if text.ends_with(')') => text[..i].to_string(),
+                _ => text,
+            }
+        }
     }
+}
+
+/// `text` with every system error phrase that ends in Rust's
+/// `(os error N)` said as [`io_text`] says it: for messages of libraries
+/// that show an `io::Error` inside their own.
+pub fn plain(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find(" (os error ") {
+        let Some(len) = rest[i..].find(')') else {
+            break;
+        };
+        let code = rest[i + " (os error ".len()..i + len].parse::<i32>().ok();
+        // The phrase is what the system says for the code, just before it.
+        let said = code.map(|c| io::Error::from_raw_os_error(c).to_string());
+        let phrase = said
+            .as_deref()
+            .and_then(|s| s.strip_suffix(&format!(" (os error {})", code.unwrap_or(0))))
+            .filter(|p| rest[..i].ends_with(p));
+        match (phrase, code) {
+            (Some(p), Some(c)) => {
+                out.push_str(&rest[..i - p.len()]);
+                out.push_str(&io_text(&io::Error::from_raw_os_error(c)));
+            }
+            _ => out.push_str(&rest[..i]),
+        }
+        rest = &rest[i + len + 1..];
+    }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
@@ -77,6 +124,13 @@ mod tests {
         assert!(e.to_string().contains("no such directory"), "{e}");
         assert!(is_special(Path::new("/dev/null")));
         let e = io::Error::from_raw_os_error(2);
-        assert_eq!(io_text(&e), "No such file or directory");
+        assert_eq!(io_text(&e), "no such file");
+        assert_eq!(
+            plain(
+                "x.cast: cannot read: No such file or directory (os error 2); y (os error 99999)"
+            ),
+            "x.cast: cannot read: no such file; y"
+        );
+        assert_eq!(plain("k1: File exists (os error 17)"), "k1: File exists");
     }
 }

@@ -130,7 +130,8 @@ pub fn run(a: PlayArgs) -> Result<Exit> {
         Ok(s) => s,
         Err(e) => return super::snapshot::seek_error(&file, e),
     };
-    let start = moment.resolve(seeker.header().timestamp, seeker.duration())?;
+    let start = (moment.resolve(seeker.header().timestamp, seeker.duration()))
+        .map_err(|e| e.context("--start"))?;
     let idle = a
         .idle_time_limit
         .or(seeker.header().idle_time_limit)

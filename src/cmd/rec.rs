@@ -255,6 +255,9 @@ pub fn run(mut a: RecArgs) -> Result<Exit> {
         (None, Some(s)) => (s.new.path.clone(), s.dest.describe(&s.new)),
         (None, None) => unreachable!("one of them is set above"),
     };
+    // The banner says how the recording stops: with the shell, or with
+    // the command given.
+    let a_shell = a.command.is_empty();
     let opts = RecOptions {
         command: std::mem::take(&mut a.command),
         headless: a.headless,
@@ -272,10 +275,10 @@ pub fn run(mut a: RecArgs) -> Result<Exit> {
     if !a.quiet {
         eprintln!(
             "::: termtrail recording to {shown}{}",
-            if a.headless {
-                ""
-            } else {
-                " (Ctrl+\\ adds a marker; exit the shell to stop)"
+            match (a.headless, a_shell) {
+                (true, _) => "",
+                (false, true) => " (Ctrl+\\ adds a marker; exit the shell to stop)",
+                (false, false) => " (Ctrl+\\ adds a marker; it stops when the command ends)",
             }
         );
     }

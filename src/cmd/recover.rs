@@ -8,7 +8,7 @@ use anyhow::Result;
 use clap::Args;
 use termtrail_format::recover::{RecoverError, Recovered, seal_interrupted};
 
-use super::args::secret_key;
+use super::args::{StoreArg, secret_key};
 use crate::exit::Exit;
 
 /// Text after `recover --help`'s options.
@@ -36,7 +36,13 @@ The seal is signed when --sign-key gives the key the recording's header
 names (the recorder's own); otherwise it is unsigned, and verify reports
 an INVALID signature for a recording that names a key.
 
+A name (an id or id prefix, a file name, @last) is looked up in the store:
+--store, else $TERMTRAIL_STORE, else the config file's `store`, else the
+local store (docs/cli.md, \"Stores\").
+
 Examples:
+  termtrail recover @last
+  termtrail recover --store /srv/recordings 3f2a9c81
   termtrail recover ~/.local/share/termtrail/recordings/2026/11/28/local/*/*/*.cast.zst";
 
 /// `recover` arguments.
@@ -45,6 +51,8 @@ pub struct RecoverArgs {
     /// Recordings to seal (sealed ones are left alone): paths, or names in the store (an id or id prefix, a file name, @last).
     #[arg(value_name = "FILE", required = true)]
     pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub store: StoreArg,
     /// The recorder's Ed25519 secret key: a recording whose header names it
     /// gets a signed seal.
     #[arg(long, value_name = "FILE")]
@@ -56,9 +64,8 @@ pub struct RecoverArgs {
 pub fn run(a: RecoverArgs) -> Result<Exit> {
     let key = secret_key(a.sign_key.as_deref())?;
     let mut code = Exit::SUCCESS;
-    let store = super::args::StoreArg::default();
     let files: Vec<PathBuf> = (a.files.iter())
-        .map(|f| super::locate::resolve(f, &store))
+        .map(|f| super::locate::resolve(f, &a.store))
         .collect::<Result<_>>()?;
     for f in &files {
         // Said as every subcommand says it.

@@ -76,7 +76,8 @@ pub fn run(a: SnapshotArgs) -> Result<Exit> {
         Ok(s) => s,
         Err(exit) => return exit,
     };
-    let at = moment.resolve(seeker.header().timestamp, seeker.duration())?;
+    let at = (moment.resolve(seeker.header().timestamp, seeker.duration()))
+        .map_err(|e| e.context("--at"))?;
     let found = seeker.screen_at(at).map(|screen| (screen, seeker));
     let (screen, seeker) = match found {
         Ok(found) => found,

@@ -37,9 +37,9 @@ Examples:
 /// `upload` arguments.
 #[derive(Args, Debug)]
 pub struct UploadArgs {
-    /// The S3 store: s3://BUCKET/PREFIX (default: $TERMTRAIL_STORE, then the config file's `store`).
-    #[arg(long, value_name = "URL", value_parser = Location::parse)]
-    pub store: Option<Location>,
+    /// The store (s3://BUCKET/PREFIX: a local store needs no upload).
+    #[command(flatten)]
+    pub store: StoreArg,
     /// Give up after this long (what is left stays in the spool).
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
     pub wait: Duration,
@@ -55,7 +55,7 @@ pub struct UploadArgs {
 /// Runs `upload`.
 pub fn run(a: UploadArgs) -> Result<Exit> {
     use termtrail_store::destination::{DEFAULT_UPLOAD_INTERVAL, Destination};
-    let store = StoreArg { store: a.store }.location()?;
+    let store = a.store.location()?;
     if !store.uploads() {
         bail!(
             "upload needs an S3 store (--store s3://BUCKET/PREFIX); a local store needs no upload"

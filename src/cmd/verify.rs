@@ -299,6 +299,20 @@ fn verify_store(
     if !report.problems.is_empty() {
         code = code.max(Exit::TAMPERED);
     }
+    // A store with nothing in it (no recording, no journal) is a note on
+    // stderr, as for a store not created yet and as `ls` says it
+    // (docs/cli.md, "Stores"); --json keeps its summary object.
+    if !json && recordings.is_empty() && report.recorders.is_empty() && report.problems.is_empty() {
+        let scope = since.map_or(String::new(), |s| {
+            let (y, m, d, ..) = termtrail_store::layout::civil(s);
+            format!(" since {y:04}-{m:02}-{d:02}")
+        });
+        eprintln!(
+            "termtrail: no recordings in {}{scope}",
+            visible(&location_text(location))
+        );
+        return Ok(code);
+    }
     if json {
         writeln!(out, "{}", json_line(&journal_json(&report, since)))?;
     } else {

@@ -5,7 +5,7 @@
 use crate::util::Dir;
 
 /// The flags `rec --help` lists under `heading:` (up to the next heading).
-fn flags_under(help: &str, heading: &str) -> Vec<String> {
+pub fn flags_under(help: &str, heading: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut inside = false;
     for line in help.lines() {

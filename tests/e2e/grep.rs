@@ -359,7 +359,7 @@ fn bad_input_gets_one_line_errors() {
     for (args, want) in [
         (
             vec!["grep", "a(b", "recs"],
-            "invalid regex \"a(b\": unclosed group",
+            "invalid regex 'a(b': unclosed group",
         ),
         (
             vec!["grep", "x", "recs", "--since", "tomorrow"],

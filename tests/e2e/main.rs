@@ -8,6 +8,7 @@ mod audit;
 mod auth;
 mod auth_iam;
 mod cli;
+mod cli_found;
 mod command;
 mod conformance;
 mod damage;
