@@ -150,8 +150,14 @@ fn render_human(
     match r.status {
         Status::Intact => {
             s.push_str("intact, sealed");
-            if let Some(end) = &r.end {
-                s.push_str(&format!(" ({end})"));
+            // `sealed (exited with code 0)`, but `sealed as interrupted
+            // (DETAIL)`: not parentheses inside parentheses.
+            match &r.end {
+                Some(end @ termtrail_format::seal::EndReason::Interrupted { .. }) => {
+                    s.push_str(&format!(" as {end}"))
+                }
+                Some(end) => s.push_str(&format!(" ({end})")),
+                None => {}
             }
             s.push_str(&format!(
                 ", {}, {}",
