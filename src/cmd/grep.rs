@@ -427,16 +427,25 @@ fn pattern_error(
     anyhow::anyhow!("invalid regex {shown}: {}{hint}", visible(problem))
 }
 
-/// A count of lines (`-A`, `-B`, `-C`, `--screen-context`).
-fn lines_arg(v: &str) -> Result<usize, String> {
-    v.parse()
-        .map_err(|_| format!("takes a number of lines (0, 1, 2, …), not '{v}'"))
+/// A count flag's value that is not a whole number (`-A x`, `-m x`).
+#[derive(Debug, thiserror::Error)]
+enum CountError {
+    /// `-A/-B/-C/--screen-context`.
+    #[error("takes a number of lines (0, 1, 2, …), not '{0}'")]
+    Lines(String),
+    /// `-m`.
+    #[error("takes a number of matching lines (0, 1, 2, …), not '{0}'")]
+    Hits(String),
+}
+
+/// A number of lines (`-A/-B/-C`, `--screen-context`).
+fn lines_arg(v: &str) -> Result<usize, CountError> {
+    v.parse().map_err(|_| CountError::Lines(v.to_string()))
 }
 
 /// A count of hits (`-m`).
-fn count_arg(v: &str) -> Result<u64, String> {
-    v.parse()
-        .map_err(|_| format!("takes a number of matching lines (0, 1, 2, …), not '{v}'"))
+fn count_arg(v: &str) -> Result<u64, CountError> {
+    v.parse().map_err(|_| CountError::Hits(v.to_string()))
 }
 
 /// The exit status: a hit, none, or an error (with -q a hit wins over
