@@ -179,19 +179,6 @@ fn grep_has_ripgreps_basics() {
     assert_eq!(d.run(&["grep", "-F", "f(x", &zst]).code, 1);
 }
 
-/// A small deterministic generator.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self, n: usize) -> usize {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 33) as usize % n
-    }
-}
-
 /// Random output: words, colour codes, CR/LF, cut into events at random
 /// bytes (inside escape sequences too).
 fn random_events(rng: &mut Rng) -> Vec<(f64, String)> {
@@ -223,16 +210,16 @@ fn random_events(rng: &mut Rng) -> Vec<(f64, String)> {
         "\r",
     ];
     let mut text = String::new();
-    for _ in 0..40 + rng.next(200) {
-        text.push_str(PIECES[rng.next(PIECES.len())]);
+    for _ in 0..40 + rng.below(200) {
+        text.push_str(PIECES[rng.below(PIECES.len())]);
     }
     let mut events = Vec::new();
     let bytes = text.as_bytes();
     let mut at = 0;
     while at < bytes.len() {
-        let end = (at + 1 + rng.next(40)).min(bytes.len());
+        let end = (at + 1 + rng.below(40)).min(bytes.len());
         // ASCII only: any byte is a char boundary.
-        events.push(((1 + rng.next(6)) as f64 / 10.0, text[at..end].to_string()));
+        events.push(((1 + rng.below(6)) as f64 / 10.0, text[at..end].to_string()));
         at = end;
     }
     events
@@ -280,9 +267,9 @@ fn every_printed_hit_line_matches_the_pattern() {
         let events = random_events(&mut rng);
         let (plain, zst) = recording(&d, &format!("r{round}"), &events);
         for file in [&plain, &zst] {
-            let p = PATTERNS[rng.next(PATTERNS.len())];
+            let p = PATTERNS[rng.below(PATTERNS.len())];
             let mut flags: Vec<&str> = Vec::new();
-            let (i, w) = (rng.next(3) == 0, rng.next(4) == 0);
+            let (i, w) = (rng.below(3) == 0, rng.below(4) == 0);
             if i {
                 flags.push("-i");
             }

@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::util::{Dir, peer};
+use crate::util::{Dir, Rng, peer};
 
 /// A plain asciicast v2 file `name` of a `cols`×`rows` terminal with
 /// `events` (code, data), one every 0.1 s.
@@ -252,18 +252,8 @@ fn a_line_longer_than_the_scrollback_then_narrower() {
     assert_eq!(txt_as_asciinema3(&a3, &d, &f), format!("{long}\ndone\n"));
 }
 
-/// A small generator (xorshift), so a failing case is reproducible from its
-/// number.
-struct Rng(u64);
-
+/// The output generator on the e2e tests' [`Rng`].
 impl Rng {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % n as u64) as usize
-    }
-
     /// One piece of output: text (wide characters too), line ends, and the
     /// sequences that move text around: cursor moves, erases, scrolling,
     /// margins, insert and delete, the alternate screen, a hard reset.

@@ -501,3 +501,18 @@ impl Relay {
         self.served.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
+
+/// A small deterministic generator for the randomized tests (an LCG: any
+/// seed, 0 too), so a failing case is reproducible from its seed.
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// A number below `n`.
+    pub fn below(&mut self, n: usize) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) as usize % n
+    }
+}
