@@ -121,6 +121,9 @@ pub fn parse(text: &str, name: &str) -> Result<Config, ConfigError> {
     let mut config = Config::default();
     // Inside the `[flags]` table (TOML: a table's keys follow its header).
     let mut in_flags = false;
+    // The subcommands `[flags]` may name, from the CLI's definition, built
+    // once and only for a file with that table.
+    let mut known: Option<Vec<String>> = None;
     for (i, raw) in text.lines().enumerate() {
         let err = |what: String| ConfigError::Line {
             file: name.to_string(),
@@ -146,7 +149,7 @@ pub fn parse(text: &str, name: &str) -> Result<Config, ConfigError> {
         };
         let (key, value) = (key.trim(), value.trim());
         if in_flags {
-            let known = subcommands();
+            let known = known.get_or_insert_with(subcommands);
             if !known.iter().any(|k| k == key) {
                 return Err(err(format!(
                     "[flags]: {key:?} is not a subcommand (known: {})",
