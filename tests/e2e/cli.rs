@@ -430,8 +430,25 @@ fn a_closed_pipe_or_a_full_disk_is_an_error_not_a_panic() {
 #[test]
 fn chunk_ms_out_of_range_is_refused_before_anything_starts() {
     let d = Dir::new();
+    // Without -q, so the banner would show: it does for a good value.
+    let rec = |chunk_ms: &str| {
+        d.run(&[
+            "rec",
+            "--headless",
+            "--chunk-ms",
+            chunk_ms,
+            "-o",
+            "c.cast.zst",
+            "--",
+            "true",
+        ])
+    };
+    let good = rec("10ms");
+    assert_eq!(good.code, 0, "{good:?}");
+    assert!(good.stderr.contains(":::"), "the banner: {good:?}");
+    std::fs::remove_file(d.join("c.cast.zst")).unwrap();
     for bad in ["1.5", "9", "2m"] {
-        let r = d.rec_with("c.cast.zst", &["--chunk-ms", bad], "exit\n");
+        let r = rec(bad);
         assert_eq!(r.code, 2, "{bad}: {r:?}");
         assert!(r.stderr.contains("from 10ms to 60s"), "{bad}: {r:?}");
         assert!(!r.stderr.contains(":::"), "no banner: {r:?}");
